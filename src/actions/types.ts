@@ -1,0 +1,66 @@
+import type { Client } from 'pg';
+import type { Redactor } from '../core/redact.js';
+import type { HostFacts } from '../model/facts.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Transport } from '../transports/types.js';
+
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * What an action reports. `check` reports what would happen (changed = would change) and must not
+ * change anything anywhere; `apply` does it and reports what happened.
+ */
+export interface Outcome {
+  changed: boolean;
+  /** The action decided there is nothing to do for a reason worth showing (e.g. a `creates` guard). */
+  skipped?: boolean;
+  msg?: string;
+  /** Unified diff of a file the action would change / changed. */
+  diff?: string;
+  /** Structured result: becomes the registered value (with changed/failed/skipped added). */
+  data?: Record<string, unknown>;
+}
+
+export interface ActionContext {
+  step: { id: string; name: string };
+  host: Host;
+  hosts: Record<string, Host>;
+  inventory: Inventory;
+  transport: Transport;
+  /** Transport of another host (e.g. the upstream a standby streams from). */
+  transportFor(hostName: string): Transport;
+  facts: HostFacts;
+  factsOf(hostName: string): HostFacts;
+  /** True under --check / plan (or check_mode: true): only `check` is ever called then. */
+  checkMode: boolean;
+  diff: boolean;
+  /** OS user for commands touching PGDATA (step `become`, else connection.become, else the host's osUser when root). */
+  become?: string;
+  timeoutMs?: number;
+  signal: AbortSignal;
+  redactor: Redactor;
+  /** Renders a template file from templates/ (or a path relative to the playbook) with the step's context. */
+  renderTemplate(src: string, extra?: Record<string, unknown>): Promise<string>;
+  /** Resolves a secret reference ({env} / {file}) and registers it with the redactor. */
+  secret(ref: unknown): Promise<string | undefined>;
+  /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
+  connectPostgres(options?: { hostName?: string; database?: string; port?: number }): Promise<Client>;
+  /** Progress lines shown under the step in verbose output (redacted by the engine). */
+  log(line: string): void;
+  /** Directory of the playbook file, for relative paths. */
+  playbookDir: string;
+}
+
+export interface Action<I = Record<string, unknown>> {
+  name: string;
+  summary: string;
+  /** JSON Schema of the input after rendering. Template strings are allowed by the playbook schema. */
+  schema: JsonSchema;
+  /** Whether this input is destructive (needs confirmation and guards). */
+  destructive?(input: I): boolean;
+  /** Re-gather facts on this host after a change (e.g. postgres state changes). */
+  refreshesFacts?: boolean;
+  check(ctx: ActionContext, input: I): Promise<Outcome>;
+  /** Called only outside check mode, and only when check reported changed (or cannot know). */
+  apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;
+}

@@ -1,0 +1,73 @@
+/**
+ * The one redactor every string leaving the process goes through: human output, JSON events, the run
+ * journal, reports and error messages. It knows the secret values resolved from {env}/{file}
+ * references and also masks the shapes secrets take even when their value was never registered
+ * (password=... in a conninfo, user:pass@ in a URI, PGPASSWORD=..., .pgpass lines).
+ */
+export const MASK = '********';
+
+const SHAPES: Array<[RegExp, string]> = [
+  // conninfo key/value: password=secret or password='se cret'
+  [/(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"]+)/gi, `$1${MASK}`],
+  // URI credentials: postgresql://user:secret@host
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)(@)/gi, `$1${MASK}$3`],
+  // environment assignments and JSON-ish keys
+  [/(\bPGPASSWORD\s*[=:]\s*"?)([^\s"]+)/g, `$1${MASK}`],
+  [/("(?:password|passphrase|secret|pass)"\s*:\s*")((?:[^"\\]|\\.)*)(")/gi, `$1${MASK}$3`],
+  // pgBackRest cipher passes: repo1-cipher-pass=...
+  [/(\b[a-z0-9-]*cipher-pass\s*=\s*)(\S+)/gi, `$1${MASK}`],
+];
+
+export class Redactor {
+  private secrets = new Set<string>();
+
+  /** Registers a secret value; values shorter than 4 characters are still masked, but only whole. */
+  add(secret: string | undefined | null): void {
+    if (!secret) return;
+    this.secrets.add(secret);
+    // A secret may also appear in forms a tool prints: .pgpass-escaped, URI-encoded.
+    const pgpassEscaped = secret.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+    if (pgpassEscaped !== secret) this.secrets.add(pgpassEscaped);
+    const uriEncoded = encodeURIComponent(secret);
+    if (uriEncoded !== secret) this.secrets.add(uriEncoded);
+  }
+
+  get size(): number {
+    return this.secrets.size;
+  }
+
+  redact(text: string): string {
+    let out = text;
+    // Longest first so a secret that contains another is masked whole.
+    for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
+      if (s.length < 4) {
+        out = out.replace(new RegExp(`(?<![\\w])${escapeRegExp(s)}(?![\\w])`, 'g'), MASK);
+      } else {
+        out = out.split(s).join(MASK);
+      }
+    }
+    for (const [re, replacement] of SHAPES) out = out.replace(re, replacement);
+    return out;
+  }
+
+  /** Deep copy of a JSON-able value with every string redacted (keys are kept). */
+  redactValue<T>(value: T): T {
+    return this.walk(value) as T;
+  }
+
+  private walk(value: unknown): unknown {
+    if (typeof value === 'string') return this.redact(value);
+    if (Array.isArray(value)) return value.map((v) => this.walk(v));
+    if (value && typeof value === 'object') {
+      if (value instanceof Date) return value;
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = this.walk(v);
+      return out;
+    }
+    return value;
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

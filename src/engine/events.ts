@@ -1,0 +1,51 @@
+/** Events the engine emits; renderers (listr2, plain lines, JSON lines), the journal and reports consume them. */
+export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed';
+
+export interface RecapCounts {
+  ok: number;
+  changed: number;
+  skipped: number;
+  failed: number;
+  unreachable: number;
+}
+
+export type RunEvent =
+  | {
+      type: 'run-start';
+      runId: string;
+      playbook: string;
+      inventory: string;
+      check: boolean;
+      hosts: string[];
+      steps: string[];
+      time: string;
+    }
+  | { type: 'step-start'; step: string; name: string; hosts: string[]; handler: boolean; time: string }
+  | {
+      type: 'step-result';
+      step: string;
+      name: string;
+      host: string;
+      status: StepStatus;
+      handler: boolean;
+      msg?: string;
+      diff?: string;
+      attempts: number;
+      durationMs: number;
+      ignored?: boolean;
+      error?: { code: string; message: string; hint?: string };
+      time: string;
+    }
+  | { type: 'log'; step: string; host: string; line: string; time: string }
+  | {
+      type: 'run-end';
+      runId: string;
+      status: 'ok' | 'failed' | 'refused' | 'interrupted' | 'invalid';
+      exitCode: number;
+      recap: Record<string, RecapCounts>;
+      durationMs: number;
+      error?: { code: string; message: string; hint?: string; step?: string; host?: string };
+      time: string;
+    };
+
+export type RunEventListener = (event: RunEvent) => void;

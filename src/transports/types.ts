@@ -1,0 +1,83 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * How pgplay reaches a host. Local (execa) and SSH (ssh2) implement the same interface so that every
+ * action works on a remote host exactly as it does locally; the fake one serves engine unit tests.
+ *
+ * Conventions every implementation keeps:
+ * - Commands are argv arrays. A shell is only used where the caller asks for one (argv[0] = /bin/sh).
+ * - `exec` resolves with the exit code for any command that ran; it rejects (PgplayError TRANSPORT or
+ *   TIMEOUT) only when the command could not be run or the connection broke.
+ * - `become` runs as another OS user (runuser when root, else sudo -n).
+ * - File writes are atomic: temp file in the same directory, fsync, rename; the previous content is
+ *   kept beside it as `<path>.pgplay-prev` when asked.
+ */
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string | Buffer;
+  /** Kill the command after this many milliseconds; the result has timedOut = true. */
+  timeoutMs?: number;
+  become?: string;
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  argv: string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+export type FileType = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface FileStat {
+  exists: boolean;
+  type?: FileType;
+  /** Permission bits, e.g. 0o600. */
+  mode?: number;
+  owner?: string;
+  group?: string;
+  size?: number;
+  linkTarget?: string;
+}
+
+export interface WriteFileOptions {
+  mode?: number;
+  owner?: string;
+  group?: string;
+  /** Keep the file being replaced as `<path>.pgplay-prev`. */
+  keepPrevious?: boolean;
+  become?: string;
+}
+
+export interface WriteFileResult {
+  previousPath?: string;
+}
+
+export interface ReadOptions {
+  become?: string;
+}
+
+export interface Transport {
+  /** Inventory host name this transport reaches. */
+  readonly hostName: string;
+  readonly kind: 'local' | 'ssh' | 'fake';
+  /** Opens the connection (no-op for local). Safe to call more than once. */
+  connect(): Promise<void>;
+  exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Resolves null when the file does not exist. */
+  readFile(path: string, options?: ReadOptions): Promise<Buffer | null>;
+  writeFile(path: string, data: string | Buffer, options?: WriteFileOptions): Promise<WriteFileResult>;
+  stat(path: string, options?: ReadOptions): Promise<FileStat>;
+  /**
+   * Starts a long-lived command and returns its stdin/stdout as one duplex stream (used to reach a
+   * PostgreSQL unix socket as the become user, so peer authentication works locally and over SSH).
+   */
+  openStream(argv: string[], options?: { become?: string }): Promise<Duplex>;
+  close(): Promise<void>;
+}
+
+export const PREVIOUS_SUFFIX = '.pgplay-prev';

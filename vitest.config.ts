@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Real-cluster suites start PostgreSQL, pgBackRest and sshd; they must not fight over the
+    // machine's two cores, so files run one at a time and each may take minutes.
+    fileParallelism: false,
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+  },
+});
