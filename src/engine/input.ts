@@ -1,0 +1,32 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { PgplayError } from '../core/errors.js';
+import type { Action } from '../actions/types.js';
+
+/**
+ * Validates an action's input after rendering, against the action's own strict schema. Rendering
+ * yields strings, so types are coerced ("5" → 5) and schema defaults filled in.
+ */
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
+const compiled = new WeakMap<Action<any>, ValidateFunction>();
+
+export function validateRenderedInput(action: Action<any>, input: unknown): Record<string, unknown> {
+  let validate = compiled.get(action);
+  if (!validate) {
+    validate = ajv.compile(action.schema);
+    compiled.set(action, validate);
+  }
+  const copy = structuredClone(input ?? {});
+  if (!validate(copy)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : action.name;
+      if (e.keyword === 'additionalProperties') return `${where}: unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+      if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+      return `${where}: ${e.message}`;
+    });
+    throw new PgplayError({
+      code: 'RENDER',
+      message: `${action.name} input is invalid after rendering: ${problems.join('; ')}`,
+    });
+  }
+  return copy as Record<string, unknown>;
+}

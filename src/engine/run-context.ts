@@ -1,0 +1,136 @@
+import type { Client } from 'pg';
+import type { Action } from '../actions/types.js';
+import { PgplayError } from '../core/errors.js';
+import type { Redactor } from '../core/redact.js';
+import type { HostFacts } from '../model/facts.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Playbook } from '../model/playbook.js';
+import type { Renderer } from '../render/index.js';
+import type { Transport } from '../transports/types.js';
+import type { RunEvent } from './events.js';
+import type { ScopeSources } from './scope.js';
+
+export interface EngineOptions {
+  check: boolean;
+  diff: boolean;
+  forks: number;
+  yes: boolean;
+  limit?: string[];
+  tags?: string[];
+  from?: string;
+  defaultTimeoutMs: number;
+  /** "step@host" pairs that already succeeded in the run being resumed. */
+  alreadyDone?: Set<string>;
+}
+
+export interface EngineDeps {
+  renderer: Renderer;
+  getAction(name: string): Action<any> | undefined;
+  createTransport(host: Host): Transport;
+  gatherFacts(host: Host, transport: Transport): Promise<HostFacts>;
+  resolveSecret(ref: unknown): Promise<string | undefined>;
+  connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number }): Promise<Client>;
+  /** Asks a human; resolves false when nobody can answer (not a TTY). */
+  ask?(question: string): Promise<boolean>;
+  loadInclude?(file: string, fromDir: string): Promise<Playbook>;
+}
+
+/** Everything one run shares across steps and hosts: state, options, dependencies, event sink. */
+export class RunContext {
+  readonly facts: Record<string, HostFacts> = {};
+  readonly registered: Record<string, Record<string, unknown>> = {};
+  private readonly transports = new Map<string, Transport>();
+  private confirmQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly runId: string,
+    readonly playbook: Playbook,
+    readonly playbookFile: string,
+    readonly playbookDir: string,
+    readonly inventory: Inventory,
+    readonly inventoryFile: string,
+    readonly hosts: Record<string, Host>,
+    public params: Record<string, unknown>,
+    public vars: Record<string, unknown>,
+    readonly options: EngineOptions,
+    readonly deps: EngineDeps,
+    readonly redactor: Redactor,
+    readonly signal: AbortSignal,
+    private readonly sink: (event: RunEvent) => void,
+  ) {}
+
+  get renderer(): Renderer {
+    return this.deps.renderer;
+  }
+
+  getAction(name: string): Action<any> | undefined {
+    return this.deps.getAction(name);
+  }
+
+  scopeSources(): ScopeSources {
+    return {
+      params: this.params,
+      vars: this.vars,
+      inventory: this.inventory,
+      hosts: this.hosts,
+      facts: this.facts,
+      registered: this.registered,
+    };
+  }
+
+  transportFor(hostName: string): Transport {
+    let transport = this.transports.get(hostName);
+    if (!transport) {
+      const host = this.hosts[hostName];
+      if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `unknown host ${hostName}` });
+      transport = this.deps.createTransport(host);
+      this.transports.set(hostName, transport);
+    }
+    return transport;
+  }
+
+  async refreshFacts(hostName: string): Promise<void> {
+    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, this.transportFor(hostName));
+  }
+
+  resolveSecret(ref: unknown): Promise<string | undefined> {
+    return this.deps.resolveSecret(ref);
+  }
+
+  connectPostgres(hostName: string, options: { database?: string; port?: number }): Promise<Client> {
+    return this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options);
+  }
+
+  /** Destructive steps pass only with --yes or a human's "yes"; prompts are asked one at a time. */
+  confirm(stepId: string, hostName: string, message: string): Promise<void> {
+    if (this.options.yes) return Promise.resolve();
+    const asked = this.confirmQueue.then(async () => {
+      const answer = this.deps.ask ? await this.deps.ask(`${message}\nProceed with step ${stepId} on ${hostName}?`) : false;
+      if (!answer) {
+        throw new PgplayError({
+          code: 'GUARD',
+          message: `not confirmed: ${message}`,
+          hint: this.deps.ask ? 'answer y to proceed' : 'no terminal to ask; rerun with --yes to confirm destructive steps',
+        });
+      }
+    });
+    this.confirmQueue = asked.catch(() => undefined);
+    return asked;
+  }
+
+  emit(event: RunEvent): void {
+    this.sink(this.redactor.redactValue(event));
+  }
+
+  emitLog(step: string, host: string, line: string): void {
+    this.emit({ type: 'log', step, host, line, time: new Date().toISOString() });
+  }
+
+  async closeTransports(): Promise<void> {
+    await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
+  }
+
+  openTransports(): Transport[] {
+    return [...this.transports.values()];
+  }
+}

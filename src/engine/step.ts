@@ -1,0 +1,193 @@
+import type { Client } from 'pg';
+import type { Action, ActionContext, Outcome } from '../actions/types.js';
+import { parseDuration } from '../core/duration.js';
+import { PgplayError } from '../core/errors.js';
+import { evaluateCondition } from '../expr/index.js';
+import type { Step } from '../model/playbook.js';
+import type { StepStatus } from './events.js';
+import { validateRenderedInput } from './input.js';
+import { sleep } from './pool.js';
+import type { RunContext } from './run-context.js';
+import { hostScope } from './scope.js';
+
+export interface HostStepResult {
+  status: StepStatus;
+  outcome?: Outcome;
+  error?: PgplayError;
+  ignored?: boolean;
+  attempts: number;
+  durationMs: number;
+}
+
+/** Splits a step into its common keys and its one action. The loader has already checked there is exactly one. */
+export function actionOf(step: Step, run: RunContext): { action: Action<any>; input: unknown } {
+  for (const [key, value] of Object.entries(step)) {
+    const action = run.getAction(key);
+    if (action) return { action, input: value };
+  }
+  throw new PgplayError({ code: 'SEMANTIC', message: `step ${step.id} has no known action`, step: step.id });
+}
+
+/**
+ * One step on one host: when → render → validate → (confirm) → check → apply with retries/until and a
+ * timeout. Never throws: the outcome, including failures, is returned for the scheduler to report.
+ */
+export async function runStepOnHost(run: RunContext, step: Step, hostName: string): Promise<HostStepResult> {
+  const started = Date.now();
+  let attempts = 0;
+  const finish = (r: Omit<HostStepResult, 'durationMs' | 'attempts'>): HostStepResult => ({
+    ...r,
+    attempts,
+    durationMs: Date.now() - started,
+  });
+  try {
+    const facts = run.facts[hostName];
+    if (facts && !facts.reachable) {
+      throw new PgplayError({ code: 'TRANSPORT', message: `host is unreachable: ${facts.error ?? 'unknown reason'}` });
+    }
+    const scope = () => hostScope(run.scopeSources(), hostName);
+    if (step.when !== undefined && !evaluateCondition(step.when, scope())) {
+      return finish({ status: 'skipped', outcome: { changed: false, skipped: true, msg: 'condition is false' } });
+    }
+    const { action, input: rawInput } = actionOf(step, run);
+    const rendered = run.renderer.renderValue(rawInput, scope(), `step ${step.id}`);
+    const input = validateRenderedInput(action, rendered);
+    const checkMode = step.check_mode ?? run.options.check;
+    const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout as string | number, 'timeout') : run.options.defaultTimeoutMs;
+    const retries = step.retries ?? 0;
+    const delayMs = step.delay !== undefined ? parseDuration(step.delay as string | number, 'delay') : 1000;
+
+    for (;;) {
+      attempts++;
+      let outcome: Outcome | undefined;
+      let error: PgplayError | undefined;
+      try {
+        outcome = await withTimeout(timeoutMs, run.signal, (signal) =>
+          attempt(run, step, hostName, action, input, { checkMode, timeoutMs, signal }),
+        );
+      } catch (e) {
+        error = toPgplayError(e);
+      }
+      // Guards and interrupts are final: retrying a refusal would only refuse again.
+      const final = error && (error.code === 'GUARD' || error.code === 'LOCK' || error.code === 'INTERRUPTED');
+      const untilMet =
+        !error && (step.until === undefined || checkMode || evaluateCondition(step.until, { ...scope(), ...resultScope(step, outcome!) }));
+      if ((!error && untilMet) || final || attempts > retries || run.signal.aborted) {
+        if (error) return finish({ status: 'failed', error, ignored: step.ignore_errors === true && !final });
+        if (!untilMet) {
+          return finish({
+            status: 'failed',
+            outcome,
+            error: new PgplayError({ code: 'STEP_FAILED', message: `condition "${step.until}" still false after ${attempts} attempts` }),
+            ignored: step.ignore_errors === true,
+          });
+        }
+        return finish({ status: outcome!.skipped ? 'skipped' : outcome!.changed ? 'changed' : 'ok', outcome });
+      }
+      run.emitLog(step.id, hostName, error ? `attempt ${attempts} failed: ${error.message}; retrying` : `attempt ${attempts}: condition not met; retrying`);
+      await sleep(delayMs, run.signal);
+    }
+  } catch (e) {
+    return finish({ status: 'failed', error: toPgplayError(e) });
+  }
+}
+
+async function attempt(
+  run: RunContext,
+  step: Step,
+  hostName: string,
+  action: Action<any>,
+  input: Record<string, unknown>,
+  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal },
+): Promise<Outcome> {
+  const ctx = actionContext(run, step, hostName, mode);
+  const planned = await action.check(ctx, input);
+  if (mode.checkMode || !planned.changed) return planned;
+  const destructive = action.destructive?.(input) ?? false;
+  if (step.confirm || destructive) {
+    const message = typeof step.confirm === 'string' ? step.confirm : `${step.name ?? step.id} is destructive on ${hostName}`;
+    await run.confirm(step.id, hostName, message);
+  }
+  const outcome = await action.apply(ctx, input, planned);
+  if (outcome.changed && action.refreshesFacts) await run.refreshFacts(hostName);
+  return outcome;
+}
+
+function actionContext(
+  run: RunContext,
+  step: Step,
+  hostName: string,
+  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal },
+): ActionContext {
+  const host = run.hosts[hostName]!;
+  return {
+    step: { id: step.id, name: step.name ?? step.id },
+    host,
+    hosts: run.hosts,
+    inventory: run.inventory,
+    transport: run.transportFor(hostName),
+    transportFor: (name) => run.transportFor(name),
+    facts: run.facts[hostName]!,
+    factsOf: (name) => run.facts[name]!,
+    checkMode: mode.checkMode,
+    diff: run.options.diff,
+    become: step.become ?? host.connection.become,
+    timeoutMs: mode.timeoutMs,
+    signal: mode.signal,
+    redactor: run.redactor,
+    renderTemplate: (src, extra = {}) => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, extra)),
+    secret: (ref) => run.resolveSecret(ref),
+    connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
+    log: (line) => run.emitLog(step.id, hostName, line),
+    playbookDir: run.playbookDir,
+  };
+}
+
+/** The registered value of a step: what `register` stores and `until`/`changed_when` see as `result`. */
+export function registeredValue(result: HostStepResult): Record<string, unknown> {
+  return {
+    ...(result.outcome?.data ?? {}),
+    changed: result.status === 'changed',
+    failed: result.status === 'failed',
+    skipped: result.status === 'skipped',
+    msg: result.error?.message ?? result.outcome?.msg ?? '',
+    attempts: result.attempts,
+  };
+}
+
+function resultScope(step: Step, outcome: Outcome): Record<string, unknown> {
+  const value = { ...(outcome.data ?? {}), changed: outcome.changed, failed: false, skipped: !!outcome.skipped, msg: outcome.msg ?? '' };
+  return step.register ? { result: value, [step.register]: value } : { result: value };
+}
+
+async function withTimeout<T>(ms: number, parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onParentAbort = () => controller.abort(parent.reason);
+  parent.addEventListener('abort', onParentAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error('timeout'));
+      reject(new PgplayError({ code: 'TIMEOUT', message: `timed out after ${formatMs(ms)}` }));
+    }, ms);
+  });
+  try {
+    return await Promise.race([fn(controller.signal), timeout]);
+  } finally {
+    clearTimeout(timer);
+    parent.removeEventListener('abort', onParentAbort);
+  }
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 120_000) return `${+(ms / 1000).toFixed(1)}s`;
+  return `${+(ms / 60_000).toFixed(1)}m`;
+}
+
+export function toPgplayError(e: unknown): PgplayError {
+  if (e instanceof PgplayError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new PgplayError({ code: 'STEP_FAILED', message, cause: e });
+}
+
