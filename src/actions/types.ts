@@ -45,6 +45,8 @@ export interface ActionContext {
   secret(ref: unknown): Promise<string | undefined>;
   /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
   connectPostgres(options?: { hostName?: string; database?: string; port?: number }): Promise<Client>;
+  /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
+  scope(extra?: Record<string, unknown>): Record<string, unknown>;
   /** Progress lines shown under the step in verbose output (redacted by the engine). */
   log(line: string): void;
   /** Directory of the playbook file, for relative paths. */

@@ -138,6 +138,7 @@ function actionContext(
     renderTemplate: (src, extra = {}) => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, extra)),
     secret: (ref) => run.resolveSecret(ref),
     connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
+    scope: (extra = {}) => hostScope(run.scopeSources(), hostName, extra),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,
   };

@@ -1,0 +1,44 @@
+import { PgplayError } from '../core/errors.js';
+import { evaluateCondition } from '../expr/index.js';
+import type { Action } from './types.js';
+
+export interface AssertInput {
+  that: string | string[];
+  msg?: string;
+}
+
+/** Stops the run unless every condition over facts and registered results holds. Read-only. */
+export const assertAction: Action<AssertInput> = {
+  name: 'assert',
+  summary: 'Fails the step unless every expression in `that` is true (conditions over facts, params and registered results).',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['that'],
+    properties: {
+      that: {
+        description: 'One expression or a list; all must be true.',
+        anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+      },
+      msg: { type: 'string', description: 'The message when an expression is false.' },
+    },
+  },
+  async check(ctx, input) {
+    const conditions = Array.isArray(input.that) ? input.that : [input.that];
+    const scope = ctx.scope();
+    for (const condition of conditions) {
+      if (!evaluateCondition(condition, scope)) {
+        throw new PgplayError({
+          code: 'STEP_FAILED',
+          message: input.msg ? `${input.msg} (${condition} is false)` : `assertion failed: ${condition}`,
+        });
+      }
+    }
+    return { changed: false, msg: `${conditions.length} condition(s) hold` };
+  },
+  async apply() {
+    return { changed: false };
+  },
+};
+
+export default assertAction;

@@ -1,0 +1,163 @@
+import { connect } from 'node:net';
+import { parseDuration } from '../core/duration.js';
+import { PgplayError } from '../core/errors.js';
+import { sleep } from '../engine/pool.js';
+import type { Action, ActionContext } from './types.js';
+
+export interface WaitInput {
+  /** A query whose first value becomes true. */
+  sql?: string;
+  params?: unknown[];
+  database?: string;
+  /** A TCP port on the host's address accepts connections (from where pgplay runs). */
+  port?: number;
+  /** The server accepts connections (pg_isready on the host). */
+  postgres?: 'ready';
+  /** On a primary: this standby (its application_name, by default its host name) is streaming. */
+  streaming?: string;
+  /** On a standby: replay reached this LSN, or the primary's current LSN taken when the wait starts. */
+  replayed?: { lsn?: string; from?: string };
+  /** pg_is_in_recovery() equals this (false after a promotion, true for a standby). */
+  in_recovery?: boolean;
+  timeout?: string | number;
+  interval?: string | number;
+}
+
+type Probe = () => Promise<{ met: boolean; detail: string }>;
+
+const CONDITIONS = ['sql', 'port', 'postgres', 'streaming', 'replayed', 'in_recovery'] as const;
+
+/** Polls a read-only condition until it holds or the timeout passes. Never changes anything. */
+export const waitAction: Action<WaitInput> = {
+  name: 'wait',
+  summary: 'Waits until a condition holds: SQL returns true, a port opens, PostgreSQL is ready, a standby streams, an LSN is replayed.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      sql: { type: 'string', description: 'A read-only query whose first value must become true.' },
+      params: { type: 'array' },
+      database: { type: 'string', default: 'postgres' },
+      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'TCP port on the host address.' },
+      postgres: { enum: ['ready'], description: 'pg_isready succeeds on the host.' },
+      streaming: { type: 'string', description: 'On a primary: the standby (application_name) that must be streaming.' },
+      replayed: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          lsn: { type: 'string', pattern: '^[0-9A-Fa-f]+/[0-9A-Fa-f]+$' },
+          from: { type: 'string', description: 'Host whose current WAL LSN must be replayed here.' },
+        },
+      },
+      in_recovery: { type: 'boolean' },
+      timeout: { type: ['string', 'number'], default: '60s' },
+      interval: { type: ['string', 'number'], default: '1s' },
+    },
+    oneOf: CONDITIONS.map((c) => ({ required: [c] })),
+  },
+  async check(ctx, input) {
+    const probe = await probeFor(ctx, input);
+    if (ctx.checkMode) {
+      const now = await probe();
+      return { changed: false, msg: now.met ? `holds: ${now.detail}` : `not yet: ${now.detail} (would wait)` };
+    }
+    const timeoutMs = parseDuration(input.timeout ?? '60s', 'timeout');
+    const intervalMs = parseDuration(input.interval ?? '1s', 'interval');
+    const deadline = Date.now() + timeoutMs;
+    let last = { met: false, detail: 'not probed' };
+    for (;;) {
+      last = await probe();
+      if (last.met) return { changed: false, msg: last.detail, data: { detail: last.detail } };
+      if (Date.now() + intervalMs > deadline || ctx.signal.aborted) break;
+      await sleep(intervalMs, ctx.signal);
+    }
+    throw new PgplayError({
+      code: 'TIMEOUT',
+      message: `condition not met after ${input.timeout ?? '60s'}: ${last.detail}`,
+    });
+  },
+  async apply() {
+    return { changed: false };
+  },
+};
+
+async function probeFor(ctx: ActionContext, input: WaitInput): Promise<Probe> {
+  if (input.port !== undefined) return () => tcpOpen(ctx.host.address, input.port!);
+  if (input.postgres === 'ready') return () => pgIsReady(ctx);
+  const query = async (text: string, values: unknown[] = [], hostName?: string) => {
+    const client = await ctx.connectPostgres({ database: input.database, hostName });
+    try {
+      return (await client.query({ text, values })).rows as Record<string, unknown>[];
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+  // Connection failures while a server starts or restarts are "not yet", not errors.
+  const guarded = (probe: Probe): Probe => async () => {
+    try {
+      return await probe();
+    } catch (e) {
+      return { met: false, detail: (e as Error).message };
+    }
+  };
+  if (input.sql !== undefined) {
+    return guarded(async () => {
+      const rows = await query(input.sql!, input.params);
+      const value = rows[0] ? Object.values(rows[0])[0] : undefined;
+      return { met: value === true || value === 't', detail: `query returned ${JSON.stringify(value ?? null)}` };
+    });
+  }
+  if (input.streaming !== undefined) {
+    return guarded(async () => {
+      const rows = await query('SELECT state FROM pg_stat_replication WHERE application_name = $1', [input.streaming]);
+      const state = (rows[0]?.state as string | undefined) ?? 'not connected';
+      return { met: state === 'streaming', detail: `${input.streaming} is ${state}` };
+    });
+  }
+  if (input.in_recovery !== undefined) {
+    return guarded(async () => {
+      const rows = await query('SELECT pg_is_in_recovery() AS r');
+      const value = rows[0]?.r as boolean;
+      return { met: value === input.in_recovery, detail: `pg_is_in_recovery() = ${value}` };
+    });
+  }
+  if (input.replayed) {
+    let target = input.replayed.lsn;
+    if (!target && input.replayed.from) {
+      const rows = await query('SELECT pg_current_wal_lsn()::text AS lsn', [], input.replayed.from);
+      target = rows[0]!.lsn as string;
+    }
+    if (!target) throw new PgplayError({ code: 'SCHEMA', message: 'wait.replayed needs lsn or from' });
+    return guarded(async () => {
+      const rows = await query(
+        'SELECT pg_last_wal_replay_lsn()::text AS replayed, pg_last_wal_replay_lsn() >= $1::pg_lsn AS met',
+        [target],
+      );
+      return { met: rows[0]?.met === true, detail: `replayed ${rows[0]?.replayed ?? 'nothing'} of ${target}` };
+    });
+  }
+  throw new PgplayError({ code: 'SCHEMA', message: 'wait needs one condition', expected: CONDITIONS.join(', ') });
+}
+
+function tcpOpen(address: string, port: number): Promise<{ met: boolean; detail: string }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: 2000 });
+    const done = (met: boolean, why: string) => {
+      socket.destroy();
+      resolve({ met, detail: `${address}:${port} ${why}` });
+    };
+    socket.once('connect', () => done(true, 'accepts connections'));
+    socket.once('timeout', () => done(false, 'timed out'));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
+  });
+}
+
+async function pgIsReady(ctx: ActionContext): Promise<{ met: boolean; detail: string }> {
+  const pg = ctx.host.postgres;
+  const res = await ctx.transport.exec([`${pg.bindir}/pg_isready`, '-h', pg.socketDir, '-p', String(pg.port)], {
+    timeoutMs: 10_000,
+  });
+  return { met: res.exitCode === 0, detail: (res.stdout || res.stderr).trim() || `pg_isready exited ${res.exitCode}` };
+}
+
+export default waitAction;

@@ -1,0 +1,64 @@
+/** The help texts; `pgplay --help` and `pgplay help <command>`. */
+export const MAIN_HELP = `pgplay: declarative playbooks for PostgreSQL disaster recovery
+
+Usage:
+  pgplay run <playbook.yml> [options]     run a playbook
+  pgplay plan <playbook.yml> [options]    what would change (run --check --diff); changes nothing
+  pgplay validate <file.yml ...>          schema + semantic checks of playbooks and inventories
+  pgplay lab up|down|status [--dir D] [--pg-version N]
+                                          the embedded local topology
+  pgplay schema [playbook|inventory]      print the JSON Schema
+  pgplay history [--limit N]              past runs from the run journal
+  pgplay help <command>                   help for one command
+  pgplay --version
+
+Exit codes: 0 success, 1 a step failed, 2 invalid input, 3 refused by a guard or lock, 130 interrupted.
+Set PGPLAY_DEBUG=1 to see stack traces of internal errors.
+`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  run: `Usage: pgplay run <playbook.yml> [options]
+
+Options:
+  -i, --inventory FILE   inventory (else the playbook's inventory:, PGPLAY_INVENTORY,
+                         inventory.yml beside the playbook, or the lab's when a lab is up)
+  -p, --param KEY=VALUE  set a playbook parameter (repeatable)
+  --check                call only the read-only checks; change nothing
+  --diff                 show unified diffs of files that change
+  --limit HOST,...       only these hosts
+  --tags TAG,...         only steps with one of these tags (and steps tagged always)
+  --from STEP            start at this step id
+  --resume [RUN-ID]      continue a failed or interrupted run (default: the last one)
+  --yes                  confirm destructive steps without asking
+  --forks N              hosts in parallel per step (default 10)
+  --output human|json    human (default) or one JSON event per line
+  --report FILE          write a JSON report of the run
+  --state-dir DIR        run journal and locks (default ~/.local/state/pgplay)
+  --timeout DURATION     default step timeout (default 1h)
+  -v, --verbose          show progress lines of each step
+`,
+  plan: `Usage: pgplay plan <playbook.yml> [options]
+
+Same options as run; implies --check --diff. Nothing is changed on any host.
+`,
+  validate: `Usage: pgplay validate <file.yml ...> [-i inventory.yml]
+
+Checks playbooks and inventories against their JSON Schemas and for semantic errors
+(unknown hosts or roles, duplicate step ids, missing templates, ...). Exit 2 on any error.
+`,
+  lab: `Usage: pgplay lab up|down|status [--dir DIR] [--pg-version N] [--base-port PORT]
+
+up      build the embedded topology on this machine: a primary with sample data, a pgBackRest
+        repository (or basebackup), room for a standby and a drill host, on loopback ports
+down    stop every lab server (by pid) and remove the lab directory
+status  show the lab's hosts and whether each server runs
+`,
+  schema: `Usage: pgplay schema [playbook|inventory]
+
+Prints the JSON Schema pgplay validates with (the same as schemas/*.schema.json).
+`,
+  history: `Usage: pgplay history [--limit N] [--state-dir DIR]
+
+Lists past runs from the run journal, newest first.
+`,
+};
