@@ -1,0 +1,97 @@
+import { writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
+import { PgplayError } from '../../core/errors.js';
+import type { RunEvent } from '../../engine/events.js';
+import { runPlaybook } from '../../engine/index.js';
+import { createRenderer, type OutputFormat } from '../../report/index.js';
+import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
+import { locateInventory } from '../locate.js';
+
+const OPTIONS = {
+  inventory: { type: 'string', short: 'i' },
+  param: { type: 'string', short: 'p', multiple: true },
+  check: { type: 'boolean' },
+  diff: { type: 'boolean' },
+  limit: { type: 'string' },
+  tags: { type: 'string' },
+  from: { type: 'string' },
+  resume: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
+  forks: { type: 'string' },
+  output: { type: 'string' },
+  report: { type: 'string' },
+  'state-dir': { type: 'string' },
+  timeout: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v' },
+} as const;
+
+/** `--resume` takes an optional run id; parseArgs has no optional values, so normalise it first. */
+function normaliseResume(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--resume') {
+      const next = argv[i + 1];
+      if (next !== undefined && /^\d{8}T\d{6}-[0-9a-f]+$/.test(next)) {
+        out.push(`--resume=${next}`);
+        i++;
+      } else out.push('--resume=last');
+    } else out.push(a);
+  }
+  return out;
+}
+
+export async function runCommand(command: 'run' | 'plan', argv: string[], signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(command, normaliseResume(argv), OPTIONS);
+  if (positionals.length !== 1) throw usage(`${command} expects exactly one playbook file`, command);
+  const output = (values.output ?? 'human') as OutputFormat;
+  if (output !== 'human' && output !== 'json') throw usage(`--output must be human or json, got "${values.output}"`, command);
+  const check = command === 'plan' || values.check === true;
+  const diff = command === 'plan' || values.diff === true;
+  const playbookFile = positionals[0]!;
+  const inventoryFile = await locateInventory(playbookFile, values.inventory);
+  const renderer = createRenderer(output, { diff, verbose: values.verbose });
+  const events: RunEvent[] = [];
+  const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
+
+  const result = await runPlaybook({
+    playbookFile,
+    inventoryFile,
+    params: parseParamPairs(values.param, command),
+    check,
+    diff,
+    forks: parsePositiveInt(values.forks, '--forks', command),
+    yes: values.yes,
+    limit: parseList(values.limit),
+    tags: parseList(values.tags),
+    from: values.from,
+    timeout: values.timeout,
+    signal,
+    onEvent: (e) => {
+      events.push(e);
+      renderer.onEvent(e);
+    },
+    ask: interactive ? askYesNo : undefined,
+  });
+  await renderer.finish();
+  if (values.report) await writeReport(values.report, events);
+  return result.exitCode;
+}
+
+async function askYesNo(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function writeReport(file: string, events: RunEvent[]): Promise<void> {
+  try {
+    await writeFile(file, JSON.stringify({ events }, null, 2) + '\n', { mode: 0o600 });
+  } catch (e) {
+    throw new PgplayError({ code: 'USAGE', message: `cannot write report ${file}: ${(e as Error).message}` });
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * Commands that live with their concern (lab, history) register here, so main stays a thin dispatcher.
+ */
+export type CommandHandler = (argv: string[], write: (text: string) => void, signal: AbortSignal) => Promise<number>;
+
+export const extraCommands: Record<string, CommandHandler> = {};

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, PgplayError, PgplayErrors } from '../core/errors.js';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import { usage } from './args.js';
+import { runCommand } from './commands/run.js';
+import { schemaCommand } from './commands/schema.js';
+import { validateCommand } from './commands/validate.js';
+import { COMMAND_HELP, MAIN_HELP } from './help.js';
+import { extraCommands } from './extra-commands.js';
+
+const write = (text: string) => void process.stdout.write(text);
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Ctrl-C once: stop launching work, let running steps finish within the grace period, record the
+ * journal, exit 130. Ctrl-C twice: exit 130 at once.
+ */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  let presses = 0;
+  process.on('SIGINT', () => {
+    presses++;
+    if (presses === 1) {
+      process.stderr.write('\ninterrupted: finishing running steps (Ctrl-C again to exit now)\n');
+      controller.abort(new PgplayError({ code: 'INTERRUPTED', message: 'interrupted by SIGINT' }));
+    } else process.exit(EXIT.INTERRUPTED);
+  });
+  process.on('SIGTERM', () => controller.abort(new PgplayError({ code: 'INTERRUPTED', message: 'terminated by SIGTERM' })));
+  return controller.signal;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    write(MAIN_HELP);
+    return command === undefined ? EXIT.INVALID : EXIT.OK;
+  }
+  if (command === '--version' || command === '-V') {
+    write(`pgplay ${version()}\n`);
+    return EXIT.OK;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) return help([command]);
+  switch (command) {
+    case 'help':
+      return help(rest);
+    case 'run':
+    case 'plan':
+      return runCommand(command, rest, interruptSignal());
+    case 'validate':
+      return validateCommand(rest, write);
+    case 'schema':
+      return schemaCommand(rest, write);
+    default: {
+      const extra = extraCommands[command];
+      if (extra) return extra(rest, write, interruptSignal());
+      throw usage(`unknown command "${command}"`);
+    }
+  }
+}
+
+function help(args: string[]): number {
+  const text = args[0] ? COMMAND_HELP[args[0]] : MAIN_HELP;
+  if (!text) throw usage(`no help for "${args[0]}"`);
+  write(text);
+  return EXIT.OK;
+}
+
+/** Every error leaves as a message without a stack trace, unless PGPLAY_DEBUG=1. */
+export function report(e: unknown): number {
+  const debug = process.env.PGPLAY_DEBUG === '1';
+  if (e instanceof PgplayErrors) {
+    for (const err of e.errors) process.stderr.write(`error: ${err.format()}\n`);
+    process.stderr.write(`${e.errors.length} error${e.errors.length === 1 ? '' : 's'}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof PgplayError) {
+    process.stderr.write(`error: ${e.format()}\n`);
+    if (debug && e.cause) process.stderr.write(`${(e.cause as Error).stack ?? e.cause}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`internal error: ${err?.message ?? String(e)}\n`);
+  if (debug) process.stderr.write(`${err?.stack ?? ''}\n`);
+  else process.stderr.write('  (set PGPLAY_DEBUG=1 for a stack trace)\n');
+  return EXIT.FAILED;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.exitCode = report(e);
+  },
+);
