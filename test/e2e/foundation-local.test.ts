@@ -1,0 +1,103 @@
+import { execa } from 'execa';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../support/cluster.js';
+
+const CLI = resolve('dist/cli/main.js');
+const PLAYBOOK = resolve('test/e2e/fixtures/foundation/playbook.yml');
+
+async function pgplay(args: string[], env: Record<string, string> = {}) {
+  return execa('node', [CLI, ...args], { reject: false, env: { CI: 'true', ...env } });
+}
+
+function jsonEvents(stdout: string) {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; step?: string; host?: string; status?: string; recap?: Record<string, { changed: number }> });
+}
+
+describe('a playbook on a real PostgreSQL 15 cluster with the local transport', () => {
+  let cluster: Cluster;
+  let inventory: string;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ port: 55432, auth: 'peer' });
+    const dir = await mkdtemp(join(tmpdir(), 'pgplay-foundation-'));
+    inventory = join(dir, 'inventory.yml');
+    await writeFile(
+      inventory,
+      [
+        'cluster: foundation',
+        'postgres:',
+        '  version: 15',
+        `  bindir: ${cluster.bindir}`,
+        `  port: ${cluster.port}`,
+        `  socketDir: ${cluster.socketDir}`,
+        'connection: { transport: local, become: postgres }',
+        'hosts:',
+        `  db1: { address: 127.0.0.1, role: primary, pgdata: ${cluster.pgdata} }`,
+        'vars: { work_mem: 8MB }',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('converges on the first run and reports zero changes on the second', async () => {
+    const first = await pgplay(['run', PLAYBOOK, '-i', inventory, '--output', 'json']);
+    expect(first.stderr).toBe('');
+    expect(first.exitCode).toBe(0);
+    const firstResults = jsonEvents(first.stdout).filter((e) => e.type === 'step-result').map((e) => `${e.step}=${e.status}`);
+    expect(firstResults).toEqual([
+      'conf-dir=changed',
+      'include-dir=changed',
+      'settings=changed',
+      'table=changed',
+      'row=changed',
+      'count=ok',
+      'check=ok',
+      'reload=changed',
+    ]);
+    // The outcomes themselves: the file, its mode and owner, the setting live, the row.
+    const conf = join(cluster.pgdata, 'conf.d', 'pgplay.conf');
+    expect(await readFile(conf, 'utf8')).toBe("# Managed by pgplay (foundation); changes here are overwritten.\nwork_mem = '8MB'\napplication_name = 'db1'\n");
+    const st = await stat(conf);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.uid).toBe(Number((await execa('id', ['-u', 'postgres'])).stdout));
+    expect(await cluster.psql('SHOW work_mem')).toBe('8MB');
+    expect(await cluster.psql("SELECT label FROM drill_marker")).toBe('first-light');
+
+    const second = await pgplay(['run', PLAYBOOK, '-i', inventory, '--output', 'json']);
+    expect(second.exitCode).toBe(0);
+    const events = jsonEvents(second.stdout);
+    expect(events.filter((e) => e.type === 'step-result').map((e) => `${e.step}=${e.status}`)).toEqual([
+      'conf-dir=ok',
+      'include-dir=ok',
+      'settings=ok',
+      'table=ok',
+      'row=ok',
+      'count=ok',
+      'check=ok',
+    ]);
+    expect(events.at(-1)!.recap!.db1!.changed).toBe(0);
+  });
+
+  it('plan after a drift shows the diff and changes nothing', async () => {
+    const conf = join(cluster.pgdata, 'conf.d', 'pgplay.conf');
+    const before = await readFile(conf, 'utf8');
+    const plan = await pgplay(['plan', PLAYBOOK, '-i', inventory], {});
+    expect(plan.exitCode).toBe(0);
+    expect(plan.stdout).toContain('ok       db1');
+    const drifted = await pgplay(['plan', PLAYBOOK, '-i', inventory, '-p', 'marker=second']);
+    expect(drifted.exitCode).toBe(0);
+    expect(drifted.stdout).toMatch(/STEP row: the marker row exists\n {2}changed +db1/);
+    expect(await cluster.psql("SELECT count(*) FROM drill_marker")).toBe('1');
+    expect(await readFile(conf, 'utf8')).toBe(before);
+  });
+});

@@ -1,0 +1,146 @@
+import type { Action } from '../../../src/actions/types.js';
+import { Redactor } from '../../../src/core/redact.js';
+import type { RunEvent } from '../../../src/engine/events.js';
+import { RunContext, type EngineOptions } from '../../../src/engine/run-context.js';
+import { executeRun } from '../../../src/engine/run.js';
+import { unknownFacts } from '../../../src/model/facts.js';
+import type { Host, Inventory, Role } from '../../../src/model/inventory.js';
+import type { Playbook, Step } from '../../../src/model/playbook.js';
+import { createRenderer } from '../../../src/render/index.js';
+import { FakeTransport, type FakeCall, type FakeExecHandler } from '../../../src/transports/fake.js';
+
+/** Minimal idempotent actions over the fake transport, so engine tests control every outcome. */
+export const touchAction: Action<{ path: string; content?: string }> = {
+  name: 'touch',
+  summary: 'test: ensure a file exists with content',
+  schema: { type: 'object', required: ['path'], properties: { path: { type: 'string' }, content: { type: 'string' } } },
+  async check(ctx, input) {
+    const current = await ctx.transport.readFile(input.path);
+    const wanted = input.content ?? '';
+    return current?.toString() === wanted ? { changed: false } : { changed: true, diff: `+${wanted}` };
+  },
+  async apply(ctx, input) {
+    await ctx.transport.writeFile(input.path, input.content ?? '');
+    return { changed: true, data: { path: input.path } };
+  },
+};
+
+export const runAction: Action<{ argv: string[] }> = {
+  name: 'run',
+  summary: 'test: run argv',
+  schema: { type: 'object', required: ['argv'], properties: { argv: { type: 'array', items: { type: 'string' } } } },
+  async check() {
+    return { changed: true, msg: 'would run' };
+  },
+  async apply(ctx, input) {
+    const r = await ctx.transport.exec(input.argv, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+    if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}: ${r.stderr}`);
+    return { changed: true, data: { stdout: r.stdout, rc: r.exitCode } };
+  },
+};
+
+export const guardAction: Action<{ refuse: boolean }> = {
+  name: 'guarded',
+  summary: 'test: destructive step behind a guard',
+  schema: { type: 'object', properties: { refuse: { type: 'boolean' } } },
+  destructive: () => true,
+  async check(_ctx, input) {
+    if (input.refuse) {
+      const { PgplayError } = await import('../../../src/core/errors.js');
+      throw new PgplayError({ code: 'GUARD', message: 'refusing: target is the live primary' });
+    }
+    return { changed: true };
+  },
+  async apply() {
+    return { changed: true };
+  },
+};
+
+export function host(name: string, role: Role = 'standby'): Host {
+  return {
+    name,
+    address: '127.0.0.1',
+    role,
+    pgdata: `/pg/${name}`,
+    postgres: { version: 15, bindir: '/usr/lib/postgresql/15/bin', port: 5432, osUser: 'postgres', superuser: 'postgres', socketDir: '/tmp', settings: {}, hba: [] },
+    connection: { transport: 'local' },
+    vars: {},
+  };
+}
+
+export interface Harness {
+  events: RunEvent[];
+  calls: FakeCall[];
+  transports: Map<string, FakeTransport>;
+  run(playbook: Partial<Playbook> & { steps: Step[] }, options?: Partial<EngineOptions>, extra?: { signal?: AbortSignal; ask?: (q: string) => Promise<boolean> }): ReturnType<typeof executeRun>;
+}
+
+export function harness(hostNames: string[], handler?: FakeExecHandler, latencyMs = 0, unreachable: string[] = []): Harness {
+  const calls: FakeCall[] = [];
+  const transports = new Map<string, FakeTransport>();
+  const events: RunEvent[] = [];
+  const hosts: Record<string, Host> = {};
+  hostNames.forEach((n, i) => (hosts[n] = host(n, i === 0 ? 'primary' : 'standby')));
+  const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
+  const actions = new Map([touchAction, runAction, guardAction].map((a) => [a.name, a as Action<any>]));
+  return {
+    events,
+    calls,
+    transports,
+    async run(pb, options = {}, extra = {}) {
+      const playbook: Playbook = { name: 'test', ...pb };
+      const run = new RunContext(
+        'test-run',
+        playbook,
+        '/virtual/playbook.yml',
+        '/virtual',
+        inventory,
+        '/virtual/inventory.yml',
+        hosts,
+        {},
+        {},
+        { check: false, diff: true, forks: 10, yes: false, defaultTimeoutMs: 5000, ...options },
+        {
+          renderer: createRenderer({ templateDirs: [] }),
+          getAction: (name) => actions.get(name),
+          // Transports outlive a run so a second run sees what the first one wrote.
+          createTransport: (h) => {
+            let t = transports.get(h.name);
+            if (!t) {
+              t = new FakeTransport(h.name, handler, { calls, latencyMs });
+              t.unreachable = unreachable.includes(h.name);
+              transports.set(h.name, t);
+            }
+            return t;
+          },
+          gatherFacts: async (_h, transport) => {
+            try {
+              await transport.connect();
+              return { reachable: true, pgdata_present: true, running: true, in_recovery: false };
+            } catch (e) {
+              return unknownFacts((e as Error).message);
+            }
+          },
+          resolveSecret: async () => undefined,
+          connectPostgres: async () => {
+            throw new Error('no postgres in engine tests');
+          },
+          ask: extra.ask,
+        },
+        new Redactor(),
+        extra.signal ?? new AbortController().signal,
+        (e) => events.push(e),
+      );
+      for (const name of hostNames) await run.refreshFacts(name);
+      const select = (pattern: string | string[]) => {
+        const list = Array.isArray(pattern) ? pattern : [pattern];
+        return hostNames.filter((n) => list.includes('all') || list.includes(n) || list.includes(hosts[n]!.role));
+      };
+      return executeRun(run, select);
+    },
+  };
+}
+
+export function results(events: RunEvent[]) {
+  return events.filter((e): e is Extract<RunEvent, { type: 'step-result' }> => e.type === 'step-result').map((e) => `${e.step}@${e.host}=${e.status}`);
+}
