@@ -1,0 +1,605 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { constants as osConstants, userInfo } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
+import { PgplayError } from '../core/errors.js';
+import type { Host } from '../model/inventory.js';
+import { becomeArgv, type BecomeMethod } from './become.js';
+import {
+  PREVIOUS_SUFFIX,
+  type ExecOptions,
+  type ExecResult,
+  type FileStat,
+  type FileType,
+  type ReadOptions,
+  type Transport,
+  type WriteFileOptions,
+  type WriteFileResult,
+} from './types.js';
+
+/** Time a child gets between SIGTERM and SIGKILL when it is stopped (timeout, abort, close). */
+const KILL_GRACE_MS = 3000;
+
+export interface LocalTransportOptions {
+  /**
+   * How files are read and written when `become` names another user. `auto`: directly when this process
+   * is root (or no other user is involved), else through `sudo -n` commands. `commands` forces the
+   * command path, so it can be exercised as root (it then goes through runuser).
+   */
+  fileAccess?: 'auto' | 'commands';
+}
+
+/**
+ * Runs commands and file operations on this machine. Every child runs in its own process group so a
+ * timeout or an abort stops the whole tree it started (a shell's children, runuser's child), not just
+ * the direct child.
+ */
+export class LocalTransport implements Transport {
+  readonly kind = 'local' as const;
+  readonly hostName: string;
+  private readonly currentUser: string;
+  private readonly isRoot: boolean;
+  private readonly becomeMethod: BecomeMethod;
+  private readonly fileAccess: 'auto' | 'commands';
+  private readonly live = new Set<ResultPromise>();
+  private readonly ids = new IdCache();
+
+  constructor(host: Host, options: LocalTransportOptions = {}) {
+    this.hostName = host.name;
+    const me = userInfo();
+    this.currentUser = me.username;
+    this.isRoot = me.uid === 0;
+    this.becomeMethod = host.connection.becomeMethod ?? 'auto';
+    this.fileAccess = options.fileAccess ?? 'auto';
+  }
+
+  async connect(): Promise<void> {}
+
+  async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    if (argv.length === 0) throw new PgplayError({ code: 'TRANSPORT', message: 'empty command', host: this.hostName });
+    const full = this.wrap(argv, options.become, options.env);
+    const started = Date.now();
+    const child = execa(full[0]!, full.slice(1), {
+      cwd: options.cwd,
+      env: options.env,
+      extendEnv: true,
+      ...(options.stdin !== undefined ? { input: options.stdin } : { stdin: 'ignore' as const }),
+      reject: false,
+      detached: true,
+      // execa's cleanup skips detached children; ours are tracked and killed on exit instead.
+      cleanup: false,
+    });
+    let timedOut = false;
+    const stop = this.track(child);
+    const timer =
+      options.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            stop();
+          }, options.timeoutMs)
+        : undefined;
+    const onAbort = () => stop();
+    if (options.signal?.aborted) stop();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await child;
+      if (result.exitCode === undefined && !result.isTerminated) {
+        throw this.cannotStart(argv, options.cwd, result.code, result.originalMessage ?? result.message ?? "");
+      }
+      return {
+        argv,
+        exitCode: result.exitCode ?? 128 + (osConstants.signals[result.signal as keyof typeof osConstants.signals] ?? 1),
+        stdout: String(result.stdout ?? ''),
+        stderr: String(result.stderr ?? ''),
+        durationMs: Date.now() - started,
+        timedOut,
+      };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async readFile(path: string, options: ReadOptions = {}): Promise<Buffer | null> {
+    if (this.viaCommands(options.become)) {
+      const r = await this.run(
+        ['sh', '-c', '[ -e "$1" ] || [ -L "$1" ] || exit 3; exec cat -- "$1"', 'pgplay-read', path],
+        options.become,
+        { buffer: true },
+      );
+      if (r.exitCode === 3) return null;
+      if (r.exitCode !== 0) throw this.ioError('read', path, r.stderrText);
+      return r.stdoutBuffer;
+    }
+    try {
+      return await fs.readFile(path);
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw this.ioError('read', path, e);
+    }
+  }
+
+  async stat(path: string, options: ReadOptions = {}): Promise<FileStat> {
+    if (this.viaCommands(options.become)) return this.statViaCommands(path, options.become);
+    let st;
+    try {
+      st = await fs.lstat(path);
+    } catch (e) {
+      if (isMissing(e)) return { exists: false };
+      throw this.ioError('stat', path, e);
+    }
+    const type: FileType = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
+    return {
+      exists: true,
+      type,
+      mode: st.mode & 0o7777,
+      owner: await this.ids.userName(st.uid),
+      group: await this.ids.groupName(st.gid),
+      size: st.size,
+      ...(type === 'symlink' ? { linkTarget: await fs.readlink(path) } : {}),
+    };
+  }
+
+  async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<WriteFileResult> {
+    if (this.viaCommands(options.become)) return this.writeViaCommands(path, data, options);
+    const target = await this.resolveLink(path);
+    const dir = dirname(target);
+    const existing = await fs.lstat(target).catch((e) => {
+      if (isMissing(e)) return undefined;
+      throw this.ioError('write', path, e);
+    });
+    if (existing && !existing.isFile()) throw this.ioError('write', path, 'it exists and is not a regular file');
+    const becomeOther = options.become && options.become !== this.currentUser ? options.become : undefined;
+    // A replaced file keeps its owner and mode unless asked otherwise; a new one belongs to the become user.
+    const ownerName = options.owner ?? (existing ? undefined : becomeOther);
+    const uid = ownerName !== undefined ? (await this.ids.user(ownerName, this.hostName)).uid : existing?.uid;
+    const gid =
+      options.group !== undefined
+        ? await this.ids.gid(options.group, this.hostName)
+        : existing
+          ? existing.gid
+          : ownerName !== undefined
+            ? (await this.ids.user(ownerName, this.hostName)).gid
+            : undefined;
+    const mode = options.mode ?? (existing ? existing.mode & 0o7777 : 0o666 & ~process.umask());
+
+    const tmp = join(dir, `.${basename(target)}.pgplay-tmp-${randomBytes(6).toString('hex')}`);
+    let handle: fs.FileHandle | undefined;
+    let result: WriteFileResult = {};
+    try {
+      // 0600 from the first byte: a secret is never readable by others, not even for a moment.
+      handle = await fs.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+      await handle.writeFile(data);
+      if (uid !== undefined || gid !== undefined) await handle.chown(uid ?? -1, gid ?? -1);
+      // After chown, which clears set-id bits.
+      await handle.chmod(mode);
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      if (options.keepPrevious && existing) result = { previousPath: await this.keepPrevious(target) };
+      await fs.rename(tmp, target);
+    } catch (e) {
+      await handle?.close().catch(() => {});
+      await fs.unlink(tmp).catch(() => {});
+      throw this.ioError('write', path, e);
+    }
+    await fsyncDirectory(dir);
+    return result;
+  }
+
+  async openStream(argv: string[], options: { become?: string } = {}): Promise<Duplex> {
+    const full = this.wrap(argv, options.become);
+    const child = execa(full[0]!, full.slice(1), {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'ignore',
+      buffer: false,
+      encoding: 'buffer',
+      reject: false,
+      detached: true,
+      cleanup: false,
+    });
+    const stop = this.track(child);
+    if (child.pid === undefined) {
+      const result = await child;
+      throw this.cannotStart(argv, undefined, result.code, result.originalMessage ?? result.message ?? "");
+    }
+    return new ChildStream(child.stdin, child.stdout, stop);
+  }
+
+  /** Stops every child this transport started that is still running (streams, abandoned commands). */
+  async close(): Promise<void> {
+    const running = [...this.live];
+    for (const child of running) killGroup(child, 'SIGTERM');
+    await Promise.all(running.map((c) => c.catch(() => undefined)));
+  }
+
+  private wrap(argv: string[], become: string | undefined, env?: Record<string, string>): string[] {
+    const other = become && become !== this.currentUser;
+    let inner = argv;
+    // sudo resets the environment; pass the caller's variables explicitly so both paths see them.
+    if (other && env && Object.keys(env).length > 0 && !this.usesRunuser()) {
+      inner = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
+    }
+    return becomeArgv(inner, become, this.currentUser, this.becomeMethod);
+  }
+
+  private usesRunuser(): boolean {
+    return this.becomeMethod === 'runuser' || (this.becomeMethod === 'auto' && this.isRoot);
+  }
+
+  private viaCommands(become: string | undefined): boolean {
+    const other = !!become && become !== this.currentUser;
+    if (this.fileAccess === 'commands') return other;
+    return other && !this.isRoot;
+  }
+
+  /** Registers a child until it exits; the returned function stops its whole process group. */
+  private track(child: ResultPromise): () => void {
+    this.live.add(child);
+    liveGroups.add(child);
+    let stopping = false;
+    const done = () => {
+      this.live.delete(child);
+      liveGroups.delete(child);
+    };
+    child.then(done, done);
+    return () => {
+      if (stopping || !this.live.has(child)) return;
+      stopping = true;
+      killGroup(child, 'SIGTERM');
+      const force = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
+      force.unref();
+      child.then(
+        () => clearTimeout(force),
+        () => clearTimeout(force),
+      );
+    };
+  }
+
+  private async run(
+    argv: string[],
+    become: string | undefined,
+    opts: { buffer?: boolean; stdin?: string | Buffer } = {},
+  ): Promise<{ exitCode: number; stdoutBuffer: Buffer; stdoutText: string; stderrText: string }> {
+    const full = this.wrap(argv, become);
+    const child = execa(full[0]!, full.slice(1), {
+      ...(opts.stdin !== undefined ? { input: opts.stdin } : { stdin: 'ignore' as const }),
+      encoding: 'buffer',
+      stripFinalNewline: false,
+      reject: false,
+      detached: true,
+      cleanup: false,
+    });
+    this.track(child);
+    const result = await child;
+    if (result.exitCode === undefined && !result.isTerminated) {
+      throw this.cannotStart(full, undefined, result.code, result.originalMessage ?? result.message ?? "");
+    }
+    const stdoutBuffer = Buffer.from(result.stdout as Uint8Array);
+    return {
+      exitCode: result.exitCode ?? 1,
+      stdoutBuffer,
+      stdoutText: stdoutBuffer.toString('utf8'),
+      stderrText: Buffer.from(result.stderr as Uint8Array).toString('utf8').trim(),
+    };
+  }
+
+  private async statViaCommands(path: string, become: string | undefined): Promise<FileStat> {
+    const script =
+      '[ -e "$1" ] || [ -L "$1" ] || exit 3; stat -c "%F|%a|%U|%G|%s" -- "$1" || exit 1; ' +
+      'if [ -L "$1" ]; then readlink -- "$1"; fi';
+    const r = await this.run(['sh', '-c', script, 'pgplay-stat', path], become);
+    if (r.exitCode === 3) return { exists: false };
+    if (r.exitCode !== 0) throw this.ioError('stat', path, r.stderrText);
+    const newline = r.stdoutText.indexOf('\n');
+    const [kind = '', mode = '0', owner, group, size = '0'] = r.stdoutText.slice(0, newline).split('|');
+    const type: FileType = kind.startsWith('regular') ? 'file' : kind === 'directory' ? 'directory' : kind === 'symbolic link' ? 'symlink' : 'other';
+    return {
+      exists: true,
+      type,
+      mode: parseInt(mode, 8),
+      owner,
+      group,
+      size: Number(size),
+      ...(type === 'symlink' ? { linkTarget: r.stdoutText.slice(newline + 1).replace(/\n$/, '') } : {}),
+    };
+  }
+
+  /**
+   * The same atomic write as the direct path, as one shell script run as the become user (sudo -n when
+   * this process is not root). Data arrives on stdin; the temp file is removed by a trap on any failure.
+   */
+  private async writeViaCommands(path: string, data: string | Buffer, options: WriteFileOptions): Promise<WriteFileResult> {
+    const mode = options.mode !== undefined ? options.mode.toString(8).padStart(4, '0') : '';
+    const r = await this.run(
+      [
+        'sh',
+        '-c',
+        ATOMIC_WRITE_SCRIPT,
+        'pgplay-write',
+        path,
+        mode,
+        options.owner ?? '',
+        options.group ?? '',
+        options.keepPrevious ? '1' : '',
+        PREVIOUS_SUFFIX,
+      ],
+      options.become,
+      { stdin: data },
+    );
+    if (r.exitCode !== 0) throw this.ioError('write', path, r.stderrText || `exit code ${r.exitCode}`);
+    const previous = r.stdoutText.trim();
+    return previous ? { previousPath: previous } : {};
+  }
+
+  /** Writes go to the file a symlink points at, so a linked config (Debian's /etc/postgresql) stays linked. */
+  private async resolveLink(path: string): Promise<string> {
+    try {
+      const st = await fs.lstat(path);
+      return st.isSymbolicLink() ? await fs.realpath(path) : path;
+    } catch {
+      return path;
+    }
+  }
+
+  /**
+   * Keeps the file about to be replaced as `<path>.pgplay-prev`. A hard link keeps its exact bytes, mode
+   * and owner at no cost; it becomes the only name of the old inode once the rename lands. The link is
+   * made under a temp name and renamed, so an older previous file is replaced atomically too.
+   */
+  private async keepPrevious(target: string): Promise<string> {
+    const previous = target + PREVIOUS_SUFFIX;
+    const tmp = join(dirname(target), `.${basename(previous)}.pgplay-tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      try {
+        await fs.link(target, tmp);
+      } catch {
+        // Filesystems without hard links: copy, then restore owner and mode.
+        const st = await fs.stat(target);
+        await fs.copyFile(target, tmp, fsConstants.COPYFILE_EXCL);
+        await fs.chown(tmp, st.uid, st.gid);
+        await fs.chmod(tmp, st.mode & 0o7777);
+      }
+      await fs.rename(tmp, previous);
+    } catch (e) {
+      await fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
+    return previous;
+  }
+
+  private cannotStart(argv: string[], cwd: string | undefined, code: string | undefined, detail: string): PgplayError {
+    const reason =
+      code === 'ENOENT'
+        ? cwd
+          ? `command not found or working directory ${cwd} does not exist`
+          : 'command not found'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : detail;
+    return new PgplayError({
+      code: 'TRANSPORT',
+      message: `cannot run ${argv[0]}: ${reason}`,
+      host: this.hostName,
+      hint: code === 'ENOENT' ? `check that ${argv[0]} is installed and on PATH on ${this.hostName}` : undefined,
+    });
+  }
+
+  private ioError(op: 'read' | 'write' | 'stat', path: string, cause: unknown): PgplayError {
+    const reason = typeof cause === 'string' ? cause : describeFsError(cause);
+    return new PgplayError({
+      code: 'STEP_FAILED',
+      message: `cannot ${op} ${path}: ${reason}`,
+      host: this.hostName,
+      cause: typeof cause === 'string' ? undefined : cause,
+    });
+  }
+}
+
+/**
+ * Positional args: dest mode owner group keep-previous previous-suffix. Prints the previous file's
+ * path when one was kept. mktemp creates the temp file 0600 with O_EXCL, so data never sits in a
+ * file others can read.
+ */
+export const ATOMIC_WRITE_SCRIPT = `set -eu
+dest=$1; mode=$2; owner=$3; group=$4; keep=$5; suffix=$6
+if [ -L "$dest" ] && [ -e "$dest" ]; then dest=$(readlink -f -- "$dest"); fi
+if [ -e "$dest" ] && [ ! -f "$dest" ]; then echo "it exists and is not a regular file" >&2; exit 1; fi
+dir=$(dirname -- "$dest"); base=$(basename -- "$dest")
+tmp=$(mktemp -- "$dir/.$base.pgplay-tmp-XXXXXX")
+prevtmp=
+trap 'rm -f -- "$tmp" \${prevtmp:+"$prevtmp"}' EXIT
+cat > "$tmp"
+if [ -e "$dest" ]; then
+  [ -n "$mode" ] || mode=$(stat -c %a -- "$dest")
+  [ -n "$owner" ] || owner=$(stat -c %U -- "$dest")
+  [ -n "$group" ] || group=$(stat -c %G -- "$dest")
+else
+  [ -n "$mode" ] || mode=$(printf '%o' $(( 0666 & ~0$(umask) )))
+fi
+if [ -n "$owner" ] || [ -n "$group" ]; then chown -- "$owner\${group:+:$group}" "$tmp"; fi
+chmod -- "$mode" "$tmp"
+sync -- "$tmp" 2>/dev/null || sync
+if [ -n "$keep" ] && [ -e "$dest" ]; then
+  prevtmp=$(mktemp -u -- "$dir/.$base$suffix.pgplay-tmp-XXXXXX")
+  ln -- "$dest" "$prevtmp" 2>/dev/null || cp -p -- "$dest" "$prevtmp"
+  mv -f -- "$prevtmp" "$dest$suffix"
+  prevtmp=
+  printf '%s\\n' "$dest$suffix"
+fi
+mv -f -- "$tmp" "$dest"
+trap - EXIT
+sync -- "$dir" 2>/dev/null || true
+`;
+
+/**
+ * The child's stdin and stdout as one duplex. Unlike Duplex.from, destroying it on purpose (the caller
+ * is done) or the child exiting is a normal end, not an error nobody listens for.
+ */
+class ChildStream extends Duplex {
+  constructor(
+    private readonly stdin: Writable,
+    private readonly stdout: Readable,
+    private readonly stop: () => void,
+  ) {
+    super();
+    stdout.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) stdout.pause();
+    });
+    stdout.once('end', () => this.push(null));
+    stdout.once('error', (e) => this.destroy(e));
+    // EPIPE once the child is gone: the reading side reports the end.
+    stdin.on('error', () => {});
+  }
+
+  override _read(): void {
+    this.stdout.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.stdin.destroyed) return callback(new Error('the command has exited'));
+    this.stdin.write(chunk, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.stdin.end(callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.stop();
+    this.stdin.destroy();
+    this.stdout.destroy();
+    callback(error);
+  }
+}
+
+/** Children of every transport, so a process exit never leaves a detached group behind. */
+const liveGroups = new Set<ResultPromise>();
+process.once('exit', () => {
+  for (const child of liveGroups) killGroup(child, 'SIGKILL');
+});
+
+function killGroup(child: ResultPromise, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** The rename is durable only once the directory entry is on disk. Some filesystems cannot fsync a directory; the write itself has succeeded by then. */
+async function fsyncDirectory(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    await handle.sync();
+  } catch {
+    // best effort, see above
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function describeFsError(e: unknown): string {
+  if (e instanceof PgplayError) return e.message;
+  const err = e as NodeJS.ErrnoException;
+  const known: Record<string, string> = {
+    ENOENT: 'the directory does not exist',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on device',
+    EDQUOT: 'disk quota exceeded',
+    EISDIR: 'it is a directory',
+    ENOTDIR: 'a parent is not a directory',
+    EIO: 'I/O error',
+  };
+  if (err?.code && known[err.code]) return `${known[err.code]} (${err.code})`;
+  return err?.message ?? String(e);
+}
+
+interface PasswdEntry {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * uid/gid ⇄ name lookups through getent, so NSS sources (LDAP, sssd) count, cached per transport
+ * because a stat of a config file should not cost two processes each time.
+ */
+class IdCache {
+  private users = new Map<string, PasswdEntry | null>();
+  private groups = new Map<string, number | null>();
+  private userNames = new Map<number, string>();
+  private groupNames = new Map<number, string>();
+
+  async userName(uid: number): Promise<string> {
+    let name = this.userNames.get(uid);
+    if (name === undefined) {
+      name = (await getent('passwd', String(uid)))?.[0] ?? String(uid);
+      this.userNames.set(uid, name);
+    }
+    return name;
+  }
+
+  async groupName(gid: number): Promise<string> {
+    let name = this.groupNames.get(gid);
+    if (name === undefined) {
+      name = (await getent('group', String(gid)))?.[0] ?? String(gid);
+      this.groupNames.set(gid, name);
+    }
+    return name;
+  }
+
+  async user(name: string, hostName: string): Promise<PasswdEntry> {
+    if (!this.users.has(name)) {
+      const fields = await getent('passwd', name);
+      this.users.set(name, fields ? { uid: Number(fields[2]), gid: Number(fields[3]) } : null);
+    }
+    const entry = this.users.get(name);
+    if (!entry) {
+      throw new PgplayError({ code: 'STEP_FAILED', message: `user ${name} does not exist`, host: hostName, expected: 'an existing OS user' });
+    }
+    return entry;
+  }
+
+  async gid(name: string, hostName: string): Promise<number> {
+    if (!this.groups.has(name)) {
+      const fields = await getent('group', name);
+      this.groups.set(name, fields ? Number(fields[2]) : null);
+    }
+    const gid = this.groups.get(name);
+    if (gid === null || gid === undefined) {
+      throw new PgplayError({ code: 'STEP_FAILED', message: `group ${name} does not exist`, host: hostName, expected: 'an existing OS group' });
+    }
+    return gid;
+  }
+}
+
+async function getent(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
+  const r = await execa('getent', [database, key], { reject: false, stdin: 'ignore' });
+  if (r.exitCode === 0 && typeof r.stdout === 'string' && r.stdout) return r.stdout.split('\n')[0]!.split(':');
+  if (r.exitCode !== undefined) return undefined;
+  // No getent (minimal images): the local files are all there is.
+  const file = await fs.readFile(database === 'passwd' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => '');
+  const numeric = /^\d+$/.test(key);
+  for (const line of file.split('\n')) {
+    const fields = line.split(':');
+    if (numeric ? fields[2] === key : fields[0] === key) return fields;
+  }
+  return undefined;
+}
