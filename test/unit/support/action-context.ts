@@ -92,6 +92,7 @@ export function testContext(options: TestContextOptions = {}): ActionContext & {
     async connectPostgres() {
       throw new Error('PostgreSQL is not available in this test');
     },
+    scope: (extra = {}) => ({ host, hosts: { [host.name]: host }, facts, ...options.templateScope, ...extra }),
     log: (line) => logs.push(line),
     playbookDir: options.templatesDir ?? '/nonexistent',
     logs,
