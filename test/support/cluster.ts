@@ -48,7 +48,10 @@ export interface Cluster {
   /** Runs SQL through psql over the unix socket as the postgres OS user; stdout, unaligned, tuples only. */
   psql(sql: string, opts?: { database?: string }): Promise<string>;
   start(): Promise<void>;
-  /** pg_ctl stop -m fast, then waits until the pid is gone; removes the dir when startCluster made it. */
+  /**
+   * pg_ctl stop -m fast, then waits until the pid is gone; removes the dir when startCluster made it
+   * (keep: leave it for a restart; stopAllClusters removes it later).
+   */
   stop(opts?: { keep?: boolean }): Promise<void>;
   /** The server log so far (for assertions and for failure messages). */
   log(): Promise<string>;
@@ -219,9 +222,11 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
         if (pidAlive(pid)) throw new Error(`postmaster ${pid} still running after pg_ctl stop: ${r.stderr}`);
       }
       cluster.pid = 0;
+      // A kept cluster stays tracked, so stopAllClusters still removes its dir at the end.
+      if (o.keep) return;
       const i = created.indexOf(cluster);
       if (i >= 0) created.splice(i, 1);
-      if (ownDir && !o.keep) await rm(dir, { recursive: true, force: true });
+      if (ownDir) await rm(dir, { recursive: true, force: true });
     },
     async log() {
       try {

@@ -1,0 +1,249 @@
+/**
+ * Facts about a host's PostgreSQL in one round trip: a POSIX sh script, run as the PGDATA owner,
+ * that prints `key=value` lines, and the parser that turns them into HostFacts.
+ *
+ * The script never fails as a whole: a missing PGDATA, a stopped server or a failing psql each leave
+ * their own trace in the output (absent keys, `psql_error=`), so the parser can say what is known.
+ * Values come from the most direct source: the running server (SQL) first, then pg_control.
+ */
+import type { Host } from '../model/inventory.js';
+import type { HostFacts, ReplicationClient } from '../model/facts.js';
+import { unknownFacts } from '../model/facts.js';
+import { shQuote } from '../transports/quote.js';
+import { majorFromPgVersionFile, majorFromVersionNum } from './versions.js';
+
+export const FACTS_HEADER = 'pgplay-facts 1';
+
+/** Every value enters the script through the one shell-quoting function. */
+function sq(value: string | number): string {
+  return shQuote(String(value));
+}
+
+/**
+ * One query, one row per fact. CASE guards every function that errors on the wrong side of
+ * recovery (pg_current_wal_lsn on a standby, the replay functions on a primary). The replay-pause
+ * expression is chosen by the shell from PG_VERSION, i.e. by the server actually running.
+ */
+function factsSql(replayPausedExpr: string): string {
+  const current = 'case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end';
+  return [
+    `select 'sql.version_num=' || current_setting('server_version_num')`,
+    `select 'sql.data_directory=' || current_setting('data_directory')`,
+    `select 'sql.port=' || current_setting('port')`,
+    `select 'sql.in_recovery=' || pg_is_in_recovery()::text`,
+    `select 'sql.system_identifier=' || system_identifier::text from pg_control_system()`,
+    // On a primary the current WAL file names the timeline at once, even right after a promotion,
+    // before the next checkpoint updates pg_control; a standby reports its last restartpoint's.
+    `select 'sql.timeline=' || case when pg_is_in_recovery() then (select timeline_id from pg_control_checkpoint())::text ` +
+      `else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text end`,
+    `select 'sql.current_lsn=' || case when pg_is_in_recovery() then '' else pg_current_wal_lsn()::text end`,
+    `select 'sql.receive_lsn=' || case when pg_is_in_recovery() then coalesce(pg_last_wal_receive_lsn()::text, '') else '' end`,
+    `select 'sql.replay_lsn=' || case when pg_is_in_recovery() then coalesce(pg_last_wal_replay_lsn()::text, '') else '' end`,
+    `select 'sql.replay_paused=' || case when pg_is_in_recovery() then (${replayPausedExpr})::text else 'false' end`,
+    `select 'sql.client=' || json_build_object('application_name', application_name, 'client_addr', client_addr::text, ` +
+      `'state', state, 'sync_state', sync_state, 'replay_lsn', replay_lsn::text, ` +
+      `'lag_bytes', pg_wal_lsn_diff(${current}, replay_lsn)::bigint)::text from pg_stat_replication`,
+  ].join('\nunion all\n');
+}
+
+const SQL_PAUSED_PRE14 = factsSql('pg_is_wal_replay_paused()');
+const SQL_PAUSED_14 = factsSql("pg_get_wal_replay_pause_state() = 'paused'");
+
+/**
+ * The script for a host. Run it as the PGDATA owner (`become`), e.g. transport.exec(['/bin/sh',
+ * '-c', factsScript(host)], {become}). It prints `pgplay-facts 1` then `key=value` lines.
+ */
+export function factsScript(host: Host): string {
+  const pg = host.postgres;
+  const sedControl = [
+    `-e ${sq('s/^Database cluster state: *\\(.*\\)$/control.state=\\1/p')}`,
+    `-e ${sq("s/^Latest checkpoint's TimeLineID: *\\(.*\\)$/control.timeline=\\1/p")}`,
+    `-e ${sq('s/^Database system identifier: *\\(.*\\)$/control.system_identifier=\\1/p')}`,
+  ].join(' ');
+  return `
+PGDATA=${sq(host.pgdata ?? '')}
+BINDIR=${sq(pg.bindir)}
+PORT=${sq(pg.port)}
+SOCKDIR=${sq(pg.socketDir)}
+DBUSER=${sq(pg.superuser)}
+LC_ALL=C; export LC_ALL
+echo ${sq(FACTS_HEADER)}
+echo "hostname=$(hostname 2>/dev/null || uname -n)"
+echo "user=$(id -un 2>/dev/null)"
+if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
+elif [ ! -e "$PGDATA" ]; then echo 'pgdata_dir=absent'
+elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
+elif [ ! -r "$PGDATA" ] || [ ! -x "$PGDATA" ]; then echo 'pgdata_dir=unreadable'
+else echo 'pgdata_dir=present'; echo "pgdata_real=$(cd "$PGDATA" && pwd -P)"
+fi
+[ -n "$PGDATA" ] && [ -r "$PGDATA/PG_VERSION" ] && echo "pg_version_file=$(head -n 1 "$PGDATA/PG_VERSION")"
+for f in standby.signal recovery.signal recovery.conf; do
+  [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
+done
+RUNPORT=$PORT; RUNSOCK=$SOCKDIR
+if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
+  pid=$(sed -n 1p "$PGDATA/postmaster.pid")
+  echo "postmaster_pid=$pid"
+  if kill -0 "$pid" 2>/dev/null; then echo 'pid_alive=1'; else echo 'pid_alive=0'; fi
+  p=$(sed -n 4p "$PGDATA/postmaster.pid"); [ -n "$p" ] && RUNPORT=$p
+  s=$(sed -n 5p "$PGDATA/postmaster.pid"); [ -n "$s" ] && RUNSOCK=$s
+fi
+running=0
+if [ -n "$PGDATA" ] && [ -x "$BINDIR/pg_ctl" ]; then
+  out=$("$BINDIR/pg_ctl" status -D "$PGDATA" 2>&1); rc=$?
+  echo "pg_ctl_status=$rc"
+  printf '%s\\n' "$out" | sed -n 's/.*(PID: \\([0-9]*\\)).*/pg_ctl_pid=\\1/p'
+  [ "$rc" = 0 ] && running=1
+elif [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ] && kill -0 "$(sed -n 1p "$PGDATA/postmaster.pid")" 2>/dev/null; then
+  running=1
+fi
+echo "running=$running"
+if [ -n "$PGDATA" ] && [ -r "$PGDATA/global/pg_control" ]; then
+  cd_out=
+  [ -x "$BINDIR/pg_controldata" ] && cd_out=$("$BINDIR/pg_controldata" -D "$PGDATA" 2>&1)
+  if [ -n "$cd_out" ] && ! printf '%s' "$cd_out" | grep -q -e WARNING -e 'could not'; then
+    printf '%s\\n' "$cd_out" | sed -n ${sedControl}
+  elif command -v od >/dev/null 2>&1; then
+    # pg_controldata missing or from another major: read the few fields whose offsets are the
+    # same in every pg_control from 11 to 17 (system identifier, state, checkpoint timeline).
+    echo "control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$PGDATA/global/pg_control" | tr -d ' ')"
+    echo "control.state_code=$(od -A n -t u4 -j 16 -N 4 "$PGDATA/global/pg_control" | tr -d ' ')"
+    echo "control.timeline=$(od -A n -t u4 -j 48 -N 4 "$PGDATA/global/pg_control" | tr -d ' ')"
+  fi
+fi
+if [ "$running" = 1 ]; then
+  if [ -x "$BINDIR/psql" ]; then PSQL=$BINDIR/psql; else PSQL=$(command -v psql 2>/dev/null); fi
+  if [ -z "$PSQL" ]; then echo 'psql_error=psql not found in the bindir nor on PATH'
+  else
+    major=$(head -n 1 "$PGDATA/PG_VERSION" 2>/dev/null)
+    if [ "\${major:-0}" -ge 14 ] 2>/dev/null; then SQL=${sq(SQL_PAUSED_14)}; else SQL=${sq(SQL_PAUSED_PRE14)}; fi
+    out=$(PGCONNECT_TIMEOUT=10 "$PSQL" -X -A -t -q -w -v ON_ERROR_STOP=1 -h "$RUNSOCK" -p "$RUNPORT" -U "$DBUSER" -d postgres -c "$SQL" 2>&1); rc=$?
+    if [ "$rc" = 0 ]; then
+      printf '%s\\n' "$out" | grep '^sql\\.'
+      dd=$(printf '%s\\n' "$out" | sed -n 's/^sql\\.data_directory=//p')
+      [ -n "$dd" ] && echo "data_directory_real=$(cd "$dd" 2>/dev/null && pwd -P)"
+    else echo "psql_error=$(printf '%s' "$out" | head -n 3 | tr '\\n' ' ')"
+    fi
+  fi
+fi
+echo 'end=1'
+`;
+}
+
+/** argv that runs the facts script; pass `become: host.postgres.osUser` (or the connection's become). */
+export function factsArgv(host: Host): string[] {
+  return ['/bin/sh', '-c', factsScript(host)];
+}
+
+/** pg_control's DBState enum, for the raw read (identical in 11..17). */
+const DB_STATES = [
+  'starting up',
+  'shut down',
+  'shut down in recovery',
+  'shutting down',
+  'in crash recovery',
+  'in archive recovery',
+  'in production',
+];
+
+function num(v: string | undefined): number | undefined {
+  if (v === undefined || v.trim() === '' || !/^-?\d+$/.test(v.trim())) return undefined;
+  return Number(v.trim());
+}
+
+function parseClient(json: string): ReplicationClient | undefined {
+  try {
+    const o = JSON.parse(json) as Record<string, unknown>;
+    const lag = o.lag_bytes;
+    return {
+      application_name: String(o.application_name ?? ''),
+      client_addr: typeof o.client_addr === 'string' ? o.client_addr : null,
+      state: String(o.state ?? ''),
+      sync_state: String(o.sync_state ?? ''),
+      replay_lsn: typeof o.replay_lsn === 'string' ? o.replay_lsn : null,
+      lag_bytes: typeof lag === 'number' ? lag : typeof lag === 'string' && /^-?\d+$/.test(lag) ? Number(lag) : null,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseFacts(stdout: string): HostFacts {
+  const lines = stdout.split('\n');
+  const start = lines.findIndex((l) => l.trim() === FACTS_HEADER);
+  if (start < 0) {
+    const shown = stdout.trim().split('\n').slice(0, 3).join(' | ');
+    return unknownFacts(`the facts script printed no "${FACTS_HEADER}" header${shown ? `: ${shown}` : ''}`);
+  }
+  const kv = new Map<string, string>();
+  const clients: ReplicationClient[] = [];
+  for (const line of lines.slice(start + 1)) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    if (key === 'sql.client') {
+      const c = parseClient(value);
+      if (c) clients.push(c);
+    } else if (!kv.has(key)) {
+      kv.set(key, value);
+    }
+  }
+
+  const errors: string[] = [];
+  const pgdataDir = kv.get('pgdata_dir');
+  if (pgdataDir === 'unreadable') errors.push('PGDATA is not readable by the user the facts ran as');
+  if (pgdataDir === 'notdir') errors.push('PGDATA exists but is not a directory');
+  if (!kv.has('end')) errors.push('the facts output is truncated');
+
+  const pgdataVersion = kv.has('pg_version_file') ? majorFromPgVersionFile(kv.get('pg_version_file')!) : undefined;
+  const pgCtlStatus = num(kv.get('pg_ctl_status'));
+  const running = pgCtlStatus !== undefined ? pgCtlStatus === 0 : kv.get('running') === '1';
+
+  const facts: HostFacts = {
+    reachable: true,
+    hostname: kv.get('hostname') || undefined,
+    user: kv.get('user') || undefined,
+    pgdata_present: pgdataVersion !== undefined,
+    running,
+  };
+  if (pgdataVersion !== undefined) facts.pgdata_version = pgdataVersion;
+  if (running) facts.pid = num(kv.get('pg_ctl_pid')) ?? num(kv.get('postmaster_pid'));
+
+  const stateCode = num(kv.get('control.state_code'));
+  const clusterState = kv.get('control.state') ?? (stateCode !== undefined ? DB_STATES[stateCode] : undefined);
+  if (clusterState) facts.cluster_state = clusterState;
+  const controlTimeline = num(kv.get('control.timeline'));
+  const controlSysid = kv.get('control.system_identifier');
+
+  const versionNum = num(kv.get('sql.version_num'));
+  const sqlOk = versionNum !== undefined;
+  if (sqlOk) {
+    facts.server_version_num = versionNum;
+    facts.version = majorFromVersionNum(versionNum);
+    facts.in_recovery = kv.get('sql.in_recovery') === 'true';
+    const lsn = (k: string) => kv.get(k) || undefined;
+    facts.current_lsn = lsn('sql.current_lsn');
+    facts.receive_lsn = lsn('sql.receive_lsn');
+    facts.replay_lsn = lsn('sql.replay_lsn');
+    if (facts.in_recovery) facts.replay_paused = kv.get('sql.replay_paused') === 'true';
+    facts.replication_clients = clients;
+    for (const k of ['current_lsn', 'receive_lsn', 'replay_lsn'] as const) if (facts[k] === undefined) delete facts[k];
+  } else if (pgdataVersion !== undefined) {
+    facts.version = pgdataVersion;
+  }
+  const timeline = num(kv.get('sql.timeline')) ?? controlTimeline;
+  if (timeline !== undefined && timeline > 0) facts.timeline = timeline;
+  const sysid = kv.get('sql.system_identifier') || controlSysid;
+  if (sysid && /^\d+$/.test(sysid) && sysid !== '0') facts.system_identifier = sysid;
+
+  const real = kv.get('pgdata_real');
+  const served = kv.get('data_directory_real');
+  if (sqlOk && real && served && real !== served) {
+    errors.push(`the server that answered on port ${kv.get('sql.port') ?? '?'} serves ${served}, not this PGDATA (${real})`);
+  }
+  if (kv.has('psql_error')) errors.push(`psql: ${kv.get('psql_error')!.trim()}`);
+  else if (running && !sqlOk) errors.push('the server is running but the facts query returned nothing');
+  if (errors.length) facts.error = errors.join('; ');
+  return facts;
+}
