@@ -1,0 +1,155 @@
+import type Handlebars from 'handlebars';
+import { BLOCKED_KEYS } from '../expr/ast.js';
+import { compare, describe, equals, truthy, typeName } from '../expr/values.js';
+import type { Loc } from './ast.js';
+import { conninfoValue, pgconfValue, shquote } from './quote.js';
+
+/** A helper refused its input; the renderer adds the template name, line and column from `loc`. */
+export class HelperError extends Error {
+  constructor(
+    message: string,
+    readonly helper: string,
+    readonly loc: Loc | undefined,
+    /** Set when argument N was undefined, i.e. a missing key passed to a strict helper. */
+    readonly missingArg?: number,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface HelperOptions {
+  loc?: Loc;
+  data?: { root?: unknown };
+  hash?: Record<string, unknown>;
+}
+
+interface Spec {
+  min: number;
+  max: number;
+  /** Lenient helpers accept undefined (a missing key): default, get, has. */
+  lenient?: boolean;
+  fn: (args: unknown[], self: unknown, options: HelperOptions) => unknown;
+}
+
+/**
+ * Handlebars' strict mode checks the last segment of a path only where the path is printed; a path
+ * passed to a helper may silently be undefined. Strict helpers close that gap by refusing undefined.
+ */
+function wrap(name: string, spec: Spec): Handlebars.HelperDelegate {
+  return function (this: unknown, ...raw: unknown[]) {
+    const options = raw.pop() as HelperOptions;
+    const args = raw;
+    if (args.length < spec.min || args.length > spec.max) {
+      const count = spec.max === Infinity ? `at least ${spec.min}` : spec.min === spec.max ? `${spec.min}` : `${spec.min} to ${spec.max}`;
+      throw new HelperError(`${name} takes ${count} argument${spec.max === 1 ? '' : 's'}, got ${args.length}`, name, options.loc);
+    }
+    if (!spec.lenient) {
+      const missing = args.findIndex((a) => a === undefined);
+      if (missing >= 0) throw new HelperError(`argument ${missing + 1} of ${name} is undefined`, name, options.loc, missing);
+    }
+    try {
+      return spec.fn(args, this, options);
+    } catch (e) {
+      if (e instanceof HelperError) throw e;
+      throw new HelperError(`${name}: ${(e as Error).message}`, name, options.loc);
+    }
+  };
+}
+
+function order(name: string, test: (c: number) => boolean): Spec {
+  return {
+    min: 2,
+    max: 2,
+    fn: ([a, b]) => {
+      const c = compare(a, b);
+      if (c === undefined) throw new Error(`cannot compare ${typeName(a)} ${describe(a)} with ${typeName(b)} ${describe(b)}`);
+      return test(c);
+    },
+  };
+}
+
+/** Lenient lookup of a dotted path string from the current context, or from the root with `@root.`. */
+function lookupPath(path: unknown, self: unknown, options: HelperOptions): { found: boolean; value?: unknown } {
+  if (typeof path !== 'string' || path === '') throw new Error(`expects a path string such as "host.vars.port", got ${describe(path)}`);
+  let current: unknown = self;
+  let parts = path.split('.');
+  if (parts[0] === '@root') {
+    current = options.data?.root;
+    parts = parts.slice(1);
+  } else if (parts[0] === 'this') {
+    parts = parts.slice(1);
+  }
+  for (const part of parts) {
+    if (BLOCKED_KEYS.has(part)) throw new Error(`access to "${part}" is not allowed`);
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, part)) return { found: false };
+    current = (current as Record<string, unknown>)[part];
+  }
+  return { found: current !== undefined, value: current };
+}
+
+function text(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  throw new Error(`expects text, got ${typeName(v)} ${describe(v)}`);
+}
+
+const SPECS: Record<string, Spec> = {
+  eq: { min: 2, max: 2, fn: ([a, b]) => equals(a, b) },
+  ne: { min: 2, max: 2, fn: ([a, b]) => !equals(a, b) },
+  lt: order('lt', (c) => c < 0),
+  le: order('le', (c) => c <= 0),
+  gt: order('gt', (c) => c > 0),
+  ge: order('ge', (c) => c >= 0),
+  and: { min: 1, max: Infinity, fn: (args) => args.every(truthy) },
+  or: { min: 1, max: Infinity, fn: (args) => args.some(truthy) },
+  not: { min: 1, max: 1, fn: ([a]) => !truthy(a) },
+  default: { min: 2, max: 2, lenient: true, fn: ([v, fallback]) => (v === undefined || v === null ? fallback : v) },
+  get: {
+    min: 1,
+    max: 2,
+    lenient: true,
+    fn: ([path, fallback], self, options) => {
+      const r = lookupPath(path, self, options);
+      return r.found && r.value !== null ? r.value : fallback;
+    },
+  },
+  has: { min: 1, max: 1, lenient: true, fn: ([path], self, options) => lookupPath(path, self, options).found },
+  json: {
+    min: 1,
+    max: 2,
+    fn: ([v, indent]) => JSON.stringify(v, null, typeof indent === 'number' ? indent : undefined),
+  },
+  join: {
+    min: 1,
+    max: 2,
+    fn: ([list, sep]) => {
+      if (!Array.isArray(list)) throw new Error(`expects a list, got ${typeName(list)} ${describe(list)}`);
+      return list.map(text).join(sep === undefined ? ', ' : text(sep));
+    },
+  },
+  upper: { min: 1, max: 1, fn: ([s]) => text(s).toUpperCase() },
+  lower: { min: 1, max: 1, fn: ([s]) => text(s).toLowerCase() },
+  // Every non-empty line, the first included, gets `n` spaces: {{indent (json x 2) 4}} under a key.
+  indent: {
+    min: 2,
+    max: 2,
+    fn: ([s, n]) => {
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`expects a number of spaces, got ${describe(n)}`);
+      const pad = ' '.repeat(n);
+      return text(s)
+        .split('\n')
+        .map((line) => (line === '' ? line : pad + line))
+        .join('\n');
+    },
+  },
+  pgconf: { min: 1, max: 1, fn: ([v]) => pgconfValue(v) },
+  shquote: { min: 1, max: 1, fn: ([v]) => shquote(text(v)) },
+  conninfo: { min: 1, max: 1, fn: ([v]) => conninfoValue(text(v)) },
+};
+
+export const HELPER_NAMES: readonly string[] = [...Object.keys(SPECS), 'if', 'unless', 'each', 'with', 'lookup', 'log'];
+
+export function registerHelpers(hb: typeof Handlebars): void {
+  for (const [name, spec] of Object.entries(SPECS)) hb.registerHelper(name, wrap(name, spec));
+}

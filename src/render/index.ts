@@ -1,0 +1,355 @@
+/**
+ * The Handlebars environment for templates and playbook values: strict (an unknown variable is an
+ * error naming the template, line, column, the full path and the nearest existing key), no HTML
+ * escaping (we render config files), compiled templates cached by their text.
+ *
+ * Optional keys under strict mode. Handlebars' strict check is uneven:
+ * - `{{host.vars.x}}` (printed) fails when any segment is missing: good.
+ * - `{{#if host.vars.x}}` passes when only the LAST segment is missing (the key is simply falsy),
+ *   but throws when an intermediate one is (`{{#if host.varz.x}}` with no `varz`).
+ * - A path passed to a helper is not checked at all, so our helpers refuse undefined arguments,
+ *   except the lenient three below.
+ * So templates test optional data with the lenient helpers, which never fail on a missing path:
+ *   {{#if (has "host.vars.archive_timeout")}}...{{/if}}       does the path exist (and is not undefined)?
+ *   {{get "host.vars.port" 5432}}                             value at the path, or the fallback
+ *   {{default host.vars.port 5432}}                           the value unless undefined/null
+ *                                                             (only the last segment may be missing)
+ * Paths given to `has`/`get` are strings read from the current context (`this`); start them with
+ * `@root.` inside {{#each}}/{{#with}} to read from the top.
+ * Block parameters (`{{#each hosts as |h|}}`) are refused: Handlebars never checks paths through
+ * them, so `{{h.adress}}` would render nothing. Use `this.key`, `../key`, `@root.key`, `@index`.
+ *
+ * Helpers: eq ne lt le gt ge (numbers also against numeric strings, like the condition language),
+ * and or not (Python truthiness: 0, '', [] and {} are false), default get has, json (optional
+ * indent), join (list, separator = ", "), upper lower, indent (text, spaces; every non-empty line),
+ * pgconf (postgresql.conf value), shquote (POSIX shell word), conninfo (libpq conninfo value).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import { PgplayError } from '../core/errors.js';
+import { BLOCKED_KEYS } from '../expr/ast.js';
+import { didYouMean, listNames } from '../expr/suggest.js';
+import { describe, typeName } from '../expr/values.js';
+import { findAt, isPathNode, walk, type HbNode, type Loc } from './ast.js';
+import { explainPath, type Explanation } from './explain.js';
+import { HELPER_NAMES, HelperError, registerHelpers } from './helpers.js';
+
+export { conninfoValue, pgconfValue, shquote } from './quote.js';
+
+export interface Renderer {
+  renderString(text: string, context: object, name: string): string;
+  /** Renders a template file found by resolveTemplate. */
+  renderFile(src: string, context: object): Promise<string>;
+  /** The absolute path of a template: `src` itself if absolute, else the first template dir holding it. */
+  resolveTemplate(src: string): Promise<string | null>;
+  /**
+   * Deep-renders the strings inside a value. A string that is exactly one `{{ path }}` yields the raw
+   * value (number, boolean, object), so `retries: "{{params.n}}"` stays a number.
+   */
+  renderValue<T>(value: T, context: object, name: string): T;
+  /** How many templates were compiled and how many renders reused a compiled one. */
+  readonly stats: { compiled: number; hits: number };
+}
+
+interface Compiled {
+  ast: HbNode;
+  render: Handlebars.TemplateDelegate;
+}
+
+const CACHE_LIMIT = 5000;
+
+const TOKEN_NAMES: Record<string, string> = {
+  ID: 'a name',
+  STRING: 'a string',
+  NUMBER: 'a number',
+  BOOLEAN: 'true or false',
+  UNDEFINED: 'undefined',
+  NULL: 'null',
+  DATA: 'an @variable',
+  CLOSE: '"}}"',
+  OPEN_SEXPR: '"("',
+  CLOSE_SEXPR: '")"',
+  EQUALS: '"="',
+  SEP: '"."',
+  OPEN_BLOCK_PARAMS: '"as |name|"',
+  CLOSE_UNESCAPED: '"}}}"',
+  EOF: 'the end of the template',
+};
+
+function where(name: string, line: number, column: number | undefined): string {
+  return column === undefined ? `in template "${name}" at line ${line}` : `in template "${name}" at line ${line}, column ${column}`;
+}
+
+/** Handlebars' parse errors carry no position; re-run its parser with a hook that keeps jison's. */
+function parseErrorPosition(text: string): { line: number; column?: number; found?: string; expected: string[] } | undefined {
+  const parser = Object.create((Handlebars as unknown as { Parser: object }).Parser) as { parse(s: string): unknown; parseError: unknown };
+  let info: { line: number; column?: number; found?: string; expected: string[] } | undefined;
+  parser.parseError = (message: string, hash: { text?: string; token?: string; line?: number; loc?: { last_line: number; last_column: number }; expected?: string[] }) => {
+    const expected = [...new Set((hash.expected ?? []).map((t) => TOKEN_NAMES[t.replace(/'/g, '')]).filter((t): t is string => !!t))];
+    if (hash.loc) {
+      // jison reports the last good token; the offending one starts after it and any blanks.
+      const lines = text.split('\n');
+      let line = hash.loc.last_line;
+      let col = hash.loc.last_column;
+      while (line <= lines.length) {
+        const current = lines[line - 1] ?? '';
+        while (col < current.length && /\s/.test(current[col]!)) col++;
+        if (col < current.length || line === lines.length) break;
+        line++;
+        col = 0;
+      }
+      const found = hash.token === 'EOF' ? TOKEN_NAMES.EOF : `"${(lines[line - 1] ?? '').slice(col, col + 12).split(/\s/)[0] || hash.text}"`;
+      info = { line, column: col + 1, found, expected };
+    } else {
+      info = { line: (hash.line ?? 0) + 1, expected };
+    }
+    throw new Error(message);
+  };
+  try {
+    parser.parse(text);
+  } catch {
+    /* the info was captured by the hook */
+  }
+  return info;
+}
+
+export function createRenderer(options: { templateDirs: string[] }): Renderer {
+  const hb = Handlebars.create();
+  registerHelpers(hb);
+  const helperNames = new Set(HELPER_NAMES);
+  const cache = new Map<string, Compiled>();
+  const stats = { compiled: 0, hits: 0 };
+
+  function syntaxError(text: string, name: string, e: Error & { lineNumber?: number; column?: number }): PgplayError {
+    if (e.lineNumber !== undefined) {
+      const what = e.message.replace(/ - \d+:\d+$/, '');
+      return new PgplayError({ code: 'RENDER', message: `template syntax error ${where(name, e.lineNumber, (e.column ?? 0) + 1)}: ${what}` });
+    }
+    const pos = parseErrorPosition(text);
+    if (!pos) return new PgplayError({ code: 'RENDER', message: `template syntax error in template "${name}": ${e.message}` });
+    const expected = pos.expected.length ? pos.expected.join(', ') : undefined;
+    const detail = expected ? `expected ${expected}${pos.found ? ` but found ${pos.found}` : ''}` : e.message.split('\n')[0]!;
+    return new PgplayError({ code: 'RENDER', message: `template syntax error ${where(name, pos.line, pos.column)}: ${detail}`, expected });
+  }
+
+  function compile(text: string, name: string): Compiled {
+    const hit = cache.get(text);
+    if (hit) {
+      stats.hits++;
+      return hit;
+    }
+    let ast: HbNode;
+    try {
+      ast = hb.parse(text) as unknown as HbNode;
+    } catch (e) {
+      throw syntaxError(text, name, e as Error);
+    }
+    for (const { node } of walk(ast)) {
+      const blockParams = (node.program as HbNode | undefined)?.blockParams as string[] | undefined;
+      if (node.type === 'BlockStatement' && blockParams && blockParams.length > 0) {
+        // Handlebars never checks paths through block params, even in strict mode: `{{h.adress}}`
+        // would silently render nothing. Refusing them keeps every lookup strict.
+        throw new PgplayError({
+          code: 'RENDER',
+          message: `block parameters (as |${blockParams.join(' ')}|) are not supported ${where(name, node.loc.start.line, node.loc.start.column + 1)}`,
+          hint: 'inside {{#each}} read the item with this.key, outer values with ../key or @root.key, and the position with @index or @key',
+        });
+      }
+      if (isPathNode(node)) {
+        const blocked = node.parts.find((p) => BLOCKED_KEYS.has(p));
+        if (blocked) {
+          throw new PgplayError({
+            code: 'RENDER',
+            message: `access to "${blocked}" is not allowed ${where(name, node.loc.start.line, node.loc.start.column + 1)}`,
+            hint: 'templates reach plain data only',
+          });
+        }
+      }
+    }
+    const compiled: Compiled = { ast, render: hb.compile(text, { strict: true, noEscape: true }) };
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(text, compiled);
+    stats.compiled++;
+    return compiled;
+  }
+
+  function unknownVariable(x: Explanation, loc: Loc, name: string, extra = ''): PgplayError {
+    const isLast = x.failedPath === x.path;
+    const inside = x.within ? ` (inside ${x.within})` : '';
+    let message = `unknown variable "${x.path}"${inside}${extra} ${where(name, loc.start.line, loc.start.column + 1)}`;
+    if (x.reason === 'scalar') {
+      message += `: "${x.parentPath}" is ${typeName(x.parentValue)} ${describe(x.parentValue)}, it has no key "${x.segment}"`;
+    } else if (!isLast) {
+      message += x.parentPath ? `: "${x.parentPath}" has no key "${x.segment}"` : `: "${x.segment}" is not defined`;
+    }
+    if (x.suggestion) message += `; did you mean "${x.suggestion}"?`;
+    return new PgplayError({
+      code: 'RENDER',
+      message,
+      expected:
+        x.reason === 'missing'
+          ? `a key of ${x.parentPath || (x.within ? `the ${x.within} item` : 'the template context')}: ${listNames(x.keys)}`
+          : undefined,
+      hint:
+        x.reason === 'missing'
+          ? `if it is optional, test it with {{#if (has "${x.path}")}} or read it with {{get "${x.path}" fallback}}`
+          : undefined,
+    });
+  }
+
+  /** Turns whatever Handlebars or a helper threw into a RENDER error that points into the template. */
+  function explainFailure(e: unknown, compiled: Compiled, context: object, name: string): PgplayError {
+    if (e instanceof PgplayError) return e;
+    const err = e as Error & { lineNumber?: number; column?: number };
+
+    if (e instanceof HelperError) {
+      const loc = e.loc;
+      if (loc && e.missingArg !== undefined) {
+        const visit = findAt(compiled.ast, loc.start.line, loc.start.column, (v) => v.node.type !== 'PathExpression' && Array.isArray(v.node.params));
+        const param = (visit?.node.params as HbNode[] | undefined)?.[e.missingArg];
+        if (visit && isPathNode(param)) {
+          const x = explainPath(param, visit.frames, context);
+          if (x) return unknownVariable(x, param.loc, name, ` (argument ${e.missingArg + 1} of ${e.helper})`);
+        }
+      }
+      const at = loc ? where(name, loc.start.line, loc.start.column + 1) : `in template "${name}"`;
+      return new PgplayError({ code: 'RENDER', message: `${e.message} ${at}`, hint: e.hint });
+    }
+
+    const strict = /^"(.*)" not defined in /.exec(err.message ?? '');
+    if (strict && err.lineNumber !== undefined) {
+      const visit = findAt(compiled.ast, err.lineNumber, err.column ?? 0, (v) => v.node.type === 'PathExpression');
+      if (visit && isPathNode(visit.node)) {
+        const owner = visit.owner;
+        const calls = owner && owner.path === visit.node && ((owner.params as unknown[]).length > 0 || asPairs(owner.hash).length > 0);
+        if (calls) {
+          const helper = visit.node.original;
+          return new PgplayError({
+            code: 'RENDER',
+            message: `unknown helper "${helper}" ${where(name, err.lineNumber, (err.column ?? 0) + 1)}${suggest(helper, helperNames)}`,
+            expected: `one of ${[...helperNames].join(', ')}`,
+          });
+        }
+        const x = explainPath(visit.node, visit.frames, context);
+        if (x) return unknownVariable(x, visit.node.loc, name);
+        return new PgplayError({
+          code: 'RENDER',
+          message: `unknown variable "${visit.node.original}" ${where(name, err.lineNumber, (err.column ?? 0) + 1)}`,
+        });
+      }
+    }
+    if (err.lineNumber !== undefined) return syntaxError('', name, err);
+
+    // A missing intermediate segment inside a helper argument or {{#if}} surfaces as a TypeError
+    // without a location; find the path that breaks at that key.
+    const key = /reading '([^']*)'/.exec(err.message ?? '')?.[1] ?? /search for '([^']*)' in/.exec(err.message ?? '')?.[1];
+    if (e instanceof TypeError && key !== undefined) {
+      for (const visit of walk(compiled.ast)) {
+        if (!isPathNode(visit.node)) continue;
+        const at = visit.node.parts.indexOf(key);
+        if (at < 1) continue;
+        const x = explainPath(visit.node, visit.frames, context);
+        if (x && (x.index === at - 1 || (x.reason === 'scalar' && x.index === at))) {
+          return unknownVariable(x, visit.node.loc, name);
+        }
+      }
+    }
+    return new PgplayError({ code: 'RENDER', message: `cannot render template "${name}": ${err.message ?? String(e)}`, cause: e });
+  }
+
+  function run(text: string, context: object, name: string): string {
+    const compiled = compile(text, name);
+    try {
+      return compiled.render(context);
+    } catch (e) {
+      throw explainFailure(e, compiled, context, name);
+    }
+  }
+
+  /** `{{ path }}` alone: look the value up strictly and return it unchanged. */
+  function rawValue(text: string, context: object, name: string): { value: unknown } | undefined {
+    const compiled = compile(text, name);
+    const body = compiled.ast.body as HbNode[];
+    if (body.length !== 1 || body[0]!.type !== 'MustacheStatement') return undefined;
+    const mustache = body[0]!;
+    const p = mustache.path as HbNode;
+    if (!isPathNode(p) || (mustache.params as unknown[]).length > 0 || asPairs(mustache.hash).length > 0) return undefined;
+    if (p.parts.length === 1 && helperNames.has(p.parts[0]!)) return undefined;
+    if (p.depth > 0 || (p.data && p.parts[0] !== 'root')) return undefined;
+    const x = explainPath(p, [], context);
+    if (x) throw unknownVariable(x, p.loc, name);
+    let value: unknown = context;
+    for (const part of p.data ? p.parts.slice(1) : p.parts) value = (value as Record<string, unknown>)[part];
+    return { value };
+  }
+
+  function renderString(text: string, context: object, name: string): string {
+    if (!text.includes('{{')) return text;
+    return run(text, context, name);
+  }
+
+  function renderValueAt(value: unknown, context: object, name: string): unknown {
+    if (typeof value === 'string') {
+      if (!value.includes('{{')) return value;
+      const raw = rawValue(value, context, name);
+      return raw ? raw.value : run(value, context, name);
+    }
+    if (Array.isArray(value)) return value.map((item, i) => renderValueAt(item, context, `${name}[${i}]`));
+    if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = renderValueAt(v, context, name ? `${name}.${k}` : k);
+      return out;
+    }
+    return value;
+  }
+
+  async function resolveTemplate(src: string): Promise<string | null> {
+    const candidates = path.isAbsolute(src)
+      ? [src]
+      : options.templateDirs.flatMap((dir) => {
+          const p = path.resolve(dir, src);
+          return path.extname(src) === '' ? [p, `${p}.hbs`] : [p];
+        });
+    for (const candidate of candidates) {
+      try {
+        if ((await stat(candidate)).isFile()) return candidate;
+      } catch {
+        /* not in this directory */
+      }
+    }
+    return null;
+  }
+
+  async function renderFile(src: string, context: object): Promise<string> {
+    const file = await resolveTemplate(src);
+    if (!file) {
+      throw new PgplayError({
+        code: 'RENDER',
+        message: `template "${src}" not found`,
+        expected: path.isAbsolute(src) ? 'an existing file' : `a file in ${options.templateDirs.join(', ') || '(no template directories)'}`,
+      });
+    }
+    const text = await readFile(file, 'utf8');
+    const relative = path.relative(process.cwd(), file);
+    const name = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+    return renderString(text, context, name);
+  }
+
+  return {
+    renderString,
+    renderFile,
+    resolveTemplate,
+    renderValue: <T>(value: T, context: object, name: string): T => renderValueAt(value, context, name) as T,
+    stats,
+  };
+}
+
+function asPairs(hash: unknown): unknown[] {
+  return hash && typeof hash === 'object' && Array.isArray((hash as { pairs?: unknown[] }).pairs) ? (hash as { pairs: unknown[] }).pairs : [];
+}
+
+function suggest(name: string, candidates: Iterable<string>): string {
+  const near = didYouMean(name, candidates);
+  return near ? `; did you mean "${near}"?` : '';
+}
