@@ -1,0 +1,29 @@
+import { PgplayErrors, type PgplayError } from '../core/errors.js';
+import type { Inventory } from '../model/inventory.js';
+import { buildInventorySchema } from '../schema/inventory.js';
+import { validateDocument } from '../schema/validate.js';
+import { checkInventory } from './semantic.js';
+import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
+
+export interface LoadedInventory {
+  inventory: Inventory;
+  doc: LoadedDocument<Inventory>;
+}
+
+let schema: ReturnType<typeof buildInventorySchema> | undefined;
+
+/** Schema errors, or (only when the shape is right, so the checks can trust it) meaning errors. */
+export function inventoryErrors(doc: LoadedDocument): PgplayError[] {
+  schema ??= buildInventorySchema();
+  const shape = validateDocument(doc, schema);
+  if (shape.length) return shape;
+  return sortErrors(checkInventory(doc as LoadedDocument<Inventory>));
+}
+
+/** Reads, validates and checks an inventory; throws PgplayErrors holding every problem found. */
+export async function loadInventory(file: string): Promise<LoadedInventory> {
+  const doc = await loadYamlFile<Inventory>(file);
+  const errors = inventoryErrors(doc);
+  if (errors.length) throw new PgplayErrors(errors);
+  return { inventory: doc.data, doc };
+}

@@ -1,0 +1,47 @@
+import type { JsonSchema } from '../actions/types.js';
+import { PgplayErrors, type PgplayError } from '../core/errors.js';
+import type { Inventory } from '../model/inventory.js';
+import type { Playbook } from '../model/playbook.js';
+import { buildPlaybookSchema, type ActionSchemaSource } from '../schema/playbook.js';
+import { validateDocument } from '../schema/validate.js';
+import { checkActionKeys, checkPlaybook } from './semantic.js';
+import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
+
+export interface PlaybookLoadOptions {
+  actions: ReadonlyArray<ActionSchemaSource>;
+  /** When known, step and handler `hosts` are checked against it. */
+  inventory?: Inventory;
+  templateDirs?: string[];
+}
+
+export interface LoadedPlaybook {
+  playbook: Playbook;
+  doc: LoadedDocument<Playbook>;
+}
+
+// Building and compiling the schema is the slow part; the action list rarely changes within a process.
+const schemas = new WeakMap<ReadonlyArray<ActionSchemaSource>, { count: number; schema: JsonSchema }>();
+
+function schemaFor(actions: ReadonlyArray<ActionSchemaSource>): JsonSchema {
+  const cached = schemas.get(actions);
+  if (cached && cached.count === actions.length) return cached.schema;
+  const schema = buildPlaybookSchema(actions);
+  schemas.set(actions, { count: actions.length, schema });
+  return schema;
+}
+
+/** Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors. */
+export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions): PgplayError[] {
+  const names = options.actions.map((a) => a.name);
+  const shape = [...validateDocument(doc, schemaFor(options.actions)), ...checkActionKeys(doc, names)];
+  if (shape.length) return sortErrors(shape);
+  return sortErrors(checkPlaybook(doc as LoadedDocument<Playbook>, options));
+}
+
+/** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */
+export async function loadPlaybook(file: string, options: PlaybookLoadOptions): Promise<LoadedPlaybook> {
+  const doc = await loadYamlFile<Playbook>(file);
+  const errors = playbookErrors(doc, options);
+  if (errors.length) throw new PgplayErrors(errors);
+  return { playbook: doc.data, doc };
+}

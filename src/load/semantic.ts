@@ -1,0 +1,323 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { SHIPPED_TEMPLATES } from '../core/paths.js';
+import { PgplayError } from '../core/errors.js';
+import { RESERVED_NAMES } from '../engine/scope.js';
+import { parseExpression } from '../expr/index.js';
+import { ROLES, type Inventory } from '../model/inventory.js';
+import { STEP_KEYS, type ParamDef, type Playbook } from '../model/playbook.js';
+import { didYouMean } from '../schema/describe.js';
+import { isTemplated } from '../schema/templated.js';
+import { describeHostChoices } from './hosts.js';
+import { checkParamValue } from './params.js';
+import type { DocPath, LoadedDocument } from './yaml.js';
+
+type Emit = (path: DocPath, message: string, extra?: { expected?: string; hint?: string; part?: 'key' | 'value' }) => void;
+
+function collector(doc: LoadedDocument, code: 'SEMANTIC' | 'SCHEMA' = 'SEMANTIC'): { errors: PgplayError[]; emit: Emit } {
+  const errors: PgplayError[] = [];
+  const emit: Emit = (path, message, extra = {}) =>
+    errors.push(
+      new PgplayError({
+        code,
+        message,
+        expected: extra.expected,
+        hint: extra.hint,
+        position: doc.position(path, extra.part ?? 'value'),
+      }),
+    );
+  return { errors, emit };
+}
+
+const NEEDS_PGDATA = new Set(['primary', 'standby', 'drill']);
+
+/** Meaning checks of an inventory that already matches its schema. */
+export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
+  const { errors, emit } = collector(doc);
+  const inv = doc.data;
+  const names = Object.keys(inv.hosts);
+  const hostList = `a host name (${names.join(', ')})`;
+
+  for (const name of names) {
+    if ((ROLES as readonly string[]).includes(name) || name === 'all') {
+      emit(['hosts', name], `"${name}" cannot be a host name: host patterns use it for ${name === 'all' ? 'every host' : 'a role'}`, {
+        part: 'key',
+        expected: 'a name that is not all, primary, standby, repository or drill',
+      });
+    }
+  }
+
+  const primaries = names.filter((n) => inv.hosts[n]!.role === 'primary');
+  if (primaries.length === 0) {
+    emit(['hosts'], 'no host has role primary', { part: 'key', expected: 'exactly one host with role: primary' });
+  }
+  for (const extra of primaries.slice(1)) {
+    emit(['hosts', extra, 'role'], `"${extra}" is a second primary ("${primaries[0]}" is already primary)`, {
+      expected: 'exactly one host with role: primary',
+    });
+  }
+
+  for (const name of names) {
+    const h = inv.hosts[name]!;
+    if (NEEDS_PGDATA.has(h.role) && h.pgdata === undefined) {
+      emit(['hosts', name], `${h.role} "${name}" has no pgdata`, { expected: 'pgdata: the data directory of this host' });
+    }
+    if (h.role === 'standby' && h.upstream === undefined) {
+      emit(['hosts', name], `standby "${name}" has no upstream`, { expected: `upstream: the host it streams from (${primaries[0] ?? 'the primary'} or another standby)` });
+    }
+    if (h.upstream === undefined) continue;
+    const at = ['hosts', name, 'upstream'];
+    if (h.role !== 'standby') {
+      emit(at, `"${name}" is a ${h.role}; only a standby has an upstream`);
+    } else if (h.upstream === name) {
+      emit(at, `standby "${name}" cannot be its own upstream`, { expected: 'another host: the primary or a standby' });
+    } else if (!(h.upstream in inv.hosts)) {
+      const guess = didYouMean(h.upstream, names);
+      emit(at, `upstream "${h.upstream}" of "${name}" is not a host of this inventory${guess ? `; did you mean "${guess}"?` : ''}`, {
+        expected: hostList,
+      });
+    } else {
+      const up = inv.hosts[h.upstream]!;
+      if (up.role !== 'primary' && up.role !== 'standby') {
+        emit(at, `upstream "${h.upstream}" of "${name}" is a ${up.role}, not a primary or standby`);
+      }
+    }
+  }
+  for (const cycle of upstreamCycles(inv)) {
+    emit(['hosts', cycle[0]!, 'upstream'], `upstream cycle: ${[...cycle, cycle[0]].join(' -> ')}`, {
+      expected: 'a chain of upstreams that ends at the primary',
+    });
+  }
+
+  const repoHost = inv.backup?.repoHost;
+  if (repoHost !== undefined && !(repoHost in inv.hosts)) {
+    const guess = didYouMean(repoHost, names);
+    emit(['backup', 'repoHost'], `repoHost "${repoHost}" is not a host of this inventory${guess ? `; did you mean "${guess}"?` : ''}`, {
+      expected: hostList,
+    });
+  }
+
+  const jumps: Array<{ path: DocPath; jump: string; self?: string }> = [];
+  if (inv.connection?.jump) jumps.push({ path: ['connection', 'jump'], jump: inv.connection.jump });
+  for (const name of names) {
+    const jump = inv.hosts[name]!.connection?.jump;
+    if (jump) jumps.push({ path: ['hosts', name, 'connection', 'jump'], jump, self: name });
+  }
+  for (const { path, jump, self } of jumps) {
+    // user@host, host:port and dotted names/addresses are outside hosts; a bare word means an inventory host.
+    if (/[@:.]/.test(jump)) continue;
+    if (jump === self) emit(path, `"${self}" cannot jump through itself`);
+    else if (!(jump in inv.hosts)) {
+      const guess = didYouMean(jump, names);
+      emit(path, `jump host "${jump}" is not a host of this inventory${guess ? `; did you mean "${guess}"?` : ''}`, {
+        expected: hostList,
+        hint: 'to jump through a machine outside the inventory, write user@address',
+      });
+    }
+  }
+  return errors;
+}
+
+/** Standby chains that loop back on themselves, each reported once, starting at its first host in inventory order. */
+function upstreamCycles(inv: Inventory): string[][] {
+  const cycles: string[][] = [];
+  const inCycle = new Set<string>();
+  for (const start of Object.keys(inv.hosts)) {
+    if (inCycle.has(start)) continue;
+    const chain: string[] = [];
+    let cur: string | undefined = start;
+    while (cur !== undefined && inv.hosts[cur]?.role === 'standby' && !chain.includes(cur)) {
+      chain.push(cur);
+      const next: string | undefined = inv.hosts[cur]!.upstream;
+      cur = next === cur ? undefined : next;
+    }
+    if (cur === undefined || !chain.includes(cur) || inCycle.has(cur)) continue;
+    const loop = chain.slice(chain.indexOf(cur));
+    const names = Object.keys(inv.hosts);
+    const first = loop.reduce((a, b) => (names.indexOf(b) < names.indexOf(a) ? b : a));
+    const rotated = [...loop.slice(loop.indexOf(first)), ...loop.slice(0, loop.indexOf(first))];
+    rotated.forEach((n) => inCycle.add(n));
+    cycles.push(rotated);
+  }
+  return cycles;
+}
+
+interface StepLike {
+  where: DocPath;
+  label: string;
+  body: Record<string, unknown>;
+}
+
+function stepsOf(data: unknown): StepLike[] {
+  const pb = (data ?? {}) as { steps?: unknown; handlers?: unknown };
+  const out: StepLike[] = [];
+  if (Array.isArray(pb.steps)) {
+    pb.steps.forEach((s, i) => {
+      if (!s || typeof s !== 'object' || Array.isArray(s)) return;
+      const id = (s as Record<string, unknown>).id;
+      out.push({ where: ['steps', i], label: `step ${typeof id === 'string' ? id : `#${i + 1}`}`, body: s as Record<string, unknown> });
+    });
+  }
+  if (pb.handlers && typeof pb.handlers === 'object' && !Array.isArray(pb.handlers)) {
+    for (const [name, h] of Object.entries(pb.handlers)) {
+      if (h && typeof h === 'object' && !Array.isArray(h)) out.push({ where: ['handlers', name], label: `handler ${name}`, body: h as Record<string, unknown> });
+    }
+  }
+  return out;
+}
+
+/**
+ * Exactly one action per step and handler. Checked here rather than as a schema oneOf, which would
+ * report one error per action. A step holding an unknown key is left to the schema's "unknown key"
+ * error: that key is most likely the misspelt action.
+ */
+export function checkActionKeys(doc: LoadedDocument, actionNames: ReadonlyArray<string>): PgplayError[] {
+  const { errors, emit } = collector(doc, 'SCHEMA');
+  const common = new Set<string>(STEP_KEYS);
+  for (const { where, label, body } of stepsOf(doc.data)) {
+    const keys = Object.keys(body);
+    const found = keys.filter((k) => actionNames.includes(k));
+    if (found.length === 0) {
+      if (keys.some((k) => !common.has(k))) continue;
+      emit(where, `${label} has no action`, { expected: `one of ${actionNames.join(', ')}` });
+    } else if (found.length > 1) {
+      emit([...where, found[1]!], `${label} has more than one action: ${found.join(', ')}`, {
+        part: 'key',
+        expected: 'exactly one action per step; split it into several steps',
+      });
+    }
+  }
+  return errors;
+}
+
+export interface PlaybookCheckOptions {
+  /** Inventory the playbook will run against; without one, host names cannot be checked. */
+  inventory?: Inventory;
+  /** Directories searched for `template: {src}`; default: templates/ beside the playbook, the playbook's dir, the shipped templates. */
+  templateDirs?: string[];
+}
+
+/** Meaning checks of a playbook that already matches its schema. */
+export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCheckOptions = {}): PgplayError[] {
+  const { errors, emit } = collector(doc);
+  const pb = doc.data;
+  const playbookDir = dirname(resolve(doc.file));
+  const templateDirs = options.templateDirs ?? [resolve(playbookDir, 'templates'), playbookDir, SHIPPED_TEMPLATES];
+
+  const firstId = new Map<string, number>();
+  pb.steps.forEach((step, i) => {
+    const seen = firstId.get(step.id);
+    if (seen === undefined) firstId.set(step.id, i);
+    else {
+      const line = doc.position(['steps', seen, 'id']).line;
+      emit(['steps', i, 'id'], `duplicate step id "${step.id}" (first used at line ${line})`, { expected: 'a step id unique in the playbook' });
+    }
+  });
+
+  for (const [name, def] of Object.entries(pb.params ?? {})) checkParamDef(emit, name, def);
+
+  const handlers = Object.keys(pb.handlers ?? {});
+  for (const { where, label, body } of stepsOf(pb)) {
+    if (options.inventory && body.hosts !== undefined) checkStepHosts(emit, [...where, 'hosts'], body.hosts, options.inventory);
+
+    if (Array.isArray(body.notify)) {
+      body.notify.forEach((n: unknown, j: number) => {
+        if (typeof n !== 'string' || handlers.includes(n)) return;
+        const guess = didYouMean(n, handlers);
+        emit([...where, 'notify', j], `${label} notifies unknown handler "${n}"${guess ? `; did you mean "${guess}"?` : ''}`, {
+          expected: handlers.length ? `one of ${handlers.join(', ')}` : 'a handler defined under handlers:',
+        });
+      });
+    }
+
+    if (typeof body.register === 'string' && (RESERVED_NAMES as readonly string[]).includes(body.register)) {
+      emit([...where, 'register'], `"${body.register}" is reserved and cannot be a register name`, {
+        expected: `a name other than ${RESERVED_NAMES.join(', ')}`,
+      });
+    }
+
+    for (const key of ['when', 'until'] as const) {
+      const expr = body[key];
+      if (typeof expr !== 'string') continue;
+      try {
+        parseExpression(expr);
+      } catch (e) {
+        if (!(e instanceof PgplayError)) throw e;
+        emit([...where, key], `${label}: ${key}: ${e.message}`, { expected: e.expected, hint: e.hint });
+      }
+    }
+
+    const template = body.template as { src?: unknown } | undefined;
+    if (template && typeof template.src === 'string' && !isTemplated(template.src)) {
+      checkTemplateSrc(emit, [...where, 'template', 'src'], template.src, templateDirs);
+    }
+
+    const include = body.include as { playbook?: unknown } | undefined;
+    if (include && typeof include.playbook === 'string' && !isTemplated(include.playbook)) {
+      const target = resolve(playbookDir, include.playbook);
+      if (!isFile(target)) {
+        emit([...where, 'include', 'playbook'], `included playbook "${include.playbook}" not found`, {
+          expected: 'a playbook file, relative to this playbook',
+          hint: `looked for ${target}`,
+        });
+      }
+    }
+  }
+  return errors;
+}
+
+function checkParamDef(emit: Emit, name: string, def: ParamDef): void {
+  def.enum?.forEach((v, j) => {
+    const problem = checkParamValue({ type: def.type }, v);
+    if (problem) emit(['params', name, 'enum', j], `enum value ${JSON.stringify(v)} of param "${name}" ${problem.what}`, { expected: problem.expected });
+  });
+  if (def.default !== undefined) {
+    const problem = checkParamValue(def, def.default);
+    if (problem) emit(['params', name, 'default'], `default ${JSON.stringify(def.default)} of param "${name}" ${problem.what}`, { expected: problem.expected });
+  }
+}
+
+function checkStepHosts(emit: Emit, path: DocPath, hosts: unknown, inv: Inventory): void {
+  const names = Object.keys(inv.hosts);
+  const known = new Set<string>([...names, ...ROLES, 'all']);
+  const items: Array<{ path: DocPath; value: unknown }> = Array.isArray(hosts)
+    ? hosts.map((value, j) => ({ path: [...path, j], value }))
+    : [{ path, value: hosts }];
+  for (const { path: at, value } of items) {
+    if (typeof value !== 'string' || isTemplated(value)) continue;
+    for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+      if (known.has(part)) continue;
+      const guess = didYouMean(part, [...known]);
+      emit(at, `unknown host or role "${part}" in hosts${guess ? `; did you mean "${guess}"?` : ''}`, {
+        expected: describeHostChoices(names),
+      });
+    }
+  }
+}
+
+function checkTemplateSrc(emit: Emit, path: DocPath, src: string, dirs: ReadonlyArray<string>): void {
+  if (dirs.some((d) => isFile(resolve(d, src)))) return;
+  const available = dirs.flatMap((d) => listFiles(d)).filter((f) => f.endsWith('.hbs'));
+  const guess = didYouMean(src, available);
+  emit(path, `template "${src}" not found${guess ? `; did you mean "${guess}"?` : ''}`, {
+    expected: 'a file under templates/ beside the playbook, beside the playbook, or a shipped template',
+    hint: `looked in ${dirs.join(', ')}`,
+  });
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

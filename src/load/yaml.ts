@@ -1,0 +1,201 @@
+import { readFile } from 'node:fs/promises';
+import {
+  Document,
+  LineCounter,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  visit,
+  type Node,
+  type Pair,
+  type YAMLError,
+} from 'yaml';
+import { PgplayError, PgplayErrors, type SourcePosition } from '../core/errors.js';
+
+export type DocPath = ReadonlyArray<string | number>;
+
+/** A parsed YAML file that still knows where every key and value came from. */
+export interface LoadedDocument<T = unknown> {
+  file: string;
+  text: string;
+  data: T;
+  /**
+   * Where the node at `path` starts (1-based). `part: 'key'` points at the mapping key instead of its
+   * value. A path that does not exist (e.g. a missing key) falls back to the nearest existing ancestor,
+   * so every error can be placed somewhere meaningful.
+   */
+  position(path: DocPath, part?: 'key' | 'value'): SourcePosition;
+}
+
+const MESSAGES: Partial<Record<string, string>> = {
+  TAB_AS_INDENT: 'tabs are not allowed for indentation; indent with spaces',
+  MULTIPLE_DOCS: 'only one YAML document per file is allowed',
+};
+
+/**
+ * Parses one YAML document whose top level is a mapping. Every syntax problem (and every warning,
+ * such as an unknown `!tag`, because pgplay would silently misread it) becomes a YAML error with its
+ * exact position; all of them are thrown together as PgplayErrors.
+ */
+export function parseYaml<T = unknown>(text: string, file: string): LoadedDocument<T> {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
+  const at = (offset: number): SourcePosition => ({ file, ...lineCounter.linePos(offset) });
+  const fail = (offset: number, message: string, expected?: string) =>
+    new PgplayError({ code: 'YAML', message, expected, position: at(offset) });
+
+  const doc = docs[0];
+  const errors: PgplayError[] = [];
+  if (doc) {
+    for (const e of [...doc.errors, ...doc.warnings]) errors.push(fail(e.pos[0], describeYamlError(e, doc, at)));
+  }
+  for (const extra of docs.slice(1)) {
+    errors.push(fail(extra.range[0], MESSAGES.MULTIPLE_DOCS!, 'a single document (remove the "---" separator)'));
+  }
+  if (errors.length) throw new PgplayErrors(sortErrors(errors));
+
+  const contents = doc?.contents;
+  if (!doc || !contents || (isScalar(contents) && contents.value === null)) {
+    throw new PgplayErrors([fail(0, 'the file is empty', 'a mapping of keys and values')]);
+  }
+  if (!isMap(contents)) {
+    const found = isSeq(contents) ? 'a list' : 'a single value';
+    throw new PgplayErrors([
+      fail(contents.range?.[0] ?? 0, `the top level must be a mapping (key: value), found ${found}`, 'a mapping of keys and values'),
+    ]);
+  }
+
+  const data = doc.toJS({ maxAliasCount: 1000 }) as T;
+  return {
+    file,
+    text,
+    data,
+    position: (path, part = 'value') => at(locate(doc, path, part)),
+  };
+}
+
+/** Reads and parses a YAML file; an unreadable file is a usage error naming the path. */
+export async function loadYamlFile<T = unknown>(file: string): Promise<LoadedDocument<T>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((e as Error).message);
+    throw new PgplayErrors([new PgplayError({ code: 'USAGE', message: `cannot read ${file}: ${why}`, cause: e })]);
+  }
+  return parseYaml<T>(text, file);
+}
+
+/** Sorts errors by file, line and column so output is stable whatever order checks ran in. */
+export function sortErrors(errors: PgplayError[]): PgplayError[] {
+  return [...errors].sort((a, b) => {
+    const pa = a.position;
+    const pb = b.position;
+    if (!pa || !pb) return pa ? 1 : pb ? -1 : 0;
+    return pa.file.localeCompare(pb.file) || pa.line - pb.line || pa.col - pb.col || a.message.localeCompare(b.message);
+  });
+}
+
+function describeYamlError(e: YAMLError, doc: unknown, at: (offset: number) => SourcePosition): string {
+  if (e.code === 'DUPLICATE_KEY' && doc instanceof Document) {
+    const dup = duplicateKeyAt(doc, e.pos[0]);
+    if (!dup) return 'duplicate key';
+    const first = dup.firstOffset === undefined ? '' : ` (first defined at line ${at(dup.firstOffset).line})`;
+    return `duplicate key "${dup.key}"${first}`;
+  }
+  const known = MESSAGES[e.code];
+  if (known) return known;
+  // The library's own wording is good; it only needs our casing and no trailing period.
+  const m = e.message.replace(/\.$/, '');
+  return m.charAt(0).toLowerCase() + m.slice(1);
+}
+
+function duplicateKeyAt(doc: Document, offset: number): { key: string; firstOffset?: number } | undefined {
+  let found: { key: string; firstOffset?: number } | undefined;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Map<string, number>();
+      for (const pair of map.items) {
+        const key = keyText(pair);
+        const start = (pair.key as Node | null)?.range?.[0];
+        if (key === undefined || start === undefined) continue;
+        if (start === offset && seen.has(key)) {
+          found = { key, firstOffset: seen.get(key) };
+          return visit.BREAK;
+        }
+        if (!seen.has(key)) seen.set(key, start);
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
+function keyText(pair: Pair): string | undefined {
+  const k = pair.key;
+  if (isScalar(k)) return String(k.value);
+  return undefined;
+}
+
+/**
+ * Offset of the node at `path`, or of the deepest ancestor that exists. Aliases are followed to
+ * their anchor and merge keys (`<<: *defaults`) are searched, so a value that came from an anchor is
+ * placed where it was written.
+ */
+function locate(doc: Document, path: DocPath, part: 'key' | 'value'): number {
+  let node: unknown = doc.contents;
+  let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    node = resolveAlias(doc, node);
+    const seg = path[i]!;
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = findPair(doc, node.items as Pair[], String(seg));
+      if (!pair) return best;
+      const keyStart = (pair.key as Node | null)?.range?.[0];
+      if (last && part === 'key' && keyStart !== undefined) return keyStart;
+      const value = pair.value as Node | null;
+      const valueStart = value?.range?.[0];
+      const emptyValue = !value || (isScalar(value) && value.value === null && value.source === '');
+      if (emptyValue || valueStart === undefined) return keyStart ?? best;
+      best = valueStart;
+      node = value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Node | undefined;
+      const start = item?.range?.[0];
+      if (start === undefined) return best;
+      best = start;
+      node = item;
+    } else {
+      return best;
+    }
+  }
+  return best;
+}
+
+function findPair(doc: Document, items: Pair[], key: string): Pair | undefined {
+  const direct = items.find((p) => keyText(p) === key);
+  if (direct) return direct;
+  for (const p of items) {
+    if (keyText(p) !== '<<') continue;
+    const sources = isSeq(p.value) ? p.value.items : [p.value];
+    for (const s of sources) {
+      const target = resolveAlias(doc, s);
+      if (isMap(target)) {
+        const hit = findPair(doc, target.items as Pair[], key);
+        if (hit) return hit;
+      }
+    }
+  }
+  return undefined;
+}
+
+function resolveAlias(doc: Document, node: unknown): unknown {
+  let n = node;
+  for (let guard = 0; isAlias(n) && guard < 100; guard++) n = n.resolve(doc);
+  return isPair(n) ? n.value : n;
+}

@@ -1,0 +1,186 @@
+import type { JsonSchema } from '../actions/types.js';
+import { ROLES } from '../model/inventory.js';
+import {
+  DRAFT_07,
+  DURATION,
+  NAME_EXPECTED,
+  NAME_PATTERN,
+  PORT,
+  SCALAR_MAP,
+  SCHEMA_BASE_URL,
+  SECRET_REF,
+} from './common.js';
+
+const ref = (name: string) => ({ $ref: `#/definitions/${name}` });
+
+const postgresProperties: Record<string, JsonSchema> = {
+  version: {
+    type: 'integer',
+    minimum: 11,
+    maximum: 17,
+    description: 'PostgreSQL major version; drives templates, recovery settings and procedures',
+  },
+  bindir: {
+    type: 'string',
+    minLength: 1,
+    description: 'Directory of pg_ctl, initdb, pg_basebackup (default /usr/lib/postgresql/<version>/bin)',
+  },
+  port: { ...PORT, default: 5432, description: 'Port PostgreSQL listens on' },
+  osUser: { type: 'string', minLength: 1, default: 'postgres', description: 'OS user owning PGDATA; commands touching PGDATA run as it' },
+  superuser: { type: 'string', minLength: 1, default: 'postgres', description: 'Database role used by SQL steps' },
+  password: { ...ref('secretRef'), description: 'Superuser password, when peer authentication is not available' },
+  socketDir: { type: 'string', minLength: 1, default: '/var/run/postgresql', description: 'Unix socket directory' },
+  settings: { ...SCALAR_MAP, default: {}, description: 'Extra postgresql.conf settings' },
+  hba: { type: 'array', items: ref('hbaRule'), default: [], description: 'Extra pg_hba.conf rules' },
+};
+
+const definitions: Record<string, JsonSchema> = {
+  secretRef: SECRET_REF,
+  duration: DURATION,
+  hbaRule: {
+    type: 'object',
+    description: 'One pg_hba.conf line',
+    properties: {
+      type: { enum: ['local', 'host', 'hostssl', 'hostnossl'], description: 'Connection type' },
+      database: { type: 'string', minLength: 1, description: 'Database name, all, replication, ...' },
+      user: { type: 'string', minLength: 1, description: 'Role name or all' },
+      address: { type: 'string', minLength: 1, description: 'Client address (CIDR); not for type local' },
+      method: { type: 'string', minLength: 1, description: 'Authentication method: scram-sha-256, md5, peer, trust, ...' },
+    },
+    required: ['type', 'database', 'user', 'method'],
+    additionalProperties: false,
+  },
+  postgres: {
+    type: 'object',
+    description: 'Cluster-wide PostgreSQL settings; any host may override any key',
+    properties: postgresProperties,
+    required: ['version'],
+    additionalProperties: false,
+  },
+  postgresOverride: {
+    type: 'object',
+    description: 'Per-host overrides of the cluster-wide postgres settings',
+    properties: postgresProperties,
+    additionalProperties: false,
+  },
+  connection: {
+    type: 'object',
+    description: 'How pgplay reaches a host',
+    properties: {
+      transport: { enum: ['ssh', 'local'], default: 'ssh', description: 'ssh, or local for this machine' },
+      user: { type: 'string', minLength: 1, default: 'root', description: 'SSH user' },
+      port: { ...PORT, default: 22, description: 'SSH port' },
+      identityFile: { type: 'string', minLength: 1, description: 'Private key file' },
+      passphrase: { ...ref('secretRef'), description: 'Passphrase of the private key' },
+      agent: {
+        type: ['boolean', 'string'],
+        description: 'Use an ssh-agent: true for SSH_AUTH_SOCK, or the socket path',
+      },
+      knownHosts: {
+        type: 'string',
+        minLength: 1,
+        default: '~/.ssh/known_hosts',
+        description: 'known_hosts file; host keys are verified',
+      },
+      hostKeyChecking: {
+        enum: ['strict', 'accept-new'],
+        default: 'strict',
+        description: 'strict: an unknown or changed key is an error; accept-new: new keys are added',
+      },
+      become: { type: 'string', minLength: 1, description: 'OS user to run PGDATA commands as (runuser/sudo)' },
+      becomeMethod: { enum: ['auto', 'sudo', 'runuser'], default: 'auto', description: 'How to become that user' },
+      connectTimeout: { ...ref('duration'), description: 'Time allowed to connect' },
+      keepaliveInterval: { ...ref('duration'), description: 'Interval between SSH keepalives' },
+      jump: {
+        type: 'string',
+        minLength: 1,
+        description: 'ProxyJump: an inventory host name, or [user@]address[:port]',
+      },
+    },
+    additionalProperties: false,
+  },
+  host: {
+    type: 'object',
+    description: 'One machine of the topology',
+    properties: {
+      address: { type: 'string', minLength: 1, description: 'IP address or DNS name' },
+      role: { enum: [...ROLES], description: 'primary (exactly one), standby, repository or drill' },
+      upstream: { type: 'string', minLength: 1, description: 'For a standby: the host it streams from' },
+      pgdata: { type: 'string', minLength: 1, description: 'Data directory (required for primary, standby, drill)' },
+      connection: ref('connection'),
+      postgres: ref('postgresOverride'),
+      vars: { type: 'object', description: 'Free variables for this host' },
+    },
+    required: ['address', 'role'],
+    additionalProperties: false,
+  },
+};
+
+/** JSON Schema of inventory.yml (draft-07, so yaml-language-server can complete it). */
+export function buildInventorySchema(): JsonSchema {
+  return {
+    $schema: DRAFT_07,
+    $id: `${SCHEMA_BASE_URL}inventory.schema.json`,
+    title: 'pgplay inventory',
+    description: 'The topology of one PostgreSQL cluster: hosts, roles, connection, replication and backup',
+    type: 'object',
+    properties: {
+      cluster: {
+        type: 'string',
+        pattern: NAME_PATTERN,
+        errorMessage: `a cluster name ${NAME_EXPECTED}`,
+        description: 'Cluster name; also the default pgBackRest stanza',
+      },
+      postgres: ref('postgres'),
+      connection: ref('connection'),
+      replication: {
+        type: 'object',
+        description: 'Streaming replication',
+        properties: {
+          user: { type: 'string', minLength: 1, description: 'Replication role' },
+          password: { ...ref('secretRef'), description: 'Password of the replication role' },
+          slots: { type: 'boolean', default: true, description: 'Use a replication slot per standby' },
+        },
+        required: ['user'],
+        additionalProperties: false,
+      },
+      backup: {
+        type: 'object',
+        description: 'Backup repository',
+        properties: {
+          tool: { enum: ['pgbackrest', 'basebackup'], description: 'pgbackrest or basebackup' },
+          stanza: { type: 'string', pattern: NAME_PATTERN, description: 'pgBackRest stanza (default: the cluster name)' },
+          repoHost: { type: 'string', minLength: 1, description: 'Inventory host that holds the repository' },
+          repoPath: { type: 'string', minLength: 1, default: '/var/lib/pgbackrest', description: 'Repository path' },
+          retention: {
+            type: 'object',
+            description: 'How many backups to keep',
+            properties: {
+              full: { type: 'integer', minimum: 1, description: 'Full backups to keep' },
+              diff: { type: 'integer', minimum: 1, description: 'Differential backups to keep' },
+            },
+            additionalProperties: false,
+          },
+          fromStandby: { type: 'boolean', default: false, description: 'Take backups from a standby' },
+          processMax: { type: 'integer', minimum: 1, description: 'Parallel processes for backup and restore' },
+          compressType: { enum: ['none', 'bz2', 'gz', 'lz4', 'zst'], description: 'Compression' },
+          cipherPass: { ...ref('secretRef'), description: 'Repository encryption passphrase' },
+          options: { ...SCALAR_MAP, description: 'Extra pgbackrest.conf [global] options' },
+        },
+        required: ['tool'],
+        additionalProperties: false,
+      },
+      hosts: {
+        type: 'object',
+        description: 'The hosts, by name',
+        minProperties: 1,
+        propertyNames: { pattern: NAME_PATTERN, errorMessage: `a host name ${NAME_EXPECTED}` },
+        additionalProperties: ref('host'),
+      },
+      vars: { type: 'object', default: {}, description: 'Free variables for templates and playbooks' },
+    },
+    required: ['cluster', 'postgres', 'hosts'],
+    additionalProperties: false,
+    definitions,
+  };
+}

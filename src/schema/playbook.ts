@@ -1,0 +1,167 @@
+import type { JsonSchema } from '../actions/types.js';
+import { STEP_KEYS } from '../model/playbook.js';
+import {
+  DRAFT_07,
+  DURATION,
+  IDENTIFIER_EXPECTED,
+  IDENTIFIER_PATTERN,
+  NAME_EXPECTED,
+  NAME_PATTERN,
+  SCHEMA_BASE_URL,
+} from './common.js';
+import { allowTemplates } from './templated.js';
+
+export interface ActionSchemaSource {
+  name: string;
+  summary: string;
+  schema: JsonSchema;
+}
+
+const ref = (name: string) => ({ $ref: `#/definitions/${name}` });
+const SCALAR = { type: ['string', 'number', 'boolean'] };
+
+const PARAM_DEF: JsonSchema = {
+  type: 'object',
+  description: 'A typed input, set with -p name=value and validated before anything runs',
+  properties: {
+    type: { enum: ['string', 'integer', 'number', 'boolean'], description: 'How the -p value is read' },
+    description: { type: 'string', description: 'Shown in help and errors' },
+    enum: { type: 'array', items: SCALAR, minItems: 1, description: 'The only values allowed' },
+    default: { ...SCALAR, description: 'Value used when -p does not set it' },
+    required: { type: 'boolean', default: false, description: 'The run refuses to start without it' },
+    pattern: { type: 'string', format: 'regex', description: 'Regular expression a string value must match' },
+    minimum: { type: 'number', description: 'Smallest allowed number' },
+    maximum: { type: 'number', description: 'Largest allowed number' },
+    secret: { type: 'boolean', default: false, description: 'Redact the value everywhere it could be shown' },
+  },
+  required: ['type'],
+  additionalProperties: false,
+};
+
+const HOSTS: JsonSchema = {
+  description: 'A host name, a role (primary, standby, repository, drill), all, or a list of them',
+  anyOf: [
+    { type: 'string', minLength: 1 },
+    { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+  ],
+  errorMessage: 'a host name, a role or all, or a list of them',
+};
+
+/** The common step keys, in STEP_KEYS order. Values that are not free strings accept templates. */
+function commonStepProperties(): Record<string, JsonSchema> {
+  const props: Record<(typeof STEP_KEYS)[number], JsonSchema> = {
+    id: {
+      type: 'string',
+      pattern: NAME_PATTERN,
+      errorMessage: `a step id ${NAME_EXPECTED}`,
+      description: 'Stable id, unique in the playbook; used by --from, --resume and reports',
+    },
+    name: { type: 'string', description: 'What the step achieves, shown in output' },
+    hosts: ref('hosts'),
+    when: {
+      type: ['string', 'boolean'],
+      description: 'Expression; the step is skipped on a host where it is false',
+    },
+    register: {
+      type: 'string',
+      pattern: IDENTIFIER_PATTERN,
+      errorMessage: IDENTIFIER_EXPECTED,
+      description: 'Name under which the result is available to later steps',
+    },
+    timeout: { ...ref('duration'), description: 'Time allowed for the step on one host' },
+    retries: allowTemplates({ type: 'integer', minimum: 0, description: 'Extra attempts after a failure (or until `until` holds)' }),
+    delay: { ...ref('duration'), description: 'Pause between attempts' },
+    until: { type: 'string', description: 'Expression evaluated after each attempt; retried until true' },
+    ignore_errors: allowTemplates({ type: 'boolean', description: 'A failure does not stop the run' }),
+    tags: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Select steps with --tags' },
+    notify: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'Handlers to run once at the end when this step changed something',
+    },
+    become: { type: 'string', minLength: 1, description: 'OS user to run this step as' },
+    check_mode: allowTemplates({
+      type: 'boolean',
+      description: 'true: never change (even in run); false: always apply (even under --check)',
+    }),
+    confirm: {
+      type: ['string', 'boolean'],
+      description: 'Human gate shown before a destructive step; --yes answers it',
+    },
+    loop: {
+      anyOf: [{ type: 'array' }, { type: 'string', minLength: 1 }],
+      errorMessage: 'a list of items or a template that renders to one',
+      description: 'Run the step once per item; the item is {{item}}',
+    },
+  };
+  return props;
+}
+
+/**
+ * JSON Schema of a playbook for the given actions. Whether a step has exactly one action is checked
+ * in code (checkActionKeys): as a oneOf it would drown the user in one error per action.
+ */
+export function buildPlaybookSchema(actions: ReadonlyArray<ActionSchemaSource>): JsonSchema {
+  const actionProperties: Record<string, JsonSchema> = {};
+  for (const a of [...actions].sort((x, y) => x.name.localeCompare(y.name))) {
+    actionProperties[a.name] = { ...allowTemplates(a.schema), description: a.summary };
+  }
+  const stepProperties = { ...commonStepProperties(), ...actionProperties };
+  const { id: _id, ...handlerProperties } = stepProperties;
+
+  return {
+    $schema: DRAFT_07,
+    $id: `${SCHEMA_BASE_URL}playbook.schema.json`,
+    title: 'pgplay playbook',
+    description: 'A procedure: typed params, and steps that each run one action on some hosts',
+    type: 'object',
+    properties: {
+      name: { type: 'string', minLength: 1, description: 'Name of the procedure' },
+      description: { type: 'string', description: 'What it does, shown in help' },
+      inventory: { type: 'string', minLength: 1, description: 'Inventory file, relative to the playbook (when -i is not given)' },
+      params: {
+        type: 'object',
+        description: 'Typed inputs, set with -p name=value',
+        propertyNames: { pattern: IDENTIFIER_PATTERN, errorMessage: `a param name: ${IDENTIFIER_EXPECTED}` },
+        additionalProperties: ref('paramDef'),
+      },
+      vars: { type: 'object', description: 'Free variables for templates' },
+      steps: { type: 'array', items: ref('step'), description: 'Run in order' },
+      handlers: {
+        type: 'object',
+        description: 'Steps run once at the end, when a step that notifies them changed something',
+        propertyNames: { pattern: NAME_PATTERN, errorMessage: `a handler name ${NAME_EXPECTED}` },
+        additionalProperties: ref('handler'),
+      },
+    },
+    required: ['name', 'steps'],
+    additionalProperties: false,
+    definitions: {
+      duration: allowTemplates(DURATION),
+      hosts: HOSTS,
+      paramDef: PARAM_DEF,
+      step: {
+        type: 'object',
+        description: 'Common keys plus exactly one action key',
+        properties: stepProperties,
+        required: ['id'],
+        // An include runs another playbook whose own steps name their hosts.
+        if: { required: ['include'] },
+        else: { required: ['hosts'] },
+        additionalProperties: false,
+      },
+      handler: {
+        type: 'object',
+        // Without hosts, a handler runs on the hosts whose steps notified it.
+        description: 'Common keys (no id) plus exactly one action key; hosts default to the notifying hosts',
+        properties: handlerProperties,
+        additionalProperties: false,
+      },
+    },
+  };
+}
+
+/** The step keys that are actions, i.e. everything a step may carry beyond the common keys. */
+export function actionKeysOf(step: Record<string, unknown>, actionNames: ReadonlyArray<string>): string[] {
+  return Object.keys(step).filter((k) => actionNames.includes(k));
+}
