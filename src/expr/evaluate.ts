@@ -29,21 +29,21 @@ export class Evaluator {
   }
 
   run(): unknown {
-    return this.eval(this.expr.ast);
+    return this.compute(this.expr.ast);
   }
 
-  private eval(node: Node): unknown {
+  private compute(node: Node): unknown {
     switch (node.type) {
       case 'literal':
         return node.value;
       case 'list':
-        return node.items.map((item) => this.eval(item));
+        return node.items.map((item) => this.compute(item));
       case 'name':
       case 'member':
       case 'index':
         return this.lookup(node, false);
       case 'unary': {
-        const v = this.eval(node.operand);
+        const v = this.compute(node.operand);
         if (node.op === '-') {
           if (typeof v !== 'number') throw this.fail(node.operand.start, `cannot negate ${typeName(v)} ${describe(v)}`, { hint: 'convert with int() or float()' });
           return -v;
@@ -51,9 +51,9 @@ export class Evaluator {
         return !truthy(v);
       }
       case 'logical': {
-        const left = truthy(this.eval(node.left));
-        if (node.op === 'and') return left ? truthy(this.eval(node.right)) : false;
-        return left ? true : truthy(this.eval(node.right));
+        const left = truthy(this.compute(node.left));
+        if (node.op === 'and') return left ? truthy(this.compute(node.right)) : false;
+        return left ? true : truthy(this.compute(node.right));
       }
       case 'binary':
         return this.binary(node);
@@ -63,8 +63,8 @@ export class Evaluator {
   }
 
   private binary(node: Extract<Node, { type: 'binary' }>): unknown {
-    const a = this.eval(node.left);
-    const b = this.eval(node.right);
+    const a = this.compute(node.left);
+    const b = this.compute(node.right);
     const bad = (verb: string) =>
       this.fail(node.opStart, `cannot ${verb} ${typeName(a)} ${describe(a)} and ${typeName(b)} ${describe(b)}`, {
         hint: 'convert with int(), float() or string()',
@@ -124,9 +124,9 @@ export class Evaluator {
     if (node.name === 'defined') return this.lookup(node.args[0]!, true) !== MISSING;
     if (node.name === 'default') {
       const v = this.lookup(node.args[0]!, true);
-      return v === MISSING || v === null || v === undefined ? this.eval(node.args[1]!) : v;
+      return v === MISSING || v === null || v === undefined ? this.compute(node.args[1]!) : v;
     }
-    const args = node.args.map((a) => this.eval(a));
+    const args = node.args.map((a) => this.compute(a));
     try {
       return callFunction(node.name, args);
     } catch (e) {
@@ -149,7 +149,7 @@ export class Evaluator {
         expected: listNames(names),
       });
     }
-    if (node.type !== 'member' && node.type !== 'index') return this.eval(node);
+    if (node.type !== 'member' && node.type !== 'index') return this.compute(node);
 
     const parent = this.lookup(node.object, lenient);
     if (parent === MISSING) return MISSING;
@@ -159,7 +159,7 @@ export class Evaluator {
       key = /^\d+$/.test(node.key) ? Number(node.key) : node.key;
       keyOffset = node.keyStart;
     } else {
-      const k = this.eval(node.index);
+      const k = this.compute(node.index);
       if (typeof k !== 'string' && typeof k !== 'number') {
         throw this.fail(node.index.start, `an index must be a string or a number, got ${typeName(k)} ${describe(k)}`);
       }
