@@ -1,0 +1,77 @@
+import { PgplayError } from '../core/errors.js';
+import { becomeArgv, type BecomeMethod } from './become.js';
+
+/**
+ * The one place where an argv becomes a remote shell command line. sshd hands the command to the
+ * login shell of the connecting user, so every value is single-quoted (POSIX sh, bash, dash, zsh
+ * all read '...' literally); nothing the playbook supplies is ever interpreted by that shell.
+ */
+export function shQuote(value: string): string {
+  assertNoNul(value, 'argument');
+  // Inside single quotes only the quote itself needs care: close, add an escaped quote, reopen.
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface RemoteCommandOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  become?: string;
+  /** The user the SSH connection logs in as; decides runuser (root) or sudo -n. */
+  currentUser: string;
+  becomeMethod?: BecomeMethod;
+}
+
+/**
+ * Builds `cd -- 'dir' && exec 'env' '--' ... 'argv0' 'argv1'`.
+ *
+ * - `exec` so the remote process is the session's direct child: a signal sent over the channel
+ *   (timeouts) reaches it.
+ * - The command is started through env(1), so argv[0] is always looked up as a program on PATH
+ *   exactly as a local spawn would, never as a shell builtin, keyword, alias or function, and a
+ *   leading dash cannot be read as an option of `exec`.
+ * - The environment is applied after become (sudo resets the environment), and cwd before it, as a
+ *   local spawn with cwd + runuser does.
+ */
+export function remoteCommand(argv: string[], options: RemoteCommandOptions): string {
+  if (argv.length === 0) throw new PgplayError({ code: 'STEP_FAILED', message: 'empty command', expected: 'an argv with at least a program name' });
+  let inner = argv;
+  if (argv[0]!.includes('=')) {
+    // env(1) would take "a=b" as an assignment; let sh run it by name instead (no builtin has "=").
+    inner = ['sh', '-c', '"$0" "$@"', ...argv];
+  }
+  const env = Object.entries(options.env ?? {});
+  if (env.length > 0 || !options.become || options.become === options.currentUser) {
+    inner = ['env', '--', ...env.map(([k, v]) => envAssignment(k, v)), ...inner];
+  }
+  const full = becomeArgv(inner, options.become, options.currentUser, options.becomeMethod ?? 'auto');
+  const command = `exec ${full.map(shQuote).join(' ')}`;
+  if (options.cwd === undefined) return command;
+  return `cd -- ${shQuote(options.cwd)} && ${command}`;
+}
+
+/** A printable form of an argv for messages (not for execution): quotes only what needs it. */
+export function displayArgv(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shQuote(a.replace(/\0/g, '\\0')))).join(' ');
+}
+
+function envAssignment(name: string, value: string): string {
+  if (name === '' || name.includes('=') || name.includes('\0')) {
+    throw new PgplayError({
+      code: 'STEP_FAILED',
+      message: `invalid environment variable name ${JSON.stringify(name)}`,
+      expected: 'a non-empty name without "=" or NUL',
+    });
+  }
+  assertNoNul(value, `value of environment variable ${name}`);
+  return `${name}=${value}`;
+}
+
+function assertNoNul(value: string, what: string): void {
+  if (value.includes('\0')) {
+    throw new PgplayError({
+      code: 'STEP_FAILED',
+      message: `${what} contains a NUL byte, which no command line can carry`,
+      expected: 'text without NUL bytes',
+    });
+  }
+}

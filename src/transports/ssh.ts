@@ -1,0 +1,415 @@
+import { constants as osConstants } from 'node:os';
+import type { Duplex } from 'node:stream';
+import type { Client, ClientChannel } from 'ssh2';
+import { PgplayError, isPgplayError } from '../core/errors.js';
+import type { Host } from '../model/inventory.js';
+import { displayArgv, remoteCommand } from './quote.js';
+import type { ResolveSecret } from './ssh/auth.js';
+import { describeEndpoint, endpointOf, openConnection, type Endpoint } from './ssh/connect.js';
+import {
+  MISSING_STATUS,
+  keptPrevious,
+  parseStat,
+  readFileArgv,
+  statArgv,
+  writeFileArgv,
+} from './ssh/remote-files.js';
+import { SessionGate } from './ssh/session-gate.js';
+import {
+  PREVIOUS_SUFFIX,
+  type ExecOptions,
+  type ExecResult,
+  type FileStat,
+  type ReadOptions,
+  type Transport,
+  type WriteFileOptions,
+  type WriteFileResult,
+} from './types.js';
+
+export interface SshTransportOptions {
+  resolveSecret: ResolveSecret;
+  /** ProxyJump: the host to connect through (already resolved to a Host). */
+  jump?: Host;
+  /** Called with each line appended to known_hosts under accept-new, so the run can report it. */
+  onHostKeyAdded?: (line: string) => void;
+  /** Session channels open at once before waiting; sshd's MaxSessions (default 10). */
+  maxSessions?: number;
+}
+
+/** After a timeout or interrupt: TERM, then KILL after this long, then drop the channel. */
+const KILL_GRACE_MS = 1_500;
+
+type LostReason = { kind: 'lost'; detail?: string } | { kind: 'closed' };
+
+interface RawResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+/**
+ * The SSH transport: one ssh2 connection per host for the whole run, opened on first use and shared
+ * by every call (each command is its own session channel), closed by close(). Remote command lines
+ * are built only by quote.ts; file operations are fixed scripts run as the become user.
+ */
+export class SshTransport implements Transport {
+  readonly kind = 'ssh' as const;
+  readonly hostName: string;
+  private readonly endpoint: Endpoint;
+  private readonly gate: SessionGate;
+  private client?: Client;
+  private via?: Client;
+  private connecting?: Promise<Client>;
+  private lastConnectionError?: string;
+  /** The client close() is ending, so its in-flight calls say "closed" rather than "lost". */
+  private closingClient?: Client;
+  private readonly inflight = new Set<(reason: LostReason) => void>();
+  private opened = 0;
+
+  constructor(
+    private readonly host: Host,
+    private readonly options: SshTransportOptions,
+  ) {
+    this.hostName = host.name;
+    this.endpoint = endpointOf(host);
+    this.gate = new SessionGate(options.maxSessions ?? 10);
+  }
+
+  /** SSH connections opened so far (1 for a whole run unless one broke and was reopened). */
+  get connectionsOpened(): number {
+    return this.opened;
+  }
+
+  async connect(): Promise<void> {
+    await this.connection();
+  }
+
+  private connection(): Promise<Client> {
+    if (this.client) return Promise.resolve(this.client);
+    if (!this.connecting) {
+      this.connecting = openConnection(this.host, this.options).then(
+        ({ client, via }) => {
+          this.opened++;
+          this.client = client;
+          this.via = via;
+          this.lastConnectionError = undefined;
+          this.watch(client);
+          return client;
+        },
+        (e: unknown) => {
+          this.connecting = undefined;
+          throw e;
+        },
+      );
+    }
+    return this.connecting;
+  }
+
+  private watch(client: Client): void {
+    let gone = false;
+    const lost = (): void => {
+      if (gone) return;
+      gone = true;
+      if (this.client === client) {
+        this.client = undefined;
+        this.via = undefined;
+        this.connecting = undefined;
+      }
+      const reason: LostReason = this.closingClient === client ? { kind: 'closed' } : { kind: 'lost', detail: this.lastConnectionError };
+      for (const notify of [...this.inflight]) notify(reason);
+    };
+    client.on('error', (err: Error) => {
+      this.lastConnectionError = err.message;
+    });
+    client.once('end', lost);
+    client.once('close', lost);
+  }
+
+  async close(): Promise<void> {
+    const pending = this.connecting;
+    this.connecting = undefined;
+    const client = this.client ?? (pending ? await pending.catch(() => undefined) : undefined);
+    const via = this.via;
+    this.client = undefined;
+    this.via = undefined;
+    if (!client) return;
+    this.closingClient = client;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.destroy();
+        resolve();
+      }, 5_000);
+      client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.end();
+    });
+    via?.end();
+  }
+
+  async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const raw = await this.run(argv, options);
+    return {
+      argv,
+      exitCode: raw.exitCode,
+      stdout: raw.stdout.toString('utf8'),
+      stderr: raw.stderr.toString('utf8'),
+      durationMs: raw.durationMs,
+      timedOut: raw.timedOut,
+    };
+  }
+
+  async readFile(path: string, options: ReadOptions = {}): Promise<Buffer | null> {
+    const result = await this.run(readFileArgv(path), { become: options.become });
+    if (result.exitCode === MISSING_STATUS) return null;
+    if (result.exitCode !== 0) throw this.fileError('read', path, options.become, result);
+    return result.stdout;
+  }
+
+  async stat(path: string, options: ReadOptions = {}): Promise<FileStat> {
+    const result = await this.run(statArgv(path), { become: options.become });
+    if (result.exitCode === MISSING_STATUS) return { exists: false };
+    if (result.exitCode !== 0) throw this.fileError('stat', path, options.become, result);
+    return parseStat(result.stdout.toString('utf8'));
+  }
+
+  async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<WriteFileResult> {
+    const result = await this.run(writeFileArgv(path, options), { become: options.become, stdin: data });
+    if (result.exitCode !== 0) throw this.fileError('write', path, options.become, result);
+    return keptPrevious(result.stdout.toString('utf8')) ? { previousPath: `${path}${PREVIOUS_SUFFIX}` } : {};
+  }
+
+  async openStream(argv: string[], options: { become?: string } = {}): Promise<Duplex> {
+    const { channel, release } = await this.openChannel(this.command(argv, { become: options.become }), argv);
+    let stderr = '';
+    let exitCode: number | undefined;
+    channel.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString('utf8')).slice(-4096);
+    });
+    channel.on('exit', (code: number | null, signal?: string) => {
+      exitCode = code ?? signalExitCode(signal);
+    });
+    const failStream = (err: PgplayError): void => {
+      // Only surface errors to a consumer that listens; an unhandled 'error' would crash the run.
+      if (channel.listenerCount('error') > 0) (channel as Duplex).destroy(err);
+      else channel.destroy();
+    };
+    const onLost = (reason: LostReason): void => failStream(this.lostError(argv, reason));
+    this.inflight.add(onLost);
+    channel.once('close', () => {
+      this.inflight.delete(onLost);
+      release();
+      if (exitCode !== undefined && exitCode !== 0) {
+        const err = new PgplayError({
+          code: 'STEP_FAILED',
+          host: this.hostName,
+          message: `${displayArgv(argv)} on ${describeEndpoint(this.endpoint)} exited with ${exitCode}${stderr ? `: ${stderr.trim()}` : ''}`,
+        });
+        if (channel.listenerCount('error') > 0) channel.emit('error', err);
+      }
+    });
+    return channel;
+  }
+
+  private command(argv: string[], options: Pick<ExecOptions, 'cwd' | 'env' | 'become'>): string {
+    return remoteCommand(argv, {
+      cwd: options.cwd,
+      env: options.env,
+      become: options.become,
+      currentUser: this.endpoint.user,
+      becomeMethod: this.host.connection.becomeMethod,
+    });
+  }
+
+  private async run(argv: string[], options: ExecOptions): Promise<RawResult> {
+    const started = Date.now();
+    const signal = options.signal;
+    if (signal?.aborted) throw this.interruptedError(argv);
+    const command = this.command(argv, options);
+    const { channel, release } = await this.openChannel(command, argv);
+
+    return new Promise<RawResult>((resolve, reject) => {
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let exitCode: number | undefined;
+      let timedOut = false;
+      let interrupted = false;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let killTimer: NodeJS.Timeout | undefined;
+
+      const finish = (settle: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(killTimer);
+        signal?.removeEventListener('abort', onAbort);
+        this.inflight.delete(onLost);
+        release();
+        settle();
+      };
+      const onLost = (reason: LostReason): void => finish(() => reject(this.lostError(argv, reason)));
+      const stop = (): void => {
+        // sshd delivers the signal to the session's process group; runuser and sudo pass TERM on.
+        // Servers that ignore signal requests still lose the channel, so the call never hangs.
+        trySignal(channel, 'TERM');
+        killTimer = setTimeout(() => {
+          trySignal(channel, 'KILL');
+          killTimer = setTimeout(() => channel.close(), KILL_GRACE_MS);
+        }, KILL_GRACE_MS);
+      };
+      const onAbort = (): void => {
+        interrupted = true;
+        stop();
+      };
+
+      this.inflight.add(onLost);
+      channel.on('data', (d: Buffer) => stdout.push(d));
+      channel.stderr.on('data', (d: Buffer) => stderr.push(d));
+      channel.on('exit', (code: number | null, signalName?: string) => {
+        exitCode = code ?? signalExitCode(signalName);
+      });
+      channel.once('close', () => {
+        if (interrupted) {
+          finish(() => reject(this.interruptedError(argv)));
+          return;
+        }
+        if (exitCode === undefined && !timedOut) {
+          // No exit status: the connection is going away underneath; let its 'end' arrive first so
+          // the error says so.
+          setImmediate(() =>
+            finish(() =>
+              reject(
+                this.client
+                  ? new PgplayError({
+                      code: 'TRANSPORT',
+                      host: this.hostName,
+                      message: `${describeEndpoint(this.endpoint)} closed the session without an exit status while running: ${displayArgv(argv)}`,
+                    })
+                  : this.lostError(argv, { kind: 'lost', detail: this.lastConnectionError }),
+              ),
+            ),
+          );
+          return;
+        }
+        finish(() =>
+          resolve({
+            exitCode: exitCode ?? 124,
+            stdout: Buffer.concat(stdout),
+            stderr: Buffer.concat(stderr),
+            durationMs: Date.now() - started,
+            timedOut,
+          }),
+        );
+      });
+
+      if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          stop();
+        }, options.timeoutMs);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // Always send EOF: a remote command waiting on stdin must not hang the step.
+      if (options.stdin !== undefined) channel.end(options.stdin);
+      else channel.end();
+    });
+  }
+
+  /** Opens a session channel running `command`, waiting for a free slot under MaxSessions. */
+  private async openChannel(command: string, argv: string[]): Promise<{ channel: ClientChannel; release: () => void }> {
+    const client = await this.connection();
+    let lonelyRefusals = 0;
+    for (;;) {
+      const release = await this.gate.acquire();
+      try {
+        const channel = await new Promise<ClientChannel>((resolve, reject) => {
+          try {
+            client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+          } catch (e) {
+            reject(e);
+          }
+        });
+        this.gate.opened();
+        return { channel, release };
+      } catch (e) {
+        const othersOpen = this.gate.open - 1;
+        release();
+        if (this.client !== client) throw this.lostError(argv, { kind: 'lost', detail: this.lastConnectionError });
+        if (isSessionRefusal(e)) {
+          if (this.gate.refused(othersOpen)) continue;
+          // Refused with nothing else open: sshd may still be tearing down the previous session.
+          if (++lonelyRefusals <= 5) {
+            await new Promise((r) => setTimeout(r, 20 * 2 ** lonelyRefusals));
+            continue;
+          }
+        }
+        throw new PgplayError({
+          code: 'TRANSPORT',
+          host: this.hostName,
+          message: `cannot start ${displayArgv(argv)} on ${describeEndpoint(this.endpoint)}: ${(e as Error).message.replace(/^\(SSH\) /, '')}`,
+          cause: e,
+        });
+      }
+    }
+  }
+
+  private lostError(argv: string[], reason: LostReason): PgplayError {
+    const where = describeEndpoint(this.endpoint);
+    if (reason.kind === 'closed') {
+      return new PgplayError({
+        code: 'TRANSPORT',
+        host: this.hostName,
+        message: `connection to ${where} was closed while running: ${displayArgv(argv)}`,
+      });
+    }
+    return new PgplayError({
+      code: 'TRANSPORT',
+      host: this.hostName,
+      message: `connection to ${where} lost while running: ${displayArgv(argv)}${reason.detail ? ` (${reason.detail})` : ''}`,
+      hint: 'the command may or may not have completed on the host; check its state before running the step again',
+    });
+  }
+
+  private interruptedError(argv: string[]): PgplayError {
+    return new PgplayError({
+      code: 'INTERRUPTED',
+      host: this.hostName,
+      message: `interrupted while running on ${describeEndpoint(this.endpoint)}: ${displayArgv(argv)}`,
+    });
+  }
+
+  private fileError(op: 'read' | 'stat' | 'write', path: string, become: string | undefined, result: RawResult): PgplayError {
+    const as = become ?? this.endpoint.user;
+    const detail = result.stderr.toString('utf8').trim() || `exit status ${result.exitCode}`;
+    return new PgplayError({
+      code: 'STEP_FAILED',
+      host: this.hostName,
+      message: `cannot ${op} ${path} on ${describeEndpoint(this.endpoint)} as ${as}: ${detail}`,
+    });
+  }
+}
+
+function isSessionRefusal(e: unknown): boolean {
+  // OpenSSH answers a session beyond MaxSessions with "open failed" (reason 2, connect failed); others use 1 or 4.
+  const reason = (e as { reason?: unknown }).reason;
+  return !isPgplayError(e) && (reason === 1 || reason === 2 || reason === 4);
+}
+
+function trySignal(channel: ClientChannel, name: string): void {
+  try {
+    channel.signal(name);
+  } catch {
+    // The channel may already be closing; the caller's timers drop it anyway.
+  }
+}
+
+/** A process killed by a signal reports 128 + signal number, as a shell would. */
+function signalExitCode(signal: string | undefined): number {
+  if (!signal) return 255;
+  const num = (osConstants.signals as Record<string, number>)[`SIG${signal.replace(/^SIG/, '')}`];
+  return num === undefined ? 255 : 128 + num;
+}
