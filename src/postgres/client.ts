@@ -1,0 +1,246 @@
+/**
+ * A pg.Client connected to a host's PostgreSQL through its unix socket, as the OS user that owns the
+ * cluster, so peer authentication works the same locally (root + runuser) and over SSH: no password,
+ * no TCP listener needed. A tiny bridge process (perl, else python3) joins its stdin/stdout to the
+ * socket; the transport carries those as one stream, and pg speaks its protocol over it.
+ */
+import { Duplex } from 'node:stream';
+import pg from 'pg';
+import { PgplayError } from '../core/errors.js';
+import type { Host } from '../model/inventory.js';
+import type { Transport } from '../transports/types.js';
+
+export interface ConnectOptions {
+  database?: string;
+  /** Server port; host.postgres.port by default (a drill instance runs on its own port). */
+  port?: number;
+  /** OS user that opens the socket; host.postgres.osUser by default (peer auth maps it to the role). */
+  become?: string;
+  /** Database role; host.postgres.superuser by default. */
+  user?: string;
+  /** Only for clusters whose local rules ask for md5/scram instead of peer. */
+  password?: string;
+  /** Socket directory; host.postgres.socketDir by default. */
+  socketDir?: string;
+  /** Give up connecting after this long (ms). */
+  connectTimeoutMs?: number;
+  /** Which bridge to run; 'auto' tries perl, then python3. */
+  bridge?: 'auto' | 'perl' | 'python3';
+}
+
+/**
+ * Writes "OK\n" once connected (or "ERR <reason>\n" and exits), then copies bytes both ways. On EOF
+ * from pgplay it half-closes the socket so the server sees the end of the session; it exits when
+ * the server closes.
+ */
+const PERL_BRIDGE = String.raw`
+use strict; use warnings; use IO::Socket::UNIX; use IO::Select; use Socket;
+my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $ARGV[0]);
+unless ($s) { syswrite(STDOUT, "ERR $!\n"); exit 2; }
+binmode STDIN; binmode STDOUT; binmode $s;
+syswrite(STDOUT, "OK\n");
+my $in = \*STDIN; my $sfd = fileno($s);
+my $sel = IO::Select->new($in, $s);
+my $buf;
+while (my @ready = $sel->can_read) {
+  for my $fh (@ready) {
+    my $n = sysread($fh, $buf, 65536);
+    if (!$n) {
+      exit 0 if fileno($fh) == $sfd;
+      $sel->remove($in); shutdown($s, 1); next;
+    }
+    my $out = fileno($fh) == $sfd ? \*STDOUT : $s;
+    my $off = 0;
+    while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); exit 1 unless defined $w; $off += $w; }
+  }
+}
+`;
+
+const PYTHON_BRIDGE = String.raw`
+import os, select, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    os.write(1, ("ERR %s\n" % (e.strerror or e)).encode()); sys.exit(2)
+os.write(1, b"OK\n")
+sfd = s.fileno(); fds = [0, sfd]
+while True:
+    ready, _, _ = select.select(fds, [], [])
+    for fd in ready:
+        data = os.read(fd, 65536)
+        if not data:
+            if fd == sfd: sys.exit(0)
+            fds.remove(0); s.shutdown(socket.SHUT_WR); continue
+        out = 1 if fd == sfd else sfd
+        while data:
+            data = data[os.write(out, data):]
+`;
+
+const CHOOSER: Record<NonNullable<ConnectOptions['bridge']>, string> = {
+  auto:
+    'if command -v perl >/dev/null 2>&1 && perl -MIO::Socket::UNIX -MIO::Select -e 1 2>/dev/null; then exec perl -e "$1" "$3"; ' +
+    'elif command -v python3 >/dev/null 2>&1; then exec python3 -c "$2" "$3"; ' +
+    'else echo "ERR neither perl (with IO::Socket::UNIX) nor python3 is installed"; exit 127; fi',
+  perl: 'command -v perl >/dev/null 2>&1 || { echo "ERR perl is not installed"; exit 127; }; exec perl -e "$1" "$3"',
+  python3: 'command -v python3 >/dev/null 2>&1 || { echo "ERR python3 is not installed"; exit 127; }; exec python3 -c "$2" "$3"',
+};
+
+/** The argv of the bridge to a unix socket path. */
+export function bridgeArgv(socketPath: string, bridge: ConnectOptions['bridge'] = 'auto'): string[] {
+  return ['/bin/sh', '-c', CHOOSER[bridge], 'pgplay-socket-bridge', PERL_BRIDGE, PYTHON_BRIDGE, socketPath];
+}
+
+/**
+ * What pg expects of a socket (connect(), setNoDelay, setKeepAlive, ref/unref, a 'connect' event)
+ * around the bridge's stream. 'connect' fires only once the bridge reports the socket open, so a
+ * missing socket is an error at connect time, not a protocol failure later.
+ */
+export class BridgeSocket extends Duplex {
+  private connected = false;
+  private header = Buffer.alloc(0);
+  private connecting = false;
+
+  constructor(
+    private readonly inner: Duplex,
+    private readonly socketPath: string,
+  ) {
+    super();
+    inner.on('error', (e) => this.destroy(e));
+    inner.on('end', () => {
+      if (!this.connected) {
+        const text = this.header.toString('utf8').trim();
+        this.destroy(
+          new Error(
+            text.startsWith('ERR ')
+              ? `cannot open ${socketPath}: ${text.slice(4)}`
+              : `the socket bridge to ${socketPath} ended before connecting${text ? `: ${text}` : ''}`,
+          ),
+        );
+        return;
+      }
+      this.push(null);
+    });
+    inner.on('close', () => {
+      if (!this.destroyed) this.destroy();
+    });
+    inner.pause();
+  }
+
+  connect(): this {
+    if (this.connecting) return this;
+    this.connecting = true;
+    this.inner.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.inner.resume();
+    return this;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.connected) {
+      if (!this.push(chunk)) this.inner.pause();
+      return;
+    }
+    this.header = Buffer.concat([this.header, chunk]);
+    const nl = this.header.indexOf(0x0a);
+    if (nl < 0) {
+      if (this.header.length > 4096) this.destroy(new Error(`the socket bridge to ${this.socketPath} sent no status line`));
+      return;
+    }
+    const line = this.header.subarray(0, nl).toString('utf8');
+    const rest = this.header.subarray(nl + 1);
+    if (line !== 'OK') {
+      this.destroy(new Error(line.startsWith('ERR ') ? `cannot open ${this.socketPath}: ${line.slice(4)}` : `unexpected bridge output: ${line}`));
+      return;
+    }
+    this.connected = true;
+    this.header = Buffer.alloc(0);
+    this.emit('connect');
+    if (rest.length && !this.push(rest)) this.inner.pause();
+  }
+
+  override _read(): void {
+    if (this.connected) this.inner.resume();
+  }
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
+    this.inner.write(chunk, encoding, cb);
+  }
+
+  override _final(cb: (error?: Error | null) => void): void {
+    this.inner.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.inner.destroy();
+    cb(err);
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+}
+
+export function socketPath(socketDir: string, port: number): string {
+  return `${socketDir.replace(/\/+$/, '')}/.s.PGSQL.${port}`;
+}
+
+/**
+ * Connects to the host's PostgreSQL over its unix socket as `become` (peer authentication). The
+ * caller ends the client (client.end()), which also ends the bridge process.
+ */
+export async function connectPostgres(transport: Transport, host: Host, opts: ConnectOptions = {}): Promise<pg.Client> {
+  const port = opts.port ?? host.postgres.port;
+  const path = socketPath(opts.socketDir ?? host.postgres.socketDir, port);
+  const become = opts.become ?? host.postgres.osUser;
+  const user = opts.user ?? host.postgres.superuser;
+  const database = opts.database ?? 'postgres';
+  const fail = (reason: string, cause?: unknown) =>
+    new PgplayError({
+      code: 'STEP_FAILED',
+      message: `cannot connect to PostgreSQL as ${user} on ${path} (running as ${become}): ${reason}`,
+      host: host.name,
+      hint: /No such file|ENOENT|cannot open/.test(reason)
+        ? `is the server running on port ${port} with unix_socket_directories including ${opts.socketDir ?? host.postgres.socketDir}?`
+        : undefined,
+      cause,
+    });
+
+  let inner: Duplex;
+  try {
+    inner = await transport.openStream(bridgeArgv(path, opts.bridge), { become });
+  } catch (e) {
+    throw fail(e instanceof Error ? e.message : String(e), e);
+  }
+  const stream = new BridgeSocket(inner, path);
+  const client = new pg.Client({
+    stream: () => stream,
+    user,
+    database,
+    password: opts.password,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 30_000,
+    application_name: 'pgplay',
+  });
+  // An idle client whose server goes away emits 'error'; without a listener that would crash the run.
+  // Queries in flight still reject with the error, which is where callers see it.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (e) {
+    stream.destroy();
+    throw fail(e instanceof Error ? e.message : String(e), e);
+  }
+  return client;
+}

@@ -1,0 +1,100 @@
+/**
+ * connectPostgres for real: root runs the test, the cluster allows only `local all all peer`, and
+ * the client reaches it through the socket bridge running as postgres.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LocalTransport } from '../../src/transports/local.js';
+import { connectPostgres } from '../../src/postgres/client.js';
+import { PgplayError } from '../../src/core/errors.js';
+import { hostForCluster, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
+import type { Host } from '../../src/model/inventory.js';
+
+let cluster: Cluster;
+let host: Host;
+let transport: LocalTransport;
+
+beforeAll(async () => {
+  cluster = await startCluster({ port: 55431, auth: 'peer' });
+  host = hostForCluster(cluster);
+  transport = new LocalTransport(host);
+});
+
+afterAll(async () => {
+  await transport?.close();
+  await stopAllClusters();
+});
+
+describe('connectPostgres over the unix socket bridge', () => {
+  it('the cluster really allows only peer authentication on its socket', async () => {
+    const hba = await readFile(join(cluster.pgdata, 'pg_hba.conf'), 'utf8');
+    const rules = hba.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+    expect(rules.filter((r) => r.startsWith('local'))).toEqual(expect.arrayContaining([expect.stringMatching(/^local\s+all\s+all\s+peer$/)]));
+    expect(rules.some((r) => /\btrust\b/.test(r))).toBe(false);
+  });
+
+  it('connects as root through runuser to postgres and runs parameterised queries', async () => {
+    const client = await connectPostgres(transport, host);
+    try {
+      const r = await client.query('select current_user as u, $1::int + 1 as n, $2::text as s', [41, "it's"]);
+      expect(r.rows).toEqual([{ u: 'postgres', n: 42, s: "it's" }]);
+      const app = await client.query('select application_name from pg_stat_activity where pid = pg_backend_pid()');
+      expect(app.rows[0].application_name).toBe('pgplay');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('carries large results both ways without losing bytes', async () => {
+    const client = await connectPostgres(transport, host);
+    try {
+      const payload = 'x'.repeat(3_000_000);
+      const r = await client.query('select length($1::text) as len, md5($1::text) as sum, repeat($2, 1000000) as big', [payload, 'ab']);
+      expect(r.rows[0].len).toBe(3_000_000);
+      expect(r.rows[0].big).toHaveLength(2_000_000);
+      const { createHash } = await import('node:crypto');
+      expect(r.rows[0].sum).toBe(createHash('md5').update(payload).digest('hex'));
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('ends its server session and bridge on client.end()', async () => {
+    const client = await connectPostgres(transport, host);
+    const pid = (await client.query('select pg_backend_pid() as p')).rows[0].p as number;
+    await client.end();
+    await expect
+      .poll(async () => cluster.psql(`select count(*) from pg_stat_activity where pid = ${pid}`), { timeout: 10_000 })
+      .toBe('0');
+  });
+
+  it('works with the python3 bridge as well', async () => {
+    const client = await connectPostgres(transport, host, { bridge: 'python3', database: 'template1' });
+    try {
+      const r = await client.query('select current_database() as d, repeat($1, 200000) as big', ['yz']);
+      expect(r.rows[0].d).toBe('template1');
+      expect(r.rows[0].big).toHaveLength(400_000);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('is refused by peer authentication when the bridge runs as another OS user', async () => {
+    const err = await connectPostgres(transport, host, { become: 'root' }).catch((e) => e);
+    expect(err).toBeInstanceOf(PgplayError);
+    expect(err.code).toBe('STEP_FAILED');
+    expect(err.host).toBe('db1');
+    expect(err.message).toContain('Peer authentication failed for user "postgres"');
+  });
+
+  it('says which socket is missing when nothing listens on the port', async () => {
+    const err = await connectPostgres(transport, host, { port: 55439 }).catch((e) => e);
+    expect(err).toBeInstanceOf(PgplayError);
+    expect(err.message).toBe(
+      `cannot connect to PostgreSQL as postgres on ${cluster.socketDir}/.s.PGSQL.55439 (running as postgres): ` +
+        `cannot open ${cluster.socketDir}/.s.PGSQL.55439: No such file or directory`,
+    );
+    expect(err.hint).toContain('port 55439');
+  });
+});
