@@ -306,10 +306,10 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
 
   async function resolveTemplate(src: string): Promise<string | null> {
     const candidates = path.isAbsolute(src)
-      ? [src]
+      ? src.endsWith('.hbs') ? [src] : [src, `${src}.hbs`]
       : options.templateDirs.flatMap((dir) => {
           const p = path.resolve(dir, src);
-          return path.extname(src) === '' ? [p, `${p}.hbs`] : [p];
+          return src.endsWith('.hbs') ? [p] : [p, `${p}.hbs`];
         });
     for (const candidate of candidates) {
       try {
