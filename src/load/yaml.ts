@@ -44,8 +44,9 @@ export function parseYaml<T = unknown>(text: string, file: string): LoadedDocume
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
   const at = (offset: number): SourcePosition => ({ file, ...lineCounter.linePos(offset) });
+  // The parser places some errors on the indentation before the offending token; point at the token.
   const fail = (offset: number, message: string, expected?: string) =>
-    new PgplayError({ code: 'YAML', message, expected, position: at(offset) });
+    new PgplayError({ code: 'YAML', message, expected, position: at(skipSpaces(text, offset)) });
 
   const doc = docs[0];
   const errors: PgplayError[] = [];
@@ -75,6 +76,12 @@ export function parseYaml<T = unknown>(text: string, file: string): LoadedDocume
     data,
     position: (path, part = 'value') => at(locate(doc, path, part)),
   };
+}
+
+function skipSpaces(text: string, offset: number): number {
+  let i = offset;
+  while (text[i] === ' ') i++;
+  return text[i] === undefined || text[i] === '\n' || text[i] === '\r' ? offset : i;
 }
 
 /** Reads and parses a YAML file; an unreadable file is a usage error naming the path. */
@@ -137,7 +144,8 @@ function duplicateKeyAt(doc: Document, offset: number): { key: string; firstOffs
 
 function keyText(pair: Pair): string | undefined {
   const k = pair.key;
-  if (isScalar(k)) return String(k.value);
+  // A merge key's value is a Symbol; its source text is what the user wrote.
+  if (isScalar(k)) return typeof k.value === 'symbol' ? k.source : String(k.value);
   return undefined;
 }
 
