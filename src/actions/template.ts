@@ -135,7 +135,7 @@ async function fixAttributes(ctx: ActionContext, path: string, input: TemplateIn
   }
   if (wantMode !== undefined) commands.push(['chmod', formatMode(wantMode), '--', path]);
   for (const argv of commands) {
-    const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs });
+    const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: { LC_ALL: 'C' } });
     if (r.exitCode !== 0) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${path} failed (rc ${r.exitCode}): ${r.stderr.trim()}` });
     }
@@ -143,7 +143,7 @@ async function fixAttributes(ctx: ActionContext, path: string, input: TemplateIn
 }
 
 /** A symlinked config is judged by the file it points to, which is also where the write lands. */
-async function statFollowing(ctx: ActionContext, path: string): Promise<{ path: string; stat: FileStat }> {
+export async function statFollowing(ctx: ActionContext, path: string): Promise<{ path: string; stat: FileStat }> {
   let current = path;
   for (let hops = 0; hops < 20; hops++) {
     const st = await ctx.transport.stat(current, { become: ctx.become });

@@ -1,0 +1,301 @@
+import { posix } from 'node:path';
+import { PgplayError } from '../core/errors.js';
+import type { FileStat } from '../transports/types.js';
+import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
+import type { Action, ActionContext, Outcome } from './types.js';
+
+export type FileState = 'directory' | 'file' | 'absent' | 'link' | 'touch';
+
+export interface FileInput {
+  path: string;
+  state?: FileState;
+  mode?: string;
+  owner?: string;
+  group?: string;
+  src?: string;
+  force?: boolean;
+}
+
+export const fileAction: Action<FileInput> = {
+  name: 'file',
+  summary:
+    'Ensures a path is a directory, an existing file, a symbolic link, touched, or absent, with mode and owner. ' +
+    'Every change runs as the become user, with the same commands locally and over SSH.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['path'],
+    properties: {
+      path: { type: 'string', pattern: '^/', description: 'Absolute path on the host.' },
+      state: {
+        type: 'string',
+        enum: ['directory', 'file', 'absent', 'link', 'touch'],
+        default: 'file',
+        description:
+          'directory: created with parents when missing. file: must already exist; only mode and owner are fixed. ' +
+          'link: a symbolic link to src. touch: created when missing, timestamps updated (always a change). ' +
+          'absent: removed; a non-empty directory only with force: true.',
+      },
+      mode: { type: 'string', pattern: MODE_PATTERN, description: 'Permission bits in octal, quoted: "0700". Not for links.' },
+      owner: { type: 'string', minLength: 1, description: 'Owning OS user.' },
+      group: { type: 'string', minLength: 1, description: 'Owning OS group.' },
+      src: { type: 'string', minLength: 1, description: 'Target of the link (state: link), stored as written.' },
+      force: {
+        type: 'boolean',
+        default: false,
+        description: 'absent: remove a non-empty directory with all it contains. link: replace an existing regular file by the link.',
+      },
+    },
+    if: { properties: { state: { const: 'link' } }, required: ['state'] },
+    then: { required: ['src'] },
+  },
+
+  destructive(input) {
+    return input.state === 'absent' && input.force === true;
+  },
+
+  async check(ctx, input) {
+    const p = await plan(ctx, input);
+    return outcome(ctx, input, p, false);
+  },
+
+  async apply(ctx, input) {
+    const p = await plan(ctx, input);
+    for (const argv of p.commands) await run(ctx, argv);
+    return outcome(ctx, input, p, true);
+  },
+};
+
+export default fileAction;
+
+interface Plan {
+  path: string;
+  /** What changes, as the user reads it: "state: absent -> directory", "mode: 0755 -> 0700". */
+  changes: string[];
+  commands: string[][];
+  /** A change on every run (touch), even though nothing else differs. */
+  always?: boolean;
+  /** Under --check: why nothing can be judged yet. */
+  note?: string;
+}
+
+async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
+  const path = normalize(input.path);
+  const state = input.state ?? 'file';
+  const become = { become: ctx.become };
+  if (input.mode !== undefined && (state === 'link' || state === 'absent')) {
+    throw usage(`mode does not apply to state ${state}`, 'mode only with directory, file or touch');
+  }
+  if (input.src !== undefined && state !== 'link') throw usage(`src applies only to state link, not ${state}`, 'src only with state: link');
+  if (state === 'link' && input.src === undefined) throw usage('state link needs src', 'src: the link target');
+  const wantMode = input.mode !== undefined ? parseMode(input.mode) : undefined;
+
+  switch (state) {
+    case 'absent': {
+      await refuseDangerousRemoval(ctx, path);
+      const st = await ctx.transport.stat(path, become);
+      if (!st.exists) return { path, changes: [], commands: [] };
+      if (st.type === 'directory') {
+        const empty = await isEmptyDirectory(ctx, path);
+        if (!empty && !input.force) {
+          throw new PgplayError({
+            code: 'GUARD',
+            message: `refusing to remove ${path}: the directory is not empty`,
+            hint: 'set force: true to remove it with everything in it',
+          });
+        }
+        return { path, changes: [`state: directory -> absent${empty ? '' : ' (with its contents)'}`], commands: [['rm', '-rf', '--', path]] };
+      }
+      return { path, changes: [`state: ${st.type} -> absent`], commands: [['rm', '-f', '--', path]] };
+    }
+
+    case 'directory': {
+      const { path: real, stat: st } = await statFollowing(ctx, path);
+      if (!st.exists) {
+        return { path, changes: ['state: absent -> directory', ...wanted(input, wantMode)], commands: [['mkdir', '-p', '--', path], ...attributeCommands(path, input, wantMode)] };
+      }
+      if (st.type !== 'directory') throw failed(`${path} exists and is ${describeType(st)}, not a directory`);
+      return attributesPlan(real, st, input, wantMode);
+    }
+
+    case 'file': {
+      const { path: real, stat: st } = await statFollowing(ctx, path);
+      if (!st.exists) {
+        // Under --check an earlier step that would create it has not run; say so instead of failing the plan.
+        if (ctx.checkMode) return { path, changes: [], commands: [], note: `${path} does not exist yet; state file expects an earlier step to create it` };
+        throw failed(`${path} does not exist`, 'use state: touch to create an empty file');
+      }
+      if (st.type !== 'file') throw failed(`${path} exists and is ${describeType(st)}, not a regular file`);
+      return attributesPlan(real, st, input, wantMode);
+    }
+
+    case 'touch': {
+      const st = (await statFollowing(ctx, path)).stat;
+      if (st.exists && st.type === 'directory') throw failed(`${path} exists and is a directory`);
+      const changes = st.exists ? ['timestamps updated', ...attributeChanges(st, input, wantMode)] : ['state: absent -> file', ...wanted(input, wantMode)];
+      return { path, changes, commands: [['touch', '--', path], ...attributeCommands(path, input, wantMode)], always: true };
+    }
+
+    case 'link': {
+      const src = input.src!;
+      const st = await ctx.transport.stat(path, become);
+      const linkCommands = [['ln', '-sfn', '--', src, path], ...linkOwnerCommands(path, input)];
+      if (!st.exists) return { path, changes: [`state: absent -> link to ${src}`, ...wanted(input, undefined)], commands: linkCommands };
+      if (st.type === 'directory') throw failed(`${path} exists and is a directory; refusing to replace it with a link`);
+      if (st.type !== 'symlink') {
+        if (!input.force) throw failed(`${path} exists and is ${describeType(st)}`, 'set force: true to replace it with the link');
+        return { path, changes: [`state: ${st.type} -> link to ${src}`], commands: linkCommands };
+      }
+      if (st.linkTarget !== src) return { path, changes: [`link: ${st.linkTarget} -> ${src}`, ...attributeChanges(st, input, undefined)], commands: linkCommands };
+      const changes = attributeChanges(st, input, undefined);
+      return { path, changes, commands: changes.length ? linkOwnerCommands(path, input) : [] };
+    }
+  }
+}
+
+function attributesPlan(path: string, st: FileStat, input: FileInput, wantMode: number | undefined): Plan {
+  const changes = attributeChanges(st, input, wantMode);
+  if (changes.length === 0) return { path, changes, commands: [] };
+  const differs = {
+    owner: input.owner !== undefined && st.owner !== input.owner,
+    group: input.group !== undefined && st.group !== input.group,
+    mode: wantMode !== undefined && st.mode !== wantMode,
+  };
+  return {
+    path,
+    changes,
+    commands: attributeCommands(path, { ...input, owner: differs.owner || differs.group ? input.owner : undefined, group: differs.owner || differs.group ? input.group : undefined }, differs.mode ? wantMode : undefined),
+  };
+}
+
+function attributeChanges(st: FileStat, input: FileInput, wantMode: number | undefined): string[] {
+  const out: string[] = [];
+  if (wantMode !== undefined && st.mode !== wantMode) out.push(`mode: ${formatMode(st.mode)} -> ${formatMode(wantMode)}`);
+  if (input.owner !== undefined && st.owner !== input.owner) out.push(`owner: ${st.owner} -> ${input.owner}`);
+  if (input.group !== undefined && st.group !== input.group) out.push(`group: ${st.group} -> ${input.group}`);
+  return out;
+}
+
+function wanted(input: FileInput, wantMode: number | undefined): string[] {
+  return [
+    ...(wantMode !== undefined ? [`mode: ${formatMode(wantMode)}`] : []),
+    ...(input.owner !== undefined ? [`owner: ${input.owner}`] : []),
+    ...(input.group !== undefined ? [`group: ${input.group}`] : []),
+  ];
+}
+
+/** chown before chmod, because chown clears set-id bits. */
+function attributeCommands(path: string, input: Pick<FileInput, 'owner' | 'group'>, wantMode: number | undefined): string[][] {
+  const out: string[][] = [];
+  const spec = ownerSpec(input);
+  if (spec) out.push(['chown', spec, '--', path]);
+  if (wantMode !== undefined) out.push(['chmod', formatMode(wantMode), '--', path]);
+  return out;
+}
+
+/** A link's own owner (chown -h); its mode means nothing on Linux. */
+function linkOwnerCommands(path: string, input: FileInput): string[][] {
+  const spec = ownerSpec(input);
+  return spec ? [['chown', '-h', spec, '--', path]] : [];
+}
+
+function ownerSpec(input: Pick<FileInput, 'owner' | 'group'>): string | undefined {
+  if (input.owner === undefined && input.group === undefined) return undefined;
+  return `${input.owner ?? ''}${input.group !== undefined ? ':' + input.group : ''}`;
+}
+
+/**
+ * Removal is refused outright for "/" and top-level directories (/var, /home: a typo away from a
+ * disaster), and for the PGDATA of a running cluster or any directory that contains it.
+ */
+async function refuseDangerousRemoval(ctx: ActionContext, path: string): Promise<void> {
+  if (path.split('/').filter(Boolean).length < 2) {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `refusing to remove ${path}: a path needs at least two components to be removed`,
+      expected: 'a path such as /var/lib/pgplay/drill',
+    });
+  }
+  const pgdata = ctx.host.pgdata;
+  if (!ctx.facts.running || !pgdata) return;
+  const [realPath, realPgdata] = await resolvePaths(ctx, [path, normalize(pgdata)]);
+  for (const [p, d] of [
+    [path, normalize(pgdata)],
+    [realPath, realPgdata],
+  ] as const) {
+    if (d === p || d.startsWith(p + '/')) {
+      throw new PgplayError({
+        code: 'GUARD',
+        message: `refusing to remove ${path}: ${d === p ? 'it is' : 'it contains'} the PGDATA (${pgdata}) of the running cluster on ${ctx.host.name}`,
+        hint: 'stop PostgreSQL first (postgres: { state: stopped })',
+      });
+    }
+  }
+}
+
+/** Symlinks resolved on the host, so /data/pg → /var/lib/postgresql/15/main is caught too. */
+async function resolvePaths(ctx: ActionContext, paths: string[]): Promise<string[]> {
+  const r = await ctx.transport.exec(['readlink', '-m', '--', ...paths], { become: ctx.become, signal: ctx.signal });
+  const lines = r.stdout.split('\n');
+  return r.exitCode === 0 && lines.length === paths.length ? lines : paths;
+}
+
+async function isEmptyDirectory(ctx: ActionContext, path: string): Promise<boolean> {
+  const r = await ctx.transport.exec(['find', path, '-mindepth', '1', '-maxdepth', '1', '-print', '-quit'], {
+    become: ctx.become,
+    signal: ctx.signal,
+    env: PLAIN_LOCALE,
+  });
+  if (r.exitCode !== 0) throw failed(`cannot list ${path}: ${r.stderr.trim()}`);
+  return r.stdout === '';
+}
+
+/** The C locale keeps tool messages in plain ASCII English, the same on every host. */
+export const PLAIN_LOCALE = { LC_ALL: 'C' };
+
+async function run(ctx: ActionContext, argv: string[]): Promise<void> {
+  const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: PLAIN_LOCALE });
+  if (r.exitCode !== 0) {
+    throw failed(`${argv.filter((a) => a !== '--').join(' ')} failed (rc ${r.exitCode}): ${r.stderr.trim()}`);
+  }
+}
+
+function outcome(ctx: ActionContext, input: FileInput, p: Plan, applied: boolean): Outcome {
+  const state = input.state ?? 'file';
+  const data = { path: p.path, state };
+  if (p.note) return { changed: true, msg: p.note, data };
+  if (p.changes.length === 0 && !p.always) return { changed: false, msg: `${p.path} is ${describeWanted(input)}`, data };
+  const result: Outcome = { changed: true, msg: `${applied ? 'changed' : 'would change'} ${p.path}: ${p.changes.join('; ')}`, data };
+  if (ctx.diff) result.diff = p.changes.map((c) => `${p.path}: ${c}\n`).join('');
+  return result;
+}
+
+function describeWanted(input: FileInput): string {
+  switch (input.state ?? 'file') {
+    case 'absent':
+      return 'absent';
+    case 'link':
+      return `a link to ${input.src}`;
+    case 'directory':
+      return 'a directory as wanted';
+    default:
+      return 'a file as wanted';
+  }
+}
+
+function describeType(st: FileStat): string {
+  return st.type === 'symlink' ? 'a symbolic link' : st.type === 'directory' ? 'a directory' : st.type === 'file' ? 'a regular file' : 'a special file';
+}
+
+function normalize(path: string): string {
+  const n = posix.normalize(path);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+function failed(message: string, hint?: string): PgplayError {
+  return new PgplayError({ code: 'STEP_FAILED', message, hint });
+}
+
+function usage(message: string, expected: string): PgplayError {
+  return new PgplayError({ code: 'SCHEMA', message, expected });
+}
