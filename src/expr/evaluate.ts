@@ -187,9 +187,12 @@ export class Evaluator {
       if (lenient) return MISSING;
       const keys = Object.keys(parent);
       const near = didYouMean(k, keys);
+      // `hosts.db-1` parses as `hosts.db - 1`; point at the bracket form when such a key exists.
+      const dashed = this.expr.source[node.end] === '-' ? keys.find((key) => key.startsWith(`${k}-`)) : undefined;
       throw this.fail(keyOffset, `unknown variable "${this.text(node)}"`, {
         suggestion: near === undefined ? undefined : parentText + keyText(near),
         expected: `a key of ${parentText}: ${listNames(keys)}`,
+        hint: dashed === undefined ? undefined : `write ${parentText}${keyText(dashed)} for a key with a dash`,
       });
     }
     if (lenient) return MISSING;

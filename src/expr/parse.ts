@@ -12,6 +12,7 @@ interface Token {
   end: number;
 }
 
+const MAX_DEPTH = 64;
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false', 'null']);
 const OPERATORS = ['==', '!=', '<=', '>=', '&&', '||', '<', '>', '!', '+', '-', '*', '/', '%', '(', ')', '[', ']', ',', '.'];
 const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0', '\\': '\\', "'": "'", '"': '"' };
@@ -98,6 +99,11 @@ function tokenize(source: string): Token[] {
         hint: `conditions are expressions, not templates: write \`${inner}\` instead of \`{{ ${inner} }}\``,
       });
     }
+    if (ch === '|') {
+      throw exprError(source, start, 'unexpected character "|"', {
+        hint: 'there are no filters; call functions instead: length(x), not x | length',
+      });
+    }
     throw exprError(source, start, `unexpected character "${ch}"`);
   }
   tokens.push({ kind: 'eof', text: '', start: source.length, end: source.length });
@@ -154,7 +160,23 @@ class Parser {
     });
   }
 
+  private depth = 0;
+
+  // Nesting is bounded so a hostile or runaway expression fails cleanly instead of overflowing the stack.
+  private nested<T>(parse: () => T): T {
+    if (++this.depth > MAX_DEPTH) throw this.fail(`at most ${MAX_DEPTH} levels of nesting`);
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
+
   private parseOr(): Node {
+    return this.nested(() => this.parseOrInner());
+  }
+
+  private parseOrInner(): Node {
     let left = this.parseAnd();
     while (this.isWord('or') || this.isOp('||')) {
       this.next();
@@ -178,7 +200,7 @@ class Parser {
   private parseNot(): Node {
     if (this.isWord('not')) {
       const t = this.next();
-      const operand = this.parseNot();
+      const operand = this.nested(() => this.parseNot());
       return { type: 'unary', op: 'not', operand, start: t.start, end: operand.end };
     }
     return this.parseComparison();
@@ -226,7 +248,7 @@ class Parser {
   private parseUnary(): Node {
     if (this.isOp('!') || this.isOp('-')) {
       const t = this.next();
-      const operand = this.parseUnary();
+      const operand = this.nested(() => this.parseUnary());
       return { type: 'unary', op: t.text as '!' | '-', operand, start: t.start, end: operand.end };
     }
     return this.parsePostfix();

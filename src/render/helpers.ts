@@ -1,5 +1,6 @@
 import type Handlebars from 'handlebars';
 import { BLOCKED_KEYS } from '../expr/ast.js';
+import { didYouMean } from '../expr/suggest.js';
 import { compare, describe, equals, truthy, typeName } from '../expr/values.js';
 import type { Loc } from './ast.js';
 import { conninfoValue, pgconfValue, shquote } from './quote.js';
@@ -150,6 +151,44 @@ const SPECS: Record<string, Spec> = {
 
 export const HELPER_NAMES: readonly string[] = [...Object.keys(SPECS), 'if', 'unless', 'each', 'with', 'lookup', 'log'];
 
+/**
+ * The built-in block helpers get a path argument without Handlebars' strict check, so a typo in
+ * `{{#each postgres.setings}}` would silently render nothing. They now refuse undefined (null
+ * still means "nothing to iterate"), and `lookup` refuses a key that is not there.
+ */
+function strictBuiltins(hb: typeof Handlebars): void {
+  const builtin = hb.helpers as Record<string, Handlebars.HelperDelegate>;
+  for (const name of ['each', 'with']) {
+    const original = builtin[name]!;
+    hb.registerHelper(name, function (this: unknown, ...args: unknown[]) {
+      const options = args[args.length - 1] as HelperOptions;
+      if (args.length < 2) throw new HelperError(`{{#${name}}} needs a value to ${name === 'each' ? 'iterate over' : 'enter'}`, name, options.loc);
+      if (args[0] === undefined) throw new HelperError(`argument 1 of ${name} is undefined`, name, options.loc, 0);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    });
+  }
+  hb.registerHelper(
+    'lookup',
+    wrap('lookup', {
+      min: 2,
+      max: 2,
+      fn: ([obj, key]) => {
+        if (typeof key !== 'string' && typeof key !== 'number') throw new Error(`expects a key, got ${typeName(key)} ${describe(key)}`);
+        const k = String(key);
+        if (BLOCKED_KEYS.has(k)) throw new Error(`access to "${k}" is not allowed`);
+        if (obj === null || typeof obj !== 'object') throw new Error(`cannot read ${describe(key)} of ${typeName(obj)} ${describe(obj)}`);
+        if (!Object.hasOwn(obj, k)) {
+          const keys = Object.keys(obj);
+          const near = didYouMean(k, keys);
+          throw new Error(`no key ${describe(key)} in ${describe(obj)}${near === undefined ? '' : `; did you mean "${near}"?`}`);
+        }
+        return (obj as Record<string, unknown>)[k];
+      },
+    }),
+  );
+}
+
 export function registerHelpers(hb: typeof Handlebars): void {
+  strictBuiltins(hb);
   for (const [name, spec] of Object.entries(SPECS)) hb.registerHelper(name, wrap(name, spec));
 }

@@ -331,3 +331,29 @@ describe('API', () => {
     }
   });
 });
+
+describe('robustness', () => {
+  it('bounds nesting instead of overflowing the stack', () => {
+    expect(evaluate('('.repeat(40) + '1' + ')'.repeat(40), {})).toBe(1);
+    expect(failure('('.repeat(5000) + '1' + ')'.repeat(5000)).message).toContain('at most 64 levels of nesting');
+    expect(failure('!'.repeat(5000) + 'true').message).toContain('at most 64 levels of nesting');
+    expect(failure('not '.repeat(5000) + 'true').message).toContain('at most 64 levels of nesting');
+  });
+
+  it('points at the bracket form for keys with dashes and refuses filters', () => {
+    const e = failure('hosts.db-1.address');
+    expect(e.message).toBe('unknown variable "hosts.db" in expression "hosts.db-1.address" at column 7; did you mean "hosts.db2"?');
+    expect(e.hint).toBe('write hosts["db-1"] for a key with a dash');
+    expect(failure('tags | length').hint).toBe('there are no filters; call functions instead: length(x), not x | length');
+  });
+
+  it('evaluates random arithmetic like JavaScript does', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 1, max: 50 }), (a, b, c) => {
+        expect(evaluate(`${a} + ${b} * ${c} - (${a} % ${c}) - -${c}`, {})).toBe(
+          a + b * c - (a % c) + c,
+        );
+      }),
+    );
+  });
+});

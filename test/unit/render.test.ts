@@ -293,3 +293,26 @@ describe('template files', () => {
     expect(e.expected).toBe(`a file in ${first}, ${second}`);
   });
 });
+
+describe('strict built-in block helpers', () => {
+  it('refuse a misspelled list in {{#each}} instead of rendering nothing', () => {
+    const e = failure(() => render('{{#each postgres.setings}}{{@key}}{{/each}}'));
+    expect(e.message).toBe(
+      'unknown variable "postgres.setings" (argument 1 of each) in template "t.hbs" at line 1, column 9; did you mean "postgres.settings"?',
+    );
+    expect(failure(() => render('{{#with host.var}}{{port}}{{/with}}')).message).toContain('unknown variable "host.var" (argument 1 of with)');
+    // null still means "nothing to iterate", and an empty list takes the else branch
+    expect(render('{{#each x}}a{{else}}none{{/each}}', { x: null })).toBe('none');
+    expect(render('{{#each x}}a{{else}}none{{/each}}', { x: [] })).toBe('none');
+  });
+
+  it('lookup reads dynamic keys strictly', () => {
+    const c = { hosts: { db1: { address: '10.0.0.11' } }, host: { upstream: 'db1', bad: 'db9' } };
+    expect(render('{{lookup (lookup hosts host.upstream) "address"}}', c)).toBe('10.0.0.11');
+    expect(render('{{#with (lookup hosts host.upstream)}}{{address}}{{/with}}', c)).toBe('10.0.0.11');
+    expect(failure(() => render('{{lookup hosts host.bad}}', c)).message).toBe(
+      'lookup: no key "db9" in {"db1":{"address":"10.0.0.11"}}; did you mean "db1"? in template "t.hbs" at line 1, column 1',
+    );
+    expect(failure(() => render('{{lookup hosts "constructor"}}', c)).message).toContain('access to "constructor" is not allowed');
+  });
+});
