@@ -4,6 +4,9 @@
  * password lives in a .pgpass file (see pgpass.ts) that libpq reads through `passfile`.
  */
 import { PgplayError } from '../core/errors.js';
+import { conninfoValue } from '../render/quote.js';
+
+export { conninfoValue };
 
 export interface ConninfoInput {
   host: string;
@@ -22,13 +25,6 @@ export interface ConninfoInput {
 
 /** Keywords that carry a secret; none of them may appear in a conninfo pgplay writes. */
 const SECRET_KEYWORDS = new Set(['password', 'sslpassword']);
-
-/** Quotes a conninfo value the way libpq reads it: bare when safe, else '...' with \ and ' escaped. */
-export function conninfoValue(value: string | number): string {
-  const s = String(value);
-  if (s !== '' && /^[A-Za-z0-9_.,:/@+%-]+$/.test(s)) return s;
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
 
 export function buildConninfo(input: ConninfoInput): string {
   const pairs: [string, string | number][] = [
