@@ -87,7 +87,8 @@ export class LocalTransport implements Transport {
     try {
       const result = await child;
       if (result.exitCode === undefined && !result.isTerminated) {
-        throw this.cannotStart(argv, options.cwd, result.code, result.originalMessage ?? result.message ?? "");
+        const badCwd = result.code === 'ENOENT' && options.cwd !== undefined && !(await isDirectory(options.cwd));
+        throw this.cannotStart(argv, badCwd ? options.cwd : undefined, result.code, result.originalMessage ?? result.message ?? '');
       }
       return {
         argv,
@@ -376,7 +377,7 @@ export class LocalTransport implements Transport {
     const reason =
       code === 'ENOENT'
         ? cwd
-          ? `command not found or working directory ${cwd} does not exist`
+          ? `working directory ${cwd} does not exist`
           : 'command not found'
         : code === 'EACCES'
           ? 'permission denied'
@@ -385,7 +386,7 @@ export class LocalTransport implements Transport {
       code: 'TRANSPORT',
       message: `cannot run ${argv[0]}: ${reason}`,
       host: this.hostName,
-      hint: code === 'ENOENT' ? `check that ${argv[0]} is installed and on PATH on ${this.hostName}` : undefined,
+      hint: code === 'ENOENT' && !cwd ? `check that ${argv[0]} is installed and on PATH on ${this.hostName}` : undefined,
     });
   }
 
@@ -507,6 +508,13 @@ async function fsyncDirectory(dir: string): Promise<void> {
   } finally {
     await handle?.close().catch(() => {});
   }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return fs.stat(path).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
 }
 
 function isMissing(e: unknown): boolean {

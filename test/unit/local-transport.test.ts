@@ -72,7 +72,8 @@ describe('LocalTransport.exec', () => {
     expect(err.message).toBe('cannot run pgplay-no-such-command: command not found');
     const cwdErr = await transport.exec(['true'], { cwd: join(dir.path, 'missing') }).catch((e) => e);
     expect(cwdErr.code).toBe('TRANSPORT');
-    expect(cwdErr.message).toContain(`working directory ${join(dir.path, 'missing')} does not exist`);
+    expect(cwdErr.message).toBe(`cannot run true: working directory ${join(dir.path, 'missing')} does not exist`);
+    expect(err.hint).toBe('check that pgplay-no-such-command is installed and on PATH on db-local');
   });
 
   it('kills the whole process tree on timeout and reports timedOut with a non-zero exit', async () => {
