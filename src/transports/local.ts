@@ -266,8 +266,11 @@ export class LocalTransport implements Transport {
     become: string | undefined,
     opts: { buffer?: boolean; stdin?: string | Buffer } = {},
   ): Promise<{ exitCode: number; stdoutBuffer: Buffer; stdoutText: string; stderrText: string }> {
-    const full = this.wrap(argv, become);
+    // The C locale keeps tool messages (which end up in errors) plain ASCII English on every host.
+    const env = { LC_ALL: 'C' };
+    const full = this.wrap(argv, become, env);
     const child = execa(full[0]!, full.slice(1), {
+      env,
       ...(opts.stdin !== undefined ? { input: opts.stdin } : { stdin: 'ignore' as const }),
       encoding: 'buffer',
       stripFinalNewline: false,
@@ -417,8 +420,8 @@ trap 'rm -f -- "$tmp" \${prevtmp:+"$prevtmp"}' EXIT
 cat > "$tmp"
 if [ -e "$dest" ]; then
   [ -n "$mode" ] || mode=$(stat -c %a -- "$dest")
-  [ -n "$owner" ] || owner=$(stat -c %U -- "$dest")
-  [ -n "$group" ] || group=$(stat -c %G -- "$dest")
+  [ -n "$owner" ] || owner=$(stat -c %u -- "$dest")
+  [ -n "$group" ] || group=$(stat -c %g -- "$dest")
 else
   [ -n "$mode" ] || mode=$(printf '%o' $(( 0666 & ~0$(umask) )))
 fi
