@@ -4,6 +4,7 @@ import { didYouMean } from '../expr/suggest.js';
 import { compare, describe, equals, truthy, typeName } from '../expr/values.js';
 import type { Loc } from './ast.js';
 import { conninfoValue, pgconfValue, shquote } from './quote.js';
+import { hbaAddress } from '../postgres/hba.js';
 
 /** A helper refused its input; the renderer adds the template name, line and column from `loc`. */
 export class HelperError extends Error {
@@ -147,6 +148,8 @@ const SPECS: Record<string, Spec> = {
   pgconf: { min: 1, max: 1, fn: ([v]) => pgconfValue(v) },
   shquote: { min: 1, max: 1, fn: ([v]) => shquote(text(v)) },
   conninfo: { min: 1, max: 1, fn: ([v]) => conninfoValue(text(v)) },
+  // pg_hba.conf address column: an IP literal gets its /32 or /128, a host name stays bare.
+  hbaaddr: { min: 1, max: 1, fn: ([v]) => hbaAddress(text(v)) },
 };
 
 export const HELPER_NAMES: readonly string[] = [...Object.keys(SPECS), 'if', 'unless', 'each', 'with', 'lookup', 'log'];
