@@ -165,6 +165,8 @@ describe('renderValue', () => {
     });
     expect(r.renderValue('{{json params.list}}', ctx, 'v')).toBe('["a","b"]'); // a helper call renders text
     expect(r.renderValue(42, ctx, 'v')).toBe(42);
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { port: '{{host.vars.port}}' });
+    expect(r.renderValue(bare, ctx, 'v')).toEqual({ port: 5432 });
   });
 
   it('names the key path of a failing value', () => {
