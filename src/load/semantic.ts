@@ -179,7 +179,9 @@ export function checkActionKeys(doc: LoadedDocument, actionNames: ReadonlyArray<
     const found = keys.filter((k) => actionNames.includes(k));
     if (found.length === 0) {
       if (keys.some((k) => !common.has(k))) continue;
-      emit(where, `${label} has no action`, { expected: `one of ${actionNames.join(', ')}` });
+      emit(where, `${label} has no action`, {
+        expected: actionNames.length ? `one of ${actionNames.join(', ')}` : 'an action, but none is registered',
+      });
     } else if (found.length > 1) {
       emit([...where, found[1]!], `${label} has more than one action: ${found.join(', ')}`, {
         part: 'key',

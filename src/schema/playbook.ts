@@ -144,10 +144,14 @@ export function buildPlaybookSchema(actions: ReadonlyArray<ActionSchemaSource>):
         type: 'object',
         description: 'Common keys plus exactly one action key',
         properties: stepProperties,
-        required: ['id'],
         // An include runs another playbook whose own steps name their hosts.
-        if: { required: ['include'] },
-        else: { required: ['hosts'] },
+        ...('include' in actionProperties
+          ? {
+              required: ['id'],
+              if: { properties: { include: true }, required: ['include'] },
+              else: { properties: { hosts: true }, required: ['hosts'] },
+            }
+          : { required: ['id', 'hosts'] }),
         additionalProperties: false,
       },
       handler: {
