@@ -43,7 +43,8 @@ function contextValues(frames: Frame[], root: unknown): unknown[] | undefined {
   return frame.helper === 'each' ? elementsOf(values) : values;
 }
 
-function valuesOf(node: HbNode | undefined, frames: Frame[], root: unknown): unknown[] | undefined {
+/** Every value a path takes when rendered (one per {{#each}} item), or undefined if not data. */
+export function valuesOf(node: HbNode | undefined, frames: Frame[], root: unknown): unknown[] | undefined {
   if (!isPathNode(node)) return undefined;
   const base = resolveBase(node, frames, root);
   if (!base) return undefined;

@@ -19,10 +19,15 @@
  * Block parameters (`{{#each hosts as |h|}}`) are refused: Handlebars never checks paths through
  * them, so `{{h.adress}}` would render nothing. Use `this.key`, `../key`, `@root.key`, `@index`.
  *
+ * Printing an object (`{{host.vars}}`) is an error rather than "[object Object]" in a config file;
+ * print a key of it or use {{json x}}. Lists print comma-joined; use join or json to choose.
+ *
  * Helpers: eq ne lt le gt ge (numbers also against numeric strings, like the condition language),
  * and or not (Python truthiness: 0, '', [] and {} are false), default get has, json (optional
  * indent), join (list, separator = ", "), upper lower, indent (text, spaces; every non-empty line),
  * pgconf (postgresql.conf value), shquote (POSIX shell word), conninfo (libpq conninfo value).
+ * The built-ins each/with refuse an undefined argument (null iterates nothing) and lookup refuses a
+ * missing key, so dynamic reads are as strict as written paths.
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,7 +37,7 @@ import { BLOCKED_KEYS } from '../expr/ast.js';
 import { didYouMean, listNames } from '../expr/suggest.js';
 import { describe, typeName } from '../expr/values.js';
 import { findAt, isPathNode, walk, type HbNode, type Loc } from './ast.js';
-import { explainPath, type Explanation } from './explain.js';
+import { explainPath, valuesOf, type Explanation } from './explain.js';
 import { HELPER_NAMES, HelperError, registerHelpers } from './helpers.js';
 import { syntaxError, where } from './syntax.js';
 
@@ -194,11 +199,35 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
 
   function run(text: string, context: object, name: string): string {
     const compiled = compile(text, name);
+    let out: string;
     try {
-      return compiled.render(context);
+      out = compiled.render(context);
     } catch (e) {
       throw explainFailure(e, compiled, context, name);
     }
+    // Handlebars prints an object as "[object Object]"; in a config file that is always a mistake.
+    if (out.includes('[object Object]') && !text.includes('[object Object]')) throw printedObject(compiled, context, name);
+    return out;
+  }
+
+  function printedObject(compiled: Compiled, context: object, name: string): PgplayError {
+    for (const visit of walk(compiled.ast)) {
+      const p = visit.node.path as HbNode | undefined;
+      if (visit.node.type !== 'MustacheStatement' || !isPathNode(p) || (visit.node.params as unknown[]).length > 0) continue;
+      const values = valuesOf(p, visit.frames, context);
+      if (values?.some((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
+        return new PgplayError({
+          code: 'RENDER',
+          message: `"${p.original}" is an object and would print as "[object Object]" ${where(name, p.loc.start.line, p.loc.start.column + 1)}`,
+          hint: `print one of its keys, or all of it with {{json ${p.original}}}`,
+        });
+      }
+    }
+    return new PgplayError({
+      code: 'RENDER',
+      message: `template "${name}" printed an object as "[object Object]"`,
+      hint: 'print one of its keys, or all of it with the json helper',
+    });
   }
 
   /** `{{ path }}` alone: look the value up strictly and return it unchanged. */

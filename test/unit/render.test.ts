@@ -244,6 +244,16 @@ describe('output', () => {
     expect(render('{{{v}}}', { v: '&' })).toBe('&');
   });
 
+  it('refuses to print an object as [object Object]', () => {
+    const e = failure(() => render('port = 1\nsettings = {{postgres.settings}}'));
+    expect(e.message).toBe('"postgres.settings" is an object and would print as "[object Object]" in template "t.hbs" at line 2, column 14');
+    expect(e.hint).toBe('print one of its keys, or all of it with {{json postgres.settings}}');
+    expect(failure(() => render('{{#each hosts}}{{this}}{{/each}}')).message).toBe(
+      '"this" is an object and would print as "[object Object]" in template "t.hbs" at line 1, column 18',
+    );
+    expect(render('{{params.list}}')).toBe('a,b');
+  });
+
   it('compiles a template once and reuses it', () => {
     const fresh = createRenderer({ templateDirs: [] });
     for (let i = 0; i < 5; i++) expect(fresh.renderString('n={{n}}', { n: i }, 'c')).toBe(`n=${i}`);
