@@ -1,18 +1,19 @@
+import assertAction from './assert.js';
+import commandAction from './command.js';
+import fileAction from './file.js';
+import includeAction from './include.js';
+import sqlAction from './sql.js';
+import templateAction from './template.js';
 import type { Action } from './types.js';
+import waitAction from './wait.js';
 
 /**
- * Every action pgplay knows, by name. The playbook schema is built from this list, so an action's
- * input schema is published (schemas/playbook.schema.json) the moment it is registered here.
+ * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
+ * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: Action<any>[] = [];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, includeAction];
 
-const byName = new Map<string, Action<any>>();
-
-export function registerAction(action: Action<any>): void {
-  if (byName.has(action.name)) throw new Error(`action ${action.name} registered twice`);
-  byName.set(action.name, action);
-  actions.push(action);
-}
+const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 
 export function getAction(name: string): Action<any> | undefined {
   return byName.get(name);

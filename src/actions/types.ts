@@ -34,7 +34,7 @@ export interface ActionContext {
   /** True under --check / plan (or check_mode: true): only `check` is ever called then. */
   checkMode: boolean;
   diff: boolean;
-  /** OS user for commands touching PGDATA (step `become`, else connection.become, else the host's osUser when root). */
+  /** OS user for commands and file writes: the step's `become`, else connection.become; postgres-aware actions run PGDATA work as host.postgres.osUser themselves. */
   become?: string;
   timeoutMs?: number;
   signal: AbortSignal;

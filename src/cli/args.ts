@@ -4,9 +4,14 @@ import { PgplayError } from '../core/errors.js';
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** node:util parseArgs with pgplay's usage errors (exit 2) instead of TypeErrors. */
-export function parse(command: string, argv: string[], options: Options) {
+export function parse<T extends Options>(command: string, argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({
+      args: argv,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw new PgplayError({
       code: 'USAGE',
