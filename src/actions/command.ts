@@ -79,7 +79,8 @@ export const commandAction: Action<CommandInput> = {
   async check(ctx, input) {
     const argv = commandArgv(input);
     const skip = await guardReason(ctx, input);
-    if (skip) return { changed: false, skipped: true, msg: skip };
+    // A satisfied guard means the desired state already holds: ok, not skipped (as Ansible reports it).
+    if (skip) return { changed: false, msg: skip };
     return { changed: true, msg: `would run: ${formatArgv(argv)}` };
   },
 

@@ -32,7 +32,7 @@ describe('pgplay plan', () => {
         '  - { id: tpl, hosts: all, template: { src: app.conf.hbs, dest: "' + tree + '/etc/app.conf", mode: "0600" } }',
         '  - { id: mode, hosts: all, file: { path: "' + tree + '/etc/secret.conf", state: file, mode: "0400" } }',
         '  - { id: dir, hosts: all, file: { path: "' + tree + '/etc/new", state: directory, mode: "0750" } }',
-        '  - { id: gone, hosts: all, file: { path: "' + tree + '/etc/old", state: absent } }',
+        '  - { id: gone, hosts: all, file: { path: "' + tree + '/etc/old", state: absent, force: true } }',
         '  - { id: link, hosts: all, file: { path: "' + tree + '/etc/current", state: link, src: secret.conf } }',
         '  - { id: wipe, hosts: all, command: { argv: [rm, -rf, "' + tree + '/etc"] } }',
         '  - { id: shell, hosts: all, command: { shell: "echo hacked > ' + tree + '/etc/app.conf" } }',
@@ -50,7 +50,7 @@ describe('pgplay plan', () => {
       .filter((e) => e.type === 'step-result')
       .map((e) => `${e.step}=${e.status}`);
     expect(statuses).toEqual(['tpl=changed', 'mode=changed', 'dir=changed', 'gone=changed', 'link=changed', 'wipe=changed', 'shell=changed']);
-    const diff = plan.stdout.split('\n').map((l) => JSON.parse(l)).find((e) => e.step === 'tpl').diff as string;
+    const diff = plan.stdout.split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'step-result' && e.step === 'tpl').diff as string;
     expect(diff).toContain('-listen = 1');
     expect(diff).toContain('+listen = 2');
     expect(await snapshotTree(tree)).toEqual(before);
