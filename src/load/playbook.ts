@@ -12,6 +12,8 @@ export interface PlaybookLoadOptions {
   /** When known, step and handler `hosts` are checked against it. */
   inventory?: Inventory;
   templateDirs?: string[];
+  /** Loaded through an include: steps may omit `hosts` and inherit the include step's. */
+  included?: boolean;
 }
 
 export interface LoadedPlaybook {
@@ -20,20 +22,25 @@ export interface LoadedPlaybook {
 }
 
 // Building and compiling the schema is the slow part; the action list rarely changes within a process.
-const schemas = new WeakMap<ReadonlyArray<ActionSchemaSource>, { count: number; schema: JsonSchema }>();
+const schemas = new WeakMap<ReadonlyArray<ActionSchemaSource>, { count: number; schema: JsonSchema; included: JsonSchema }>();
 
-function schemaFor(actions: ReadonlyArray<ActionSchemaSource>): JsonSchema {
-  const cached = schemas.get(actions);
-  if (cached && cached.count === actions.length) return cached.schema;
-  const schema = buildPlaybookSchema(actions);
-  schemas.set(actions, { count: actions.length, schema });
-  return schema;
+function schemaFor(actions: ReadonlyArray<ActionSchemaSource>, included: boolean): JsonSchema {
+  let cached = schemas.get(actions);
+  if (!cached || cached.count !== actions.length) {
+    cached = {
+      count: actions.length,
+      schema: buildPlaybookSchema(actions),
+      included: buildPlaybookSchema(actions, { hostsOptional: true }),
+    };
+    schemas.set(actions, cached);
+  }
+  return included ? cached.included : cached.schema;
 }
 
 /** Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors. */
 export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions): PgplayError[] {
   const names = options.actions.map((a) => a.name);
-  const shape = [...validateDocument(doc, schemaFor(options.actions)), ...checkActionKeys(doc, names)];
+  const shape = [...validateDocument(doc, schemaFor(options.actions, options.included ?? false)), ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
   return sortErrors(checkPlaybook(doc as LoadedDocument<Playbook>, options));
 }

@@ -100,8 +100,12 @@ function commonStepProperties(): Record<string, JsonSchema> {
 /**
  * JSON Schema of a playbook for the given actions. Whether a step has exactly one action is checked
  * in code (checkActionKeys): as a oneOf it would drown the user in one error per action.
+ * `hostsOptional` is for included playbooks, whose steps may inherit the include step's hosts.
  */
-export function buildPlaybookSchema(actions: ReadonlyArray<ActionSchemaSource>): JsonSchema {
+export function buildPlaybookSchema(
+  actions: ReadonlyArray<ActionSchemaSource>,
+  options: { hostsOptional?: boolean } = {},
+): JsonSchema {
   const actionProperties: Record<string, JsonSchema> = {};
   for (const a of [...actions].sort((x, y) => x.name.localeCompare(y.name))) {
     actionProperties[a.name] = { ...allowTemplates(a.schema), description: a.summary };
@@ -144,14 +148,7 @@ export function buildPlaybookSchema(actions: ReadonlyArray<ActionSchemaSource>):
         type: 'object',
         description: 'Common keys plus exactly one action key',
         properties: stepProperties,
-        // An include runs another playbook whose own steps name their hosts.
-        ...('include' in actionProperties
-          ? {
-              required: ['id'],
-              if: { properties: { include: true }, required: ['include'] },
-              else: { properties: { hosts: true }, required: ['hosts'] },
-            }
-          : { required: ['id', 'hosts'] }),
+        ...stepRequirements(options.hostsOptional ?? false, 'include' in actionProperties),
         additionalProperties: false,
       },
       handler: {
@@ -162,6 +159,17 @@ export function buildPlaybookSchema(actions: ReadonlyArray<ActionSchemaSource>):
         additionalProperties: false,
       },
     },
+  };
+}
+
+function stepRequirements(hostsOptional: boolean, hasInclude: boolean): JsonSchema {
+  if (hostsOptional) return { required: ['id'] };
+  if (!hasInclude) return { required: ['id', 'hosts'] };
+  // An include step may leave hosts to the included playbook, whose steps name their own.
+  return {
+    required: ['id'],
+    if: { properties: { include: true }, required: ['include'] },
+    else: { properties: { hosts: true }, required: ['hosts'] },
   };
 }
 

@@ -23,7 +23,9 @@ export function isTemplated(value: unknown): boolean {
 
 const SCALAR_TYPES = new Set(['string', 'integer', 'number', 'boolean', 'null']);
 const SUBSCHEMA_MAPS = ['properties', 'patternProperties', 'definitions', '$defs'] as const;
-const SUBSCHEMA_SINGLES = ['additionalProperties', 'items', 'additionalItems', 'contains', 'not', 'if', 'then', 'else'] as const;
+// `if` and `not` are left as written: relaxing a condition would change which branch applies (a
+// templated `state` must not count as `state: link`), and relaxing a `not` would forbid more.
+const SUBSCHEMA_SINGLES = ['additionalProperties', 'items', 'additionalItems', 'contains', 'then', 'else'] as const;
 const SUBSCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf'] as const;
 
 /**

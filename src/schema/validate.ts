@@ -17,6 +17,8 @@ export function createAjv(options: { strict?: boolean } = {}): Ajv {
     // Action schemas come from many hands; a stray annotation must not stop pgplay from starting.
     // The unit tests compile pgplay's own schemas with strict on.
     strict: options.strict ?? false,
+    // `oneOf: [{required: [a]}, {required: [b]}]` is the standard way to say "exactly one of a, b".
+    strictRequired: false,
     allowUnionTypes: true,
   });
   ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
@@ -120,6 +122,8 @@ class ErrorMapper {
       if (!Number.isInteger(index)) continue;
       byBranch.set(index, [...(byBranch.get(index) ?? []), e]);
     }
+    const alternatives = this.alternativeKeys(c, branches);
+    if (alternatives) return alternatives;
     let candidates = branches.map((_, i) => i).filter((i) => !isTemplateSchema(branches[i]));
     if (candidates.length === 0) candidates = branches.map((_, i) => i);
     // oneOf can fail because several branches matched: then no branch has errors.
@@ -133,6 +137,31 @@ class ErrorMapper {
       return this.resolve(this.topLevel(byBranch.get(best) ?? []));
     }
     return [this.collapsed(c, branches, candidates)];
+  }
+
+  /**
+   * `oneOf: [{required: [argv]}, {required: [shell]}]` means "exactly one of these keys": say so in
+   * those words instead of reporting one missing key per alternative.
+   */
+  private alternativeKeys(c: ErrorObject, branches: JsonSchema[]): PgplayError[] | undefined {
+    const requiredOnly = branches.length > 1 && branches.every((b) => Object.keys(b).every((k) => k === 'required' || k === 'description'));
+    const value = c.data;
+    if (!requiredOnly || !value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    const keys = [...new Set(branches.flatMap((b) => (Array.isArray(b.required) ? (b.required as string[]) : [])))];
+    const present = keys.filter((k) => k in value);
+    const path = this.pathOf(c.instancePath);
+    const label = labelOf(path);
+    if (present.length === 0) {
+      return [this.error(path, 'value', `${label} needs one of ${keys.join(', ')}`, { expected: `exactly one of ${keys.join(', ')}` })];
+    }
+    if (c.keyword === 'oneOf' && present.length > 1) {
+      return [
+        this.error([...path, present[1]!], 'key', `${label} takes only one of ${keys.join(', ')}, found ${present.join(', ')}`, {
+          expected: `exactly one of ${keys.join(', ')}`,
+        }),
+      ];
+    }
+    return undefined;
   }
 
   private isShallow(list: ErrorObject[], at: string): boolean {

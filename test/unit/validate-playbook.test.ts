@@ -272,3 +272,30 @@ describe('fixtures with many defects report all of them, sorted by position', ()
     expect(check(text)).toEqual([]);
   });
 });
+
+describe('included playbooks', () => {
+  test('their steps may omit hosts (inherited from the include step); top-level playbooks may not', () => {
+    const text = edit('    hosts: repository\n', '');
+    const doc = parseYaml(text, VALID_FILE);
+    expect(shown(playbookErrors(doc, { actions: fakeActions, inventory }))).toEqual([`${F}:13:5, step backup: missing required key "hosts"`]);
+    expect(playbookErrors(doc, { actions: fakeActions, inventory, included: true })).toEqual([]);
+  });
+});
+
+describe('alternatives written as oneOf of required keys', () => {
+  const step = (input: string) => `name: p\nsteps:\n  - id: run\n    hosts: primary\n    command: ${input}\n`;
+
+  test('none given', () => {
+    expect(check(step('{ creates: /x }'))).toEqual([`${F}:5:14, step run: "command" needs one of argv, shell (expected exactly one of argv, shell)`]);
+  });
+
+  test('both given: points at the second', () => {
+    expect(check(step('{ argv: [ls], shell: ls }'))).toEqual([
+      `${F}:5:28, step run: "command" takes only one of argv, shell, found argv, shell (expected exactly one of argv, shell)`,
+    ]);
+  });
+
+  test('one given is fine', () => {
+    expect(check(step('{ shell: "pg_dumpall -g > /tmp/g.sql" }'))).toEqual([]);
+  });
+});
