@@ -30,7 +30,9 @@ export function pgpassLine(e: PgpassEntry): string {
       expected: 'a password and names without line breaks',
     });
   }
-  return [e.host, String(e.port), e.database, e.user, e.password].map(pgpassEscape).join(':');
+  const line = [e.host, String(e.port), e.database, e.user, e.password].map(pgpassEscape).join(':');
+  // libpq skips lines starting with '#'; its matcher unescapes any backslashed character.
+  return line.startsWith('#') ? `\\${line}` : line;
 }
 
 /** Splits a .pgpass line into its five fields, undoing the escapes; null for comments and junk. */
