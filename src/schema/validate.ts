@@ -148,7 +148,7 @@ class ErrorMapper {
     const value = c.data;
     if (!requiredOnly || !value || typeof value !== 'object' || Array.isArray(value)) return undefined;
     const keys = [...new Set(branches.flatMap((b) => (Array.isArray(b.required) ? (b.required as string[]) : [])))];
-    const present = keys.filter((k) => k in value);
+    const present = Object.keys(value).filter((k) => keys.includes(k));
     const path = this.pathOf(c.instancePath);
     const label = labelOf(path);
     if (present.length === 0) {
@@ -238,19 +238,21 @@ class ErrorMapper {
     } else {
       message = `invalid value ${formatValue(value)} for ${label}`;
     }
-    return this.error(path, 'value', message, { expected: describeExpected(schema) });
+    const written = sourceToken(this.doc.text, this.doc.position(path));
+    return this.error(path, 'value', message, { expected: describeExpected(schema), hint: quoteHint(value, written, schema) });
   }
 
   private error(
     path: DocPath,
     part: 'key' | 'value',
     message: string,
-    extra: { expected?: string } = {},
+    extra: { expected?: string; hint?: string } = {},
   ): PgplayError {
     return new PgplayError({
       code: 'SCHEMA',
       message,
       expected: extra.expected,
+      hint: extra.hint,
       position: this.doc.position(path, part),
       ...this.context(path),
     });
@@ -286,6 +288,21 @@ class ErrorMapper {
     }
     return out;
   }
+}
+
+/** YAML reads `mode: 0600` or `version: 15.4` as numbers; when a string was wanted, say how to get one. */
+function quoteHint(value: unknown, written: string, schema: JsonSchema): string | undefined {
+  if (typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+  const branches = [schema, ...((schema.anyOf as JsonSchema[] | undefined) ?? [])];
+  const wantsString = branches.some((b) => b.type === 'string' && !isTemplateSchema(b));
+  const acceptsValue = branches.some((b) => b.type === typeof value || (b.type === 'integer' && typeof value === 'number'));
+  return wantsString && !acceptsValue ? `quote it to keep it a string: "${written || String(value)}"` : undefined;
+}
+
+/** The plain scalar as the user typed it (YAML turns `0600` into 600). */
+function sourceToken(text: string, at: { line: number; col: number }): string {
+  const line = text.split(/\r?\n/)[at.line - 1] ?? '';
+  return /^[^\s,\]}#]+/.exec(line.slice(at.col - 1))?.[0] ?? '';
 }
 
 function isWriteOnlySecret(schema: JsonSchema): boolean {

@@ -156,6 +156,14 @@ describe('one defect at a time: exact position and message', () => {
       ],
     ],
     [
+      'a host name that cannot be used in host patterns',
+      '  bk1: {',
+      '  "bk 1": {',
+      [
+        'inventory.yml:33:3, host bk 1: invalid name "bk 1" (expected a host name made of letters, digits, "_", "." and "-")',
+      ],
+    ],
+    [
       'a host named like a role',
       '  bk1: {',
       '  repository: {',

@@ -228,9 +228,9 @@ describe('fixtures with many defects report all of them, sorted by position', ()
       'playbook-shape.yml:11:5, step backup: unknown key "retires"; did you mean "retries"?',
       'playbook-shape.yml:12:5, step #3: missing required key "id"',
       'playbook-shape.yml:15:5: step nothing-to-do has no action (expected one of command, template, pgbackrest, postgres, include)',
-      'playbook-shape.yml:19:22, step greedy: invalid value 5 for "hosts[1]" (expected a non-empty string)',
+      'playbook-shape.yml:19:22, step greedy: invalid value 5 for "hosts[1]" (expected a non-empty string)\n  hint: quote it to keep it a string: "5"',
       'playbook-shape.yml:21:5: step greedy has more than one action: postgres, command (expected exactly one action per step; split it into several steps)',
-      'playbook-shape.yml:21:23, step greedy: invalid value true for "argv[0]" (expected a string)',
+      'playbook-shape.yml:21:23, step greedy: invalid value true for "argv[0]" (expected a string)\n  hint: quote it to keep it a string: "true"',
     ]);
   });
 
@@ -297,5 +297,14 @@ describe('alternatives written as oneOf of required keys', () => {
 
   test('one given is fine', () => {
     expect(check(step('{ shell: "pg_dumpall -g > /tmp/g.sql" }'))).toEqual([]);
+  });
+});
+
+describe('numbers where a string was wanted', () => {
+  test('a mode written without quotes gets a hint with what the user typed', () => {
+    const errors = playbookErrors(parseYaml(edit('mode: "0600"', 'mode: 0600'), VALID_FILE), { actions: fakeActions, inventory });
+    expect(shown(errors)).toEqual([
+      `${F}:11:93, step archiving: invalid value 600 for "mode" (expected a string matching /^0?[0-7]{3}$/)\n  hint: quote it to keep it a string: "0600"`,
+    ]);
   });
 });
