@@ -85,7 +85,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     connectPostgres: async (transport, host, options) =>
       connectPostgres(transport, host, { ...options, password: await resolveSecret(host.postgres.password) }),
     ask: request.ask,
-    loadInclude: async (file, fromDir) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory })).playbook,
+    loadInclude: async (file, fromDir) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true })).playbook,
   };
   const options: EngineOptions = {
     check: request.check,
