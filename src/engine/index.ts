@@ -1,16 +1,20 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { actions, getAction } from '../actions/registry.js';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError } from '../core/errors.js';
 import { SHIPPED_TEMPLATES } from '../core/paths.js';
-import { Redactor } from '../core/redact.js';
+import { MASK, Redactor } from '../core/redact.js';
+import { RunRecorder } from '../journal/recorder.js';
+import { loadResume, type ResumeState } from '../journal/resume.js';
 import { loadInventory } from '../load/inventory.js';
 import { loadPlaybook } from '../load/playbook.js';
 import { resolveParams } from '../load/params.js';
 import { resolveHosts, selectHosts } from '../load/hosts.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
+import type { Playbook } from '../model/playbook.js';
 import { connectPostgres } from '../postgres/client.js';
 import { createRenderer } from '../render/index.js';
 import { createTransport } from '../transports/index.js';
@@ -22,6 +26,7 @@ import { RunContext, type EngineDeps, type EngineOptions } from './run-context.j
 import { executeRun, type RunOutcome } from './run.js';
 import { globalScope } from './scope.js';
 import { collectSecretRefs, createSecretResolver } from './secrets.js';
+import { toPgplayError } from './step.js';
 
 export interface RunRequest {
   playbookFile: string;
@@ -37,7 +42,20 @@ export interface RunRequest {
   timeout?: string;
   alreadyDone?: Set<string>;
   runId?: string;
+  /** Ctrl-C: stops launching steps at once; running steps get graceMs before they are aborted. */
   signal?: AbortSignal;
+  /** How long running steps may go on after the signal aborts (default 10 s). */
+  graceMs?: number;
+  /** Journal and cluster lock live here; without it the run keeps neither (engine tests). */
+  stateDir?: string;
+  /** Resume a run: its id, or 'last' for the newest run of this playbook. Needs stateDir. */
+  resume?: string;
+  /** Take over a stale cluster lock. */
+  force?: boolean;
+  /** The redactor to register secrets with; the CLI passes the process-wide one so its error output is redacted too. */
+  redactor?: Redactor;
+  /** Notices for the human (lock taken over, resuming, journal trouble); already redacted. */
+  warn?(message: string): void;
   onEvent(event: RunEvent): void;
   ask?(question: string): Promise<boolean>;
   /** Tests substitute transports (e.g. the fake one) and fact gathering. */
@@ -58,14 +76,20 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const loadedInventory = await loadInventory(inventoryFile);
   const inventory = loadedInventory.inventory;
   const { playbook } = await loadPlaybook(playbookFile, { actions, inventory });
-  const params = resolveParams(playbook.params ?? {}, request.params);
+  const redactor = request.redactor ?? new Redactor();
+  const warn = (message: string) => request.warn?.(redactor.redact(message));
+  const playbookSha256 = createHash('sha256').update(await readFile(playbookFile)).digest('hex');
+  const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook) : undefined;
+  const limit = request.limit ?? resume?.options.limit;
+  const tags = request.tags ?? resume?.options.tags;
+  const from = request.from ?? resume?.options.from;
+  const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params });
   const hosts = resolveHosts(inventory);
-  if (request.limit) for (const name of request.limit) selectHosts(name, hosts);
-  if (request.from && !playbook.steps.some((s) => s.id === request.from)) {
-    throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${request.from}" in ${playbookFile}` });
+  if (limit) for (const name of limit) selectHosts(name, hosts);
+  if (from && !playbook.steps.some((s) => s.id === from)) {
+    throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }
 
-  const redactor = new Redactor();
   const resolveSecret = createSecretResolver(redactor, request.env);
   for (const [name, def] of Object.entries(playbook.params ?? {})) {
     if (def.secret && typeof params[name] === 'string') redactor.add(params[name] as string);
@@ -92,14 +116,35 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     diff: request.diff,
     forks: request.forks ?? 10,
     yes: request.yes ?? false,
-    limit: request.limit,
-    tags: request.tags,
-    from: request.from,
+    limit,
+    tags,
+    from,
     defaultTimeoutMs: parseDuration(request.timeout ?? '1h', '--timeout'),
     alreadyDone: request.alreadyDone,
   };
   const runId = request.runId ?? newRunId();
-  const signal = request.signal ?? new AbortController().signal;
+  const interrupt = request.signal ?? new AbortController().signal;
+  const recorder = request.stateDir
+    ? await RunRecorder.start({
+        stateDir: request.stateDir,
+        runId,
+        playbookFile,
+        playbookSha256,
+        inventoryFile,
+        cluster: inventory.cluster,
+        params: journalParams(params, playbook.params, redactor),
+        check: request.check,
+        options: { limit, tags, from, timeout: request.timeout },
+        resumeOf: resume?.fromRunId,
+        force: request.force,
+        warn,
+      })
+    : undefined;
+  const grace = graceController(interrupt, request.graceMs ?? DEFAULT_GRACE_MS);
+  if (resume) {
+    warn(`resuming run ${resume.fromRunId}: ${resume.done.size} step/host pair${resume.done.size === 1 ? '' : 's'} already done will be skipped`);
+    if (resume.playbookChanged) warn(`${playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
+  }
   const run = new RunContext(
     runId,
     playbook,
@@ -113,17 +158,73 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     options,
     deps,
     redactor,
-    signal,
-    request.onEvent,
+    grace.signal,
+    (event) => {
+      recorder?.event(event);
+      request.onEvent(event);
+    },
   );
-  run.vars = renderer.renderValue({ ...(inventory.vars ?? {}), ...(playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
 
+  let error: PgplayError | undefined;
   try {
-    const involved = Object.keys(hosts).filter((h) => !request.limit || request.limit.includes(h));
+    run.vars = renderer.renderValue({ ...(inventory.vars ?? {}), ...(playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
+    const involved = Object.keys(hosts).filter((h) => !limit || limit.includes(h));
     await mapLimit(involved, options.forks, async (name) => run.refreshFacts(name));
-    const outcome = await executeRun(run, (pattern) => selectHosts(pattern, hosts));
+    const outcome = await executeRun(run, (pattern) => selectHosts(pattern, hosts), {
+      interrupt,
+      prior: resume?.done,
+      resumedFrom: resume?.fromRunId,
+      onRegistered: recorder && ((step, host, handler, name, value) => recorder.registered(step, host, handler, name, redactor.redactValue(value))),
+    });
     return { ...outcome, runId, redactor };
+  } catch (e) {
+    error = toPgplayError(e);
+    throw e;
   } finally {
+    grace.dispose();
     await run.closeTransports();
+    recorder?.finish(error);
   }
+}
+
+/** Running steps may finish within this long after Ctrl-C before they are aborted. */
+export const DEFAULT_GRACE_MS = 10_000;
+
+/** A signal that aborts graceMs after `interrupt` does: what running steps see. */
+function graceController(interrupt: AbortSignal, graceMs: number): { signal: AbortSignal; dispose(): void } {
+  const hard = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const onInterrupt = () => {
+    timer = setTimeout(() => hard.abort(interrupt.reason), graceMs);
+  };
+  if (interrupt.aborted) hard.abort(interrupt.reason);
+  else interrupt.addEventListener('abort', onInterrupt, { once: true });
+  return {
+    signal: hard.signal,
+    dispose() {
+      clearTimeout(timer);
+      interrupt.removeEventListener('abort', onInterrupt);
+    },
+  };
+}
+
+function resumeState(request: RunRequest, playbookFile: string, sha256: string, playbook: Playbook): ResumeState {
+  if (!request.stateDir) throw new PgplayError({ code: 'USAGE', message: '--resume needs the run journal (a state directory)' });
+  const state = loadResume(request.stateDir, request.resume!, playbookFile, sha256, playbook);
+  const owed = state.maskedParams.filter((name) => !(name in request.params) && playbook.params?.[name]?.default === undefined);
+  if (owed.length) {
+    throw new PgplayError({
+      code: 'USAGE',
+      message: `--resume: secret param${owed.length === 1 ? '' : 's'} ${owed.join(', ')} of run ${state.fromRunId} ${owed.length === 1 ? 'is' : 'are'} not kept in the journal`,
+      expected: owed.map((n) => `-p ${n}=...`).join(' '),
+    });
+  }
+  return state;
+}
+
+/** Params as the journal keeps them: secret ones masked outright, the rest through the redactor. */
+function journalParams(params: Record<string, unknown>, defs: Playbook['params'], redactor: Redactor): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(params)) out[name] = defs?.[name]?.secret ? MASK : redactor.redactValue(value);
+  return out;
 }

@@ -1,4 +1,5 @@
 import { EXIT, PgplayError } from '../core/errors.js';
+import { resolveParams } from '../load/params.js';
 import type { Step } from '../model/playbook.js';
 import type { RecapCounts, RunEvent, StepStatus } from './events.js';
 import { mapLimit } from './pool.js';
@@ -15,18 +16,43 @@ export interface RunOutcome {
 
 export type HostSelector = (pattern: string | string[]) => string[];
 
+/** What the run was told about an earlier run it resumes, keyed by `step@host` (`handler:name@host`). */
+export interface PriorResult {
+  status: 'ok' | 'changed';
+  registered: Record<string, unknown>;
+}
+
+export interface RunHooks {
+  /**
+   * Ctrl-C: once aborted no new step or host starts; running ones go on until run.signal aborts them
+   * (the caller aborts it after a grace period). Defaults to run.signal.
+   */
+  interrupt?: AbortSignal;
+  /** Pairs that succeeded in the run being resumed: reported skipped, their notifications and registered values kept. */
+  prior?: ReadonlyMap<string, PriorResult>;
+  resumedFrom?: string;
+  /** Every value a step registers, as it registers it (the journal keeps them for --resume). */
+  onRegistered?(step: string, host: string, handler: boolean, name: string, value: Record<string, unknown>): void;
+}
+
+export function priorKey(step: string, host: string, handler: boolean): string {
+  return `${handler ? 'handler:' : ''}${step}@${host}`;
+}
+
 /**
  * Runs the playbook's steps in order. Each step fans out over its hosts (up to --forks); a step that
  * fails on any host (without ignore_errors) ends the run after that step completes everywhere, because
  * DR procedures are sequential across hosts: building a standby after a failed restore helps nobody.
  * Handlers notified by changed steps run once at the end, in the order they are defined.
  */
-export async function executeRun(run: RunContext, selectHosts: HostSelector): Promise<RunOutcome> {
+export async function executeRun(run: RunContext, selectHosts: HostSelector, hooks: RunHooks = {}): Promise<RunOutcome> {
   const started = Date.now();
+  const interrupt = hooks.interrupt ?? run.signal;
   const recap: Record<string, RecapCounts> = {};
   const notified = new Map<string, Set<string>>();
   let failure: PgplayError | undefined;
   let refused = false;
+  let currentStep: string | undefined;
 
   const allHosts = Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
   run.emit({
@@ -49,11 +75,12 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
     let reachedFrom = !run.options.from || prefix !== '';
     for (const step of steps) {
       const id = prefix + step.id;
+      currentStep = id;
       if (!reachedFrom) {
         if (id !== run.options.from) continue;
         reachedFrom = true;
       }
-      if (run.signal.aborted) return false;
+      if (interrupt.aborted) return false;
       if (!tagsMatch(step, run.options.tags)) continue;
       if (step.include !== undefined && !handler) {
         if (!(await runInclude(step, id))) return false;
@@ -63,9 +90,10 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
       if (hosts.length === 0) continue;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const results = await mapLimit(hosts, run.options.forks, async (host) => {
-        if (run.signal.aborted) return undefined;
-        if (run.options.alreadyDone?.has(`${id}@${host}`)) {
-          const skipped: HostStepResult = { status: 'skipped', outcome: { changed: false, skipped: true, msg: 'done in the resumed run' }, attempts: 0, durationMs: 0 };
+        if (interrupt.aborted) return undefined;
+        if (priorOf(id, host, handler) || run.options.alreadyDone?.has(`${id}@${host}`)) {
+          const msg = hooks.resumedFrom ? `done in run ${hooks.resumedFrom}` : 'done in the resumed run';
+          const skipped: HostStepResult = { status: 'skipped', outcome: { changed: false, skipped: true, msg }, attempts: 0, durationMs: 0 };
           return skipped;
         }
         return runStepOnHost(run, { ...step, id }, host);
@@ -80,8 +108,15 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
         }
         count(host, result.status);
         if (result.error?.code === 'TRANSPORT') recap[host]!.unreachable++;
-        if (step.register) (run.registered[host] ??= {})[step.register] = registeredValue(result);
-        if (result.status === 'changed') {
+        const prior = priorOf(id, host, handler);
+        if (step.register) {
+          // A pair done in the resumed run gives later steps what it registered back then.
+          const value = prior && step.register in prior.registered ? (prior.registered[step.register] as Record<string, unknown>) : registeredValue(result);
+          (run.registered[host] ??= {})[step.register] = value;
+          if (!prior) hooks.onRegistered?.(id, host, handler, step.register, value);
+        }
+        // A change made by the resumed run still owes its handlers (they run at the end, so they had not).
+        if (result.status === 'changed' || prior?.status === 'changed') {
           for (const name of step.notify ?? []) (notified.get(name) ?? notified.set(name, new Set()).get(name)!).add(host);
         }
         run.emit({
@@ -110,6 +145,8 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
     return true;
   };
 
+  const priorOf = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));
+
   const stepHosts = (step: Step, id: string): string[] => {
     const pattern = run.renderer.renderValue(step.hosts, globalScope(run.scopeSources()), `step ${id} hosts`);
     return selectHosts(pattern as string | string[]).filter((h) => allHosts.includes(h));
@@ -123,7 +160,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
     if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
     const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
     const saved = run.params;
-    run.params = { ...defaultsOf(child.params), ...(input.params ?? {}) };
+    // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
+    const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
+    run.params = resolveParams(child.params, given);
     try {
       return await runSteps(
         child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
@@ -138,7 +177,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
   let completed = false;
   try {
     completed = await runSteps(run.playbook.steps, '', false);
-    if (completed && !run.signal.aborted) {
+    if (completed && !interrupt.aborted) {
       for (const [name, handler] of Object.entries(run.playbook.handlers ?? {})) {
         const hosts = notified.get(name);
         if (!hosts) continue;
@@ -150,9 +189,10 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector): Pr
     }
   } catch (e) {
     failure = toPgplayError(e);
+    failure.step ??= currentStep;
   }
 
-  const interrupted = run.signal.aborted;
+  const interrupted = interrupt.aborted;
   const status: RunOutcome['status'] = interrupted
     ? 'interrupted'
     : refused
@@ -180,8 +220,3 @@ function tagsMatch(step: Step, tags: string[] | undefined): boolean {
   return own.includes('always') || own.some((t) => tags.includes(t));
 }
 
-function defaultsOf(params: Record<string, { default?: unknown }> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, def] of Object.entries(params ?? {})) if (def.default !== undefined) out[k] = def.default;
-  return out;
-}

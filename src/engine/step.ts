@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import type { Action, ActionContext, Outcome } from '../actions/types.js';
 import { parseDuration } from '../core/duration.js';
-import { PgplayError } from '../core/errors.js';
+import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { Step } from '../model/playbook.js';
 import type { StepStatus } from './events.js';
@@ -188,6 +188,10 @@ export function formatMs(ms: number): string {
 
 export function toPgplayError(e: unknown): PgplayError {
   if (e instanceof PgplayError) return e;
+  if (e instanceof PgplayErrors) {
+    const first = e.errors[0]!;
+    return new PgplayError({ code: first.code, message: e.errors.map((x) => x.format()).join('; '), hint: first.hint });
+  }
   const message = e instanceof Error ? e.message : String(e);
   return new PgplayError({ code: 'STEP_FAILED', message, cause: e });
 }
