@@ -28,18 +28,27 @@ Options:
   --limit HOST,...       only these hosts
   --tags TAG,...         only steps with one of these tags (and steps tagged always)
   --from STEP            start at this step id
-  --resume [RUN-ID]      continue a failed or interrupted run (default: the last one)
+  --resume [RUN-ID]      continue a failed or interrupted run (default: the last run of this
+                         playbook): re-gathers facts, skips the step/host pairs that succeeded
   --yes                  confirm destructive steps without asking
   --forks N              hosts in parallel per step (default 10)
   --output human|json    human (default) or one JSON event per line
   --report FILE          write a JSON report of the run
-  --state-dir DIR        run journal and locks (default ~/.local/state/pgplay)
-  --timeout DURATION     default step timeout (default 1h)
+  --state-dir DIR        run journal and locks (default ~/.local/state/pgplay, or
+                         PGPLAY_STATE_DIR)
+  --force                take over a stale cluster lock (its run is no longer running)
+  --timeout DURATION     default step timeout (default 1h); a step's timeout: wins
+  --grace DURATION       after Ctrl-C, how long running steps may finish (default 10s)
   -v, --verbose          show progress lines of each step
+
+One run at a time per cluster: a run holds a lock in the state directory and a second one exits 3
+naming the holder. Every run is journaled there (pgplay history). Ctrl-C stops launching steps, lets
+running ones finish within --grace, records the journal and exits 130; Ctrl-C again exits at once.
 `,
   plan: `Usage: pgplay plan <playbook.yml> [options]
 
-Same options as run; implies --check --diff. Nothing is changed on any host.
+Same options as run; implies --check --diff. Nothing is changed on any host, so a plan does not
+take the cluster lock: it may run while another run holds it.
 `,
   validate: `Usage: pgplay validate <file.yml ...> [-i inventory.yml]
 
@@ -57,8 +66,10 @@ status  show the lab's hosts and whether each server runs
 
 Prints the JSON Schema pgplay validates with (the same as schemas/*.schema.json).
 `,
-  history: `Usage: pgplay history [--limit N] [--state-dir DIR]
+  history: `Usage: pgplay history [--limit N] [--state-dir DIR] [--output human|json]
 
-Lists past runs from the run journal, newest first.
+Lists past runs from the run journal, newest first (default 20): id, start time, status
+(ok, failed, refused, interrupted, invalid; running; incomplete when the process died), the
+changed and failed step/host counts, and the playbook. Resume one with pgplay run PLAYBOOK --resume ID.
 `,
 };

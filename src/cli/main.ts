@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, PgplayError, PgplayErrors } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
+import { processRedactor } from '../core/redact.js';
 import { usage } from './args.js';
 import { runCommand } from './commands/run.js';
 import { schemaCommand } from './commands/schema.js';
@@ -70,23 +71,28 @@ function help(args: string[]): number {
   return EXIT.OK;
 }
 
-/** Every error leaves as a message without a stack trace, unless PGPLAY_DEBUG=1. */
+/**
+ * Every error leaves as a message without a stack trace, unless PGPLAY_DEBUG=1; and through the
+ * process-wide redactor, which knows every secret the run resolved (an error may quote one).
+ */
 export function report(e: unknown): number {
   const debug = process.env.PGPLAY_DEBUG === '1';
+  const redactor = processRedactor();
+  const err = (text: string) => void process.stderr.write(redactor.redact(text));
   if (e instanceof PgplayErrors) {
-    for (const err of e.errors) process.stderr.write(`error: ${err.format()}\n`);
-    process.stderr.write(`${e.errors.length} error${e.errors.length === 1 ? '' : 's'}\n`);
+    for (const one of e.errors) err(`error: ${one.format()}\n`);
+    err(`${e.errors.length} error${e.errors.length === 1 ? '' : 's'}\n`);
     return e.exitCode;
   }
   if (e instanceof PgplayError) {
-    process.stderr.write(`error: ${e.format()}\n`);
-    if (debug && e.cause) process.stderr.write(`${(e.cause as Error).stack ?? e.cause}\n`);
+    err(`error: ${e.format()}\n`);
+    if (debug && e.cause) err(`${(e.cause as Error).stack ?? e.cause}\n`);
     return e.exitCode;
   }
-  const err = e as Error;
-  process.stderr.write(`internal error: ${err?.message ?? String(e)}\n`);
-  if (debug) process.stderr.write(`${err?.stack ?? ''}\n`);
-  else process.stderr.write('  (set PGPLAY_DEBUG=1 for a stack trace)\n');
+  const internal = e as Error;
+  err(`internal error: ${internal?.message ?? String(e)}\n`);
+  if (debug) err(`${internal?.stack ?? ''}\n`);
+  else err('  (set PGPLAY_DEBUG=1 for a stack trace)\n');
   return EXIT.FAILED;
 }
 

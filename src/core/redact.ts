@@ -16,6 +16,9 @@ const SHAPES: Array<[RegExp, string]> = [
   [/("(?:password|passphrase|secret|pass)"\s*:\s*")((?:[^"\\]|\\.)*)(")/gi, `$1${MASK}$3`],
   // pgBackRest cipher passes: repo1-cipher-pass=...
   [/(\b[a-z0-9-]*cipher-pass\s*=\s*)(\S+)/gi, `$1${MASK}`],
+  // .pgpass lines, hostname:port:database:username:password (port a number or *), as cat or a diff
+  // shows them. The first four fields hold no blanks, which keeps "file:3:7: message: detail" intact.
+  [/^([ \t]*[+-]?(?:[^:\s\\]|\\.)+:(?:\d+|\*):(?:[^:\s\\]|\\.)+:(?:[^:\s\\]|\\.)+:)([^\r\n]+)$/gm, `$1${MASK}`],
 ];
 
 export class Redactor {
@@ -70,4 +73,14 @@ export class Redactor {
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The process's redactor. The CLI hands it to the run, so everything printed outside the run's event
+ * stream (error messages in main's report(), warnings, prompts) is masked with the run's secrets too.
+ */
+const processWide = new Redactor();
+
+export function processRedactor(): Redactor {
+  return processWide;
 }

@@ -1,6 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
+import { resolve } from 'node:path';
+import { parseDuration } from '../../core/duration.js';
 import { PgplayError } from '../../core/errors.js';
+import { defaultStateDir } from '../../core/paths.js';
+import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
 import { runPlaybook } from '../../engine/index.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
@@ -21,7 +25,9 @@ const OPTIONS = {
   output: { type: 'string' },
   report: { type: 'string' },
   'state-dir': { type: 'string' },
+  force: { type: 'boolean' },
   timeout: { type: 'string' },
+  grace: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
@@ -54,6 +60,8 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 
+  const redactor = processRedactor();
+  const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   const result = await runPlaybook({
     playbookFile,
     inventoryFile,
@@ -66,15 +74,21 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
     tags: parseList(values.tags),
     from: values.from,
     timeout: values.timeout,
+    graceMs: values.grace === undefined ? undefined : parseDuration(values.grace, '--grace'),
     signal,
+    stateDir: values['state-dir'] !== undefined ? resolve(values['state-dir']) : defaultStateDir(),
+    resume: values.resume,
+    force: values.force,
+    redactor,
+    warn: (message) => stderr(`pgplay: ${message}\n`),
     onEvent: (e) => {
       events.push(e);
       renderer.onEvent(e);
     },
-    ask: interactive ? askYesNo : undefined,
+    ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
   });
   await renderer.finish();
-  if (values.report) await writeReport(values.report, events);
+  if (values.report) await writeReport(values.report, redactor.redactValue(events));
   return result.exitCode;
 }
 

@@ -1,0 +1,92 @@
+import { userInfo, hostname } from 'node:os';
+import type { PgplayError } from '../core/errors.js';
+import type { RunEvent } from '../engine/events.js';
+import { acquireClusterLock, describeHolder, type ClusterLock } from '../lock/cluster-lock.js';
+import { processStartTime } from '../lock/process.js';
+import { gitInfo } from './git.js';
+import { JOURNAL_VERSION, type JournalHeader } from './types.js';
+import { JournalWriter } from './writer.js';
+
+export interface RecordingRequest {
+  stateDir: string;
+  runId: string;
+  playbookFile: string;
+  playbookSha256: string;
+  inventoryFile: string;
+  cluster: string;
+  /** Already redacted. */
+  params: Record<string, unknown>;
+  check: boolean;
+  options: JournalHeader['options'];
+  resumeOf?: string;
+  /** Take over a stale lock. */
+  force?: boolean;
+  warn(message: string): void;
+}
+
+/**
+ * A run's bookkeeping in the state directory: the cluster lock (not in check mode: a plan changes
+ * nothing, so it may run beside a real run) and the journal. The lock is taken first so a refused run
+ * leaves no journal behind to be mistaken for "the last run" by --resume.
+ */
+export class RunRecorder {
+  private constructor(
+    readonly journal: JournalWriter,
+    readonly lock: ClusterLock | undefined,
+  ) {}
+
+  static async start(request: RecordingRequest): Promise<RunRecorder> {
+    const lock = request.check
+      ? undefined
+      : acquireClusterLock(request.stateDir, request.cluster, { runId: request.runId, playbook: request.playbookFile }, { force: request.force });
+    try {
+      if (lock?.tookOver) {
+        request.warn(
+          lock.tookOver === 'corrupt'
+            ? `--force: replaced the unreadable lock file ${lock.path}`
+            : `--force: took over the stale lock of ${describeHolder(lock.tookOver)}`,
+        );
+      }
+      const header: JournalHeader = {
+        type: 'journal',
+        version: JOURNAL_VERSION,
+        runId: request.runId,
+        playbook: request.playbookFile,
+        playbookSha256: request.playbookSha256,
+        inventory: request.inventoryFile,
+        cluster: request.cluster,
+        params: request.params,
+        check: request.check,
+        options: request.options,
+        git: await gitInfo(request.playbookFile),
+        resumeOf: request.resumeOf ?? null,
+        pid: process.pid,
+        procStart: processStartTime(process.pid),
+        hostname: hostname(),
+        user: userInfo().username,
+        started: new Date().toISOString(),
+      };
+      return new RunRecorder(JournalWriter.open(request.stateDir, header, request.warn), lock);
+    } catch (e) {
+      lock?.release();
+      throw e;
+    }
+  }
+
+  event(e: RunEvent): void {
+    this.journal.event(e);
+  }
+
+  registered(step: string, host: string, handler: boolean, name: string, value: unknown): void {
+    this.journal.registered({ step, host, handler, name, value });
+  }
+
+  /** Closes the journal (recording a run-end if the engine could not) and releases the lock. */
+  finish(error?: PgplayError): void {
+    try {
+      this.journal.close(error);
+    } finally {
+      this.lock?.release();
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { PgplayError } from '../core/errors.js';
+import type { RunEvent } from '../engine/events.js';
+import { journalFile, runsDir } from './paths.js';
+import type { JournalHeader, RegisteredRecord } from './types.js';
+
+/** Events after which the journal is fsynced: a step's start and each host's result are the boundaries. */
+const BOUNDARY = new Set<RunEvent['type']>(['run-start', 'step-start', 'step-result', 'run-end']);
+
+/**
+ * Appends one run's records as they happen. Writes are synchronous so the order on disk is the order
+ * of events and nothing is left in a buffer when the process dies; a kill -9 loses at most the line
+ * being written. Records must already be redacted: the writer stores what it is given.
+ */
+export class JournalWriter {
+  private fd: number | undefined;
+  private ended = false;
+  private failed = false;
+  private readonly onExit = (code: number) => this.abandon(code);
+
+  private constructor(
+    readonly file: string,
+    private readonly runId: string,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** Creates the journal with its header; a state directory that cannot be written stops the run before it starts. */
+  static open(stateDir: string, header: JournalHeader, warn: (message: string) => void = () => {}): JournalWriter {
+    const file = journalFile(stateDir, header.runId);
+    const writer = new JournalWriter(file, header.runId, warn);
+    try {
+      mkdirSync(runsDir(stateDir), { recursive: true, mode: 0o700 });
+      writer.fd = openSync(file, 'wx', 0o600);
+      writeSync(writer.fd, JSON.stringify(header) + '\n');
+      fsyncSync(writer.fd);
+      fsyncDir(dirname(file));
+    } catch (e) {
+      if (writer.fd !== undefined) closeSync(writer.fd);
+      throw new PgplayError({
+        code: 'USAGE',
+        message: `cannot write the run journal ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        hint: 'the state directory must be writable (--state-dir or PGPLAY_STATE_DIR)',
+      });
+    }
+    process.on('exit', writer.onExit);
+    return writer;
+  }
+
+  event(e: RunEvent): void {
+    if (e.type === 'run-end') this.ended = true;
+    this.append(e, BOUNDARY.has(e.type));
+  }
+
+  registered(record: Omit<RegisteredRecord, 'type'>): void {
+    this.append({ type: 'registered', ...record }, false);
+  }
+
+  /**
+   * Ends the journal. When the engine never emitted run-end (it threw), a run-end is recorded for it
+   * so the journal never claims a run is still going.
+   */
+  close(error?: PgplayError): void {
+    if (!this.ended && this.fd !== undefined) {
+      this.event({
+        type: 'run-end',
+        runId: this.runId,
+        status: error?.exitCode === 130 ? 'interrupted' : 'failed',
+        exitCode: error?.exitCode ?? 1,
+        recap: {},
+        durationMs: 0,
+        error: error ? { code: error.code, message: error.message, hint: error.hint, step: error.step, host: error.host } : undefined,
+        time: new Date().toISOString(),
+      });
+    }
+    process.off('exit', this.onExit);
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // nothing left to lose: every record was fsynced at its boundary
+      }
+      this.fd = undefined;
+    }
+  }
+
+  /** The process is leaving without close() (a second Ctrl-C calls process.exit): say how it ended. */
+  private abandon(code: number): void {
+    if (!this.ended && this.fd !== undefined) {
+      const interrupted = code === 130;
+      this.event({
+        type: 'run-end',
+        runId: this.runId,
+        status: interrupted ? 'interrupted' : 'failed',
+        exitCode: code,
+        recap: {},
+        durationMs: 0,
+        error: { code: interrupted ? 'INTERRUPTED' : 'STEP_FAILED', message: interrupted ? 'interrupted: pgplay exited at once' : `pgplay exited (${code}) before the run ended` },
+        time: new Date().toISOString(),
+      });
+    }
+    this.close();
+  }
+
+  private append(record: unknown, sync: boolean): void {
+    if (this.fd === undefined || this.failed) return;
+    try {
+      writeSync(this.fd, JSON.stringify(record) + '\n');
+      if (sync) fsyncSync(this.fd);
+    } catch (e) {
+      // A full disk must not stop a DR procedure halfway; the run goes on and says the journal is incomplete.
+      this.failed = true;
+      this.warn(`the run journal ${this.file} could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); it stops here`);
+    }
+  }
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // some filesystems do not allow fsync on directories; the file itself is synced
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
