@@ -19,6 +19,17 @@ export interface RemoteCommandOptions {
   /** The user the SSH connection logs in as; decides runuser (root) or sudo -n. */
   currentUser: string;
   becomeMethod?: BecomeMethod;
+  /**
+   * Makes the remote shell announce its pid on stderr as `pgplay-pid:<tag>:<pid>` before anything
+   * runs. sshd makes that shell a process-group leader, so the transport can stop the whole command
+   * later (timeouts, Ctrl-C) with `kill -- -<pid>`: sshd refuses signal requests for root logins.
+   */
+  pidTag?: string;
+}
+
+/** The stderr line announced with `pidTag`, for the transport to find and strip. */
+export function pidAnnouncement(tag: string): RegExp {
+  return new RegExp(`pgplay-pid:${tag.replace(/[^\w-]/g, '')}:(\\d+)\n`);
 }
 
 /**
@@ -44,9 +55,13 @@ export function remoteCommand(argv: string[], options: RemoteCommandOptions): st
     inner = ['env', '--', ...env.map(([k, v]) => envAssignment(k, v)), ...inner];
   }
   const full = becomeArgv(inner, options.become, options.currentUser, options.becomeMethod ?? 'auto');
-  const command = `exec ${full.map(shQuote).join(' ')}`;
-  if (options.cwd === undefined) return command;
-  return `cd -- ${shQuote(options.cwd)} && ${command}`;
+  let command = `exec ${full.map(shQuote).join(' ')}`;
+  if (options.cwd !== undefined) command = `cd -- ${shQuote(options.cwd)} && ${command}`;
+  if (options.pidTag !== undefined) {
+    if (!/^[\w-]+$/.test(options.pidTag)) throw new Error(`pidTag must be [A-Za-z0-9_-]: ${options.pidTag}`);
+    command = `printf 'pgplay-pid:%s:%s\\n' '${options.pidTag}' "$$" >&2; ${command}`;
+  }
+  return command;
 }
 
 /** A printable form of an argv for messages (not for execution): quotes only what needs it. */

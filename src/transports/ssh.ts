@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { PgplayError, isPgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
-import { displayArgv, remoteCommand } from './quote.js';
+import { displayArgv, pidAnnouncement, remoteCommand } from './quote.js';
 import type { ResolveSecret } from './ssh/auth.js';
 import { describeEndpoint, endpointOf, openConnection, type Endpoint } from './ssh/connect.js';
 import {
@@ -67,6 +68,8 @@ export class SshTransport implements Transport {
   private closingClient?: Client;
   private readonly inflight = new Set<(reason: LostReason) => void>();
   private opened = 0;
+  /** Marks this transport's pid announcements so command output cannot forge one. */
+  private readonly pidTag = randomBytes(6).toString('hex');
 
   constructor(
     private readonly host: Host,
@@ -214,13 +217,14 @@ export class SshTransport implements Transport {
     return channel;
   }
 
-  private command(argv: string[], options: Pick<ExecOptions, 'cwd' | 'env' | 'become'>): string {
+  private command(argv: string[], options: Pick<ExecOptions, 'cwd' | 'env' | 'become'>, pidTag?: string): string {
     return remoteCommand(argv, {
       cwd: options.cwd,
       env: options.env,
       become: options.become,
       currentUser: this.endpoint.user,
       becomeMethod: this.host.connection.becomeMethod,
+      pidTag,
     });
   }
 
@@ -228,12 +232,16 @@ export class SshTransport implements Transport {
     const started = Date.now();
     const signal = options.signal;
     if (signal?.aborted) throw this.interruptedError(argv);
-    const command = this.command(argv, options);
+    // A command that may have to be stopped announces its process group (see remoteCommand).
+    const stoppable = (options.timeoutMs !== undefined && options.timeoutMs > 0) || signal !== undefined;
+    const announcement = stoppable ? pidAnnouncement(this.pidTag) : undefined;
+    const command = this.command(argv, options, stoppable ? this.pidTag : undefined);
     const { channel, release } = await this.openChannel(command, argv);
 
     return new Promise<RawResult>((resolve, reject) => {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
+      let remotePid: number | undefined;
       let exitCode: number | undefined;
       let timedOut = false;
       let interrupted = false;
@@ -252,13 +260,26 @@ export class SshTransport implements Transport {
         settle();
       };
       const onLost = (reason: LostReason): void => finish(() => reject(this.lostError(argv, reason)));
+      let stopping = false;
       const stop = (): void => {
-        // sshd delivers the signal to the session's process group; runuser and sudo pass TERM on.
-        // Servers that ignore signal requests still lose the channel, so the call never hangs.
-        trySignal(channel, 'TERM');
+        if (stopping) return;
+        stopping = true;
+        // sshd refuses signal requests for root logins (no privilege separation after auth), so
+        // the process group is signalled from a second session; the request is sent as well for
+        // servers that honour it. runuser and sudo pass TERM on to the command.
+        const signalRemote = (sig: 'TERM' | 'KILL'): void => {
+          if (this.endpoint.user !== 'root') sendSignal(channel, sig);
+          if (remotePid !== undefined) void this.killGroup(remotePid, sig, options.become);
+        };
+        signalRemote('TERM');
         killTimer = setTimeout(() => {
-          trySignal(channel, 'KILL');
-          killTimer = setTimeout(() => channel.close(), KILL_GRACE_MS);
+          signalRemote('KILL');
+          killTimer = setTimeout(() => {
+            // The command outlived KILL (or never announced its pid): close our side and settle
+            // so the step never hangs past its timeout.
+            channel.close();
+            killTimer = setTimeout(onClose, KILL_GRACE_MS);
+          }, KILL_GRACE_MS);
         }, KILL_GRACE_MS);
       };
       const onAbort = (): void => {
@@ -268,11 +289,25 @@ export class SshTransport implements Transport {
 
       this.inflight.add(onLost);
       channel.on('data', (d: Buffer) => stdout.push(d));
-      channel.stderr.on('data', (d: Buffer) => stderr.push(d));
+      channel.stderr.on('data', (d: Buffer) => {
+        stderr.push(d);
+        if (announcement && remotePid === undefined) {
+          const m = announcement.exec(Buffer.concat(stderr).toString('latin1'));
+          if (m) remotePid = Number(m[1]);
+        }
+      });
       channel.on('exit', (code: number | null, signalName?: string) => {
         exitCode = code ?? signalExitCode(signalName);
       });
-      channel.once('close', () => {
+      const collectedStderr = (): Buffer => {
+        const all = Buffer.concat(stderr);
+        if (!announcement) return all;
+        // Strip the announcement; everything else on stderr is the command's own.
+        const m = announcement.exec(all.toString('latin1'));
+        if (!m) return all;
+        return Buffer.concat([all.subarray(0, m.index), all.subarray(m.index + m[0].length)]);
+      };
+      const onClose = (): void => {
         if (interrupted) {
           finish(() => reject(this.interruptedError(argv)));
           return;
@@ -299,12 +334,13 @@ export class SshTransport implements Transport {
           resolve({
             exitCode: exitCode ?? 124,
             stdout: Buffer.concat(stdout),
-            stderr: Buffer.concat(stderr),
+            stderr: collectedStderr(),
             durationMs: Date.now() - started,
             timedOut,
           }),
         );
-      });
+      };
+      channel.once('close', onClose);
 
       if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
         timer = setTimeout(() => {
@@ -317,6 +353,15 @@ export class SshTransport implements Transport {
       if (options.stdin !== undefined) channel.end(options.stdin);
       else channel.end();
     });
+  }
+
+  /** Signals a remote process group from a separate session, as the user that owns it. */
+  private async killGroup(pgid: number, sig: 'TERM' | 'KILL', become: string | undefined): Promise<void> {
+    try {
+      await this.run(['kill', `-${sig}`, '--', `-${pgid}`], { become });
+    } catch {
+      // Best effort: the group may be gone already, or the connection with it.
+    }
   }
 
   /** Opens a session channel running `command`, waiting for a free slot under MaxSessions. */
@@ -399,11 +444,22 @@ function isSessionRefusal(e: unknown): boolean {
   return !isPgplayError(e) && (reason === 1 || reason === 2 || reason === 4);
 }
 
-function trySignal(channel: ClientChannel, name: string): void {
+/**
+ * Sends a signal request on a session channel. ssh2's Channel.signal() is a no-op once stdin is
+ * at EOF (which exec sends right away), although the protocol allows requests after EOF and
+ * sshd honours them; so the request goes through the channel's protocol handle directly.
+ */
+function sendSignal(channel: ClientChannel, name: string): void {
+  const ch = channel as unknown as {
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal(id: number, signal: string): void } };
+  };
+  const state = ch.outgoing?.state;
+  if (state !== 'open' && state !== 'eof') return;
   try {
-    channel.signal(name);
+    ch._client?._protocol?.signal(ch.outgoing!.id, name);
   } catch {
-    // The channel may already be closing; the caller's timers drop it anyway.
+    // The connection may be going away; the caller's timers settle the call anyway.
   }
 }
 

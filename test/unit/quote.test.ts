@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { PgplayError } from '../../src/core/errors.js';
-import { displayArgv, remoteCommand, shQuote } from '../../src/transports/quote.js';
+import { displayArgv, pidAnnouncement, remoteCommand, shQuote } from '../../src/transports/quote.js';
 
 // sshd runs the command line with the login shell's -c; these tests run it the same way locally.
 const SHELLS = ['/bin/sh', '/bin/bash', '/bin/dash'].filter((s) => existsSync(s));
@@ -125,6 +125,17 @@ describe('remoteCommand', () => {
     if (process.getuid?.() !== 0) return;
     const r = runShell('/bin/sh', remoteCommand(['id', '-un'], { become: 'postgres', currentUser: 'root' }));
     expect(r.stdout.toString()).toBe('postgres\n');
+  });
+
+  test('pidTag announces the process-group leader on stderr before the command runs', () => {
+    const line = remoteCommand(['sh', '-c', 'echo $$; echo err >&2'], { pidTag: 'abc123', currentUser: 'root' });
+    const r = runShell('/bin/sh', line);
+    const m = /^pgplay-pid:abc123:(\d+)\nerr\n$/.exec(r.stderr);
+    expect(m).not.toBeNull();
+    // exec keeps the pid: the announced pid is the command's own.
+    expect(r.stdout.toString()).toBe(`${m![1]}\n`);
+    expect(pidAnnouncement('abc123').exec(r.stderr)?.[1]).toBe(m![1]);
+    expect(() => remoteCommand(['true'], { pidTag: "x'; rm", currentUser: 'root' })).toThrow(/pidTag/);
   });
 
   test('refuses what a command line cannot carry', () => {
