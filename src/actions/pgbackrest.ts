@@ -1,0 +1,62 @@
+/**
+ * The pgbackrest action: pgBackRest 2.45's commands with typed options, each with its own idea of
+ * "changed" (backup always; stanza-create only when the stanza is missing; expire when retention
+ * removes something; stop/start by the stop file; info, check and verify never). Commands run as the
+ * host's PostgreSQL OS user with an argv; see pgbackrest/runner.ts for how output is read and how the
+ * cipher passphrase is kept off every command line, and pgbackrest/restore.ts for the restore guards.
+ */
+import type { Action, ActionContext, Outcome } from './types.js';
+import { backup, expire } from './pgbackrest/backup.js';
+import type { CommandHandler } from './pgbackrest/common.js';
+import { start, stop } from './pgbackrest/control.js';
+import { inputSchema, resolveInput, validateInput, type PgbackrestCommand, type PgbackrestInput } from './pgbackrest/input.js';
+import { check, info, stanzaCreate, verify } from './pgbackrest/repository.js';
+import { restore } from './pgbackrest/restore.js';
+import { PgbackrestRunner } from './pgbackrest/runner.js';
+
+export type { PgbackrestInput } from './pgbackrest/input.js';
+
+const handlers: Record<PgbackrestCommand, CommandHandler> = {
+  'stanza-create': stanzaCreate,
+  check,
+  backup,
+  expire,
+  info,
+  restore,
+  verify,
+  stop,
+  start,
+};
+
+function prepare(ctx: ActionContext, input: PgbackrestInput): { handler: CommandHandler; runner: PgbackrestRunner } {
+  validateInput(input, ctx.host);
+  const { stanza, config } = resolveInput(input, ctx.host, ctx.inventory);
+  return { handler: handlers[input.command], runner: new PgbackrestRunner(ctx, stanza, config) };
+}
+
+export const pgbackrestAction: Action<PgbackrestInput> = {
+  name: 'pgbackrest',
+  summary:
+    'Runs pgBackRest (stanza-create, check, backup, expire, info, restore, verify, stop, start) as the PostgreSQL OS user, ' +
+    'reads its JSON and log output, and guards restores (never over a running cluster or the primary).',
+  schema: inputSchema,
+  destructive(input) {
+    return input.command === 'restore';
+  },
+  // A restore rewrites PGDATA: the facts about it are stale afterwards.
+  refreshesFacts: true,
+
+  async check(ctx, input): Promise<Outcome> {
+    const { handler, runner } = prepare(ctx, input);
+    return handler.check(ctx, input, runner);
+  },
+
+  async apply(ctx, input, planned): Promise<Outcome> {
+    const { handler, runner } = prepare(ctx, input);
+    // Read-only commands did their work in check, which the engine ran first.
+    if (!handler.apply) return planned;
+    return handler.apply(ctx, input, runner, planned);
+  },
+};
+
+export default pgbackrestAction;

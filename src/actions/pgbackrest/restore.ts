@@ -1,0 +1,191 @@
+/**
+ * restore: destructive, so guarded.
+ *
+ * - Never over a running cluster (read live from postmaster.pid, not only from the facts): no
+ *   option lifts this one.
+ * - Never over the inventory's primary, unless `allow_primary: true`. Two legitimate cases need it:
+ *   rebuilding a fenced old primary after a promotion, and restoring a primary that is lost. Both
+ *   happen with the cluster stopped, which the first guard still demands.
+ * - Only into a missing or empty PGDATA, unless `delta` (or `force`) says overwriting is intended.
+ *
+ * Under --check a cluster that is still running or a PGDATA that is not empty only produce a note:
+ * an earlier step of the same playbook (postgres: stopped) may change that before the restore runs.
+ * The inventory-level guard refuses in plan too.
+ *
+ * The restore always targets the host's PGDATA (--pg1-path), the directory the guards looked at,
+ * whatever pg1-path the host's pgbackrest.conf names.
+ */
+import { PgplayError } from '../../core/errors.js';
+import { restoredSet, stanzaExists, type BackupEntry } from '../../postgres/pgbackrest-info.js';
+import type { ActionContext } from '../types.js';
+import { describeBackup, readInfo, type CommandHandler } from './common.js';
+import { optionArgs, recoveryOptionArgs, TARGETED_TYPES, type PgbackrestInput } from './input.js';
+
+export interface TargetState {
+  contents: 'missing' | 'empty' | 'nonempty' | 'notdir' | 'unreadable';
+  /** A live postmaster's pid from PGDATA/postmaster.pid. */
+  runningPid?: number;
+}
+
+/** One round trip, as the OS user that owns PGDATA: is a postmaster alive, and is the directory empty? */
+const PROBE_SCRIPT = `d=$1
+if [ -f "$d/postmaster.pid" ]; then
+  pid=$(head -n 1 "$d/postmaster.pid" 2>/dev/null)
+  case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && echo "running=$pid" ;; esac
+fi
+if [ ! -e "$d" ]; then echo contents=missing
+elif [ ! -d "$d" ]; then echo contents=notdir
+elif [ ! -r "$d" ] || [ ! -x "$d" ]; then echo contents=unreadable
+elif [ -z "$(ls -A -- "$d")" ]; then echo contents=empty
+else echo contents=nonempty
+fi`;
+
+export async function probeTarget(ctx: ActionContext, pgdata: string): Promise<TargetState> {
+  const r = await ctx.transport.exec(['/bin/sh', '-c', PROBE_SCRIPT, 'pgplay-restore-probe', pgdata], {
+    become: ctx.host.postgres.osUser,
+    cwd: '/',
+    signal: ctx.signal,
+    env: { LC_ALL: 'C' },
+  });
+  const contents = /^contents=(\w+)$/m.exec(r.stdout)?.[1] as TargetState['contents'] | undefined;
+  if (r.exitCode !== 0 || !contents) {
+    throw new PgplayError({ code: 'STEP_FAILED', message: `cannot inspect ${pgdata}: ${r.stderr.trim() || `exit code ${r.exitCode}`}` });
+  }
+  const pid = /^running=(\d+)$/m.exec(r.stdout)?.[1];
+  return pid ? { contents, runningPid: Number(pid) } : { contents };
+}
+
+function guard(message: string, hint: string): PgplayError {
+  return new PgplayError({ code: 'GUARD', message, hint });
+}
+
+/** Applies the guards; returns the notes that only hold under --check (see the file comment). */
+export async function restoreGuards(ctx: ActionContext, input: PgbackrestInput, pgdata: string): Promise<{ notes: string[]; state: TargetState }> {
+  const host = ctx.host;
+  if (host.role === 'primary' && !input.allow_primary) {
+    throw guard(
+      `refusing to restore over ${host.name}: it is the inventory's primary, and a restore replaces its PGDATA ${pgdata}`,
+      'to rebuild a fenced old primary after a promotion, or to restore a lost primary, stop it and set allow_primary: true',
+    );
+  }
+  const state = await probeTarget(ctx, pgdata);
+  const notes: string[] = [];
+  const facts = ctx.facts;
+  const running = state.runningPid !== undefined || (ctx.checkMode && facts.running);
+  if (running) {
+    const pid = state.runningPid ?? facts.pid;
+    const asPrimary = facts.running && facts.in_recovery === false;
+    const what = `PostgreSQL is running in ${pgdata}${pid ? ` (pid ${pid})` : ''}${asPrimary ? ' as a primary (not in recovery)' : ''}`;
+    if (ctx.checkMode) notes.push(`${what}: it must be stopped before the restore runs`);
+    else throw guard(`refusing to restore over ${host.name}: ${what}; never restore over a running cluster`, 'stop it first (postgres: {state: stopped})');
+  }
+  if (state.contents === 'notdir' || state.contents === 'unreadable') {
+    throw guard(`refusing to restore over ${host.name}: ${pgdata} ${state.contents === 'notdir' ? 'is not a directory' : `is not readable by ${host.postgres.osUser}`}`, 'PGDATA must be a directory owned by the PostgreSQL OS user');
+  }
+  if (state.contents === 'nonempty' && !input.delta && !input.force) {
+    const what = `${pgdata} is not empty`;
+    if (ctx.checkMode) notes.push(`${what}: delta: true is needed unless an earlier step empties it`);
+    else throw guard(`refusing to restore over ${host.name}: ${what}`, 'set delta: true to restore over it (only files that differ are copied), or empty it first');
+  }
+  return { notes, state };
+}
+
+export function restoreArgs(input: PgbackrestInput, pgdata: string): string[] {
+  const args = [`--pg1-path=${pgdata}`];
+  if (input.type && input.type !== 'default') args.push(`--type=${input.type}`);
+  if (input.target !== undefined) args.push(`--target=${input.target}`);
+  if (input.target_action) args.push(`--target-action=${input.target_action}`);
+  if (input.target_exclusive !== undefined) args.push(input.target_exclusive ? '--target-exclusive' : '--no-target-exclusive');
+  if (input.target_timeline !== undefined) args.push(`--target-timeline=${input.target_timeline}`);
+  if (input.set) args.push(`--set=${input.set}`);
+  if (input.delta) args.push('--delta');
+  if (input.force) args.push('--force');
+  if (input.archive_mode) args.push(`--archive-mode=${input.archive_mode}`);
+  if (input.process_max !== undefined) args.push(`--process-max=${input.process_max}`);
+  args.push(...recoveryOptionArgs(input.recovery_options), ...optionArgs(input.options));
+  return args;
+}
+
+function describeTarget(input: PgbackrestInput): string {
+  const type = input.type ?? 'default';
+  const parts = [`type ${type}`];
+  if (input.target !== undefined) parts.push(`target ${JSON.stringify(input.target)}`);
+  if (input.target_action) parts.push(`then ${input.target_action}`);
+  return parts.join(', ');
+}
+
+/** The set a restore would use, as far as info can tell before pgBackRest chooses. */
+function plannedSet(input: PgbackrestInput, backups: BackupEntry[], stanza: string): string {
+  if (input.set) {
+    if (!backups.some((b) => b.label === input.set)) {
+      const have = backups.map((b) => b.label);
+      throw new PgplayError({
+        code: 'STEP_FAILED',
+        message: `backup set ${input.set} does not exist in stanza ${stanza}`,
+        expected: have.length ? `one of ${have.join(', ')}` : 'a backup: the stanza has none',
+      });
+    }
+    return input.set;
+  }
+  // For time and lsn targets pgBackRest picks the newest backup that ends before the target.
+  if (input.type === 'time' || input.type === 'lsn') return 'chosen by pgBackRest for the target';
+  return `latest (${backups[backups.length - 1]!.label})`;
+}
+
+export function targetPgdata(ctx: ActionContext): string {
+  const pgdata = ctx.host.pgdata;
+  if (!pgdata) {
+    throw new PgplayError({ code: 'SEMANTIC', message: `host ${ctx.host.name} has no pgdata to restore into`, expected: 'pgdata on the host in the inventory' });
+  }
+  return pgdata;
+}
+
+export const restore: CommandHandler = {
+  async check(ctx, input, runner) {
+    const pgdata = targetPgdata(ctx);
+    const { notes } = await restoreGuards(ctx, input, pgdata);
+    const s = await readInfo(runner);
+    if (!stanzaExists(s) || s.backups.length === 0) {
+      const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
+      if (!ctx.checkMode) throw new PgplayError({ code: 'STEP_FAILED', message: `nothing to restore: ${why}`, hint: 'take a backup first (command: backup)' });
+      notes.push(`${why} yet`);
+      return { changed: true, msg: `would restore into ${pgdata} (${describeTarget(input)}); ${notes.join('; ')}` };
+    }
+    const set = plannedSet(input, s.backups, s.name);
+    const how = input.delta ? ' with delta' : input.force ? ' with force' : '';
+    return {
+      changed: true,
+      msg: `would restore backup set ${set} into ${pgdata}${how} (${describeTarget(input)})${notes.length ? `; ${notes.join('; ')}` : ''}`,
+    };
+  },
+
+  async apply(ctx, input, runner) {
+    const pgdata = targetPgdata(ctx);
+    const { state } = await restoreGuards(ctx, input, pgdata);
+    const r = await runner.run('restore', restoreArgs(input, pgdata));
+    const set = restoredSet(r.log);
+    const s = await readInfo(runner);
+    const entry = set ? s.backups.find((b) => b.label === set.label) : undefined;
+    const type = input.type ?? 'default';
+    return {
+      changed: true,
+      msg: `restored ${entry ? describeBackup(entry) : `backup set ${set?.label ?? '(unknown)'}`} into ${pgdata} (${describeTarget(input)})`,
+      data: {
+        set: set?.label ?? null,
+        backup_type: entry?.type ?? null,
+        backup: entry ?? null,
+        recovery_start: set?.recoveryStart ?? null,
+        type,
+        target: input.target ?? null,
+        targeted: TARGETED_TYPES.includes(type) || type === 'immediate',
+        target_action: input.target_action ?? null,
+        target_timeline: input.target_timeline ?? null,
+        delta: input.delta === true,
+        pgdata,
+        pgdata_before: state.contents,
+        archive_mode: input.archive_mode ?? null,
+        argv: r.argv,
+      },
+    };
+  },
+};
