@@ -40,7 +40,7 @@ function factsSql(replayPausedExpr: string): string {
     `select 'sql.receive_lsn=' || case when pg_is_in_recovery() then coalesce(pg_last_wal_receive_lsn()::text, '') else '' end`,
     `select 'sql.replay_lsn=' || case when pg_is_in_recovery() then coalesce(pg_last_wal_replay_lsn()::text, '') else '' end`,
     `select 'sql.replay_paused=' || case when pg_is_in_recovery() then (${replayPausedExpr})::text else 'false' end`,
-    `select 'sql.client=' || json_build_object('application_name', application_name, 'client_addr', client_addr::text, ` +
+    `select 'sql.client=' || json_build_object('application_name', application_name, 'client_addr', host(client_addr), ` +
       `'state', state, 'sync_state', sync_state, 'replay_lsn', replay_lsn::text, ` +
       `'lag_bytes', pg_wal_lsn_diff(${current}, replay_lsn)::bigint)::text from pg_stat_replication`,
   ].join('\nunion all\n');

@@ -23,7 +23,10 @@ export interface StartClusterOptions {
   dir?: string;
   /** Major version; picks the binaries when bindir is not given. */
   version?: number;
-  /** Authentication for local (unix socket) connections; TCP on loopback uses md5 with 'peer'. */
+  /**
+   * Authentication for local (unix socket) connections. With 'peer', TCP asks for a password:
+   * scram-sha-256 from 14 (as pgplay's pg_hba.conf does), md5 before.
+   */
   auth?: 'peer' | 'trust';
   /** Extra postgresql.conf settings, written as given (values are quoted when they are strings). */
   settings?: Record<string, string | number | boolean>;
@@ -113,6 +116,13 @@ export async function readPostmasterPid(pgdata: string): Promise<number> {
   }
 }
 
+export async function serverMajor(bindir: string): Promise<number> {
+  const r = await execa(join(bindir, 'postgres'), ['--version']);
+  const m = /\(PostgreSQL\) (\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`cannot tell the version of ${bindir}/postgres: ${r.stdout}`);
+  return Number(m[1]);
+}
+
 export async function resolveBindir(opts: { bindir?: string; version?: number }): Promise<string> {
   if (opts.bindir) return opts.bindir;
   if (opts.version === undefined || opts.version === 15) {
@@ -148,7 +158,8 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
         '--locale=C',
         '--no-sync',
         `--auth-local=${auth}`,
-        `--auth-host=${auth === 'trust' ? 'trust' : 'md5'}`,
+        // initdb sets password_encryption from this (14+), so it must match what pgplay's pg_hba asks.
+        `--auth-host=${auth === 'trust' ? 'trust' : (await serverMajor(bindir)) >= 14 ? 'scram-sha-256' : 'md5'}`,
       ],
       dir,
     );

@@ -167,6 +167,12 @@ describe('pg_hba.conf.hbs', () => {
     ]);
   });
 
+  it('takes the password method from vars.hba_password_method for clusters with md5 secrets', async () => {
+    const r = rules(await render({ ...prod, vars: { hba_password_method: 'md5' } }, 'db1', 'pg_hba.conf.hbs'));
+    const methods = r.filter((x) => x[0] === 'host').map((x) => x[4]);
+    expect(methods).toEqual(['md5', 'md5', 'md5', 'md5']);
+  });
+
   it('keeps pgplay\'s peer rules first and the inventory rules in order after the replication block', async () => {
     const r = rules(await render(prod, 'db2', 'pg_hba.conf.hbs'));
     expect(r[0]).toEqual(['local', 'all', 'all', 'peer']);
