@@ -1,7 +1,11 @@
 import assertAction from './assert.js';
+import basebackupAction from './basebackup.js';
 import commandAction from './command.js';
 import fileAction from './file.js';
 import includeAction from './include.js';
+import pgpassAction from './pgpass.js';
+import postgresAction from './postgres.js';
+import recoveryAction from './recovery.js';
 import sqlAction from './sql.js';
 import templateAction from './template.js';
 import type { Action } from './types.js';
@@ -11,7 +15,7 @@ import waitAction from './wait.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, includeAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, includeAction, postgresAction, basebackupAction, recoveryAction, pgpassAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 

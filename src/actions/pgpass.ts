@@ -1,0 +1,207 @@
+import { posix } from 'node:path';
+import { PgplayError } from '../core/errors.js';
+import { MASK } from '../core/redact.js';
+import type { SecretRef } from '../model/inventory.js';
+import { mergePgpass, parsePgpassLine, pgpassEscape, PGPASS_MODE, type PgpassEntry } from '../postgres/pgpass.js';
+import { unifiedDiff } from './diff.js';
+import { formatMode } from './template.js';
+import type { Action, ActionContext, Outcome } from './types.js';
+
+export interface PgpassEntryInput {
+  host: string;
+  port?: number | '*';
+  database?: string;
+  user?: string;
+  password?: SecretRef;
+}
+
+export interface PgpassInput {
+  path?: string;
+  entries: PgpassEntryInput[];
+}
+
+const secretRefSchema = {
+  description: 'The password, by reference only. Default: the inventory\'s replication.password when user is the replication user.',
+  oneOf: [
+    { type: 'object', additionalProperties: false, required: ['env'], properties: { env: { type: 'string', minLength: 1 } } },
+    { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', minLength: 1 } } },
+  ],
+};
+
+export const pgpassAction: Action<PgpassInput> = {
+  name: 'pgpass',
+  summary:
+    'Keeps entries in the .pgpass file of the cluster\'s OS user (mode 0600, owned by it), so that replication connections find ' +
+    'their password without it ever appearing in a conninfo. Other lines of the file are kept; passwords never show in diffs or messages.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['entries'],
+    properties: {
+      path: {
+        type: 'string',
+        pattern: '^/',
+        description:
+          'The file. Default: .pgpass in the home directory of postgres.osUser (where libpq looks), the same file the recovery action names in primary_conninfo (passfile).',
+      },
+      entries: {
+        type: 'array',
+        minItems: 1,
+        description: 'Lines to keep in the file; an existing line for the same host:port:database:user is replaced in place.',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['host'],
+          properties: {
+            host: {
+              type: 'string',
+              minLength: 1,
+              description: 'An inventory host name (its address and port are used), or the host exactly as connections name it, or *.',
+            },
+            port: {
+              anyOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { const: '*' }],
+              description: 'Default: the inventory host\'s port, else *.',
+            },
+            database: { type: 'string', minLength: 1, default: '*', description: 'replication matches physical replication connections; * matches any.' },
+            user: { type: 'string', minLength: 1, description: 'Default: the inventory\'s replication.user.' },
+            password: secretRefSchema,
+          },
+        },
+      },
+    },
+  },
+
+  async check(ctx, input) {
+    return outcome(ctx, await plan(ctx, input), false);
+  },
+
+  async apply(ctx, input) {
+    const p = await plan(ctx, input);
+    const owner = ctx.host.postgres.osUser;
+    if (p.contentChanged) {
+      // No previous copy: it would keep old passwords on disk.
+      await ctx.transport.writeFile(p.path, p.content, { mode: PGPASS_MODE, owner, become: owner });
+    } else if (p.attributes.length > 0) {
+      for (const argv of [['chown', owner, '--', p.path], ['chmod', formatMode(PGPASS_MODE), '--', p.path]]) {
+        const r = await ctx.transport.exec(argv, { signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: { LC_ALL: 'C' } });
+        if (r.exitCode !== 0) throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${p.path} failed (rc ${r.exitCode}): ${r.stderr.trim()}` });
+      }
+    }
+    return outcome(ctx, p, true);
+  },
+};
+
+export default pgpassAction;
+
+interface Plan {
+  path: string;
+  content: string;
+  current: string | null;
+  entries: PgpassEntry[];
+  contentChanged: boolean;
+  attributes: string[];
+}
+
+async function plan(ctx: ActionContext, input: PgpassInput): Promise<Plan> {
+  const path = input.path ?? (await defaultPgpassPath(ctx));
+  const entries: PgpassEntry[] = [];
+  for (const [i, e] of input.entries.entries()) entries.push(await resolveEntry(ctx, e, i));
+  const owner = ctx.host.postgres.osUser;
+  const raw = await ctx.transport.readFile(path, { become: owner });
+  const current = raw === null ? null : raw.toString('utf8');
+  const content = mergePgpass(current ?? '', entries);
+  const attributes: string[] = [];
+  if (current === null) {
+    attributes.push('new file', `mode: ${formatMode(PGPASS_MODE)}`, `owner: ${owner}`);
+  } else {
+    const st = await ctx.transport.stat(path, { become: owner });
+    if (st.type !== 'file') throw new PgplayError({ code: 'STEP_FAILED', message: `${path} is not a regular file` });
+    if (st.mode !== PGPASS_MODE) attributes.push(`mode: ${formatMode(st.mode)} -> ${formatMode(PGPASS_MODE)}`);
+    if (st.owner !== owner) attributes.push(`owner: ${st.owner} -> ${owner}`);
+  }
+  return { path, content, current, entries, contentChanged: current !== content, attributes };
+}
+
+async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: number): Promise<PgpassEntry> {
+  const where = `pgpass.entries[${index}]`;
+  const invHost = ctx.hosts[e.host];
+  const replication = ctx.inventory.replication;
+  const user = e.user ?? replication?.user;
+  if (!user) {
+    throw new PgplayError({ code: 'SEMANTIC', message: `${where} has no user and the inventory has no replication.user`, expected: 'user: <role name>' });
+  }
+  let ref: unknown = e.password;
+  if (ref === undefined) {
+    if (replication?.password && user === replication.user) ref = replication.password;
+    else {
+      throw new PgplayError({
+        code: 'SEMANTIC',
+        message: `${where} (${user}) has no password`,
+        expected: user === replication?.user ? 'replication.password in the inventory, or password: {env|file}' : 'password: {env: NAME} or {file: PATH}',
+      });
+    }
+  }
+  // ctx.secret registers the value with the redactor before anything can print it.
+  const password = await ctx.secret(ref);
+  if (password === undefined || password === '') {
+    throw new PgplayError({ code: 'SEMANTIC', message: `${where} (${user}): the password reference resolves to nothing` });
+  }
+  return {
+    host: invHost ? invHost.address : e.host,
+    port: e.port ?? (invHost ? invHost.postgres.port : '*'),
+    database: e.database ?? '*',
+    user,
+    password,
+  };
+}
+
+/**
+ * ~<osUser>/.pgpass: where libpq looks by default, so psql, pg_basebackup and the walreceiver of a
+ * server started by that user all find it, and primary_conninfo names it explicitly (passfile).
+ */
+export async function defaultPgpassPath(ctx: ActionContext): Promise<string> {
+  return posix.join(await homeOf(ctx, ctx.host.postgres.osUser), '.pgpass');
+}
+
+export async function homeOf(ctx: ActionContext, user: string): Promise<string> {
+  const r = await ctx.transport.exec(['getent', 'passwd', user], { signal: ctx.signal, timeoutMs: 30_000, env: { LC_ALL: 'C' } });
+  const home = r.exitCode === 0 ? r.stdout.trim().split('\n')[0]?.split(':')[5] : undefined;
+  if (!home || !home.startsWith('/')) {
+    throw new PgplayError({
+      code: 'STEP_FAILED',
+      message: `cannot find the home directory of ${user} on ${ctx.host.name} (getent passwd ${user}: rc ${r.exitCode})`,
+      hint: 'give the .pgpass path explicitly (path: ...)',
+    });
+  }
+  return home;
+}
+
+/** The file as a reader may see it: every password field replaced by the mask. */
+function masked(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const f = parsePgpassLine(line);
+      return f ? [...f.slice(0, 4).map(pgpassEscape), MASK].join(':') : line;
+    })
+    .join('\n');
+}
+
+function outcome(ctx: ActionContext, p: Plan, applied: boolean): Outcome {
+  const changed = p.contentChanged || p.attributes.length > 0;
+  const data = { path: p.path, entries: p.entries.map((e) => `${e.user}@${e.host}:${e.port}/${e.database}`) };
+  if (!changed) return { changed: false, msg: `${p.path} is up to date`, data };
+  const what = p.current === null ? 'create' : 'update';
+  const msg = `${applied ? `${what}d` : `would ${what}`} ${p.path}`;
+  const result: Outcome = { changed, msg, data };
+  if (ctx.diff) {
+    const before = masked(p.current ?? '');
+    const after = masked(p.content);
+    const notes = [...p.attributes.filter((a) => a !== 'new file')];
+    if (p.contentChanged && before === after) notes.push('password changed (not shown)');
+    const text = before === after ? '' : unifiedDiff(before, after, { fromLabel: `${p.path} (current)`, toLabel: `${p.path} (new)` });
+    // The engine redacts too; this keeps the diff clean even where it is used before redaction.
+    result.diff = ctx.redactor.redact(notes.map((n) => n + '\n').join('') + text);
+  }
+  return result;
+}

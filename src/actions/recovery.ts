@@ -1,0 +1,420 @@
+import { posix } from 'node:path';
+import { PgplayError } from '../core/errors.js';
+import type { Host } from '../model/inventory.js';
+import { ensureIncludeDir } from '../postgres/config.js';
+import { buildConninfo, type ConninfoInput } from '../postgres/conninfo.js';
+import {
+  DEFAULT_SETTINGS_PATH,
+  recoveryChangeApplyBy,
+  recoveryFiles,
+  type RecoveryInput,
+  type RecoverySetting,
+  type RecoveryTarget,
+} from '../postgres/recovery.js';
+import { versionFacts } from '../postgres/versions.js';
+import { pgconfValue } from '../render/quote.js';
+import { unifiedDiff } from './diff.js';
+import { defaultPgpassPath } from './pgpass.js';
+import { commandFailed, requirePgdata, runAsOwner } from './postgres.js';
+import { formatMode } from './template.js';
+import type { Action, ActionContext, Outcome } from './types.js';
+
+export interface RecoveryActionInput {
+  mode?: 'standby' | 'recovery';
+  upstream?: string;
+  slot?: string | boolean;
+  restore_command?: string;
+  target?: RecoveryTarget;
+  application_name?: string;
+  passfile?: string;
+  sslmode?: ConninfoInput['sslmode'];
+  settings?: Record<string, string | number | boolean>;
+  settings_path?: string;
+  config_file?: string;
+}
+
+export const recoveryAction: Action<RecoveryActionInput> = {
+  name: 'recovery',
+  summary:
+    'Writes the recovery settings that make a server a standby (or run a targeted recovery), right for its major version: ' +
+    'recovery.conf up to 11; an included settings file plus standby.signal / recovery.signal from 12. primary_conninfo never ' +
+    'holds a password (passfile= names the .pgpass). Reports whether a running server needs a reload or a restart.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      mode: {
+        type: 'string',
+        enum: ['standby', 'recovery'],
+        default: 'standby',
+        description: 'standby: follow an upstream (streaming and/or restore_command). recovery: replay archived WAL up to a target, then act (target.action).',
+      },
+      upstream: {
+        type: 'string',
+        minLength: 1,
+        description: 'Inventory host to stream from (standby). Default: the host\'s upstream in the inventory. Its address and port go into primary_conninfo.',
+      },
+      slot: {
+        type: ['string', 'boolean'],
+        pattern: '^[a-z0-9_]{1,63}$',
+        description:
+          'primary_slot_name. true: pgplay_<host name>; false: none. Default: pgplay_<host name> when the inventory has replication.slots: true.',
+      },
+      restore_command: {
+        type: 'string',
+        minLength: 1,
+        description: 'Fetches archived WAL, e.g. pgbackrest --stanza=main archive-get %f "%p". Required for mode recovery.',
+      },
+      target: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type'],
+        description: 'Recovery target (mode recovery).',
+        properties: {
+          type: { type: 'string', enum: ['immediate', 'time', 'name', 'xid', 'lsn'] },
+          value: { type: 'string', description: 'The time, restore point name, transaction id or LSN; none for immediate.' },
+          inclusive: { type: 'boolean', description: 'Stop just after (true, the default) or just before the target; time, xid and lsn only.' },
+          action: { type: 'string', enum: ['pause', 'promote', 'shutdown'], description: 'What the server does at the target (PostgreSQL\'s default: pause).' },
+          timeline: { anyOf: [{ type: 'string', enum: ['latest', 'current'] }, { type: 'integer', minimum: 1 }] },
+        },
+      },
+      application_name: {
+        type: 'string',
+        minLength: 1,
+        description: 'How the upstream\'s pg_stat_replication names this standby. Default: the host name.',
+      },
+      passfile: {
+        type: 'string',
+        pattern: '^/',
+        description: 'The .pgpass file named in primary_conninfo (passfile=). Default: .pgpass in the home of postgres.osUser, as the pgpass action writes it.',
+      },
+      sslmode: { type: 'string', enum: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'], description: 'sslmode in primary_conninfo.' },
+      settings: {
+        type: 'object',
+        additionalProperties: { type: ['string', 'number', 'boolean'] },
+        description: 'Further recovery settings, e.g. recovery_min_apply_delay, archive_cleanup_command.',
+      },
+      settings_path: {
+        type: 'string',
+        pattern: '/',
+        description: `PostgreSQL 12+: where the settings file goes, relative to PGDATA or absolute, inside a directory that postgresql.conf includes (default ${DEFAULT_SETTINGS_PATH}).`,
+      },
+      config_file: {
+        type: 'string',
+        pattern: '^/',
+        description: 'PostgreSQL 12+: the postgresql.conf that must include the settings directory (default <pgdata>/postgresql.conf). pgplay adds an include_dir line when it is missing.',
+      },
+    },
+  },
+
+  async check(ctx, input) {
+    return outcome(ctx, await plan(ctx, input), false);
+  },
+
+  async apply(ctx, input) {
+    const p = await plan(ctx, input);
+    const owner = ctx.host.postgres.osUser;
+    for (const dir of p.mkdirs) {
+      const r = await runAsOwner(ctx, ['mkdir', '-p', '-m', '0700', '--', dir], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
+      if (r.exitCode !== 0) throw commandFailed(`cannot create ${dir}`, r);
+    }
+    for (const f of p.files) {
+      if (f.contentChanged) {
+        await ctx.transport.writeFile(f.path, f.content, { mode: f.mode, owner, keepPrevious: f.current !== null && f.content !== '', become: owner });
+      } else if (f.attributes.length > 0) {
+        const r = await runAsOwner(ctx, ['chmod', formatMode(f.mode), '--', f.path], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
+        if (r.exitCode !== 0) throw commandFailed(`cannot chmod ${f.path}`, r);
+        if (f.attributes.some((a) => a.startsWith('owner'))) {
+          const c = await ctx.transport.exec(['chown', owner, '--', f.path], { signal: ctx.signal, timeoutMs: 30_000, env: { LC_ALL: 'C' } });
+          if (c.exitCode !== 0) throw commandFailed(`cannot chown ${f.path}`, c);
+        }
+      }
+    }
+    for (const path of p.remove) {
+      const r = await runAsOwner(ctx, ['rm', '-f', '--', path], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
+      if (r.exitCode !== 0) throw commandFailed(`cannot remove ${path}`, r);
+    }
+    return outcome(ctx, p, true);
+  },
+};
+
+export default recoveryAction;
+
+/** The replication slot pgplay names after a standby: lower-case, [a-z0-9_], at most 63 bytes. */
+export function defaultSlotName(hostName: string): string {
+  return ('pgplay_' + hostName.toLowerCase().replace(/[^a-z0-9_]/g, '_')).slice(0, 63);
+}
+
+/** The slot a standby uses: explicit name, true (default name), false (none), else the inventory's replication.slots. */
+export function slotFor(ctx: ActionContext, slot: string | boolean | undefined): string | undefined {
+  if (typeof slot === 'string') return slot;
+  if (slot === false) return undefined;
+  if (slot === true || ctx.inventory.replication?.slots === true) return defaultSlotName(ctx.host.name);
+  return undefined;
+}
+
+interface FilePlan {
+  /** recovery: recovery.conf or the settings file; signal: standby.signal / recovery.signal; config: postgresql.conf. */
+  kind: 'recovery' | 'signal' | 'config';
+  /** Absolute. */
+  path: string;
+  /** Relative to PGDATA when inside it, for messages. */
+  shown: string;
+  content: string;
+  mode: number;
+  current: string | null;
+  contentChanged: boolean;
+  attributes: string[];
+}
+
+interface Plan {
+  version: number;
+  layout: 'recovery.conf' | 'signal-files';
+  settings: RecoverySetting[];
+  files: FilePlan[];
+  remove: string[];
+  mkdirs: string[];
+  applyBy: 'none' | 'reload' | 'restart';
+  overridden: string[];
+  primaryConninfo?: string;
+  pgdata: string;
+}
+
+async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Plan> {
+  const host = ctx.host;
+  const pgdata = requirePgdata(host);
+  const owner = host.postgres.osUser;
+  const read = async (path: string) => (await ctx.transport.readFile(path, { become: owner }))?.toString('utf8') ?? null;
+  const version = await clusterVersion(ctx, pgdata, read);
+  const mode = input.mode ?? 'standby';
+
+  let primaryConninfo: string | undefined;
+  let slot: string | undefined;
+  if (mode === 'standby') {
+    const upstreamName = input.upstream ?? host.upstream;
+    if (upstreamName) {
+      const upstream = upstreamHost(ctx, upstreamName);
+      const user = ctx.inventory.replication?.user;
+      if (!user) {
+        throw new PgplayError({ code: 'SEMANTIC', message: 'streaming from an upstream needs replication.user in the inventory', expected: 'replication: {user, password}' });
+      }
+      primaryConninfo = buildConninfo({
+        host: upstream.address,
+        port: upstream.postgres.port,
+        user,
+        applicationName: input.application_name ?? host.name,
+        sslmode: input.sslmode,
+        passfile: input.passfile ?? (await defaultPgpassPath(ctx)),
+      });
+      slot = slotFor(ctx, input.slot);
+    } else if (!input.restore_command) {
+      throw new PgplayError({
+        code: 'SEMANTIC',
+        message: `${host.name} has no upstream to stream from and no restore_command`,
+        expected: 'upstream: <host> (or the host\'s upstream in the inventory), and/or restore_command',
+      });
+    }
+  } else if (input.upstream !== undefined || input.slot !== undefined || input.application_name !== undefined) {
+    throw new PgplayError({ code: 'SEMANTIC', message: 'upstream, slot and application_name apply only to mode standby', expected: 'mode: standby' });
+  }
+
+  const recInput: RecoveryInput = {
+    version,
+    mode,
+    primaryConninfo,
+    primarySlotName: slot,
+    restoreCommand: input.restore_command,
+    target: input.target,
+    extra: input.settings,
+    settingsPath: input.settings_path,
+  };
+  const rendered = await recoveryFiles(recInput);
+  const abs = (p: string) => (posix.isAbsolute(p) ? p : posix.join(pgdata, p));
+  const shownOf = (p: string) => (p.startsWith(pgdata + '/') ? p.slice(pgdata.length + 1) : p);
+
+  const files: FilePlan[] = [];
+  for (const f of rendered.files) {
+    const path = abs(f.path);
+    const kind = f.path.endsWith('.signal') ? 'signal' : 'recovery';
+    files.push(await filePlan(ctx, kind, path, shownOf(path), f.content, f.mode, read));
+  }
+  const mkdirs: string[] = [];
+  let includeAdded = false;
+  if (rendered.layout === 'signal-files') {
+    const settingsFile = abs(input.settings_path ?? DEFAULT_SETTINGS_PATH);
+    const configFile = input.config_file ?? posix.join(pgdata, 'postgresql.conf');
+    const settingsDir = posix.dirname(settingsFile);
+    const configDir = posix.dirname(configFile);
+    if (settingsDir === configDir) {
+      throw new PgplayError({
+        code: 'SEMANTIC',
+        message: `settings_path ${settingsFile} is beside ${configFile}; it must be in a directory of its own that postgresql.conf includes`,
+        expected: `e.g. ${DEFAULT_SETTINGS_PATH}`,
+      });
+    }
+    const includeValue = settingsDir.startsWith(configDir + '/') ? settingsDir.slice(configDir.length + 1) : settingsDir;
+    const conf = await read(configFile);
+    if (conf === null) {
+      if (!ctx.checkMode) {
+        throw new PgplayError({
+          code: 'STEP_FAILED',
+          message: `${configFile} does not exist on ${host.name}`,
+          hint: 'restore or copy the cluster first, or name its postgresql.conf with config_file',
+        });
+      }
+    } else {
+      const ensured = ensureIncludeDir(conf, includeValue);
+      if (ensured.changed) {
+        includeAdded = true;
+        const st = await ctx.transport.stat(configFile, { become: owner });
+        files.push({
+          kind: 'config',
+          path: configFile,
+          shown: shownOf(configFile),
+          content: ensured.text,
+          mode: st.mode ?? 0o600,
+          current: conf,
+          contentChanged: true,
+          attributes: [],
+        });
+      }
+    }
+    if (!(await ctx.transport.stat(settingsDir, { become: owner })).exists) mkdirs.push(settingsDir);
+  }
+
+  const remove: string[] = [];
+  for (const r of rendered.remove) {
+    const path = abs(r);
+    if ((await ctx.transport.stat(path, { become: owner })).exists) remove.push(path);
+  }
+
+  // What a running server needs to see the change.
+  const main = files[0]!;
+  const before = main.current === null ? [] : parseConfSettings(main.current);
+  const after = rendered.settings.map((s) => ({ name: s.name, value: unquote(pgconfValue(s.value)) }));
+  // A new signal file or recovery.conf is read only at startup: entering recovery takes a restart.
+  const entering = files.some((f) => f.current === null && (f.kind === 'signal' || (f.kind === 'recovery' && rendered.layout === 'recovery.conf')));
+  let applyBy: Plan['applyBy'] = recoveryChangeApplyBy(version, includeAdded ? [] : before, after);
+  if (entering || remove.length > 0) applyBy = 'restart';
+
+  const overridden =
+    rendered.layout === 'signal-files'
+      ? [...parseConfSettingsMap((await read(posix.join(pgdata, 'postgresql.auto.conf'))) ?? '').keys()].filter((k) =>
+          rendered.settings.some((s) => s.name === k),
+        )
+      : [];
+
+  return { version, layout: rendered.layout, settings: rendered.settings, files, remove, mkdirs, applyBy, overridden, primaryConninfo, pgdata };
+}
+
+function upstreamHost(ctx: ActionContext, name: string): Host {
+  const h = ctx.hosts[name];
+  if (!h) throw new PgplayError({ code: 'SEMANTIC', message: `upstream ${name} is not a host of the inventory`, expected: Object.keys(ctx.hosts).join(', ') });
+  if (name === ctx.host.name) throw new PgplayError({ code: 'SEMANTIC', message: `${name} cannot stream from itself`, expected: 'another host as upstream' });
+  return h;
+}
+
+/** The major of the cluster in PGDATA when there is one (it must match the inventory), else the inventory's. */
+async function clusterVersion(ctx: ActionContext, pgdata: string, read: (p: string) => Promise<string | null>): Promise<number> {
+  const claimed = ctx.host.postgres.version;
+  const text = await read(posix.join(pgdata, 'PG_VERSION'));
+  if (text === null) {
+    versionFacts(claimed);
+    return claimed;
+  }
+  const found = Number(/^\s*(\d+)/.exec(text)?.[1]);
+  if (found !== claimed) {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `${pgdata} on ${ctx.host.name} holds a PostgreSQL ${found || '?'} cluster, but the inventory says ${claimed}`,
+      expected: `postgres.version: ${found || '?'} for ${ctx.host.name}, or the right PGDATA`,
+    });
+  }
+  return found;
+}
+
+async function filePlan(
+  ctx: ActionContext,
+  kind: FilePlan['kind'],
+  path: string,
+  shown: string,
+  content: string,
+  mode: number,
+  read: (p: string) => Promise<string | null>,
+): Promise<FilePlan> {
+  const owner = ctx.host.postgres.osUser;
+  const current = await read(path);
+  const attributes: string[] = [];
+  if (current !== null) {
+    const st = await ctx.transport.stat(path, { become: owner });
+    if (st.mode !== mode) attributes.push(`mode: ${formatMode(st.mode)} -> ${formatMode(mode)}`);
+    if (st.owner !== owner) attributes.push(`owner: ${st.owner} -> ${owner}`);
+  }
+  return { kind, path, shown, content, mode, current, contentChanged: current !== content, attributes };
+}
+
+/** name = value lines of a postgresql.conf-style file, in order (a later line wins in the map form). */
+export function parseConfSettings(text: string): RecoverySetting[] {
+  const out: RecoverySetting[] = [];
+  for (const raw of text.split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?\s*('(?:[^'\\]|''|\\.)*'|[^\s#']+)/.exec(raw);
+    if (!m || raw.trimStart().startsWith('#')) continue;
+    if (m[1] === 'include' || m[1] === 'include_dir' || m[1] === 'include_if_exists') continue;
+    out.push({ name: m[1]!.toLowerCase(), value: unquote(m[2]!) });
+  }
+  return out;
+}
+
+function parseConfSettingsMap(text: string): Map<string, string> {
+  return new Map(parseConfSettings(text).map((s) => [s.name, String(s.value)]));
+}
+
+function unquote(v: string): string {
+  if (!v.startsWith("'")) return v;
+  return v.slice(1, -1).replace(/''/g, "'").replace(/\\(.)/g, '$1');
+}
+
+function outcome(ctx: ActionContext, p: Plan, applied: boolean): Outcome {
+  const created = p.files.filter((f) => f.current === null);
+  const updated = p.files.filter((f) => f.current !== null && (f.contentChanged || f.attributes.length > 0));
+  const changed = created.length + updated.length + p.remove.length > 0;
+  const shown = (path: string) => (path.startsWith(p.pgdata + '/') ? path.slice(p.pgdata.length + 1) : path);
+  const applyBy = changed ? p.applyBy : 'none';
+  const data: Record<string, unknown> = {
+    version: p.version,
+    layout: p.layout,
+    files: p.files.filter((f) => f.kind !== 'config').map((f) => f.path),
+    settings: Object.fromEntries(p.settings.map((s) => [s.name, s.value])),
+    apply_by: applyBy,
+    needs_reload: applyBy === 'reload',
+    needs_restart: applyBy === 'restart',
+  };
+  if (p.primaryConninfo) data.primary_conninfo = p.primaryConninfo;
+  if (p.overridden.length) data.overridden_by_auto_conf = p.overridden;
+  const note = p.overridden.length
+    ? `; note: postgresql.auto.conf also sets ${p.overridden.join(', ')} and overrides this file`
+    : '';
+  if (!changed) return { changed: false, msg: `recovery settings for PostgreSQL ${p.version} are up to date${note}`, data };
+
+  const verb = (v: string) => (applied ? v : `would ${v.replace(/d$/, '')}`);
+  const parts = [
+    ...created.map((f) => `${verb('created')} ${f.shown}`),
+    ...updated.map((f) => `${verb('updated')} ${f.shown}`),
+    ...p.remove.map((r) => `${verb('removed')} ${shown(r)}`),
+  ];
+  const needs = applyBy === 'none' ? '' : `; a running server needs a ${applyBy}`;
+  const result: Outcome = { changed: true, msg: `${parts.join(', ')}${needs}${note}`, data };
+  if (ctx.diff) {
+    const chunks: string[] = [];
+    for (const f of p.files) {
+      if (f.current === null) chunks.push(`new file: ${f.shown} (mode ${formatMode(f.mode)})\n`);
+      for (const a of f.attributes) chunks.push(`${f.shown}: ${a}\n`);
+      if (f.contentChanged && f.content !== '') {
+        chunks.push(unifiedDiff(f.current ?? '', f.content, { fromLabel: `${f.shown} (current)`, toLabel: `${f.shown} (new)` }));
+      }
+    }
+    for (const r of p.remove) chunks.push(`remove: ${shown(r)}\n`);
+    result.diff = chunks.join('');
+  }
+  return result;
+}
