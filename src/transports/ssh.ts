@@ -17,7 +17,6 @@ import {
 } from './ssh/remote-files.js';
 import { SessionGate } from './ssh/session-gate.js';
 import {
-  PREVIOUS_SUFFIX,
   type ExecOptions,
   type ExecResult,
   type FileStat,
@@ -36,6 +35,9 @@ export interface SshTransportOptions {
   /** Session channels open at once before waiting; sshd's MaxSessions (default 10). */
   maxSessions?: number;
 }
+
+/** File scripts run in the C locale, so tool messages in errors read the same on every host. */
+const C_LOCALE = { LC_ALL: 'C' };
 
 /** After a timeout or interrupt: TERM, then KILL after this long, then drop the channel. */
 const KILL_GRACE_MS = 1_500;
@@ -155,34 +157,58 @@ export class SshTransport implements Transport {
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const raw = await this.run(argv, options);
+    const stderr = raw.stderr.toString('utf8');
+    if (!options.become || options.become === this.endpoint.user) this.assertStarted(argv, raw.exitCode, stderr);
+    // Output as the local transport (execa) returns it: one final newline stripped.
     return {
       argv,
       exitCode: raw.exitCode,
-      stdout: raw.stdout.toString('utf8'),
-      stderr: raw.stderr.toString('utf8'),
+      stdout: stripFinalNewline(raw.stdout.toString('utf8')),
+      stderr: stripFinalNewline(stderr),
       durationMs: raw.durationMs,
       timedOut: raw.timedOut,
     };
   }
 
+  /**
+   * env(1) reports a program it could not start with 127/126 and its own message; the local
+   * transport rejects those as "cannot run", so this one does too (become wrappers report their
+   * own exit status locally as well, and are left alone).
+   */
+  private assertStarted(argv: string[], exitCode: number, stderr: string): void {
+    if (exitCode !== 127 && exitCode !== 126) return;
+    const program = escapeRegExp(argv[0]!);
+    const notFound = new RegExp(`^env: .${program}.: No such file or directory$`, 'm');
+    const denied = new RegExp(`^env: .${program}.: Permission denied$`, 'm');
+    const reason = exitCode === 127 && notFound.test(stderr) ? 'command not found' : exitCode === 126 && denied.test(stderr) ? 'permission denied' : undefined;
+    if (!reason) return;
+    throw new PgplayError({
+      code: 'TRANSPORT',
+      message: `cannot run ${argv[0]}: ${reason}`,
+      host: this.hostName,
+      hint: reason === 'command not found' ? `check that ${argv[0]} is installed and on PATH on ${this.hostName}` : undefined,
+    });
+  }
+
   async readFile(path: string, options: ReadOptions = {}): Promise<Buffer | null> {
-    const result = await this.run(readFileArgv(path), { become: options.become });
+    const result = await this.run(readFileArgv(path), { become: options.become, env: C_LOCALE });
     if (result.exitCode === MISSING_STATUS) return null;
     if (result.exitCode !== 0) throw this.fileError('read', path, options.become, result);
     return result.stdout;
   }
 
   async stat(path: string, options: ReadOptions = {}): Promise<FileStat> {
-    const result = await this.run(statArgv(path), { become: options.become });
+    const result = await this.run(statArgv(path), { become: options.become, env: C_LOCALE });
     if (result.exitCode === MISSING_STATUS) return { exists: false };
     if (result.exitCode !== 0) throw this.fileError('stat', path, options.become, result);
     return parseStat(result.stdout.toString('utf8'));
   }
 
   async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<WriteFileResult> {
-    const result = await this.run(writeFileArgv(path, options), { become: options.become, stdin: data });
+    const result = await this.run(writeFileArgv(path, options), { become: options.become, stdin: data, env: C_LOCALE });
     if (result.exitCode !== 0) throw this.fileError('write', path, options.become, result);
-    return keptPrevious(result.stdout.toString('utf8')) ? { previousPath: `${path}${PREVIOUS_SUFFIX}` } : {};
+    const previousPath = keptPrevious(result.stdout.toString('utf8'));
+    return previousPath ? { previousPath } : {};
   }
 
   async openStream(argv: string[], options: { become?: string } = {}): Promise<Duplex> {
@@ -468,4 +494,13 @@ function signalExitCode(signal: string | undefined): number {
   if (!signal) return 255;
   const num = (osConstants.signals as Record<string, number>)[`SIG${signal.replace(/^SIG/, '')}`];
   return num === undefined ? 255 : 128 + num;
+}
+
+function stripFinalNewline(text: string): string {
+  if (!text.endsWith('\n')) return text;
+  return text.slice(0, text.endsWith('\r\n') ? -2 : -1);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -5,7 +5,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,21 +77,29 @@ describe('exec', () => {
   test('exit code, stdout, stderr, stdin, cwd and env', async () => {
     const t = transport(db2());
     const r = await t.exec(['sh', '-c', 'echo out; echo err >&2; exit 3']);
-    expect(r).toMatchObject({ argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'], exitCode: 3, stdout: 'out\n', stderr: 'err\n', timedOut: false });
+    expect(r).toMatchObject({ argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'], exitCode: 3, stdout: 'out', stderr: 'err', timedOut: false });
     expect(r.durationMs).toBeGreaterThanOrEqual(0);
 
     expect((await t.exec(['cat'], { stdin: 'hello\nworld' })).stdout).toBe('hello\nworld');
     const blob = randomBytes(300_000);
     const sum = await t.exec(['sha256sum'], { stdin: blob });
-    expect(sum.stdout).toBe(`${createHash('sha256').update(blob).digest('hex')}  -\n`);
+    expect(sum.stdout).toBe(`${createHash('sha256').update(blob).digest('hex')}  -`);
     // No stdin given: the command sees EOF instead of hanging.
     expect(await t.exec(['cat'])).toMatchObject({ exitCode: 0, stdout: '' });
 
-    expect((await t.exec(['pwd'], { cwd: work })).stdout).toBe(`${work}\n`);
+    expect((await t.exec(['pwd'], { cwd: work })).stdout).toBe(work);
     expect((await t.exec(['sh', '-c', 'printf %s "$FOO"'], { env: { FOO: 'bar baz' } })).stdout).toBe('bar baz');
-    const missing = await t.exec(['pgplay-no-such-program']);
-    expect(missing.exitCode).toBe(127);
-    expect(missing.stderr).toContain('pgplay-no-such-program');
+    // As locally: a program that does not exist cannot run (a rejection), while under become the
+    // wrapper's own failure status is the result (runuser says 1 or 127 depending on PATH).
+    const missing = await rejection(t.exec(['pgplay-no-such-program', 'x']));
+    expect(missing.code).toBe('TRANSPORT');
+    expect(missing.message).toBe('cannot run pgplay-no-such-program: command not found');
+    expect(missing.hint).toBe('check that pgplay-no-such-program is installed and on PATH on db2');
+    const missingAs = await t.exec(['pgplay-no-such-program'], { become: 'postgres' });
+    expect(missingAs.exitCode).not.toBe(0);
+    expect(missingAs.stderr).toContain('pgplay-no-such-program');
+    // Only one final newline goes, as execa strips it locally.
+    expect((await t.exec(['printf', 'a\n\n'])).stdout).toBe('a\n');
     expect((await t.exec(['sh', '-c', 'kill -TERM $$'])).exitCode).toBe(143);
   });
 
@@ -130,17 +138,17 @@ describe('exec', () => {
     const bare = `pgplay-pwned-${randomBytes(4).toString('hex')}`;
     const dir = join(work, `dir $(touch ${bare}) \`touch ${bare}\` ' " ; touch ${bare}`);
     mkdirSync(dir);
-    expect((await t.exec(['pwd'], { cwd: dir })).stdout).toBe(`${dir}\n`);
+    expect((await t.exec(['pwd'], { cwd: dir })).stdout).toBe(dir);
     expect(existsSync(marker)).toBe(false);
     for (const where of [work, dir, '/root', '/']) expect(existsSync(join(where, bare))).toBe(false);
   });
 
   test('become postgres runs as postgres (runuser as root)', async () => {
     const t = transport(db2());
-    expect((await t.exec(['id', '-un'], { become: 'postgres' })).stdout).toBe('postgres\n');
-    expect((await t.exec(['id', '-un'])).stdout).toBe('root\n');
+    expect((await t.exec(['id', '-un'], { become: 'postgres' })).stdout).toBe('postgres');
+    expect((await t.exec(['id', '-un'])).stdout).toBe('root');
     const r = await t.exec(['sh', '-c', 'echo "$(id -un):$V:$(pwd)"'], { become: 'postgres', env: { V: 'v1' }, cwd: '/tmp' });
-    expect(r.stdout).toBe('postgres:v1:/tmp\n');
+    expect(r.stdout).toBe('postgres:v1:/tmp');
   });
 
   test('timeout stops the remote command and reports timedOut', async () => {
@@ -163,7 +171,7 @@ describe('exec', () => {
     // A command that finishes in time is untouched, its stderr exactly its own.
     expect(await t.exec(['sh', '-c', 'echo e >&2; exit 4'], { timeoutMs: 20_000 })).toMatchObject({
       exitCode: 4,
-      stderr: 'e\n',
+      stderr: 'e',
       timedOut: false,
     });
   });
@@ -231,6 +239,18 @@ describe('files', () => {
     await t.writeFile(fresh, 'x');
     expect(statSync(fresh).mode & 0o777).toBe(0o644);
     expect(statSync(fresh).uid).toBe(0);
+  });
+
+  test('writeFile through a symlink writes the file it points at, as the local transport does', async () => {
+    const t = transport(db2());
+    const real = join(work, 'real.conf');
+    const link = join(work, 'linked.conf');
+    writeFileSync(real, 'a\n');
+    symlinkSync(real, link);
+    expect(await t.writeFile(link, 'b\n', { keepPrevious: true })).toEqual({ previousPath: `${real}${PREVIOUS_SUFFIX}` });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, 'utf8')).toBe('b\n');
+    expect(readFileSync(`${real}${PREVIOUS_SUFFIX}`, 'utf8')).toBe('a\n');
   });
 
   test('binary content round-trips through writeFile and readFile', async () => {
@@ -331,18 +351,18 @@ describe('host keys', () => {
     writeFileSync(kh, readFileSync(sshd.knownHosts));
     execFileSync('ssh-keygen', ['-q', '-H', '-f', kh], { stdio: 'ignore' });
     expect(readFileSync(kh, 'utf8')).not.toContain('127.0.0.3');
-    expect((await transport(db2({ knownHosts: kh })).exec(['echo', 'ok'])).stdout).toBe('ok\n');
+    expect((await transport(db2({ knownHosts: kh })).exec(['echo', 'ok'])).stdout).toBe('ok');
   });
 
   test('accept-new appends the new key, reports it, and the file then works strictly', async () => {
     const kh = join(work, 'accept_new_known_hosts');
     const added: string[] = [];
     const t = transport(db2({ knownHosts: kh, hostKeyChecking: 'accept-new' }), { onHostKeyAdded: (l) => added.push(l) });
-    expect((await t.exec(['echo', 'ok'])).stdout).toBe('ok\n');
+    expect((await t.exec(['echo', 'ok'])).stdout).toBe('ok');
     const line = `[127.0.0.3]:${sshd.port} ${sshd.hostPublicKey}`;
     expect(added).toEqual([line]);
     expect(readFileSync(kh, 'utf8')).toBe(`${line}\n`);
-    expect((await transport(db2({ knownHosts: kh, hostKeyChecking: 'strict' })).exec(['echo', 'again'])).stdout).toBe('again\n');
+    expect((await transport(db2({ knownHosts: kh, hostKeyChecking: 'strict' })).exec(['echo', 'again'])).stdout).toBe('again');
     expect(readFileSync(kh, 'utf8')).toBe(`${line}\n`);
   });
 });
@@ -368,7 +388,7 @@ describe('connection failures', () => {
         return 'correct horse';
       },
     });
-    expect((await ok.exec(['id', '-un'])).stdout).toBe('root\n');
+    expect((await ok.exec(['id', '-un'])).stdout).toBe('root');
     expect(seen).toEqual([ref]);
 
     const wrong = await rejection(transport(db2({ identityFile: locked.path, passphrase: ref }), { resolveSecret: async () => 'nope' }).connect());
@@ -386,7 +406,7 @@ describe('connection failures', () => {
       execFileSync('ssh-add', ['-q', key.path], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
       const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key.path}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
       const t = transport(db2({ identityFile: undefined, agent: socket }));
-      expect((await t.exec(['echo', 'via agent'])).stdout).toBe('via agent\n');
+      expect((await t.exec(['echo', 'via agent'])).stdout).toBe('via agent');
       expect(sshd.logs()).toContain(`Accepted publickey for root from 127.0.0.1`);
       expect(sshd.logs()).toMatch(new RegExp(`Accepted publickey for root .* ED25519 ${fp.replace(/[+/]/g, '\\$&')}`));
     } finally {
@@ -432,7 +452,7 @@ describe('connection failures', () => {
     expect(err.code).toBe('TRANSPORT');
     expect(err.host).toBe('db2');
     expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 30`));
-    expect((await t.exec(['echo', 'back'])).stdout).toBe('back\n');
+    expect((await t.exec(['echo', 'back'])).stdout).toBe('back');
     expect(t.connectionsOpened).toBe(2);
   });
 });
@@ -443,7 +463,7 @@ describe('one connection per host', () => {
     const loginsBefore = acceptedLogins();
     const connsBefore = new Set(sshd.connectionPids());
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => t.exec(['echo', `n${i}`])));
-    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 50 }, (_, i) => `n${i}\n`));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 50 }, (_, i) => `n${i}`));
     expect(acceptedLogins() - loginsBefore).toBe(1);
     expect(sshd.connectionPids().filter((p) => !connsBefore.has(p))).toHaveLength(1);
     expect(t.connectionsOpened).toBe(1);
@@ -484,7 +504,7 @@ describe('jump host', () => {
     try {
       const t = transport(sshHost(rig, 'db3', '127.0.0.7'), { jump: sshHost(rig, 'bastion', '127.0.0.6') });
       const r = await t.exec(['id', '-un'], { become: 'postgres' });
-      expect(r.stdout).toBe('postgres\n');
+      expect(r.stdout).toBe('postgres');
       expect(t.connectionsOpened).toBe(1);
       // The bastion's sshd opened the TCP connection to the target for us.
       expect(rig.logs()).toMatch(new RegExp(`server_request_direct_tcpip: originator 127\\.0\\.0\\.1 port 0, target 127\\.0\\.0\\.7 port ${rig.port}`));

@@ -1,3 +1,4 @@
+import { ATOMIC_WRITE_SCRIPT } from '../local.js';
 import type { FileStat, FileType, WriteFileOptions } from '../types.js';
 import { PREVIOUS_SUFFIX } from '../types.js';
 
@@ -20,41 +21,6 @@ const STAT_SCRIPT = `set -e
 stat -c '%f %a %U %G %s' -- "$1"
 if [ -L "$1" ]; then readlink -- "$1"; fi`;
 
-// Atomic replace: the data lands in a temp file in the target's directory (same filesystem, so
-// mv is a rename(2)), gets its owner then mode (chown clears setuid bits), is fsync'd, and only
-// then replaces the target. Without an explicit mode/owner an existing file keeps its own;
-// a new file gets the umask default as any other write would.
-const WRITE_SCRIPT = `set -eu
-target=$1 mode=$2 owner=$3 group=$4 keep=$5
-case $target in
-  */*) dir=\${target%/*}; [ -n "$dir" ] || dir=/ ;;
-  *) dir=. ;;
-esac
-base=\${target##*/}
-tmp=$(mktemp "$dir/.$base.pgplay-XXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp"
-if [ -n "$owner$group" ]; then
-  chown -- "$owner\${group:+:$group}" "$tmp"
-elif [ -e "$target" ]; then
-  chown --reference="$target" -- "$tmp" 2>/dev/null || true
-fi
-if [ -n "$mode" ]; then
-  chmod -- "$mode" "$tmp"
-elif [ -e "$target" ]; then
-  chmod --reference="$target" -- "$tmp"
-else
-  chmod -- "$(printf '%o' $(( 0666 & ~$(umask) )))" "$tmp"
-fi
-sync -- "$tmp" 2>/dev/null || sync
-if [ -n "$keep" ] && [ -f "$target" ]; then
-  cp -p -- "$target" "$target${PREVIOUS_SUFFIX}"
-  echo kept
-fi
-mv -f -T -- "$tmp" "$target"
-trap - EXIT
-sync -- "$dir" 2>/dev/null || true`;
-
 export function readFileArgv(path: string): string[] {
   return ['sh', '-c', READ_SCRIPT, 'pgplay-read', path];
 }
@@ -63,24 +29,30 @@ export function statArgv(path: string): string[] {
   return ['sh', '-c', STAT_SCRIPT, 'pgplay-stat', path];
 }
 
+/**
+ * The local transport's atomic write script, so a file lands the same way on every transport:
+ * temp file in the same directory, owner then mode, fsync, previous file kept, rename, directory
+ * fsync; a symlinked target is written through. Prints the kept previous path.
+ */
 export function writeFileArgv(path: string, options: WriteFileOptions): string[] {
-  const mode = options.mode === undefined ? '' : `0${(options.mode & 0o7777).toString(8)}`;
+  const mode = options.mode === undefined ? '' : (options.mode & 0o7777).toString(8).padStart(4, '0');
   return [
     'sh',
     '-c',
-    WRITE_SCRIPT,
+    ATOMIC_WRITE_SCRIPT,
     'pgplay-write',
     path,
     mode,
     options.owner ?? '',
     options.group ?? '',
     options.keepPrevious ? '1' : '',
+    PREVIOUS_SUFFIX,
   ];
 }
 
-/** Whether the write script reported keeping the previous file. */
-export function keptPrevious(stdout: string): boolean {
-  return stdout.split('\n').includes('kept');
+/** The previous file the write script reports having kept, if any. */
+export function keptPrevious(stdout: string): string | undefined {
+  return stdout.trim() || undefined;
 }
 
 /** Parses the stat script's output: `<raw mode hex> <perm octal> <owner> <group> <size>` [+ link target]. */
