@@ -314,6 +314,9 @@ export class SshTransport implements Transport {
       };
 
       this.inflight.add(onLost);
+      // A channel error (a write after the server closed it) shows up as the close handled below;
+      // without a listener it would crash the run.
+      channel.on('error', () => undefined);
       channel.on('data', (d: Buffer) => stdout.push(d));
       channel.stderr.on('data', (d: Buffer) => {
         stderr.push(d);

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { PgplayError } from '../../src/core/errors.js';
 import type { Host } from '../../src/model/inventory.js';
 import { SshTransport, type SshTransportOptions } from '../../src/transports/ssh.js';
+import { resolveJumpHost } from '../../src/transports/ssh/jump.js';
 import { PREVIOUS_SUFFIX } from '../../src/transports/types.js';
 import { sshHost, startSshd, type Sshd } from '../support/sshd.js';
 
@@ -354,6 +355,25 @@ describe('host keys', () => {
     expect((await transport(db2({ knownHosts: kh })).exec(['echo', 'ok'])).stdout).toBe('ok');
   });
 
+  test('knownHosts: accept-new adds the key to ~/.ssh/known_hosts', async () => {
+    const home = join(work, 'home');
+    mkdirSync(home);
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      const added: string[] = [];
+      const t = transport(db2({ knownHosts: 'accept-new', hostKeyChecking: undefined }), { onHostKeyAdded: (l) => added.push(l) });
+      expect((await t.exec(['echo', 'ok'])).stdout).toBe('ok');
+      const file = join(home, '.ssh', 'known_hosts');
+      expect(readFileSync(file, 'utf8')).toBe(`[127.0.0.3]:${sshd.port} ${sshd.hostPublicKey}\n`);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(join(home, '.ssh')).mode & 0o777).toBe(0o700);
+      expect(added).toHaveLength(1);
+    } finally {
+      process.env.HOME = saved;
+    }
+  });
+
   test('accept-new appends the new key, reports it, and the file then works strictly', async () => {
     const kh = join(work, 'accept_new_known_hosts');
     const added: string[] = [];
@@ -510,9 +530,27 @@ describe('jump host', () => {
       expect(rig.logs()).toMatch(new RegExp(`server_request_direct_tcpip: originator 127\\.0\\.0\\.1 port 0, target 127\\.0\\.0\\.7 port ${rig.port}`));
       expect(rig.logs().match(/Accepted publickey for root/g)).toHaveLength(2);
       await t.close();
+
+      // ProxyJump written as user@address:port borrows the target's key and known_hosts.
+      const target = sshHost(rig, 'db4', '127.0.0.7');
+      const jump = resolveJumpHost(`root@127.0.0.6:${rig.port}`, {}, target);
+      expect(jump).toMatchObject({ name: `root@127.0.0.6:${rig.port}`, address: '127.0.0.6', connection: { user: 'root', port: rig.port } });
+      expect(jump.connection.become).toBeUndefined();
+      const viaSpec = transport(target, { jump });
+      expect((await viaSpec.exec(['echo', 'through'])).stdout).toBe('through');
+      expect(rig.logs().match(/server_request_direct_tcpip: .* target 127\.0\.0\.7/g)).toHaveLength(2);
     } finally {
       await rig.stop();
     }
+  });
+
+  test('a jump spec that is neither a host nor an address is a SEMANTIC error', () => {
+    const target = sshHost(sshd, 'db3', '127.0.0.4');
+    expect(() => resolveJumpHost('root@:22:x', { db3: target }, target)).toThrow(
+      /connection.jump "root@:22:x" of db3 is neither an inventory host nor \[user@\]address\[:port\]/,
+    );
+    expect(resolveJumpHost('db3', { db3: target }, target)).toBe(target);
+    expect(resolveJumpHost('[::1]:2200', {}, target)).toMatchObject({ address: '::1', connection: { port: 2200, user: 'root' } });
   });
 
   test('an unreachable target behind the jump host is named in the error', async () => {
