@@ -23,6 +23,8 @@ import { optionArgs, recoveryOptionArgs, TARGETED_TYPES, type PgbackrestInput } 
 
 export interface TargetState {
   contents: 'missing' | 'empty' | 'nonempty' | 'notdir' | 'unreadable';
+  /** PG_VERSION or backup.manifest is there: pgBackRest accepts the directory for delta/force. */
+  looksLikePgdata: boolean;
   /** A live postmaster's pid from PGDATA/postmaster.pid. */
   runningPid?: number;
 }
@@ -38,7 +40,8 @@ elif [ ! -d "$d" ]; then echo contents=notdir
 elif [ ! -r "$d" ] || [ ! -x "$d" ]; then echo contents=unreadable
 elif [ -z "$(ls -A -- "$d")" ]; then echo contents=empty
 else echo contents=nonempty
-fi`;
+fi
+if [ -f "$d/PG_VERSION" ] || [ -f "$d/backup.manifest" ]; then echo pgdata=1; fi`;
 
 export async function probeTarget(ctx: ActionContext, pgdata: string): Promise<TargetState> {
   const r = await ctx.transport.exec(['/bin/sh', '-c', PROBE_SCRIPT, 'pgplay-restore-probe', pgdata], {
@@ -52,7 +55,8 @@ export async function probeTarget(ctx: ActionContext, pgdata: string): Promise<T
     throw new PgplayError({ code: 'STEP_FAILED', message: `cannot inspect ${pgdata}: ${r.stderr.trim() || `exit code ${r.exitCode}`}` });
   }
   const pid = /^running=(\d+)$/m.exec(r.stdout)?.[1];
-  return pid ? { contents, runningPid: Number(pid) } : { contents };
+  const looksLikePgdata = /^pgdata=1$/m.test(r.stdout);
+  return pid ? { contents, looksLikePgdata, runningPid: Number(pid) } : { contents, looksLikePgdata };
 }
 
 function guard(message: string, hint: string): PgplayError {
@@ -86,6 +90,12 @@ export async function restoreGuards(ctx: ActionContext, input: PgbackrestInput, 
     const what = `${pgdata} is not empty`;
     if (ctx.checkMode) notes.push(`${what}: delta: true is needed unless an earlier step empties it`);
     else throw guard(`refusing to restore over ${host.name}: ${what}`, 'set delta: true to restore over it (only files that differ are copied), or empty it first');
+  }
+  if (state.contents === 'nonempty' && (input.delta || input.force) && !state.looksLikePgdata) {
+    // pgBackRest silently drops delta/force for such a directory and then refuses it (error 40).
+    const what = `${pgdata} is not empty and holds no PG_VERSION, so pgBackRest would not restore over it even with ${input.delta ? 'delta' : 'force'}`;
+    if (ctx.checkMode) notes.push(what);
+    else throw guard(`refusing to restore over ${host.name}: ${what}`, 'empty the directory (or remove it) first');
   }
   return { notes, state };
 }
