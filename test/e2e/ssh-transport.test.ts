@@ -15,7 +15,7 @@ import type { Host } from '../../src/model/inventory.js';
 import { SshTransport, type SshTransportOptions } from '../../src/transports/ssh.js';
 import { resolveJumpHost } from '../../src/transports/ssh/jump.js';
 import { PREVIOUS_SUFFIX } from '../../src/transports/types.js';
-import { sshHost, startSshd, type Sshd } from '../support/sshd.js';
+import { descendants, sshHost, startSshd, type Sshd } from '../support/sshd.js';
 
 const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 let sshd: Sshd;
@@ -429,6 +429,15 @@ describe('connection failures', () => {
       expect((await t.exec(['echo', 'via agent'])).stdout).toBe('via agent');
       expect(sshd.logs()).toContain(`Accepted publickey for root from 127.0.0.1`);
       expect(sshd.logs()).toMatch(new RegExp(`Accepted publickey for root .* ED25519 ${fp.replace(/[+/]/g, '\\$&')}`));
+      // agent: true means the agent of SSH_AUTH_SOCK, as ssh uses it.
+      const saved = process.env.SSH_AUTH_SOCK;
+      process.env.SSH_AUTH_SOCK = socket;
+      try {
+        expect((await transport(db2({ identityFile: undefined, agent: true })).exec(['echo', 'env agent'])).stdout).toBe('env agent');
+      } finally {
+        if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+        else process.env.SSH_AUTH_SOCK = saved;
+      }
     } finally {
       const exited = new Promise((r) => agent.once('exit', r));
       agent.kill('SIGTERM');
@@ -456,6 +465,28 @@ describe('connection failures', () => {
     } finally {
       for (const c of accepted) c.destroy();
       await closeServer(silent);
+    }
+  });
+
+  test('a host that stops answering is detected by keepalive, failing the running command', async () => {
+    const t = transport(db2({ keepaliveInterval: '300ms' }));
+    const before = new Set(sshd.connectionPids());
+    await t.connect();
+    const [conn] = await until('the new connection process', () => sshd.connectionPids().filter((p) => !before.has(p)));
+    const pending = rejection(t.exec(['sleep', '30']));
+    await until('the remote sleep', () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes('sleep 30'));
+    // Freeze the server side of this connection: TCP stays up, SSH stops answering.
+    const frozen = [conn!, ...descendants(conn!)];
+    for (const p of frozen) process.kill(p, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const err = await pending;
+      expect(err.code).toBe('TRANSPORT');
+      expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 30 \\(Keepalive timeout\\)`));
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      for (const p of frozen) process.kill(p, 'SIGCONT');
+      sshd.killConnection(conn!);
     }
   });
 
