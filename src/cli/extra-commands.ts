@@ -1,4 +1,5 @@
 import { historyCommand } from './commands/history.js';
+import { labCommand } from './commands/lab.js';
 
 /**
  * Commands that live with their concern (lab, history) register here, so main stays a thin dispatcher.
@@ -7,4 +8,5 @@ export type CommandHandler = (argv: string[], write: (text: string) => void, sig
 
 export const extraCommands: Record<string, CommandHandler> = {
   history: (argv, write) => historyCommand(argv, write),
+  lab: labCommand,
 };

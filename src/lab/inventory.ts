@@ -1,0 +1,100 @@
+/**
+ * The lab's inventory: an ordinary pgplay inventory (the shipped playbooks cannot tell the lab from
+ * production) with every host on loopback, its own port, socket directory and pgBackRest files under
+ * the lab directory, and the local transport.
+ */
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { SCHEMAS_DIR } from '../core/paths.js';
+import type { HostEntry, Inventory } from '../model/inventory.js';
+import { versionFacts } from '../postgres/versions.js';
+import { hostPaths, LAB_CLUSTER, PORT_OFFSET, REPLICATION_PASSWORD_FILE, repositoryPath, globalsPath, type LabHostName } from './layout.js';
+import type { LabOptions } from './options.js';
+
+const LOOPBACK = '127.0.0.1';
+
+export function labPort(options: Pick<LabOptions, 'basePort'>, host: Exclude<LabHostName, 'bk1'>): number {
+  return options.basePort + PORT_OFFSET[host];
+}
+
+function hostVars(options: LabOptions, host: LabHostName): Record<string, unknown> {
+  const p = hostPaths(options.dir, host);
+  return {
+    lab_dir: p.dir,
+    pgbackrest_config: p.pgbackrestConfig,
+    pgbackrest_log_path: p.logDir,
+    pgbackrest_lock_path: p.lockDir,
+    pgpass_file: p.pgpass,
+  };
+}
+
+function databaseHost(options: LabOptions, host: Exclude<LabHostName, 'bk1'>, entry: Pick<HostEntry, 'role' | 'upstream'>): HostEntry {
+  const p = hostPaths(options.dir, host);
+  const settings: Record<string, string> = {};
+  // Each host pushes WAL with its own pgBackRest configuration, so after a promotion the new primary
+  // archives through its own file. A drill host never archives (the template turns archive_mode off).
+  if (options.backupTool === 'pgbackrest' && entry.role !== 'drill') {
+    settings.archive_command = `pgbackrest --config=${p.pgbackrestConfig} --stanza=${LAB_CLUSTER} archive-push %p`;
+  }
+  return {
+    address: LOOPBACK,
+    ...entry,
+    pgdata: p.pgdata,
+    postgres: {
+      port: labPort(options, host),
+      socketDir: p.socketDir,
+      ...(Object.keys(settings).length ? { settings } : {}),
+    },
+    vars: hostVars(options, host),
+  };
+}
+
+export function labInventory(options: LabOptions): Inventory {
+  const walKeep: Record<string, string | number> =
+    versionFacts(options.pgVersion).walKeepSetting === 'wal_keep_size' ? { wal_keep_size: '128MB' } : { wal_keep_segments: 8 };
+  return {
+    cluster: LAB_CLUSTER,
+    postgres: {
+      version: options.pgVersion,
+      bindir: options.bindir,
+      osUser: options.osUser,
+      superuser: options.osUser,
+      // Four servers share one machine: keep each one small.
+      settings: { shared_buffers: '32MB', max_connections: 40, ...walKeep },
+    },
+    connection: { transport: 'local', ...(options.become ? { become: options.become } : {}) },
+    replication: {
+      user: 'replicator',
+      password: { file: join(options.dir, REPLICATION_PASSWORD_FILE) },
+      slots: true,
+    },
+    backup: {
+      tool: options.backupTool,
+      stanza: LAB_CLUSTER,
+      repoHost: 'bk1',
+      repoPath: repositoryPath(options.dir),
+      retention: { full: 2, diff: 4 },
+      fromStandby: false,
+      processMax: 2,
+      compressType: 'lz4',
+    },
+    hosts: {
+      db1: databaseHost(options, 'db1', { role: 'primary' }),
+      db2: databaseHost(options, 'db2', { role: 'standby', upstream: 'db1' }),
+      bk1: { address: LOOPBACK, role: 'repository', vars: { ...hostVars(options, 'bk1'), globals_dir: globalsPath(options.dir) } },
+      drill1: databaseHost(options, 'drill1', { role: 'drill' }),
+    },
+    vars: { lab: true },
+  };
+}
+
+export function inventoryYaml(options: LabOptions): string {
+  const header = [
+    `# yaml-language-server: $schema=${join(SCHEMAS_DIR, 'inventory.schema.json')}`,
+    `# The pgplay lab in ${options.dir}, written by \`pgplay lab up\`; \`pgplay lab down\` removes it.`,
+    '# An ordinary inventory: every shipped playbook runs against it, e.g.',
+    '#   pgplay run playbooks/nightly-backup.yml',
+    options.backupNote ? `# Backups use pg_basebackup: ${options.backupNote}.` : undefined,
+  ].filter((l): l is string => l !== undefined);
+  return `${header.join('\n')}\n${stringify(labInventory(options), { lineWidth: 0 })}`;
+}
