@@ -55,13 +55,11 @@ export const postgresAction: Action<PostgresInput> = {
       mode: {
         type: 'string',
         enum: ['smart', 'fast', 'immediate'],
-        default: 'fast',
-        description: 'Shutdown mode for stopped and restarted (pg_ctl -m). smart waits for every session to end; immediate skips the checkpoint (crash recovery at the next start).',
+        description: 'Shutdown mode for stopped and restarted (pg_ctl -m), default fast. smart waits for every session to end; immediate skips the checkpoint (crash recovery at the next start).',
       },
       wait_timeout: {
         type: ['string', 'number'],
-        default: DEFAULT_WAIT,
-        description: 'How long pg_ctl waits for a start, stop or promotion to finish (a duration such as 90s or 5m, or seconds).',
+        description: `How long pg_ctl waits for a start, stop or promotion to finish (a duration such as 90s or 5m, or seconds); default ${DEFAULT_WAIT}.`,
       },
       log_file: {
         type: 'string',
@@ -72,7 +70,6 @@ export const postgresAction: Action<PostgresInput> = {
       },
       allow_primary: {
         type: 'boolean',
-        default: false,
         description:
           'state stopped: allow stopping a server that is a primary (not in recovery). Without it that is refused (exit 3); with it the step is destructive and asks for confirmation (--yes answers).',
       },
@@ -426,9 +423,6 @@ async function stop(ctx: ActionContext, pgdata: string, input: PostgresInput, wa
 // ---------------------------------------------------------------------------------------------
 // reloaded
 
-/** pg_file_settings says "setting could not be applied" for a changed restart-only setting. */
-const NEEDS_RESTART = 'setting could not be applied';
-
 async function reload(ctx: ActionContext, pgdata: string): Promise<Outcome> {
   const r = await runAsOwner(ctx, [pgBin(ctx.host, 'pg_ctl'), 'reload', '-D', pgdata], { env: { LC_MESSAGES: 'C' } });
   if (r.exitCode !== 0) throw commandFailed(`pg_ctl reload on ${ctx.host.name} failed`, r);
@@ -463,14 +457,20 @@ async function configVerdict(ctx: ActionContext): Promise<{ errors: string[]; pe
     return undefined;
   }
   try {
-    const res = await client.query<{ sourcefile: string | null; sourceline: number | null; name: string | null; error: string }>(
-      'select sourcefile, sourceline, name, error from pg_file_settings where error is not null order by seqno',
+    // "setting could not be applied" means either a changed restart-only setting (postmaster context)
+    // or a value the server refuses; the setting's context tells them apart.
+    const res = await client.query<{ sourcefile: string | null; sourceline: number | null; name: string | null; setting: string | null; error: string; context: string | null }>(
+      `select f.sourcefile, f.sourceline, f.name, f.setting, f.error, s.context
+         from pg_file_settings f left join pg_settings s on s.name = f.name
+        where f.error is not null order by f.seqno`,
     );
     const errors: string[] = [];
     const pending = new Set<string>();
     for (const row of res.rows) {
-      if (row.error === NEEDS_RESTART && row.name) pending.add(row.name);
-      else errors.push(`${row.sourcefile ?? '?'}:${row.sourceline ?? '?'}: ${row.error}${row.name ? ` (${row.name})` : ''}`);
+      const where = `${row.sourcefile ?? '?'}:${row.sourceline ?? '?'}`;
+      if (row.context === 'postmaster' && row.name) pending.add(row.name);
+      else if (row.name && row.context) errors.push(`${where}: ${row.name} = '${row.setting ?? ''}' is not accepted`);
+      else errors.push(`${where}: ${row.error}${row.name ? ` (${row.name})` : ''}`);
     }
     return { errors, pendingRestart: [...pending] };
   } finally {
