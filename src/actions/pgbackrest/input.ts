@@ -74,10 +74,9 @@ export const inputSchema: JsonSchema = {
     start_fast: { type: 'boolean', description: 'backup: request an immediate checkpoint.' },
     allow_primary: {
       type: 'boolean',
-      default: false,
       description: 'restore: allow restoring over the inventory primary while it is stopped (rebuilding a fenced old primary, or restoring a lost one). A running cluster is never restored over.',
     },
-    all: { type: 'boolean', default: false, description: 'stop / start: every stanza on the host (the all.stop file) instead of one.' },
+    all: { type: 'boolean', description: 'stop / start: every stanza on the host (the all.stop file) instead of one.' },
     options: {
       type: 'object',
       additionalProperties: { anyOf: [scalar, { type: 'array', items: scalar }] },
@@ -157,7 +156,7 @@ export function resolveInput(input: PgbackrestInput, host: Host, inventory: Inve
 export function validateInput(input: PgbackrestInput, host: Host): void {
   for (const [key, commands] of Object.entries(COMMAND_KEYS)) {
     const value = (input as unknown as Record<string, unknown>)[key];
-    // Schema defaults (allow_primary: false) are not the user's choice, so they never count.
+    // allow_primary: false says nothing about the command, so it may stand anywhere.
     if (value === undefined || (value === false && key === 'allow_primary')) continue;
     if (!commands.includes(input.command)) {
       throw semantic(`${key} does not apply to pgbackrest ${input.command}`, `${key} only with command ${commands.join(' or ')}`);
