@@ -222,9 +222,10 @@ export class SshTransport implements Transport {
       exitCode = code ?? signalExitCode(signal);
     });
     const failStream = (err: PgplayError): void => {
-      // Only surface errors to a consumer that listens; an unhandled 'error' would crash the run.
-      if (channel.listenerCount('error') > 0) (channel as Duplex).destroy(err);
-      else channel.destroy();
+      // ssh2's Channel.destroy() takes no error, so the error is emitted here, and only to a
+      // consumer that listens: an unhandled 'error' would crash the run.
+      if (channel.listenerCount('error') > 0) channel.emit('error', err);
+      channel.destroy();
     };
     const onLost = (reason: LostReason): void => failStream(this.lostError(argv, reason));
     this.inflight.add(onLost);

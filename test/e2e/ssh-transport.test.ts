@@ -607,6 +607,18 @@ describe('openStream', () => {
     expect(Buffer.concat(chunks).toString()).toBe('postgres\nping\n');
   });
 
+  test('a stream whose connection is lost ends with a TRANSPORT error naming the host', async () => {
+    const t = transport(db2());
+    const before = new Set(sshd.connectionPids());
+    const stream = await t.openStream(['cat']);
+    const [conn] = await until('the new connection process', () => sshd.connectionPids().filter((p) => !before.has(p)));
+    const failed = new Promise<Error>((resolve) => stream.once('error', resolve));
+    sshd.killConnection(conn!);
+    const err = await failed;
+    expect(err).toBeInstanceOf(PgplayError);
+    expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: cat`));
+  });
+
   test('bridges to a unix socket through socat running as the become user', async () => {
     const dir = join(work, 'sock');
     mkdirSync(dir, { mode: 0o755 });
