@@ -24,6 +24,7 @@ import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters, type Cluster
 import { testContext } from '../unit/support/action-context.js';
 
 const STANZA = 'e2e';
+const LONELY = 'lonely';
 const PRIMARY_PORT = 55601;
 const DRILL_PORT = 55602;
 
@@ -159,6 +160,12 @@ beforeAll(async () => {
       `pg1-port=${PRIMARY_PORT}`,
       `pg1-socket-path=${join(pg1, 'sock')}`,
       '',
+      // The same cluster under a stanza its archive_command never pushes to.
+      `[${LONELY}]`,
+      `pg1-path=${join(pg1, 'data')}`,
+      `pg1-port=${PRIMARY_PORT}`,
+      `pg1-socket-path=${join(pg1, 'sock')}`,
+      '',
     ].join('\n'),
   );
   await execa('chown', ['-R', `${PG_OS_USER}:${PG_OS_USER}`, tmp]);
@@ -222,6 +229,16 @@ describe('pgbackrest action on PostgreSQL 15 with pgBackRest 2.45', () => {
     expect(e.code).toBe('STEP_FAILED');
     expect(e.message).toBe('pgbackrest check failed with error 37 (a required option is missing): check command requires option: pg1-path');
     expect(e.hint).toBe(`is stanza nosuch defined in ${conf}?; does this stanza exist?`);
+  });
+
+  it('check: WAL that never reaches the stanza is error 82 with the archive_command hint', async () => {
+    expect((await step(db1, { command: 'stanza-create', stanza: LONELY })).changed).toBe(true);
+    const e = await failure(step(db1, { command: 'check', stanza: LONELY, options: { 'archive-timeout': 2 } }));
+    expect(e.code).toBe('STEP_FAILED');
+    expect(e.message).toMatch(
+      /^pgbackrest check failed with error 82 \(WAL did not reach the repository before the archive timeout\): WAL segment [0-9A-F]{24} was not archived before the 2000ms timeout$/,
+    );
+    expect(e.hint!.startsWith(`check archive_command (it must run pgbackrest --config=${conf} --stanza=${LONELY} archive-push %p)`)).toBe(true);
   });
 
   let fullLabel: string;
