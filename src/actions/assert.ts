@@ -5,6 +5,8 @@ import type { Action } from './types.js';
 export interface AssertInput {
   that: string | string[];
   msg?: string;
+  /** A false condition means the topology contradicts the playbook: refuse (exit 3) rather than fail (exit 1). */
+  refuse?: boolean;
 }
 
 /** Stops the run unless every condition over facts and registered results holds. Read-only. */
@@ -21,6 +23,12 @@ export const assertAction: Action<AssertInput> = {
         anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
       },
       msg: { type: 'string', description: 'The message when an expression is false.' },
+      refuse: {
+        type: 'boolean',
+        default: false,
+        description:
+          'true: a false condition is a safety refusal (exit 3: the facts contradict what the playbook is about to do), not a failed step (exit 1).',
+      },
     },
   },
   async check(ctx, input) {
@@ -29,7 +37,7 @@ export const assertAction: Action<AssertInput> = {
     for (const condition of conditions) {
       if (!evaluateCondition(condition, scope)) {
         throw new PgplayError({
-          code: 'STEP_FAILED',
+          code: input.refuse ? 'GUARD' : 'STEP_FAILED',
           message: input.msg ? `${input.msg} (${condition} is false)` : `assertion failed: ${condition}`,
         });
       }

@@ -1,4 +1,5 @@
 import { EXIT, PgplayError } from '../core/errors.js';
+import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
 import type { Step } from '../model/playbook.js';
 import type { RecapCounts, RunEvent, StepStatus } from './events.js';
@@ -153,6 +154,8 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
   };
 
   const runInclude = async (step: Step, id: string): Promise<boolean> => {
+    // An include is not per host: its `when` sees params, vars, inventory and hosts (with their facts).
+    if (step.when !== undefined && !evaluateCondition(step.when, globalScope(run.scopeSources()))) return true;
     const input = run.renderer.renderValue(step.include, globalScope(run.scopeSources()), `step ${id}`) as {
       playbook: string;
       params?: Record<string, unknown>;

@@ -145,6 +145,15 @@ const SPECS: Record<string, Spec> = {
         .join('\n');
     },
   },
+  // Numbered config keys (pgBackRest's pg2-path ...) from @index: {{add @index 2}}.
+  add: {
+    min: 2,
+    max: 2,
+    fn: ([a, b]) => {
+      if (typeof a !== 'number' || typeof b !== 'number') throw new Error(`expects two numbers, got ${typeName(a)} ${describe(a)} and ${typeName(b)} ${describe(b)}`);
+      return a + b;
+    },
+  },
   pgconf: { min: 1, max: 1, fn: ([v]) => pgconfValue(v) },
   shquote: { min: 1, max: 1, fn: ([v]) => shquote(text(v)) },
   conninfo: { min: 1, max: 1, fn: ([v]) => conninfoValue(text(v)) },

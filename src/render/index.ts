@@ -24,7 +24,7 @@
  *
  * Helpers: eq ne lt le gt ge (numbers also against numeric strings, like the condition language),
  * and or not (Python truthiness: 0, '', [] and {} are false), default get has, json (optional
- * indent), join (list, separator = ", "), upper lower, indent (text, spaces; every non-empty line),
+ * indent), join (list, separator = ", "), upper lower, indent (text, spaces; every non-empty line), add (two numbers),
  * pgconf (postgresql.conf value), shquote (POSIX shell word), conninfo (libpq conninfo value),
  * hbaaddr (pg_hba.conf address: an IP literal gets /32 or /128, a host name stays bare).
  * The built-ins each/with refuse an undefined argument (null iterates nothing) and lookup refuses a

@@ -193,11 +193,12 @@ describe('pgbackrest.conf.hbs', () => {
     expect(s.get('repo1-retention-diff')).toEqual(['7']);
     expect(s.get('repo1-cipher-type')).toEqual(['aes-256-cbc']);
     expect(s.has('repo1-cipher-pass')).toBe(false);
-    expect(s.get('pg10-host')).toEqual(['10.0.0.11']);
-    expect(s.get('pg11-host')).toEqual(['10.0.0.12']);
-    expect(s.get('pg10-path')).toEqual(['/var/lib/postgresql/15/main']);
+    // pgBackRest needs pg1: the primary is pg1, each standby pg<inventory position + 2>.
+    expect(s.get('pg1-host')).toEqual(['10.0.0.11']);
+    expect(s.get('pg3-host')).toEqual(['10.0.0.12']);
+    expect(s.get('pg1-path')).toEqual(['/var/lib/postgresql/15/main']);
     expect(s.get('backup-standby')).toEqual(['y']);
-    expect([...s.keys()].some((k) => k.startsWith('pg12') || k.startsWith('pg13'))).toBe(false);
+    expect([...s.keys()].filter((k) => /^pg\d+-path$/.test(k))).toEqual(['pg1-path', 'pg3-path']);
     expect(text).toContain('\n[main]\n');
   });
 
@@ -227,8 +228,8 @@ describe('pgbackrest.conf.hbs', () => {
       hosts: { ...legacy.hosts, bk: { address: '127.0.0.1', role: 'repository' } },
     };
     const repo = settingsOf(await render(lab, 'bk', 'pgbackrest.conf.hbs'), '=');
-    expect(repo.get('pg10-path')).toEqual(['/srv/pg/11/a']);
-    expect(repo.get('pg11-port')).toEqual(['5434']);
+    expect(repo.get('pg1-path')).toEqual(['/srv/pg/11/a']);
+    expect(repo.get('pg3-port')).toEqual(['5434']);
     expect([...repo.keys()].some((k) => k.endsWith('-host'))).toBe(false);
     const db = settingsOf(await render(lab, 'old1', 'pgbackrest.conf.hbs'), '=');
     expect(db.get('repo1-path')).toEqual(['/srv/repo']);
