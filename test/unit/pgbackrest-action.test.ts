@@ -246,3 +246,33 @@ describe('schema', () => {
     expect(playbookErrors(parseYaml(ok, file), { actions: [pgbackrestAction] })).toEqual([]);
   });
 });
+
+describe('a missing pgbackrest.conf', () => {
+  const host = { ...host15, vars: { pgbackrest_config: '/nonexistent/pgplay/pgbackrest.conf' } };
+
+  it('under --check is a note (an earlier step may render it), not a failure', async () => {
+    const ctx = testContext({ host, checkMode: true });
+    expect(await pgbackrestAction.check(ctx, { command: 'backup', type: 'full' })).toEqual({
+      changed: true,
+      msg: 'would run pgbackrest backup (/nonexistent/pgplay/pgbackrest.conf does not exist yet)',
+    });
+    expect(await pgbackrestAction.check(ctx, { command: 'info' })).toEqual({
+      changed: false,
+      skipped: true,
+      msg: 'pgbackrest info not run: /nonexistent/pgplay/pgbackrest.conf does not exist yet',
+    });
+  });
+
+  it('for real is pgBackRest error 55 with a hint naming the file', async () => {
+    const ctx = testContext({ host });
+    const e = await pgbackrestAction.check(ctx, { command: 'info' }).then(
+      () => undefined,
+      (err: unknown) => err as PgplayError,
+    );
+    expect(e).toBeInstanceOf(PgplayError);
+    expect(e!.message).toBe(
+      "pgbackrest info failed with error 55 (a file pgBackRest needs is missing): unable to open missing file '/nonexistent/pgplay/pgbackrest.conf' for read",
+    );
+    expect(e!.hint).toBe('does /nonexistent/pgplay/pgbackrest.conf exist and is it readable by the PostgreSQL OS user?');
+  });
+});
