@@ -184,6 +184,43 @@ describe('basebackup + recovery + pgpass + postgres build a streaming standby (P
   });
 });
 
+describe('recovery settings on a running PostgreSQL 15 standby', () => {
+  it('a primary_conninfo change says "reload" (13+), and a reload is all the standby needs', async () => {
+    const pid = await readPostmasterPid(standby.pgdata);
+    const renamed = (name: string) => `  - id: recovery
+    hosts: db2
+    recovery: { passfile: ${passfile}, application_name: ${name} }
+    notify: [reload]
+handlers:
+  reload: { hosts: db2, postgres: { state: reloaded } }
+`;
+    const steps = renamed('db2_renamed');
+    const plan = await run(dir, inventory, steps, { check: true });
+    expect(plan.statuses).toEqual(["recovery=changed", "reload=changed"]);
+    expect(plan.results[0]!.msg).toBe('would update conf.d/pgplay-recovery.conf; a running server needs a reload');
+    expect(plan.results[0]!.diff).toContain(
+      `-primary_conninfo = 'host=127.0.0.1 port=55510 user=replicator application_name=db2 passfile=${passfile}'\n` +
+        `+primary_conninfo = 'host=127.0.0.1 port=55510 user=replicator application_name=db2_renamed passfile=${passfile}'\n`,
+    );
+
+    const r = await run(dir, inventory, steps);
+    expect(r.statuses).toEqual(['recovery=changed', 'reload=changed']);
+    expect(r.results[0]!.msg).toBe('updated conf.d/pgplay-recovery.conf; a running server needs a reload');
+    await expect
+      .poll(() => primary.psql("select application_name || '|' || state from pg_stat_replication"), { timeout: 30_000 })
+      .toBe('db2_renamed|streaming');
+    // Same postmaster: the walreceiver reconnected with the new conninfo on reload alone.
+    expect(await readPostmasterPid(standby.pgdata)).toBe(pid);
+    // The previous file is kept beside it, where include_dir (which reads only *.conf) ignores it.
+    expect(await readFile(join(standby.pgdata, 'conf.d', 'pgplay-recovery.conf.pgplay-prev'), 'utf8')).toContain('application_name=db2 ');
+
+    const back = await run(dir, inventory, renamed('db2'));
+    expect(back.statuses).toEqual(['recovery=changed', 'reload=changed']);
+    const rebuilt = await run(dir, inventory, STANDBY_BUILD());
+    expect(rebuilt.statuses).toEqual(['pgpass=ok', 'copy=ok', 'recovery=ok', 'settings=ok', 'start=ok', 'streaming=ok']);
+  });
+});
+
 describe('basebackup guards (exit 3)', () => {
   it('refuses a running target, whatever the inventory calls it: db3 is a live primary of its own', async () => {
     const pid = await readPostmasterPid(other.pgdata);
