@@ -42,7 +42,7 @@ export const pgpassAction: Action<PgpassInput> = {
         type: 'string',
         pattern: '^/',
         description:
-          'The file. Default: .pgpass in the home directory of postgres.osUser (where libpq looks), the same file the recovery action names in primary_conninfo (passfile).',
+          'The file. Default: the host var pgpass_file when set, else .pgpass in the home directory of postgres.osUser (where libpq looks); the same file the recovery action names in primary_conninfo (passfile).',
       },
       entries: {
         type: 'array',
@@ -160,6 +160,10 @@ async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: numb
  * server started by that user all find it, and primary_conninfo names it explicitly (passfile).
  */
 export async function defaultPgpassPath(ctx: ActionContext): Promise<string> {
+  // A host may keep its own file (host var pgpass_file), as the lab does so that it never touches
+  // the OS user's real ~/.pgpass; like pgbackrest_config for the pgbackrest action.
+  const own = ctx.host.vars.pgpass_file;
+  if (typeof own === 'string' && own.startsWith('/')) return own;
   return posix.join(await homeOf(ctx, ctx.host.postgres.osUser), '.pgpass');
 }
 

@@ -17,9 +17,10 @@ import { loadInventory } from '../load/inventory.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { createTransport } from '../transports/index.js';
-import { inventoryYaml } from './inventory.js';
+import { inventoryYaml, type LabPrimary } from './inventory.js';
 import { hostPaths, LAB_HOSTS, REPLICATION_PASSWORD_FILE, repositoryPath } from './layout.js';
 import { defaultLabDir, reconcile, resolveNewLab, type LabOptions, type LabRequest } from './options.js';
+import { markerOptions, primaryFromFacts, setLabPrimary } from './roles.js';
 import { stopServer, type ServerRef } from './servers.js';
 import { labInventoryFile, readMarker, readPointer, removePointer, writeMarker, writePointer } from './state.js';
 
@@ -77,14 +78,14 @@ async function osIds(user: string): Promise<{ uid: number; gid: number }> {
 }
 
 /** The lab directory itself, the marker, the replication secret and the inventory: everything the playbook needs to start from. */
-async function prepareDirectory(options: LabOptions, created: boolean): Promise<void> {
+async function prepareDirectory(options: LabOptions, created: boolean, primary: LabPrimary): Promise<void> {
   await mkdir(options.dir, { recursive: true });
   // The host directories below are created by the playbook as the PostgreSQL OS user.
   const { uid, gid } = await osIds(options.osUser);
   await chown(options.dir, uid, gid);
   await chmod(options.dir, 0o755);
   await checkReachable(options);
-  if (created) await writeMarker(options);
+  if (created) await writeMarker(options, new Date(), primary);
 
   const secret = join(options.dir, REPLICATION_PASSWORD_FILE);
   await mkdir(dirname(secret), { recursive: true, mode: 0o700 });
@@ -93,7 +94,7 @@ async function prepareDirectory(options: LabOptions, created: boolean): Promise<
   if (!existing) await writeFile(secret, randomBytes(18).toString('base64url') + '\n', { mode: 0o600 });
 
   const inventory = labInventoryFile(options.dir);
-  const text = inventoryYaml(options);
+  const text = inventoryYaml(options, primary);
   if ((await readFile(inventory, 'utf8').catch(() => undefined)) !== text) await writeFile(inventory, text, { mode: 0o644 });
 }
 
@@ -116,9 +117,19 @@ export async function labUp(request: LabRequest, io: LabIo): Promise<LabUpResult
       hint: 'choose another --dir; pgplay builds a lab only in an empty or new directory',
     });
   }
-  const options = marker ? reconcile(stripMarker(marker), { ...request, dir }) : await resolveNewLab({ ...request, dir }, env);
+  const options = marker ? reconcile(markerOptions(marker), { ...request, dir }) : await resolveNewLab({ ...request, dir }, env);
   if (options.backupNote && !marker) io.warn?.(`backups use pg_basebackup: ${options.backupNote}`);
-  await prepareDirectory(options, !marker);
+  // After a promotion the lab follows the servers: whichever of db1 and db2 runs read-write is the primary.
+  let primary: LabPrimary = marker?.primary ?? 'db1';
+  if (marker) {
+    const found = await primaryFromFacts(options, primary);
+    if (found !== primary) {
+      await setLabPrimary(dir, found);
+      io.warn?.(`${found} runs read-write: the lab's inventory now has ${found} as its primary`);
+      primary = found;
+    }
+  }
+  await prepareDirectory(options, !marker, primary);
 
   const password = (await readFile(join(dir, REPLICATION_PASSWORD_FILE), 'utf8')).trim();
   const inventoryFile = labInventoryFile(dir);
@@ -137,11 +148,6 @@ export async function labUp(request: LabRequest, io: LabIo): Promise<LabUpResult
   });
   if (result.exitCode === 0) await writePointer(dir, env);
   return { options, inventoryFile, exitCode: result.exitCode, created: !marker };
-}
-
-function stripMarker(marker: LabOptions & { version?: number; created?: string }): LabOptions {
-  const { version: _v, created: _c, ...options } = marker;
-  return options;
 }
 
 function serverRefs(options: LabOptions): ServerRef[] {
@@ -181,7 +187,7 @@ export async function labDown(dirFlag: string | undefined, env: NodeJS.ProcessEn
     return { dir, existed: false, stopped: [] };
   }
   const stopped: string[] = [];
-  for (const server of serverRefs(stripMarker(marker))) {
+  for (const server of serverRefs(markerOptions(marker))) {
     if ((await stopServer(server)) === 'stopped') stopped.push(server.name);
   }
   await rm(dir, { recursive: true, force: true });
@@ -228,7 +234,7 @@ export async function labStatus(dirFlag: string | undefined, env: NodeJS.Process
   const inventory = labInventoryFile(dir);
   const pointer = (await readPointer(env)) === inventory;
   if (!marker) return { dir, up: false, pointer, hosts: [] };
-  const options = stripMarker(marker);
+  const options = markerOptions(marker);
   const { inventory: inv } = await loadInventory(inventory);
   const hosts = resolveHosts(inv);
   const out: LabHostStatus[] = [];

@@ -49,7 +49,11 @@ function databaseHost(options: LabOptions, host: Exclude<LabHostName, 'bk1'>, en
   };
 }
 
-export function labInventory(options: LabOptions): Inventory {
+/** db1 and db2 trade places after a promotion: the primary is whichever the lab says (db1 at first). */
+export type LabPrimary = 'db1' | 'db2';
+
+export function labInventory(options: LabOptions, primary: LabPrimary = 'db1'): Inventory {
+  const standby: LabPrimary = primary === 'db1' ? 'db2' : 'db1';
   const walKeep: Record<string, string | number> =
     versionFacts(options.pgVersion).walKeepSetting === 'wal_keep_size' ? { wal_keep_size: '128MB' } : { wal_keep_segments: 8 };
   return {
@@ -79,8 +83,8 @@ export function labInventory(options: LabOptions): Inventory {
       compressType: 'lz4',
     },
     hosts: {
-      db1: databaseHost(options, 'db1', { role: 'primary' }),
-      db2: databaseHost(options, 'db2', { role: 'standby', upstream: 'db1' }),
+      db1: databaseHost(options, 'db1', primary === 'db1' ? { role: 'primary' } : { role: 'standby', upstream: primary }),
+      db2: databaseHost(options, 'db2', standby === 'db2' ? { role: 'standby', upstream: primary } : { role: 'primary' }),
       bk1: { address: LOOPBACK, role: 'repository', vars: { ...hostVars(options, 'bk1'), globals_dir: globalsPath(options.dir) } },
       drill1: databaseHost(options, 'drill1', { role: 'drill' }),
     },
@@ -88,13 +92,14 @@ export function labInventory(options: LabOptions): Inventory {
   };
 }
 
-export function inventoryYaml(options: LabOptions): string {
+export function inventoryYaml(options: LabOptions, primary: LabPrimary = 'db1'): string {
   const header = [
     `# yaml-language-server: $schema=${join(SCHEMAS_DIR, 'inventory.schema.json')}`,
     `# The pgplay lab in ${options.dir}, written by \`pgplay lab up\`; \`pgplay lab down\` removes it.`,
     '# An ordinary inventory: every shipped playbook runs against it, e.g.',
     '#   pgplay run playbooks/nightly-backup.yml',
     options.backupNote ? `# Backups use pg_basebackup: ${options.backupNote}.` : undefined,
+    primary !== 'db1' ? `# ${primary} is the primary since a promotion; pgplay rewrote the roles of db1 and db2.` : undefined,
   ].filter((l): l is string => l !== undefined);
-  return `${header.join('\n')}\n${stringify(labInventory(options), { lineWidth: 0 })}`;
+  return `${header.join('\n')}\n${stringify(labInventory(options, primary), { lineWidth: 0 })}`;
 }

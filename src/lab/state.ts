@@ -14,6 +14,8 @@ export const MARKER_VERSION = 1;
 export interface LabMarker extends LabOptions {
   version: number;
   created: string;
+  /** Which of db1 and db2 is the primary (db2 after a promotion). */
+  primary?: 'db1' | 'db2';
 }
 
 export async function readMarker(dir: string): Promise<LabMarker | undefined> {
@@ -37,8 +39,8 @@ export async function readMarker(dir: string): Promise<LabMarker | undefined> {
   }
 }
 
-export async function writeMarker(options: LabOptions, created = new Date()): Promise<void> {
-  const marker: LabMarker = { version: MARKER_VERSION, ...options, created: created.toISOString() };
+export async function writeMarker(options: LabOptions, created = new Date(), primary: 'db1' | 'db2' = 'db1'): Promise<void> {
+  const marker: LabMarker = { version: MARKER_VERSION, ...options, created: created.toISOString(), primary };
   await writeFile(join(options.dir, LAB_MARKER), JSON.stringify(marker, null, 2) + '\n', { mode: 0o644 });
 }
 

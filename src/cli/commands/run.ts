@@ -8,6 +8,7 @@ import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
 import { runPlaybook } from '../../engine/index.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
+import { procedureReports } from '../../report/procedures.js';
 import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
 import { locateInventory } from '../locate.js';
 
@@ -61,6 +62,7 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 
   const redactor = processRedactor();
+  const stateDir = values['state-dir'] !== undefined ? resolve(values['state-dir']) : defaultStateDir();
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   const result = await runPlaybook({
     playbookFile,
@@ -76,7 +78,7 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
     timeout: values.timeout,
     graceMs: values.grace === undefined ? undefined : parseDuration(values.grace, '--grace'),
     signal,
-    stateDir: values['state-dir'] !== undefined ? resolve(values['state-dir']) : defaultStateDir(),
+    stateDir,
     resume: values.resume,
     force: values.force,
     redactor,
@@ -88,7 +90,11 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
     ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
   });
   await renderer.finish();
-  if (values.report) await writeReport(values.report, redactor.redactValue(events));
+  // The shipped procedures' own reports: the drill report (it takes --report when the run is a drill)
+  // and, after a promotion, what the inventory needs.
+  const procedures = await procedureReports({ stateDir, runId: result.runId, inventoryFile, check, reportFile: values.report });
+  if (values.report && !procedures.drill) await writeReport(values.report, redactor.redactValue(events));
+  if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
   return result.exitCode;
 }
 
