@@ -323,7 +323,11 @@ export class SshTransport implements Transport {
         stderr.push(d);
         if (announcement && remotePid === undefined) {
           const m = announcement.exec(Buffer.concat(stderr).toString('latin1'));
-          if (m) remotePid = Number(m[1]);
+          if (m) {
+            remotePid = Number(m[1]);
+            // Stopped before the login shell got this far (slow rc files): stop it now.
+            if (stopping) void this.killGroup(remotePid, 'TERM', options.become);
+          }
         }
       });
       channel.on('exit', (code: number | null, signalName?: string) => {

@@ -57,6 +57,21 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
   }
 }
 
+/**
+ * Whether `args` runs under a connection's sshd process. Tests kill a connection only once its
+ * command runs: killing a session while the login shell still reads its rc files can leave their
+ * locks behind (root's .bashrc here runs `pyenv init`, whose rehash lock then blocks every shell).
+ */
+function runningUnder(connPid: number, args: string): boolean {
+  return descendants(connPid).some((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === args;
+    } catch {
+      return false;
+    }
+  });
+}
+
 beforeAll(async () => {
   sshd = await startSshd({ addresses: ADDRESSES });
   work = mkdtempSync(join(tmpdir(), 'pgplay-ssh-e2e-'));
@@ -473,8 +488,8 @@ describe('connection failures', () => {
     const before = new Set(sshd.connectionPids());
     await t.connect();
     const [conn] = await until('the new connection process', () => sshd.connectionPids().filter((p) => !before.has(p)));
-    const pending = rejection(t.exec(['sleep', '30']));
-    await until('the remote sleep', () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes('sleep 30'));
+    const pending = rejection(t.exec(['sleep', '42']));
+    await until('the remote sleep', () => runningUnder(conn!, 'sleep 42'));
     // Freeze the server side of this connection: TCP stays up, SSH stops answering.
     const frozen = [conn!, ...descendants(conn!)];
     for (const p of frozen) process.kill(p, 'SIGSTOP');
@@ -482,7 +497,7 @@ describe('connection failures', () => {
       const started = Date.now();
       const err = await pending;
       expect(err.code).toBe('TRANSPORT');
-      expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 30 \\(Keepalive timeout\\)`));
+      expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 42 \\(Keepalive timeout\\)`));
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       for (const p of frozen) process.kill(p, 'SIGCONT');
@@ -496,13 +511,13 @@ describe('connection failures', () => {
     await t.connect();
     const mine = await until('the new connection process', () => sshd.connectionPids().filter((p) => !before.has(p)));
     expect(mine).toHaveLength(1);
-    const pending = t.exec(['sleep', '30']);
-    await until('the remote sleep', () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes('sleep 30'));
+    const pending = t.exec(['sleep', '41']);
+    await until('the remote sleep', () => runningUnder(mine[0]!, 'sleep 41'));
     sshd.killConnection(mine[0]!);
     const err = await rejection(pending);
     expect(err.code).toBe('TRANSPORT');
     expect(err.host).toBe('db2');
-    expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 30`));
+    expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 41`));
     expect((await t.exec(['echo', 'back'])).stdout).toBe('back');
     expect(t.connectionsOpened).toBe(2);
   });
@@ -539,11 +554,11 @@ describe('one connection per host', () => {
   test('close() while a command runs fails it as closed, and the connection goes away', async () => {
     const t = transport(db2());
     await t.connect();
-    const failed = rejection(t.exec(['sleep', '30']));
+    const failed = rejection(t.exec(['sleep', '5']));
     await new Promise((r) => setTimeout(r, 500));
     await t.close();
     const err = await failed;
-    expect(err.message).toMatch(/^connection to db2 \(127\.0\.0\.3:\d+\) was closed while running: sleep 30/);
+    expect(err.message).toMatch(/^connection to db2 \(127\.0\.0\.3:\d+\) was closed while running: sleep 5/);
   });
 });
 
@@ -610,13 +625,14 @@ describe('openStream', () => {
   test('a stream whose connection is lost ends with a TRANSPORT error naming the host', async () => {
     const t = transport(db2());
     const before = new Set(sshd.connectionPids());
-    const stream = await t.openStream(['cat']);
+    const stream = await t.openStream(['sleep', '43']);
     const [conn] = await until('the new connection process', () => sshd.connectionPids().filter((p) => !before.has(p)));
+    await until('the remote sleep', () => runningUnder(conn!, 'sleep 43'));
     const failed = new Promise<Error>((resolve) => stream.once('error', resolve));
     sshd.killConnection(conn!);
     const err = await failed;
     expect(err).toBeInstanceOf(PgplayError);
-    expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: cat`));
+    expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 43`));
   });
 
   test('bridges to a unix socket through socat running as the become user', async () => {
