@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import {
   Document,
-  LineCounter,
   isAlias,
   isMap,
   isPair,
@@ -41,9 +40,13 @@ const MESSAGES: Partial<Record<string, string>> = {
  * exact position; all of them are thrown together as PgplayErrors.
  */
 export function parseYaml<T = unknown>(text: string, file: string): LoadedDocument<T> {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
-  const at = (offset: number): SourcePosition => ({ file, ...lineCounter.linePos(offset) });
+  // logLevel error: the library would otherwise print its own warnings (collection keys) on stderr.
+  const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, merge: true, logLevel: 'error' });
+  // Positions come from the text itself: the library's LineCounter misses line breaks inside
+  // multi-line scalars while it recovers from syntax errors, which shifts every later position.
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  const at = (offset: number): SourcePosition => ({ file, ...linePos(lineStarts, offset) });
   // The parser places some errors on the indentation before the offending token; point at the token.
   const fail = (offset: number, message: string, expected?: string) =>
     new PgplayError({ code: 'YAML', message, expected, position: at(skipSpaces(text, offset)) });
@@ -69,13 +72,38 @@ export function parseYaml<T = unknown>(text: string, file: string): LoadedDocume
     ]);
   }
 
-  const data = doc.toJS({ maxAliasCount: 1000 }) as T;
+  let data: T;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 }) as T;
+  } catch (e) {
+    // The library refuses alias expansions that explode ("billion laughs"); name the first alias.
+    let aliasAt = 0;
+    visit(doc, {
+      Alias(_, node) {
+        aliasAt = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const why = /alias/i.test((e as Error).message) ? 'aliases expand to too many nodes (more than 1000)' : (e as Error).message;
+    throw new PgplayErrors([fail(aliasAt, why, 'aliases that each expand to a small value')]);
+  }
   return {
     file,
     text,
     data,
     position: (path, part = 'value') => at(locate(doc, path, part)),
   };
+}
+
+function linePos(lineStarts: number[], offset: number): { line: number; col: number } {
+  let lo = 0;
+  let hi = lineStarts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (lineStarts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, col: offset - lineStarts[lo]! + 1 };
 }
 
 function skipSpaces(text: string, offset: number): number {
