@@ -213,7 +213,7 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
       });
     }
   }
-  const source_ = `${upstream.name} (${upstream.address}:${upstream.postgres.port})`;
+  const described = `${upstream.name} (${upstream.address}:${upstream.postgres.port})`;
   const how = input.method === 'copy' ? 'the backup API and tar' : 'pg_basebackup';
   return {
     upstream,
@@ -222,8 +222,8 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
     outcome: {
       changed: true,
       msg: occupied
-        ? `would delete what ${pgdata} holds (${what}) and copy ${source_} into it`
-        : `would copy ${source_} into ${pgdata} with ${how}`,
+        ? `would delete what ${pgdata} holds (${what}) and copy ${described} into it`
+        : `would copy ${described} into ${pgdata} with ${how}`,
     },
   };
 }
