@@ -75,14 +75,20 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const inventoryFile = resolve(request.inventoryFile);
   const loadedInventory = await loadInventory(inventoryFile);
   const inventory = loadedInventory.inventory;
-  const { playbook } = await loadPlaybook(playbookFile, { actions, inventory });
   const redactor = request.redactor ?? new Redactor();
+  const resolveSecret = createSecretResolver(redactor, request.env);
+  // Resolve every secret the inventory references first: a missing one fails before any host is
+  // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
+  for (const ref of collectSecretRefs(inventory)) await resolveSecret(ref);
+  const { playbook } = await loadPlaybook(playbookFile, { actions, inventory });
   const warn = (message: string) => request.warn?.(redactor.redact(message));
   const playbookSha256 = createHash('sha256').update(await readFile(playbookFile)).digest('hex');
   const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook) : undefined;
   const limit = request.limit ?? resume?.options.limit;
   const tags = request.tags ?? resume?.options.tags;
   const from = request.from ?? resume?.options.from;
+  // A secret param is known to the redactor before its value can be quoted by a param error.
+  for (const [name, raw] of Object.entries(request.params)) if (playbook.params?.[name]?.secret) redactor.add(raw);
   const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params });
   const hosts = resolveHosts(inventory);
   if (limit) for (const name of limit) selectHosts(name, hosts);
@@ -90,13 +96,9 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }
 
-  const resolveSecret = createSecretResolver(redactor, request.env);
   for (const [name, def] of Object.entries(playbook.params ?? {})) {
     if (def.secret && typeof params[name] === 'string') redactor.add(params[name] as string);
   }
-  // Resolve every secret the inventory references up front: a missing one fails before any host is
-  // touched, and each value is known to the redactor before anything can print it.
-  for (const ref of collectSecretRefs(inventory)) await resolveSecret(ref);
 
   const playbookDir = dirname(playbookFile);
   const renderer = createRenderer({ templateDirs: [resolve(playbookDir, 'templates'), playbookDir, SHIPPED_TEMPLATES] });
