@@ -83,6 +83,16 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** A postmaster may linger a moment after pg_ctl stop -w returns; resolves whether it is gone within ms. */
+export async function waitGone(pid: number, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (pidAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
 export async function createLab(basePort: number, name: string): Promise<TestLab> {
   const root = await mkdtemp(join(tmpdir(), `pgplay-${name}-`));
   // mkdtemp makes a 0700 directory: the postgres user must be able to pass through it.
@@ -142,7 +152,8 @@ export async function createLab(basePort: number, name: string): Promise<TestLab
     async down() {
       const pids = (await Promise.all((['db1', 'db2', 'drill1'] as const).map((h) => lab.postmasterPid(h)))).filter((p): p is number => p !== undefined);
       const r = await pgplay(['lab', 'down', '--dir', dir]);
-      const alive = pids.filter(pidAlive);
+      const alive: number[] = [];
+      for (const pid of pids) if (!(await waitGone(pid))) alive.push(pid);
       await rm(root, { recursive: true, force: true });
       if (r.exitCode !== 0 || alive.length) throw new Error(`lab down failed (${r.exitCode}; still running: ${alive.join(', ')}): ${r.stderr}`);
     },

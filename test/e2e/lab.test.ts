@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changedSteps, createLab, events, labUp, pidAlive, PLAYBOOKS, type TestLab } from './lab-helpers.js';
+import { changedSteps, createLab, events, labUp, PLAYBOOKS, waitGone, type TestLab } from './lab-helpers.js';
 
 describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
   let lab: TestLab;
@@ -96,7 +96,7 @@ describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
     const r = await lab.pgplay(['lab', 'down']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe(`lab in ${lab.dir} removed (stopped db1)`);
-    expect(pidAlive(pid)).toBe(false);
+    expect(await waitGone(pid)).toBe(true);
     await expect(stat(lab.dir)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(join(lab.stateDir, 'lab-inventory'))).rejects.toMatchObject({ code: 'ENOENT' });
     const again = await lab.pgplay(['lab', 'down']);
