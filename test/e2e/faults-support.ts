@@ -1,0 +1,107 @@
+import { execa, type ResultPromise } from 'execa';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Shared by the fault, resume and safety suites: a local two-host inventory, the CLI, the journal. */
+export const CLI = resolve('dist/cli/main.js');
+
+export interface LocalRig {
+  dir: string;
+  stateDir: string;
+  inventory: string;
+  /** Writes a playbook into the rig's directory and returns its path. */
+  playbook(name: string, lines: string[]): Promise<string>;
+  pgplay(args: string[], options?: { env?: Record<string, string> }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  spawn(args: string[]): ResultPromise<{ reject: false; buffer: true }>;
+}
+
+export async function localRig(cluster: string, hostNames = ['h1', 'h2']): Promise<LocalRig> {
+  const dir = await mkdtemp(join(tmpdir(), `pgplay-${cluster}-`));
+  const stateDir = join(dir, 'state');
+  const inventory = join(dir, 'inventory.yml');
+  await mkdir(join(dir, 'out'));
+  await writeFile(
+    inventory,
+    [
+      `cluster: ${cluster}`,
+      'postgres: { version: 15 }',
+      'connection: { transport: local }',
+      'hosts:',
+      ...hostNames.map((h, i) =>
+        i === 0 ? `  ${h}: { address: 127.0.0.1, role: primary, pgdata: ${join(dir, h)} }` : `  ${h}: { address: 127.0.0.1, role: standby, upstream: ${hostNames[0]}, pgdata: ${join(dir, h)} }`,
+      ),
+      '',
+    ].join('\n'),
+  );
+  // run and plan get the rig's inventory; every command gets its state directory.
+  const base = (args: string[]) => [CLI, ...args, ...(args[0] === 'run' || args[0] === 'plan' ? ['-i', inventory] : []), '--state-dir', stateDir];
+  return {
+    dir,
+    stateDir,
+    inventory,
+    async playbook(name, lines) {
+      const file = join(dir, name);
+      await writeFile(file, lines.join('\n') + '\n');
+      return file;
+    },
+    async pgplay(args, options = {}) {
+      const r = await execa('node', base(args), { reject: false, env: { CI: 'true', ...options.env } });
+      return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
+    spawn(args) {
+      return execa('node', base(args), { reject: false, buffer: true, env: { CI: 'true' } });
+    },
+  };
+}
+
+export interface JournalLine {
+  type: string;
+  step?: string;
+  host?: string;
+  status?: string;
+  exitCode?: number;
+  msg?: string;
+  error?: { code: string; message: string; step?: string; host?: string };
+  runId?: string;
+  resumeOf?: string | null;
+}
+
+/** Every journal in the state directory, oldest first, as parsed lines. */
+export async function journals(stateDir: string): Promise<Array<{ id: string; lines: JournalLine[] }>> {
+  const runs = join(stateDir, 'runs');
+  const names = (await readdir(runs).catch(() => [] as string[])).filter((n) => n.endsWith('.jsonl')).sort();
+  return Promise.all(
+    names.map(async (n) => ({
+      id: n.replace(/\.jsonl$/, ''),
+      lines: (await readFile(join(runs, n), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as JournalLine),
+    })),
+  );
+}
+
+export function results(lines: JournalLine[]): string[] {
+  return lines.filter((l) => l.type === 'step-result').map((l) => `${l.step}@${l.host}=${l.status}`);
+}
+
+/** Resolves once the child has printed a line matching `re` on stdout. */
+export function waitForOutput(child: ResultPromise, re: RegExp, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${timeoutMs}ms; got:\n${seen}`)), timeoutMs);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (re.test(seen)) {
+        clearTimeout(timer);
+        resolvePromise();
+      }
+    });
+  });
+}
+
+export async function readLines(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean);
+}

@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { journals, localRig, readLines, results, waitForOutput, type LocalRig } from './faults-support.js';
+
+/**
+ * Ctrl-C for real: the CLI runs a step that sleeps 3 s on two hosts and gets SIGINT after 1 s. It
+ * must let the running steps finish (grace period), start nothing new, journal the run as
+ * interrupted, exit 130, release the lock; and --resume must finish the run without redoing the naps.
+ */
+let rig: LocalRig;
+let playbook: string;
+
+beforeAll(async () => {
+  rig = await localRig('sigint');
+  const out = join(rig.dir, 'out');
+  playbook = await rig.playbook('naps.yml', [
+    'name: naps',
+    'params:',
+    '  nap: { type: integer, default: 3 }',
+    'steps:',
+    '  - id: nap',
+    '    hosts: all',
+    `    command: { shell: "sleep {{params.nap}}; echo {{host.name}} >> ${out}/naps" }`,
+    '  - id: after',
+    '    hosts: all',
+    `    command: { shell: "echo {{host.name}} >> ${out}/after" }`,
+  ]);
+});
+
+afterAll(async () => {
+  await rm(rig.dir, { recursive: true, force: true });
+});
+
+describe('SIGINT during a run', () => {
+  it('lets running steps finish, starts nothing new, journals interrupted and exits 130', async () => {
+    const child = rig.spawn(['run', playbook, '--output', 'json']);
+    await waitForOutput(child, /"type":"step-start","step":"nap"/);
+    await new Promise((r) => setTimeout(r, 1000));
+    const signalled = Date.now();
+    child.kill('SIGINT');
+    const r = await child;
+    const took = Date.now() - signalled;
+
+    expect(r.exitCode).toBe(130);
+    expect(r.stderr).toContain('interrupted: finishing running steps (Ctrl-C again to exit now)');
+    // The naps ran to their end (about 2 s more), within the 10 s grace period.
+    expect(took).toBeGreaterThan(1500);
+    expect(took).toBeLessThan(10_000);
+    expect((await readLines(join(rig.dir, 'out', 'naps'))).sort()).toEqual(['h1', 'h2']);
+    expect(existsSync(join(rig.dir, 'out', 'after'))).toBe(false);
+
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: string; status?: string });
+    expect(events.filter((e) => e.type === 'step-start').map((e) => e.step)).toEqual(['nap']);
+    expect(events.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130 });
+
+    const [journal] = await journals(rig.stateDir);
+    expect(results(journal!.lines).sort()).toEqual(['nap@h1=changed', 'nap@h2=changed']);
+    expect(journal!.lines.some((l) => l.type === 'step-start' && l.step === 'after')).toBe(false);
+    expect(journal!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130 });
+    expect(existsSync(join(rig.stateDir, 'locks', 'sigint.lock'))).toBe(false);
+  });
+
+  it('--resume completes the run without redoing what finished', async () => {
+    const r = await rig.pgplay(['run', playbook, '--resume']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/STEP nap: nap\n {2}skipped +h1 \(\d+ms\): done in run \S+\n {2}skipped +h2/);
+    expect((await readLines(join(rig.dir, 'out', 'naps'))).sort()).toEqual(['h1', 'h2']);
+    expect((await readLines(join(rig.dir, 'out', 'after'))).sort()).toEqual(['h1', 'h2']);
+    const all = await journals(rig.stateDir);
+    expect(all).toHaveLength(2);
+    expect(all[1]!.lines[0]).toMatchObject({ type: 'journal', resumeOf: all[0]!.id });
+    expect(all[1]!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'ok' });
+
+    const history = await rig.pgplay(['history']);
+    expect(history.exitCode).toBe(0);
+    const rows = history.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^RUN +STARTED +STATUS +CHANGED +FAILED +PLAYBOOK$/);
+    expect(rows[1]).toMatch(new RegExp(`^${all[1]!.id} +\\S+Z +ok +2 +0 +${playbook} \\(resumes ${all[0]!.id}\\)$`));
+    expect(rows[2]).toMatch(new RegExp(`^${all[0]!.id} +\\S+Z +interrupted +2 +0 +${playbook}$`));
+  });
+
+  it('a step still running when the grace period ends is stopped', async () => {
+    await rm(join(rig.dir, 'out', 'naps'), { force: true });
+    const child = rig.spawn(['run', playbook, '-p', 'nap=30', '--grace', '1s']);
+    await waitForOutput(child, /STEP nap: nap/);
+    await new Promise((r) => setTimeout(r, 500));
+    const signalled = Date.now();
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(Date.now() - signalled).toBeLessThan(8000);
+    expect(r.stdout).toMatch(/failed +h1 .*rc 143/);
+    const all = await journals(rig.stateDir);
+    expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130 });
+    // The sleeping shells were stopped, not orphaned: nothing writes the marker later.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(existsSync(join(rig.dir, 'out', 'naps'))).toBe(false);
+  });
+
+  it('Ctrl-C twice exits at once, still journaled as interrupted and unlocked', async () => {
+    const child = rig.spawn(['run', playbook, '-p', 'nap=30']);
+    await waitForOutput(child, /STEP nap: nap/);
+    await new Promise((r) => setTimeout(r, 500));
+    const signalled = Date.now();
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(Date.now() - signalled).toBeLessThan(3000);
+    const all = await journals(rig.stateDir);
+    expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130, error: { code: 'INTERRUPTED' } });
+    expect(existsSync(join(rig.stateDir, 'locks', 'sigint.lock'))).toBe(false);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(existsSync(join(rig.dir, 'out', 'naps'))).toBe(false);
+  });
+});
