@@ -215,11 +215,14 @@ export class SshTransport implements Transport {
     const { channel, release } = await this.openChannel(this.command(argv, { become: options.become }), argv);
     let stderr = '';
     let exitCode: number | undefined;
+    let endedByConsumer = false;
     channel.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString('utf8')).slice(-4096);
     });
     channel.on('exit', (code: number | null, signal?: string) => {
       exitCode = code ?? signalExitCode(signal);
+      // ssh2 ends our side itself once the server closes, so look before that happens.
+      endedByConsumer = channel.writableEnded;
     });
     const failStream = (err: PgplayError): void => {
       // ssh2's Channel.destroy() takes no error, so the error is emitted here, and only to a
@@ -232,7 +235,8 @@ export class SshTransport implements Transport {
     channel.once('close', () => {
       this.inflight.delete(onLost);
       release();
-      if (exitCode !== undefined && exitCode !== 0) {
+      // A command that fails on its own is reported; one the consumer already ended is not.
+      if (exitCode !== undefined && exitCode !== 0 && !endedByConsumer) {
         const err = new PgplayError({
           code: 'STEP_FAILED',
           host: this.hostName,

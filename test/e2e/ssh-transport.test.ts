@@ -622,6 +622,17 @@ describe('openStream', () => {
     expect(Buffer.concat(chunks).toString()).toBe('postgres\nping\n');
   });
 
+  test('a stream command that fails on its own reports its exit status and stderr', async () => {
+    const t = transport(db2());
+    const stream = await t.openStream(['sh', '-c', 'echo oops >&2; exit 3']);
+    const err = await new Promise<Error>((resolve) => {
+      stream.once('error', resolve);
+      stream.resume();
+    });
+    expect(err).toBeInstanceOf(PgplayError);
+    expect(err.message).toBe(`sh -c 'echo oops >&2; exit 3' on db2 (127.0.0.3:${sshd.port}) exited with 3: oops`);
+  });
+
   test('a stream whose connection is lost ends with a TRANSPORT error naming the host', async () => {
     const t = transport(db2());
     const before = new Set(sshd.connectionPids());
