@@ -1,0 +1,136 @@
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { journals, localRig, results, type LocalRig } from './faults-support.js';
+
+/**
+ * Faults that need only this machine: a step that outlives its timeout, and a configuration write
+ * into a directory that became read-only (a real read-only tmpfs). Each must fail with exit 1 naming
+ * the step and host, be journaled, leave no partial or temporary file, and --resume once the cause
+ * is gone must complete the run.
+ */
+let rig: LocalRig;
+
+beforeAll(async () => {
+  rig = await localRig('faults');
+});
+
+afterAll(async () => {
+  await rm(rig.dir, { recursive: true, force: true });
+});
+
+describe('a step timeout', () => {
+  let playbook: string;
+  const marker = () => join(rig.dir, 'out', 'slow-done');
+
+  beforeAll(async () => {
+    playbook = await rig.playbook('slow.yml', [
+      'name: slow',
+      'steps:',
+      '  - id: first',
+      '    hosts: h1',
+      `    command: { argv: [touch, ${join(rig.dir, 'out', 'first')}] }`,
+      '  - id: slow',
+      '    hosts: h1',
+      `    command: { shell: "sleep 3 && touch ${marker()}" }`,
+      '  - id: last',
+      '    hosts: h1',
+      `    command: { argv: [touch, ${join(rig.dir, 'out', 'last')}] }`,
+    ]);
+  });
+
+  it('fails with exit 1 naming step and host, kills the command, and is journaled', async () => {
+    const started = Date.now();
+    const r = await rig.pgplay(['run', playbook, '--timeout', '1s']);
+    expect(r.exitCode).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.stdout).toMatch(/\nstep slow, host h1: .*timed out after 1(\.0)?s/);
+    expect(existsSync(join(rig.dir, 'out', 'last'))).toBe(false);
+    // The command was stopped, not abandoned: its marker never appears.
+    await new Promise((res) => setTimeout(res, 3000));
+    expect(existsSync(marker())).toBe(false);
+
+    const [journal] = await journals(rig.stateDir);
+    expect(results(journal!.lines)).toEqual(['first@h1=changed', 'slow@h1=failed']);
+    const failed = journal!.lines.find((l) => l.type === 'step-result' && l.step === 'slow')!;
+    expect(failed.error).toMatchObject({ code: 'TIMEOUT' });
+    expect(journal!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'failed', exitCode: 1, error: { step: 'slow', host: 'h1', code: 'TIMEOUT' } });
+  });
+
+  it('--resume with a longer timeout completes the run', async () => {
+    const r = await rig.pgplay(['run', playbook, '--resume', '--timeout', '30s']);
+    expect(r.exitCode).toBe(0);
+    const all = await journals(rig.stateDir);
+    expect(results(all.at(-1)!.lines)).toEqual(['first@h1=skipped', 'slow@h1=changed', 'last@h1=changed']);
+    expect(existsSync(marker())).toBe(true);
+    expect(existsSync(join(rig.dir, 'out', 'last'))).toBe(true);
+  });
+});
+
+describe('a configuration write to a read-only directory', () => {
+  let mount: string;
+  let playbook: string;
+  let mounted = false;
+  const conf = () => join(mount, 'conf', 'app.conf');
+
+  beforeAll(async () => {
+    mount = join(rig.dir, 'ro');
+    await mkdir(mount);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', mount]);
+    mounted = true;
+    await mkdir(join(mount, 'conf'));
+    await writeFile(conf(), 'setting = old\n');
+    await execa('mount', ['-o', 'remount,ro', mount]);
+    await mkdir(join(rig.dir, 'templates'), { recursive: true });
+    await writeFile(join(rig.dir, 'templates', 'app.conf.hbs'), 'setting = {{params.value}}\n');
+    playbook = await rig.playbook('config.yml', [
+      'name: config',
+      'params:',
+      '  value: { type: string, default: new }',
+      'steps:',
+      '  - id: prepare',
+      '    hosts: all',
+      `    command: { argv: [touch, "${join(rig.dir, 'out')}/prepared-{{host.name}}"] }`,
+      '  - id: config',
+      '    hosts: h1',
+      `    template: { src: app.conf.hbs, dest: ${conf()}, mode: "0640" }`,
+      '  - id: after',
+      '    hosts: all',
+      `    command: { argv: [touch, "${join(rig.dir, 'out')}/after-{{host.name}}"] }`,
+    ]);
+  });
+
+  afterAll(async () => {
+    if (mounted) await execa('umount', ['-l', mount], { reject: false });
+  });
+
+  it('fails with exit 1 naming step and host; the old file is intact and no temp file is left', async () => {
+    const r = await rig.pgplay(['run', playbook]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`\\nstep config, host h1: .*${conf().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(EROFS|read-only file system)`, 'i'));
+    expect(await readFile(conf(), 'utf8')).toBe('setting = old\n');
+    expect(await readdir(join(mount, 'conf'))).toEqual(['app.conf']);
+    expect(existsSync(join(rig.dir, 'out', 'after-h1'))).toBe(false);
+
+    const journal = (await journals(rig.stateDir)).find((j) => j.lines[0]!.type === 'journal' && results(j.lines).some((x) => x.startsWith('config@')))!;
+    expect(results(journal.lines)).toEqual(['prepare@h1=changed', 'prepare@h2=changed', 'config@h1=failed']);
+    expect(journal.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'failed', exitCode: 1, error: { step: 'config', host: 'h1' } });
+  });
+
+  it('--resume after remounting read-write completes the run', async () => {
+    await execa('mount', ['-o', 'remount,rw', mount]);
+    const r = await rig.pgplay(['run', playbook, '--resume']);
+    expect(r.exitCode).toBe(0);
+    const all = await journals(rig.stateDir);
+    expect(results(all.at(-1)!.lines)).toEqual([
+      'prepare@h1=skipped', 'prepare@h2=skipped', 'config@h1=changed', 'after@h1=changed', 'after@h2=changed',
+    ]);
+    expect(await readFile(conf(), 'utf8')).toBe('setting = new\n');
+    // The new file and the kept previous version; nothing half-written.
+    const files = await readdir(join(mount, 'conf'));
+    expect(files.filter((f) => f.includes('pgplay-tmp'))).toEqual([]);
+    expect(files).toContain('app.conf');
+  });
+});
