@@ -83,7 +83,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const { playbook } = await loadPlaybook(playbookFile, { actions, inventory });
   const warn = (message: string) => request.warn?.(redactor.redact(message));
   const playbookSha256 = createHash('sha256').update(await readFile(playbookFile)).digest('hex');
-  const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook) : undefined;
+  const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook, warn) : undefined;
   const limit = request.limit ?? resume?.options.limit;
   const tags = request.tags ?? resume?.options.tags;
   const from = request.from ?? resume?.options.from;
@@ -210,9 +210,16 @@ function graceController(interrupt: AbortSignal, graceMs: number): { signal: Abo
   };
 }
 
-function resumeState(request: RunRequest, playbookFile: string, sha256: string, playbook: Playbook): ResumeState {
+function resumeState(request: RunRequest, playbookFile: string, sha256: string, playbook: Playbook, warn: (message: string) => void): ResumeState {
   if (!request.stateDir) throw new PgplayError({ code: 'USAGE', message: '--resume needs the run journal (a state directory)' });
   const state = loadResume(request.stateDir, request.resume!, playbookFile, sha256, playbook);
+  for (const [name, value] of Object.entries(request.params)) {
+    const before = state.params[name];
+    if (before !== undefined && before !== value) {
+      // Done steps are not redone: a value they rendered keeps its old form until a full run.
+      warn(`param ${name} was "${before}" in run ${state.fromRunId}, now "${value}": the steps that run finished keep what they did with the old value`);
+    }
+  }
   const owed = state.maskedParams.filter((name) => !(name in request.params) && playbook.params?.[name]?.default === undefined);
   if (owed.length) {
     throw new PgplayError({

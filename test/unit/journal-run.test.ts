@@ -202,6 +202,14 @@ describe('a journaled run', () => {
     expect((again as PgplayError).message).toBe(`run ${resumed.runId} completed successfully; there is nothing to resume`);
   });
 
+  it('--resume warns when a param changed: the finished steps keep what they did with the old value', async () => {
+    const r = rig((argv) => ({ exitCode: argv[0] === 'apply' ? 1 : 0, stdout: 'x' }));
+    const first = await r.run({ params: { label: 'weekly' } });
+    r.warnings.length = 0;
+    await r.run({ resume: 'last', params: { label: 'monthly' } });
+    expect(r.warnings).toContain(`param label was "weekly" in run ${first.runId}, now "monthly": the steps that run finished keep what they did with the old value`);
+  });
+
   it('a secret param is not kept: --resume asks for it again unless it has a default', async () => {
     await writeFile(playbookFile, ['name: s', 'params:', '  token: { type: string, secret: true }', 'steps:', '  - { id: a, hosts: db1, command: { argv: [a, "{{params.token}}"] } }', ''].join('\n'));
     const r = rig(() => ({ exitCode: 1 }));
