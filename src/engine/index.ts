@@ -105,7 +105,9 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const deps: EngineDeps = {
     renderer,
     getAction,
-    createTransport: request.createTransport ?? ((host) => createTransport(host, { hosts, resolveSecret })),
+    createTransport:
+      request.createTransport ??
+      ((host) => createTransport(host, { hosts, resolveSecret, notice: (name, line) => run.emitLog('connect', name, line) })),
     gatherFacts: request.gatherFacts ?? gatherFacts,
     resolveSecret,
     connectPostgres: async (transport, host, options) =>
