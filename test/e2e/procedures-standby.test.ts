@@ -1,0 +1,166 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changedSteps, createLab, labUp, results, type LabHost, type TestLab } from './lab-helpers.js';
+
+async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last = await probe();
+  while (!ok(last) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    last = await probe();
+  }
+  return last;
+}
+
+describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
+  let lab: TestLab;
+  const streamingFrom = (upstream: LabHost) => lab.psql(upstream, 'SELECT application_name, state FROM pg_stat_replication ORDER BY 1');
+
+  beforeAll(async () => {
+    lab = await createLab(56020, 'standby');
+    await labUp(lab);
+    const backup = await lab.run('nightly-backup.yml');
+    if (backup.exitCode !== 0) throw new Error(`nightly-backup failed: ${backup.stdout.slice(-2000)}`);
+  });
+
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('builds db2 from the repository: in recovery, streaming in pg_stat_replication, password only in a 0600 .pgpass', async () => {
+    const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--yes']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['build/restore@db2=changed', 'build/slot@db1=changed', 'build/start@db2=changed', 'build/streaming@db1=ok']),
+    );
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await streamingFrom('db1')).toBe('db2|streaming');
+    expect(await lab.psql('db1', "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgplay_db2'")).toBe('t');
+    const conninfo = await lab.psql('db2', 'SHOW primary_conninfo');
+    expect(conninfo).toContain(`passfile=${join(lab.dir, 'db2', 'pgpass')}`);
+    expect(conninfo).not.toMatch(/password/i);
+    const pgpass = join(lab.dir, 'db2', 'pgpass');
+    expect((await stat(pgpass)).mode & 0o777).toBe(0o600);
+    const secret = (await readFile(join(lab.dir, 'secrets', 'replication-password'), 'utf8')).trim();
+    expect(await readFile(pgpass, 'utf8')).toBe(`127.0.0.1:56020:replication:replicator:${secret}\n`);
+    expect(r.stdout).not.toContain(secret);
+  });
+
+  it('a row written on the primary appears on the standby', async () => {
+    await lab.psql('db1', "CREATE TABLE orders (id int PRIMARY KEY, item text); INSERT INTO orders VALUES (1, 'written on db1')");
+    expect(await eventually(() => lab.tryPsql('db2', 'SELECT item FROM orders WHERE id = 1'), (r) => r.stdout === 'written on db1')).toMatchObject({
+      stdout: 'written on db1',
+    });
+  });
+
+  it('running it again changes nothing', async () => {
+    const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2']);
+    expect(r.exitCode).toBe(0);
+    expect(changedSteps(r.events)).toEqual([]);
+    expect(results(r.events)).toContain('build/restore@db2=skipped');
+  });
+
+  it('refuses (exit 3) to build a standby over the primary or the drill host', async () => {
+    const primary = await lab.run('standby-from-backup.yml', ['-p', 'host=db1', '--yes']);
+    expect(primary.exitCode).toBe(3);
+    expect(primary.events.at(-1)!.error!.message).toContain('db1 is not a standby in the inventory (role primary)');
+    const drill = await lab.run('standby-from-backup.yml', ['-p', 'host=drill1', '--yes']);
+    expect(drill.exitCode).toBe(3);
+    expect(changedSteps([...primary.events, ...drill.events])).toEqual([]);
+    expect(await lab.psql('db1', 'SELECT count(*) FROM orders')).toBe('1');
+  });
+
+  it('promote refuses (exit 3) while replay is paused, and with the lag figure when it lags too far', async () => {
+    await lab.psql('db2', 'SELECT pg_wal_replay_pause()');
+    const paused = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    expect(paused.exitCode).toBe(3);
+    expect(paused.events.at(-1)!.error!.message).toContain('WAL replay is paused on db2');
+    await lab.psql('db2', 'SELECT pg_wal_replay_resume()');
+
+    // A delayed standby could not catch up after the fence: refused before anything happens.
+    await lab.psql('db2', "ALTER SYSTEM SET recovery_min_apply_delay = '1h'");
+    await lab.psql('db2', 'SELECT pg_reload_conf()');
+    const delayed = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    expect(delayed.exitCode).toBe(3);
+    expect(delayed.events.at(-1)!.error!.message).toContain('db2 replays with recovery_min_apply_delay = 1h');
+    await lab.psql('db2', 'ALTER SYSTEM RESET recovery_min_apply_delay');
+
+    // Cut the standby off its upstream: it only gets WAL from the archive, which ends at the last full
+    // segment, so what the primary writes now is WAL the standby has not replayed.
+    await lab.psql('db2', "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=nobody'");
+    await lab.psql('db2', 'SELECT pg_reload_conf()');
+    await eventually(() => streamingFrom('db1'), (v) => v === '');
+    await lab.psql('db1', "INSERT INTO orders SELECT g, 'not streamed' FROM generate_series(2, 2000) g");
+    const lagging = await lab.run('promote.yml', ['-p', 'candidate=db2', '-p', 'max_lag_bytes=1kB', '--yes']);
+    expect(lagging.exitCode).toBe(3);
+    expect(lagging.events.at(-1)!.error!.message).toMatch(/^db2 replays \d+ bytes behind db1 \(\S+ vs \S+\), more than max_lag_bytes 1kB/);
+    expect(changedSteps([...paused.events, ...delayed.events, ...lagging.events])).toEqual([]);
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+
+    await lab.psql('db2', 'ALTER SYSTEM RESET primary_conninfo');
+    await lab.psql('db2', 'SELECT pg_reload_conf()');
+    expect(await eventually(() => streamingFrom('db1'), (v) => v === 'db2|streaming')).toBe('db2|streaming');
+    expect(await eventually(() => lab.tryPsql('db2', 'SELECT count(*) FROM orders'), (r) => r.stdout === '2000')).toMatchObject({ stdout: '2000' });
+  });
+
+  it('promotes db2: writable on a new timeline, db1 fenced and refusing writes, a new full backup on the new timeline', async () => {
+    const started = Math.floor(Date.now() / 1000);
+    const r = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    expect(r.exitCode).toBe(0);
+    // rebuild_old_primary is false: the include is skipped as a whole.
+    expect(results(r.events).some((x) => x.startsWith('rebuild-old-primary/'))).toBe(false);
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['fence@db1=changed', 'caught-up@db2=ok', 'promote@db2=changed', 'read-write@db2=ok', 'backup@bk1=changed']),
+    );
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('f');
+    await lab.psql('db2', "INSERT INTO orders VALUES (5000, 'written on db2')");
+    expect(await lab.psql('db2', 'SELECT timeline_id FROM pg_control_checkpoint()')).toBe('2');
+    expect(await lab.psql('db2', 'SELECT count(*) FROM orders')).toBe('2001');
+
+    expect(await lab.postmasterPid('db1')).toBeUndefined();
+    const write = await lab.tryPsql('db1', "INSERT INTO orders VALUES (6000, 'split brain')");
+    expect(write.exitCode).not.toBe(0);
+    expect(write.stderr).toContain('No such file or directory');
+
+    const info = await lab.pgbackrestInfo();
+    const newest = info.backup.at(-1)!;
+    expect(newest.type).toBe('full');
+    expect(newest.timestamp.start).toBeGreaterThanOrEqual(started);
+    expect(newest.archive.start.slice(0, 8)).toBe('00000002');
+
+    // The lab's inventory follows the promotion; a second promote of db2 refuses, as db2 is no standby now.
+    const inventory = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8'));
+    expect(inventory.hosts.db2.role).toBe('primary');
+    expect(inventory.hosts.db1).toMatchObject({ role: 'standby', upstream: 'db2' });
+    const again = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    expect(again.exitCode).toBe(3);
+    expect(again.events.at(-1)!.error!.message).toContain('db2 has role primary, not standby');
+  });
+
+  it('db1 comes back as a standby of db2, then promote with rebuild_old_primary swaps them again', async () => {
+    const rebuilt = await lab.run('standby-from-backup.yml', ['-p', 'host=db1', '--yes']);
+    expect(rebuilt.exitCode).toBe(0);
+    expect(await streamingFrom('db2')).toBe('db1|streaming');
+
+    const r = await lab.run('promote.yml', ['-p', 'candidate=db1', '-p', 'rebuild_old_primary=true', '--yes']);
+    expect(r.exitCode).toBe(0);
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['promote@db1=changed', 'rebuild-old-primary/restore@db2=changed', 'rebuild-old-primary/streaming@db1=ok']),
+    );
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery(), timeline_id FROM pg_control_checkpoint()')).toBe('f|3');
+    expect(await streamingFrom('db1')).toBe('db2|streaming');
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+    await lab.psql('db1', "INSERT INTO orders VALUES (7000, 'written on db1 again')");
+    expect(await eventually(() => lab.tryPsql('db2', 'SELECT item FROM orders WHERE id = 7000'), (x) => x.stdout !== '')).toMatchObject({
+      stdout: 'written on db1 again',
+    });
+    const refused = await lab.tryPsql('db2', "INSERT INTO orders VALUES (7001, 'not here')");
+    expect(refused.stderr).toContain('cannot execute INSERT in a read-only transaction');
+    const inventory = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8'));
+    expect(inventory.hosts.db1.role).toBe('primary');
+    expect(inventory.hosts.db2).toMatchObject({ role: 'standby', upstream: 'db1' });
+  });
+});
