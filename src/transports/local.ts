@@ -331,6 +331,7 @@ export class LocalTransport implements Transport {
         options.group ?? '',
         options.keepPrevious ? '1' : '',
         PREVIOUS_SUFFIX,
+        String(Buffer.byteLength(data)),
       ],
       options.become,
       { stdin: data },
@@ -405,19 +406,27 @@ export class LocalTransport implements Transport {
 }
 
 /**
- * Positional args: dest mode owner group keep-previous previous-suffix. Prints the previous file's
- * path when one was kept. mktemp creates the temp file 0600 with O_EXCL, so data never sits in a
- * file others can read.
+ * Positional args: dest mode owner group keep-previous previous-suffix [size]. Prints the previous
+ * file's path when one was kept. mktemp creates the temp file 0600 with O_EXCL, so data never sits in
+ * a file others can read. With size, data that ends early (stdin closed by a lost SSH connection,
+ * which cat takes for a normal end) is refused instead of installed as a truncated file. Signals (a
+ * hang-up, a write to the closed stderr of a lost session) exit through the trap, which removes the
+ * temp file.
  */
 export const ATOMIC_WRITE_SCRIPT = `set -eu
-dest=$1; mode=$2; owner=$3; group=$4; keep=$5; suffix=$6
+dest=$1; mode=$2; owner=$3; group=$4; keep=$5; suffix=$6; size=\${7:-}
 if [ -L "$dest" ] && [ -e "$dest" ]; then dest=$(readlink -f -- "$dest"); fi
 if [ -e "$dest" ] && [ ! -f "$dest" ]; then echo "it exists and is not a regular file" >&2; exit 1; fi
 dir=$(dirname -- "$dest"); base=$(basename -- "$dest")
 tmp=$(mktemp -- "$dir/.$base.pgplay-tmp-XXXXXX")
 prevtmp=
 trap 'rm -f -- "$tmp" \${prevtmp:+"$prevtmp"}' EXIT
+trap 'exit 1' HUP INT TERM PIPE
 cat > "$tmp"
+if [ -n "$size" ]; then
+  got=$(( $(wc -c < "$tmp") ))
+  if [ "$got" -ne "$size" ]; then echo "incomplete data: received $got of $size bytes; $dest was left as it was" >&2; exit 1; fi
+fi
 if [ -e "$dest" ]; then
   [ -n "$mode" ] || mode=$(stat -c %a -- "$dest")
   [ -n "$owner" ] || owner=$(stat -c %u -- "$dest")

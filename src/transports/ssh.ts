@@ -205,7 +205,7 @@ export class SshTransport implements Transport {
   }
 
   async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<WriteFileResult> {
-    const result = await this.run(writeFileArgv(path, options), { become: options.become, stdin: data, env: C_LOCALE });
+    const result = await this.run(writeFileArgv(path, options, Buffer.byteLength(data)), { become: options.become, stdin: data, env: C_LOCALE });
     if (result.exitCode !== 0) throw this.fileError('write', path, options.become, result);
     const previousPath = keptPrevious(result.stdout.toString('utf8'));
     return previousPath ? { previousPath } : {};

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ATOMIC_WRITE_SCRIPT } from '../../src/transports/local.js';
 import { journals, localRig, results, type LocalRig } from './faults-support.js';
 
 /**
@@ -132,5 +133,24 @@ describe('a configuration write to a read-only directory', () => {
     const files = await readdir(join(mount, 'conf'));
     expect(files.filter((f) => f.includes('pgplay-tmp'))).toEqual([]);
     expect(files).toContain('app.conf');
+  });
+});
+
+describe('the atomic write script when its data ends early', () => {
+  it('refuses a short write (a lost connection looks like the end of stdin) and leaves the old file alone', async () => {
+    const dest = join(rig.dir, 'out', 'short.conf');
+    await writeFile(dest, 'old\n');
+    const write = (data: string, size: string) =>
+      execa('sh', ['-c', ATOMIC_WRITE_SCRIPT, 'pgplay-write', dest, '0600', '', '', '1', '.pgplay-prev', size], { input: data, reject: false });
+    const short = await write('new cont', '12');
+    expect(short.exitCode).toBe(1);
+    expect(short.stderr).toBe(`incomplete data: received 8 of 12 bytes; ${dest} was left as it was`);
+    expect(await readFile(dest, 'utf8')).toBe('old\n');
+    expect((await readdir(join(rig.dir, 'out'))).filter((f) => f.includes('short'))).toEqual(['short.conf']);
+
+    const whole = await write('new content\n', '12');
+    expect(whole.exitCode).toBe(0);
+    expect(await readFile(dest, 'utf8')).toBe('new content\n');
+    expect((await readdir(join(rig.dir, 'out'))).filter((f) => f.includes('short')).sort()).toEqual(['short.conf', 'short.conf.pgplay-prev']);
   });
 });

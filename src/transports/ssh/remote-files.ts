@@ -34,7 +34,7 @@ export function statArgv(path: string): string[] {
  * temp file in the same directory, owner then mode, fsync, previous file kept, rename, directory
  * fsync; a symlinked target is written through. Prints the kept previous path.
  */
-export function writeFileArgv(path: string, options: WriteFileOptions): string[] {
+export function writeFileArgv(path: string, options: WriteFileOptions, size?: number): string[] {
   const mode = options.mode === undefined ? '' : (options.mode & 0o7777).toString(8).padStart(4, '0');
   return [
     'sh',
@@ -47,6 +47,8 @@ export function writeFileArgv(path: string, options: WriteFileOptions): string[]
     options.group ?? '',
     options.keepPrevious ? '1' : '',
     PREVIOUS_SUFFIX,
+    // The byte count lets the script tell a lost connection (early end of stdin) from the end of the data.
+    ...(size === undefined ? [] : [String(size)]),
   ];
 }
 
