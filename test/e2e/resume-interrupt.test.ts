@@ -79,6 +79,11 @@ describe('SIGINT during a run', () => {
     expect(rows[0]).toMatch(/^RUN +STARTED +STATUS +CHANGED +FAILED +PLAYBOOK$/);
     expect(rows[1]).toMatch(new RegExp(`^${all[1]!.id} +\\S+Z +ok +2 +0 +${playbook} \\(resumes ${all[0]!.id}\\)$`));
     expect(rows[2]).toMatch(new RegExp(`^${all[0]!.id} +\\S+Z +interrupted +2 +0 +${playbook}$`));
+    const json = JSON.parse((await rig.pgplay(['history', '--output', 'json', '--limit', '2'])).stdout) as Array<Record<string, unknown>>;
+    expect(json.map((j) => [j.id, j.status, j.exitCode, j.resumeOf, j.changed, j.failed, j.playbook, j.cluster])).toEqual([
+      [all[1]!.id, 'ok', 0, all[0]!.id, 2, 0, playbook, 'sigint'],
+      [all[0]!.id, 'interrupted', 130, null, 2, 0, playbook, 'sigint'],
+    ]);
   });
 
   it('a step still running when the grace period ends is stopped', async () => {
