@@ -212,7 +212,7 @@ export class SshTransport implements Transport {
   }
 
   async openStream(argv: string[], options: { become?: string } = {}): Promise<Duplex> {
-    const { channel, release } = await this.openChannel(this.command(argv, { become: options.become }), argv);
+    const { channel, release, exited } = await this.openChannel(this.command(argv, { become: options.become }), argv);
     let stderr = '';
     let exitCode: number | undefined;
     let endedByConsumer = false;
@@ -235,6 +235,7 @@ export class SshTransport implements Transport {
     channel.once('close', () => {
       this.inflight.delete(onLost);
       release();
+      exitCode ??= exited();
       // A command that fails on its own is reported; one the consumer already ended is not.
       if (exitCode !== undefined && exitCode !== 0 && !endedByConsumer) {
         const err = new PgplayError({
@@ -267,7 +268,7 @@ export class SshTransport implements Transport {
     const stoppable = (options.timeoutMs !== undefined && options.timeoutMs > 0) || signal !== undefined;
     const announcement = stoppable ? pidAnnouncement(this.pidTag) : undefined;
     const command = this.command(argv, options, stoppable ? this.pidTag : undefined);
-    const { channel, release } = await this.openChannel(command, argv);
+    const { channel, release, exited } = await this.openChannel(command, argv);
 
     return new Promise<RawResult>((resolve, reject) => {
       const stdout: Buffer[] = [];
@@ -346,6 +347,7 @@ export class SshTransport implements Transport {
         return Buffer.concat([all.subarray(0, m.index), all.subarray(m.index + m[0].length)]);
       };
       const onClose = (): void => {
+        exitCode ??= exited();
         if (interrupted) {
           finish(() => reject(this.interruptedError(argv)));
           return;
@@ -403,21 +405,31 @@ export class SshTransport implements Transport {
   }
 
   /** Opens a session channel running `command`, waiting for a free slot under MaxSessions. */
-  private async openChannel(command: string, argv: string[]): Promise<{ channel: ClientChannel; release: () => void }> {
+  private async openChannel(
+    command: string,
+    argv: string[],
+  ): Promise<{ channel: ClientChannel; release: () => void; exited: () => number | undefined }> {
     const client = await this.connection();
     let lonelyRefusals = 0;
     for (;;) {
       const release = await this.gate.acquire();
       try {
+        let status: { code: number | null; signal?: string } | undefined;
         const channel = await new Promise<ClientChannel>((resolve, reject) => {
           try {
-            client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+            client.exec(command, (err, ch) => {
+              if (err) return reject(err);
+              // ssh2 emits 'exit' while it parses: a quick command's status can arrive in the same
+              // read as the exec reply, before a caller resuming after `await` listens. Record it here.
+              ch.once('exit', (code: number | null, signal?: string) => (status = { code, signal }));
+              resolve(ch);
+            });
           } catch (e) {
             reject(e);
           }
         });
         this.gate.opened();
-        return { channel, release };
+        return { channel, release, exited: () => (status ? (status.code ?? signalExitCode(status.signal)) : undefined) };
       } catch (e) {
         const othersOpen = this.gate.open - 1;
         release();
