@@ -217,7 +217,8 @@ async function refuseDangerousRemoval(ctx: ActionContext, path: string): Promise
     });
   }
   const pgdata = ctx.host.pgdata;
-  if (!ctx.facts.running || !pgdata) return;
+  // Read live, not from the facts: an earlier step of the run may have started or stopped the server.
+  if (!pgdata || !(await postmasterAlive(ctx, normalize(pgdata)))) return;
   const [realPath, realPgdata] = await resolvePaths(ctx, [path, normalize(pgdata)]);
   for (const [p, d] of [
     [path, normalize(pgdata)],
@@ -231,6 +232,17 @@ async function refuseDangerousRemoval(ctx: ActionContext, path: string): Promise
       });
     }
   }
+}
+
+/** Whether PGDATA's postmaster.pid names a live process, read as the cluster's OS user. */
+async function postmasterAlive(ctx: ActionContext, pgdata: string): Promise<boolean> {
+  const script = 'pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null) && [ -n "$pid" ] && { kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; }';
+  const r = await ctx.transport.exec(['/bin/sh', '-c', script, 'pgplay-postmaster-alive', pgdata], {
+    become: ctx.host.postgres.osUser,
+    signal: ctx.signal,
+    env: { LC_ALL: 'C' },
+  });
+  return r.exitCode === 0;
 }
 
 /** Symlinks resolved on the host, so /data/pg → /var/lib/postgresql/15/main is caught too. */

@@ -104,7 +104,8 @@ export async function createLab(basePort: number, name: string): Promise<TestLab
   const pgdata = (h: LabHost) => join(dir, h, 'data');
 
   const pgplay = async (args: string[]): Promise<RunResult> => {
-    const r = await execa('node', [CLI, ...args], { reject: false, env, cwd: root });
+    // A hung CLI must not outlive its test (vitest does not stop a timed-out test's children).
+    const r = await execa('node', [CLI, ...args], { reject: false, env, cwd: root, timeout: 300_000, forceKillAfterDelay: 15_000 });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const tryPsql = async (h: LabHost, sql: string, database = 'postgres'): Promise<RunResult> => {

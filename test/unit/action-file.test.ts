@@ -206,7 +206,9 @@ describe('file action', () => {
       await writeFile(join(pgdata, 'PG_VERSION'), '15\n');
       await symlink(pgdata, join(base, 'pgdata-link'));
       const host = localHost({ name: 'db9', pgdata: pgdata + '/' });
-      const running = { host, facts: { running: true, pgdata_present: true } };
+      // Running is read live from postmaster.pid (a live pid: this process), not from the facts.
+      await writeFile(join(pgdata, 'postmaster.pid'), `${process.pid}\n${pgdata}\n`);
+      const running = { host, facts: { running: false, pgdata_present: true } };
       for (const [path, how] of [
         [pgdata, 'it is'],
         [join(base, 'pg'), 'it contains'],
@@ -218,8 +220,9 @@ describe('file action', () => {
         expect(err.hint).toBe('stop PostgreSQL first (postgres: { state: stopped })');
       }
       expect(existsSync(join(pgdata, 'PG_VERSION'))).toBe(true);
-      // Stopped: the same removal goes ahead.
-      await run({ path: join(base, 'pg'), state: 'absent', force: true }, { host, facts: { running: false }, become: undefined });
+      // Stopped (a stale postmaster.pid, facts that still say running): the same removal goes ahead.
+      await writeFile(join(pgdata, 'postmaster.pid'), '2147483646\n');
+      await run({ path: join(base, 'pg'), state: 'absent', force: true }, { host, facts: { running: true }, become: undefined });
       expect(existsSync(join(base, 'pg'))).toBe(false);
     });
   });
