@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,22 @@ import { journals, localRig, readLines, results, waitForOutput, type LocalRig } 
  * runs beside it, and a run killed with SIGKILL leaves a stale lock that is reported and taken over
  * only with --force (and its journal can then be resumed).
  */
+/** Process-group leaders (the step's shell) whose command line mentions `marker`. */
+async function orphans(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const pgid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+      if (cmdline.includes(marker) && pgid === Number(entry)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 let rig: LocalRig;
 let napper: string;
 let quick: string;
@@ -19,13 +35,15 @@ beforeAll(async () => {
   const out = join(rig.dir, 'out');
   napper = await rig.playbook('napper.yml', [
     'name: napper',
+    'params:',
+    '  linger: { type: integer, default: 2 }',
     'steps:',
     '  - id: nap',
     '    hosts: h1',
     `    command: { shell: "sleep 3; echo nap >> ${out}/napper" }`,
     '  - id: after',
     '    hosts: h1',
-    `    command: { shell: "sleep 2; echo after >> ${out}/napper" }`,
+    `    command: { shell: "sleep {{params.linger}}; echo after >> ${out}/napper" }`,
   ]);
   quick = await rig.playbook('quick.yml', ['name: quick', 'steps:', '  - id: touch', '    hosts: all', `    command: { shell: "echo {{host.name}} >> ${out}/quick" }`]);
 });
@@ -63,12 +81,15 @@ describe('the cluster lock between real runs', () => {
 
   it('a run killed with SIGKILL leaves a stale lock: reported (exit 3), taken over with --force, its journal resumable', async () => {
     await rm(join(rig.dir, 'out', 'napper'), { force: true });
-    const victim = rig.spawn(['run', napper]);
+    const victim = rig.spawn(['run', napper, '-p', 'linger=60']);
     // Killed while `after` runs: the nap finished and is journaled.
     await waitForOutput(victim, /STEP after/);
     const killedRun = (await journals(rig.stateDir)).at(-1)!;
     victim.kill('SIGKILL');
     await victim;
+    // SIGKILL gives pgplay no chance to stop its command, which lingers in its own process group;
+    // stop it by pid so it cannot write after the resumed run.
+    for (const pid of await orphans(`${join(rig.dir, 'out')}/napper`)) process.kill(-pid, 'SIGKILL');
     expect(existsSync(join(rig.stateDir, 'locks', 'locked.lock'))).toBe(true);
 
     const refused = await rig.pgplay(['run', quick]);
@@ -81,8 +102,8 @@ describe('the cluster lock between real runs', () => {
     const history = await rig.pgplay(['history', '--limit', '1']);
     expect(history.stdout).toMatch(new RegExp(`\\n${killedRun.id} +\\S+ +incomplete +`));
 
-    const resumed = await rig.pgplay(['run', napper, '--resume', killedRun.id, '--force']);
-    expect(resumed.exitCode).toBe(0);
+    const resumed = await rig.pgplay(['run', napper, '--resume', killedRun.id, '--force', '-p', 'linger=0']);
+    expect(resumed.exitCode, resumed.stdout + resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain(`pgplay: --force: took over the stale lock of run ${killedRun.id} (pid ${victim.pid}`);
     const last = (await journals(rig.stateDir)).at(-1)!;
     expect(results(last.lines)).toEqual(['nap@h1=skipped', 'after@h1=changed']);
