@@ -65,7 +65,7 @@ export class JournalWriter {
       this.event({
         type: 'run-end',
         runId: this.runId,
-        status: error?.exitCode === 130 ? 'interrupted' : 'failed',
+        status: statusOf(error?.exitCode ?? 1),
         exitCode: error?.exitCode ?? 1,
         recap: {},
         durationMs: 0,
@@ -125,4 +125,9 @@ function fsyncDir(dir: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** The run-end status an exit code stands for (as executeRun reports them). */
+function statusOf(exitCode: number): Extract<RunEvent, { type: 'run-end' }>['status'] {
+  return exitCode === 130 ? 'interrupted' : exitCode === 3 ? 'refused' : exitCode === 2 ? 'invalid' : 'failed';
 }

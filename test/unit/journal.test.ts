@@ -140,6 +140,10 @@ describe('run journal', () => {
     const w = JournalWriter.open(stateDir, h);
     w.close(new PgplayError({ code: 'TRANSPORT', message: 'connection reset', host: 'db2' }));
     expect(findRun(stateDir, h.runId).end).toMatchObject({ status: 'failed', exitCode: 1, error: { code: 'TRANSPORT', message: 'connection reset', host: 'db2' } });
+    const h2 = header();
+    const w2 = JournalWriter.open(stateDir, h2);
+    w2.close(new PgplayError({ code: 'RENDER', message: 'unknown variable vars.nope' }));
+    expect(findRun(stateDir, h2.runId).end).toMatchObject({ status: 'invalid', exitCode: 2 });
   });
 
   it('refuses to overwrite an existing journal and names an unwritable state directory', async () => {
