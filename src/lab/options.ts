@@ -11,7 +11,7 @@ import { PgplayError } from '../core/errors.js';
 import { pgbackrestSupports, SUPPORTED_MAJORS } from '../postgres/versions.js';
 
 export const DEFAULT_PG_VERSION = 15;
-export const DEFAULT_BASE_PORT = 55432;
+export const DEFAULT_BASE_PORT = 54400;
 /** db1, db2 and drill1 take base, base+1 and base+2. */
 export const PORTS_PER_LAB = 3;
 
