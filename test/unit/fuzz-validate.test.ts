@@ -118,7 +118,7 @@ const STRUCT_VALUES: unknown[] = [null, 0, -1, 1e308, 2 ** 64, 'text', '', true,
 function structural(text: string, m: Mutation): string {
   let data: unknown;
   try {
-    data = parseYamlText(text);
+    data = parseYamlText(text, { logLevel: 'silent' });
   } catch {
     return text;
   }
