@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import type { Action } from '../actions/types.js';
 import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
-import type { HostFacts } from '../model/facts.js';
+import { unknownFacts, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import type { Renderer } from '../render/index.js';
@@ -39,6 +39,8 @@ export interface EngineDeps {
 export class RunContext {
   readonly facts: Record<string, HostFacts> = {};
   readonly registered: Record<string, Record<string, unknown>> = {};
+  /** Why a host could not be connected to, with its hint (facts keep only the message). */
+  readonly connectionErrors: Record<string, PgplayError> = {};
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
 
@@ -90,7 +92,18 @@ export class RunContext {
   }
 
   async refreshFacts(hostName: string): Promise<void> {
-    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, this.transportFor(hostName));
+    const transport = this.transportFor(hostName);
+    // Connect first so a failure keeps its hint and expected (how to trust a host key, which key
+    // to check) for the steps that report it; gathering facts would only keep the message.
+    try {
+      await transport.connect();
+      delete this.connectionErrors[hostName];
+    } catch (e) {
+      if (e instanceof PgplayError) this.connectionErrors[hostName] = e;
+      this.facts[hostName] = unknownFacts((e as Error).message);
+      return;
+    }
+    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, transport);
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {

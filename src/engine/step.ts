@@ -43,7 +43,13 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
   try {
     const facts = run.facts[hostName];
     if (facts && !facts.reachable) {
-      throw new PgplayError({ code: 'TRANSPORT', message: `host is unreachable: ${facts.error ?? 'unknown reason'}` });
+      const cause = run.connectionErrors[hostName];
+      throw new PgplayError({
+        code: 'TRANSPORT',
+        message: `host is unreachable: ${facts.error ?? 'unknown reason'}`,
+        expected: cause?.expected,
+        hint: cause?.hint,
+      });
     }
     const scope = () => hostScope(run.scopeSources(), hostName);
     if (step.when !== undefined && !evaluateCondition(step.when, scope())) {
