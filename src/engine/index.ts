@@ -107,7 +107,17 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     getAction,
     createTransport:
       request.createTransport ??
-      ((host) => createTransport(host, { hosts, resolveSecret, notice: (name, line) => run.emitLog('connect', name, line) })),
+      ((host) =>
+        createTransport(host, {
+          hosts,
+          resolveSecret,
+          // A key trusted on first use must never pass unnoticed: the human output shows no log
+          // events unless --verbose, so the notice goes to stderr as well as into the events.
+          notice: (name, line) => {
+            run.emitLog('connect', name, line);
+            warn(`${name}: ${line}`);
+          },
+        })),
     gatherFacts: request.gatherFacts ?? gatherFacts,
     resolveSecret,
     connectPostgres: async (transport, host, options) =>
