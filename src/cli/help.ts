@@ -5,7 +5,7 @@ Usage:
   pgplay run <playbook.yml> [options]     run a playbook
   pgplay plan <playbook.yml> [options]    what would change (run --check --diff); changes nothing
   pgplay validate <file.yml ...>          schema + semantic checks of playbooks and inventories
-  pgplay lab up|down|status [--dir D] [--pg-version N]
+  pgplay lab up|down|status [--dir D] [--pg-version N] [--base-port P]
                                           the embedded local topology
   pgplay schema [playbook|inventory]      print the JSON Schema
   pgplay history [--limit N]              past runs from the run journal
@@ -55,12 +55,26 @@ take the cluster lock: it may run while another run holds it.
 Checks playbooks and inventories against their JSON Schemas and for semantic errors
 (unknown hosts or roles, duplicate step ids, missing templates, ...). Exit 2 on any error.
 `,
-  lab: `Usage: pgplay lab up|down|status [--dir DIR] [--pg-version N] [--base-port PORT]
+  lab: `Usage: pgplay lab up|down|status [options]
 
-up      build the embedded topology on this machine: a primary with sample data, a pgBackRest
-        repository (or basebackup), room for a standby and a drill host, on loopback ports
-down    stop every lab server (by pid) and remove the lab directory
+up      build the embedded topology on this machine: db1 (primary with sample data), bk1 (the
+        pgBackRest repository, or pg_basebackup), db2 (standby slot) and drill1 (drill host), on
+        loopback ports; builds it with playbooks/lab.yml; running it again changes nothing
+down    stop every lab server (by the pid in its postmaster.pid) and remove the lab directory
 status  show the lab's hosts and whether each server runs
+
+Options:
+  --dir DIR              the lab directory (default /var/lib/pgplay-lab as root, else
+                         ~/.local/share/pgplay-lab; PGPLAY_LAB_DIR; down/status: the lab that is up)
+  --pg-version N         PostgreSQL major (default 15), from /usr/lib/postgresql/N/bin
+  --bindir DIR           PostgreSQL binaries (initdb, pg_ctl, postgres, psql) elsewhere
+  --base-port PORT       db1, db2 and drill1 listen on PORT, PORT+1, PORT+2 (default 54400)
+  --backup-tool TOOL     pgbackrest or basebackup (default: pgbackrest when installed and new enough)
+  --output human|json    up: the run's events as JSON lines; status/down: one JSON object
+  -v, --verbose          show progress lines of each step
+
+The lab's inventory is used by pgplay run when no other inventory is given (a pointer in the
+state directory; PGPLAY_STATE_DIR moves it).
 `,
   schema: `Usage: pgplay schema [playbook|inventory]
 

@@ -34,6 +34,8 @@ export interface LabRequest {
   pgVersion?: number;
   bindir?: string;
   basePort?: number;
+  /** Force a backup tool; by default pgBackRest when it is installed and supports the version. */
+  backupTool?: 'pgbackrest' | 'basebackup';
 }
 
 /**
@@ -88,6 +90,15 @@ export async function chooseBackupTool(pgVersion: number): Promise<Pick<LabOptio
   return { backupTool: 'pgbackrest' };
 }
 
+async function backupToolFor(request: LabRequest, pgVersion: number): Promise<Pick<LabOptions, 'backupTool' | 'backupNote'>> {
+  if (request.backupTool === 'basebackup') return { backupTool: 'basebackup', backupNote: 'chosen with --backup-tool basebackup' };
+  const found = await chooseBackupTool(pgVersion);
+  if (request.backupTool === 'pgbackrest' && found.backupTool !== 'pgbackrest') {
+    throw new PgplayError({ code: 'USAGE', message: `--backup-tool pgbackrest: ${found.backupNote}` });
+  }
+  return found;
+}
+
 /** The options for a new lab: flags over defaults, checked against what is installed. */
 export async function resolveNewLab(request: LabRequest, env: NodeJS.ProcessEnv = process.env): Promise<LabOptions> {
   const pgVersion = request.pgVersion ?? DEFAULT_PG_VERSION;
@@ -123,7 +134,7 @@ export async function resolveNewLab(request: LabRequest, env: NodeJS.ProcessEnv 
     basePort,
     osUser,
     become: root ? osUser : undefined,
-    ...(await chooseBackupTool(pgVersion)),
+    ...(await backupToolFor(request, pgVersion)),
   };
 }
 
@@ -138,5 +149,6 @@ export function reconcile(existing: LabOptions, request: LabRequest): LabOptions
   if (request.pgVersion !== undefined && request.pgVersion !== existing.pgVersion) throw clash('--pg-version', request.pgVersion, existing.pgVersion);
   if (request.basePort !== undefined && request.basePort !== existing.basePort) throw clash('--base-port', request.basePort, existing.basePort);
   if (request.bindir !== undefined && resolve(request.bindir) !== existing.bindir) throw clash('--bindir', resolve(request.bindir), existing.bindir);
+  if (request.backupTool !== undefined && request.backupTool !== existing.backupTool) throw clash('--backup-tool', request.backupTool, existing.backupTool);
   return existing;
 }

@@ -9,6 +9,7 @@ const OPTIONS = {
   'pg-version': { type: 'string' },
   'base-port': { type: 'string' },
   bindir: { type: 'string' },
+  'backup-tool': { type: 'string' },
   output: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
@@ -25,11 +26,15 @@ export async function labCommand(argv: string[], write: (text: string) => void, 
   const output = (values.output ?? 'human') as OutputFormat;
   if (output !== 'human' && output !== 'json') throw usage(`--output must be human or json, got "${values.output}"`, 'lab');
   if (action !== 'up') {
-    for (const flag of ['pg-version', 'base-port', 'bindir'] as const) {
+    for (const flag of ['pg-version', 'base-port', 'bindir', 'backup-tool'] as const) {
       if (values[flag] !== undefined) throw usage(`--${flag} applies to lab up only`, 'lab');
     }
   }
   const redactor = processRedactor();
+  const backupTool = values['backup-tool'];
+  if (backupTool !== undefined && backupTool !== 'pgbackrest' && backupTool !== 'basebackup') {
+    throw usage(`--backup-tool must be pgbackrest or basebackup, got "${backupTool}"`, 'lab');
+  }
 
   if (action === 'up') {
     const renderer = createRenderer(output, { diff: false, verbose: values.verbose });
@@ -39,6 +44,7 @@ export async function labCommand(argv: string[], write: (text: string) => void, 
         pgVersion: parsePositiveInt(values['pg-version'], '--pg-version', 'lab'),
         basePort: parsePositiveInt(values['base-port'], '--base-port', 'lab'),
         bindir: values.bindir,
+        backupTool,
       },
       {
         stateDir: defaultStateDir(),
