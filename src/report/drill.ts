@@ -135,7 +135,7 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
   for (const c of checks.filter((x) => !x.ok)) {
     problems.push(`check ${c.n} (${c.sql}) ${c.error ? `failed: ${c.error}` : `returned ${c.got ?? 'no row'}, expected ${c.expect}`}`);
   }
-  if (ran(checksOut) && Number(checksOut.rc ?? 0) !== 0) problems.push(`the checks could not run: ${String(checksOut.stderr ?? '').trim().split('\n').at(-1)}`);
+  if (ran(checksOut) && checksOut.failed === true) problems.push(`the checks could not run: ${String(checksOut.msg ?? '').trim()}`);
   if (teardownState === 'not done') problems.push('the copy was not torn down');
 
   return {

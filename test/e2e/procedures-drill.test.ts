@@ -107,6 +107,18 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
   });
 
+  it('checks that cannot run fail the drill, and the copy is still torn down', async () => {
+    const r = await lab.run('pitr-drill.yml', ['-p', 'checks=[{"sql": "SELECT 1"', '--yes']);
+    expect(r.exitCode).toBe(1);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['ready@drill1=ok', 'checks@drill1=failed', 'teardown-data@drill1=changed', 'verdict@drill1=failed']));
+    const runId = (r.events[0] as { runId?: string }).runId!;
+    const report = JSON.parse(await readFile(join(lab.stateDir, 'drills', `${runId}.json`), 'utf8')) as DrillReport;
+    expect(report.status).toBe('failed');
+    expect(report.target_reached).toBe(true);
+    expect(report.problems).toEqual([expect.stringMatching(/^the checks could not run: .*invalid input syntax for type json/)]);
+    await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('refuses (exit 3) to restore a drill over a primary or a standby', async () => {
     const r = await lab.run('pitr-drill.yml', ['-p', 'host=db1', '--yes']);
     expect(r.exitCode).toBe(3);
