@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changedSteps, createLab, labUp, results, type LabHost, type TestLab } from './lab-helpers.js';
+import { changedSteps, createLab, events, labUp, PLAYBOOKS, results, type LabHost, type TestLab } from './lab-helpers.js';
 
 async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -71,6 +71,18 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     expect(drill.exitCode).toBe(3);
     expect(changedSteps([...primary.events, ...drill.events])).toEqual([]);
     expect(await lab.psql('db1', 'SELECT count(*) FROM orders')).toBe('1');
+  });
+
+  it('plan of a promotion (with rebuild) says what would happen and changes nothing', async () => {
+    const pid = await lab.postmasterPid('db1');
+    const r = await lab.pgplay(['plan', join(PLAYBOOKS, 'promote.yml'), '-p', 'candidate=db2', '-p', 'rebuild_old_primary=true', '--output', 'json']);
+    expect(r.exitCode).toBe(0);
+    const evs = events(r.stdout);
+    expect(results(evs)).toEqual(expect.arrayContaining(['fence@db1=changed', 'promote@db2=changed', 'backup@bk1=changed']));
+    expect(evs.find((e) => e.step === 'promote')!.msg).toBe('would promote db2 (timeline 1)');
+    expect(await lab.postmasterPid('db1')).toBe(pid);
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
   });
 
   it('promote refuses (exit 3) while replay is paused, and with the lag figure when it lags too far', async () => {
