@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../src/engine/events.js';
+import type { JournalRun } from '../../src/journal/reader.js';
+import type { RegisteredRecord } from '../../src/journal/types.js';
+import { buildDrillReport, drillReportPaths, formatDrillReport, parseChecks } from '../../src/report/drill.js';
+
+const T0 = '2026-05-01T03:00:00.000Z';
+const at = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
+
+const LOG_OK = [
+  '2026-05-01 03:00:02.100 UTC [9] LOG:  starting point-in-time recovery to "before-drop"',
+  '2026-05-01 03:00:02.900 UTC [9] LOG:  recovery stopping at restore point "before-drop", time 2026-05-01 02:59:10.5+00',
+  '2026-05-01 03:00:02.900 UTC [9] LOG:  last completed transaction was at log time 2026-05-01 02:59:10.25+00',
+  '2026-05-01 03:00:03.000 UTC [9] LOG:  selected new timeline ID: 2',
+  '2026-05-01 03:00:03.100 UTC [9] LOG:  archive recovery complete',
+].join('\n');
+
+const CHECKS_OK =
+  'psql:<stdin>:20: NOTICE:  pgplay-check {"n" : 1, "sql" : "SELECT count(*) FROM t", "expect" : "1", "got" : "1", "error" : null, "ok" : true}\n' +
+  'psql:<stdin>:20: NOTICE:  pgplay-check {"n" : 2, "sql" : "SELECT x FROM t", "expect" : "a", "got" : "b", "error" : null, "ok" : false}\n' +
+  'psql:<stdin>:20: NOTICE:  pgplay-checks {"total" : 2, "failed" : 1}';
+
+function reg(name: string, value: Record<string, unknown>, host = 'drill1'): RegisteredRecord {
+  return { type: 'registered', step: name, host, handler: false, name, value: { changed: false, failed: false, skipped: false, msg: '', ...value } };
+}
+
+function drillRun(over: { proof?: string; checks?: string; ready?: Record<string, unknown>; keep?: boolean } = {}): JournalRun {
+  const events: RunEvent[] = [
+    { type: 'step-start', step: 'restore-target', name: 'Restore', hosts: ['drill1'], handler: false, time: at(1000) },
+    {
+      type: 'step-result', step: 'ready', name: 'ready', host: 'drill1', status: over.ready?.failed ? 'failed' : 'ok', handler: false,
+      attempts: 1, durationMs: 10, time: at(4500),
+    },
+    { type: 'run-end', runId: 'r1', status: 'ok', exitCode: 0, recap: {}, durationMs: 6000, time: at(6000) },
+  ];
+  return {
+    file: '/state/runs/r1.jsonl',
+    header: {
+      type: 'journal', version: 1, runId: '20260501T030000-abcdef', playbook: '/p/pitr-drill.yml', playbookSha256: 'x', inventory: '/i.yml',
+      cluster: 'main', params: { target: 'name', target_value: 'before-drop', keep: over.keep ?? false }, check: false, options: {},
+      git: null, resumeOf: null, pid: 1, hostname: 'h', user: 'root', started: T0,
+    },
+    events,
+    registered: [
+      reg('drill_restore_latest', { skipped: true }),
+      reg('drill_restore_target', { changed: true, set: '20260501-010000F', backup_type: 'full', recovery_start: '2026-05-01 01:00:00' }),
+      reg('drill_start', { changed: true }),
+      reg('drill_ready', over.ready ?? { rc: 0 }),
+      reg('drill_proof', { rc: 0, stdout: over.proof ?? LOG_OK }),
+      reg('drill_point', { rows: [{ last_transaction: '2026-05-01 02:59:10.25+00', timeline: 2 }] }),
+      reg('drill_checks', { rc: 0, stderr: over.checks ?? CHECKS_OK }),
+      reg('drill_teardown', over.keep ? { skipped: true } : { changed: true }),
+    ],
+    end: events[2] as Extract<RunEvent, { type: 'run-end' }>,
+    status: 'ok',
+    counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
+  };
+}
+
+describe('drill report', () => {
+  it('is undefined for a run that registered no drill values', () => {
+    expect(buildDrillReport({ ...drillRun(), registered: [] })).toBeUndefined();
+  });
+
+  it('reads the target proof, RTO, recovery point and each check from the journal', () => {
+    const r = buildDrillReport(drillRun())!;
+    expect(r).toMatchObject({
+      kind: 'pgplay-drill-report',
+      status: 'failed',
+      host: 'drill1',
+      target: { type: 'name', value: 'before-drop' },
+      backup: { set: '20260501-010000F', type: 'full', recovery_start: '2026-05-01 01:00:00' },
+      target_reached: true,
+      rto: { ms: 3500, from: at(1000), to: at(4500) },
+      recovery_point: { last_transaction: '2026-05-01 02:59:10.25+00', source: 'log', restore_point_time: '2026-05-01 02:59:10.5+00' },
+      timeline: 2,
+      teardown: 'removed',
+    });
+    expect(r.checks).toEqual([
+      { n: 1, sql: 'SELECT count(*) FROM t', expect: '1', got: '1', error: null, ok: true },
+      { n: 2, sql: 'SELECT x FROM t', expect: 'a', got: 'b', error: null, ok: false },
+    ]);
+    expect(r.problems).toEqual(['check 2 (SELECT x FROM t) returned b, expected a']);
+  });
+
+  it('a log without "recovery stopping" means the target was not reached', () => {
+    const log = [
+      'LOG:  starting point-in-time recovery to "gone"',
+      'FATAL:  recovery ended before configured recovery target was reached',
+    ].join('\n');
+    const r = buildDrillReport(drillRun({ proof: log, ready: { failed: true, msg: '/bin/sh exited with rc 1: PostgreSQL stopped before recovery ended' }, checks: '' }))!;
+    expect(r.target_reached).toBe(false);
+    expect(r.rto.ms).toBeNull();
+    expect(r.problems).toEqual([
+      'the restored copy was not promoted: /bin/sh exited with rc 1: PostgreSQL stopped before recovery ended',
+      'recovery ended before configured recovery target was reached',
+    ]);
+    expect(r.status).toBe('failed');
+  });
+
+  it('passes with every check ok, and says kept when keep was set', () => {
+    const ok = CHECKS_OK.split('\n')[0]!;
+    const r = buildDrillReport(drillRun({ checks: ok, keep: true }))!;
+    expect(r.status).toBe('passed');
+    expect(r.teardown).toBe('kept');
+    const text = formatDrillReport(r);
+    expect(text.split('\n').slice(0, 5)).toEqual([
+      'DRILL PASSED: point-in-time recovery of cluster main on drill1 (run 20260501T030000-abcdef)',
+      '  target           name "before-drop": reached',
+      '  backup restored  20260501-010000F (full)',
+      '  RTO              3.5 s (restore start to the first query on the promoted copy)',
+      '  recovery point   2026-05-01 02:59:10.25+00 (last transaction replayed, from the server log)',
+    ]);
+    expect(text).toContain('    ok   SELECT count(*) FROM t -> 1 (expected 1)\n');
+    expect(text).toContain('  teardown         the copy was kept running (keep=true)\n');
+  });
+
+  it('parses only pgplay-check lines; report paths follow --report or the state directory', () => {
+    expect(parseChecks('NOTICE:  something else\nNOTICE:  pgplay-check {broken')).toEqual([]);
+    expect(drillReportPaths('/s', 'r1')).toEqual({ json: '/s/drills/r1.json', text: '/s/drills/r1.txt' });
+    expect(drillReportPaths('/s', 'r1', '/tmp/d.json')).toEqual({ json: '/tmp/d.json', text: '/tmp/d.txt' });
+    expect(drillReportPaths('/s', 'r1', '/tmp/report')).toEqual({ json: '/tmp/report', text: '/tmp/report.txt' });
+  });
+});
