@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,10 +37,12 @@ beforeAll(async () => {
     'name: napper',
     'params:',
     '  linger: { type: integer, default: 2 }',
+    // A gate file the nap waits for, so the test decides when the holder lets go of the lock.
+    "  gate: { type: string, default: '' }",
     'steps:',
     '  - id: nap',
     '    hosts: h1',
-    `    command: { shell: "sleep 3; echo nap >> ${out}/napper" }`,
+    `    command: { shell: "if [ -n '{{params.gate}}' ]; then until [ -e '{{params.gate}}' ]; do sleep 0.1; done; else sleep 3; fi; echo nap >> ${out}/napper" }`,
     '  - id: after',
     '    hosts: h1',
     `    command: { shell: "sleep {{params.linger}}; echo after >> ${out}/napper" }`,
@@ -54,7 +56,8 @@ afterAll(async () => {
 
 describe('the cluster lock between real runs', () => {
   it('refuses a second run with exit 3 naming the holder; a plan runs beside it; the lock goes with the run', async () => {
-    const holder = rig.spawn(['run', napper]);
+    const gate = join(rig.dir, 'out', 'gate');
+    const holder = rig.spawn(['run', napper, '-p', `gate=${gate}`, '-p', 'linger=0']);
     await waitForOutput(holder, /STEP nap/);
     const lock = JSON.parse(await readFile(join(rig.stateDir, 'locks', 'locked.lock'), 'utf8')) as { runId: string; pid: number };
     expect(lock.pid).toBe(holder.pid);
@@ -70,6 +73,7 @@ describe('the cluster lock between real runs', () => {
     expect(plan.exitCode).toBe(0);
     expect(plan.stdout).toContain('[check mode: nothing will be changed]');
 
+    await writeFile(gate, '');
     expect((await holder).exitCode).toBe(0);
     expect(existsSync(join(rig.stateDir, 'locks', 'locked.lock'))).toBe(false);
     const after = await rig.pgplay(['run', quick]);
