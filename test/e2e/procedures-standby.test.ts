@@ -79,7 +79,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     expect(r.exitCode).toBe(0);
     const evs = events(r.stdout);
     expect(results(evs)).toEqual(expect.arrayContaining(['fence@db1=changed', 'promote@db2=changed', 'backup@bk1=changed']));
-    expect(evs.find((e) => e.step === 'promote')!.msg).toBe('would promote db2 (timeline 1)');
+    expect(evs.find((e) => e.type === 'step-result' && e.step === 'promote')!.msg).toBe('would promote db2 (timeline 1)');
     expect(await lab.postmasterPid('db1')).toBe(pid);
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
