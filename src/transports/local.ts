@@ -7,6 +7,7 @@ import { Duplex, type Readable, type Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
+import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeFileArgv } from './file-commands.js';
 import { becomeArgv, type BecomeMethod } from './become.js';
 import {
   PREVIOUS_SUFFIX,
@@ -106,12 +107,8 @@ export class LocalTransport implements Transport {
 
   async readFile(path: string, options: ReadOptions = {}): Promise<Buffer | null> {
     if (this.viaCommands(options.become)) {
-      const r = await this.run(
-        ['sh', '-c', '[ -e "$1" ] || [ -L "$1" ] || exit 3; exec cat -- "$1"', 'pgplay-read', path],
-        options.become,
-        { buffer: true },
-      );
-      if (r.exitCode === 3) return null;
+      const r = await this.run(readFileArgv(path), options.become, { buffer: true });
+      if (r.exitCode === MISSING_STATUS) return null;
       if (r.exitCode !== 0) throw this.ioError('read', path, r.stderrText);
       return r.stdoutBuffer;
     }
@@ -293,51 +290,21 @@ export class LocalTransport implements Transport {
   }
 
   private async statViaCommands(path: string, become: string | undefined): Promise<FileStat> {
-    const script =
-      '[ -e "$1" ] || [ -L "$1" ] || exit 3; stat -c "%F|%a|%U|%G|%s" -- "$1" || exit 1; ' +
-      'if [ -L "$1" ]; then readlink -- "$1"; fi';
-    const r = await this.run(['sh', '-c', script, 'pgplay-stat', path], become);
-    if (r.exitCode === 3) return { exists: false };
+    const r = await this.run(statArgv(path), become);
+    if (r.exitCode === MISSING_STATUS) return { exists: false };
     if (r.exitCode !== 0) throw this.ioError('stat', path, r.stderrText);
-    const newline = r.stdoutText.indexOf('\n');
-    const [kind = '', mode = '0', owner, group, size = '0'] = r.stdoutText.slice(0, newline).split('|');
-    const type: FileType = kind.startsWith('regular') ? 'file' : kind === 'directory' ? 'directory' : kind === 'symbolic link' ? 'symlink' : 'other';
-    return {
-      exists: true,
-      type,
-      mode: parseInt(mode, 8),
-      owner,
-      group,
-      size: Number(size),
-      ...(type === 'symlink' ? { linkTarget: r.stdoutText.slice(newline + 1).replace(/\n$/, '') } : {}),
-    };
+    return parseStat(r.stdoutText);
   }
+
 
   /**
    * The same atomic write as the direct path, as one shell script run as the become user (sudo -n when
    * this process is not root). Data arrives on stdin; the temp file is removed by a trap on any failure.
    */
   private async writeViaCommands(path: string, data: string | Buffer, options: WriteFileOptions): Promise<WriteFileResult> {
-    const mode = options.mode !== undefined ? options.mode.toString(8).padStart(4, '0') : '';
-    const r = await this.run(
-      [
-        'sh',
-        '-c',
-        ATOMIC_WRITE_SCRIPT,
-        'pgplay-write',
-        path,
-        mode,
-        options.owner ?? '',
-        options.group ?? '',
-        options.keepPrevious ? '1' : '',
-        PREVIOUS_SUFFIX,
-        String(Buffer.byteLength(data)),
-      ],
-      options.become,
-      { stdin: data },
-    );
+    const r = await this.run(writeFileArgv(path, options, Buffer.byteLength(data)), options.become, { stdin: data });
     if (r.exitCode !== 0) throw this.ioError('write', path, r.stderrText || `exit code ${r.exitCode}`);
-    const previous = r.stdoutText.trim();
+    const previous = keptPrevious(r.stdoutText);
     return previous ? { previousPath: previous } : {};
   }
 
@@ -405,49 +372,6 @@ export class LocalTransport implements Transport {
   }
 }
 
-/**
- * Positional args: dest mode owner group keep-previous previous-suffix [size]. Prints the previous
- * file's path when one was kept. mktemp creates the temp file 0600 with O_EXCL, so data never sits in
- * a file others can read. With size, data that ends early (stdin closed by a lost SSH connection,
- * which cat takes for a normal end) is refused instead of installed as a truncated file. Signals (a
- * hang-up, a write to the closed stderr of a lost session) exit through the trap, which removes the
- * temp file.
- */
-export const ATOMIC_WRITE_SCRIPT = `set -eu
-dest=$1; mode=$2; owner=$3; group=$4; keep=$5; suffix=$6; size=\${7:-}
-if [ -L "$dest" ] && [ -e "$dest" ]; then dest=$(readlink -f -- "$dest"); fi
-if [ -e "$dest" ] && [ ! -f "$dest" ]; then echo "it exists and is not a regular file" >&2; exit 1; fi
-dir=$(dirname -- "$dest"); base=$(basename -- "$dest")
-tmp=$(mktemp -- "$dir/.$base.pgplay-tmp-XXXXXX")
-prevtmp=
-trap 'rm -f -- "$tmp" \${prevtmp:+"$prevtmp"}' EXIT
-trap 'exit 1' HUP INT TERM PIPE
-cat > "$tmp"
-if [ -n "$size" ]; then
-  got=$(( $(wc -c < "$tmp") ))
-  if [ "$got" -ne "$size" ]; then echo "incomplete data: received $got of $size bytes; $dest was left as it was" >&2; exit 1; fi
-fi
-if [ -e "$dest" ]; then
-  [ -n "$mode" ] || mode=$(stat -c %a -- "$dest")
-  [ -n "$owner" ] || owner=$(stat -c %u -- "$dest")
-  [ -n "$group" ] || group=$(stat -c %g -- "$dest")
-else
-  [ -n "$mode" ] || mode=$(printf '%o' $(( 0666 & ~0$(umask) )))
-fi
-if [ -n "$owner" ] || [ -n "$group" ]; then chown -- "$owner\${group:+:$group}" "$tmp"; fi
-chmod -- "$mode" "$tmp"
-sync -- "$tmp" 2>/dev/null || sync
-if [ -n "$keep" ] && [ -e "$dest" ]; then
-  prevtmp=$(mktemp -u -- "$dir/.$base$suffix.pgplay-tmp-XXXXXX")
-  ln -- "$dest" "$prevtmp" 2>/dev/null || cp -p -- "$dest" "$prevtmp"
-  mv -f -- "$prevtmp" "$dest$suffix"
-  prevtmp=
-  printf '%s\\n' "$dest$suffix"
-fi
-mv -f -- "$tmp" "$dest"
-trap - EXIT
-sync -- "$dir" 2>/dev/null || true
-`;
 
 /**
  * The child's stdin and stdout as one duplex. Unlike Duplex.from, destroying it on purpose (the caller

@@ -14,7 +14,7 @@ import {
   readFileArgv,
   statArgv,
   writeFileArgv,
-} from './ssh/remote-files.js';
+} from './file-commands.js';
 import { SessionGate } from './ssh/session-gate.js';
 import {
   type ExecOptions,

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ATOMIC_WRITE_SCRIPT } from '../../src/transports/local.js';
+import { ATOMIC_WRITE_SCRIPT } from '../../src/transports/file-commands.js';
 import { journals, localRig, results, type LocalRig } from './faults-support.js';
 
 /**

@@ -1,9 +1,9 @@
-import { ATOMIC_WRITE_SCRIPT } from '../local.js';
-import type { FileStat, FileType, WriteFileOptions } from '../types.js';
-import { PREVIOUS_SUFFIX } from '../types.js';
+import type { FileStat, FileType, WriteFileOptions } from './types.js';
+import { PREVIOUS_SUFFIX } from './types.js';
 
 /**
- * File operations on a remote host, as fixed POSIX sh scripts run through `sh -c SCRIPT name args`.
+ * File operations as commands, for the SSH transport and for the local one when it must act through
+ * sudo, as fixed POSIX sh scripts run through `sh -c SCRIPT name args`.
  * The scripts never change; every value (path, mode, owner) travels as a positional argument, so
  * nothing from a playbook is parsed by a shell. They run as the become user, which is what lets a
  * root login write into a 0700 PGDATA owned by postgres and leave the file owned by postgres.
@@ -85,3 +85,47 @@ function fileType(rawMode: number): FileType {
       return 'other';
   }
 }
+
+/**
+ * Positional args: dest mode owner group keep-previous previous-suffix [size]. Prints the previous
+ * file's path when one was kept. mktemp creates the temp file 0600 with O_EXCL, so data never sits in
+ * a file others can read. With size, data that ends early (stdin closed by a lost SSH connection,
+ * which cat takes for a normal end) is refused instead of installed as a truncated file. Signals (a
+ * hang-up, a write to the closed stderr of a lost session) exit through the trap, which removes the
+ * temp file.
+ */
+export const ATOMIC_WRITE_SCRIPT = `set -eu
+dest=$1; mode=$2; owner=$3; group=$4; keep=$5; suffix=$6; size=\${7:-}
+if [ -L "$dest" ] && [ -e "$dest" ]; then dest=$(readlink -f -- "$dest"); fi
+if [ -e "$dest" ] && [ ! -f "$dest" ]; then echo "it exists and is not a regular file" >&2; exit 1; fi
+dir=$(dirname -- "$dest"); base=$(basename -- "$dest")
+tmp=$(mktemp -- "$dir/.$base.pgplay-tmp-XXXXXX")
+prevtmp=
+trap 'rm -f -- "$tmp" \${prevtmp:+"$prevtmp"}' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+cat > "$tmp"
+if [ -n "$size" ]; then
+  got=$(( $(wc -c < "$tmp") ))
+  if [ "$got" -ne "$size" ]; then echo "incomplete data: received $got of $size bytes; $dest was left as it was" >&2; exit 1; fi
+fi
+if [ -e "$dest" ]; then
+  [ -n "$mode" ] || mode=$(stat -c %a -- "$dest")
+  [ -n "$owner" ] || owner=$(stat -c %u -- "$dest")
+  [ -n "$group" ] || group=$(stat -c %g -- "$dest")
+else
+  [ -n "$mode" ] || mode=$(printf '%o' $(( 0666 & ~0$(umask) )))
+fi
+if [ -n "$owner" ] || [ -n "$group" ]; then chown -- "$owner\${group:+:$group}" "$tmp"; fi
+chmod -- "$mode" "$tmp"
+sync -- "$tmp" 2>/dev/null || sync
+if [ -n "$keep" ] && [ -e "$dest" ]; then
+  prevtmp=$(mktemp -u -- "$dir/.$base$suffix.pgplay-tmp-XXXXXX")
+  ln -- "$dest" "$prevtmp" 2>/dev/null || cp -p -- "$dest" "$prevtmp"
+  mv -f -- "$prevtmp" "$dest$suffix"
+  prevtmp=
+  printf '%s\\n' "$dest$suffix"
+fi
+mv -f -- "$tmp" "$dest"
+trap - EXIT
+sync -- "$dir" 2>/dev/null || true
+`;
