@@ -39,7 +39,6 @@ async function pgplay(args: string[]) {
 }
 
 beforeAll(async () => {
-  await execa('npm', ['run', 'build'], { reject: true });
   tmp = await mkdtemp(join(tmpdir(), 'pgplay-pgbr-cli-'));
   for (const d of ['repo', 'log', 'lock', 'pg']) await mkdir(join(tmp, d));
   const conf = join(tmp, 'pgbackrest.conf');
