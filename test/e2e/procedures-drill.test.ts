@@ -12,6 +12,7 @@ const CHECKS = JSON.stringify([
 describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
   let lab: TestLab;
   let primaryBefore: string;
+  let beforeDrop: string;
 
   beforeAll(async () => {
     lab = await createLab(56030, 'drill');
@@ -21,6 +22,10 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     // The mistake to recover from: a row, a restore point, then the table is dropped.
     await lab.psql('db1', "CREATE TABLE pitr_demo (id int, note text); INSERT INTO pitr_demo VALUES (1, 'before the mistake')");
     await lab.psql('db1', "SELECT pg_create_restore_point('before-drop')");
+    // A moment between the row and the drop, for the drill to a point in time.
+    await new Promise((r) => setTimeout(r, 1100));
+    beforeDrop = await lab.psql('db1', "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+    await new Promise((r) => setTimeout(r, 1100));
     await lab.psql('db1', 'DROP TABLE pitr_demo');
     primaryBefore = await lab.psql('db1', "SELECT system_identifier, pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_control_system()");
   });
@@ -74,6 +79,16 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     // The copy promoted onto timeline 2 with archiving off: nothing of it reached the repository.
     const archive = await readdir(join(lab.dir, 'bk1', 'repo', 'archive', 'lab', '15-1'));
     expect(archive.filter((f) => f.startsWith('00000002'))).toEqual([]);
+  });
+
+  it('a drill to a point in time stops before the first commit after it', async () => {
+    const r = await lab.run('pitr-drill.yml', ['-p', 'target=time', '-p', `target_value=${beforeDrop}`, '-p', `checks=${CHECKS}`, '--yes']);
+    expect(r.exitCode).toBe(0);
+    const runId = (r.events[0] as { runId?: string }).runId!;
+    const report = JSON.parse(await readFile(join(lab.stateDir, 'drills', `${runId}.json`), 'utf8')) as DrillReport;
+    expect(report).toMatchObject({ status: 'passed', target: { type: 'time', value: beforeDrop }, target_reached: true, teardown: 'removed' });
+    expect(report.proof.some((l) => /recovery stopping before commit of transaction \d+, time /.test(l))).toBe(true);
+    expect(Date.parse(report.recovery_point.last_transaction!.replace(' ', 'T').replace('+00', 'Z'))).toBeLessThan(Date.parse(beforeDrop.replace(' ', 'T').replace('+00', 'Z')));
   });
 
   it('keep=true leaves the promoted copy running; the next drill replaces it', async () => {

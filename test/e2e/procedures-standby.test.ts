@@ -1,6 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changedSteps, createLab, events, labUp, PLAYBOOKS, results, type LabHost, type TestLab } from './lab-helpers.js';
 
@@ -61,6 +61,21 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     expect(r.exitCode).toBe(0);
     expect(changedSteps(r.events)).toEqual([]);
     expect(results(r.events)).toContain('build/restore@db2=skipped');
+  });
+
+  it('nightly-backup with backup.fromStandby copies the files from the standby', async () => {
+    const inventory = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8'));
+    inventory.backup.fromStandby = true;
+    const file = join(lab.dir, 'inventory-from-standby.yml');
+    await writeFile(file, stringify(inventory));
+    const before = (await lab.pgbackrestInfo()).backup.length;
+    const r = await lab.run('nightly-backup.yml', ['-i', file, '-p', 'type=full']);
+    expect(r.exitCode).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['standby-to-back-up-from@db2=ok', 'backup-full@bk1=changed']));
+    expect(await readFile(join(lab.dir, 'bk1', 'pgbackrest.conf'), 'utf8')).toContain('\nbackup-standby=y\n');
+    expect((await lab.pgbackrestInfo()).backup.length).toBe(before + 1);
+    // pgBackRest waits for the standby to replay the backup's start point before copying from it.
+    expect(await readFile(join(lab.dir, 'bk1', 'log', 'lab-backup.log'), 'utf8')).toContain('wait for replay on the standby to reach');
   });
 
   it('refuses (exit 3) to build a standby over the primary or the drill host', async () => {
