@@ -52,7 +52,8 @@ const LABELS: Array<[keyof Phases, string]> = [
   ['exitToReaped', 'process exit until reaped'],
 ];
 
-export async function breakdown(commands: BreakdownCommands, runs: number, env: NodeJS.ProcessEnv, scratch: string): Promise<Breakdown> {
+/** `label` names the scenario in the tables, e.g. "3 hosts × 20 steps". */
+export async function breakdown(label: string, commands: BreakdownCommands, runs: number, env: NodeJS.ProcessEnv, scratch: string): Promise<Breakdown> {
   await runQuietly(commands.plain, env);
   const all: Phases[] = [];
   for (let i = 0; i < runs; i++) {
@@ -69,7 +70,7 @@ export async function breakdown(commands: BreakdownCommands, runs: number, env: 
   const cpu = await summariseCpuProfile(join(dir, written));
   await rm(dir, { recursive: true, force: true });
   const median = medianOf(all);
-  return { runs: all, median, cpu, table: table(median, cpu) };
+  return { runs: all, median, cpu, table: table(label, median, cpu) };
 }
 
 /** Runs a command with output discarded; resolves with its wall time in ms, throws unless it exits 0. */
@@ -130,22 +131,22 @@ function medianOf(runs: Phases[]): Phases {
   return out;
 }
 
-function table(m: Phases, cpu: { totalMs: number; shares: CpuShare[] }): string[] {
+function table(label: string, m: Phases, cpu: { totalMs: number; shares: CpuShare[] }): string[] {
   const ms = (x: number) => `${x.toFixed(0)} ms`;
   const share = (x: number, of: number) => `${((100 * x) / of).toFixed(0)} %`;
   const kinds = Object.entries(m.roundTripKinds)
     .map(([k, n]) => `${Math.round(n)} ${k}`)
     .join(', ');
   return [
-    "| phase of pgplay's no-change run (3 hosts × 20 steps; medians) | time | share |",
+    `| phase of pgplay's no-change run (${label}; medians) | time | share |`,
     '|---|---|---|',
     ...LABELS.map(([key, label]) => `| ${label} | ${ms(m[key] as number)} | ${share(m[key] as number, m.wall)} |`),
     `| **wall time** | **${ms(m.wall)}** | |`,
     '',
     `The steps phase is ${Math.round(m.roundTripsPerHost)} sequential round trips per host (${kinds}), ` +
-      `${m.roundTripMs.toFixed(1)} ms each (median), hosts in parallel.`,
+      `${m.roundTripMs.toFixed(1)} ms each (median), hosts in parallel up to --forks.`,
     '',
-    `| where one more no-change run spends its time (node --cpu-prof, self time) | time | share |`,
+    `| where one more no-change run (${label}) spends its time (node --cpu-prof, self time) | time | share |`,
     '|---|---|---|',
     ...cpu.shares.slice(0, 12).map((c) => `| ${c.where} | ${ms(c.ms)} | ${share(c.ms, cpu.totalMs)} |`),
     `| **profiled time** | **${ms(cpu.totalMs)}** | |`,

@@ -130,17 +130,24 @@ async function main(): Promise<void> {
     log(`30 hosts: peak memory (${MEMORY_RUNS} first runs and ${MEMORY_RUNS} no-change runs per tool)`);
     const memory = await measureMemory(workload, cmd, fanout, env, root);
 
-    log(`where pgplay's no-change run spends its time (3 hosts, ${RUNS} runs)`);
-    const spent = await breakdown(
-      {
-        plain: cmd.pgplay(small),
-        hooked: cmd.pgplay(small, '', `--import ${HOOKS} `),
-        cpuProfiled: (dir) => cmd.pgplay(small, '', `--cpu-prof --cpu-prof-dir=${dir} `),
-      },
-      RUNS,
-      env,
-      root,
-    );
+    const spent: Record<string, Breakdown> = {};
+    for (const [key, scenario, label, runs] of [
+      ['small', small, '3 hosts × 20 steps', RUNS],
+      ['fanout', fanout, '30 hosts × 10 steps', FANOUT_RUNS],
+    ] as const) {
+      log(`where pgplay's no-change run spends its time: ${label}, ${runs} runs`);
+      spent[key] = await breakdown(
+        label,
+        {
+          plain: cmd.pgplay(scenario),
+          hooked: cmd.pgplay(scenario, '', `--import ${HOOKS} `),
+          cpuProfiled: (dir) => cmd.pgplay(scenario, '', `--cpu-prof --cpu-prof-dir=${dir} `),
+        },
+        runs,
+        env,
+        root,
+      );
+    }
 
     const results = {
       date: started.toISOString(),
@@ -270,7 +277,7 @@ export type Results = {
   settings: Record<string, number>;
   timing: Record<'smallFirst' | 'smallNoChange' | 'fanoutFirst' | 'fanoutNoChange', Record<string, TimingResult>>;
   memory: Awaited<ReturnType<typeof measureMemory>>;
-  breakdown: Breakdown;
+  breakdown: Record<string, Breakdown>;
   loads: Array<{ phase: string; load1: number }>;
 };
 

@@ -62,7 +62,7 @@ export function summary(r: Results): string {
       `${noChange.value.toFixed(1)} × — ${noChange.value >= GOAL_RATIO ? 'met' : 'not met'}.`,
     '',
   );
-  lines.push(...r.breakdown.table, '');
+  for (const b of Object.values(r.breakdown)) lines.push(...b.table, '');
   const load = r.loads.map((l) => l.load1);
   lines.push(
     `1-minute load average while it ran (${r.machine.cores} cores): ${Math.min(...load).toFixed(1)} to ${Math.max(...load).toFixed(1)} ` +
