@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pidAlive } from '../../src/lab/servers.js';
 
 export const CLI = resolve('dist/cli/main.js');
 export const PLAYBOOKS = resolve('playbooks');
@@ -74,14 +75,7 @@ export function changedSteps(evs: JsonEvent[]): string[] {
   return evs.filter((e) => e.type === 'step-result' && e.status === 'changed').map((e) => `${e.step}@${e.host}`);
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidAlive };
 
 /** A postmaster may linger a moment after pg_ctl stop -w returns; resolves whether it is gone within ms. */
 export async function waitGone(pid: number, ms = 10_000): Promise<boolean> {
