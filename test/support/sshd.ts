@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionConfig, Host } from '../../src/model/inventory.js';
+import { debianPg15 } from './hosts.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -109,16 +110,7 @@ export function sshHost(sshd: Sshd, name: string, address: string, connection: P
     name,
     address,
     role: 'primary',
-    postgres: {
-      version: 15,
-      bindir: '/usr/lib/postgresql/15/bin',
-      port: 5432,
-      osUser: 'postgres',
-      superuser: 'postgres',
-      socketDir: '/var/run/postgresql',
-      settings: {},
-      hba: [],
-    },
+    postgres: debianPg15(),
     connection: {
       transport: 'ssh',
       user: 'root',

@@ -8,6 +8,7 @@ import type { HostFacts } from '../../../src/model/facts.js';
 import type { Host, Inventory } from '../../../src/model/inventory.js';
 import { LocalTransport } from '../../../src/transports/local.js';
 import type { Transport } from '../../../src/transports/types.js';
+import { debianPg15 } from '../../support/hosts.js';
 
 /** A local host as the engine would resolve it from an inventory. */
 export function localHost(overrides: Partial<Host> = {}): Host {
@@ -16,16 +17,7 @@ export function localHost(overrides: Partial<Host> = {}): Host {
     address: '127.0.0.1',
     role: 'primary',
     pgdata: '/var/lib/postgresql/15/main',
-    postgres: {
-      version: 15,
-      bindir: '/usr/lib/postgresql/15/bin',
-      port: 5432,
-      osUser: 'postgres',
-      superuser: 'postgres',
-      socketDir: '/var/run/postgresql',
-      settings: {},
-      hba: [],
-    },
+    postgres: debianPg15(),
     connection: { transport: 'local' },
     vars: {},
     ...overrides,
