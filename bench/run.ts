@@ -29,6 +29,9 @@ const { values: opts } = parseArgs({
     'fanout-runs': { type: 'string', default: '3' },
     'memory-runs': { type: 'string', default: '3' },
     results: { type: 'string', default: join(REPO, 'bench', 'results') },
+    // Start the hosts, write and check the workload, print the commands, then wait for Ctrl-C: for
+    // measuring one change by hand (hyperfine, --cpu-prof) without the whole 25-minute run.
+    serve: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(opts.runs);
@@ -112,6 +115,7 @@ async function main(): Promise<void> {
     const fanout: Scenario = { set: 'converge10', hosts: 'fanout' };
     await verifyScenario(workload, cmd, small, SMALL, env);
     await verifyScenario(workload, cmd, fanout, FANOUT, env);
+    if (opts.serve) return await serve(workload, cmd, [small, fanout], env);
 
     const exportTo = (name: string) => join(root, `hyperfine-${name}.json`);
     const timed = (s: Scenario, first: boolean): TimedCommand[] => [
@@ -169,6 +173,20 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
+}
+
+/** Prints a script that sets the environment and names each command, then waits for a signal (cleanup). */
+async function serve(w: Workload, cmd: Commands, scenarios: Scenario[], env: NodeJS.ProcessEnv): Promise<never> {
+  const lines = [`export ANSIBLE_CONFIG=${env.ANSIBLE_CONFIG} ANSIBLE_NOCOLOR=1 CI=true`];
+  for (const s of scenarios) {
+    const key = `${s.hosts}_${s.set}`;
+    lines.push(`pgplay_${key}='${cmd.pgplay(s)}'`, `ansible_${key}='${cmd.ansible(s)}'`);
+  }
+  lines.push(`clean_pgplay='${cmd.cleanPgplay()}'`, `clean_ansible='${cmd.cleanAnsible()}'`);
+  const file = join(w.pgplay.dir, '..', 'commands.sh');
+  await writeFile(file, lines.join('\n') + '\n');
+  log(`serving: source ${file}; Ctrl-C (or SIGTERM to pid ${process.pid}) stops the hosts`);
+  return await new Promise<never>(() => {});
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {
