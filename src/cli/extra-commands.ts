@@ -1,12 +1,10 @@
-import { historyCommand } from './commands/history.js';
-import { labCommand } from './commands/lab.js';
-
 /**
  * Commands that live with their concern (lab, history) register here, so main stays a thin dispatcher.
+ * Each is imported only when it runs (the lab pulls in execa and the whole engine).
  */
 export type CommandHandler = (argv: string[], write: (text: string) => void, signal: AbortSignal) => Promise<number>;
 
 export const extraCommands: Record<string, CommandHandler> = {
-  history: (argv, write) => historyCommand(argv, write),
-  lab: labCommand,
+  history: async (argv, write) => (await import('./commands/history.js')).historyCommand(argv, write),
+  lab: async (argv, write, signal) => (await import('./commands/lab.js')).labCommand(argv, write, signal),
 };

@@ -5,9 +5,6 @@ import { EXIT, PgplayError, PgplayErrors } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { processRedactor } from '../core/redact.js';
 import { usage } from './args.js';
-import { runCommand } from './commands/run.js';
-import { schemaCommand } from './commands/schema.js';
-import { validateCommand } from './commands/validate.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { extraCommands } from './extra-commands.js';
 
@@ -35,6 +32,10 @@ function interruptSignal(): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * Each command is imported when it is chosen: a command's module graph (ssh2, pg, execa, listr2, ajv,
+ * ...) costs hundreds of milliseconds to load, and `--version` or `validate` needs none of the others.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h') {
@@ -51,11 +52,11 @@ export async function main(argv: string[]): Promise<number> {
       return help(rest);
     case 'run':
     case 'plan':
-      return runCommand(command, rest, interruptSignal());
+      return (await import('./commands/run.js')).runCommand(command, rest, interruptSignal());
     case 'validate':
-      return validateCommand(rest, write);
+      return (await import('./commands/validate.js')).validateCommand(rest, write);
     case 'schema':
-      return schemaCommand(rest, write);
+      return (await import('./commands/schema.js')).schemaCommand(rest, write);
     default: {
       const extra = extraCommands[command];
       if (extra) return extra(rest, write, interruptSignal());

@@ -5,7 +5,7 @@
  * socket; the transport carries those as one stream, and pg speaks its protocol over it.
  */
 import { Duplex } from 'node:stream';
-import pg from 'pg';
+import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
@@ -201,7 +201,7 @@ export function socketPath(socketDir: string, port: number): string {
  * Connects to the host's PostgreSQL over its unix socket as `become` (peer authentication). The
  * caller ends the client (client.end()), which also ends the bridge process.
  */
-export async function connectPostgres(transport: Transport, host: Host, opts: ConnectOptions = {}): Promise<pg.Client> {
+export async function connectPostgres(transport: Transport, host: Host, opts: ConnectOptions = {}): Promise<Client> {
   const port = opts.port ?? host.postgres.port;
   const path = socketPath(opts.socketDir ?? host.postgres.socketDir, port);
   const become = opts.become ?? host.postgres.osUser;
@@ -218,6 +218,8 @@ export async function connectPostgres(transport: Transport, host: Host, opts: Co
       cause,
     });
 
+  // pg is imported on first use: a run without SQL steps never loads it (part of pgplay's start-up time).
+  const { default: pg } = await import('pg');
   let inner: Duplex;
   try {
     inner = await transport.openStream(bridgeArgv(path, opts.bridge), { become });

@@ -37,7 +37,7 @@ export async function labCommand(argv: string[], write: (text: string) => void, 
   }
 
   if (action === 'up') {
-    const renderer = createRenderer(output, { diff: false, verbose: values.verbose });
+    const renderer = await createRenderer(output, { diff: false, verbose: values.verbose });
     const result = await labUp(
       {
         dir: values.dir,

@@ -57,7 +57,7 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
   const diff = command === 'plan' || values.diff === true;
   const playbookFile = positionals[0]!;
   const inventoryFile = await locateInventory(playbookFile, values.inventory);
-  const renderer = createRenderer(output, { diff, verbose: values.verbose });
+  const renderer = await createRenderer(output, { diff, verbose: values.verbose });
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 

@@ -1,0 +1,203 @@
+/**
+ * Start-up cost: the built CLI loads a heavy package (execa, pg, listr2, ssh2: 30-120 ms each) only
+ * when the command in hand needs it. Each run goes under `node --import` with a hook that records
+ * every module the process resolves (ESM through a module.register resolve hook, CommonJS through
+ * require.cache at exit), so the assertions are about what the process really loaded.
+ */
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshd, type Sshd } from '../support/sshd.js';
+import { CLI, jsonEvents, resultsByHost, writeInventory } from './fixtures/ssh/support.js';
+
+const HEAVY = ['execa', 'ssh2', 'pg', 'listr2'];
+const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+
+// Runs in node's hooks thread: every resolved URL, appended as it is resolved.
+const HOOKS = `
+import { appendFileSync } from 'node:fs';
+let log;
+export function initialize(data) { log = data.log; }
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  appendFileSync(log, result.url + '\\n');
+  return result;
+}
+`;
+
+// Preloaded with --import: registers the hooks; CommonJS modules required from CommonJS never reach
+// them, so require.cache is listed as well when the process exits.
+const RECORD = `
+import { appendFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+const log = process.env.PGPLAY_IMPORT_LOG;
+register('./hooks.mjs', import.meta.url, { data: { log } });
+const require = createRequire(import.meta.url);
+process.on('exit', () => appendFileSync(log, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join('')));
+`;
+
+const PLAYBOOK = `name: startup
+steps:
+  - id: dir
+    name: a directory
+    hosts: all
+    file: { path: "{{host.vars.root}}", state: directory, mode: "0750" }
+  - id: mark
+    name: a rendered file
+    hosts: all
+    template: { src: mark.txt.hbs, dest: "{{host.vars.root}}/mark.txt", mode: "0640" }
+`;
+
+// No PostgreSQL listens, so the probe fails and the step times out: what matters is that it tried to connect.
+const SQL_PLAYBOOK = `name: startup-sql
+steps:
+  - id: ready
+    name: a query that needs a connection
+    hosts: all
+    wait: { sql: "select true", timeout: 1s, interval: 200ms }
+`;
+
+let sshd: Sshd;
+let dir: string;
+let record: string;
+let sshInventory: string;
+let localInventory: string;
+let playbook: string;
+let sqlPlaybook: string;
+let runs = 0;
+
+interface Traced {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Package names loaded from node_modules (the innermost node_modules of each path). */
+  packages: Set<string>;
+}
+
+function packagesIn(log: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of log.matchAll(/\/node_modules\/((?:@[^/]+\/)?[^/]+)\/(?:(?!node_modules\/)[^\n])*$/gm)) out.add(m[1]!);
+  return out;
+}
+
+/** The CLI as a script runs it (output to a pipe, CI=true), or at a terminal; runs keep their own state dir. */
+async function traced(args: string[], options: { terminal?: boolean } = {}): Promise<Traced> {
+  const log = join(dir, `imports-${++runs}.log`);
+  await writeFile(log, '');
+  const argv = ['--import', record, CLI, ...args, ...(args[0] === 'run' ? ['--state-dir', join(dir, 'state')] : [])];
+  const env: Record<string, string | undefined> = { PGPLAY_IMPORT_LOG: log, CI: options.terminal ? undefined : 'true' };
+  // script(1) gives the CLI a pseudo-terminal for stdout, as a person at a terminal has.
+  const r = options.terminal
+    ? await execa('script', ['-qec', ['node', ...argv].map(shellQuote).join(' '), '/dev/null'], { reject: false, env, extendEnv: true })
+    : await execa('node', argv, { reject: false, env });
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, packages: packagesIn(await readFile(log, 'utf8')) };
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function heavy(t: Traced): string[] {
+  return HEAVY.filter((p) => t.packages.has(p));
+}
+
+beforeAll(async () => {
+  sshd = await startSshd({ addresses: ['127.0.0.2'] });
+  dir = await mkdtemp(join(tmpdir(), 'pgplay-startup-'));
+  await writeFile(join(dir, 'hooks.mjs'), HOOKS);
+  record = join(dir, 'record.mjs');
+  await writeFile(record, RECORD);
+  await mkdir(join(dir, 'templates'));
+  await writeFile(join(dir, 'templates', 'mark.txt.hbs'), '{{host.name}} was here\n');
+  playbook = join(dir, 'playbook.yml');
+  await writeFile(playbook, PLAYBOOK);
+  sqlPlaybook = join(dir, 'sql.yml');
+  await writeFile(sqlPlaybook, SQL_PLAYBOOK);
+  sshInventory = await writeInventory(join(dir, 'inventory-ssh.yml'), {
+    cluster: 'startup-ssh',
+    sshd,
+    hosts: { n1: { address: '127.0.0.2', extra: `role: primary, pgdata: ${join(dir, 'no-pgdata')}, vars: { root: ${join(dir, 'ssh-root')} }` } },
+  });
+  localInventory = join(dir, 'inventory-local.yml');
+  await writeFile(
+    localInventory,
+    [
+      'cluster: startup-local',
+      'postgres: { version: 15 }',
+      'connection: { transport: local }',
+      'hosts:',
+      `  here: { address: 127.0.0.1, role: primary, pgdata: ${join(dir, 'no-pgdata')}, vars: { root: ${join(dir, 'local-root')} } }`,
+      '',
+    ].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('commands that touch no host load none of execa, ssh2, pg, listr2', () => {
+  it('--version', async () => {
+    const r = await traced(['--version']);
+    expect(r.stdout).toBe(`pgplay ${VERSION}`);
+    expect(r.exitCode).toBe(0);
+    expect(heavy(r)).toEqual([]);
+  });
+
+  it('--help', async () => {
+    const r = await traced(['--help']);
+    expect(r.stdout).toContain('Usage:\n  pgplay run <playbook.yml> [options]');
+    expect(r.exitCode).toBe(0);
+    expect(heavy(r)).toEqual([]);
+  });
+
+  it('validate', async () => {
+    const r = await traced(['validate', playbook, '-i', sshInventory]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`ok  ${sshInventory} (inventory)\nok  ${playbook} (playbook)`);
+    expect(r.exitCode).toBe(0);
+    expect(heavy(r)).toEqual([]);
+  });
+});
+
+describe('a run loads what its hosts and output need', () => {
+  it('over SSH with plain output: ssh2 only, no execa, pg or listr2', async () => {
+    const r = await traced(['run', playbook, '-i', sshInventory, '--output', 'json']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ n1: ['dir=changed', 'mark=changed'] });
+    expect(readFileSync(join(dir, 'ssh-root', 'mark.txt'), 'utf8')).toBe('n1 was here\n');
+    // ssh2 being seen proves the recorder sees the packages a run loads.
+    expect(heavy(r)).toEqual(['ssh2']);
+  });
+
+  it('a step that connects to PostgreSQL loads pg', async () => {
+    const r = await traced(['run', sqlPlaybook, '-i', sshInventory, '--output', 'json']);
+    expect(r.exitCode).toBe(1);
+    const result = jsonEvents(r.stdout).find((e) => e.type === 'step-result');
+    expect(result).toMatchObject({ step: 'ready', host: 'n1', status: 'failed' });
+    expect(heavy(r)).toEqual(['ssh2', 'pg']);
+  });
+
+  it('a local host loads execa', async () => {
+    const r = await traced(['run', playbook, '-i', localInventory, '--output', 'json']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['dir=changed', 'mark=changed'] });
+    expect(r.packages.has('execa')).toBe(true);
+    expect(r.packages.has('pg')).toBe(false);
+    expect(r.packages.has('listr2')).toBe(false);
+  });
+
+  it('a terminal loads listr2', async () => {
+    const r = await traced(['run', playbook, '-i', localInventory], { terminal: true });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('RECAP');
+    expect(r.packages.has('listr2')).toBe(true);
+    expect(r.packages.has('pg')).toBe(false);
+  });
+});
