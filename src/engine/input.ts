@@ -1,20 +1,13 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import { PgplayError } from '../core/errors.js';
 import type { Action } from '../actions/types.js';
+import { validatorFor } from '../schema/validators.js';
 
 /**
  * Validates an action's input after rendering, against the action's own strict schema. Rendering
- * yields strings, so types are coerced ("5" → 5) and schema defaults filled in.
+ * yields strings, so types are coerced ("5" → 5) and schema defaults filled in (the `input` profile).
  */
-const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
-const compiled = new WeakMap<Action<any>, ValidateFunction>();
-
 export function validateRenderedInput(action: Action<any>, input: unknown): Record<string, unknown> {
-  let validate = compiled.get(action);
-  if (!validate) {
-    validate = ajv.compile(action.schema);
-    compiled.set(action, validate);
-  }
+  const validate = validatorFor('input', action.schema);
   const copy = structuredClone(input ?? {});
   if (!validate(copy)) {
     const problems = (validate.errors ?? []).map((e) => {

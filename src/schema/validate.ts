@@ -1,55 +1,17 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import type { JsonSchema } from '../actions/types.js';
 import { PgplayError } from '../core/errors.js';
 import type { DocPath, LoadedDocument } from '../load/yaml.js';
 import { sortErrors } from '../load/yaml.js';
 import { describeExpected, didYouMean, formatValue, labelOf } from './describe.js';
 import { isTemplateSchema } from './templated.js';
+import { validatorFor } from './validators.js';
 
-/**
- * Ajv as pgplay uses it: every error at once (a user fixes a file in one pass), with the failing
- * schema and data attached so errors can be explained in the user's terms.
- */
-export function createAjv(options: { strict?: boolean } = {}): Ajv {
-  const ajv = new Ajv({
-    allErrors: true,
-    verbose: true,
-    // Action schemas come from many hands; a stray annotation must not stop pgplay from starting.
-    // The unit tests compile pgplay's own schemas with strict on.
-    strict: options.strict ?? false,
-    // `oneOf: [{required: [a]}, {required: [b]}]` is the standard way to say "exactly one of a, b".
-    strictRequired: false,
-    allowUnionTypes: true,
-  });
-  ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
-  ajv.addFormat('regex', isRegex);
-  return ajv;
-}
-
-function isRegex(text: string): boolean {
-  try {
-    new RegExp(text, 'u');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const compiled = new WeakMap<JsonSchema, ValidateFunction>();
-
-function compile(schema: JsonSchema): ValidateFunction {
-  let fn = compiled.get(schema);
-  if (!fn) {
-    // One Ajv per schema: playbook schemas built for different action lists share one $id.
-    fn = createAjv().compile(schema);
-    compiled.set(schema, fn);
-  }
-  return fn;
-}
+export { createAjv } from './validators.js';
 
 /** Validates a loaded document; returns every violation as a SCHEMA error with its position, sorted. */
 export function validateDocument(doc: LoadedDocument, schema: JsonSchema): PgplayError[] {
-  const validate = compile(schema);
+  const validate = validatorFor('document', schema);
   if (validate(doc.data)) return [];
   return explainErrors(doc, validate.errors ?? []);
 }

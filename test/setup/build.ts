@@ -12,17 +12,27 @@ function newest(dir: string): number {
   return latest;
 }
 
+/** Modification time of a file, 0 when it does not exist. */
+function modified(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * End-to-end tests drive the real CLI (dist/cli/main.js). Build it once before any test file runs when
  * it is missing or older than the sources, so a single `npx vitest run <file>` works too and no test
- * rebuilds dist/ while another one is running it.
+ * rebuilds dist/ while another one is running it. The build includes the validators generated from
+ * the schemas (dist/validators, as `npm run build` makes them); they are generated again when a plain
+ * `tsc` rebuilt dist/ after them.
  */
 export default function setup(): void {
-  let built = 0;
-  try {
-    built = statSync('dist/cli/main.js').mtimeMs;
-  } catch {
-    // not built yet
+  let built = modified('dist/cli/main.js');
+  if (built === 0 || newest('src') > built) {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+    built = modified('dist/cli/main.js');
   }
-  if (built === 0 || newest('src') > built) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  if (modified('dist/validators/manifest.json') < built) execFileSync(process.execPath, ['dist/schema/precompile.js'], { stdio: 'inherit' });
 }

@@ -1,0 +1,75 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { JsonSchema } from '../actions/types.js';
+import { actions } from '../actions/registry.js';
+import { buildInventorySchema } from './inventory.js';
+import { buildPlaybookSchema, type ActionSchemaSource } from './playbook.js';
+import { DOCUMENT_FORMATS, FORMATS_FILE, VALIDATORS_DIR, newAjv, validatorFileName, type ValidatorProfile } from './validators.js';
+
+/** Lists what was generated; written last, so its presence means the directory is complete. */
+export const MANIFEST_FILE = 'manifest.json';
+
+export interface PrecompileTarget {
+  profile: ValidatorProfile;
+  /** What the schema is, for the manifest. */
+  label: string;
+  schema: JsonSchema;
+}
+
+/** Every schema pgplay validates with for the given action list: the documents' and each action's input. */
+export function precompileTargets(list: ReadonlyArray<ActionSchemaSource> = actions): PrecompileTarget[] {
+  return [
+    { profile: 'document', label: 'inventory', schema: buildInventorySchema() },
+    { profile: 'document', label: 'playbook', schema: buildPlaybookSchema(list) },
+    { profile: 'document', label: 'playbook (included)', schema: buildPlaybookSchema(list, { hostsOptional: true }) },
+    ...list.map((a): PrecompileTarget => ({ profile: 'input', label: `${a.name} input`, schema: a.schema })),
+  ];
+}
+
+/** formats.cjs: the document profile's custom formats, from the very functions the runtime uses. */
+function formatsModule(): string {
+  const lines = Object.entries(DOCUMENT_FORMATS).map(([name, check]) => `exports[${JSON.stringify(name)}] = ${check.toString()};`);
+  return `"use strict";\n${lines.join('\n')}\n`;
+}
+
+/** Another process may be loading validators while a build runs: it must never see half a file. */
+function writeAtomically(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, file);
+}
+
+/**
+ * Generates a CommonJS validator module per target with ajv's standalone code generation, into a
+ * directory emptied first (a module for a schema that no longer exists would only take space).
+ * Returns the files written, validators first.
+ */
+export function precompileValidators(dir: string = VALIDATORS_DIR, targets: PrecompileTarget[] = precompileTargets()): string[] {
+  const require = createRequire(import.meta.url);
+  const { _ } = require('ajv') as typeof import('ajv');
+  const standaloneCode = (require('ajv/dist/standalone') as typeof import('ajv/dist/standalone/index.js')).default;
+
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeAtomically(join(dir, FORMATS_FILE), formatsModule());
+
+  const manifest: Record<string, string> = {};
+  for (const { profile, label, schema } of targets) {
+    const name = validatorFileName(profile, schema);
+    // Two actions may share one schema text: one module serves both.
+    if (manifest[name]) continue;
+    const formats = _`require(${`./${FORMATS_FILE}`})`;
+    const ajv = newAjv(profile, { code: { source: true, formats } });
+    writeAtomically(join(dir, name), standaloneCode(ajv, ajv.compile(schema)));
+    manifest[name] = label;
+  }
+  writeAtomically(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  return [...Object.keys(manifest), FORMATS_FILE, MANIFEST_FILE].map((name) => join(dir, name));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const files = precompileValidators();
+  process.stdout.write(`wrote ${files.length - 2} validators to ${VALIDATORS_DIR}\n`);
+}
