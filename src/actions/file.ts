@@ -54,6 +54,10 @@ export const fileAction: Action<FileInput> = {
     return input.state === 'absent' && input.force === true;
   },
 
+  prefetch(input) {
+    return [normalize(input.path)];
+  },
+
   async check(ctx, input) {
     const p = await plan(ctx, input);
     return outcome(ctx, input, p, false);

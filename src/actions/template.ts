@@ -41,6 +41,10 @@ export const templateAction: Action<TemplateInput> = {
     },
   },
 
+  prefetch(input) {
+    return [input.dest];
+  },
+
   async check(ctx, input) {
     const p = await plan(ctx, input);
     return outcome(ctx, input, p, false);

@@ -62,6 +62,13 @@ export interface Action<I = Record<string, unknown>> {
   destructive?(input: I): boolean;
   /** Re-gather facts on this host after a change (e.g. postgres state changes). */
   refreshesFacts?: boolean;
+  /**
+   * The paths whose stat and content check reads, for the engine to fetch the state of several
+   * consecutive steps in one round trip per host (over SSH each read is otherwise a session of its
+   * own). Declare it only when every change the action makes goes through ctx.transport: that is
+   * what tells the engine when read-ahead answers stop being true.
+   */
+  prefetch?(input: I): string[];
   check(ctx: ActionContext, input: I): Promise<Outcome>;
   /** Called only outside check mode, and only when check reported changed (or cannot know). */
   apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;

@@ -4,8 +4,9 @@ import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
 import { unknownFacts, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
-import type { Playbook } from '../model/playbook.js';
+import type { Playbook, Step } from '../model/playbook.js';
 import type { Renderer } from '../render/index.js';
+import { CachingTransport, ReadCache } from '../transports/read-cache.js';
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
 import type { ScopeSources } from './scope.js';
@@ -33,6 +34,12 @@ export interface EngineDeps {
   /** Asks a human; resolves false when nobody can answer (not a TTY). */
   ask?(question: string): Promise<boolean>;
   loadInclude?(file: string, fromDir: string): Promise<Playbook>;
+  /**
+   * Whether steps' reads on this transport go through the run's read cache (read ahead several steps
+   * at once). Default: over SSH, where each read is a round trip; a local stat costs less than the
+   * shell that would read ahead.
+   */
+  cacheReads?(transport: Transport): boolean;
 }
 
 /** Everything one run shares across steps and hosts: state, options, dependencies, event sink. */
@@ -41,6 +48,8 @@ export class RunContext {
   readonly registered: Record<string, Record<string, unknown>> = {};
   /** Why a host could not be connected to, with its hint (facts keep only the message). */
   readonly connectionErrors: Record<string, PgplayError> = {};
+  /** Host state read ahead for the state checks of upcoming steps (see readahead.ts). */
+  readonly readCache = new ReadCache();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
 
@@ -69,6 +78,15 @@ export class RunContext {
     return this.deps.getAction(name);
   }
 
+  /** Splits a step into its common keys and its one action. The loader has already checked there is exactly one. */
+  actionOf(step: Step): { action: Action<any>; input: unknown } {
+    for (const [key, value] of Object.entries(step)) {
+      const action = this.getAction(key);
+      if (action) return { action, input: value };
+    }
+    throw new PgplayError({ code: 'SEMANTIC', message: `step ${step.id} has no known action`, step: step.id });
+  }
+
   scopeSources(): ScopeSources {
     return {
       params: this.params,
@@ -86,6 +104,7 @@ export class RunContext {
       const host = this.hosts[hostName];
       if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `unknown host ${hostName}` });
       transport = this.deps.createTransport(host);
+      if (this.deps.cacheReads?.(transport) ?? transport.kind === 'ssh') transport = new CachingTransport(transport, this.readCache);
       this.transports.set(hostName, transport);
     }
     return transport;
@@ -103,7 +122,9 @@ export class RunContext {
       this.facts[hostName] = unknownFacts((e as Error).message);
       return;
     }
-    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, transport);
+    // Gathering facts only reads: it must not count as a change that drops what was read ahead.
+    const reader = transport instanceof CachingTransport ? transport.inner : transport;
+    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, reader);
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {

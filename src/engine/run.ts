@@ -5,6 +5,7 @@ import type { Step } from '../model/playbook.js';
 import type { RecapCounts, RunEvent, StepStatus } from './events.js';
 import { mapLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
+import { readaheadWindow, readsAreDeclared } from './readahead.js';
 import { globalScope } from './scope.js';
 import { registeredValue, runStepOnHost, toPgplayError, type HostStepResult } from './step.js';
 
@@ -74,7 +75,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
 
   const runSteps = async (steps: Step[], prefix: string, handler: boolean): Promise<boolean> => {
     let reachedFrom = !run.options.from || prefix !== '';
-    for (const step of steps) {
+    for (const [index, step] of steps.entries()) {
       const id = prefix + step.id;
       currentStep = id;
       if (!reachedFrom) {
@@ -89,6 +90,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       }
       const hosts = stepHosts(step, id);
       if (hosts.length === 0) continue;
+      // An action that does not declare its reads may change a host by other ways than its transport.
+      if (!readsAreDeclared(run, step)) run.readCache.invalidate();
+      const readahead = readsAreDeclared(run, step) ? hostsOfWindow(readaheadWindow(run, steps, index, prefix)) : undefined;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const results = await mapLimit(hosts, run.options.forks, async (host) => {
         if (interrupt.aborted) return undefined;
@@ -97,8 +101,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
           const skipped: HostStepResult = { status: 'skipped', outcome: { changed: false, skipped: true, msg }, attempts: 0, durationMs: 0 };
           return skipped;
         }
-        return runStepOnHost(run, { ...step, id }, host);
+        return runStepOnHost(run, { ...step, id }, host, readahead?.(host));
       });
+      run.readCache.stepFinished();
       let stepFailed = false;
       hosts.forEach((host, i) => {
         const result = results[i];
@@ -144,6 +149,19 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       if (stepFailed) return false;
     }
     return true;
+  };
+
+  /** Per host, the steps of a read-ahead window that run there (up to the first whose hosts cannot be told yet). */
+  const hostsOfWindow = (window: Step[]): ((host: string) => Step[]) => {
+    const targeted: Array<{ step: Step; hosts: string[] }> = [];
+    for (const step of window) {
+      try {
+        targeted.push({ step, hosts: stepHosts(step, step.id) });
+      } catch {
+        break;
+      }
+    }
+    return (host) => targeted.filter((t) => t.hosts.includes(host)).map((t) => t.step);
   };
 
   const priorOf = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));

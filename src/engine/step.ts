@@ -7,6 +7,7 @@ import type { Step } from '../model/playbook.js';
 import type { StepStatus } from './events.js';
 import { validateRenderedInput } from './input.js';
 import { sleep } from './pool.js';
+import { readAhead } from './readahead.js';
 import type { RunContext } from './run-context.js';
 import { hostScope } from './scope.js';
 
@@ -19,20 +20,11 @@ export interface HostStepResult {
   durationMs: number;
 }
 
-/** Splits a step into its common keys and its one action. The loader has already checked there is exactly one. */
-export function actionOf(step: Step, run: RunContext): { action: Action<any>; input: unknown } {
-  for (const [key, value] of Object.entries(step)) {
-    const action = run.getAction(key);
-    if (action) return { action, input: value };
-  }
-  throw new PgplayError({ code: 'SEMANTIC', message: `step ${step.id} has no known action`, step: step.id });
-}
-
 /**
  * One step on one host: when → render → validate → (confirm) → check → apply with retries/until and a
  * timeout. Never throws: the outcome, including failures, is returned for the scheduler to report.
  */
-export async function runStepOnHost(run: RunContext, step: Step, hostName: string): Promise<HostStepResult> {
+export async function runStepOnHost(run: RunContext, step: Step, hostName: string, readahead: Step[] = []): Promise<HostStepResult> {
   const started = Date.now();
   let attempts = 0;
   const finish = (r: Omit<HostStepResult, 'durationMs' | 'attempts'>): HostStepResult => ({
@@ -55,16 +47,19 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
     if (step.when !== undefined && !evaluateCondition(step.when, scope())) {
       return finish({ status: 'skipped', outcome: { changed: false, skipped: true, msg: 'condition is false' } });
     }
-    const { action, input: rawInput } = actionOf(step, run);
+    const { action, input: rawInput } = run.actionOf(step);
     const rendered = run.renderer.renderValue(rawInput, scope(), `step ${step.id}`);
     const input = validateRenderedInput(action, rendered);
     const checkMode = step.check_mode ?? run.options.check;
     const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout as string | number, 'timeout') : run.options.defaultTimeoutMs;
     const retries = step.retries ?? 0;
     const delayMs = step.delay !== undefined ? parseDuration(step.delay as string | number, 'delay') : 1000;
+    await readAhead(run, hostName, readahead, { signal: run.signal, timeoutMs });
 
     for (;;) {
       attempts++;
+      // A retry waits for something to change: it must see the host as it is now.
+      if (attempts > 1) run.readCache.forget(hostName);
       let outcome: Outcome | undefined;
       let error: PgplayError | undefined;
       try {
@@ -113,6 +108,8 @@ async function attempt(
   if (step.confirm || destructive) {
     const message = typeof step.confirm === 'string' ? step.confirm : `${step.name ?? step.id} is destructive on ${hostName}`;
     await run.confirm(step.id, hostName, message);
+    // A human may have taken their time: apply acts on the state it finds then.
+    run.readCache.forget(hostName);
   }
   const outcome = await action.apply(ctx, input, planned);
   if (outcome.changed && action.refreshesFacts) await run.refreshFacts(hostName);

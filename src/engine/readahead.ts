@@ -1,0 +1,78 @@
+import type { Step } from '../model/playbook.js';
+import { prefetchPaths } from '../transports/prefetch.js';
+import { CachingTransport } from '../transports/read-cache.js';
+import { validateRenderedInput } from './input.js';
+import type { RunContext } from './run-context.js';
+import { hostScope } from './scope.js';
+
+/** At most this many steps are read ahead at once, so a long run of steps does not read far more than it uses. */
+export const READAHEAD_STEPS = 64;
+
+/**
+ * The steps from `index` on whose state checks can be read ahead: consecutive steps whose action
+ * declares its reads (file, template). After a step that changed something, only the next step: in a
+ * first run every step changes something, and reading the rest again after each would only cost.
+ */
+export function readaheadWindow(run: RunContext, steps: Step[], index: number, prefix: string): Step[] {
+  const window: Step[] = [];
+  const limit = run.readCache.lastStepChanged ? 1 : READAHEAD_STEPS;
+  for (let i = index; i < steps.length && window.length < limit; i++) {
+    const step = steps[i]!;
+    if (step.include !== undefined) break;
+    const { action } = run.actionOf(step);
+    if (!action.prefetch) break;
+    window.push({ ...step, id: prefix + step.id });
+  }
+  return window;
+}
+
+/** Whether a step's action may change a host other than through its transport, or reads what it cannot declare. */
+export function readsAreDeclared(run: RunContext, step: Step): boolean {
+  if (step.include !== undefined) return false;
+  return run.actionOf(step).action.prefetch !== undefined;
+}
+
+/**
+ * Before a step's check on a host: when the cache cannot answer the step's own reads, fetch the reads of
+ * the whole window in one command per user. Rendering a later step's input can fail or come out
+ * different once earlier steps have registered values; the window then ends there, or the cache holds
+ * a path nobody asks for. A fetch that fails is ignored: the check makes its own calls and reports.
+ */
+export async function readAhead(run: RunContext, hostName: string, window: Step[], options: { signal: AbortSignal; timeoutMs: number }): Promise<void> {
+  const transport = run.transportFor(hostName);
+  if (!(transport instanceof CachingTransport) || window.length === 0) return;
+  const host = run.hosts[hostName]!;
+  const byUser = new Map<string | undefined, Set<string>>();
+  let ownCached = true;
+  window.forEach((step, i) => {
+    const paths = declaredReads(run, step, hostName);
+    if (paths === undefined) return;
+    const become = step.become ?? host.connection.become;
+    if (i === 0) ownCached = paths.every((p) => run.readCache.get(hostName, become, p) !== undefined);
+    let set = byUser.get(become);
+    if (!set) byUser.set(become, (set = new Set()));
+    for (const p of paths) set.add(p);
+  });
+  if (ownCached) return;
+  await Promise.all(
+    [...byUser].map(async ([become, paths]) => {
+      const token = run.readCache.begin(hostName);
+      try {
+        const answers = await prefetchPaths(transport.inner, [...paths], { become, signal: options.signal, timeoutMs: options.timeoutMs });
+        run.readCache.store(hostName, become, token, answers);
+      } catch {
+        // The check's own calls will meet the same trouble and report it with the step and host.
+      }
+    }),
+  );
+}
+
+function declaredReads(run: RunContext, step: Step, hostName: string): string[] | undefined {
+  try {
+    const { action, input } = run.actionOf(step);
+    const rendered = run.renderer.renderValue(input, hostScope(run.scopeSources(), hostName), `step ${step.id}`);
+    return action.prefetch?.(validateRenderedInput(action, rendered) as never);
+  } catch {
+    return undefined;
+  }
+}

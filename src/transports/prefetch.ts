@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { parseStat } from './file-commands.js';
+import type { FileStat, Transport } from './types.js';
+
+/**
+ * Reads the state of many paths in one command: for each path what `stat` returns (lstat semantics)
+ * and, for a small regular file, what `readFile` returns. Over SSH every stat or read is a session (an
+ * sshd fork, a shell, an exec), so checking 20 idempotent steps costs 30 round trips; prefetched, it
+ * costs one.
+ *
+ * The answers must be exactly what the transport's own calls would have returned, or nothing: a path
+ * whose answer is in doubt (a race, an unreadable file, a file larger than the limit) is simply not
+ * prefetched, and the real call is made.
+ */
+export interface PrefetchedPath {
+  stat: FileStat;
+  /** The file's bytes; null when readFile would find nothing (missing, dangling link); absent when not prefetched. */
+  content?: Buffer | null;
+}
+
+/** Larger regular files are stat'ed but not read ahead: the state check of most steps never reads them. */
+export const PREFETCH_MAX_BYTES = 128 * 1024;
+
+/**
+ * Positional args: nonce max path... The first loop prints E/M per path and leaves only the paths that
+ * exist in "$@"; one `stat` then covers them all, in order (the same format as the stat script, so the
+ * same parser reads it). Each existing path then gets a record: its link target (L), or its content
+ * (C, at most max bytes), or nothing (-); a record ends with a line holding the nonce and the exit
+ * status of the command that produced it, which finds the end of binary content without trusting
+ * any size. Everything goes through base64 because command output comes back as text.
+ */
+const PREFETCH_SCRIPT = `nonce=$1; max=$2; shift 2
+{
+for p do
+  shift
+  if [ -e "$p" ] || [ -L "$p" ]; then printf 'E\\n'; set -- "$@" "$p"; else printf 'M\\n'; fi
+done
+printf '%s\\n' "$nonce"
+if [ $# -gt 0 ]; then stat -c '%f %a %U %G %s' -- "$@"; fi
+printf '%s %s\\n' "$nonce" "$?"
+for p do
+  if [ -L "$p" ]; then
+    printf 'L\\n'; readlink -- "$p"; printf '\\n%s %s\\n' "$nonce" "$?"
+  elif [ -f "$p" ] && [ -r "$p" ]; then
+    printf 'C\\n'; head -c "$max" -- "$p"; printf '\\n%s %s\\n' "$nonce" "$?"
+  else
+    printf '%s\\n' -
+  fi
+done
+} | base64`;
+
+export function prefetchArgv(paths: string[], nonce: string, maxBytes = PREFETCH_MAX_BYTES): string[] {
+  return ['sh', '-c', PREFETCH_SCRIPT, 'pgplay-prefetch', nonce, String(maxBytes), ...paths];
+}
+
+export function newNonce(): string {
+  return `pgplay-${randomBytes(12).toString('hex')}`;
+}
+
+/**
+ * Parses the script's output into one answer per path it could vouch for. Throws when the output
+ * does not have the expected shape (then nothing from it may be used).
+ */
+export function parsePrefetch(base64: string, paths: string[], nonce: string): Map<string, PrefetchedPath> {
+  const out = new Map<string, PrefetchedPath>();
+  const reader = new Reader(Buffer.from(base64, 'base64'));
+  const existing: string[] = [];
+  for (const path of paths) {
+    const flag = reader.line();
+    if (flag === 'E') existing.push(path);
+    else if (flag === 'M') out.set(path, { stat: { exists: false }, content: null });
+    else throw new Error(`prefetch: unexpected existence flag ${JSON.stringify(flag)}`);
+  }
+  if (reader.line() !== nonce) throw new Error('prefetch: existence list does not end where expected');
+  const statLines: string[] = [];
+  for (;;) {
+    const line = reader.line();
+    if (line.startsWith(`${nonce} `)) {
+      // A path that vanished between the test and stat leaves the lines out of step: trust none.
+      if (line !== `${nonce} 0` || statLines.length !== existing.length) {
+        for (const path of existing) out.delete(path);
+        return out;
+      }
+      break;
+    }
+    statLines.push(line);
+  }
+  const stats = statLines.map((line) => parseStat(line + '\n'));
+  existing.forEach((path, i) => {
+    const kind = reader.line();
+    const stat = stats[i]!;
+    if (kind === '-') {
+      // Neither a link nor a readable regular file: a directory reads as an error, so only stat is known.
+      out.set(path, { stat });
+      return;
+    }
+    const { bytes, status } = reader.record(nonce);
+    if (kind === 'L') {
+      if (status !== 0 || stat.type !== 'symlink') return;
+      // As the stat script: readlink's own final newline is not part of the target.
+      const target = bytes.toString('utf8');
+      out.set(path, { stat: { ...stat, linkTarget: target.endsWith('\n') ? target.slice(0, -1) : target } });
+    } else if (kind === 'C') {
+      if (stat.type !== 'file') return;
+      // Content is vouched for only when it is whole: the read succeeded and has the size stat saw.
+      const whole = status === 0 && bytes.length === stat.size;
+      out.set(path, whole ? { stat, content: bytes } : { stat });
+    } else {
+      throw new Error(`prefetch: unexpected record kind ${JSON.stringify(kind)}`);
+    }
+  });
+  return out;
+}
+
+class Reader {
+  private offset = 0;
+  constructor(private readonly data: Buffer) {}
+
+  line(): string {
+    const end = this.data.indexOf(0x0a, this.offset);
+    if (end === -1) throw new Error('prefetch: output ends early');
+    const text = this.data.subarray(this.offset, end).toString('utf8');
+    this.offset = end + 1;
+    return text;
+  }
+
+  /** Bytes up to "\n<nonce> <status>\n". */
+  record(nonce: string): { bytes: Buffer; status: number } {
+    const marker = Buffer.from(`\n${nonce} `);
+    const at = this.data.indexOf(marker, this.offset);
+    if (at === -1) throw new Error('prefetch: record does not end');
+    const bytes = this.data.subarray(this.offset, at);
+    this.offset = at + 1;
+    const trailer = this.line();
+    return { bytes, status: Number(trailer.slice(nonce.length + 1)) };
+  }
+}
+
+/** Runs the prefetch on a host as one user; resolves an empty map when the command itself fails. */
+export async function prefetchPaths(
+  transport: Transport,
+  paths: string[],
+  options: { become?: string; signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<Map<string, PrefetchedPath>> {
+  if (paths.length === 0) return new Map();
+  const nonce = newNonce();
+  const r = await transport.exec(prefetchArgv(paths, nonce), { ...options, env: { LC_ALL: 'C' } });
+  if (r.exitCode !== 0 || r.timedOut) return new Map();
+  return parsePrefetch(r.stdout, paths, nonce);
+}
