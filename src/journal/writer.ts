@@ -5,36 +5,48 @@ import type { RunEvent } from '../engine/events.js';
 import { journalFile, runsDir } from './paths.js';
 import type { JournalHeader, RegisteredRecord } from './types.js';
 
-/** Events after which the journal is fsynced: a step's start and each host's result are the boundaries. */
-const BOUNDARY = new Set<RunEvent['type']>(['run-start', 'step-start', 'step-result', 'run-end']);
+export interface JournalWriterOptions {
+  /** How a file descriptor is flushed to disk; fsyncSync, tests count the calls. */
+  sync?: (fd: number) => void;
+}
 
 /**
  * Appends one run's records as they happen. Writes are synchronous so the order on disk is the order
  * of events and nothing is left in a buffer when the process dies; a kill -9 loses at most the line
  * being written. Records must already be redacted: the writer stores what it is given.
+ *
+ * fsync, which only matters if the machine itself goes down, happens once per step: after the last
+ * of its hosts reports, so a step recorded as done is on disk before the next step starts (what
+ * --resume relies on), plus at the run's end (also an interrupted or abandoned one). A result that
+ * is lost with the machine before its step completed only means that host's step runs again.
  */
 export class JournalWriter {
   private fd: number | undefined;
   private ended = false;
   private failed = false;
+  /** Hosts of the current step that have not reported yet. */
+  private pending = new Set<string>();
+  private currentStep: string | undefined;
   private readonly onExit = (code: number) => this.abandon(code);
 
   private constructor(
     readonly file: string,
     private readonly runId: string,
     private readonly warn: (message: string) => void,
+    private readonly sync: (fd: number) => void,
   ) {}
 
   /** Creates the journal with its header; a state directory that cannot be written stops the run before it starts. */
-  static open(stateDir: string, header: JournalHeader, warn: (message: string) => void = () => {}): JournalWriter {
+  static open(stateDir: string, header: JournalHeader, warn: (message: string) => void = () => {}, options: JournalWriterOptions = {}): JournalWriter {
     const file = journalFile(stateDir, header.runId);
-    const writer = new JournalWriter(file, header.runId, warn);
+    const sync = options.sync ?? fsyncSync;
+    const writer = new JournalWriter(file, header.runId, warn, sync);
     try {
       mkdirSync(runsDir(stateDir), { recursive: true, mode: 0o700 });
       writer.fd = openSync(file, 'wx', 0o600);
       writeSync(writer.fd, JSON.stringify(header) + '\n');
-      fsyncSync(writer.fd);
-      fsyncDir(dirname(file));
+      sync(writer.fd);
+      fsyncDir(dirname(file), sync);
     } catch (e) {
       if (writer.fd !== undefined) closeSync(writer.fd);
       throw new PgplayError({
@@ -48,8 +60,30 @@ export class JournalWriter {
   }
 
   event(e: RunEvent): void {
-    if (e.type === 'run-end') this.ended = true;
-    this.append(e, BOUNDARY.has(e.type));
+    switch (e.type) {
+      case 'step-start':
+        // A step whose hosts did not all report is made durable all the same before the next one starts.
+        if (this.pending.size > 0) this.flush();
+        this.currentStep = stepKey(e);
+        this.pending = new Set(e.hosts);
+        this.append(e, false);
+        return;
+      case 'step-result': {
+        const ofCurrentStep = stepKey(e) === this.currentStep;
+        if (ofCurrentStep) this.pending.delete(e.host);
+        // The last result of a step makes the step durable; a result outside the step in progress is
+        // not expected, and is synced at once rather than trusted to a count.
+        this.append(e, !ofCurrentStep || this.pending.size === 0);
+        return;
+      }
+      case 'run-end':
+        this.ended = true;
+        this.pending.clear();
+        this.append(e, true);
+        return;
+      default:
+        this.append(e, false);
+    }
   }
 
   registered(record: Omit<RegisteredRecord, 'type'>): void {
@@ -78,7 +112,7 @@ export class JournalWriter {
       try {
         closeSync(this.fd);
       } catch {
-        // nothing left to lose: every record was fsynced at its boundary
+        // nothing left to lose: the run-end just written was fsynced with everything before it
       }
       this.fd = undefined;
     }
@@ -102,11 +136,16 @@ export class JournalWriter {
     this.close();
   }
 
+  private flush(): void {
+    this.append(undefined, true);
+  }
+
+  /** Writes a record (if any) and, when asked, flushes everything written so far to disk. */
   private append(record: unknown, sync: boolean): void {
     if (this.fd === undefined || this.failed) return;
     try {
-      writeSync(this.fd, JSON.stringify(record) + '\n');
-      if (sync) fsyncSync(this.fd);
+      if (record !== undefined) writeSync(this.fd, JSON.stringify(record) + '\n');
+      if (sync) this.sync(this.fd);
     } catch (e) {
       // A full disk must not stop a DR procedure halfway; the run goes on and says the journal is incomplete.
       this.failed = true;
@@ -115,11 +154,15 @@ export class JournalWriter {
   }
 }
 
-function fsyncDir(dir: string): void {
+function stepKey(e: { step: string; handler: boolean }): string {
+  return `${e.handler ? 'handler' : 'step'} ${e.step}`;
+}
+
+function fsyncDir(dir: string, sync: (fd: number) => void): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');
-    fsyncSync(fd);
+    sync(fd);
   } catch {
     // some filesystems do not allow fsync on directories; the file itself is synced
   } finally {
