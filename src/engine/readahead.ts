@@ -42,18 +42,18 @@ export async function readAhead(run: RunContext, hostName: string, window: Step[
   const transport = run.transportFor(hostName);
   if (!(transport instanceof CachingTransport) || window.length === 0) return;
   const host = run.hosts[hostName]!;
+  const becomeOf = (step: Step) => step.become ?? host.connection.become;
+  // Most steps of a window find their reads fetched already: look at the step's own before rendering the rest.
+  const own = declaredReads(run, window[0]!, hostName);
+  if (own === undefined || own.every((p) => run.readCache.get(hostName, becomeOf(window[0]!), p) !== undefined)) return;
   const byUser = new Map<string | undefined, Set<string>>();
-  let ownCached = true;
   window.forEach((step, i) => {
-    const paths = declaredReads(run, step, hostName);
+    const paths = i === 0 ? own : declaredReads(run, step, hostName);
     if (paths === undefined) return;
-    const become = step.become ?? host.connection.become;
-    if (i === 0) ownCached = paths.every((p) => run.readCache.get(hostName, become, p) !== undefined);
-    let set = byUser.get(become);
-    if (!set) byUser.set(become, (set = new Set()));
+    let set = byUser.get(becomeOf(step));
+    if (!set) byUser.set(becomeOf(step), (set = new Set()));
     for (const p of paths) set.add(p);
   });
-  if (ownCached) return;
   await Promise.all(
     [...byUser].map(async ([become, paths]) => {
       const token = run.readCache.begin(hostName);
