@@ -6,6 +6,7 @@ import { parseDuration } from '../core/duration.js';
 import { PgplayError } from '../core/errors.js';
 import { SHIPPED_TEMPLATES } from '../core/paths.js';
 import { MASK, Redactor } from '../core/redact.js';
+import { gitInfo } from '../journal/git.js';
 import { RunRecorder } from '../journal/recorder.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
 import { loadInventory } from '../load/inventory.js';
@@ -73,6 +74,8 @@ export function newRunId(now = new Date()): string {
 export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
   const playbookFile = resolve(request.playbookFile);
   const inventoryFile = resolve(request.inventoryFile);
+  // git runs as a child process: started now, it is done by the time the journal is opened.
+  const git = request.stateDir ? gitInfo(playbookFile) : undefined;
   const loadedInventory = await loadInventory(inventoryFile);
   const inventory = loadedInventory.inventory;
   const redactor = request.redactor ?? new Redactor();
@@ -151,6 +154,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
         options: { limit, tags, from, timeout: request.timeout },
         resumeOf: resume?.fromRunId,
         force: request.force,
+        git,
         warn,
       })
     : undefined;

@@ -21,6 +21,8 @@ export interface RecordingRequest {
   resumeOf?: string;
   /** Take over a stale lock. */
   force?: boolean;
+  /** The git probe of the playbook, when the caller started it early (it runs while the files are validated). */
+  git?: Promise<JournalHeader['git']>;
   warn(message: string): void;
 }
 
@@ -58,7 +60,7 @@ export class RunRecorder {
         params: request.params,
         check: request.check,
         options: request.options,
-        git: await gitInfo(request.playbookFile),
+        git: await (request.git ?? gitInfo(request.playbookFile)),
         resumeOf: request.resumeOf ?? null,
         pid: process.pid,
         procStart: processStartTime(process.pid),

@@ -15,10 +15,11 @@ export interface JournalWriterOptions {
  * of events and nothing is left in a buffer when the process dies; a kill -9 loses at most the line
  * being written. Records must already be redacted: the writer stores what it is given.
  *
- * fsync, which only matters if the machine itself goes down, happens once per step: after the last
- * of its hosts reports, so a step recorded as done is on disk before the next step starts (what
- * --resume relies on), plus at the run's end (also an interrupted or abandoned one). A result that
- * is lost with the machine before its step completed only means that host's step runs again.
+ * fsync, which only matters if the machine itself goes down, happens once per step that changed
+ * something: after the last of its hosts reports, so a change recorded as done is on disk before the
+ * next step starts (what --resume relies on to not redo it), plus at the run's end (also an
+ * interrupted or abandoned one). A result lost with the machine before it was synced only means that
+ * host's step runs again; for a step that changed nothing, running again is only its check.
  */
 export class JournalWriter {
   private fd: number | undefined;
@@ -27,6 +28,8 @@ export class JournalWriter {
   /** Hosts of the current step that have not reported yet. */
   private pending = new Set<string>();
   private currentStep: string | undefined;
+  /** Whether a host reported a change in the current step: only then is the step synced. */
+  private stepChanged = false;
   private readonly onExit = (code: number) => this.abandon(code);
 
   private constructor(
@@ -63,17 +66,19 @@ export class JournalWriter {
     switch (e.type) {
       case 'step-start':
         // A step whose hosts did not all report is made durable all the same before the next one starts.
-        if (this.pending.size > 0) this.flush();
+        if (this.pending.size > 0 && this.stepChanged) this.flush();
         this.currentStep = stepKey(e);
         this.pending = new Set(e.hosts);
+        this.stepChanged = false;
         this.append(e, false);
         return;
       case 'step-result': {
         const ofCurrentStep = stepKey(e) === this.currentStep;
         if (ofCurrentStep) this.pending.delete(e.host);
-        // The last result of a step makes the step durable; a result outside the step in progress is
-        // not expected, and is synced at once rather than trusted to a count.
-        this.append(e, !ofCurrentStep || this.pending.size === 0);
+        if (e.status === 'changed') this.stepChanged = true;
+        // The last result of a step that changed something makes the step durable; a result outside
+        // the step in progress is not expected, and is synced at once rather than trusted to a count.
+        this.append(e, !ofCurrentStep || (this.pending.size === 0 && this.stepChanged));
         return;
       }
       case 'run-end':

@@ -12,8 +12,8 @@ import { JournalWriter } from '../../src/journal/writer.js';
 import { FakeTransport } from '../../src/transports/fake.js';
 
 /**
- * The journal's durability rule: one fsync per step, once all its hosts have reported, and one at the
- * run's end; never one per event. Each sync is described by the last record on disk when it happened,
+ * The journal's durability rule: one fsync per step that changed something, once all its hosts have
+ * reported, and one at the run's end; never one per event. Each sync is described by the last record on disk when it happened,
  * so the tests pin both how many syncs there are and that a step is on disk before the next starts.
  */
 
@@ -78,12 +78,12 @@ function header(): JournalHeader {
   };
 }
 const start = (step: string, hosts: string[], handler = false): RunEvent => ({ type: 'step-start', step, name: step, hosts, handler, time: t });
-const result = (step: string, host: string, handler = false): RunEvent => ({
+const result = (step: string, host: string, handler = false, status: 'changed' | 'ok' | 'failed' = 'changed'): RunEvent => ({
   type: 'step-result',
   step,
   name: step,
   host,
-  status: 'changed',
+  status,
   handler,
   attempts: 1,
   durationMs: 5,
@@ -117,6 +117,24 @@ describe('JournalWriter syncs', () => {
     writer.event(runEnd('ok', 0));
     writer.close();
     expect(syncs).toEqual(['journal', 'dir', 'step-result prepare@db3', 'step-result apply@db1', 'step-result apply@db2', 'run-end']);
+  });
+
+  it('a step that changed nothing on any host is not synced: running it again is only its check', () => {
+    const { writer, syncs } = recordingWriter(join(dir, 'state'));
+    writer.event(start('converged', ['db1', 'db2']));
+    writer.event(result('converged', 'db1', false, 'ok'));
+    writer.event(result('converged', 'db2', false, 'ok'));
+    writer.event(start('failing', ['db1']));
+    writer.event(result('failing', 'db1', false, 'failed'));
+    expect(syncs.slice(2)).toEqual([]);
+    // One host's change is enough, whatever order the hosts report in.
+    writer.event(start('mixed', ['db1', 'db2']));
+    writer.event(result('mixed', 'db1', false, 'changed'));
+    writer.event(result('mixed', 'db2', false, 'ok'));
+    expect(syncs.slice(2)).toEqual(['step-result mixed@db2']);
+    writer.event(runEnd('ok', 0));
+    writer.close();
+    expect(syncs.slice(2)).toEqual(['step-result mixed@db2', 'run-end']);
   });
 
   it('a step whose hosts did not all report is on disk before the next step starts', () => {
