@@ -70,8 +70,8 @@ export interface JournalLine {
 /** Every journal in the state directory, oldest first, as parsed lines. */
 export async function journals(stateDir: string): Promise<Array<{ id: string; lines: JournalLine[] }>> {
   const runs = join(stateDir, 'runs');
-  const names = (await readdir(runs).catch(() => [] as string[])).filter((n) => n.endsWith('.jsonl')).sort();
-  return Promise.all(
+  const names = (await readdir(runs).catch(() => [] as string[])).filter((n) => n.endsWith('.jsonl'));
+  const all = await Promise.all(
     names.map(async (n) => ({
       id: n.replace(/\.jsonl$/, ''),
       lines: (await readFile(join(runs, n), 'utf8'))
@@ -80,6 +80,9 @@ export async function journals(stateDir: string): Promise<Array<{ id: string; li
         .map((l) => JSON.parse(l) as JournalLine),
     })),
   );
+  // In start order: run ids name the second only, and two runs of one second sort by their random suffix.
+  const started = (j: (typeof all)[number]) => String((j.lines[0] as { started?: string }).started ?? '');
+  return all.sort((a, b) => started(a).localeCompare(started(b)) || a.id.localeCompare(b.id));
 }
 
 export function results(lines: JournalLine[]): string[] {
