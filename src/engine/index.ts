@@ -15,7 +15,7 @@ import { resolveParams } from '../load/params.js';
 import { resolveHosts, selectHosts } from '../load/hosts.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
-import type { Playbook } from '../model/playbook.js';
+import type { Playbook, Step } from '../model/playbook.js';
 import { connectPostgres } from '../postgres/client.js';
 import { createRenderer } from '../render/index.js';
 import { createTransport } from '../transports/index.js';
@@ -24,7 +24,8 @@ import type { RunEvent } from './events.js';
 import { gatherFacts } from './facts.js';
 import { mapLimit } from './pool.js';
 import { RunContext, type EngineDeps, type EngineOptions } from './run-context.js';
-import { executeRun, type RunOutcome } from './run.js';
+import { readAheadAtStart } from './readahead.js';
+import { executeRun, targetHosts, type RunOutcome } from './run.js';
 import { globalScope } from './scope.js';
 import { collectSecretRefs, createSecretResolver } from './secrets.js';
 import { toPgplayError } from './step.js';
@@ -187,8 +188,11 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   try {
     run.vars = renderer.renderValue({ ...(inventory.vars ?? {}), ...(playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
     const involved = Object.keys(hosts).filter((h) => !limit || limit.includes(h));
-    await mapLimit(involved, options.forks, async (name) => run.refreshFacts(name));
-    const outcome = await executeRun(run, (pattern) => selectHosts(pattern, hosts), {
+    const select = (pattern: string | string[]) => selectHosts(pattern, hosts);
+    const stepHosts = (step: Step, id: string) => targetHosts(run, select, involved, step, id);
+    const readahead = { signal: grace.signal, timeoutMs: options.defaultTimeoutMs };
+    await mapLimit(involved, options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readahead)]));
+    const outcome = await executeRun(run, select, {
       interrupt,
       prior: resume?.done,
       resumedFrom: resume?.fromRunId,

@@ -26,6 +26,41 @@ export function readaheadWindow(run: RunContext, steps: Step[], index: number, p
   return window;
 }
 
+/** Per host, the steps of a window that run there (up to the first step whose hosts cannot be told yet). */
+export function windowByHost(window: Step[], stepHosts: (step: Step, id: string) => string[]): (host: string) => Step[] {
+  const targeted: Array<{ step: Step; hosts: string[] }> = [];
+  for (const step of window) {
+    try {
+      targeted.push({ step, hosts: stepHosts(step, step.id) });
+    } catch {
+      break;
+    }
+  }
+  return (host) => targeted.filter((t) => t.hosts.includes(host)).map((t) => t.step);
+}
+
+/**
+ * While a host's facts are gathered, on a channel of its own: read ahead for the first steps of the run.
+ * Their inputs are rendered without facts; one that needs them fails to render and is left out, as
+ * is every step whose hosts depend on facts. Nothing is lost when this reads nothing or reads a path
+ * nobody asks for: the first step reads ahead for itself when the cache cannot answer.
+ */
+export async function readAheadAtStart(
+  run: RunContext,
+  hostName: string,
+  stepHosts: (step: Step, id: string) => string[],
+  options: { signal: AbortSignal; timeoutMs: number },
+): Promise<void> {
+  const window = windowByHost(readaheadWindow(run, run.playbook.steps, 0, ''), stepHosts)(hostName);
+  if (window.length === 0) return;
+  try {
+    await run.transportFor(hostName).connect();
+  } catch {
+    return; // Fact gathering reports the host unreachable.
+  }
+  await readAhead(run, hostName, window, options);
+}
+
 /** Whether a step's action may change a host other than through its transport, or reads what it cannot declare. */
 export function readsAreDeclared(run: RunContext, step: Step): boolean {
   if (step.include !== undefined) return false;

@@ -5,7 +5,7 @@ import type { Step } from '../model/playbook.js';
 import type { RecapCounts, RunEvent, StepStatus } from './events.js';
 import { mapLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
-import { readaheadWindow, readsAreDeclared } from './readahead.js';
+import { readaheadWindow, readsAreDeclared, windowByHost } from './readahead.js';
 import { globalScope } from './scope.js';
 import { registeredValue, runStepOnHost, toPgplayError, type HostStepResult } from './step.js';
 
@@ -92,7 +92,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       if (hosts.length === 0) continue;
       // An action that does not declare its reads may change a host by other ways than its transport.
       if (!readsAreDeclared(run, step)) run.readCache.invalidate();
-      const readahead = readsAreDeclared(run, step) ? hostsOfWindow(readaheadWindow(run, steps, index, prefix)) : undefined;
+      const readahead = readsAreDeclared(run, step) ? windowByHost(readaheadWindow(run, steps, index, prefix), stepHosts) : undefined;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const results = await mapLimit(hosts, run.options.forks, async (host) => {
         if (interrupt.aborted) return undefined;
@@ -151,25 +151,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     return true;
   };
 
-  /** Per host, the steps of a read-ahead window that run there (up to the first whose hosts cannot be told yet). */
-  const hostsOfWindow = (window: Step[]): ((host: string) => Step[]) => {
-    const targeted: Array<{ step: Step; hosts: string[] }> = [];
-    for (const step of window) {
-      try {
-        targeted.push({ step, hosts: stepHosts(step, step.id) });
-      } catch {
-        break;
-      }
-    }
-    return (host) => targeted.filter((t) => t.hosts.includes(host)).map((t) => t.step);
-  };
-
   const priorOf = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));
 
-  const stepHosts = (step: Step, id: string): string[] => {
-    const pattern = run.renderer.renderValue(step.hosts, globalScope(run.scopeSources()), `step ${id} hosts`);
-    return selectHosts(pattern as string | string[]).filter((h) => allHosts.includes(h));
-  };
+  const stepHosts = (step: Step, id: string): string[] => targetHosts(run, selectHosts, allHosts, step, id);
 
   const runInclude = async (step: Step, id: string): Promise<boolean> => {
     // An include is not per host: its `when` sees params, vars, inventory and hosts (with their facts).
@@ -233,6 +217,12 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     time: new Date().toISOString(),
   });
   return { exitCode, status, recap, error: failure };
+}
+
+/** The hosts a step runs on: its `hosts` rendered (it may name a group or a registered value), within --limit. */
+export function targetHosts(run: RunContext, selectHosts: HostSelector, allHosts: string[], step: Step, id: string): string[] {
+  const pattern = run.renderer.renderValue(step.hosts, globalScope(run.scopeSources()), `step ${id} hosts`);
+  return selectHosts(pattern as string | string[]).filter((h) => allHosts.includes(h));
 }
 
 function tagsMatch(step: Step, tags: string[] | undefined): boolean {

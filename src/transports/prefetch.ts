@@ -24,10 +24,13 @@ export const PREFETCH_MAX_BYTES = 128 * 1024;
 /**
  * Positional args: nonce max path... The first loop prints E/M per path and leaves only the paths that
  * exist in "$@"; one `stat` then covers them all, in order (the same format as the stat script, so the
- * same parser reads it). Each existing path then gets a record: its link target (L), or its content
- * (C, at most max bytes), or nothing (-); a record ends with a line holding the nonce and the exit
- * status of the command that produced it, which finds the end of binary content without trusting
- * any size. Everything goes through base64 because command output comes back as text.
+ * same parser reads it). The second loop prints, per existing path, L and its link target, or C (its
+ * content comes later), or -; it leaves the C paths in "$@", and one `head -v` prints them all, each
+ * after a "==> path <==" line. Knowing every size from stat, the parser finds each file exactly where it
+ * must start and end, and trusts no content at all if anything is out of place (a file that changed
+ * size meanwhile). One process per kind of work, not one per file: on a busy host every fork counts.
+ * Records end with a line holding the nonce and the exit status of what produced them. Everything goes
+ * through base64 because command output comes back as text.
  */
 const PREFETCH_SCRIPT = `nonce=$1; max=$2; shift 2
 {
@@ -39,14 +42,18 @@ printf '%s\\n' "$nonce"
 if [ $# -gt 0 ]; then stat -c '%f %a %U %G %s' -- "$@"; fi
 printf '%s %s\\n' "$nonce" "$?"
 for p do
+  shift
   if [ -L "$p" ]; then
     printf 'L\\n'; readlink -- "$p"; printf '\\n%s %s\\n' "$nonce" "$?"
   elif [ -f "$p" ] && [ -r "$p" ]; then
-    printf 'C\\n'; head -c "$max" -- "$p"; printf '\\n%s %s\\n' "$nonce" "$?"
+    printf 'C\\n'; set -- "$@" "$p"
   else
     printf '%s\\n' -
   fi
 done
+printf '%s\\n' "$nonce"
+if [ $# -gt 0 ]; then head -v -c "$max" -- "$@"; fi
+printf '\\n%s %s\\n' "$nonce" "$?"
 } | base64`;
 
 export function prefetchArgv(paths: string[], nonce: string, maxBytes = PREFETCH_MAX_BYTES): string[] {
@@ -61,7 +68,7 @@ export function newNonce(): string {
  * Parses the script's output into one answer per path it could vouch for. Throws when the output
  * does not have the expected shape (then nothing from it may be used).
  */
-export function parsePrefetch(base64: string, paths: string[], nonce: string): Map<string, PrefetchedPath> {
+export function parsePrefetch(base64: string, paths: string[], nonce: string, maxBytes = PREFETCH_MAX_BYTES): Map<string, PrefetchedPath> {
   const out = new Map<string, PrefetchedPath>();
   const reader = new Reader(Buffer.from(base64, 'base64'));
   const existing: string[] = [];
@@ -86,30 +93,56 @@ export function parsePrefetch(base64: string, paths: string[], nonce: string): M
     statLines.push(line);
   }
   const stats = statLines.map((line) => parseStat(line + '\n'));
+  const readable: Array<{ path: string; stat: FileStat }> = [];
   existing.forEach((path, i) => {
     const kind = reader.line();
     const stat = stats[i]!;
     if (kind === '-') {
       // Neither a link nor a readable regular file: a directory reads as an error, so only stat is known.
       out.set(path, { stat });
-      return;
-    }
-    const { bytes, status } = reader.record(nonce);
-    if (kind === 'L') {
+    } else if (kind === 'L') {
+      const { bytes, status } = reader.record(nonce);
       if (status !== 0 || stat.type !== 'symlink') return;
       // As the stat script: readlink's own final newline is not part of the target.
       const target = bytes.toString('utf8');
       out.set(path, { stat: { ...stat, linkTarget: target.endsWith('\n') ? target.slice(0, -1) : target } });
     } else if (kind === 'C') {
-      if (stat.type !== 'file') return;
-      // Content is vouched for only when it is whole: the read succeeded and has the size stat saw.
-      const whole = status === 0 && bytes.length === stat.size;
-      out.set(path, whole ? { stat, content: bytes } : { stat });
+      // Until its content is found where it must be, a file is known by its stat alone.
+      if (stat.type === 'file') out.set(path, { stat });
+      readable.push({ path, stat });
     } else {
       throw new Error(`prefetch: unexpected record kind ${JSON.stringify(kind)}`);
     }
   });
+  if (reader.line() !== nonce) throw new Error('prefetch: record list does not end where expected');
+  const { bytes: block, status } = reader.record(nonce);
+  const contents = status === 0 ? splitHeadOutput(block, readable, maxBytes) : undefined;
+  contents?.forEach((content, i) => {
+    const { path, stat } = readable[i]!;
+    // Content is vouched for only when it is whole: the file is no larger than what head read.
+    if (stat.type === 'file' && content.length === stat.size) out.set(path, { stat, content });
+  });
   return out;
+}
+
+/**
+ * `head -v -c max f1 f2 ...` prints "==> f1 <==\n" + content, then "\n==> f2 <==\n" + content, ...
+ * Each content has the size stat saw (at most max); undefined when any header is not exactly where
+ * those sizes put it, which is what a file that changed between stat and head looks like.
+ */
+function splitHeadOutput(block: Buffer, files: Array<{ path: string; stat: FileStat }>, maxBytes: number): Buffer[] | undefined {
+  const contents: Buffer[] = [];
+  let offset = 0;
+  for (const [i, { path, stat }] of files.entries()) {
+    const header = Buffer.from(`${i === 0 ? '' : '\n'}==> ${path} <==\n`);
+    if (!block.subarray(offset, offset + header.length).equals(header)) return undefined;
+    offset += header.length;
+    const length = Math.min(stat.size ?? 0, maxBytes);
+    if (offset + length > block.length) return undefined;
+    contents.push(block.subarray(offset, offset + length));
+    offset += length;
+  }
+  return offset === block.length ? contents : undefined;
 }
 
 class Reader {

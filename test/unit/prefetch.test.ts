@@ -22,7 +22,7 @@ beforeAll(async () => {
   await writeFile(at('no-final-newline'), 'last line');
   await writeFile(at('empty'), '');
   // Bytes that look like the script's own framing must come back untouched.
-  await writeFile(at('binary'), Buffer.concat([Buffer.from([0, 255, 10, 13]), Buffer.from('\npgplay-0123 0\nE\nM\n-\n'), Buffer.from([0xc3])]));
+  await writeFile(at('binary'), Buffer.concat([Buffer.from([0, 255, 10, 13]), Buffer.from(`\npgplay-0123 0\nE\nM\n-\n\n==> ${'/etc/passwd'} <==\n`), Buffer.from([0xc3])]));
   await writeFile(at('name with spaces\nand a newline'), 'odd name\n');
   await writeFile(at('secret'), 'root only\n', { mode: 0o600 });
   await writeFile(at('large'), Buffer.alloc(200 * 1024, 'x'));
@@ -99,19 +99,37 @@ describe('parsePrefetch', () => {
   const nonce = 'pgplay-n';
   const encode = (text: string | Buffer) => Buffer.from(text).toString('base64');
   const stat = (size: number) => `81a4 644 root root ${size}`;
+  /** Output for two regular files /a and /b whose stat said sizes a and b, and whose head printed body. */
+  const twoFiles = (a: number, b: number, body: string, headStatus = 0) =>
+    encode(`E\nE\n${nonce}\n${stat(a)}\n${stat(b)}\n${nonce} 0\nC\nC\n${nonce}\n${body}\n${nonce} ${headStatus}\n`);
 
-  it('vouches for content only when it has the size stat reported', () => {
-    const out = encode(`E\nE\n${nonce}\n${stat(3)}\n${stat(5)}\n${nonce} 0\nC\nabc\n${nonce} 0\nC\nabc\n${nonce} 0\n`);
-    const answers = parsePrefetch(out, ['/a', '/b'], nonce);
+  it('finds each file where the sizes stat reported put it', () => {
+    const answers = parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhello'), ['/a', '/b'], nonce);
     expect(answers.get('/a')!.content!.toString()).toBe('abc');
-    // /b grew or shrank between stat and read: its content is not used.
-    expect(answers.get('/b')!.content).toBeUndefined();
-    expect(answers.get('/b')!.stat).toMatchObject({ size: 5 });
+    expect(answers.get('/b')!.content!.toString()).toBe('hello');
   });
 
-  it('does not vouch for content whose read failed', () => {
-    const out = encode(`E\n${nonce}\n${stat(0)}\n${nonce} 0\nC\n\n${nonce} 1\n`);
-    expect(parsePrefetch(out, ['/a'], nonce).get('/a')!.content).toBeUndefined();
+  it('trusts no content when a file changed size between stat and read, but keeps every stat', () => {
+    // /a grew from 3 to 4 bytes: /b's header is no longer where it must be.
+    const answers = parsePrefetch(twoFiles(3, 5, '==> /a <==\nabcd\n==> /b <==\nhello'), ['/a', '/b'], nonce);
+    expect(answers.get('/a')).toEqual({ stat: expect.objectContaining({ size: 3 }) });
+    expect(answers.get('/b')).toEqual({ stat: expect.objectContaining({ size: 5 }) });
+    // /b shrank: the output ends before its size.
+    expect(parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhell'), ['/a', '/b'], nonce).get('/b')!.content).toBeUndefined();
+    // /b grew: bytes are left over.
+    expect(parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhello!'), ['/a', '/b'], nonce).get('/a')!.content).toBeUndefined();
+  });
+
+  it('trusts no content when head failed (a file it could not open has no header)', () => {
+    const answers = parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc', 1), ['/a', '/b'], nonce);
+    expect(answers.get('/a')!.content).toBeUndefined();
+    expect(answers.get('/b')!.content).toBeUndefined();
+  });
+
+  it('reads no further than the limit: a larger file is laid out but not vouched for', () => {
+    const answers = parsePrefetch(twoFiles(10, 2, '==> /a <==\nabcd\n==> /b <==\nhi'), ['/a', '/b'], nonce, 4);
+    expect(answers.get('/a')!.content).toBeUndefined();
+    expect(answers.get('/b')!.content!.toString()).toBe('hi');
   });
 
   it('trusts no stat when stat failed or the lines are out of step', () => {
@@ -124,6 +142,6 @@ describe('parsePrefetch', () => {
   it('rejects output of the wrong shape', () => {
     expect(() => parsePrefetch(encode('E\n'), ['/a'], nonce)).toThrow(/ends early/);
     expect(() => parsePrefetch(encode(`X\n${nonce}\n`), ['/a'], nonce)).toThrow(/existence flag/);
-    expect(() => parsePrefetch(encode(`E\n${nonce}\n${stat(1)}\n${nonce} 0\nC\nabc`), ['/a'], nonce)).toThrow(/does not end/);
+    expect(() => parsePrefetch(encode(`E\n${nonce}\n${stat(1)}\n${nonce} 0\nC\n${nonce}\nabc`), ['/a'], nonce)).toThrow(/does not end/);
   });
 });
