@@ -162,3 +162,14 @@ export async function labUp(lab: TestLab): Promise<RunResult> {
   if (r.exitCode !== 0) throw new Error(`lab up failed (${r.exitCode}):\n${r.stdout.slice(-3000)}\n${r.stderr}`);
   return r;
 }
+
+/** Polls `probe` until `ok` holds or `ms` pass; returns the last value (the assertion shows what it was). */
+export async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last = await probe();
+  while (!ok(last) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    last = await probe();
+  }
+  return last;
+}

@@ -17,7 +17,7 @@ import { startSshd, type Sshd } from '../support/sshd.js';
 import { connectionsPerAddress, logSince, sessionsLeft } from './fixtures/ssh/support.js';
 import { sshLabInventory } from './fixtures/procedures-ssh/inventory.js';
 import { startPostgresSsh, type PostgresSsh } from './fixtures/procedures-ssh/postgres-ssh.js';
-import { changedSteps, createLab, labUp, results, type JsonEvent, type LabHost, type RunResult, type TestLab } from './lab-helpers.js';
+import { changedSteps, createLab, eventually, labUp, results, type JsonEvent, type LabHost, type RunResult, type TestLab } from './lab-helpers.js';
 
 const ADDRESSES = { db1: '127.0.0.2', db2: '127.0.0.3', bk1: '127.0.0.4', drill1: '127.0.0.5' } as const;
 /** Every run gathers facts on every host: one SSH connection each, for the whole run. */
@@ -34,16 +34,6 @@ async function writePostgresFile(path: string, text: string, mode: number): Prom
 async function modeAndOwner(path: string): Promise<{ mode: number; uid: number }> {
   const st = await stat(path);
   return { mode: st.mode & 0o777, uid: st.uid };
-}
-
-async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = await probe();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
 }
 
 describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every lab host behind sshd)', () => {

@@ -2,17 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changedSteps, createLab, events, labUp, PLAYBOOKS, results, type LabHost, type TestLab } from './lab-helpers.js';
-
-async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = await probe();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
-}
+import { changedSteps, createLab, eventually, events, labUp, PLAYBOOKS, results, type LabHost, type TestLab } from './lab-helpers.js';
 
 describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
   let lab: TestLab;

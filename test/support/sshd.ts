@@ -194,7 +194,7 @@ async function launch(dir: string, port: number, hostKey: string, authorizedKeys
 }
 
 /** A port that is free on every address (the kernel picks it on the first). */
-async function freePort(addresses: string[]): Promise<number> {
+export async function freePort(addresses: string[]): Promise<number> {
   for (;;) {
     const port = await listenOnce(addresses[0]!, 0);
     let free = true;
