@@ -64,7 +64,8 @@ export class LocalTransport implements Transport {
     const full = this.wrap(argv, options.become, options.env);
     const started = Date.now();
     const child = execa(full[0]!, full.slice(1), {
-      cwd: options.cwd,
+      // As over SSH: another user may not enter pgplay's own working directory (say /root).
+      cwd: options.cwd ?? (options.become && options.become !== this.currentUser ? '/' : undefined),
       env: options.env,
       extendEnv: true,
       ...(options.stdin !== undefined ? { input: options.stdin } : { stdin: 'ignore' as const }),

@@ -56,7 +56,10 @@ export function remoteCommand(argv: string[], options: RemoteCommandOptions): st
   }
   const full = becomeArgv(inner, options.become, options.currentUser, options.becomeMethod ?? 'auto');
   let command = `exec ${full.map(shQuote).join(' ')}`;
-  if (options.cwd !== undefined) command = `cd -- ${shQuote(options.cwd)} && ${command}`;
+  // Another user may not enter the login's home (root's is 0700): tools then warn "could not change
+  // directory" into every error message. Unless asked for a directory, such a command runs in /.
+  const cwd = options.cwd ?? (options.become && options.become !== options.currentUser ? '/' : undefined);
+  if (cwd !== undefined) command = `cd -- ${shQuote(cwd)} && ${command}`;
   if (options.pidTag !== undefined) {
     if (!/^[\w-]+$/.test(options.pidTag)) throw new Error(`pidTag must be [A-Za-z0-9_-]: ${options.pidTag}`);
     command = `printf 'pgplay-pid:%s:%s\\n' '${options.pidTag}' "$$" >&2; ${command}`;

@@ -103,6 +103,13 @@ describe('LocalTransport.exec', () => {
     expect(r.stdout).toBe('kept');
   });
 
+  it('as another user, starts in / unless told where: postgres may not enter the directory pgplay runs in', async () => {
+    const r = await transport.exec(['sh', '-c', 'pwd; ls . >/dev/null'], { become: 'postgres' });
+    expect(r).toMatchObject({ exitCode: 0, stdout: '/', stderr: '' });
+    expect((await transport.exec(['pwd'], { become: 'postgres', cwd: '/tmp' })).stdout).toBe('/tmp');
+    expect((await transport.exec(['pwd'])).stdout).toBe(process.cwd());
+  });
+
   it('kills a become command and its children on timeout', async () => {
     const pidFile = join(dir.path, 'become-timeout.pid');
     await chmod(dir.path, 0o777);

@@ -75,10 +75,11 @@ describe('remoteCommand', () => {
   });
 
   test('become wraps with runuser as root and sudo -n otherwise; env goes inside become', () => {
-    expect(remoteCommand(['id'], { become: 'postgres', currentUser: 'root' })).toBe(`exec 'runuser' '-u' 'postgres' '--' 'id'`);
+    expect(remoteCommand(['id'], { become: 'postgres', currentUser: 'root' })).toBe(`cd -- '/' && exec 'runuser' '-u' 'postgres' '--' 'id'`);
     expect(remoteCommand(['id'], { become: 'postgres', currentUser: 'deploy', env: { K: 'v' } })).toBe(
-      `exec 'sudo' '-n' '-H' '-u' 'postgres' '--' 'env' '--' 'K=v' 'id'`,
+      `cd -- '/' && exec 'sudo' '-n' '-H' '-u' 'postgres' '--' 'env' '--' 'K=v' 'id'`,
     );
+    expect(remoteCommand(['id'], { become: 'postgres', currentUser: 'root', cwd: '/srv' })).toBe(`cd -- '/srv' && exec 'runuser' '-u' 'postgres' '--' 'id'`);
     expect(remoteCommand(['id'], { become: 'root', currentUser: 'root' })).toBe(`exec 'env' '--' 'id'`);
   });
 
@@ -125,6 +126,13 @@ describe('remoteCommand', () => {
     if (process.getuid?.() !== 0) return;
     const r = runShell('/bin/sh', remoteCommand(['id', '-un'], { become: 'postgres', currentUser: 'root' }));
     expect(r.stdout.toString()).toBe('postgres\n');
+  });
+
+  test('as another user, starts in / rather than a home it may not enter', () => {
+    if (process.getuid?.() !== 0) return;
+    const r = runShell('/bin/sh', remoteCommand(['sh', '-c', 'pwd; ls . >/dev/null'], { become: 'postgres', currentUser: 'root' }), '/root');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('/\n');
   });
 
   test('pidTag announces the process-group leader on stderr before the command runs', () => {
