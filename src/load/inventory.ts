@@ -1,7 +1,7 @@
 import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
-import { buildInventorySchema } from '../schema/inventory.js';
 import { validateDocument } from '../schema/validate.js';
+import { inventorySchemaRecipe } from '../schema/validators.js';
 import { checkInventory } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
@@ -10,12 +10,9 @@ export interface LoadedInventory {
   doc: LoadedDocument<Inventory>;
 }
 
-let schema: ReturnType<typeof buildInventorySchema> | undefined;
-
 /** Schema errors, or (only when the shape is right, so the checks can trust it) meaning errors. */
 export function inventoryErrors(doc: LoadedDocument): PgplayError[] {
-  schema ??= buildInventorySchema();
-  const shape = validateDocument(doc, schema);
+  const shape = validateDocument(doc, inventorySchemaRecipe());
   if (shape.length) return shape;
   return sortErrors(checkInventory(doc as LoadedDocument<Inventory>));
 }

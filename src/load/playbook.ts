@@ -1,9 +1,9 @@
-import type { JsonSchema } from '../actions/types.js';
 import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
-import { buildPlaybookSchema, type ActionSchemaSource } from '../schema/playbook.js';
+import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
+import { playbookSchemaRecipe } from '../schema/validators.js';
 import { checkActionKeys, checkPlaybook } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
@@ -21,26 +21,12 @@ export interface LoadedPlaybook {
   doc: LoadedDocument<Playbook>;
 }
 
-// Building and compiling the schema is the slow part; the action list rarely changes within a process.
-const schemas = new WeakMap<ReadonlyArray<ActionSchemaSource>, { count: number; schema: JsonSchema; included: JsonSchema }>();
-
-function schemaFor(actions: ReadonlyArray<ActionSchemaSource>, included: boolean): JsonSchema {
-  let cached = schemas.get(actions);
-  if (!cached || cached.count !== actions.length) {
-    cached = {
-      count: actions.length,
-      schema: buildPlaybookSchema(actions),
-      included: buildPlaybookSchema(actions, { hostsOptional: true }),
-    };
-    schemas.set(actions, cached);
-  }
-  return included ? cached.included : cached.schema;
-}
-
 /** Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors. */
 export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions): PgplayError[] {
   const names = options.actions.map((a) => a.name);
-  const shape = [...validateDocument(doc, schemaFor(options.actions, options.included ?? false)), ...checkActionKeys(doc, names)];
+  // The recipe, not the schema: the schema is only built when the build generated no validator for it.
+  const schema = playbookSchemaRecipe(options.actions, { hostsOptional: options.included ?? false });
+  const shape = [...validateDocument(doc, schema), ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
   return sortErrors(checkPlaybook(doc as LoadedDocument<Playbook>, options));
 }

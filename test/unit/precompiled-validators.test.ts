@@ -7,19 +7,28 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { actions } from '../../src/actions/registry.js';
 import type { JsonSchema } from '../../src/actions/types.js';
 import { validateRenderedInput } from '../../src/engine/input.js';
+import { stringify } from 'yaml';
 import { parseYaml } from '../../src/load/yaml.js';
 import { buildInventorySchema } from '../../src/schema/inventory.js';
 import { buildPlaybookSchema } from '../../src/schema/playbook.js';
-import { MANIFEST_FILE, precompileTargets, precompileValidators } from '../../src/schema/precompile.js';
-import { validateDocument } from '../../src/schema/validate.js';
+import { MANIFEST_FILE, documentRecipes, precompileTargets, precompileValidators } from '../../src/schema/precompile.js';
+import { explainErrors, validateDocument } from '../../src/schema/validate.js';
 import {
   FORMATS_FILE,
+  HOIST_MIN_CHARS,
   VALIDATORS_DIR,
   ValidatorStore,
   compileAtRuntime,
+  inventorySchemaRecipe,
+  leanSchema,
+  playbookSchemaRecipe,
+  precompiledValidator,
+  schemaHash,
   validatorFileName,
   validatorFor,
   validatorOrigin,
+  type Manifest,
+  type SchemaRecipe,
   type ValidatorProfile,
 } from '../../src/schema/validators.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
@@ -121,11 +130,22 @@ describe('after a build, the registry schemas come from dist/validators', () => 
     expect(validatorOrigin(validatorFor('input', action.schema))).toBe('precompiled');
   });
 
-  test('the manifest lists one module per schema, named after it', () => {
-    const manifest = JSON.parse(readFileSync(join(VALIDATORS_DIR, MANIFEST_FILE), 'utf8')) as Record<string, string>;
+  test('the manifest lists one module per schema, named after it, and each document schema under its fingerprint', () => {
+    const manifest = JSON.parse(readFileSync(join(VALIDATORS_DIR, MANIFEST_FILE), 'utf8')) as Manifest;
     const expected = Object.fromEntries(precompileTargets().map((t) => [validatorFileName(t.profile, t.schema), t.label]));
-    expect(manifest).toEqual(expected);
-    expect(Object.values(manifest)).toEqual(expect.arrayContaining(['inventory', 'playbook', 'playbook (included)', 'pgbackrest input']));
+    expect(manifest.files).toEqual(expected);
+    expect(Object.values(manifest.files)).toEqual(
+      expect.arrayContaining(['inventory', 'inventory (document-lean)', 'playbook', 'playbook (document-lean)', 'playbook (included)', 'pgbackrest input']),
+    );
+    // Fingerprints hash the code that builds each schema, dist's .js where the manifest was written and
+    // these .ts sources here, so the entries are compared by what they name.
+    expect(Object.values(manifest.fingerprints)).toEqual(
+      documentRecipes().map((r) => ({
+        label: r.label,
+        schema: schemaHash(r.schema()),
+        files: { document: validatorFileName('document', r.schema()), 'document-lean': validatorFileName('document-lean', r.schema()) },
+      })),
+    );
   });
 
   test('validating a playbook and an inventory loads none of ajv\'s compiler, only its small runtime helpers', () => {
@@ -223,6 +243,83 @@ describe('precompiled and runtime-compiled validators give identical results', (
     expect(() => validateRenderedInput(file, { path: '/x', state: 'gone' })).toThrow(
       'file input is invalid after rendering: state: must be one of directory, file, absent, link, touch',
     );
+  });
+});
+
+describe('lean validators give the verdict of the full ones', () => {
+  const documents: Array<[string, JsonSchema, SchemaRecipe, unknown[]]> = [
+    ['inventory', inventorySchema, inventorySchemaRecipe(), INVENTORIES],
+    ['playbook', playbookSchema, playbookSchemaRecipe(actions), PLAYBOOKS],
+    ['included playbook', includedSchema, playbookSchemaRecipe(actions, { hostsOptional: true }), INCLUDED],
+  ];
+
+  /** The generated lean validator must be ajv's lean compile exactly, and give the full validator's verdict. */
+  function expectSameVerdict(lean: ValidateFunction, leanRuntime: ValidateFunction, full: ValidateFunction, data: unknown): boolean {
+    const verdict = expectSameOutcome(lean, leanRuntime, data);
+    expect(full(structuredClone(data))).toBe(verdict);
+    if (!verdict) expect(lean.errors?.length).toBeGreaterThan(0);
+    return verdict;
+  }
+
+  test.each(documents)('%s: the shipped files and fixtures, valid and invalid', (_name, schema, _recipe, corpus) => {
+    const lean = precompiledValidator('document-lean', schema)!;
+    expect(validatorOrigin(lean)).toBe('precompiled');
+    const full = validatorFor('document', schema);
+    expect(validatorOrigin(full)).toBe('precompiled');
+    const leanRuntime = compileAtRuntime('document-lean', schema);
+    const verdicts = corpus.map((data) => expectSameVerdict(lean, leanRuntime, full, data));
+    expect(verdicts).toContain(true);
+    expect(verdicts).toContain(false);
+  });
+
+  test.each(documents)('%s: 300 mutations of those files', (_name, schema, _recipe, corpus) => {
+    const lean = precompiledValidator('document-lean', schema)!;
+    const full = validatorFor('document', schema);
+    const leanRuntime = compileAtRuntime('document-lean', schema);
+    let invalid = 0;
+    fc.assert(
+      fc.property(fc.nat(corpus.length - 1), mutation, (i, m) => {
+        if (!expectSameVerdict(lean, leanRuntime, full, mutate(corpus[i], m))) invalid++;
+      }),
+      { numRuns: 300, seed: SEED + 1 },
+    );
+    expect(invalid).toBeGreaterThan(100);
+  });
+
+  test.each(documents)('%s: validateDocument gives the full validator\'s positioned errors on 150 mutated YAML files', (_name, schema, recipe, corpus) => {
+    // The reference is today's path on its own: the full profile, compiled by ajv here, then explained.
+    const full = compileAtRuntime('document', schema);
+    let invalid = 0;
+    fc.assert(
+      fc.property(fc.nat(corpus.length - 1), mutation, (i, m) => {
+        const doc = parseYaml(stringify(mutate(corpus[i], m)), 'mutated.yml');
+        const expected = full(doc.data) ? [] : explainErrors(doc, full.errors ?? []).map((e) => e.format());
+        if (expected.length) invalid++;
+        expect(validateDocument(doc, recipe).map((e) => e.format())).toEqual(expected);
+        expect(validateDocument(doc, schema).map((e) => e.format())).toEqual(expected);
+      }),
+      { numRuns: 150, seed: SEED + 2 },
+    );
+    expect(invalid).toBeGreaterThan(50);
+  });
+
+  test('each action input is generated once in the lean playbook validator, shared by steps and handlers', () => {
+    const lean = leanSchema(playbookSchema) as { definitions: Record<string, { properties: Record<string, unknown> }> };
+    const original = (playbookSchema as typeof lean).definitions.step!.properties;
+    const step = lean.definitions.step!.properties;
+    const handler = lean.definitions.handler!.properties;
+    const large = actions.filter((a) => JSON.stringify(original[a.name]).length >= HOIST_MIN_CHARS);
+    expect(large.map((a) => a.name)).toEqual(expect.arrayContaining(['command', 'file', 'template', 'postgres', 'pgbackrest']));
+    for (const a of large) {
+      expect(step[a.name]).toEqual({ $ref: expect.stringMatching(/^#\/definitions\/lean-\d+$/) });
+      expect(handler[a.name]).toEqual(step[a.name]);
+      const name = (step[a.name] as { $ref: string }).$ref.split('/').pop()!;
+      expect(lean.definitions[name]).toEqual(original[a.name]);
+    }
+    // Small subschemas stay where they are.
+    for (const key of Object.keys(original).filter((k) => !large.some((a) => a.name === k))) expect(step[key]).toEqual(original[key]);
+    const size = (profile: ValidatorProfile) => readFileSync(join(VALIDATORS_DIR, validatorFileName(profile, playbookSchema)), 'utf8').length;
+    expect(size('document-lean')).toBeLessThan(size('document') / 2);
   });
 });
 
