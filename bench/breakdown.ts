@@ -43,12 +43,12 @@ export interface BreakdownCommands {
 
 const LABELS: Array<[keyof Phases, string]> = [
   ['bootstrap', 'node starts (until the first module of pgplay loads)'],
-  ['modules', 'loading pgplay\'s modules (ajv, ssh2, listr2, handlebars, pg, ...)'],
+  ['modules', 'loading the modules a run over SSH needs (pgplay\'s own, ssh2, yaml, handlebars)'],
   ['prepare', 'reading, validating and resolving inventory + playbook, journal and lock'],
   ['handshake', 'SSH handshakes (all hosts in parallel)'],
-  ['facts', 'fact gathering (one round trip per host, in parallel)'],
-  ['steps', 'the steps: round trips to the hosts'],
-  ['finish', 'closing connections, journal, recap, event loop drained'],
+  ['facts', 'facts, and the first steps read ahead beside them (one round trip each per host, hosts in parallel)'],
+  ['steps', 'the steps: round trips to the hosts after that, and checking the steps'],
+  ['finish', 'after the last round trip: the remaining checks (answered from the read-ahead), recap, journal, closing'],
   ['exitToReaped', 'process exit until reaped'],
 ];
 
@@ -93,8 +93,10 @@ function phases(p: Profile, wall: number): Phases {
   const ops = p.calls.filter((c) => !['connect', 'facts', 'close'].includes(c.kind));
   const firstConnect = Math.min(...connects.map((c) => c.start));
   const connected = Math.max(...connects.map((c) => c.end));
-  const factsDone = Math.max(...facts.map((c) => c.end));
-  const stepsDone = ops.length ? Math.max(...ops.map((c) => c.end)) : factsDone;
+  // Round trips that started while facts were gathered (the run's first read-ahead) belong to that phase.
+  const factsEnd = Math.max(...facts.map((c) => c.end));
+  const factsDone = Math.max(factsEnd, ...ops.filter((c) => c.start < factsEnd).map((c) => c.end));
+  const stepsDone = Math.max(factsDone, ...ops.map((c) => c.end));
   const hosts = new Set(ops.map((c) => c.host)).size || 1;
   const kinds: Record<string, number> = {};
   for (const c of ops) kinds[c.kind] = (kinds[c.kind] ?? 0) + 1 / hosts;
@@ -143,7 +145,7 @@ function table(label: string, m: Phases, cpu: { totalMs: number; shares: CpuShar
     ...LABELS.map(([key, label]) => `| ${label} | ${ms(m[key] as number)} | ${share(m[key] as number, m.wall)} |`),
     `| **wall time** | **${ms(m.wall)}** | |`,
     '',
-    `The steps phase is ${Math.round(m.roundTripsPerHost)} sequential round trips per host (${kinds}), ` +
+    `Besides the facts, each host saw ${Math.round(m.roundTripsPerHost)} round trip(s) (${kinds}), ` +
       `${m.roundTripMs.toFixed(1)} ms each (median), hosts in parallel up to --forks.`,
     '',
     `| where one more no-change run (${label}) spends its time (node --cpu-prof, self time) | time | share |`,

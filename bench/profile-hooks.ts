@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface Call {
   host: string;
-  /** connect, exec, readFile, stat, writeFile, close; exec of the facts script is "facts". */
+  /** connect, exec, readFile, stat, writeFile, close; exec of the facts script is "facts", of the prefetch script "read-ahead". */
   kind: string;
   start: number;
   end: number;
@@ -44,10 +44,11 @@ for (const kind of ['connect', 'exec', 'readFile', 'stat', 'writeFile', 'close']
     const start = performance.now();
     const argv = args[0] as string[] | undefined;
     const isFacts = kind === 'exec' && argv?.[0] === '/bin/sh' && String(argv[2] ?? '').includes('pgplay-facts');
+    const isReadAhead = kind === 'exec' && argv?.[3] === 'pgplay-prefetch';
     try {
       return await original.apply(this, args);
     } finally {
-      profile.calls.push({ host: this.hostName, kind: isFacts ? 'facts' : kind, start, end: performance.now() });
+      profile.calls.push({ host: this.hostName, kind: isFacts ? 'facts' : isReadAhead ? 'read-ahead' : kind, start, end: performance.now() });
     }
   };
 }
