@@ -1,7 +1,7 @@
 import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { validateDocument } from '../schema/validate.js';
-import { inventorySchemaRecipe } from '../schema/validators.js';
+import { inventorySchemaRecipe } from '../schema/fingerprint.js';
 import { checkInventory } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 

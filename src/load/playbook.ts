@@ -3,7 +3,7 @@ import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
-import { playbookSchemaRecipe } from '../schema/validators.js';
+import { playbookSchemaRecipe } from '../schema/fingerprint.js';
 import { checkActionKeys, checkPlaybook } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 

@@ -4,23 +4,11 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { JsonSchema } from '../actions/types.js';
 import { actions } from '../actions/registry.js';
+import { inventorySchemaRecipe, playbookSchemaRecipe, type SchemaRecipe } from './fingerprint.js';
+import { compiledSchema } from './lean-schema.js';
 import type { ActionSchemaSource } from './playbook.js';
-import {
-  DOCUMENT_FORMATS,
-  compiledSchema,
-  DOCUMENT_PROFILES,
-  FORMATS_FILE,
-  MANIFEST_FILE,
-  VALIDATORS_DIR,
-  inventorySchemaRecipe,
-  newAjv,
-  playbookSchemaRecipe,
-  schemaHash,
-  validatorFileName,
-  type Manifest,
-  type SchemaRecipe,
-  type ValidatorProfile,
-} from './validators.js';
+import { DOCUMENT_FORMATS, DOCUMENT_PROFILES, newAjv, type ValidatorProfile } from './profiles.js';
+import { FORMATS_FILE, MANIFEST_FILE, VALIDATORS_DIR, schemaHash, validatorFileName, type Manifest } from './validators.js';
 
 export { MANIFEST_FILE } from './validators.js';
 

@@ -5,9 +5,10 @@ import type { DocPath, LoadedDocument } from '../load/yaml.js';
 import { sortErrors } from '../load/yaml.js';
 import { describeExpected, didYouMean, formatValue, labelOf } from './describe.js';
 import { isTemplateSchema } from './templated.js';
-import { precompiledValidator, validatorFor, type SchemaRecipe } from './validators.js';
+import type { SchemaRecipe } from './fingerprint.js';
+import { precompiledValidator, validatorFor } from './validators.js';
 
-export { createAjv } from './validators.js';
+export { createAjv } from './profiles.js';
 
 /**
  * Validates a loaded document; returns every violation as a SCHEMA error with its position, sorted.

@@ -13,23 +13,19 @@ import { buildInventorySchema } from '../../src/schema/inventory.js';
 import { buildPlaybookSchema } from '../../src/schema/playbook.js';
 import { MANIFEST_FILE, documentRecipes, precompileTargets, precompileValidators } from '../../src/schema/precompile.js';
 import { explainErrors, validateDocument } from '../../src/schema/validate.js';
+import { inventorySchemaRecipe, playbookSchemaRecipe, type SchemaRecipe } from '../../src/schema/fingerprint.js';
+import { HOIST_MIN_CHARS, leanSchema } from '../../src/schema/lean-schema.js';
+import { compileAtRuntime, type ValidatorProfile } from '../../src/schema/profiles.js';
 import {
   FORMATS_FILE,
-  HOIST_MIN_CHARS,
   VALIDATORS_DIR,
   ValidatorStore,
-  compileAtRuntime,
-  inventorySchemaRecipe,
-  leanSchema,
-  playbookSchemaRecipe,
   precompiledValidator,
   schemaHash,
   validatorFileName,
   validatorFor,
   validatorOrigin,
   type Manifest,
-  type SchemaRecipe,
-  type ValidatorProfile,
 } from '../../src/schema/validators.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
 

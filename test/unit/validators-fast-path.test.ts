@@ -6,14 +6,12 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { actions } from '../../src/actions/registry.js';
 import type { ActionSchemaSource } from '../../src/schema/playbook.js';
 import { MANIFEST_FILE, precompileTargets, precompileValidators } from '../../src/schema/precompile.js';
+import { moduleClosure, playbookSchemaRecipe, sourceStamp } from '../../src/schema/fingerprint.js';
 import {
   VALIDATORS_DIR,
   ValidatorStore,
-  moduleClosure,
-  playbookSchemaRecipe,
   precompiledValidator,
   schemaHash,
-  sourceStamp,
   validatorFileName,
   validatorOrigin,
   type Manifest,
@@ -51,7 +49,7 @@ function probe(root: string, playbook: string): Probe {
     const { loadInventory } = await import('./dist/load/inventory.js');
     const { loadPlaybook } = await import('./dist/load/playbook.js');
     const { actions } = await import('./dist/actions/registry.js');
-    const { inventorySchemaRecipe, playbookSchemaRecipe } = await import('./dist/schema/validators.js');
+    const { inventorySchemaRecipe, playbookSchemaRecipe } = await import('./dist/schema/fingerprint.js');
     const errors = [];
     try {
       const { inventory } = await loadInventory(${JSON.stringify(INVENTORY)});
@@ -252,10 +250,24 @@ describe('a dist/ whose schema code changed after its validators were generated 
     expect(result.compiled).toBe(true);
   });
 
+  test("the recipes' own code is stamped too: a builder argument changed without a rebuild serves the schema it now builds", () => {
+    const root = copyOfPackage();
+    const call = 'buildPlaybookSchema(actions, { hostsOptional })';
+    edit(join(root, 'dist', 'schema', 'fingerprint.js'), call, 'buildPlaybookSchema(actions, { hostsOptional: true })');
+    const result = probe(root, VALID);
+    expect(result.errors).toEqual([]);
+    expect(result.built).toEqual({ inventory: true, playbook: true });
+    // The plain playbook's recipe now builds the included variant, which the full hash finds.
+    expect(result.modules).toEqual([leanFile('inventory')['document-lean'], leanFile('playbook (included)')['document-lean']].sort());
+    expect(result.compiled).toBe(false);
+  });
+
   test.each([
     ['schema/common.js', 'behind both schemas'],
     ['core/duration.js', 'imported by common.js'],
-    ['schema/validators.js', 'the profiles and leanSchema'],
+    ['schema/profiles.js', "the profiles' options and formats"],
+    ['schema/lean-schema.js', 'leanSchema'],
+    ['schema/fingerprint.js', "the recipes, which choose the builders' arguments"],
   ])('a change to %s (%s) that leaves the schemas as they were finds the same modules through the full hash', (file) => {
     const root = copyOfPackage();
     const path = join(root, 'dist', file);
