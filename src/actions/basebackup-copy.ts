@@ -139,24 +139,30 @@ async function pipeTar(ctx: ActionContext, upstream: Host, sendArgv: string[], r
   try {
     send = await from.openStream(sendArgv, { become: upstream.postgres.osUser });
     receive = await ctx.transport.openStream(receiveArgv, { become: ctx.host.postgres.osUser });
-    const output = await new Promise<string>((resolve, reject) => {
+    const { output, streamError } = await new Promise<{ output: string; streamError?: Error }>((resolve, reject) => {
       let out = '';
+      let streamError: Error | undefined;
       const onAbort = () => reject(new PgplayError({ code: 'INTERRUPTED', message: 'the copy was interrupted' }));
       if (ctx.signal.aborted) return onAbort();
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       receive!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-      receive!.once('end', () => {
+      // The receiver's end (or its stream closing on an error) is when the outcome is known. A stream
+      // error on the way, such as the sender still writing tar's padding after the receiver has read
+      // the end of the archive, only explains a failure the marker already shows.
+      const finished = () => {
         ctx.signal.removeEventListener('abort', onAbort);
-        resolve(out);
-      });
-      receive!.once('error', reject);
-      send!.once('error', reject);
+        resolve({ output: out, streamError });
+      };
+      receive!.once('end', finished);
+      receive!.once('close', finished);
+      receive!.on('error', (e: Error) => (streamError ??= e));
+      send!.on('error', (e: Error) => (streamError ??= e));
       send!.pipe(receive!);
     });
     if (!output.includes(DONE)) {
       throw new PgplayError({
         code: 'STEP_FAILED',
-        message: `copying from ${upstream.name} failed: the archive did not extract completely on ${ctx.host.name}`,
+        message: `copying from ${upstream.name} failed: the archive did not extract completely on ${ctx.host.name}${streamError ? ` (${streamError.message})` : ''}`,
         hint: `check that tar is installed on both hosts and that ${ctx.host.postgres.osUser} can write to ${ctx.host.pgdata}`,
       });
     }

@@ -398,13 +398,17 @@ class ChildStream extends Duplex {
     this.stdout.resume();
   }
 
+  // Writing to a command that has exited (EPIPE) is not an error of the stream: the bytes had nowhere to
+  // go, and what the command printed and its end tell how it went. An error here would destroy the
+  // stream and lose output not read yet (say, the "done" a receiving tar prints after its archive).
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.stdin.destroyed) return callback(new Error('the command has exited'));
-    this.stdin.write(chunk, callback);
+    if (this.stdin.destroyed || !this.stdin.writable) return callback();
+    this.stdin.write(chunk, () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.stdin.end(callback);
+    if (this.stdin.destroyed || !this.stdin.writable) return callback();
+    this.stdin.end(() => callback());
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

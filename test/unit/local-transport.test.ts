@@ -367,6 +367,30 @@ describe('LocalTransport.openStream', () => {
     stream.destroy();
   });
 
+  it('writing on after the command has read all it wanted and exited is no error, and its output is all there', async () => {
+    // A receiving tar stops at the end of its archive while the sender still writes padding.
+    const stream = await transport.openStream(['sh', '-c', 'head -c 5 >/dev/null; echo done']);
+    const errors: Error[] = [];
+    stream.on('error', (e: Error) => errors.push(e));
+    let out = '';
+    stream.on('data', (c: Buffer) => (out += c.toString()));
+    // 'close' too: a stream destroyed by a write error never ends, it only closes.
+    const ended = new Promise<void>((resolve) => {
+      stream.once('end', () => resolve());
+      stream.once('close', () => resolve());
+    });
+    const block = Buffer.alloc(64 * 1024, 'x');
+    for (let i = 0; i < 32; i++) {
+      stream.write(block);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    stream.end();
+    await ended;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(out).toBe('done\n');
+    expect(errors).toEqual([]);
+  });
+
   it('throws TRANSPORT when the command cannot start', async () => {
     const err = await transport.openStream(['pgplay-no-such-command']).catch((e) => e);
     expect(err.code).toBe('TRANSPORT');
