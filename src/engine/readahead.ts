@@ -72,14 +72,21 @@ export function readsAreDeclared(run: RunContext, step: Step): boolean {
  * the whole window in one command per user. Rendering a later step's input can fail or come out
  * different once earlier steps have registered values; the window then ends there, or the cache holds
  * a path nobody asks for. A fetch that fails is ignored: the check makes its own calls and reports.
+ * `ownReads`: the reads of the window's first step when the caller has its input rendered already.
  */
-export async function readAhead(run: RunContext, hostName: string, window: Step[], options: { signal: AbortSignal; timeoutMs: number }): Promise<void> {
+export async function readAhead(
+  run: RunContext,
+  hostName: string,
+  window: Step[],
+  options: { signal: AbortSignal; timeoutMs: number },
+  ownReads?: string[],
+): Promise<void> {
   const transport = run.transportFor(hostName);
   if (!(transport instanceof CachingTransport) || window.length === 0) return;
   const host = run.hosts[hostName]!;
   const becomeOf = (step: Step) => step.become ?? host.connection.become;
   // Most steps of a window find their reads fetched already: look at the step's own before rendering the rest.
-  const own = declaredReads(run, window[0]!, hostName);
+  const own = ownReads ?? declaredReads(run, window[0]!, hostName);
   if (own === undefined || own.every((p) => run.readCache.get(hostName, becomeOf(window[0]!), p) !== undefined)) return;
   const byUser = new Map<string | undefined, Set<string>>();
   window.forEach((step, i) => {

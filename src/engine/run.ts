@@ -91,8 +91,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       const hosts = stepHosts(step, id);
       if (hosts.length === 0) continue;
       // An action that does not declare its reads may change a host by other ways than its transport.
-      if (!readsAreDeclared(run, step)) run.readCache.invalidate();
-      const readahead = readsAreDeclared(run, step) ? windowByHost(readaheadWindow(run, steps, index, prefix), stepHosts) : undefined;
+      const declared = readsAreDeclared(run, step);
+      if (!declared) run.readCache.invalidate();
+      const readahead = declared ? windowByHost(readaheadWindow(run, steps, index, prefix), stepHosts) : undefined;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const results = await mapLimit(hosts, run.options.forks, async (host) => {
         if (interrupt.aborted) return undefined;

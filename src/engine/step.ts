@@ -54,7 +54,7 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
     const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout as string | number, 'timeout') : run.options.defaultTimeoutMs;
     const retries = step.retries ?? 0;
     const delayMs = step.delay !== undefined ? parseDuration(step.delay as string | number, 'delay') : 1000;
-    await readAhead(run, hostName, readahead, { signal: run.signal, timeoutMs });
+    await readAhead(run, hostName, readahead, { signal: run.signal, timeoutMs }, action.prefetch?.(input));
 
     for (;;) {
       attempts++;

@@ -15,10 +15,13 @@ export const MISSING_STATUS = 44;
 const READ_SCRIPT = `[ -e "$1" ] || exit ${MISSING_STATUS}
 exec cat -- "$1"`;
 
+/** What stat prints for a path, as parseStat reads it: raw mode (hex), permissions (octal), owner, group, size. */
+export const STAT_FORMAT = '%f %a %U %G %s';
+
 // lstat semantics (a symlink is reported as such, with its target), like the local transport.
 const STAT_SCRIPT = `set -e
 [ -e "$1" ] || [ -L "$1" ] || exit ${MISSING_STATUS}
-stat -c '%f %a %U %G %s' -- "$1"
+stat -c '${STAT_FORMAT}' -- "$1"
 if [ -L "$1" ]; then readlink -- "$1"; fi`;
 
 export function readFileArgv(path: string): string[] {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { parseStat } from './file-commands.js';
+import { parseStat, STAT_FORMAT } from './file-commands.js';
 import type { FileStat, Transport } from './types.js';
 
 /**
@@ -39,7 +39,7 @@ for p do
   if [ -e "$p" ] || [ -L "$p" ]; then printf 'E\\n'; set -- "$@" "$p"; else printf 'M\\n'; fi
 done
 printf '%s\\n' "$nonce"
-if [ $# -gt 0 ]; then stat -c '%f %a %U %G %s' -- "$@"; fi
+if [ $# -gt 0 ]; then stat -c '${STAT_FORMAT}' -- "$@"; fi
 printf '%s %s\\n' "$nonce" "$?"
 for p do
   shift
