@@ -14,8 +14,9 @@ describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
     firstUp = (await labUp(lab)).stdout;
   });
 
+  // A lab that does not come down (a server left running, lab down failing) fails the suite.
   afterAll(async () => {
-    await lab?.down().catch(() => undefined);
+    await lab?.down();
   });
 
   it('builds a primary with sample data, running as the postgres OS user on its own loopback port', async () => {

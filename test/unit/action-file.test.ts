@@ -240,7 +240,7 @@ describe('file action', () => {
       expect(err.message).toBe('mode does not apply to state link');
       const err2 = await fileAction.check(ctx(), { path: join(base, 'l'), state: 'directory', src: 'a' }).catch((e) => e);
       expect(err2.message).toBe('src applies only to state link, not directory');
-      expect(readdir(base)).resolves.not.toContain('l');
+      await expect(readdir(base)).resolves.not.toContain('l');
     });
   });
 });
