@@ -73,3 +73,80 @@ describe('-v/--verbose in a terminal', () => {
     expect(r.screen).not.toContain('retrying');
   });
 });
+
+describe('check mode is absolute', () => {
+  it('refuses, before anything runs, a step that would write under plan because of check_mode: false', async () => {
+    const marker = join(dir, 'written-by-plan');
+    const before = join(dir, 'ran-before');
+    const file = await playbook(
+      'write-under-plan.yml',
+      [
+        'name: write-under-plan',
+        'steps:',
+        '  - id: first',
+        '    hosts: db1',
+        `    command: { argv: [touch, ${before}] }`,
+        '  - id: write',
+        '    hosts: db1',
+        `    command: { argv: [touch, ${marker}] }`,
+        '    check_mode: false',
+        '',
+      ].join('\n'),
+    );
+    for (const args of [['plan', file], ['run', file, '--check']]) {
+      const r = await pgplay([...args, '-i', inventory]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`${file}:9:17: step write has check_mode: false, which would run its command action for real under plan/--check`);
+      expect(r.stdout).toBe('');
+      expect(existsSync(marker)).toBe(false);
+      expect(existsSync(before)).toBe(false);
+    }
+    // A real run is what may change things: the same step runs there.
+    const run = await pgplay(['run', file, '-i', inventory]);
+    expect(run.exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  it('runs a read-only step with check_mode: false under plan, and its result feeds later steps', async () => {
+    const file = await playbook(
+      'read-under-plan.yml',
+      [
+        'name: read-under-plan',
+        'steps:',
+        '  - id: clock',
+        '    hosts: db1',
+        '    command: { argv: [date, +%s], changed_when: false }',
+        '    check_mode: false',
+        '    register: clock',
+        '  - id: clock-was-read',
+        '    hosts: db1',
+        '    assert: { that: "int(clock.stdout) > 1700000000" }',
+        '',
+      ].join('\n'),
+    );
+    const r = await pgplay(['plan', file, '-i', inventory, '--output', 'json']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const results = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step-result');
+    expect(results.map((e: { step: string; status: string }) => `${e.step}=${e.status}`)).toEqual(['clock=ok', 'clock-was-read=ok']);
+  });
+
+  it('refuses a handler that would write under plan', async () => {
+    const file = await playbook(
+      'handler-under-plan.yml',
+      [
+        'name: handler-under-plan',
+        'steps:',
+        '  - id: look',
+        '    hosts: db1',
+        '    assert: { that: "true" }',
+        'handlers:',
+        '  wipe: { hosts: db1, command: { argv: [rm, -rf, /nonexistent/x] }, check_mode: false }',
+        '',
+      ].join('\n'),
+    );
+    const r = await pgplay(['plan', file, '-i', inventory]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/handler-under-plan\.yml:7:\d+: handler wipe has check_mode: false/);
+  });
+});
