@@ -52,7 +52,7 @@ export class TtyRenderer implements Renderer {
     switch (e.type) {
       case 'run-start':
         this.enqueue(() =>
-          this.write(`PLAYBOOK ${e.playbook}${e.check ? ' [check mode: nothing will be changed]' : ''}\ninventory ${e.inventory}\n`),
+          this.write(`PLAYBOOK ${e.playbook}${e.shipped ? ' (shipped with pgplay)' : ''}${e.check ? ' [check mode: nothing will be changed]' : ''}\ninventory ${e.inventory}\n`),
         );
         break;
       case 'step-start': {

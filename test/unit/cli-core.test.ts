@@ -150,3 +150,68 @@ describe('check mode is absolute', () => {
     expect(r.stderr).toMatch(/handler-under-plan\.yml:7:\d+: handler wipe has check_mode: false/);
   });
 });
+
+describe('shipped playbooks as commands', () => {
+  const SHIPPED = resolve('playbooks');
+  const runStart = (stdout: string) => JSON.parse(stdout.trim().split('\n')[0]!) as { type: string; playbook: string; shipped?: boolean };
+
+  it('pgplay playbooks lists them with their description and params', async () => {
+    const r = await pgplay(['playbooks']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('nightly-backup  (pgplay run nightly-backup.yml;');
+    expect(r.stdout).toMatch(/\n {4}type +string, one of auto\|full\|diff\|incr, default "auto": auto takes a full backup/);
+    expect(r.stdout).toMatch(/\n {4}candidate +string, required: The standby to promote\./);
+
+    const json = await pgplay(['playbooks', '--output', 'json']);
+    expect(json.exitCode).toBe(0);
+    const { playbooks } = JSON.parse(json.stdout) as { playbooks: Array<{ name: string; file: string; description: string; params: Record<string, Record<string, unknown>> }> };
+    expect(playbooks.map((p) => p.name)).toEqual(['lab', 'nightly-backup', 'pitr-drill', 'promote', 'standby-from-backup']);
+    const promote = playbooks.find((p) => p.name === 'promote')!;
+    expect(promote.file).toBe(join(SHIPPED, 'promote.yml'));
+    expect(promote.description).toMatch(/^Planned promotion/);
+    expect(promote.params.candidate).toMatchObject({ type: 'string', required: true });
+    expect(playbooks.find((p) => p.name === 'pitr-drill')!.params.keep).toMatchObject({ type: 'boolean', required: false, default: false });
+  });
+
+  it('runs a shipped playbook by the name users type, with or without .yml, and says it is the shipped one', async () => {
+    for (const name of ['nightly-backup.yml', 'nightly-backup']) {
+      const r = await pgplay(['plan', name, '-i', inventory, '--output', 'json']);
+      expect(r.stderr).not.toContain('cannot read');
+      expect(runStart(r.stdout)).toMatchObject({ type: 'run-start', playbook: join(SHIPPED, 'nightly-backup.yml'), shipped: true });
+    }
+    const human = await pgplay(['plan', 'nightly-backup.yml', '-i', inventory]);
+    expect(human.stdout.split('\n')[0]).toBe(`PLAYBOOK ${join(SHIPPED, 'nightly-backup.yml')} (shipped with pgplay) [check mode: nothing will be changed]`);
+  });
+
+  it('lets a file in the current directory win over the shipped playbook of that name', async () => {
+    const local = await mkdtemp(join(dir, 'local-'));
+    const mine = join(local, 'nightly-backup.yml');
+    await writeFile(mine, ['name: mine', 'steps:', '  - { id: look, hosts: db1, assert: { that: "true" } }', ''].join('\n'));
+    for (const name of ['nightly-backup.yml', 'nightly-backup']) {
+      const r = await pgplay(['plan', name, '-i', inventory, '--output', 'json'], { cwd: local });
+      expect(r.exitCode).toBe(0);
+      const start = runStart(r.stdout);
+      expect(start.playbook).toBe(mine);
+      expect(start.shipped).toBeUndefined();
+    }
+  });
+
+  it('names the shipped playbooks when a name matches neither a file nor one of them', async () => {
+    const r = await pgplay(['plan', 'nightly-bakup.yml', '-i', inventory]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('no playbook nightly-bakup.yml');
+    expect(r.stderr).toContain('nightly-backup, pitr-drill, promote');
+  });
+
+  it('--resume with an unknown run id says "no such run" and how to find runs', async () => {
+    const file = await playbook('resumable.yml', ['name: resumable', 'steps:', '  - { id: look, hosts: db1, assert: { that: "true" } }', ''].join('\n'));
+    for (const id of ['20990101T000000-abcdef', 'bogus']) {
+      const r = await pgplay(['run', file, '-i', inventory, '--resume', id]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`error: no such run: ${id}`);
+      expect(r.stderr).toContain('pgplay history lists the runs');
+      expect(r.stdout).toBe('');
+    }
+  });
+});
