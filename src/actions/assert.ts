@@ -31,6 +31,7 @@ export const assertAction: Action<AssertInput> = {
       },
     },
   },
+  readOnly: () => true,
   async check(ctx, input) {
     const conditions = Array.isArray(input.that) ? input.that : [input.that];
     const scope = ctx.scope();

@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { ExecOptions } from '../transports/types.js';
+import { commandReadsOnly } from './command-readers.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface CommandInput {
@@ -75,6 +76,8 @@ export const commandAction: Action<CommandInput> = {
       },
     },
   },
+
+  readOnly: commandReadsOnly,
 
   async check(ctx, input) {
     const argv = commandArgv(input);

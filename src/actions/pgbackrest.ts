@@ -29,6 +29,8 @@ const handlers: Record<PgbackrestCommand, CommandHandler> = {
 };
 
 const READ_ONLY = new Set<PgbackrestCommand>(['info', 'check', 'verify']);
+/** What may run for real under plan: `check` is missing because it switches WAL and archives a segment. */
+const READS_ONLY = new Set<PgbackrestCommand>(['info', 'verify']);
 
 function prepare(ctx: ActionContext, input: PgbackrestInput): { handler: CommandHandler; runner: PgbackrestRunner } {
   validateInput(input, ctx.host);
@@ -44,6 +46,9 @@ export const pgbackrestAction: Action<PgbackrestInput> = {
   schema: inputSchema,
   destructive(input) {
     return input.command === 'restore';
+  },
+  readOnly(input) {
+    return READS_ONLY.has(input.command);
   },
   // A restore rewrites PGDATA: the facts about it are stale afterwards.
   refreshesFacts: true,

@@ -93,6 +93,10 @@ export const sqlAction: Action<SqlInput> = {
       autocommit: { type: 'boolean', default: false, description: 'Run outside a transaction block.' },
     },
   },
+  // The detector alone decides here: `read_only: true` is the user's word, not proof enough to run under plan.
+  readOnly(input) {
+    return typeof input.query === 'string' && input.read_only !== false && isReadOnlyQuery(input.query);
+  },
   async check(ctx, input) {
     const readOnlyQuery = input.read_only ?? isReadOnlyQuery(input.query);
     if (readOnlyQuery) {

@@ -60,6 +60,13 @@ export interface Action<I = Record<string, unknown>> {
   schema: JsonSchema;
   /** Whether this input is destructive (needs confirmation and guards). */
   destructive?(input: I): boolean;
+  /**
+   * Whether this input only reads: such a step may run for real under plan/--check when it says
+   * `check_mode: false` (a query whose rows later steps need); any other step never does. Called with
+   * the input as written (templates unrendered) when the playbook is loaded and with the rendered input
+   * before the step runs. Answer false whenever unsure: a wrong true lets plan change something.
+   */
+  readOnly?(input: I): boolean;
   /** Re-gather facts on this host after a change (e.g. postgres state changes). */
   refreshesFacts?: boolean;
   /**

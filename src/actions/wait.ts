@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError } from '../core/errors.js';
 import { sleep } from '../engine/pool.js';
+import { isReadOnlyQuery } from './sql.js';
 import type { Action, ActionContext } from './types.js';
 
 export interface WaitInput {
@@ -55,6 +56,8 @@ export const waitAction: Action<WaitInput> = {
     },
     oneOf: CONDITIONS.map((c) => ({ required: [c] })),
   },
+  // Every probe reads; a `sql:` one only when the query is read-only by sql's own conservative rules.
+  readOnly: (input) => input.sql === undefined || isReadOnlyQuery(input.sql),
   async check(ctx, input) {
     const probe = await probeFor(ctx, input);
     if (ctx.checkMode) {

@@ -9,6 +9,7 @@ Usage:
                                           the embedded local topology
   pgplay schema [playbook|inventory]      print the JSON Schema
   pgplay history [--limit N]              past runs from the run journal
+  pgplay playbooks [--output json]        the shipped playbooks and their params
   pgplay help <command>                   help for one command
   pgplay --version
 
@@ -18,6 +19,9 @@ Set PGPLAY_DEBUG=1 to see stack traces of internal errors.
 
 export const COMMAND_HELP: Record<string, string> = {
   run: `Usage: pgplay run <playbook.yml> [options]
+
+The playbook is a file; a bare name (nightly-backup.yml, or nightly-backup) that is no file in the
+current directory runs the playbook pgplay ships under that name (pgplay playbooks lists them).
 
 Options:
   -i, --inventory FILE   inventory (else the playbook's inventory:, PGPLAY_INVENTORY,
@@ -29,7 +33,8 @@ Options:
   --tags TAG,...         only steps with one of these tags (and steps tagged always)
   --from STEP            start at this step id
   --resume [RUN-ID]      continue a failed or interrupted run (default: the last run of this
-                         playbook): re-gathers facts, skips the step/host pairs that succeeded
+                         playbook): re-gathers facts, skips the step/host pairs that succeeded;
+                         pgplay history lists the run ids
   --yes                  confirm destructive steps without asking
   --forks N              hosts in parallel per step (default 10)
   --output human|json    human (default) or one JSON event per line
@@ -49,6 +54,12 @@ running ones finish within --grace, records the journal and exits 130; Ctrl-C ag
 
 Same options as run; implies --check --diff. Nothing is changed on any host, so a plan does not
 take the cluster lock: it may run while another run holds it.
+`,
+  playbooks: `Usage: pgplay playbooks [--output human|json]
+
+The playbooks pgplay ships, each with its description and params (type, allowed values, default or
+required). Run one by name: pgplay run nightly-backup.yml (a file of that name in the current
+directory wins).
 `,
   validate: `Usage: pgplay validate <file.yml ...> [-i inventory.yml]
 

@@ -16,6 +16,8 @@ export type RunEvent =
       playbook: string;
       inventory: string;
       check: boolean;
+      /** The playbook is one pgplay ships (found by name), not a file where the user is. */
+      shipped?: boolean;
       hosts: string[];
       steps: string[];
       time: string;

@@ -84,7 +84,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   // Resolve every secret the inventory references first: a missing one fails before any host is
   // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
   for (const ref of collectSecretRefs(inventory)) await resolveSecret(ref);
-  const { playbook } = await loadPlaybook(playbookFile, { actions, inventory });
+  const { playbook } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check });
   const warn = (message: string) => request.warn?.(redactor.redact(message));
   const playbookSha256 = createHash('sha256').update(await readFile(playbookFile)).digest('hex');
   const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook, warn) : undefined;
@@ -127,7 +127,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     connectPostgres: async (transport, host, options) =>
       connectPostgres(transport, host, { ...options, password: await resolveSecret(host.postgres.password) }),
     ask: request.ask,
-    loadInclude: async (file, fromDir) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true })).playbook,
+    loadInclude: async (file, fromDir) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook,
   };
   const options: EngineOptions = {
     check: request.check,

@@ -50,7 +50,7 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
     const { action, input: rawInput } = run.actionOf(step);
     const rendered = run.renderer.renderValue(rawInput, scope(), `step ${step.id}`);
     const input = validateRenderedInput(action, rendered);
-    const checkMode = step.check_mode ?? run.options.check;
+    const checkMode = stepCheckMode(step, action, input, run.options.check);
     const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout as string | number, 'timeout') : run.options.defaultTimeoutMs;
     const retries = step.retries ?? 0;
     const delayMs = step.delay !== undefined ? parseDuration(step.delay as string | number, 'delay') : 1000;
@@ -91,6 +91,16 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
   } catch (e) {
     return finish({ status: 'failed', error: toPgplayError(e) });
   }
+}
+
+/**
+ * check_mode: true always checks; under plan / --check only a step the action declares read-only may
+ * run for real (check_mode: false). The loader refuses the others; this holds for rendered input too.
+ */
+export function stepCheckMode(step: Step, action: Action<any>, input: Record<string, unknown>, planning: boolean): boolean {
+  // A templated check_mode is not rendered: a string counts as true, the safe reading.
+  if (!planning) return Boolean(step.check_mode ?? false);
+  return !(step.check_mode === false && action.readOnly?.(input) === true);
 }
 
 async function attempt(

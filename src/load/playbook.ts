@@ -4,11 +4,14 @@ import type { Playbook } from '../model/playbook.js';
 import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
 import { playbookSchemaRecipe } from '../schema/fingerprint.js';
+import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
 import { checkActionKeys, checkPlaybook } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface PlaybookLoadOptions {
-  actions: ReadonlyArray<ActionSchemaSource>;
+  actions: ReadonlyArray<ActionSchemaSource & ReadOnlySource>;
+  /** Loaded for plan / --check: a step that would run for real then (check_mode: false) must be read-only. */
+  check?: boolean;
   /** When known, step and handler `hosts` are checked against it. */
   inventory?: Inventory;
   templateDirs?: string[];
@@ -28,7 +31,7 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const schema = playbookSchemaRecipe(options.actions, { hostsOptional: options.included ?? false });
   const shape = [...validateDocument(doc, schema), ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
-  return sortErrors(checkPlaybook(doc as LoadedDocument<Playbook>, options));
+  return sortErrors([...checkPlaybook(doc as LoadedDocument<Playbook>, options), ...(options.check ? checkModeErrors(doc, options.actions) : [])]);
 }
 
 /** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */

@@ -148,7 +148,7 @@ interface StepLike {
   body: Record<string, unknown>;
 }
 
-function stepsOf(data: unknown): StepLike[] {
+export function stepsOf(data: unknown): StepLike[] {
   const pb = (data ?? {}) as { steps?: unknown; handlers?: unknown };
   const out: StepLike[] = [];
   if (Array.isArray(pb.steps)) {

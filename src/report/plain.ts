@@ -12,7 +12,7 @@ export class PlainRenderer implements Renderer {
   onEvent(e: RunEvent): void {
     switch (e.type) {
       case 'run-start':
-        this.write(`PLAYBOOK ${e.playbook}${e.check ? ' [check mode: nothing will be changed]' : ''}\n`);
+        this.write(`PLAYBOOK ${e.playbook}${e.shipped ? ' (shipped with pgplay)' : ''}${e.check ? ' [check mode: nothing will be changed]' : ''}\n`);
         this.write(`inventory ${e.inventory}; hosts ${e.hosts.join(', ')}\n`);
         break;
       case 'step-start':

@@ -1,9 +1,30 @@
-import { Listr, type ListrTask } from 'listr2';
+import { Listr, type ListrTask, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent } from '../engine/events.js';
 import { hostResultLine, indentDiff, recapLines, runEndLine } from './format.js';
 import type { Renderer } from './renderer.js';
 
 type StepResult = Extract<RunEvent, { type: 'step-result' }>;
+type HostTask = Pick<ListrTaskWrapper<unknown, never, never>, 'output'>;
+
+/** Log lines of one step on one host, kept until its listr task is drawn (the engine runs ahead of the drawing). */
+class HostLog {
+  lines: string[] = [];
+  task?: HostTask;
+
+  add(line: string): void {
+    this.lines.push(line);
+    this.show();
+  }
+
+  attach(task: HostTask): void {
+    this.task = task;
+    this.show();
+  }
+
+  private show(): void {
+    if (this.task && this.lines.length) this.task.output = this.lines.join('\n');
+  }
+}
 
 /**
  * Terminal output with listr2: one task per step, a subtask per host with a spinner while it runs,
@@ -13,28 +34,41 @@ type StepResult = Extract<RunEvent, { type: 'step-result' }>;
 export class TtyRenderer implements Renderer {
   private chain: Promise<void> = Promise.resolve();
   private pending = new Map<string, (result: StepResult) => void>();
+  /** --verbose: the log lines of each step and host, shown as that host's task output. */
+  private logs = new Map<string, HostLog>();
 
   constructor(
     private readonly write: (text: string) => void,
-    private readonly options: { diff: boolean },
+    private readonly options: { diff: boolean; verbose?: boolean },
   ) {}
+
+  private logOf(key: string): HostLog {
+    let log = this.logs.get(key);
+    if (!log) this.logs.set(key, (log = new HostLog()));
+    return log;
+  }
 
   onEvent(e: RunEvent): void {
     switch (e.type) {
       case 'run-start':
         this.enqueue(() =>
-          this.write(`PLAYBOOK ${e.playbook}${e.check ? ' [check mode: nothing will be changed]' : ''}\ninventory ${e.inventory}\n`),
+          this.write(`PLAYBOOK ${e.playbook}${e.shipped ? ' (shipped with pgplay)' : ''}${e.check ? ' [check mode: nothing will be changed]' : ''}\ninventory ${e.inventory}\n`),
         );
         break;
       case 'step-start': {
         const hostTasks: ListrTask[] = e.hosts.map((host) => {
-          const result = new Promise<StepResult>((resolve) => this.pending.set(`${e.step}@${host}`, resolve));
+          const key = `${e.step}@${host}`;
+          const result = new Promise<StepResult>((resolve) => this.pending.set(key, resolve));
+          const log = this.options.verbose ? this.logOf(key) : undefined;
           return {
             title: host,
             task: async (_ctx, task) => {
+              log?.attach(task);
               const r = await result;
+              this.logs.delete(key);
               task.title = hostResultLine(r).split('\n')[0]!;
-              if (r.diff && this.options.diff) task.output = indentDiff(r.diff);
+              const output = [...(log?.lines ?? []), ...(r.diff && this.options.diff ? [indentDiff(r.diff)] : [])];
+              if (output.length) task.output = output.join('\n');
               if (r.status === 'failed' && !r.ignored) throw new Error(task.title);
               if (r.status === 'skipped') task.skip(task.title);
             },
@@ -61,6 +95,8 @@ export class TtyRenderer implements Renderer {
         this.enqueue(() => this.write(`\nRECAP\n${recapLines(e.recap).map((l) => '  ' + l).join('\n')}\n${runEndLine(e)}\n`));
         break;
       case 'log':
+        // Lines outside a step (the connection notices, which also go to stderr) have no task to show under.
+        if (this.options.verbose && e.step !== 'connect') this.logOf(`${e.step}@${e.host}`).add(e.line);
         break;
     }
   }

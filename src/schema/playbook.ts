@@ -82,7 +82,8 @@ function commonStepProperties(): Record<string, JsonSchema> {
     become: { type: 'string', minLength: 1, description: 'OS user to run this step as' },
     check_mode: allowTemplates({
       type: 'boolean',
-      description: 'true: never change (even in run); false: always apply (even under --check)',
+      description:
+        'true: never change (even in run); false: run for real even under plan/--check, allowed only on read-only steps (queries, pgbackrest info, assert, wait, readers such as date)',
     }),
     confirm: {
       type: ['string', 'boolean'],

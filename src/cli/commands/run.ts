@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
@@ -11,6 +12,8 @@ import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { procedureReports } from '../../report/procedures.js';
 import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
 import { locateInventory } from '../locate.js';
+import { assertRunExists, normaliseResume } from '../resume-arg.js';
+import { choosePlaybook } from '../shipped.js';
 
 const OPTIONS = {
   inventory: { type: 'string', short: 'i' },
@@ -32,37 +35,23 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
-/** `--resume` takes an optional run id; parseArgs has no optional values, so normalise it first. */
-function normaliseResume(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--resume') {
-      const next = argv[i + 1];
-      if (next !== undefined && /^\d{8}T\d{6}-[0-9a-f]+$/.test(next)) {
-        out.push(`--resume=${next}`);
-        i++;
-      } else out.push('--resume=last');
-    } else out.push(a);
-  }
-  return out;
-}
-
 export async function runCommand(command: 'run' | 'plan', argv: string[], signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parse(command, normaliseResume(argv), OPTIONS);
+  const { values, positionals } = parse(command, normaliseResume(argv, looksLikePlaybook), OPTIONS);
   if (positionals.length !== 1) throw usage(`${command} expects exactly one playbook file`, command);
   const output = (values.output ?? 'human') as OutputFormat;
   if (output !== 'human' && output !== 'json') throw usage(`--output must be human or json, got "${values.output}"`, command);
   const check = command === 'plan' || values.check === true;
   const diff = command === 'plan' || values.diff === true;
-  const playbookFile = positionals[0]!;
+  const stateDir = values['state-dir'] !== undefined ? resolve(values['state-dir']) : defaultStateDir();
+  if (values.resume !== undefined && values.resume !== 'last') assertRunExists(stateDir, values.resume);
+  const chosen = choosePlaybook(positionals[0]!);
+  const playbookFile = chosen.file;
   const inventoryFile = await locateInventory(playbookFile, values.inventory);
   const renderer = await createRenderer(output, { diff, verbose: values.verbose });
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 
   const redactor = processRedactor();
-  const stateDir = values['state-dir'] !== undefined ? resolve(values['state-dir']) : defaultStateDir();
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   const result = await runPlaybook({
     playbookFile,
@@ -84,6 +73,8 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
     redactor,
     warn: (message) => stderr(`pgplay: ${message}\n`),
     onEvent: (e) => {
+      // Say when the playbook came with pgplay rather than from where the user is.
+      if (e.type === 'run-start' && chosen.shipped) e = { ...e, shipped: true };
       events.push(e);
       renderer.onEvent(e);
     },
@@ -96,6 +87,16 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
   if (values.report && !procedures.drill) await writeReport(values.report, redactor.redactValue(events));
   if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
   return result.exitCode;
+}
+
+/** A word that may be the playbook rather than a run id: a YAML file name, an existing file, a shipped playbook. */
+function looksLikePlaybook(word: string): boolean {
+  if (/\.ya?ml$/i.test(word) || existsSync(word)) return true;
+  try {
+    return choosePlaybook(word).shipped;
+  } catch {
+    return false;
+  }
 }
 
 async function askYesNo(question: string): Promise<boolean> {

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { actions } from '../../src/actions/registry.js';
+import { commandReadsOnly } from '../../src/actions/command-readers.js';
+import sqlAction from '../../src/actions/sql.js';
+import pgbackrestAction from '../../src/actions/pgbackrest.js';
+import waitAction from '../../src/actions/wait.js';
+
+describe('which steps may run for real under plan (readOnly)', () => {
+  it('command: readers as an argv only', () => {
+    expect(commandReadsOnly({ argv: ['date', '+%s'] })).toBe(true);
+    expect(commandReadsOnly({ argv: ['/usr/bin/grep', '-E', 'x', '{{host.pgdata}}/log/a.log'] })).toBe(true);
+    expect(commandReadsOnly({ argv: ['/usr/lib/postgresql/15/bin/pg_controldata', '/var/lib/x'] })).toBe(true);
+    expect(commandReadsOnly({ argv: ['date', '-s', '2020-01-01'] })).toBe(false);
+    expect(commandReadsOnly({ argv: ['date', '{{params.fmt}}'] })).toBe(false);
+    expect(commandReadsOnly({ argv: ['{{vars.prog}}', 'x'] })).toBe(false);
+    expect(commandReadsOnly({ argv: ['/tmp/evil/grep', 'x'] })).toBe(false);
+    expect(commandReadsOnly({ argv: ['grep', 'x', 'f'], env: { LD_PRELOAD: '/tmp/x.so' } })).toBe(false);
+    expect(commandReadsOnly({ shell: 'date +%s' })).toBe(false);
+    expect(commandReadsOnly({ argv: ['rm', '-rf', '/x'] })).toBe(false);
+    expect(commandReadsOnly({ argv: ['touch', '/x'] })).toBe(false);
+  });
+
+  it('sql: only what the conservative detector calls read-only', () => {
+    expect(sqlAction.readOnly!({ query: 'SELECT 1' })).toBe(true);
+    expect(sqlAction.readOnly!({ query: 'SELECT pg_switch_wal()' })).toBe(false);
+    expect(sqlAction.readOnly!({ query: 'DELETE FROM t' })).toBe(false);
+    expect(sqlAction.readOnly!({ query: 'SELECT 1', read_only: false })).toBe(false);
+    expect(sqlAction.readOnly!({ query: 'SELECT pg_switch_wal()', read_only: true })).toBe(false);
+  });
+
+  it('pgbackrest: info and verify; not check (it switches WAL), backup or restore', () => {
+    expect(pgbackrestAction.readOnly!({ command: 'info' } as never)).toBe(true);
+    expect(pgbackrestAction.readOnly!({ command: 'verify' } as never)).toBe(true);
+    for (const command of ['check', 'backup', 'restore', 'expire', 'stanza-create', 'stop', 'start']) {
+      expect(pgbackrestAction.readOnly!({ command } as never)).toBe(false);
+    }
+  });
+
+  it('wait: every probe but a sql one that is not read-only', () => {
+    expect(waitAction.readOnly!({ port: 5432 })).toBe(true);
+    expect(waitAction.readOnly!({ sql: 'SELECT true' })).toBe(true);
+    expect(waitAction.readOnly!({ sql: 'SELECT pg_promote()' })).toBe(false);
+  });
+
+  it('the actions that change state declare nothing (they never run under plan)', () => {
+    const declared = actions.filter((a) => a.readOnly).map((a) => a.name).sort();
+    expect(declared).toEqual(['assert', 'command', 'pgbackrest', 'sql', 'wait']);
+  });
+});
