@@ -11,6 +11,7 @@ import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { procedureReports } from '../../report/procedures.js';
 import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
 import { locateInventory } from '../locate.js';
+import { assertWritableOutput } from '../writable.js';
 
 const OPTIONS = {
   inventory: { type: 'string', short: 'i' },
@@ -57,6 +58,7 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
   const diff = command === 'plan' || values.diff === true;
   const playbookFile = positionals[0]!;
   const inventoryFile = await locateInventory(playbookFile, values.inventory);
+  if (values.report !== undefined) await assertWritableOutput(values.report, '--report');
   const renderer = await createRenderer(output, { diff, verbose: values.verbose });
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
