@@ -27,7 +27,8 @@ import { RunContext, type EngineDeps, type EngineOptions } from './run-context.j
 import { readAheadAtStart } from './readahead.js';
 import { executeRun, targetHosts, type RunOutcome } from './run.js';
 import { globalScope } from './scope.js';
-import { collectSecretRefs, createSecretResolver } from './secrets.js';
+import { checkSecretValue, locateSecretRefs } from './secret-checks.js';
+import { createSecretResolver } from './secrets.js';
 import { toPgplayError } from './step.js';
 
 export interface RunRequest {
@@ -83,8 +84,12 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const resolveSecret = createSecretResolver(redactor, request.env);
   // Resolve every secret the inventory references first: a missing one fails before any host is
   // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
-  for (const ref of collectSecretRefs(inventory)) await resolveSecret(ref);
+  // Each is also checked (no line break, not empty): exit 2 before any step, never at the step using it.
+  for (const located of locateSecretRefs(inventory)) checkSecretValue(`inventory ${inventoryFile}:`, located, await resolveSecret(located.ref));
   const { playbook } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check });
+  for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
+    for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${playbookFile}: step`, located, await resolveSecret(located.ref));
+  }
   const warn = (message: string) => request.warn?.(redactor.redact(message));
   const playbookSha256 = createHash('sha256').update(await readFile(playbookFile)).digest('hex');
   const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook, warn) : undefined;

@@ -66,7 +66,8 @@ export class RunContext {
     readonly options: EngineOptions,
     readonly deps: EngineDeps,
     readonly redactor: Redactor,
-    readonly signal: AbortSignal,
+    /** Aborted at the end of the grace period after Ctrl-C; cleanup steps run under a fresh one (run.ts). */
+    public signal: AbortSignal,
     private readonly sink: (event: RunEvent) => void,
   ) {}
 

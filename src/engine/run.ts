@@ -73,19 +73,30 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     r[status]++;
   };
 
+  // After a failure or Ctrl-C no further step starts, except `cleanup: true` ones (a drill's teardown).
+  let cleanupSignal: AbortSignal | undefined;
+  const enterCleanup = () => {
+    // The grace period would abort them too: a cleanup step keeps its own timeout, and a second Ctrl-C
+    // still exits at once.
+    if (interrupt.aborted && !cleanupSignal) run.signal = cleanupSignal = new AbortController().signal;
+  };
+
   const runSteps = async (steps: Step[], prefix: string, handler: boolean): Promise<boolean> => {
     let reachedFrom = !run.options.from || prefix !== '';
+    let stopped = false;
     for (const [index, step] of steps.entries()) {
       const id = prefix + step.id;
-      currentStep = id;
       if (!reachedFrom) {
         if (id !== run.options.from) continue;
         reachedFrom = true;
       }
-      if (interrupt.aborted) return false;
+      if (interrupt.aborted) stopped = true;
+      if (stopped && step.cleanup !== true) continue;
+      if (stopped) enterCleanup();
+      currentStep = id;
       if (!tagsMatch(step, run.options.tags)) continue;
       if (step.include !== undefined && !handler) {
-        if (!(await runInclude(step, id))) return false;
+        if (!(await runInclude(step, id))) stopped = true;
         continue;
       }
       const hosts = stepHosts(step, id);
@@ -96,7 +107,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       const readahead = declared ? windowByHost(readaheadWindow(run, steps, index, prefix), stepHosts) : undefined;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const results = await mapLimit(hosts, run.options.forks, async (host) => {
-        if (interrupt.aborted) return undefined;
+        if (interrupt.aborted && step.cleanup !== true) return undefined;
         if (priorOf(id, host, handler) || run.options.alreadyDone?.has(`${id}@${host}`)) {
           const msg = hooks.resumedFrom ? `done in run ${hooks.resumedFrom}` : 'done in the resumed run';
           const skipped: HostStepResult = { status: 'skipped', outcome: { changed: false, skipped: true, msg }, attempts: 0, durationMs: 0 };
@@ -147,9 +158,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
           if (result.error?.code === 'GUARD' || result.error?.code === 'LOCK') refused = true;
         }
       });
-      if (stepFailed) return false;
+      if (stepFailed) stopped = true;
     }
-    return true;
+    return !stopped;
   };
 
   const priorOf = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));
@@ -199,14 +210,18 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
   }
 
   const interrupted = interrupt.aborted;
+  // Exit 2 promises that nothing ran: bad input met after a change was made is a failed run (exit 1),
+  // journaled like any failure so that --resume continues it.
+  const changedBefore = !run.options.check && (Object.values(recap).some((r) => r.changed > 0) || [...(hooks.prior?.values() ?? [])].some((p) => p.status === 'changed'));
+  const failureExit = failure && failure.exitCode === EXIT.INVALID && changedBefore ? EXIT.FAILED : failure?.exitCode;
   const status: RunOutcome['status'] = interrupted
     ? 'interrupted'
     : refused
       ? 'refused'
       : failure
-        ? failure.exitCode === EXIT.INVALID ? 'invalid' : 'failed'
+        ? failureExit === EXIT.INVALID ? 'invalid' : 'failed'
         : 'ok';
-  const exitCode = interrupted ? EXIT.INTERRUPTED : failure ? failure.exitCode : EXIT.OK;
+  const exitCode = interrupted ? EXIT.INTERRUPTED : failure ? failureExit! : EXIT.OK;
   run.emit({
     type: 'run-end',
     runId: run.runId,

@@ -47,11 +47,3 @@ export function createSecretResolver(redactor: Redactor, env: NodeJS.ProcessEnv 
 }
 
 export type SecretResolver = ReturnType<typeof createSecretResolver>;
-
-/** Every secret reference in a value (walks objects), so all can be registered before the run starts. */
-export function collectSecretRefs(value: unknown, out: unknown[] = []): unknown[] {
-  if (isSecretRef(value)) out.push(value);
-  else if (Array.isArray(value)) value.forEach((v) => collectSecretRefs(v, out));
-  else if (value && typeof value === 'object') Object.values(value).forEach((v) => collectSecretRefs(v, out));
-  return out;
-}

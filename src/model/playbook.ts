@@ -31,6 +31,7 @@ export const STEP_KEYS = [
   'check_mode',
   'confirm',
   'loop',
+  'cleanup',
 ] as const;
 
 export interface StepCommon {
@@ -54,6 +55,8 @@ export interface StepCommon {
   check_mode?: boolean;
   /** Human gate: a message shown before a destructive step; --yes answers it. */
   confirm?: string | boolean;
+  /** Runs even after an earlier step failed or the run was interrupted (teardown); its `when` still decides. */
+  cleanup?: boolean;
 }
 
 export interface Step extends StepCommon {

@@ -421,11 +421,52 @@ export function walGaps(ranges: WalRange[]): { archive_id: string; timeline: str
   return gaps;
 }
 
+export type WalGap = ReturnType<typeof walGaps>[number];
+
+/** Where the oldest backup's WAL starts: no restore from the repository needs WAL before it. */
+export interface BackupHorizon {
+  label: string;
+  archive_id: string;
+  wal_start: string;
+}
+
+/** The oldest backup's WAL start in `info`'s terms (its archive id is the database's version-id), if any. */
+export function backupHorizon(s: StanzaInfo): BackupHorizon | undefined {
+  const oldest = s.backups.find((b) => b.wal_start !== null);
+  if (!oldest) return undefined;
+  const db = s.db.find((d) => d.id === oldest.database_id) ?? s.db[s.db.length - 1];
+  if (!db) return undefined;
+  return { label: oldest.label, archive_id: `${db.version}-${db.id}`, wal_start: oldest.wal_start! };
+}
+
+/**
+ * Every segment missing in the gap comes before the oldest backup's WAL start: an older database's
+ * archive, or an earlier position (log and segment number, across timelines) on the same one.
+ */
+export function gapIsOlder(gap: WalGap, horizon: BackupHorizon | undefined): boolean {
+  if (!horizon) return false;
+  const dbId = (archiveId: string) => Number(/-(\d+)$/.exec(archiveId)?.[1] ?? NaN);
+  if (gap.archive_id !== horizon.archive_id) return dbId(gap.archive_id) < dbId(horizon.archive_id);
+  return gap.before.slice(8) <= horizon.wal_start.slice(8);
+}
+
+function describeGap(g: WalGap): string {
+  return `WAL archive ${g.archive_id}: segments missing between ${g.after} and ${g.before} (timeline ${g.timeline})`;
+}
+
+/** Gaps older than the oldest backup: no restore needs those segments, so they are notes, not problems. */
+export function verifyNotes(lines: LogLine[], horizon: BackupHorizon | undefined): string[] {
+  return walGaps(verifyWalRanges(lines))
+    .filter((g) => gapIsOlder(g, horizon))
+    .map((g) => `${describeGap(g)}, older than the oldest backup ${horizon!.label} (WAL from ${horizon!.wal_start}): no restore needs them`);
+}
+
 /**
  * Everything verify found wrong, one line each. pgBackRest 2.45 exits 0 even when the report says
- * "status: error", so this list (not the exit code) decides whether verify passed.
+ * "status: error", so this list (not the exit code) decides whether verify passed. A WAL gap is a
+ * problem unless it is older than the oldest backup (`horizon`; see verifyNotes).
  */
-export function verifyProblems(stanzas: VerifyStanza[], lines: LogLine[] = []): string[] {
+export function verifyProblems(stanzas: VerifyStanza[], lines: LogLine[] = [], horizon?: BackupHorizon): string[] {
   const problems: string[] = [];
   const describe = (c: VerifyCounts) =>
     (['missing', 'checksum_invalid', 'size_invalid', 'other'] as const)
@@ -447,9 +488,7 @@ export function verifyProblems(stanzas: VerifyStanza[], lines: LogLine[] = []): 
       problems.push(`stanza ${s.name}: status ${s.status}`);
     }
   }
-  for (const g of walGaps(verifyWalRanges(lines))) {
-    problems.push(`WAL archive ${g.archive_id}: segments missing between ${g.after} and ${g.before} (timeline ${g.timeline})`);
-  }
+  for (const g of walGaps(verifyWalRanges(lines))) if (!gapIsOlder(g, horizon)) problems.push(describeGap(g));
   for (const l of lines) {
     if (l.level === 'ERROR' || l.level === 'WARN') problems.push(`${l.level}: ${l.text.replace(/\n/g, ' ')}`);
   }

@@ -10,6 +10,9 @@
  *   transaction was at log time ...") or else pg_last_xact_replay_timestamp().
  * - Target reached: the log says "recovery stopping ..." (any target but latest), or for latest the
  *   copy finished archive recovery and was promoted.
+ * - Evidence: a drill passes only when the primary's archiver has not failed since its last success,
+ *   the WAL current at the drill's start reached the repository, the recovery point is known, and every
+ *   requested check ran and passed. Each missing piece is a problem, with the tool's own message.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -44,10 +47,30 @@ export interface DrillReport {
   /** The server log lines that show how recovery went. */
   proof: string[];
   rto: { ms: number | null; from: string | null; to: string | null };
-  recovery_point: { last_transaction: string | null; source: 'log' | 'pg_last_xact_replay_timestamp' | null; restore_point_time: string | null };
+  recovery_point: {
+    last_transaction: string | null;
+    source: 'log' | 'pg_last_xact_replay_timestamp' | null;
+    restore_point_time: string | null;
+    /** Where the copy's redo ended ("redo done at ..."): the recovery point when no transaction was replayed. */
+    replayed_to: string | null;
+  };
+  /** The primary's archiving as the drill found it. */
+  archive: {
+    /** The primary's WAL segment and LSN when the drill started; it must reach the repository. */
+    wal_at_start: string | null;
+    lsn_at_start: string | null;
+    /** The newest WAL segment in the repository after `pgbackrest check`. */
+    repository_max: string | null;
+    reached_repository: boolean;
+    /** pg_stat_archiver: a failure since the last success. */
+    archiver_failing: boolean | null;
+    last_archived_wal: string | null;
+    last_failed_wal: string | null;
+  };
   timeline: number | null;
   checks: DrillCheck[];
-  teardown: 'removed' | 'kept' | 'not done';
+  /** not needed: the drill stopped before it made a copy. */
+  teardown: 'removed' | 'kept' | 'not done' | 'not needed';
 }
 
 function registered(run: JournalRun, name: string, host?: string): Record<string, unknown> | undefined {
@@ -70,6 +93,75 @@ function restoreOf(run: JournalRun): { name: string; value: Record<string, unkno
     if (ran(value)) return { name, value };
   }
   return undefined;
+}
+
+function firstRow(value: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const rows = ran(value) ? (value.rows as Record<string, unknown>[] | undefined) : undefined;
+  return rows?.[0];
+}
+
+function requestedChecks(raw: unknown): number {
+  try {
+    const list = JSON.parse(String(raw ?? '[]')) as unknown;
+    return Array.isArray(list) ? list.length : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Why a registered evidence step gave nothing: its own message, or that it did not run. */
+function missing(value: Record<string, unknown> | undefined): string {
+  if (!value) return 'it did not run';
+  if (value.skipped === true) return `it was skipped (${String(value.msg ?? '')})`;
+  return String(value.msg ?? 'no message').trim();
+}
+
+interface ArchiveEvidence {
+  archive: DrillReport['archive'];
+  problems: string[];
+}
+
+/** What the evidence steps (wal-at-start, archive-current, archiver, archived) registered, judged. */
+function archiveEvidence(run: JournalRun): ArchiveEvidence {
+  const problems: string[] = [];
+  const startRec = run.registered.findLast((r) => r.name === 'drill_wal_start');
+  const primary = startRec?.host ?? 'the primary';
+  const start = firstRow(registered(run, 'drill_wal_start'));
+  const check = registered(run, 'drill_archive_check');
+  const archiverValue = registered(run, 'drill_archiver');
+  const archiver = firstRow(archiverValue);
+  const repository = registered(run, 'drill_repository');
+  const wal = str(start?.wal);
+  const max = ran(repository) && repository.failed !== true ? str(repository.archive_max) : null;
+  const reached = wal !== null && max !== null && max >= wal;
+
+  // The runner's message is pgBackRest's own error ("pgbackrest check failed with error 82: ...").
+  if (ran(check) && check.failed === true) problems.push(missing(check));
+  else if (!ran(check)) problems.push(`pgbackrest check did not archive the primary's current WAL: ${missing(check)}`);
+  if (!archiver) problems.push(`the primary's archiver (pg_stat_archiver) could not be read: ${missing(archiverValue)}`);
+  else if (archiver.failing === true) {
+    problems.push(
+      `the primary ${run.registered.findLast((r) => r.name === 'drill_archiver')!.host} failed to archive ${str(archiver.last_failed_wal) ?? 'WAL'} ` +
+        `at ${str(archiver.last_failed_time) ?? '?'} (${String(archiver.failed_count)} failures in all) and archived nothing since its last success ` +
+        `(${str(archiver.last_archived_wal) ?? 'none'}${archiver.last_archived_time ? ` at ${String(archiver.last_archived_time)}` : ''}); its server log has archive_command's error`,
+    );
+  }
+  if (!wal) problems.push(`the primary's WAL position at the drill's start could not be read: ${missing(registered(run, 'drill_wal_start'))}`);
+  else if (!ran(repository) || repository.failed === true) problems.push(`the repository could not be read: ${missing(repository)}`);
+  else if (!reached) problems.push(`the WAL current at the drill's start (${wal} on ${primary}) never reached the repository (its newest WAL is ${max ?? 'none'})`);
+
+  return {
+    archive: {
+      wal_at_start: wal,
+      lsn_at_start: str(start?.lsn),
+      repository_max: max,
+      reached_repository: reached,
+      archiver_failing: archiver ? archiver.failing === true : null,
+      last_archived_wal: str(archiver?.last_archived_wal),
+      last_failed_wal: str(archiver?.last_failed_wal),
+    },
+    problems,
+  };
 }
 
 const STEP_OF: Record<string, string> = {
@@ -106,6 +198,7 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
   const point = registered(run, 'drill_point', host);
   const checksOut = registered(run, 'drill_checks', host);
   const teardown = registered(run, 'drill_teardown', host);
+  const madeCopy = registered(run, 'drill_pgdata', host) !== undefined;
   const targetType = String(params.target ?? 'latest');
 
   const proof = proofOut.split('\n').filter((l) => l.trim() !== '');
@@ -118,15 +211,23 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
   const row = ran(point) ? ((point.rows as Record<string, unknown>[] | undefined)?.[0] ?? {}) : {};
   const lastTx = fromLog ?? str(row.last_transaction);
   const restorePointTime = stopping ? (/, time (.+)$/.exec(stopping)?.[1] ?? null) : null;
+  const replayedTo = proof.map((l) => /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(l)?.[1]).find((x) => x) ?? null;
 
   const restoreStart = run.events.find((e): e is StepStart => e.type === 'step-start' && restore !== undefined && e.step === STEP_OF[restore.name]);
   const readyResult = run.events.find((e): e is StepResult => e.type === 'step-result' && e.step === 'ready' && e.host === host && e.status === 'ok');
   const rtoMs = restoreStart && readyResult ? Date.parse(readyResult.time) - Date.parse(restoreStart.time) : null;
 
   const checks = ran(checksOut) ? parseChecks(String(checksOut.stderr ?? '')) : [];
-  const teardownState: DrillReport['teardown'] = params.keep === true || params.keep === 'true' ? 'kept' : ran(teardown) && teardown.failed !== true ? 'removed' : 'not done';
+  const teardownState: DrillReport['teardown'] =
+    params.keep === true || params.keep === 'true' ? 'kept' : ran(teardown) && teardown.failed !== true ? 'removed' : madeCopy ? 'not done' : 'not needed';
+  const evidence = archiveEvidence(run);
 
   const problems: string[] = [];
+  if (run.end?.status === 'interrupted') problems.push('the drill was interrupted');
+  else if (run.end?.error && run.end.error.step !== 'verdict' && (run.end.status === 'failed' || run.end.status === 'refused' || run.end.status === 'invalid')) {
+    problems.push(`${run.end.error.step ? `step ${run.end.error.step}${run.end.error.host ? ` on ${run.end.error.host}` : ''} ` : ''}failed: ${run.end.error.message}`);
+  }
+  problems.push(...evidence.problems);
   if (!restore) problems.push('the restore did not run');
   else if (start?.failed === true) problems.push(`the restored copy did not start: ${String(start.msg ?? '')}`);
   else if (!promoted) problems.push(`the restored copy was not promoted: ${String(ready?.msg ?? 'not reached')}`);
@@ -136,6 +237,13 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
     problems.push(`check ${c.n} (${c.sql}) ${c.error ? `failed: ${c.error}` : `returned ${c.got ?? 'no row'}, expected ${c.expect}`}`);
   }
   if (ran(checksOut) && checksOut.failed === true) problems.push(`the checks could not run: ${String(checksOut.msg ?? '').trim()}`);
+  else {
+    const requested = requestedChecks(params.checks);
+    if (checks.length < requested) problems.push(`${requested - checks.length} of ${requested} requested check${requested === 1 ? '' : 's'} did not run`);
+  }
+  if (restore && promoted && !lastTx && !replayedTo) {
+    problems.push('the recovery point is unknown: no replayed transaction (server log, pg_last_xact_replay_timestamp()) and no end of redo in the server log');
+  }
   if (teardownState === 'not done') problems.push('the copy was not torn down');
 
   return {
@@ -166,7 +274,9 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
       last_transaction: lastTx,
       source: fromLog ? 'log' : lastTx ? 'pg_last_xact_replay_timestamp' : null,
       restore_point_time: restorePointTime,
+      replayed_to: replayedTo,
     },
+    archive: evidence.archive,
     timeline: typeof row.timeline === 'number' ? row.timeline : null,
     checks,
     teardown: teardownState,
@@ -184,7 +294,10 @@ export function formatDrillReport(r: DrillReport): string {
     `  target           ${target}: ${r.target_reached ? 'reached' : 'NOT reached'}`,
     `  backup restored  ${r.backup.set ?? '-'}${r.backup.type ? ` (${r.backup.type})` : ''}`,
     `  RTO              ${r.rto.ms === null ? '-' : seconds(r.rto.ms)} (restore start to the first query on the promoted copy)`,
-    `  recovery point   ${r.recovery_point.last_transaction ?? '-'} (last transaction replayed${r.recovery_point.source ? `, from ${r.recovery_point.source === 'log' ? 'the server log' : 'pg_last_xact_replay_timestamp()'}` : ''})`,
+    r.recovery_point.last_transaction || !r.recovery_point.replayed_to
+      ? `  recovery point   ${r.recovery_point.last_transaction ?? '- (UNKNOWN)'} (last transaction replayed${r.recovery_point.source ? `, from ${r.recovery_point.source === 'log' ? 'the server log' : 'pg_last_xact_replay_timestamp()'}` : ''})`
+      : `  recovery point   WAL replayed to ${r.recovery_point.replayed_to} (no transaction replayed after the backup)`,
+    `  archiving        ${r.archive.reached_repository ? `the WAL current at the start (${r.archive.wal_at_start}) reached the repository` : `NOT proven: WAL at the start ${r.archive.wal_at_start ?? '?'}, newest in the repository ${r.archive.repository_max ?? '?'}`}${r.archive.archiver_failing ? '; the archiver is FAILING' : ''}`,
   ];
   if (r.recovery_point.restore_point_time) lines.push(`  restore point    created ${r.recovery_point.restore_point_time}`);
   if (r.timeline !== null) lines.push(`  timeline         ${r.timeline} (the copy's own, never archived)`);
@@ -193,7 +306,8 @@ export function formatDrillReport(r: DrillReport): string {
   for (const c of r.checks) {
     lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.sql}${c.error ? ` -> error: ${c.error}` : ` -> ${c.got ?? '(no row)'}${c.expect !== null ? ` (expected ${c.expect})` : ''}`}`);
   }
-  lines.push(`  teardown         ${r.teardown === 'removed' ? 'the copy was stopped and removed' : r.teardown === 'kept' ? 'the copy was kept running (keep=true)' : 'NOT done'}`);
+  const teardown = { removed: 'the copy was stopped and removed', kept: 'the copy was kept running (keep=true)', 'not needed': 'nothing to remove (no copy was made)', 'not done': 'NOT done' };
+  lines.push(`  teardown         ${teardown[r.teardown]}`);
   if (r.proof.length) {
     lines.push('  server log:');
     for (const l of r.proof) lines.push(`    ${l}`);

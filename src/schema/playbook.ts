@@ -94,6 +94,10 @@ function commonStepProperties(): Record<string, JsonSchema> {
       errorMessage: 'a list of items or a template that renders to one',
       description: 'Run the step once per item; the item is {{item}}',
     },
+    cleanup: {
+      type: 'boolean',
+      description: 'Teardown: the step still runs after an earlier step failed or the run was interrupted (Ctrl-C); its when still decides',
+    },
   };
   return props;
 }

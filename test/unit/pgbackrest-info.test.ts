@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  backupHorizon,
   backupTypeChange,
+  gapIsOlder,
   newBackupLabel,
   parseErrorReport,
   parseExpireLog,
@@ -18,6 +20,7 @@ import {
   STANZA_STATUS,
   summarizeStanza,
   verifyFileProblems,
+  verifyNotes,
   verifyProblems,
   verifyWalRanges,
   walGaps,
@@ -197,6 +200,43 @@ describe('verify', () => {
     const stanzas = parseVerifyText(fixture('verify-empty.out'));
     expect(stanzas[0]).toMatchObject({ name: 'other', status: 'ok', messages: ['no archives or backups exist in the repo'] });
     expect(verifyProblems(stanzas)).toEqual([]);
+  });
+
+  // Captured from a real repository: full backups F1 (WAL from ...02) and F2 (from ...0A), segment ...05
+  // deleted from the archive, then F1 expired with `expire --set`: its WAL (02..09) stays behind.
+  it('notes a WAL gap older than the oldest backup instead of failing (the oldest backup was expired)', () => {
+    const stanzas = parseVerifyText(fixture('verify-old-gap.out'));
+    const log = parseLog(fixture('verify-old-gap.err'));
+    expect(stanzas[0]).toMatchObject({ name: 'lab', status: 'ok' });
+    const horizon = backupHorizon(parseInfoJson(fixture('info-gap-after-expire.json'))[0]!);
+    expect(horizon).toEqual({ label: '20261203-095646F', archive_id: '15-1', wal_start: '00000001000000000000000A' });
+    expect(verifyProblems(stanzas, log, horizon)).toEqual([]);
+    expect(verifyNotes(log, horizon)).toEqual([
+      'WAL archive 15-1: segments missing between 000000010000000000000004 and 000000010000000000000006 (timeline 00000001), ' +
+        'older than the oldest backup 20261203-095646F (WAL from 00000001000000000000000A): no restore needs them',
+    ]);
+  });
+
+  it('still fails the same gap while a backup that needs it is kept', () => {
+    const stanzas = parseVerifyText(fixture('verify-old-gap.out'));
+    const log = parseLog(fixture('verify-old-gap.err'));
+    const horizon = backupHorizon(parseInfoJson(fixture('info-gap-before-expire.json'))[0]!);
+    expect(horizon).toMatchObject({ label: '20261203-095636F', wal_start: '000000010000000000000002' });
+    expect(verifyProblems(stanzas, log, horizon)).toEqual([
+      'WAL archive 15-1: segments missing between 000000010000000000000004 and 000000010000000000000006 (timeline 00000001)',
+    ]);
+    expect(verifyNotes(log, horizon)).toEqual([]);
+    // Without a backup nothing says which WAL is needed: every gap fails.
+    expect(verifyProblems(stanzas, log, undefined)).toHaveLength(1);
+  });
+
+  it('compares a gap with the oldest backup by WAL position across timelines and database ids', () => {
+    const horizon = { label: 'F', archive_id: '15-2', wal_start: '00000003000000000000002A' };
+    const gap = (archive_id: string, before: string) => ({ archive_id, timeline: before.slice(0, 8), after: '', before });
+    expect(gapIsOlder(gap('15-2', '00000001000000000000002A'), horizon)).toBe(true);
+    expect(gapIsOlder(gap('15-2', '00000003000000000000002B'), horizon)).toBe(false);
+    expect(gapIsOlder(gap('14-1', '0000000100000000000000FF'), horizon)).toBe(true);
+    expect(gapIsOlder(gap('16-3', '000000010000000000000001'), horizon)).toBe(false);
   });
 
   it('treats ranges on different timelines as continuous history, not a gap', () => {

@@ -24,33 +24,54 @@ function reg(name: string, value: Record<string, unknown>, host = 'drill1'): Reg
   return { type: 'registered', step: name, host, handler: false, name, value: { changed: false, failed: false, skipped: false, msg: '', ...value } };
 }
 
-function drillRun(over: { proof?: string; checks?: string; ready?: Record<string, unknown>; keep?: boolean } = {}): JournalRun {
+const ARCHIVER_OK = { archived_count: 12, last_archived_wal: '00000001000000000000000C', last_archived_time: '2026-05-01 03:00:00.5+00', failed_count: 0, last_failed_wal: null, last_failed_time: null, failing: false };
+
+interface Over {
+  proof?: string;
+  checks?: string;
+  ready?: Record<string, unknown>;
+  keep?: boolean;
+  params?: Record<string, unknown>;
+  archiver?: Record<string, unknown>;
+  archiveCheck?: Record<string, unknown>;
+  repositoryMax?: string;
+  point?: Record<string, unknown>;
+  end?: Partial<Extract<RunEvent, { type: 'run-end' }>>;
+  drop?: string[];
+}
+
+function drillRun(over: Over = {}): JournalRun {
   const events: RunEvent[] = [
     { type: 'step-start', step: 'restore-target', name: 'Restore', hosts: ['drill1'], handler: false, time: at(1000) },
     {
       type: 'step-result', step: 'ready', name: 'ready', host: 'drill1', status: over.ready?.failed ? 'failed' : 'ok', handler: false,
       attempts: 1, durationMs: 10, time: at(4500),
     },
-    { type: 'run-end', runId: 'r1', status: 'ok', exitCode: 0, recap: {}, durationMs: 6000, time: at(6000) },
+    { type: 'run-end', runId: 'r1', status: 'ok', exitCode: 0, recap: {}, durationMs: 6000, time: at(6000), ...over.end } as RunEvent,
   ];
   return {
     file: '/state/runs/r1.jsonl',
     header: {
       type: 'journal', version: 1, runId: '20260501T030000-abcdef', playbook: '/p/pitr-drill.yml', playbookSha256: 'x', inventory: '/i.yml',
-      cluster: 'main', params: { target: 'name', target_value: 'before-drop', keep: over.keep ?? false }, check: false, options: {},
+      cluster: 'main', params: { target: 'name', target_value: 'before-drop', keep: over.keep ?? false, checks: '[{"sql":"SELECT count(*) FROM t","expect":"1"}]', ...over.params }, check: false, options: {},
       git: null, resumeOf: null, pid: 1, hostname: 'h', user: 'root', started: T0,
     },
     events,
     registered: [
+      reg('drill_wal_start', { rows: [{ lsn: '0/C000060', wal: '00000001000000000000000C', at: '2026-05-01 03:00:00+00' }] }, 'db1'),
+      reg('drill_archive_check', over.archiveCheck ?? { wal_segment: '00000001000000000000000C' }, 'bk1'),
+      reg('drill_archiver', { rows: [{ ...ARCHIVER_OK, ...over.archiver }] }, 'db1'),
+      reg('drill_repository', { archive_max: over.repositoryMax ?? '00000001000000000000000C' }, 'bk1'),
+      reg('drill_pgdata', { changed: true }),
       reg('drill_restore_latest', { skipped: true }),
       reg('drill_restore_target', { changed: true, set: '20260501-010000F', backup_type: 'full', recovery_start: '2026-05-01 01:00:00' }),
       reg('drill_start', { changed: true }),
       reg('drill_ready', over.ready ?? { rc: 0 }),
       reg('drill_proof', { rc: 0, stdout: over.proof ?? LOG_OK }),
-      reg('drill_point', { rows: [{ last_transaction: '2026-05-01 02:59:10.25+00', timeline: 2 }] }),
+      reg('drill_point', over.point ?? { rows: [{ last_transaction: '2026-05-01 02:59:10.25+00', timeline: 2 }] }),
       reg('drill_checks', { rc: 0, stderr: over.checks ?? CHECKS_OK }),
       reg('drill_teardown', over.keep ? { skipped: true } : { changed: true }),
-    ],
+    ].filter((r) => !(over.drop ?? []).includes(r.name)),
     end: events[2] as Extract<RunEvent, { type: 'run-end' }>,
     status: 'ok',
     counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
@@ -94,8 +115,64 @@ describe('drill report', () => {
     expect(r.problems).toEqual([
       'the restored copy was not promoted: /bin/sh exited with rc 1: PostgreSQL stopped before recovery ended',
       'recovery ended before configured recovery target was reached',
+      '1 of 1 requested check did not run',
     ]);
     expect(r.status).toBe('failed');
+  });
+
+  // Finding 6 of issue 10: a drill passed while archive_command failed on every segment.
+  it('fails when the primary\'s archiver failed since its last success, quoting pgBackRest, and the start WAL is not in the repository', () => {
+    const r = buildDrillReport(
+      drillRun({
+        checks: CHECKS_OK.split('\n')[0]!,
+        archiver: { failing: true, failed_count: 7, last_failed_wal: '00000001000000000000000C', last_failed_time: '2026-05-01 03:00:01+00', last_archived_wal: '00000001000000000000000B', last_archived_time: '2026-05-01 02:00:00+00' },
+        archiveCheck: { failed: true, msg: "pgbackrest check failed with error 82 (WAL did not reach the repository before the archive timeout): WAL segment 00000001000000000000000C was not archived before the 60000ms timeout" },
+        repositoryMax: '00000001000000000000000B',
+      }),
+    )!;
+    expect(r.status).toBe('failed');
+    expect(r.problems).toEqual([
+      'pgbackrest check failed with error 82 (WAL did not reach the repository before the archive timeout): WAL segment 00000001000000000000000C was not archived before the 60000ms timeout',
+      'the primary db1 failed to archive 00000001000000000000000C at 2026-05-01 03:00:01+00 (7 failures in all) and archived nothing since its last success (00000001000000000000000B at 2026-05-01 02:00:00+00); its server log has archive_command\'s error',
+      "the WAL current at the drill's start (00000001000000000000000C on db1) never reached the repository (its newest WAL is 00000001000000000000000B)",
+    ]);
+    expect(r.archive).toMatchObject({ wal_at_start: '00000001000000000000000C', repository_max: '00000001000000000000000B', reached_repository: false, archiver_failing: true });
+    expect(formatDrillReport(r)).toMatch(/^DRILL FAILED/);
+    expect(formatDrillReport(r)).toContain('  archiving        NOT proven: WAL at the start 00000001000000000000000C, newest in the repository 00000001000000000000000B; the archiver is FAILING\n');
+  });
+
+  it('fails when evidence is missing: an evidence step that did not run, an unknown recovery point, checks that did not run', () => {
+    const noEvidence = buildDrillReport(drillRun({ checks: CHECKS_OK.split('\n')[0]!, drop: ['drill_archiver', 'drill_repository'] }))!;
+    expect(noEvidence.problems).toEqual([
+      "the primary's archiver (pg_stat_archiver) could not be read: it did not run",
+      'the repository could not be read: it did not run',
+    ]);
+    const latest = 'LOG:  starting archive recovery\nLOG:  selected new timeline ID: 2\nLOG:  archive recovery complete';
+    const unknown = buildDrillReport(drillRun({ proof: latest, params: { target: 'latest', checks: '[]' }, point: { rows: [{ last_transaction: null, timeline: 2 }] }, checks: '' }))!;
+    expect(unknown.problems).toEqual([
+      'the recovery point is unknown: no replayed transaction (server log, pg_last_xact_replay_timestamp()) and no end of redo in the server log',
+    ]);
+    expect(formatDrillReport(unknown)).toContain('  recovery point   - (UNKNOWN) (last transaction replayed)\n');
+    // No transaction after the backup, but the end of redo is known: that is the recovery point.
+    const redo = buildDrillReport(drillRun({ proof: `${latest}\nLOG:  redo done at 0/B000050 system usage: CPU: user: 0.00 s`, params: { target: 'latest', checks: '[]' }, point: { rows: [{ last_transaction: null, timeline: 2 }] }, checks: '' }))!;
+    expect(redo.problems).toEqual([]);
+    expect(redo.status).toBe('passed');
+    expect(formatDrillReport(redo)).toContain('  recovery point   WAL replayed to 0/B000050 (no transaction replayed after the backup)\n');
+    const twoAsked = buildDrillReport(drillRun({ checks: CHECKS_OK.split('\n')[0]!, params: { checks: '[{"sql":"SELECT 1"},{"sql":"SELECT 2"}]' } }))!;
+    expect(twoAsked.problems).toEqual(['1 of 2 requested checks did not run']);
+  });
+
+  it('an interrupted drill fails and says whether its copy was removed', () => {
+    const r = buildDrillReport(drillRun({ checks: CHECKS_OK.split('\n')[0]!, end: { status: 'interrupted', exitCode: 130 } }))!;
+    expect(r.status).toBe('failed');
+    expect(r.problems).toEqual(['the drill was interrupted']);
+    expect(r.teardown).toBe('removed');
+    const early = buildDrillReport(drillRun({ end: { status: 'interrupted', exitCode: 130 }, drop: ['drill_pgdata', 'drill_teardown', 'drill_restore_target'], checks: '' }))!;
+    expect(early.teardown).toBe('not needed');
+    const failedRestore = buildDrillReport(
+      drillRun({ end: { status: 'failed', exitCode: 1, error: { code: 'STEP_FAILED', message: 'pgbackrest restore failed with error 40: unable to restore', step: 'restore-target', host: 'drill1' } }, checks: '' }),
+    )!;
+    expect(failedRestore.problems[0]).toBe('step restore-target on drill1 failed: pgbackrest restore failed with error 40: unable to restore');
   });
 
   it('passes with every check ok, and says kept when keep was set', () => {

@@ -1,10 +1,12 @@
 /** The repository-level commands: info, stanza-create, check and verify. */
 import { PgplayError } from '../../core/errors.js';
 import {
+  backupHorizon,
   parseVerifyText,
   stanzaExists,
   summarizeStanza,
   verifyFileProblems,
+  verifyNotes,
   verifyProblems,
   verifyWalRanges,
   type StanzaInfo,
@@ -83,13 +85,16 @@ export const check: CommandHandler = {
 
 export const verify: CommandHandler = {
   async check(_ctx, input, runner) {
+    // Where the oldest backup's WAL starts: a gap before it breaks no restore (a note, not a failure).
+    const horizon = backupHorizon(await readInfo(runner));
     // DETAIL carries the contiguous WAL ranges; two on one timeline are a gap verify itself ignores.
     const r = await runner.run('verify', ['--output=text', '--verbose', ...processMax(input), ...optionArgs(input.options)], { logLevel: 'detail' });
     const stanzas = parseVerifyText(r.stdout);
     if (stanzas.length === 0) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `pgbackrest verify printed no report: ${r.stdout.trim().slice(0, 200) || '(empty output)'}` });
     }
-    const problems = verifyProblems(stanzas, r.log);
+    const problems = verifyProblems(stanzas, r.log, horizon);
+    const notes = verifyNotes(r.log, horizon);
     const files = verifyFileProblems(r.log);
     const backups = stanzas.flatMap((s) => s.backups);
     const archives = stanzas.flatMap((s) => s.archives);
@@ -101,6 +106,7 @@ export const verify: CommandHandler = {
       wal_checked: archives.reduce((n, a) => n + a.total, 0),
       wal_ranges: verifyWalRanges(r.log),
       problems,
+      notes,
       file_problems: files,
     };
     if (problems.length > 0) {
@@ -116,7 +122,9 @@ export const verify: CommandHandler = {
     }
     return {
       changed: false,
-      msg: `verify passed: ${data.backups_checked} backup${data.backups_checked === 1 ? '' : 's'} (${data.files_checked} files) and ${data.wal_checked} WAL segments valid`,
+      msg:
+        `verify passed: ${data.backups_checked} backup${data.backups_checked === 1 ? '' : 's'} (${data.files_checked} files) and ${data.wal_checked} WAL segments valid` +
+        notes.map((n) => `; note: ${n}`).join(''),
       data,
     };
   },

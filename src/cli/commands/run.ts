@@ -14,6 +14,7 @@ import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../a
 import { locateInventory } from '../locate.js';
 import { assertRunExists, normaliseResume } from '../resume-arg.js';
 import { choosePlaybook } from '../shipped.js';
+import { assertWritableOutput } from '../writable.js';
 
 const OPTIONS = {
   inventory: { type: 'string', short: 'i' },
@@ -47,6 +48,7 @@ export async function runCommand(command: 'run' | 'plan', argv: string[], signal
   const chosen = choosePlaybook(positionals[0]!);
   const playbookFile = chosen.file;
   const inventoryFile = await locateInventory(playbookFile, values.inventory);
+  if (values.report !== undefined) await assertWritableOutput(values.report, '--report');
   const renderer = await createRenderer(output, { diff, verbose: values.verbose });
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
