@@ -45,6 +45,10 @@ export const pgbackrestAction: Action<PgbackrestInput> = {
   destructive(input) {
     return input.command === 'restore';
   },
+  // A copy restored to promote leaves recovery at its first start.
+  changesRole(input) {
+    return input.command === 'restore' && input.target_action === 'promote' ? 'promotes' : false;
+  },
   // A restore rewrites PGDATA: the facts about it are stale afterwards.
   refreshesFacts: true,
 

@@ -30,6 +30,7 @@ export const STEP_KEYS = [
   'become',
   'check_mode',
   'confirm',
+  'guard',
   'loop',
 ] as const;
 
@@ -54,6 +55,11 @@ export interface StepCommon {
   check_mode?: boolean;
   /** Human gate: a message shown before a destructive step; --yes answers it. */
   confirm?: string | boolean;
+  /**
+   * A pre-check or fence: it runs whatever --from, --tags, --limit and --resume say (a resumed run
+   * re-runs it instead of skipping it as done), because the steps after it are only safe once it held.
+   */
+  guard?: boolean;
 }
 
 export interface Step extends StepCommon {
