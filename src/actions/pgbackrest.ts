@@ -50,6 +50,10 @@ export const pgbackrestAction: Action<PgbackrestInput> = {
   readOnly(input) {
     return READS_ONLY.has(input.command);
   },
+  // A copy restored to promote leaves recovery at its first start.
+  changesRole(input) {
+    return input.command === 'restore' && input.target_action === 'promote' ? 'promotes' : false;
+  },
   // A restore rewrites PGDATA: the facts about it are stale afterwards.
   refreshesFacts: true,
 

@@ -93,6 +93,11 @@ export const postgresAction: Action<PostgresInput> = {
     return input.state === 'promoted' || (input.state === 'stopped' && input.allow_primary === true);
   },
 
+  changesRole(input) {
+    if (input.state === 'promoted') return 'promotes';
+    return input.state === 'started' || input.state === 'restarted' ? 'starts' : false;
+  },
+
   refreshesFacts: true,
 
   async check(ctx, input) {

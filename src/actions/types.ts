@@ -4,6 +4,8 @@ import type { HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
 
+export type RoleChange = 'promotes' | 'starts';
+
 export type JsonSchema = Record<string, unknown>;
 
 /**
@@ -67,6 +69,12 @@ export interface Action<I = Record<string, unknown>> {
    * before the step runs. Answer false whenever unsure: a wrong true lets plan change something.
    */
   readOnly?(input: I): boolean;
+  /**
+   * Whether this input can change which server runs read-write: 'promotes' when the host leaves
+   * recovery (or will at its next start), 'starts' when a server comes up that could be read-write.
+   * The engine checks the one-primary invariant before and after such a step (src/engine/guards.ts).
+   */
+  changesRole?(input: I): RoleChange | false;
   /** Re-gather facts on this host after a change (e.g. postgres state changes). */
   refreshesFacts?: boolean;
   /**

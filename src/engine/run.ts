@@ -3,6 +3,7 @@ import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
 import type { Step } from '../model/playbook.js';
 import type { RecapCounts, RunEvent, StepStatus } from './events.js';
+import { isGuard, prepareGuardHosts, seedResumed, watchRoles } from './guards.js';
 import { mapLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
 import { readaheadWindow, readsAreDeclared, windowByHost } from './readahead.js';
@@ -57,6 +58,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
   let currentStep: string | undefined;
 
   const allHosts = Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
+  seedResumed(run, hooks.prior);
   run.emit({
     type: 'run-start',
     runId: run.runId,
@@ -81,34 +83,39 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     if (interrupt.aborted && !cleanupSignal) run.signal = cleanupSignal = new AbortController().signal;
   };
 
-  const runSteps = async (steps: Step[], prefix: string, handler: boolean): Promise<boolean> => {
+  /** guardsOnly: the steps --from or --tags pass by, of which only the guards run (guards.ts). */
+  const runSteps = async (steps: Step[], prefix: string, handler: boolean, guardsOnly = false): Promise<boolean> => {
     let reachedFrom = !run.options.from || prefix !== '';
     let stopped = false;
     for (const [index, step] of steps.entries()) {
       const id = prefix + step.id;
-      if (!reachedFrom) {
-        if (id !== run.options.from) continue;
-        reachedFrom = true;
-      }
+      if (!reachedFrom && id === run.options.from) reachedFrom = true;
       if (interrupt.aborted) stopped = true;
       if (stopped && step.cleanup !== true) continue;
       if (stopped) enterCleanup();
       currentStep = id;
-      if (!tagsMatch(step, run.options.tags)) continue;
+      const passedBy = guardsOnly || !reachedFrom || !tagsMatch(step, run.options.tags);
       if (step.include !== undefined && !handler) {
-        if (!(await runInclude(step, id))) stopped = true;
+        if (!(await runInclude(step, id, passedBy))) stopped = true;
         continue;
       }
-      const hosts = stepHosts(step, id);
+      const guard = isGuard(step);
+      if (passedBy && !guard) continue;
+      const hosts = guard ? targetHosts(run, selectHosts, Object.keys(run.hosts), step, id) : stepHosts(step, id);
       if (hosts.length === 0) continue;
+      if (guard) await prepareGuardHosts(run, hosts);
       // An action that does not declare its reads may change a host by other ways than its transport.
       const declared = readsAreDeclared(run, step);
       if (!declared) run.readCache.invalidate();
       const readahead = declared ? windowByHost(readaheadWindow(run, steps, index, prefix), stepHosts) : undefined;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
+      const roles = await watchRoles(run, { ...step, id }, hosts);
+      // A guard is never done: what it proved in the resumed run may have stopped being true.
+      const priorOf = (id: string, host: string, handler: boolean) => (guard ? undefined : donePair(id, host, handler));
       const results = await mapLimit(hosts, run.options.forks, async (host) => {
         if (interrupt.aborted && step.cleanup !== true) return undefined;
-        if (priorOf(id, host, handler) || run.options.alreadyDone?.has(`${id}@${host}`)) {
+        if (roles.refusal) return roles.refusal;
+        if (priorOf(id, host, handler) || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) {
           const msg = hooks.resumedFrom ? `done in run ${hooks.resumedFrom}` : 'done in the resumed run';
           const skipped: HostStepResult = { status: 'skipped', outcome: { changed: false, skipped: true, msg }, attempts: 0, durationMs: 0 };
           return skipped;
@@ -158,24 +165,28 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
           if (result.error?.code === 'GUARD' || result.error?.code === 'LOCK') refused = true;
         }
       });
+      const splitBrain = await roles.after();
+      if (splitBrain) {
+        splitBrain.step ??= id;
+        failure = splitBrain;
+        refused = true;
+        stopped = true;
+      }
       if (stepFailed) stopped = true;
     }
     return !stopped;
   };
 
-  const priorOf = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));
+  const donePair = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));
 
   const stepHosts = (step: Step, id: string): string[] => targetHosts(run, selectHosts, allHosts, step, id);
 
-  const runInclude = async (step: Step, id: string): Promise<boolean> => {
+  const runInclude = async (step: Step, id: string, guardsOnly: boolean): Promise<boolean> => {
+    // Passed by (--from, --tags): only an include holding guards is entered, for its guards alone.
+    if (guardsOnly && !(await includeHasGuards(step, id))) return true;
     // An include is not per host: its `when` sees params, vars, inventory and hosts (with their facts).
     if (step.when !== undefined && !evaluateCondition(step.when, globalScope(run.scopeSources()))) return true;
-    const input = run.renderer.renderValue(step.include, globalScope(run.scopeSources()), `step ${id}`) as {
-      playbook: string;
-      params?: Record<string, unknown>;
-    };
-    if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
-    const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
+    const { input, child } = await loadChild(step, id);
     const saved = run.params;
     // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
     const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
@@ -185,11 +196,22 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
         child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
         `${id}/`,
         false,
+        guardsOnly,
       );
     } finally {
       run.params = saved;
     }
   };
+
+  const loadChild = async (step: Step, id: string) => {
+    const input = run.renderer.renderValue(step.include, globalScope(run.scopeSources()), `step ${id}`) as {
+      playbook: string;
+      params?: Record<string, unknown>;
+    };
+    if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
+    return { input, child: await run.deps.loadInclude(input.playbook, run.playbookDir) };
+  };
+  const includeHasGuards = async (step: Step, id: string): Promise<boolean> => (await loadChild(step, id)).child.steps.some(isGuard);
 
   let completed = false;
   try {

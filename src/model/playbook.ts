@@ -30,6 +30,7 @@ export const STEP_KEYS = [
   'become',
   'check_mode',
   'confirm',
+  'guard',
   'loop',
   'cleanup',
 ] as const;
@@ -57,6 +58,11 @@ export interface StepCommon {
   confirm?: string | boolean;
   /** Runs even after an earlier step failed or the run was interrupted (teardown); its `when` still decides. */
   cleanup?: boolean;
+  /**
+   * A pre-check or fence: it runs whatever --from, --tags, --limit and --resume say (a resumed run
+   * re-runs it instead of skipping it as done), because the steps after it are only safe once it held.
+   */
+  guard?: boolean;
 }
 
 export interface Step extends StepCommon {

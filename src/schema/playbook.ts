@@ -89,6 +89,11 @@ function commonStepProperties(): Record<string, JsonSchema> {
       type: ['string', 'boolean'],
       description: 'Human gate shown before a destructive step; --yes answers it',
     },
+    guard: {
+      type: 'boolean',
+      description:
+        'A pre-check or fence: always runs, under --from, --tags, --limit and --resume (never skipped as done), on all its hosts',
+    },
     loop: {
       anyOf: [{ type: 'array' }, { type: 'string', minLength: 1 }],
       errorMessage: 'a list of items or a template that renders to one',

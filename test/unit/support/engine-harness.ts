@@ -3,7 +3,7 @@ import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
 import { RunContext, type EngineOptions } from '../../../src/engine/run-context.js';
 import { executeRun } from '../../../src/engine/run.js';
-import { unknownFacts } from '../../../src/model/facts.js';
+import { unknownFacts, type HostFacts } from '../../../src/model/facts.js';
 import type { Host, Inventory, Role } from '../../../src/model/inventory.js';
 import type { Playbook, Step } from '../../../src/model/playbook.js';
 import { createRenderer } from '../../../src/render/index.js';
@@ -56,6 +56,22 @@ export const guardAction: Action<{ refuse: boolean }> = {
   },
 };
 
+/** Promotes the host: the fake server leaves recovery (promoted.add), as the engine's invariant sees it. */
+export const promoted = new Set<string>();
+export const promoteAction: Action<{ role?: 'promotes' | 'starts' }> = {
+  name: 'promote',
+  summary: 'test: a step that changes a role',
+  schema: { type: 'object', properties: { role: { enum: ['promotes', 'starts'] } } },
+  changesRole: (input) => input.role ?? 'promotes',
+  async check() {
+    return { changed: true };
+  },
+  async apply(ctx) {
+    promoted.add(ctx.host.name);
+    return { changed: true };
+  },
+};
+
 export function host(name: string, role: Role = 'standby'): Host {
   return {
     name,
@@ -75,14 +91,21 @@ export interface Harness {
   run(playbook: Partial<Playbook> & { steps: Step[] }, options?: Partial<EngineOptions>, extra?: { signal?: AbortSignal; ask?: (q: string) => Promise<boolean> }): ReturnType<typeof executeRun>;
 }
 
-export function harness(hostNames: string[], handler?: FakeExecHandler, latencyMs = 0, unreachable: string[] = []): Harness {
+export function harness(
+  hostNames: string[],
+  handler?: FakeExecHandler,
+  latencyMs = 0,
+  unreachable: string[] = [],
+  /** What facts say about a host's server (default: running read-write). */
+  serverState?: (host: string) => Partial<HostFacts>,
+): Harness {
   const calls: FakeCall[] = [];
   const transports = new Map<string, FakeTransport>();
   const events: RunEvent[] = [];
   const hosts: Record<string, Host> = {};
   hostNames.forEach((n, i) => (hosts[n] = host(n, i === 0 ? 'primary' : 'standby')));
   const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
-  const actions = new Map([touchAction, runAction, guardAction].map((a) => [a.name, a as Action<any>]));
+  const actions = new Map([touchAction, runAction, guardAction, promoteAction].map((a) => [a.name, a as Action<any>]));
   return {
     events,
     calls,
@@ -116,7 +139,7 @@ export function harness(hostNames: string[], handler?: FakeExecHandler, latencyM
           gatherFacts: async (_h, transport) => {
             try {
               await transport.connect();
-              return { reachable: true, pgdata_present: true, running: true, in_recovery: false };
+              return { reachable: true, pgdata_present: true, running: true, in_recovery: false, ...serverState?.(_h.name) };
             } catch (e) {
               return unknownFacts((e as Error).message);
             }

@@ -1,0 +1,135 @@
+/**
+ * Safety the user cannot skip. Two rules live here, each with a small hook in run.ts:
+ *
+ * 1. Steps marked `guard: true` (pre-checks and fences) always run: --from and --tags do not pass them
+ *    by, --limit does not narrow their hosts, and --resume runs them again instead of skipping them as
+ *    done (a fence that holds simply reports ok). The steps after a guard are only safe while it holds,
+ *    and what held in an earlier run may not hold any more (a fenced primary started again by hand).
+ *
+ * 2. The one-primary invariant, enforced by the engine whatever the playbook says: at most one server
+ *    runs read-write among the inventory's database hosts (drill copies excepted: they are promoted
+ *    scratch copies that never archive). Read live before and after every step whose action can change
+ *    a role (a promotion, a restore that promotes, a start); a step that would make a second primary is
+ *    refused before it runs, and a second primary found after a step stops the run. Both exit 3.
+ */
+import type { RoleChange } from '../actions/types.js';
+import { PgplayError } from '../core/errors.js';
+import { evaluateCondition } from '../expr/index.js';
+import type { Step } from '../model/playbook.js';
+import type { HostStepResult } from './step.js';
+import type { RunContext } from './run-context.js';
+import { hostScope } from './scope.js';
+
+/**
+ * A resumed run knows from the start what the run it resumes registered (not only once it reaches those
+ * steps): a guard that runs again can tell what that run already did (promote.yml's pre-checks accept a
+ * candidate that run promoted). Steps that run again register afresh over these values.
+ */
+export function seedResumed(run: RunContext, prior: ReadonlyMap<string, { registered: Record<string, unknown> }> | undefined): void {
+  for (const [key, done] of prior ?? []) {
+    if (key.startsWith('handler:')) continue;
+    const host = key.slice(key.lastIndexOf('@') + 1);
+    Object.assign((run.registered[host] ??= {}), done.registered);
+  }
+}
+
+export function isGuard(step: Step): boolean {
+  return step.guard === true;
+}
+
+/** Guard steps reach every host the inventory has; the hosts outside --limit have no facts yet. */
+export async function prepareGuardHosts(run: RunContext, hosts: string[]): Promise<void> {
+  await Promise.all(hosts.filter((h) => !run.facts[h]).map((h) => run.refreshFacts(h)));
+}
+
+/** The hosts the invariant watches: the inventory's database hosts that are not drill copies. */
+function clusterHosts(run: RunContext): string[] {
+  return Object.entries(run.hosts)
+    .filter(([, host]) => host.pgdata !== undefined && host.role !== 'drill' && host.role !== 'repository')
+    .map(([name]) => name);
+}
+
+/** Which of the step's hosts it may turn read-write, and how. Hosts where `when` is false change nothing. */
+function roleChanges(run: RunContext, step: Step, hosts: string[]): Map<string, RoleChange> {
+  const changes = new Map<string, RoleChange>();
+  const watched = new Set(clusterHosts(run));
+  const { action, input } = run.actionOf(step);
+  if (!action.changesRole) return changes;
+  for (const host of hosts) {
+    if (!watched.has(host)) continue;
+    try {
+      const scope = hostScope(run.scopeSources(), host);
+      if (step.when !== undefined && !evaluateCondition(step.when, scope)) continue;
+      const change = action.changesRole(run.renderer.renderValue(input, scope, `step ${step.id}`) as never);
+      if (change) changes.set(host, change);
+    } catch {
+      // An input that does not render fails the step itself before it changes anything.
+    }
+  }
+  return changes;
+}
+
+/** Reads every watched host's state now (facts refreshed) and returns the ones running read-write. */
+async function readWriteServers(run: RunContext): Promise<string[]> {
+  const hosts = clusterHosts(run);
+  await Promise.all(hosts.map((h) => run.refreshFacts(h)));
+  return hosts.filter((h) => run.facts[h]!.running && run.facts[h]!.in_recovery === false);
+}
+
+function fenceHint(run: RunContext, hosts: string[]): string {
+  const how = hosts.map((h) => {
+    const host = run.hosts[h]!;
+    return `on ${h}: ${host.postgres.bindir}/pg_ctl stop -m fast -D ${host.pgdata} (as ${host.postgres.osUser})`;
+  });
+  return `fence all but the one that must stay primary: ${how.join('; ')}; promote.yml fences the old primary itself`;
+}
+
+function splitBrain(run: RunContext, readWrite: string[], when: string): PgplayError {
+  return new PgplayError({
+    code: 'GUARD',
+    message: `${when}: ${readWrite.length} servers run read-write (${readWrite.join(', ')}); a cluster has one primary (split brain)`,
+    hint: fenceHint(run, readWrite),
+  });
+}
+
+export interface RoleWatch {
+  /** Set when the step must not run: the result every host reports instead. */
+  refusal?: HostStepResult;
+  /** After the step: the error that stops the run when a second primary appeared. */
+  after(): Promise<PgplayError | undefined>;
+}
+
+const NOTHING: RoleWatch = { after: async () => undefined };
+
+/** The invariant around one step; a no-op for steps that cannot change a role, and under plan. */
+export async function watchRoles(run: RunContext, step: Step, hosts: string[]): Promise<RoleWatch> {
+  if (step.check_mode ?? run.options.check) return NOTHING;
+  const changes = roleChanges(run, step, hosts);
+  if (changes.size === 0) return NOTHING;
+  const refuse = (error: PgplayError): RoleWatch => ({
+    refusal: { status: 'failed', error, attempts: 0, durationMs: 0, outcome: { changed: false, msg: error.message } },
+    after: async () => undefined,
+  });
+  const before = await readWriteServers(run);
+  if (before.length > 1) return refuse(splitBrain(run, before, `before step ${step.id}`));
+  for (const [host, change] of changes) {
+    const others = before.filter((h) => h !== host);
+    if (change === 'promotes' && others.length > 0) {
+      return refuse(
+        new PgplayError({
+          code: 'GUARD',
+          message: `${others.join(', ')} runs read-write: ${step.id} would make ${host} a second primary (split brain); nothing was changed`,
+          hint: `fence ${others.join(', ')} first (${fenceHint(run, others).replace(/^fence all but the one that must stay primary: /, '')})`,
+          step: step.id,
+          host,
+        }),
+      );
+    }
+  }
+  return {
+    async after() {
+      const now = await readWriteServers(run);
+      return now.length > 1 ? splitBrain(run, now, `after step ${step.id}`) : undefined;
+    },
+  };
+}
