@@ -126,7 +126,7 @@ export function sshHost(sshd: Sshd, name: string, address: string, connection: P
   };
 }
 
-function keygen(path: string, passphrase: string): void {
+export function keygen(path: string, passphrase: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', 'pgplay-test', '-f', path], { stdio: 'ignore' });
 }
 
@@ -162,30 +162,42 @@ async function launch(dir: string, port: number, hostKey: string, authorizedKeys
   const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const log: string[] = [];
   const file = createWriteStream(join(dir, 'sshd.log'));
-  const pending = new Set(options.addresses);
-  return new Promise<Launched>((resolve, reject) => {
+  await sshdListening(child, options.addresses, log, (chunk) => file.write(chunk)).catch(async (e: Error) => {
+    await stopProcessTree(child);
+    throw e;
+  });
+  return { child, log };
+}
+
+/**
+ * Resolves once sshd (started with -e, stderr piped) says it listens on every address; rejects when
+ * it cannot bind or exits first. Everything it logs, before and after, is appended to `log`.
+ */
+export function sshdListening(child: ChildProcess, addresses: string[], log: string[], onChunk?: (chunk: string) => void): Promise<void> {
+  const pending = new Set(addresses);
+  return new Promise<void>((resolve, reject) => {
     let done = false;
     const timer = setTimeout(() => fail(new Error(`sshd did not listen on ${[...pending].join(', ')} within 10s:\n${log.join('')}`)), 10_000);
     const fail = (err: Error): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      void stopProcessTree(child).then(() => reject(err));
+      reject(err);
     };
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => {
       log.push(chunk);
-      file.write(chunk);
+      onChunk?.(chunk);
       if (done) return;
       if (/Bind to port \d+ on \S+ failed|Cannot bind any address/.test(chunk)) {
-        fail(new Error(`sshd could not bind port ${port}:\n${log.join('')}`));
+        fail(new Error(`sshd could not bind:\n${log.join('')}`));
         return;
       }
       for (const m of log.join('').matchAll(/Server listening on (\S+) port (\d+)/g)) pending.delete(m[1]!);
       if (pending.size === 0) {
         done = true;
         clearTimeout(timer);
-        resolve({ child, log });
+        resolve();
       }
     });
     child.once('exit', (code, signal) => fail(new Error(`sshd exited (${code ?? signal}) before listening:\n${log.join('')}`)));

@@ -1,0 +1,139 @@
+/**
+ * The rig of separate machines (test/support/machines.ts) proves itself: two machines, each an sshd in
+ * its own mount namespace at its own 127.0.42.x:22 with a Debian PostgreSQL 15 made by pg_createcluster
+ * and started by pg_ctlcluster. Over pgplay's SSH transport (the CLI, a playbook of command steps) each
+ * machine shows its own /etc/postgresql/15/main and its own system identifier; what one machine writes
+ * the other does not see; PostgreSQL on one is reachable from the other at its address; and after
+ * teardown no process of the rig is left.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readJournal } from '../../src/journal/reader.js';
+import { runsDir } from '../../src/journal/paths.js';
+import { alive, CONFIG_DIR, PG_CLUSTER, PG_VERSION, startMachines, type Machines } from '../support/machines.js';
+import { pgplay, rigConnection } from './fixtures/ssh/support.js';
+
+const PROBE = `name: machines-probe
+steps:
+  - id: config
+    hosts: all
+    command: { shell: "ls /etc/postgresql/${PG_VERSION}; grep -oE '^(listen_addresses|port) = [^[:space:]#]+' ${CONFIG_DIR}/postgresql.conf", changed_when: false }
+    register: config
+  - id: sysid
+    hosts: all
+    command: { argv: [psql, -XAtq, -d, postgres, -c, "select system_identifier from pg_control_system()"], changed_when: false }
+    register: sysid
+  - id: mark
+    hosts: alpha
+    become: root
+    command: { shell: "echo written-on-alpha > /var/lib/postgresql/marker && mkdir -m 0750 /etc/pgbackrest" }
+  - id: look
+    hosts: all
+    command: { shell: "cat /var/lib/postgresql/marker 2>/dev/null || echo no-marker; test -d /etc/pgbackrest && echo etc-pgbackrest || echo no-etc-pgbackrest", changed_when: false }
+    register: look
+`;
+
+/** Every registered value of the newest run in stateDir, as `step.host` -> stdout. */
+function registeredStdout(stateDir: string): Record<string, string> {
+  const dir = runsDir(stateDir);
+  const files = readdirSync(dir);
+  const journal = readJournal(join(dir, files.filter((f) => f.endsWith('.jsonl')).sort().at(-1)!));
+  return Object.fromEntries(journal.registered.map((r) => [`${r.step}.${r.host}`, String((r.value as { stdout: string }).stdout).trim()]));
+}
+
+describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15', () => {
+  let rig: Machines;
+  let work: string;
+  let inventory: string;
+
+  beforeAll(async () => {
+    rig = await startMachines([{ name: 'alpha' }, { name: 'bravo' }]);
+    // The figure for the report; no assertion on time.
+    console.log(`machines rig: 2 machines up in ${rig.startupMs} ms`);
+    work = await mkdtemp(join(tmpdir(), 'pgplay-machines-test-'));
+    const connection = { ...rigConnection(rig), become: 'postgres' };
+    inventory = join(work, 'inventory.yml');
+    await writeFile(
+      inventory,
+      [
+        'cluster: machines',
+        'postgres: { version: 15 }',
+        `connection: ${JSON.stringify(connection)}`,
+        'hosts:',
+        `  alpha: { address: ${rig.machines.alpha!.address}, role: primary, pgdata: /var/lib/postgresql/15/main }`,
+        `  bravo: { address: ${rig.machines.bravo!.address}, role: standby, upstream: alpha, pgdata: /var/lib/postgresql/15/main }`,
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(work, 'probe.yml'), PROBE);
+  });
+
+  afterAll(async () => {
+    await rig?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('each sshd listens only on its own address, port 22', async () => {
+    for (const m of Object.values(rig.machines)) {
+      const { stdout } = await execa('ss', ['-ltnpH']);
+      const mine = stdout.split('\n').filter((l) => l.includes(`pid=${m.pid},`));
+      expect(mine.map((l) => l.trim().split(/\s+/)[3])).toEqual([`${m.address}:22`]);
+    }
+  });
+
+  it('over SSH each machine has its own config, cluster and files', async () => {
+    const stateDir = join(work, 'state-probe');
+    const r = await pgplay(['run', join(work, 'probe.yml'), '-i', inventory, '--output', 'json'], stateDir);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const out = registeredStdout(stateDir);
+    for (const m of Object.values(rig.machines)) {
+      expect(out[`config.${m.name}`]).toBe(`${PG_CLUSTER}\nlisten_addresses = '${m.address}'\nport = 5432`);
+    }
+    const alphaId = await rig.machines.alpha!.psql('select system_identifier from pg_control_system()');
+    const bravoId = await rig.machines.bravo!.psql('select system_identifier from pg_control_system()');
+    expect(alphaId).toMatch(/^\d+$/);
+    expect(bravoId).not.toBe(alphaId);
+    expect(out['sysid.alpha']).toBe(alphaId);
+    expect(out['sysid.bravo']).toBe(bravoId);
+    expect(out['look.alpha']).toBe('written-on-alpha\netc-pgbackrest');
+    expect(out['look.bravo']).toBe('no-marker\nno-etc-pgbackrest');
+    // The same seen from inside the namespaces, and the machine's writes never reached this one.
+    expect((await rig.machines.alpha!.exec(['cat', '/var/lib/postgresql/marker'])).stdout).toBe('written-on-alpha');
+    expect((await rig.machines.bravo!.exec(['test', '-e', '/var/lib/postgresql/marker'])).exitCode).toBe(1);
+    expect(existsSync('/etc/pgbackrest')).toBe(false);
+  });
+
+  it("PostgreSQL on alpha is reachable from bravo at alpha's address:5432", async () => {
+    const alpha = rig.machines.alpha!;
+    const bravo = rig.machines.bravo!;
+    const password = randomBytes(12).toString('hex');
+    await alpha.psql(`ALTER ROLE postgres PASSWORD '${password}'`);
+    const hba = `${CONFIG_DIR}/pg_hba.conf`;
+    const add = await alpha.exec(['sh', '-c', `echo 'host all all 127.0.42.0/24 scram-sha-256' >> ${hba}`], { user: 'postgres' });
+    expect(add.exitCode, add.stderr).toBe(0);
+    const reload = await alpha.exec(['pg_ctlcluster', String(PG_VERSION), PG_CLUSTER, 'reload']);
+    expect(reload.exitCode, reload.stderr).toBe(0);
+    const fromBravo = await bravo.psql('select system_identifier from pg_control_system()', {
+      host: alpha.address,
+      env: { PGPASSWORD: password },
+    });
+    expect(fromBravo).toBe(await alpha.psql('select system_identifier from pg_control_system()'));
+    expect(fromBravo).not.toBe(await bravo.psql('select system_identifier from pg_control_system()'));
+  });
+
+  it('teardown stops every process of the rig and removes its directory', async () => {
+    const postmasters = await Promise.all(Object.values(rig.machines).map((m) => m.postmasterPid()));
+    const pids = await rig.pids();
+    for (const m of Object.values(rig.machines)) expect(pids).toContain(m.pid);
+    for (const p of postmasters) expect(pids).toContain(p);
+    await rig.stop();
+    const left = pids.filter(alive);
+    expect(left).toEqual([]);
+    expect(existsSync(rig.dir)).toBe(false);
+  });
+});
