@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SshTransport } from '../../src/transports/ssh.js';
 import { PgplayError } from '../../src/core/errors.js';
+import { groupsGone, recordedGroups } from '../support/processes.js';
 import { descendants, sshHost, startSshd, type Sshd } from '../support/sshd.js';
 import { CLI, journals, results, waitForOutput } from './faults-support.js';
 
@@ -82,7 +83,8 @@ beforeAll(async () => {
       `    template: { src: app.conf.hbs, dest: ${out}/first.conf, mode: "0640" }`,
       '  - id: remote-work',
       '    hosts: db1',
-      `    command: { shell: "sleep {{params.nap}} && touch ${out}/work-done" }`,
+      // The remote command records its process group first, so the test can see it die (see processes.ts).
+    `    command: { shell: "ps -o pgid= -p $$ >> ${dir}/remote-groups; sleep {{params.nap}} && touch ${out}/work-done" }`,
       '  - id: second-conf',
       '    hosts: db1',
       `    template: { src: app.conf.hbs, dest: ${out}/second.conf, mode: "0640" }`,
@@ -112,8 +114,9 @@ describe('the SSH connection killed mid-step', () => {
     expect(failed.error).toMatchObject({ code: 'TRANSPORT' });
     expect(journal!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'failed', exitCode: 1, error: { step: 'remote-work', host: 'db1' } });
 
-    // The remote command died with its connection, and only whole files exist.
-    await new Promise((res) => setTimeout(res, 1000));
+    // The remote command died with its connection (one left running would sleep on for 41 s), so
+    // nothing completes the step behind the run's back; and only whole files exist.
+    await groupsGone(recordedGroups(join(dir, 'remote-groups')));
     expect(existsSync(join(out, 'work-done'))).toBe(false);
     expect(await readdir(out)).toEqual(['first.conf']);
     expect(await readFile(join(out, 'first.conf'), 'utf8')).toBe('name = db1\n');

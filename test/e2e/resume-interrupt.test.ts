@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupsGone, recordedGroups } from '../support/processes.js';
 import { journals, localRig, readLines, results, waitForOutput, type LocalRig } from './faults-support.js';
 
 /**
@@ -11,10 +12,13 @@ import { journals, localRig, readLines, results, waitForOutput, type LocalRig } 
  */
 let rig: LocalRig;
 let playbook: string;
+/** Each nap records its process group here first thing, so a test can tell "killed" from "not done yet". */
+let groups: string;
 
 beforeAll(async () => {
   rig = await localRig('sigint');
   const out = join(rig.dir, 'out');
+  groups = join(rig.dir, 'groups');
   playbook = await rig.playbook('naps.yml', [
     'name: naps',
     'params:',
@@ -22,7 +26,9 @@ beforeAll(async () => {
     'steps:',
     '  - id: nap',
     '    hosts: all',
-    `    command: { shell: "sleep {{params.nap}}; echo {{host.name}} >> ${out}/naps" }`,
+    // The sleep holds none of the step's pipes, like a daemon a command leaves behind: a stop that
+    // killed the shell alone would leave it running unseen by the run, but not by groupsGone.
+    `    command: { shell: "ps -o pgid= -p $$ >> ${groups}; sleep {{params.nap}} >/dev/null 2>&1; echo {{host.name}} >> ${out}/naps" }`,
     '  - id: after',
     '    hosts: all',
     `    command: { shell: "echo {{host.name}} >> ${out}/after" }`,
@@ -91,9 +97,9 @@ describe('SIGINT during a run', () => {
 
   it('a step still running when the grace period ends is stopped', async () => {
     await rm(join(rig.dir, 'out', 'naps'), { force: true });
+    await rm(groups, { force: true });
     const child = rig.spawn(['run', playbook, '-p', 'nap=30', '--grace', '1s']);
-    await waitForOutput(child, /STEP nap: nap/);
-    await new Promise((r) => setTimeout(r, 500));
+    await bothNapsRunning();
     const signalled = Date.now();
     child.kill('SIGINT');
     const r = await child;
@@ -102,15 +108,16 @@ describe('SIGINT during a run', () => {
     expect(r.stdout).toMatch(/failed +h1 .*rc 143/);
     const all = await journals(rig.stateDir);
     expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130 });
-    // The sleeping shells were stopped, not orphaned: nothing writes the marker later.
-    await new Promise((r) => setTimeout(r, 1000));
+    // The sleeping shells were stopped, not orphaned: no process of theirs is left (a nap that was not
+    // killed would live on for 30 s), so nothing writes the marker later.
+    await groupsGone(recordedGroups(groups));
     expect(existsSync(join(rig.dir, 'out', 'naps'))).toBe(false);
   });
 
   it('Ctrl-C twice exits at once, still journaled as interrupted and unlocked', async () => {
+    await rm(groups, { force: true });
     const child = rig.spawn(['run', playbook, '-p', 'nap=30']);
-    await waitForOutput(child, /STEP nap: nap/);
-    await new Promise((r) => setTimeout(r, 500));
+    await bothNapsRunning();
     const signalled = Date.now();
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 300));
@@ -121,7 +128,17 @@ describe('SIGINT during a run', () => {
     const all = await journals(rig.stateDir);
     expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130, error: { code: 'INTERRUPTED' } });
     expect(existsSync(join(rig.stateDir, 'locks', 'sigint.lock'))).toBe(false);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Exiting at once still stops the naps (a leftover nap would live on for 30 s).
+    await groupsGone(recordedGroups(groups));
     expect(existsSync(join(rig.dir, 'out', 'naps'))).toBe(false);
   });
 });
+
+/** Both hosts' naps have started (each recorded its process group). */
+async function bothNapsRunning(timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await readLines(groups)).length < 2) {
+    if (Date.now() > deadline) throw new Error(`the naps did not start within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
