@@ -13,6 +13,9 @@ type StepResult = Extract<RunEvent, { type: 'step-result' }>;
 export class TtyRenderer implements Renderer {
   private chain: Promise<void> = Promise.resolve();
   private pending = new Map<string, (result: StepResult) => void>();
+  /** A loop's item results per step@host, until its last item reports. */
+  private items = new Map<string, StepResult[]>();
+  private itemLines = new Map<string, string[]>();
 
   constructor(
     private readonly write: (text: string) => void,
@@ -27,6 +30,7 @@ export class TtyRenderer implements Renderer {
         );
         break;
       case 'step-start': {
+        this.flushItems();
         const hostTasks: ListrTask[] = e.hosts.map((host) => {
           const result = new Promise<StepResult>((resolve) => this.pending.set(`${e.step}@${host}`, resolve));
           return {
@@ -34,7 +38,9 @@ export class TtyRenderer implements Renderer {
             task: async (_ctx, task) => {
               const r = await result;
               task.title = hostResultLine(r).split('\n')[0]!;
-              if (r.diff && this.options.diff) task.output = indentDiff(r.diff);
+              const items = this.itemLines.get(`${e.step}@${host}`);
+              if (items) task.output = items.map((l) => `  ${l}`).join('\n');
+              else if (r.diff && this.options.diff) task.output = indentDiff(r.diff);
               if (r.status === 'failed' && !r.ignored) throw new Error(task.title);
               if (r.status === 'skipped') task.skip(task.title);
             },
@@ -53,16 +59,39 @@ export class TtyRenderer implements Renderer {
         this.chain = this.chain.then(() => listr.run().then(() => undefined, () => undefined));
         break;
       }
-      case 'step-result':
-        this.pending.get(`${e.step}@${e.host}`)?.(e);
-        this.pending.delete(`${e.step}@${e.host}`);
+      case 'step-result': {
+        const key = `${e.step}@${e.host}`;
+        if (e.index !== undefined) {
+          this.items.set(key, [...(this.items.get(key) ?? []), e]);
+          break;
+        }
+        this.pending.get(key)?.(e);
+        this.pending.delete(key);
         break;
+      }
       case 'run-end':
+        this.flushItems();
         this.enqueue(() => this.write(`\nRECAP\n${recapLines(e.recap).map((l) => '  ' + l).join('\n')}\n${runEndLine(e)}\n`));
         break;
       case 'log':
         break;
     }
+  }
+
+  /**
+   * A host's task shows a loop as one result: the worst status of its items, and a line per item as
+   * its output. The engine reports every item of a step before the next step starts (or the run
+   * ends), so that is when the items are complete, however many there were.
+   */
+  private flushItems(): void {
+    const rank: StepResult['status'][] = ['skipped', 'ok', 'changed', 'failed'];
+    for (const [key, list] of this.items) {
+      const worst = list.reduce((a, b) => (rank.indexOf(b.status) > rank.indexOf(a.status) && !b.ignored ? b : a));
+      this.itemLines.set(key, list.map((r) => hostResultLine(r).split('\n')[0]!));
+      this.pending.get(key)?.({ ...worst, index: undefined, msg: `${list.length} item${list.length === 1 ? '' : 's'}`, error: undefined });
+      this.pending.delete(key);
+    }
+    this.items.clear();
   }
 
   private enqueue(fn: () => void): void {
