@@ -39,7 +39,7 @@ export class TtyRenderer implements Renderer {
               const r = await result;
               task.title = hostResultLine(r).split('\n')[0]!;
               const items = this.itemLines.get(`${e.step}@${host}`);
-              if (items) task.output = items.map((l) => `  ${l}`).join('\n');
+              if (items) task.output = items.join('\n');
               else if (r.diff && this.options.diff) task.output = indentDiff(r.diff);
               if (r.status === 'failed' && !r.ignored) throw new Error(task.title);
               if (r.status === 'skipped') task.skip(task.title);
@@ -88,7 +88,8 @@ export class TtyRenderer implements Renderer {
     for (const [key, list] of this.items) {
       const worst = list.reduce((a, b) => (rank.indexOf(b.status) > rank.indexOf(a.status) && !b.ignored ? b : a));
       this.itemLines.set(key, list.map((r) => hostResultLine(r).split('\n')[0]!));
-      this.pending.get(key)?.({ ...worst, index: undefined, msg: `${list.length} item${list.length === 1 ? '' : 's'}`, error: undefined });
+      const durationMs = list.reduce((sum, r) => sum + r.durationMs, 0);
+      this.pending.get(key)?.({ ...worst, index: undefined, attempts: 1, durationMs, msg: `${list.length} item${list.length === 1 ? '' : 's'}`, error: undefined });
       this.pending.delete(key);
     }
     this.items.clear();
