@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
-import { PgplayError } from '../core/errors.js';
+import { failedCommand, PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
-import type { ExecOptions } from '../transports/types.js';
+import type { ExecOptions, ExecResult } from '../transports/types.js';
 import { commandReadsOnly } from './command-readers.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
@@ -102,13 +102,13 @@ export const commandAction: Action<CommandInput> = {
 
     if (input.failed_when !== undefined) {
       if (evaluateCondition(input.failed_when, scope)) {
-        throw failure(`failed_when ${describeCondition(input.failed_when)} is true (rc ${r.exitCode})`, r.stderr);
+        throw failure(`failed_when ${describeCondition(input.failed_when)} is true (rc ${r.exitCode})`, r);
       }
     } else {
       const accepted = input.expect_rc ?? [0];
       if (!accepted.includes(r.exitCode)) {
         const expected = accepted.length === 1 ? `rc ${accepted[0]}` : `rc in ${accepted.join(', ')}`;
-        throw failure(`${argv[0]} exited with rc ${r.exitCode}`, r.stderr, expected);
+        throw failure(`${argv[0]} exited with rc ${r.exitCode}`, r, expected);
       }
     }
     const changed = input.changed_when === undefined ? true : evaluateCondition(input.changed_when, scope);
@@ -162,16 +162,14 @@ function relativeTo(dir: string | undefined, path: string): string {
   return dir && !posix.isAbsolute(path) ? posix.join(dir, path) : path;
 }
 
-function failure(what: string, stderr: string, expected?: string): PgplayError {
-  const tail = stderr
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .filter((l) => l !== '')
-    .slice(-STDERR_TAIL_LINES);
+function failure(what: string, r: ExecResult, expected?: string): PgplayError {
+  const command = { ...failedCommand({ ...r, stdout: '' }, STDERR_TAIL_LINES) };
+  const tail = command.stderrTail!;
   return new PgplayError({
     code: 'STEP_FAILED',
     message: tail.length ? `${what}: ${tail.join('\n')}` : what,
     expected,
+    command,
   });
 }
 

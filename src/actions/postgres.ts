@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { parseDuration } from '../core/duration.js';
-import { PgplayError } from '../core/errors.js';
+import { failedCommand, PgplayError, tailLines } from '../core/errors.js';
 import { sleep } from '../engine/pool.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
@@ -235,21 +235,16 @@ export async function probe(ctx: ActionContext, hostName = ctx.host.name): Promi
   return parseFacts(r.stdout);
 }
 
-/** The last non-empty lines of a tool's output, for an error message. */
-export function tailLines(text: string, n: number): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .filter((l) => l.trim() !== '')
-    .slice(-n);
-}
+export { tailLines };
 
 export function commandFailed(what: string, r: ExecResult, hint?: string): PgplayError {
-  const tail = tailLines(r.stderr || r.stdout, 5);
+  const command = failedCommand(r);
+  const tail = command.stderrTail!;
   return new PgplayError({
     code: 'STEP_FAILED',
     message: `${what} (rc ${r.exitCode})${tail.length ? `: ${tail.join('\n')}` : ''}`,
     hint,
+    command,
   });
 }
 

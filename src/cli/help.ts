@@ -29,15 +29,16 @@ Options:
   -p, --param KEY=VALUE  set a playbook parameter (repeatable)
   --check                call only the read-only checks; change nothing
   --diff                 show unified diffs of files that change
-  --limit HOST,...       only these hosts
-  --tags TAG,...         only steps with one of these tags (and steps tagged always)
+  --limit HOST,...       only these hosts (names, roles or all); one no step runs on is an error
+  --tags TAG,...         only steps with one of these tags (and steps tagged always); a tag no
+                         step has is an error
   --from STEP            start at this step id
   --resume [RUN-ID]      continue a failed or interrupted run (default: the last run of this
                          playbook): re-gathers facts, skips the step/host pairs that succeeded;
                          pgplay history lists the run ids
   --yes                  confirm destructive steps without asking
   --forks N              hosts in parallel per step (default 10)
-  --output human|json    human (default) or one JSON event per line
+  --output human|json    human (default) or one JSON event per line (errors too)
   --report FILE          write a JSON report of the run
   --state-dir DIR        run journal and locks (default ~/.local/state/pgplay, or
                          PGPLAY_STATE_DIR)

@@ -38,6 +38,15 @@ export interface SourcePosition {
   col: number; // 1-based
 }
 
+/** The command whose failure an error reports: what machines need to act on it without parsing the message. */
+export interface FailedCommand {
+  argv: string[];
+  /** Its exit status. */
+  rc?: number;
+  /** The last lines it wrote to stderr (or stdout when stderr was empty). */
+  stderrTail?: string[];
+}
+
 export interface ErrorDetails {
   code: ErrorCode;
   message: string;
@@ -47,6 +56,7 @@ export interface ErrorDetails {
   position?: SourcePosition;
   step?: string;
   host?: string;
+  command?: FailedCommand;
   cause?: unknown;
 }
 
@@ -55,6 +65,7 @@ export class PgplayError extends Error {
   readonly expected?: string;
   readonly hint?: string;
   readonly position?: SourcePosition;
+  readonly command?: FailedCommand;
   step?: string;
   host?: string;
 
@@ -67,6 +78,7 @@ export class PgplayError extends Error {
     this.position = details.position;
     this.step = details.step;
     this.host = details.host;
+    this.command = details.command;
   }
 
   get exitCode(): number {
@@ -97,6 +109,48 @@ export class PgplayErrors extends Error {
   get exitCode(): number {
     return Math.max(...this.errors.map((e) => e.exitCode));
   }
+}
+
+/**
+ * An error as events, the journal and `--output json` carry it: every field a machine needs, not only
+ * the message. Not redacted here: whoever writes it out passes it through the redactor.
+ */
+export interface ErrorPayload {
+  code: ErrorCode | 'INTERNAL';
+  message: string;
+  /** The exit status this error gives pgplay. */
+  exitCode: number;
+  expected?: string;
+  hint?: string;
+  step?: string;
+  host?: string;
+  position?: SourcePosition;
+  command?: FailedCommand;
+}
+
+export function errorPayload(e: PgplayError): ErrorPayload {
+  const payload: ErrorPayload = { code: e.code, message: e.message, exitCode: e.exitCode };
+  if (e.expected !== undefined) payload.expected = e.expected;
+  if (e.hint !== undefined) payload.hint = e.hint;
+  if (e.step !== undefined) payload.step = e.step;
+  if (e.host !== undefined) payload.host = e.host;
+  if (e.position) payload.position = e.position;
+  if (e.command) payload.command = e.command;
+  return payload;
+}
+
+/** The last non-empty lines of a tool's output, for an error message and its FailedCommand. */
+export function tailLines(text: string, n: number): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '')
+    .slice(-n);
+}
+
+/** What an error says about a command that ran and failed: its argv, exit status and last output lines. */
+export function failedCommand(r: { argv: string[]; exitCode: number; stderr: string; stdout?: string }, lines = 5): FailedCommand {
+  return { argv: r.argv, rc: r.exitCode, stderrTail: tailLines(r.stderr || r.stdout || '', lines) };
 }
 
 export function isPgplayError(e: unknown): e is PgplayError {

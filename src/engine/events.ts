@@ -1,3 +1,5 @@
+import type { ErrorPayload } from '../core/errors.js';
+
 /** Events the engine emits; renderers (listr2, plain lines, JSON lines), the journal and reports consume them. */
 export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed';
 
@@ -35,7 +37,11 @@ export type RunEvent =
       attempts: number;
       durationMs: number;
       ignored?: boolean;
-      error?: { code: string; message: string; hint?: string };
+      /** A step with `loop`: one result per item, with the item, its 0-based index and the number of items. */
+      item?: unknown;
+      index?: number;
+      items?: number;
+      error?: ErrorPayload;
       time: string;
     }
   | { type: 'log'; step: string; host: string; line: string; time: string }
@@ -46,8 +52,16 @@ export type RunEvent =
       exitCode: number;
       recap: Record<string, RecapCounts>;
       durationMs: number;
-      error?: { code: string; message: string; hint?: string; step?: string; host?: string };
+      error?: ErrorPayload;
       time: string;
     };
 
 export type RunEventListener = (event: RunEvent) => void;
+
+/** `--output json`: what pgplay prints instead of plain text when it fails before or outside a run (exit 2 on bad input). */
+export interface ErrorEvent {
+  type: 'error';
+  exitCode: number;
+  errors: ErrorPayload[];
+  time: string;
+}

@@ -29,6 +29,7 @@ import { executeRun, targetHosts, type RunOutcome } from './run.js';
 import { globalScope } from './scope.js';
 import { checkSecretValue, locateSecretRefs } from './secret-checks.js';
 import { createSecretResolver } from './secrets.js';
+import { checkSelection } from './selection.js';
 import { toPgplayError } from './step.js';
 
 export interface RunRequest {
@@ -100,10 +101,11 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   for (const [name, raw] of Object.entries(request.params)) if (playbook.params?.[name]?.secret) redactor.add(raw);
   const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params });
   const hosts = resolveHosts(inventory);
-  if (limit) for (const name of limit) selectHosts(name, hosts);
   if (from && !playbook.steps.some((s) => s.id === from)) {
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }
+  const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook;
+  const selection = await checkSelection(playbook, playbookFile, hosts, { limit, tags }, (file) => loadInclude(file, dirname(playbookFile)));
 
   for (const [name, def] of Object.entries(playbook.params ?? {})) {
     if (def.secret && typeof params[name] === 'string') redactor.add(params[name] as string);
@@ -132,14 +134,14 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     connectPostgres: async (transport, host, options) =>
       connectPostgres(transport, host, { ...options, password: await resolveSecret(host.postgres.password) }),
     ask: request.ask,
-    loadInclude: async (file, fromDir) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook,
+    loadInclude,
   };
   const options: EngineOptions = {
     check: request.check,
     diff: request.diff,
     forks: request.forks ?? 10,
     yes: request.yes ?? false,
-    limit,
+    limit: selection.limit,
     tags,
     from,
     defaultTimeoutMs: parseDuration(request.timeout ?? '1h', '--timeout'),
@@ -192,7 +194,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   let error: PgplayError | undefined;
   try {
     run.vars = renderer.renderValue({ ...(inventory.vars ?? {}), ...(playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
-    const involved = Object.keys(hosts).filter((h) => !limit || limit.includes(h));
+    const involved = Object.keys(hosts).filter((h) => !selection.limit || selection.limit.includes(h));
     const select = (pattern: string | string[]) => selectHosts(pattern, hosts);
     const stepHosts = (step: Step, id: string) => targetHosts(run, select, involved, step, id);
     const readahead = { signal: grace.signal, timeoutMs: options.defaultTimeoutMs };
@@ -201,7 +203,8 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
       interrupt,
       prior: resume?.done,
       resumedFrom: resume?.fromRunId,
-      onRegistered: recorder && ((step, host, handler, name, value) => recorder.registered(step, host, handler, name, redactor.redactValue(value))),
+      onRegistered:
+        recorder && ((step, host, handler, name, value, index) => recorder.registered(step, host, handler, name, redactor.redactValue(value), index)),
     });
     return { ...outcome, runId, redactor };
   } catch (e) {
@@ -210,7 +213,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   } finally {
     grace.dispose();
     await run.closeTransports();
-    recorder?.finish(error);
+    recorder?.finish(error, (value) => redactor.redactValue(value));
   }
 }
 

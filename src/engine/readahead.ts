@@ -18,7 +18,8 @@ export function readaheadWindow(run: RunContext, steps: Step[], index: number, p
   const limit = run.readCache.lastStepChanged ? 1 : READAHEAD_STEPS;
   for (let i = index; i < steps.length && window.length < limit; i++) {
     const step = steps[i]!;
-    if (step.include !== undefined) break;
+    // A loop's input depends on its item: its reads cannot be told ahead.
+    if (step.include !== undefined || step.loop !== undefined) break;
     const { action } = run.actionOf(step);
     if (!action.prefetch) break;
     window.push({ ...step, id: prefix + step.id });

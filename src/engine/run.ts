@@ -1,9 +1,9 @@
-import { EXIT, PgplayError } from '../core/errors.js';
-import { evaluateCondition } from '../expr/index.js';
-import { resolveParams } from '../load/params.js';
+import { errorPayload, EXIT, PgplayError } from '../core/errors.js';
 import type { Step } from '../model/playbook.js';
 import type { RecapCounts, RunEvent, StepStatus } from './events.js';
 import { isGuard, prepareGuardHosts, seedResumed, watchRoles } from './guards.js';
+import { runInclude } from './include.js';
+import { loopRegistered, runLoopOnHost, type HostEntry } from './loop.js';
 import { mapLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
 import { readaheadWindow, readsAreDeclared, windowByHost } from './readahead.js';
@@ -23,6 +23,8 @@ export type HostSelector = (pattern: string | string[]) => string[];
 export interface PriorResult {
   status: 'ok' | 'changed';
   registered: Record<string, unknown>;
+  /** A loop's item: the item it was (redacted), so a changed list is not taken for the same one. */
+  item?: unknown;
 }
 
 export interface RunHooks {
@@ -34,12 +36,13 @@ export interface RunHooks {
   /** Pairs that succeeded in the run being resumed: reported skipped, their notifications and registered values kept. */
   prior?: ReadonlyMap<string, PriorResult>;
   resumedFrom?: string;
-  /** Every value a step registers, as it registers it (the journal keeps them for --resume). */
-  onRegistered?(step: string, host: string, handler: boolean, name: string, value: Record<string, unknown>): void;
+  /** Every value a step (or a loop's item, with its index) registers, as it registers it (the journal keeps them for --resume). */
+  onRegistered?(step: string, host: string, handler: boolean, name: string, value: Record<string, unknown>, index?: number): void;
 }
 
-export function priorKey(step: string, host: string, handler: boolean): string {
-  return `${handler ? 'handler:' : ''}${step}@${host}`;
+/** `step@host`, `handler:name@host`; a loop's item is `step[index]@host`. */
+export function priorKey(step: string, host: string, handler: boolean, index?: number): string {
+  return `${handler ? 'handler:' : ''}${step}${index === undefined ? '' : `[${index}]`}@${host}`;
 }
 
 /**
@@ -56,6 +59,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
   let failure: PgplayError | undefined;
   let refused = false;
   let currentStep: string | undefined;
+  // Whether any step got as far as its action on any host (in this run or the one it resumes): from
+  // then on an invalid input is a failed run (exit 1, resumable), no longer "nothing was run" (exit 2).
+  let ran = false;
 
   const allHosts = Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
   seedResumed(run, hooks.prior);
@@ -96,11 +102,15 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       currentStep = id;
       const passedBy = guardsOnly || !reachedFrom || !tagsMatch(step, run.options.tags);
       if (step.include !== undefined && !handler) {
-        if (!(await runInclude(step, id, passedBy))) stopped = true;
+        const completed = await runInclude(run, step, id, passedBy, (children, childPrefix, childGuardsOnly) =>
+          runSteps(children, childPrefix, false, childGuardsOnly),
+        );
+        if (!completed) stopped = true;
         continue;
       }
       const guard = isGuard(step);
       if (passedBy && !guard) continue;
+      // A guard checks every host it names, --limit or not: what it protects is the whole cluster.
       const hosts = guard ? targetHosts(run, selectHosts, Object.keys(run.hosts), step, id) : stepHosts(step, id);
       if (hosts.length === 0) continue;
       if (guard) await prepareGuardHosts(run, hosts);
@@ -111,58 +121,56 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const roles = await watchRoles(run, { ...step, id }, hosts);
       // A guard is never done: what it proved in the resumed run may have stopped being true.
-      const priorOf = (id: string, host: string, handler: boolean) => (guard ? undefined : donePair(id, host, handler));
-      const results = await mapLimit(hosts, run.options.forks, async (host) => {
+      const priorOf = (id: string, host: string, handler: boolean, index?: number) => (guard ? undefined : donePair(id, host, handler, index));
+      const results = await mapLimit(hosts, run.options.forks, async (host): Promise<HostEntry[] | undefined> => {
         if (interrupt.aborted && step.cleanup !== true) return undefined;
-        if (roles.refusal) return roles.refusal;
-        if (priorOf(id, host, handler) || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) {
-          const msg = hooks.resumedFrom ? `done in run ${hooks.resumedFrom}` : 'done in the resumed run';
-          const skipped: HostStepResult = { status: 'skipped', outcome: { changed: false, skipped: true, msg }, attempts: 0, durationMs: 0 };
-          return skipped;
+        if (roles.refusal) return [{ result: roles.refusal }];
+        if (step.loop !== undefined) {
+          return runLoopOnHost(run, { ...step, id }, host, { interrupt, prior: (index) => priorOf(id, host, handler, index), done: doneBefore });
         }
-        return runStepOnHost(run, { ...step, id }, host, readahead?.(host));
+        const prior = priorOf(id, host, handler);
+        if (prior || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) return [{ result: doneBefore(), prior }];
+        return [{ result: await runStepOnHost(run, { ...step, id }, host, readahead?.(host)) }];
       });
       run.readCache.stepFinished();
       let stepFailed = false;
       hosts.forEach((host, i) => {
-        const result = results[i];
-        if (!result) return;
-        if (result.error) {
-          result.error.step ??= id;
-          result.error.host ??= host;
-        }
-        count(host, result.status);
-        if (result.error?.code === 'TRANSPORT') recap[host]!.unreachable++;
-        const prior = priorOf(id, host, handler);
-        if (step.register) {
-          // A pair done in the resumed run gives later steps what it registered back then.
-          const value = prior && step.register in prior.registered ? (prior.registered[step.register] as Record<string, unknown>) : registeredValue(result);
-          (run.registered[host] ??= {})[step.register] = value;
-          if (!prior) hooks.onRegistered?.(id, host, handler, step.register, value);
-        }
+        const entries = results[i];
+        if (!entries) return;
+        if (step.register) register(step.register, step.loop !== undefined, entries, id, host, handler);
         // A change made by the resumed run still owes its handlers (they run at the end, so they had not).
-        if (result.status === 'changed' || prior?.status === 'changed') {
+        if (entries.some(({ result, prior }) => result.status === 'changed' || prior?.status === 'changed')) {
           for (const name of step.notify ?? []) (notified.get(name) ?? notified.set(name, new Set()).get(name)!).add(host);
         }
-        run.emit({
-          type: 'step-result',
-          step: id,
-          name: step.name ?? step.id,
-          host,
-          status: result.status,
-          handler,
-          msg: result.error ? result.error.message : result.outcome?.msg,
-          diff: result.outcome?.diff,
-          attempts: result.attempts,
-          durationMs: result.durationMs,
-          ignored: result.ignored || undefined,
-          error: result.error ? { code: result.error.code, message: result.error.message, hint: result.error.hint } : undefined,
-          time: new Date().toISOString(),
-        });
-        if (result.status === 'failed' && !result.ignored) {
-          stepFailed = true;
-          if (!failure || (result.error && failure.exitCode < result.error.exitCode)) failure = result.error;
-          if (result.error?.code === 'GUARD' || result.error?.code === 'LOCK') refused = true;
+        for (const { result, prior, loop } of entries) {
+          if (result.error) {
+            result.error.step ??= id;
+            result.error.host ??= host;
+          }
+          count(host, result.status);
+          if (result.error?.code === 'TRANSPORT') recap[host]!.unreachable++;
+          if (prior || result.status === 'ok' || result.status === 'changed' || (result.status === 'failed' && result.error?.exitCode !== EXIT.INVALID)) ran = true;
+          run.emit({
+            type: 'step-result',
+            step: id,
+            name: step.name ?? step.id,
+            host,
+            status: result.status,
+            handler,
+            msg: result.error ? result.error.message : result.outcome?.msg,
+            diff: result.outcome?.diff,
+            attempts: result.attempts,
+            durationMs: result.durationMs,
+            ignored: result.ignored || undefined,
+            ...(loop ? { item: loop.item, index: loop.index, items: loop.items } : {}),
+            error: result.error ? errorPayload(result.error) : undefined,
+            time: new Date().toISOString(),
+          });
+          if (result.status === 'failed' && !result.ignored) {
+            stepFailed = true;
+            if (!failure || (result.error && failure.exitCode < result.error.exitCode)) failure = result.error;
+            if (result.error?.code === 'GUARD' || result.error?.code === 'LOCK') refused = true;
+          }
         }
       });
       const splitBrain = await roles.after();
@@ -177,41 +185,29 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     return !stopped;
   };
 
-  const donePair = (id: string, host: string, handler: boolean) => hooks.prior?.get(priorKey(id, host, handler));
+  const donePair = (id: string, host: string, handler: boolean, index?: number) => hooks.prior?.get(priorKey(id, host, handler, index));
+
+  const doneBefore = (): HostStepResult => {
+    const msg = hooks.resumedFrom ? `done in run ${hooks.resumedFrom}` : 'done in the resumed run';
+    return { status: 'skipped', outcome: { changed: false, skipped: true, msg }, attempts: 0, durationMs: 0 };
+  };
+
+  /** What `register` keeps for a step on a host; a pair done in the resumed run gives back what it registered then. */
+  const register = (name: string, looped: boolean, entries: HostEntry[], id: string, host: string, handler: boolean) => {
+    if (looped) {
+      const { value, fresh } = loopRegistered(entries, name);
+      for (const item of fresh) hooks.onRegistered?.(id, host, handler, name, item.value, item.index);
+      (run.registered[host] ??= {})[name] = value;
+      hooks.onRegistered?.(id, host, handler, name, value);
+      return;
+    }
+    const { result, prior } = entries[0]!;
+    const value = prior && name in prior.registered ? (prior.registered[name] as Record<string, unknown>) : registeredValue(result);
+    (run.registered[host] ??= {})[name] = value;
+    if (!prior) hooks.onRegistered?.(id, host, handler, name, value);
+  };
 
   const stepHosts = (step: Step, id: string): string[] => targetHosts(run, selectHosts, allHosts, step, id);
-
-  const runInclude = async (step: Step, id: string, guardsOnly: boolean): Promise<boolean> => {
-    // Passed by (--from, --tags): only an include holding guards is entered, for its guards alone.
-    if (guardsOnly && !(await includeHasGuards(step, id))) return true;
-    // An include is not per host: its `when` sees params, vars, inventory and hosts (with their facts).
-    if (step.when !== undefined && !evaluateCondition(step.when, globalScope(run.scopeSources()))) return true;
-    const { input, child } = await loadChild(step, id);
-    const saved = run.params;
-    // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
-    const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
-    run.params = resolveParams(child.params, given);
-    try {
-      return await runSteps(
-        child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
-        `${id}/`,
-        false,
-        guardsOnly,
-      );
-    } finally {
-      run.params = saved;
-    }
-  };
-
-  const loadChild = async (step: Step, id: string) => {
-    const input = run.renderer.renderValue(step.include, globalScope(run.scopeSources()), `step ${id}`) as {
-      playbook: string;
-      params?: Record<string, unknown>;
-    };
-    if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
-    return { input, child: await run.deps.loadInclude(input.playbook, run.playbookDir) };
-  };
-  const includeHasGuards = async (step: Step, id: string): Promise<boolean> => (await loadChild(step, id)).child.steps.some(isGuard);
 
   let completed = false;
   try {
@@ -232,18 +228,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
   }
 
   const interrupted = interrupt.aborted;
-  // Exit 2 promises that nothing ran: bad input met after a change was made is a failed run (exit 1),
-  // journaled like any failure so that --resume continues it.
-  const changedBefore = !run.options.check && (Object.values(recap).some((r) => r.changed > 0) || [...(hooks.prior?.values() ?? [])].some((p) => p.status === 'changed'));
-  const failureExit = failure && failure.exitCode === EXIT.INVALID && changedBefore ? EXIT.FAILED : failure?.exitCode;
-  const status: RunOutcome['status'] = interrupted
-    ? 'interrupted'
-    : refused
-      ? 'refused'
-      : failure
-        ? failureExit === EXIT.INVALID ? 'invalid' : 'failed'
-        : 'ok';
-  const exitCode = interrupted ? EXIT.INTERRUPTED : failure ? failureExit! : EXIT.OK;
+  const invalid = failure?.exitCode === EXIT.INVALID && !ran;
+  const status: RunOutcome['status'] = interrupted ? 'interrupted' : refused ? 'refused' : failure ? (invalid ? 'invalid' : 'failed') : 'ok';
+  const exitCode = interrupted ? EXIT.INTERRUPTED : failure ? (failure.exitCode === EXIT.INVALID && !invalid ? EXIT.FAILED : failure.exitCode) : EXIT.OK;
   run.emit({
     type: 'run-end',
     runId: run.runId,
@@ -251,7 +238,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     exitCode,
     recap,
     durationMs: Date.now() - started,
-    error: failure ? { code: failure.code, message: failure.message, hint: failure.hint, step: failure.step, host: failure.host } : undefined,
+    error: failure ? { ...errorPayload(failure), exitCode } : undefined,
     time: new Date().toISOString(),
   });
   return { exitCode, status, recap, error: failure };

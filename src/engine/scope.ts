@@ -15,7 +15,8 @@ export interface ScopeSources {
   registered: Record<string, Record<string, unknown>>;
 }
 
-export const RESERVED_NAMES = ['params', 'vars', 'host', 'hosts', 'inventory', 'facts', 'registered'] as const;
+/** Names a register cannot take: the scope's own, and a loop's item (see loop.ts). */
+export const RESERVED_NAMES = ['params', 'vars', 'host', 'hosts', 'inventory', 'facts', 'registered', 'item', 'item_index'] as const;
 
 export function globalScope(src: ScopeSources): Record<string, unknown> {
   return {

@@ -24,7 +24,14 @@ export interface HostStepResult {
  * One step on one host: when → render → validate → (confirm) → check → apply with retries/until and a
  * timeout. Never throws: the outcome, including failures, is returned for the scheduler to report.
  */
-export async function runStepOnHost(run: RunContext, step: Step, hostName: string, readahead: Step[] = []): Promise<HostStepResult> {
+export async function runStepOnHost(
+  run: RunContext,
+  step: Step,
+  hostName: string,
+  readahead: Step[] = [],
+  /** Names added to the step's scope: a loop's item and item_index. */
+  extra: Record<string, unknown> = {},
+): Promise<HostStepResult> {
   const started = Date.now();
   let attempts = 0;
   const finish = (r: Omit<HostStepResult, 'durationMs' | 'attempts'>): HostStepResult => ({
@@ -43,7 +50,7 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
         hint: cause?.hint,
       });
     }
-    const scope = () => hostScope(run.scopeSources(), hostName);
+    const scope = () => hostScope(run.scopeSources(), hostName, extra);
     if (step.when !== undefined && !evaluateCondition(step.when, scope())) {
       return finish({ status: 'skipped', outcome: { changed: false, skipped: true, msg: 'condition is false' } });
     }
@@ -64,7 +71,7 @@ export async function runStepOnHost(run: RunContext, step: Step, hostName: strin
       let error: PgplayError | undefined;
       try {
         outcome = await withTimeout(timeoutMs, run.signal, (signal) =>
-          attempt(run, step, hostName, action, input, { checkMode, timeoutMs, signal }),
+          attempt(run, step, hostName, action, input, { checkMode, timeoutMs, signal, extra }),
         );
       } catch (e) {
         error = toPgplayError(e);
@@ -109,7 +116,7 @@ async function attempt(
   hostName: string,
   action: Action<any>,
   input: Record<string, unknown>,
-  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal },
+  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown> },
 ): Promise<Outcome> {
   const ctx = actionContext(run, step, hostName, mode);
   const planned = await action.check(ctx, input);
@@ -130,7 +137,7 @@ function actionContext(
   run: RunContext,
   step: Step,
   hostName: string,
-  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal },
+  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown> },
 ): ActionContext {
   const host = run.hosts[hostName]!;
   return {
@@ -148,10 +155,10 @@ function actionContext(
     timeoutMs: mode.timeoutMs,
     signal: mode.signal,
     redactor: run.redactor,
-    renderTemplate: (src, extra = {}) => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, extra)),
+    renderTemplate: (src, extra = {}) => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra })),
     secret: (ref) => run.resolveSecret(ref),
     connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
-    scope: (extra = {}) => hostScope(run.scopeSources(), hostName, extra),
+    scope: (extra = {}) => hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,
   };

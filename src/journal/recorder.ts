@@ -79,14 +79,14 @@ export class RunRecorder {
     this.journal.event(e);
   }
 
-  registered(step: string, host: string, handler: boolean, name: string, value: unknown): void {
-    this.journal.registered({ step, host, handler, name, value });
+  registered(step: string, host: string, handler: boolean, name: string, value: unknown, index?: number): void {
+    this.journal.registered({ step, host, handler, name, value, ...(index !== undefined ? { index } : {}) });
   }
 
-  /** Closes the journal (recording a run-end if the engine could not) and releases the lock. */
-  finish(error?: PgplayError): void {
+  /** Closes the journal (recording a run-end if the engine could not, its error through `redact`) and releases the lock. */
+  finish(error?: PgplayError, redact?: <T>(value: T) => T): void {
     try {
-      this.journal.close(error);
+      this.journal.close(error, redact);
     } finally {
       this.lock?.release();
     }

@@ -115,13 +115,13 @@ function doneInChain(stateDir: string, last: JournalRun): Map<string, PriorResul
   for (const run of chain) {
     const registered = new Map<string, Record<string, unknown>>();
     for (const rec of run.registered) {
-      const key = doneKey(rec.step, rec.host, rec.handler);
+      const key = doneKey(rec.step, rec.host, rec.handler, rec.index);
       registered.set(key, { ...registered.get(key), [rec.name]: rec.value });
     }
     for (const e of stepResults(run)) {
       if (e.status !== 'ok' && e.status !== 'changed') continue;
-      const key = doneKey(e.step, e.host, e.handler);
-      done.set(key, { status: e.status, registered: registered.get(key) ?? {} });
+      const key = doneKey(e.step, e.host, e.handler, e.index);
+      done.set(key, { status: e.status, registered: registered.get(key) ?? {}, ...(e.index !== undefined ? { item: e.item } : {}) });
     }
   }
   return done;
@@ -131,7 +131,8 @@ function doneInChain(stateDir: string, last: JournalRun): Map<string, PriorResul
 function missingStep(key: string, playbook: Playbook): string | undefined {
   const handler = key.startsWith('handler:');
   const at = key.lastIndexOf('@');
-  const id = key.slice(handler ? 'handler:'.length : 0, at);
+  // A loop's item is step[index]: the step is what must still be there.
+  const id = key.slice(handler ? 'handler:'.length : 0, at).replace(/\[\d+\]$/, '');
   const host = key.slice(at + 1);
   if (handler) {
     return playbook.handlers?.[id] ? undefined : `handler "${id}" ran on ${host} in that run but the playbook no longer has it (renamed or removed)`;

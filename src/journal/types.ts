@@ -39,6 +39,8 @@ export interface RegisteredRecord {
   handler: boolean;
   name: string;
   value: unknown;
+  /** A loop's item: the value one item registered (the step's own record holds them all). */
+  index?: number;
 }
 
 export type JournalRecord = JournalHeader | RunEvent | RegisteredRecord;

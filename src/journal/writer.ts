@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PgplayError } from '../core/errors.js';
+import { errorPayload, PgplayError } from '../core/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { journalFile, runsDir } from './paths.js';
 import type { JournalHeader, RegisteredRecord } from './types.js';
@@ -28,8 +28,8 @@ export class JournalWriter {
   /** Hosts of the current step that have not reported yet. */
   private pending = new Set<string>();
   private currentStep: string | undefined;
-  /** Whether a host reported a change in the current step: only then is the step synced. */
-  private stepChanged = false;
+  /** Whether a change was recorded since the last sync: only a change needs to be durable before the next step. */
+  private dirty = false;
   private readonly onExit = (code: number) => this.abandon(code);
 
   private constructor(
@@ -66,19 +66,19 @@ export class JournalWriter {
     switch (e.type) {
       case 'step-start':
         // A step whose hosts did not all report is made durable all the same before the next one starts.
-        if (this.pending.size > 0 && this.stepChanged) this.flush();
+        if (this.dirty) this.flush();
         this.currentStep = stepKey(e);
         this.pending = new Set(e.hosts);
-        this.stepChanged = false;
         this.append(e, false);
         return;
       case 'step-result': {
         const ofCurrentStep = stepKey(e) === this.currentStep;
         if (ofCurrentStep) this.pending.delete(e.host);
-        if (e.status === 'changed') this.stepChanged = true;
-        // The last result of a step that changed something makes the step durable; a result outside
+        if (e.status === 'changed') this.dirty = true;
+        // The last result of a step that changed something makes the step durable (a loop's later items
+        // come after every host has reported: each changed one is synced as it comes); a result outside
         // the step in progress is not expected, and is synced at once rather than trusted to a count.
-        this.append(e, !ofCurrentStep || (this.pending.size === 0 && this.stepChanged));
+        this.append(e, !ofCurrentStep || (this.pending.size === 0 && this.dirty));
         return;
       }
       case 'run-end':
@@ -99,7 +99,7 @@ export class JournalWriter {
    * Ends the journal. When the engine never emitted run-end (it threw), a run-end is recorded for it
    * so the journal never claims a run is still going.
    */
-  close(error?: PgplayError): void {
+  close(error?: PgplayError, redact: <T>(value: T) => T = (value) => value): void {
     if (!this.ended && this.fd !== undefined) {
       this.event({
         type: 'run-end',
@@ -108,7 +108,7 @@ export class JournalWriter {
         exitCode: error?.exitCode ?? 1,
         recap: {},
         durationMs: 0,
-        error: error ? { code: error.code, message: error.message, hint: error.hint, step: error.step, host: error.host } : undefined,
+        error: error ? redact(errorPayload(error)) : undefined,
         time: new Date().toISOString(),
       });
     }
@@ -134,7 +134,11 @@ export class JournalWriter {
         exitCode: code,
         recap: {},
         durationMs: 0,
-        error: { code: interrupted ? 'INTERRUPTED' : 'STEP_FAILED', message: interrupted ? 'interrupted: pgplay exited at once' : `pgplay exited (${code}) before the run ended` },
+        error: {
+          code: interrupted ? 'INTERRUPTED' : 'STEP_FAILED',
+          message: interrupted ? 'interrupted: pgplay exited at once' : `pgplay exited (${code}) before the run ended`,
+          exitCode: code,
+        },
         time: new Date().toISOString(),
       });
     }
@@ -150,7 +154,10 @@ export class JournalWriter {
     if (this.fd === undefined || this.failed) return;
     try {
       if (record !== undefined) writeSync(this.fd, JSON.stringify(record) + '\n');
-      if (sync) this.sync(this.fd);
+      if (sync) {
+        this.sync(this.fd);
+        this.dirty = false;
+      }
     } catch (e) {
       // A full disk must not stop a DR procedure halfway; the run goes on and says the journal is incomplete.
       this.failed = true;

@@ -5,7 +5,7 @@ import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
 import { playbookSchemaRecipe } from '../schema/fingerprint.js';
 import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
-import { checkActionKeys, checkPlaybook } from './semantic.js';
+import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface PlaybookLoadOptions {
@@ -29,7 +29,10 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const names = options.actions.map((a) => a.name);
   // The recipe, not the schema: the schema is only built when the build generated no validator for it.
   const schema = playbookSchemaRecipe(options.actions, { hostsOptional: options.included ?? false });
-  const shape = [...validateDocument(doc, schema), ...checkActionKeys(doc, names)];
+  const misplaced = handlerIncludes(doc);
+  const at = (e: PgplayError) => `${e.position?.line}:${e.position?.col}`;
+  const schemaErrors = validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));
+  const shape = [...schemaErrors, ...misplaced, ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
   return sortErrors([...checkPlaybook(doc as LoadedDocument<Playbook>, options), ...(options.check ? checkModeErrors(doc, options.actions) : [])]);
 }

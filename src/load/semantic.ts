@@ -5,7 +5,7 @@ import { PgplayError } from '../core/errors.js';
 import { RESERVED_NAMES } from '../engine/scope.js';
 import { parseExpression } from '../expr/index.js';
 import { ROLES, type Inventory } from '../model/inventory.js';
-import { STEP_KEYS, type ParamDef, type Playbook } from '../model/playbook.js';
+import { INCLUDE_KEY, STEP_KEYS, type ParamDef, type Playbook } from '../model/playbook.js';
 import { didYouMean } from '../schema/describe.js';
 import { isTemplated } from '../schema/templated.js';
 import { describeHostChoices } from './hosts.js';
@@ -171,11 +171,13 @@ export function stepsOf(data: unknown): StepLike[] {
  * report one error per action. A step holding an unknown key is left to the schema's "unknown key"
  * error: that key is most likely the misspelt action.
  */
-export function checkActionKeys(doc: LoadedDocument, actionNames: ReadonlyArray<string>): PgplayError[] {
+export function checkActionKeys(doc: LoadedDocument, actions: ReadonlyArray<string>): PgplayError[] {
   const { errors, emit } = collector(doc, 'SCHEMA');
   const common = new Set<string>(STEP_KEYS);
   for (const { where, label, body } of stepsOf(doc.data)) {
     const keys = Object.keys(body);
+    // A step may hold an include instead of an action; a handler may not (see handlerIncludes).
+    const actionNames = where[0] === 'steps' ? [...actions, INCLUDE_KEY] : actions;
     const found = keys.filter((k) => actionNames.includes(k));
     if (found.length === 0) {
       if (keys.some((k) => !common.has(k))) continue;
@@ -188,6 +190,24 @@ export function checkActionKeys(doc: LoadedDocument, actionNames: ReadonlyArray<
         expected: 'exactly one action per step; split it into several steps',
       });
     }
+  }
+  return errors;
+}
+
+/**
+ * Handlers run one action on the hosts that notified them; an include is a sequence of steps with
+ * hosts of their own, so a handler cannot hold one. Reported here, at the key, in place of the
+ * schema's plain "unknown key".
+ */
+export function handlerIncludes(doc: LoadedDocument): PgplayError[] {
+  const { errors, emit } = collector(doc, 'SCHEMA');
+  for (const { where, label, body } of stepsOf(doc.data)) {
+    if (where[0] !== 'handlers' || !(INCLUDE_KEY in body)) continue;
+    emit([...where, INCLUDE_KEY], `${label}: include cannot run as a handler`, {
+      part: 'key',
+      expected: 'one action in a handler',
+      hint: 'put the included steps in a step with `when:` (or notify a handler per action they take)',
+    });
   }
   return errors;
 }
@@ -252,6 +272,13 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
     const template = body.template as { src?: unknown } | undefined;
     if (template && typeof template.src === 'string' && !isTemplated(template.src)) {
       checkTemplateSrc(emit, [...where, 'template', 'src'], template.src, templateDirs);
+    }
+
+    if (body.loop !== undefined && INCLUDE_KEY in body) {
+      emit([...where, 'loop'], `${label}: loop cannot repeat an include`, {
+        part: 'key',
+        expected: 'loop on the steps of the included playbook',
+      });
     }
 
     const include = body.include as { playbook?: unknown } | undefined;

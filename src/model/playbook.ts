@@ -63,6 +63,20 @@ export interface StepCommon {
    * re-runs it instead of skipping it as done), because the steps after it are only safe once it held.
    */
   guard?: boolean;
+  /** Run once per item on each host: a list, or a template rendering to one; the item is {{item}}, its index {{item_index}}. */
+  loop?: unknown[] | string;
+}
+
+/**
+ * `include:` runs another playbook's steps in place. It is a step's construct the engine runs itself
+ * (engine/include.ts), not an action: a step holds it instead of an action; a handler cannot.
+ */
+export const INCLUDE_KEY = 'include';
+
+export interface IncludeInput {
+  /** Path of the playbook, relative to the including one. */
+  playbook: string;
+  params?: Record<string, unknown>;
 }
 
 export interface Step extends StepCommon {

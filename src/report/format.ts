@@ -10,7 +10,7 @@ export const STATUS_LABEL: Record<StepStatus, string> = {
 };
 
 export function hostResultLine(e: Extract<RunEvent, { type: 'step-result' }>): string {
-  let line = `${STATUS_LABEL[e.status].padEnd(8)} ${e.host}`;
+  let line = `${STATUS_LABEL[e.status].padEnd(8)} ${e.host}${e.index === undefined ? '' : ` [${itemLabel(e.index, e.item)}]`}`;
   const extras: string[] = [formatMs(e.durationMs)];
   if (e.attempts > 1) extras.push(`${e.attempts} attempts`);
   if (e.ignored) extras.push('ignored');
@@ -44,4 +44,10 @@ export function indentDiff(diff: string): string {
     .split('\n')
     .map((l) => `    ${l}`)
     .join('\n');
+}
+
+/** A loop's item as a result line names it: `2: app`, long or structured items shortened. */
+export function itemLabel(index: number, item: unknown): string {
+  const text = typeof item === 'string' ? item : JSON.stringify(item) ?? String(item);
+  return `${index}: ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
 }

@@ -36,6 +36,9 @@ export class TtyRenderer implements Renderer {
   private pending = new Map<string, (result: StepResult) => void>();
   /** --verbose: the log lines of each step and host, shown as that host's task output. */
   private logs = new Map<string, HostLog>();
+  /** A loop's item results per step@host, until its last item reports. */
+  private items = new Map<string, StepResult[]>();
+  private itemLines = new Map<string, string[]>();
 
   constructor(
     private readonly write: (text: string) => void,
@@ -56,6 +59,7 @@ export class TtyRenderer implements Renderer {
         );
         break;
       case 'step-start': {
+        this.flushItems();
         const hostTasks: ListrTask[] = e.hosts.map((host) => {
           const key = `${e.step}@${host}`;
           const result = new Promise<StepResult>((resolve) => this.pending.set(key, resolve));
@@ -67,7 +71,9 @@ export class TtyRenderer implements Renderer {
               const r = await result;
               this.logs.delete(key);
               task.title = hostResultLine(r).split('\n')[0]!;
-              const output = [...(log?.lines ?? []), ...(r.diff && this.options.diff ? [indentDiff(r.diff)] : [])];
+              // A loop shows one line per item (with its diff); a plain step its diff. Log lines (-v) come first.
+              const items = this.itemLines.get(key);
+              const output = [...(log?.lines ?? []), ...(items ?? (r.diff && this.options.diff ? [indentDiff(r.diff)] : []))];
               if (output.length) task.output = output.join('\n');
               if (r.status === 'failed' && !r.ignored) throw new Error(task.title);
               if (r.status === 'skipped') task.skip(task.title);
@@ -87,11 +93,18 @@ export class TtyRenderer implements Renderer {
         this.chain = this.chain.then(() => listr.run().then(() => undefined, () => undefined));
         break;
       }
-      case 'step-result':
-        this.pending.get(`${e.step}@${e.host}`)?.(e);
-        this.pending.delete(`${e.step}@${e.host}`);
+      case 'step-result': {
+        const key = `${e.step}@${e.host}`;
+        if (e.index !== undefined) {
+          this.items.set(key, [...(this.items.get(key) ?? []), e]);
+          break;
+        }
+        this.pending.get(key)?.(e);
+        this.pending.delete(key);
         break;
+      }
       case 'run-end':
+        this.flushItems();
         this.enqueue(() => this.write(`\nRECAP\n${recapLines(e.recap).map((l) => '  ' + l).join('\n')}\n${runEndLine(e)}\n`));
         break;
       case 'log':
@@ -99,6 +112,23 @@ export class TtyRenderer implements Renderer {
         if (this.options.verbose && e.step !== 'connect') this.logOf(`${e.step}@${e.host}`).add(e.line);
         break;
     }
+  }
+
+  /**
+   * A host's task shows a loop as one result: the worst status of its items, and a line per item as
+   * its output. The engine reports every item of a step before the next step starts (or the run
+   * ends), so that is when the items are complete, however many there were.
+   */
+  private flushItems(): void {
+    const rank: StepResult['status'][] = ['skipped', 'ok', 'changed', 'failed'];
+    for (const [key, list] of this.items) {
+      const worst = list.reduce((a, b) => (rank.indexOf(b.status) > rank.indexOf(a.status) && !b.ignored ? b : a));
+      this.itemLines.set(key, list.map((r) => hostResultLine(r).split('\n')[0]!));
+      const durationMs = list.reduce((sum, r) => sum + r.durationMs, 0);
+      this.pending.get(key)?.({ ...worst, index: undefined, attempts: 1, durationMs, msg: `${list.length} item${list.length === 1 ? '' : 's'}`, error: undefined });
+      this.pending.delete(key);
+    }
+    this.items.clear();
   }
 
   private enqueue(fn: () => void): void {

@@ -97,7 +97,7 @@ function commonStepProperties(): Record<string, JsonSchema> {
     loop: {
       anyOf: [{ type: 'array' }, { type: 'string', minLength: 1 }],
       errorMessage: 'a list of items or a template that renders to one',
-      description: 'Run the step once per item; the item is {{item}}',
+      description: 'Run the step once per item on each host; the item is {{item}}, its 0-based index {{item_index}}',
     },
     cleanup: {
       type: 'boolean',
@@ -106,6 +106,20 @@ function commonStepProperties(): Record<string, JsonSchema> {
   };
   return props;
 }
+
+/** `include:` on a step (never on a handler): the engine runs the other playbook's steps in its place. */
+const INCLUDE_STEP: JsonSchema = {
+  ...allowTemplates({
+    type: 'object',
+    additionalProperties: false,
+    required: ['playbook'],
+    properties: {
+      playbook: { type: 'string', minLength: 1, description: 'Path of the playbook to include, relative to this playbook.' },
+      params: { type: 'object', description: 'Params for the included playbook.' },
+    },
+  }),
+  description: 'Runs the steps of another playbook (path relative to this one) with the given params, instead of an action.',
+};
 
 /**
  * JSON Schema of a playbook for the given actions. Whether a step has exactly one action is checked
@@ -120,8 +134,8 @@ export function buildPlaybookSchema(
   for (const a of [...actions].sort((x, y) => x.name.localeCompare(y.name))) {
     actionProperties[a.name] = { ...allowTemplates(a.schema), description: a.summary };
   }
-  const stepProperties = { ...commonStepProperties(), ...actionProperties };
-  const { id: _id, ...handlerProperties } = stepProperties;
+  const { id: _id, ...handlerProperties } = { ...commonStepProperties(), ...actionProperties };
+  const stepProperties = { ...commonStepProperties(), include: INCLUDE_STEP, ...actionProperties };
 
   return {
     $schema: DRAFT_07,
@@ -158,7 +172,7 @@ export function buildPlaybookSchema(
         type: 'object',
         description: 'Common keys plus exactly one action key',
         properties: stepProperties,
-        ...stepRequirements(options.hostsOptional ?? false, 'include' in actionProperties),
+        ...stepRequirements(options.hostsOptional ?? false),
         additionalProperties: false,
       },
       handler: {
@@ -172,9 +186,8 @@ export function buildPlaybookSchema(
   };
 }
 
-function stepRequirements(hostsOptional: boolean, hasInclude: boolean): JsonSchema {
+function stepRequirements(hostsOptional: boolean): JsonSchema {
   if (hostsOptional) return { required: ['id'] };
-  if (!hasInclude) return { required: ['id', 'hosts'] };
   // An include step may leave hosts to the included playbook, whose steps name their own.
   return {
     required: ['id'],

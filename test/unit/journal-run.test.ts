@@ -161,9 +161,10 @@ describe('a journaled run', () => {
       expect(listRuns(stateDir).runs).toHaveLength(0);
       expect(r.execs).toEqual([]);
 
-      const plan = await r.run({ check: true, tags: ['none'] });
+      // (From `finish` on: the plan of `apply` could not render what `prepare` would have registered.)
+      const plan = await r.run({ check: true, from: 'finish' });
       expect(plan.exitCode).toBe(0);
-      expect(r.events.map((e) => e.type)).toEqual(['run-start', 'run-end']);
+      expect([r.events[0]?.type, r.events.at(-1)?.type]).toEqual(['run-start', 'run-end']);
       expect(findRun(stateDir, plan.runId).header.check).toBe(true);
     } finally {
       held.release();

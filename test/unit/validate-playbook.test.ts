@@ -132,7 +132,7 @@ describe('one defect at a time: exact position and message', () => {
       'reserved register name',
       'register: backup',
       'register: facts',
-      [`${F}:18:15: "facts" is reserved and cannot be a register name (expected a name other than params, vars, host, hosts, inventory, facts, registered)`],
+      [`${F}:18:15: "facts" is reserved and cannot be a register name (expected a name other than params, vars, host, hosts, inventory, facts, registered, item, item_index)`],
     ],
     [
       'register that is not an identifier',
@@ -249,7 +249,7 @@ describe('fixtures with many defects report all of them, sorted by position', ()
       'playbook-semantic.yml:8:22: template "postgressql.conf.hbs" not found; did you mean "postgresql.conf.hbs"? (expected a file under templates/ beside the playbook, beside the playbook, or a shipped template)',
       'playbook-semantic.yml:9:14: step archiving notifies unknown handler "reload-postgrse"; did you mean "reload-postgres"? (expected one of reload-postgres)',
       `playbook-semantic.yml:11:25: unknown host or role "db9" in hosts; did you mean "db1"? ${hosts}`,
-      'playbook-semantic.yml:13:15: "facts" is reserved and cannot be a register name (expected a name other than params, vars, host, hosts, inventory, facts, registered)',
+      'playbook-semantic.yml:13:15: "facts" is reserved and cannot be a register name (expected a name other than params, vars, host, hosts, inventory, facts, registered, item, item_index)',
       'playbook-semantic.yml:14:9: duplicate step id "backup" (first used at line 10) (expected a step id unique in the playbook)',
       `playbook-semantic.yml:16:11: step backup: when: syntax error: expected a value but found the end of the expression in expression "params.type == 'full' and" at column 26 (expected a value)`,
     ]);

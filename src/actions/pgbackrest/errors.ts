@@ -60,12 +60,13 @@ export function pgbackrestFailure(
   exitCode: number,
   report: PgbackrestErrorReport | undefined,
   stderrTail: string,
-  ctx: { command: string; stanza: string; config?: string },
+  ctx: { command: string; stanza: string; config?: string; argv?: string[]; rc?: number },
 ): PgplayError {
   const code = report?.code ?? exitCode;
   const known = explain(code, ctx);
   const detail = report?.message ?? (stderrTail || 'no error message');
   const message = `pgbackrest ${ctx.command} failed with error ${code}${known ? ` (${known.what})` : ''}: ${detail}`;
   const hints = [...(known ? [known.hint] : []), ...(report?.hints ?? [])];
-  return new PgplayError({ code: 'STEP_FAILED', message, hint: hints.length ? hints.join('; ') : undefined });
+  const command = ctx.argv ? { argv: ctx.argv, rc: ctx.rc, stderrTail: stderrTail ? [stderrTail] : [] } : undefined;
+  return new PgplayError({ code: 'STEP_FAILED', message, hint: hints.length ? hints.join('; ') : undefined, command });
 }

@@ -88,7 +88,7 @@ export class PgbackrestRunner {
           hint: 'install it (Debian: apt-get install pgbackrest)',
         });
       }
-      throw pgbackrestFailure(r.exitCode, parseErrorReport(log), stderrTail(r.stderr), { command, stanza: this.stanza, config: this.config });
+      throw pgbackrestFailure(r.exitCode, parseErrorReport(log), stderrTail(r.stderr), { command, stanza: this.stanza, config: this.config, argv, rc: r.exitCode });
     }
     return result;
   }
@@ -114,6 +114,8 @@ export class PgbackrestRunner {
         command: `help ${command} ${option}`,
         stanza: this.stanza,
         config: this.config,
+        argv,
+        rc: res.exitCode,
       });
     }
     const current = /^current: (.+)$/m.exec(res.stdout);

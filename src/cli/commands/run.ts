@@ -9,6 +9,7 @@ import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
 import { runPlaybook } from '../../engine/index.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
+import { errorEvent } from '../../report/json.js';
 import { procedureReports } from '../../report/procedures.js';
 import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
 import { locateInventory } from '../locate.js';
@@ -36,7 +37,28 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
+/**
+ * With `--output json` every error is a JSON event on stdout too, not text on stderr: a machine reading
+ * the events learns that the run never started, and why (file:line:col, expected, hint), from them.
+ */
 export async function runCommand(command: 'run' | 'plan', argv: string[], signal: AbortSignal): Promise<number> {
+  try {
+    return await runOrPlan(command, argv, signal);
+  } catch (e) {
+    if (!wantsJson(argv)) throw e;
+    const event = processRedactor().redactValue(errorEvent(e));
+    process.stdout.write(JSON.stringify(event) + '\n');
+    if (process.env.PGPLAY_DEBUG === '1') process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
+    return event.exitCode;
+  }
+}
+
+/** Whether the command line asks for JSON output, read before (and whether or not) it parses. */
+function wantsJson(argv: string[]): boolean {
+  return argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
+}
+
+async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parse(command, normaliseResume(argv, looksLikePlaybook), OPTIONS);
   if (positionals.length !== 1) throw usage(`${command} expects exactly one playbook file`, command);
   const output = (values.output ?? 'human') as OutputFormat;

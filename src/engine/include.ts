@@ -1,0 +1,55 @@
+import { PgplayError } from '../core/errors.js';
+import { evaluateCondition } from '../expr/index.js';
+import { resolveParams } from '../load/params.js';
+import type { IncludeInput, Step } from '../model/playbook.js';
+import type { RunContext } from './run-context.js';
+import { isGuard } from './guards.js';
+import { globalScope } from './scope.js';
+
+/**
+ * `include:` is the engine's, not an action's: it runs another playbook's steps in place, with that
+ * playbook's own params, reporting them as `<include-id>/<step-id>`. It is not per host: its `when`
+ * and input see params, vars, inventory and hosts (with their facts); the included steps without
+ * `hosts` run on the include step's. Handlers cannot include (the loader rejects it).
+ */
+export async function runInclude(
+  run: RunContext,
+  step: Step,
+  id: string,
+  guardsOnly: boolean,
+  runSteps: (steps: Step[], prefix: string, guardsOnly: boolean) => Promise<boolean>,
+): Promise<boolean> {
+  const scope = () => globalScope(run.scopeSources());
+  if (step.when !== undefined && !evaluateCondition(step.when, scope())) return true;
+  const input = includeInput(run.renderer.renderValue(step.include, scope(), `step ${id}`), id);
+  if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
+  const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
+  // Passed by (--from, --tags): an include is entered only for the guards it holds.
+  if (guardsOnly && !child.steps.some(isGuard)) return true;
+  const saved = run.params;
+  // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
+  const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
+  run.params = resolveParams(child.params, given);
+  try {
+    return await runSteps(
+      child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
+      `${id}/`,
+      guardsOnly,
+    );
+  } finally {
+    run.params = saved;
+  }
+}
+
+/** The rendered include input, checked: the loader saw it with its templates, not what they render to. */
+function includeInput(rendered: unknown, id: string): IncludeInput {
+  const input = rendered as Partial<IncludeInput> | null;
+  const problem =
+    typeof input?.playbook !== 'string' || input.playbook === ''
+      ? 'include.playbook must render to a file name'
+      : input.params !== undefined && (typeof input.params !== 'object' || input.params === null || Array.isArray(input.params))
+        ? 'include.params must render to a mapping'
+        : undefined;
+  if (problem) throw new PgplayError({ code: 'RENDER', message: problem, expected: 'playbook: a path relative to this playbook; params: name: value', step: id });
+  return input as IncludeInput;
+}

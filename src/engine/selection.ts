@@ -1,0 +1,84 @@
+import { PgplayError } from '../core/errors.js';
+import { selectHosts } from '../load/hosts.js';
+import type { Host } from '../model/inventory.js';
+import type { IncludeInput, Playbook, Step } from '../model/playbook.js';
+import { didYouMean } from '../schema/describe.js';
+import { isTemplated } from '../schema/templated.js';
+
+export interface Selection {
+  /** --limit as host names (a role or `all` stands for its hosts); undefined: every host. */
+  limit?: string[];
+}
+
+/**
+ * --tags and --limit must select something: a typo in either would otherwise make a run that does
+ * nothing and exits 0, which a cron job reads as "backed up". Checked before anything runs (exit 2).
+ * What cannot be told before the run (hosts rendered from registered values, templated includes)
+ * counts as a match.
+ */
+export async function checkSelection(
+  playbook: Playbook,
+  playbookFile: string,
+  hosts: Record<string, Host>,
+  options: { limit?: string[]; tags?: string[] },
+  loadInclude: (file: string) => Promise<Playbook>,
+): Promise<Selection> {
+  if (options.tags?.length) {
+    const known = await tagsOf(playbook, loadInclude, new Set());
+    for (const tag of options.tags) {
+      if (known.has(tag)) continue;
+      const guess = didYouMean(tag, [...known]);
+      throw new PgplayError({
+        code: 'USAGE',
+        message: `--tags: no step has the tag "${tag}"${guess ? `; did you mean "${guess}"?` : ''}`,
+        expected: known.size ? `tags of ${playbookFile}: ${[...known].sort().join(', ')}` : `no tags: ${playbookFile} tags none of its steps`,
+      });
+    }
+  }
+  if (!options.limit) return {};
+  let limit: string[];
+  try {
+    limit = selectHosts(options.limit, hosts);
+  } catch (e) {
+    throw new PgplayError({ code: 'USAGE', message: `--limit: ${(e as PgplayError).message}`, expected: (e as PgplayError).expected });
+  }
+  const steps = [...playbook.steps, ...Object.entries(playbook.handlers ?? {}).map(([id, h]) => ({ ...h, id }) as Step)].filter((s) => tagged(s, options.tags));
+  const targeted = new Set<string>();
+  for (const step of steps) {
+    const pattern = step.hosts;
+    // An include's steps name their own hosts; templated hosts are known only at run time.
+    if (step.include !== undefined || (pattern !== undefined && [pattern].flat().some((p) => isTemplated(p)))) return { limit };
+    // A handler without hosts runs where the steps that notified it ran.
+    if (pattern === undefined) continue;
+    for (const h of selectHosts(pattern, hosts)) targeted.add(h);
+  }
+  if (!limit.some((h) => targeted.has(h))) {
+    const selected = options.tags?.length ? ` tagged ${options.tags.join(', ')}` : '';
+    throw new PgplayError({
+      code: 'USAGE',
+      message: `--limit ${options.limit.join(',')}: no step of ${playbookFile}${selected} runs on ${limit.length ? limit.join(', ') : 'any host'}`,
+      expected: targeted.size ? `hosts the steps run on: ${[...targeted].join(', ')}` : undefined,
+    });
+  }
+  return { limit };
+}
+
+function tagged(step: Step, tags: string[] | undefined): boolean {
+  if (!tags?.length) return true;
+  const own = step.tags ?? [];
+  return own.includes('always') || own.some((t) => tags.includes(t));
+}
+
+/** Every tag of the playbook's steps and handlers, and of the playbooks it includes by a fixed path. */
+async function tagsOf(playbook: Playbook, loadInclude: (file: string) => Promise<Playbook>, seen: Set<string>): Promise<Set<string>> {
+  const tags = new Set<string>();
+  const steps: Array<Partial<Step>> = [...playbook.steps, ...Object.values(playbook.handlers ?? {})];
+  for (const step of steps) {
+    for (const t of step.tags ?? []) if (t !== 'always') tags.add(t);
+    const file = (step.include as IncludeInput | undefined)?.playbook;
+    if (typeof file !== 'string' || isTemplated(file) || seen.has(file)) continue;
+    seen.add(file);
+    for (const t of await tagsOf(await loadInclude(file), loadInclude, seen)) tags.add(t);
+  }
+  return tags;
+}
