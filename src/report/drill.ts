@@ -3,7 +3,8 @@
  * the run's journal (its events and the values its steps registered), so it can be written after the
  * run or rebuilt later from the state directory. JSON for machines, a short text for people.
  *
- * The playbook and this module share one contract: the registered names drill_* below.
+ * The playbook declares which of its registered values feed which field (`report: {kind: drill,
+ * outputs}`, see model/report.ts); a playbook that does not declare it gets no drill report.
  * - RTO: from the start of the restore step to the moment the promoted copy answered its first query
  *   (the `ready` wait succeeded): what a real recovery of this size would take.
  * - Recovery point: the last transaction the copy replayed, from the server log ("last completed
@@ -15,6 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
+import type { DrillReportOutputs } from '../model/report.js';
 
 export const DRILL_REPORT_KIND = 'pgplay-drill-report';
 
@@ -50,9 +52,14 @@ export interface DrillReport {
   teardown: 'removed' | 'kept' | 'not done';
 }
 
+type Registered = JournalRun['registered'][number];
+
+function record(run: JournalRun, name: string, host?: string): Registered | undefined {
+  return run.registered.findLast((x) => x.name === name && (host === undefined || x.host === host));
+}
+
 function registered(run: JournalRun, name: string, host?: string): Record<string, unknown> | undefined {
-  const r = run.registered.findLast((x) => x.name === name && (host === undefined || x.host === host));
-  return r?.value as Record<string, unknown> | undefined;
+  return record(run, name, host)?.value as Record<string, unknown> | undefined;
 }
 
 function ran(value: Record<string, unknown> | undefined): value is Record<string, unknown> {
@@ -63,20 +70,15 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
-/** The drill's registered values, or undefined when the run was not a drill. */
-function restoreOf(run: JournalRun): { name: string; value: Record<string, unknown> } | undefined {
-  for (const name of ['drill_restore_target', 'drill_restore_immediate', 'drill_restore_latest']) {
-    const value = registered(run, name);
-    if (ran(value)) return { name, value };
+/** The restore that ran: the first of the declared restore values that did not skip. */
+function restoreOf(run: JournalRun, names: string[]): { record: Registered; value: Record<string, unknown> } | undefined {
+  for (const name of names) {
+    const r = record(run, name);
+    const value = r?.value as Record<string, unknown> | undefined;
+    if (r && ran(value)) return { record: r, value };
   }
   return undefined;
 }
-
-const STEP_OF: Record<string, string> = {
-  drill_restore_target: 'restore-target',
-  drill_restore_immediate: 'restore-immediate',
-  drill_restore_latest: 'restore-latest',
-};
 
 export function parseChecks(stderr: string): DrillCheck[] {
   const out: DrillCheck[] = [];
@@ -93,19 +95,23 @@ export function parseChecks(stderr: string): DrillCheck[] {
   return out;
 }
 
-/** The report of a drill run, or undefined when the run registered no drill values. */
-export function buildDrillReport(run: JournalRun): DrillReport | undefined {
-  const isDrill = run.registered.some((r) => r.name.startsWith('drill_'));
-  if (!isDrill) return undefined;
+/**
+ * The report of a run of a playbook that declares a drill report, fed by the registered values its
+ * declaration names; undefined when the run registered none of them (it stopped before the drill).
+ */
+export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): DrillReport | undefined {
+  const names = [...outputs.restore, outputs.started, outputs.ready, outputs.proof, outputs.recovery_point, outputs.checks, outputs.teardown];
+  if (!run.registered.some((r) => names.includes(r.name))) return undefined;
   const params = run.header.params as Record<string, unknown>;
-  const restore = restoreOf(run);
-  const host = restore ? run.registered.findLast((r) => r.name === restore.name)!.host : String(params.host ?? 'drill');
-  const ready = registered(run, 'drill_ready', host);
-  const start = registered(run, 'drill_start', host);
-  const proofOut = str(registered(run, 'drill_proof', host)?.stdout) ?? '';
-  const point = registered(run, 'drill_point', host);
-  const checksOut = registered(run, 'drill_checks', host);
-  const teardown = registered(run, 'drill_teardown', host);
+  const restore = restoreOf(run, outputs.restore);
+  const host = restore ? restore.record.host : String(params.host ?? 'drill');
+  const readyRecord = record(run, outputs.ready, host);
+  const ready = readyRecord?.value as Record<string, unknown> | undefined;
+  const start = registered(run, outputs.started, host);
+  const proofOut = str(registered(run, outputs.proof, host)?.stdout) ?? '';
+  const point = registered(run, outputs.recovery_point, host);
+  const checksOut = registered(run, outputs.checks, host);
+  const teardown = registered(run, outputs.teardown, host);
   const targetType = String(params.target ?? 'latest');
 
   const proof = proofOut.split('\n').filter((l) => l.trim() !== '');
@@ -119,8 +125,10 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
   const lastTx = fromLog ?? str(row.last_transaction);
   const restorePointTime = stopping ? (/, time (.+)$/.exec(stopping)?.[1] ?? null) : null;
 
-  const restoreStart = run.events.find((e): e is StepStart => e.type === 'step-start' && restore !== undefined && e.step === STEP_OF[restore.name]);
-  const readyResult = run.events.find((e): e is StepResult => e.type === 'step-result' && e.step === 'ready' && e.host === host && e.status === 'ok');
+  const restoreStart = run.events.find((e): e is StepStart => e.type === 'step-start' && restore !== undefined && e.step === restore.record.step);
+  const readyResult = run.events.find(
+    (e): e is StepResult => e.type === 'step-result' && readyRecord !== undefined && e.step === readyRecord.step && e.host === host && e.status === 'ok',
+  );
   const rtoMs = restoreStart && readyResult ? Date.parse(readyResult.time) - Date.parse(restoreStart.time) : null;
 
   const checks = ran(checksOut) ? parseChecks(String(checksOut.stderr ?? '')) : [];
