@@ -160,6 +160,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
         params: journalParams(params, playbook.params, redactor),
         check: request.check,
         options: { limit, tags, from, timeout: request.timeout },
+        report: playbook.report,
         resumeOf: resume?.fromRunId,
         force: request.force,
         git,

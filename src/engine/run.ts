@@ -149,7 +149,8 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
           }
           count(host, result.status);
           if (result.error?.code === 'TRANSPORT') recap[host]!.unreachable++;
-          if (prior || result.status === 'ok' || result.status === 'changed' || (result.status === 'failed' && result.error?.exitCode !== EXIT.INVALID)) ran = true;
+          // Under plan nothing is ever changed: bad input met there is still "nothing was run" (exit 2).
+          if (!run.options.check && (prior || result.status === 'ok' || result.status === 'changed' || (result.status === 'failed' && result.error?.exitCode !== EXIT.INVALID))) ran = true;
           run.emit({
             type: 'step-result',
             step: id,

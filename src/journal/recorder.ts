@@ -18,6 +18,8 @@ export interface RecordingRequest {
   params: Record<string, unknown>;
   check: boolean;
   options: JournalHeader['options'];
+  /** The report the playbook declares, kept so it can be built from the journal. */
+  report?: JournalHeader['report'];
   resumeOf?: string;
   /** Take over a stale lock. */
   force?: boolean;
@@ -60,6 +62,7 @@ export class RunRecorder {
         params: request.params,
         check: request.check,
         options: request.options,
+        ...(request.report ? { report: request.report } : {}),
         git: await (request.git ?? gitInfo(request.playbookFile)),
         resumeOf: request.resumeOf ?? null,
         pid: process.pid,

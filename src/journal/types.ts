@@ -1,4 +1,5 @@
 import type { RunEvent } from '../engine/events.js';
+import type { ReportDeclaration } from '../model/report.js';
 
 /**
  * A run's journal is one JSON-lines file, runs/<run-id>.jsonl under the state directory: a header
@@ -21,6 +22,8 @@ export interface JournalHeader {
   params: Record<string, unknown>;
   check: boolean;
   options: { limit?: string[]; tags?: string[]; from?: string; timeout?: string };
+  /** The report the playbook declares (its `report:` key); absent when it declares none. */
+  report?: ReportDeclaration;
   git: { commit: string; dirty: boolean } | null;
   /** The run this one resumes. */
   resumeOf: string | null;

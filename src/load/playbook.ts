@@ -5,6 +5,7 @@ import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
 import { playbookSchemaRecipe } from '../schema/fingerprint.js';
 import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
+import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
@@ -34,7 +35,8 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const schemaErrors = validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));
   const shape = [...schemaErrors, ...misplaced, ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
-  return sortErrors([...checkPlaybook(doc as LoadedDocument<Playbook>, options), ...(options.check ? checkModeErrors(doc, options.actions) : [])]);
+  const playbook = doc as LoadedDocument<Playbook>;
+  return sortErrors([...checkPlaybook(playbook, options), ...reportErrors(playbook), ...(options.check ? checkModeErrors(doc, options.actions) : [])]);
 }
 
 /** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */

@@ -1,4 +1,5 @@
 /** A playbook as written (playbook.yml). Action inputs stay `unknown` until their action validates them. */
+import type { ReportDeclaration } from './report.js';
 
 export interface ParamDef {
   type: 'string' | 'integer' | 'number' | 'boolean';
@@ -90,6 +91,8 @@ export interface Playbook {
   inventory?: string;
   params?: Record<string, ParamDef>;
   vars?: Record<string, unknown>;
+  /** The report a real run produces (see model/report.ts); none when absent. */
+  report?: ReportDeclaration;
   steps: Step[];
   handlers?: Record<string, Omit<Step, 'id'> & { id?: string }>;
 }

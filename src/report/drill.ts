@@ -3,7 +3,8 @@
  * the run's journal (its events and the values its steps registered), so it can be written after the
  * run or rebuilt later from the state directory. JSON for machines, a short text for people.
  *
- * The playbook and this module share one contract: the registered names drill_* below.
+ * The playbook declares which of its registered values feed which field (`report: {kind: drill,
+ * outputs}`, see model/report.ts); a playbook that does not declare it gets no drill report.
  * - RTO: from the start of the restore step to the moment the promoted copy answered its first query
  *   (the `ready` wait succeeded): what a real recovery of this size would take.
  * - Recovery point: the last transaction the copy replayed, from the server log ("last completed
@@ -18,6 +19,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
+import type { DrillReportOutputs } from '../model/report.js';
 
 export const DRILL_REPORT_KIND = 'pgplay-drill-report';
 
@@ -73,9 +75,14 @@ export interface DrillReport {
   teardown: 'removed' | 'kept' | 'not done' | 'not needed';
 }
 
+type Registered = JournalRun['registered'][number];
+
+function record(run: JournalRun, name: string, host?: string): Registered | undefined {
+  return run.registered.findLast((x) => x.name === name && (host === undefined || x.host === host));
+}
+
 function registered(run: JournalRun, name: string, host?: string): Record<string, unknown> | undefined {
-  const r = run.registered.findLast((x) => x.name === name && (host === undefined || x.host === host));
-  return r?.value as Record<string, unknown> | undefined;
+  return record(run, name, host)?.value as Record<string, unknown> | undefined;
 }
 
 function ran(value: Record<string, unknown> | undefined): value is Record<string, unknown> {
@@ -86,11 +93,12 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
-/** The drill's registered values, or undefined when the run was not a drill. */
-function restoreOf(run: JournalRun): { name: string; value: Record<string, unknown> } | undefined {
-  for (const name of ['drill_restore_target', 'drill_restore_immediate', 'drill_restore_latest']) {
-    const value = registered(run, name);
-    if (ran(value)) return { name, value };
+/** The restore that ran: the first of the declared restore values that did not skip. */
+function restoreOf(run: JournalRun, names: string[]): { record: Registered; value: Record<string, unknown> } | undefined {
+  for (const name of names) {
+    const r = record(run, name);
+    const value = r?.value as Record<string, unknown> | undefined;
+    if (r && ran(value)) return { record: r, value };
   }
   return undefined;
 }
@@ -121,16 +129,15 @@ interface ArchiveEvidence {
   problems: string[];
 }
 
-/** What the evidence steps (wal-at-start, archive-current, archiver, archived) registered, judged. */
-function archiveEvidence(run: JournalRun): ArchiveEvidence {
+/** What the declared archive evidence (WAL at start, pgbackrest check, archiver, repository) registered, judged. */
+function archiveEvidence(run: JournalRun, outputs: DrillReportOutputs): ArchiveEvidence {
   const problems: string[] = [];
-  const startRec = run.registered.findLast((r) => r.name === 'drill_wal_start');
-  const primary = startRec?.host ?? 'the primary';
-  const start = firstRow(registered(run, 'drill_wal_start'));
-  const check = registered(run, 'drill_archive_check');
-  const archiverValue = registered(run, 'drill_archiver');
+  const primary = record(run, outputs.wal_at_start)?.host ?? 'the primary';
+  const start = firstRow(registered(run, outputs.wal_at_start));
+  const check = registered(run, outputs.archive_check);
+  const archiverValue = registered(run, outputs.archiver);
   const archiver = firstRow(archiverValue);
-  const repository = registered(run, 'drill_repository');
+  const repository = registered(run, outputs.repository);
   const wal = str(start?.wal);
   const max = ran(repository) && repository.failed !== true ? str(repository.archive_max) : null;
   const reached = wal !== null && max !== null && max >= wal;
@@ -141,12 +148,12 @@ function archiveEvidence(run: JournalRun): ArchiveEvidence {
   if (!archiver) problems.push(`the primary's archiver (pg_stat_archiver) could not be read: ${missing(archiverValue)}`);
   else if (archiver.failing === true) {
     problems.push(
-      `the primary ${run.registered.findLast((r) => r.name === 'drill_archiver')!.host} failed to archive ${str(archiver.last_failed_wal) ?? 'WAL'} ` +
+      `the primary ${record(run, outputs.archiver)!.host} failed to archive ${str(archiver.last_failed_wal) ?? 'WAL'} ` +
         `at ${str(archiver.last_failed_time) ?? '?'} (${String(archiver.failed_count)} failures in all) and archived nothing since its last success ` +
         `(${str(archiver.last_archived_wal) ?? 'none'}${archiver.last_archived_time ? ` at ${String(archiver.last_archived_time)}` : ''}); its server log has archive_command's error`,
     );
   }
-  if (!wal) problems.push(`the primary's WAL position at the drill's start could not be read: ${missing(registered(run, 'drill_wal_start'))}`);
+  if (!wal) problems.push(`the primary's WAL position at the drill's start could not be read: ${missing(registered(run, outputs.wal_at_start))}`);
   else if (!ran(repository) || repository.failed === true) problems.push(`the repository could not be read: ${missing(repository)}`);
   else if (!reached) problems.push(`the WAL current at the drill's start (${wal} on ${primary}) never reached the repository (its newest WAL is ${max ?? 'none'})`);
 
@@ -164,12 +171,6 @@ function archiveEvidence(run: JournalRun): ArchiveEvidence {
   };
 }
 
-const STEP_OF: Record<string, string> = {
-  drill_restore_target: 'restore-target',
-  drill_restore_immediate: 'restore-immediate',
-  drill_restore_latest: 'restore-latest',
-};
-
 export function parseChecks(stderr: string): DrillCheck[] {
   const out: DrillCheck[] = [];
   for (const line of stderr.split('\n')) {
@@ -185,20 +186,24 @@ export function parseChecks(stderr: string): DrillCheck[] {
   return out;
 }
 
-/** The report of a drill run, or undefined when the run registered no drill values. */
-export function buildDrillReport(run: JournalRun): DrillReport | undefined {
-  const isDrill = run.registered.some((r) => r.name.startsWith('drill_'));
-  if (!isDrill) return undefined;
+/**
+ * The report of a run of a playbook that declares a drill report, fed by the registered values its
+ * declaration names; undefined when the run registered none of them (it stopped before the drill).
+ */
+export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): DrillReport | undefined {
+  const names = [...outputs.restore, outputs.started, outputs.ready, outputs.proof, outputs.recovery_point, outputs.checks, outputs.teardown];
+  if (!run.registered.some((r) => names.includes(r.name))) return undefined;
   const params = run.header.params as Record<string, unknown>;
-  const restore = restoreOf(run);
-  const host = restore ? run.registered.findLast((r) => r.name === restore.name)!.host : String(params.host ?? 'drill');
-  const ready = registered(run, 'drill_ready', host);
-  const start = registered(run, 'drill_start', host);
-  const proofOut = str(registered(run, 'drill_proof', host)?.stdout) ?? '';
-  const point = registered(run, 'drill_point', host);
-  const checksOut = registered(run, 'drill_checks', host);
-  const teardown = registered(run, 'drill_teardown', host);
-  const madeCopy = registered(run, 'drill_pgdata', host) !== undefined;
+  const restore = restoreOf(run, outputs.restore);
+  const host = restore ? restore.record.host : String(params.host ?? 'drill');
+  const readyRecord = record(run, outputs.ready, host);
+  const ready = readyRecord?.value as Record<string, unknown> | undefined;
+  const start = registered(run, outputs.started, host);
+  const proofOut = str(registered(run, outputs.proof, host)?.stdout) ?? '';
+  const point = registered(run, outputs.recovery_point, host);
+  const checksOut = registered(run, outputs.checks, host);
+  const teardown = registered(run, outputs.teardown, host);
+  const madeCopy = registered(run, outputs.copy, host) !== undefined;
   const targetType = String(params.target ?? 'latest');
 
   const proof = proofOut.split('\n').filter((l) => l.trim() !== '');
@@ -213,14 +218,16 @@ export function buildDrillReport(run: JournalRun): DrillReport | undefined {
   const restorePointTime = stopping ? (/, time (.+)$/.exec(stopping)?.[1] ?? null) : null;
   const replayedTo = proof.map((l) => /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(l)?.[1]).find((x) => x) ?? null;
 
-  const restoreStart = run.events.find((e): e is StepStart => e.type === 'step-start' && restore !== undefined && e.step === STEP_OF[restore.name]);
-  const readyResult = run.events.find((e): e is StepResult => e.type === 'step-result' && e.step === 'ready' && e.host === host && e.status === 'ok');
+  const restoreStart = run.events.find((e): e is StepStart => e.type === 'step-start' && restore !== undefined && e.step === restore.record.step);
+  const readyResult = run.events.find(
+    (e): e is StepResult => e.type === 'step-result' && readyRecord !== undefined && e.step === readyRecord.step && e.host === host && e.status === 'ok',
+  );
   const rtoMs = restoreStart && readyResult ? Date.parse(readyResult.time) - Date.parse(restoreStart.time) : null;
 
   const checks = ran(checksOut) ? parseChecks(String(checksOut.stderr ?? '')) : [];
   const teardownState: DrillReport['teardown'] =
     params.keep === true || params.keep === 'true' ? 'kept' : ran(teardown) && teardown.failed !== true ? 'removed' : madeCopy ? 'not done' : 'not needed';
-  const evidence = archiveEvidence(run);
+  const evidence = archiveEvidence(run, outputs);
 
   const problems: string[] = [];
   if (run.end?.status === 'interrupted') problems.push('the drill was interrupted');

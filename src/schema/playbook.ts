@@ -38,6 +38,78 @@ const PARAM_DEF: JsonSchema = {
   additionalProperties: false,
 };
 
+// ---- The top-level `report:` key (model/report.ts) ---------------------------------------------------
+const registered = (description: string): JsonSchema => ({
+  type: 'string',
+  pattern: IDENTIFIER_PATTERN,
+  errorMessage: `a registered name: ${IDENTIFIER_EXPECTED}`,
+  description,
+});
+
+const DRILL_OUTPUTS: JsonSchema = {
+  type: 'object',
+  description: 'Which registered values feed the drill report',
+  additionalProperties: false,
+  required: ['restore', 'started', 'ready', 'proof', 'recovery_point', 'checks', 'teardown', 'copy', 'wal_at_start', 'archive_check', 'archiver', 'repository'],
+  properties: {
+    restore: {
+      type: 'array',
+      minItems: 1,
+      items: registered('A restore step\'s registered value'),
+      description: 'The restore steps (one per kind of target); the first that ran is the restore, and its start begins the RTO',
+    },
+    started: registered('Starting the restored copy'),
+    ready: registered('Waiting until the copy is promoted and answers; its ok result ends the RTO'),
+    proof: registered('A command whose stdout holds the server log lines about recovery'),
+    recovery_point: registered('A query returning last_transaction and timeline of the copy'),
+    checks: registered('A command whose stderr holds the pgplay-check lines of the user\'s checks'),
+    teardown: registered('Removing the copy'),
+    copy: registered('Making the scratch PGDATA (registered only once the drill made a copy)'),
+    wal_at_start: registered("The primary's WAL segment and LSN at the drill's start (rows[0].wal, rows[0].lsn)"),
+    archive_check: registered("pgbackrest check on the primary (archives its current WAL)"),
+    archiver: registered("The primary's pg_stat_archiver (rows[0].failing, last_archived_wal, last_failed_wal)"),
+    repository: registered("The repository's newest WAL segment after the check (archive_max)"),
+  },
+};
+
+const PROMOTION_OUTPUTS: JsonSchema = {
+  type: 'object',
+  description: 'Which registered values feed the promotion report (the topology change)',
+  additionalProperties: false,
+  required: ['promoted'],
+  properties: {
+    promoted: registered('The promotion, registered on the new primary (changed, timeline, previous_timeline)'),
+    fenced: registered('The fencing of the old primary, registered on it'),
+    rebuilt: {
+      type: 'string',
+      pattern: NAME_PATTERN.replace('$', '') + '/' + NAME_PATTERN.slice(1),
+      errorMessage: `an include step id and a step id of the included playbook, as include-step/step, each ${NAME_EXPECTED}`,
+      description: 'A step (include-step/step) whose ok result on the old primary means it streams from the new primary',
+    },
+  },
+};
+
+const kindIs = (kind: string): JsonSchema => ({ properties: { kind: { const: kind } }, required: ['kind'] });
+
+/** The top-level `report:` key: the report the playbook produces after a real run, and what feeds it. */
+const REPORT_SCHEMA: JsonSchema = {
+  type: 'object',
+  description: 'The report this playbook produces after a real run (not under plan), and which registered values feed it',
+  additionalProperties: false,
+  required: ['kind', 'outputs'],
+  properties: {
+    kind: {
+      enum: ['drill', 'promotion'],
+      description: 'drill: the point-in-time-recovery drill report (JSON and text); promotion: the topology change (a notice, and the lab\'s inventory follows)',
+    },
+    outputs: { type: 'object', description: 'Report field: registered name' },
+  },
+  allOf: [
+    { if: kindIs('drill'), then: { properties: { outputs: DRILL_OUTPUTS } } },
+    { if: kindIs('promotion'), then: { properties: { outputs: PROMOTION_OUTPUTS } } },
+  ],
+};
+
 const HOSTS: JsonSchema = {
   description: 'A host name, a role (primary, standby, repository, drill), all, or a list of them',
   anyOf: [
@@ -154,6 +226,7 @@ export function buildPlaybookSchema(
         additionalProperties: ref('paramDef'),
       },
       vars: { type: 'object', description: 'Free variables for templates' },
+      report: REPORT_SCHEMA,
       steps: { type: 'array', items: ref('step'), description: 'Run in order' },
       handlers: {
         type: 'object',

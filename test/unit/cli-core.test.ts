@@ -215,3 +215,70 @@ describe('shipped playbooks as commands', () => {
     }
   });
 });
+
+describe('reports are declared, not guessed', () => {
+  const stateDir = () => process.env.PGPLAY_STATE_DIR!;
+  const runIdOf = (stdout: string) => /run (\d{8}T\d{6}-[0-9a-f]+) /.exec(stdout)![1]!;
+  const REGISTERING = [
+    '  - id: drill-ish',
+    '    hosts: db1',
+    '    command: { argv: ["true"] }',
+    '    register: drill_x',
+    '  - id: promote-ish',
+    '    hosts: db1',
+    '    command: { argv: ["true"] }',
+    '    register: promotion',
+    '',
+  ];
+
+  it('a playbook that declares no report prints none, whatever names it registers', async () => {
+    const file = await playbook('names-only.yml', ['name: names-only', 'steps:', ...REGISTERING].join('\n'));
+    const r = await pgplay(['run', file, '-i', inventory]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('changed  db1');
+    expect(r.stdout).not.toContain('DRILL');
+    expect(r.stdout).not.toContain('TOPOLOGY CHANGED');
+    expect(existsSync(join(stateDir(), 'drills', `${runIdOf(r.stdout)}.json`))).toBe(false);
+  });
+
+  it('a declared promotion report is built from the values it names, and is a topology-changed event in JSON', async () => {
+    const file = await playbook(
+      'declares-promotion.yml',
+      ['name: declares-promotion', 'report:', '  kind: promotion', '  outputs: { promoted: promotion }', 'steps:', ...REGISTERING].join('\n'),
+    );
+    const human = await pgplay(['run', file, '-i', inventory]);
+    expect(human.exitCode).toBe(0);
+    expect(human.stdout).toContain('TOPOLOGY CHANGED: db1 is the primary now');
+    // Not the lab's inventory: nothing rewrites it, the user is told what to change.
+    expect(human.stdout).toContain(`${inventory} still describes the old topology`);
+
+    const json = await pgplay(['run', file, '-i', inventory, '--output', 'json']);
+    expect(json.exitCode).toBe(0);
+    const last = JSON.parse(json.stdout.trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ type: 'topology-changed', primary: 'db1', inventory, previousPrimaryStreams: false });
+
+    // plan changes nothing, so there is no topology change to report.
+    const plan = await pgplay(['plan', file, '-i', inventory]);
+    expect(plan.exitCode).toBe(0);
+    expect(plan.stdout).not.toContain('TOPOLOGY CHANGED');
+  });
+
+  it('refuses a declaration fed by a value no step registers, or of an unknown kind', async () => {
+    const misspelt = await playbook(
+      'misspelt-report.yml',
+      ['name: misspelt-report', 'report:', '  kind: promotion', '  outputs: { promoted: promoton }', 'steps:', ...REGISTERING].join('\n'),
+    );
+    const r = await pgplay(['run', misspelt, '-i', inventory]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${misspelt}:4:24: report output promoted: no step registers "promoton"; did you mean "promotion"?`);
+
+    const unknown = await playbook(
+      'unknown-report.yml',
+      ['name: unknown-report', 'report:', '  kind: audit', '  outputs: {}', 'steps:', ...REGISTERING].join('\n'),
+    );
+    const u = await pgplay(['validate', unknown]);
+    expect(u.exitCode).toBe(2);
+    expect(u.stderr).toMatch(/unknown-report\.yml:3:9: .*drill, promotion/);
+  });
+});

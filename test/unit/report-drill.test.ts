@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/engine/events.js';
 import type { JournalRun } from '../../src/journal/reader.js';
 import type { RegisteredRecord } from '../../src/journal/types.js';
-import { buildDrillReport, drillReportPaths, formatDrillReport, parseChecks } from '../../src/report/drill.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { Playbook } from '../../src/model/playbook.js';
+import type { DrillReportOutputs } from '../../src/model/report.js';
+import { buildDrillReport as buildWith, drillReportPaths, formatDrillReport, parseChecks } from '../../src/report/drill.js';
+
+// The report pitr-drill.yml declares: the test reads what the shipped playbook says feeds each field.
+const DECLARED = (parse(readFileSync('playbooks/pitr-drill.yml', 'utf8')) as Playbook).report!;
+const buildDrillReport = (run: JournalRun) => buildWith(run, DECLARED.outputs as DrillReportOutputs);
+/** The steps of pitr-drill.yml that register the values (the RTO runs from the restore step's start to the ready step's ok). */
+const STEP_OF: Record<string, string> = { drill_restore_target: 'restore-target', drill_restore_latest: 'restore-latest', drill_ready: 'ready' };
 
 const T0 = '2026-05-01T03:00:00.000Z';
 const at = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
@@ -21,7 +31,7 @@ const CHECKS_OK =
   'psql:<stdin>:20: NOTICE:  pgplay-checks {"total" : 2, "failed" : 1}';
 
 function reg(name: string, value: Record<string, unknown>, host = 'drill1'): RegisteredRecord {
-  return { type: 'registered', step: name, host, handler: false, name, value: { changed: false, failed: false, skipped: false, msg: '', ...value } };
+  return { type: 'registered', step: STEP_OF[name] ?? name, host, handler: false, name, value: { changed: false, failed: false, skipped: false, msg: '', ...value } };
 }
 
 const ARCHIVER_OK = { archived_count: 12, last_archived_wal: '00000001000000000000000C', last_archived_time: '2026-05-01 03:00:00.5+00', failed_count: 0, last_failed_wal: null, last_failed_time: null, failing: false };
@@ -197,5 +207,16 @@ describe('drill report', () => {
     expect(drillReportPaths('/s', 'r1')).toEqual({ json: '/s/drills/r1.json', text: '/s/drills/r1.txt' });
     expect(drillReportPaths('/s', 'r1', '/tmp/d.json')).toEqual({ json: '/tmp/d.json', text: '/tmp/d.txt' });
     expect(drillReportPaths('/s', 'r1', '/tmp/report')).toEqual({ json: '/tmp/report', text: '/tmp/report.txt' });
+  });
+});
+
+describe('the declared outputs decide', () => {
+  it('pitr-drill.yml declares the drill report', () => {
+    expect(DECLARED.kind).toBe('drill');
+  });
+
+  it('a run registering none of the declared names has no drill report, whatever else it registered', () => {
+    const other: DrillReportOutputs = { restore: ['r'], started: 's', ready: 'w', proof: 'p', recovery_point: 'q', checks: 'c', teardown: 't' };
+    expect(buildWith(drillRun(), other)).toBeUndefined();
   });
 });

@@ -186,7 +186,7 @@ describe('one defect at a time: exact position and message', () => {
       'unknown top-level key',
       'vars: {}',
       'variables: {}',
-      [`${F}:6:1: unknown key "variables" (expected one of name, description, inventory, params, vars, steps, handlers)`],
+      [`${F}:6:1: unknown key "variables" (expected one of name, description, inventory, params, vars, report, steps, handlers)`],
     ],
   ];
 

@@ -105,11 +105,19 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
   });
   await renderer.finish();
-  // The shipped procedures' own reports: the drill report (it takes --report when the run is a drill)
-  // and, after a promotion, what the inventory needs.
-  const procedures = await procedureReports({ stateDir, runId: result.runId, inventoryFile, check, reportFile: values.report });
+  // The report the playbook declares: a drill report (it takes --report), or after a promotion the
+  // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
+  // inventory needs.
+  const procedures = await procedureReports({
+    stateDir,
+    runId: result.runId,
+    check,
+    reportFile: values.report,
+    topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
+  });
   if (values.report && !procedures.drill) await writeReport(values.report, redactor.redactValue(events));
   if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
+  else if (procedures.topology) process.stdout.write(JSON.stringify(redactor.redactValue(procedures.topology)) + '\n');
   return result.exitCode;
 }
 

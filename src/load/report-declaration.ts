@@ -1,0 +1,34 @@
+/**
+ * A declared report must be fed by what the playbook really registers: each output names a value a
+ * step registers, and a promotion's `rebuilt` names an include step of this playbook. A misspelt name
+ * would otherwise give a report with silently empty fields.
+ */
+import { PgplayError } from '../core/errors.js';
+import type { Playbook } from '../model/playbook.js';
+import { registeredOutputs } from '../model/report.js';
+import { didYouMean } from '../schema/describe.js';
+import { stepsOf } from './semantic.js';
+import type { LoadedDocument } from './yaml.js';
+
+export function reportErrors(doc: LoadedDocument<Playbook>): PgplayError[] {
+  const report = doc.data.report;
+  if (!report) return [];
+  const errors: PgplayError[] = [];
+  const emit = (path: Array<string | number>, message: string, expected: string) =>
+    errors.push(new PgplayError({ code: 'SEMANTIC', message, expected, position: doc.position(['report', 'outputs', ...path]) }));
+
+  const registers = [...new Set(stepsOf(doc.data).map((s) => s.body.register).filter((r): r is string => typeof r === 'string'))];
+  for (const { field, index, name } of registeredOutputs(report)) {
+    if (registers.includes(name)) continue;
+    const guess = didYouMean(name, registers);
+    emit(index === undefined ? [field] : [field, index], `report output ${field}: no step registers "${name}"${guess ? `; did you mean "${guess}"?` : ''}`, registers.length ? `a name a step registers: ${registers.join(', ')}` : 'a name a step of this playbook registers (register:)');
+  }
+  if (report.kind === 'promotion' && report.outputs.rebuilt !== undefined) {
+    const includeStep = report.outputs.rebuilt.split('/')[0]!;
+    const includes = doc.data.steps.filter((s) => s.include !== undefined).map((s) => s.id);
+    if (!includes.includes(includeStep)) {
+      emit(['rebuilt'], `report output rebuilt: "${includeStep}" is not an include step of this playbook`, includes.length ? `one of ${includes.join(', ')}, then /step` : 'include-step/step, naming an include step of this playbook');
+    }
+  }
+  return errors;
+}

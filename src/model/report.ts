@@ -1,0 +1,57 @@
+/**
+ * The report a playbook declares (its top-level `report:` key) and which of its registered values
+ * feed which field. Nothing is guessed from names: a playbook without the key produces no report.
+ */
+
+/** pitr-drill.yml's report: each field names the value a step registers (`register:`). */
+export interface DrillReportOutputs {
+  /** The restore steps, one per kind of target; the first that ran is the restore, and its step's start begins the RTO. */
+  restore: string[];
+  /** Starting the restored copy. */
+  started: string;
+  /** Waiting until the copy is promoted and answers: its step's ok result ends the RTO. */
+  ready: string;
+  /** The server log lines that show how recovery went (a command's stdout). */
+  proof: string;
+  /** A query of the copy's last replayed transaction and timeline (rows[0].last_transaction, .timeline). */
+  recovery_point: string;
+  /** The user's checks (a command whose stderr carries the pgplay-check lines). */
+  checks: string;
+  /** Removing the copy. */
+  teardown: string;
+  /** Making the scratch PGDATA: registered only once the drill got as far as creating a copy. */
+  copy: string;
+  /** The primary's WAL segment and LSN at the drill's start (rows[0].wal, .lsn): it must reach the repository. */
+  wal_at_start: string;
+  /** `pgbackrest check` on the primary: archives its current WAL, fails with pgBackRest's own error. */
+  archive_check: string;
+  /** The primary's pg_stat_archiver (rows[0].failing, last_archived_wal, last_failed_wal, ...). */
+  archiver: string;
+  /** The repository's newest WAL segment after the check (archive_max). */
+  repository: string;
+}
+
+/** promote.yml's report: the topology change it made. */
+export interface PromotionReportOutputs {
+  /** The promotion (registered on the new primary; changed, timeline, previous_timeline). */
+  promoted: string;
+  /** The fencing of the old primary (registered on it). */
+  fenced?: string;
+  /** A step (include-step/step) whose ok result on the old primary means it streams from the new one. */
+  rebuilt?: string;
+}
+
+export type ReportDeclaration = { kind: 'drill'; outputs: DrillReportOutputs } | { kind: 'promotion'; outputs: PromotionReportOutputs };
+
+export type ReportKind = ReportDeclaration['kind'];
+
+/** The registered names a declaration reads, with the output field each feeds. */
+export function registeredOutputs(report: ReportDeclaration): Array<{ field: string; index?: number; name: string }> {
+  const out: Array<{ field: string; index?: number; name: string }> = [];
+  for (const [field, value] of Object.entries(report.outputs)) {
+    if (field === 'rebuilt') continue;
+    if (Array.isArray(value)) value.forEach((name, index) => out.push({ field, index, name: String(name) }));
+    else if (typeof value === 'string') out.push({ field, name: value });
+  }
+  return out;
+}
