@@ -7,10 +7,13 @@
  *    and what held in an earlier run may not hold any more (a fenced primary started again by hand).
  *
  * 2. The one-primary invariant, enforced by the engine whatever the playbook says: at most one server
- *    runs read-write among the inventory's database hosts (drill copies excepted: they are promoted
- *    scratch copies that never archive). Read live before and after every step whose action can change
- *    a role (a promotion, a restore that promotes, a start); a step that would make a second primary is
- *    refused before it runs, and a second primary found after a step stops the run. Both exit 3.
+ *    of the cluster runs read-write among the inventory's database hosts (drill copies excepted: they
+ *    are promoted scratch copies that never archive). Read live before and after every step whose
+ *    action can change a role (a promotion, a restore that promotes, a start); a step that would make a
+ *    second primary is refused before it runs, and a second primary found after a step stops the run.
+ *    Both exit 3. "Of the cluster": servers whose pg_control names the same system identifier (split
+ *    brain is one cluster diverging); a server whose identifier is unknown counts with every cluster.
+ *    A foreign cluster on a host is the identity checks' business, not a second primary.
  */
 import type { RoleChange } from '../actions/types.js';
 import { PgplayError } from '../core/errors.js';
@@ -76,6 +79,18 @@ async function readWriteServers(run: RunContext): Promise<string[]> {
   return hosts.filter((h) => run.facts[h]!.running && run.facts[h]!.in_recovery === false);
 }
 
+/** Whether two servers may be copies of one cluster (an unknown identifier may be anything). */
+function sameCluster(run: RunContext, a: string, b: string): boolean {
+  const x = run.facts[a]?.system_identifier;
+  const y = run.facts[b]?.system_identifier;
+  return x === undefined || y === undefined || x === y;
+}
+
+/** The read-write servers that share a cluster with another read-write server: the split brain. */
+function splitGroup(run: RunContext, readWrite: string[]): string[] {
+  return readWrite.filter((h) => readWrite.some((o) => o !== h && sameCluster(run, h, o)));
+}
+
 function fenceHint(run: RunContext, hosts: string[]): string {
   const how = hosts.map((h) => {
     const host = run.hosts[h]!;
@@ -111,9 +126,10 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
     after: async () => undefined,
   });
   const before = await readWriteServers(run);
-  if (before.length > 1) return refuse(splitBrain(run, before, `before step ${step.id}`));
+  const already = splitGroup(run, before);
+  if (already.length > 1) return refuse(splitBrain(run, already, `before step ${step.id}`));
   for (const [host, change] of changes) {
-    const others = before.filter((h) => h !== host);
+    const others = before.filter((h) => h !== host && sameCluster(run, h, host));
     if (change === 'promotes' && others.length > 0) {
       return refuse(
         new PgplayError({
@@ -128,8 +144,8 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
   }
   return {
     async after() {
-      const now = await readWriteServers(run);
-      return now.length > 1 ? splitBrain(run, now, `after step ${step.id}`) : undefined;
+      const split = splitGroup(run, await readWriteServers(run));
+      return split.length > 1 ? splitBrain(run, split, `after step ${step.id}`) : undefined;
     },
   };
 }

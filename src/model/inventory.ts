@@ -49,6 +49,8 @@ export interface ReplicationConfig {
   user: string;
   password?: SecretRef;
   slots?: boolean;
+  /** max_slot_wal_keep_size on 13+ (default 10GB): a lost standby's slot cannot fill the disk. */
+  maxSlotWalKeepSize?: string;
 }
 
 export interface BackupConfig {

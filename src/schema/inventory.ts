@@ -140,6 +140,14 @@ export function buildInventorySchema(): JsonSchema {
           user: { type: 'string', minLength: 1, description: 'Replication role' },
           password: { ...ref('secretRef'), description: 'Password of the replication role' },
           slots: { type: 'boolean', default: true, description: 'Use a replication slot per standby' },
+          maxSlotWalKeepSize: {
+            type: 'string',
+            pattern: '^(-1|[0-9]+ ?(B|kB|MB|GB|TB)?)$',
+            errorMessage: "a size such as '10GB' (B, kB, MB, GB, TB), or '-1' for no limit",
+            default: '10GB',
+            description:
+              'max_slot_wal_keep_size on 13+: the most WAL a replication slot may hold back, so a lost standby cannot fill the disk (postgres.settings overrides it)',
+          },
         },
         required: ['user'],
         additionalProperties: false,

@@ -69,6 +69,14 @@ describe('one read-write server: the engine checks it around every step that can
     expect(results(h.events)).toEqual(['start@db2=changed']);
   });
 
+  it('a read-write server of another cluster (another system identifier) is not a second primary', async () => {
+    const sysid = (h: string) => ({ ...cluster(h), system_identifier: h === 'db3' ? '222' : '111', in_recovery: h === 'db2' && !promoted.has(h) });
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], (host) => ({ ...sysid(host), running: host !== 'db1' }));
+    const outcome = await h.run({ steps: [{ id: 'promote', hosts: 'db2', promote: {} }] }, { yes: true });
+    expect(outcome.exitCode).toBe(0);
+    expect(promoted.has('db2')).toBe(true);
+  });
+
   it('does not check under plan (nothing changes), nor around steps that cannot change a role', async () => {
     const h = harness(['db1', 'db2'], undefined, 0, [], cluster);
     expect((await h.run({ steps: [{ id: 'promote', hosts: 'db2', promote: {} }] }, { check: true })).exitCode).toBe(0);
