@@ -1,22 +1,24 @@
 import { unknownFacts, type HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { factsScript, parseFacts } from '../postgres/facts.js';
+import { parseServerPaths, serverPathsScript } from '../postgres/server-paths.js';
 import type { Transport } from '../transports/types.js';
 
 /**
  * Reads a host's facts in one round trip: one shell script, run as the PGDATA owner, prints everything
- * (PGDATA, postmaster, pg_controldata, and the server's own view when it runs). An unreachable host
+ * (PGDATA, postmaster, pg_controldata, and the server's own view when it runs, including where the
+ * server at the inventory's socket and port keeps its files: server-paths.ts). An unreachable host
  * yields reachable=false with the reason instead of failing the whole run; its steps then fail by name.
  */
 export async function gatherFacts(host: Host, transport: Transport): Promise<HostFacts> {
   try {
     await transport.connect();
-    const result = await transport.exec(['/bin/sh', '-c', factsScript(host)], {
+    const result = await transport.exec(['/bin/sh', '-c', factsScript(host) + serverPathsScript(host)], {
       become: host.pgdata ? host.postgres.osUser : undefined,
       timeoutMs: 30_000,
     });
     if (result.timedOut) return { ...unknownFacts('reading facts timed out after 30s'), reachable: true };
-    return parseFacts(result.stdout);
+    return { ...parseFacts(result.stdout), ...parseServerPaths(result.stdout, host) };
   } catch (e) {
     return unknownFacts((e as Error).message);
   }

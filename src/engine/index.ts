@@ -22,6 +22,7 @@ import { createTransport } from '../transports/index.js';
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
 import { gatherFacts } from './facts.js';
+import { refuseLayoutContradictions } from './layout-guard.js';
 import { mapLimit } from './pool.js';
 import { RunContext, type EngineDeps, type EngineOptions } from './run-context.js';
 import { readAheadAtStart } from './readahead.js';
@@ -200,6 +201,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     const stepHosts = (step: Step, id: string) => targetHosts(run, select, involved, step, id);
     const readahead = { signal: grace.signal, timeoutMs: options.defaultTimeoutMs };
     await mapLimit(involved, options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readahead)]));
+    refuseLayoutContradictions(run.facts, involved);
     const outcome = await executeRun(run, select, {
       interrupt,
       prior: resume?.done,

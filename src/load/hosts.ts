@@ -1,5 +1,6 @@
 import { PgplayError } from '../core/errors.js';
 import { ROLES, type Host, type Inventory, type Role } from '../model/inventory.js';
+import { resolveLayout } from '../postgres/layout.js';
 import { didYouMean } from '../schema/describe.js';
 
 export const POSTGRES_DEFAULTS = {
@@ -16,7 +17,8 @@ export function defaultBindir(version: number): string {
 }
 
 /**
- * Every host with the cluster-wide postgres and connection settings merged under its own overrides.
+ * Every host with the cluster-wide postgres and connection settings merged under its own overrides, and
+ * its layout resolved (config directory; with layout debian, PGDATA defaults to the package's path).
  * `settings` merge key by key (the host wins). A host's `hba` rules come before the cluster's: pg_hba
  * is first-match, so the more specific rules must be read first.
  */
@@ -28,12 +30,19 @@ export function resolveHosts(inv: Inventory): Record<string, Host> {
     const pick = <K extends 'port' | 'osUser' | 'superuser' | 'socketDir'>(key: K) =>
       own[key] ?? inv.postgres[key] ?? POSTGRES_DEFAULTS[key];
     const password = own.password ?? inv.postgres.password;
+    const { pgdata, ...layout } = resolveLayout({
+      layout: own.layout ?? inv.postgres.layout,
+      cluster: own.cluster ?? inv.postgres.cluster,
+      version,
+      role: entry.role,
+      pgdata: entry.pgdata,
+    });
     out[name] = {
       name,
       address: entry.address,
       role: entry.role,
       ...(entry.upstream !== undefined ? { upstream: entry.upstream } : {}),
-      ...(entry.pgdata !== undefined ? { pgdata: entry.pgdata } : {}),
+      ...(pgdata !== undefined ? { pgdata } : {}),
       postgres: {
         version,
         // A host on another major version must not inherit the cluster's version-specific bindir.
@@ -45,6 +54,7 @@ export function resolveHosts(inv: Inventory): Record<string, Host> {
         ...(password !== undefined ? { password } : {}),
         settings: { ...(inv.postgres.settings ?? {}), ...(own.settings ?? {}) },
         hba: [...(own.hba ?? []), ...(inv.postgres.hba ?? [])],
+        ...layout,
       },
       connection: { ...CONNECTION_DEFAULTS, ...(inv.connection ?? {}), ...(entry.connection ?? {}) },
       vars: { ...(entry.vars ?? {}) },

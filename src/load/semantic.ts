@@ -4,7 +4,8 @@ import { SHIPPED_TEMPLATES } from '../core/paths.js';
 import { PgplayError } from '../core/errors.js';
 import { RESERVED_NAMES } from '../engine/scope.js';
 import { parseExpression } from '../expr/index.js';
-import { ROLES, type Inventory } from '../model/inventory.js';
+import { ROLES, type Inventory, type Layout } from '../model/inventory.js';
+import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.js';
 import { INCLUDE_KEY, STEP_KEYS, type ParamDef, type Playbook } from '../model/playbook.js';
 import { didYouMean } from '../schema/describe.js';
 import { isTemplated } from '../schema/templated.js';
@@ -59,8 +60,13 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
 
   for (const name of names) {
     const h = inv.hosts[name]!;
-    if (NEEDS_PGDATA.has(h.role) && h.pgdata === undefined) {
-      emit(['hosts', name], `${h.role} "${name}" has no pgdata`, { expected: 'pgdata: the data directory of this host' });
+    if (NEEDS_PGDATA.has(h.role) && h.pgdata === undefined && !(layoutOf(inv, name) === 'debian' && DEBIAN_DEFAULT_PGDATA_ROLES.has(h.role))) {
+      emit(['hosts', name], `${h.role} "${name}" has no pgdata`, {
+        expected: 'pgdata: the data directory of this host',
+        ...(h.role === 'drill' && layoutOf(inv, name) === 'debian'
+          ? { hint: "a drill's pgdata is never defaulted to the package's cluster: the drill replaces it with a restored copy" }
+          : {}),
+      });
     }
     if (h.role === 'standby' && h.upstream === undefined) {
       emit(['hosts', name], `standby "${name}" has no upstream`, { expected: `upstream: the host it streams from (${primaries[0] ?? 'the primary'} or another standby)` });
@@ -89,6 +95,8 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
     });
   }
 
+  checkLayouts(inv, emit);
+
   const repoHost = inv.backup?.repoHost;
   if (repoHost !== undefined && !(repoHost in inv.hosts)) {
     const guess = didYouMean(repoHost, names);
@@ -116,6 +124,24 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
     }
   }
   return errors;
+}
+
+function layoutOf(inv: Inventory, host: string): Layout {
+  return inv.hosts[host]!.postgres?.layout ?? inv.postgres.layout ?? DEFAULT_LAYOUT;
+}
+
+/** `postgres.cluster` names a Debian cluster: set where no host uses layout debian, it would be ignored. */
+function checkLayouts(inv: Inventory, emit: Emit): void {
+  const names = Object.keys(inv.hosts);
+  const expected = 'postgres.cluster only with layout: debian';
+  for (const name of names) {
+    if (inv.hosts[name]!.postgres?.cluster !== undefined && layoutOf(inv, name) !== 'debian') {
+      emit(['hosts', name, 'postgres', 'cluster'], `"${name}" uses layout pgdata, which has no Debian cluster name`, { expected, part: 'key' });
+    }
+  }
+  if (inv.postgres.cluster !== undefined && !names.some((n) => inv.hosts[n]!.postgres?.cluster === undefined && layoutOf(inv, n) === 'debian')) {
+    emit(['postgres', 'cluster'], 'no host takes this Debian cluster name: none uses layout debian without its own cluster', { expected, part: 'key' });
+  }
 }
 
 /** Standby chains that loop back on themselves, each reported once, starting at its first host in inventory order. */

@@ -35,6 +35,12 @@ export interface HostFacts {
   replay_lsn?: string;
   replay_paused?: boolean;
   replication_clients?: ReplicationClient[];
+  /** The running server's own settings, asked at the inventory's socket and port (src/postgres/server-paths.ts). */
+  config_file?: string;
+  hba_file?: string;
+  data_directory?: string;
+  /** Where that server contradicts the inventory's pgdata or layout; a run refuses to start (exit 3). */
+  layout_contradictions?: string[];
 }
 
 export function unknownFacts(error?: string): HostFacts {

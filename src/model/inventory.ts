@@ -13,8 +13,15 @@ export interface HbaRule {
   method: string;
 }
 
+/** Where a distribution keeps a cluster's files: Debian's /etc/postgresql tree, or everything in PGDATA. */
+export type Layout = 'debian' | 'pgdata';
+export const LAYOUTS: readonly Layout[] = ['debian', 'pgdata'];
+
 export interface PostgresConfig {
   version: number;
+  layout?: Layout;
+  /** The Debian cluster name (pg_createcluster's); only with layout debian. */
+  cluster?: string;
   bindir?: string;
   port?: number;
   osUser?: string;
@@ -95,7 +102,21 @@ export interface Host {
   upstream?: string;
   pgdata?: string;
   postgres: Required<Pick<PostgresConfig, 'version' | 'bindir' | 'port' | 'osUser' | 'superuser' | 'socketDir'>> &
-    Pick<PostgresConfig, 'password'> & { settings: Record<string, string | number | boolean>; hba: HbaRule[] };
+    Pick<PostgresConfig, 'password'> & { settings: Record<string, string | number | boolean>; hba: HbaRule[] } & ResolvedLayout;
   connection: ConnectionConfig & { transport: 'ssh' | 'local' };
   vars: Record<string, unknown>;
+}
+
+/**
+ * What a host's layout resolves to (src/postgres/layout.ts). Set by resolveHosts on every host; optional
+ * so that hosts built by hand (tests, the lab) keep working, and absent means the pgdata layout.
+ */
+export interface ResolvedLayout {
+  layout?: Layout;
+  /** The Debian cluster name (debian layout only). */
+  cluster?: string;
+  /** The directory of postgresql.conf and pg_hba.conf: /etc/postgresql/<version>/<cluster>, or PGDATA. */
+  configDir?: string;
+  /** The server log pg_ctlcluster writes (debian layout only). */
+  logFile?: string;
 }

@@ -1,5 +1,5 @@
 import type { JsonSchema } from '../actions/types.js';
-import { ROLES } from '../model/inventory.js';
+import { LAYOUTS, ROLES } from '../model/inventory.js';
 import {
   DRAFT_07,
   DURATION,
@@ -19,6 +19,20 @@ const postgresProperties: Record<string, JsonSchema> = {
     minimum: 11,
     maximum: 17,
     description: 'PostgreSQL major version; drives templates, recovery settings and procedures',
+  },
+  layout: {
+    enum: [...LAYOUTS],
+    default: 'pgdata',
+    description:
+      'Where the cluster files live. debian: config in /etc/postgresql/<version>/<cluster>, PGDATA by default ' +
+      '/var/lib/postgresql/<version>/<cluster>, log in /var/log/postgresql (postgresql-common); pgdata: config inside PGDATA',
+  },
+  cluster: {
+    type: 'string',
+    pattern: NAME_PATTERN,
+    errorMessage: `a Debian cluster name ${NAME_EXPECTED}`,
+    default: 'main',
+    description: "The Debian cluster name (pg_createcluster's), for layout: debian",
   },
   bindir: {
     type: 'string',
@@ -106,7 +120,11 @@ const definitions: Record<string, JsonSchema> = {
       address: { type: 'string', minLength: 1, description: 'IP address or DNS name' },
       role: { enum: [...ROLES], description: 'primary (exactly one), standby, repository or drill' },
       upstream: { type: 'string', minLength: 1, description: 'For a standby: the host it streams from' },
-      pgdata: { type: 'string', minLength: 1, description: 'Data directory (required for primary, standby, drill)' },
+      pgdata: {
+        type: 'string',
+        minLength: 1,
+        description: 'Data directory (required for primary, standby, drill; with layout debian optional for primary and standby)',
+      },
       connection: ref('connection'),
       postgres: ref('postgresOverride'),
       vars: { type: 'object', description: 'Free variables for this host' },

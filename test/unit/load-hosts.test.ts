@@ -27,6 +27,8 @@ describe('resolveHosts', () => {
         socketDir: '/var/run/postgresql',
         settings: {},
         hba: [],
+        layout: 'pgdata',
+        configDir: '/var/lib/postgresql/15/main',
       },
       connection: {
         transport: 'ssh',
@@ -72,6 +74,8 @@ describe('resolveHosts', () => {
       password: { env: 'PGPASS' },
       settings: { shared_buffers: '1GB', wal_level: 'replica' },
       hba: inv.postgres.hba,
+      layout: 'pgdata',
+      configDir: '/d',
     });
     expect(hosts.a!.connection).toEqual({ transport: 'ssh', user: 'root', port: 22 });
     expect(hosts.a!.vars).toEqual({ zone: 'x' });
