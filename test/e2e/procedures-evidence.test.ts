@@ -72,7 +72,8 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
     const report = join(blocker, 'drill.json');
     const r = await lab.run('pitr-drill.yml', ['--report', report, '--yes']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(`cannot write --report ${report}`);
+    // With --output json the refusal is the run's one JSON error event.
+    expect(errorMessages(r.events)).toContain(`cannot write --report ${report}`);
     expect(results(r.events)).toEqual([]);
     await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
     await rm(blocker);
@@ -85,8 +86,8 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
     try {
       const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--yes']);
       expect(r.exitCode).toBe(2);
-      expect(r.stderr).toContain('replication.password');
-      expect(r.stderr).toContain('line break');
+      expect(errorMessages(r.events)).toContain('replication.password');
+      expect(errorMessages(r.events)).toContain('line break');
       expect(r.stderr + r.stdout).not.toContain('second-half');
       expect(results(r.events)).toEqual([]);
       await expect(stat(lab.pgdata('db2'))).rejects.toMatchObject({ code: 'ENOENT' });
@@ -203,3 +204,11 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
   });
 });
+
+/** The messages of the JSON error events (--output json prints errors as events, not on stderr). */
+function errorMessages(evs: JsonEvent[]): string {
+  return evs
+    .filter((e) => e.type === 'error')
+    .flatMap((e) => ((e as { errors?: Array<{ message: string }> }).errors ?? []).map((x) => x.message))
+    .join('\n');
+}
