@@ -1,7 +1,7 @@
 import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { validateDocument } from '../schema/validate.js';
-import { inventorySchemaRecipe } from '../schema/fingerprint.js';
+import { inventoryDocument } from '../schema/documents.js';
 import { checkInventory } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
@@ -12,7 +12,7 @@ export interface LoadedInventory {
 
 /** Schema errors, or (only when the shape is right, so the checks can trust it) meaning errors. */
 export function inventoryErrors(doc: LoadedDocument): PgplayError[] {
-  const shape = validateDocument(doc, inventorySchemaRecipe());
+  const shape = validateDocument(doc, inventoryDocument());
   if (shape.length) return shape;
   return sortErrors(checkInventory(doc as LoadedDocument<Inventory>));
 }

@@ -3,7 +3,8 @@ import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
-import { playbookSchemaRecipe } from '../schema/fingerprint.js';
+import { actions as shippedActions } from '../actions/registry.js';
+import { playbookDocument } from '../schema/documents.js';
 import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
 import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
@@ -28,8 +29,8 @@ export interface LoadedPlaybook {
 /** Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors. */
 export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions): PgplayError[] {
   const names = options.actions.map((a) => a.name);
-  // The recipe, not the schema: the schema is only built when the build generated no validator for it.
-  const schema = playbookSchemaRecipe(options.actions, { hostsOptional: options.included ?? false });
+  // Not the schema itself: it is only built when the build generated no validator for it.
+  const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false, shipped: options.actions === shippedActions });
   const misplaced = handlerIncludes(doc);
   const at = (e: PgplayError) => `${e.position?.line}:${e.position?.col}`;
   const schemaErrors = validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));

@@ -1,14 +1,16 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { JsonSchema } from '../actions/types.js';
 import { actions } from '../actions/registry.js';
-import { inventorySchemaRecipe, playbookSchemaRecipe, type SchemaRecipe } from './fingerprint.js';
-import { compiledSchema } from './lean-schema.js';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import { UNSTAMPED } from './build-stamp.js';
+import { inventoryDocument, playbookDocument, type DocumentSchema } from './documents.js';
 import type { ActionSchemaSource } from './playbook.js';
-import { DOCUMENT_FORMATS, DOCUMENT_PROFILES, newAjv, type ValidatorProfile } from './profiles.js';
-import { FORMATS_FILE, MANIFEST_FILE, VALIDATORS_DIR, schemaHash, validatorFileName, type Manifest } from './validators.js';
+import { DOCUMENT_FORMATS, newAjv, type ValidatorProfile } from './profiles.js';
+import { FORMATS_FILE, MANIFEST_FILE, VALIDATORS_DIR, validatorFileName, type Manifest } from './validators.js';
 
 export { MANIFEST_FILE } from './validators.js';
 
@@ -17,36 +19,24 @@ export interface PrecompileTarget {
   /** What the schema is, for the manifest. */
   label: string;
   schema: JsonSchema;
-  /** Document schemas: the recipe's fingerprint, under which the manifest lists the generated files. */
-  fingerprint?: string;
+  /** Document schemas: the name under which the manifest lists the generated module. */
+  document?: string;
 }
 
-/** The document schemas pgplay validates with for the given action list. */
-export function documentRecipes(list: ReadonlyArray<ActionSchemaSource> = actions): SchemaRecipe[] {
-  return [inventorySchemaRecipe(), playbookSchemaRecipe(list), playbookSchemaRecipe(list, { hostsOptional: true })];
+/** The document schemas pgplay validates with for the given action list, as the shipped list names them. */
+export function shippedDocuments(list: ReadonlyArray<ActionSchemaSource> = actions): DocumentSchema[] {
+  return [inventoryDocument(), playbookDocument(list, { shipped: true }), playbookDocument(list, { hostsOptional: true, shipped: true })];
 }
 
-/**
- * Every schema pgplay validates with for the given action list: each document's, under both document
- * profiles (the lean one gives the verdict, the full one the errors), and each action's input.
- */
+/** Every schema pgplay validates with for the given action list: each document's and each action's input. */
 export function precompileTargets(list: ReadonlyArray<ActionSchemaSource> = actions): PrecompileTarget[] {
   return [
-    ...documentRecipes(list).flatMap((recipe) =>
-      DOCUMENT_PROFILES.map(
-        (profile): PrecompileTarget => ({
-          profile,
-          label: profile === 'document' ? recipe.label : `${recipe.label} (${profile})`,
-          schema: recipe.schema(),
-          fingerprint: recipe.fingerprint,
-        }),
-      ),
-    ),
+    ...shippedDocuments(list).map((d): PrecompileTarget => ({ profile: 'document', label: d.name!, schema: d.schema(), document: d.name })),
     ...list.map((a): PrecompileTarget => ({ profile: 'input', label: `${a.name} input`, schema: a.schema })),
   ];
 }
 
-/** formats.cjs: the document profiles' custom formats, from the very functions the runtime uses. */
+/** formats.cjs: the document profile's custom formats, from the very functions the runtime uses. */
 function formatsModule(): string {
   const lines = Object.entries(DOCUMENT_FORMATS).map(([name, check]) => `exports[${JSON.stringify(name)}] = ${check.toString()};`);
   return `"use strict";\n${lines.join('\n')}\n`;
@@ -62,10 +52,14 @@ function writeAtomically(file: string, text: string): void {
 /**
  * Generates a CommonJS validator module per target with ajv's standalone code generation, into a
  * directory emptied first (a module for a schema that no longer exists would only take space), and
- * the manifest: every module, and each document fingerprint with its modules and schema hash.
+ * the manifest: the version and stamp of this build, every module, and the document modules by name.
  * Returns the files written, validators first.
  */
-export function precompileValidators(dir: string = VALIDATORS_DIR, targets: PrecompileTarget[] = precompileTargets()): string[] {
+export function precompileValidators(
+  dir: string = VALIDATORS_DIR,
+  targets: PrecompileTarget[] = precompileTargets(),
+  stamp: { version: string; stamp: string } = { version: 'unknown', stamp: UNSTAMPED },
+): string[] {
   const require = createRequire(import.meta.url);
   const { _ } = require('ajv') as typeof import('ajv');
   const standaloneCode = (require('ajv/dist/standalone') as typeof import('ajv/dist/standalone/index.js')).default;
@@ -74,25 +68,50 @@ export function precompileValidators(dir: string = VALIDATORS_DIR, targets: Prec
   mkdirSync(dir, { recursive: true });
   writeAtomically(join(dir, FORMATS_FILE), formatsModule());
 
-  const manifest: Manifest = { files: {}, fingerprints: {} };
-  for (const { profile, label, schema, fingerprint } of targets) {
+  const manifest: Manifest = { ...stamp, documents: {}, files: {} };
+  for (const { profile, label, schema, document } of targets) {
     const name = validatorFileName(profile, schema);
-    if (fingerprint) {
-      const entry = (manifest.fingerprints[fingerprint] ??= { label, schema: schemaHash(schema), files: {} });
-      entry.files[profile] = name;
-    }
+    if (document) manifest.documents[document] = name;
     // Two actions may share one schema text: one module serves both.
     if (manifest.files[name]) continue;
     const formats = _`require(${`./${FORMATS_FILE}`})`;
     const ajv = newAjv(profile, { code: { source: true, formats } });
-    writeAtomically(join(dir, name), standaloneCode(ajv, ajv.compile(compiledSchema(profile, schema))));
+    writeAtomically(join(dir, name), standaloneCode(ajv, ajv.compile(schema)));
     manifest.files[name] = label;
   }
   writeAtomically(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return [...Object.keys(manifest.files), FORMATS_FILE, MANIFEST_FILE].map((name) => join(dir, name));
 }
 
+/**
+ * The stamp of a built dist/: a hash of the package version and of every compiled module, which is
+ * what builds the schemas and runs the validators. The generated validators, the stamp module itself
+ * and the benchmark's own build (dist/bench) are left out.
+ */
+export function distStamp(distDir: string, version: string): string {
+  const hash = createHash('sha256').update(`${version}\0`);
+  const skip = new Set([join(distDir, 'validators'), join(distDir, 'bench'), join(distDir, 'schema', 'build-stamp.js')]);
+  const visit = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const path = join(dir, entry.name);
+      if (skip.has(path)) continue;
+      if (entry.isDirectory()) visit(path);
+      else if (entry.name.endsWith('.js')) hash.update(`${relative(distDir, path)}\0${readFileSync(path)}\0`);
+    }
+  };
+  visit(distDir);
+  return hash.digest('hex').slice(0, 32);
+}
+
+/** `npm run build`: generate dist/validators, then stamp them and this build's code with one stamp. */
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const files = precompileValidators();
-  process.stdout.write(`wrote ${files.length - 2} validators to ${VALIDATORS_DIR}\n`);
+  const distDir = dirname(dirname(fileURLToPath(import.meta.url)));
+  const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const stamp = distStamp(distDir, version);
+  const files = precompileValidators(VALIDATORS_DIR, precompileTargets(), { version, stamp });
+  writeAtomically(
+    join(distDir, 'schema', 'build-stamp.js'),
+    `// Written by the build (dist/schema/precompile.js): the stamp of dist/validators/${MANIFEST_FILE}.\nexport const UNSTAMPED = 'unstamped';\nexport const BUILD_STAMP = ${JSON.stringify(stamp)};\n`,
+  );
+  process.stdout.write(`wrote ${files.length - 2} validators to ${VALIDATORS_DIR} (build ${version}, stamp ${stamp})\n`);
 }

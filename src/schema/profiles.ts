@@ -1,23 +1,14 @@
 import { createRequire } from 'node:module';
 import type { Ajv, Options, ValidateFunction } from 'ajv';
 import type { JsonSchema } from '../actions/types.js';
-import { compiledSchema } from './lean-schema.js';
 
 /**
  * How a schema is compiled. `document`: playbooks and inventories, every error at once (a user fixes
  * a file in one pass) with the failing schema and data attached, so errors can be explained in the
- * user's terms. `document-lean`: the same keywords and formats, stopping at the first error with
- * nothing attached; it only gives the verdict, and its generated module is a fraction of the size,
- * so a valid document is accepted without loading the full one. `input`: an action's input after
- * rendering, which yields strings, so types are coerced ("5" → 5) and schema defaults filled in.
- *
- * Everything in this module and in what it imports shapes the generated validators: the fingerprint
- * (fingerprint.ts) stamps their text, so an edit here without a rebuild is never served a stale one.
+ * user's terms. `input`: an action's input after rendering, which yields strings, so types are
+ * coerced ("5" → 5) and schema defaults filled in.
  */
-export type ValidatorProfile = 'document' | 'document-lean' | 'input';
-
-/** The profiles generated for each document schema (playbooks, inventories). */
-export const DOCUMENT_PROFILES: ReadonlyArray<ValidatorProfile> = ['document', 'document-lean'];
+export type ValidatorProfile = 'document' | 'input';
 
 const DOCUMENT_OPTIONS: Options = {
   allErrors: true,
@@ -33,9 +24,6 @@ const DOCUMENT_OPTIONS: Options = {
 /** Ajv's options per profile; the generated modules' names hash them (validators.ts). */
 export const PROFILE_OPTIONS: Readonly<Record<ValidatorProfile, Options>> = {
   document: DOCUMENT_OPTIONS,
-  // Each $ref its own function: with the shared subschemas hoisted (see leanSchema), a subschema used
-  // in two places is generated once, and V8 compiles only the functions a document reaches.
-  'document-lean': { ...DOCUMENT_OPTIONS, allErrors: false, verbose: false, inlineRefs: false },
   input: { allErrors: true, coerceTypes: true, useDefaults: true, strict: false },
 };
 
@@ -78,5 +66,5 @@ export function createAjv(options: { strict?: boolean } = {}): Ajv {
 /** Compiles with ajv in this process, as pgplay did before validators were generated at build time. */
 export function compileAtRuntime(profile: ValidatorProfile, schema: JsonSchema): ValidateFunction {
   // One Ajv per schema: playbook schemas built for different action lists share one $id.
-  return newAjv(profile).compile(compiledSchema(profile, schema));
+  return newAjv(profile).compile(schema);
 }

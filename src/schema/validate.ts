@@ -5,28 +5,15 @@ import type { DocPath, LoadedDocument } from '../load/yaml.js';
 import { sortErrors } from '../load/yaml.js';
 import { describeExpected, didYouMean, formatValue, labelOf } from './describe.js';
 import { isTemplateSchema } from './templated.js';
-import type { SchemaRecipe } from './fingerprint.js';
-import { precompiledValidator, validatorFor } from './validators.js';
+import type { DocumentSchema } from './documents.js';
+import { validatorFor } from './validators.js';
 
 export { createAjv } from './profiles.js';
 
-/**
- * Validates a loaded document; returns every violation as a SCHEMA error with its position, sorted.
- * Most documents are valid: the lean validator generated at build time says so on its own, and the
- * full one (all errors, with the schema attached to each, several times larger to load) is loaded only
- * to explain a document the lean one rejected. Without generated modules the full one is compiled
- * directly: compiling both would cost more than it saves.
- */
-export function validateDocument(doc: LoadedDocument, schema: JsonSchema | SchemaRecipe): PgplayError[] {
-  const lean = precompiledValidator('document-lean', schema);
-  if (lean?.(doc.data)) return [];
+/** Validates a loaded document; returns every violation as a SCHEMA error with its position, sorted. */
+export function validateDocument(doc: LoadedDocument, schema: JsonSchema | DocumentSchema): PgplayError[] {
   const validate = validatorFor('document', schema);
-  if (validate(doc.data)) {
-    // Both come from one schema and agree on every verdict (the tests hold them to it); should they
-    // ever not, the document is not waved through on the word of the one that accepts it.
-    return lean ? explainErrors(doc, lean.errors ?? []) : [];
-  }
-  return explainErrors(doc, validate.errors ?? []);
+  return validate(doc.data) ? [] : explainErrors(doc, validate.errors ?? []);
 }
 
 export function explainErrors(doc: LoadedDocument, errors: ErrorObject[]): PgplayError[] {

@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import type { JsonSchema } from '../actions/types.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
-import { SchemaRecipe } from './fingerprint.js';
+import { BUILD_STAMP, UNSTAMPED } from './build-stamp.js';
+import { DocumentSchema } from './documents.js';
 import { PROFILE_OPTIONS, compileAtRuntime, type ValidatorProfile } from './profiles.js';
 
-// The store of validators: the modules generated at build time (found by file name or by a recipe's
-// fingerprint), else ones compiled in this process. What a validator is made of: profiles.ts and
-// lean-schema.ts; how a schema is named without building it: fingerprint.ts.
+// The store of validators: the modules generated at build time, else ones compiled in this process.
+// A document validator (playbook, inventory) is found by name, and only when the manifest carries the
+// stamp of the running build (build-stamp.ts): so its large schema need not be built to find it. An
+// action input validator is found by a hash of its small schema's text, which is exact on its own.
 
 /** Where validators were found: generated at build time, or compiled by ajv in this process. */
 export type ValidatorOrigin = 'precompiled' | 'runtime';
@@ -21,67 +23,52 @@ export const VALIDATORS_DIR = join(PACKAGE_ROOT, 'dist', 'validators');
 /** The CommonJS module, beside the validators, that generated code requires for custom formats. */
 export const FORMATS_FILE = 'formats.cjs';
 
-/** Lists what was generated and which fingerprint names which files; written last, so its presence means the directory is complete. */
+/** What was generated, and by which build; written last, so its presence means the directory is complete. */
 export const MANIFEST_FILE = 'manifest.json';
+
+export interface Manifest {
+  /** The package version and the stamp of the build that generated the directory. */
+  version: string;
+  stamp: string;
+  /** Document validators by name (DocumentSchema.name). */
+  documents: Record<string, string>;
+  /** Every generated module, with what it validates. */
+  files: Record<string, string>;
+}
 
 // Node 20 cannot require ESM, and validateDocument is synchronous: generated validators are CommonJS.
 const require = createRequire(import.meta.url);
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
 /**
  * Name of the generated module for (profile, schema). The hash covers the profile's options and the
- * schema's JSON text, so a schema or an option changed since the build finds no file, and is compiled.
- * (Not the formats' code: its text differs between tsc's output and the tests' transform of src/.)
+ * schema's JSON text, so an input schema or an option changed since the build finds no file, and is
+ * compiled.
  */
 export function validatorFileName(profile: ValidatorProfile, schema: JsonSchema): string {
-  const hash = sha256(`${profile}\n${JSON.stringify(PROFILE_OPTIONS[profile])}\n${JSON.stringify(schema)}`);
+  const hash = createHash('sha256').update(`${profile}\n${JSON.stringify(PROFILE_OPTIONS[profile])}\n${JSON.stringify(schema)}`).digest('hex');
   return `${profile}-${hash.slice(0, 32)}.cjs`;
 }
 
-/** Hash of a schema's JSON text, recorded in the manifest beside each fingerprint. */
-export function schemaHash(schema: JsonSchema): string {
-  return sha256(JSON.stringify(schema));
-}
+type SchemaKey = JsonSchema | DocumentSchema;
 
-/** One document schema in the manifest: its fingerprint's files per profile, and the hash of its JSON text. */
-export interface ManifestSchema {
-  label: string;
-  schema: string;
-  files: Partial<Record<ValidatorProfile, string>>;
-}
-
-export interface Manifest {
-  /** Every generated module, with what it validates. */
-  files: Record<string, string>;
-  /** Document schemas by fingerprint. */
-  fingerprints: Record<string, ManifestSchema>;
-}
-
-type SchemaKey = JsonSchema | SchemaRecipe;
-
-/** Validators of one directory of generated modules, each looked up once per (profile, schema or recipe). */
+/** Validators of one directory of generated modules, each looked up once per (profile, schema). */
 export class ValidatorStore {
-  private readonly found: Record<ValidatorProfile, WeakMap<SchemaKey, ValidateFunction | null>> = {
-    document: new WeakMap(),
-    'document-lean': new WeakMap(),
-    input: new WeakMap(),
-  };
-  private readonly compiled: Record<ValidatorProfile, WeakMap<JsonSchema, ValidateFunction>> = {
-    document: new WeakMap(),
-    'document-lean': new WeakMap(),
-    input: new WeakMap(),
-  };
+  private readonly found: Record<ValidatorProfile, WeakMap<SchemaKey, ValidateFunction | null>> = { document: new WeakMap(), input: new WeakMap() };
+  private readonly compiled: Record<ValidatorProfile, WeakMap<JsonSchema, ValidateFunction>> = { document: new WeakMap(), input: new WeakMap() };
   private readonly origins = new WeakMap<ValidateFunction, ValidatorOrigin>();
   private manifestRead?: Manifest | null;
 
-  constructor(readonly dir: string = VALIDATORS_DIR) {}
+  /** `stamp`: the running build's (tests pass the one they generated a directory with). */
+  constructor(
+    readonly dir: string = VALIDATORS_DIR,
+    private readonly stamp: string = BUILD_STAMP,
+  ) {}
 
   /** The generated validator, else one compiled now (and kept). */
   get(profile: ValidatorProfile, key: SchemaKey): ValidateFunction {
     const found = this.find(profile, key);
     if (found) return found;
-    const schema = key instanceof SchemaRecipe ? key.schema() : key;
+    const schema = key instanceof DocumentSchema ? key.schema() : key;
     let validate = this.compiled[profile].get(schema);
     if (!validate) {
       validate = compileAtRuntime(profile, schema);
@@ -91,7 +78,7 @@ export class ValidatorStore {
     return validate;
   }
 
-  /** The generated validator, or undefined when the build made none for this schema. */
+  /** The generated validator, or undefined when this build generated none for the schema. */
   find(profile: ValidatorProfile, key: SchemaKey): ValidateFunction | undefined {
     let validate = this.found[profile].get(key);
     if (validate === undefined) {
@@ -118,14 +105,16 @@ export class ValidatorStore {
     return this.manifestRead ?? undefined;
   }
 
+  /** Whether the directory was generated by the running build (never for unstamped code: src/, a plain tsc). */
+  get trusted(): boolean {
+    return this.stamp !== UNSTAMPED && this.manifest()?.stamp === this.stamp;
+  }
+
   private locate(profile: ValidatorProfile, key: SchemaKey): ValidateFunction | undefined {
-    if (key instanceof SchemaRecipe) {
-      const name = this.manifest()?.fingerprints?.[key.fingerprint]?.files[profile];
-      if (name) return this.load(name);
-      // An unknown fingerprint: a custom action list, or the builder's code changed since the build.
-      return this.find(profile, key.schema());
+    if (key instanceof DocumentSchema) {
+      const name = key.name && this.trusted ? this.manifest()?.documents?.[key.name] : undefined;
+      return name ? this.load(name) : undefined;
     }
-    // Custom action lists (tests, embedders) and schemas changed since the build have no module.
     return this.load(validatorFileName(profile, key));
   }
 
@@ -141,14 +130,9 @@ export class ValidatorStore {
 
 const packageStore = new ValidatorStore();
 
-/** The validator for (profile, schema): generated at build time when dist/validators has it, else compiled. */
+/** The validator for (profile, schema): generated by this build when dist/validators has it, else compiled. */
 export function validatorFor(profile: ValidatorProfile, schema: SchemaKey): ValidateFunction {
   return packageStore.get(profile, schema);
-}
-
-/** The validator generated at build time for (profile, schema), if dist/validators has it; never compiles. */
-export function precompiledValidator(profile: ValidatorProfile, schema: SchemaKey): ValidateFunction | undefined {
-  return packageStore.find(profile, schema);
 }
 
 /** Whether validatorFor() loaded `validate` from dist/validators or compiled it. */

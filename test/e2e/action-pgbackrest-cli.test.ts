@@ -6,11 +6,11 @@
 import { execa } from 'execa';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { PG_OS_USER, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
 
-const CLI = resolve('dist/cli/main.js');
 const PORT = 55603;
 
 interface Event {
@@ -29,7 +29,7 @@ let playbook: string;
 let restorePlaybook: string;
 
 async function pgplay(args: string[]) {
-  const r = await execa('node', [CLI, ...args], { reject: false, env: { CI: 'true' } });
+  const r = await runCli(args);
   const events = r.stdout
     .trim()
     .split('\n')

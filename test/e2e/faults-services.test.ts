@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive, PG_OS_USER, readPostmasterPid, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
-import { CLI, journals, results } from './faults-support.js';
+import { runCli } from '../support/cli.js';
+import { journals, results } from './faults-support.js';
 
 /**
  * Faults in the services pgplay drives, through the real CLI: a PostgreSQL that will not start (a bad
@@ -20,8 +21,7 @@ let tmp: string;
 let stateDir: string;
 
 async function pgplay(args: string[]) {
-  const r = await execa('node', [CLI, ...args, '--state-dir', stateDir], { reject: false, env: { CI: 'true' } });
-  return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  return runCli([...args, '--state-dir', stateDir]);
 }
 
 async function lastJournal() {

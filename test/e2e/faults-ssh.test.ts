@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SshTransport } from '../../src/transports/ssh.js';
 import { PgplayError } from '../../src/core/errors.js';
+import { finished, runCli, spawnCli } from '../support/cli.js';
 import { groupsGone, recordedGroups } from '../support/processes.js';
 import { descendants, sshHost, startSshd, type Sshd } from '../support/sshd.js';
-import { CLI, journals, results, waitForOutput } from './faults-support.js';
+import { journals, results, waitForOutput } from './faults-support.js';
 
 /**
  * The SSH connection dies mid-step: pgplay runs a playbook over a real sshd, and while the remote
@@ -23,7 +23,7 @@ let stateDir: string;
 let inventory: string;
 let playbook: string;
 
-const base = (args: string[]) => [CLI, ...args, '-i', inventory, '--state-dir', stateDir];
+const base = (args: string[]) => [...args, '-i', inventory, '--state-dir', stateDir];
 
 /** The connection process under which `sleep <seconds>` runs, once it runs. */
 async function connectionRunning(command: string, timeoutMs = 20_000): Promise<number> {
@@ -100,11 +100,11 @@ afterAll(async () => {
 
 describe('the SSH connection killed mid-step', () => {
   it('fails with exit 1 naming step and host, journals it, leaves no partial file', async () => {
-    const child = execa('node', base(['run', playbook, '-p', 'nap=41']), { reject: false, env: { CI: 'true' } });
+    const child = spawnCli(base(['run', playbook, '-p', 'nap=41']));
     await waitForOutput(child, /STEP remote-work/);
     const conn = await connectionRunning('sleep 41');
     sshd.killConnection(conn);
-    const r = await child;
+    const r = finished(await child);
 
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`\\nstep remote-work, host db1: connection to db1 \\(127\\.0\\.0\\.2:${sshd.port}\\) lost`));
@@ -123,7 +123,7 @@ describe('the SSH connection killed mid-step', () => {
   });
 
   it('--resume opens a new connection and completes the run', async () => {
-    const r = await execa('node', base(['run', playbook, '--resume', '-p', 'nap=1']), { reject: false, env: { CI: 'true' } });
+    const r = await runCli(base(['run', playbook, '--resume', '-p', 'nap=1']));
     expect(r.exitCode).toBe(0);
     const all = await journals(stateDir);
     expect(results(all.at(-1)!.lines)).toEqual(['first-conf@db1=skipped', 'remote-work@db1=changed', 'second-conf@db1=changed']);

@@ -1,10 +1,11 @@
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { CLI, runCli, spawnCli, type CliResult } from '../support/cli.js';
 
 /** Shared by the fault, resume and safety suites: a local two-host inventory, the CLI, the journal. */
-export const CLI = resolve('dist/cli/main.js');
+export { CLI };
 
 export interface LocalRig {
   dir: string;
@@ -12,8 +13,9 @@ export interface LocalRig {
   inventory: string;
   /** Writes a playbook into the rig's directory and returns its path. */
   playbook(name: string, lines: string[]): Promise<string>;
-  pgplay(args: string[], options?: { env?: Record<string, string> }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
-  spawn(args: string[]): ResultPromise<{ reject: false; buffer: true }>;
+  pgplay(args: string[], options?: { env?: Record<string, string> }): Promise<CliResult>;
+  /** The CLI still running, to signal; `finished(await child)` (support/cli.ts) gives its outcome. */
+  spawn(args: string[]): ReturnType<typeof spawnCli>;
 }
 
 export async function localRig(cluster: string, hostNames = ['h1', 'h2']): Promise<LocalRig> {
@@ -35,7 +37,7 @@ export async function localRig(cluster: string, hostNames = ['h1', 'h2']): Promi
     ].join('\n'),
   );
   // run and plan get the rig's inventory; every command gets its state directory.
-  const base = (args: string[]) => [CLI, ...args, ...(args[0] === 'run' || args[0] === 'plan' ? ['-i', inventory] : []), '--state-dir', stateDir];
+  const base = (args: string[]) => [...args, ...(args[0] === 'run' || args[0] === 'plan' ? ['-i', inventory] : []), '--state-dir', stateDir];
   return {
     dir,
     stateDir,
@@ -45,12 +47,11 @@ export async function localRig(cluster: string, hostNames = ['h1', 'h2']): Promi
       await writeFile(file, lines.join('\n') + '\n');
       return file;
     },
-    async pgplay(args, options = {}) {
-      const r = await execa('node', base(args), { reject: false, env: { CI: 'true', ...options.env } });
-      return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+    pgplay(args, options = {}) {
+      return runCli(base(args), options);
     },
     spawn(args) {
-      return execa('node', base(args), { reject: false, buffer: true, env: { CI: 'true' } });
+      return spawnCli(base(args));
     },
   };
 }

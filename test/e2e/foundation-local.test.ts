@@ -3,13 +3,13 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 
-const CLI = resolve('dist/cli/main.js');
 const PLAYBOOK = resolve('test/e2e/fixtures/foundation/playbook.yml');
 
 async function pgplay(args: string[], env: Record<string, string> = {}) {
-  return execa('node', [CLI, ...args], { reject: false, env: { CI: 'true', ...env } });
+  return runCli(args, { env });
 }
 
 function jsonEvents(stdout: string) {

@@ -1,10 +1,9 @@
-import { execa } from 'execa';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 
-const CLI = resolve('dist/cli/main.js');
 
 describe('include', () => {
   it('runs the included playbook with typed, defaulted params, reporting its steps under the include id', async () => {
@@ -16,14 +15,14 @@ describe('include', () => {
       `name: child\nparams:\n  word: { type: string }\n  n: { type: integer, default: 2 }\nsteps:\n  - id: write\n    hosts: all\n    command: { shell: "echo {{params.word}}-{{params.n}} > ${out}", creates: ${out} }\n`,
     );
     await writeFile(join(dir, 'parent.yml'), `name: parent\nsteps:\n  - id: inc\n    include: { playbook: child.yml, params: { word: hello } }\n`);
-    const run = await execa('node', [CLI, 'run', join(dir, 'parent.yml'), '--output', 'json'], { reject: false, env: { CI: 'true' } });
+    const run = await runCli(['run', join(dir, 'parent.yml'), '--output', 'json']);
     expect(run.exitCode).toBe(0);
     const results = run.stdout.split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step-result');
     expect(results.map((e) => `${e.step}=${e.status}`)).toEqual(['inc/write=changed']);
     expect(await readFile(out, 'utf8')).toBe('hello-2\n');
 
     await writeFile(join(dir, 'bad.yml'), `name: bad\nsteps:\n  - id: inc\n    include: { playbook: child.yml, params: { word: hi, n: lots } }\n`);
-    const bad = await execa('node', [CLI, 'run', join(dir, 'bad.yml')], { reject: false, env: { CI: 'true' } });
+    const bad = await runCli(['run', join(dir, 'bad.yml')]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stdout).toContain('step inc: param "n": value "lots" is not an integer');
     expect(bad.stderr).not.toMatch(/\n\s+at /);

@@ -9,8 +9,9 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pidAlive } from '../../src/lab/servers.js';
+import { CLI, runCli } from '../support/cli.js';
 
-export const CLI = resolve('dist/cli/main.js');
+export { CLI };
 export const PLAYBOOKS = resolve('playbooks');
 
 export type LabHost = 'db1' | 'db2' | 'drill1';
@@ -97,11 +98,8 @@ export async function createLab(basePort: number, name: string): Promise<TestLab
   const port = (h: LabHost) => basePort + OFFSET[h];
   const pgdata = (h: LabHost) => join(dir, h, 'data');
 
-  const pgplay = async (args: string[]): Promise<RunResult> => {
-    // A hung CLI must not outlive its test (vitest does not stop a timed-out test's children).
-    const r = await execa('node', [CLI, ...args], { reject: false, env, cwd: root, timeout: 300_000, forceKillAfterDelay: 15_000 });
-    return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
-  };
+  // Within the calling test's time (support/cli.ts): a hung CLI fails that test and is stopped.
+  const pgplay = (args: string[]): Promise<RunResult> => runCli(args, { env, cwd: root });
   const tryPsql = async (h: LabHost, sql: string, database = 'postgres'): Promise<RunResult> => {
     const r = await execa(
       'runuser',

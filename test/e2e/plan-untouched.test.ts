@@ -1,11 +1,10 @@
-import { execa } from 'execa';
 import { chmod, chown, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { snapshotTree } from '../support/snapshot.js';
 
-const CLI = resolve('dist/cli/main.js');
 
 describe('pgplay plan', () => {
   it('reports what would change and leaves every file of a real tree untouched', async () => {
@@ -40,7 +39,7 @@ describe('pgplay plan', () => {
       ].join('\n'),
     );
     const before = await snapshotTree(tree);
-    const plan = await execa('node', [CLI, 'plan', join(root, 'playbook.yml'), '--output', 'json'], { reject: false, env: { CI: 'true' } });
+    const plan = await runCli(['plan', join(root, 'playbook.yml'), '--output', 'json']);
     expect(plan.stderr).toBe('');
     expect(plan.exitCode).toBe(0);
     const statuses = plan.stdout

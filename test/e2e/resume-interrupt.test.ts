@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finished } from '../support/cli.js';
 import { groupsGone, recordedGroups } from '../support/processes.js';
 import { journals, localRig, readLines, results, waitForOutput, type LocalRig } from './faults-support.js';
 
@@ -46,7 +47,7 @@ describe('SIGINT during a run', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const signalled = Date.now();
     child.kill('SIGINT');
-    const r = await child;
+    const r = finished(await child);
     const took = Date.now() - signalled;
 
     expect(r.exitCode).toBe(130);
@@ -102,7 +103,7 @@ describe('SIGINT during a run', () => {
     await bothNapsRunning();
     const signalled = Date.now();
     child.kill('SIGINT');
-    const r = await child;
+    const r = finished(await child);
     expect(r.exitCode).toBe(130);
     expect(Date.now() - signalled).toBeLessThan(8000);
     expect(r.stdout).toMatch(/failed +h1 .*rc 143/);
@@ -122,7 +123,7 @@ describe('SIGINT during a run', () => {
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
-    const r = await child;
+    const r = finished(await child);
     expect(r.exitCode).toBe(130);
     expect(Date.now() - signalled).toBeLessThan(3000);
     const all = await journals(rig.stateDir);

@@ -3,6 +3,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finished } from '../support/cli.js';
 import { journals, localRig, readLines, results, waitForOutput, type LocalRig } from './faults-support.js';
 
 /**
@@ -74,7 +75,7 @@ describe('the cluster lock between real runs', () => {
     expect(plan.stdout).toContain('[check mode: nothing will be changed]');
 
     await writeFile(gate, '');
-    expect((await holder).exitCode).toBe(0);
+    expect(finished(await holder).exitCode).toBe(0);
     expect(existsSync(join(rig.stateDir, 'locks', 'locked.lock'))).toBe(false);
     const after = await rig.pgplay(['run', quick]);
     expect(after.exitCode).toBe(0);

@@ -1,8 +1,8 @@
-import { execa } from 'execa';
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 
 /**
  * A playbook that tries hard to leak: it echoes every secret in a command, registers the output,
@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * param that fails validation. Every channel that leaves pgplay is then searched for every secret:
  * human output (plain and verbose), JSON events, stderr, the journal files and the --report files.
  */
-const CLI = resolve('dist/cli/main.js');
 const MASK = '********';
 
 const SECRETS = {
@@ -40,7 +39,7 @@ const env = {
 const channels: Array<{ name: string; text: string }> = [];
 
 async function pgplay(args: string[]) {
-  const r = await execa('node', [CLI, ...args, '--state-dir', stateDir], { reject: false, env, cwd: dir });
+  const r = await runCli([...args, '--state-dir', stateDir], { env, cwd: dir });
   channels.push({ name: `stdout of ${args.join(' ')}`, text: r.stdout }, { name: `stderr of ${args.join(' ')}`, text: r.stderr });
   return r;
 }

@@ -14,6 +14,7 @@ import {
   FIXTURES,
   connectionsPerAddress,
   connectionsRunning,
+  finished,
   jsonEvents,
   logCount,
   logSince,
@@ -168,7 +169,7 @@ describe('a connection lost mid-step', () => {
     const child = spawnPgplay(s.args(), stateDir);
     const [conn] = await connectionsRunning(sshd, 'sleep 5');
     sshd.killConnection(conn!);
-    const r = await child;
+    const r = finished(await child);
 
     expect(r.exitCode).toBe(1);
     const lost = `connection to db1 (127.0.0.2:${sshd.port}) lost while running: sleep 5`;
@@ -195,7 +196,7 @@ describe('Ctrl-C during a remote command', () => {
     await connectionsRunning(sshd, `sleep ${nap}`, 2);
     const started = Date.now();
     process.kill(child.pid!, 'SIGINT');
-    const r = await child;
+    const r = finished(await child);
 
     expect(r.exitCode).toBe(130);
     // The grace period, the TERM to the remote process groups and the closing: well before the nap.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type Sshd } from '../support/sshd.js';
-import { jsonEvents, logSince, pgplay, postgresOwnedDir, resultsByHost, sessionsLeft, spawnPgplay, writeInventory } from './fixtures/ssh/support.js';
+import { finished, jsonEvents, logSince, pgplay, postgresOwnedDir, resultsByHost, sessionsLeft, spawnPgplay, writeInventory } from './fixtures/ssh/support.js';
 
 const HOSTS = { r1: '127.0.0.2', r2: '127.0.0.3' } as const;
 const DIRS = 4;
@@ -163,7 +163,7 @@ describe('read-ahead of state checks over SSH', () => {
       });
     });
     await writeFile(late, '');
-    const r = await running;
+    const r = finished(await running);
     expect(r.exitCode).toBe(0);
     const flag = jsonEvents(r.stdout).find((e) => e.type === 'step-result' && e.step === 'flag')!;
     expect(flag.status).toBe('ok');

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliLimits, finished } from '../support/cli.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import { CLI, jsonEvents, resultsByHost, writeInventory } from './fixtures/ssh/support.js';
 
@@ -90,10 +91,12 @@ async function traced(args: string[], options: { terminal?: boolean } = {}): Pro
   const argv = ['--import', record, CLI, ...args, ...(args[0] === 'run' ? ['--state-dir', join(dir, 'state')] : [])];
   const env: Record<string, string | undefined> = { PGPLAY_IMPORT_LOG: log, CI: options.terminal ? undefined : 'true' };
   // script(1) gives the CLI a pseudo-terminal for stdout, as a person at a terminal has.
-  const r = options.terminal
-    ? await execa('script', ['-qec', ['node', ...argv].map(shellQuote).join(' '), '/dev/null'], { reject: false, env, extendEnv: true })
-    : await execa('node', argv, { reject: false, env });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, packages: packagesIn(await readFile(log, 'utf8')) };
+  const r = finished(
+    options.terminal
+      ? await execa('script', ['-qec', ['node', ...argv].map(shellQuote).join(' '), '/dev/null'], { reject: false, env, extendEnv: true, ...cliLimits() })
+      : await execa('node', argv, { reject: false, env, ...cliLimits() }),
+  );
+  return { ...r, packages: packagesIn(await readFile(log, 'utf8')) };
 }
 
 function shellQuote(word: string): string {

@@ -1,10 +1,10 @@
-import { execa } from 'execa';
 import fc from 'fast-check';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parse as parseYamlText, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { actions } from '../../src/actions/registry.js';
 import { PgplayError, PgplayErrors } from '../../src/core/errors.js';
 import { validateFiles } from '../../src/load/validate-files.js';
@@ -16,7 +16,6 @@ import type { Inventory } from '../../src/model/inventory.js';
  * file): never another exception, never an error without a place in the file. A few hundred also go
  * through the real CLI, which must exit 0 or 2 with `file:line:col:` messages and no stack trace.
  */
-const CLI = resolve('dist/cli/main.js');
 const RUNS = 2000;
 const CLI_FILES = 300;
 const SEED = 20240501;
@@ -279,7 +278,7 @@ describe('fuzzing validation with mutated files', () => {
       batches.push(batch);
     }
     const run = async (batch: Sample[]) => {
-      const r = await execa('node', [CLI, 'validate', ...batch.map((b) => b.file)], { reject: false, env: { CI: 'true' } });
+      const r = await runCli(['validate', ...batch.map((b) => b.file)]);
       const where = `validate ${batch.map((b) => b.file).join(' ')}\n${r.stderr}`;
       expect(r.exitCode, where).toBe(batch.every((b) => b.valid) ? 0 : 2);
       expect(r.stderr, where).not.toMatch(/internal error|^\s+at .*\(.*:\d+:\d+\)$|^\(node:\d+\)/m);

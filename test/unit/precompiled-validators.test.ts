@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import fc from 'fast-check';
 import type { ValidateFunction } from 'ajv';
@@ -7,26 +8,15 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { actions } from '../../src/actions/registry.js';
 import type { JsonSchema } from '../../src/actions/types.js';
 import { validateRenderedInput } from '../../src/engine/input.js';
-import { stringify } from 'yaml';
 import { parseYaml } from '../../src/load/yaml.js';
 import { buildInventorySchema } from '../../src/schema/inventory.js';
 import { buildPlaybookSchema } from '../../src/schema/playbook.js';
-import { MANIFEST_FILE, documentRecipes, precompileTargets, precompileValidators } from '../../src/schema/precompile.js';
-import { explainErrors, validateDocument } from '../../src/schema/validate.js';
-import { inventorySchemaRecipe, playbookSchemaRecipe, type SchemaRecipe } from '../../src/schema/fingerprint.js';
-import { HOIST_MIN_CHARS, leanSchema } from '../../src/schema/lean-schema.js';
+import { UNSTAMPED } from '../../src/schema/build-stamp.js';
+import { DocumentSchema, inventoryDocument, playbookDocument } from '../../src/schema/documents.js';
+import { MANIFEST_FILE, distStamp, precompileTargets, precompileValidators, shippedDocuments } from '../../src/schema/precompile.js';
+import { validateDocument } from '../../src/schema/validate.js';
 import { compileAtRuntime, type ValidatorProfile } from '../../src/schema/profiles.js';
-import {
-  FORMATS_FILE,
-  VALIDATORS_DIR,
-  ValidatorStore,
-  precompiledValidator,
-  schemaHash,
-  validatorFileName,
-  validatorFor,
-  validatorOrigin,
-  type Manifest,
-} from '../../src/schema/validators.js';
+import { FORMATS_FILE, VALIDATORS_DIR, ValidatorStore, validatorFileName, validatorFor, validatorOrigin, type Manifest } from '../../src/schema/validators.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
 
 /**
@@ -126,40 +116,129 @@ describe('after a build, the registry schemas come from dist/validators', () => 
     expect(validatorOrigin(validatorFor('input', action.schema))).toBe('precompiled');
   });
 
-  test('the manifest lists one module per schema, named after it, and each document schema under its fingerprint', () => {
+  test('the manifest lists one module per schema, named after it, each document by name, and the build that made them', async () => {
     const manifest = JSON.parse(readFileSync(join(VALIDATORS_DIR, MANIFEST_FILE), 'utf8')) as Manifest;
     const expected = Object.fromEntries(precompileTargets().map((t) => [validatorFileName(t.profile, t.schema), t.label]));
     expect(manifest.files).toEqual(expected);
-    expect(Object.values(manifest.files)).toEqual(
-      expect.arrayContaining(['inventory', 'inventory (document-lean)', 'playbook', 'playbook (document-lean)', 'playbook (included)', 'pgbackrest input']),
-    );
-    // Fingerprints hash the code that builds each schema, dist's .js where the manifest was written and
-    // these .ts sources here, so the entries are compared by what they name.
-    expect(Object.values(manifest.fingerprints)).toEqual(
-      documentRecipes().map((r) => ({
-        label: r.label,
-        schema: schemaHash(r.schema()),
-        files: { document: validatorFileName('document', r.schema()), 'document-lean': validatorFileName('document-lean', r.schema()) },
-      })),
-    );
+    expect(Object.values(manifest.files)).toEqual(expect.arrayContaining(['inventory', 'playbook', 'playbook-included', 'pgbackrest input']));
+    expect(manifest.documents).toEqual(Object.fromEntries(shippedDocuments().map((d) => [d.name, validatorFileName('document', d.schema())])));
+    // The stamp hashes the version and dist's code; the build wrote the same one into dist's stamp module.
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(manifest).toMatchObject({ version, stamp: distStamp(join(ROOT, 'dist'), version) });
+    const built = (await import(join(ROOT, 'dist', 'schema', 'build-stamp.js'))) as { BUILD_STAMP: string };
+    expect(built.BUILD_STAMP).toBe(manifest.stamp);
   });
 
-  test('validating a playbook and an inventory loads none of ajv\'s compiler, only its small runtime helpers', () => {
-    const script = `
-      import { createRequire } from 'node:module';
-      const { loadInventory } = await import('./dist/load/inventory.js');
-      const { loadPlaybook } = await import('./dist/load/playbook.js');
-      const { actions } = await import('./dist/actions/registry.js');
-      const { validateRenderedInput } = await import('./dist/engine/input.js');
-      const { inventory } = await loadInventory('test/fixtures/valid/inventory.yml');
-      await loadPlaybook('playbooks/nightly-backup.yml', { actions, inventory });
-      for (const a of actions) { try { validateRenderedInput(a, {}); } catch {} }
-      const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/node_modules/ajv/'));
-      process.stdout.write(JSON.stringify(loaded.map((k) => k.slice(k.indexOf('/node_modules/ajv/') + 18))));
-    `;
-    const loaded = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' })) as string[];
-    expect(loaded.length).toBeGreaterThan(0);
-    expect(loaded.filter((file) => !file.startsWith('dist/runtime/'))).toEqual([]);
+  test('validating a playbook and an inventory builds neither schema and loads none of ajv\'s compiler, only its small runtime helpers', () => {
+    const result = probe(ROOT);
+    expect(result.errors).toEqual([]);
+    expect(result.built).toEqual({ inventory: false, playbook: false });
+    expect(result.ajv.length).toBeGreaterThan(0);
+    expect(result.ajv.filter((file) => !file.startsWith('dist/runtime/'))).toEqual([]);
+  });
+});
+
+/**
+ * Loads an inventory and a playbook through `root`'s dist/ in a fresh node, as the CLI does (and
+ * validates every action's input), and reports the errors, which document schemas were built, and
+ * which files of ajv were loaded.
+ */
+function probe(root: string, playbook = join(ROOT, 'playbooks', 'nightly-backup.yml')): { errors: string[]; built: Record<string, boolean>; ajv: string[] } {
+  const script = `
+    import { createRequire } from 'node:module';
+    const { loadInventory } = await import('./dist/load/inventory.js');
+    const { loadPlaybook } = await import('./dist/load/playbook.js');
+    const { actions } = await import('./dist/actions/registry.js');
+    const { validateRenderedInput } = await import('./dist/engine/input.js');
+    const { inventoryDocument, playbookDocument } = await import('./dist/schema/documents.js');
+    const errors = [];
+    try {
+      const { inventory } = await loadInventory(${JSON.stringify(join(FIXTURES, 'valid', 'inventory.yml'))});
+      await loadPlaybook(${JSON.stringify(playbook)}, { actions, inventory });
+    } catch (e) {
+      errors.push(...(e.errors ?? [e]).map((x) => (x.format ? x.format() : String(x))));
+    }
+    for (const a of actions) { try { validateRenderedInput(a, {}); } catch {} }
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/node_modules/ajv/'));
+    process.stdout.write(JSON.stringify({
+      errors,
+      built: { inventory: inventoryDocument().isBuilt, playbook: playbookDocument(actions, { shipped: true }).isBuilt },
+      ajv: loaded.map((k) => k.slice(k.indexOf('/node_modules/ajv/') + 18)),
+    }));
+  `;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' })) as ReturnType<typeof probe>;
+}
+
+describe('document validators are trusted only by the build that generated them', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'pgplay-stamp-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  /** A copy of the built package: dist/ (validators included), with the repository's dependencies. */
+  function copyOfPackage(): string {
+    const root = mkdtempSync(join(scratch, 'package-'));
+    cpSync(join(ROOT, 'dist'), join(root, 'dist'), { recursive: true, filter: (src) => !/\/dist\/(bench|\.validators-)/.test(src) });
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'module', version: '0.0.0' }));
+    symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+    symlinkSync(join(ROOT, 'templates'), join(root, 'templates'));
+    return root;
+  }
+
+  function edit(file: string, from: string, to: string): void {
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain(from);
+    writeFileSync(file, text.replace(from, to));
+  }
+
+  const NAME = "name: { type: 'string', description: 'What the step achieves, shown in output' }";
+  const SHORT_NAMES = NAME.replace("type: 'string',", "type: 'string', maxLength: 3,");
+  const PLAYBOOK = join(ROOT, 'playbooks', 'nightly-backup.yml');
+
+  test('as built, a copy of the package serves its generated validators without building a schema', () => {
+    expect(probe(copyOfPackage())).toMatchObject({ errors: [], built: { inventory: false, playbook: false } });
+  });
+
+  test('after a plain tsc (the stamp module back to its placeholder), the schemas are built and compiled: a change to their code is enforced', () => {
+    const root = copyOfPackage();
+    edit(join(root, 'dist', 'schema', 'playbook.js'), NAME, SHORT_NAMES);
+    // Without the stamp going back, the edited code would be served the old validator: shown by the control below.
+    const stale = probe(root);
+    expect(stale.errors).toEqual([]);
+    writeFileSync(join(root, 'dist', 'schema', 'build-stamp.js'), `export const UNSTAMPED = '${UNSTAMPED}';\nexport const BUILD_STAMP = UNSTAMPED;\n`);
+    const result = probe(root);
+    expect(result.built).toEqual({ inventory: true, playbook: true });
+    expect(result.ajv.some((file) => file.startsWith('dist/compile/'))).toBe(true);
+    expect(result.errors.length).toBeGreaterThan(0);
+    expect(result.errors[0]).toContain(`${PLAYBOOK}:`);
+    expect(result.errors[0]).toContain('for "name"');
+  });
+
+  test('validators generated by another build (another stamp in the manifest) are not trusted', () => {
+    const root = copyOfPackage();
+    const manifest = join(root, 'dist', 'validators', MANIFEST_FILE);
+    edit(manifest, '"stamp": "', '"stamp": "another-build-');
+    expect(probe(root).built).toEqual({ inventory: true, playbook: true });
+  });
+
+  test('running from src/ (unstamped), a named document schema is built, and served by the module generated for its text', () => {
+    const store = new ValidatorStore(VALIDATORS_DIR);
+    expect(store.trusted).toBe(false);
+    const inventory = new DocumentSchema('inventory', () => buildInventorySchema());
+    expect(store.find('document', inventory)).toBeUndefined();
+    expect(store.origin(store.get('document', inventory))).toBe('runtime');
+    expect(inventory.isBuilt).toBe(true);
+    expect(validatorOrigin(validatorFor('document', inventoryDocument().schema()))).toBe('precompiled');
+  });
+
+  test('a custom action list names no generated validator, even when the stamp matches', () => {
+    const manifest = JSON.parse(readFileSync(join(VALIDATORS_DIR, MANIFEST_FILE), 'utf8')) as Manifest;
+    const store = new ValidatorStore(VALIDATORS_DIR, manifest.stamp);
+    expect(store.trusted).toBe(true);
+    const custom = playbookDocument(fakeActions);
+    expect(custom.name).toBeUndefined();
+    expect(store.origin(store.get('document', custom))).toBe('runtime');
+    const shipped = new DocumentSchema('playbook', () => buildPlaybookSchema(actions));
+    expect(store.origin(store.get('document', shipped))).toBe('precompiled');
+    expect(shipped.isBuilt).toBe(false);
   });
 });
 
@@ -242,83 +321,6 @@ describe('precompiled and runtime-compiled validators give identical results', (
   });
 });
 
-describe('lean validators give the verdict of the full ones', () => {
-  const documents: Array<[string, JsonSchema, SchemaRecipe, unknown[]]> = [
-    ['inventory', inventorySchema, inventorySchemaRecipe(), INVENTORIES],
-    ['playbook', playbookSchema, playbookSchemaRecipe(actions), PLAYBOOKS],
-    ['included playbook', includedSchema, playbookSchemaRecipe(actions, { hostsOptional: true }), INCLUDED],
-  ];
-
-  /** The generated lean validator must be ajv's lean compile exactly, and give the full validator's verdict. */
-  function expectSameVerdict(lean: ValidateFunction, leanRuntime: ValidateFunction, full: ValidateFunction, data: unknown): boolean {
-    const verdict = expectSameOutcome(lean, leanRuntime, data);
-    expect(full(structuredClone(data))).toBe(verdict);
-    if (!verdict) expect(lean.errors?.length).toBeGreaterThan(0);
-    return verdict;
-  }
-
-  test.each(documents)('%s: the shipped files and fixtures, valid and invalid', (_name, schema, _recipe, corpus) => {
-    const lean = precompiledValidator('document-lean', schema)!;
-    expect(validatorOrigin(lean)).toBe('precompiled');
-    const full = validatorFor('document', schema);
-    expect(validatorOrigin(full)).toBe('precompiled');
-    const leanRuntime = compileAtRuntime('document-lean', schema);
-    const verdicts = corpus.map((data) => expectSameVerdict(lean, leanRuntime, full, data));
-    expect(verdicts).toContain(true);
-    expect(verdicts).toContain(false);
-  });
-
-  test.each(documents)('%s: 300 mutations of those files', (_name, schema, _recipe, corpus) => {
-    const lean = precompiledValidator('document-lean', schema)!;
-    const full = validatorFor('document', schema);
-    const leanRuntime = compileAtRuntime('document-lean', schema);
-    let invalid = 0;
-    fc.assert(
-      fc.property(fc.nat(corpus.length - 1), mutation, (i, m) => {
-        if (!expectSameVerdict(lean, leanRuntime, full, mutate(corpus[i], m))) invalid++;
-      }),
-      { numRuns: 300, seed: SEED + 1 },
-    );
-    expect(invalid).toBeGreaterThan(100);
-  });
-
-  test.each(documents)('%s: validateDocument gives the full validator\'s positioned errors on 150 mutated YAML files', (_name, schema, recipe, corpus) => {
-    // The reference is today's path on its own: the full profile, compiled by ajv here, then explained.
-    const full = compileAtRuntime('document', schema);
-    let invalid = 0;
-    fc.assert(
-      fc.property(fc.nat(corpus.length - 1), mutation, (i, m) => {
-        const doc = parseYaml(stringify(mutate(corpus[i], m)), 'mutated.yml');
-        const expected = full(doc.data) ? [] : explainErrors(doc, full.errors ?? []).map((e) => e.format());
-        if (expected.length) invalid++;
-        expect(validateDocument(doc, recipe).map((e) => e.format())).toEqual(expected);
-        expect(validateDocument(doc, schema).map((e) => e.format())).toEqual(expected);
-      }),
-      { numRuns: 150, seed: SEED + 2 },
-    );
-    expect(invalid).toBeGreaterThan(50);
-  });
-
-  test('each action input is generated once in the lean playbook validator, shared by steps and handlers', () => {
-    const lean = leanSchema(playbookSchema) as { definitions: Record<string, { properties: Record<string, unknown> }> };
-    const original = (playbookSchema as typeof lean).definitions.step!.properties;
-    const step = lean.definitions.step!.properties;
-    const handler = lean.definitions.handler!.properties;
-    const large = actions.filter((a) => JSON.stringify(original[a.name]).length >= HOIST_MIN_CHARS);
-    expect(large.map((a) => a.name)).toEqual(expect.arrayContaining(['command', 'file', 'template', 'postgres', 'pgbackrest']));
-    for (const a of large) {
-      expect(step[a.name]).toEqual({ $ref: expect.stringMatching(/^#\/definitions\/lean-\d+$/) });
-      expect(handler[a.name]).toEqual(step[a.name]);
-      const name = (step[a.name] as { $ref: string }).$ref.split('/').pop()!;
-      expect(lean.definitions[name]).toEqual(original[a.name]);
-    }
-    // Small subschemas stay where they are.
-    for (const key of Object.keys(original).filter((k) => !large.some((a) => a.name === k))) expect(step[key]).toEqual(original[key]);
-    const size = (profile: ValidatorProfile) => readFileSync(join(VALIDATORS_DIR, validatorFileName(profile, playbookSchema)), 'utf8').length;
-    expect(size('document-lean')).toBeLessThan(size('document') / 2);
-  });
-});
-
 describe('without a generated module, the schema is compiled as before', () => {
   test('a custom action list (no module for it) is compiled at runtime', () => {
     const schema = buildPlaybookSchema(fakeActions);
@@ -368,7 +370,7 @@ describe('precompileValidators', () => {
   test('empties the directory, then writes a module per target, formats.cjs and the manifest', () => {
     writeFileSync(join(dir, 'document-stale.cjs'), 'module.exports = () => true;\n');
     const targets = precompileTargets(fakeActions);
-    const files = precompileValidators(dir, targets);
+    const files = precompileValidators(dir, targets, { version: '9.9.9', stamp: 'test-stamp' });
     const names = targets.map((t) => validatorFileName(t.profile, t.schema));
     expect(readdirSync(dir).sort()).toEqual([...new Set(names), FORMATS_FILE, MANIFEST_FILE].sort());
     expect(files.map((f) => basename(f))).toEqual([...new Set(names), FORMATS_FILE, MANIFEST_FILE]);
@@ -376,7 +378,7 @@ describe('precompileValidators', () => {
   });
 
   test('a store over that directory serves the fake action list precompiled, with the same errors as runtime', () => {
-    const store = new ValidatorStore(dir);
+    const store = new ValidatorStore(dir, 'test-stamp');
     const profiles: Array<[ValidatorProfile, JsonSchema, unknown[]]> = [
       ['document', buildPlaybookSchema(fakeActions), PLAYBOOKS],
       ['document', buildPlaybookSchema(fakeActions, { hostsOptional: true }), INCLUDED],

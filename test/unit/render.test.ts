@@ -299,7 +299,12 @@ describe('template files', () => {
       // outside the working directory the name is absolute; inside it, relative
       `unknown variable "host.vars.nope" in template "${path.join(second, 'postgresql.conf.hbs')}" at line 3, column 3`,
     );
-    const e = await renderer.renderFile('nothere.hbs', ctx).catch((x: unknown) => x as PgplayError);
+    const e = await renderer.renderFile('nothere.hbs', ctx).then(
+      (text) => {
+        throw new Error(`expected "template not found", rendered: ${text}`);
+      },
+      (x: unknown) => x as PgplayError,
+    );
     expect(e).toBeInstanceOf(PgplayError);
     expect(e.message).toBe('template "nothere.hbs" not found');
     expect(e.expected).toBe(`a file in ${first}, ${second}`);

@@ -1,0 +1,57 @@
+import type { JsonSchema } from '../actions/types.js';
+import { buildInventorySchema } from './inventory.js';
+import { buildPlaybookSchema, type ActionSchemaSource } from './playbook.js';
+
+/**
+ * A document schema (inventory, playbook) that is built only when needed. Building the playbook
+ * schema (every action's input, relaxed for templates) costs tens of milliseconds at start-up; a
+ * schema the build generated a validator for carries that validator's name, and the store
+ * (validators.ts) serves the generated validator by name when the build stamp matches, without
+ * building the schema. A schema without a name (a custom action list) is always built and compiled.
+ */
+export class DocumentSchema {
+  private built?: JsonSchema;
+
+  constructor(
+    /** The name of the validator the build generates for this schema, if it generates one. */
+    readonly name: string | undefined,
+    private readonly build: () => JsonSchema,
+  ) {}
+
+  /** The schema, built on first use. */
+  schema(): JsonSchema {
+    this.built ??= this.build();
+    return this.built;
+  }
+
+  /** Whether schema() has been built (tests check that a generated validator spares building it). */
+  get isBuilt(): boolean {
+    return this.built !== undefined;
+  }
+}
+
+const playbooks = new WeakMap<ReadonlyArray<ActionSchemaSource>, { plain?: DocumentSchema; included?: DocumentSchema }>();
+
+/**
+ * The playbook schema for an action list (included: steps may omit hosts). `shipped`: the list is
+ * pgplay's own (actions/registry.ts), the one the build generates validators from; only then does the
+ * schema name a generated validator. (The registry is not imported here: loading an inventory must
+ * not load every action.)
+ */
+export function playbookDocument(list: ReadonlyArray<ActionSchemaSource>, options: { hostsOptional?: boolean; shipped?: boolean } = {}): DocumentSchema {
+  let cached = playbooks.get(list);
+  if (!cached) playbooks.set(list, (cached = {}));
+  const hostsOptional = options.hostsOptional ?? false;
+  const name = hostsOptional ? 'playbook-included' : 'playbook';
+  return (cached[hostsOptional ? 'included' : 'plain'] ??= new DocumentSchema(options.shipped ? name : undefined, () =>
+    buildPlaybookSchema(list, { hostsOptional }),
+  ));
+}
+
+let inventory: DocumentSchema | undefined;
+
+/** The inventory schema, which depends on nothing but its code. */
+export function inventoryDocument(): DocumentSchema {
+  inventory ??= new DocumentSchema('inventory', buildInventorySchema);
+  return inventory;
+}
