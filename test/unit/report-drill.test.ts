@@ -180,7 +180,7 @@ describe('drill report', () => {
     const early = buildDrillReport(drillRun({ end: { status: 'interrupted', exitCode: 130 }, drop: ['drill_pgdata', 'drill_teardown', 'drill_restore_target'], checks: '' }))!;
     expect(early.teardown).toBe('not needed');
     const failedRestore = buildDrillReport(
-      drillRun({ end: { status: 'failed', exitCode: 1, error: { code: 'STEP_FAILED', message: 'pgbackrest restore failed with error 40: unable to restore', step: 'restore-target', host: 'drill1' } }, checks: '' }),
+      drillRun({ end: { status: 'failed', exitCode: 1, error: { code: 'STEP_FAILED', exitCode: 1, message: 'pgbackrest restore failed with error 40: unable to restore', step: 'restore-target', host: 'drill1' } }, checks: '' }),
     )!;
     expect(failedRestore.problems[0]).toBe('step restore-target on drill1 failed: pgbackrest restore failed with error 40: unable to restore');
   });
@@ -216,7 +216,10 @@ describe('the declared outputs decide', () => {
   });
 
   it('a run registering none of the declared names has no drill report, whatever else it registered', () => {
-    const other: DrillReportOutputs = { restore: ['r'], started: 's', ready: 'w', proof: 'p', recovery_point: 'q', checks: 'c', teardown: 't' };
+    const other: DrillReportOutputs = {
+      restore: ['r'], started: 's', ready: 'w', proof: 'p', recovery_point: 'q', checks: 'c', teardown: 't',
+      copy: 'x', wal_at_start: 'a', archive_check: 'k', archiver: 'v', repository: 'y',
+    };
     expect(buildWith(drillRun(), other)).toBeUndefined();
   });
 });
