@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { PgplayError } from '../core/errors.js';
+import { failedCommand, PgplayError, type FailedCommand } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
 import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -262,7 +262,7 @@ async function isEmptyDirectory(ctx: ActionContext, path: string): Promise<boole
     signal: ctx.signal,
     env: PLAIN_LOCALE,
   });
-  if (r.exitCode !== 0) throw failed(`cannot list ${path}: ${r.stderr.trim()}`);
+  if (r.exitCode !== 0) throw failed(`cannot list ${path}: ${r.stderr.trim()}`, undefined, failedCommand(r));
   return r.stdout === '';
 }
 
@@ -272,7 +272,7 @@ export const PLAIN_LOCALE = { LC_ALL: 'C' };
 async function run(ctx: ActionContext, argv: string[]): Promise<void> {
   const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: PLAIN_LOCALE });
   if (r.exitCode !== 0) {
-    throw failed(`${argv.filter((a) => a !== '--').join(' ')} failed (rc ${r.exitCode}): ${r.stderr.trim()}`);
+    throw failed(`${argv.filter((a) => a !== '--').join(' ')} failed (rc ${r.exitCode}): ${r.stderr.trim()}`, undefined, failedCommand(r));
   }
 }
 
@@ -308,8 +308,8 @@ function normalize(path: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-function failed(message: string, hint?: string): PgplayError {
-  return new PgplayError({ code: 'STEP_FAILED', message, hint });
+function failed(message: string, hint?: string, command?: FailedCommand): PgplayError {
+  return new PgplayError({ code: 'STEP_FAILED', message, hint, command });
 }
 
 function usage(message: string, expected: string): PgplayError {

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { PgplayError } from '../core/errors.js';
+import { failedCommand, PgplayError } from '../core/errors.js';
 import { MASK } from '../core/redact.js';
 import type { SecretRef } from '../model/inventory.js';
 import { mergePgpass, parsePgpassLine, pgpassEscape, PGPASS_MODE, type PgpassEntry } from '../postgres/pgpass.js';
@@ -84,7 +84,7 @@ export const pgpassAction: Action<PgpassInput> = {
     } else if (p.attributes.length > 0) {
       for (const argv of [['chown', owner, '--', p.path], ['chmod', formatMode(PGPASS_MODE), '--', p.path]]) {
         const r = await ctx.transport.exec(argv, { signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: { LC_ALL: 'C' } });
-        if (r.exitCode !== 0) throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${p.path} failed (rc ${r.exitCode}): ${r.stderr.trim()}` });
+        if (r.exitCode !== 0) throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${p.path} failed (rc ${r.exitCode}): ${r.stderr.trim()}`, command: failedCommand(r) });
       }
     }
     return outcome(ctx, p, true);

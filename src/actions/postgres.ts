@@ -375,6 +375,7 @@ async function startingCommand(ctx: ActionContext, pgdata: string, input: Postgr
       ? `PostgreSQL on ${host.name} did not finish starting within ${waitSeconds(waitMs)}s; it may still be starting${lines.length ? `. Last log lines:\n${lines.join('\n')}` : ''}`
       : `PostgreSQL did not start on ${host.name}${lines.length ? `:\n${lines.join('\n')}` : `: ${pgctl || `pg_ctl ${command} exited with rc ${r.exitCode}`}`}`,
     hint: `the server's startup log is ${log}`,
+    command: { argv, rc: r.exitCode, stderrTail: lines.length ? lines : tailLines(r.stderr || r.stdout, 3) },
   });
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { PgplayError } from '../core/errors.js';
+import { failedCommand, PgplayError } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
 import { unifiedDiff } from './diff.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -141,7 +141,7 @@ async function fixAttributes(ctx: ActionContext, path: string, input: TemplateIn
   for (const argv of commands) {
     const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: { LC_ALL: 'C' } });
     if (r.exitCode !== 0) {
-      throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${path} failed (rc ${r.exitCode}): ${r.stderr.trim()}` });
+      throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${path} failed (rc ${r.exitCode}): ${r.stderr.trim()}`, command: failedCommand(r) });
     }
   }
 }

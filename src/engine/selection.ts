@@ -69,14 +69,18 @@ function tagged(step: Step, tags: string[] | undefined): boolean {
   return own.includes('always') || own.some((t) => tags.includes(t));
 }
 
-/** Every tag of the playbook's steps and handlers, and of the playbooks it includes by a fixed path. */
+/**
+ * The tags --tags can select by: those of the playbook's steps and handlers, and those inside a
+ * playbook included (by a fixed path) from a step tagged `always`: an include step that --tags does
+ * not select is not entered, whatever its steps are tagged.
+ */
 async function tagsOf(playbook: Playbook, loadInclude: (file: string) => Promise<Playbook>, seen: Set<string>): Promise<Set<string>> {
   const tags = new Set<string>();
   const steps: Array<Partial<Step>> = [...playbook.steps, ...Object.values(playbook.handlers ?? {})];
   for (const step of steps) {
     for (const t of step.tags ?? []) if (t !== 'always') tags.add(t);
     const file = (step.include as IncludeInput | undefined)?.playbook;
-    if (typeof file !== 'string' || isTemplated(file) || seen.has(file)) continue;
+    if (!step.tags?.includes('always') || typeof file !== 'string' || isTemplated(file) || seen.has(file)) continue;
     seen.add(file);
     for (const t of await tagsOf(await loadInclude(file), loadInclude, seen)) tags.add(t);
   }

@@ -17,7 +17,8 @@ export interface JournalWriterOptions {
  *
  * fsync, which only matters if the machine itself goes down, happens once per step that changed
  * something: after the last of its hosts reports, so a change recorded as done is on disk before the
- * next step starts (what --resume relies on to not redo it), plus at the run's end (also an
+ * next step starts (what --resume relies on to not redo it; a loop's items that report after every
+ * host has, one sync per changed item), plus at the run's end (also an
  * interrupted or abandoned one). A result lost with the machine before it was synced only means that
  * host's step runs again; for a step that changed nothing, running again is only its check.
  */

@@ -158,6 +158,21 @@ describe('JournalWriter syncs', () => {
     expect(lines.map((l) => l.type)).toEqual(['journal', 'step-start', 'step-result', 'run-end']);
   });
 
+  it("a loop's items reported after every host has are each synced when they changed something, and only then", () => {
+    const { writer, syncs } = recordingWriter(join(dir, 'state'));
+    const item = (host: string, index: number, status: 'changed' | 'ok'): RunEvent => ({ ...result('each', host, false, status), index, item: `i${index}`, items: 3 } as RunEvent);
+    writer.event(start('each', ['db1', 'db2']));
+    writer.event(item('db1', 0, 'changed'));
+    writer.event(item('db1', 1, 'ok'));
+    writer.event(item('db2', 0, 'ok'));
+    expect(syncs.slice(2)).toEqual(['step-result each@db2']);
+    writer.event(item('db2', 1, 'ok'));
+    writer.event(item('db2', 2, 'changed'));
+    writer.event(start('next', ['db1']));
+    expect(syncs.slice(2)).toEqual(['step-result each@db2', 'step-result each@db2']);
+    writer.close();
+  });
+
   it('a result outside the step in progress is synced at once', () => {
     const { writer, syncs } = recordingWriter(join(dir, 'state'));
     writer.event(start('prepare', ['db1', 'db2']));

@@ -267,6 +267,13 @@ describe('fixtures with many defects report all of them, sorted by position', ()
     expect(check(ok)).toEqual([]);
   });
 
+  test('an include cannot be looped, nor be a handler', () => {
+    const looped = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    loop: [a, b]\n    include: { playbook: nightly-backup.yml }');
+    expect(check(looped)).toEqual([`${F}:16:5: step backup: loop cannot repeat an include (expected loop on the steps of the included playbook)`]);
+    const handler = `name: h\nsteps:\n  - { id: s, hosts: primary, command: { argv: ["true"] }, notify: [h] }\nhandlers:\n  h:\n    hosts: primary\n    include: { playbook: nightly-backup.yml }\n`;
+    expect(check(handler).map((l) => l.split('\n')[0])).toEqual([`${F}:7:5: handler h: include cannot run as a handler (expected one action in a handler)`]);
+  });
+
   test('an include step may leave hosts to the included playbook', () => {
     const text = edit('    hosts: repository\n    pgbackrest: { command: backup, type: "{{params.type}}" }', '    include: { playbook: nightly-backup.yml }');
     expect(check(text)).toEqual([]);
