@@ -282,9 +282,19 @@ describe('basebackup guards (exit 3)', () => {
 });
 
 describe('promotion of the standby and the rebuild of the old primary', () => {
-  it('promotes db2 to a new timeline; promoting it again is refused', async () => {
+  it('promotes db2 to a new timeline once db1 is fenced; promoting it again is refused', async () => {
     const before = await standby.psql('select timeline_id from pg_control_checkpoint()');
     expect(before).toBe('1');
+    // The engine keeps one read-write server per cluster: not while db1 runs.
+    const unfenced = await run(dir, inventory, '  - { id: promote, hosts: db2, postgres: { state: promoted } }\n', { yes: true });
+    expect(unfenced.exitCode).toBe(3);
+    expect(unfenced.results[0]!.error?.message).toContain('db1 runs read-write: promote would make db2 a second primary');
+    expect(await standby.psql('select pg_is_in_recovery()')).toBe('t');
+    const oldPid = await readPostmasterPid(primary.pgdata);
+    const stop = await run(dir, inventory, '  - { id: fence, hosts: db1, postgres: { state: stopped, allow_primary: true } }\n', { yes: true });
+    expect(stop.statuses).toEqual(['fence=changed']);
+    await expect.poll(() => pidAlive(oldPid), { timeout: 10_000 }).toBe(false);
+
     const r = await run(dir, inventory, '  - { id: promote, hosts: db2, postgres: { state: promoted } }\n', { yes: true });
     expect(r.statuses).toEqual(['promote=changed']);
     expect(r.results[0]!.msg).toBe('promoted db2: timeline 1 -> 2');
@@ -298,11 +308,6 @@ describe('promotion of the standby and the rebuild of the old primary', () => {
   });
 
   it('rebuilds the stopped old primary from its successor (replace: its copy is no longer a standby)', async () => {
-    const oldPid = await readPostmasterPid(primary.pgdata);
-    const stop = await run(dir, inventory, '  - { id: fence, hosts: db1, postgres: { state: stopped, allow_primary: true } }\n', { yes: true });
-    expect(stop.statuses).toEqual(['fence=changed']);
-    await expect.poll(() => pidAlive(oldPid), { timeout: 10_000 }).toBe(false);
-
     const refused = await run(dir, inventory, '  - { id: copy, hosts: db1, basebackup: { from: db2, slot: false } }\n', { yes: true });
     expect(refused.exitCode).toBe(3);
     expect(refused.results[0]!.error?.message).toBe(

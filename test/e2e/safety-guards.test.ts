@@ -11,6 +11,9 @@
  *              --resume fences it again; db2 primary (TL 3)
  *   failover   db3 rebuilt under db2; db1 cut off, db2 crashes: promoting db1 (behind db3) is refused,
  *              then allowed with allow_data_loss and db3 rebuilt as a straggler
+ *   straggler  db2 rebuilt under db1; db2 cut off, db1 crashes: db2 promoted with allow_data_loss, db3
+ *              cannot follow and the run fails naming the command that rebuilds it; --resume with
+ *              rebuild_stragglers passes the guards again and rebuilds db3
  */
 import { execa } from 'execa';
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -211,6 +214,36 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
     // The 100 rows only db2 and db3 had are lost, as allowed; db3 now holds what db1 holds.
     expect(await psql('db1', 'SELECT count(*) FROM guarded')).toBe('150');
     expect(await eventually(() => streamingFrom('db1'), (v) => v === 'db3|streaming')).toBe('db3|streaming');
+    expect(await psql('db3', 'SELECT count(*) FROM guarded')).toBe('150');
+  }, 400_000);
+
+  it('without rebuild_stragglers, a standby that cannot follow the new primary fails the run with the command that rebuilds it', async () => {
+    const underDb1 = await inventory('under-db1', { db1: { role: 'primary' }, db2: { role: 'standby', upstream: 'db1' }, db3: { role: 'standby', upstream: 'db1' } });
+    await ok('standby-from-backup.yml', ['-i', underDb1, '-p', 'host=db2', '--yes']);
+    await cutOff('db2', 'db1');
+    await psql('db1', 'INSERT INTO guarded SELECT generate_series(251, 300)');
+    expect(await eventually(() => tryPsql('db3', 'SELECT count(*) FROM guarded'), (x) => x.stdout === '200')).toMatchObject({ stdout: '200' });
+    expect((await pgCtl('db1', 'stop', '-m', 'immediate', '-w')).exitCode).toBe(0);
+    // As in the failover above: the cut-off must not follow db2's backup into db3 when it is rebuilt.
+    await reconnect('db2');
+
+    const r = await lab.run('promote.yml', ['-i', underDb1, '-p', 'candidate=db2', '-p', 'allow_data_loss=true', '-p', 'follow_timeout=10s', '--yes']);
+    expect(r.exitCode).toBe(1);
+    const message = r.events.at(-1)!.error!.message;
+    expect(message).toContain('db3 does not stream from db2 on its new timeline');
+    expect(message).toContain('pgplay run standby-from-backup.yml -p host=db3 -p rebuild=true --yes');
+    expect(await recoveryStates()).toEqual({ db1: 'down', db2: 'f', db3: 't' });
+    expect(await psql('db2', 'SELECT count(*) FROM guarded')).toBe('150');
+
+    // Resumed with rebuild_stragglers: the guards run again and accept the candidate this promotion
+    // promoted (no exit 3), the promotion is not redone, db3 is rebuilt and follows db2.
+    const resumed = await lab.run('promote.yml', ['-i', underDb1, '--resume', '-p', 'rebuild_stragglers=true', '--yes']);
+    expect(resumed.exitCode, resumed.stdout.slice(-3000)).toBe(0);
+    expect(results(resumed.events)).toEqual(
+      expect.arrayContaining(['candidate-in-recovery@db2=ok', 'fence@db1=ok', 'promote@db2=skipped', 'rebuild-stragglers/restore@db3=changed']),
+    );
+    expect(await recoveryStates()).toEqual({ db1: 'down', db2: 'f', db3: 't' });
+    expect(await eventually(() => streamingFrom('db2'), (v) => v === 'db3|streaming')).toBe('db3|streaming');
     expect(await psql('db3', 'SELECT count(*) FROM guarded')).toBe('150');
   }, 400_000);
 });
