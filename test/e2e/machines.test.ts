@@ -46,6 +46,14 @@ function registeredStdout(stateDir: string): Record<string, string> {
   return Object.fromEntries(journal.registered.map((r) => [`${r.step}.${r.host}`, String((r.value as { stdout: string }).stdout).trim()]));
 }
 
+/** A playbook whose only step would leave a trace on every machine. */
+const TOUCH = `name: touch
+steps:
+  - id: touch
+    hosts: all
+    command: { argv: [touch, /var/lib/postgresql/touched] }
+`;
+
 describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15', () => {
   let rig: Machines;
   let work: string;
@@ -56,22 +64,31 @@ describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15
     // The figure for the report; no assertion on time.
     console.log(`machines rig: 2 machines up in ${rig.startupMs} ms`);
     work = await mkdtemp(join(tmpdir(), 'pgplay-machines-test-'));
-    const connection = { ...rigConnection(rig), become: 'postgres' };
-    inventory = join(work, 'inventory.yml');
+    // As a DBA writes it for Debian hosts: the layout says where everything is, no pgdata, no host vars.
+    inventory = await writeInventory('inventory.yml', 'layout: debian', {});
+    await writeFile(join(work, 'probe.yml'), PROBE);
+    await writeFile(join(work, 'touch.yml'), TOUCH);
+  });
+
+  /** An inventory for both machines: `postgres` adds to version 15, `pgdata` per machine name. */
+  async function writeInventory(name: string, postgres: string, pgdata: Record<string, string | undefined>): Promise<string> {
+    const file = join(work, name);
+    const host = (n: string, rest: string) =>
+      `  ${n}: { address: ${rig.machines[n]!.address}, ${rest}${pgdata[n] ? `, pgdata: ${pgdata[n]}` : ''} }`;
     await writeFile(
-      inventory,
+      file,
       [
         'cluster: machines',
-        'postgres: { version: 15 }',
-        `connection: ${JSON.stringify(connection)}`,
+        `postgres: { version: 15${postgres ? `, ${postgres}` : ''} }`,
+        `connection: ${JSON.stringify({ ...rigConnection(rig), become: 'postgres' })}`,
         'hosts:',
-        `  alpha: { address: ${rig.machines.alpha!.address}, role: primary, pgdata: /var/lib/postgresql/15/main }`,
-        `  bravo: { address: ${rig.machines.bravo!.address}, role: standby, upstream: alpha, pgdata: /var/lib/postgresql/15/main }`,
+        host('alpha', 'role: primary'),
+        host('bravo', 'role: standby, upstream: alpha'),
         '',
       ].join('\n'),
     );
-    await writeFile(join(work, 'probe.yml'), PROBE);
-  });
+    return file;
+  }
 
   afterAll(async () => {
     await rig?.stop();
@@ -124,6 +141,56 @@ describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15
     });
     expect(fromBravo).toBe(await alpha.psql('select system_identifier from pg_control_system()'));
     expect(fromBravo).not.toBe(await bravo.psql('select system_identifier from pg_control_system()'));
+  });
+
+  describe('a server that contradicts the inventory stops the run before any step (exit 3)', () => {
+    const PKG = '/var/lib/postgresql/15/main';
+    const OTHER = '/var/lib/postgresql/15/other';
+    const cases = [
+      {
+        what: "layout debian, alpha's pgdata is not the data_directory its server runs from",
+        postgres: 'layout: debian',
+        pgdata: { alpha: OTHER },
+        says: [`alpha: the server at /var/run/postgresql port 5432 runs from data_directory ${PKG}, but the inventory's pgdata is ${OTHER}`],
+      },
+      {
+        what: 'layout pgdata (the default), pgdata not the data_directory',
+        postgres: '',
+        pgdata: { alpha: OTHER, bravo: PKG },
+        says: [
+          `alpha: the server at /var/run/postgresql port 5432 runs from data_directory ${PKG}, but the inventory's pgdata is ${OTHER}`,
+          // bravo's pgdata is right, but with layout pgdata its config would be in PGDATA, and it is not.
+          `bravo: the server at /var/run/postgresql port 5432 reads config_file ${CONFIG_DIR}/postgresql.conf, but with layout pgdata pgplay writes ${PKG}/postgresql.conf`,
+          `bravo: the server at /var/run/postgresql port 5432 reads hba_file ${CONFIG_DIR}/pg_hba.conf, but with layout pgdata pgplay writes ${PKG}/pg_hba.conf`,
+        ],
+      },
+      {
+        what: 'layout pgdata on Debian servers: their config is not in PGDATA',
+        postgres: '',
+        pgdata: { alpha: PKG, bravo: PKG },
+        says: ['alpha', 'bravo'].flatMap((n) => [
+          `${n}: the server at /var/run/postgresql port 5432 reads config_file ${CONFIG_DIR}/postgresql.conf, but with layout pgdata pgplay writes ${PKG}/postgresql.conf`,
+          `${n}: the server at /var/run/postgresql port 5432 reads hba_file ${CONFIG_DIR}/pg_hba.conf, but with layout pgdata pgplay writes ${PKG}/pg_hba.conf`,
+        ]),
+      },
+    ];
+    it.each(cases)('$what', async ({ postgres, pgdata, says }) => {
+      const file = await writeInventory('contradicting.yml', postgres, pgdata);
+      const r = await pgplay(['run', join(work, 'touch.yml'), '-i', file], join(work, 'state-refused'));
+      expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(3);
+      expect(r.stderr).toContain(`the inventory contradicts the running server${says.length > 1 ? 's' : ''}: ${says.join('; ')}`);
+      for (const m of Object.values(rig.machines)) {
+        expect((await m.exec(['test', '-e', '/var/lib/postgresql/touched'])).exitCode).toBe(1);
+      }
+    });
+
+    it('the same machines described as they are: the step runs', async () => {
+      const r = await pgplay(['run', join(work, 'touch.yml'), '-i', inventory], join(work, 'state-touch'));
+      expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+      for (const m of Object.values(rig.machines)) {
+        expect((await m.exec(['test', '-e', '/var/lib/postgresql/touched'])).exitCode).toBe(0);
+      }
+    });
   });
 
   it('teardown stops every process of the rig and removes its directory', async () => {
