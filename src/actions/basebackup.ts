@@ -6,6 +6,7 @@ import { buildConninfo } from '../postgres/conninfo.js';
 import { pgpassLine } from '../postgres/pgpass.js';
 import { copyWithBackupApi } from './basebackup-copy.js';
 import { defaultPgpassPath } from './pgpass.js';
+import { disarm, guardDestruction } from './identity-guard.js';
 import { commandFailed, listDir, pgBin, probe, requirePgdata, runAsOwner, tailLines } from './postgres.js';
 import { slotFor } from './recovery.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -95,7 +96,10 @@ export const basebackupAction: Action<BasebackupInput> = {
     if (!p.outcome.changed) return p.outcome;
     const started = Date.now();
     const pgdata = requirePgdata(ctx.host);
-    if (p.wipe) await wipe(ctx, pgdata);
+    if (p.wipe) {
+      await disarm(ctx, pgdata);
+      await wipe(ctx, pgdata);
+    }
     const slot = await slotPlan(ctx, input, p.upstream);
     let lsns: { start_lsn: string; stop_lsn: string } | undefined;
     if (input.method === 'copy') {
@@ -188,6 +192,9 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
   }
 
   guardPrimary(ctx, host, target, upstream, source);
+  // Another host's PGDATA (the primary's under another path) is never copied over; another cluster
+  // needs replace, which the check below asks for.
+  await guardDestruction(ctx, { verb: 'copy into', path: pgdata, cluster: false });
   if (target.running) {
     throw new PgplayError({
       code: 'GUARD',

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { failedCommand, PgplayError, type FailedCommand } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
+import { disarm, guardDestruction } from './identity-guard.js';
 import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
@@ -65,6 +66,7 @@ export const fileAction: Action<FileInput> = {
 
   async apply(ctx, input) {
     const p = await plan(ctx, input);
+    if (p.disarm) await disarm(ctx, p.disarm);
     for (const argv of p.commands) await run(ctx, argv);
     return outcome(ctx, input, p, true);
   },
@@ -81,6 +83,8 @@ interface Plan {
   always?: boolean;
   /** Under --check: why nothing can be judged yet. */
   note?: string;
+  /** A PGDATA removed with the directory: its pg_control goes first, so a half-done removal cannot start. */
+  disarm?: string;
 }
 
 async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
@@ -96,8 +100,10 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
 
   switch (state) {
     case 'absent': {
-      await refuseDangerousRemoval(ctx, path);
+      refuseShortPath(path);
       const st = await ctx.transport.stat(path, become);
+      // A directory is examined in full (whose PGDATA, which cluster, running); a link to a running PGDATA is refused too.
+      const pgdata = st.type === 'directory' ? await guardDirectoryRemoval(ctx, path) : await refuseRunningPgdata(ctx, path);
       if (!st.exists) return { path, changes: [], commands: [] };
       if (st.type === 'directory') {
         const empty = await isEmptyDirectory(ctx, path);
@@ -108,7 +114,7 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
             hint: 'set force: true to remove it with everything in it',
           });
         }
-        return { path, changes: [`state: directory -> absent${empty ? '' : ' (with its contents)'}`], commands: [['rm', '-rf', '--', path]] };
+        return { path, changes: [`state: directory -> absent${empty ? '' : ' (with its contents)'}`], commands: [['rm', '-rf', '--', path]], disarm: pgdata };
       }
       return { path, changes: [`state: ${st.type} -> absent`], commands: [['rm', '-f', '--', path]] };
     }
@@ -208,11 +214,8 @@ function ownerSpec(input: Pick<FileInput, 'owner' | 'group'>): string | undefine
   return `${input.owner ?? ''}${input.group !== undefined ? ':' + input.group : ''}`;
 }
 
-/**
- * Removal is refused outright for "/" and top-level directories (/var, /home: a typo away from a
- * disaster), and for the PGDATA of a running cluster or any directory that contains it.
- */
-async function refuseDangerousRemoval(ctx: ActionContext, path: string): Promise<void> {
+/** "/" and top-level directories (/var, /home) are never removed: a typo away from a disaster. */
+function refuseShortPath(path: string): void {
   if (path.split('/').filter(Boolean).length < 2) {
     throw new PgplayError({
       code: 'GUARD',
@@ -220,22 +223,49 @@ async function refuseDangerousRemoval(ctx: ActionContext, path: string): Promise
       expected: 'a path such as /var/lib/pgplay/drill',
     });
   }
+}
+
+function runningPgdata(ctx: ActionContext, path: string, how: 'it is' | 'it contains'): PgplayError {
+  return new PgplayError({
+    code: 'GUARD',
+    message: `refusing to remove ${path}: ${how} the PGDATA (${ctx.host.pgdata}) of the running cluster on ${ctx.host.name}`,
+    hint: 'stop PostgreSQL first (postgres: { state: stopped })',
+  });
+}
+
+/** A link (or file) that is the PGDATA of the running cluster, by its path or once links are resolved. */
+async function refuseRunningPgdata(ctx: ActionContext, path: string): Promise<undefined> {
   const pgdata = ctx.host.pgdata;
   // Read live, not from the facts: an earlier step of the run may have started or stopped the server.
-  if (!pgdata || !(await postmasterAlive(ctx, normalize(pgdata)))) return;
+  if (!pgdata || !(await postmasterAlive(ctx, normalize(pgdata)))) return undefined;
   const [realPath, realPgdata] = await resolvePaths(ctx, [path, normalize(pgdata)]);
   for (const [p, d] of [
     [path, normalize(pgdata)],
     [realPath, realPgdata],
   ] as const) {
-    if (d === p || d.startsWith(p + '/')) {
-      throw new PgplayError({
-        code: 'GUARD',
-        message: `refusing to remove ${path}: ${d === p ? 'it is' : 'it contains'} the PGDATA (${pgdata}) of the running cluster on ${ctx.host.name}`,
-        hint: 'stop PostgreSQL first (postgres: { state: stopped })',
-      });
-    }
+    if (d === p || d.startsWith(p + '/')) throw runningPgdata(ctx, path, d === p ? 'it is' : 'it contains');
   }
+  return undefined;
+}
+
+/**
+ * A directory goes only when it is no other inventory host's PGDATA nor holds one, holds no cluster but
+ * the inventory's, and is not the primary's own PGDATA (identity-guard.ts; refused in plan too). When
+ * it is or holds this host's PGDATA with a pg_control, returns that PGDATA, to be disarmed first.
+ */
+async function guardDirectoryRemoval(ctx: ActionContext, path: string): Promise<string | undefined> {
+  const { target, ownPgdata } = await guardDestruction(ctx, { verb: 'remove', path, cluster: true, as: ctx.become ?? null });
+  if (!ownPgdata) return undefined;
+  const how = ownPgdata.real === target.real ? 'it is' : 'it contains';
+  if (ownPgdata.running) throw runningPgdata(ctx, path, how);
+  if (ctx.host.role === 'primary') {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `refusing to remove ${path}: ${how} the PGDATA of ${ctx.host.name}, the inventory's primary`,
+      hint: 'a playbook never removes the primary\'s data directory; if the inventory is out of date (a promotion), correct its roles first',
+    });
+  }
+  return ownPgdata.control ? ownPgdata.real : undefined;
 }
 
 /** Whether PGDATA's postmaster.pid names a live process, read as the cluster's OS user. */

@@ -11,7 +11,7 @@ import type { CommandHandler } from './pgbackrest/common.js';
 import { start, stop } from './pgbackrest/control.js';
 import { inputSchema, resolveInput, validateInput, type PgbackrestCommand, type PgbackrestInput } from './pgbackrest/input.js';
 import { check, info, stanzaCreate, verify } from './pgbackrest/repository.js';
-import { restore } from './pgbackrest/restore.js';
+import { restore, restoreGuards, targetPgdata } from './pgbackrest/restore.js';
 import { PgbackrestRunner } from './pgbackrest/runner.js';
 
 export type { PgbackrestInput } from './pgbackrest/input.js';
@@ -62,6 +62,11 @@ export const pgbackrestAction: Action<PgbackrestInput> = {
     if (ctx.checkMode && runner.config && !(await ctx.transport.stat(runner.config, { become: ctx.host.postgres.osUser })).exists) {
       // Under --check the step that renders pgbackrest.conf has not run yet: say so instead of failing.
       const note = `${runner.config} does not exist yet`;
+      // What a restore would destroy does not depend on that file: its guards hold in plan all the same.
+      if (input.command === 'restore') {
+        const { notes } = await restoreGuards(ctx, input, targetPgdata(ctx));
+        return { changed: true, msg: `would run pgbackrest restore (${[note, ...notes].join('; ')})` };
+      }
       return READ_ONLY.has(input.command)
         ? { changed: false, skipped: true, msg: `pgbackrest ${input.command} not run: ${note}` }
         : { changed: true, msg: `would run pgbackrest ${input.command} (${note})` };

@@ -6,6 +6,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { factsArgv, parseFacts } from '../postgres/facts.js';
 import type { ExecResult, Transport } from '../transports/types.js';
+import { guardDestruction } from './identity-guard.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export type PostgresState = 'initialized' | 'started' | 'stopped' | 'restarted' | 'reloaded' | 'promoted';
@@ -115,7 +116,7 @@ export const postgresAction: Action<PostgresInput> = {
       case 'stopped': {
         const facts = await probe(ctx);
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
-        guardPrimaryStop(ctx.host, facts, input);
+        await guardStop(ctx, pgdata, facts, input);
         return { changed: true, msg: `would stop (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})` };
       }
       case 'restarted': {
@@ -149,7 +150,7 @@ export const postgresAction: Action<PostgresInput> = {
       case 'stopped': {
         const facts = await probe(ctx);
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
-        guardPrimaryStop(ctx.host, facts, input);
+        await guardStop(ctx, pgdata, facts, input);
         return stop(ctx, pgdata, input, waitMs);
       }
       case 'restarted': {
@@ -301,6 +302,8 @@ async function checkInitialized(ctx: ActionContext, pgdata: string): Promise<Out
     }
     return { changed: false, msg: `${pgdata} holds a PostgreSQL ${version} cluster`, data: { pgdata, version } };
   }
+  // An empty directory may still be another host's PGDATA (the primary's, emptied by a lost disk).
+  await guardDestruction(ctx, { verb: 'initdb in', path: pgdata, cluster: false });
   const entries = await listDir(ctx, pgdata);
   if (entries && entries.length > 0) {
     const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? `, ... (${entries.length} entries)` : '');
@@ -391,6 +394,17 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
   await startingCommand(ctx, pgdata, input, waitMs, 'restart');
   const facts = await probe(ctx);
   return { changed: true, msg: `restarted (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`, data: stateData(facts) };
+}
+
+/**
+ * Stopping is refused for a primary unless allow_primary, and for a server whose PGDATA is another
+ * inventory host's (a drill host pointed at the primary's directory). A read-write server stopped on
+ * purpose (allow_primary) must also hold the inventory's cluster: a drill's kept copy or the fenced
+ * primary, never an unrelated server that happens to live at this path.
+ */
+async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, input: PostgresInput): Promise<void> {
+  guardPrimaryStop(ctx.host, facts, input);
+  await guardDestruction(ctx, { verb: 'stop the server of', path: pgdata, cluster: facts.in_recovery !== true });
 }
 
 function guardPrimaryStop(host: Host, facts: HostFacts, input: PostgresInput): void {

@@ -9,7 +9,8 @@ import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.
 import { INCLUDE_KEY, STEP_KEYS, type ParamDef, type Playbook } from '../model/playbook.js';
 import { didYouMean } from '../schema/describe.js';
 import { isTemplated } from '../schema/templated.js';
-import { describeHostChoices } from './hosts.js';
+import { maySameMachine, normalPath, within } from '../postgres/identity.js';
+import { describeHostChoices, resolveHosts } from './hosts.js';
 import { checkParamValue } from './params.js';
 import type { DocPath, LoadedDocument } from './yaml.js';
 
@@ -89,6 +90,9 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
       }
     }
   }
+  checkPaths(inv, emit);
+  checkSharedMachines(inv, emit);
+
   for (const cycle of upstreamCycles(inv)) {
     emit(['hosts', cycle[0]!, 'upstream'], `upstream cycle: ${[...cycle, cycle[0]].join(' -> ')}`, {
       expected: 'a chain of upstreams that ends at the primary',
@@ -142,6 +146,51 @@ function checkLayouts(inv: Inventory, emit: Emit): void {
   if (inv.postgres.cluster !== undefined && !names.some((n) => inv.hosts[n]!.postgres?.cluster === undefined && layoutOf(inv, n) === 'debian')) {
     emit(['postgres', 'cluster'], 'no host takes this Debian cluster name: none uses layout debian without its own cluster', { expected, part: 'key' });
   }
+}
+
+/** Paths used on the hosts are absolute: a relative one would depend on the directory a command starts in. */
+function checkPaths(inv: Inventory, emit: Emit): void {
+  const absolute = (path: DocPath, value: unknown, what: string) => {
+    if (typeof value === 'string' && !value.startsWith('/') && !isTemplated(value)) {
+      emit(path, `${what} "${value}" is a relative path`, { expected: `an absolute path, e.g. /${value.replace(/^\.?\/*/, '')}` });
+    }
+  };
+  for (const key of ['bindir', 'socketDir'] as const) absolute(['postgres', key], inv.postgres[key], `postgres.${key}`);
+  absolute(['backup', 'repoPath'], inv.backup?.repoPath, 'backup.repoPath');
+  for (const [name, h] of Object.entries(inv.hosts)) {
+    absolute(['hosts', name, 'pgdata'], h.pgdata, `pgdata of "${name}"`);
+    for (const key of ['bindir', 'socketDir'] as const) absolute(['hosts', name, 'postgres', key], h.postgres?.[key], `postgres.${key} of "${name}"`);
+  }
+}
+
+/**
+ * Two hosts that may be one machine (the same address, or both on the local transport) cannot share a
+ * data directory (or nest one inside the other), and two hosts at one address cannot share a port: a
+ * playbook acting on one would stop, restore over or remove the other. Reported at the later host.
+ */
+function checkSharedMachines(inv: Inventory, emit: Emit): void {
+  const hosts = Object.values(resolveHosts(inv)).filter((h) => h.pgdata !== undefined && h.pgdata.startsWith('/'));
+  hosts.forEach((h, i) => {
+    for (const earlier of hosts.slice(0, i)) {
+      if (!maySameMachine(h, earlier)) continue;
+      const [mine, theirs] = [normalPath(h.pgdata!), normalPath(earlier.pgdata!)];
+      const where = h.address === earlier.address ? `the same address (${h.address})` : 'the same machine (both use the local transport)';
+      if (within(mine, theirs) || within(theirs, mine)) {
+        const how = mine === theirs ? `the same pgdata (${mine})` : `nested data directories (${mine} and ${theirs})`;
+        emit(['hosts', h.name, 'pgdata'], `"${h.name}" and "${earlier.name}" have ${where} and ${how}: one host's playbook would destroy the other's data`, {
+          expected: 'a data directory of its own for each host on one machine',
+        });
+        break;
+      }
+      if (h.address === earlier.address && h.postgres.port === earlier.postgres.port) {
+        const at: DocPath = inv.hosts[h.name]!.postgres?.port !== undefined ? ['hosts', h.name, 'postgres', 'port'] : ['hosts', h.name, 'address'];
+        emit(at, `"${h.name}" and "${earlier.name}" have the same address (${h.address}) and port (${h.postgres.port})`, {
+          expected: 'a port of its own for each PostgreSQL server at one address',
+        });
+        break;
+      }
+    }
+  });
 }
 
 /** Standby chains that loop back on themselves, each reported once, starting at its first host in inventory order. */

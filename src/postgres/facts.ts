@@ -10,6 +10,7 @@ import type { Host } from '../model/inventory.js';
 import type { HostFacts, ReplicationClient } from '../model/facts.js';
 import { unknownFacts } from '../model/facts.js';
 import { shQuote } from '../transports/quote.js';
+import { CONTROL_FUNCTION, parseControl } from './identity.js';
 import { majorFromPgVersionFile, majorFromVersionNum } from './versions.js';
 
 export const FACTS_HEADER = 'pgplay-facts 1';
@@ -55,12 +56,8 @@ const SQL_PAUSED_14 = factsSql("pg_get_wal_replay_pause_state() = 'paused'");
  */
 export function factsScript(host: Host): string {
   const pg = host.postgres;
-  const sedControl = [
-    `-e ${sq('s/^Database cluster state: *\\(.*\\)$/control.state=\\1/p')}`,
-    `-e ${sq("s/^Latest checkpoint's TimeLineID: *\\(.*\\)$/control.timeline=\\1/p")}`,
-    `-e ${sq('s/^Database system identifier: *\\(.*\\)$/control.system_identifier=\\1/p')}`,
-  ].join(' ');
   return `
+${CONTROL_FUNCTION}
 PGDATA=${sq(host.pgdata ?? '')}
 BINDIR=${sq(pg.bindir)}
 PORT=${sq(pg.port)}
@@ -98,19 +95,7 @@ elif [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ] && kill -0 "$(sed -n 1p
   running=1
 fi
 echo "running=$running"
-if [ -n "$PGDATA" ] && [ -r "$PGDATA/global/pg_control" ]; then
-  cd_out=
-  [ -x "$BINDIR/pg_controldata" ] && cd_out=$("$BINDIR/pg_controldata" -D "$PGDATA" 2>&1)
-  if [ -n "$cd_out" ] && ! printf '%s' "$cd_out" | grep -q -e WARNING -e 'could not'; then
-    printf '%s\\n' "$cd_out" | sed -n ${sedControl}
-  elif command -v od >/dev/null 2>&1; then
-    # pg_controldata missing or from another major: read the few fields whose offsets are the
-    # same in every pg_control from 11 to 17 (system identifier, state, checkpoint timeline).
-    echo "control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$PGDATA/global/pg_control" | tr -d ' ')"
-    echo "control.state_code=$(od -A n -t u4 -j 16 -N 4 "$PGDATA/global/pg_control" | tr -d ' ')"
-    echo "control.timeline=$(od -A n -t u4 -j 48 -N 4 "$PGDATA/global/pg_control" | tr -d ' ')"
-  fi
-fi
+[ -n "$PGDATA" ] && pgplay_control "$PGDATA" "$BINDIR"
 if [ "$running" = 1 ]; then
   if [ -x "$BINDIR/psql" ]; then PSQL=$BINDIR/psql; else PSQL=$(command -v psql 2>/dev/null); fi
   if [ -z "$PSQL" ]; then echo 'psql_error=psql not found in the bindir nor on PATH'
@@ -134,17 +119,6 @@ echo 'end=1'
 export function factsArgv(host: Host): string[] {
   return ['/bin/sh', '-c', factsScript(host)];
 }
-
-/** pg_control's DBState enum, for the raw read (identical in 11..17). */
-const DB_STATES = [
-  'starting up',
-  'shut down',
-  'shut down in recovery',
-  'shutting down',
-  'in crash recovery',
-  'in archive recovery',
-  'in production',
-];
 
 function num(v: string | undefined): number | undefined {
   if (v === undefined || v.trim() === '' || !/^-?\d+$/.test(v.trim())) return undefined;
@@ -210,11 +184,8 @@ export function parseFacts(stdout: string): HostFacts {
   if (pgdataVersion !== undefined) facts.pgdata_version = pgdataVersion;
   if (running) facts.pid = num(kv.get('pg_ctl_pid')) ?? num(kv.get('postmaster_pid'));
 
-  const stateCode = num(kv.get('control.state_code'));
-  const clusterState = kv.get('control.state') ?? (stateCode !== undefined ? DB_STATES[stateCode] : undefined);
-  if (clusterState) facts.cluster_state = clusterState;
-  const controlTimeline = num(kv.get('control.timeline'));
-  const controlSysid = kv.get('control.system_identifier');
+  const control = parseControl((k) => kv.get(k));
+  if (control.state) facts.cluster_state = control.state;
 
   const versionNum = num(kv.get('sql.version_num'));
   const sqlOk = versionNum !== undefined;
@@ -232,9 +203,9 @@ export function parseFacts(stdout: string): HostFacts {
   } else if (pgdataVersion !== undefined) {
     facts.version = pgdataVersion;
   }
-  const timeline = num(kv.get('sql.timeline')) ?? controlTimeline;
+  const timeline = num(kv.get('sql.timeline')) ?? control.timeline;
   if (timeline !== undefined && timeline > 0) facts.timeline = timeline;
-  const sysid = kv.get('sql.system_identifier') || controlSysid;
+  const sysid = kv.get('sql.system_identifier') || control.systemIdentifier;
   if (sysid && /^\d+$/.test(sysid) && sysid !== '0') facts.system_identifier = sysid;
 
   const real = kv.get('pgdata_real');

@@ -31,7 +31,10 @@ export async function localRig(cluster: string, hostNames = ['h1', 'h2']): Promi
       'connection: { transport: local }',
       'hosts:',
       ...hostNames.map((h, i) =>
-        i === 0 ? `  ${h}: { address: 127.0.0.1, role: primary, pgdata: ${join(dir, h)} }` : `  ${h}: { address: 127.0.0.1, role: standby, upstream: ${hostNames[0]}, pgdata: ${join(dir, h)} }`,
+        // Hosts at one address need ports of their own (validation rejects a shared one); nothing listens on them.
+        i === 0
+          ? `  ${h}: { address: 127.0.0.1, role: primary, pgdata: ${join(dir, h)} }`
+          : `  ${h}: { address: 127.0.0.1, role: standby, upstream: ${hostNames[0]}, pgdata: ${join(dir, h)}, postgres: { port: ${5432 + i} } }`,
       ),
       '',
     ].join('\n'),

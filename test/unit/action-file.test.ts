@@ -220,9 +220,14 @@ describe('file action', () => {
         expect(err.hint).toBe('stop PostgreSQL first (postgres: { state: stopped })');
       }
       expect(existsSync(join(pgdata, 'PG_VERSION'))).toBe(true);
-      // Stopped (a stale postmaster.pid, facts that still say running): the same removal goes ahead.
+      // Stopped (a stale postmaster.pid, facts that still say running): the primary's PGDATA is still never
+      // removed; another host's goes ahead.
       await writeFile(join(pgdata, 'postmaster.pid'), '2147483646\n');
-      await run({ path: join(base, 'pg'), state: 'absent', force: true }, { host, facts: { running: true }, become: undefined });
+      const primary = await run({ path: join(base, 'pg'), state: 'absent', force: true }, { host, facts: { running: true }, become: undefined }).catch((e) => e);
+      expect(primary.code).toBe('GUARD');
+      expect(primary.message).toBe(`refusing to remove ${join(base, 'pg')}: it contains the PGDATA of db9, the inventory's primary`);
+      expect(existsSync(join(pgdata, 'PG_VERSION'))).toBe(true);
+      await run({ path: join(base, 'pg'), state: 'absent', force: true }, { host: { ...host, role: 'drill' }, facts: { running: true }, become: undefined });
       expect(existsSync(join(base, 'pg'))).toBe(false);
     });
   });

@@ -195,8 +195,8 @@ describe('a journaled run through the engine', () => {
         'connection: { transport: local }',
         'hosts:',
         '  db1: { address: 127.0.0.1, role: primary, pgdata: /pg/db1 }',
-        '  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db2 }',
-        '  db3: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db3 }',
+        '  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db2, postgres: { port: 5433 } }',
+        '  db3: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db3, postgres: { port: 5434 } }',
         '',
       ].join('\n'),
     );

@@ -32,7 +32,7 @@ beforeEach(async () => {
       'connection: { transport: local }',
       'hosts:',
       '  db1: { address: 127.0.0.1, role: primary, pgdata: /pg/db1 }',
-      '  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db2 }',
+      '  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db2, postgres: { port: 5433 } }',
       '',
     ].join('\n'),
   );

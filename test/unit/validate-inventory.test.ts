@@ -231,10 +231,10 @@ describe('fixtures with many defects report all of them, sorted by position', ()
       'postgres: { version: 16 }',
       'hosts:',
       '  p: { address: a, role: primary, pgdata: /d }',
-      '  s3: { address: a, role: standby, upstream: s1, pgdata: /d }',
-      '  s1: { address: a, role: standby, upstream: s2, pgdata: /d }',
-      '  s2: { address: a, role: standby, upstream: s3, pgdata: /d }',
-      '  s4: { address: a, role: standby, upstream: s1, pgdata: /d }',
+      '  s3: { address: b, role: standby, upstream: s1, pgdata: /d }',
+      '  s1: { address: c, role: standby, upstream: s2, pgdata: /d }',
+      '  s2: { address: d, role: standby, upstream: s3, pgdata: /d }',
+      '  s4: { address: e, role: standby, upstream: s1, pgdata: /d }',
       '',
     ].join('\n');
     expect(check(text)).toEqual([

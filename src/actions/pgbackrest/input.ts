@@ -34,6 +34,7 @@ export interface PgbackrestInput {
   process_max?: number;
   start_fast?: boolean;
   allow_primary?: boolean;
+  replace?: boolean;
   all?: boolean;
   options?: Record<string, Scalar | Scalar[]>;
 }
@@ -76,6 +77,12 @@ export const inputSchema: JsonSchema = {
       type: 'boolean',
       description: 'restore: allow restoring over the inventory primary while it is stopped (rebuilding a fenced old primary, or restoring a lost one). A running cluster is never restored over.',
     },
+    replace: {
+      type: 'boolean',
+      description:
+        'restore: the user asked for exactly this host to be rebuilt, so a PGDATA holding another cluster (another system identifier than the primary\'s) may be replaced. ' +
+        'Without it that is refused (exit 3). Never lifts the refusal to restore into another inventory host\'s PGDATA or over a running server.',
+    },
     all: { type: 'boolean', description: 'stop / start: every stanza on the host (the all.stop file) instead of one.' },
     options: {
       type: 'object',
@@ -110,6 +117,7 @@ const COMMAND_KEYS: Record<string, readonly PgbackrestCommand[]> = {
   process_max: ['backup', 'restore', 'verify', 'check', 'stanza-create', 'expire'],
   start_fast: ['backup'],
   allow_primary: ['restore'],
+  replace: ['restore'],
 };
 
 /** pgBackRest options pgplay sets from typed keys or needs for itself; `options` must not set them. */

@@ -12,11 +12,15 @@
  * an earlier step of the same playbook (postgres: stopped) may change that before the restore runs.
  * The inventory-level guard refuses in plan too.
  *
+ * - Never into another inventory host's PGDATA, and never over another cluster (another system
+ *   identifier) unless `replace: true`: see identity-guard.ts. Both hold under --check.
+ *
  * The restore always targets the host's PGDATA (--pg1-path), the directory the guards looked at,
  * whatever pg1-path the host's pgbackrest.conf names.
  */
 import { PgplayError } from '../../core/errors.js';
 import { restoredSet, stanzaExists, type BackupEntry } from '../../postgres/pgbackrest-info.js';
+import { guardDestruction } from '../identity-guard.js';
 import type { ActionContext } from '../types.js';
 import { describeBackup, readInfo, type CommandHandler } from './common.js';
 import { optionArgs, recoveryOptionArgs, TARGETED_TYPES, type PgbackrestInput } from './input.js';
@@ -72,8 +76,10 @@ export async function restoreGuards(ctx: ActionContext, input: PgbackrestInput, 
       'to rebuild a fenced old primary after a promotion, or to restore a lost primary, stop it and set allow_primary: true',
     );
   }
+  // Whose directory it is and which cluster it holds: refused in plan too, and by no flag but replace.
+  const identity = await guardDestruction(ctx, { verb: 'restore into', path: pgdata, cluster: true, replace: input.replace === true });
   const state = await probeTarget(ctx, pgdata);
-  const notes: string[] = [];
+  const notes: string[] = identity.replacing ? [`replaces another cluster, ${identity.replacing.replace(/^a cluster with /, '')}`] : [];
   const facts = ctx.facts;
   const running = state.runningPid !== undefined || (ctx.checkMode && facts.running);
   if (running) {

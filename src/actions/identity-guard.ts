@@ -1,0 +1,189 @@
+/**
+ * Identity before destruction. Every step that stops, initializes, restores into, copies into or
+ * removes a data directory calls guardDestruction first: it reads what the directory is (on its host,
+ * through that host's transport, as the PGDATA owner) and refuses (GUARD, exit 3) when
+ *
+ * - it is another inventory host's PGDATA, above all the primary's: by the inventory (the same address,
+ *   or both hosts on the local transport, and the same pgdata or one inside the other), or in fact (the
+ *   same directory key, read on both hosts: a symbolic link, a bind mount). No flag lifts this one.
+ * - it holds a cluster other than the inventory's (pg_control's system identifier differs from the
+ *   primary's, or no identifier of the inventory's cluster can be found to compare with), unless the
+ *   user asked for exactly this host to be rebuilt (`replace`).
+ *
+ * These refusals hold in check mode too (plan shows them): nothing an earlier step of a playbook does
+ * can make another host's directory this host's. Whether a server runs there is returned for the
+ * action to judge: an earlier `postgres: stopped` step may still change that.
+ */
+import { PgplayError } from '../core/errors.js';
+import type { Host } from '../model/inventory.js';
+import { factsArgv, parseFacts } from '../postgres/facts.js';
+import {
+  describeContents,
+  identityArgv,
+  maySameMachine,
+  normalPath,
+  parseIdentities,
+  within,
+  type DirectoryIdentity,
+} from '../postgres/identity.js';
+import type { ActionContext } from './types.js';
+
+export interface DestructionRequest {
+  /** What the step does, for messages: "restore into", "copy into", "stop the server of", "initdb in", "remove". */
+  verb: string;
+  /** The directory about to be destroyed: the host's PGDATA, or a path being removed. */
+  path: string;
+  /** Also require that the cluster there is the inventory's (same system identifier). */
+  cluster: boolean;
+  /** The user asked for exactly this host to be rebuilt: another cluster there may be replaced. */
+  replace?: boolean;
+  /** The OS user to read as (default: the host's PGDATA owner; null: the user the transport logs in as). */
+  as?: string | null;
+}
+
+export interface Examined {
+  target: DirectoryIdentity;
+  /** The host's own PGDATA, when it is the path or lies inside it. */
+  ownPgdata?: DirectoryIdentity;
+  /** Set when the directory holds another cluster that `replace` allows to be replaced. */
+  replacing?: string;
+}
+
+export async function guardDestruction(ctx: ActionContext, req: DestructionRequest): Promise<Examined> {
+  const host = ctx.host;
+  const path = normalPath(req.path);
+  const others = Object.values(ctx.hosts).filter((h): h is Host & { pgdata: string } => h.name !== host.name && h.pgdata !== undefined);
+
+  // The inventory's word first: it needs no host to answer.
+  for (const other of others) {
+    if (maySameMachine(host, other) && within(normalPath(other.pgdata), path)) {
+      throw sharedDirectory(ctx, req, path, other, normalPath(other.pgdata) === path ? 'is' : 'contains', 'by the inventory: the same machine and path');
+    }
+  }
+
+  // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
+  const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
+  const paths = [path, ...(ownPath && ownPath !== path ? [ownPath] : []), ...others.map((o) => normalPath(o.pgdata))];
+  const here = await readIdentities(ctx, host, paths, req.as);
+  const target = here[0]!;
+  if (!target.known) {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `refusing to ${req.verb} ${path} on ${host.name}: cannot tell what it is (${target.error})`,
+      hint: `${req.as === null ? 'the login user' : (req.as ?? host.postgres.osUser)} must be able to read the directory and its parent`,
+    });
+  }
+  const own = ownPath === path ? target : ownPath ? here[1] : undefined;
+  const ownPgdata = own?.directory && target.real && own.real && within(own.real, target.real) ? own : undefined;
+  if (!target.directory) return { target, ownPgdata };
+
+  // In fact: the other hosts say which directory their PGDATA is; the same key is the same directory.
+  const seenHere = here.slice(paths.length - others.length);
+  const theirs = await Promise.all(others.map((o) => ownIdentity(ctx, o)));
+  others.forEach((other, i) => {
+    const their = theirs[i];
+    if (!their?.key) return;
+    if (their.key === target.key) throw sharedDirectory(ctx, req, path, other, 'is', 'the same directory on the same machine');
+    const visible = seenHere[i]!;
+    if (visible.key === their.key && visible.real && target.real && within(visible.real, target.real)) {
+      throw sharedDirectory(ctx, req, path, other, 'contains', `${other.name}'s PGDATA is ${visible.real} on this machine`);
+    }
+  });
+
+  if (!req.cluster) return { target, ownPgdata };
+  const subject = target.systemIdentifier ? target : ownPgdata?.systemIdentifier ? ownPgdata : undefined;
+  if (!subject) return { target, ownPgdata };
+  const reference = await clusterIdentity(ctx, others);
+  const what = describeContents(subject);
+  if (reference && reference.systemIdentifier === subject.systemIdentifier) return { target, ownPgdata };
+  if (!reference && host.role === 'primary') return { target, ownPgdata };
+  if (req.replace) {
+    ctx.log(`${subject.path} holds ${what}; replacing it as asked`);
+    return { target, ownPgdata, replacing: what };
+  }
+  const cluster = ctx.inventory.cluster;
+  throw new PgplayError({
+    code: 'GUARD',
+    message: reference
+      ? `refusing to ${req.verb} ${path} on ${host.name}: ${subject.path} holds another cluster, ${what}, not the inventory's cluster ${cluster} (system identifier ${reference.systemIdentifier}, from ${reference.from})`
+      : `refusing to ${req.verb} ${path} on ${host.name}: ${subject.path} holds ${what}, and no host tells the inventory's cluster's system identifier to compare it with (the primary's pg_control cannot be read)`,
+    hint:
+      `if ${host.name}'s pgdata is right and its data really is to be replaced, ask for exactly this host to be rebuilt ` +
+      `(standby-from-backup.yml -p host=${host.name} -p rebuild=true; the step's replace: true); otherwise correct pgdata in the inventory`,
+  });
+}
+
+function sharedDirectory(ctx: ActionContext, req: DestructionRequest, path: string, other: Host & { pgdata: string }, how: 'is' | 'contains', why: string): PgplayError {
+  const whose = other.role === 'primary' ? `the primary ${other.name}'s PGDATA` : `${other.role} ${other.name}'s PGDATA`;
+  return new PgplayError({
+    code: 'GUARD',
+    message: `refusing to ${req.verb} ${path} on ${ctx.host.name}: it ${how} ${whose} (${other.pgdata} on ${other.address}; ${why})`,
+    hint: `two inventory hosts never share a data directory: give ${ctx.host.name} a pgdata of its own (no option lifts this refusal)`,
+  });
+}
+
+async function readIdentities(ctx: ActionContext, host: Host, paths: string[], as?: string | null): Promise<DirectoryIdentity[]> {
+  const transport = host.name === ctx.host.name ? ctx.transport : ctx.transportFor(host.name);
+  const r = await transport.exec(identityArgv(host.postgres.bindir, paths), {
+    become: as === null ? undefined : (as ?? host.postgres.osUser),
+    cwd: '/',
+    env: { LC_ALL: 'C' },
+    signal: ctx.signal,
+    timeoutMs: 60_000,
+  });
+  return parseIdentities(r.stdout, paths);
+}
+
+/** Another host's PGDATA as that host sees it; undefined when it cannot be asked (the inventory's word stands). */
+async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string }): Promise<DirectoryIdentity | undefined> {
+  if (ctx.factsOf(other.name)?.reachable === false) return undefined;
+  try {
+    const [id] = await readIdentities(ctx, other, [normalPath(other.pgdata)]);
+    return id?.known ? id : undefined;
+  } catch (e) {
+    ctx.log(`cannot read ${other.name}'s PGDATA identity: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+}
+
+/**
+ * The inventory's cluster's system identifier: the primary's, read now (SQL when it runs, else its
+ * pg_control), else what the facts gathered from another database host said.
+ */
+async function clusterIdentity(ctx: ActionContext, others: Array<Host & { pgdata: string }>): Promise<{ systemIdentifier: string; from: string } | undefined> {
+  const primary = others.find((o) => o.role === 'primary');
+  if (primary && ctx.factsOf(primary.name)?.reachable !== false) {
+    try {
+      const r = await ctx.transportFor(primary.name).exec(factsArgv(primary), { become: primary.postgres.osUser, cwd: '/', signal: ctx.signal, timeoutMs: 60_000 });
+      const sysid = parseFacts(r.stdout).system_identifier;
+      if (sysid) return { systemIdentifier: sysid, from: `the primary ${primary.name}` };
+    } catch (e) {
+      ctx.log(`cannot read the primary ${primary.name}'s facts: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  for (const o of others) {
+    if (o.role !== 'primary' && o.role !== 'standby') continue;
+    const sysid = ctx.factsOf(o.name)?.system_identifier;
+    if (sysid) return { systemIdentifier: sysid, from: `${o.role} ${o.name}` };
+  }
+  return undefined;
+}
+
+/**
+ * pgBackRest's practice before a restore: remove global/pg_control first (and sync its directory), so
+ * a copy or removal that stops half-way leaves a directory that cannot be started as a cluster.
+ */
+export async function disarm(ctx: ActionContext, pgdata: string): Promise<void> {
+  const control = `${normalPath(pgdata)}/global/pg_control`;
+  const r = await ctx.transport.exec(['/bin/sh', '-c', 'rm -f -- "$1" && sync -- "${1%/*}" 2>/dev/null; [ ! -e "$1" ]', 'pgplay-disarm', control], {
+    become: ctx.host.postgres.osUser,
+    cwd: '/',
+    env: { LC_ALL: 'C' },
+    signal: ctx.signal,
+    timeoutMs: 60_000,
+  });
+  if (r.exitCode !== 0) {
+    throw new PgplayError({ code: 'STEP_FAILED', message: `cannot remove ${control} before replacing the cluster: ${r.stderr.trim() || `exit code ${r.exitCode}`}` });
+  }
+  ctx.log(`removed ${control} first, so a half-done replacement cannot be started`);
+}

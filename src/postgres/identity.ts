@@ -1,0 +1,204 @@
+/**
+ * What a data directory is, read on its host before anything destroys it: which directory it really is
+ * (every symbolic link resolved, and a key that is equal only for the same directory on the same
+ * machine), whether it holds a cluster and which one (pg_control's system identifier and state, read
+ * with pg_controldata, which works while the server is down), and whether a postmaster runs on it.
+ *
+ * The directory key is the kernel's boot id with the directory's device and inode: two paths with the
+ * same key are one directory (a symbolic link, a bind mount), on one machine. Hosts that only share a
+ * kernel but not a filesystem (containers, mount namespaces) see different inodes; two machines have
+ * different boot ids even when cloned from one image.
+ *
+ * Pure knowledge: the script, its parser, and the comparisons. The actions run it through their host's
+ * transport as the PGDATA owner (src/actions/identity-guard.ts).
+ */
+import type { Host } from '../model/inventory.js';
+import { posix } from 'node:path';
+import { shQuote } from '../transports/quote.js';
+import { majorFromPgVersionFile } from './versions.js';
+
+export const IDENTITY_HEADER = 'pgplay-identity 1';
+
+/** pg_control's DBState enum, for the raw read (identical in 11..17). */
+const DB_STATES = [
+  'starting up',
+  'shut down',
+  'shut down in recovery',
+  'shutting down',
+  'in crash recovery',
+  'in archive recovery',
+  'in production',
+];
+
+/**
+ * A shell function, `pgplay_control PGDATA BINDIR`, that prints what pg_control says as
+ * `control.system_identifier=`, `control.state=` (or `control.state_code=`) and `control.timeline=`
+ * lines, and nothing when there is no readable pg_control. pg_controldata first; when it is missing or
+ * from another major, the few fields whose offsets are the same in every pg_control from 11 to 17.
+ */
+export const CONTROL_FUNCTION = `pgplay_control() {
+  [ -r "$1/global/pg_control" ] || return 0
+  cd_out=
+  [ -x "$2/pg_controldata" ] && cd_out=$(LC_ALL=C "$2/pg_controldata" -D "$1" 2>&1)
+  if [ -n "$cd_out" ] && ! printf '%s' "$cd_out" | grep -q -e WARNING -e 'could not'; then
+    printf '%s\\n' "$cd_out" | sed -n ${[
+      `-e ${shQuote('s/^Database cluster state: *\\(.*\\)$/control.state=\\1/p')}`,
+      `-e ${shQuote("s/^Latest checkpoint's TimeLineID: *\\(.*\\)$/control.timeline=\\1/p")}`,
+      `-e ${shQuote('s/^Database system identifier: *\\(.*\\)$/control.system_identifier=\\1/p')}`,
+    ].join(' ')}
+  elif command -v od >/dev/null 2>&1; then
+    echo "control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$1/global/pg_control" | tr -d ' ')"
+    echo "control.state_code=$(od -A n -t u4 -j 16 -N 4 "$1/global/pg_control" | tr -d ' ')"
+    echo "control.timeline=$(od -A n -t u4 -j 48 -N 4 "$1/global/pg_control" | tr -d ' ')"
+  fi
+}`;
+
+export interface ControlData {
+  systemIdentifier?: string;
+  state?: string;
+  timeline?: number;
+}
+
+/** The `control.*` values printed by pgplay_control, looked up by key. */
+export function parseControl(get: (key: string) => string | undefined): ControlData {
+  const out: ControlData = {};
+  const code = get('control.state_code');
+  const state = get('control.state') ?? (code !== undefined && /^\d+$/.test(code.trim()) ? DB_STATES[Number(code)] : undefined);
+  if (state) out.state = state;
+  const sysid = get('control.system_identifier')?.trim();
+  if (sysid && /^\d+$/.test(sysid) && sysid !== '0') out.systemIdentifier = sysid;
+  const tl = get('control.timeline')?.trim();
+  if (tl && /^\d+$/.test(tl) && Number(tl) > 0) out.timeline = Number(tl);
+  return out;
+}
+
+/** What one path on one host is. */
+export interface DirectoryIdentity {
+  path: string;
+  /** The path could be examined (false: `error` says why). */
+  known: boolean;
+  error?: string;
+  exists: boolean;
+  directory: boolean;
+  /** The path with every symbolic link resolved. */
+  real?: string;
+  /** boot id, device and inode: equal only for the same directory on the same machine. */
+  key?: string;
+  /** PG_VERSION's major, when the directory holds one. */
+  pgVersion?: number;
+  /** global/pg_control is there: the cluster could be started. */
+  control: boolean;
+  systemIdentifier?: string;
+  clusterState?: string;
+  /** A live process holds the pid in postmaster.pid. */
+  running: boolean;
+  pid?: number;
+}
+
+/**
+ * The script: `sh -c SCRIPT pgplay-identity BINDIR PATH...` prints the header, then for the i-th path
+ * `i.key=value` lines, then `end=1`. It never fails as a whole: what cannot be read is reported.
+ * A pid in postmaster.pid counts as running when kill -0 reaches it or /proc has it (another user's
+ * process): a pid reused by something else errs on the safe side.
+ */
+export const IDENTITY_SCRIPT = `${CONTROL_FUNCTION}
+bindir=$1; shift
+boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || hostname)
+echo ${shQuote(IDENTITY_HEADER)}
+i=0
+for d in "$@"; do
+  i=$((i + 1))
+  st=$(LC_ALL=C stat -L -c '%F|%d:%i' -- "$d" 2>&1); rc=$?
+  if [ "$rc" != 0 ]; then
+    case $st in
+      *'No such file'*|*'Not a directory'*) echo "$i.exists=0" ;;
+      *) echo "$i.error=$(printf '%s' "$st" | head -n 1)" ;;
+    esac
+    continue
+  fi
+  echo "$i.exists=1"
+  case $st in directory\\|*) ;; *) echo "$i.type=\${st%%|*}"; continue ;; esac
+  echo "$i.directory=1"
+  echo "$i.key=$boot:\${st#*|}"
+  echo "$i.real=$(readlink -f -- "$d")"
+  [ -r "$d/PG_VERSION" ] && echo "$i.pg_version=$(head -n 1 "$d/PG_VERSION")"
+  [ -e "$d/global/pg_control" ] && echo "$i.control=1"
+  if [ -r "$d/postmaster.pid" ]; then
+    pid=$(head -n 1 "$d/postmaster.pid" 2>/dev/null)
+    case "$pid" in
+      ''|*[!0-9]*) ;;
+      *) echo "$i.pid=$pid"; if kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; then echo "$i.running=1"; fi ;;
+    esac
+  fi
+  pgplay_control "$d" "$bindir" | sed "s/^/$i./"
+done
+echo end=1`;
+
+export function identityArgv(bindir: string, paths: string[]): string[] {
+  return ['/bin/sh', '-c', IDENTITY_SCRIPT, 'pgplay-identity', bindir, ...paths];
+}
+
+export function parseIdentities(stdout: string, paths: string[]): DirectoryIdentity[] {
+  const lines = stdout.split('\n');
+  const start = lines.findIndex((l) => l.trim() === IDENTITY_HEADER);
+  const complete = start >= 0 && lines.slice(start).some((l) => l.trim() === 'end=1');
+  const kv = new Map<string, string>();
+  for (const line of start >= 0 ? lines.slice(start + 1) : []) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return paths.map((path, n) => {
+    const get = (k: string) => kv.get(`${n + 1}.${k}`);
+    const id: DirectoryIdentity = { path, known: false, exists: false, directory: false, control: false, running: false };
+    if (!complete) return { ...id, error: `the identity script printed no complete answer${stdout.trim() ? `: ${stdout.trim().split('\n')[0]}` : ''}` };
+    if (get('error') !== undefined) return { ...id, error: get('error') };
+    if (get('exists') === undefined) return { ...id, error: 'the identity script said nothing about it' };
+    id.known = true;
+    id.exists = get('exists') === '1';
+    id.directory = get('directory') === '1';
+    if (!id.directory) return id;
+    id.key = get('key');
+    id.real = get('real') || undefined;
+    const version = get('pg_version');
+    if (version !== undefined) id.pgVersion = majorFromPgVersionFile(version);
+    id.control = get('control') === '1';
+    const control = parseControl(get);
+    if (control.systemIdentifier) id.systemIdentifier = control.systemIdentifier;
+    if (control.state) id.clusterState = control.state;
+    const pid = get('pid');
+    if (pid && /^\d+$/.test(pid)) id.pid = Number(pid);
+    id.running = get('running') === '1';
+    return id;
+  });
+}
+
+/** "the cluster 7312... (PostgreSQL 15, shut down)", or what else the directory holds. */
+export function describeContents(id: DirectoryIdentity): string {
+  if (!id.exists) return 'nothing (it does not exist)';
+  if (!id.directory) return 'no directory';
+  if (id.systemIdentifier) {
+    const details = [id.pgVersion !== undefined ? `PostgreSQL ${id.pgVersion}` : undefined, id.clusterState, id.running ? `running, pid ${id.pid}` : undefined];
+    return `a cluster with system identifier ${id.systemIdentifier} (${details.filter(Boolean).join(', ')})`;
+  }
+  if (id.pgVersion !== undefined) return `a PostgreSQL ${id.pgVersion} directory without a readable pg_control`;
+  return 'no cluster';
+}
+
+/** Lexical normal form of an absolute path, no trailing slash. */
+export function normalPath(path: string): string {
+  const n = posix.normalize(path);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+/** Whether `inner` is `outer` or lies inside it (both normalised, absolute). */
+export function within(inner: string, outer: string): boolean {
+  return inner === outer || outer === '/' || inner.startsWith(outer + '/');
+}
+
+/**
+ * Whether the inventory lets two hosts be one machine: the same address, or both reached with the
+ * local transport (both are the machine pgplay runs on).
+ */
+export function maySameMachine(a: Pick<Host, 'address' | 'connection'>, b: Pick<Host, 'address' | 'connection'>): boolean {
+  return a.address === b.address || (a.connection.transport === 'local' && b.connection.transport === 'local');
+}
