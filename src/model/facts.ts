@@ -35,6 +35,8 @@ export interface HostFacts {
   replay_lsn?: string;
   replay_paused?: boolean;
   replication_clients?: ReplicationClient[];
+  /** What the inventory's postgres.bindir holds on this host: pg_ctl, and the major of its postgres binary. */
+  bindir?: { pg_ctl: boolean; postgres_major?: number };
 }
 
 export function unknownFacts(error?: string): HostFacts {
