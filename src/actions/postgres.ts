@@ -27,6 +27,7 @@ export interface PostgresInput {
   log_file?: string;
   allow_primary?: boolean;
   initdb?: InitdbOptions;
+  reason?: string;
 }
 
 /** pg_ctl's own default wait; a standby that must replay a lot before it is consistent needs more. */
@@ -66,8 +67,15 @@ export const postgresAction: Action<PostgresInput> = {
         type: 'string',
         pattern: '^/',
         description:
-          'Server output until its logging collector takes over (pg_ctl -l), for started and restarted. Default <pgdata>/log/pgplay-startup.log. ' +
-          'A failed start is reported with the last lines written to it.',
+          'Server output until its logging collector takes over (pg_ctl -l), for started and restarted. Default: on a restart, the file the ' +
+          'running server writes its output to (its log stays where it was); else <pgdata>/log/pgplay-startup.log. ' +
+          'A failed start is reported with the last lines written to it (and to the logging collector\'s newest file when logging_collector is on).',
+      },
+      reason: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'state restarted: why, shown by plan and in the confirmation (e.g. "archive_mode changed"). Restarting a running primary always asks for confirmation (--yes answers).',
       },
       allow_primary: {
         type: 'boolean',
@@ -122,7 +130,9 @@ export const postgresAction: Action<PostgresInput> = {
       case 'restarted': {
         const facts = await probe(ctx);
         if (!facts.running && !facts.pgdata_present && !ctx.checkMode) throw noCluster(ctx.host, pgdata);
-        return { changed: true, msg: facts.running ? `would restart (mode ${input.mode ?? 'fast'})` : 'would start (not running)' };
+        if (!facts.running) return { changed: true, msg: 'would start (not running)' };
+        const msg = input.reason ? `would restart ${ctx.host.name}: ${input.reason}` : `would restart ${ctx.host.name} (mode ${input.mode ?? 'fast'})`;
+        return { changed: true, msg, confirm: restartConfirmation(ctx.host, facts, input.reason) };
       }
       case 'reloaded': {
         const facts = await probe(ctx);
@@ -156,7 +166,7 @@ export const postgresAction: Action<PostgresInput> = {
       case 'restarted': {
         const facts = await probe(ctx);
         if (!facts.running) return start(ctx, pgdata, input, waitMs);
-        return restart(ctx, pgdata, input, waitMs);
+        return restart(ctx, pgdata, input, waitMs, facts);
       }
       case 'reloaded': {
         const facts = await probe(ctx);
@@ -181,6 +191,7 @@ function validateCombination(input: PostgresInput): void {
   if (input.mode !== undefined && input.state !== 'stopped' && input.state !== 'restarted') throw misplaced('mode', 'stopped or restarted');
   if (input.allow_primary !== undefined && input.state !== 'stopped') throw misplaced('allow_primary', 'stopped');
   if (input.log_file !== undefined && input.state !== 'started' && input.state !== 'restarted') throw misplaced('log_file', 'started or restarted');
+  if (input.reason !== undefined && input.state !== 'restarted') throw misplaced('reason', 'restarted');
   if (input.wait_timeout !== undefined) parseDuration(input.wait_timeout, 'wait_timeout');
 }
 
@@ -341,8 +352,9 @@ async function initdb(ctx: ActionContext, pgdata: string, o: InitdbOptions): Pro
 // ---------------------------------------------------------------------------------------------
 // started / stopped / restarted
 
-function logFileOf(pgdata: string, input: PostgresInput): string {
-  return input.log_file ?? posix.join(pgdata, 'log', 'pgplay-startup.log');
+/** Where a start writes the server's output when the step names no log_file. */
+function defaultLogFile(pgdata: string): string {
+  return posix.join(pgdata, 'log', 'pgplay-startup.log');
 }
 
 function waitSeconds(ms: number): string {
@@ -350,26 +362,93 @@ function waitSeconds(ms: number): string {
 }
 
 /**
- * Runs a pg_ctl command that starts a postmaster. pg_ctl hands the server's output to the log file
- * (without -l it would keep our pipe open for as long as the server runs); on failure the lines this
- * attempt wrote to it are what name the problem (a bad setting, a port in use, a missing file).
+ * Restarting a running primary cuts every session and stops writes while it is down: a human (or
+ * --yes) confirms it. One yes answers every restart of that host in the run (key "restart"), so the
+ * early gate of a playbook (pending_restart) and the restart itself ask once.
  */
-async function startingCommand(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, command: 'start' | 'restart'): Promise<void> {
+export function restartConfirmation(host: Host, facts: HostFacts, reason?: string): Outcome['confirm'] {
+  if (!facts.running || facts.in_recovery === true) return undefined;
+  return {
+    message: `restart ${host.name}${reason ? `: ${reason}` : ''} (${host.name} is ${facts.in_recovery === false ? 'the primary' : 'possibly a primary'}: its sessions are cut and writes stop while it restarts)`,
+    key: 'restart',
+  };
+}
+
+/**
+ * The PATH of a server pgplay starts: archive_command, restore_command and friends find their tools
+ * here, the same whoever (and from wherever) pgplay was run. The preflight action checks tools on it.
+ */
+export const SERVER_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * Starts argv (pg_ctl) with a clean environment: only PATH (SERVER_PATH), PGDATA and the locale
+ * (LANG, LC_*) of the session. The postmaster and every command it runs inherit this environment, so
+ * nothing of pgplay's own (its PATH, PGPLAY_* variables, secrets of other tools) leaks into them.
+ */
+export function cleanServerEnv(pgdata: string, argv: string[]): string[] {
+  const script =
+    'pgdata=$1; shift; ' +
+    `set -- PATH=${SERVER_PATH} "PGDATA=$pgdata" $(env | grep -E '^(LANG|LC_[A-Z_]+)=[A-Za-z0-9_.@-]*$') "$@"; ` +
+    'exec env -i "$@"';
+  return ['/bin/sh', '-c', script, 'pgplay-clean-env', pgdata, ...argv];
+}
+
+/**
+ * The file a running postmaster writes its output to (its stderr), when that is a regular file: a
+ * restart keeps the server's log where it was instead of moving it to pgplay's default.
+ */
+async function currentLogFile(ctx: ActionContext, pid: number | undefined): Promise<string | undefined> {
+  if (pid === undefined) return undefined;
+  const r = await runAsOwner(ctx, ['/bin/sh', '-c', 'f=$(readlink "/proc/$1/fd/2") && [ -f "$f" ] && printf %s "$f"', 'pgplay-log-of', String(pid)], {
+    timeoutMs: 30_000,
+  });
+  const file = r.stdout.trim();
+  return r.exitCode === 0 && file.startsWith('/') ? file : undefined;
+}
+
+/**
+ * The newest lines of the logging collector's newest file, when the configuration turns the collector
+ * on: a server that got far enough to start it logs its failure there, not to pg_ctl's -l file.
+ */
+async function collectorTail(ctx: ActionContext, pgdata: string): Promise<string[]> {
+  const script =
+    'pg=$1; d=$2; [ "$("$pg" -D "$d" -C logging_collector 2>/dev/null)" = on ] || exit 0; ' +
+    'dir=$("$pg" -D "$d" -C log_directory 2>/dev/null); case $dir in /*) ;; *) dir=$d/$dir ;; esac; ' +
+    'f=$(ls -t "$dir" 2>/dev/null | head -n 1); [ -n "$f" ] && tail -n 40 "$dir/$f"';
+  const r = await runAsOwner(ctx, ['/bin/sh', '-c', script, 'pgplay-collector-tail', pgBin(ctx.host, 'postgres'), pgdata], { timeoutMs: 30_000 });
+  return r.exitCode === 0 ? tailLines(r.stdout, LOG_TAIL_LINES) : [];
+}
+
+/**
+ * Runs a pg_ctl command that starts a postmaster, in a clean environment (cleanServerEnv). pg_ctl
+ * hands the server's output to the log file (without -l it would keep our pipe open for as long as
+ * the server runs); on failure the lines this attempt wrote to it, or to the logging collector's file
+ * when the configuration has one, are what name the problem (a bad setting, a port in use, a missing file).
+ */
+async function startingCommand(
+  ctx: ActionContext,
+  pgdata: string,
+  input: PostgresInput,
+  waitMs: number,
+  command: 'start' | 'restart',
+  running?: HostFacts,
+): Promise<void> {
   const host = ctx.host;
-  const log = logFileOf(pgdata, input);
+  const log = input.log_file ?? (command === 'restart' ? await currentLogFile(ctx, running?.pid) : undefined) ?? defaultLogFile(pgdata);
   const mk = await runAsOwner(ctx, ['mkdir', '-p', '--', posix.dirname(log)], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
   if (mk.exitCode !== 0) throw commandFailed(`cannot create the directory of the log file ${log}`, mk);
   const before = (await ctx.transport.stat(log, { become: host.postgres.osUser })).size ?? 0;
   const argv = [pgBin(host, 'pg_ctl'), command, '-D', pgdata, '-l', log, '-w', '-t', waitSeconds(waitMs)];
   if (command === 'restart') argv.push('-m', input.mode ?? 'fast');
   ctx.log(`pg_ctl ${command} (log ${log})`);
-  const r = await runAsOwner(ctx, argv, { env: { LC_MESSAGES: 'C' } });
+  const r = await runAsOwner(ctx, cleanServerEnv(pgdata, argv), { env: { LC_MESSAGES: 'C' } });
   if (r.exitCode === 0) return;
 
   const all = (await ctx.transport.readFile(log, { become: host.postgres.osUser })) ?? Buffer.alloc(0);
   // Only what this attempt wrote: an older failure further up the file would name the wrong cause.
   const fresh = (all.length >= before ? all.subarray(before) : all).toString('utf8');
-  const lines = tailLines(fresh, LOG_TAIL_LINES);
+  const own = tailLines(fresh, LOG_TAIL_LINES);
+  const lines = own.length ? own : await collectorTail(ctx, pgdata);
   const pgctl = tailLines(r.stderr || r.stdout, 3).join(' ');
   const timedOut = /did not start in time/i.test(pgctl);
   throw new PgplayError({
@@ -377,7 +456,7 @@ async function startingCommand(ctx: ActionContext, pgdata: string, input: Postgr
     message: timedOut
       ? `PostgreSQL on ${host.name} did not finish starting within ${waitSeconds(waitMs)}s; it may still be starting${lines.length ? `. Last log lines:\n${lines.join('\n')}` : ''}`
       : `PostgreSQL did not start on ${host.name}${lines.length ? `:\n${lines.join('\n')}` : `: ${pgctl || `pg_ctl ${command} exited with rc ${r.exitCode}`}`}`,
-    hint: `the server's startup log is ${log}`,
+    hint: `the server's startup log is ${log}${own.length ? '' : ' (and its logging collector\'s files, when logging_collector is on)'}`,
     command: { argv, rc: r.exitCode, stderrTail: lines.length ? lines : tailLines(r.stderr || r.stdout, 3) },
   });
 }
@@ -390,10 +469,14 @@ async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, w
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts) };
 }
 
-async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number): Promise<Outcome> {
-  await startingCommand(ctx, pgdata, input, waitMs, 'restart');
+async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
+  await startingCommand(ctx, pgdata, input, waitMs, 'restart', running);
   const facts = await probe(ctx);
-  return { changed: true, msg: `restarted (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`, data: stateData(facts) };
+  return {
+    changed: true,
+    msg: `restarted${input.reason ? ` (${input.reason})` : ''} (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`,
+    data: stateData(facts),
+  };
 }
 
 /**

@@ -21,6 +21,12 @@ export interface Outcome {
   diff?: string;
   /** Structured result: becomes the registered value (with changed/failed/skipped added). */
   data?: Record<string, unknown>;
+  /**
+   * From check: what was found needs a human's yes (or --yes) before the run goes on, whether or not
+   * this step itself changes anything (e.g. a restart of a primary that later steps will make). One yes
+   * per `key` and host covers every later step that asks with the same key (the restart itself).
+   */
+  confirm?: { message: string; key?: string };
 }
 
 export interface ActionContext {

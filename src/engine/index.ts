@@ -9,6 +9,7 @@ import { MASK, Redactor } from '../core/redact.js';
 import { gitInfo } from '../journal/git.js';
 import { RunRecorder } from '../journal/recorder.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
+import { acquireHostLocks, lockedHosts, type HostLocks } from '../lock/host-lock.js';
 import { loadInventory } from '../load/inventory.js';
 import { loadPlaybook } from '../load/playbook.js';
 import { resolveParams } from '../load/params.js';
@@ -21,6 +22,7 @@ import { createRenderer } from '../render/index.js';
 import { createTransport } from '../transports/index.js';
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
+import { claimsRefusal } from './claims.js';
 import { gatherFacts } from './facts.js';
 import { refuseLayoutContradictions } from './layout-guard.js';
 import { mapLimit } from './pool.js';
@@ -57,6 +59,11 @@ export interface RunRequest {
   resume?: string;
   /** Take over a stale cluster lock. */
   force?: boolean;
+  /**
+   * Also lock the cluster's primary and repository hosts (default: with a state directory, unless the
+   * caller substitutes the transports: engine tests on the fake transport).
+   */
+  lockHosts?: boolean;
   /** The redactor to register secrets with; the CLI passes the process-wide one so its error output is redacted too. */
   redactor?: Redactor;
   /** Notices for the human (lock taken over, resuming, journal trouble); already redacted. */
@@ -150,29 +157,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   };
   const runId = request.runId ?? newRunId();
   const interrupt = request.signal ?? new AbortController().signal;
-  const recorder = request.stateDir
-    ? await RunRecorder.start({
-        stateDir: request.stateDir,
-        runId,
-        playbookFile,
-        playbookSha256,
-        inventoryFile,
-        cluster: inventory.cluster,
-        params: journalParams(params, playbook.params, redactor),
-        check: request.check,
-        options: { limit, tags, from, timeout: request.timeout },
-        report: playbook.report,
-        resumeOf: resume?.fromRunId,
-        force: request.force,
-        git,
-        warn,
-      })
-    : undefined;
   const grace = graceController(interrupt, request.graceMs ?? DEFAULT_GRACE_MS);
-  if (resume) {
-    warn(`resuming run ${resume.fromRunId}: ${resume.done.size} step/host pair${resume.done.size === 1 ? '' : 's'} already done will be skipped`);
-    if (resume.playbookChanged) warn(`${playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
-  }
   const run = new RunContext(
     runId,
     playbook,
@@ -193,6 +178,47 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     },
   );
 
+  let hostLocks: HostLocks | undefined;
+  let recorder: RunRecorder | undefined;
+  try {
+    recorder = request.stateDir
+      ? await RunRecorder.start({
+          stateDir: request.stateDir,
+          runId,
+          playbookFile,
+          playbookSha256,
+          inventoryFile,
+          cluster: inventory.cluster,
+          params: journalParams(params, playbook.params, redactor),
+          check: request.check,
+          options: { limit, tags, from, timeout: request.timeout },
+          report: playbook.report,
+          resumeOf: resume?.fromRunId,
+          force: request.force,
+          git,
+          warn,
+          // The cluster's own hosts are locked too: operators with other state directories are excluded.
+          afterLock: async () => {
+            if (!(request.lockHosts ?? request.createTransport === undefined)) return;
+            hostLocks = await acquireHostLocks(lockedHosts(hosts, inventory), inventory, (name) => run.transportFor(name), {
+              runId,
+              playbook: playbookFile,
+              force: request.force,
+              warn,
+            });
+          },
+        })
+      : undefined;
+  } catch (e) {
+    grace.dispose();
+    await hostLocks?.release();
+    await run.closeTransports();
+    throw e;
+  }
+  if (resume) {
+    warn(`resuming run ${resume.fromRunId}: ${resume.done.size} step/host pair${resume.done.size === 1 ? '' : 's'} already done will be skipped`);
+    if (resume.playbookChanged) warn(`${playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
+  }
   let error: PgplayError | undefined;
   try {
     run.vars = renderer.renderValue({ ...(inventory.vars ?? {}), ...(playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
@@ -202,6 +228,8 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     const readahead = { signal: grace.signal, timeoutMs: options.defaultTimeoutMs };
     await mapLimit(involved, options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readahead)]));
     refuseLayoutContradictions(run.facts, involved);
+    const contradicted = claimsRefusal(hosts, run.facts, involved);
+    if (contradicted) throw contradicted;
     const outcome = await executeRun(run, select, {
       interrupt,
       prior: resume?.done,
@@ -215,6 +243,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     throw e;
   } finally {
     grace.dispose();
+    await hostLocks?.release();
     await run.closeTransports();
     recorder?.finish(error, (value) => redactor.redactValue(value));
   }

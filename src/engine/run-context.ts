@@ -52,6 +52,8 @@ export class RunContext {
   readonly readCache = new ReadCache();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
+  /** `key@host` of the confirmations a human gave with a key (see confirm). */
+  private readonly confirmed = new Set<string>();
 
   constructor(
     readonly runId: string,
@@ -136,11 +138,18 @@ export class RunContext {
     return this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options);
   }
 
-  /** Destructive steps pass only with --yes or a human's "yes"; prompts are asked one at a time. */
-  confirm(stepId: string, hostName: string, message: string): Promise<void> {
+  /**
+   * Destructive steps pass only with --yes or a human's "yes"; prompts are asked one at a time. A yes
+   * given with a `key` (e.g. "restart") also answers later questions with that key on the same host.
+   */
+  confirm(stepId: string, hostName: string, message: string, key?: string): Promise<void> {
     if (this.options.yes) return Promise.resolve();
+    const keyed = key === undefined ? undefined : `${key}@${hostName}`;
+    if (keyed !== undefined && this.confirmed.has(keyed)) return Promise.resolve();
     const asked = this.confirmQueue.then(async () => {
+      if (keyed !== undefined && this.confirmed.has(keyed)) return;
       const answer = this.deps.ask ? await this.deps.ask(`${message}\nProceed with step ${stepId} on ${hostName}?`) : false;
+      if (answer && keyed !== undefined) this.confirmed.add(keyed);
       if (!answer) {
         throw new PgplayError({
           code: 'GUARD',

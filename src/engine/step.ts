@@ -120,14 +120,16 @@ async function attempt(
 ): Promise<Outcome> {
   const ctx = actionContext(run, step, hostName, mode);
   const planned = await action.check(ctx, input);
-  if (mode.checkMode || !planned.changed) return planned;
-  const destructive = action.destructive?.(input) ?? false;
-  if (step.confirm || destructive) {
-    const message = typeof step.confirm === 'string' ? step.confirm : `${step.name ?? step.id} is destructive on ${hostName}`;
-    await run.confirm(step.id, hostName, message);
+  if (mode.checkMode) return planned;
+  // What check found may need a yes even when this step changes nothing (it gates a later change).
+  const destructive = planned.changed && (step.confirm || (action.destructive?.(input) ?? false));
+  if (planned.confirm || destructive) {
+    const message = typeof step.confirm === 'string' ? step.confirm : (planned.confirm?.message ?? `${step.name ?? step.id} is destructive on ${hostName}`);
+    await run.confirm(step.id, hostName, message, planned.confirm?.key);
     // A human may have taken their time: apply acts on the state it finds then.
     run.readCache.forget(hostName);
   }
+  if (!planned.changed) return planned;
   const outcome = await action.apply(ctx, input, planned);
   if (outcome.changed && action.refreshesFacts) await run.refreshFacts(hostName);
   return outcome;

@@ -23,6 +23,11 @@ export interface RecordingRequest {
   resumeOf?: string;
   /** Take over a stale lock. */
   force?: boolean;
+  /**
+   * Runs once the lock is taken and before the journal is opened (not in check mode): more locks
+   * (on the cluster's hosts). A refusal there releases this lock and leaves no journal, like a refusal here.
+   */
+  afterLock?(): Promise<void>;
   /** The git probe of the playbook, when the caller started it early (it runs while the files are validated). */
   git?: Promise<JournalHeader['git']>;
   warn(message: string): void;
@@ -44,6 +49,7 @@ export class RunRecorder {
       ? undefined
       : acquireClusterLock(request.stateDir, request.cluster, { runId: request.runId, playbook: request.playbookFile }, { force: request.force });
     try {
+      if (lock) await request.afterLock?.();
       if (lock?.tookOver) {
         request.warn(
           lock.tookOver === 'corrupt'

@@ -2,6 +2,7 @@ import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { validateDocument } from '../schema/validate.js';
 import { inventoryDocument } from '../schema/documents.js';
+import { applyInventoryDefaults } from './defaults.js';
 import { checkInventory } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
@@ -22,5 +23,5 @@ export async function loadInventory(file: string): Promise<LoadedInventory> {
   const doc = await loadYamlFile<Inventory>(file);
   const errors = inventoryErrors(doc);
   if (errors.length) throw new PgplayErrors(errors);
-  return { inventory: doc.data, doc };
+  return { inventory: applyInventoryDefaults(doc.data), doc };
 }

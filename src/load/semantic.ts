@@ -109,6 +109,23 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
     });
   }
 
+  // A setting that cannot take effect is an error, not silently ignored.
+  if (inv.backup?.fromStandby === true) {
+    const at = ['backup', 'fromStandby'];
+    if (inv.backup.tool !== 'pgbackrest') {
+      emit(at, `backup.fromStandby cannot take effect with backup.tool ${inv.backup.tool}: only pgBackRest backs up from a standby`, {
+        expected: 'fromStandby: false, or tool: pgbackrest',
+      });
+    } else if (repoHost === undefined) {
+      emit(at, 'backup.fromStandby cannot take effect without backup.repoHost: pgBackRest copies from a standby only when it runs on a repository host', {
+        expected: 'backup.repoHost: the host that holds the repository (role repository)',
+      });
+    }
+    if (!names.some((n) => inv.hosts[n]!.role === 'standby')) {
+      emit(at, 'backup.fromStandby cannot take effect: the inventory has no standby to copy from', { expected: 'a host with role: standby, or fromStandby: false' });
+    }
+  }
+
   const jumps: Array<{ path: DocPath; jump: string; self?: string }> = [];
   if (inv.connection?.jump) jumps.push({ path: ['connection', 'jump'], jump: inv.connection.jump });
   for (const name of names) {

@@ -41,6 +41,8 @@ export interface HostFacts {
   data_directory?: string;
   /** Where that server contradicts the inventory's pgdata or layout; a run refuses to start (exit 3). */
   layout_contradictions?: string[];
+  /** What the inventory's postgres.bindir holds on this host: pg_ctl, and the major of its postgres binary. */
+  bindir?: { pg_ctl: boolean; postgres_major?: number };
 }
 
 export function unknownFacts(error?: string): HostFacts {

@@ -67,6 +67,10 @@ LC_ALL=C; export LC_ALL
 echo ${sq(FACTS_HEADER)}
 echo "hostname=$(hostname 2>/dev/null || uname -n)"
 echo "user=$(id -un 2>/dev/null)"
+# The inventory's bindir is a claim too: its pg_ctl and the major of its postgres binary.
+echo 'bindir.checked=1'
+[ -x "$BINDIR/pg_ctl" ] && echo 'bindir.pg_ctl=1'
+[ -x "$BINDIR/postgres" ] && echo "bindir.postgres=$("$BINDIR/postgres" --version 2>&1 | head -n 1)"
 if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
 elif [ ! -e "$PGDATA" ]; then echo 'pgdata_dir=absent'
 elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
@@ -142,6 +146,14 @@ function parseClient(json: string): ReplicationClient | undefined {
   }
 }
 
+/** What the inventory's bindir holds: pg_ctl, and the major of `postgres --version` ("postgres (PostgreSQL) 15.10 ..."). */
+function bindirFacts(pgCtl: boolean, postgresVersion: string | undefined): NonNullable<HostFacts['bindir']> {
+  const out: NonNullable<HostFacts['bindir']> = { pg_ctl: pgCtl };
+  const m = postgresVersion ? /\(PostgreSQL\)\s+(\d+)/.exec(postgresVersion) : null;
+  if (m) out.postgres_major = Number(m[1]);
+  return out;
+}
+
 export function parseFacts(stdout: string): HostFacts {
   const lines = stdout.split('\n');
   const start = lines.findIndex((l) => l.trim() === FACTS_HEADER);
@@ -181,6 +193,8 @@ export function parseFacts(stdout: string): HostFacts {
     pgdata_present: pgdataVersion !== undefined,
     running,
   };
+  // Only output that reports on the bindir says what it holds (absent lines are no evidence otherwise).
+  if (kv.has('bindir.checked')) facts.bindir = bindirFacts(kv.get('bindir.pg_ctl') === '1', kv.get('bindir.postgres'));
   if (pgdataVersion !== undefined) facts.pgdata_version = pgdataVersion;
   if (running) facts.pid = num(kv.get('pg_ctl_pid')) ?? num(kv.get('postmaster_pid'));
 

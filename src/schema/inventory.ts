@@ -177,7 +177,11 @@ export function buildInventorySchema(): JsonSchema {
           tool: { enum: ['pgbackrest', 'basebackup'], description: 'pgbackrest or basebackup' },
           stanza: { type: 'string', pattern: NAME_PATTERN, description: 'pgBackRest stanza (default: the cluster name)' },
           repoHost: { type: 'string', minLength: 1, description: 'Inventory host that holds the repository' },
-          repoPath: { type: 'string', minLength: 1, default: '/var/lib/pgbackrest', description: 'Repository path' },
+          repoPath: {
+            type: 'string',
+            minLength: 1,
+            description: 'Repository path (default /var/lib/pgbackrest with pgbackrest, /var/lib/pgplay/backups with basebackup)',
+          },
           retention: {
             type: 'object',
             description: 'How many backups to keep',

@@ -8,7 +8,7 @@
  * extra standby host db3 on 56444 (never started: every run against it is refused).
  */
 import { execa } from 'execa';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -105,7 +105,7 @@ describe('a run against a server that contradicts the inventory', () => {
     dir = await mkdtemp(join(tmpdir(), 'pgplay-layout-guard-'));
     await writeFile(
       join(dir, 'inventory.yml'),
-      ['cluster: main', 'postgres: { version: 15, layout: debian }', 'connection: { transport: local }', 'hosts:', '  db1: { address: 127.0.0.1, role: primary }', '  db2: { address: 127.0.0.2, role: standby, upstream: db1 }', ''].join('\n'),
+      ['cluster: main', 'postgres: { version: 15, layout: debian }', 'connection: { transport: local }', 'hosts:', '  db1: { address: 127.0.0.1, role: primary }', '  db2: { address: 127.0.0.2, role: standby, upstream: db1, postgres: { cluster: replica } }', ''].join('\n'),
     );
     await writeFile(join(dir, 'playbook.yml'), ['name: p', 'steps:', '  - id: one', '    hosts: all', '    command: { argv: [touch, /tmp/never] }', ''].join('\n'));
   });

@@ -1,0 +1,128 @@
+/**
+ * preflight: the tools a playbook will need on a host are there, in versions that fit the server,
+ * checked before the playbook's first change. Without it a backup could turn archiving on (and restart
+ * the primary) and only then find that pgBackRest is missing: every archive attempt fails and WAL piles
+ * up in pg_wal. Read-only: check and apply do the same; a missing or unfit tool refuses (exit 3).
+ */
+import { PgplayError } from '../core/errors.js';
+import type { HostFacts } from '../model/facts.js';
+import { pgbackrestSupports } from '../postgres/versions.js';
+import { PGBACKREST_BIN } from './pgbackrest/runner.js';
+import { pgBin, SERVER_PATH } from './postgres.js';
+import type { Action, ActionContext, Outcome } from './types.js';
+
+export const CLIENT_TOOLS = ['pg_dumpall', 'pg_dump', 'pg_basebackup', 'psql', 'pg_rewind'] as const;
+export type Tool = 'pgbackrest' | (typeof CLIENT_TOOLS)[number];
+
+export interface PreflightInput {
+  tools: Tool[];
+}
+
+export const preflightAction: Action<PreflightInput> = {
+  name: 'preflight',
+  summary:
+    'Read-only: the tools the playbook will need on this host are installed, in versions that fit the cluster\'s server. ' +
+    'pgbackrest is looked up as pgplay runs it and, on a host with a data directory, on the PATH its server gives ' +
+    'archive_command; its release must support the server\'s major. PostgreSQL client tools come from postgres.bindir and ' +
+    'must be at least the server\'s major (pg_rewind: the same major). Put it before the first step that changes anything.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['tools'],
+    properties: {
+      tools: {
+        type: 'array',
+        minItems: 1,
+        uniqueItems: true,
+        items: { enum: ['pgbackrest', ...CLIENT_TOOLS] },
+        description: 'The tools to check on this host.',
+      },
+    },
+  },
+
+  async check(ctx, input) {
+    return preflight(ctx, input);
+  },
+
+  async apply(ctx, input) {
+    return preflight(ctx, input);
+  },
+};
+
+export default preflightAction;
+
+/** The major of the cluster's server: the primary's facts, else the inventory's claim. */
+function serverMajor(ctx: ActionContext): number {
+  const primary = Object.values(ctx.hosts).find((h) => h.role === 'primary');
+  const facts: HostFacts | undefined = primary ? ctx.factsOf(primary.name) : undefined;
+  return facts?.version ?? primary?.postgres.version ?? ctx.host.postgres.version;
+}
+
+async function preflight(ctx: ActionContext, input: PreflightInput): Promise<Outcome> {
+  const major = serverMajor(ctx);
+  const problems: string[] = [];
+  const found: Record<string, string> = {};
+  for (const tool of input.tools) {
+    if (tool === 'pgbackrest') await checkPgbackrest(ctx, major, problems, found);
+    else await checkClientTool(ctx, tool, major, problems, found);
+  }
+  if (problems.length) {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `${problems.join('; ')}: nothing was changed`,
+      hint: 'install the missing tools (Debian: apt-get install pgbackrest postgresql-client-<major>) or correct postgres.bindir, then run again',
+    });
+  }
+  return {
+    changed: false,
+    msg: Object.entries(found)
+      .map(([tool, version]) => `${tool} ${version}`)
+      .join(', '),
+    data: { tools: found },
+  };
+}
+
+/** `<tool> version` output's release, e.g. "pgBackRest 2.45" -> 2.45, or undefined when it did not run. */
+async function pgbackrestVersion(ctx: ActionContext, argv: string[]): Promise<string | undefined> {
+  const r = await ctx.transport.exec(argv, { become: ctx.host.postgres.osUser, cwd: '/', signal: ctx.signal, timeoutMs: 30_000 });
+  return r.exitCode === 0 ? /pgBackRest\s+(\d+(?:\.\d+)+)/.exec(r.stdout)?.[1] : undefined;
+}
+
+async function checkPgbackrest(ctx: ActionContext, major: number, problems: string[], found: Record<string, string>): Promise<void> {
+  const host = ctx.host.name;
+  const asRun = await pgbackrestVersion(ctx, [PGBACKREST_BIN, 'version']);
+  if (asRun === undefined) {
+    problems.push(`pgbackrest is not installed on ${host} (not found on the PATH pgplay runs it with, as ${ctx.host.postgres.osUser})`);
+    return;
+  }
+  // The server runs archive-push / archive-get itself, with the environment pgplay starts it with.
+  if (ctx.host.pgdata) {
+    const forServer = await pgbackrestVersion(ctx, ['env', '-i', `PATH=${SERVER_PATH}`, PGBACKREST_BIN, 'version']);
+    if (forServer === undefined) {
+      problems.push(`pgbackrest is not installed on ${host} where its PostgreSQL server finds commands (PATH ${SERVER_PATH}): archive_command would fail on every WAL segment`);
+      return;
+    }
+  }
+  const fit = pgbackrestSupports(asRun, major);
+  if (!fit.ok) problems.push(`pgbackrest on ${host} does not support the server: ${fit.reason}`);
+  found.pgbackrest = asRun;
+}
+
+async function checkClientTool(ctx: ActionContext, tool: string, major: number, problems: string[], found: Record<string, string>): Promise<void> {
+  const host = ctx.host.name;
+  const path = pgBin(ctx.host, tool);
+  const r = await ctx.transport.exec([path, '--version'], { become: ctx.host.postgres.osUser, cwd: '/', signal: ctx.signal, timeoutMs: 30_000 });
+  const m = r.exitCode === 0 ? /\(PostgreSQL\)\s+(\d+)(\.\d+)?/.exec(r.stdout) : null;
+  if (!m) {
+    problems.push(`${tool} is not installed on ${host} (no ${path}: postgres.bindir ${ctx.host.postgres.bindir})`);
+    return;
+  }
+  const toolMajor = Number(m[1]);
+  if (tool === 'pg_rewind' ? toolMajor !== major : toolMajor < major) {
+    problems.push(
+      `${tool} on ${host} is from PostgreSQL ${toolMajor}, the server runs ${major}: ${tool === 'pg_rewind' ? 'pg_rewind needs the same major' : `${tool} works only with servers up to its own major`}`,
+    );
+    return;
+  }
+  found[tool] = `${m[1]}${m[2] ?? ''}`;
+}
