@@ -16,6 +16,7 @@ export function hostResultLine(e: Extract<RunEvent, { type: 'step-result' }>): s
   if (e.ignored) extras.push('ignored');
   line += ` (${extras.join(', ')})`;
   if (e.msg && e.status !== 'ok') line += `: ${e.msg}`;
+  if (e.error?.expected) line += ` (expected ${e.error.expected})`;
   if (e.error?.hint) line += `\n    hint: ${e.error.hint}`;
   return line;
 }
@@ -32,7 +33,7 @@ export function runEndLine(e: Extract<RunEvent, { type: 'run-end' }>): string {
   let line = `run ${e.runId} ${e.status} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}`;
   if (e.error) {
     const where = [e.error.step && `step ${e.error.step}`, e.error.host && `host ${e.error.host}`].filter(Boolean).join(', ');
-    line += `\n${where ? where + ': ' : ''}${e.error.message}`;
+    line += `\n${where ? where + ': ' : ''}${e.error.message}${e.error.expected ? ` (expected ${e.error.expected})` : ''}`;
     if (e.error.hint) line += `\n  hint: ${e.error.hint}`;
   }
   return line;

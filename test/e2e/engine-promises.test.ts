@@ -307,6 +307,10 @@ describe('errors for machines', () => {
     const journal = await journalRecords();
     expect(journal.find((r) => r.type === 'step-result')!.error).toMatchObject(want);
     expect(JSON.stringify(journal)).not.toContain('hunter2');
+    // People see what was expected too.
+    const human = await pgplay(['run', pb, '-i', inventory]);
+    expect(human.stdout).toContain('failed   db1 ');
+    expect(human.stdout).toContain('sh exited with rc 3: first\nboom (expected rc 0)');
   });
 
   it('--output json prints load and validation errors as a JSON error event', async () => {
