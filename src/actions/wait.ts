@@ -59,6 +59,8 @@ export const waitAction: Action<WaitInput> = {
   // Every probe reads; a `sql:` one only when the query is read-only by sql's own conservative rules.
   readOnly: (input) => input.sql === undefined || isReadOnlyQuery(input.sql),
   async check(ctx, input) {
+    // Check mode runs nothing that could write: a probe query sql would not call read-only waits for the real run.
+    if (ctx.checkMode && !waitAction.readOnly!(input)) return { changed: false, msg: 'would wait (the query is not read-only: not run under plan)' };
     const probe = await probeFor(ctx, input);
     if (ctx.checkMode) {
       const now = await probe();

@@ -47,3 +47,23 @@ describe('which steps may run for real under plan (readOnly)', () => {
     expect(declared).toEqual(['assert', 'command', 'pgbackrest', 'sql', 'wait']);
   });
 });
+
+describe('wait under check mode', () => {
+  it('does not run a probe query that is not read-only', async () => {
+    const connected: string[] = [];
+    const ctx = {
+      checkMode: true,
+      connectPostgres: async () => {
+        connected.push('connect');
+        throw new Error('must not connect');
+      },
+    } as never;
+    const r = await waitAction.check(ctx, { sql: 'SELECT pg_switch_wal() IS NOT NULL' });
+    expect(r).toMatchObject({ changed: false, msg: 'would wait (the query is not read-only: not run under plan)' });
+    expect(connected).toEqual([]);
+    // A read-only probe is still run (and here fails to connect, which a wait reports as "not yet").
+    const ro = await waitAction.check(ctx, { sql: 'SELECT true' });
+    expect(ro.msg).toMatch(/^not yet: must not connect/);
+    expect(connected).toEqual(['connect']);
+  });
+});
