@@ -37,8 +37,16 @@ export interface DestructionRequest {
   cluster: boolean;
   /** The user asked for exactly this host to be rebuilt: another cluster there may be replaced. */
   replace?: boolean;
+  /** Where else the inventory's cluster's identifier can be read when no database host tells it (a restore: the stanza). */
+  fallbackReference?: () => Promise<ClusterReference | undefined>;
   /** The OS user to read as (default: the host's PGDATA owner; null: the user the transport logs in as). */
   as?: string | null;
+}
+
+export interface ClusterReference {
+  systemIdentifier: string;
+  /** Where it was read, for messages: "the primary db1", "stanza main in the repository". */
+  from: string;
 }
 
 export interface Examined {
@@ -93,7 +101,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   if (!req.cluster) return { target, ownPgdata };
   const subject = target.systemIdentifier ? target : ownPgdata?.systemIdentifier ? ownPgdata : undefined;
   if (!subject) return { target, ownPgdata };
-  const reference = await clusterIdentity(ctx, others);
+  const reference = (await clusterIdentity(ctx, others)) ?? (await req.fallbackReference?.());
   const what = describeContents(subject);
   if (reference && reference.systemIdentifier === subject.systemIdentifier) return { target, ownPgdata };
   if (!reference && host.role === 'primary') return { target, ownPgdata };
@@ -106,7 +114,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
     code: 'GUARD',
     message: reference
       ? `refusing to ${req.verb} ${path} on ${host.name}: ${subject.path} holds another cluster, ${what}, not the inventory's cluster ${cluster} (system identifier ${reference.systemIdentifier}, from ${reference.from})`
-      : `refusing to ${req.verb} ${path} on ${host.name}: ${subject.path} holds ${what}, and no host tells the inventory's cluster's system identifier to compare it with (the primary's pg_control cannot be read)`,
+      : `refusing to ${req.verb} ${path} on ${host.name}: ${subject.path} holds ${what}, and nothing tells the inventory's cluster's system identifier to compare it with (neither the primary's pg_control nor another database host's facts)`,
     hint:
       `if ${host.name}'s pgdata is right and its data really is to be replaced, ask for exactly this host to be rebuilt ` +
       `(standby-from-backup.yml -p host=${host.name} -p rebuild=true; the step's replace: true); otherwise correct pgdata in the inventory`,
@@ -150,7 +158,7 @@ async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string })
  * The inventory's cluster's system identifier: the primary's, read now (SQL when it runs, else its
  * pg_control), else what the facts gathered from another database host said.
  */
-async function clusterIdentity(ctx: ActionContext, others: Array<Host & { pgdata: string }>): Promise<{ systemIdentifier: string; from: string } | undefined> {
+async function clusterIdentity(ctx: ActionContext, others: Array<Host & { pgdata: string }>): Promise<ClusterReference | undefined> {
   const primary = others.find((o) => o.role === 'primary');
   if (primary && ctx.factsOf(primary.name)?.reachable !== false) {
     try {

@@ -20,10 +20,11 @@
  */
 import { PgplayError } from '../../core/errors.js';
 import { restoredSet, stanzaExists, type BackupEntry } from '../../postgres/pgbackrest-info.js';
-import { guardDestruction } from '../identity-guard.js';
+import { guardDestruction, type ClusterReference } from '../identity-guard.js';
 import type { ActionContext } from '../types.js';
 import { describeBackup, readInfo, type CommandHandler } from './common.js';
 import { optionArgs, recoveryOptionArgs, TARGETED_TYPES, type PgbackrestInput } from './input.js';
+import type { PgbackrestRunner } from './runner.js';
 
 export interface TargetState {
   contents: 'missing' | 'empty' | 'nonempty' | 'notdir' | 'unreadable';
@@ -68,7 +69,12 @@ function guard(message: string, hint: string): PgplayError {
 }
 
 /** Applies the guards; returns the notes that only hold under --check (see the file comment). */
-export async function restoreGuards(ctx: ActionContext, input: PgbackrestInput, pgdata: string): Promise<{ notes: string[]; state: TargetState }> {
+export async function restoreGuards(
+  ctx: ActionContext,
+  input: PgbackrestInput,
+  pgdata: string,
+  runner?: PgbackrestRunner,
+): Promise<{ notes: string[]; state: TargetState }> {
   const host = ctx.host;
   if (host.role === 'primary' && !input.allow_primary) {
     throw guard(
@@ -77,7 +83,14 @@ export async function restoreGuards(ctx: ActionContext, input: PgbackrestInput, 
     );
   }
   // Whose directory it is and which cluster it holds: refused in plan too, and by no flag but replace.
-  const identity = await guardDestruction(ctx, { verb: 'restore into', path: pgdata, cluster: true, replace: input.replace === true });
+  const identity = await guardDestruction(ctx, {
+    verb: 'restore into',
+    path: pgdata,
+    cluster: true,
+    replace: input.replace === true,
+    // No database host to ask: the stanza's own system identifier is the cluster the backups are of.
+    fallbackReference: runner ? () => stanzaReference(runner) : undefined,
+  });
   const state = await probeTarget(ctx, pgdata);
   const notes: string[] = identity.replacing ? [`replaces another cluster, ${identity.replacing.replace(/^a cluster with /, '')}`] : [];
   const facts = ctx.facts;
@@ -104,6 +117,16 @@ export async function restoreGuards(ctx: ActionContext, input: PgbackrestInput, 
     else throw guard(`refusing to restore over ${host.name}: ${what}`, 'empty the directory (or remove it) first');
   }
   return { notes, state };
+}
+
+async function stanzaReference(runner: PgbackrestRunner): Promise<ClusterReference | undefined> {
+  try {
+    const s = await readInfo(runner);
+    const sysid = s.db.at(-1)?.system_id;
+    return sysid ? { systemIdentifier: sysid, from: `stanza ${s.name} in the repository` } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function restoreArgs(input: PgbackrestInput, pgdata: string): string[] {
@@ -159,7 +182,7 @@ export function targetPgdata(ctx: ActionContext): string {
 export const restore: CommandHandler = {
   async check(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
-    const { notes } = await restoreGuards(ctx, input, pgdata);
+    const { notes } = await restoreGuards(ctx, input, pgdata, runner);
     const s = await readInfo(runner);
     if (!stanzaExists(s) || s.backups.length === 0) {
       const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
@@ -177,7 +200,7 @@ export const restore: CommandHandler = {
 
   async apply(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
-    const { state } = await restoreGuards(ctx, input, pgdata);
+    const { state } = await restoreGuards(ctx, input, pgdata, runner);
     const r = await runner.run('restore', restoreArgs(input, pgdata));
     const set = restoredSet(r.log);
     const s = await readInfo(runner);
