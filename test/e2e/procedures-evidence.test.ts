@@ -203,6 +203,15 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
     expect(report.problems).toContain('the drill was interrupted');
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
   });
+
+  it('the teardown that runs after failures never runs after a refusal: a drill aimed at the primary leaves it alone', async () => {
+    const pid = await lab.postmasterPid('db1');
+    const r = await lab.run('pitr-drill.yml', ['-p', 'host=db1', '--yes']);
+    expect(r.exitCode).toBe(3);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['teardown-stop@db1=skipped', 'teardown-data@db1=skipped']));
+    expect(await lab.postmasterPid('db1')).toBe(pid);
+    expect(await lab.psql('db1', 'SELECT count(*) FROM accounts', 'app')).toBe('1000');
+  });
 });
 
 /** The messages of the JSON error events (--output json prints errors as events, not on stderr). */
