@@ -205,6 +205,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
               playbook: playbookFile,
               force: request.force,
               warn,
+              reconnect: (host) => deps.createTransport(host),
             });
           },
         })

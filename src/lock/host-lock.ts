@@ -75,6 +75,8 @@ export interface HostLockOptions {
   playbook: string;
   force?: boolean;
   warn(message: string): void;
+  /** A new connection to a host, for the release when the run's own connection broke meanwhile. */
+  reconnect?(host: Host): Transport;
 }
 
 /** Locks held on hosts; release() removes each one that is still ours. */
@@ -83,6 +85,7 @@ export class HostLocks {
     private readonly held: Array<{ host: Host; path: string; transport: Transport }>,
     private readonly runId: string,
     private readonly warn: (message: string) => void,
+    private readonly reconnect?: (host: Host) => Transport,
   ) {}
 
   get paths(): string[] {
@@ -93,10 +96,26 @@ export class HostLocks {
     const held = this.held.splice(0);
     await Promise.all(
       held.map(async ({ host, path, transport }) => {
+        const argv = ['/bin/sh', '-c', RELEASE, 'pgplay-unlock', path, this.runId];
+        // RELEASE always exits 0: anything else is a connection that did not carry the command.
+        const release = async (t: Transport) => {
+          const r = await t.exec(argv, { timeoutMs: 30_000 });
+          if (r.exitCode !== 0 || r.timedOut) throw new Error(r.stderr.trim() || (r.timedOut ? 'timed out' : `rc ${r.exitCode}`));
+        };
         try {
-          await transport.exec(['/bin/sh', '-c', RELEASE, 'pgplay-unlock', path, this.runId], { timeoutMs: 30_000 });
-        } catch (e) {
-          this.warn(`could not release the lock ${path} on ${host.name} (${(e as Error).message}): the next run will report it as stale`);
+          await release(transport);
+        } catch (first) {
+          // The run's connection may have died (that is often why a run ends): a fresh one releases it.
+          const fresh = this.reconnect?.(host);
+          try {
+            if (!fresh) throw first;
+            await fresh.connect();
+            await release(fresh);
+          } catch (e) {
+            this.warn(`could not release the lock ${path} on ${host.name} (${(e as Error).message}): the next run will report it as stale`);
+          } finally {
+            await fresh?.close().catch(() => undefined);
+          }
         }
       }),
     );
@@ -137,10 +156,10 @@ export async function acquireHostLocks(
       if (await acquireOne(host, path, hostLockDir(host, inventory).base ?? '', transport, info, options)) held.push({ host, path, transport });
     }
   } catch (e) {
-    await new HostLocks(held, options.runId, options.warn).release();
+    await new HostLocks(held, options.runId, options.warn, options.reconnect).release();
     throw e;
   }
-  return new HostLocks(held, options.runId, options.warn);
+  return new HostLocks(held, options.runId, options.warn, options.reconnect);
 }
 
 /** Takes one host's lock; false when there is nothing there yet to lock (no directory for the cluster). */

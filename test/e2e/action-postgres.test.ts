@@ -115,9 +115,12 @@ describe('postgres: started / restarted / reloaded / stopped on a real PostgreSQ
     }
   });
 
-  it('restarts a running server every time (new postmaster), in the mode asked', async () => {
+  it('restarts a running server every time (new postmaster), in the mode asked; a primary only when confirmed', async () => {
     const before = await readPostmasterPid(cluster.pgdata);
-    const r = await run(dir, '  - { id: restart, hosts: db1, postgres: { state: restarted, mode: fast } }\n');
+    const unconfirmed = await run(dir, '  - { id: restart, hosts: db1, postgres: { state: restarted, mode: fast } }\n');
+    expect(unconfirmed.exitCode).toBe(3);
+    expect(await readPostmasterPid(cluster.pgdata)).toBe(before);
+    const r = await run(dir, '  - { id: restart, hosts: db1, postgres: { state: restarted, mode: fast } }\n', { yes: true });
     expect(r.statuses).toEqual(['restart=changed']);
     const after = await readPostmasterPid(cluster.pgdata);
     expect(after).not.toBe(before);

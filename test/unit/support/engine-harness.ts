@@ -72,6 +72,19 @@ export const promoteAction: Action<{ role?: 'promotes' | 'starts' }> = {
   },
 };
 
+/** A step whose check asks for confirmation under a key (as pending_restart and a primary's restart do). */
+export const gateAction: Action<{ changes: boolean }> = {
+  name: 'gate',
+  summary: 'test: check asks for a keyed confirmation',
+  schema: { type: 'object', properties: { changes: { type: 'boolean' } } },
+  async check(ctx, input) {
+    return { changed: input.changes, msg: 'would restart', confirm: { message: `restart ${ctx.host.name}`, key: 'restart' } };
+  },
+  async apply() {
+    return { changed: true, msg: 'restarted' };
+  },
+};
+
 export function host(name: string, role: Role = 'standby'): Host {
   return {
     name,
@@ -105,7 +118,7 @@ export function harness(
   const hosts: Record<string, Host> = {};
   hostNames.forEach((n, i) => (hosts[n] = host(n, i === 0 ? 'primary' : 'standby')));
   const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
-  const actions = new Map([touchAction, runAction, guardAction, promoteAction].map((a) => [a.name, a as Action<any>]));
+  const actions = new Map([touchAction, runAction, guardAction, promoteAction, gateAction].map((a) => [a.name, a as Action<any>]));
   return {
     events,
     calls,
