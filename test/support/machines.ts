@@ -142,8 +142,10 @@ export async function startMachines(specs: MachineSpec[]): Promise<Machines> {
   // Idempotent: a test may tear the rig down itself and afterAll then calls stop again.
   const stop = () =>
     (stopping ??= (async () => {
-      await Promise.all(up.map((m) => m.stop()));
+      const stopped = await Promise.allSettled(up.map((m) => m.stop()));
       await rm(dir, { recursive: true, force: true });
+      const failed = stopped.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
     })());
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
@@ -339,6 +341,8 @@ async function gone(pids: number[], ms: number): Promise<boolean> {
  * namespace (a session or command left behind). Once no process holds the namespace it is gone.
  */
 async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
+  // Whatever goes wrong, everything else is still stopped; the problems are thrown at the end.
+  const problems: string[] = [];
   if (m.namespace) {
     const inside = new Set(await pidsInNamespace(m.namespace));
     const found = await m.exec(['find', '/var/lib/postgresql', '-maxdepth', '4', '-name', 'postmaster.pid']);
@@ -352,8 +356,10 @@ async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
       postmasters.forEach((p) => signal(p, sig));
       if (await gone(postmasters, ms)) break;
     }
+    // The binds sit on the /etc overlay (/etc/postgresql) and on /var: the last mounted goes first.
     const targets = ['/etc', ...PRIVATE_DIRS.map((d) => d.path)].reverse();
-    await m.exec(['umount', '--lazy', ...targets]);
+    const unmounted = await m.exec(['umount', '--lazy', ...targets]);
+    if (unmounted.exitCode !== 0) problems.push(`umount in ${m.name} exited ${unmounted.exitCode}: ${unmounted.stderr.trim()}`);
   }
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -365,6 +371,7 @@ async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
   if (m.namespace) {
     const left = await pidsInNamespace(m.namespace);
     left.forEach((p) => signal(p, 'SIGKILL'));
-    if (!(await gone(left, 10_000))) throw new Error(`machine ${m.name}: processes ${left.filter(alive).join(', ')} did not end`);
+    if (!(await gone(left, 10_000))) problems.push(`processes ${left.filter(alive).join(', ')} did not end`);
   }
+  if (problems.length) throw new Error(`machine ${m.name}: ${problems.join('; ')}`);
 }
