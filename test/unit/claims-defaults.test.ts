@@ -73,7 +73,7 @@ describe("the schema's defaults are the code's defaults", () => {
     const schema = buildInventorySchema() as { properties: Record<string, { properties?: Record<string, { default?: unknown }> }> };
     for (const section of ['replication', 'backup'] as const) {
       for (const [key, def] of Object.entries(schema.properties[section]!.properties!)) {
-        if (def.default !== undefined) expect((loaded[section] as Record<string, unknown>)[key], `${section}.${key}`).toEqual(def.default);
+        if (def.default !== undefined) expect((loaded[section] as unknown as Record<string, unknown>)[key], `${section}.${key}`).toEqual(def.default);
       }
     }
     expect(loaded.replication!.slots).toBe(true);
