@@ -41,7 +41,7 @@ beforeEach(async () => {
       'connection: { transport: local }',
       'hosts:',
       `  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/db1 }`,
-      `  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: ${dir}/db2 }`,
+      `  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: ${dir}/db2, postgres: { port: 5433 } }`,
       '',
     ].join('\n'),
   );
