@@ -61,7 +61,9 @@ describe.each([
     else expect(await c.psql('show wal_keep_segments')).toBe('64');
     expect(await c.psql('select count(*) from pg_file_settings where error is not null')).toBe('0');
     // Every setting in pgplay's file is in force (it is included last, so it wins over postgresql.conf).
-    expect(await c.psql("select count(*) from pg_file_settings where sourcefile like '%/conf.d/pgplay.conf'")).toBe('12');
+    // From 13 max_slot_wal_keep_size joins them (a lost standby's slot cannot fill the primary's disk).
+    expect(await c.psql("select count(*) from pg_file_settings where sourcefile like '%/conf.d/pgplay.conf'")).toBe(version >= 13 ? '13' : '12');
+    if (version >= 13) expect(await c.psql('show max_slot_wal_keep_size')).toBe('10GB');
     expect(await c.psql("select count(*) from pg_file_settings where sourcefile like '%/conf.d/pgplay.conf' and not applied")).toBe('0');
     expect(await c.psql('select count(*) from pg_hba_file_rules where error is not null')).toBe('0');
     expect(await c.psql("select string_agg(address, ',' order by line_number) from pg_hba_file_rules where 'replication' = any(database)")).toBe(
