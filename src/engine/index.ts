@@ -10,6 +10,7 @@ import { gitInfo } from '../journal/git.js';
 import { RunRecorder } from '../journal/recorder.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
 import { acquireHostLocks, lockedHosts, type HostLocks } from '../lock/host-lock.js';
+import { uncached } from '../transports/read-cache.js';
 import { loadInventory } from '../load/inventory.js';
 import { loadPlaybook } from '../load/playbook.js';
 import { resolveParams } from '../load/params.js';
@@ -200,7 +201,9 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
           // The cluster's own hosts are locked too: operators with other state directories are excluded.
           afterLock: async () => {
             if (!(request.lockHosts ?? request.createTransport === undefined)) return;
-            hostLocks = await acquireHostLocks(lockedHosts(hosts, inventory), inventory, (name) => run.transportFor(name), {
+            // The lock's commands are no step's change: through the read cache they would make the first
+            // step drop every read-ahead answer (it takes any command for one that may have changed the host).
+            hostLocks = await acquireHostLocks(lockedHosts(hosts, inventory), inventory, (name) => uncached(run.transportFor(name)), {
               runId,
               playbook: playbookFile,
               force: request.force,

@@ -78,6 +78,11 @@ function key(become: string | undefined, path: string): string {
  * A transport that answers stat and readFile from the run's ReadCache when it can, and reports every
  * other call to the cache as a possible change. Everything else is the wrapped transport's.
  */
+/** The transport under the read cache: for commands outside any step, which must not count as a step's change. */
+export function uncached(transport: Transport): Transport {
+  return transport instanceof CachingTransport ? transport.inner : transport;
+}
+
 export class CachingTransport implements Transport {
   constructor(
     readonly inner: Transport,

@@ -104,7 +104,8 @@ describe('a host nothing listens for', () => {
     expect(r.stdout).toMatch(/^ {2}db3 +ok=0 changed=0 skipped=0 failed=1 unreachable=1$/m);
     expect(r.stdout).toContain(`\nstep before, host db3: ${refused}`);
     // The reachable hosts did the work of the failing step, and the run stopped after it.
-    expect((await readdir(s.out)).sort()).toEqual(['db1-before.txt', 'db2-before.txt']);
+    expect((await readdir(s.out)).sort()).toEqual(['.pgplay', 'db1-before.txt', 'db2-before.txt']);
+    expect(await readdir(join(s.out, '.pgplay', 'locks'))).toEqual([]);
     expect(r.stdout).not.toContain('STEP nap');
     expect(await sessionsLeft(sshd)).toEqual([]);
   });
@@ -179,7 +180,8 @@ describe('a connection lost mid-step', () => {
     expect(r.stdout).toContain('hint: the command may or may not have completed on the host');
     expect(r.stdout).toMatch(/^ {2}db1 +ok=0 changed=1 skipped=0 failed=1 unreachable=1$/m);
     expect(r.stdout).toMatch(/^ {2}db2 +ok=0 changed=2 skipped=0 failed=0 unreachable=0$/m);
-    expect((await readdir(s.out)).sort()).toEqual(['db1-before.txt', 'db2-before.txt']);
+    expect((await readdir(s.out)).sort()).toEqual(['.pgplay', 'db1-before.txt', 'db2-before.txt']);
+    expect(await readdir(join(s.out, '.pgplay', 'locks'))).toEqual([]);
     // The run never reconnected behind the user's back, and closed what was left.
     expect(connectionsPerAddress(logSince(sshd, mark), sshd.port)).toEqual({ '127.0.0.2': 1, '127.0.0.3': 1 });
     expect(await sessionsLeft(sshd)).toEqual([]);

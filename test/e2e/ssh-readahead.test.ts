@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type Sshd } from '../support/sshd.js';
+import { eventually } from './lab-helpers.js';
 import { finished, jsonEvents, logSince, pgplay, postgresOwnedDir, resultsByHost, sessionsLeft, spawnPgplay, writeInventory } from './fixtures/ssh/support.js';
 
 const HOSTS = { r1: '127.0.0.2', r2: '127.0.0.3' } as const;
@@ -102,8 +103,11 @@ describe('read-ahead of state checks over SSH', () => {
       r1: { ok: 2 * DIRS + 2, changed: 0, skipped: 0, failed: 0, unreachable: 0 },
       r2: { ok: 2 * DIRS + 2, changed: 0, skipped: 0, failed: 0, unreachable: 0 },
     });
-    // One session gathers facts, one reads the state of all steps ahead.
-    expect(sessionsPerAddress(logSince(sshd, mark))).toEqual({ '127.0.0.2': 2, '127.0.0.3': 2 });
+    // One session gathers facts, one reads the state of all steps ahead; on r1, the primary, two more take
+    // and release the cluster's lock there (and do not make the read-ahead stale).
+    // The release is the run's last command: sshd may log its session a moment after pgplay exits.
+    const counted = await eventually(async () => sessionsPerAddress(logSince(sshd, mark)), (c) => c['127.0.0.2'] === 4, 5000);
+    expect(counted).toEqual({ '127.0.0.2': 4, '127.0.0.3': 2 });
     expect(await sessionsLeft(sshd)).toEqual([]);
   });
 
