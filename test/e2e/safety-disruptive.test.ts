@@ -196,7 +196,8 @@ describe('disruptive steps, tools, claims and the cluster lock (lab, PostgreSQL 
         const second = await operatorB();
         const holderRun = (events(out).find((e) => e.type === 'run-start') as { runId?: string }).runId!;
         expect(second.exitCode, second.stdout + second.stderr).toBe(3);
-        expect(second.stderr).toContain(`cluster "lab" is locked on db1 by run ${holderRun} (pid ${holder.pid}`);
+        // With --output json the refusal is a JSON error event on stdout.
+        expect(second.stdout + second.stderr).toContain(`cluster \\"lab\\" is locked on db1 by run ${holderRun} (pid ${holder.pid}`);
         expect(results(events(second.stdout))).toEqual([]);
         const hostLock = join(lab.dir, 'db1', '.pgplay', 'locks', 'lab.lock');
         expect(JSON.parse(await readFile(hostLock, 'utf8'))).toMatchObject({ runId: holderRun, pid: holder.pid, operator: 'root' });

@@ -170,7 +170,7 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
     await psql('db3', 'INSERT INTO guarded SELECT generate_series(101, 150)');
     const failed = await lab.run('promote.yml', ['-i', underDb3, '-p', 'candidate=db2', '-p', 'wait=3s', '--yes']);
     expect(failed.exitCode).toBe(1);
-    expect(failed.events.at(-1)!.error!.message).toContain('nothing was promoted');
+    expect(failed.events.findLast((e) => e.type === 'run-end')!.error!.message).toContain('nothing was promoted');
     expect(await recoveryStates()).toEqual({ db1: 't', db2: 't', db3: 'down' });
 
     // The user ends the fence as told, and fixes the standby's connection.
@@ -198,7 +198,7 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
 
     const refused = await lab.run('promote.yml', ['-i', underDb2, '-p', 'candidate=db1', '--yes']);
     expect(refused.exitCode).toBe(3);
-    expect(refused.events.at(-1)!.error!.message).toMatch(/^db1 is \d+ bytes behind db3 \(db1 received \S+ replayed \S+, db3 received \S+ replayed \S+\)/);
+    expect(refused.events.findLast((e) => e.type === 'run-end')!.error!.message).toMatch(/^db1 is \d+ bytes behind db3 \(db1 received \S+ replayed \S+, db3 received \S+ replayed \S+\)/);
     expect(changedSteps(refused.events)).toEqual([]);
     expect(await recoveryStates()).toEqual({ db1: 't', db2: 'down', db3: 't' });
     // What the test did to cut db1 off must not follow its backup into the standby rebuilt from it. Its
@@ -229,7 +229,7 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
 
     const r = await lab.run('promote.yml', ['-i', underDb1, '-p', 'candidate=db2', '-p', 'allow_data_loss=true', '-p', 'follow_timeout=10s', '--yes']);
     expect(r.exitCode).toBe(1);
-    const message = r.events.at(-1)!.error!.message;
+    const message = r.events.findLast((e) => e.type === 'run-end')!.error!.message;
     expect(message).toContain('db3 does not stream from db2 on its new timeline');
     expect(message).toContain('pgplay run standby-from-backup.yml -p host=db3 -p rebuild=true --yes');
     expect(await recoveryStates()).toEqual({ db1: 'down', db2: 'f', db3: 't' });
