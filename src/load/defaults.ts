@@ -10,7 +10,10 @@ export const REPO_PATH_DEFAULTS = { pgbackrest: '/var/lib/pgbackrest', basebacku
  * are merged per host by resolveHosts.
  */
 export function applyInventoryDefaults(inv: Inventory): Inventory {
-  if (inv.replication) inv.replication.slots ??= true;
+  if (inv.replication) {
+    inv.replication.slots ??= true;
+    inv.replication.maxSlotWalKeepSize ??= '10GB';
+  }
   if (inv.backup) {
     inv.backup.fromStandby ??= false;
     inv.backup.repoPath ??= REPO_PATH_DEFAULTS[inv.backup.tool];

@@ -182,8 +182,12 @@ describe('a connection lost mid-step', () => {
     expect(r.stdout).toMatch(/^ {2}db2 +ok=0 changed=2 skipped=0 failed=0 unreachable=0$/m);
     expect((await readdir(s.out)).sort()).toEqual(['.pgplay', 'db1-before.txt', 'db2-before.txt']);
     expect(await readdir(join(s.out, '.pgplay', 'locks'))).toEqual([]);
-    // The run never reconnected behind the user's back, and closed what was left.
-    expect(connectionsPerAddress(logSince(sshd, mark), sshd.port)).toEqual({ '127.0.0.2': 1, '127.0.0.3': 1 });
+    // The run never reconnected to run a step, and closed what was left. The one connection it may open
+    // again is to db1 (the primary) to release the cluster lock held there, when the run's own connection is
+    // already gone by then (the lock file is gone: checked above).
+    const connections = connectionsPerAddress(logSince(sshd, mark), sshd.port);
+    expect(connections['127.0.0.3']).toBe(1);
+    expect([1, 2]).toContain(connections['127.0.0.2']);
     expect(await sessionsLeft(sshd)).toEqual([]);
   });
 });
