@@ -6,7 +6,7 @@ import { unknownFacts, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import type { Renderer } from '../render/index.js';
-import { CachingTransport, ReadCache } from '../transports/read-cache.js';
+import { CachingTransport, ReadCache } from '../transports/read-ahead-cache.js';
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
 import type { ScopeSources } from './scope.js';

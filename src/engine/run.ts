@@ -6,7 +6,7 @@ import { runInclude } from './include.js';
 import { loopRegistered, runLoopOnHost, type HostEntry } from './loop.js';
 import { mapLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
-import { readaheadWindow, readsAreDeclared, windowByHost } from './readahead.js';
+import { readaheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js';
 import { globalScope } from './scope.js';
 import { registeredValue, runStepOnHost, toPgplayError, type HostStepResult } from './step.js';
 

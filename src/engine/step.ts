@@ -7,7 +7,7 @@ import type { Step } from '../model/playbook.js';
 import type { StepStatus } from './events.js';
 import { validateRenderedInput } from './input.js';
 import { sleep } from './pool.js';
-import { readAhead } from './readahead.js';
+import { readAhead } from './read-ahead.js';
 import type { RunContext } from './run-context.js';
 import { hostScope } from './scope.js';
 

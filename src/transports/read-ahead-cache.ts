@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { PrefetchedPath } from './prefetch.js';
+import type { PrefetchedPath } from './read-ahead.js';
 import type {
   ExecOptions,
   ExecResult,

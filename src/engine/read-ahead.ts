@@ -1,6 +1,6 @@
 import type { Step } from '../model/playbook.js';
-import { prefetchPaths } from '../transports/prefetch.js';
-import { CachingTransport } from '../transports/read-cache.js';
+import { prefetchPaths } from '../transports/read-ahead.js';
+import { CachingTransport } from '../transports/read-ahead-cache.js';
 import { validateRenderedInput } from './input.js';
 import type { RunContext } from './run-context.js';
 import { hostScope } from './scope.js';

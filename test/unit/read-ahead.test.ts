@@ -6,7 +6,7 @@ import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTransport } from '../../src/transports/local.js';
-import { parsePrefetch, prefetchPaths } from '../../src/transports/prefetch.js';
+import { parsePrefetch, prefetchPaths } from '../../src/transports/read-ahead.js';
 import { localHost, tempDir } from './support/action-context.js';
 
 // Files through commands as the become user, as over SSH (as root the local transport would read directly).
