@@ -89,7 +89,7 @@ export interface Action<I = Record<string, unknown>> {
    * own). Declare it only when every change the action makes goes through ctx.transport: that is
    * what tells the engine when read-ahead answers stop being true.
    */
-  prefetch?(input: I): string[];
+  readAhead?(input: I): string[];
   check(ctx: ActionContext, input: I): Promise<Outcome>;
   /** Called only outside check mode, and only when check reported changed (or cannot know). */
   apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;

@@ -10,7 +10,7 @@ import { gitInfo } from '../journal/git.js';
 import { RunRecorder } from '../journal/recorder.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
 import { acquireHostLocks, lockedHosts, type HostLocks } from '../lock/host-lock.js';
-import { uncached } from '../transports/read-ahead-cache.js';
+import { withoutReadAhead } from '../transports/read-ahead-cache.js';
 import { loadInventory } from '../load/inventory.js';
 import { loadPlaybook } from '../load/playbook.js';
 import { resolveParams } from '../load/params.js';
@@ -201,9 +201,9 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
           // The cluster's own hosts are locked too: operators with other state directories are excluded.
           afterLock: async () => {
             if (!(request.lockHosts ?? request.createTransport === undefined)) return;
-            // The lock's commands are no step's change: through the read cache they would make the first
+            // The lock's commands are no step's change: through the read-ahead cache they would make the first
             // step drop every read-ahead answer (it takes any command for one that may have changed the host).
-            hostLocks = await acquireHostLocks(lockedHosts(hosts, inventory), inventory, (name) => uncached(run.transportFor(name)), {
+            hostLocks = await acquireHostLocks(lockedHosts(hosts, inventory), inventory, (name) => withoutReadAhead(run.transportFor(name)), {
               runId,
               playbook: playbookFile,
               force: request.force,
@@ -229,8 +229,8 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     const involved = Object.keys(hosts).filter((h) => !selection.limit || selection.limit.includes(h));
     const select = (pattern: string | string[]) => selectHosts(pattern, hosts);
     const stepHosts = (step: Step, id: string) => targetHosts(run, select, involved, step, id);
-    const readahead = { signal: grace.signal, timeoutMs: options.defaultTimeoutMs };
-    await mapLimit(involved, options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readahead)]));
+    const readAhead = { signal: grace.signal, timeoutMs: options.defaultTimeoutMs };
+    await mapLimit(involved, options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)]));
     refuseLayoutContradictions(run.facts, involved);
     const contradicted = claimsRefusal(hosts, run.facts, involved);
     if (contradicted) throw contradicted;

@@ -6,7 +6,7 @@ import { runInclude } from './include.js';
 import { loopRegistered, runLoopOnHost, type HostEntry } from './loop.js';
 import { mapLimit } from './pool.js';
 import type { RunContext } from './run-context.js';
-import { readaheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js';
+import { readAheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js';
 import { globalScope } from './scope.js';
 import { registeredValue, runStepOnHost, toPgplayError, type HostStepResult } from './step.js';
 
@@ -116,8 +116,8 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       if (guard) await prepareGuardHosts(run, hosts);
       // An action that does not declare its reads may change a host by other ways than its transport.
       const declared = readsAreDeclared(run, step);
-      if (!declared) run.readCache.invalidate();
-      const readahead = declared ? windowByHost(readaheadWindow(run, steps, index, prefix), stepHosts) : undefined;
+      if (!declared) run.readAheadCache.invalidate();
+      const readAhead = declared ? windowByHost(readAheadWindow(run, steps, index, prefix), stepHosts) : undefined;
       run.emit({ type: 'step-start', step: id, name: step.name ?? step.id, hosts, handler, time: new Date().toISOString() });
       const roles = await watchRoles(run, { ...step, id }, hosts);
       // A guard is never done: what it proved in the resumed run may have stopped being true.
@@ -130,9 +130,9 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
         }
         const prior = priorOf(id, host, handler);
         if (prior || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) return [{ result: doneBefore(), prior }];
-        return [{ result: await runStepOnHost(run, { ...step, id }, host, readahead?.(host)) }];
+        return [{ result: await runStepOnHost(run, { ...step, id }, host, readAhead?.(host)) }];
       });
-      run.readCache.stepFinished();
+      run.readAheadCache.stepFinished();
       let stepFailed = false;
       hosts.forEach((host, i) => {
         const entries = results[i];
