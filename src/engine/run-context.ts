@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import type { Action } from '../actions/types.js';
+import type { Action } from './action.js';
 import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
 import { unknownFacts, type HostFacts } from '../model/facts.js';

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import type { Action, ActionContext, Outcome } from '../actions/types.js';
+import type { Action, ActionContext, Outcome } from './action.js';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
