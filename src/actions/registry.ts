@@ -10,6 +10,7 @@ import postgresAction from './postgres.js';
 import recoveryAction from './recovery.js';
 import sqlAction from './sql.js';
 import templateAction from './template.js';
+import { markShippedActions } from '../schema/documents.js';
 import type { Action } from './types.js';
 import waitAction from './wait.js';
 
@@ -28,3 +29,6 @@ export function getAction(name: string): Action<any> | undefined {
 export function actionNames(): string[] {
   return actions.map((a) => a.name);
 }
+
+// The build generates the playbook validators from this very list: loaders given it use them.
+markShippedActions(actions);

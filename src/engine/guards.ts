@@ -15,7 +15,7 @@
  *    brain is one cluster diverging); a server whose identifier is unknown counts with every cluster.
  *    A foreign cluster on a host is the identity checks' business, not a second primary.
  */
-import type { RoleChange } from '../actions/types.js';
+import type { RoleChange } from './action.js';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { Step } from '../model/playbook.js';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SHIPPED_TEMPLATES } from '../core/paths.js';
 import { PgplayError } from '../core/errors.js';
-import { RESERVED_NAMES } from '../engine/scope.js';
+import { RESERVED_NAMES } from '../model/scope-names.js';
 import { parseExpression } from '../expr/index.js';
 import { ROLES, type Inventory, type Layout } from '../model/inventory.js';
 import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.js';

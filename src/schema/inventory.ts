@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { LAYOUTS, ROLES } from '../model/inventory.js';
 import {
   DRAFT_07,
