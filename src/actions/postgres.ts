@@ -4,7 +4,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { configVerdict } from '../postgres/config-verdict.js';
 import { listDir, pgBin, readPgVersion, requirePgdata, runAsOwner, commandFailed } from '../postgres/owner.js';
-import { pgCtlPromote, pgCtlReload, pgCtlStart, pgCtlStop } from '../postgres/pg-ctl.js';
+import { checkServiceView, promoteServer, reloadServer, startServer, stopServer } from '../postgres/service.js';
 import { probe, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import { guardDestruction } from './identity-guard.js';
@@ -39,7 +39,7 @@ export const postgresAction: Action<PostgresInput> = {
   name: 'postgres',
   summary:
     'Puts a host\'s PostgreSQL into a state: initialized (initdb), started, stopped, restarted, reloaded or promoted. ' +
-    'Reads the real state first (started on a running server is ok) and runs pg_ctl as the cluster\'s OS user.',
+    'Reads the real state first (started on a running server is ok) and acts through the host\'s service manager (postgres.service: pg_ctl as the cluster\'s OS user, pg_ctlcluster, or systemd).',
   schema: {
     type: 'object',
     additionalProperties: false,
@@ -154,27 +154,32 @@ export const postgresAction: Action<PostgresInput> = {
       case 'started': {
         const facts = await probe(ctx);
         if (facts.running) return { changed: false, msg: `running (pid ${facts.pid ?? '?'})`, data: stateData(facts) };
+        await checkServiceView(ctx, pgdata, facts);
         return start(ctx, pgdata, input, waitMs);
       }
       case 'stopped': {
         const facts = await probe(ctx);
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
         await guardStop(ctx, pgdata, facts, input);
+        await checkServiceView(ctx, pgdata, facts);
         return stop(ctx, pgdata, input, waitMs);
       }
       case 'restarted': {
         const facts = await probe(ctx);
+        await checkServiceView(ctx, pgdata, facts);
         if (!facts.running) return start(ctx, pgdata, input, waitMs);
         return restart(ctx, pgdata, input, waitMs, facts);
       }
       case 'reloaded': {
         const facts = await probe(ctx);
         if (!facts.running) return { changed: false, skipped: true, msg: 'not running: nothing to reload' };
+        await checkServiceView(ctx, pgdata, facts);
         return reload(ctx, pgdata);
       }
       case 'promoted': {
         const facts = await probe(ctx);
         checkPromote({ ...ctx, checkMode: false }, facts);
+        await checkServiceView(ctx, pgdata, facts);
         return promote(ctx, pgdata, facts, waitMs);
       }
     }
@@ -260,13 +265,13 @@ async function initdb(ctx: ActionContext, pgdata: string, o: InitdbOptions): Pro
 async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number): Promise<Outcome> {
   const version = await readPgVersion(ctx, pgdata);
   if (version === undefined) throw noCluster(ctx.host, pgdata);
-  await pgCtlStart(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
+  await startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
   const facts = await probe(ctx);
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts) };
 }
 
 async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
-  await pgCtlStart(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
+  await startServer(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
   const facts = await probe(ctx);
   return {
     changed: true,
@@ -301,7 +306,7 @@ function guardPrimaryStop(host: Host, facts: HostFacts, input: PostgresInput): v
 
 async function stop(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number): Promise<Outcome> {
   const mode = input.mode ?? 'fast';
-  await pgCtlStop(ctx, pgdata, mode, waitMs);
+  await stopServer(ctx, pgdata, mode, waitMs);
   return { changed: true, msg: `stopped (mode ${mode})`, data: { running: false } };
 }
 
@@ -309,7 +314,7 @@ async function stop(ctx: ActionContext, pgdata: string, input: PostgresInput, wa
 // reloaded
 
 async function reload(ctx: ActionContext, pgdata: string): Promise<Outcome> {
-  await pgCtlReload(ctx, pgdata);
+  await reloadServer(ctx, pgdata);
   const verdict = await configVerdict(ctx);
   if (verdict && verdict.errors.length > 0) {
     throw new PgplayError({
@@ -359,7 +364,7 @@ function checkPromote(ctx: ActionContext, facts: HostFacts): Outcome {
 
 async function promote(ctx: ActionContext, pgdata: string, before: HostFacts, waitMs: number): Promise<Outcome> {
   const started = Date.now();
-  const facts = await pgCtlPromote(ctx, pgdata, waitMs);
+  const facts = await promoteServer(ctx, pgdata, waitMs);
   return {
     changed: true,
     msg: `promoted ${ctx.host.name}: timeline ${before.timeline ?? '?'} -> ${facts.timeline ?? '?'}`,
