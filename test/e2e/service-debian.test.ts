@@ -83,12 +83,13 @@ describe('layout debian on separate machines: pg_ctlcluster and waits that expla
         '',
       ].join('\n'),
     );
-    // bravo becomes alpha's standby by hand (trust within the rig's subnet), streaming as postgres.
-    await sh(alpha, `printf 'host replication all ${SUBNET}.0/24 trust\\nhost all all ${SUBNET}.0/24 trust\\n' >> ${CONFIG_DIR}/pg_hba.conf && pg_ctlcluster ${PG_VERSION} ${PG_CLUSTER} reload`);
+    // bravo becomes alpha's standby by hand, streaming as postgres.
+    // Connections between machines leave from 127.0.0.1 (the loopback's source address): trust it first.
+    await sh(alpha, `sed -i '1i host replication all 127.0.0.1/32 trust\\nhost all all 127.0.0.1/32 trust' ${CONFIG_DIR}/pg_hba.conf && pg_ctlcluster ${PG_VERSION} ${PG_CLUSTER} reload`);
     await sh(bravo, `pg_ctlcluster ${PG_VERSION} ${PG_CLUSTER} stop && rm -rf ${PGDATA} && pg_basebackup -h ${alpha.address} -U postgres -D ${PGDATA} -R -c fast -X stream`);
     await sh(bravo, `echo "primary_conninfo = 'host=${alpha.address} port=5432 user=postgres application_name=bravo'" >> ${PGDATA}/postgresql.auto.conf`);
     await sh(bravo, `pg_ctlcluster ${PG_VERSION} ${PG_CLUSTER} start`);
-  });
+  }, 600_000);
 
   afterAll(async () => {
     await rig?.stop();
@@ -129,7 +130,7 @@ describe('layout debian on separate machines: pg_ctlcluster and waits that expla
     expect(await alpha.postmasterPid()).toBe(restarted);
     expect(await alpha.psql('select pg_is_in_recovery()')).toBe('f');
     expect(await bravo.psql('select pg_is_in_recovery()')).toBe('t');
-  });
+  }, 300_000);
 
   it('a standby killed during a wait fails the wait at once, with its log lines', async () => {
     await writeFile(join(work, 'promoted.yml'), 'name: promoted\nsteps:\n  - id: promoted\n    hosts: bravo\n    wait: { in_recovery: false, timeout: 5m, interval: 500ms }\n');
@@ -154,7 +155,7 @@ describe('layout debian on separate machines: pg_ctlcluster and waits that expla
     // Its log's last lines: the standby's own startup and streaming, before the kill.
     expect(message).toMatch(/started streaming WAL|ready to accept read-only connections|consistent recovery state/);
     expect(message).not.toMatch(/condition not met after 5m/);
-  });
+  }, 300_000);
 
   it("a standby whose replication role does not exist fails the streaming wait within its log's repeats, naming the role", async () => {
     // The children of the killed postmaster end on their own; then bravo streams as a role alpha lacks.
@@ -181,7 +182,7 @@ steps:
     expect(message).toMatch(/FATAL: {1,2}role "ghost" does not exist/);
     expect(message).not.toMatch(/condition not met after 5m/);
     expect((await lsclusters(bravo)).status).toBe('online,recovery');
-  });
+  }, 300_000);
 
   it('a restored standby gets the Debian configuration directory it lacks; files already there are kept', async () => {
     const dir = CONFIG_DIR;
@@ -216,5 +217,5 @@ steps:
     const third = await run('debian-cluster', play(''));
     expect(third.exitCode).toBe(0);
     expect(jsonEvents(third.stdout).find((e) => e.type === 'step-result' && e.step === 'files')?.status).toBe('ok');
-  });
+  }, 300_000);
 });
