@@ -151,7 +151,8 @@ async function confirmServiceView(ctx: ActionContext, running: boolean): Promise
   const service = serviceOf(host);
   const state = service === 'pg_ctlcluster' ? (await lsCluster(ctx))?.status ?? 'unknown' : service === 'systemd' ? await unitState(ctx) : undefined;
   if (state === undefined) return;
-  const ok = running ? state === 'online' || state.startsWith('online') || state === 'active' : state === 'down' || state === 'inactive' || state === 'failed';
+  // pg_lsclusters adds ",recovery" for a standby (online,recovery / down,recovery).
+  const ok = running ? state.startsWith('online') || state === 'active' : state.startsWith('down') || state === 'inactive' || state === 'failed';
   if (!ok) {
     throw new PgplayError({
       code: 'STEP_FAILED',

@@ -186,7 +186,9 @@ steps:
 
   it('a restored standby gets the Debian configuration directory it lacks; files already there are kept', async () => {
     const dir = CONFIG_DIR;
-    await sh(bravo, `pg_ctlcluster ${PG_VERSION} ${PG_CLUSTER} stop -m fast`);
+    const stop = await run('stop-bravo', 'name: stop-bravo\nsteps:\n  - id: stop\n    hosts: bravo\n    postgres: { state: stopped }\n');
+    expect(stop.exitCode, stop.stdout + stop.stderr).toBe(0);
+    expect((await lsclusters(bravo)).status).toBe('down,recovery');
     await sh(bravo, `mv ${dir} ${dir}.gone`, 'root');
     const play = (steps: string) => `name: debian-cluster\nsteps:\n  - id: files\n    hosts: bravo\n    debian_cluster: { hba_from: alpha }\n${steps}`;
 
@@ -202,7 +204,7 @@ steps:
     expect(conf).toContain(`ident_file = '${dir}/pg_ident.conf'`);
     expect(conf).toContain("include_dir = 'conf.d'");
     expect(await sh(bravo, `cat ${dir}/pg_hba.conf`)).toBe(await sh(alpha, `cat ${dir}/pg_hba.conf`));
-    expect(await lsclusters(bravo)).toEqual({ status: 'down', pgdata: PGDATA, log: LOG });
+    expect(await lsclusters(bravo)).toEqual({ status: 'down,recovery', pgdata: PGDATA, log: LOG });
 
     // With the directory: the user's own files stay; only the missing ones are written; it starts.
     await sh(bravo, `echo "listen_addresses = '${bravo.address}'" > ${dir}/conf.d/listen.conf && echo '# my own rule' >> ${dir}/pg_hba.conf && rm ${dir}/start.conf ${dir}/environment`);
