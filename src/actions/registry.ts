@@ -1,6 +1,7 @@
 import assertAction from './assert.js';
 import basebackupAction from './basebackup.js';
 import commandAction from './command.js';
+import debianClusterAction from './debian-cluster.js';
 import fileAction from './file.js';
 import pgbackrestAction from './pgbackrest.js';
 import pendingRestartAction from './pending-restart.js';
@@ -18,7 +19,7 @@ import waitAction from './wait.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 
