@@ -29,7 +29,7 @@ export function statusMetrics(report: StatusReport): MetricSet {
   }
   for (const f of findings('archiving')) {
     m.gauge('pgplay_archive_failing', 'The archiver failed since its last success (pg_stat_archiver)', host(f.host), num(f.values?.failing));
-    m.gauge('pgplay_archive_failed_count', 'pg_stat_archiver.failed_count', host(f.host), num(f.values?.failed_count));
+    m.gauge('pgplay_archive_failures', 'pg_stat_archiver.failed_count', host(f.host), num(f.values?.failed_count));
     m.gauge('pgplay_archive_last_archived_age_seconds', 'Time since the last archived WAL segment', host(f.host), num(f.values?.last_archived_age_seconds));
     m.gauge('pgplay_archive_segments_waiting', 'Complete WAL segments not archived yet', host(f.host), num(f.values?.segments_waiting));
   }
