@@ -10,6 +10,7 @@ Usage:
   pgplay schema [playbook|inventory]      print the JSON Schema
   pgplay history [--limit N]              past runs from the run journal
   pgplay status [-i inventory.yml]        DR health in one command (exit 0 ok, 1 warning, 2 critical)
+  pgplay docs <playbook> [-i inv] [-p k=v] a playbook as a Markdown runbook
   pgplay playbooks [--output json]        the shipped playbooks and their params
   pgplay help <command>                   help for one command
   pgplay --version
@@ -99,6 +100,13 @@ Prints the JSON Schema pgplay validates with (the same as schemas/*.schema.json)
 Lists past runs from the run journal, newest first (default 20): id, start time, status
 (ok, failed, refused, interrupted, invalid; running; incomplete when the process died), the
 changed and failed step/host counts, and the playbook. Resume one with pgplay run PLAYBOOK --resume ID.
+`,
+  docs: `Usage: pgplay docs <playbook.yml> [-i inventory.yml] [-p key=value ...] [-o FILE]
+
+Writes the playbook as a Markdown runbook (stdout, or FILE): what it does, its params, what is
+destructive (as the actions and steps declare it), and each step with its hosts, action, guards and
+conditions. With -i the hosts each step touches are named for that inventory; -p values render the
+patterns that depend on them. npm run docs regenerates docs/ for the shipped playbooks.
 `,
   status: `Usage: pgplay status [-i inventory.yml] [--output human|json] [--metrics FILE] [--state-dir DIR]
 
