@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { statusCommand } from '../../src/cli/commands/status.js';
 import { MetricSet } from '../../src/metrics/textfile.js';
 import { statusMetrics } from '../../src/metrics/status-metrics.js';
 import { assessArchiver, segmentsWaiting } from '../../src/status/checks/archiving.js';
@@ -51,6 +52,17 @@ describe('status rules', () => {
     const broken = await runStatusChecks(ctx, 'inv.yml', [...checks, { id: 'boom', title: 'Boom', run: async () => { throw new Error('ECONNRESET'); } }]);
     expect(broken.exitCode).toBe(2);
     expect(broken.checks[2]).toMatchObject({ severity: 'critical', findings: [{ severity: 'critical', message: 'check failed: ECONNRESET' }] });
+  });
+});
+
+describe('pgplay status input', () => {
+  it('bad input is exit 2 before any host is read; with --output json an error event', async () => {
+    let out = '';
+    const code = await statusCommand(['-i', 'test/fixtures/no-such-inventory.yml', '--output', 'json'], (t) => void (out += t));
+    expect(code).toBe(2);
+    expect(JSON.parse(out)).toMatchObject({ type: 'error', exitCode: 2, errors: [{ message: expect.stringContaining('no-such-inventory.yml') }] });
+    await expect(statusCommand(['--output', 'yaml'], () => undefined)).rejects.toThrow(/--output must be human or json/);
+    await expect(statusCommand(['extra'], () => undefined)).rejects.toThrow(/status takes no arguments/);
   });
 });
 
