@@ -212,7 +212,8 @@ function requiredParams(p: Playbook): string[] {
 
 function defaultOf(def: ParamDef): string {
   if (def.required) return '**required**';
-  return def.default === undefined ? '' : `\`${String(def.default)}\``;
+  if (def.default === undefined) return '';
+  return def.default === '' ? '(empty)' : `\`${String(def.default)}\``;
 }
 
 function allowed(def: ParamDef): string {
