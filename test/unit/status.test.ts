@@ -7,6 +7,9 @@ import { assessArchiver, segmentsWaiting } from '../../src/status/checks/archivi
 import { parseDfAvailable } from '../../src/status/checks/repository-space.js';
 import { formatAge } from '../../src/status/format.js';
 import { runStatusChecks } from '../../src/status/index.js';
+import { backupAgeCheck } from '../../src/status/checks/backups.js';
+import { slotsCheck } from '../../src/status/checks/slots.js';
+import type { BackupEntry, StanzaInfo } from '../../src/postgres/pgbackrest-info.js';
 import type { StatusCheck, StatusContext } from '../../src/status/types.js';
 
 const NOW = new Date('2026-01-02T03:00:00Z');
@@ -52,6 +55,43 @@ describe('status rules', () => {
     const broken = await runStatusChecks(ctx, 'inv.yml', [...checks, { id: 'boom', title: 'Boom', run: async () => { throw new Error('ECONNRESET'); } }]);
     expect(broken.exitCode).toBe(2);
     expect(broken.checks[2]).toMatchObject({ severity: 'critical', findings: [{ severity: 'critical', message: 'check failed: ECONNRESET' }] });
+  });
+});
+
+function backup(label: string, type: BackupEntry['type'], stop: Date): BackupEntry {
+  const t = stop.getTime() / 1000;
+  return { label, type, prior: null, reference: [], start: t - 60, stop: t, start_time: '', stop_time: '', size: 1000, delta: 1000, repo_size: 300, repo_delta: 300, lsn_start: null, lsn_stop: null, wal_start: null, wal_stop: null, error: false, database_id: 1, repo: 1 };
+}
+
+function fakeContext(over: Omit<Partial<StatusContext>, "inventory"> & { inventory: unknown }): StatusContext {
+  return { hosts: { db1: { name: 'db1', role: 'primary' } }, now: NOW, facts: () => ({ reachable: true, running: true, in_recovery: false, pgdata_present: true }), ...over } as unknown as StatusContext;
+}
+
+describe('status checks on given facts', () => {
+  it('backup ages per type: a type with a maxAge and no backup is critical; one without a maxAge is only reported', async () => {
+    const info = { name: 'main', status: { code: 0, message: 'ok', lock_held: false }, backups: [backup('F1', 'full', new Date('2026-01-01T03:00:00Z')), backup('I1', 'incr', new Date('2026-01-02T02:00:00Z'))] } as unknown as StanzaInfo;
+    const ctx = fakeContext({ inventory: { cluster: 'main', backup: { tool: 'pgbackrest', maxAge: { full: '2d', diff: '1d', any: '2h' } } }, pgbackrestInfo: async () => info });
+    const findings = await backupAgeCheck.run(ctx);
+    expect(findings.map((f) => [f.severity, f.message])).toEqual([
+      ['ok', 'newest full backup F1: 1d old, within 2d (300B in the repository)'],
+      ['critical', 'newest diff backup: none in stanza main (ok)'],
+      ['ok', 'newest incr backup I1: 1h old (300B in the repository)'],
+      ['ok', 'newest backup I1: 1h old, within 2h (300B in the repository)'],
+    ]);
+  });
+
+  it('slots: inactive, or holding more WAL than replication.maxSlotRetainedWal, is critical', async () => {
+    const rows = [
+      { slot_name: 'pgplay_db2', slot_type: 'physical', active: true, retained_bytes: 2 * 1024 ** 2 },
+      { slot_name: 'laggard', slot_type: 'physical', active: true, retained_bytes: 3 * 1024 ** 3 },
+      { slot_name: 'orphan', slot_type: 'logical', active: false, retained_bytes: 0 },
+    ];
+    const ctx = fakeContext({ inventory: { cluster: 'main', replication: { user: 'r', maxSlotRetainedWal: '1GB' } }, query: async () => rows });
+    expect((await slotsCheck.run(ctx)).map((f) => [f.severity, f.message])).toEqual([
+      ['ok', 'slot pgplay_db2 (physical): active, holds 2.0MB'],
+      ['critical', 'slot laggard (physical): holds 3.0GB of WAL, more than 1.0GB'],
+      ['critical', 'slot orphan (logical): inactive'],
+    ]);
   });
 });
 
