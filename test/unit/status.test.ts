@@ -80,6 +80,26 @@ describe('status checks on given facts', () => {
     ]);
   });
 
+  it('with backup.tool basebackup the repository directory is read: each base-<UTC start> is a full backup', async () => {
+    const du = '1048576\tbase-20251231T013000Z\n2097152\tbase-20260101T013000Z\n';
+    const calls: string[][] = [];
+    const ctx = fakeContext({
+      inventory: { cluster: 'main', backup: { tool: 'basebackup', repoHost: 'bk1', repoPath: '/var/lib/pgplay/backups', maxAge: { full: '1d', any: '26h' } } },
+      hosts: { db1: { name: 'db1', role: 'primary' }, bk1: { name: 'bk1', role: 'repository', postgres: { osUser: 'postgres' } } } as never,
+      exec: async (host, argv) => {
+        calls.push([host, ...argv]);
+        return { argv, exitCode: 0, stdout: du, stderr: '', durationMs: 1, timedOut: false };
+      },
+    });
+    const findings = await backupAgeCheck.run(ctx);
+    expect(calls[0]?.slice(0, 2)).toEqual(['bk1', '/bin/sh']);
+    expect(calls[0]?.at(-1)).toBe('/var/lib/pgplay/backups');
+    expect(findings.map((f) => [f.severity, f.message])).toEqual([
+      ['critical', 'newest full backup base-20260101T013000Z: 1d 1h old, more than 1d (2.0MB in the repository)'],
+      ['ok', 'newest backup base-20260101T013000Z: 1d 1h old, within 1d 2h (2.0MB in the repository)'],
+    ]);
+  });
+
   it('slots: inactive, or holding more WAL than replication.maxSlotRetainedWal, is critical', async () => {
     const rows = [
       { slot_name: 'pgplay_db2', slot_type: 'physical', active: true, retained_bytes: 2 * 1024 ** 2 },

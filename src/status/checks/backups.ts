@@ -6,40 +6,42 @@
 import type { BackupEntry } from '../../postgres/pgbackrest-info.js';
 import { epochSeconds, formatAge, formatBytes, seconds } from '../format.js';
 import type { Finding, StatusCheck, StatusContext } from '../types.js';
+import { listBasebackups } from './basebackups.js';
 
 const TYPES = ['full', 'diff', 'incr', 'any'] as const;
 
-/** Findings about backups need pgBackRest's repository; with another tool they say so once. */
-export function withoutPgbackrest(ctx: StatusContext): Finding[] | undefined {
-  const tool = ctx.inventory.backup?.tool;
-  if (tool === 'pgbackrest') return undefined;
-  return [
-    {
-      severity: 'critical',
-      message: tool ? `backup.tool ${tool}: pgplay status reads pgBackRest repositories only` : 'the inventory has no backup section: nothing backs this cluster up',
-    },
-  ];
+/** Without a backup section nothing backs the cluster up: the backup checks say so once each. */
+export function withoutBackup(ctx: StatusContext): Finding[] | undefined {
+  if (ctx.inventory.backup) return undefined;
+  return [{ severity: 'critical', message: 'the inventory has no backup section: nothing backs this cluster up' }];
+}
+
+/** The repository's backups, oldest first: pgBackRest's info, or the basebackup directories. */
+export async function repositoryBackups(ctx: StatusContext): Promise<{ where: string; backups: BackupEntry[] }> {
+  if (ctx.inventory.backup!.tool === 'basebackup') return { where: ctx.inventory.backup!.repoPath!, backups: await listBasebackups(ctx) };
+  const info = await ctx.pgbackrestInfo();
+  return { where: `stanza ${info.name} (${info.status.message})`, backups: info.backups };
 }
 
 export const backupAgeCheck: StatusCheck = {
   id: 'backup-age',
   title: 'Age of the newest backups (backup.maxAge)',
   async run(ctx) {
-    const unsupported = withoutPgbackrest(ctx);
-    if (unsupported) return unsupported;
-    const info = await ctx.pgbackrestInfo();
+    const missing = withoutBackup(ctx);
+    if (missing) return missing;
+    const repo = await repositoryBackups(ctx);
     const maxAge = ctx.inventory.backup!.maxAge ?? {};
     const now = epochSeconds(ctx.now);
     const findings: Finding[] = [];
     for (const type of TYPES) {
       const limit = maxAge[type];
-      const newest = newestOf(info.backups, type);
+      const newest = newestOf(repo.backups, type);
       if (limit === undefined) {
         if (newest) findings.push(describe(type, newest, now, undefined));
         continue;
       }
       if (!newest) {
-        findings.push({ severity: 'critical', message: `${label(type)}: none in stanza ${info.name} (${info.status.message})`, values: { type, age_seconds: null } });
+        findings.push({ severity: 'critical', message: `${label(type)}: none in ${repo.where}`, values: { type, age_seconds: null } });
         continue;
       }
       findings.push(describe(type, newest, now, seconds(limit, `backup.maxAge.${type}`)));

@@ -6,14 +6,14 @@
 import { formatBytes } from '../format.js';
 import { backupHostName } from '../context.js';
 import type { StatusCheck } from '../types.js';
-import { newestOf, withoutPgbackrest } from './backups.js';
+import { newestOf, repositoryBackups, withoutBackup } from './backups.js';
 
 export const repositorySpaceCheck: StatusCheck = {
   id: 'repository-space',
   title: 'Repository free space for the next full backup',
   async run(ctx) {
-    const unsupported = withoutPgbackrest(ctx);
-    if (unsupported) return unsupported;
+    const missing = withoutBackup(ctx);
+    if (missing) return missing;
     const host = backupHostName(ctx)!;
     const path = ctx.inventory.backup!.repoPath!;
     const df = await ctx.exec(host, ['df', '-P', '-B1', path], { become: ctx.hosts[host]!.postgres.osUser });
@@ -21,7 +21,7 @@ export const repositorySpaceCheck: StatusCheck = {
     if (df.exitCode !== 0 || available === undefined) {
       return [{ severity: 'critical', host, message: `cannot read the free space of ${path}: ${df.stderr.trim() || `df exited ${df.exitCode}`}` }];
     }
-    const lastFull = newestOf((await ctx.pgbackrestInfo()).backups, 'full');
+    const lastFull = newestOf((await repositoryBackups(ctx)).backups, 'full');
     const values = { available_bytes: available, expected_full_bytes: lastFull?.repo_size ?? null };
     if (!lastFull) return [{ severity: 'ok', host, message: `${formatBytes(available)} free in ${path}; no full backup yet to size the next one by`, values }];
     const need = lastFull.repo_size;
