@@ -101,6 +101,10 @@ export const postgresAction: Action<PostgresInput> = {
     return input.state === 'promoted' || (input.state === 'stopped' && input.allow_primary === true);
   },
 
+  confirmation(input) {
+    return input.state === 'restarted' ? 'restarting a running primary asks for confirmation (its clients are cut off)' : undefined;
+  },
+
   changesRole(input) {
     if (input.state === 'promoted') return 'promotes';
     return input.state === 'started' || input.state === 'restarted' ? 'starts' : false;

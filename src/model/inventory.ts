@@ -66,6 +66,9 @@ export interface ReplicationConfig {
   slots?: boolean;
   /** max_slot_wal_keep_size on 13+ (default 10GB): a lost standby's slot cannot fill the disk. */
   maxSlotWalKeepSize?: string;
+  /** pgplay status thresholds (defaults 64MB, 5m; src/status). */
+  maxLag?: { bytes?: string; time?: string | number };
+  maxSlotRetainedWal?: string;
 }
 
 export interface BackupConfig {
@@ -80,6 +83,10 @@ export interface BackupConfig {
   cipherPass?: SecretRef;
   /** Extra pgbackrest.conf options for the [global] section. */
   options?: Record<string, string | number | boolean>;
+  /** pgplay status: newest backup per type older than this is critical (defaults full 8d, any 26h). */
+  maxAge?: { full?: string | number; diff?: string | number; incr?: string | number; any?: string | number };
+  /** pgplay status: the oldest full backup must be at least this old. */
+  pitrWindow?: string | number;
 }
 
 export interface HostEntry {
@@ -100,6 +107,10 @@ export interface Inventory {
   backup?: BackupConfig;
   hosts: Record<string, HostEntry>;
   vars?: Record<string, unknown>;
+  /** pgplay status: the last drill must have passed within maxAge (default 35d). */
+  drills?: { maxAge?: string | number };
+  /** pgplay status: clock skew threshold (default 5s). */
+  monitoring?: { maxClockSkew?: string | number };
 }
 
 /** A host with cluster-wide defaults merged in; what actions and templates see as `host`. */
