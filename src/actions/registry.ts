@@ -1,5 +1,6 @@
 import assertAction from './assert.js';
 import basebackupAction from './basebackup.js';
+import blockAction from './block.js';
 import commandAction from './command.js';
 import fileAction from './file.js';
 import pgbackrestAction from './pgbackrest.js';
@@ -17,7 +18,7 @@ import waitAction from './wait.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, blockAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 
