@@ -21,7 +21,6 @@ import { changedSteps, createLab, labUp, results, type TestLab } from './lab-hel
 
 const USER_RULE = 'host    pgplay_user_db  all  10.99.0.0/16  scram-sha-256';
 const BEGIN = '# BEGIN pgplay managed block';
-const END = '# END pgplay managed block';
 
 describe('prepare.yml and the managed pg_hba.conf block on the lab', () => {
   let lab: TestLab;
