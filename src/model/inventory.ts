@@ -1,3 +1,4 @@
+import type { ResolvedPgbackrest } from '../postgres/pgbackrest-config.js';
 /** The topology as the user writes it (inventory.yml) and as the engine uses it (resolved hosts). */
 
 export type SecretRef = { env: string } | { file: string };
@@ -124,6 +125,8 @@ export interface Host {
     Pick<PostgresConfig, 'password'> & { settings: Record<string, string | number | boolean>; hba: HbaRule[] } & ResolvedLayout;
   connection: ConnectionConfig & { transport: 'ssh' | 'local' };
   vars: Record<string, unknown>;
+  /** Where its pgbackrest.conf is (src/postgres/pgbackrest-config.ts); set by resolveHosts, absent on hosts built by hand. */
+  pgbackrest?: ResolvedPgbackrest;
 }
 
 /**

@@ -22,7 +22,7 @@
 import { execa } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keygen, SSHD, sshdListening } from './sshd.js';
@@ -196,6 +196,18 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
   const hostKey = join(ssh, 'ssh_host_ed25519_key');
   keygen(hostKey, '');
   const hostPublicKey = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+  // The machine's /etc/ssh holds its own host key, the one its sshd serves (whatever reads
+  // /etc/ssh/ssh_host_*_key.pub there, e.g. pgplay setting up pgBackRest's known_hosts, gets the truth);
+  // this machine's other host keys are hidden (whiteouts).
+  const etcSsh = join(etcUpper, 'ssh');
+  await mkdir(etcSsh);
+  for (const type of ['rsa', 'ecdsa', 'dsa']) {
+    for (const suffix of ['', '.pub']) {
+      if (existsSync(`/etc/ssh/ssh_host_${type}_key${suffix}`)) await execa('mknod', [join(etcSsh, `ssh_host_${type}_key${suffix}`), 'c', '0', '0']);
+    }
+  }
+  await copyFile(hostKey, join(etcSsh, 'ssh_host_ed25519_key'));
+  await copyFile(`${hostKey}.pub`, join(etcSsh, 'ssh_host_ed25519_key.pub'));
   const authorizedKeys = join(ssh, 'authorized_keys');
   await writeFile(authorizedKeys, o.clientKey, { mode: 0o600 });
   const config = join(ssh, 'sshd_config');
@@ -205,7 +217,9 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
       `ListenAddress ${address}:22`,
       `HostKey ${hostKey}`,
       `PidFile ${join(ssh, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${authorizedKeys}`,
+      // Every user's own ~/.ssh/authorized_keys (pgBackRest's trust between machines, as postgres);
+      // root also takes the rig's client key (see the Match block at the end).
+      'AuthorizedKeysFile .ssh/authorized_keys',
       'PermitRootLogin prohibit-password',
       'PubkeyAuthentication yes',
       'PasswordAuthentication no',
@@ -220,6 +234,8 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
       'MaxStartups 200',
       'LogLevel VERBOSE',
       'Subsystem sftp internal-sftp',
+      'Match User root',
+      `  AuthorizedKeysFile ${authorizedKeys}`,
       '',
     ].join('\n'),
     { mode: 0o600 },

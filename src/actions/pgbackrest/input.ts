@@ -4,6 +4,7 @@
  */
 import { PgplayError } from '../../core/errors.js';
 import type { Host, Inventory } from '../../model/inventory.js';
+import { resolvePgbackrest } from '../../postgres/pgbackrest-config.js';
 import { versionFacts } from '../../postgres/versions.js';
 import type { JsonSchema } from '../types.js';
 
@@ -149,14 +150,19 @@ function semantic(message: string, expected?: string, hint?: string): PgplayErro
   return new PgplayError({ code: 'SEMANTIC', message, expected, hint });
 }
 
-/** Stanza and config as they apply to this host: the input, else host vars, else the inventory. */
+/**
+ * Stanza and config as they apply to this host: the input, else the host's resolved pgbackrest.conf
+ * (host var pgbackrest_config, else the inventory var). pgBackRest's own default is not passed, so that
+ * pgBackRest keeps its fallback to /etc/pgbackrest.conf where pgplay did not write the config.
+ */
 export function resolveInput(input: PgbackrestInput, host: Host, inventory: Inventory): Resolved {
   const stanza = input.stanza ?? inventory.backup?.stanza ?? inventory.cluster;
   const fromVars = host.vars.pgbackrest_config ?? inventory.vars?.pgbackrest_config;
   if (input.config === undefined && fromVars !== undefined && (typeof fromVars !== 'string' || !fromVars.startsWith('/'))) {
     throw semantic(`the pgbackrest_config variable must be an absolute path, got ${JSON.stringify(fromVars)}`, 'a path such as /etc/pgbackrest/pgbackrest.conf');
   }
-  const config = input.config ?? (fromVars as string | undefined);
+  const resolved = host.pgbackrest ?? resolvePgbackrest(host.vars, inventory);
+  const config = input.config ?? (resolved.configIsDefault ? undefined : resolved.config);
   return config === undefined ? { stanza } : { stanza, config };
 }
 
