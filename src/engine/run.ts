@@ -102,8 +102,13 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
       currentStep = id;
       const passedBy = guardsOnly || !reachedFrom || !tagsMatch(step, run.options.tags);
       if (step.include !== undefined && !handler) {
-        const completed = await runInclude(run, step, id, passedBy, (children, childPrefix, childGuardsOnly) =>
-          runSteps(children, childPrefix, false, childGuardsOnly),
+        const completed = await runInclude(
+          run,
+          step,
+          id,
+          passedBy,
+          (children, childPrefix, childGuardsOnly) => runSteps(children, childPrefix, false, childGuardsOnly),
+          (s) => stepHosts(s, id),
         );
         if (!completed) stopped = true;
         continue;
