@@ -403,10 +403,10 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
       checkTemplateSrc(emit, [...where, 'template', 'src'], template.src, templateDirs);
     }
 
-    if (body.loop !== undefined && INCLUDE_KEY in body) {
-      emit([...where, 'loop'], `${label}: loop cannot repeat an include`, {
+    if (body.loop !== undefined && INCLUDE_KEY in body && body.hosts === undefined) {
+      emit([...where, 'loop'], `${label}: a looped include needs hosts (its loop is rendered on them)`, {
         part: 'key',
-        expected: 'loop on the steps of the included playbook',
+        expected: 'hosts: the hosts whose facts and registered values the loop reads',
       });
     }
 

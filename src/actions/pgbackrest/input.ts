@@ -36,6 +36,7 @@ export interface PgbackrestInput {
   start_fast?: boolean;
   allow_primary?: boolean;
   replace?: boolean;
+  replace_sysid?: string;
   all?: boolean;
   options?: Record<string, Scalar | Scalar[]>;
 }
@@ -82,7 +83,14 @@ export const inputSchema: JsonSchema = {
       type: 'boolean',
       description:
         'restore: the user asked for exactly this host to be rebuilt, so a PGDATA holding another cluster (another system identifier than the primary\'s) may be replaced. ' +
-        'Without it that is refused (exit 3). Never lifts the refusal to restore into another inventory host\'s PGDATA or over a running server.',
+        'Without it that is refused (exit 3). Never lifts the refusal to restore into another inventory host\'s PGDATA or over a running server. ' +
+        'Only a cluster without user data (a freshly created one) is replaced; one with user data needs replace_sysid too.',
+    },
+    replace_sysid: {
+      type: 'string',
+      pattern: '^([0-9]+)?$',
+      description:
+        'restore, with replace: the system identifier of the other cluster in PGDATA that may be replaced although it holds user data (databases, tables or tablespaces made after initdb). Empty: only a cluster without user data is replaced.',
     },
     all: { type: 'boolean', description: 'stop / start: every stanza on the host (the all.stop file) instead of one.' },
     options: {
@@ -119,6 +127,7 @@ const COMMAND_KEYS: Record<string, readonly PgbackrestCommand[]> = {
   start_fast: ['backup'],
   allow_primary: ['restore'],
   replace: ['restore'],
+  replace_sysid: ['restore'],
 };
 
 /** pgBackRest options pgplay sets from typed keys or needs for itself; `options` must not set them. */
