@@ -1,4 +1,3 @@
-import type { ResolvedPgbackrest } from '../postgres/pgbackrest-config.js';
 /** The topology as the user writes it (inventory.yml) and as the engine uses it (resolved hosts). */
 
 export type SecretRef = { env: string } | { file: string };
@@ -145,4 +144,16 @@ export interface ResolvedLayout {
   service?: ServiceManager;
   /** The systemd unit (service systemd only), placeholders replaced. */
   serviceUnit?: string;
+}
+
+/** `host.pgbackrest` in templates and expressions. */
+export interface ResolvedPgbackrest {
+  /** The pgbackrest.conf pgplay writes and every pgBackRest command on this host reads. */
+  config: string;
+  /** config is pgBackRest's own default: no `--config` is needed, and the package's file is moved aside. */
+  configIsDefault: boolean;
+  /** The directory of config. */
+  configDir: string;
+  /** `pgbackrest`, or `pgbackrest --config=<config>`: the start of archive_command and restore_command. */
+  command: string;
 }

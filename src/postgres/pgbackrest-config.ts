@@ -10,7 +10,7 @@
  * elsewhere; then every pgBackRest command pgplay writes for the host (archive_command, restore_command,
  * the action's argv, a peer's pg-host-config / repo1-host-config) names it with `--config=`.
  */
-import type { Inventory } from '../model/inventory.js';
+import type { Inventory, ResolvedPgbackrest } from '../model/inventory.js';
 
 /** What a `pgbackrest_config` may be: it is written unquoted into archive_command and restore_command. */
 export const PGBACKREST_CONFIG_PATH = /^\/[A-Za-z0-9_.+\/-]+$/;
@@ -19,17 +19,7 @@ export const PGBACKREST_DEFAULT_CONFIG = '/etc/pgbackrest/pgbackrest.conf';
 /** pgBackRest's fallback when the default is missing, and what Debian's pgbackrest package installs. */
 export const PGBACKREST_PACKAGE_CONFIG = '/etc/pgbackrest.conf';
 
-/** `host.pgbackrest` in templates and expressions. */
-export interface ResolvedPgbackrest {
-  /** The pgbackrest.conf pgplay writes and every pgBackRest command on this host reads. */
-  config: string;
-  /** config is pgBackRest's own default: no `--config` is needed, and the package's file is moved aside. */
-  configIsDefault: boolean;
-  /** The directory of config. */
-  configDir: string;
-  /** `pgbackrest`, or `pgbackrest --config=<config>`: the start of archive_command and restore_command. */
-  command: string;
-}
+export type { ResolvedPgbackrest } from '../model/inventory.js';
 
 export function resolvePgbackrest(hostVars: Record<string, unknown> | undefined, inventory: Pick<Inventory, 'vars'>): ResolvedPgbackrest {
   const fromVars = hostVars?.pgbackrest_config ?? inventory.vars?.pgbackrest_config;
