@@ -112,6 +112,12 @@ describe('PITR targets and recover-table.yml on the lab (PostgreSQL 15, pgBackRe
   it('recover-table.yml brings deleted rows back under a new name, leaves the live table alone and removes its copy', async () => {
     const drillPid = await lab.postmasterPid('drill1');
     expect(drillPid).toBeUndefined();
+    const args = ['-p', 'tables=precious', '-p', 'database=app', '-p', 'into=precious_recovered', '-p', 'target=name', '-p', 'target_value=before-delete'];
+    // plan shows it and changes nothing.
+    const plan = await lab.pgplay(['plan', join(PLAYBOOKS, 'recover-table.yml'), ...args, '--output', 'json']);
+    expect(plan.exitCode, plan.stdout.slice(-3000)).toBe(0);
+    await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await lab.tryPsql('db1', 'SELECT 1 FROM precious_recovered', 'app')).toMatchObject({ exitCode: 1 });
     const r = await lab.run('recover-table.yml', [
       '-p', 'tables=precious', '-p', 'database=app', '-p', 'into=precious_recovered',
       '-p', 'target=name', '-p', 'target_value=before-delete', '--yes',
