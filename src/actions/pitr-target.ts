@@ -218,7 +218,7 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
       throw e;
     }
     const id = archiveId(s, choice);
-    const listing = await runner.run('repo-ls', ['--output=json', '--recurse', `archive/${s.name}/${id}`], { logLevel: 'warn' });
+    const listing = await runner.run('repo-ls', ['--output=json', '--recurse'], { logLevel: 'warn', parameters: [`archive/${s.name}/${id}`] });
     const size = await segmentSize(ctx);
     let wal;
     try {
