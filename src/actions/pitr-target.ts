@@ -236,10 +236,13 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
       );
     }
     if (choice.warning) ctx.log(`warning: ${choice.warning}`);
+    const pending = wal.pending.length
+      ? `; ${wal.pending.length} segment${wal.pending.length === 1 ? '' : 's'} from ${wal.pending[0]} on ${wal.pending.length === 1 ? 'is' : 'are'} not archived yet (the primary's recent WAL: the drill's pgbackrest check archives it)`
+      : '';
     const target = describeTarget({ type: input.type, value });
     return {
       changed: false,
-      msg: `${target}: backup set ${choice.backup.label}, chosen because ${choice.reason}; WAL ${wal.from}..${wal.to} is in the archive (${wal.checked} segments)${choice.warning ? `; WARNING: ${choice.warning}` : ''}`,
+      msg: `${target}: backup set ${choice.backup.label}, chosen because ${choice.reason}; WAL ${wal.from}..${wal.to} is in the archive (${wal.checked - wal.pending.length} segments)${pending}${choice.warning ? `; WARNING: ${choice.warning}` : ''}`,
       data: {
         set: choice.backup.label,
         backup_type: choice.backup.type,
@@ -247,7 +250,7 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
         warning: choice.warning ?? null,
         target: { type: input.type, value: value || null },
         position: position ? { time: position.time !== undefined ? new Date(position.time).toISOString() : null, lsn: position.lsn !== undefined ? formatLsn(position.lsn) : null, source: position.source } : null,
-        wal: { archive_id: id, from: wal.from, to: wal.to, until: wal.until, segments: wal.checked, newest: wal.newest, segment_size: size },
+        wal: { archive_id: id, from: wal.from, to: wal.to, until: wal.until, segments: wal.checked - wal.pending.length, not_archived_yet: wal.pending, newest: wal.newest, segment_size: size },
         repository_host: repo.name,
       },
     };

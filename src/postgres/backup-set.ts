@@ -165,7 +165,10 @@ export interface WalCheck {
   /** Why the range ends where it does. */
   until: string;
   checked: number;
+  /** Segments absent although a later one (or the backup's own last one) is archived: a gap no recovery crosses. */
   missing: string[];
+  /** Segments after the newest archived one: the primary's recent WAL, not archived yet (not a gap). */
+  pending: string[];
   /** The newest segment the archive holds along the timelines recovery may follow. */
   newest: string | null;
 }
@@ -208,12 +211,15 @@ export function checkWal(segments: ArchivedSegment[], req: WalRequest): WalCheck
   if (end < stop.number) end = stop.number;
 
   const missing: string[] = [];
+  const pending: string[] = [];
+  // Beyond the newest archived segment (and the backup's own WAL) lies WAL the primary has not archived yet.
+  const archivedUpTo = newestNumber !== undefined && newestNumber > stop.number ? newestNumber : stop.number;
   let timeline = start.timeline;
   for (let n = start.number; n <= end; n++) {
     const found = byNumber.get(n);
     if (found) timeline = found.timeline;
-    else missing.push(segmentName({ timeline, number: n }, segmentSize));
+    else (n <= archivedUpTo ? missing : pending).push(segmentName({ timeline, number: n }, segmentSize));
   }
   const nameAt = (n: bigint) => byNumber.get(n)?.name ?? segmentName({ timeline: start.timeline, number: n }, segmentSize);
-  return { from: nameAt(start.number), to: nameAt(end), until, checked: Number(end - start.number + 1n), missing, newest };
+  return { from: nameAt(start.number), to: nameAt(end), until, checked: Number(end - start.number + 1n), missing, pending, newest };
 }

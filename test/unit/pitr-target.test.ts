@@ -100,6 +100,11 @@ describe('WAL continuity', () => {
     // A time target needs WAL up to the first segment archived after it.
     expect(wal(gap, 'time', { time: 1004_500, source: 's' })).toMatchObject({ to: '000000010000000000000006', missing: ['000000010000000000000005'] });
     expect(wal(gap, 'time', { time: 1003_500, source: 's' })).toMatchObject({ to: '000000010000000000000004', missing: [] });
+    // WAL after the newest archived segment is the primary's, not archived yet: not a gap.
+    expect(wal([2, 3, 4].map((n) => seg(n)), 'lsn', { lsn: parseLsn('0/6000010')!, source: 's' })).toMatchObject({
+      missing: [],
+      pending: ['000000010000000000000005', '000000010000000000000006'],
+    });
     // immediate needs only the backup's own WAL.
     expect(wal([seg(2), seg(3)], 'immediate').missing).toEqual([]);
     expect(wal([seg(2)], 'immediate').missing).toEqual(['000000010000000000000003']);
