@@ -5,6 +5,7 @@ import commandAction from './command.js';
 import debianClusterAction from './debian-cluster.js';
 import fileAction from './file.js';
 import pgbackrestAction from './pgbackrest.js';
+import pitrTargetAction from './pitr-target.js';
 import pendingRestartAction from './pending-restart.js';
 import pgpassAction from './pgpass.js';
 import preflightAction from './preflight.js';
@@ -21,7 +22,7 @@ import waitAction from './wait.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 

@@ -61,7 +61,7 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
   // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
   // Each is also checked (no line break, not empty): exit 2 before any step, never at the step using it.
   for (const located of locateSecretRefs(inventory)) checkSecretValue(`inventory ${inventoryFile}:`, located, await resolveSecret(located.ref));
-  const { playbook } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check });
+  const { playbook, doc: playbookDoc } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check });
   for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
     for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${playbookFile}: step`, located, await resolveSecret(located.ref));
   }
@@ -73,7 +73,7 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
   const from = request.from ?? resume?.options.from;
   // A secret param is known to the redactor before its value can be quoted by a param error.
   for (const [name, raw] of Object.entries(request.params)) if (playbook.params?.[name]?.secret) redactor.add(raw);
-  const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params });
+  const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params }, (name) => playbookDoc.position(['params', name]));
   const hosts = resolveHosts(inventory);
   if (from && !playbook.steps.some((s) => s.id === from)) {
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });

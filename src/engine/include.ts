@@ -51,10 +51,13 @@ async function enter(
   // Passed by (--from, --tags): an include is entered only for the guards it holds.
   if (guardsOnly && !child.steps.some(isGuard)) return true;
   const saved = run.params;
+  const savedVars = run.vars;
   // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
   const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
   run.params = resolveParams(child.params, given);
   try {
+    // The included playbook's own vars, rendered with its params, as its steps were written against them.
+    if (child.vars) run.vars = { ...savedVars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
     return await runSteps(
       child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
       prefix,
@@ -62,6 +65,7 @@ async function enter(
     );
   } finally {
     run.params = saved;
+    run.vars = savedVars;
   }
 }
 

@@ -1,4 +1,5 @@
-import { PgplayError, PgplayErrors } from '../core/errors.js';
+import { PgplayError, PgplayErrors, type SourcePosition } from '../core/errors.js';
+import { targetValueProblem } from '../postgres/recovery-target.js';
 import type { ParamDef } from '../model/playbook.js';
 import { didYouMean } from '../schema/describe.js';
 
@@ -15,6 +16,8 @@ const FALSE = new Set(['false', 'no', 'off', '0']);
 export function resolveParams(
   defs: Record<string, ParamDef> | undefined,
   given: Record<string, string>,
+  /** Where a param is declared (file:line:col), for the errors of checks that span params. */
+  declaredAt?: (name: string) => SourcePosition | undefined,
 ): Record<string, ParamValue> {
   const declared = defs ?? {};
   const names = Object.keys(declared);
@@ -57,8 +60,34 @@ export function resolveParams(
       );
     }
   }
+  if (errors.length === 0) errors.push(...recoveryTargetErrors(declared, out, declaredAt));
   if (errors.length) throw new PgplayErrors(errors);
   return out;
+}
+
+/** `recovery_target_of`: a target value is checked against the target type another param holds. */
+function recoveryTargetErrors(
+  defs: Record<string, ParamDef>,
+  values: Record<string, ParamValue>,
+  declaredAt?: (name: string) => SourcePosition | undefined,
+): PgplayError[] {
+  const errors: PgplayError[] = [];
+  for (const [name, def] of Object.entries(defs)) {
+    if (def.recovery_target_of === undefined || values[name] === undefined) continue;
+    const type = String(values[def.recovery_target_of] ?? '');
+    const problem = targetValueProblem(type, String(values[name]));
+    if (!problem) continue;
+    const position = declaredAt?.(name);
+    errors.push(
+      new PgplayError({
+        code: 'USAGE',
+        message: `param "${name}" (for ${def.recovery_target_of}=${type}): value ${JSON.stringify(values[name])} ${problem.what}`,
+        expected: problem.expected,
+        ...(position ? { position } : {}),
+      }),
+    );
+  }
+  return errors;
 }
 
 /** Splits `key=value` arguments (the value may itself contain "="). */

@@ -365,7 +365,7 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
     }
   });
 
-  for (const [name, def] of Object.entries(pb.params ?? {})) checkParamDef(emit, name, def);
+  for (const [name, def] of Object.entries(pb.params ?? {})) checkParamDef(emit, name, def, pb.params ?? {});
 
   const handlers = Object.keys(pb.handlers ?? {});
   for (const { where, label, body } of stepsOf(pb)) {
@@ -424,7 +424,13 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
   return errors;
 }
 
-function checkParamDef(emit: Emit, name: string, def: ParamDef): void {
+function checkParamDef(emit: Emit, name: string, def: ParamDef, all: Record<string, ParamDef>): void {
+  const of = def.recovery_target_of;
+  if (of !== undefined && all[of]?.type !== 'string') {
+    emit(['params', name, 'recovery_target_of'], `recovery_target_of of param "${name}": ${all[of] ? `param "${of}" is not a string` : `no param "${of}"`}`, {
+      expected: 'the name of the string param that holds the target type (latest, time, name, xid, lsn, immediate)',
+    });
+  }
   def.enum?.forEach((v, j) => {
     const problem = checkParamValue({ type: def.type }, v);
     if (problem) emit(['params', name, 'enum', j], `enum value ${JSON.stringify(v)} of param "${name}" ${problem.what}`, { expected: problem.expected });

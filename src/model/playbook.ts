@@ -12,6 +12,11 @@ export interface ParamDef {
   maximum?: number;
   /** The value is a secret: redacted everywhere it could leave the process. */
   secret?: boolean;
+  /**
+   * The value is a recovery target's value, of the type the named param holds (latest, time, name,
+   * xid, lsn, immediate): checked for that type before anything runs (a time needs its zone offset).
+   */
+  recovery_target_of?: string;
 }
 
 /** Keys every step may carry besides its one action key. */

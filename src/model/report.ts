@@ -29,6 +29,8 @@ export interface DrillReportOutputs {
   archiver: string;
   /** The repository's newest WAL segment after the check (archive_max). */
   repository: string;
+  /** The pitr_target check: the backup set chosen for the target and why (set, reason, warning, wal). */
+  target_check?: string;
 }
 
 /** promote.yml's report: the topology change it made. */

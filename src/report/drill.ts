@@ -44,7 +44,17 @@ export interface DrillReport {
   run: { id: string; playbook: string; inventory: string; cluster: string; started: string; finished: string | null; exit_code: number | null };
   host: string;
   target: { type: string; value: string | null };
-  backup: { set: string | null; type: string | null; recovery_start: string | null };
+  backup: {
+    set: string | null;
+    type: string | null;
+    recovery_start: string | null;
+    /** Why this set (pitr_target): named with -p set, the newest that ended before the target, ... */
+    reason: string | null;
+    /** The target could not be placed and the newest set was used: a target older than it is never reached. */
+    warning: string | null;
+    /** The WAL the archive was checked to hold, from the set's start to the target. */
+    wal: { from: string; to: string; segments: number } | null;
+  };
   target_reached: boolean;
   /** The server log lines that show how recovery went. */
   proof: string[];
@@ -228,6 +238,8 @@ export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): 
   const teardownState: DrillReport['teardown'] =
     params.keep === true || params.keep === 'true' ? 'kept' : ran(teardown) && teardown.failed !== true ? 'removed' : madeCopy ? 'not done' : 'not needed';
   const evidence = archiveEvidence(run, outputs);
+  const chosen = outputs.target_check ? registered(run, outputs.target_check) : undefined;
+  const chosenWal = ran(chosen) ? (chosen.wal as { from?: unknown; to?: unknown; segments?: unknown } | undefined) : undefined;
 
   const problems: string[] = [];
   if (run.end?.status === 'interrupted') problems.push('the drill was interrupted');
@@ -273,6 +285,9 @@ export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): 
       set: str(restore?.value.set),
       type: str(restore?.value.backup_type),
       recovery_start: str(restore?.value.recovery_start),
+      reason: ran(chosen) ? str(chosen.reason) : null,
+      warning: ran(chosen) ? str(chosen.warning) : null,
+      wal: chosenWal && typeof chosenWal.from === 'string' && typeof chosenWal.to === 'string' ? { from: chosenWal.from, to: chosenWal.to, segments: Number(chosenWal.segments ?? 0) } : null,
     },
     target_reached: targetReached,
     proof,
@@ -300,6 +315,9 @@ export function formatDrillReport(r: DrillReport): string {
     `DRILL ${r.status.toUpperCase()}: point-in-time recovery of cluster ${r.run.cluster} on ${r.host} (run ${r.run.id})`,
     `  target           ${target}: ${r.target_reached ? 'reached' : 'NOT reached'}`,
     `  backup restored  ${r.backup.set ?? '-'}${r.backup.type ? ` (${r.backup.type})` : ''}`,
+    ...(r.backup.reason ? [`                   chosen because ${r.backup.reason}`] : []),
+    ...(r.backup.warning ? [`  WARNING          ${r.backup.warning}`] : []),
+    ...(r.backup.wal ? [`  WAL checked      ${r.backup.wal.from}..${r.backup.wal.to} (${r.backup.wal.segments} segments in the archive before the restore)`] : []),
     `  RTO              ${r.rto.ms === null ? '-' : seconds(r.rto.ms)} (restore start to the first query on the promoted copy)`,
     r.recovery_point.last_transaction || !r.recovery_point.replayed_to
       ? `  recovery point   ${r.recovery_point.last_transaction ?? '- (UNKNOWN)'} (last transaction replayed${r.recovery_point.source ? `, from ${r.recovery_point.source === 'log' ? 'the server log' : 'pg_last_xact_replay_timestamp()'}` : ''})`

@@ -33,6 +33,13 @@ const PARAM_DEF: JsonSchema = {
     minimum: { type: 'number', description: 'Smallest allowed number' },
     maximum: { type: 'number', description: 'Largest allowed number' },
     secret: { type: 'boolean', default: false, description: 'Redact the value everywhere it could be shown' },
+    recovery_target_of: {
+      type: 'string',
+      pattern: IDENTIFIER_PATTERN,
+      description:
+        'The value is the value of a recovery target whose type (latest, time, name, xid, lsn, immediate) the named param holds: ' +
+        'checked for that type before anything runs (a time needs its zone offset, an xid is a number, an LSN is X/Y)',
+    },
   },
   required: ['type'],
   additionalProperties: false,
@@ -69,6 +76,7 @@ const DRILL_OUTPUTS: JsonSchema = {
     archive_check: registered("pgbackrest check on the primary (archives its current WAL)"),
     archiver: registered("The primary's pg_stat_archiver (rows[0].failing, last_archived_wal, last_failed_wal)"),
     repository: registered("The repository's newest WAL segment after the check (archive_max)"),
+    target_check: registered('The pitr_target check: the backup set chosen for the target, why, and the WAL range checked'),
   },
 };
 

@@ -59,4 +59,21 @@ describe('include', () => {
     expect(await readFile(join(dir, 'out-b'), 'utf8')).toBe('b\n');
     await expect(readFile(join(dir, 'out-c'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it("gives the included steps the included playbook's own vars, rendered with its params, and the parent's back after it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-vars-'));
+    const out = join(dir, 'out.txt');
+    await writeFile(join(dir, 'inventory.yml'), `cluster: t\npostgres: { version: 15 }\nconnection: { transport: local }\nhosts:\n  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/pg }\n`);
+    await writeFile(
+      join(dir, 'child.yml'),
+      `name: child\nparams:\n  word: { type: string }\nvars:\n  said: "child says {{params.word}}"\nsteps:\n  - id: write\n    hosts: all\n    command: { shell: "echo '{{vars.said}}' >> ${out}" }\n`,
+    );
+    await writeFile(
+      join(dir, 'parent.yml'),
+      `name: parent\nvars:\n  said: parent says hi\nsteps:\n  - id: inc\n    include: { playbook: child.yml, params: { word: hello } }\n  - id: after\n    hosts: all\n    command: { shell: "echo '{{vars.said}}' >> ${out}" }\n`,
+    );
+    const run = await runCli(['run', join(dir, 'parent.yml'), '--output', 'json']);
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(await readFile(out, 'utf8')).toBe('child says hello\nparent says hi\n');
+  });
 });

@@ -138,8 +138,9 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     const r = await lab.run('pitr-drill.yml', ['-p', 'host=db1', '--yes']);
     expect(r.exitCode).toBe(3);
     expect(r.events.at(-1)!.error!.message).toContain('db1 has role primary: a drill restores only into a host with role drill, never over a primary or a standby');
+    // A target without its value is bad input, found before anything runs.
     const noValue = await lab.run('pitr-drill.yml', ['-p', 'target=time', '--yes']);
-    expect(noValue.exitCode).toBe(1);
-    expect(noValue.events.at(-1)!.error!.message).toContain('target time needs target_value (-p target_value=...)');
+    expect(noValue.exitCode).toBe(2);
+    expect(noValue.stdout).toContain('param \\"target_value\\" (for target=time): value \\"\\" is empty, but target time needs one');
   });
 });

@@ -169,7 +169,7 @@ describe('argv', () => {
       '--type=time',
       '--target=2026-11-21 13:40:00+00',
       '--target-action=promote',
-      '--no-target-exclusive',
+      // false is pgBackRest's default, and 2.45 refuses --no-target-exclusive (error 31: cannot be negated).
       '--target-timeline=latest',
       '--set=20261121-133900F',
       '--delta',

@@ -61,8 +61,8 @@ export const inputSchema: JsonSchema = {
     },
     target: { type: 'string', minLength: 1, description: 'restore: the recovery target for type lsn, name, xid or time.' },
     target_action: { enum: ['pause', 'promote', 'shutdown'], description: 'restore: what the server does when the target is reached.' },
-    target_exclusive: { type: 'boolean', description: 'restore: stop just before the target (time, xid, lsn).' },
-    target_timeline: { type: ['string', 'integer'], description: 'restore: timeline to recover along: current, latest or a number.' },
+    target_exclusive: { type: 'boolean', description: 'restore: stop just before the target (time, xid, lsn; false is the default and fits any type).' },
+    target_timeline: { type: ['string', 'integer'], description: "restore: timeline to recover along: current, latest or a number ('': PostgreSQL's default)." },
     set: { type: 'string', minLength: 1, description: 'restore: backup set label (default latest). expire: expire this set.' },
     delta: { type: 'boolean', description: 'restore (or backup) using checksums; restore over a non-empty PGDATA needs it.' },
     force: { type: 'boolean', description: 'restore: overwrite PGDATA (with delta: compare by size and time). stop: also terminate running pgBackRest processes.' },
@@ -208,10 +208,11 @@ function validateRestore(input: PgbackrestInput, host: Host): void {
   if (input.target_action !== undefined && !targeted && type !== 'immediate') {
     throw semantic(`target_action does not apply to restore type ${type}`, 'type immediate, lsn, name, xid or time');
   }
-  if (input.target_exclusive !== undefined && !['time', 'xid', 'lsn'].includes(type)) {
+  // false is pgBackRest's default and says nothing, so a playbook may pass its param for every type.
+  if (input.target_exclusive === true && !['time', 'xid', 'lsn'].includes(type)) {
     throw semantic(`target_exclusive does not apply to restore type ${type}`, 'type time, xid or lsn');
   }
-  if (input.target_timeline !== undefined && !/^(current|latest|\d+|0x[0-9A-Fa-f]+)$/.test(String(input.target_timeline))) {
+  if (input.target_timeline !== undefined && !/^(|current|latest|\d+|0x[0-9A-Fa-f]+)$/.test(String(input.target_timeline))) {
     throw semantic(`target_timeline "${input.target_timeline}" is not a timeline`, 'current, latest or a timeline number');
   }
   const facts = versionFacts(host.postgres.version);

@@ -135,8 +135,9 @@ export function restoreArgs(input: PgbackrestInput, pgdata: string): string[] {
   if (input.type && input.type !== 'default') args.push(`--type=${input.type}`);
   if (input.target !== undefined) args.push(`--target=${input.target}`);
   if (input.target_action) args.push(`--target-action=${input.target_action}`);
-  if (input.target_exclusive !== undefined) args.push(input.target_exclusive ? '--target-exclusive' : '--no-target-exclusive');
-  if (input.target_timeline !== undefined) args.push(`--target-timeline=${input.target_timeline}`);
+  // false is the default, and pgBackRest 2.45 refuses --no-target-exclusive ("cannot be negated").
+  if (input.target_exclusive === true) args.push('--target-exclusive');
+  if (input.target_timeline !== undefined && String(input.target_timeline) !== '') args.push(`--target-timeline=${input.target_timeline}`);
   if (input.set) args.push(`--set=${input.set}`);
   if (input.delta) args.push('--delta');
   if (input.force) args.push('--force');

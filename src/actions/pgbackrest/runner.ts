@@ -28,6 +28,8 @@ export interface RunOptions {
   acceptExit?: number[];
   /** Defaults to the step's timeout. */
   timeoutMs?: number;
+  /** The command's own parameters, after it (repo-ls <path>). */
+  parameters?: string[];
 }
 
 export interface RunResult {
@@ -58,6 +60,7 @@ export class PgbackrestRunner {
       `--log-level-stderr=${options.logLevel ?? 'info'}`,
       ...args,
       command,
+      ...(options.parameters ?? []),
     ];
   }
 
