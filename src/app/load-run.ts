@@ -79,7 +79,7 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }
   const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook;
-  const selection = await checkSelection(playbook, playbookFile, hosts, { limit, tags }, (file) => loadInclude(file, dirname(playbookFile)));
+  const selection = await checkSelection(playbook, playbookFile, hosts, { limit, tags }, loadInclude);
   for (const [name, def] of Object.entries(playbook.params ?? {})) {
     if (def.secret && typeof params[name] === 'string') redactor.add(params[name] as string);
   }

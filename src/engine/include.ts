@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
@@ -48,24 +49,32 @@ async function enter(
   const input = includeInput(run.renderer.renderValue(step.include, scope(), `step ${id}`), id);
   if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
   const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
+  // An included playbook's own includes and relative templates are relative to it, not to the top playbook.
+  const childDir = dirname(resolve(run.playbookDir, input.playbook));
   // Passed by (--from, --tags): an include is entered only for the guards it holds.
   if (guardsOnly && !child.steps.some(isGuard)) return true;
+  // Steps without hosts run on the include step's, rendered here in the includer's scope: its params
+  // (e.g. {{params.host}}) are not the included playbook's.
+  const inherited = step.hosts === undefined ? undefined : (run.renderer.renderValue(step.hosts, scope(), `step ${id} hosts`) as Step['hosts']);
   const saved = run.params;
   const savedVars = run.vars;
+  const savedDir = run.playbookDir;
   // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
   const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
   run.params = resolveParams(child.params, given);
   try {
     // The included playbook's own vars, rendered with its params, as its steps were written against them.
+    run.playbookDir = childDir;
     if (child.vars) run.vars = { ...savedVars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
     return await runSteps(
-      child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
+      child.steps.map((s) => ({ ...s, hosts: s.hosts ?? inherited })),
       prefix,
       guardsOnly,
     );
   } finally {
     run.params = saved;
     run.vars = savedVars;
+    run.playbookDir = savedDir;
   }
 }
 

@@ -59,7 +59,8 @@ export class RunContext {
     readonly runId: string,
     readonly playbook: Playbook,
     readonly playbookFile: string,
-    readonly playbookDir: string,
+    /** The directory of the playbook whose steps run now (an included one's while its steps run). */
+    public playbookDir: string,
     readonly inventory: Inventory,
     readonly inventoryFile: string,
     readonly hosts: Record<string, Host>,

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { selectHosts } from '../load/hosts.js';
 import type { Host } from '../model/inventory.js';
@@ -21,10 +22,10 @@ export async function checkSelection(
   playbookFile: string,
   hosts: Record<string, Host>,
   options: { limit?: string[]; tags?: string[] },
-  loadInclude: (file: string) => Promise<Playbook>,
+  loadInclude: (file: string, fromDir: string) => Promise<Playbook>,
 ): Promise<Selection> {
   if (options.tags?.length) {
-    const known = await tagsOf(playbook, loadInclude, new Set());
+    const known = await tagsOf(playbook, dirname(resolve(playbookFile)), loadInclude, new Set());
     for (const tag of options.tags) {
       if (known.has(tag)) continue;
       const guess = didYouMean(tag, [...known]);
@@ -74,15 +75,18 @@ function tagged(step: Step, tags: string[] | undefined): boolean {
  * playbook included (by a fixed path) from a step tagged `always`: an include step that --tags does
  * not select is not entered, whatever its steps are tagged.
  */
-async function tagsOf(playbook: Playbook, loadInclude: (file: string) => Promise<Playbook>, seen: Set<string>): Promise<Set<string>> {
+/** An included playbook's own includes are relative to it, as the run resolves them (include.ts). */
+async function tagsOf(playbook: Playbook, dir: string, loadInclude: (file: string, fromDir: string) => Promise<Playbook>, seen: Set<string>): Promise<Set<string>> {
   const tags = new Set<string>();
   const steps: Array<Partial<Step>> = [...playbook.steps, ...Object.values(playbook.handlers ?? {})];
   for (const step of steps) {
     for (const t of step.tags ?? []) if (t !== 'always') tags.add(t);
     const file = (step.include as IncludeInput | undefined)?.playbook;
-    if (!step.tags?.includes('always') || typeof file !== 'string' || isTemplated(file) || seen.has(file)) continue;
-    seen.add(file);
-    for (const t of await tagsOf(await loadInclude(file), loadInclude, seen)) tags.add(t);
+    if (!step.tags?.includes('always') || typeof file !== 'string' || isTemplated(file)) continue;
+    const path = resolve(dir, file);
+    if (seen.has(path)) continue;
+    seen.add(path);
+    for (const t of await tagsOf(await loadInclude(file, dir), dirname(path), loadInclude, seen)) tags.add(t);
   }
   return tags;
 }

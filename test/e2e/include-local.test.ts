@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,5 +75,26 @@ describe('include', () => {
     const run = await runCli(['run', join(dir, 'parent.yml'), '--output', 'json']);
     expect(run.exitCode, run.stdout).toBe(0);
     expect(await readFile(out, 'utf8')).toBe('child says hello\nparent says hi\n');
+  });
+
+  it('an included playbook includes relative to itself, and its steps without hosts run where the include step said, rendered with the includer\'s params', async () => {
+    // The shape of standby-build.yml including pgbackrest-conf.yml: inc/mid.yml includes leaf.yml (beside
+    // it, not beside the top playbook) on "{{params.host}}", a param leaf.yml does not have.
+    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-nested-'));
+    const out = join(dir, 'out.txt');
+    await mkdir(join(dir, 'inc'));
+    await writeFile(
+      join(dir, 'inventory.yml'),
+      `cluster: t\npostgres: { version: 15 }\nconnection: { transport: local }\nhosts:\n  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/pg1 }\n  db2: { address: 127.0.0.1, role: standby, upstream: db1, postgres: { port: 5499 }, pgdata: ${dir}/pg2 }\n`,
+    );
+    await writeFile(join(dir, 'inc', 'leaf.yml'), `name: leaf\nsteps:\n  - id: write\n    command: { shell: "echo leaf on {{host.name}} >> ${out}" }\n`);
+    await writeFile(
+      join(dir, 'inc', 'mid.yml'),
+      'name: mid\nparams:\n  host: { type: string, required: true }\nsteps:\n  - id: leaf\n    hosts: "{{params.host}}"\n    include: { playbook: leaf.yml }\n',
+    );
+    await writeFile(join(dir, 'parent.yml'), 'name: parent\nsteps:\n  - id: mid\n    include: { playbook: inc/mid.yml, params: { host: db2 } }\n');
+    const run = await runCli(['run', join(dir, 'parent.yml'), '--output', 'json']);
+    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(await readFile(out, 'utf8')).toBe('leaf on db2\n');
   });
 });
