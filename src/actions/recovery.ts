@@ -97,12 +97,12 @@ export const recoveryAction: Action<RecoveryActionInput> = {
       settings_path: {
         type: 'string',
         pattern: '/',
-        description: `PostgreSQL 12+: where the settings file goes, relative to PGDATA or absolute, inside a directory that postgresql.conf includes (default ${DEFAULT_SETTINGS_PATH}).`,
+        description: `PostgreSQL 12+: where the settings file goes, relative to PGDATA or absolute, inside a directory that postgresql.conf includes (default <configDir>/${DEFAULT_SETTINGS_PATH}: in PGDATA for the pgdata layout, in /etc/postgresql/<v>/<cluster> for debian).`,
       },
       config_file: {
         type: 'string',
         pattern: '^/',
-        description: 'PostgreSQL 12+: the postgresql.conf that must include the settings directory (default <pgdata>/postgresql.conf). pgplay adds an include_dir line when it is missing.',
+        description: "PostgreSQL 12+: the postgresql.conf that must include the settings directory (default the layout's: <configDir>/postgresql.conf, PGDATA's in the pgdata layout). pgplay adds an include_dir line when it is missing.",
       },
     },
   },
@@ -218,6 +218,10 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
     throw new PgplayError({ code: 'SEMANTIC', message: 'upstream, slot and application_name apply only to mode standby', expected: 'mode: standby' });
   }
 
+  // The layout's config directory (Debian: /etc/postgresql/<v>/<cluster>) holds postgresql.conf and its
+  // conf.d; in the pgdata layout that is PGDATA itself, where the relative default lands.
+  const layoutConfigDir = host.postgres.configDir ?? pgdata;
+  const settingsPath = input.settings_path ?? (layoutConfigDir === pgdata ? DEFAULT_SETTINGS_PATH : posix.join(layoutConfigDir, DEFAULT_SETTINGS_PATH));
   const recInput: RecoveryInput = {
     version,
     mode,
@@ -226,7 +230,7 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
     restoreCommand: input.restore_command,
     target: input.target,
     extra: input.settings,
-    settingsPath: input.settings_path,
+    settingsPath,
   };
   const rendered = await recoveryFiles(recInput);
   const abs = (p: string) => (posix.isAbsolute(p) ? p : posix.join(pgdata, p));
@@ -241,8 +245,8 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
   const mkdirs: string[] = [];
   let includeAdded = false;
   if (rendered.layout === 'signal-files') {
-    const settingsFile = abs(input.settings_path ?? DEFAULT_SETTINGS_PATH);
-    const configFile = input.config_file ?? posix.join(pgdata, 'postgresql.conf');
+    const settingsFile = abs(settingsPath);
+    const configFile = input.config_file ?? posix.join(layoutConfigDir, 'postgresql.conf');
     const settingsDir = posix.dirname(settingsFile);
     const configDir = posix.dirname(configFile);
     if (settingsDir === configDir) {

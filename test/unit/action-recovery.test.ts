@@ -107,6 +107,34 @@ describe('recovery action: a standby on every major', () => {
   }
 });
 
+describe('recovery action: the debian layout', () => {
+  it("writes the settings into the layout's conf.d beside /etc/postgresql/<v>/<cluster>/postgresql.conf, not into PGDATA", async () => {
+    // A standby restored from a Debian primary's backup: PGDATA holds no postgresql.conf, the config
+    // directory does (with Debian's include_dir = 'conf.d').
+    const configDir = join(tmp.path, 'etc');
+    await makePgdata(15);
+    await execa('rm', [join(pgdata, 'postgresql.conf')]);
+    await execa('install', ['-d', '-o', 'postgres', '-m', '0755', configDir]);
+    const debianConf = "data_directory = '" + pgdata + "'\ninclude_dir = 'conf.d'\n";
+    await writeFile(join(configDir, 'postgresql.conf'), debianConf);
+    const c = ctx(15);
+    c.host = { ...c.host, postgres: { ...c.host.postgres, layout: 'debian', cluster: 'main', configDir } };
+    c.hosts = { ...c.hosts, db2: c.host };
+    const input: RecoveryActionInput = { passfile: PASSFILE };
+    const planned = await recoveryAction.check(c, input);
+    const done = await recoveryAction.apply(c, input, planned);
+    expect(done.changed).toBe(true);
+    const text = await readFile(join(configDir, 'conf.d', 'pgplay-recovery.conf'), 'utf8');
+    expect(text).toContain(`primary_conninfo = '${conninfo()}'`);
+    expect(await exists(join(pgdata, 'standby.signal'))).toBe(true);
+    expect(await exists(join(pgdata, 'conf.d'))).toBe(false);
+    expect(await exists(join(pgdata, 'postgresql.conf'))).toBe(false);
+    // Debian's own include already reads conf.d: nothing appended.
+    expect(await readFile(join(configDir, 'postgresql.conf'), 'utf8')).toBe(debianConf);
+    expect((await recoveryAction.check(c, input)).changed).toBe(false);
+  });
+});
+
 describe('recovery action: what a change needs on a running server', () => {
   it('a new upstream address takes a restart on 12 and a reload from 13', async () => {
     for (const [version, expected] of [
