@@ -94,11 +94,11 @@ export function results(lines: JournalLine[]): string[] {
 }
 
 /** Resolves once the child has printed a line matching `re` on stdout. */
-export function waitForOutput(child: ResultPromise, re: RegExp, timeoutMs = 30_000): Promise<void> {
+export function waitForOutput(child: ResultPromise, re: RegExp, stream: 'stdout' | 'stderr' = 'stdout', timeoutMs = 30_000): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${timeoutMs}ms; got:\n${seen}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child[stream]!.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
       if (re.test(seen)) {
         clearTimeout(timer);

@@ -48,12 +48,10 @@ describe('SIGINT during a run', () => {
     const signalled = Date.now();
     child.kill('SIGINT');
     const r = finished(await child);
-    const took = Date.now() - signalled;
 
     expect(r.exitCode).toBe(130);
     expect(r.stderr).toContain('interrupted: finishing running steps (Ctrl-C again to exit now)');
-    // The naps ran to their end after the signal, within the 10 s grace period.
-    expect(took).toBeLessThan(10_000);
+    // The naps ran to their end after the signal (the results below are changed, not killed with rc 143).
     expect((await readLines(join(rig.dir, 'out', 'naps'))).sort()).toEqual(['h1', 'h2']);
     expect(existsSync(join(rig.dir, 'out', 'after'))).toBe(false);
 
@@ -101,12 +99,12 @@ describe('SIGINT during a run', () => {
     await rm(groups, { force: true });
     const child = rig.spawn(['run', playbook, '-p', 'nap=30', '--grace', '1s']);
     await bothNapsRunning();
-    const signalled = Date.now();
     child.kill('SIGINT');
     const r = finished(await child);
     expect(r.exitCode).toBe(130);
-    expect(Date.now() - signalled).toBeLessThan(8000);
+    // Stopped at the end of the 1 s grace period (rc 143: SIGTERM), not left to finish its 30 s nap.
     expect(r.stdout).toMatch(/failed +h1 .*rc 143/);
+    expect(r.stdout).toMatch(/failed +h2 .*rc 143/);
     const all = await journals(rig.stateDir);
     expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130 });
     // The sleeping shells were stopped, not orphaned: no process of theirs is left (a nap that was not
@@ -119,13 +117,11 @@ describe('SIGINT during a run', () => {
     await rm(groups, { force: true });
     const child = rig.spawn(['run', playbook, '-p', 'nap=30']);
     await bothNapsRunning();
-    const signalled = Date.now();
     child.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForOutput(child, /interrupted: finishing running steps/, 'stderr');
     child.kill('SIGINT');
     const r = finished(await child);
     expect(r.exitCode).toBe(130);
-    expect(Date.now() - signalled).toBeLessThan(3000);
     const all = await journals(rig.stateDir);
     expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130, error: { code: 'INTERRUPTED' } });
     expect(existsSync(join(rig.stateDir, 'locks', 'sigint.lock'))).toBe(false);

@@ -200,13 +200,11 @@ describe('Ctrl-C during a remote command', () => {
     const mark = sshd.logs().length;
     const child = spawnPgplay(s.args('--grace', '1s'), stateDir);
     await connectionsRunning(sshd, `sleep ${nap}`, 2);
-    const started = Date.now();
     process.kill(child.pid!, 'SIGINT');
     const r = finished(await child);
 
     expect(r.exitCode).toBe(130);
-    // The grace period, the TERM to the remote process groups and the closing: well before the nap.
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // The naps did not run to their end: each host's step failed as interrupted (a finished nap is "changed").
     expect(r.stderr).toContain('interrupted: finishing running steps');
     for (const host of ['db1', 'db2']) {
       expect(r.stdout).toMatch(new RegExp(`^ {2}failed +${host} \\(.*\\): interrupted while running on ${host} \\(127\\.0\\.0\\.\\d:${sshd.port}\\): sleep ${nap.replace('.', '\\.')}$`, 'm'));
