@@ -4,7 +4,10 @@
  * it, and its own copies of the paths Debian's PostgreSQL and pgBackRest packages use:
  *
  * - /etc is an overlay over this machine's /etc (private writes: /etc/pgbackrest.conf as the package
- *   ships it, /etc/pgbackrest absent until something creates it);
+ *   ships it, /etc/pgbackrest absent until something creates it, /etc/ssh with the machine's own host
+ *   key, the one its sshd serves);
+ * - every user's ~/.ssh/authorized_keys is honoured (pgBackRest's trust between machines as postgres);
+ *   root logs in with the rig's client key;
  * - /etc/postgresql, /var/lib/postgresql (also the postgres user's home, for .pgpass and ~/.ssh),
  *   /var/run/postgresql, /var/log/postgresql, /var/lib/pgbackrest, /var/log/pgbackrest and
  *   /var/spool/pgbackrest are bind mounts of per-machine directories, empty and owned as the packages
@@ -22,7 +25,7 @@
 import { execa } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keygen, SSHD, sshdListening } from './sshd.js';
@@ -209,6 +212,18 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
   const hostKey = join(ssh, 'ssh_host_ed25519_key');
   keygen(hostKey, '');
   const hostPublicKey = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+  // The machine's /etc/ssh holds its own host key, the one its sshd serves (whatever reads
+  // /etc/ssh/ssh_host_*_key.pub there, e.g. pgplay setting up pgBackRest's known_hosts, gets the truth);
+  // this machine's other host keys are hidden (whiteouts).
+  const etcSsh = join(etcUpper, 'ssh');
+  await mkdir(etcSsh);
+  for (const type of ['rsa', 'ecdsa', 'dsa']) {
+    for (const suffix of ['', '.pub']) {
+      if (existsSync(`/etc/ssh/ssh_host_${type}_key${suffix}`)) await execa('mknod', [join(etcSsh, `ssh_host_${type}_key${suffix}`), 'c', '0', '0']);
+    }
+  }
+  await copyFile(hostKey, join(etcSsh, 'ssh_host_ed25519_key'));
+  await copyFile(`${hostKey}.pub`, join(etcSsh, 'ssh_host_ed25519_key.pub'));
   const authorizedKeys = join(ssh, 'authorized_keys');
   await writeFile(authorizedKeys, o.clientKey, { mode: 0o600 });
   // As Debian ships it: with PAM, accounts with a locked password (postgres: "!") may log in by key.
@@ -216,7 +231,10 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     listen: [`${address}:22`],
     hostKey,
     pidFile: join(ssh, 'sshd.pid'),
-    authorizedKeys,
+    // Every user's own ~/.ssh/authorized_keys (pgBackRest's trust between machines, as postgres);
+    // root logs in with the rig's client key.
+    authorizedKeys: '.ssh/authorized_keys',
+    extra: ['Match User root', `  AuthorizedKeysFile ${authorizedKeys}`],
     usePam: true,
   });
 
