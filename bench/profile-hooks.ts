@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface Call {
   host: string;
-  /** connect, exec, readFile, stat, writeFile, close; exec of the facts script is "facts", of the prefetch script "read-ahead". */
+  /** connect, exec, readFile, stat, writeFile, close; exec of the facts script is "facts", of the read-ahead script "read-ahead". */
   kind: string;
   start: number;
   end: number;
@@ -44,7 +44,7 @@ for (const kind of ['connect', 'exec', 'readFile', 'stat', 'writeFile', 'close']
     const start = performance.now();
     const argv = args[0] as string[] | undefined;
     const isFacts = kind === 'exec' && argv?.[0] === '/bin/sh' && String(argv[2] ?? '').includes('pgplay-facts');
-    const isReadAhead = kind === 'exec' && argv?.[3] === 'pgplay-prefetch';
+    const isReadAhead = kind === 'exec' && argv?.[3] === 'pgplay-read-ahead';
     try {
       return await original.apply(this, args);
     } finally {

@@ -18,7 +18,7 @@ postgres: { version: 15 }
 connection: { transport: local }
 hosts:
   db1: { address: 127.0.0.1, role: primary, pgdata: /var/lib/postgresql/15/main }
-  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /var/lib/postgresql/15/main }
+  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /var/lib/postgresql/15/standby, postgres: { port: 5433 } }
 YAML
 cat >"$probe" <<'JS'
 const [root, inventory] = process.argv.slice(2);

@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import { versionFacts } from '../postgres/versions.js';
-import { commandFailed, requirePgdata, runAsOwner } from './postgres.js';
+import { commandFailed, requirePgdata, runAsOwner } from '../postgres/owner.js';
 import type { ActionContext } from './types.js';
 
 /** What pg_basebackup leaves out too: runtime state, WAL (copied separately), and recovery triggers. */

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { PgplayError } from '../core/errors.js';
+import { PgplayError, tailLines } from '../core/errors.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { buildConninfo } from '../postgres/conninfo.js';
@@ -7,7 +7,8 @@ import { pgpassLine } from '../postgres/pgpass.js';
 import { copyWithBackupApi } from './basebackup-copy.js';
 import { defaultPgpassPath } from './pgpass.js';
 import { disarm, guardDestruction } from './identity-guard.js';
-import { commandFailed, listDir, pgBin, probe, requirePgdata, runAsOwner, tailLines } from './postgres.js';
+import { commandFailed, listDir, pgBin, requirePgdata, runAsOwner } from '../postgres/owner.js';
+import { probe } from '../postgres/probe.js';
 import { slotFor } from './recovery.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 

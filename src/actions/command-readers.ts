@@ -5,7 +5,7 @@
  * is a possible write, which plan must never make.
  */
 import { isTemplated } from '../schema/templated.js';
-import type { CommandInput } from './command.js';
+import type { CommandInput } from './command-input.js';
 
 /** Programs none of whose arguments can make them write, so templated arguments are fine. */
 const READERS = new Set(['cat', 'grep', 'head', 'tail', 'wc', 'stat', 'ls', 'test', 'id', 'uname', 'sha256sum', 'pg_controldata', 'pg_isready']);

@@ -2,22 +2,11 @@ import { posix } from 'node:path';
 import { failedCommand, PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { ExecOptions, ExecResult } from '../transports/types.js';
+import type { CommandInput } from './command-input.js';
 import { commandReadsOnly } from './command-readers.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
-export interface CommandInput {
-  argv?: string[];
-  shell?: string;
-  chdir?: string;
-  env?: Record<string, string>;
-  stdin?: string;
-  creates?: string;
-  removes?: string;
-  unless?: string | string[];
-  changed_when?: string | boolean;
-  failed_when?: string | boolean;
-  expect_rc?: number[];
-}
+export type { CommandInput };
 
 /** Lines of stderr quoted in a failure message: enough to see the cause, not a wall of output. */
 const STDERR_TAIL_LINES = 5;

@@ -55,7 +55,7 @@ export const fileAction: Action<FileInput> = {
     return input.state === 'absent' && input.force === true;
   },
 
-  prefetch(input) {
+  readAhead(input) {
     return [normalize(input.path)];
   },
 

@@ -10,7 +10,9 @@
  */
 import { PgplayError } from '../core/errors.js';
 import { parseSettings, sameValue, type ServerSetting } from '../postgres/settings-file.js';
-import { probe, requirePgdata, restartConfirmation } from './postgres.js';
+import { requirePgdata } from '../postgres/owner.js';
+import { probe } from '../postgres/probe.js';
+import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface PendingRestartInput {

@@ -8,7 +8,8 @@ import { PgplayError } from '../core/errors.js';
 import type { HostFacts } from '../model/facts.js';
 import { pgbackrestSupports } from '../postgres/versions.js';
 import { PGBACKREST_BIN } from './pgbackrest/runner.js';
-import { pgBin, SERVER_PATH } from './postgres.js';
+import { pgBin } from '../postgres/owner.js';
+import { SERVER_PATH } from '../postgres/server-env.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export const CLIENT_TOOLS = ['pg_dumpall', 'pg_dump', 'pg_basebackup', 'psql', 'pg_rewind'] as const;

@@ -15,7 +15,7 @@ import { versionFacts } from '../postgres/versions.js';
 import { pgconfValue } from '../render/quote.js';
 import { unifiedDiff } from './diff.js';
 import { defaultPgpassPath } from './pgpass.js';
-import { commandFailed, requirePgdata, runAsOwner } from './postgres.js';
+import { commandFailed, requirePgdata, runAsOwner } from '../postgres/owner.js';
 import { formatMode } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 

@@ -1,6 +1,7 @@
 import assertAction from './assert.js';
 import basebackupAction from './basebackup.js';
 import commandAction from './command.js';
+import debianClusterAction from './debian-cluster.js';
 import fileAction from './file.js';
 import pgbackrestAction from './pgbackrest.js';
 import pendingRestartAction from './pending-restart.js';
@@ -10,6 +11,7 @@ import postgresAction from './postgres.js';
 import recoveryAction from './recovery.js';
 import sqlAction from './sql.js';
 import templateAction from './template.js';
+import { markShippedActions } from '../schema/documents.js';
 import type { Action } from './types.js';
 import waitAction from './wait.js';
 
@@ -17,7 +19,7 @@ import waitAction from './wait.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 
@@ -28,3 +30,6 @@ export function getAction(name: string): Action<any> | undefined {
 export function actionNames(): string[] {
   return actions.map((a) => a.name);
 }
+
+// The build generates the playbook validators from this very list: loaders given it use them.
+markShippedActions(actions);

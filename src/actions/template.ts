@@ -41,7 +41,7 @@ export const templateAction: Action<TemplateInput> = {
     },
   },
 
-  prefetch(input) {
+  readAhead(input) {
     return [input.dest];
   },
 

@@ -1,7 +1,9 @@
 import { connect } from 'node:net';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError } from '../core/errors.js';
-import { sleep } from '../engine/pool.js';
+import { sleep } from '../core/sleep.js';
+import type { Host } from '../model/inventory.js';
+import { ServerWatch } from '../postgres/server-watch.js';
 import { isReadOnlyQuery } from './sql.js';
 import type { Action, ActionContext } from './types.js';
 
@@ -69,22 +71,40 @@ export const waitAction: Action<WaitInput> = {
     const timeoutMs = parseDuration(input.timeout ?? '60s', 'timeout');
     const intervalMs = parseDuration(input.interval ?? '1s', 'interval');
     const deadline = Date.now() + timeoutMs;
+    const watch = await watchFor(ctx, input);
     let last = { met: false, detail: 'not probed' };
     for (;;) {
       last = await probe();
       if (last.met) return { changed: false, msg: last.detail, data: { detail: last.detail } };
+      await watch?.check(last.detail);
       if (Date.now() + intervalMs > deadline || ctx.signal.aborted) break;
       await sleep(intervalMs, ctx.signal);
     }
+    const logs = ctx.signal.aborted ? '' : ((await watch?.report()) ?? '');
     throw new PgplayError({
       code: 'TIMEOUT',
-      message: `condition not met after ${input.timeout ?? '60s'}: ${last.detail}`,
+      message: `condition not met after ${input.timeout ?? '60s'}: ${last.detail}${logs ? `\n${logs}` : ''}`,
     });
   },
   async apply() {
     return { changed: false };
   },
 };
+
+/**
+ * The servers whose state explains this wait: the host's own, and for streaming the standby too (when
+ * it is an inventory host). For streaming, a standby's error that keeps coming back ends the wait
+ * early. Only a wait for readiness may begin while its server is down.
+ */
+async function watchFor(ctx: ActionContext, input: WaitInput): Promise<ServerWatch | undefined> {
+  if (input.port !== undefined) return undefined;
+  const hosts: Host[] = [ctx.host];
+  const standby = input.streaming !== undefined ? ctx.hosts[input.streaming] : undefined;
+  if (standby) hosts.unshift(standby);
+  // Only streaming: a replay wait may run while the upstream is down on purpose (promote.yml's fence),
+  // when the standby's failing reconnections are expected.
+  return ServerWatch.start(ctx, hosts, { replication: input.streaming !== undefined, mustRun: input.postgres !== 'ready' });
+}
 
 async function probeFor(ctx: ActionContext, input: WaitInput): Promise<Probe> {
   if (input.port !== undefined) return () => tcpOpen(ctx.host.address, input.port!);

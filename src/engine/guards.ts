@@ -15,7 +15,8 @@
  *    brain is one cluster diverging); a server whose identifier is unknown counts with every cluster.
  *    A foreign cluster on a host is the identity checks' business, not a second primary.
  */
-import type { RoleChange } from '../actions/types.js';
+import type { RoleChange } from './action.js';
+import { stopCommandText } from '../postgres/service.js';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { Step } from '../model/playbook.js';
@@ -94,7 +95,7 @@ function splitGroup(run: RunContext, readWrite: string[]): string[] {
 function fenceHint(run: RunContext, hosts: string[]): string {
   const how = hosts.map((h) => {
     const host = run.hosts[h]!;
-    return `on ${h}: ${host.postgres.bindir}/pg_ctl stop -m fast -D ${host.pgdata} (as ${host.postgres.osUser})`;
+    return `on ${h}: ${stopCommandText(host)}`;
   });
   return `fence all but the one that must stay primary: ${how.join('; ')}; promote.yml fences the old primary itself`;
 }

@@ -1,5 +1,5 @@
 import { PgplayError } from '../core/errors.js';
-import type { Action } from '../actions/types.js';
+import type { Action } from './action.js';
 import { validatorFor } from '../schema/validators.js';
 
 /**

@@ -1,7 +1,7 @@
 import { PgplayError } from '../core/errors.js';
 import type { Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
-import type { PriorResult } from './run.js';
+import type { PriorResult } from './prior.js';
 import { hostScope } from './scope.js';
 import { registeredValue, runStepOnHost, toPgplayError, type HostStepResult } from './step.js';
 

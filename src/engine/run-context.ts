@@ -1,12 +1,12 @@
 import type { Client } from 'pg';
-import type { Action } from '../actions/types.js';
+import type { Action } from './action.js';
 import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
 import { unknownFacts, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import type { Renderer } from '../render/index.js';
-import { CachingTransport, ReadCache } from '../transports/read-cache.js';
+import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
 import type { ScopeSources } from './scope.js';
@@ -35,11 +35,11 @@ export interface EngineDeps {
   ask?(question: string): Promise<boolean>;
   loadInclude?(file: string, fromDir: string): Promise<Playbook>;
   /**
-   * Whether steps' reads on this transport go through the run's read cache (read ahead several steps
+   * Whether steps' reads on this transport go through the run's read-ahead cache (read ahead several steps
    * at once). Default: over SSH, where each read is a round trip; a local stat costs less than the
    * shell that would read ahead.
    */
-  cacheReads?(transport: Transport): boolean;
+  readsAhead?(transport: Transport): boolean;
 }
 
 /** Everything one run shares across steps and hosts: state, options, dependencies, event sink. */
@@ -48,8 +48,8 @@ export class RunContext {
   readonly registered: Record<string, Record<string, unknown>> = {};
   /** Why a host could not be connected to, with its hint (facts keep only the message). */
   readonly connectionErrors: Record<string, PgplayError> = {};
-  /** Host state read ahead for the state checks of upcoming steps (see readahead.ts). */
-  readonly readCache = new ReadCache();
+  /** Host state read ahead for the state checks of upcoming steps (see read-ahead.ts). */
+  readonly readAheadCache = new ReadAheadCache();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
   /** `key@host` of the confirmations a human gave with a key (see confirm). */
@@ -107,7 +107,7 @@ export class RunContext {
       const host = this.hosts[hostName];
       if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `unknown host ${hostName}` });
       transport = this.deps.createTransport(host);
-      if (this.deps.cacheReads?.(transport) ?? transport.kind === 'ssh') transport = new CachingTransport(transport, this.readCache);
+      if (this.deps.readsAhead?.(transport) ?? transport.kind === 'ssh') transport = new ReadAheadTransport(transport, this.readAheadCache);
       this.transports.set(hostName, transport);
     }
     return transport;
@@ -126,7 +126,7 @@ export class RunContext {
       return;
     }
     // Gathering facts only reads: it must not count as a change that drops what was read ahead.
-    const reader = transport instanceof CachingTransport ? transport.inner : transport;
+    const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
     this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, reader);
   }
 

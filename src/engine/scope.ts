@@ -15,9 +15,6 @@ export interface ScopeSources {
   registered: Record<string, Record<string, unknown>>;
 }
 
-/** Names a register cannot take: the scope's own, and a loop's item (see loop.ts). */
-export const RESERVED_NAMES = ['params', 'vars', 'host', 'hosts', 'inventory', 'facts', 'registered', 'item', 'item_index'] as const;
-
 export function globalScope(src: ScopeSources): Record<string, unknown> {
   return {
     params: src.params,

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import type { Action, ActionContext, Outcome } from '../actions/types.js';
+import type { Action, ActionContext, Outcome } from './action.js';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
@@ -7,7 +7,7 @@ import type { Step } from '../model/playbook.js';
 import type { StepStatus } from './events.js';
 import { validateRenderedInput } from './input.js';
 import { sleep } from './pool.js';
-import { readAhead } from './readahead.js';
+import { readAhead } from './read-ahead.js';
 import type { RunContext } from './run-context.js';
 import { hostScope } from './scope.js';
 
@@ -28,7 +28,7 @@ export async function runStepOnHost(
   run: RunContext,
   step: Step,
   hostName: string,
-  readahead: Step[] = [],
+  readAheadWindow: Step[] = [],
   /** Names added to the step's scope: a loop's item and item_index. */
   extra: Record<string, unknown> = {},
 ): Promise<HostStepResult> {
@@ -61,12 +61,12 @@ export async function runStepOnHost(
     const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout as string | number, 'timeout') : run.options.defaultTimeoutMs;
     const retries = step.retries ?? 0;
     const delayMs = step.delay !== undefined ? parseDuration(step.delay as string | number, 'delay') : 1000;
-    await readAhead(run, hostName, readahead, { signal: run.signal, timeoutMs }, action.prefetch?.(input));
+    await readAhead(run, hostName, readAheadWindow, { signal: run.signal, timeoutMs }, action.readAhead?.(input));
 
     for (;;) {
       attempts++;
       // A retry waits for something to change: it must see the host as it is now.
-      if (attempts > 1) run.readCache.forget(hostName);
+      if (attempts > 1) run.readAheadCache.forget(hostName);
       let outcome: Outcome | undefined;
       let error: PgplayError | undefined;
       try {
@@ -127,7 +127,7 @@ async function attempt(
     const message = typeof step.confirm === 'string' ? step.confirm : (planned.confirm?.message ?? `${step.name ?? step.id} is destructive on ${hostName}`);
     await run.confirm(step.id, hostName, message, planned.confirm?.key);
     // A human may have taken their time: apply acts on the state it finds then.
-    run.readCache.forget(hostName);
+    run.readAheadCache.forget(hostName);
   }
   if (!planned.changed) return planned;
   const outcome = await action.apply(ctx, input, planned);

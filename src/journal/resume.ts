@@ -1,6 +1,6 @@
 import { MASK } from '../core/redact.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
-import { priorKey, type PriorResult } from '../engine/run.js';
+import { priorKey, type PriorResult } from '../engine/prior.js';
 import type { Playbook } from '../model/playbook.js';
 import { findRun, listRuns, stepResults, type JournalRun } from './reader.js';
 

@@ -11,7 +11,7 @@ import { PgplayError } from '../core/errors.js';
 import { SHIPPED_PLAYBOOKS } from '../core/paths.js';
 import { gatherFacts } from '../engine/facts.js';
 import type { RunEvent } from '../engine/events.js';
-import { runPlaybook } from '../engine/index.js';
+import { runPlaybook } from '../app/run-playbook.js';
 import { resolveHosts } from '../load/hosts.js';
 import { loadInventory } from '../load/inventory.js';
 import type { HostFacts } from '../model/facts.js';

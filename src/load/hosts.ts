@@ -1,6 +1,7 @@
 import { PgplayError } from '../core/errors.js';
 import { ROLES, type Host, type Inventory, type Role } from '../model/inventory.js';
 import { resolveLayout } from '../postgres/layout.js';
+import { resolveService } from '../postgres/service-defaults.js';
 import { didYouMean } from '../schema/describe.js';
 
 export const POSTGRES_DEFAULTS = {
@@ -55,6 +56,15 @@ export function resolveHosts(inv: Inventory): Record<string, Host> {
         settings: { ...(inv.postgres.settings ?? {}), ...(own.settings ?? {}) },
         hba: [...(own.hba ?? []), ...(inv.postgres.hba ?? [])],
         ...layout,
+        ...resolveService({
+          service: own.service ?? inv.postgres.service,
+          serviceUnit: own.serviceUnit ?? inv.postgres.serviceUnit,
+          layout: layout.layout,
+          role: entry.role,
+          version,
+          cluster: layout.cluster,
+          host: name,
+        }),
       },
       connection: { ...CONNECTION_DEFAULTS, ...(inv.connection ?? {}), ...(entry.connection ?? {}) },
       vars: { ...(entry.vars ?? {}) },

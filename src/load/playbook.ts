@@ -3,7 +3,6 @@ import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
 import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
-import { actions as shippedActions } from '../actions/registry.js';
 import { playbookDocument } from '../schema/documents.js';
 import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
 import { reportErrors } from './report-declaration.js';
@@ -30,7 +29,7 @@ export interface LoadedPlaybook {
 export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions): PgplayError[] {
   const names = options.actions.map((a) => a.name);
   // Not the schema itself: it is only built when the build generated no validator for it.
-  const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false, shipped: options.actions === shippedActions });
+  const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false });
   const misplaced = handlerIncludes(doc);
   const at = (e: PgplayError) => `${e.position?.line}:${e.position?.col}`;
   const schemaErrors = validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SHIPPED_TEMPLATES } from '../core/paths.js';
 import { PgplayError } from '../core/errors.js';
-import { RESERVED_NAMES } from '../engine/scope.js';
+import { RESERVED_NAMES } from '../model/scope-names.js';
 import { parseExpression } from '../expr/index.js';
 import { ROLES, type Inventory, type Layout } from '../model/inventory.js';
 import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.js';
@@ -100,6 +100,7 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
   }
 
   checkLayouts(inv, emit);
+  checkServices(inv, emit);
 
   const repoHost = inv.backup?.repoHost;
   if (repoHost !== undefined && !(repoHost in inv.hosts)) {
@@ -162,6 +163,29 @@ function checkLayouts(inv: Inventory, emit: Emit): void {
   }
   if (inv.postgres.cluster !== undefined && !names.some((n) => inv.hosts[n]!.postgres?.cluster === undefined && layoutOf(inv, n) === 'debian')) {
     emit(['postgres', 'cluster'], 'no host takes this Debian cluster name: none uses layout debian without its own cluster', { expected, part: 'key' });
+  }
+}
+
+/**
+ * pg_ctlcluster only runs clusters under /etc/postgresql (layout debian), and a serviceUnit only means
+ * something to systemd: either elsewhere would be a key the engine ignores.
+ */
+function checkServices(inv: Inventory, emit: Emit): void {
+  const serviceOf = (name: string) => inv.hosts[name]!.postgres?.service ?? inv.postgres.service;
+  for (const name of Object.keys(inv.hosts)) {
+    const own = inv.hosts[name]!.postgres;
+    if (serviceOf(name) === 'pg_ctlcluster' && layoutOf(inv, name) !== 'debian' && NEEDS_PGDATA.has(inv.hosts[name]!.role)) {
+      emit(own?.service !== undefined ? ['hosts', name, 'postgres', 'service'] : ['postgres', 'service'], `"${name}" uses layout pgdata, which pg_ctlcluster cannot run (it runs the clusters of /etc/postgresql)`, {
+        expected: 'service pg_ctlcluster only with layout: debian; pg_ctl or systemd otherwise',
+      });
+    }
+    if (own?.serviceUnit !== undefined && serviceOf(name) !== 'systemd') {
+      emit(['hosts', name, 'postgres', 'serviceUnit'], `"${name}" does not use service systemd, so its serviceUnit would be ignored`, { expected: 'serviceUnit only with service: systemd', part: 'key' });
+    }
+  }
+  const names = Object.keys(inv.hosts);
+  if (inv.postgres.serviceUnit !== undefined && !names.some((n) => serviceOf(n) === 'systemd')) {
+    emit(['postgres', 'serviceUnit'], 'no host uses service systemd, so serviceUnit would be ignored', { expected: 'serviceUnit only with service: systemd', part: 'key' });
   }
 }
 

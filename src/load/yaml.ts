@@ -14,20 +14,13 @@ import {
 } from 'yaml';
 import { PgplayError, PgplayErrors, type SourcePosition } from '../core/errors.js';
 
-export type DocPath = ReadonlyArray<string | number>;
+// The document types live in model/ and the error order in core/, so that schema/ can name them without
+// loading the YAML parser (and without importing load/, which imports schema/).
+import { sortErrors } from '../core/sort-errors.js';
+import type { DocPath, LoadedDocument } from '../model/document.js';
 
-/** A parsed YAML file that still knows where every key and value came from. */
-export interface LoadedDocument<T = unknown> {
-  file: string;
-  text: string;
-  data: T;
-  /**
-   * Where the node at `path` starts (1-based). `part: 'key'` points at the mapping key instead of its
-   * value. A path that does not exist (e.g. a missing key) falls back to the nearest existing ancestor,
-   * so every error can be placed somewhere meaningful.
-   */
-  position(path: DocPath, part?: 'key' | 'value'): SourcePosition;
-}
+export type { DocPath, LoadedDocument };
+export { sortErrors };
 
 const MESSAGES: Partial<Record<string, string>> = {
   TAB_AS_INDENT: 'tabs are not allowed for indentation; indent with spaces',
@@ -123,16 +116,6 @@ export async function loadYamlFile<T = unknown>(file: string): Promise<LoadedDoc
     throw new PgplayErrors([new PgplayError({ code: 'USAGE', message: `cannot read ${file}: ${why}`, cause: e })]);
   }
   return parseYaml<T>(text, file);
-}
-
-/** Sorts errors by file, line and column so output is stable whatever order checks ran in. */
-export function sortErrors(errors: PgplayError[]): PgplayError[] {
-  return [...errors].sort((a, b) => {
-    const pa = a.position;
-    const pb = b.position;
-    if (!pa || !pb) return pa ? 1 : pb ? -1 : 0;
-    return pa.file.localeCompare(pb.file) || pa.line - pb.line || pa.col - pb.col || a.message.localeCompare(b.message);
-  });
 }
 
 function describeYamlError(e: YAMLError, doc: unknown, at: (offset: number) => SourcePosition): string {

@@ -17,11 +17,19 @@ export interface HbaRule {
 export type Layout = 'debian' | 'pgdata';
 export const LAYOUTS: readonly Layout[] = ['debian', 'pgdata'];
 
+/** What starts, stops, reloads and promotes a host's server (src/postgres/service.ts). */
+export type ServiceManager = 'pg_ctl' | 'pg_ctlcluster' | 'systemd';
+export const SERVICE_MANAGERS: readonly ServiceManager[] = ['pg_ctl', 'pg_ctlcluster', 'systemd'];
+
 export interface PostgresConfig {
   version: number;
   layout?: Layout;
   /** The Debian cluster name (pg_createcluster's); only with layout debian. */
   cluster?: string;
+  /** Default: pg_ctlcluster with layout debian (a drill host: pg_ctl), else pg_ctl. */
+  service?: ServiceManager;
+  /** systemd unit; {{version}}, {{cluster}} and {{host}} are replaced. */
+  serviceUnit?: string;
   bindir?: string;
   port?: number;
   osUser?: string;
@@ -119,4 +127,8 @@ export interface ResolvedLayout {
   configDir?: string;
   /** The server log pg_ctlcluster writes (debian layout only). */
   logFile?: string;
+  /** What starts and stops the server; absent means pg_ctl. */
+  service?: ServiceManager;
+  /** The systemd unit (service systemd only), placeholders replaced. */
+  serviceUnit?: string;
 }

@@ -4,7 +4,7 @@ import { didYouMean } from '../expr/suggest.js';
 import { compare, describe, equals, truthy, typeName } from '../expr/values.js';
 import type { Loc } from './ast.js';
 import { conninfoValue, pgconfValue, shquote } from './quote.js';
-import { hbaAddress } from '../postgres/hba.js';
+import { hbaAddress } from './hba-address.js';
 
 /** A helper refused its input; the renderer adds the template name, line and column from `loc`. */
 export class HelperError extends Error {

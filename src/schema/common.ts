@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { DURATION_PATTERN } from '../core/duration.js';
 
 /** Where the published schemas live; also their `$id`s, so editors can cache them by name. */

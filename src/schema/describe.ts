@@ -1,5 +1,5 @@
-import type { JsonSchema } from '../actions/types.js';
-import type { DocPath } from '../load/yaml.js';
+import type { JsonSchema } from './json-schema.js';
+import type { DocPath } from '../model/document.js';
 import { isTemplateSchema } from './templated.js';
 
 /** The "expected ..." text for a schema, in words a DBA reads at 3 a.m. rather than JSON Schema terms. */

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { buildInventorySchema } from './inventory.js';
 import { buildPlaybookSchema, type ActionSchemaSource } from './playbook.js';
 
@@ -32,18 +32,27 @@ export class DocumentSchema {
 
 const playbooks = new WeakMap<ReadonlyArray<ActionSchemaSource>, { plain?: DocumentSchema; included?: DocumentSchema }>();
 
+const shippedLists = new WeakSet<ReadonlyArray<ActionSchemaSource>>();
+
 /**
- * The playbook schema for an action list (included: steps may omit hosts). `shipped`: the list is
- * pgplay's own (actions/registry.ts), the one the build generates validators from; only then does the
- * schema name a generated validator. (The registry is not imported here: loading an inventory must
- * not load every action.)
+ * Marks pgplay's own action list (actions/registry.ts marks it), the one the build generates validators
+ * from. The registry is not imported here: loading an inventory must not load every action, and no
+ * loader may depend on the actions (they are given to it).
+ */
+export function markShippedActions(list: ReadonlyArray<ActionSchemaSource>): void {
+  shippedLists.add(list);
+}
+
+/**
+ * The playbook schema for an action list (included: steps may omit hosts). `shipped` (default: the list
+ * is the one markShippedActions marked): only then does the schema name a generated validator.
  */
 export function playbookDocument(list: ReadonlyArray<ActionSchemaSource>, options: { hostsOptional?: boolean; shipped?: boolean } = {}): DocumentSchema {
   let cached = playbooks.get(list);
   if (!cached) playbooks.set(list, (cached = {}));
   const hostsOptional = options.hostsOptional ?? false;
   const name = hostsOptional ? 'playbook-included' : 'playbook';
-  return (cached[hostsOptional ? 'included' : 'plain'] ??= new DocumentSchema(options.shipped ? name : undefined, () =>
+  return (cached[hostsOptional ? 'included' : 'plain'] ??= new DocumentSchema((options.shipped ?? shippedLists.has(list)) ? name : undefined, () =>
     buildPlaybookSchema(list, { hostsOptional }),
   ));
 }

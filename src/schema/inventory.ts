@@ -1,5 +1,5 @@
-import type { JsonSchema } from '../actions/types.js';
-import { LAYOUTS, ROLES } from '../model/inventory.js';
+import type { JsonSchema } from './json-schema.js';
+import { LAYOUTS, ROLES, SERVICE_MANAGERS } from '../model/inventory.js';
 import {
   DRAFT_07,
   DURATION,
@@ -33,6 +33,20 @@ const postgresProperties: Record<string, JsonSchema> = {
     errorMessage: `a Debian cluster name ${NAME_EXPECTED}`,
     default: 'main',
     description: "The Debian cluster name (pg_createcluster's), for layout: debian",
+  },
+  service: {
+    enum: [...SERVICE_MANAGERS],
+    description:
+      'What starts, stops, restarts, reloads and promotes the server: pg_ctl, pg_ctlcluster (postgresql-common) or systemd. ' +
+      'Default pg_ctlcluster with layout debian (pg_ctl on a drill host, whose restored copy no Debian cluster describes), else pg_ctl',
+  },
+  serviceUnit: {
+    type: 'string',
+    pattern: '^([A-Za-z0-9@._:\\\\-]|\\{\\{(version|cluster|host)\\}\\})+$',
+    errorMessage: 'a systemd unit name; {{version}}, {{cluster}} and {{host}} are replaced',
+    description:
+      'The systemd unit of the server (service: systemd); {{version}}, {{cluster}} and {{host}} are replaced. ' +
+      'Default postgresql@{{version}}-{{cluster}} with layout debian, else postgresql-{{version}}',
   },
   bindir: {
     type: 'string',

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { STEP_KEYS } from '../model/playbook.js';
 import {
   DRAFT_07,

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { JsonSchema } from '../actions/types.js';
-import { actions } from '../actions/registry.js';
+import { join, relative } from 'node:path';
+import type { JsonSchema } from './json-schema.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { UNSTAMPED } from './build-stamp.js';
 import { inventoryDocument, playbookDocument, type DocumentSchema } from './documents.js';
@@ -24,12 +22,12 @@ export interface PrecompileTarget {
 }
 
 /** The document schemas pgplay validates with for the given action list, as the shipped list names them. */
-export function shippedDocuments(list: ReadonlyArray<ActionSchemaSource> = actions): DocumentSchema[] {
+export function shippedDocuments(list: ReadonlyArray<ActionSchemaSource>): DocumentSchema[] {
   return [inventoryDocument(), playbookDocument(list, { shipped: true }), playbookDocument(list, { hostsOptional: true, shipped: true })];
 }
 
 /** Every schema pgplay validates with for the given action list: each document's and each action's input. */
-export function precompileTargets(list: ReadonlyArray<ActionSchemaSource> = actions): PrecompileTarget[] {
+export function precompileTargets(list: ReadonlyArray<ActionSchemaSource>): PrecompileTarget[] {
   return [
     ...shippedDocuments(list).map((d): PrecompileTarget => ({ profile: 'document', label: d.name!, schema: d.schema(), document: d.name })),
     ...list.map((a): PrecompileTarget => ({ profile: 'input', label: `${a.name} input`, schema: a.schema })),
@@ -56,8 +54,8 @@ function writeAtomically(file: string, text: string): void {
  * Returns the files written, validators first.
  */
 export function precompileValidators(
-  dir: string = VALIDATORS_DIR,
-  targets: PrecompileTarget[] = precompileTargets(),
+  dir: string,
+  targets: PrecompileTarget[],
   stamp: { version: string; stamp: string } = { version: 'unknown', stamp: UNSTAMPED },
 ): string[] {
   const require = createRequire(import.meta.url);
@@ -103,15 +101,17 @@ export function distStamp(distDir: string, version: string): string {
   return hash.digest('hex').slice(0, 32);
 }
 
-/** `npm run build`: generate dist/validators, then stamp them and this build's code with one stamp. */
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const distDir = dirname(dirname(fileURLToPath(import.meta.url)));
+/**
+ * `npm run build` (its entry point is src/app/build-validators.ts, which gives the shipped actions):
+ * generate dist/validators for the action list, then stamp them and this build's code with one stamp.
+ */
+export function buildValidators(distDir: string, list: ReadonlyArray<ActionSchemaSource>): string {
   const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const stamp = distStamp(distDir, version);
-  const files = precompileValidators(VALIDATORS_DIR, precompileTargets(), { version, stamp });
+  const files = precompileValidators(VALIDATORS_DIR, precompileTargets(list), { version, stamp });
   writeAtomically(
     join(distDir, 'schema', 'build-stamp.js'),
-    `// Written by the build (dist/schema/precompile.js): the stamp of dist/validators/${MANIFEST_FILE}.\nexport const UNSTAMPED = 'unstamped';\nexport const BUILD_STAMP = ${JSON.stringify(stamp)};\n`,
+    `// Written by the build (dist/app/build-validators.js): the stamp of dist/validators/${MANIFEST_FILE}.\nexport const UNSTAMPED = 'unstamped';\nexport const BUILD_STAMP = ${JSON.stringify(stamp)};\n`,
   );
-  process.stdout.write(`wrote ${files.length - 2} validators to ${VALIDATORS_DIR} (build ${version}, stamp ${stamp})\n`);
+  return `wrote ${files.length - 2} validators to ${VALIDATORS_DIR} (build ${version}, stamp ${stamp})\n`;
 }

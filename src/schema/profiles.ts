@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Ajv, Options, ValidateFunction } from 'ajv';
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 
 /**
  * How a schema is compiled. `document`: playbooks and inventories, every error at once (a user fixes

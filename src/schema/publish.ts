@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { buildInventorySchema } from './inventory.js';
 import { buildPlaybookSchema, type ActionSchemaSource } from './playbook.js';
 

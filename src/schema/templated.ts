@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 
 /**
  * The alternative that lets a Handlebars template ("{{params.type}}") stand for a value that is only

@@ -1,8 +1,8 @@
 import type { ErrorObject } from 'ajv';
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { PgplayError } from '../core/errors.js';
-import type { DocPath, LoadedDocument } from '../load/yaml.js';
-import { sortErrors } from '../load/yaml.js';
+import type { DocPath, LoadedDocument } from '../model/document.js';
+import { sortErrors } from '../core/sort-errors.js';
 import { describeExpected, didYouMean, formatValue, labelOf } from './describe.js';
 import { isTemplateSchema } from './templated.js';
 import type { DocumentSchema } from './documents.js';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import type { JsonSchema } from '../actions/types.js';
+import type { JsonSchema } from './json-schema.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { BUILD_STAMP, UNSTAMPED } from './build-stamp.js';
 import { DocumentSchema } from './documents.js';
@@ -17,7 +17,7 @@ import { PROFILE_OPTIONS, compileAtRuntime, type ValidatorProfile } from './prof
 /** Where validators were found: generated at build time, or compiled by ajv in this process. */
 export type ValidatorOrigin = 'precompiled' | 'runtime';
 
-/** Written by `node dist/schema/precompile.js` (part of `npm run build`); only ever in dist/, never committed. */
+/** Written by `node dist/app/build-validators.js` (part of `npm run build`; see precompile.ts); only ever in dist/, never committed. */
 export const VALIDATORS_DIR = join(PACKAGE_ROOT, 'dist', 'validators');
 
 /** The CommonJS module, beside the validators, that generated code requires for custom formats. */

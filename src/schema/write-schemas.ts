@@ -1,8 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { actions } from '../actions/registry.js';
-import { SCHEMAS_DIR } from '../core/paths.js';
+import { join } from 'node:path';
 import type { ActionSchemaSource } from './playbook.js';
 import { publishedSchema, schemaFileName, type SchemaKind } from './publish.js';
 
@@ -10,17 +7,13 @@ const KINDS: SchemaKind[] = ['inventory', 'playbook'];
 
 /**
  * Writes schemas/*.schema.json from the code. Regenerate with
- * `UPDATE_SCHEMAS=1 npx vitest run test/unit/schema-drift.test.ts` (no build needed), or after a
- * build with `node dist/schema/write-schemas.js`.
+ * `UPDATE_SCHEMAS=1 npx vitest run test/unit/schema-drift.test.ts` (no build needed), or with
+ * `npm run schemas` (src/app/write-schemas.ts gives it the shipped actions).
  */
-export function writePublishedSchemas(dir: string = SCHEMAS_DIR, list: ReadonlyArray<ActionSchemaSource> = actions): string[] {
+export function writePublishedSchemas(dir: string, list: ReadonlyArray<ActionSchemaSource>): string[] {
   return KINDS.map((kind) => {
     const file = join(dir, schemaFileName(kind));
     writeFileSync(file, publishedSchema(kind, list));
     return file;
   });
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  for (const file of writePublishedSchemas()) process.stdout.write(`wrote ${file}\n`);
 }

@@ -11,7 +11,7 @@ import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/engine/events.js';
-import { runPlaybook } from '../../src/engine/index.js';
+import { runPlaybook } from '../../src/app/run-playbook.js';
 import { readPostmasterPid, startCluster, stopAllClusters } from '../support/cluster.js';
 
 type StepResult = Extract<RunEvent, { type: 'step-result' }>;

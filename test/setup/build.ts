@@ -34,5 +34,5 @@ export default function setup(): void {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
     built = modified('dist/cli/main.js');
   }
-  if (modified('dist/validators/manifest.json') < built) execFileSync(process.execPath, ['dist/schema/precompile.js'], { stdio: 'inherit' });
+  if (modified('dist/validators/manifest.json') < built) execFileSync(process.execPath, ['dist/app/build-validators.js'], { stdio: 'inherit' });
 }

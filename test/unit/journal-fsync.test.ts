@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunEvent } from '../../src/engine/events.js';
-import { runPlaybook } from '../../src/engine/index.js';
+import { runPlaybook } from '../../src/app/run-playbook.js';
 import { journalFile } from '../../src/journal/paths.js';
 import { findRun } from '../../src/journal/reader.js';
 import type { JournalHeader } from '../../src/journal/types.js';

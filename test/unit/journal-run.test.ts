@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgplayError } from '../../src/core/errors.js';
 import type { RunEvent } from '../../src/engine/events.js';
-import { runPlaybook, type RunRequest } from '../../src/engine/index.js';
+import { runPlaybook, type RunRequest } from '../../src/app/run-playbook.js';
 import { findRun, listRuns, stepResults } from '../../src/journal/reader.js';
 import { lockPath, readLock, type LockInfo } from '../../src/lock/cluster-lock.js';
 import { FakeTransport, type FakeExecHandler } from '../../src/transports/fake.js';

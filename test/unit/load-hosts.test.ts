@@ -28,6 +28,7 @@ describe('resolveHosts', () => {
         settings: {},
         hba: [],
         layout: 'pgdata',
+        service: 'pg_ctl',
         configDir: '/var/lib/postgresql/15/main',
       },
       connection: {
@@ -75,6 +76,7 @@ describe('resolveHosts', () => {
       settings: { shared_buffers: '1GB', wal_level: 'replica' },
       hba: inv.postgres.hba,
       layout: 'pgdata',
+      service: 'pg_ctl',
       configDir: '/d',
     });
     expect(hosts.a!.connection).toEqual({ transport: 'ssh', user: 'root', port: 22 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgplayError } from '../../src/core/errors.js';
-import { runPlaybook } from '../../src/engine/index.js';
+import { runPlaybook } from '../../src/app/run-playbook.js';
 import { resolveHosts } from '../../src/load/hosts.js';
 import type { Host, Inventory } from '../../src/model/inventory.js';
 import { parseServerPaths, serverPathsScript } from '../../src/postgres/server-paths.js';

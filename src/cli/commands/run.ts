@@ -7,7 +7,7 @@ import { PgplayError } from '../../core/errors.js';
 import { defaultStateDir } from '../../core/paths.js';
 import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
-import { runPlaybook } from '../../engine/index.js';
+import { runPlaybook } from '../../app/run-playbook.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { errorEvent } from '../../report/json.js';
 import { procedureReports } from '../../report/procedures.js';

@@ -111,14 +111,17 @@ export function harness(
   unreachable: string[] = [],
   /** What facts say about a host's server (default: running read-write). */
   serverState?: (host: string) => Partial<HostFacts>,
+  /** Real actions to run besides the test ones (e.g. postgres, over the fake transport), and changes to the hosts. */
+  extra: { actions?: Action<any>[]; configure?: (host: Host) => void } = {},
 ): Harness {
   const calls: FakeCall[] = [];
   const transports = new Map<string, FakeTransport>();
   const events: RunEvent[] = [];
   const hosts: Record<string, Host> = {};
   hostNames.forEach((n, i) => (hosts[n] = host(n, i === 0 ? 'primary' : 'standby')));
+  Object.values(hosts).forEach((h) => extra.configure?.(h));
   const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
-  const actions = new Map([touchAction, runAction, guardAction, promoteAction, gateAction].map((a) => [a.name, a as Action<any>]));
+  const actions = new Map([touchAction, runAction, guardAction, promoteAction, gateAction, ...(extra.actions ?? [])].map((a) => [a.name, a as Action<any>]));
   return {
     events,
     calls,

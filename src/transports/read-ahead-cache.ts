@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { PrefetchedPath } from './prefetch.js';
+import type { ReadAheadAnswer } from './read-ahead.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -22,10 +22,10 @@ import type {
  *   talks to a server) drops everything before it starts (`invalidate`).
  * A fetch that was under way while entries were dropped is not stored (generations).
  */
-export class ReadCache {
+export class ReadAheadCache {
   private generation = 0;
   private readonly hostGeneration = new Map<string, number>();
-  private readonly entries = new Map<string, Map<string, PrefetchedPath>>();
+  private readonly entries = new Map<string, Map<string, ReadAheadAnswer>>();
   private changedDuringStep = false;
   /** Whether the last finished step changed anything: the next read-ahead then covers only one step. */
   lastStepChanged = false;
@@ -35,14 +35,14 @@ export class ReadCache {
     return `${this.generation}:${this.hostGeneration.get(host) ?? 0}`;
   }
 
-  store(host: string, become: string | undefined, token: string, answers: Map<string, PrefetchedPath>): void {
+  store(host: string, become: string | undefined, token: string, answers: Map<string, ReadAheadAnswer>): void {
     if (token !== this.begin(host)) return;
     let forHost = this.entries.get(host);
     if (!forHost) this.entries.set(host, (forHost = new Map()));
     for (const [path, answer] of answers) forHost.set(key(become, path), answer);
   }
 
-  get(host: string, become: string | undefined, path: string): PrefetchedPath | undefined {
+  get(host: string, become: string | undefined, path: string): ReadAheadAnswer | undefined {
     return this.entries.get(host)?.get(key(become, path));
   }
 
@@ -75,18 +75,18 @@ function key(become: string | undefined, path: string): string {
 }
 
 /**
- * A transport that answers stat and readFile from the run's ReadCache when it can, and reports every
+ * A transport that answers stat and readFile from the run's ReadAheadCache when it can, and reports every
  * other call to the cache as a possible change. Everything else is the wrapped transport's.
  */
-/** The transport under the read cache: for commands outside any step, which must not count as a step's change. */
-export function uncached(transport: Transport): Transport {
-  return transport instanceof CachingTransport ? transport.inner : transport;
+/** The transport under the read-ahead cache: for commands outside any step, which must not count as a step's change. */
+export function withoutReadAhead(transport: Transport): Transport {
+  return transport instanceof ReadAheadTransport ? transport.inner : transport;
 }
 
-export class CachingTransport implements Transport {
+export class ReadAheadTransport implements Transport {
   constructor(
     readonly inner: Transport,
-    private readonly cache: ReadCache,
+    private readonly cache: ReadAheadCache,
   ) {}
 
   get hostName(): string {

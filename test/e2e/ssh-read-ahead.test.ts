@@ -41,11 +41,11 @@ const run = (args: string[] = []) => pgplay(['run', playbook, '-i', inventory, '
 
 beforeAll(async () => {
   sshd = await startSshd({ addresses: Object.values(HOSTS) });
-  dir = await mkdtemp(join(tmpdir(), 'pgplay-ssh-readahead-'));
+  dir = await mkdtemp(join(tmpdir(), 'pgplay-ssh-read-ahead-'));
   stateDir = join(dir, 'state');
-  root = await postgresOwnedDir('pgplay-readahead-hosts-');
+  root = await postgresOwnedDir('pgplay-read-ahead-hosts-');
   inventory = await writeInventory(join(dir, 'inventory.yml'), {
-    cluster: 'readahead',
+    cluster: 'read-ahead',
     sshd,
     connection: { become: 'postgres' },
     hosts: Object.fromEntries(Object.entries(HOSTS).map(([name, address]) => [name, { address, extra: `${name === 'r1' ? `role: primary, pgdata: ${join(hostRoot(name), 'pgdata')}` : 'role: repository'}, vars: { root: ${hostRoot(name)} }` }])),
@@ -66,7 +66,7 @@ beforeAll(async () => {
     `  - { id: r2-sees-it, hosts: r2, file: { path: "{{host.vars.root}}/from-r1.conf", state: file, mode: "0640" } }`,
   );
   playbook = join(dir, 'converge.yml');
-  await writeFile(playbook, ['name: readahead', 'steps:', ...steps, ''].join('\n'));
+  await writeFile(playbook, ['name: read-ahead', 'steps:', ...steps, ''].join('\n'));
 });
 
 afterAll(async () => {

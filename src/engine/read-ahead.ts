@@ -1,27 +1,27 @@
 import type { Step } from '../model/playbook.js';
-import { prefetchPaths } from '../transports/prefetch.js';
-import { CachingTransport } from '../transports/read-cache.js';
+import { readAheadPaths } from '../transports/read-ahead.js';
+import { ReadAheadTransport } from '../transports/read-ahead-cache.js';
 import { validateRenderedInput } from './input.js';
 import type { RunContext } from './run-context.js';
 import { hostScope } from './scope.js';
 
 /** At most this many steps are read ahead at once, so a long run of steps does not read far more than it uses. */
-export const READAHEAD_STEPS = 64;
+export const READ_AHEAD_STEPS = 64;
 
 /**
  * The steps from `index` on whose state checks can be read ahead: consecutive steps whose action
  * declares its reads (file, template). After a step that changed something, only the next step: in a
  * first run every step changes something, and reading the rest again after each would only cost.
  */
-export function readaheadWindow(run: RunContext, steps: Step[], index: number, prefix: string): Step[] {
+export function readAheadWindow(run: RunContext, steps: Step[], index: number, prefix: string): Step[] {
   const window: Step[] = [];
-  const limit = run.readCache.lastStepChanged ? 1 : READAHEAD_STEPS;
+  const limit = run.readAheadCache.lastStepChanged ? 1 : READ_AHEAD_STEPS;
   for (let i = index; i < steps.length && window.length < limit; i++) {
     const step = steps[i]!;
     // A loop's input depends on its item: its reads cannot be told ahead.
     if (step.include !== undefined || step.loop !== undefined) break;
     const { action } = run.actionOf(step);
-    if (!action.prefetch) break;
+    if (!action.readAhead) break;
     window.push({ ...step, id: prefix + step.id });
   }
   return window;
@@ -52,7 +52,7 @@ export async function readAheadAtStart(
   stepHosts: (step: Step, id: string) => string[],
   options: { signal: AbortSignal; timeoutMs: number },
 ): Promise<void> {
-  const window = windowByHost(readaheadWindow(run, run.playbook.steps, 0, ''), stepHosts)(hostName);
+  const window = windowByHost(readAheadWindow(run, run.playbook.steps, 0, ''), stepHosts)(hostName);
   if (window.length === 0) return;
   try {
     await run.transportFor(hostName).connect();
@@ -65,7 +65,7 @@ export async function readAheadAtStart(
 /** Whether a step's action may change a host other than through its transport, or reads what it cannot declare. */
 export function readsAreDeclared(run: RunContext, step: Step): boolean {
   if (step.include !== undefined) return false;
-  return run.actionOf(step).action.prefetch !== undefined;
+  return run.actionOf(step).action.readAhead !== undefined;
 }
 
 /**
@@ -83,12 +83,12 @@ export async function readAhead(
   ownReads?: string[],
 ): Promise<void> {
   const transport = run.transportFor(hostName);
-  if (!(transport instanceof CachingTransport) || window.length === 0) return;
+  if (!(transport instanceof ReadAheadTransport) || window.length === 0) return;
   const host = run.hosts[hostName]!;
   const becomeOf = (step: Step) => step.become ?? host.connection.become;
   // Most steps of a window find their reads fetched already: look at the step's own before rendering the rest.
   const own = ownReads ?? declaredReads(run, window[0]!, hostName);
-  if (own === undefined || own.every((p) => run.readCache.get(hostName, becomeOf(window[0]!), p) !== undefined)) return;
+  if (own === undefined || own.every((p) => run.readAheadCache.get(hostName, becomeOf(window[0]!), p) !== undefined)) return;
   const byUser = new Map<string | undefined, Set<string>>();
   window.forEach((step, i) => {
     const paths = i === 0 ? own : declaredReads(run, step, hostName);
@@ -99,10 +99,10 @@ export async function readAhead(
   });
   await Promise.all(
     [...byUser].map(async ([become, paths]) => {
-      const token = run.readCache.begin(hostName);
+      const token = run.readAheadCache.begin(hostName);
       try {
-        const answers = await prefetchPaths(transport.inner, [...paths], { become, signal: options.signal, timeoutMs: options.timeoutMs });
-        run.readCache.store(hostName, become, token, answers);
+        const answers = await readAheadPaths(transport.inner, [...paths], { become, signal: options.signal, timeoutMs: options.timeoutMs });
+        run.readAheadCache.store(hostName, become, token, answers);
       } catch {
         // The check's own calls will meet the same trouble and report it with the step and host.
       }
@@ -114,7 +114,7 @@ function declaredReads(run: RunContext, step: Step, hostName: string): string[] 
   try {
     const { action, input } = run.actionOf(step);
     const rendered = run.renderer.renderValue(input, hostScope(run.scopeSources(), hostName), `step ${step.id}`);
-    return action.prefetch?.(validateRenderedInput(action, rendered) as never);
+    return action.readAhead?.(validateRenderedInput(action, rendered) as never);
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@ import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTransport } from '../../src/transports/local.js';
-import { parsePrefetch, prefetchPaths } from '../../src/transports/prefetch.js';
+import { parseReadAhead, readAheadPaths } from '../../src/transports/read-ahead.js';
 import { localHost, tempDir } from './support/action-context.js';
 
 // Files through commands as the become user, as over SSH (as root the local transport would read directly).
@@ -15,7 +15,7 @@ let dir: { path: string; cleanup(): Promise<void> };
 let zoo: string[];
 
 beforeAll(async () => {
-  dir = await tempDir('prefetch');
+  dir = await tempDir('read-ahead');
   const at = (name: string) => join(dir.path, name);
   await chmod(dir.path, 0o755);
   await writeFile(at('plain.conf'), 'port = 5432\n');
@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 async function expectSameAnswers(become: string | undefined): Promise<Map<string, { stat: unknown; content?: Buffer | null }>> {
-  const answers = await prefetchPaths(transport, zoo, { become });
+  const answers = await readAheadPaths(transport, zoo, { become });
   for (const path of zoo) {
     const answer = answers.get(path);
     expect(answer, path).toBeDefined();
@@ -50,7 +50,7 @@ async function expectSameAnswers(become: string | undefined): Promise<Map<string
   return answers;
 }
 
-describe('prefetchPaths', () => {
+describe('readAheadPaths', () => {
   it('answers stat and readFile for every kind of path exactly as the transport does (as root)', async () => {
     const answers = await expectSameAnswers(undefined);
     const contentOf = (name: string) => answers.get(join(dir.path, name))!.content;
@@ -66,7 +66,7 @@ describe('prefetchPaths', () => {
   });
 
   it('leaves out what it cannot vouch for: files over the size limit, directories and links are stat only', async () => {
-    const answers = await prefetchPaths(transport, zoo);
+    const answers = await readAheadPaths(transport, zoo);
     for (const name of ['large', 'conf.d', 'link-to-file', 'dangling', 'link-to-dir']) {
       expect(answers.get(join(dir.path, name))!.content, name).toBeUndefined();
     }
@@ -89,13 +89,13 @@ describe('prefetchPaths', () => {
       commands++;
       return exec(argv, options);
     };
-    await prefetchPaths(spy, zoo);
+    await readAheadPaths(spy, zoo);
     expect(commands).toBe(1);
     await spy.close();
   });
 });
 
-describe('parsePrefetch', () => {
+describe('parseReadAhead', () => {
   const nonce = 'pgplay-n';
   const encode = (text: string | Buffer) => Buffer.from(text).toString('base64');
   const stat = (size: number) => `81a4 644 root root ${size}`;
@@ -104,44 +104,44 @@ describe('parsePrefetch', () => {
     encode(`E\nE\n${nonce}\n${stat(a)}\n${stat(b)}\n${nonce} 0\nC\nC\n${nonce}\n${body}\n${nonce} ${headStatus}\n`);
 
   it('finds each file where the sizes stat reported put it', () => {
-    const answers = parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhello'), ['/a', '/b'], nonce);
+    const answers = parseReadAhead(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhello'), ['/a', '/b'], nonce);
     expect(answers.get('/a')!.content!.toString()).toBe('abc');
     expect(answers.get('/b')!.content!.toString()).toBe('hello');
   });
 
   it('trusts no content when a file changed size between stat and read, but keeps every stat', () => {
     // /a grew from 3 to 4 bytes: /b's header is no longer where it must be.
-    const answers = parsePrefetch(twoFiles(3, 5, '==> /a <==\nabcd\n==> /b <==\nhello'), ['/a', '/b'], nonce);
+    const answers = parseReadAhead(twoFiles(3, 5, '==> /a <==\nabcd\n==> /b <==\nhello'), ['/a', '/b'], nonce);
     expect(answers.get('/a')).toEqual({ stat: expect.objectContaining({ size: 3 }) });
     expect(answers.get('/b')).toEqual({ stat: expect.objectContaining({ size: 5 }) });
     // /b shrank: the output ends before its size.
-    expect(parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhell'), ['/a', '/b'], nonce).get('/b')!.content).toBeUndefined();
+    expect(parseReadAhead(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhell'), ['/a', '/b'], nonce).get('/b')!.content).toBeUndefined();
     // /b grew: bytes are left over.
-    expect(parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhello!'), ['/a', '/b'], nonce).get('/a')!.content).toBeUndefined();
+    expect(parseReadAhead(twoFiles(3, 5, '==> /a <==\nabc\n==> /b <==\nhello!'), ['/a', '/b'], nonce).get('/a')!.content).toBeUndefined();
   });
 
   it('trusts no content when head failed (a file it could not open has no header)', () => {
-    const answers = parsePrefetch(twoFiles(3, 5, '==> /a <==\nabc', 1), ['/a', '/b'], nonce);
+    const answers = parseReadAhead(twoFiles(3, 5, '==> /a <==\nabc', 1), ['/a', '/b'], nonce);
     expect(answers.get('/a')!.content).toBeUndefined();
     expect(answers.get('/b')!.content).toBeUndefined();
   });
 
   it('reads no further than the limit: a larger file is laid out but not vouched for', () => {
-    const answers = parsePrefetch(twoFiles(10, 2, '==> /a <==\nabcd\n==> /b <==\nhi'), ['/a', '/b'], nonce, 4);
+    const answers = parseReadAhead(twoFiles(10, 2, '==> /a <==\nabcd\n==> /b <==\nhi'), ['/a', '/b'], nonce, 4);
     expect(answers.get('/a')!.content).toBeUndefined();
     expect(answers.get('/b')!.content!.toString()).toBe('hi');
   });
 
   it('trusts no stat when stat failed or the lines are out of step', () => {
     const failed = encode(`E\nM\n${nonce}\n${nonce} 1\n`);
-    const answers = parsePrefetch(failed, ['/a', '/b'], nonce);
+    const answers = parseReadAhead(failed, ['/a', '/b'], nonce);
     expect(answers.has('/a')).toBe(false);
     expect(answers.get('/b')).toEqual({ stat: { exists: false }, content: null });
   });
 
   it('rejects output of the wrong shape', () => {
-    expect(() => parsePrefetch(encode('E\n'), ['/a'], nonce)).toThrow(/ends early/);
-    expect(() => parsePrefetch(encode(`X\n${nonce}\n`), ['/a'], nonce)).toThrow(/existence flag/);
-    expect(() => parsePrefetch(encode(`E\n${nonce}\n${stat(1)}\n${nonce} 0\nC\n${nonce}\nabc`), ['/a'], nonce)).toThrow(/does not end/);
+    expect(() => parseReadAhead(encode('E\n'), ['/a'], nonce)).toThrow(/ends early/);
+    expect(() => parseReadAhead(encode(`X\n${nonce}\n`), ['/a'], nonce)).toThrow(/existence flag/);
+    expect(() => parseReadAhead(encode(`E\n${nonce}\n${stat(1)}\n${nonce} 0\nC\n${nonce}\nabc`), ['/a'], nonce)).toThrow(/does not end/);
   });
 });

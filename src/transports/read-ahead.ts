@@ -5,21 +5,21 @@ import type { FileStat, Transport } from './types.js';
 /**
  * Reads the state of many paths in one command: for each path what `stat` returns (lstat semantics)
  * and, for a small regular file, what `readFile` returns. Over SSH every stat or read is a session (an
- * sshd fork, a shell, an exec), so checking 20 idempotent steps costs 30 round trips; prefetched, it
+ * sshd fork, a shell, an exec), so checking 20 idempotent steps costs 30 round trips; read ahead, it
  * costs one.
  *
  * The answers must be exactly what the transport's own calls would have returned, or nothing: a path
  * whose answer is in doubt (a race, an unreadable file, a file larger than the limit) is simply not
- * prefetched, and the real call is made.
+ * read ahead, and the real call is made.
  */
-export interface PrefetchedPath {
+export interface ReadAheadAnswer {
   stat: FileStat;
-  /** The file's bytes; null when readFile would find nothing (missing, dangling link); absent when not prefetched. */
+  /** The file's bytes; null when readFile would find nothing (missing, dangling link); absent when not read ahead. */
   content?: Buffer | null;
 }
 
 /** Larger regular files are stat'ed but not read ahead: the state check of most steps never reads them. */
-export const PREFETCH_MAX_BYTES = 128 * 1024;
+export const READ_AHEAD_MAX_BYTES = 128 * 1024;
 
 /**
  * Positional args: nonce max path... The first loop prints E/M per path and leaves only the paths that
@@ -32,7 +32,7 @@ export const PREFETCH_MAX_BYTES = 128 * 1024;
  * Records end with a line holding the nonce and the exit status of what produced them. Everything goes
  * through base64 because command output comes back as text.
  */
-const PREFETCH_SCRIPT = `nonce=$1; max=$2; shift 2
+const READ_AHEAD_SCRIPT = `nonce=$1; max=$2; shift 2
 {
 for p do
   shift
@@ -56,8 +56,8 @@ if [ $# -gt 0 ]; then head -v -c "$max" -- "$@"; fi
 printf '\\n%s %s\\n' "$nonce" "$?"
 } | base64`;
 
-export function prefetchArgv(paths: string[], nonce: string, maxBytes = PREFETCH_MAX_BYTES): string[] {
-  return ['sh', '-c', PREFETCH_SCRIPT, 'pgplay-prefetch', nonce, String(maxBytes), ...paths];
+export function readAheadArgv(paths: string[], nonce: string, maxBytes = READ_AHEAD_MAX_BYTES): string[] {
+  return ['sh', '-c', READ_AHEAD_SCRIPT, 'pgplay-read-ahead', nonce, String(maxBytes), ...paths];
 }
 
 export function newNonce(): string {
@@ -68,17 +68,17 @@ export function newNonce(): string {
  * Parses the script's output into one answer per path it could vouch for. Throws when the output
  * does not have the expected shape (then nothing from it may be used).
  */
-export function parsePrefetch(base64: string, paths: string[], nonce: string, maxBytes = PREFETCH_MAX_BYTES): Map<string, PrefetchedPath> {
-  const out = new Map<string, PrefetchedPath>();
+export function parseReadAhead(base64: string, paths: string[], nonce: string, maxBytes = READ_AHEAD_MAX_BYTES): Map<string, ReadAheadAnswer> {
+  const out = new Map<string, ReadAheadAnswer>();
   const reader = new Reader(Buffer.from(base64, 'base64'));
   const existing: string[] = [];
   for (const path of paths) {
     const flag = reader.line();
     if (flag === 'E') existing.push(path);
     else if (flag === 'M') out.set(path, { stat: { exists: false }, content: null });
-    else throw new Error(`prefetch: unexpected existence flag ${JSON.stringify(flag)}`);
+    else throw new Error(`read-ahead: unexpected existence flag ${JSON.stringify(flag)}`);
   }
-  if (reader.line() !== nonce) throw new Error('prefetch: existence list does not end where expected');
+  if (reader.line() !== nonce) throw new Error('read-ahead: existence list does not end where expected');
   const statLines: string[] = [];
   for (;;) {
     const line = reader.line();
@@ -111,10 +111,10 @@ export function parsePrefetch(base64: string, paths: string[], nonce: string, ma
       if (stat.type === 'file') out.set(path, { stat });
       readable.push({ path, stat });
     } else {
-      throw new Error(`prefetch: unexpected record kind ${JSON.stringify(kind)}`);
+      throw new Error(`read-ahead: unexpected record kind ${JSON.stringify(kind)}`);
     }
   });
-  if (reader.line() !== nonce) throw new Error('prefetch: record list does not end where expected');
+  if (reader.line() !== nonce) throw new Error('read-ahead: record list does not end where expected');
   const { bytes: block, status } = reader.record(nonce);
   const contents = status === 0 ? splitHeadOutput(block, readable, maxBytes) : undefined;
   contents?.forEach((content, i) => {
@@ -151,7 +151,7 @@ class Reader {
 
   line(): string {
     const end = this.data.indexOf(0x0a, this.offset);
-    if (end === -1) throw new Error('prefetch: output ends early');
+    if (end === -1) throw new Error('read-ahead: output ends early');
     const text = this.data.subarray(this.offset, end).toString('utf8');
     this.offset = end + 1;
     return text;
@@ -161,7 +161,7 @@ class Reader {
   record(nonce: string): { bytes: Buffer; status: number } {
     const marker = Buffer.from(`\n${nonce} `);
     const at = this.data.indexOf(marker, this.offset);
-    if (at === -1) throw new Error('prefetch: record does not end');
+    if (at === -1) throw new Error('read-ahead: record does not end');
     const bytes = this.data.subarray(this.offset, at);
     this.offset = at + 1;
     const trailer = this.line();
@@ -169,15 +169,15 @@ class Reader {
   }
 }
 
-/** Runs the prefetch on a host as one user; resolves an empty map when the command itself fails. */
-export async function prefetchPaths(
+/** Runs the read-ahead on a host as one user; resolves an empty map when the command itself fails. */
+export async function readAheadPaths(
   transport: Transport,
   paths: string[],
   options: { become?: string; signal?: AbortSignal; timeoutMs?: number } = {},
-): Promise<Map<string, PrefetchedPath>> {
+): Promise<Map<string, ReadAheadAnswer>> {
   if (paths.length === 0) return new Map();
   const nonce = newNonce();
-  const r = await transport.exec(prefetchArgv(paths, nonce), { ...options, env: { LC_ALL: 'C' } });
+  const r = await transport.exec(readAheadArgv(paths, nonce), { ...options, env: { LC_ALL: 'C' } });
   if (r.exitCode !== 0 || r.timedOut) return new Map();
-  return parsePrefetch(r.stdout, paths, nonce);
+  return parseReadAhead(r.stdout, paths, nonce);
 }

@@ -1,0 +1,30 @@
+import { resolve } from 'node:path';
+import { getAction } from '../actions/registry.js';
+import { SHIPPED_TEMPLATES } from '../core/paths.js';
+import { gatherFacts } from '../engine/facts.js';
+import type { EngineDeps } from '../engine/run-context.js';
+import { connectPostgres } from '../postgres/client.js';
+import { createRenderer } from '../render/index.js';
+import { createTransport } from '../transports/index.js';
+import type { LoadedRun } from './load-run.js';
+import type { RunRequest } from './request.js';
+
+/**
+ * The engine's collaborators: the shipped actions, the template renderer, transports (SSH or local,
+ * or a test's), fact gathering, secrets and PostgreSQL connections. `notice`: what a transport must
+ * tell the human (a host key trusted on first use).
+ */
+export function engineDeps(request: RunRequest, loaded: LoadedRun, notice: (host: string, line: string) => void): EngineDeps {
+  const { hosts, resolveSecret, playbookDir } = loaded;
+  return {
+    renderer: createRenderer({ templateDirs: [resolve(playbookDir, 'templates'), playbookDir, SHIPPED_TEMPLATES] }),
+    getAction,
+    createTransport: request.createTransport ?? ((host) => createTransport(host, { hosts, resolveSecret, notice })),
+    gatherFacts: request.gatherFacts ?? gatherFacts,
+    resolveSecret,
+    connectPostgres: async (transport, host, options) =>
+      connectPostgres(transport, host, { ...options, password: await resolveSecret(host.postgres.password) }),
+    ask: request.ask,
+    loadInclude: loaded.loadInclude,
+  };
+}

@@ -1,0 +1,47 @@
+import type { Redactor } from '../core/redact.js';
+import type { RunEvent } from '../engine/events.js';
+import type { HostFacts } from '../model/facts.js';
+import type { Host } from '../model/inventory.js';
+import type { Transport } from '../transports/types.js';
+
+/** What runs a playbook: the CLI's options, the lab's, or a test's (which may substitute transports and facts). */
+export interface RunRequest {
+  playbookFile: string;
+  inventoryFile: string;
+  params: Record<string, string>;
+  check: boolean;
+  diff: boolean;
+  forks?: number;
+  yes?: boolean;
+  limit?: string[];
+  tags?: string[];
+  from?: string;
+  timeout?: string;
+  alreadyDone?: Set<string>;
+  runId?: string;
+  /** Ctrl-C: stops launching steps at once; running steps get graceMs before they are aborted. */
+  signal?: AbortSignal;
+  /** How long running steps may go on after the signal aborts (default 10 s). */
+  graceMs?: number;
+  /** Journal and cluster lock live here; without it the run keeps neither (engine tests). */
+  stateDir?: string;
+  /** Resume a run: its id, or 'last' for the newest run of this playbook. Needs stateDir. */
+  resume?: string;
+  /** Take over a stale cluster lock. */
+  force?: boolean;
+  /**
+   * Also lock the cluster's primary and repository hosts (default: with a state directory, unless the
+   * caller substitutes the transports: engine tests on the fake transport).
+   */
+  lockHosts?: boolean;
+  /** The redactor to register secrets with; the CLI passes the process-wide one so its error output is redacted too. */
+  redactor?: Redactor;
+  /** Notices for the human (lock taken over, resuming, journal trouble); already redacted. */
+  warn?(message: string): void;
+  onEvent(event: RunEvent): void;
+  ask?(question: string): Promise<boolean>;
+  /** Tests substitute transports (e.g. the fake one) and fact gathering. */
+  createTransport?(host: Host): Transport;
+  gatherFacts?(host: Host, transport: Transport): Promise<HostFacts>;
+  env?: NodeJS.ProcessEnv;
+}

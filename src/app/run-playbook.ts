@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { parseDuration } from '../core/duration.js';
+import type { PgplayError } from '../core/errors.js';
+import type { Redactor } from '../core/redact.js';
+import { DEFAULT_GRACE_MS, graceController } from '../engine/grace.js';
+import { RunContext, type EngineOptions } from '../engine/run-context.js';
+import { executeRun, type RunOutcome } from '../engine/run.js';
+import { startRun } from '../engine/start.js';
+import { toPgplayError } from '../engine/step.js';
+import { selectHosts } from '../load/hosts.js';
+import { engineDeps } from './engine-deps.js';
+import { openJournal, type RunJournal } from './journal.js';
+import { loadRun } from './load-run.js';
+import type { RunRequest } from './request.js';
+
+export type { RunRequest };
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * The composition root of a run: loads and validates everything (exit 2 before touching any host),
+ * gives the engine its collaborators, opens the journal and takes the locks, then lets the engine
+ * gather facts and run; whatever happens, releases the locks, closes the transports and ends the journal.
+ */
+export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
+  const loaded = await loadRun(request);
+  const { redactor, warn, resume } = loaded;
+  const options: EngineOptions = {
+    check: request.check,
+    diff: request.diff,
+    forks: request.forks ?? 10,
+    yes: request.yes ?? false,
+    limit: loaded.limit,
+    tags: loaded.tags,
+    from: loaded.from,
+    defaultTimeoutMs: parseDuration(request.timeout ?? '1h', '--timeout'),
+    alreadyDone: request.alreadyDone,
+  };
+  const runId = request.runId ?? newRunId();
+  const interrupt = request.signal ?? new AbortController().signal;
+  const grace = graceController(interrupt, request.graceMs ?? DEFAULT_GRACE_MS);
+  const journal: RunJournal = {};
+  // A key trusted on first use must never pass unnoticed: the human output shows no log events
+  // unless --verbose, so the notice goes to stderr as well as into the events.
+  const notice = (name: string, line: string) => {
+    run.emitLog('connect', name, line);
+    warn(`${name}: ${line}`);
+  };
+  const run = new RunContext(
+    runId,
+    loaded.playbook,
+    loaded.playbookFile,
+    loaded.playbookDir,
+    loaded.inventory,
+    loaded.inventoryFile,
+    loaded.hosts,
+    loaded.params,
+    {},
+    options,
+    engineDeps(request, loaded, notice),
+    redactor,
+    grace.signal,
+    (event) => {
+      journal.recorder?.event(event);
+      request.onEvent(event);
+    },
+  );
+  const release = async () => {
+    grace.dispose();
+    await journal.hostLocks?.release();
+    await run.closeTransports();
+  };
+
+  try {
+    await openJournal(request, loaded, run, journal);
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  if (resume) {
+    warn(`resuming run ${resume.fromRunId}: ${resume.done.size} step/host pair${resume.done.size === 1 ? '' : 's'} already done will be skipped`);
+    if (resume.playbookChanged) warn(`${loaded.playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
+  }
+  let error: PgplayError | undefined;
+  try {
+    const select = (pattern: string | string[]) => selectHosts(pattern, loaded.hosts);
+    await startRun(run, select, grace.signal);
+    const outcome = await executeRun(run, select, {
+      interrupt,
+      prior: resume?.done,
+      resumedFrom: resume?.fromRunId,
+      onRegistered:
+        journal.recorder &&
+        ((step, host, handler, name, value, index) => journal.recorder!.registered(step, host, handler, name, redactor.redactValue(value), index)),
+    });
+    return { ...outcome, runId, redactor };
+  } catch (e) {
+    error = toPgplayError(e);
+    throw e;
+  } finally {
+    await release();
+    journal.recorder?.finish(error, (value) => redactor.redactValue(value));
+  }
+}

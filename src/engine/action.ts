@@ -1,0 +1,100 @@
+import type { Client } from 'pg';
+import type { Redactor } from '../core/redact.js';
+import type { HostFacts } from '../model/facts.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { JsonSchema } from '../schema/json-schema.js';
+import type { Transport } from '../transports/types.js';
+
+/*
+ * The interface through which the engine knows actions: it owns it, actions implement it, and only the
+ * composition root (src/app) hands the engine a list of them.
+ */
+
+export type RoleChange = 'promotes' | 'starts';
+
+/**
+ * What an action reports. `check` reports what would happen (changed = would change) and must not
+ * change anything anywhere; `apply` does it and reports what happened.
+ */
+export interface Outcome {
+  changed: boolean;
+  /** The action decided there is nothing to do for a reason worth showing (e.g. a `creates` guard). */
+  skipped?: boolean;
+  msg?: string;
+  /** Unified diff of a file the action would change / changed. */
+  diff?: string;
+  /** Structured result: becomes the registered value (with changed/failed/skipped added). */
+  data?: Record<string, unknown>;
+  /**
+   * From check: what was found needs a human's yes (or --yes) before the run goes on, whether or not
+   * this step itself changes anything (e.g. a restart of a primary that later steps will make). One yes
+   * per `key` and host covers every later step that asks with the same key (the restart itself).
+   */
+  confirm?: { message: string; key?: string };
+}
+
+export interface ActionContext {
+  step: { id: string; name: string };
+  host: Host;
+  hosts: Record<string, Host>;
+  inventory: Inventory;
+  transport: Transport;
+  /** Transport of another host (e.g. the upstream a standby streams from). */
+  transportFor(hostName: string): Transport;
+  facts: HostFacts;
+  factsOf(hostName: string): HostFacts;
+  /** True under --check / plan (or check_mode: true): only `check` is ever called then. */
+  checkMode: boolean;
+  diff: boolean;
+  /** OS user for commands and file writes: the step's `become`, else connection.become; postgres-aware actions run PGDATA work as host.postgres.osUser themselves. */
+  become?: string;
+  timeoutMs?: number;
+  signal: AbortSignal;
+  redactor: Redactor;
+  /** Renders a template file from templates/ (or a path relative to the playbook) with the step's context. */
+  renderTemplate(src: string, extra?: Record<string, unknown>): Promise<string>;
+  /** Resolves a secret reference ({env} / {file}) and registers it with the redactor. */
+  secret(ref: unknown): Promise<string | undefined>;
+  /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
+  connectPostgres(options?: { hostName?: string; database?: string; port?: number }): Promise<Client>;
+  /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
+  scope(extra?: Record<string, unknown>): Record<string, unknown>;
+  /** Progress lines shown under the step in verbose output (redacted by the engine). */
+  log(line: string): void;
+  /** Directory of the playbook file, for relative paths. */
+  playbookDir: string;
+}
+
+export interface Action<I = Record<string, unknown>> {
+  name: string;
+  summary: string;
+  /** JSON Schema of the input after rendering. Template strings are allowed by the playbook schema. */
+  schema: JsonSchema;
+  /** Whether this input is destructive (needs confirmation and guards). */
+  destructive?(input: I): boolean;
+  /**
+   * Whether this input only reads: such a step may run for real under plan/--check when it says
+   * `check_mode: false` (a query whose rows later steps need); any other step never does. Called with
+   * the input as written (templates unrendered) when the playbook is loaded and with the rendered input
+   * before the step runs. Answer false whenever unsure: a wrong true lets plan change something.
+   */
+  readOnly?(input: I): boolean;
+  /**
+   * Whether this input can change which server runs read-write: 'promotes' when the host leaves
+   * recovery (or will at its next start), 'starts' when a server comes up that could be read-write.
+   * The engine checks the one-primary invariant before and after such a step (src/engine/guards.ts).
+   */
+  changesRole?(input: I): RoleChange | false;
+  /** Re-gather facts on this host after a change (e.g. postgres state changes). */
+  refreshesFacts?: boolean;
+  /**
+   * The paths whose stat and content check reads, for the engine to fetch the state of several
+   * consecutive steps in one round trip per host (over SSH each read is otherwise a session of its
+   * own). Declare it only when every change the action makes goes through ctx.transport: that is
+   * what tells the engine when read-ahead answers stop being true.
+   */
+  readAhead?(input: I): string[];
+  check(ctx: ActionContext, input: I): Promise<Outcome>;
+  /** Called only outside check mode, and only when check reported changed (or cannot know). */
+  apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;
+}

@@ -1,0 +1,150 @@
+import type { Step } from '../model/playbook.js';
+import { isGuard, prepareGuardHosts, watchRoles } from './guards.js';
+import { runInclude } from './include.js';
+import { runLoopOnHost, type HostEntry } from './loop.js';
+import type { Notifications } from './notify.js';
+import { mapLimit } from './pool.js';
+import { doneBefore, priorKey, type PriorResult } from './prior.js';
+import { readAheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js';
+import { registerResults, type RegisteredListener } from './register.js';
+import type { RunContext } from './run-context.js';
+import { stepResultEvent, stepStartEvent } from './run-events.js';
+import { globalScope } from './scope.js';
+import { runStepOnHost } from './step.js';
+import type { RunTally } from './tally.js';
+
+export type HostSelector = (pattern: string | string[]) => string[];
+
+export interface ScheduleOptions {
+  selectHosts: HostSelector;
+  /** The hosts steps may run on: the inventory's, within --limit. */
+  allHosts: string[];
+  /** Ctrl-C: once aborted no new step or host starts, except cleanup steps. */
+  interrupt: AbortSignal;
+  /** Pairs that succeeded in the run being resumed. */
+  prior?: ReadonlyMap<string, PriorResult>;
+  resumedFrom?: string;
+  onRegistered?: RegisteredListener;
+}
+
+/**
+ * Runs steps in order, each across its hosts (up to --forks): which steps run (--from, --tags, guards,
+ * cleanup after a failure or Ctrl-C), on which hosts, what each host's results register and notify,
+ * and when the run stops. A step that fails on any host (without ignore_errors) stops the steps after
+ * it once it has completed everywhere.
+ */
+export class StepScheduler {
+  /** The step being run, for an error thrown outside any host's result. */
+  currentStep?: string;
+  private cleanupSignal?: AbortSignal;
+
+  constructor(
+    private readonly run: RunContext,
+    private readonly tally: RunTally,
+    private readonly notifications: Notifications,
+    private readonly options: ScheduleOptions,
+  ) {}
+
+  /** The hosts a step runs on: its `hosts` rendered, within --limit. */
+  stepHosts = (step: Step, id: string): string[] => targetHosts(this.run, this.options.selectHosts, this.options.allHosts, step, id);
+
+  /**
+   * Runs steps (prefix: an include's id path) and returns whether they all completed. guardsOnly: the
+   * steps --from or --tags pass by, of which only the guards run (guards.ts).
+   */
+  runSteps = async (steps: Step[], prefix: string, handler: boolean, guardsOnly = false): Promise<boolean> => {
+    const { run, options } = this;
+    let reachedFrom = !run.options.from || prefix !== '';
+    let stopped = false;
+    for (const [index, step] of steps.entries()) {
+      const id = prefix + step.id;
+      if (!reachedFrom && id === run.options.from) reachedFrom = true;
+      if (options.interrupt.aborted) stopped = true;
+      if (stopped && step.cleanup !== true) continue;
+      if (stopped) this.enterCleanup();
+      this.currentStep = id;
+      const passedBy = guardsOnly || !reachedFrom || !tagsMatch(step, run.options.tags);
+      if (step.include !== undefined && !handler) {
+        const completed = await runInclude(run, step, id, passedBy, (children, childPrefix, childGuardsOnly) =>
+          this.runSteps(children, childPrefix, false, childGuardsOnly),
+        );
+        if (!completed) stopped = true;
+        continue;
+      }
+      if (passedBy && !isGuard(step)) continue;
+      if (!(await this.runStep(step, id, { steps, index, prefix }, handler))) stopped = true;
+    }
+    return !stopped;
+  };
+
+  /** After a failure or Ctrl-C only `cleanup: true` steps start (a drill's teardown). */
+  private enterCleanup(): void {
+    // The grace period would abort them too: a cleanup step keeps its own timeout, and a second Ctrl-C
+    // still exits at once.
+    if (this.options.interrupt.aborted && !this.cleanupSignal) this.run.signal = this.cleanupSignal = new AbortController().signal;
+  }
+
+  /** One step across its hosts; false when the run must stop after it. */
+  private async runStep(step: Step, id: string, at: { steps: Step[]; index: number; prefix: string }, handler: boolean): Promise<boolean> {
+    const { run, options } = this;
+    const guard = isGuard(step);
+    // A guard checks every host it names, --limit or not: what it protects is the whole cluster.
+    const hosts = guard ? targetHosts(run, options.selectHosts, Object.keys(run.hosts), step, id) : this.stepHosts(step, id);
+    if (hosts.length === 0) return true;
+    if (guard) await prepareGuardHosts(run, hosts);
+    // An action that does not declare its reads may change a host by other ways than its transport.
+    const declared = readsAreDeclared(run, step);
+    if (!declared) run.readAheadCache.invalidate();
+    const readAhead = declared ? windowByHost(readAheadWindow(run, at.steps, at.index, at.prefix), this.stepHosts) : undefined;
+    run.emit(stepStartEvent(step, id, hosts, handler));
+    const roles = await watchRoles(run, { ...step, id }, hosts);
+    // A guard is never done: what it proved in the resumed run may have stopped being true.
+    const priorOf = (host: string, index?: number) => (guard ? undefined : options.prior?.get(priorKey(id, host, handler, index)));
+    const done = () => doneBefore(options.resumedFrom);
+    const results = await mapLimit(hosts, run.options.forks, async (host): Promise<HostEntry[] | undefined> => {
+      if (options.interrupt.aborted && step.cleanup !== true) return undefined;
+      if (roles.refusal) return [{ result: roles.refusal }];
+      if (step.loop !== undefined) {
+        return runLoopOnHost(run, { ...step, id }, host, { interrupt: options.interrupt, prior: (index) => priorOf(host, index), done });
+      }
+      const prior = priorOf(host);
+      if (prior || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) return [{ result: done(), prior }];
+      return [{ result: await runStepOnHost(run, { ...step, id }, host, readAhead?.(host)) }];
+    });
+    run.readAheadCache.stepFinished();
+    let failed = false;
+    hosts.forEach((host, i) => {
+      const entries = results[i];
+      if (!entries) return;
+      if (step.register) registerResults(run, { name: step.register, looped: step.loop !== undefined, step: id, host, handler }, entries, options.onRegistered);
+      this.notifications.note(step, host, entries);
+      for (const entry of entries) {
+        if (entry.result.error) {
+          entry.result.error.step ??= id;
+          entry.result.error.host ??= host;
+        }
+        if (this.tally.count(host, entry)) failed = true;
+        run.emit(stepResultEvent(step, id, host, handler, entry));
+      }
+    });
+    const splitBrain = await roles.after();
+    if (splitBrain) {
+      splitBrain.step ??= id;
+      this.tally.refuse(splitBrain);
+      return false;
+    }
+    return !failed;
+  }
+}
+
+/** The hosts a step runs on: its `hosts` rendered (it may name a group or a registered value), within allHosts. */
+export function targetHosts(run: RunContext, selectHosts: HostSelector, allHosts: string[], step: Step, id: string): string[] {
+  const pattern = run.renderer.renderValue(step.hosts, globalScope(run.scopeSources()), `step ${id} hosts`);
+  return selectHosts(pattern as string | string[]).filter((h) => allHosts.includes(h));
+}
+
+function tagsMatch(step: Step, tags: string[] | undefined): boolean {
+  if (!tags || tags.length === 0) return true;
+  const own = step.tags ?? [];
+  return own.includes('always') || own.some((t) => tags.includes(t));
+}

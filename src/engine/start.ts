@@ -1,0 +1,23 @@
+import type { Step } from '../model/playbook.js';
+import { claimsRefusal } from './claims.js';
+import { refuseLayoutContradictions } from './layout-guard.js';
+import { mapLimit } from './pool.js';
+import { readAheadAtStart } from './read-ahead.js';
+import type { RunContext } from './run-context.js';
+import { targetHosts, type HostSelector } from './schedule.js';
+import { globalScope } from './scope.js';
+
+/**
+ * What happens before the first step: the vars are rendered, every involved host's facts are gathered
+ * (beside a read-ahead for the first steps), and a run whose inventory the facts contradict is refused.
+ */
+export async function startRun(run: RunContext, selectHosts: HostSelector, signal: AbortSignal): Promise<void> {
+  run.vars = run.renderer.renderValue({ ...(run.inventory.vars ?? {}), ...(run.playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
+  const involved = Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
+  const stepHosts = (step: Step, id: string) => targetHosts(run, selectHosts, involved, step, id);
+  const readAhead = { signal, timeoutMs: run.options.defaultTimeoutMs };
+  await mapLimit(involved, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)]));
+  refuseLayoutContradictions(run.facts, involved);
+  const contradicted = claimsRefusal(run.hosts, run.facts, involved);
+  if (contradicted) throw contradicted;
+}

@@ -1,0 +1,109 @@
+/**
+ * Controlling a server with pg_ctl: start, restart, stop, reload and promote, each waiting for the
+ * result, run as the cluster's OS user. A start reports the log lines that name a failure.
+ */
+import { posix } from 'node:path';
+import { PgplayError, tailLines } from '../core/errors.js';
+import { sleep } from '../core/sleep.js';
+import type { ServerContext } from './server-context.js';
+import type { HostFacts } from '../model/facts.js';
+import { commandFailed, pgBin, runAsOwner } from './owner.js';
+import { probe } from './probe.js';
+import { cleanServerEnv } from './server-env.js';
+import { collectorTail, currentLogFile, defaultLogFile, LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
+
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+export function waitSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
+export interface StartOptions {
+  command: 'start' | 'restart';
+  waitMs: number;
+  /** pg_ctl -l; default: on a restart the running server's own log, else defaultLogFile. */
+  logFile?: string;
+  mode?: StopMode;
+  /** The running server, for a restart (its log file is kept). */
+  running?: HostFacts;
+}
+
+/**
+ * Runs a pg_ctl command that starts a postmaster, in a clean environment (cleanServerEnv). pg_ctl
+ * hands the server's output to the log file (without -l it would keep our pipe open for as long as
+ * the server runs); on failure the lines this attempt wrote to it, or to the logging collector's file
+ * when the configuration has one, are what name the problem (a bad setting, a port in use, a missing file).
+ */
+export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOptions): Promise<void> {
+  const host = ctx.host;
+  const log = o.logFile ?? (o.command === 'restart' ? await currentLogFile(ctx, o.running?.pid) : undefined) ?? defaultLogFile(pgdata);
+  const mk = await runAsOwner(ctx, ['mkdir', '-p', '--', posix.dirname(log)], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
+  if (mk.exitCode !== 0) throw commandFailed(`cannot create the directory of the log file ${log}`, mk);
+  const before = await logSize(ctx, log);
+  const argv = [pgBin(host, 'pg_ctl'), o.command, '-D', pgdata, '-l', log, '-w', '-t', waitSeconds(o.waitMs)];
+  if (o.command === 'restart') argv.push('-m', o.mode ?? 'fast');
+  ctx.log(`pg_ctl ${o.command} (log ${log})`);
+  const r = await runAsOwner(ctx, cleanServerEnv(pgdata, argv), { env: { LC_MESSAGES: 'C' } });
+  if (r.exitCode === 0) return;
+
+  // Only what this attempt wrote: an older failure further up the file would name the wrong cause.
+  const own = tailLines(await logSince(ctx, log, before), LOG_TAIL_LINES);
+  const lines = own.length ? own : await collectorTail(ctx, pgdata);
+  const pgctl = tailLines(r.stderr || r.stdout, 3).join(' ');
+  const timedOut = /did not start in time/i.test(pgctl);
+  throw new PgplayError({
+    code: 'STEP_FAILED',
+    message: timedOut
+      ? `PostgreSQL on ${host.name} did not finish starting within ${waitSeconds(o.waitMs)}s; it may still be starting${lines.length ? `. Last log lines:\n${lines.join('\n')}` : ''}`
+      : `PostgreSQL did not start on ${host.name}${lines.length ? `:\n${lines.join('\n')}` : `: ${pgctl || `pg_ctl ${o.command} exited with rc ${r.exitCode}`}`}`,
+    hint: `the server's startup log is ${log}${own.length ? '' : ' (and its logging collector\'s files, when logging_collector is on)'}`,
+    command: { argv, rc: r.exitCode, stderrTail: lines.length ? lines : tailLines(r.stderr || r.stdout, 3) },
+  });
+}
+
+export async function pgCtlStop(ctx: ServerContext, pgdata: string, mode: StopMode, waitMs: number): Promise<void> {
+  const r = await runAsOwner(ctx, [pgBin(ctx.host, 'pg_ctl'), 'stop', '-D', pgdata, '-m', mode, '-w', '-t', waitSeconds(waitMs)], {
+    env: { LC_MESSAGES: 'C' },
+  });
+  if (r.exitCode !== 0) {
+    throw commandFailed(
+      `pg_ctl stop on ${ctx.host.name} failed`,
+      r,
+      mode === 'smart' ? 'smart mode waits for every session to end; mode fast disconnects them' : undefined,
+    );
+  }
+}
+
+export async function pgCtlReload(ctx: ServerContext, pgdata: string): Promise<void> {
+  const r = await runAsOwner(ctx, [pgBin(ctx.host, 'pg_ctl'), 'reload', '-D', pgdata], { env: { LC_MESSAGES: 'C' } });
+  if (r.exitCode !== 0) throw commandFailed(`pg_ctl reload on ${ctx.host.name} failed`, r);
+}
+
+/** pg_ctl promote, then waits until SQL confirms the server left recovery; returns its facts then. */
+export async function pgCtlPromote(ctx: ServerContext, pgdata: string, waitMs: number): Promise<HostFacts> {
+  const host = ctx.host;
+  const started = Date.now();
+  const r = await runAsOwner(ctx, [pgBin(host, 'pg_ctl'), 'promote', '-D', pgdata, '-w', '-t', waitSeconds(waitMs)], {
+    env: { LC_MESSAGES: 'C' },
+  });
+  if (r.exitCode !== 0) throw commandFailed(`pg_ctl promote on ${host.name} failed`, r);
+  return awaitOutOfRecovery(ctx, started, waitMs, 'pg_ctl promote');
+}
+
+/** Polls the host until it is out of recovery (pg_ctl -w returns once the postmaster reports it; SQL confirms). */
+export async function awaitOutOfRecovery(ctx: ServerContext, started: number, waitMs: number, what: string): Promise<HostFacts> {
+  const host = ctx.host;
+  let facts = await probe(ctx);
+  while (facts.in_recovery !== false) {
+    if (Date.now() - started > waitMs) {
+      throw new PgplayError({
+        code: 'STEP_FAILED',
+        message: `${host.name} is still in recovery ${waitSeconds(waitMs)}s after ${what}${facts.error ? ` (${facts.error})` : ''}`,
+      });
+    }
+    await sleep(250, ctx.signal);
+    if (ctx.signal.aborted) throw new PgplayError({ code: 'INTERRUPTED', message: `interrupted while waiting for ${host.name} to leave recovery` });
+    facts = await probe(ctx);
+  }
+  return facts;
+}

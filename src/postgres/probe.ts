@@ -1,0 +1,28 @@
+/** Fresh facts of one host, read when an action needs them. */
+import { PgplayError } from '../core/errors.js';
+import type { HostFacts } from '../model/facts.js';
+import type { ServerContext } from './server-context.js';
+import { factsArgv, parseFacts } from './facts.js';
+import { requirePgdata, runAsOwner } from './owner.js';
+
+/**
+ * Fresh facts of a host, read now (not the ones gathered at the start of the run): actions decide on
+ * the state they find, which an earlier step (or a person) may have changed since.
+ */
+export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
+  const host = ctx.hosts[hostName] ?? (hostName === ctx.host.name ? ctx.host : undefined);
+  if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `no host ${hostName} in the inventory` });
+  requirePgdata(host);
+  const r = await runAsOwner(ctx, factsArgv(host), { host, timeoutMs: 30_000 });
+  return parseFacts(r.stdout);
+}
+
+/** What a postgres step registers about the server it left behind. */
+export function stateData(facts: HostFacts): Record<string, unknown> {
+  const data: Record<string, unknown> = { running: facts.running };
+  if (facts.pid !== undefined) data.pid = facts.pid;
+  if (facts.in_recovery !== undefined) data.in_recovery = facts.in_recovery;
+  if (facts.timeline !== undefined) data.timeline = facts.timeline;
+  if (facts.version !== undefined) data.version = facts.version;
+  return data;
+}
