@@ -6,7 +6,7 @@ import { buildConninfo } from '../postgres/conninfo.js';
 import { pgpassLine } from '../postgres/pgpass.js';
 import { copyWithBackupApi } from './basebackup-copy.js';
 import { defaultPgpassPath } from './pgpass.js';
-import { disarm, guardDestruction } from './identity-guard.js';
+import { disarm, guardDestruction, guardUserData } from './identity-guard.js';
 import { commandFailed, listDir, pgBin, requirePgdata, runAsOwner } from '../postgres/owner.js';
 import { probe } from '../postgres/probe.js';
 import { slotFor } from './recovery.js';
@@ -24,6 +24,7 @@ export interface BasebackupInput {
   passfile?: string;
   progress?: boolean;
   replace?: boolean;
+  replace_sysid?: string;
 }
 
 /** Files that only a standby, a never-started copy or a server in recovery has in PGDATA. */
@@ -76,7 +77,13 @@ export const basebackupAction: Action<BasebackupInput> = {
         type: 'boolean',
         default: false,
         description:
-          'Allow replacing what PGDATA holds (another cluster, other files, or a copy of this cluster that is no longer a standby such as a former primary): its contents are deleted (the directory itself stays) before the copy. Destructive: asks for confirmation (--yes answers).',
+          'Allow replacing what PGDATA holds (another cluster, other files, or a copy of this cluster that is no longer a standby such as a former primary): its contents are deleted (the directory itself stays) before the copy. Destructive: asks for confirmation (--yes answers). ' +
+          'Another cluster is replaced only when it holds no user data (a freshly created one), unless replace_sysid names it.',
+      },
+      replace_sysid: {
+        type: 'string',
+        pattern: '^([0-9]+)?$',
+        description: 'With replace: the system identifier of the other cluster in PGDATA that may be replaced although it holds user data (databases, tables or tablespaces made after initdb).',
       },
     },
   },
@@ -219,6 +226,10 @@ async function plan(ctx: ActionContext, input: BasebackupInput): Promise<Plan> {
         message: `refusing to copy ${upstream.name} into ${pgdata} on ${host.name}: it holds ${what}`,
         hint: 'set replace: true to delete its contents first (the step then asks for confirmation; --yes answers it)',
       });
+    }
+    // Another cluster: replace deletes only one without user data, or the one replace_sysid names.
+    if (target.pgdata_present && !sameCluster) {
+      await guardUserData(ctx, { verb: 'copy into', replaceSysid: input.replace_sysid || undefined }, pgdata, target.system_identifier ?? 'unknown', what);
     }
   }
   const described = `${upstream.name} (${upstream.address}:${upstream.postgres.port})`;

@@ -26,6 +26,7 @@ import {
   within,
   type DirectoryIdentity,
 } from '../postgres/identity.js';
+import { describeUserData, holdsUserData, parseUserData, userDataArgv } from '../postgres/user-data.js';
 import type { ActionContext } from './types.js';
 
 export interface DestructionRequest {
@@ -35,8 +36,10 @@ export interface DestructionRequest {
   path: string;
   /** Also require that the cluster there is the inventory's (same system identifier). */
   cluster: boolean;
-  /** The user asked for exactly this host to be rebuilt: another cluster there may be replaced. */
+  /** The user asked for exactly this host to be rebuilt: another cluster there may be replaced (if it holds no user data). */
   replace?: boolean;
+  /** With replace: the system identifier of the cluster the user named to be replaced even though it holds user data. */
+  replaceSysid?: string;
   /** Where else the inventory's cluster's identifier can be read when no database host tells it (a restore: the stanza). */
   fallbackReference?: () => Promise<ClusterReference | undefined>;
   /** The OS user to read as (default: the host's PGDATA owner; null: the user the transport logs in as). */
@@ -106,6 +109,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   if (reference && reference.systemIdentifier === subject.systemIdentifier) return { target, ownPgdata };
   if (!reference && host.role === 'primary') return { target, ownPgdata };
   if (req.replace) {
+    await guardUserData(ctx, req, subject.path, subject.systemIdentifier!, what);
     ctx.log(`${subject.path} holds ${what}; replacing it as asked`);
     return { target, ownPgdata, replacing: what };
   }
@@ -118,6 +122,47 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
     hint:
       `if ${host.name}'s pgdata is right and its data really is to be replaced, ask for exactly this host to be rebuilt ` +
       `(standby-from-backup.yml -p host=${host.name} -p rebuild=true; the step's replace: true); otherwise correct pgdata in the inventory`,
+  });
+}
+
+/**
+ * rebuild replaces another cluster only when it holds nothing a user made (a freshly created cluster:
+ * see postgres/user-data.ts); one with user data only when the user named its system identifier too.
+ */
+export async function guardUserData(ctx: ActionContext, req: Pick<DestructionRequest, 'verb' | 'replaceSysid' | 'as'>, pgdata: string, sysid: string, what: string): Promise<void> {
+  const host = ctx.host;
+  const r = await ctx.transport.exec(userDataArgv(pgdata), {
+    become: req.as === null ? undefined : (req.as ?? host.postgres.osUser),
+    cwd: '/',
+    env: { LC_ALL: 'C' },
+    signal: ctx.signal,
+    timeoutMs: 60_000,
+  });
+  if (r.exitCode !== 0) {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `refusing to ${req.verb} ${pgdata} on ${host.name}: cannot tell whether ${what} holds user data (${r.stderr.trim() || `exit code ${r.exitCode}`})`,
+      hint: `${host.postgres.osUser} must be able to read ${pgdata}`,
+    });
+  }
+  const found = parseUserData(r.stdout);
+  if (!holdsUserData(found)) {
+    ctx.log(`${pgdata} holds no user data (no database, relation or tablespace made after initdb): a freshly created cluster`);
+    return;
+  }
+  if (req.replaceSysid === sysid) {
+    ctx.log(`${pgdata} holds user data (${describeUserData(found)}); replacing it as asked by replace_sysid ${sysid}`);
+    return;
+  }
+  throw new PgplayError({
+    code: 'GUARD',
+    message:
+      `refusing to ${req.verb} ${pgdata} on ${host.name}: it holds ${what} with user data: ${describeUserData(found)}. ` +
+      `rebuild replaces only a freshly created cluster` +
+      (req.replaceSysid ? `; replace_sysid ${req.replaceSysid} is not its system identifier` : ''),
+    hint:
+      `back up what you need from it; if its data really is to be destroyed, name that cluster: ` +
+      `standby-from-backup.yml -p host=${host.name} -p rebuild=true -p replace_sysid=${sysid}`,
   });
 }
 

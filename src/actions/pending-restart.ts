@@ -43,6 +43,10 @@ export const pendingRestartAction: Action<PendingRestartInput> = {
     },
   },
 
+  confirmation() {
+    return 'asks for confirmation when a changed setting will need a restart of a running primary';
+  },
+
   async check(ctx, input) {
     return pendingRestart(ctx, input);
   },

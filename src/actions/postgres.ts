@@ -27,6 +27,8 @@ export interface PostgresInput {
   wait_timeout?: string | number;
   log_file?: string;
   allow_primary?: boolean;
+  replace?: boolean;
+  replace_sysid?: string;
   initdb?: InitdbOptions;
   reason?: string;
 }
@@ -81,6 +83,17 @@ export const postgresAction: Action<PostgresInput> = {
         description:
           'state stopped: allow stopping a server that is a primary (not in recovery). Without it that is refused (exit 3); with it the step is destructive and asks for confirmation (--yes answers).',
       },
+      replace: {
+        type: 'boolean',
+        description:
+          'state stopped: the host is being rebuilt (standby-from-backup.yml -p rebuild=true), so a read-write server there may be stopped when it is not the ' +
+          'inventory\'s cluster (another system identifier) and holds no user data: a freshly installed host. Never stops the inventory\'s primary or a server of its cluster.',
+      },
+      replace_sysid: {
+        type: 'string',
+        pattern: '^([0-9]+)?$',
+        description: 'state stopped, with replace: the system identifier of that other cluster, to stop it although it holds user data.',
+      },
       initdb: {
         type: 'object',
         additionalProperties: false,
@@ -98,7 +111,11 @@ export const postgresAction: Action<PostgresInput> = {
   },
 
   destructive(input) {
-    return input.state === 'promoted' || (input.state === 'stopped' && input.allow_primary === true);
+    return input.state === 'promoted' || (input.state === 'stopped' && (input.allow_primary === true || input.replace === true));
+  },
+
+  confirmation(input) {
+    return input.state === 'restarted' ? 'restarting a running primary asks for confirmation (its clients are cut off)' : undefined;
   },
 
   changesRole(input) {
@@ -287,6 +304,12 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
  * primary, never an unrelated server that happens to live at this path.
  */
 async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, input: PostgresInput): Promise<void> {
+  if (input.replace === true && input.allow_primary !== true && facts.in_recovery === false && ctx.host.role !== 'primary') {
+    // A host being rebuilt: its read-write server may be stopped only when it is another cluster without
+    // user data (a freshly installed host); the inventory's cluster read-write is a primary, refused below.
+    const examined = await guardDestruction(ctx, { verb: 'stop the server of', path: pgdata, cluster: true, replace: true, replaceSysid: input.replace_sysid || undefined });
+    if (examined.replacing) return;
+  }
   guardPrimaryStop(ctx.host, facts, input);
   await guardDestruction(ctx, { verb: 'stop the server of', path: pgdata, cluster: facts.in_recovery !== true });
 }

@@ -12,10 +12,12 @@ export interface TemplateInput {
   owner?: string;
   group?: string;
   vars?: Record<string, unknown>;
+  secrets?: string[];
   backup?: boolean;
 }
 
 export const MODE_PATTERN = '^[0-7]{3,4}$';
+const SECRET_PATH_PATTERN = '^[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)*$';
 
 export const templateAction: Action<TemplateInput> = {
   name: 'template',
@@ -37,6 +39,14 @@ export const templateAction: Action<TemplateInput> = {
       owner: { type: 'string', minLength: 1, description: 'Owning OS user. Unset: a replaced file keeps its owner, a new one belongs to the become user.' },
       group: { type: 'string', minLength: 1, description: 'Owning OS group. Unset: kept, or the owner\'s primary group for a new file.' },
       vars: { type: 'object', description: 'Extra variables for this template, visible as top-level names (e.g. {{port}}).' },
+      secrets: {
+        type: 'array',
+        items: { type: 'string', pattern: SECRET_PATH_PATTERN },
+        uniqueItems: true,
+        description:
+          'Inventory secrets the template may write, by their path in the inventory (e.g. backup.cipherPass): each {env}/{file} reference is ' +
+          'resolved and visible as secrets.<path> (absent when the inventory does not set it). Diffs and output mask the value; the file should be 0600 or 0640.',
+      },
       backup: { type: 'boolean', default: true, description: 'Keep the replaced file as <dest>.pgplay-prev (default true).' },
     },
   },
@@ -86,7 +96,8 @@ interface Plan {
 
 /** Everything check decides, read-only; apply recomputes it so it acts on the state it finds. */
 async function plan(ctx: ActionContext, input: TemplateInput): Promise<Plan> {
-  const rendered = await ctx.renderTemplate(input.src, input.vars ?? {});
+  const secrets = await resolveSecrets(ctx, input.secrets ?? []);
+  const rendered = await ctx.renderTemplate(input.src, input.secrets?.length ? { ...(input.vars ?? {}), secrets } : (input.vars ?? {}));
   const current = await ctx.transport.readFile(input.dest, { become: ctx.become });
   const { path: target, stat } = current === null ? { path: input.dest, stat: { exists: false } } : await statFollowing(ctx, input.dest);
   const wantMode = input.mode !== undefined ? parseMode(input.mode) : undefined;
@@ -107,7 +118,10 @@ async function plan(ctx: ActionContext, input: TemplateInput): Promise<Plan> {
 
 function outcome(ctx: ActionContext, input: TemplateInput, p: Plan, applied: boolean, previous?: string): Outcome {
   const changed = p.contentChanged || p.attributes.length > 0;
-  const data: Record<string, unknown> = { dest: input.dest, checksum: createHash('sha256').update(p.rendered, 'utf8').digest('hex') };
+  // A checksum of a file holding a secret would let anyone who reads the journal test guesses of it.
+  const data: Record<string, unknown> = input.secrets?.length
+    ? { dest: input.dest }
+    : { dest: input.dest, checksum: createHash('sha256').update(p.rendered, 'utf8').digest('hex') };
   if (previous) data.previous = previous;
   if (!changed) return { changed: false, msg: `${input.dest} is up to date`, data };
   const what = [
@@ -129,6 +143,28 @@ function outcome(ctx: ActionContext, input: TemplateInput, p: Plan, applied: boo
     result.diff = [...p.attributes.map((a) => a + '\n'), text].join('');
   }
   return result;
+}
+
+/**
+ * `secrets: [backup.cipherPass]` as { backup: { cipherPass: '<resolved>' } }. Resolving registers each
+ * value with the redactor, so the diff, the step's message and the journal mask it.
+ */
+async function resolveSecrets(ctx: ActionContext, paths: string[]): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const path of paths) {
+    const keys = path.split('.');
+    let ref: unknown = ctx.inventory;
+    for (const k of keys) ref = ref !== null && typeof ref === 'object' ? (ref as Record<string, unknown>)[k] : undefined;
+    if (ref === undefined) continue;
+    const value = await ctx.secret(ref);
+    if (value === undefined) continue;
+    // Configuration files are read line by line: a line break would smuggle settings in.
+    if (/[\r\n]/.test(value)) throw new PgplayError({ code: 'SEMANTIC', message: `the secret ${path} must be a single line`, expected: 'a value without line breaks' });
+    let at = out;
+    for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
+    at[keys.at(-1)!] = value;
+  }
+  return out;
 }
 
 /** chown before chmod: chown clears set-id bits. Runs as the become user, like every other change. */

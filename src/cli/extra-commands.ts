@@ -7,5 +7,8 @@ export type CommandHandler = (argv: string[], write: (text: string) => void, sig
 export const extraCommands: Record<string, CommandHandler> = {
   history: async (argv, write) => (await import('./commands/history.js')).historyCommand(argv, write),
   playbooks: async (argv, write) => (await import('./commands/playbooks.js')).playbooksCommand(argv, write),
+  schedule: async (argv, write) => (await import('./commands/schedule.js')).scheduleCommand(argv, write),
+  docs: async (argv, write) => (await import('./commands/docs.js')).docsCommand(argv, write),
+  status: async (argv, write) => (await import('./commands/status.js')).statusCommand(argv, write),
   lab: async (argv, write, signal) => (await import('./commands/lab.js')).labCommand(argv, write, signal),
 };

@@ -9,6 +9,10 @@ Usage:
                                           the embedded local topology
   pgplay schema [playbook|inventory]      print the JSON Schema
   pgplay history [--limit N]              past runs from the run journal
+  pgplay status [-i inventory.yml]        DR health in one command (exit 0 ok, 1 warning, 2 critical)
+  pgplay docs <playbook> [-i inv] [-p k=v] a playbook as a Markdown runbook
+  pgplay schedule <playbook> --every daily --at 01:30 [--cron | --install]
+                                          a systemd service+timer pair, or a crontab line
   pgplay playbooks [--output json]        the shipped playbooks and their params
   pgplay help <command>                   help for one command
   pgplay --version
@@ -40,6 +44,7 @@ Options:
   --forks N              hosts in parallel per step (default 10)
   --output human|json    human (default) or one JSON event per line (errors too)
   --report FILE          write a JSON report of the run
+  --metrics FILE         write the run's Prometheus metrics (node_exporter textfile), atomically
   --state-dir DIR        run journal and locks (default ~/.local/state/pgplay, or
                          PGPLAY_STATE_DIR)
   --force                take over a stale cluster lock (its run is no longer running)
@@ -97,5 +102,34 @@ Prints the JSON Schema pgplay validates with (the same as schemas/*.schema.json)
 Lists past runs from the run journal, newest first (default 20): id, start time, status
 (ok, failed, refused, interrupted, invalid; running; incomplete when the process died), the
 changed and failed step/host counts, and the playbook. Resume one with pgplay run PLAYBOOK --resume ID.
+`,
+  docs: `Usage: pgplay docs <playbook.yml> [-i inventory.yml] [-p key=value ...] [-o FILE]
+
+Writes the playbook as a Markdown runbook (stdout, or FILE): what it does, its params, what is
+destructive (as the actions and steps declare it), and each step with its hosts, action, guards and
+conditions. With -i the hosts each step touches are named for that inventory; -p values render the
+patterns that depend on them. npm run docs regenerates docs/ for the shipped playbooks.
+`,
+  schedule: `Usage: pgplay schedule <playbook.yml> --every hourly|daily|weekly [--at HH:MM] [--day Mon..Sun]
+         [-i inventory.yml] [-p key=value ...] [--randomized-delay 10m] [--state-dir DIR] [--metrics FILE]
+         [--environment-file FILE] [--install [--unit-dir /etc/systemd/system] | --cron]
+
+Prints a systemd service and timer pair that runs the playbook (Persistent=true, RandomizedDelaySec,
+output to the journal); --install writes them to --unit-dir; --cron prints a crontab line instead.
+The playbook, inventory and params are checked now, as a run checks them (exit 2). --at is the minute
+with --every hourly. Secret params cannot be scheduled; the inventory's {env} secrets come from
+--environment-file (systemd's EnvironmentFile=).
+`,
+  status: `Usage: pgplay status [-i inventory.yml] [--output human|json] [--metrics FILE] [--state-dir DIR]
+
+The cluster's disaster-recovery posture, read-only: hosts and roles, age of the newest backups
+(backup.maxAge), WAL archiving, the PITR window (backup.pitrWindow), the last verify and the last
+drill (from the run journal; drills.maxAge), repository free space, replication lag
+(replication.maxLag), replication slots (replication.maxSlotRetainedWal) and clock skew
+(monitoring.maxClockSkew). A table per check; --output json for machines; --metrics FILE writes a
+Prometheus textfile (atomically) for node_exporter's textfile collector.
+
+The inventory is -i, else PGPLAY_INVENTORY, else inventory.yml here, else the lab's.
+Exit codes (Nagios): 0 ok, 1 warning, 2 critical (an unreachable host is critical); bad input is 2.
 `,
 };

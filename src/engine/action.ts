@@ -73,6 +73,11 @@ export interface Action<I = Record<string, unknown>> {
   /** Whether this input is destructive (needs confirmation and guards). */
   destructive?(input: I): boolean;
   /**
+   * A confirmation this input asks for at run time only in some cases (e.g. a restart, when the server
+   * is a running primary): when, in words. `pgplay docs` lists it with the destructive steps.
+   */
+  confirmation?(input: I): string | undefined;
+  /**
    * Whether this input only reads: such a step may run for real under plan/--check when it says
    * `check_mode: false` (a query whose rows later steps need); any other step never does. Called with
    * the input as written (templates unrendered) when the playbook is loaded and with the rendered input

@@ -4,13 +4,15 @@ import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
 import { isGuard } from './guards.js';
+import { loopItems } from './loop.js';
 import { globalScope } from './scope.js';
 
 /**
  * `include:` is the engine's, not an action's: it runs another playbook's steps in place, with that
  * playbook's own params, reporting them as `<include-id>/<step-id>`. It is not per host: its `when`
  * and input see params, vars, inventory and hosts (with their facts); the included steps without
- * `hosts` run on the include step's. Handlers cannot include (the loader rejects it).
+ * `hosts` run on the include step's. Handlers cannot include (the loader rejects it). With `loop` the
+ * playbook runs once per item (see runInclude).
  */
 export async function runInclude(
   run: RunContext,
@@ -18,8 +20,30 @@ export async function runInclude(
   id: string,
   guardsOnly: boolean,
   runSteps: (steps: Step[], prefix: string, guardsOnly: boolean) => Promise<boolean>,
+  selectHosts?: (step: Step) => string[],
 ): Promise<boolean> {
-  const scope = () => globalScope(run.scopeSources());
+  if (step.loop === undefined || !selectHosts) return enter(run, step, id, `${id}/`, guardsOnly, runSteps, {});
+  // A looped include runs the whole playbook once per item, one item after another, each under its own
+  // prefix `<id>[<index>]/` (so the journal and --resume know every item's steps apart). The list is
+  // rendered on each of the include's hosts, as a looped step's is (a registered list is per host).
+  const items = selectHosts(step).flatMap((host) => loopItems(run, step, host));
+  for (const [index, item] of items.entries()) {
+    if (!(await enter(run, step, id, `${id}[${index}]/`, guardsOnly, runSteps, { item, item_index: index }))) return false;
+  }
+  return true;
+}
+
+/** Runs the included playbook once; `extra` (a loop's item) is visible to the include's `when` and input. */
+async function enter(
+  run: RunContext,
+  step: Step,
+  id: string,
+  prefix: string,
+  guardsOnly: boolean,
+  runSteps: (steps: Step[], prefix: string, guardsOnly: boolean) => Promise<boolean>,
+  extra: Record<string, unknown>,
+): Promise<boolean> {
+  const scope = () => ({ ...globalScope(run.scopeSources()), ...extra });
   if (step.when !== undefined && !evaluateCondition(step.when, scope())) return true;
   const input = includeInput(run.renderer.renderValue(step.include, scope(), `step ${id}`), id);
   if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
@@ -33,7 +57,7 @@ export async function runInclude(
   try {
     return await runSteps(
       child.steps.map((s) => ({ ...s, hosts: s.hosts ?? step.hosts })),
-      `${id}/`,
+      prefix,
       guardsOnly,
     );
   } finally {

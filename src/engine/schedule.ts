@@ -65,8 +65,13 @@ export class StepScheduler {
       this.currentStep = id;
       const passedBy = guardsOnly || !reachedFrom || !tagsMatch(step, run.options.tags);
       if (step.include !== undefined && !handler) {
-        const completed = await runInclude(run, step, id, passedBy, (children, childPrefix, childGuardsOnly) =>
-          this.runSteps(children, childPrefix, false, childGuardsOnly),
+        const completed = await runInclude(
+          run,
+          step,
+          id,
+          passedBy,
+          (children, childPrefix, childGuardsOnly) => this.runSteps(children, childPrefix, false, childGuardsOnly),
+          (s) => this.stepHosts(s, id),
         );
         if (!completed) stopped = true;
         continue;

@@ -137,7 +137,8 @@ function missingStep(key: string, playbook: Playbook): string | undefined {
   if (handler) {
     return playbook.handlers?.[id] ? undefined : `handler "${id}" ran on ${host} in that run but the playbook no longer has it (renamed or removed)`;
   }
-  // Steps of an included playbook are named include-id/step-id; the include step must still be there.
-  const top = id.split('/')[0]!;
+  // Steps of an included playbook are named include-id/step-id (include-id[index]/step-id for a looped
+  // include); the include step must still be there.
+  const top = id.split('/')[0]!.replace(/\[\d+\]$/, '');
   return playbook.steps.some((s) => s.id === top) ? undefined : `step "${top}" succeeded on ${host} in that run but the playbook no longer has it (renamed or removed)`;
 }

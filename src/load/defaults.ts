@@ -13,11 +13,16 @@ export function applyInventoryDefaults(inv: Inventory): Inventory {
   if (inv.replication) {
     inv.replication.slots ??= true;
     inv.replication.maxSlotWalKeepSize ??= '10GB';
+    inv.replication.maxLag = { bytes: '64MB', time: '5m', ...inv.replication.maxLag };
+    inv.replication.maxSlotRetainedWal ??= '1GB';
   }
   if (inv.backup) {
     inv.backup.fromStandby ??= false;
     inv.backup.repoPath ??= REPO_PATH_DEFAULTS[inv.backup.tool];
+    inv.backup.maxAge = { full: '8d', any: '26h', ...inv.backup.maxAge };
   }
   inv.vars ??= {};
+  inv.drills = { maxAge: '35d', ...inv.drills };
+  inv.monitoring = { maxClockSkew: '5s', ...inv.monitoring };
   return inv;
 }

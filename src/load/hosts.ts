@@ -2,6 +2,7 @@ import { PgplayError } from '../core/errors.js';
 import { ROLES, type Host, type Inventory, type Role } from '../model/inventory.js';
 import { resolveLayout } from '../postgres/layout.js';
 import { resolveService } from '../postgres/service-defaults.js';
+import { resolvePgbackrest } from '../postgres/pgbackrest-config.js';
 import { didYouMean } from '../schema/describe.js';
 
 export const POSTGRES_DEFAULTS = {
@@ -68,6 +69,7 @@ export function resolveHosts(inv: Inventory): Record<string, Host> {
       },
       connection: { ...CONNECTION_DEFAULTS, ...(inv.connection ?? {}), ...(entry.connection ?? {}) },
       vars: { ...(entry.vars ?? {}) },
+      pgbackrest: resolvePgbackrest(entry.vars, inv),
     };
   }
   return out;

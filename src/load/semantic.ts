@@ -6,6 +6,7 @@ import { RESERVED_NAMES } from '../model/scope-names.js';
 import { parseExpression } from '../expr/index.js';
 import { ROLES, type Inventory, type Layout } from '../model/inventory.js';
 import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.js';
+import { PGBACKREST_CONFIG_PATH } from '../postgres/pgbackrest-config.js';
 import { INCLUDE_KEY, STEP_KEYS, type ParamDef, type Playbook } from '../model/playbook.js';
 import { didYouMean } from '../schema/describe.js';
 import { isTemplated } from '../schema/templated.js';
@@ -201,6 +202,18 @@ function checkPaths(inv: Inventory, emit: Emit): void {
   for (const [name, h] of Object.entries(inv.hosts)) {
     absolute(['hosts', name, 'pgdata'], h.pgdata, `pgdata of "${name}"`);
     for (const key of ['bindir', 'socketDir'] as const) absolute(['hosts', name, 'postgres', key], h.postgres?.[key], `postgres.${key} of "${name}"`);
+    pgbackrestConfig(['hosts', name, 'vars', 'pgbackrest_config'], h.vars?.pgbackrest_config, `vars.pgbackrest_config of "${name}"`);
+  }
+  pgbackrestConfig(['vars', 'pgbackrest_config'], inv.vars?.pgbackrest_config, 'vars.pgbackrest_config');
+
+  // It ends up inside archive_command and restore_command (shell words in a quoted postgresql.conf value).
+  function pgbackrestConfig(path: DocPath, value: unknown, what: string): void {
+    if (value === undefined || (typeof value === 'string' && isTemplated(value))) return;
+    if (typeof value !== 'string' || !PGBACKREST_CONFIG_PATH.test(value)) {
+      emit(path, `${what} ${JSON.stringify(value)} is not an absolute path of plain characters`, {
+        expected: 'an absolute path of letters, digits and . _ + - /, e.g. /etc/pgbackrest/pgbackrest.conf',
+      });
+    }
   }
 }
 
@@ -390,10 +403,10 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
       checkTemplateSrc(emit, [...where, 'template', 'src'], template.src, templateDirs);
     }
 
-    if (body.loop !== undefined && INCLUDE_KEY in body) {
-      emit([...where, 'loop'], `${label}: loop cannot repeat an include`, {
+    if (body.loop !== undefined && INCLUDE_KEY in body && body.hosts === undefined) {
+      emit([...where, 'loop'], `${label}: a looped include needs hosts (its loop is rendered on them)`, {
         part: 'key',
-        expected: 'loop on the steps of the included playbook',
+        expected: 'hosts: the hosts whose facts and registered values the loop reads',
       });
     }
 

@@ -1,3 +1,4 @@
+import type { ResolvedPgbackrest } from '../postgres/pgbackrest-config.js';
 /** The topology as the user writes it (inventory.yml) and as the engine uses it (resolved hosts). */
 
 export type SecretRef = { env: string } | { file: string };
@@ -66,6 +67,9 @@ export interface ReplicationConfig {
   slots?: boolean;
   /** max_slot_wal_keep_size on 13+ (default 10GB): a lost standby's slot cannot fill the disk. */
   maxSlotWalKeepSize?: string;
+  /** pgplay status thresholds (defaults 64MB, 5m; src/status). */
+  maxLag?: { bytes?: string; time?: string | number };
+  maxSlotRetainedWal?: string;
 }
 
 export interface BackupConfig {
@@ -80,6 +84,10 @@ export interface BackupConfig {
   cipherPass?: SecretRef;
   /** Extra pgbackrest.conf options for the [global] section. */
   options?: Record<string, string | number | boolean>;
+  /** pgplay status: newest backup per type older than this is critical (defaults full 8d, any 26h). */
+  maxAge?: { full?: string | number; diff?: string | number; incr?: string | number; any?: string | number };
+  /** pgplay status: the oldest full backup must be at least this old. */
+  pitrWindow?: string | number;
 }
 
 export interface HostEntry {
@@ -100,6 +108,10 @@ export interface Inventory {
   backup?: BackupConfig;
   hosts: Record<string, HostEntry>;
   vars?: Record<string, unknown>;
+  /** pgplay status: the last drill must have passed within maxAge (default 35d). */
+  drills?: { maxAge?: string | number };
+  /** pgplay status: clock skew threshold (default 5s). */
+  monitoring?: { maxClockSkew?: string | number };
 }
 
 /** A host with cluster-wide defaults merged in; what actions and templates see as `host`. */
@@ -113,6 +125,8 @@ export interface Host {
     Pick<PostgresConfig, 'password'> & { settings: Record<string, string | number | boolean>; hba: HbaRule[] } & ResolvedLayout;
   connection: ConnectionConfig & { transport: 'ssh' | 'local' };
   vars: Record<string, unknown>;
+  /** Where its pgbackrest.conf is (src/postgres/pgbackrest-config.ts); set by resolveHosts, absent on hosts built by hand. */
+  pgbackrest?: ResolvedPgbackrest;
 }
 
 /**

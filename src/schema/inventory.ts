@@ -13,6 +13,16 @@ import {
 
 const ref = (name: string) => ({ $ref: `#/definitions/${name}` });
 
+/** A byte size as PostgreSQL writes one (1024-based). */
+const SIZE = (what: string, dflt: string): JsonSchema => ({
+  type: 'string',
+  pattern: '^[0-9]+ ?(B|kB|MB|GB|TB)?$',
+  errorMessage: "a size such as '64MB' (B, kB, MB, GB, TB)",
+  default: dflt,
+  description: what,
+});
+const AGE = (what: string, dflt?: string): JsonSchema => ({ ...ref('duration'), ...(dflt ? { default: dflt } : {}), description: what });
+
 const postgresProperties: Record<string, JsonSchema> = {
   version: {
     type: 'integer',
@@ -180,6 +190,16 @@ export function buildInventorySchema(): JsonSchema {
             description:
               'max_slot_wal_keep_size on 13+: the most WAL a replication slot may hold back, so a lost standby cannot fill the disk (postgres.settings overrides it)',
           },
+          maxLag: {
+            type: 'object',
+            description: 'pgplay status: a standby further behind its primary than this is critical',
+            properties: {
+              bytes: SIZE('WAL not yet replayed on the standby', '64MB'),
+              time: AGE('Time since the last replayed transaction while WAL waits to be replayed', '5m'),
+            },
+            additionalProperties: false,
+          },
+          maxSlotRetainedWal: SIZE('pgplay status: a replication slot holding back more WAL than this is critical', '1GB'),
         },
         required: ['user'],
         additionalProperties: false,
@@ -210,6 +230,18 @@ export function buildInventorySchema(): JsonSchema {
           compressType: { enum: ['none', 'bz2', 'gz', 'lz4', 'zst'], description: 'Compression' },
           cipherPass: { ...ref('secretRef'), description: 'Repository encryption passphrase' },
           options: { ...SCALAR_MAP, description: 'Extra pgbackrest.conf [global] options' },
+          maxAge: {
+            type: 'object',
+            description: 'pgplay status: the newest backup of each type (any: of any type) older than this is critical',
+            properties: {
+              full: AGE('Newest full backup', '8d'),
+              diff: AGE('Newest differential backup (not checked unless set)'),
+              incr: AGE('Newest incremental backup (not checked unless set)'),
+              any: AGE('Newest backup of any type', '26h'),
+            },
+            additionalProperties: false,
+          },
+          pitrWindow: AGE('pgplay status: how far back a point-in-time recovery must reach; the oldest full backup must be at least this old (not checked unless set)'),
         },
         required: ['tool'],
         additionalProperties: false,
@@ -222,6 +254,18 @@ export function buildInventorySchema(): JsonSchema {
         additionalProperties: ref('host'),
       },
       vars: { type: 'object', default: {}, description: 'Free variables for templates and playbooks' },
+      drills: {
+        type: 'object',
+        description: 'Restore drills (pitr-drill.yml)',
+        properties: { maxAge: AGE('pgplay status: the last drill older than this, or one that did not pass, is critical', '35d') },
+        additionalProperties: false,
+      },
+      monitoring: {
+        type: 'object',
+        description: 'Thresholds of pgplay status that belong to no other section',
+        properties: { maxClockSkew: AGE('Clock difference between a host and the machine running pgplay that is critical', '5s') },
+        additionalProperties: false,
+      },
     },
     required: ['cluster', 'postgres', 'hosts'],
     additionalProperties: false,

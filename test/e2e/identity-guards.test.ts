@@ -148,10 +148,16 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
 
     // Still its own cluster, with its table and rows.
     expect(await otherRows()).toBe('25');
-    // rebuild is the user asking for exactly this host to be rebuilt: plan then says it would replace it.
+    // rebuild is the user asking for exactly this host to be rebuilt; but this cluster holds user data (a
+    // table), so rebuild alone is refused too, and only naming its system identifier lets plan replace it.
     const rebuild = await lab.pgplay(['plan', join(PLAYBOOKS, 'standby-from-backup.yml'), '-i', file, '-p', 'host=db3', '-p', 'rebuild=true', '--output', 'json']);
-    expect(rebuild.exitCode).toBe(0);
-    expect(rebuild.stdout).toContain(`replaces another cluster, system identifier ${otherSysid}`);
+    expect(rebuild.exitCode).toBe(3);
+    expect(rebuild.stdout).toContain(`-p replace_sysid=${otherSysid}`);
+    const named = await lab.pgplay([
+      'plan', join(PLAYBOOKS, 'standby-from-backup.yml'), '-i', file, '-p', 'host=db3', '-p', 'rebuild=true', '-p', `replace_sysid=${otherSysid}`, '--output', 'json',
+    ]);
+    expect(named.exitCode).toBe(0);
+    expect(named.stdout).toContain(`replaces another cluster, system identifier ${otherSysid}`);
     expect(await otherRows()).toBe('25');
   });
 

@@ -27,4 +27,36 @@ describe('include', () => {
     expect(bad.stdout).toContain('step inc: param "n": value "lots" is not an integer');
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it("loop repeats an include once per item, each item's steps under <id>[<index>]/, and --resume skips the items done", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-loop-'));
+    const gate = join(dir, 'gate');
+    await writeFile(join(dir, 'inventory.yml'), `cluster: t\npostgres: { version: 15 }\nconnection: { transport: local }\nhosts:\n  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/pg }\n`);
+    // The item "b" fails until the gate file exists.
+    await writeFile(
+      join(dir, 'child.yml'),
+      `name: child\nparams:\n  word: { type: string }\nsteps:\n  - id: write\n    hosts: all\n    command: { shell: "test {{params.word}} != b || test -e ${gate} && echo {{params.word}} >> ${dir}/out-{{params.word}}" }\n`,
+    );
+    await writeFile(
+      join(dir, 'parent.yml'),
+      'name: parent\nsteps:\n  - id: words\n    hosts: db1\n    command: { argv: [printf, "a\\nb\\nc\\n"], changed_when: false }\n    register: words\n' +
+        '  - id: each\n    hosts: db1\n    loop: "{{words.stdout_lines}}"\n    when: item != \'c\'\n    include: { playbook: child.yml, params: { word: "{{item}}" } }\n',
+    );
+    const stepResults = (stdout: string) =>
+      stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.type === 'step-result').map((e) => `${e.step}=${e.status}`);
+
+    const first = await runCli(['run', join(dir, 'parent.yml'), '--output', 'json']);
+    expect(first.exitCode, first.stdout).toBe(1);
+    expect(stepResults(first.stdout)).toEqual(['words=ok', 'each[0]/write=changed', 'each[1]/write=failed']);
+    expect(await readFile(join(dir, 'out-a'), 'utf8')).toBe('a\n');
+
+    await writeFile(gate, '');
+    const resumed = await runCli(['run', join(dir, 'parent.yml'), '--output', 'json', '--resume']);
+    expect(resumed.exitCode, resumed.stdout).toBe(0);
+    // "c" is passed by by the include's when, which sees the item.
+    expect(stepResults(resumed.stdout)).toEqual(['words=skipped', 'each[0]/write=skipped', 'each[1]/write=changed']);
+    expect(await readFile(join(dir, 'out-a'), 'utf8')).toBe('a\n');
+    expect(await readFile(join(dir, 'out-b'), 'utf8')).toBe('b\n');
+    await expect(readFile(join(dir, 'out-c'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
 });

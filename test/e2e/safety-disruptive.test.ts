@@ -132,6 +132,31 @@ describe('disruptive steps, tools, claims and the cluster lock (lab, PostgreSQL 
       expect(await readFile(pgplayConf(), 'utf8')).toBe(confBefore);
     });
 
+    it("finding 8: pgBackRest that pgplay finds but the server's PATH does not (archive_command runs there) refuses (exit 3) before archive_mode changes", async () => {
+      // pgplay runs in a mount namespace of its own where /usr/bin/pgbackrest is masked (a bind mount of
+      // /dev/null: this machine's /usr/bin is untouched) and its own PATH holds a copy: pgplay finds
+      // pgbackrest, a server it would start (PATH /usr/local/bin:/usr/bin:/bin) would not.
+      const bin = join(scratch, 'pgbackrest-elsewhere');
+      await mkdir(bin, { recursive: true });
+      await execa('install', ['-m', '0755', '/usr/bin/pgbackrest', join(bin, 'pgbackrest')]);
+      const masked = 'mount --bind /dev/null /usr/bin/pgbackrest; exec "$@"';
+      const r = await execa(
+        'unshare',
+        ['--mount', '--propagation', 'private', '--', '/bin/sh', '-ec', masked, 'pgplay-masked', process.execPath, CLI, 'run', join(PLAYBOOKS, 'nightly-backup.yml'), '--output', 'json', '--yes'],
+        { reject: false, env: { ...lab.env, PATH: `${bin}:${process.env.PATH}` }, cwd: scratch, timeout: 300_000 },
+      );
+      const evs = events(r.stdout);
+      expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+      expect(results(evs)).toContain('tools-primary@db1=failed');
+      expect(evs.at(-1)!.error!.message).toContain(
+        'pgbackrest is not installed on db1 where its PostgreSQL server finds commands (PATH /usr/local/bin:/usr/bin:/bin): archive_command would fail on every WAL segment',
+      );
+      expect(changedSteps(evs)).toEqual([]);
+      expect(await showArchiveMode()).toBe('off');
+      expect(await lab.postmasterPid('db1')).toBe(pidBefore);
+      expect(await readFile(pgplayConf(), 'utf8')).toBe(confBefore);
+    });
+
     it('finding 7: plan shows the restart and why; without --yes and without a terminal the run refuses (exit 3) before changing anything', async () => {
       const plan = await lab.pgplay(['plan', join(PLAYBOOKS, 'nightly-backup.yml'), '--output', 'json']);
       expect(plan.exitCode, plan.stderr).toBe(0);

@@ -166,7 +166,7 @@ describe('shipped playbooks as commands', () => {
     const json = await pgplay(['playbooks', '--output', 'json']);
     expect(json.exitCode).toBe(0);
     const { playbooks } = JSON.parse(json.stdout) as { playbooks: Array<{ name: string; file: string; description: string; params: Record<string, Record<string, unknown>> }> };
-    expect(playbooks.map((p) => p.name)).toEqual(['lab', 'nightly-backup', 'pitr-drill', 'promote', 'standby-from-backup']);
+    expect(playbooks.map((p) => p.name)).toEqual(['lab', 'nightly-backup', 'pitr-drill', 'prepare', 'promote', 'standby-from-backup']);
     const promote = playbooks.find((p) => p.name === 'promote')!;
     expect(promote.file).toBe(join(SHIPPED, 'promote.yml'));
     expect(promote.description).toMatch(/^Planned promotion/);
@@ -201,7 +201,7 @@ describe('shipped playbooks as commands', () => {
     const r = await pgplay(['plan', 'nightly-bakup.yml', '-i', inventory]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('no playbook nightly-bakup.yml');
-    expect(r.stderr).toContain('nightly-backup, pitr-drill, promote');
+    expect(r.stderr).toContain('nightly-backup, pitr-drill, prepare, promote');
   });
 
   it('--resume with an unknown run id says "no such run" and how to find runs', async () => {

@@ -40,6 +40,7 @@ describe('resolveHosts', () => {
         become: 'postgres',
       },
       vars: {},
+      pgbackrest: { config: '/etc/pgbackrest/pgbackrest.conf', configIsDefault: true, configDir: '/etc/pgbackrest', command: 'pgbackrest' },
     });
     expect(hosts.drill1!.postgres.port).toBe(5499);
   });

@@ -159,6 +159,8 @@ describe('pg_hba.conf.hbs', () => {
     expect(r15.filter((r) => r[1] === 'replication' && r[0] === 'host')).toEqual([
       ['host', 'replication', 'replicator', '10.0.0.11/32', 'scram-sha-256'],
       ['host', 'replication', 'replicator', '10.0.0.12/32', 'scram-sha-256'],
+      // the repository host (pg_basebackup from there)
+      ['host', 'replication', 'replicator', '10.0.0.20/32', 'scram-sha-256'],
     ]);
     const r11 = rules(await render(legacy, 'old2', 'pg_hba.conf.hbs'));
     expect(r11.filter((r) => r[1] === 'replication' && r[0] === 'host')).toEqual([
@@ -173,11 +175,12 @@ describe('pg_hba.conf.hbs', () => {
     expect(methods).toEqual(['md5', 'md5', 'md5', 'md5']);
   });
 
-  it('keeps pgplay\'s peer rules first and the inventory rules in order after the replication block', async () => {
+  it('keeps pgplay\'s peer rules (for the superuser only) first and the inventory rules in order after the replication rules', async () => {
     const r = rules(await render(prod, 'db2', 'pg_hba.conf.hbs'));
-    expect(r[0]).toEqual(['local', 'all', 'all', 'peer']);
-    expect(r[1]).toEqual(['local', 'replication', 'all', 'peer']);
-    expect(r[4]).toEqual(['hostssl', 'app', 'app', '10.0.1.0/24', 'scram-sha-256']);
+    expect(r[0]).toEqual(['local', 'all', 'postgres', 'peer']);
+    expect(r[1]).toEqual(['local', 'replication', 'postgres', 'peer']);
+    expect(r[4]).toEqual(['host', 'all', 'postgres', '10.0.0.20/32', 'scram-sha-256']);
+    expect(r[6]).toEqual(['hostssl', 'app', 'app', '10.0.1.0/24', 'scram-sha-256']);
     const m = rules(await render(modern, 'n2', 'pg_hba.conf.hbs'));
     expect(m).toContainEqual(['local', 'all', 'monitor', 'peer']);
     for (const rule of [...r, ...m]) expect(rule.length, rule.join(' ')).toBe(rule[0] === 'local' ? 4 : 5);

@@ -267,9 +267,11 @@ describe('fixtures with many defects report all of them, sorted by position', ()
     expect(check(ok)).toEqual([]);
   });
 
-  test('an include cannot be looped, nor be a handler', () => {
+  test('a looped include needs hosts; an include cannot be a handler', () => {
     const looped = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    loop: [a, b]\n    include: { playbook: nightly-backup.yml }');
-    expect(check(looped)).toEqual([`${F}:16:5: step backup: loop cannot repeat an include (expected loop on the steps of the included playbook)`]);
+    expect(check(looped)).toEqual([]);
+    const hostless = 'name: l\nsteps:\n  - id: each\n    loop: [a, b]\n    include: { playbook: nightly-backup.yml }\n';
+    expect(check(hostless).map((l) => l.split('\n')[0])).toEqual([`${F}:4:5: step each: a looped include needs hosts (its loop is rendered on them) (expected hosts: the hosts whose facts and registered values the loop reads)`]);
     const handler = `name: h\nsteps:\n  - { id: s, hosts: primary, command: { argv: ["true"] }, notify: [h] }\nhandlers:\n  h:\n    hosts: primary\n    include: { playbook: nightly-backup.yml }\n`;
     expect(check(handler).map((l) => l.split('\n')[0])).toEqual([`${F}:7:5: handler h: include cannot run as a handler (expected one action in a handler)`]);
   });

@@ -4,6 +4,7 @@
  */
 import { PgplayError } from '../../core/errors.js';
 import type { Host, Inventory } from '../../model/inventory.js';
+import { resolvePgbackrest } from '../../postgres/pgbackrest-config.js';
 import { versionFacts } from '../../postgres/versions.js';
 import type { JsonSchema } from '../types.js';
 
@@ -35,6 +36,7 @@ export interface PgbackrestInput {
   start_fast?: boolean;
   allow_primary?: boolean;
   replace?: boolean;
+  replace_sysid?: string;
   all?: boolean;
   options?: Record<string, Scalar | Scalar[]>;
 }
@@ -81,7 +83,14 @@ export const inputSchema: JsonSchema = {
       type: 'boolean',
       description:
         'restore: the user asked for exactly this host to be rebuilt, so a PGDATA holding another cluster (another system identifier than the primary\'s) may be replaced. ' +
-        'Without it that is refused (exit 3). Never lifts the refusal to restore into another inventory host\'s PGDATA or over a running server.',
+        'Without it that is refused (exit 3). Never lifts the refusal to restore into another inventory host\'s PGDATA or over a running server. ' +
+        'Only a cluster without user data (a freshly created one) is replaced; one with user data needs replace_sysid too.',
+    },
+    replace_sysid: {
+      type: 'string',
+      pattern: '^([0-9]+)?$',
+      description:
+        'restore, with replace: the system identifier of the other cluster in PGDATA that may be replaced although it holds user data (databases, tables or tablespaces made after initdb). Empty: only a cluster without user data is replaced.',
     },
     all: { type: 'boolean', description: 'stop / start: every stanza on the host (the all.stop file) instead of one.' },
     options: {
@@ -118,6 +127,7 @@ const COMMAND_KEYS: Record<string, readonly PgbackrestCommand[]> = {
   start_fast: ['backup'],
   allow_primary: ['restore'],
   replace: ['restore'],
+  replace_sysid: ['restore'],
 };
 
 /** pgBackRest options pgplay sets from typed keys or needs for itself; `options` must not set them. */
@@ -149,14 +159,19 @@ function semantic(message: string, expected?: string, hint?: string): PgplayErro
   return new PgplayError({ code: 'SEMANTIC', message, expected, hint });
 }
 
-/** Stanza and config as they apply to this host: the input, else host vars, else the inventory. */
+/**
+ * Stanza and config as they apply to this host: the input, else the host's resolved pgbackrest.conf
+ * (host var pgbackrest_config, else the inventory var). pgBackRest's own default is not passed, so that
+ * pgBackRest keeps its fallback to /etc/pgbackrest.conf where pgplay did not write the config.
+ */
 export function resolveInput(input: PgbackrestInput, host: Host, inventory: Inventory): Resolved {
   const stanza = input.stanza ?? inventory.backup?.stanza ?? inventory.cluster;
   const fromVars = host.vars.pgbackrest_config ?? inventory.vars?.pgbackrest_config;
   if (input.config === undefined && fromVars !== undefined && (typeof fromVars !== 'string' || !fromVars.startsWith('/'))) {
     throw semantic(`the pgbackrest_config variable must be an absolute path, got ${JSON.stringify(fromVars)}`, 'a path such as /etc/pgbackrest/pgbackrest.conf');
   }
-  const config = input.config ?? (fromVars as string | undefined);
+  const resolved = host.pgbackrest ?? resolvePgbackrest(host.vars, inventory);
+  const config = input.config ?? (resolved.configIsDefault ? undefined : resolved.config);
   return config === undefined ? { stanza } : { stanza, config };
 }
 

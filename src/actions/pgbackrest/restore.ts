@@ -88,6 +88,7 @@ export async function restoreGuards(
     path: pgdata,
     cluster: true,
     replace: input.replace === true,
+    replaceSysid: input.replace_sysid || undefined,
     // No database host to ask: the stanza's own system identifier is the cluster the backups are of.
     fallbackReference: runner ? () => stanzaReference(runner) : undefined,
   });

@@ -16,6 +16,7 @@ import { locateInventory } from '../locate.js';
 import { assertRunExists, normaliseResume } from '../resume-arg.js';
 import { choosePlaybook } from '../shipped.js';
 import { assertWritableOutput } from '../writable.js';
+import { writeRunMetrics } from '../../metrics/run-metrics.js';
 
 const OPTIONS = {
   inventory: { type: 'string', short: 'i' },
@@ -30,6 +31,7 @@ const OPTIONS = {
   forks: { type: 'string' },
   output: { type: 'string' },
   report: { type: 'string' },
+  metrics: { type: 'string' },
   'state-dir': { type: 'string' },
   force: { type: 'boolean' },
   timeout: { type: 'string' },
@@ -71,12 +73,14 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   const playbookFile = chosen.file;
   const inventoryFile = await locateInventory(playbookFile, values.inventory);
   if (values.report !== undefined) await assertWritableOutput(values.report, '--report');
+  if (values.metrics !== undefined) await assertWritableOutput(values.metrics, '--metrics');
   const renderer = await createRenderer(output, { diff, verbose: values.verbose });
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 
   const redactor = processRedactor();
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
+  let ended: Promise<void> | undefined; // --metrics: written from the journal when the run ends
   const result = await runPlaybook({
     playbookFile,
     inventoryFile,
@@ -101,10 +105,12 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
       if (e.type === 'run-start' && chosen.shipped) e = { ...e, shipped: true };
       events.push(e);
       renderer.onEvent(e);
+      if (e.type === 'run-end' && values.metrics !== undefined && !check) ended = writeRunMetrics(resolve(values.metrics), stateDir, e.runId, (m) => stderr(`pgplay: ${m}\n`));
     },
     ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
   });
   await renderer.finish();
+  await ended;
   // The report the playbook declares: a drill report (it takes --report), or after a promotion the
   // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
   // inventory needs.

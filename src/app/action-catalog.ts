@@ -1,0 +1,6 @@
+/**
+ * The shipped actions for the commands that read playbooks without running them (`pgplay docs`,
+ * `pgplay schedule`). The composition root is the one place that imports the registry; those commands
+ * get it from here, as the engine gets it through engine-deps.ts.
+ */
+export { actions, getAction } from '../actions/registry.js';

@@ -1,0 +1,50 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildRunbook } from '../../src/docs/runbook.js';
+import { DOCS_DIR, shippedRunbooks } from '../../src/docs/write-docs.js';
+import { SHIPPED_PLAYBOOKS } from '../../src/core/paths.js';
+
+const INVENTORY = resolve('test/fixtures/valid/inventory.yml');
+
+describe('docs/: the shipped playbooks as runbooks', () => {
+  it('are current (regenerate with npm run docs)', async () => {
+    const expected = await shippedRunbooks();
+    const onDisk = readdirSync(DOCS_DIR).filter((f) => f.endsWith('.md')).sort();
+    expect(onDisk, 'docs/ holds one runbook per shipped playbook; regenerate with: npm run docs').toEqual([...expected.keys()].sort());
+    for (const [name, text] of expected) expect(readFileSync(join(DOCS_DIR, name), 'utf8'), `docs/${name} is stale; regenerate with: npm run docs`).toBe(text);
+  });
+});
+
+describe('pgplay docs', () => {
+  it('names the hosts each step touches for an inventory, rendering patterns from params and vars', async () => {
+    const md = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'standby-from-backup.yml'), inventoryFile: INVENTORY, params: { host: 'db2' } });
+    expect(md).toContain('- Params given: `host=db2`');
+    expect(md).toMatch(/\*\*`target-is-standby`\*\*: The target is a standby .*\n   - hosts: `\{\{params.host\}\}` → db2\n/);
+    const nightly = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'nightly-backup.yml'), inventoryFile: INVENTORY });
+    expect(nightly).toMatch(/\*\*`stanza`\*\*: The stanza exists\n   - hosts: `\{\{vars.backup_host\}\}` → bk1\n/);
+    expect(nightly).toMatch(/\*\*`pgbackrest-conf`\*\*.*\n   - hosts: `primary`, `standby`, `repository` → db1, db2, bk1\n/);
+  });
+
+  it('lists what the actions and steps declare destructive, with each step its guards and conditions', async () => {
+    const md = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'pitr-drill.yml') });
+    const section = md.slice(md.indexOf('## What is destructive'), md.indexOf('## Steps'));
+    // file absent + force, and stopping a server with allow_primary, are what those actions declare.
+    expect(section).toMatch(/file state: `absent`, path: `\{\{host.pgdata\}\}` is destructive/);
+    expect(section).toMatch(/postgres state: `stopped` is destructive/);
+    expect(section).toMatch(/pgbackrest command: `restore`.* is destructive/);
+    // A read-only step is never listed.
+    expect(section).not.toMatch(/pgbackrest command: `info`/);
+    expect(md).toMatch(/guard: yes: a safety check that always runs/);
+    expect(md).toMatch(/cleanup: yes: still runs after a failure or Ctrl-C/);
+  });
+
+  it('a playbook with nothing declared destructive says so', async () => {
+    const md = await buildRunbook({ playbookFile: resolve('test/fixtures/valid/nightly-backup.yml') });
+    expect(md).toContain('Nothing: no step of this playbook is declared destructive.');
+  });
+
+  it('refuses an unknown param like run does', async () => {
+    await expect(buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'nightly-backup.yml'), params: { tpye: 'full' } })).rejects.toThrow(/unknown param "tpye"; did you mean "type"/);
+  });
+});
