@@ -4,7 +4,10 @@
  * it, and its own copies of the paths Debian's PostgreSQL and pgBackRest packages use:
  *
  * - /etc is an overlay over this machine's /etc (private writes: /etc/pgbackrest.conf as the package
- *   ships it, /etc/pgbackrest absent until something creates it);
+ *   ships it, /etc/pgbackrest absent until something creates it, /etc/ssh with the machine's own host
+ *   key, the one its sshd serves);
+ * - every user's ~/.ssh/authorized_keys is honoured (pgBackRest's trust between machines as postgres);
+ *   root logs in with the rig's client key;
  * - /etc/postgresql, /var/lib/postgresql (also the postgres user's home, for .pgpass and ~/.ssh),
  *   /var/run/postgresql, /var/log/postgresql, /var/lib/pgbackrest, /var/log/pgbackrest and
  *   /var/spool/pgbackrest are bind mounts of per-machine directories, empty and owned as the packages
@@ -26,6 +29,7 @@ import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keygen, SSHD, sshdListening } from './sshd.js';
+import { writeSshdConfig } from './sshd-config.js';
 
 /** No other test uses 127.0.42.0/24: machine N is 127.0.42.N. */
 export const MACHINE_SUBNET = '127.0.42';
@@ -34,6 +38,8 @@ export const PG_CLUSTER = 'main';
 export const PG_PORT = 5432;
 export const PGDATA = `/var/lib/postgresql/${PG_VERSION}/${PG_CLUSTER}`;
 export const CONFIG_DIR = `/etc/postgresql/${PG_VERSION}/${PG_CLUSTER}`;
+/** The `pgdata` layout's cluster (config in PGDATA, started with pg_ctl), inside the private /var/lib/postgresql. */
+export const PGDATA_LAYOUT_PGDATA = `/var/lib/postgresql/${PG_VERSION}/data`;
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -54,6 +60,12 @@ export interface MachineSpec {
   address?: string;
   /** Create and start PostgreSQL 15 `main` (default true); false for e.g. a repository machine. */
   postgres?: boolean;
+  /**
+   * How the cluster is made (default debian): `debian` by pg_createcluster and pg_ctlcluster; `pgdata` as
+   * PGDG's RHEL packages or a hand-built server have it: initdb into PGDATA_LAYOUT_PGDATA with the config
+   * in PGDATA and the server log in PGDATA/log (logging_collector), started with pg_ctl.
+   */
+  layout?: 'debian' | 'pgdata';
 }
 
 export interface ExecResult {
@@ -71,6 +83,10 @@ export interface Machine {
   namespace: string;
   /** `ssh-ed25519 AAAA...` of this machine's own host key. */
   hostPublicKey: string;
+  /** The cluster's PGDATA (per layout; also where a machine without a cluster would have it). */
+  pgdata: string;
+  /** Where the cluster's postgresql.conf and pg_hba.conf are. */
+  configDir: string;
   /** Runs argv inside the machine's mount namespace, as root or as `user` (runuser). Never throws on exit status. */
   exec(argv: string[], options?: { user?: string; input?: string; env?: Record<string, string> }): Promise<ExecResult>;
   /** Runs SQL with psql inside the machine as postgres, through its socket; unaligned tuples only. */
@@ -210,36 +226,17 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
   await copyFile(`${hostKey}.pub`, join(etcSsh, 'ssh_host_ed25519_key.pub'));
   const authorizedKeys = join(ssh, 'authorized_keys');
   await writeFile(authorizedKeys, o.clientKey, { mode: 0o600 });
-  const config = join(ssh, 'sshd_config');
-  await writeFile(
-    config,
-    [
-      `ListenAddress ${address}:22`,
-      `HostKey ${hostKey}`,
-      `PidFile ${join(ssh, 'sshd.pid')}`,
-      // Every user's own ~/.ssh/authorized_keys (pgBackRest's trust between machines, as postgres);
-      // root also takes the rig's client key (see the Match block at the end).
-      'AuthorizedKeysFile .ssh/authorized_keys',
-      'PermitRootLogin prohibit-password',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      // As Debian ships it: with PAM, accounts with a locked password (postgres: "!") may log in by key.
-      'UsePAM yes',
-      // The rig's files live under /tmp, which StrictModes would reject as world-writable.
-      'StrictModes no',
-      'UseDNS no',
-      'PrintMotd no',
-      'AllowTcpForwarding yes',
-      'MaxStartups 200',
-      'LogLevel VERBOSE',
-      'Subsystem sftp internal-sftp',
-      'Match User root',
-      `  AuthorizedKeysFile ${authorizedKeys}`,
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+  // As Debian ships it: with PAM, accounts with a locked password (postgres: "!") may log in by key.
+  const config = await writeSshdConfig(join(ssh, 'sshd_config'), {
+    listen: [`${address}:22`],
+    hostKey,
+    pidFile: join(ssh, 'sshd.pid'),
+    // Every user's own ~/.ssh/authorized_keys (pgBackRest's trust between machines, as postgres);
+    // root logs in with the rig's client key.
+    authorizedKeys: '.ssh/authorized_keys',
+    extra: ['Match User root', `  AuthorizedKeysFile ${authorizedKeys}`],
+    usePam: true,
+  });
 
   const mounts = [
     `mount -t overlay overlay -o ${q(`lowerdir=/etc,upperdir=${etcUpper},workdir=${etcWork}`)} /etc`,
@@ -258,6 +255,8 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     pid: child.pid!,
     namespace: '',
     hostPublicKey,
+    pgdata: spec.layout === 'pgdata' ? PGDATA_LAYOUT_PGDATA : PGDATA,
+    configDir: spec.layout === 'pgdata' ? PGDATA_LAYOUT_PGDATA : CONFIG_DIR,
     exec: (argv, options = {}) => nsExec(namespacePath, argv, options),
     psql: async (sql, options = {}) => {
       const argv = ['psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', options.host ?? '/var/run/postgresql', '-p', String(options.port ?? PG_PORT), '-d', 'postgres', '-c', sql];
@@ -265,7 +264,7 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
       if (r.exitCode !== 0) throw new Error(`psql on ${spec.name} failed (${r.exitCode}): ${r.stderr}`);
       return r.stdout.trim();
     },
-    postmasterPid: async (pgdata = PGDATA) => {
+    postmasterPid: async (pgdata = machine.pgdata) => {
       const r = await nsExec(namespacePath, ['head', '-n', '1', `${pgdata}/postmaster.pid`], {});
       const pid = Number(r.stdout.trim());
       return r.exitCode === 0 && pid > 0 ? pid : undefined;
@@ -277,7 +276,7 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
   try {
     await sshdListening(child, [address], log);
     machine.namespace = await readlink(namespacePath);
-    if (spec.postgres !== false) await createCluster(machine);
+    if (spec.postgres !== false) await (spec.layout === 'pgdata' ? initdbCluster(machine) : createCluster(machine));
   } catch (e) {
     await stop();
     throw new Error(`machine ${spec.name} (${address}) did not start: ${(e as Error).message}`);
@@ -298,12 +297,15 @@ async function nsExec(namespacePath: string, argv: string[], options: { user?: s
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Runs argv in the machine; throws with its output when it fails. */
+async function mustExec(m: Machine, argv: string[], user?: string): Promise<void> {
+  const r = await m.exec(argv, { user });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`);
+}
+
 /** Debian's way: pg_createcluster (initdb, config in /etc/postgresql) then pg_ctlcluster start. */
 async function createCluster(m: Machine): Promise<void> {
-  const run = async (argv: string[], user?: string) => {
-    const r = await m.exec(argv, { user });
-    if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`);
-  };
+  const run = (argv: string[], user?: string) => mustExec(m, argv, user);
   // initdb --no-sync: a test machine's cluster is thrown away, and fsyncing it costs seconds on a busy disk.
   await run(['pg_createcluster', String(PG_VERSION), PG_CLUSTER, '-p', String(PG_PORT), '-o', `listen_addresses=${m.address}`, '--', '--no-sync']);
   // postgresql-common takes a dotted address for a number and writes it unquoted (a syntax error for
@@ -311,6 +313,29 @@ async function createCluster(m: Machine): Promise<void> {
   const conf = `/etc/postgresql/${PG_VERSION}/${PG_CLUSTER}/postgresql.conf`;
   await run(['sed', '-i', `s/^listen_addresses = ${m.address.replace(/\./g, '\\.')}\\b/listen_addresses = '${m.address}'/`, conf], 'postgres');
   await run(['pg_ctlcluster', String(PG_VERSION), PG_CLUSTER, 'start']);
+}
+
+/**
+ * The pgdata layout, as PGDG's RHEL packages (postgresql-15-setup initdb) or a DBA building by hand do
+ * it: initdb as postgres with the config in PGDATA and the server log in PGDATA/log, started by pg_ctl.
+ */
+async function initdbCluster(m: Machine): Promise<void> {
+  const bindir = `/usr/lib/postgresql/${PG_VERSION}/bin`;
+  const run = (argv: string[]) => mustExec(m, argv, 'postgres');
+  await run(['mkdir', '-p', '-m', '0700', m.pgdata]);
+  // --no-sync: a test machine's cluster is thrown away. PGDG's setup script uses these auth methods.
+  await run([`${bindir}/initdb`, '-D', m.pgdata, '--auth-local=peer', '--auth-host=scram-sha-256', '--no-sync', '--no-instructions']);
+  const settings = [
+    `listen_addresses = '${m.address}'`,
+    `port = ${PG_PORT}`,
+    "unix_socket_directories = '/var/run/postgresql'",
+    'logging_collector = on',
+    "log_directory = 'log'",
+    "log_filename = 'postgresql-%a.log'",
+  ];
+  await run(['sh', '-c', `printf '%s\\n' ${settings.map(q).join(' ')} >> ${q(`${m.pgdata}/postgresql.conf`)}`]);
+  // -l: what the server says before its logging collector takes over (and keeps pg_ctl's stdout free).
+  await run([`${bindir}/pg_ctl`, '-D', m.pgdata, '-l', `${m.pgdata}/startup.log`, '-w', '-s', 'start']);
 }
 
 /** Pids whose mount namespace is `namespace` (`mnt:[inode]`), from /proc. */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionConfig, Host } from '../../src/model/inventory.js';
 import { debianPg15 } from './hosts.js';
+import { writeSshdConfig } from './sshd-config.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -136,29 +137,16 @@ interface Launched {
 }
 
 async function launch(dir: string, port: number, hostKey: string, authorizedKeys: string, options: SshdOptions): Promise<Launched> {
-  const config = join(dir, `sshd_config`);
-  const lines = [
-    ...options.addresses.map((a) => `ListenAddress ${a}:${port}`),
-    `HostKey ${hostKey}`,
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${authorizedKeys}`,
-    'PermitRootLogin prohibit-password',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    // The rig's files live under /tmp, which StrictModes would reject as world-writable.
-    'StrictModes no',
-    'UseDNS no',
-    'PrintMotd no',
-    'AllowTcpForwarding yes',
-    `MaxSessions ${options.maxSessions ?? 10}`,
-    'MaxStartups 200',
-    `LogLevel ${options.logLevel ?? 'VERBOSE'}`,
-    'Subsystem sftp internal-sftp',
-    ...(options.extraConfig ?? []),
-  ];
-  await writeFile(config, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const config = await writeSshdConfig(join(dir, 'sshd_config'), {
+    listen: options.addresses.map((a) => `${a}:${port}`),
+    hostKey,
+    pidFile: join(dir, 'sshd.pid'),
+    authorizedKeys,
+    usePam: false,
+    maxSessions: options.maxSessions,
+    logLevel: options.logLevel,
+    extra: options.extraConfig,
+  });
   const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const log: string[] = [];
   const file = createWriteStream(join(dir, 'sshd.log'));
