@@ -54,5 +54,9 @@ export function resolveLayout(input: LayoutInput): ResolvedLayout & { pgdata?: s
   const pgdata = input.pgdata ?? (DEBIAN_DEFAULT_PGDATA_ROLES.has(input.role) ? debianPgdata(input.version, cluster) : undefined);
   // A host without a cluster (a repository) has no cluster files either.
   if (pgdata === undefined) return { layout, cluster };
+  // A drill host's PGDATA holds a restored copy that pgplay configures inside PGDATA (pitr-drill.yml writes
+  // its postgresql.conf there when the backup had none) and starts with pg_ctl: no Debian cluster
+  // describes it, so its configuration is where the copy is, whatever the cluster's layout.
+  if (input.role === 'drill') return { layout, cluster, pgdata, configDir: pgdata };
   return { layout, cluster, pgdata, configDir: debianConfigDir(input.version, cluster), logFile: debianLogFile(input.version, cluster) };
 }

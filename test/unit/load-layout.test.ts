@@ -66,6 +66,17 @@ describe('layout resolution', () => {
     expect(hosts.db1!.postgres.configDir).toBe('/etc/postgresql/15/prod');
   });
 
+  test("debian: a drill host's copy keeps its configuration in its PGDATA (no Debian cluster describes it)", () => {
+    const hosts = resolveHosts(
+      inventory(
+        { version: 15, layout: 'debian' },
+        { db1: { address: '10.0.0.1', role: 'primary' }, drill1: { address: '10.0.0.3', role: 'drill', pgdata: '/var/lib/postgresql/15/drill' } },
+      ),
+    );
+    expect(hosts.drill1!.postgres.configDir).toBe('/var/lib/postgresql/15/drill');
+    expect(hosts.db1!.postgres.configDir).toBe('/etc/postgresql/15/main');
+  });
+
   test('pgdata (the default): the config directory is PGDATA; a host may override the cluster-wide layout', () => {
     const hosts = resolveHosts(
       inventory(
