@@ -48,13 +48,13 @@ describe("the repository host's list of database hosts", () => {
   // replaces it: listed as pg<N>, pgBackRest on the repository host finds two primaries and every backup
   // and check fails. It is left out (with a comment saying why) until it runs as a standby or is down.
   it('leaves out a standby host that runs read-write, and lists it again once it is in recovery or down', async () => {
-    const readWrite = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db1: { reachable: true, pgdata_present: true, running: true, in_recovery: false }, db2: { reachable: true, pgdata_present: true, running: true, in_recovery: false } } as Record<string, HostFacts>);
+    const readWrite = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db1: { running: true, in_recovery: false }, db2: { running: true, in_recovery: false } } as Record<string, HostFacts>);
     expect(readWrite).toContain('pg1-host=10.0.0.11');
     expect(readWrite).not.toContain('pg3-host=10.0.0.12');
     expect(readWrite).toMatch(/# db2 \(standby\) is left out: it runs read-write/);
-    const inRecovery = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db2: { reachable: true, pgdata_present: true, running: true, in_recovery: true } } as Record<string, HostFacts>);
+    const inRecovery = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db2: { running: true, in_recovery: true } } as Record<string, HostFacts>);
     expect(inRecovery).toContain('pg3-host=10.0.0.12');
-    const down = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db2: { reachable: true, pgdata_present: true, running: false } } as Record<string, HostFacts>);
+    const down = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db2: { running: false } } as Record<string, HostFacts>);
     expect(down).toContain('pg3-host=10.0.0.12');
   });
 });
