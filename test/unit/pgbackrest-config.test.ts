@@ -1,4 +1,3 @@
-import type { HostFacts } from '../../src/model/facts.js';
 /**
  * Where pgbackrest.conf is (host.pgbackrest), what names it (archive_command, peers' host-config, the
  * action's --config), the inventory check of pgbackrest_config, and the cipher passphrase reaching
@@ -38,26 +37,10 @@ const inv: Inventory = {
   },
 };
 
-function render(template: string, hostName: string, extra: Record<string, unknown> = {}, inventory: Inventory = inv, facts: Record<string, HostFacts> = {}): Promise<string> {
+function render(template: string, hostName: string, extra: Record<string, unknown> = {}, inventory: Inventory = inv): Promise<string> {
   const hosts = resolveHosts(inventory);
-  return renderer.renderFile(template, hostScope({ params: {}, vars: inventory.vars ?? {}, inventory, hosts, facts, registered: {} }, hostName, extra));
+  return renderer.renderFile(template, hostScope({ params: {}, vars: inventory.vars ?? {}, inventory, hosts, facts: {}, registered: {} }, hostName, extra));
 }
-
-describe("the repository host's list of database hosts", () => {
-  // A standby host the package just installed runs its own read-write cluster until standby-from-backup
-  // replaces it: listed as pg<N>, pgBackRest on the repository host finds two primaries and every backup
-  // and check fails. It is left out (with a comment saying why) until it runs as a standby or is down.
-  it('leaves out a standby host that runs read-write, and lists it again once it is in recovery or down', async () => {
-    const readWrite = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db1: { running: true, in_recovery: false }, db2: { running: true, in_recovery: false } } as Record<string, HostFacts>);
-    expect(readWrite).toContain('pg1-host=10.0.0.11');
-    expect(readWrite).not.toContain('pg3-host=10.0.0.12');
-    expect(readWrite).toMatch(/# db2 \(standby\) is left out: it runs read-write/);
-    const inRecovery = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db2: { running: true, in_recovery: true } } as Record<string, HostFacts>);
-    expect(inRecovery).toContain('pg3-host=10.0.0.12');
-    const down = await render('pgbackrest.conf.hbs', 'bk1', {}, inv, { db2: { running: false } } as Record<string, HostFacts>);
-    expect(down).toContain('pg3-host=10.0.0.12');
-  });
-});
 
 describe('host.pgbackrest: where pgbackrest.conf is', () => {
   it("pgBackRest's default unless the host var, else the inventory var, says otherwise", () => {
