@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
@@ -33,6 +34,9 @@ export async function runInclude(
   return true;
 }
 
+/** The directory of the playbook whose steps run now, while an include runs (the top playbook's otherwise). */
+const includingDir = new WeakMap<RunContext, string>();
+
 /** Runs the included playbook once; `extra` (a loop's item) is visible to the include's `when` and input. */
 async function enter(
   run: RunContext,
@@ -47,11 +51,15 @@ async function enter(
   if (step.when !== undefined && !evaluateCondition(step.when, scope())) return true;
   const input = includeInput(run.renderer.renderValue(step.include, scope(), `step ${id}`), id);
   if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
-  const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
+  // A path is relative to the playbook that holds the include (as the loader checked it): an included
+  // playbook's own includes resolve beside it (include/standby-build.yml includes pgbackrest-conf.yml).
+  const fromDir = includingDir.get(run) ?? run.playbookDir;
+  const child = await run.deps.loadInclude(input.playbook, fromDir);
   // Passed by (--from, --tags): an include is entered only for the guards it holds.
   if (guardsOnly && !child.steps.some(isGuard)) return true;
   const saved = run.params;
   const savedVars = run.vars;
+  includingDir.set(run, dirname(resolve(fromDir, input.playbook)));
   // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
   const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
   run.params = resolveParams(child.params, given);
@@ -66,6 +74,7 @@ async function enter(
   } finally {
     run.params = saved;
     run.vars = savedVars;
+    includingDir.set(run, fromDir);
   }
 }
 
