@@ -119,11 +119,12 @@ async function checkClientTool(ctx: ActionContext, tool: string, major: number, 
     return;
   }
   const toolMajor = Number(m[1]);
+  const toolVersion = `${m[1]}${m[2] ?? ''}`;
   if (tool === 'pg_rewind' ? toolMajor !== major : toolMajor < major) {
     problems.push(
-      `${tool} on ${host} is from PostgreSQL ${toolMajor}, the server runs ${major}: ${tool === 'pg_rewind' ? 'pg_rewind needs the same major' : `${tool} works only with servers up to its own major`}`,
+      `${tool} on ${host} is from PostgreSQL ${toolVersion}, the server runs ${major}: ${tool === 'pg_rewind' ? 'pg_rewind needs the same major' : `${tool} works only with servers up to its own major`}`,
     );
     return;
   }
-  found[tool] = `${m[1]}${m[2] ?? ''}`;
+  found[tool] = toolVersion;
 }
