@@ -20,10 +20,10 @@ import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changedSteps, createLab, eventually, labUp, pidAlive, results, waitGone, type TestLab } from './lab-helpers.js';
+import { changedSteps, createLab, eventually, labUp, results, waitGone, type TestLab } from './lab-helpers.js';
+import { labServers } from './fixtures/lab-servers.js';
 
 const BASE_PORT = 56860;
-const BIN = '/usr/lib/postgresql/15/bin';
 type Db = 'db1' | 'db2' | 'db3';
 const DBS: readonly Db[] = ['db1', 'db2', 'db3'];
 type Topology = Record<Db, { role: 'primary' } | { role: 'standby'; upstream: Db }>;
@@ -32,33 +32,7 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
   let lab: TestLab;
   let base: Record<string, any>;
   const port = (h: Db) => BASE_PORT + { db1: 0, db2: 1, db3: 3 }[h];
-  const pgdata = (h: Db) => join(lab.dir, h, 'data');
-
-  const tryPsql = async (h: Db, sql: string) => {
-    const r = await execa('runuser', ['-u', 'postgres', '--', `${BIN}/psql`, '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', join(lab.dir, h, 'run'), '-p', String(port(h)), '-d', 'postgres', '-c', sql], {
-      reject: false,
-      cwd: '/',
-    });
-    return { exitCode: r.exitCode ?? -1, stdout: r.stdout.trim(), stderr: r.stderr };
-  };
-  const psql = async (h: Db, sql: string) => {
-    const r = await tryPsql(h, sql);
-    if (r.exitCode !== 0) throw new Error(`psql on ${h} failed: ${r.stderr}`);
-    return r.stdout;
-  };
-  const pgCtl = (h: Db, ...args: string[]) =>
-    execa('runuser', ['-u', 'postgres', '--', `${BIN}/pg_ctl`, '-D', pgdata(h), ...args], { cwd: '/', reject: false });
-  const postmasterPid = async (h: Db) => {
-    try {
-      const pid = Number((await readFile(join(pgdata(h), 'postmaster.pid'), 'utf8')).split('\n')[0]);
-      return pid > 0 && pidAlive(pid) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  /** pg_is_in_recovery() on every database host: 't', 'f', or 'down'. The split-brain check. */
-  const recoveryStates = async () =>
-    Object.fromEntries(await Promise.all(DBS.map(async (h) => [h, (await postmasterPid(h)) ? (await psql(h, 'SELECT pg_is_in_recovery()')) : 'down'])));
+  const { tryPsql, psql, pgCtl, postmasterPid, recoveryStates } = labServers(() => lab.dir, port, DBS);
   const slots = (h: Db) => psql(h, "SELECT string_agg(slot_name || ':' || active, ',' ORDER BY slot_name) FROM pg_replication_slots");
   const streamingFrom = (h: Db) => psql(h, "SELECT string_agg(application_name || '|' || state, ',' ORDER BY 1) FROM pg_stat_replication");
 

@@ -16,10 +16,10 @@ import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, eventually, labUp, pidAlive, results, waitGone, type JsonEvent, type TestLab } from './lab-helpers.js';
+import { createLab, eventually, labUp, results, waitGone, type JsonEvent, type TestLab } from './lab-helpers.js';
+import { labServers } from './fixtures/lab-servers.js';
 
 const BASE_PORT = 56900;
-const BIN = '/usr/lib/postgresql/15/bin';
 type Db = 'db1' | 'db2' | 'db3' | 'db4';
 const DBS: readonly Db[] = ['db1', 'db2', 'db3', 'db4'];
 /** The hosts this file adds to the lab (the lab itself stops db1 and db2). */
@@ -30,33 +30,7 @@ describe('failover with two standbys that cannot follow: rebuild_stragglers rebu
   let lab: TestLab;
   let base: Record<string, any>;
   const port = (h: Db) => BASE_PORT + { db1: 0, db2: 1, db3: 3, db4: 4 }[h];
-  const pgdata = (h: Db) => join(lab.dir, h, 'data');
-
-  const tryPsql = async (h: Db, sql: string) => {
-    const r = await execa('runuser', ['-u', 'postgres', '--', `${BIN}/psql`, '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', join(lab.dir, h, 'run'), '-p', String(port(h)), '-d', 'postgres', '-c', sql], {
-      reject: false,
-      cwd: '/',
-    });
-    return { exitCode: r.exitCode ?? -1, stdout: r.stdout.trim(), stderr: r.stderr };
-  };
-  const psql = async (h: Db, sql: string) => {
-    const r = await tryPsql(h, sql);
-    if (r.exitCode !== 0) throw new Error(`psql on ${h} failed: ${r.stderr}`);
-    return r.stdout;
-  };
-  const pgCtl = (h: Db, ...args: string[]) =>
-    execa('runuser', ['-u', 'postgres', '--', `${BIN}/pg_ctl`, '-D', pgdata(h), ...args], { cwd: '/', reject: false });
-  const postmasterPid = async (h: Db) => {
-    try {
-      const pid = Number((await readFile(join(pgdata(h), 'postmaster.pid'), 'utf8')).split('\n')[0]);
-      return pid > 0 && pidAlive(pid) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  /** pg_is_in_recovery() on every database host: 't', 'f', or 'down'. The split-brain check. */
-  const recoveryStates = async () =>
-    Object.fromEntries(await Promise.all(DBS.map(async (h) => [h, (await postmasterPid(h)) ? await psql(h, 'SELECT pg_is_in_recovery()') : 'down'])));
+  const { tryPsql, psql, pgCtl, postmasterPid, recoveryStates } = labServers(() => lab.dir, port, DBS);
   const streamingFrom = (h: Db) => psql(h, "SELECT string_agg(application_name || '|' || state, ',' ORDER BY application_name) FROM pg_stat_replication");
   const systemId = (h: Db) => psql(h, 'SELECT system_identifier FROM pg_control_system()');
   const count = (h: Db) => tryPsql(h, 'SELECT count(*) FROM guarded');
