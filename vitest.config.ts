@@ -1,15 +1,37 @@
 import { defineConfig } from 'vitest/config';
 import { HOOK_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test/support/timeouts.js';
 
+/**
+ * How many end-to-end files run at once. Each file owns its ports, loopback subnet, state directory
+ * and (on the machines rig) its machines' private /tmp, so two can run side by side; most of their time
+ * is spent waiting on servers, checkpoints and restores, not on the CPU. PGPLAY_E2E_WORKERS=1 runs them
+ * one at a time (e.g. to read one file's timings on a busy machine).
+ */
+const E2E_WORKERS = Number(process.env.PGPLAY_E2E_WORKERS ?? 2);
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/build.ts'],
     setupFiles: ['test/setup/state-dir.ts'],
-    // Real-cluster suites start PostgreSQL, pgBackRest and sshd; they must not fight over the
-    // machine's two cores, so files run one at a time and each may take minutes.
-    fileParallelism: false,
     testTimeout: TEST_TIMEOUT_MS,
     hookTimeout: HOOK_TIMEOUT_MS,
+    projects: [
+      {
+        extends: true,
+        // Pure code: as many files at once as there are cores, and first, so a broken unit fails fast.
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        // Real PostgreSQL, pgBackRest and sshd; after the unit tests, so they do not fight over the cores.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+          maxWorkers: E2E_WORKERS,
+          fileParallelism: E2E_WORKERS > 1,
+        },
+      },
+    ],
   },
 });
