@@ -9,6 +9,8 @@ Usage:
                                           the embedded local topology
   pgplay schema [playbook|inventory]      print the JSON Schema
   pgplay history [--limit N]              past runs from the run journal
+  pgplay drills [--cluster C]             past drills: verdict, RTO and its trend, RPO, backup set
+  pgplay report <run-id> [--format F]     a drill's report rebuilt from the journal (json text md junit html)
   pgplay evidence verify|export          tamper-evident run records (hash chain, signed export)
   pgplay status [-i inventory.yml]        DR health in one command (exit 0 ok, 1 warning, 2 critical)
   pgplay docs <playbook> [-i inv] [-p k=v] a playbook as a Markdown runbook
@@ -120,6 +122,16 @@ output to the journal); --install writes them to --unit-dir; --cron prints a cro
 The playbook, inventory and params are checked now, as a run checks them (exit 2). --at is the minute
 with --every hourly. Secret params cannot be scheduled; the inventory's {env} secrets come from
 --environment-file (systemd's EnvironmentFile=).
+`,
+  drills: `Usage: pgplay drills [--cluster C] [--state-dir DIR] [--output human|json]
+
+The drill reports stored under <state-dir>/drills, oldest first: when, cluster, verdict, RTO and its change
+against the previous passed drill (SLOWDOWN beyond the inventory's drills.rtoRegression, default 25 %),
+RPO, the backup set restored, the target and the run id.
+`,
+  report: `Usage: pgplay report <run-id> [--format json|text|md|junit|html] [--state-dir DIR]
+
+Rebuilds a drill's report from the run's journal (pgplay history lists the run ids) and prints it.
 `,
   evidence: `Usage: pgplay evidence verify [--state-dir DIR] [--output human|json]
        pgplay evidence export --since DURATION DIR [--key FILE] [--state-dir DIR]
