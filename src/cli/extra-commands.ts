@@ -9,6 +9,9 @@ export const extraCommands: Record<string, CommandHandler> = {
   playbooks: async (argv, write) => (await import('./commands/playbooks.js')).playbooksCommand(argv, write),
   schedule: async (argv, write) => (await import('./commands/schedule.js')).scheduleCommand(argv, write),
   docs: async (argv, write) => (await import('./commands/docs.js')).docsCommand(argv, write),
+  drills: async (argv, write) => (await import('./commands/drills.js')).drillsCommand(argv, write),
+  report: async (argv, write) => (await import('./commands/report.js')).reportCommand(argv, write),
+  evidence: async (argv, write) => (await import('./commands/evidence.js')).evidenceCommand(argv, write),
   status: async (argv, write) => (await import('./commands/status.js')).statusCommand(argv, write),
   lab: async (argv, write, signal) => (await import('./commands/lab.js')).labCommand(argv, write, signal),
 };

@@ -9,6 +9,9 @@ Usage:
                                           the embedded local topology
   pgplay schema [playbook|inventory]      print the JSON Schema
   pgplay history [--limit N]              past runs from the run journal
+  pgplay drills [--cluster C]             past drills: verdict, RTO and its trend, RPO, backup set
+  pgplay report <run-id> [--format F]     a drill's report rebuilt from the journal (json text md junit html)
+  pgplay evidence verify|export          tamper-evident run records (hash chain, signed export)
   pgplay status [-i inventory.yml]        DR health in one command (exit 0 ok, 1 warning, 2 critical)
   pgplay docs <playbook> [-i inv] [-p k=v] a playbook as a Markdown runbook
   pgplay schedule <playbook> --every daily --at 01:30 [--cron | --install]
@@ -119,6 +122,30 @@ output to the journal); --install writes them to --unit-dir; --cron prints a cro
 The playbook, inventory and params are checked now, as a run checks them (exit 2). --at is the minute
 with --every hourly. Secret params cannot be scheduled; the inventory's {env} secrets come from
 --environment-file (systemd's EnvironmentFile=).
+`,
+  drills: `Usage: pgplay drills [--cluster C] [--state-dir DIR] [--output human|json]
+
+The drill reports stored under <state-dir>/drills, oldest first: when, cluster, verdict, RTO and its change
+against the previous passed drill (SLOWDOWN beyond the inventory's drills.rtoRegression, default 25 %),
+RPO, the backup set restored, the target and the run id.
+`,
+  report: `Usage: pgplay report <run-id> [--format json|text|md|junit|html] [--state-dir DIR]
+
+Rebuilds a drill's report from the run's journal (pgplay history lists the run ids) and prints it.
+`,
+  evidence: `Usage: pgplay evidence verify [--state-dir DIR] [--output human|json]
+       pgplay evidence export --since DURATION DIR [--key FILE] [--state-dir DIR]
+
+Every run's records (its journal and the reports stored for it) are sealed when it ends: a manifest in
+<state-dir>/evidence/ holds their SHA-256 sums and the SHA-256 of the manifest sealed before it.
+
+verify   follows the chain and checks every sum and link; exits 1 naming each record that was changed
+         or removed, and each manifest that was changed, removed or left out of the chain.
+export   copies the records and manifests of the runs sealed within --since (e.g. 90d) into DIR (new or
+         empty) with an index, EVIDENCE.json, holding the SHA-256 of every file and the chain's newest
+         manifest. --key signs the index with ssh-keygen -Y sign (namespace pgplay-evidence); check it with
+         ssh-keygen -Y verify -f allowed_signers -I <identity> -n pgplay-evidence -s EVIDENCE.json.sig < EVIDENCE.json
+         Refuses (exit 3) when the evidence does not verify.
 `,
   status: `Usage: pgplay status [-i inventory.yml] [--output human|json] [--metrics FILE] [--state-dir DIR]
 

@@ -108,7 +108,7 @@ export interface Inventory {
   hosts: Record<string, HostEntry>;
   vars?: Record<string, unknown>;
   /** pgplay status: the last drill must have passed within maxAge (default 35d). */
-  drills?: { maxAge?: string | number };
+  drills?: { maxAge?: string | number; /** Percent (default 25): RTO growth over the previous passed drill flagged as a slowdown. */ rtoRegression?: number };
   /** pgplay status: clock skew threshold (default 5s). */
   monitoring?: { maxClockSkew?: string | number };
 }

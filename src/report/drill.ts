@@ -20,6 +20,11 @@ import { dirname, join } from 'node:path';
 import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
 import type { DrillReportOutputs } from '../model/report.js';
+import type { DrillTrend } from './drill-history.js';
+import { formatDrillHtml } from './drill-html.js';
+import { formatDrillJunit } from './drill-junit.js';
+import { formatDrillMarkdown } from './drill-markdown.js';
+import type { DrillSummary } from './drill-history.js';
 
 export const DRILL_REPORT_KIND = 'pgplay-drill-report';
 
@@ -83,6 +88,8 @@ export interface DrillReport {
   checks: DrillCheck[];
   /** not needed: the drill stopped before it made a copy. */
   teardown: 'removed' | 'kept' | 'not done' | 'not needed';
+  /** Against the cluster's previous passed drill (drill-history.ts); set when the report is stored. */
+  trend?: DrillTrend;
 }
 
 type Registered = JournalRun['registered'][number];
@@ -331,6 +338,10 @@ export function formatDrillReport(r: DrillReport): string {
   for (const c of r.checks) {
     lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.sql}${c.error ? ` -> error: ${c.error}` : ` -> ${c.got ?? '(no row)'}${c.expect !== null ? ` (expected ${c.expect})` : ''}`}`);
   }
+  if (r.trend?.previous && r.trend.rto_change !== null) {
+    const pct = (r.trend.rto_change * 100).toFixed(0);
+    lines.push(`  trend            RTO ${r.trend.rto_change >= 0 ? '+' : ''}${pct} % against run ${r.trend.previous.run_id}${r.trend.slowdown ? ` (SLOWDOWN: beyond ${(r.trend.threshold * 100).toFixed(0)} %)` : ''}`);
+  }
   const teardown = { removed: 'the copy was stopped and removed', kept: 'the copy was kept running (keep=true)', 'not needed': 'nothing to remove (no copy was made)', 'not done': 'NOT done' };
   lines.push(`  teardown         ${teardown[r.teardown]}`);
   if (r.proof.length) {
@@ -341,15 +352,29 @@ export function formatDrillReport(r: DrillReport): string {
   return lines.join('\n') + '\n';
 }
 
-/** --report FILE, else <state dir>/drills/<run id>.json; the text summary goes beside it as .txt. */
-export function drillReportPaths(stateDir: string, runId: string, flag?: string): { json: string; text: string } {
-  const json = flag ?? join(stateDir, 'drills', `${runId}.json`);
-  const text = json.endsWith('.json') ? `${json.slice(0, -'.json'.length)}.txt` : `${json}.txt`;
-  return { json, text };
+export interface DrillReportFiles {
+  json: string;
+  text: string;
+  markdown: string;
+  junit: string;
+  html: string;
 }
 
-export async function writeDrillReport(report: DrillReport, paths: { json: string; text: string }): Promise<void> {
+/**
+ * The files of a drill report beside each other: <base>.json, .txt, .md, .junit.xml and .html, where
+ * the base is --report FILE without its .json, or <state dir>/drills/<run id> for the stored copy.
+ */
+export function drillReportPaths(stateDir: string, runId: string, flag?: string): DrillReportFiles {
+  const json = flag ?? join(stateDir, 'drills', `${runId}.json`);
+  const base = json.endsWith('.json') ? json.slice(0, -'.json'.length) : json;
+  return { json, text: `${base}.txt`, markdown: `${base}.md`, junit: `${base}.junit.xml`, html: `${base}.html` };
+}
+
+export async function writeDrillReport(report: DrillReport, paths: DrillReportFiles, history: DrillSummary[] = []): Promise<void> {
   await mkdir(dirname(paths.json), { recursive: true, mode: 0o700 });
   await writeFile(paths.json, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
   await writeFile(paths.text, formatDrillReport(report), { mode: 0o600 });
+  await writeFile(paths.markdown, formatDrillMarkdown(report), { mode: 0o600 });
+  await writeFile(paths.junit, formatDrillJunit(report), { mode: 0o600 });
+  await writeFile(paths.html, formatDrillHtml(report, history), { mode: 0o600 });
 }

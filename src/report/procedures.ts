@@ -9,10 +9,27 @@
 import { findRun, type JournalRun } from '../journal/reader.js';
 import type { PromotionReportOutputs } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { buildDrillReport, drillReportPaths, formatDrillReport, writeDrillReport, type DrillReport } from './drill.js';
+import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
+
+/**
+ * The inventory's drills.rtoRegression (percent), read from the file the run used; the run validated it,
+ * so anything unreadable now (moved, edited since) falls back to the default.
+ */
+function rtoRegressionOf(inventory: string): number {
+  try {
+    const doc = parseYaml(readFileSync(inventory, 'utf8')) as { drills?: { rtoRegression?: unknown } } | null;
+    const pct = doc?.drills?.rtoRegression;
+    return typeof pct === 'number' && pct >= 0 ? pct / 100 : DEFAULT_RTO_REGRESSION;
+  } catch {
+    return DEFAULT_RTO_REGRESSION;
+  }
+}
 
 export interface ProcedureReports {
-  drill?: { report: DrillReport; json: string; text: string };
+  drill?: { report: DrillReport; json: string; text: string; markdown: string; junit: string; html: string };
   topology?: TopologyChanged;
   /** Text for the human after the run's own output. */
   notices: string[];
@@ -82,10 +99,16 @@ export async function procedureReports(request: {
   if (declared?.kind === 'drill') {
     const report = buildDrillReport(run, declared.outputs);
     if (report) {
-      const paths = drillReportPaths(request.stateDir, request.runId, request.reportFile);
-      await writeDrillReport(report, paths);
+      const earlier = listDrills(request.stateDir, report.run.cluster);
+      report.trend = drillTrend(report, earlier, rtoRegressionOf(run.header.inventory));
+      const history = [...earlier.filter((d) => d.run.id !== report.run.id), report].map(summarize);
+      // The stored copy (history, evidence) always; the --report files besides, when asked for.
+      const stored = drillReportPaths(request.stateDir, request.runId);
+      await writeDrillReport(report, stored, history);
+      const paths = request.reportFile ? drillReportPaths(request.stateDir, request.runId, request.reportFile) : stored;
+      if (paths !== stored) await writeDrillReport(report, paths, history);
       out.drill = { report, ...paths };
-      out.notices.push(`\n${formatDrillReport(report)}drill report: ${paths.json} (text: ${paths.text})\n`);
+      out.notices.push(`\n${formatDrillReport(report)}drill report: ${paths.json} (also .txt, .md, .junit.xml, .html beside it)\n`);
     }
   }
   if (declared?.kind === 'promotion') {

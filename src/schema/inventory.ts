@@ -257,7 +257,15 @@ export function buildInventorySchema(): JsonSchema {
       drills: {
         type: 'object',
         description: 'Restore drills (pitr-drill.yml)',
-        properties: { maxAge: AGE('pgplay status: the last drill older than this, or one that did not pass, is critical', '35d') },
+        properties: {
+          maxAge: AGE('pgplay status: the last drill older than this, or one that did not pass, is critical', '35d'),
+          rtoRegression: {
+            type: 'number',
+            minimum: 0,
+            default: 25,
+            description: 'Percent: a drill whose RTO grew more than this over the previous passed drill of the cluster is flagged as a slowdown in its report',
+          },
+        },
         additionalProperties: false,
       },
       monitoring: {

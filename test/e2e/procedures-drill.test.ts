@@ -2,6 +2,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../src/report/drill.js';
+import { parse as parseJunit } from 'junit2json';
+import { screenshot } from '../support/chromium.js';
+import { countColour, decodePng } from '../support/png.js';
 import { createLab, labUp, PLAYBOOKS, results, type TestLab } from './lab-helpers.js';
 
 const CHECKS = JSON.stringify([
@@ -45,7 +48,7 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('DRILL PASSED: point-in-time recovery of cluster lab on drill1');
-    expect(r.stdout).toContain(`drill report: ${reportFile} (text: ${join(lab.dir, '..', 'drill.txt')})`);
+    expect(r.stdout).toContain(`drill report: ${reportFile} (also .txt, .md, .junit.xml, .html beside it)`);
 
     const report = JSON.parse(await readFile(reportFile, 'utf8')) as DrillReport;
     expect(report).toMatchObject({
@@ -68,6 +71,23 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     const latest = (await lab.pgbackrestInfo()).backup.at(-1)!;
     expect(report.backup.set).toBe(latest.label);
     expect(await readFile(join(lab.dir, '..', 'drill.txt'), 'utf8')).toContain('target           name "before-drop": reached');
+
+    // Every format beside the JSON, and the stored copies under the state directory.
+    const base = join(lab.dir, '..', 'drill');
+    expect(await readFile(`${base}.md`, 'utf8')).toMatch(/^# Restore drill PASSED: cluster lab\n[\s\S]*\| target reached \| passed \|/);
+    const junit = (await parseJunit(await readFile(`${base}.junit.xml`, 'utf8'))) as { tests?: number; failures?: number; errors?: number; testsuite?: Array<{ testcase?: Array<{ name?: string }> }> };
+    expect([junit.failures, junit.errors]).toEqual([0, 0]);
+    expect(junit.testsuite![0]!.testcase!.map((t) => t.name)).toEqual(expect.arrayContaining(['target reached', 'check 1: SELECT count(*) FROM pitr_demo']));
+    const stored = join(lab.stateDir, 'drills', report.run.id);
+    for (const ext of ['.json', '.txt', '.md', '.junit.xml', '.html']) expect((await stat(`${stored}${ext}`)).mode & 0o777).toBe(0o600);
+    // Rebuilt from the journal, the same JUnit.
+    const rebuilt = await lab.pgplay(['report', report.run.id, '--format', 'junit']);
+    // (execa strips the output's final newline)
+    expect(rebuilt.stdout).toBe((await readFile(`${base}.junit.xml`, 'utf8')).trimEnd());
+    // The HTML page as a browser shows it: the verdict in green and the RTO point of the chart.
+    const png = decodePng(await screenshot(`${base}.html`));
+    expect(countColour(png, '#11702b'), 'green of the PASSED verdict and the chart point').toBeGreaterThan(50);
+    expect(await readFile(`${base}.html`, 'utf8')).toMatch(/<svg id="trend-chart"[\s\S]*<circle class="pass"/);
 
     // Torn down: no server, no scratch PGDATA.
     expect(await lab.postmasterPid('drill1')).toBeUndefined();
@@ -142,5 +162,16 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     const noValue = await lab.run('pitr-drill.yml', ['-p', 'target=time', '--yes']);
     expect(noValue.exitCode).toBe(2);
     expect(noValue.stdout).toContain('param \\"target_value\\" (for target=time): value \\"\\" is empty, but target time needs one');
+  });
+  it('pgplay drills lists the passed drills oldest first with the RTO change against the previous one', async () => {
+    const r = await lab.pgplay(['drills', '--output', 'json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as Array<{ status: string; rto_ms: number; rto_change: number | null; cluster: string }>;
+    const passed = rows.filter((d) => d.status === 'passed');
+    expect(passed.length).toBeGreaterThanOrEqual(2);
+    expect(passed[0]!.rto_change).toBeNull();
+    expect(passed[1]!.rto_change).toBeCloseTo((passed[1]!.rto_ms - passed[0]!.rto_ms) / passed[0]!.rto_ms, 5);
+    const human = await lab.pgplay(['drills']);
+    expect(human.stdout.split('\n')[0]).toMatch(/^started\s+cluster\s+verdict\s+RTO\s+vs previous/);
   });
 });

@@ -204,9 +204,10 @@ describe('drill report', () => {
 
   it('parses only pgplay-check lines; report paths follow --report or the state directory', () => {
     expect(parseChecks('NOTICE:  something else\nNOTICE:  pgplay-check {broken')).toEqual([]);
-    expect(drillReportPaths('/s', 'r1')).toEqual({ json: '/s/drills/r1.json', text: '/s/drills/r1.txt' });
-    expect(drillReportPaths('/s', 'r1', '/tmp/d.json')).toEqual({ json: '/tmp/d.json', text: '/tmp/d.txt' });
-    expect(drillReportPaths('/s', 'r1', '/tmp/report')).toEqual({ json: '/tmp/report', text: '/tmp/report.txt' });
+    const beside = (base: string, json = `${base}.json`) => ({ json, text: `${base}.txt`, markdown: `${base}.md`, junit: `${base}.junit.xml`, html: `${base}.html` });
+    expect(drillReportPaths('/s', 'r1')).toEqual(beside('/s/drills/r1'));
+    expect(drillReportPaths('/s', 'r1', '/tmp/d.json')).toEqual(beside('/tmp/d'));
+    expect(drillReportPaths('/s', 'r1', '/tmp/report')).toEqual(beside('/tmp/report', '/tmp/report'));
   });
 });
 
@@ -221,5 +222,57 @@ describe('the declared outputs decide', () => {
       copy: 'x', wal_at_start: 'a', archive_check: 'k', archiver: 'v', repository: 'y',
     };
     expect(buildWith(drillRun(), other)).toBeUndefined();
+  });
+});
+
+describe('the drill report in every format', () => {
+  it('JUnit XML: a suite with a test case per piece of evidence, parsed back by a JUnit parser; a failed check carries its evidence', async () => {
+    const { parse: parseJunit } = await import('junit2json');
+    const { formatDrillJunit } = await import('../../src/report/drill-junit.js');
+    // CHECKS_OK's second check returns b where a was expected.
+    const failing = buildDrillReport(drillRun({ keep: true }))!;
+    const parsed = (await parseJunit(formatDrillJunit(failing))) as { tests?: number; failures?: number; testsuite?: Array<{ name?: string; testcase?: Array<{ name?: string; failure?: Array<{ message?: string; inner?: string }> }> }> };
+    const suite = parsed.testsuite![0]!;
+    expect(suite.name).toBe('pgplay drill main');
+    const names = suite.testcase!.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['backup restored', 'target reached', 'WAL archiving reached the repository', 'recovery point known', 'RTO measured', 'copy torn down']));
+    const check = suite.testcase!.find((t) => t.name?.startsWith('check 2:'))!;
+    expect(check.failure?.[0]?.message).toContain('returned b, expected a');
+    expect(check.failure?.[0]?.inner).toContain('recovery stopping at restore point');
+    expect(parsed.failures).toBe(1);
+    const passing = (await parseJunit(formatDrillJunit(buildDrillReport(drillRun({ keep: true, checks: CHECKS_OK.split('\n')[0]! }))!))) as { failures?: number; errors?: number };
+    expect([passing.failures, passing.errors]).toEqual([0, 0]);
+  });
+
+  it('Markdown and HTML carry the verdict, the checks, the server log and (HTML) the trend chart, with nothing fetched', async () => {
+    const { formatDrillMarkdown } = await import('../../src/report/drill-markdown.js');
+    const { formatDrillHtml } = await import('../../src/report/drill-html.js');
+    const { summarize } = await import('../../src/report/drill-history.js');
+    const r = buildDrillReport(drillRun({ keep: true, checks: CHECKS_OK.split('\n')[0]! }))!;
+    const md = formatDrillMarkdown(r);
+    expect(r.problems, r.problems.join('; ')).toEqual([]);
+    expect(md).toMatch(/^# Restore drill PASSED: cluster main\n/);
+    expect(md).toContain('| target reached | passed |');
+    expect(md).toContain('recovery stopping at restore point');
+    const html = formatDrillHtml(r, [summarize(r)]);
+    expect(html).toContain('<span class="passed">PASSED</span>');
+    expect(html).toMatch(/<svg id="trend-chart"[^>]*>.*<circle class="pass"/s);
+    expect(html).not.toMatch(/(src|href)=["']?https?:/);
+  });
+
+  it('trend: an RTO beyond the threshold over the previous passed drill is a slowdown; a failed drill is no baseline', async () => {
+    const { drillTrend } = await import('../../src/report/drill-history.js');
+    const mk = (id: string, started: string, ms: number, status: 'passed' | 'failed' = 'passed') => {
+      const r = buildDrillReport(drillRun({ keep: true, checks: CHECKS_OK.split('\n')[0]! }))!;
+      return { ...r, status, run: { ...r.run, id, started }, rto: { ...r.rto, ms } };
+    };
+    const first = mk('a', '2026-05-01T00:00:00Z', 10_000);
+    const failedFast = mk('b', '2026-05-02T00:00:00Z', 1_000, 'failed');
+    const slow = mk('c', '2026-05-03T00:00:00Z', 13_000);
+    const t = drillTrend(slow, [first, failedFast, slow], 0.25);
+    expect(t).toMatchObject({ previous: { run_id: 'a' }, slowdown: true });
+    expect(t.rto_change).toBeCloseTo(0.3);
+    expect(drillTrend(slow, [first, failedFast, slow], 0.5).slowdown).toBe(false);
+    expect(drillTrend(first, [first]).previous).toBeNull();
   });
 });

@@ -122,6 +122,8 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
   });
   if (values.report && !procedures.drill) await writeReport(values.report, redactor.redactValue(events));
+  // Last, once every record of the run is written: its manifest, linked to the one sealed before it.
+  await (await import('../../evidence/manifest.js')).sealEvidence(stateDir, result.runId, (m) => stderr(`pgplay: ${m}\n`));
   if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
   else if (procedures.topology) process.stdout.write(JSON.stringify(redactor.redactValue(procedures.topology)) + '\n');
   return result.exitCode;
