@@ -48,7 +48,7 @@ export function drillEvidence(r: DrillReport): EvidenceItem[] {
       detail: c.error ? `error: ${c.error}` : `returned ${c.got ?? '(no row)'}${c.expect !== null ? `, expected ${c.expect}` : ''}`,
     });
   }
-  const trend = (r as DrillReport & { trend?: { slowdown: boolean; rto_change: number | null; threshold: number; previous: { run_id: string } | null } }).trend;
+  const trend = r.trend;
   if (trend?.previous && trend.rto_change !== null) {
     items.push({
       name: 'RTO against the previous drill',

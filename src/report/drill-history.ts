@@ -5,30 +5,11 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DRILL_REPORT_KIND, type DrillReport } from './drill.js';
+import { DRILL_REPORT_KIND, type DrillReport, type DrillSummary, type DrillTrend } from './drill.js';
+
+export type { DrillSummary, DrillTrend };
 
 export const DEFAULT_RTO_REGRESSION = 0.25;
-
-export interface DrillSummary {
-  run_id: string;
-  cluster: string;
-  started: string;
-  status: DrillReport['status'];
-  host: string;
-  target: string;
-  backup_set: string | null;
-  rto_ms: number | null;
-  /** Seconds between the primary's position at the drill's start and the copy's recovery point, when known. */
-  rpo_s: number | null;
-}
-
-export interface DrillTrend {
-  previous: DrillSummary | null;
-  /** RTO change against the previous passed drill, as a fraction (0.3 = 30 % slower). */
-  rto_change: number | null;
-  threshold: number;
-  slowdown: boolean;
-}
 
 export function drillsDir(stateDir: string): string {
   return join(stateDir, 'drills');

@@ -4,7 +4,7 @@
  */
 import type { DrillReport } from './drill.js';
 import { drillEvidence } from './drill-evidence.js';
-import type { DrillSummary } from './drill-history.js';
+import type { DrillSummary } from './drill.js';
 import { xmlEscape as esc } from './drill-junit.js';
 
 const W = 640;

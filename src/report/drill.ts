@@ -15,16 +15,10 @@
  *   the WAL current at the drill's start reached the repository, the recovery point is known, and every
  *   requested check ran and passed. Each missing piece is a problem, with the tool's own message.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
 import type { DrillReportOutputs } from '../model/report.js';
-import type { DrillTrend } from './drill-history.js';
-import { formatDrillHtml } from './drill-html.js';
-import { formatDrillJunit } from './drill-junit.js';
-import { formatDrillMarkdown } from './drill-markdown.js';
-import type { DrillSummary } from './drill-history.js';
+
 
 export const DRILL_REPORT_KIND = 'pgplay-drill-report';
 
@@ -90,6 +84,29 @@ export interface DrillReport {
   teardown: 'removed' | 'kept' | 'not done' | 'not needed';
   /** Against the cluster's previous passed drill (drill-history.ts); set when the report is stored. */
   trend?: DrillTrend;
+}
+
+/** One drill in the cluster's history (drill-history.ts). */
+export interface DrillSummary {
+  run_id: string;
+  cluster: string;
+  started: string;
+  status: DrillReport['status'];
+  host: string;
+  target: string;
+  backup_set: string | null;
+  rto_ms: number | null;
+  /** Seconds between the primary's position at the drill's start and the copy's recovery point, when known. */
+  rpo_s: number | null;
+}
+
+/** A drill against the previous passed drill of its cluster. */
+export interface DrillTrend {
+  previous: DrillSummary | null;
+  /** RTO change against the previous passed drill, as a fraction (0.3 = 30 % slower). */
+  rto_change: number | null;
+  threshold: number;
+  slowdown: boolean;
 }
 
 type Registered = JournalRun['registered'][number];
@@ -352,29 +369,3 @@ export function formatDrillReport(r: DrillReport): string {
   return lines.join('\n') + '\n';
 }
 
-export interface DrillReportFiles {
-  json: string;
-  text: string;
-  markdown: string;
-  junit: string;
-  html: string;
-}
-
-/**
- * The files of a drill report beside each other: <base>.json, .txt, .md, .junit.xml and .html, where
- * the base is --report FILE without its .json, or <state dir>/drills/<run id> for the stored copy.
- */
-export function drillReportPaths(stateDir: string, runId: string, flag?: string): DrillReportFiles {
-  const json = flag ?? join(stateDir, 'drills', `${runId}.json`);
-  const base = json.endsWith('.json') ? json.slice(0, -'.json'.length) : json;
-  return { json, text: `${base}.txt`, markdown: `${base}.md`, junit: `${base}.junit.xml`, html: `${base}.html` };
-}
-
-export async function writeDrillReport(report: DrillReport, paths: DrillReportFiles, history: DrillSummary[] = []): Promise<void> {
-  await mkdir(dirname(paths.json), { recursive: true, mode: 0o700 });
-  await writeFile(paths.json, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
-  await writeFile(paths.text, formatDrillReport(report), { mode: 0o600 });
-  await writeFile(paths.markdown, formatDrillMarkdown(report), { mode: 0o600 });
-  await writeFile(paths.junit, formatDrillJunit(report), { mode: 0o600 });
-  await writeFile(paths.html, formatDrillHtml(report, history), { mode: 0o600 });
-}

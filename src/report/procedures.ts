@@ -11,7 +11,8 @@ import type { PromotionReportOutputs } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { buildDrillReport, drillReportPaths, formatDrillReport, writeDrillReport, type DrillReport } from './drill.js';
+import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
+import { drillReportPaths, writeDrillReport } from './drill-files.js';
 import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
 
 /**

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { Playbook } from '../../src/model/playbook.js';
 import type { DrillReportOutputs } from '../../src/model/report.js';
-import { buildDrillReport as buildWith, drillReportPaths, formatDrillReport, parseChecks } from '../../src/report/drill.js';
+import { buildDrillReport as buildWith, formatDrillReport, parseChecks } from '../../src/report/drill.js';
+import { drillReportPaths } from '../../src/report/drill-files.js';
 
 // The report pitr-drill.yml declares: the test reads what the shipped playbook says feeds each field.
 const DECLARED = (parse(readFileSync('playbooks/pitr-drill.yml', 'utf8')) as Playbook).report!;
