@@ -10,10 +10,13 @@ import { findRun, type JournalRun } from '../journal/reader.js';
 import type { PromotionReportOutputs } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
 import { buildDrillReport, drillReportPaths, formatDrillReport, writeDrillReport, type DrillReport } from './drill.js';
+import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinReport } from './rejoin.js';
 
 export interface ProcedureReports {
   drill?: { report: DrillReport; json: string; text: string };
   topology?: TopologyChanged;
+  /** A rejoin's report; written to --report FILE when given (JSON). */
+  rejoin?: { report: RejoinReport; json?: string };
   /** Text for the human after the run's own output. */
   notices: string[];
 }
@@ -86,6 +89,14 @@ export async function procedureReports(request: {
       await writeDrillReport(report, paths);
       out.drill = { report, ...paths };
       out.notices.push(`\n${formatDrillReport(report)}drill report: ${paths.json} (text: ${paths.text})\n`);
+    }
+  }
+  if (declared?.kind === 'rejoin') {
+    const report = buildRejoinReport(run, declared.outputs);
+    if (report) {
+      if (request.reportFile) await writeRejoinReport(report, request.reportFile);
+      out.rejoin = { report, ...(request.reportFile ? { json: request.reportFile } : {}) };
+      out.notices.push(`\n${formatRejoinReport(report)}${request.reportFile ? `rejoin report: ${request.reportFile}\n` : ''}`);
     }
   }
   if (declared?.kind === 'promotion') {

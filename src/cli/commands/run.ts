@@ -121,7 +121,7 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     reportFile: values.report,
     topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
   });
-  if (values.report && !procedures.drill) await writeReport(values.report, redactor.redactValue(events));
+  if (values.report && !procedures.drill && !procedures.rejoin) await writeReport(values.report, redactor.redactValue(events));
   if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
   else if (procedures.topology) process.stdout.write(JSON.stringify(redactor.redactValue(procedures.topology)) + '\n');
   return result.exitCode;
