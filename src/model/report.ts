@@ -41,6 +41,8 @@ export interface PromotionReportOutputs {
   fenced?: string;
   /** A step (include-step/step) whose ok result on the old primary means it streams from the new one. */
   rebuilt?: string;
+  /** The old primary's rejoin (rebuild_old_primary): which path it took and how long it took, as rejoin.yml reports it. */
+  rejoin?: RejoinReportOutputs;
 }
 
 /** rejoin.yml's report: the steps (include-step/.../step, as reported) whose results say which path was taken and how long it took. */

@@ -106,6 +106,8 @@ export async function procedureReports(request: {
       for (const listener of request.topologyListeners ?? []) rewritten = (await listener(change)).inventoryRewritten || rewritten;
       out.topology = change;
       out.notices.push(`\n${promotionNotice(change, rewritten)}`);
+      const rejoin = declared.outputs.rejoin ? buildRejoinReport(run, declared.outputs.rejoin) : undefined;
+      if (rejoin) out.notices.push(formatRejoinReport(rejoin));
     }
   }
   return out;

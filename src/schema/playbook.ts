@@ -90,19 +90,6 @@ const DRILL_OUTPUTS: JsonSchema = {
   },
 };
 
-const PROMOTION_OUTPUTS: JsonSchema = {
-  type: 'object',
-  description: 'Which registered values feed the promotion report (the topology change)',
-  additionalProperties: false,
-  required: ['promoted'],
-  properties: {
-    promoted: registered('The promotion, registered on the new primary (changed, timeline, previous_timeline)'),
-    fenced: registered('The fencing of the old primary, registered on it'),
-    // include-step/step, or deeper when the included playbook includes another (rebuild-old-primary/build/streaming).
-    rebuilt: { ...stepPath(), description: 'A step (include-step/step) whose ok result on the old primary means it streams from the new primary' },
-  },
-};
-
 const REJOIN_OUTPUTS: JsonSchema = {
   type: 'object',
   description: 'Which steps (include-step/step) feed the rejoin report: the path taken and how long each took',
@@ -114,6 +101,21 @@ const REJOIN_OUTPUTS: JsonSchema = {
     streaming: { ...STEP_PATH, description: 'The wait until the new primary sees the host streaming' },
   },
 };
+
+const PROMOTION_OUTPUTS: JsonSchema = {
+  type: 'object',
+  description: 'Which registered values feed the promotion report (the topology change)',
+  additionalProperties: false,
+  required: ['promoted'],
+  properties: {
+    promoted: registered('The promotion, registered on the new primary (changed, timeline, previous_timeline)'),
+    fenced: registered('The fencing of the old primary, registered on it'),
+    // include-step/step, or deeper when the included playbook includes another (rebuild-old-primary/build/streaming).
+    rebuilt: { ...stepPath(), description: 'A step (include-step/step) whose ok result on the old primary means it streams from the new primary' },
+    rejoin: { ...REJOIN_OUTPUTS, description: "The old primary's rejoin (rebuild_old_primary): the steps that say which path it took and how long it took" },
+  },
+};
+
 
 const kindIs = (kind: string): JsonSchema => ({ properties: { kind: { const: kind } }, required: ['kind'] });
 
