@@ -30,5 +30,13 @@ export function reportErrors(doc: LoadedDocument<Playbook>): PgplayError[] {
       emit(['rebuilt'], `report output rebuilt: "${includeStep}" is not an include step of this playbook`, includes.length ? `one of ${includes.join(', ')}, then /step` : 'include-step/step, naming an include step of this playbook');
     }
   }
+  const rejoin = report.kind === 'rejoin' ? { at: [] as string[], outputs: report.outputs } : report.kind === 'promotion' && report.outputs.rejoin ? { at: ['rejoin'], outputs: report.outputs.rejoin } : undefined;
+  if (rejoin) {
+    const includes = doc.data.steps.filter((s) => s.include !== undefined).map((s) => s.id);
+    for (const [field, path] of Object.entries(rejoin.outputs)) {
+      if (includes.includes(String(path).split('/')[0]!)) continue;
+      emit([...rejoin.at, field], `report output ${field}: "${String(path).split('/')[0]}" is not an include step of this playbook`, includes.length ? `one of ${includes.join(', ')}, then /step` : 'include-step/step, naming an include step of this playbook');
+    }
+  }
   return errors;
 }

@@ -41,15 +41,32 @@ export interface PromotionReportOutputs {
   fenced?: string;
   /** A step (include-step/step) whose ok result on the old primary means it streams from the new one. */
   rebuilt?: string;
+  /** The old primary's rejoin (rebuild_old_primary): which path it took and how long it took, as rejoin.yml reports it. */
+  rejoin?: RejoinReportOutputs;
 }
 
-export type ReportDeclaration = { kind: 'drill'; outputs: DrillReportOutputs } | { kind: 'promotion'; outputs: PromotionReportOutputs };
+/** rejoin.yml's report: the steps (include-step/.../step, as reported) whose results say which path was taken and how long it took. */
+export interface RejoinReportOutputs {
+  /** The rewind action's step: its registered value says whether pg_rewind was possible, ran, and why not. */
+  rewind: string;
+  /** The fallback delta restore's step (changed when it ran). */
+  restore: string;
+  /** The wait until the new primary sees the host streaming: its ok result ends the rejoin. */
+  streaming: string;
+}
+
+export type ReportDeclaration =
+  | { kind: 'drill'; outputs: DrillReportOutputs }
+  | { kind: 'promotion'; outputs: PromotionReportOutputs }
+  | { kind: 'rejoin'; outputs: RejoinReportOutputs };
 
 export type ReportKind = ReportDeclaration['kind'];
 
 /** The registered names a declaration reads, with the output field each feeds. */
 export function registeredOutputs(report: ReportDeclaration): Array<{ field: string; index?: number; name: string }> {
   const out: Array<{ field: string; index?: number; name: string }> = [];
+  // A rejoin report names steps, not registered values (report-declaration.ts checks them).
+  if (report.kind === 'rejoin') return out;
   for (const [field, value] of Object.entries(report.outputs)) {
     if (field === 'rebuilt') continue;
     if (Array.isArray(value)) value.forEach((name, index) => out.push({ field, index, name: String(name) }));

@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
 import { drillReportPaths, writeDrillReport } from './drill-files.js';
 import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
+import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinReport } from './rejoin.js';
 
 /**
  * The inventory's drills.rtoRegression (percent), read from the file the run used; the run validated it,
@@ -32,6 +33,8 @@ function rtoRegressionOf(inventory: string): number {
 export interface ProcedureReports {
   drill?: { report: DrillReport; json: string; text: string; markdown: string; junit: string; html: string };
   topology?: TopologyChanged;
+  /** A rejoin's report; written to --report FILE when given (JSON). */
+  rejoin?: { report: RejoinReport; json?: string };
   /** Text for the human after the run's own output. */
   notices: string[];
 }
@@ -112,6 +115,14 @@ export async function procedureReports(request: {
       out.notices.push(`\n${formatDrillReport(report)}drill report: ${paths.json} (also .txt, .md, .junit.xml, .html beside it)\n`);
     }
   }
+  if (declared?.kind === 'rejoin') {
+    const report = buildRejoinReport(run, declared.outputs);
+    if (report) {
+      if (request.reportFile) await writeRejoinReport(report, request.reportFile);
+      out.rejoin = { report, ...(request.reportFile ? { json: request.reportFile } : {}) };
+      out.notices.push(`\n${formatRejoinReport(report)}${request.reportFile ? `rejoin report: ${request.reportFile}\n` : ''}`);
+    }
+  }
   if (declared?.kind === 'promotion') {
     const change = topologyChangeOf(run, declared.outputs);
     if (change) {
@@ -119,6 +130,8 @@ export async function procedureReports(request: {
       for (const listener of request.topologyListeners ?? []) rewritten = (await listener(change)).inventoryRewritten || rewritten;
       out.topology = change;
       out.notices.push(`\n${promotionNotice(change, rewritten)}`);
+      const rejoin = declared.outputs.rejoin ? buildRejoinReport(run, declared.outputs.rejoin) : undefined;
+      if (rejoin) out.notices.push(formatRejoinReport(rejoin));
     }
   }
   return out;

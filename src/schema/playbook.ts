@@ -53,6 +53,16 @@ const registered = (description: string): JsonSchema => ({
   description,
 });
 
+/** A step as reported inside includes: include-step/step (or include-step/include-step/step). */
+function stepPath(): JsonSchema {
+  return {
+    type: 'string',
+    pattern: `${NAME_PATTERN.slice(0, -1)}(/${NAME_PATTERN.slice(1, -1)})+$`,
+    errorMessage: `an include step id and the step ids within it, as include-step/step, each ${NAME_EXPECTED}`,
+  };
+}
+const STEP_PATH = stepPath();
+
 const DRILL_OUTPUTS: JsonSchema = {
   type: 'object',
   description: 'Which registered values feed the drill report',
@@ -80,6 +90,18 @@ const DRILL_OUTPUTS: JsonSchema = {
   },
 };
 
+const REJOIN_OUTPUTS: JsonSchema = {
+  type: 'object',
+  description: 'Which steps (include-step/step) feed the rejoin report: the path taken and how long each took',
+  additionalProperties: false,
+  required: ['rewind', 'restore', 'streaming'],
+  properties: {
+    rewind: { ...STEP_PATH, description: 'The rewind step (its registered value: possible, reasons, rewound)' },
+    restore: { ...STEP_PATH, description: 'The fallback delta restore step' },
+    streaming: { ...STEP_PATH, description: 'The wait until the new primary sees the host streaming' },
+  },
+};
+
 const PROMOTION_OUTPUTS: JsonSchema = {
   type: 'object',
   description: 'Which registered values feed the promotion report (the topology change)',
@@ -88,14 +110,12 @@ const PROMOTION_OUTPUTS: JsonSchema = {
   properties: {
     promoted: registered('The promotion, registered on the new primary (changed, timeline, previous_timeline)'),
     fenced: registered('The fencing of the old primary, registered on it'),
-    rebuilt: {
-      type: 'string',
-      pattern: NAME_PATTERN.replace('$', '') + '/' + NAME_PATTERN.slice(1),
-      errorMessage: `an include step id and a step id of the included playbook, as include-step/step, each ${NAME_EXPECTED}`,
-      description: 'A step (include-step/step) whose ok result on the old primary means it streams from the new primary',
-    },
+    // include-step/step, or deeper when the included playbook includes another (rebuild-old-primary/build/streaming).
+    rebuilt: { ...stepPath(), description: 'A step (include-step/step) whose ok result on the old primary means it streams from the new primary' },
+    rejoin: { ...REJOIN_OUTPUTS, description: "The old primary's rejoin (rebuild_old_primary): the steps that say which path it took and how long it took" },
   },
 };
+
 
 const kindIs = (kind: string): JsonSchema => ({ properties: { kind: { const: kind } }, required: ['kind'] });
 
@@ -107,14 +127,15 @@ const REPORT_SCHEMA: JsonSchema = {
   required: ['kind', 'outputs'],
   properties: {
     kind: {
-      enum: ['drill', 'promotion'],
-      description: 'drill: the point-in-time-recovery drill report (JSON and text); promotion: the topology change (a notice, and the lab\'s inventory follows)',
+      enum: ['drill', 'promotion', 'rejoin'],
+      description: 'drill: the point-in-time-recovery drill report (JSON and text); promotion: the topology change (a notice, and the lab\'s inventory follows); rejoin: which path (pg_rewind or delta restore) an old primary took back and how long each took',
     },
     outputs: { type: 'object', description: 'Report field: registered name' },
   },
   allOf: [
     { if: kindIs('drill'), then: { properties: { outputs: DRILL_OUTPUTS } } },
     { if: kindIs('promotion'), then: { properties: { outputs: PROMOTION_OUTPUTS } } },
+    { if: kindIs('rejoin'), then: { properties: { outputs: REJOIN_OUTPUTS } } },
   ],
 };
 
