@@ -7,6 +7,11 @@ export interface AssertInput {
   msg?: string;
   /** A false condition means the topology contradicts the playbook: refuse (exit 3) rather than fail (exit 1). */
   refuse?: boolean;
+  /**
+   * Once every condition holds, a human (or --yes) must confirm before the run goes on: the gate in
+   * front of a disruptive sequence whose pre-checks then run again (switchover.yml).
+   */
+  confirm?: string;
 }
 
 /** Stops the run unless every condition over facts and registered results holds. Read-only. */
@@ -29,6 +34,12 @@ export const assertAction: Action<AssertInput> = {
         description:
           'true: a false condition is a safety refusal (exit 3: the facts contradict what the playbook is about to do), not a failed step (exit 1).',
       },
+      confirm: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'Once the conditions hold, ask this question before the run goes on (--yes answers; without a terminal and without --yes the run is refused, exit 3): a gate in front of a disruptive sequence, whose pre-checks may run again after it. Plan does not ask.',
+      },
     },
   },
   readOnly: () => true,
@@ -43,7 +54,8 @@ export const assertAction: Action<AssertInput> = {
         });
       }
     }
-    return { changed: false, msg: `${conditions.length} condition(s) hold` };
+    const msg = `${conditions.length} condition(s) hold`;
+    return input.confirm ? { changed: false, msg, confirm: { message: input.confirm } } : { changed: false, msg };
   },
   async apply() {
     return { changed: false };

@@ -144,6 +144,7 @@ function describeStep(step: Step, scope: Scope, prefix: string, heading?: string
     }
     if (destructive.length) add('**destructive**', destructive.join('; '));
     if (step.cleanup) add('cleanup', 'yes: still runs after a failure or Ctrl-C');
+    if (step.rescue) add('rescue', `\`${step.rescue.playbook}\` runs (as \`${id}/rescue/...\`) when a step of this section fails, is refused or interrupted`);
     if (step.loop !== undefined) add('loop', `\`${typeof step.loop === 'string' ? step.loop : JSON.stringify(step.loop)}\``);
     if (step.retries !== undefined) add('retries', `${step.retries}${step.delay !== undefined ? `, ${step.delay} apart` : ''}${step.until ? ` until \`${step.until}\`` : ''}`);
     if (step.timeout !== undefined) add('timeout', String(step.timeout));

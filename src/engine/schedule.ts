@@ -1,6 +1,7 @@
 import type { Step } from '../model/playbook.js';
 import { isGuard, prepareGuardHosts, watchRoles } from './guards.js';
 import { runInclude } from './include.js';
+import { runRescue } from './rescue.js';
 import { runLoopOnHost, type HostEntry } from './loop.js';
 import type { Notifications } from './notify.js';
 import { mapLimit } from './pool.js';
@@ -74,6 +75,7 @@ export class StepScheduler {
           (s) => this.stepHosts(s, id),
         );
         if (!completed) stopped = true;
+        if (!completed && step.rescue !== undefined) await runRescue(run, step, id, options.interrupt.aborted, (c, p, g) => this.runSteps(c, p, false, g));
         continue;
       }
       if (passedBy && !isGuard(step)) continue;

@@ -410,14 +410,22 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
       });
     }
 
-    const include = body.include as { playbook?: unknown } | undefined;
-    if (include && typeof include.playbook === 'string' && !isTemplated(include.playbook)) {
-      const target = resolve(playbookDir, include.playbook);
-      if (!isFile(target)) {
-        emit([...where, 'include', 'playbook'], `included playbook "${include.playbook}" not found`, {
-          expected: 'a playbook file, relative to this playbook',
-          hint: `looked for ${target}`,
-        });
+    if (body.rescue !== undefined && !(INCLUDE_KEY in body)) {
+      emit([...where, 'rescue'], `${label}: rescue belongs on an include step (the section it puts back)`, {
+        part: 'key',
+        expected: 'include: the section, and rescue: the playbook that undoes it when the section fails',
+      });
+    }
+    for (const key of [INCLUDE_KEY, 'rescue'] as const) {
+      const include = body[key] as { playbook?: unknown } | undefined;
+      if (include && typeof include.playbook === 'string' && !isTemplated(include.playbook)) {
+        const target = resolve(playbookDir, include.playbook);
+        if (!isFile(target)) {
+          emit([...where, key, 'playbook'], `${key === INCLUDE_KEY ? 'included' : 'rescue'} playbook "${include.playbook}" not found`, {
+            expected: 'a playbook file, relative to this playbook',
+            hint: `looked for ${target}`,
+          });
+        }
       }
     }
   }

@@ -39,6 +39,7 @@ export const STEP_KEYS = [
   'guard',
   'loop',
   'cleanup',
+  'rescue',
 ] as const;
 
 export interface StepCommon {
@@ -71,6 +72,11 @@ export interface StepCommon {
   guard?: boolean;
   /** Run once per item on each host: a list, or a template rendering to one; the item is {{item}}, its index {{item_index}}. */
   loop?: unknown[] | string;
+  /**
+   * On an include step only: the playbook (with params) run when a step of the included section fails,
+   * is refused or interrupted, to put back what the section changed (engine/rescue.ts).
+   */
+  rescue?: IncludeInput;
 }
 
 /**

@@ -204,6 +204,11 @@ function commonStepProperties(): Record<string, JsonSchema> {
       type: 'boolean',
       description: 'Teardown: the step still runs after an earlier step failed or the run was interrupted (Ctrl-C); its when still decides',
     },
+    rescue: {
+      ...INCLUDE_STEP,
+      description:
+        'On an include step: the playbook (path relative to this one, with params) run when a step of the included section fails, is refused or interrupted, to put back what it changed; the run still fails. Its steps always run (as guards) and are reported as <id>/rescue/<step>',
+    },
   };
   return props;
 }

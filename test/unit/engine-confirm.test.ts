@@ -29,3 +29,40 @@ describe('confirmations asked by a check', () => {
     expect((await plan.run({ steps }, { check: true })).exitCode).toBe(0);
   });
 });
+
+/** assert's confirm: a gate in front of a disruptive sequence (switchover.yml), asked only once its conditions hold. */
+describe('assert with confirm', () => {
+  const steps = (that: string) => [
+    { id: 'gate', hosts: 'db1', assert: { that, confirm: 'switch over from db1 to db2' } },
+    { id: 'after', hosts: 'db1', run: { argv: ['shutdown'] } },
+  ];
+  const withAssert = async (that: string, options: Parameters<ReturnType<typeof harness>['run']>[1] = {}, ask?: (q: string) => Promise<boolean>) => {
+    const { assertAction } = await import('../../src/actions/assert.js');
+    const h = harness(['db1'], () => ({ exitCode: 0 }), 0, [], undefined, { actions: [assertAction] });
+    return { h, outcome: await h.run({ steps: steps(that) }, options, { ask }) };
+  };
+
+  it('asks when the conditions hold; no answer without a terminal refuses (exit 3) before the next step', async () => {
+    const { h, outcome } = await withAssert('true');
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error).toMatchObject({ code: 'GUARD', message: 'not confirmed: switch over from db1 to db2' });
+    expect(h.calls.filter((c) => c.kind === 'exec')).toEqual([]);
+  });
+
+  it('a yes lets the run go on; --yes asks nothing; plan asks nothing', async () => {
+    const questions: string[] = [];
+    const yes = await withAssert('true', {}, async (q) => (questions.push(q), true));
+    expect(yes.outcome.exitCode).toBe(0);
+    expect(questions).toEqual(['switch over from db1 to db2\nProceed with step gate on db1?']);
+    expect(yes.h.calls.filter((c) => c.kind === 'exec').map((c) => c.argv)).toEqual([['shutdown']]);
+    expect((await withAssert('true', { yes: true })).outcome.exitCode).toBe(0);
+    expect((await withAssert('true', { check: true })).outcome.exitCode).toBe(0);
+  });
+
+  it('a false condition fails without asking', async () => {
+    const questions: string[] = [];
+    const { outcome } = await withAssert('false', {}, async (q) => (questions.push(q), true));
+    expect(outcome.exitCode).toBe(1);
+    expect(questions).toEqual([]);
+  });
+});

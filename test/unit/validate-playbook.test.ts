@@ -276,6 +276,17 @@ describe('fixtures with many defects report all of them, sorted by position', ()
     expect(check(handler).map((l) => l.split('\n')[0])).toEqual([`${F}:7:5: handler h: include cannot run as a handler (expected one action in a handler)`]);
   });
 
+  test('rescue: only on an include step, naming an existing playbook', () => {
+    const onAction = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    pgbackrest: { command: backup, type: "{{params.type}}" }\n    rescue: { playbook: nightly-backup.yml }');
+    expect(check(onAction).map((l) => l.split('\n')[0])).toEqual([
+      `${F}:17:5: step backup: rescue belongs on an include step (the section it puts back) (expected include: the section, and rescue: the playbook that undoes it when the section fails)`,
+    ]);
+    const missing = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    include: { playbook: nightly-backup.yml }\n    rescue: { playbook: ../invalid/undo.yml }');
+    expect(check(missing).map((l) => l.split('\n')[0])).toEqual([`${F}:17:25: rescue playbook "../invalid/undo.yml" not found (expected a playbook file, relative to this playbook)`]);
+    const ok = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    include: { playbook: nightly-backup.yml }\n    rescue: { playbook: nightly-backup.yml, params: { type: full } }');
+    expect(check(ok)).toEqual([]);
+  });
+
   test('an include step may leave hosts to the included playbook', () => {
     const text = edit('    hosts: repository\n    pgbackrest: { command: backup, type: "{{params.type}}" }', '    include: { playbook: nightly-backup.yml }');
     expect(check(text)).toEqual([]);

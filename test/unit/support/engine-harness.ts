@@ -112,7 +112,7 @@ export function harness(
   /** What facts say about a host's server (default: running read-write). */
   serverState?: (host: string) => Partial<HostFacts>,
   /** Real actions to run besides the test ones (e.g. postgres, over the fake transport), and changes to the hosts. */
-  extra: { actions?: Action<any>[]; configure?: (host: Host) => void } = {},
+  extra: { actions?: Action<any>[]; configure?: (host: Host) => void; includes?: Record<string, Playbook> } = {},
 ): Harness {
   const calls: FakeCall[] = [];
   const transports = new Map<string, FakeTransport>();
@@ -121,6 +121,7 @@ export function harness(
   hostNames.forEach((n, i) => (hosts[n] = host(n, i === 0 ? 'primary' : 'standby')));
   Object.values(hosts).forEach((h) => extra.configure?.(h));
   const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
+  const includes = extra.includes ?? {};
   const actions = new Map([touchAction, runAction, guardAction, promoteAction, gateAction, ...(extra.actions ?? [])].map((a) => [a.name, a as Action<any>]));
   return {
     events,
@@ -165,6 +166,11 @@ export function harness(
             throw new Error('no postgres in engine tests');
           },
           ask: extra.ask,
+          loadInclude: async (file) => {
+            const included = includes[file];
+            if (!included) throw new Error(`no included playbook ${file} in this test`);
+            return included;
+          },
         },
         new Redactor(),
         extra.signal ?? new AbortController().signal,
