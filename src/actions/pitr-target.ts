@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
-import { archivedSegments, checkWal, chooseBackupSet, describeTarget, TargetRefusal, type SetChoice, type TargetPosition } from '../postgres/backup-set.js';
+import { archivedSegments, checkWal, chooseBackupSet, describeTarget, TargetRefusal, timelineLimit, type SetChoice, type TargetPosition } from '../postgres/backup-set.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, formatLsn, parseLsn, parseTargetTime, TARGET_TYPES, targetValueProblem } from '../postgres/recovery-target.js';
 import { stanzaExists, type StanzaInfo } from '../postgres/pgbackrest-info.js';
 import { readInfo } from './pgbackrest/common.js';
@@ -48,14 +48,6 @@ function repositoryHost(ctx: ActionContext): Host {
 /** The action context as seen from another host (its transport, facts and variables). */
 function contextOn(ctx: ActionContext, host: Host): ActionContext {
   return { ...ctx, host, transport: ctx.transportFor(host.name), facts: ctx.factsOf(host.name) };
-}
-
-/** Where recovery may go: the timelines after the backup's that it follows. */
-function maxTimeline(input: PitrTargetInput, version: number): number {
-  const t = String(input.target_timeline ?? '').trim();
-  if (t === 'current' || (t === '' && version < 12)) return 0;
-  if (t === '' || t === 'latest') return Infinity;
-  return t.startsWith('0x') ? parseInt(t.slice(2), 16) : Number(t);
 }
 
 async function withPrimary<T>(ctx: ActionContext, primary: Host, query: (client: import('pg').Client) => Promise<T>): Promise<T | undefined> {
@@ -222,7 +214,7 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
     const size = await segmentSize(ctx);
     let wal;
     try {
-      wal = checkWal(archivedSegments(listing.stdout), { backup: choice.backup, type: input.type, ...(position ? { position } : {}), maxTimeline: maxTimeline(input, repo.postgres.version), segmentSize: size });
+      wal = checkWal(archivedSegments(listing.stdout), { backup: choice.backup, type: input.type, ...(position ? { position } : {}), maxTimeline: timelineLimit(String(input.target_timeline ?? ''), repo.postgres.version), segmentSize: size });
     } catch (e) {
       if (e instanceof TargetRefusal) throw guard(e.message, e.hint);
       throw e;

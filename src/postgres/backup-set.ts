@@ -149,12 +149,23 @@ export function archivedSegments(json: string): ArchivedSegment[] {
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * Where recovery may go: the newest timeline it follows (target_timeline, '' for PostgreSQL's default),
+ * or 'current': only the backup's own timeline (11's default, where recovery never leaves it).
+ */
+export function timelineLimit(targetTimeline: string, major: number): number | 'current' {
+  const t = targetTimeline.trim();
+  if (t === 'current' || (t === '' && major < 12)) return 'current';
+  if (t === '' || t === 'latest') return Infinity;
+  return t.startsWith('0x') ? parseInt(t.slice(2), 16) : Number(t);
+}
+
 export interface WalRequest {
   backup: BackupEntry;
   type: string;
   position?: TargetPosition;
-  /** Timelines recovery may follow: from the backup's up to this one (Infinity: the newest, "latest"). */
-  maxTimeline: number;
+  /** Timelines recovery may follow: from the backup's up to this one (Infinity: the newest, "latest"; 'current': the backup's only). */
+  maxTimeline: number | 'current';
   segmentSize: number;
 }
 
@@ -179,11 +190,12 @@ export function checkWal(segments: ArchivedSegment[], req: WalRequest): WalCheck
   const start = backup.wal_start ? parseSegmentName(backup.wal_start, segmentSize) : undefined;
   const stop = backup.wal_stop ? parseSegmentName(backup.wal_stop, segmentSize) : undefined;
   if (!start || !stop) throw new TargetRefusal(`backup ${backup.label} has no WAL range in pgbackrest info`, 'the backup is incomplete: take a new one');
+  const maxTimeline = req.maxTimeline === 'current' ? start.timeline : req.maxTimeline;
   // Position -> the segment found there (the highest timeline recovery may follow wins, as it would).
   const byNumber = new Map<bigint, ArchivedSegment & Segment>();
   for (const s of segments) {
     const seg = parseSegmentName(s.name, segmentSize);
-    if (!seg || seg.timeline < start.timeline || seg.timeline > req.maxTimeline) continue;
+    if (!seg || seg.timeline < start.timeline || seg.timeline > maxTimeline) continue;
     const have = byNumber.get(seg.number);
     if (!have || have.timeline < seg.timeline) byNumber.set(seg.number, { ...s, ...seg });
   }

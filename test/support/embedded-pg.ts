@@ -7,7 +7,7 @@
  * pg_controldata) come from Debian's PostgreSQL 15, which talks to older and newer servers.
  */
 import { execa } from 'execa';
-import { chmod, mkdir, readdir, rename, rm, stat, writeFile, access } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -131,4 +131,37 @@ async function install(major: number): Promise<string> {
     throw e;
   }
   return bindir;
+}
+
+/** Debian's PostgreSQL 15 client tools, the only ones this project's package sources carry. */
+export const DEBIAN_CLIENT_BINDIR = '/usr/lib/postgresql/15/bin';
+const CLIENT_TOOLS = ['psql', 'pg_basebackup', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_isready'];
+
+/**
+ * A bin directory as a host with the PostgreSQL <major> server and Debian's 15 client tools has it:
+ * the embedded server binaries (initdb, pg_ctl, postgres) and the client tools, side by side, as
+ * symlinks (postgres and pg_ctl resolve their own location through them, so they find their libraries
+ * and each other). pgplay sees the real versions: `pg_basebackup --version` says 15.
+ */
+export async function serverWithDebianClients(major: number): Promise<string> {
+  const server = await embeddedBindir(major);
+  const dir = join(EMBEDDED_CACHE, `pg${major}-debian-clients`, 'bin');
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(join(dir, '..'), 0o755);
+  await chmod(dir, 0o755);
+  const links: Array<[string, string]> = [
+    ...['initdb', 'pg_ctl', 'postgres'].map((t): [string, string] => [t, join(server, t)]),
+    ...CLIENT_TOOLS.map((t): [string, string] => [t, join(DEBIAN_CLIENT_BINDIR, t)]),
+  ];
+  for (const [name, target] of links) {
+    const path = join(dir, name);
+    const current = await readlink(path).catch(() => undefined);
+    if (current === target) continue;
+    // Beside and renamed in: a test process running the same tool never sees it missing.
+    const tmp = `${path}.tmp-${process.pid}`;
+    await rm(tmp, { force: true });
+    await symlink(target, tmp);
+    await rename(tmp, path);
+  }
+  return dir;
 }

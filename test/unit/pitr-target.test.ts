@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveParams } from '../../src/load/params.js';
-import { archivedSegments, checkWal, chooseBackupSet, TargetRefusal } from '../../src/postgres/backup-set.js';
+import { archivedSegments, checkWal, chooseBackupSet, TargetRefusal, timelineLimit } from '../../src/postgres/backup-set.js';
 import type { BackupEntry } from '../../src/postgres/pgbackrest-info.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, parseTargetTime, targetValueProblem } from '../../src/postgres/recovery-target.js';
 
@@ -117,6 +117,17 @@ describe('WAL continuity', () => {
       backup: b, type: 'latest', maxTimeline: Infinity, segmentSize: DEFAULT_WAL_SEGMENT_SIZE,
     });
     expect(r.missing).toEqual(['000000010000000100000000']);
+  });
+
+  it("recovery along the backup's own timeline (11's default 'current', or target_timeline=current) counts that timeline's WAL", () => {
+    const onTimeline1 = [2, 3, 4].map((n) => seg(n));
+    const current = (t: string, major: number) =>
+      checkWal([...onTimeline1, seg(5, 0, 2)], { backup: B1, type: 'lsn', position: { lsn: parseLsn('0/4000010')!, source: 's' }, maxTimeline: timelineLimit(t, major), segmentSize: DEFAULT_WAL_SEGMENT_SIZE });
+    for (const [t, major] of [['', 11], ['current', 15], ['1', 15]] as const) {
+      expect(current(t, major)).toMatchObject({ from: '000000010000000000000002', to: '000000010000000000000004', missing: [], newest: '000000010000000000000004' });
+    }
+    // latest (12's default) follows timeline 2 too.
+    expect(current('', 12).newest).toBe('000000020000000000000005');
   });
 
   it('reads repo-ls JSON: segments only, not history or partial files', () => {

@@ -71,7 +71,12 @@ export const inputSchema: JsonSchema = {
       additionalProperties: scalar,
       description: 'restore: recovery settings, each passed as --recovery-option=key=value. standby_mode is refused on 12+ (use type: standby).',
     },
-    archive_mode: { enum: ['off', 'preserve'], description: 'restore (12+): off keeps the restored copy from archiving into the repository.' },
+    archive_mode: {
+      enum: ['off', 'preserve'],
+      description:
+        'restore: off keeps the restored copy from archiving into the repository (pgBackRest --archive-mode from 12; on 11, which pgBackRest cannot do it for, ' +
+        "pgplay appends archive_mode = 'off' to the restored postgresql.auto.conf). preserve keeps the backup's setting.",
+    },
     config: { type: 'string', pattern: '^/', description: 'pgbackrest.conf path (--config); default host var pgbackrest_config, else inventory var pgbackrest_config, else pgBackRest\'s own default.' },
     process_max: { type: 'integer', minimum: 1, maximum: 999, description: 'Processes for compression and transfer.' },
     start_fast: { type: 'boolean', description: 'backup: request an immediate checkpoint.' },
@@ -216,9 +221,6 @@ function validateRestore(input: PgbackrestInput, host: Host): void {
     throw semantic(`target_timeline "${input.target_timeline}" is not a timeline`, 'current, latest or a timeline number');
   }
   const facts = versionFacts(host.postgres.version);
-  if (input.archive_mode !== undefined && facts.major < 12) {
-    throw semantic(`archive_mode needs PostgreSQL 12 or later; ${host.name} runs ${facts.major}`, 'no archive_mode on 11 and older');
-  }
   for (const [key, value] of Object.entries(input.recovery_options ?? {})) {
     if (!/^[a-z_][a-z0-9_]*$/.test(key)) throw semantic(`recovery option "${key}" is not a setting name`, 'lower-case PostgreSQL setting names');
     if (key === 'standby_mode' && !facts.standbyMode) {

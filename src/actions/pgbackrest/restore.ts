@@ -18,6 +18,7 @@
  * The restore always targets the host's PGDATA (--pg1-path), the directory the guards looked at,
  * whatever pg1-path the host's pgbackrest.conf names.
  */
+import { posix } from 'node:path';
 import { PgplayError } from '../../core/errors.js';
 import { restoredSet, stanzaExists, type BackupEntry } from '../../postgres/pgbackrest-info.js';
 import { guardDestruction, type ClusterReference } from '../identity-guard.js';
@@ -130,7 +131,8 @@ async function stanzaReference(runner: PgbackrestRunner): Promise<ClusterReferen
   }
 }
 
-export function restoreArgs(input: PgbackrestInput, pgdata: string): string[] {
+/** restore's arguments; `major` is the host's PostgreSQL major (pgBackRest has --archive-mode only from 12). */
+export function restoreArgs(input: PgbackrestInput, pgdata: string, major = 12): string[] {
   const args = [`--pg1-path=${pgdata}`];
   if (input.type && input.type !== 'default') args.push(`--type=${input.type}`);
   if (input.target !== undefined) args.push(`--target=${input.target}`);
@@ -141,10 +143,27 @@ export function restoreArgs(input: PgbackrestInput, pgdata: string): string[] {
   if (input.set) args.push(`--set=${input.set}`);
   if (input.delta) args.push('--delta');
   if (input.force) args.push('--force');
-  if (input.archive_mode) args.push(`--archive-mode=${input.archive_mode}`);
+  if (input.archive_mode && major >= 12) args.push(`--archive-mode=${input.archive_mode}`);
   if (input.process_max !== undefined) args.push(`--process-max=${input.process_max}`);
   args.push(...recoveryOptionArgs(input.recovery_options), ...optionArgs(input.options));
   return args;
+}
+
+/**
+ * postgresql.auto.conf with archive_mode off as its last line, which wins over every earlier one (an
+ * ALTER SYSTEM of the primary's included): what pgBackRest's --archive-mode=off writes from 12 on.
+ */
+export function withArchivingOff(autoConf: string): string {
+  const base = autoConf === '' || autoConf.endsWith('\n') ? autoConf : `${autoConf}\n`;
+  return `${base}# Added by pgplay's restore (archive_mode: off): this copy must never archive into the repository.\narchive_mode = 'off'\n`;
+}
+
+/** 11 and older: pgBackRest cannot turn the copy's archiving off, so pgplay writes the line itself. */
+async function turnArchivingOff(ctx: ActionContext, pgdata: string): Promise<void> {
+  const path = posix.join(pgdata, 'postgresql.auto.conf');
+  const become = ctx.host.postgres.osUser;
+  const text = (await ctx.transport.readFile(path, { become }))?.toString('utf8') ?? '';
+  await ctx.transport.writeFile(path, withArchivingOff(text), { become, mode: 0o600 });
 }
 
 function describeTarget(input: PgbackrestInput): string {
@@ -203,7 +222,9 @@ export const restore: CommandHandler = {
   async apply(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
     const { state } = await restoreGuards(ctx, input, pgdata, runner);
-    const r = await runner.run('restore', restoreArgs(input, pgdata));
+    const major = ctx.host.postgres.version;
+    const r = await runner.run('restore', restoreArgs(input, pgdata, major));
+    if (input.archive_mode === 'off' && major < 12) await turnArchivingOff(ctx, pgdata);
     const set = restoredSet(r.log);
     const s = await readInfo(runner);
     const entry = set ? s.backups.find((b) => b.label === set.label) : undefined;
