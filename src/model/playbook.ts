@@ -39,6 +39,7 @@ export const STEP_KEYS = [
   'guard',
   'loop',
   'cleanup',
+  'unreachable',
 ] as const;
 
 export interface StepCommon {
@@ -71,6 +72,11 @@ export interface StepCommon {
   guard?: boolean;
   /** Run once per item on each host: a list, or a template rendering to one; the item is {{item}}, its index {{item_index}}. */
   loop?: unknown[] | string;
+  /**
+   * tolerate: a host the transport cannot connect to (refused, timed out) is recorded as unreachable
+   * (the step is skipped there and registers `unreachable: true`) instead of failing the step; fail (default).
+   */
+  unreachable?: 'fail' | 'tolerate';
 }
 
 /**

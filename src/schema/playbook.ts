@@ -183,6 +183,13 @@ function commonStepProperties(): Record<string, JsonSchema> {
       type: 'boolean',
       description: 'Teardown: the step still runs after an earlier step failed or the run was interrupted (Ctrl-C); its when still decides',
     },
+    unreachable: {
+      enum: ['fail', 'tolerate'],
+      default: 'fail',
+      description:
+        'tolerate: a host that cannot be connected to (refused, timed out, no route; not an authentication or host-key failure) ' +
+        'does not fail the step: it is skipped there and registers unreachable: true and unreachable_reason; fail (default): the step fails',
+    },
   };
   return props;
 }
