@@ -87,7 +87,8 @@ const PROMOTION_OUTPUTS: JsonSchema = {
   required: ['promoted'],
   properties: {
     promoted: registered('The promotion, registered on the new primary (changed, timeline, previous_timeline)'),
-    fenced: registered('The fencing of the old primary, registered on it'),
+    fenced: registered('The fencing of the old primary, registered on it (unreachable: true when its host could not be reached)'),
+    fence_confirmed: registered('The operator\'s confirmation that an old primary that could not be fenced cannot come back, registered on the new primary'),
     rebuilt: {
       type: 'string',
       pattern: NAME_PATTERN.replace('$', '') + '/' + NAME_PATTERN.slice(1),
