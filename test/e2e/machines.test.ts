@@ -125,6 +125,21 @@ describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15
     expect(existsSync('/etc/pgbackrest')).toBe(false);
   });
 
+  it("each machine has its own /tmp (pgBackRest's default lock-path): a stop file on one stops nothing on another", async () => {
+    const alpha = rig.machines.alpha!;
+    const bravo = rig.machines.bravo!;
+    const stop = await alpha.exec(['pgbackrest', '--config=/etc/pgbackrest.conf', '--stanza=main', 'stop'], { user: 'postgres' });
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    expect((await alpha.exec(['test', '-f', '/tmp/pgbackrest/main.stop'])).exitCode).toBe(0);
+    expect((await bravo.exec(['test', '-e', '/tmp/pgbackrest/main.stop'])).exitCode).toBe(1);
+    expect(existsSync('/tmp/pgbackrest/main.stop')).toBe(false);
+    const mode = await alpha.exec(['stat', '-c', '%a', '/tmp']);
+    expect(mode.stdout.trim()).toBe('1777');
+    // The machine is still reachable over SSH with its private /tmp (sshd's files were carried in).
+    const ssh = await execa('ssh', ['-i', rig.identityFile, '-o', `UserKnownHostsFile=${rig.knownHosts}`, '-o', 'BatchMode=yes', `root@${alpha.address}`, 'cat /tmp/pgbackrest/main.stop >/dev/null && echo reached'], { reject: false });
+    expect(ssh.stdout.trim(), ssh.stderr).toBe('reached');
+  });
+
   it("PostgreSQL on alpha is reachable from bravo at alpha's address:5432", async () => {
     const alpha = rig.machines.alpha!;
     const bravo = rig.machines.bravo!;

@@ -11,7 +11,10 @@
  * - /etc/postgresql, /var/lib/postgresql (also the postgres user's home, for .pgpass and ~/.ssh),
  *   /var/run/postgresql, /var/log/postgresql, /var/lib/pgbackrest, /var/log/pgbackrest and
  *   /var/spool/pgbackrest are bind mounts of per-machine directories, empty and owned as the packages
- *   own them.
+ *   own them;
+ * - /tmp is the machine's own (mode 1777), as on any real host: pgBackRest's default lock-path is
+ *   /tmp/pgbackrest, so a shared /tmp would let `pgbackrest stop` on one machine stop the stanza on
+ *   every machine, and lock files of one rig collide with another's.
  *
  * Within each machine PostgreSQL 15 is created by Debian's `pg_createcluster 15 main -p 5432` listening
  * on the machine's address, and started with `pg_ctlcluster` (no systemd here). The network is shared:
@@ -27,7 +30,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { keygen, SSHD, sshdListening } from './sshd.js';
 import { writeSshdConfig } from './sshd-config.js';
 
@@ -241,6 +244,7 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
   const mounts = [
     `mount -t overlay overlay -o ${q(`lowerdir=/etc,upperdir=${etcUpper},workdir=${etcWork}`)} /etc`,
     ...binds.map((b) => `mount --bind ${q(b.source)} ${q(b.target)}`),
+    ...(await privateTmpMounts(dir, ssh)),
   ];
   // unshare execs sh, which execs sshd: the child's pid is the sshd's, and its namespace the machine.
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-ec', `${mounts.join('\n')}\nexec ${SSHD} -D -e -f ${q(config)}`], {
@@ -282,6 +286,26 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     throw new Error(`machine ${spec.name} (${address}) did not start: ${(e as Error).message}`);
   }
   return { machine, stop };
+}
+
+/**
+ * The machine's own /tmp. Mounted last, because the sources of the other binds live under the rig's
+ * directory, which may itself be under /tmp; the sshd's own files (config, host key, root's
+ * authorized_keys, pid file) stay reachable at their paths by a bind carried into the private /tmp.
+ */
+async function privateTmpMounts(dir: string, ssh: string): Promise<string[]> {
+  const source = join(dir, 'fs', 'tmp');
+  await mkdir(source, { recursive: true });
+  await chmod(source, 0o1777);
+  const mounts: string[] = [];
+  const within = relative('/tmp', ssh);
+  if (!within.startsWith('..') && !isAbsolute(within)) {
+    const carried = join(source, within);
+    await mkdir(carried, { recursive: true });
+    mounts.push(`mount --bind ${q(ssh)} ${q(carried)}`);
+  }
+  mounts.push(`mount --rbind ${q(source)} /tmp`);
+  return mounts;
 }
 
 async function nsExec(namespacePath: string, argv: string[], options: { user?: string; input?: string; env?: Record<string, string> }): Promise<ExecResult> {
@@ -398,7 +422,7 @@ async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
       if (await gone(postmasters, ms)) break;
     }
     // The binds sit on the /etc overlay (/etc/postgresql) and on /var: the last mounted goes first.
-    const targets = ['/etc', ...PRIVATE_DIRS.map((d) => d.path)].reverse();
+    const targets = ['/etc', ...PRIVATE_DIRS.map((d) => d.path), '/tmp'].reverse();
     const unmounted = await m.exec(['umount', '--lazy', ...targets]);
     if (unmounted.exitCode !== 0) problems.push(`umount in ${m.name} exited ${unmounted.exitCode}: ${unmounted.stderr.trim()}`);
   }
