@@ -134,7 +134,10 @@ describe('failover on separate machines: fencing includes the repository; a dead
   }, 600_000);
 
   it('db1 comes back as a standby of db2 (the restore replaces its fenced settings)', async () => {
-    await must('standby-from-backup.yml', await inventory('db2'), ['-p', 'host=db1', '-p', 'rebuild=true', '--yes']);
+    // As the README says after a promotion: the inventory names db2 the primary, prepare.yml lets db1 stream from it.
+    const inv = await inventory('db2');
+    await must('prepare.yml', inv, ['--yes']);
+    await must('standby-from-backup.yml', inv, ['-p', 'host=db1', '-p', 'rebuild=true', '--yes']);
     expect(await inRecovery(m('db1'))).toBe('t');
     await m('db2').psql("INSERT INTO failover_rows VALUES (2, 'written on db2')");
     expect(await eventually(() => m('db1').psql('SELECT count(*) FROM failover_rows').catch((e: Error) => e.message), (v) => v === '2')).toBe('2');
