@@ -57,6 +57,12 @@ export interface ErrorDetails {
   step?: string;
   host?: string;
   command?: FailedCommand;
+  /**
+   * The transport could not connect at all (refused, timed out, no route): the host is down or cut off.
+   * Set only by transports, at connect; an authentication or host-key failure is not unreachable.
+   * A step with `unreachable: tolerate` records such a host instead of failing (engine/unreachable.ts).
+   */
+  unreachable?: boolean;
   cause?: unknown;
 }
 
@@ -66,6 +72,7 @@ export class PgplayError extends Error {
   readonly hint?: string;
   readonly position?: SourcePosition;
   readonly command?: FailedCommand;
+  readonly unreachable: boolean;
   step?: string;
   host?: string;
 
@@ -79,6 +86,7 @@ export class PgplayError extends Error {
     this.step = details.step;
     this.host = details.host;
     this.command = details.command;
+    this.unreachable = details.unreachable === true;
   }
 
   get exitCode(): number {
@@ -126,6 +134,8 @@ export interface ErrorPayload {
   host?: string;
   position?: SourcePosition;
   command?: FailedCommand;
+  /** The host could not be connected to (see ErrorDetails.unreachable). */
+  unreachable?: true;
 }
 
 export function errorPayload(e: PgplayError): ErrorPayload {
@@ -136,6 +146,7 @@ export function errorPayload(e: PgplayError): ErrorPayload {
   if (e.host !== undefined) payload.host = e.host;
   if (e.position) payload.position = e.position;
   if (e.command) payload.command = e.command;
+  if (e.unreachable) payload.unreachable = true;
   return payload;
 }
 

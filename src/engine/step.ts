@@ -10,6 +10,7 @@ import { sleep } from './pool.js';
 import { readAhead } from './read-ahead.js';
 import type { RunContext } from './run-context.js';
 import { hostScope } from './scope.js';
+import { toleratedUnreachable } from './unreachable.js';
 
 export interface HostStepResult {
   status: StepStatus;
@@ -43,11 +44,14 @@ export async function runStepOnHost(
     const facts = run.facts[hostName];
     if (facts && !facts.reachable) {
       const cause = run.connectionErrors[hostName];
+      const tolerated = toleratedUnreachable(step, cause);
+      if (tolerated) return finish(tolerated);
       throw new PgplayError({
         code: 'TRANSPORT',
         message: `host is unreachable: ${facts.error ?? 'unknown reason'}`,
         expected: cause?.expected,
         hint: cause?.hint,
+        unreachable: cause?.unreachable,
       });
     }
     const scope = () => hostScope(run.scopeSources(), hostName, extra);
@@ -81,6 +85,9 @@ export async function runStepOnHost(
       const untilMet =
         !error && (step.until === undefined || checkMode || evaluateCondition(step.until, { ...scope(), ...resultScope(step, outcome!) }));
       if ((!error && untilMet) || final || attempts > retries || run.signal.aborted) {
+        // The host went away during the step (its connection could not be opened again).
+        const tolerated = toleratedUnreachable(step, error);
+        if (tolerated) return finish(tolerated);
         if (error) return finish({ status: 'failed', error, ignored: step.ignore_errors === true && !final });
         if (!untilMet) {
           return finish({

@@ -1,6 +1,7 @@
 import { EXIT, type PgplayError } from '../core/errors.js';
 import type { RecapCounts, RunEvent } from './events.js';
 import type { HostEntry } from './loop.js';
+import { isToleratedUnreachable } from './unreachable.js';
 
 export type RunStatus = Extract<RunEvent, { type: 'run-end' }>['status'];
 
@@ -26,7 +27,7 @@ export class RunTally {
   count(host: string, { result, prior }: HostEntry): boolean {
     const counts = (this.recap[host] ??= { ok: 0, changed: 0, skipped: 0, failed: 0, unreachable: 0 });
     counts[result.status]++;
-    if (result.error?.code === 'TRANSPORT') counts.unreachable++;
+    if (result.error?.code === 'TRANSPORT' || isToleratedUnreachable(result)) counts.unreachable++;
     const acted = result.status === 'ok' || result.status === 'changed' || (result.status === 'failed' && result.error?.exitCode !== EXIT.INVALID);
     if (!this.check && (prior || acted)) this.ran = true;
     if (result.status !== 'failed' || result.ignored) return false;

@@ -410,6 +410,14 @@ export function checkPlaybook(doc: LoadedDocument<Playbook>, options: PlaybookCh
       });
     }
 
+    // An include runs no action on a host itself: each included step decides for its own hosts.
+    if (body.unreachable !== undefined && INCLUDE_KEY in body) {
+      emit([...where, 'unreachable'], `${label}: unreachable applies to a step's action on its hosts, not to an include`, {
+        part: 'key',
+        expected: 'unreachable: tolerate on the included steps that may meet an unreachable host',
+      });
+    }
+
     if (body.rescue !== undefined && !(INCLUDE_KEY in body)) {
       emit([...where, 'rescue'], `${label}: rescue belongs on an include step (the section it puts back)`, {
         part: 'key',

@@ -40,6 +40,7 @@ export const STEP_KEYS = [
   'loop',
   'cleanup',
   'rescue',
+  'unreachable',
 ] as const;
 
 export interface StepCommon {
@@ -77,6 +78,11 @@ export interface StepCommon {
    * is refused or interrupted, to put back what the section changed (engine/rescue.ts).
    */
   rescue?: IncludeInput;
+  /**
+   * tolerate: a host the transport cannot connect to (refused, timed out) is recorded as unreachable
+   * (the step is skipped there and registers `unreachable: true`) instead of failing the step; fail (default).
+   */
+  unreachable?: 'fail' | 'tolerate';
 }
 
 /**

@@ -37,8 +37,10 @@ export interface DrillReportOutputs {
 export interface PromotionReportOutputs {
   /** The promotion (registered on the new primary; changed, timeline, previous_timeline). */
   promoted: string;
-  /** The fencing of the old primary (registered on it). */
+  /** The fencing of the old primary (registered on it; `unreachable: true` when its host could not be reached). */
   fenced?: string;
+  /** The operator's confirmation that an old primary that could not be fenced cannot come back (registered on the new primary). */
+  fence_confirmed?: string;
   /** A step (include-step/step) whose ok result on the old primary means it streams from the new one. */
   rebuilt?: string;
   /** The old primary's rejoin (rebuild_old_primary): which path it took and how long it took, as rejoin.yml reports it. */

@@ -15,6 +15,11 @@ export interface TopologyChanged {
   previousTimeline?: number;
   /** The old primary was rebuilt as a standby of the new one (else it is stopped, fenced). */
   previousPrimaryStreams: boolean;
+  /**
+   * How the old primary was kept from coming back: stopped by the run (fenced), or not at all because its host
+   * could not be reached (impossible), in which case the run went on only on the operator's confirmation.
+   */
+  fencing?: { state: 'fenced' } | { state: 'impossible'; reason: string; confirmedByOperator: boolean };
 }
 
 /** A subscriber says whether it rewrote the inventory to match, so the user is told what is left to do. */

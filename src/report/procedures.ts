@@ -45,6 +45,19 @@ export function topologyChangeOf(run: JournalRun, outputs: PromotionReportOutput
   const value = promoted?.value as Record<string, unknown> | undefined;
   if (!promoted || !value || value.changed !== true) return undefined;
   const fence = outputs.fenced === undefined ? undefined : run.registered.findLast((r) => r.name === outputs.fenced);
+  const fenceValue = fence?.value as Record<string, unknown> | undefined;
+  const confirmation = outputs.fence_confirmed === undefined ? undefined : run.registered.findLast((r) => r.name === outputs.fence_confirmed);
+  const confirmed = (confirmation?.value as Record<string, unknown> | undefined) ?? {};
+  const fencing: TopologyChanged['fencing'] = !fenceValue
+    ? undefined
+    : fenceValue.unreachable === true
+      ? {
+          state: 'impossible',
+          reason: String(fenceValue.unreachable_reason ?? fenceValue.msg ?? ''),
+          // The confirmation step ran (not skipped) and held: a refusal stops the run before any promotion.
+          confirmedByOperator: confirmed.skipped === false && confirmed.failed === false,
+        }
+      : { state: 'fenced' };
   const rebuilt =
     outputs.rebuilt !== undefined &&
     run.events.some((e) => e.type === 'step-result' && e.step === outputs.rebuilt && e.status === 'ok');
@@ -57,15 +70,24 @@ export function topologyChangeOf(run: JournalRun, outputs: PromotionReportOutput
     ...(typeof value.timeline === 'number' ? { timeline: value.timeline } : {}),
     ...(typeof value.previous_timeline === 'number' ? { previousTimeline: value.previous_timeline } : {}),
     previousPrimaryStreams: rebuilt,
+    ...(fencing ? { fencing } : {}),
   };
 }
 
 export function promotionNotice(p: TopologyChanged, inventoryRewritten: boolean): string {
   const tl = p.timeline !== undefined ? ` (timeline ${p.previousTimeline ?? '?'} -> ${p.timeline})` : '';
   const old = p.previousPrimary ?? 'the old primary';
-  const lines = [
-    `TOPOLOGY CHANGED: ${p.primary} is the primary now${tl}; ${old} ${p.previousPrimaryStreams ? `streams from ${p.primary}` : 'is stopped (fenced)'}.`,
-  ];
+  const impossible = p.fencing?.state === 'impossible' ? p.fencing : undefined;
+  const oldState = p.previousPrimaryStreams ? `streams from ${p.primary}` : impossible ? 'could not be fenced' : 'is stopped (fenced)';
+  const lines = [`TOPOLOGY CHANGED: ${p.primary} is the primary now${tl}; ${old} ${oldState}.`];
+  if (impossible) {
+    lines.push(`  FENCING IMPOSSIBLE: ${old} could not be reached (${impossible.reason}).`);
+    lines.push(
+      impossible.confirmedByOperator
+        ? `  The operator confirmed that ${old} cannot come back (-p old_primary=down). It must not start as it is: rebuild it as a standby of ${p.primary} first.`
+        : `  Nobody confirmed that ${old} cannot come back: make sure it cannot before anything else.`,
+    );
+  }
   if (inventoryRewritten) {
     lines.push(`  The lab's inventory ${p.inventory} now says so; the shipped playbooks run against it as before.`);
   } else {

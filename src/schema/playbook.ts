@@ -109,7 +109,8 @@ const PROMOTION_OUTPUTS: JsonSchema = {
   required: ['promoted'],
   properties: {
     promoted: registered('The promotion, registered on the new primary (changed, timeline, previous_timeline)'),
-    fenced: registered('The fencing of the old primary, registered on it'),
+    fenced: registered('The fencing of the old primary, registered on it (unreachable: true when its host could not be reached)'),
+    fence_confirmed: registered('The operator\'s confirmation that an old primary that could not be fenced cannot come back, registered on the new primary'),
     // include-step/step, or deeper when the included playbook includes another (rebuild-old-primary/build/streaming).
     rebuilt: { ...stepPath(), description: 'A step (include-step/step) whose ok result on the old primary means it streams from the new primary' },
     rejoin: { ...REJOIN_OUTPUTS, description: "The old primary's rejoin (rebuild_old_primary): the steps that say which path it took and how long it took" },
@@ -208,6 +209,13 @@ function commonStepProperties(): Record<string, JsonSchema> {
       ...INCLUDE_STEP,
       description:
         'On an include step: the playbook (path relative to this one, with params) run when a step of the included section fails, is refused or interrupted, to put back what it changed; the run still fails. Its steps always run (as guards) and are reported as <id>/rescue/<step>',
+    },
+    unreachable: {
+      enum: ['fail', 'tolerate'],
+      default: 'fail',
+      description:
+        'tolerate: a host that cannot be connected to (refused, timed out, no route; not an authentication or host-key failure) ' +
+        'does not fail the step: it is skipped there and registers unreachable: true and unreachable_reason; fail (default): the step fails',
     },
   };
   return props;

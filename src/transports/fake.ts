@@ -38,8 +38,10 @@ export class FakeTransport implements Transport {
   readonly calls: FakeCall[];
   connected = false;
   closed = false;
-  /** Set to make the next operations fail as if the host were unreachable. */
+  /** Set to make the next operations fail as if the host were unreachable (nothing answers: connect refused). */
   unreachable = false;
+  /** Set to make the next operations fail with this error instead (e.g. an authentication failure, which is not unreachable). */
+  failure?: PgplayError;
 
   constructor(
     readonly hostName: string,
@@ -111,8 +113,9 @@ export class FakeTransport implements Transport {
   }
 
   private assertReachable(): void {
+    if (this.failure) throw this.failure;
     if (this.unreachable) {
-      throw new PgplayError({ code: 'TRANSPORT', message: `host ${this.hostName} is unreachable`, host: this.hostName });
+      throw new PgplayError({ code: 'TRANSPORT', message: `host ${this.hostName} is unreachable`, host: this.hostName, unreachable: true });
     }
   }
 

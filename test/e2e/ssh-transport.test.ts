@@ -344,6 +344,8 @@ describe('host keys', () => {
     expect(err.message).toContain(`the host key of db2 (127.0.0.3:${sshd.port}) is not known`);
     expect(err.message).toContain(sshd.hostKeyFingerprint);
     expect(err.hint).toContain(`[127.0.0.3]:${sshd.port} ${sshd.hostPublicKey}`);
+    // A host that answers with a key nobody trusts is not a dead host (unreachable: tolerate must not hide it).
+    expect(err.unreachable).toBe(false);
     expect(readFileSync(kh, 'utf8')).toBe('');
   });
 
@@ -358,6 +360,7 @@ describe('host keys', () => {
       expect(err.message).toContain(`HOST KEY CHANGED for db2 (127.0.0.3:${sshd.port})`);
       expect(err.message).toContain(sshd.hostKeyFingerprint);
       expect(err.message).toContain(otherFp);
+      expect(err.unreachable).toBe(false);
     }
     expect(readFileSync(kh, 'utf8')).toBe(`[127.0.0.3]:${sshd.port} ${otherPub}\n`);
   });
@@ -411,6 +414,7 @@ describe('connection failures', () => {
     expect(err.message).toBe(
       `authentication failed for root@db2 (127.0.0.3:${sshd.port}): the server accepted none of: identity file ${stranger.path}`,
     );
+    expect(err.unreachable).toBe(false);
   });
 
   test('an encrypted key uses the passphrase from its secret reference', async () => {
@@ -465,6 +469,8 @@ describe('connection failures', () => {
     const err = await rejection(transport(db2({ port })).exec(['true']));
     expect(err.code).toBe('TRANSPORT');
     expect(err.message).toBe(`cannot connect to db2 (127.0.0.3:${port}) as root: connection refused (nothing listens on that port)`);
+    // What a machine whose sshd is gone looks like: the transport classifies it (unreachable: tolerate).
+    expect(err.unreachable).toBe(true);
   });
 
   test('a server that never speaks SSH: connect timeout', async () => {
@@ -476,6 +482,7 @@ describe('connection failures', () => {
       const started = Date.now();
       const err = await rejection(transport(db2({ port, connectTimeout: '1s' })).connect());
       expect(err.message).toBe(`cannot connect to db2 (127.0.0.3:${port}) as root: no SSH session within 1s (connection.connectTimeout)`);
+      expect(err.unreachable).toBe(true);
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       for (const c of accepted) c.destroy();
@@ -518,6 +525,8 @@ describe('connection failures', () => {
     expect(err.code).toBe('TRANSPORT');
     expect(err.host).toBe('db2');
     expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 41`));
+    // Lost while a command ran: it may have done its work; only a connection that cannot be opened is unreachable.
+    expect(err.unreachable).toBe(false);
     expect((await t.exec(['echo', 'back'])).stdout).toBe('back');
     expect(t.connectionsOpened).toBe(2);
   });
@@ -605,6 +614,7 @@ describe('jump host', () => {
     const err = await rejection(t.connect());
     expect(err.code).toBe('TRANSPORT');
     expect(err.message).toMatch(new RegExp(`^cannot reach db3 \\(127\\.0\\.0\\.4:${port}\\) through the jump host bastion \\(127\\.0\\.0\\.2:${sshd.port}\\)`));
+    expect(err.unreachable).toBe(true);
   });
 });
 

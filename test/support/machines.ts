@@ -100,6 +100,11 @@ export interface Machine {
   pids(): Promise<number[]>;
   /** Everything this machine's sshd logged. */
   sshdLog(): string;
+  /**
+   * The machine dies (a power cut): its postmasters and then its sshd are killed by pid (SIGKILL), so that
+   * nothing answers at its address any more. rig.stop() still removes whatever is left.
+   */
+  kill(): Promise<void>;
 }
 
 export interface Machines {
@@ -275,8 +280,19 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     },
     pids: async () => (machine.namespace ? pidsInNamespace(machine.namespace) : []),
     sshdLog: () => log.join(''),
+    kill: async () => {
+      const postmasters = await runningPostmasters(machine);
+      postmasters.forEach((p) => signal(p, 'SIGKILL'));
+      if (!(await gone(postmasters, 10_000))) throw new Error(`machine ${machine.name}: postmasters ${postmasters.join(', ')} survived SIGKILL`);
+      const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+      child.kill('SIGKILL');
+      await exited;
+      killed = true;
+    },
   };
-  const stop = () => stopMachine(machine, child);
+  // Once killed, the machine cannot be entered (its sshd's namespace path is gone): stop only reaps what is left.
+  let killed = false;
+  const stop = () => stopMachine(machine, child, killed);
   try {
     await sshdListening(child, [address], log);
     machine.namespace = await readlink(namespacePath);
@@ -405,17 +421,23 @@ async function gone(pids: number[], ms: number): Promise<boolean> {
  * (fast shutdown, then immediate, then SIGKILL), the mounts, the sshd, and last anything still in the
  * namespace (a session or command left behind). Once no process holds the namespace it is gone.
  */
-async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
+/** The pids of the postmasters running in a machine: each postmaster.pid found inside it, if that process lives there. */
+async function runningPostmasters(m: Machine): Promise<number[]> {
+  const inside = new Set(await pidsInNamespace(m.namespace));
+  const found = await m.exec(['find', '/var/lib/postgresql', '-maxdepth', '4', '-name', 'postmaster.pid']);
+  const postmasters: number[] = [];
+  for (const file of found.stdout.split('\n').filter(Boolean)) {
+    const pid = await m.postmasterPid(file.replace(/\/postmaster\.pid$/, ''));
+    if (pid !== undefined && inside.has(pid)) postmasters.push(pid);
+  }
+  return postmasters;
+}
+
+async function stopMachine(m: Machine, child: ChildProcess, killed = false): Promise<void> {
   // Whatever goes wrong, everything else is still stopped; the problems are thrown at the end.
   const problems: string[] = [];
-  if (m.namespace) {
-    const inside = new Set(await pidsInNamespace(m.namespace));
-    const found = await m.exec(['find', '/var/lib/postgresql', '-maxdepth', '4', '-name', 'postmaster.pid']);
-    const postmasters: number[] = [];
-    for (const file of found.stdout.split('\n').filter(Boolean)) {
-      const pid = await m.postmasterPid(file.replace(/\/postmaster\.pid$/, ''));
-      if (pid !== undefined && inside.has(pid)) postmasters.push(pid);
-    }
+  if (m.namespace && !killed) {
+    const postmasters = await runningPostmasters(m);
     for (const [sig, ms] of [['SIGINT', 60_000], ['SIGQUIT', 10_000], ['SIGKILL', 10_000]] as const) {
       if (await gone(postmasters, 0)) break;
       postmasters.forEach((p) => signal(p, sig));

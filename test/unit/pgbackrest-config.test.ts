@@ -82,6 +82,17 @@ describe('host.pgbackrest: where pgbackrest.conf is', () => {
     expect(repo).toContain('pg3-host=10.0.0.12\npg3-host-user=postgres\npg3-host-config=/srv/pgbr/db2.conf\n');
   });
 
+  it('after a promotion (pgbackrest_primary) the repository lists the new primary as pg1 and leaves the fenced old one out', async () => {
+    const hosts = resolveHosts(inv);
+    const scope = hostScope({ params: { pgbackrest_primary: 'db2' }, vars: {}, inventory: inv, hosts, facts: {}, registered: {} }, 'bk1', {});
+    const repo = await renderer.renderFile('pgbackrest.conf.hbs', scope);
+    expect(repo).toContain('# db2 (standby)\npg1-path=/var/lib/postgresql/15/main\n');
+    expect(repo).toContain('pg1-host=10.0.0.12\npg1-host-user=postgres\npg1-host-config=/srv/pgbr/db2.conf\n');
+    // pgBackRest on the repository fails while it lists a pg host whose pgBackRest is stopped (fenced) or that is gone.
+    expect(repo).not.toContain('10.0.0.11');
+    expect(repo).not.toMatch(/^pg[2-9]-/m);
+  });
+
   it('a pgbackrest_config that is not an absolute plain path is an inventory error with its position (exit 2)', () => {
     const text = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'valid', 'inventory.yml'), 'utf8');
     const bad = text

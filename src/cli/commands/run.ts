@@ -7,6 +7,7 @@ import { PgplayError } from '../../core/errors.js';
 import { defaultStateDir } from '../../core/paths.js';
 import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
+import type { TopologyChanged } from '../../model/topology.js';
 import { runPlaybook } from '../../app/run-playbook.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { errorEvent } from '../../report/json.js';
@@ -121,7 +122,7 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     reportFile: values.report,
     topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
   });
-  if (values.report && !procedures.drill && !procedures.rejoin) await writeReport(values.report, redactor.redactValue(events));
+  if (values.report && !procedures.drill && !procedures.rejoin) await writeReport(values.report, redactor.redactValue(events), procedures.topology && redactor.redactValue(procedures.topology));
   // Last, once every record of the run is written: its manifest, linked to the one sealed before it.
   await (await import('../../evidence/manifest.js')).sealEvidence(stateDir, result.runId, (m) => stderr(`pgplay: ${m}\n`));
   if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
@@ -149,9 +150,10 @@ async function askYesNo(question: string): Promise<boolean> {
   }
 }
 
-async function writeReport(file: string, events: RunEvent[]): Promise<void> {
+/** The run's events, and after a promotion the topology change (with how the old primary was fenced). */
+async function writeReport(file: string, events: RunEvent[], topology?: TopologyChanged): Promise<void> {
   try {
-    await writeFile(file, JSON.stringify({ events }, null, 2) + '\n', { mode: 0o600 });
+    await writeFile(file, JSON.stringify({ events, ...(topology ? { topology } : {}) }, null, 2) + '\n', { mode: 0o600 });
   } catch (e) {
     throw new PgplayError({ code: 'USAGE', message: `cannot write report ${file}: ${(e as Error).message}` });
   }

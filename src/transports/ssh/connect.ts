@@ -79,6 +79,9 @@ export async function openConnection(host: Host, options: OpenOptions): Promise<
   }
 }
 
+/** RFC 4254's reason code when the server could not connect to the forwarded address. */
+const SSH_OPEN_CONNECT_FAILED = 2;
+
 function forwardTo(jump: ClientType, target: Endpoint, jumpEndpoint: Endpoint): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     jump.forwardOut('127.0.0.1', 0, target.address, target.port, (err, stream) => {
@@ -91,6 +94,8 @@ function forwardTo(jump: ClientType, target: Endpoint, jumpEndpoint: Endpoint): 
               `cannot reach ${describeEndpoint(target)} through the jump host ${describeEndpoint(jumpEndpoint)}: ` +
               `${err.message.replace(/^\(SSH\) /, '')}`,
             hint: 'the jump host must be able to connect to that address and port, and allow TCP forwarding (AllowTcpForwarding)',
+            // The jump host answered but could not connect onward (SSH_OPEN_CONNECT_FAILED): the target is down or cut off.
+            unreachable: (err as Error & { reason?: number }).reason === SSH_OPEN_CONNECT_FAILED,
           }),
         );
         return;
@@ -202,6 +207,7 @@ function connectError(
       host: endpoint.hostName,
       message: `cannot connect to ${where} as ${endpoint.user}: no SSH session within ${formatMs(readyTimeout)} (connection.connectTimeout)`,
       hint: 'the host may be down, firewalled, or not running sshd on that port',
+      unreachable: true,
       cause: err,
     });
   }
@@ -209,9 +215,16 @@ function connectError(
     code: 'TRANSPORT',
     host: endpoint.hostName,
     message: `cannot connect to ${where} as ${endpoint.user}: ${socketReason(err)}`,
+    unreachable: err.code !== undefined && UNREACHABLE_SOCKET_CODES.has(err.code),
     cause: err,
   });
 }
+
+/**
+ * Socket errors that mean nothing answers at the address: the host is down, cut off, or its sshd is gone.
+ * Not a reset (something answered), not a name that does not resolve (a typo is not a dead host).
+ */
+const UNREACHABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT']);
 
 function socketReason(err: Error & { code?: string }): string {
   switch (err.code) {
