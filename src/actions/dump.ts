@@ -170,7 +170,7 @@ export const dumpAction: Action<DumpInput> = {
       dir: { type: 'string', pattern: '^(/.*)?$', description: "The dump directory on this host; default the host var dumps_dir, else <backup.repoPath>/dumps ('' : the default)." },
       databases: { type: ['array', 'string'], items: { type: 'string', minLength: 1 }, description: 'The databases, a list or comma-separated (default: every database that accepts connections, templates excepted).' },
       format: { enum: ['directory', 'custom'], description: 'pg_dump -Fd (default; -j works) or -Fc (one file).' },
-      jobs: { type: 'integer', minimum: 1, maximum: 64, description: 'pg_dump -j N: parallel jobs (directory format).' },
+      jobs: { type: 'integer', minimum: 1, maximum: 64, description: 'pg_dump -j N: parallel jobs of a directory-format dump (pg_dump writes a custom-format file in one process).' },
       globals: { type: 'boolean', description: 'Also pg_dumpall --globals-only (roles with their password verifiers, tablespaces); default true.' },
       source: { type: 'string', description: 'The host whose server is dumped; default the primary.' },
       keep: { type: 'integer', minimum: 1, description: 'Complete dumps kept per database (and of the globals); older ones are removed.' },
@@ -181,7 +181,9 @@ export const dumpAction: Action<DumpInput> = {
   readOnly: (input) => input.command === 'list' || input.command === 'verify',
 
   async check(ctx, input): Promise<Outcome> {
-    if (input.command === 'list' || input.command === 'verify') return listing(ctx, input);
+    // Both only read: plan runs them as a real run does (and a run never calls apply for an unchanged check).
+    if (input.command === 'list') return listing(ctx, input);
+    if (input.command === 'verify') return verify(ctx, input);
     const dir = dirOf(ctx, input);
     const source = sourceOf(ctx, input);
     const databases = ctx.factsOf(source.name).running ? await databasesOf(ctx, source, input) : (listOf(input.databases) ?? []);
@@ -193,7 +195,6 @@ export const dumpAction: Action<DumpInput> = {
   async apply(ctx, input): Promise<Outcome> {
     if (input.command === 'list') return listing(ctx, input);
     if (input.command === 'verify') return verify(ctx, input);
-    if (input.format === 'custom' && (input.jobs ?? 1) > 1) throw new PgplayError({ code: 'SEMANTIC', message: 'jobs > 1 needs format directory (pg_dump -j writes a directory)', expected: 'format: directory, or jobs: 1' });
     const dir = dirOf(ctx, input);
     const source = sourceOf(ctx, input);
     const written: Written[] = [];

@@ -206,6 +206,9 @@ async function restoreDatabase(ctx: ActionContext, input: RestoreDumpInput, src:
   const pg = ctx.host.postgres;
   const tables = listOf(input.tables) ?? [];
   const schemas = listOf(input.schemas) ?? [];
+  // pg_restore -n restores what is in a schema, not the schema itself.
+  const needed = schemas.length ? schemas : tables.length ? [tables[0]!.includes('.') ? tables[0]!.split('.')[0]! : 'public'] : [];
+  if (needed.length) await withClient(ctx, into, async (c) => { for (const sch of needed) await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(sch)}`); });
   const argv = [pgBin(ctx.host, 'pg_restore'), '-h', pg.socketDir, '-p', String(pg.port), '-U', pg.superuser, '-d', conninfoDb(into)];
   if ((input.jobs ?? 1) > 1) argv.push('-j', String(input.jobs));
   if (input.no_owner) argv.push('--no-owner');

@@ -2,7 +2,7 @@
  * Restoring a `pg_dumpall --globals-only` file onto a server that already has roles: the statements to
  * run, so that roles the server lacks are created as dumped (password verifier included), roles it has
  * keep their password unless the caller asks for the dumped one, and nothing fails just because a role
- * or tablespace exists. pg_dumpall writes one statement per line; a statement that spans lines (a
+ * or tablespace exists. Lines that are psql meta-commands are skipped. pg_dumpall writes one statement per line; a statement that spans lines (a
  * quoted value with a newline) is kept whole.
  */
 
@@ -34,7 +34,8 @@ export function globalsStatements(sql: string): string[] {
   let current = '';
   let inQuote = false;
   for (const line of sql.split('\n')) {
-    if (!current && (line.trim() === '' || line.startsWith('--'))) continue;
+    // psql meta-commands (\restrict / \unrestrict of recent pg_dumpall releases) are psql's, not SQL.
+    if (!current && (line.trim() === '' || line.startsWith('--') || line.startsWith('\\'))) continue;
     current = current ? `${current}\n${line}` : line;
     for (const ch of line) if (ch === "'") inQuote = !inQuote;
     if (!inQuote && line.trimEnd().endsWith(';')) {

@@ -50,6 +50,7 @@ describe('retention', () => {
 
 describe('globals restore plan', () => {
   const sql = [
+    '\\restrict H0s0M2a6RJHfv3X4',
     '--',
     '-- Roles',
     '--',
@@ -60,9 +61,10 @@ describe('globals restore plan', () => {
     "ALTER ROLE \"New \"\"one\"\"\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:x$y:z';",
     "CREATE TABLESPACE fast OWNER app LOCATION '/srv/fast';",
     'GRANT pg_read_all_data TO app GRANTED BY postgres;',
+    '\\unrestrict H0s0M2a6RJHfv3X4',
   ].join('\n');
 
-  it('creates missing roles with their verifier and leaves the password of existing ones unless asked', () => {
+  it('creates missing roles with their verifier, leaves the password of existing ones unless asked, and skips psql meta-commands', () => {
     const plan = planGlobals(sql, new Set(['app', 'postgres']), new Set(['fast']), false);
     expect(plan.created).toEqual(['New "one"']);
     expect(plan.passwordsKept).toEqual(['app']);
