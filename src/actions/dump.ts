@@ -14,7 +14,7 @@ import type { Client } from 'pg';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
-import { defaultDumpDir, dumpName, retentionRemoves, type DumpEntry, type DumpFormat, type Retention } from '../postgres/dump-files.js';
+import { defaultDumpDir, dumpName, groupOf, parseDumpName, retentionRemoves, type DumpEntry, type DumpFormat, type Retention } from '../postgres/dump-files.js';
 import { commandFailed, pgBin } from '../postgres/owner.js';
 import { countTables } from '../postgres/table-counts.js';
 import { clientConnection, hostNamed, listDumps, listOf, primaryHost, removeDumps, runAs, verifyDumps } from './logical/common.js';
@@ -187,7 +187,8 @@ export const dumpAction: Action<DumpInput> = {
     const dir = dirOf(ctx, input);
     const source = sourceOf(ctx, input);
     const databases = ctx.factsOf(source.name).running ? await databasesOf(ctx, source, input) : (listOf(input.databases) ?? []);
-    const entries = await listDumps(ctx, ctx.host, ctx.transport, dir);
+    const groups = new Set([...databases.map((d) => groupOf({ kind: 'directory', database: d })), ...(input.globals === false ? [] : [groupOf({ kind: 'globals' })])]);
+    const entries = (await listDumps(ctx, ctx.host, ctx.transport, dir)).filter((e) => !e.complete || groups.has(groupOf(e)));
     const { lines } = describeRemoval(ctx, input, entries, new Set());
     return { changed: true, msg: [`would dump ${databases.join(', ') || 'every database'}${input.globals === false ? '' : ' and the globals'} of ${source.name} into ${dir}`, ...lines].join('; ') };
   },
@@ -200,7 +201,10 @@ export const dumpAction: Action<DumpInput> = {
     const written: Written[] = [];
     for (const db of await databasesOf(ctx, source, input)) written.push(await dumpDatabase(ctx, source, input, dir, db));
     if (input.globals !== false) written.push(await dumpGlobals(ctx, source, dir));
-    const entries = await listDumps(ctx, ctx.host, ctx.transport, dir);
+    // Retention touches the databases (and globals) this run dumped, and incomplete leftovers: a run
+    // for one database never thins out another's dumps.
+    const groups = new Set(written.map((w) => groupOf(parseDumpName(w.name)!)));
+    const entries = (await listDumps(ctx, ctx.host, ctx.transport, dir)).filter((e) => !e.complete || groups.has(groupOf(e)));
     const { removes } = describeRemoval(ctx, input, entries, new Set(written.map((w) => w.name)));
     await removeDumps(ctx, ctx.host, ctx.transport, dir, removes.map((r) => r.entry.name));
     for (const r of removes) ctx.log(`removed ${r.entry.name}: ${r.reason}`);

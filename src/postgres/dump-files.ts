@@ -85,7 +85,7 @@ export function dumpsIn(names: string[], cluster: string): DumpEntry[] {
 }
 
 /** The group a dump's retention counts in: one per database, one for the globals. */
-export function groupOf(d: DumpName): string {
+export function groupOf(d: Pick<DumpName, 'kind' | 'database'>): string {
   return d.kind === 'globals' ? '\u0000globals' : `db:${d.database}`;
 }
 
