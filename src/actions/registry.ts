@@ -3,6 +3,7 @@ import basebackupAction from './basebackup.js';
 import blockAction from './block.js';
 import commandAction from './command.js';
 import debianClusterAction from './debian-cluster.js';
+import dumpAction from './dump.js';
 import fileAction from './file.js';
 import pgbackrestAction from './pgbackrest.js';
 import pitrTargetAction from './pitr-target.js';
@@ -11,6 +12,7 @@ import pgpassAction from './pgpass.js';
 import preflightAction from './preflight.js';
 import postgresAction from './postgres.js';
 import recoveryAction from './recovery.js';
+import restoreDumpAction from './restore-dump.js';
 import roleAction from './role.js';
 import sqlAction from './sql.js';
 import templateAction from './template.js';
@@ -23,7 +25,7 @@ import rewindAction from './rewind.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 
