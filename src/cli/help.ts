@@ -11,8 +11,8 @@ Usage:
   pgplay history [--limit N]              past runs from the run journal
   pgplay status [-i inventory.yml]        DR health in one command (exit 0 ok, 1 warning, 2 critical)
   pgplay docs <playbook> [-i inv] [-p k=v] a playbook as a Markdown runbook
-  pgplay schedule <playbook> --every daily --at 01:30 [--cron | --install]
-                                          a systemd service+timer pair, or a crontab line
+  pgplay schedule <playbook> --every daily --at 01:30 [--cron | --install | --kubernetes --image I]
+                                          a systemd service+timer pair, a crontab line or a CronJob
   pgplay playbooks [--output json]        the shipped playbooks and their params
   pgplay help <command>                   help for one command
   pgplay --version
@@ -113,12 +113,15 @@ patterns that depend on them. npm run docs regenerates docs/ for the shipped pla
   schedule: `Usage: pgplay schedule <playbook.yml> --every hourly|daily|weekly [--at HH:MM] [--day Mon..Sun]
          [-i inventory.yml] [-p key=value ...] [--randomized-delay 10m] [--state-dir DIR] [--metrics FILE]
          [--environment-file FILE] [--install [--unit-dir /etc/systemd/system] | --cron]
+         [--kubernetes --image IMAGE [--namespace NS] [--time-zone Etc/UTC] [--state-claim PVC]]
 
 Prints a systemd service and timer pair that runs the playbook (Persistent=true, RandomizedDelaySec,
 output to the journal); --install writes them to --unit-dir; --cron prints a crontab line instead.
 The playbook, inventory and params are checked now, as a run checks them (exit 2). --at is the minute
 with --every hourly. Secret params cannot be scheduled; the inventory's {env} secrets come from
---environment-file (systemd's EnvironmentFile=).
+--environment-file (systemd's EnvironmentFile=). --kubernetes prints a CronJob (concurrencyPolicy
+Forbid) running IMAGE (the Dockerfile's) with the inventory from a ConfigMap and the secrets from a
+Secret, by name; the kubectl commands that create them head the manifest.
 `,
   status: `Usage: pgplay status [-i inventory.yml] [--output human|json] [--metrics FILE] [--state-dir DIR]
 
