@@ -60,6 +60,11 @@ running ones finish within --grace, records the journal and exits 130; Ctrl-C ag
 
 Same options as run; implies --check --diff. Nothing is changed on any host, so a plan does not
 take the cluster lock: it may run while another run holds it.
+
+--export-shell FILE writes the plan as a POSIX shell script (mode 0600) for when pgplay cannot run:
+the commands each action would run, in parts of consecutive steps on one host, in plan order
+(sh FILE 1 on the first part's host, then sh FILE 2 on the next's, ...), the checks as comments,
+secrets as environment references. An action that cannot export fails it (exit 2), naming the step.
 `,
   playbooks: `Usage: pgplay playbooks [--output human|json]
 
