@@ -60,6 +60,11 @@ export const assertAction: Action<AssertInput> = {
   async apply() {
     return { changed: false };
   },
+  // A check only: the script says what pgplay would have refused on.
+  async exportShell(_ctx, input) {
+    const conditions = Array.isArray(input.that) ? input.that : [input.that];
+    return { comments: [...conditions.map((c) => `check: ${c.replace(/\s+/g, ' ')}`), ...(input.msg ? [`  else: ${input.msg.replace(/\s+/g, ' ')}`] : [])] };
+  },
 };
 
 export default assertAction;

@@ -4,7 +4,8 @@
  * and a replaced file keeps its owner and mode (the transport keeps them when none are asked for).
  */
 import { PgplayError } from '../core/errors.js';
-import { BlockError, placeBlock, type BlockPosition } from '../text/managed-block.js';
+import { beginLine, BlockError, blockLines, endLine, placeBlock, type BlockPosition } from '../text/managed-block.js';
+import { word } from './shell-export.js';
 import { unifiedDiff } from './diff.js';
 import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -79,6 +80,39 @@ export const blockAction: Action<BlockInput> = {
     return outcome(ctx, input, await plan(ctx, input), false);
   },
 
+  // Edited in place when the script runs (earlier steps, a restore, may have changed the file since the
+  // plan): the block between its markers replaced, else inserted where pgplay inserts it.
+  async exportShell(ctx, input) {
+    const p = await plan(ctx, input);
+    const content = input.template !== undefined ? await ctx.renderTemplate(input.template, input.vars ?? {}) : (input.content ?? '');
+    const marker = input.marker ?? DEFAULT_MARKER;
+    const position = input.position ?? 'first-entry';
+    const created = [
+      `cp "$blk" "$f"`,
+      ...(input.mode !== undefined ? [`chmod ${formatMode(parseMode(input.mode))} "$f"`] : []),
+      ...(input.owner !== undefined || input.group !== undefined ? [`chown ${word(`${input.owner ?? ''}${input.group !== undefined ? `:${input.group}` : ''}`)} "$f"`] : []),
+    ];
+    const commands = [
+      `f=${word(p.target)}`,
+      'blk=$(mktemp)',
+      `cat > "$blk" <<'PGPLAY_BLOCK'`,
+      ...blockLines(content, marker),
+      'PGPLAY_BLOCK',
+      'if [ ! -e "$f" ]; then',
+      ...(input.create ? created : [`echo "$f does not exist: the block goes into an existing file" >&2`, 'exit 1']),
+      'else',
+      ...((input.backup ?? true) ? ['cp -p "$f" "$f.pgplay-prev"'] : []),
+      'tmp=$(mktemp "$f.pgplay-XXXXXX")',
+      `b=${word(beginLine(marker))} e=${word(endLine(marker))} awk -v blk="$blk" -v pos=${position} '${BLOCK_AWK}' "$f" "$f" > "$tmp"`,
+      'chmod --reference="$f" "$tmp"',
+      'chown --reference="$f" "$tmp"',
+      'mv -f "$tmp" "$f"',
+      'fi',
+      'rm -f "$blk"',
+    ];
+    return { runAlways: true, comments: [`${input.path}: the block between "${beginLine(marker)}" and "${endLine(marker)}"; every other line stays`], commands };
+  },
+
   async apply(ctx, input) {
     const p = await plan(ctx, input);
     let previous: string | undefined;
@@ -97,6 +131,22 @@ export const blockAction: Action<BlockInput> = {
 };
 
 export default blockAction;
+
+/**
+ * The block's placement in awk, over the file read twice: the first pass learns whether the block is
+ * there; the second replaces it between its markers, or inserts it at the top, before the first entry
+ * (a line neither blank nor a comment) or at the bottom.
+ */
+const BLOCK_AWK = [
+  'function put(  l) { while ((getline l < blk) > 0) print l; close(blk); done = 1 }',
+  'NR == FNR { if ($0 == ENVIRON["b"]) has = 1; next }',
+  'has && $0 == ENVIRON["b"] { put(); skip = 1; next }',
+  'skip { if ($0 == ENVIRON["e"]) skip = 0; next }',
+  '!has && !done && pos == "top" { put() }',
+  '!has && !done && pos == "first-entry" && $0 !~ /^[ \t]*(#|$)/ { put(); print "" }',
+  '{ print }',
+  'END { if (!done) put() }',
+].join('; ');
 
 interface Plan {
   target: string;

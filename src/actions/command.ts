@@ -4,6 +4,7 @@ import { evaluateCondition } from '../expr/index.js';
 import type { ExecOptions, ExecResult } from '../transports/types.js';
 import type { CommandInput } from './command-input.js';
 import { commandReadsOnly } from './command-readers.js';
+import { commandLine, word } from './shell-export.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export type { CommandInput };
@@ -74,6 +75,23 @@ export const commandAction: Action<CommandInput> = {
     // A satisfied guard means the desired state already holds: ok, not skipped (as Ansible reports it).
     if (skip) return { changed: false, msg: skip };
     return { changed: true, msg: `would run: ${formatArgv(argv)}` };
+  },
+
+  // The command with its guards as shell tests, so that the script skips it as pgplay would.
+  async exportShell(ctx, input) {
+    if (input.stdin !== undefined) throw new PgplayError({ code: 'USAGE', message: 'a command with stdin is not exported' });
+    const env = Object.entries(input.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const line = commandLine([...(env.length ? ['env', ...env] : []), ...commandArgv(input)], ctx.become);
+    const run = input.chdir !== undefined ? `(cd ${word(input.chdir)} && ${line})` : line;
+    const guards: string[] = [];
+    if (input.creates !== undefined) guards.push(`[ ! -e ${word(relativeTo(input.chdir, input.creates))} ]`);
+    if (input.removes !== undefined) guards.push(`[ -e ${word(relativeTo(input.chdir, input.removes))} ]`);
+    if (input.unless !== undefined) {
+      const unless = typeof input.unless === 'string' ? ['/bin/sh', '-c', input.unless] : input.unless;
+      guards.push(`! ${commandLine(unless, ctx.become)} >/dev/null 2>&1`);
+    }
+    const commands = guards.length ? [`if ${guards.join(' && ')}; then`, `  ${run}`, 'fi'] : [run];
+    return { commands };
   },
 
   async apply(ctx, input) {

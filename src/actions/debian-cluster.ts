@@ -25,6 +25,7 @@ import {
   type DebianClusterFile,
 } from '../postgres/debian-cluster-files.js';
 import { commandFailed, requirePgdata, transportOf } from '../postgres/owner.js';
+import { word, writeFileLines } from './shell-export.js';
 import type { Action, ActionContext } from './types.js';
 
 export interface DebianClusterInput {
@@ -63,6 +64,19 @@ export const debianClusterAction: Action<DebianClusterInput> = {
     const plan = await examine(ctx, input);
     if (plan.missing.length === 0) return { changed: false, msg: `${plan.configDir} holds every file of cluster ${plan.name}` };
     return { changed: true, msg: `would write ${plan.missing.join(', ')} in ${plan.configDir}` };
+  },
+
+  // The files missing at plan time, each written only if still missing when the script runs.
+  async exportShell(ctx, input) {
+    const plan = await examine(ctx, input);
+    const owner = ctx.host.postgres.osUser;
+    const commands = [`install -d -o ${word(owner)} -g "$(id -gn ${word(owner)})" -m 0755 ${word(plan.configDir)} ${word(`${plan.configDir}/conf.d`)}`];
+    for (const file of plan.missing) {
+      const path = `${plan.configDir}/${file}`;
+      const content = await contentOf(ctx, input, file, plan);
+      commands.push(`if [ ! -e ${word(path)} ]; then`, ...writeFileLines(path, content.text, { mode: MODES[file], owner }), 'fi');
+    }
+    return { runAlways: true, comments: plan.missing.length ? [`missing at plan time: ${plan.missing.join(', ')}`] : [`${plan.configDir} holds every file`], commands };
   },
 
   async apply(ctx, input) {

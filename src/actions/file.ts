@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { failedCommand, PgplayError, type FailedCommand } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
 import { disarm, guardDestruction } from './identity-guard.js';
+import { commandLine } from './shell-export.js';
 import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
@@ -62,6 +63,20 @@ export const fileAction: Action<FileInput> = {
   async check(ctx, input) {
     const p = await plan(ctx, input);
     return outcome(ctx, input, p, false);
+  },
+
+  async exportShell(ctx, input) {
+    const p = await plan(ctx, input);
+    if (p.disarm) throw failed(`removing the data directory ${p.disarm} is not exported: its guard reads the server's state when it runs`);
+    const comments = p.changes.length ? p.changes : [p.note ?? 'as it should be'];
+    if ((input.state ?? 'file') !== 'directory') return { comments, commands: p.commands.map((argv) => commandLine(argv, ctx.become)) };
+    // A directory is ensured whatever the plan found (a restore may have replaced it since).
+    const ensure = [
+      ['mkdir', '-p', '--', p.path],
+      ...(input.mode !== undefined ? [['chmod', input.mode, '--', p.path]] : []),
+      ...(input.owner !== undefined || input.group !== undefined ? [['chown', `${input.owner ?? ''}${input.group !== undefined ? `:${input.group}` : ''}`, '--', p.path]] : []),
+    ];
+    return { runAlways: true, comments, commands: ensure.map((argv) => commandLine(argv, argv[0] === 'chown' ? undefined : ctx.become)) };
   },
 
   async apply(ctx, input) {

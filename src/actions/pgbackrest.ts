@@ -11,7 +11,9 @@ import type { CommandHandler } from './pgbackrest/common.js';
 import { start, stop } from './pgbackrest/control.js';
 import { inputSchema, resolveInput, validateInput, type PgbackrestCommand, type PgbackrestInput } from './pgbackrest/input.js';
 import { check, info, stanzaCreate, verify } from './pgbackrest/repository.js';
-import { restore, restoreGuards, targetPgdata } from './pgbackrest/restore.js';
+import { restore, restoreArgs, restoreGuards, targetPgdata } from './pgbackrest/restore.js';
+import { commandLine, secretShell } from './shell-export.js';
+import { PgplayError } from '../core/errors.js';
 import { PgbackrestRunner } from './pgbackrest/runner.js';
 
 export type { PgbackrestInput } from './pgbackrest/input.js';
@@ -72,6 +74,19 @@ export const pgbackrestAction: Action<PgbackrestInput> = {
         : { changed: true, msg: `would run pgbackrest ${input.command} (${note})` };
     }
     return handler.check(ctx, input, runner);
+  },
+
+  // The restore (what a standby build or a restore needs by hand); its guards ran in check, at plan time.
+  async exportShell(ctx, input) {
+    const { runner } = prepare(ctx, input);
+    if (input.command !== 'restore') throw new PgplayError({ code: 'USAGE', message: `pgbackrest ${input.command} is not exported (only restore is)` });
+    const argv = runner.argv('restore', restoreArgs(input, targetPgdata(ctx)));
+    const cipher = ctx.inventory.backup?.cipherPass;
+    const secret = cipher ? secretShell(cipher) : undefined;
+    const line = commandLine(argv, ctx.host.postgres.osUser);
+    // The cipher passphrase as pgBackRest reads it from the environment, by reference.
+    const command = secret ? line.replace(/^(runuser -u \S+ -- )?/, `$1env PGBACKREST_REPO1_CIPHER_PASS="${secret.expr}" `) : line;
+    return { comments: ['the target must be stopped (the step before stops it); pgBackRest refuses a running cluster'], commands: [command], env: secret?.env ?? [] };
   },
 
   async apply(ctx, input, planned): Promise<Outcome> {

@@ -4,6 +4,7 @@ import { MASK } from '../core/redact.js';
 import type { SecretRef } from '../model/inventory.js';
 import { mergePgpass, parsePgpassLine, pgpassEscape, PGPASS_MODE, type PgpassEntry } from '../postgres/pgpass.js';
 import { unifiedDiff } from './diff.js';
+import { secretShell, word } from './shell-export.js';
 import { formatMode } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
@@ -75,6 +76,27 @@ export const pgpassAction: Action<PgpassInput> = {
     return outcome(ctx, await plan(ctx, input), false);
   },
 
+  // Each entry's line replaced (or added) in place; the password from the environment variable (or
+  // file) the reference names, escaped for .pgpass by sed, never as a value in the script.
+  async exportShell(ctx, input) {
+    const path = input.path ?? (await defaultPgpassPath(ctx));
+    const owner = ctx.host.postgres.osUser;
+    const commands = [`f=${word(path)}`, `tmp=$(mktemp "$f.pgplay-XXXXXX")`, 'if [ -f "$f" ]; then cat "$f" > "$tmp"; fi'];
+    const env: string[] = [];
+    for (const [i, e] of input.entries.entries()) {
+      const entry = await resolveEntry(ctx, e, i);
+      const secret = secretShell(passwordRef(ctx, e) as { env: string } | { file: string });
+      env.push(...secret.env);
+      const key = [entry.host, String(entry.port), entry.database, entry.user].map(pgpassEscape).join(':') + ':';
+      commands.push(
+        `k=${word(key)} awk 'index($0, ENVIRON["k"]) != 1' "$tmp" > "$tmp.new" && mv -f "$tmp.new" "$tmp"`,
+        `printf '%s%s\\n' ${word(key)} "$(printf '%s' "${secret.expr}" | sed 's/[\\\\:]/\\\\&/g')" >> "$tmp"`,
+      );
+    }
+    commands.push(`chmod 0600 "$tmp"`, `chown ${word(owner)} "$tmp"`, 'mv -f "$tmp" "$f"');
+    return { runAlways: true, comments: [`${path}: ${input.entries.length} entr${input.entries.length === 1 ? 'y' : 'ies'}, mode 0600, owner ${owner}`], commands, env };
+  },
+
   async apply(ctx, input) {
     const p = await plan(ctx, input);
     const owner = ctx.host.postgres.osUser;
@@ -122,6 +144,13 @@ async function plan(ctx: ActionContext, input: PgpassInput): Promise<Plan> {
   return { path, content, current, entries, contentChanged: current !== content, attributes };
 }
 
+/** The entry's password reference: its own, else the inventory's replication password for the replication user. */
+function passwordRef(ctx: ActionContext, e: PgpassEntryInput): unknown {
+  const replication = ctx.inventory.replication;
+  const user = e.user ?? replication?.user;
+  return e.password ?? (replication?.password && user === replication.user ? replication.password : undefined);
+}
+
 async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: number): Promise<PgpassEntry> {
   const where = `pgpass.entries[${index}]`;
   const invHost = ctx.hosts[e.host];
@@ -130,10 +159,9 @@ async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: numb
   if (!user) {
     throw new PgplayError({ code: 'SEMANTIC', message: `${where} has no user and the inventory has no replication.user`, expected: 'user: <role name>' });
   }
-  let ref: unknown = e.password;
+  const ref = passwordRef(ctx, e);
   if (ref === undefined) {
-    if (replication?.password && user === replication.user) ref = replication.password;
-    else {
+    {
       throw new PgplayError({
         code: 'SEMANTIC',
         message: `${where} (${user}) has no password`,

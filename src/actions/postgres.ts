@@ -4,7 +4,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { configVerdict } from '../postgres/config-verdict.js';
 import { listDir, pgBin, readPgVersion, requirePgdata, runAsOwner, commandFailed } from '../postgres/owner.js';
-import { checkServiceView, promoteServer, reloadServer, startServer, stopServer } from '../postgres/service.js';
+import { checkServiceView, promoteServer, reloadServer, serviceShell, startServer, statusShell, stopServer } from '../postgres/service.js';
 import { probe, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import { guardDestruction } from './identity-guard.js';
@@ -160,6 +160,18 @@ export const postgresAction: Action<PostgresInput> = {
       case 'promoted':
         return checkPromote(ctx, await probe(ctx));
     }
+  },
+
+  async exportShell(ctx, input) {
+    const pgdata = requirePgdata(ctx.host);
+    if (input.state === 'initialized') throw new PgplayError({ code: 'USAGE', message: 'initdb is not exported: its options and guards need pgplay' });
+    const waitMs = parseDuration(input.wait_timeout ?? DEFAULT_WAIT, 'wait_timeout');
+    const verb = ({ started: 'start', stopped: 'stop', restarted: 'restart', reloaded: 'reload', promoted: 'promote' } as const)[input.state];
+    const act = serviceShell(ctx.host, pgdata, verb, { mode: input.mode, waitMs });
+    // The state is read when the script runs (earlier parts stop, restore, start servers), as apply reads it.
+    const running = statusShell(ctx.host, pgdata);
+    const guard = verb === 'start' ? `if ! ${running} >/dev/null 2>&1; then` : verb === 'stop' || verb === 'reload' ? `if ${running} >/dev/null 2>&1; then` : undefined;
+    return { runAlways: true, commands: guard ? [guard, ...act.map((l) => `  ${l}`), 'fi'] : act };
   },
 
   async apply(ctx, input) {

@@ -16,6 +16,7 @@ import { pgconfValue } from '../render/quote.js';
 import { unifiedDiff } from './diff.js';
 import { defaultPgpassPath } from './pgpass.js';
 import { commandFailed, requirePgdata, runAsOwner } from '../postgres/owner.js';
+import { commandLine, writeFileLines } from './shell-export.js';
 import { formatMode } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
@@ -109,6 +110,20 @@ export const recoveryAction: Action<RecoveryActionInput> = {
 
   async check(ctx, input) {
     return outcome(ctx, await plan(ctx, input), false);
+  },
+
+  // The files as the plan rendered them (their content is pgplay's: the settings file, the signal file,
+  // an include line), written whole as the PostgreSQL OS user would own them.
+  async exportShell(ctx, input) {
+    const p = await plan(ctx, input);
+    const owner = ctx.host.postgres.osUser;
+    const commands = [
+      ...p.mkdirs.map((dir) => commandLine(['mkdir', '-p', '-m', '0700', '--', dir], owner)),
+      ...p.files.flatMap((f) => writeFileLines(f.path, f.content, { mode: f.mode, owner })),
+      ...p.remove.map((path) => commandLine(['rm', '-f', '--', path], owner)),
+    ];
+    const comments = [`recovery settings for PostgreSQL ${p.version} (${p.layout}); a running server needs: ${p.applyBy}`];
+    return { runAlways: true, comments, commands };
   },
 
   async apply(ctx, input) {

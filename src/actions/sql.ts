@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
+import { inlineParams, psqlLine } from './shell-export.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface SqlInput {
@@ -112,6 +113,17 @@ export const sqlAction: Action<SqlInput> = {
     }
     if (input.changed_when === false) return { changed: !ctx.checkMode, msg: ctx.checkMode ? 'would run (reports no change)' : undefined };
     return { changed: true, msg: 'would run the statement' };
+  },
+  async exportShell(ctx, input) {
+    const statement = inlineParams(input.query, input.params).replace(/\s+/g, ' ').trim();
+    // A read is a check: the script shows it, and what it found at plan time, without running it.
+    if (input.read_only ?? isReadOnlyQuery(input.query)) return { comments: [`check (database ${input.database ?? 'postgres'}): ${statement}`] };
+    const db = { database: input.database };
+    const run = psqlLine(ctx.host, statement, db);
+    if (!input.unless) return { commands: [run] };
+    const unless = inlineParams(input.unless, input.unless_params).replace(/\s+/g, ' ').trim();
+    // The guard as pgplay runs it: the statement only when the unless query is not true.
+    return { comments: [`unless: ${unless}`], commands: [`if [ "$(${psqlLine(ctx.host, unless, db)})" != t ]; then`, `  ${run}`, 'fi'] };
   },
   async apply(ctx, input) {
     return withClient(ctx, input, async (client): Promise<Outcome> => {

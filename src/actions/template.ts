@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { failedCommand, PgplayError } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
 import { unifiedDiff } from './diff.js';
+import { word, writeFileLines } from './shell-export.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface TemplateInput {
@@ -58,6 +59,16 @@ export const templateAction: Action<TemplateInput> = {
   async check(ctx, input) {
     const p = await plan(ctx, input);
     return outcome(ctx, input, p, false);
+  },
+
+  async exportShell(ctx, input) {
+    const p = await plan(ctx, input);
+    // Written whole whatever the plan found: the file as pgplay wants it, also after a restore replaced it.
+    const commands = [
+      ...((input.backup ?? true) ? [`if [ -e ${word(p.target)} ]; then cp -p ${word(p.target)} ${word(`${p.target}.pgplay-prev`)}; fi`] : []),
+      ...writeFileLines(p.target, p.rendered, { mode: p.wantMode ?? (p.stat.exists ? p.stat.mode : undefined), owner: input.owner ?? (p.current === null ? ctx.become : undefined), group: input.group }),
+    ];
+    return { runAlways: true, comments: [`${input.dest}: ${p.contentChanged ? 'content changes' : 'same content'}${p.attributes.length ? `; ${p.attributes.join(', ')}` : ''}`], commands };
   },
 
   async apply(ctx, input) {
@@ -168,13 +179,17 @@ async function resolveSecrets(ctx: ActionContext, paths: string[]): Promise<Reco
 }
 
 /** chown before chmod: chown clears set-id bits. Runs as the become user, like every other change. */
-async function fixAttributes(ctx: ActionContext, path: string, input: TemplateInput, wantMode: number | undefined): Promise<void> {
+function attributeArgv(path: string, input: TemplateInput, wantMode: number | undefined): string[][] {
   const commands: string[][] = [];
   if (input.owner !== undefined || input.group !== undefined) {
     commands.push(['chown', `${input.owner ?? ''}${input.group !== undefined ? ':' + input.group : ''}`, '--', path]);
   }
   if (wantMode !== undefined) commands.push(['chmod', formatMode(wantMode), '--', path]);
-  for (const argv of commands) {
+  return commands;
+}
+
+async function fixAttributes(ctx: ActionContext, path: string, input: TemplateInput, wantMode: number | undefined): Promise<void> {
+  for (const argv of attributeArgv(path, input, wantMode)) {
     const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: { LC_ALL: 'C' } });
     if (r.exitCode !== 0) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} ${path} failed (rc ${r.exitCode}): ${r.stderr.trim()}`, command: failedCommand(r) });

@@ -4,6 +4,7 @@ import { PgplayError } from '../core/errors.js';
 import { sleep } from '../core/sleep.js';
 import type { Host } from '../model/inventory.js';
 import { ServerWatch } from '../postgres/server-watch.js';
+import { commandLine, inlineParams, psqlLine, sqlLiteral, word } from './shell-export.js';
 import { isReadOnlyQuery } from './sql.js';
 import type { Action, ActionContext } from './types.js';
 
@@ -89,7 +90,49 @@ export const waitAction: Action<WaitInput> = {
   async apply() {
     return { changed: false };
   },
+  // A polling loop with the same timeout: the condition is for when the script runs, not the plan.
+  async exportShell(ctx, input) {
+    const timeout = Math.ceil(parseDuration(input.timeout ?? '60s', 'timeout') / 1000);
+    const interval = Math.max(1, Math.ceil(parseDuration(input.interval ?? '1s', 'interval') / 1000));
+    const condition = shellCondition(ctx, input);
+    return {
+      runAlways: true,
+      comments: [`until: ${condition.what} (at most ${timeout}s)`],
+      commands: [
+        `deadline=$(( $(date +%s) + ${timeout} ))`,
+        `until ${condition.test}; do`,
+        `  if [ "$(date +%s)" -ge "$deadline" ]; then echo ${word(`condition not met after ${timeout}s: ${condition.what}`)} >&2; exit 1; fi`,
+        `  sleep ${interval}`,
+        'done',
+      ],
+    };
+  },
 };
+
+/** The wait's condition as a shell test: a psql query that must print t, or pg_isready. */
+function shellCondition(ctx: ActionContext, input: WaitInput): { what: string; test: string } {
+  const db = { database: input.database };
+  const query = (sql: string) => `[ "$(${psqlLine(ctx.host, sql, db)} 2>/dev/null)" = t ]`;
+  if (input.postgres === 'ready') {
+    const h = ctx.host.postgres;
+    return { what: 'the server accepts connections', test: commandLine(['pg_isready', '-q', '-h', h.socketDir, '-p', String(h.port)], h.osUser) };
+  }
+  if (input.sql !== undefined) {
+    const sql = inlineParams(input.sql, input.params).replace(/\s+/g, ' ').trim();
+    return { what: sql, test: query(`SELECT (${sql.replace(/;\s*$/, '')}) IS TRUE`) };
+  }
+  if (input.streaming !== undefined) {
+    return {
+      what: `${input.streaming} is streaming`,
+      test: query(`SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = ${sqlLiteral(input.streaming)} AND state = 'streaming')`),
+    };
+  }
+  if (input.in_recovery !== undefined) return { what: `pg_is_in_recovery() = ${input.in_recovery}`, test: query(`SELECT pg_is_in_recovery() = ${input.in_recovery}`) };
+  if (input.replayed?.lsn) {
+    return { what: `replayed ${input.replayed.lsn}`, test: query(`SELECT pg_last_wal_replay_lsn() >= ${sqlLiteral(input.replayed.lsn)}::pg_lsn`) };
+  }
+  throw new PgplayError({ code: 'USAGE', message: 'this wait (a TCP port, or replay up to another host\'s current LSN) is not exported' });
+}
 
 /**
  * The servers whose state explains this wait: the host's own, and for streaming the standby too (when

@@ -1,5 +1,6 @@
 import type { Redactor } from '../core/redact.js';
 import type { RunEvent } from '../engine/events.js';
+import type { ShellExportRecorder } from '../engine/shell-export.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
@@ -44,4 +45,6 @@ export interface RunRequest {
   createTransport?(host: Host): Transport;
   gatherFacts?(host: Host, transport: Transport): Promise<HostFacts>;
   env?: NodeJS.ProcessEnv;
+  /** plan --export-shell: records what each step would run (engine/shell-export.ts). */
+  shellExport?: ShellExportRecorder;
 }

@@ -68,6 +68,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
       request.onEvent(event);
     },
   );
+  run.shellExport = request.shellExport;
   const release = async () => {
     grace.dispose();
     await journal.hostLocks?.release();

@@ -14,8 +14,8 @@ Usage:
   pgplay evidence verify|export          tamper-evident run records (hash chain, signed export)
   pgplay status [-i inventory.yml]        DR health in one command (exit 0 ok, 1 warning, 2 critical)
   pgplay docs <playbook> [-i inv] [-p k=v] a playbook as a Markdown runbook
-  pgplay schedule <playbook> --every daily --at 01:30 [--cron | --install]
-                                          a systemd service+timer pair, or a crontab line
+  pgplay schedule <playbook> --every daily --at 01:30 [--cron | --install | --kubernetes --image I]
+                                          a systemd service+timer pair, a crontab line or a CronJob
   pgplay playbooks [--output json]        the shipped playbooks and their params
   pgplay help <command>                   help for one command
   pgplay --version
@@ -63,6 +63,11 @@ running ones finish within --grace, records the journal and exits 130; Ctrl-C ag
 
 Same options as run; implies --check --diff. Nothing is changed on any host, so a plan does not
 take the cluster lock: it may run while another run holds it.
+
+--export-shell FILE writes the plan as a POSIX shell script (mode 0600) for when pgplay cannot run:
+the commands each action would run, in parts of consecutive steps on one host, in plan order
+(sh FILE 1 on the first part's host, then sh FILE 2 on the next's, ...), the checks as comments,
+secrets as environment references. An action that cannot export fails it (exit 2), naming the step.
 `,
   playbooks: `Usage: pgplay playbooks [--output human|json]
 
@@ -116,12 +121,15 @@ patterns that depend on them. npm run docs regenerates docs/ for the shipped pla
   schedule: `Usage: pgplay schedule <playbook.yml> --every hourly|daily|weekly [--at HH:MM] [--day Mon..Sun]
          [-i inventory.yml] [-p key=value ...] [--randomized-delay 10m] [--state-dir DIR] [--metrics FILE]
          [--environment-file FILE] [--install [--unit-dir /etc/systemd/system] | --cron]
+         [--kubernetes --image IMAGE [--namespace NS] [--time-zone Etc/UTC] [--state-claim PVC]]
 
 Prints a systemd service and timer pair that runs the playbook (Persistent=true, RandomizedDelaySec,
 output to the journal); --install writes them to --unit-dir; --cron prints a crontab line instead.
 The playbook, inventory and params are checked now, as a run checks them (exit 2). --at is the minute
 with --every hourly. Secret params cannot be scheduled; the inventory's {env} secrets come from
---environment-file (systemd's EnvironmentFile=).
+--environment-file (systemd's EnvironmentFile=). --kubernetes prints a CronJob (concurrencyPolicy
+Forbid) running IMAGE (the Dockerfile's) with the inventory from a ConfigMap and the secrets from a
+Secret, by name; the kubectl commands that create them head the manifest.
 `,
   drills: `Usage: pgplay drills [--cluster C] [--state-dir DIR] [--output human|json]
 

@@ -33,6 +33,18 @@ export interface Outcome {
   confirm?: { message: string; key?: string };
 }
 
+/** What an action's exportShell gives: shell lines (already quoted) and comments (checks, notes). */
+export interface ShellExport {
+  /** Comment lines (without the leading '#'): the checks, what the state was at plan time. */
+  comments?: string[];
+  /** Shell lines, in order; run under `set -eu` as root on the host. */
+  commands?: string[];
+  /** Environment variables the commands read (secrets by reference): the script checks they are set. */
+  env?: string[];
+  /** The commands run even when check found nothing to change (a wait: its condition is for then, not now). */
+  runAlways?: boolean;
+}
+
 export interface ActionContext {
   step: { id: string; name: string };
   host: Host;
@@ -99,6 +111,13 @@ export interface Action<I = Record<string, unknown>> {
    * what tells the engine when read-ahead answers stop being true.
    */
   readAhead?(input: I): string[];
+  /**
+   * The break-glass export (`plan --export-shell`, src/engine/shell-export.ts): what apply would do for
+   * this input on this host, given what check found, as POSIX shell lines, for a human to run when
+   * pgplay cannot. Read-only checks are comments; secrets appear only as environment references
+   * ("$NAME"), never as values. An action without it cannot be exported: the export fails naming the step.
+   */
+  exportShell?(ctx: ActionContext, input: I, planned: Outcome): Promise<ShellExport>;
   check(ctx: ActionContext, input: I): Promise<Outcome>;
   /** Called only outside check mode, and only when check reported changed (or cannot know). */
   apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;

@@ -10,6 +10,7 @@ import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cac
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
 import type { ScopeSources } from './scope.js';
+import type { ShellExportRecorder } from './shell-export.js';
 
 export interface EngineOptions {
   check: boolean;
@@ -52,6 +53,8 @@ export class RunContext {
   readonly readAheadCache = new ReadAheadCache();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
+  /** plan --export-shell: records what each step would run (shell-export.ts). */
+  shellExport?: ShellExportRecorder;
   /** `key@host` of the confirmations a human gave with a key (see confirm). */
   private readonly confirmed = new Set<string>();
 

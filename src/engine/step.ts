@@ -56,6 +56,7 @@ export async function runStepOnHost(
     }
     const scope = () => hostScope(run.scopeSources(), hostName, extra);
     if (step.when !== undefined && !evaluateCondition(step.when, scope())) {
+      run.shellExport?.skipped(step, hostName, `when: ${step.when}`);
       return finish({ status: 'skipped', outcome: { changed: false, skipped: true, msg: 'condition is false' } });
     }
     const { action, input: rawInput } = run.actionOf(step);
@@ -127,7 +128,10 @@ async function attempt(
 ): Promise<Outcome> {
   const ctx = actionContext(run, step, hostName, mode);
   const planned = await action.check(ctx, input);
-  if (mode.checkMode) return planned;
+  if (mode.checkMode) {
+    await run.shellExport?.planned(step, hostName, action, ctx, input, planned);
+    return planned;
+  }
   // What check found may need a yes even when this step changes nothing (it gates a later change).
   const destructive = planned.changed && (step.confirm || (action.destructive?.(input) ?? false));
   if (planned.confirm || destructive) {

@@ -16,7 +16,8 @@ import type { Host, ServiceManager } from '../model/inventory.js';
 import { commandFailed, pgBin, runAsOwner } from './owner.js';
 import { awaitOutOfRecovery, pgCtlPromote, pgCtlReload, pgCtlStart, pgCtlStop, waitSeconds, type StartOptions, type StopMode } from './pg-ctl.js';
 import { probe } from './probe.js';
-import { LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
+import { defaultLogFile, LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
+import { shQuote } from '../transports/quote.js';
 
 export type ServiceVerb = 'start' | 'stop' | 'restart' | 'reload' | 'promote';
 
@@ -228,6 +229,35 @@ export async function promoteServer(ctx: ServerContext, pgdata: string, waitMs: 
     if (r.exitCode !== 0) throw commandFailed(`${c.argv[0]} promote on ${ctx.host.name} failed`, r);
   }
   return awaitOutOfRecovery(ctx, started, waitMs, `${serviceOf(ctx.host)} promote`);
+}
+
+/** The shell lines of a verb through the host's service manager, as the break-glass export writes them. */
+export function serviceShell(host: Host, pgdata: string, verb: ServiceVerb, o: { mode?: StopMode; waitMs: number }): string[] {
+  const line = (argv: string[], as: 'owner' | 'root') => {
+    const text = argv.map(shellWord).join(' ');
+    return as === 'owner' && host.postgres.osUser !== 'root' ? `runuser -u ${shellWord(host.postgres.osUser)} -- ${text}` : text;
+  };
+  if (serviceOf(host) !== 'pg_ctl') return serviceArgv(host, verb, o).map((c) => line(c.argv, c.as));
+  const pgCtl = [pgBin(host, 'pg_ctl'), verb, '-D', pgdata];
+  const wait = ['-w', '-t', waitSeconds(o.waitMs)];
+  if (verb === 'reload') return [line(pgCtl, 'owner')];
+  if (verb === 'stop') return [line([...pgCtl, '-m', o.mode ?? 'fast', ...wait], 'owner')];
+  if (verb === 'promote') return [line([...pgCtl, ...wait], 'owner')];
+  const log = host.postgres.logFile ?? defaultLogFile(pgdata);
+  return [line([...pgCtl, '-l', log, ...wait, ...(verb === 'restart' ? ['-m', o.mode ?? 'fast'] : [])], 'owner')];
+}
+
+/** A shell command that succeeds when the host's server runs (pg_ctl status, pg_ctlcluster status or the unit). */
+export function statusShell(host: Host, pgdata: string): string {
+  const service = serviceOf(host);
+  if (service === 'systemd') return `systemctl is-active --quiet ${shellWord(host.postgres.serviceUnit ?? `postgresql-${host.postgres.version}`)}`;
+  const argv = service === 'pg_ctlcluster' ? ['pg_ctlcluster', String(host.postgres.version), host.postgres.cluster ?? 'main', 'status'] : [pgBin(host, 'pg_ctl'), 'status', '-D', pgdata];
+  const text = argv.map(shellWord).join(' ');
+  return host.postgres.osUser !== 'root' ? `runuser -u ${shellWord(host.postgres.osUser)} -- ${text}` : text;
+}
+
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : shQuote(value);
 }
 
 /** The command a person types to stop a host's server (fast) through its service manager, for hints. */

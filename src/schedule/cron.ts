@@ -11,9 +11,14 @@ function shWord(word: string): string {
   return quoted.replace(/%/g, '\\%');
 }
 
-export function cronLine(s: Schedule): string {
+/** The five time fields of a schedule (crontab and Kubernetes CronJob share them). */
+export function cronFields(s: Schedule): string {
   const dow = s.every === 'weekly' ? String((DAYS.indexOf(s.day) + 1) % 7) : '*';
   const hour = s.every === 'hourly' ? '*' : String(s.hour);
+  return `${s.minute} ${hour} * * ${dow}`;
+}
+
+export function cronLine(s: Schedule): string {
   const env = Object.entries({ CI: 'true', ...s.env }).map(([k, v]) => `${k}=${shWord(v)}`);
-  return `${s.minute} ${hour} * * ${dow} ${[...env, ...s.argv.map(shWord)].join(' ')} 2>&1 | logger -t ${s.name}\n`;
+  return `${cronFields(s)} ${[...env, ...s.argv.map(shWord)].join(' ')} 2>&1 | logger -t ${s.name}\n`;
 }

@@ -9,6 +9,7 @@ import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
 import type { TopologyChanged } from '../../model/topology.js';
 import { runPlaybook } from '../../app/run-playbook.js';
+import { ShellExportRecorder } from '../../engine/shell-export.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { errorEvent } from '../../report/json.js';
 import { procedureReports } from '../../report/procedures.js';
@@ -38,6 +39,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   grace: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
+  'export-shell': { type: 'string' },
 } as const;
 
 /**
@@ -75,11 +77,15 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   const inventoryFile = await locateInventory(playbookFile, values.inventory);
   if (values.report !== undefined) await assertWritableOutput(values.report, '--report');
   if (values.metrics !== undefined) await assertWritableOutput(values.metrics, '--metrics');
+  const exportFile = values['export-shell'] !== undefined ? resolve(values['export-shell']) : undefined;
+  if (exportFile !== undefined && command !== 'plan') throw usage('--export-shell only with plan: the script is what the plan would do', command);
+  if (exportFile !== undefined) await assertWritableOutput(exportFile, '--export-shell');
   const renderer = await createRenderer(output, { diff, verbose: values.verbose });
   const events: RunEvent[] = [];
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 
   const redactor = processRedactor();
+  const shellExport = exportFile !== undefined ? new ShellExportRecorder(redactor) : undefined;
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   let ended: Promise<void> | undefined; // --metrics: written from the journal when the run ends
   const result = await runPlaybook({
@@ -109,8 +115,18 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
       if (e.type === 'run-end' && values.metrics !== undefined && !check) ended = writeRunMetrics(resolve(values.metrics), stateDir, e.runId, (m) => stderr(`pgplay: ${m}\n`));
     },
     ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
+    shellExport,
   });
   await renderer.finish();
+  if (shellExport && exportFile) {
+    if (result.exitCode !== 0) {
+      stderr(`pgplay: the plan did not succeed (exit ${result.exitCode}): no shell export written\n`);
+      return result.exitCode;
+    }
+    const script = shellExport.render({ playbook: playbookFile, file: exportFile });
+    await writeFile(exportFile, script, { mode: 0o600 });
+    stderr(`pgplay: wrote the plan as a shell script to ${exportFile}: review it, then run its parts in order (sh ${exportFile} 1, ...)\n`);
+  }
   await ended;
   // The report the playbook declares: a drill report (it takes --report), or after a promotion the
   // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
