@@ -1,0 +1,152 @@
+/**
+ * The wal_archive action: the questions a procedure asks of the WAL archive, whatever backup engine
+ * keeps it, so that one playbook step serves every backup.tool (pitr-drill.yml's archive evidence):
+ *
+ * - check: the primary's current WAL reaches the archive (it switches WAL and waits until the
+ *   segment is archived). pgbackrest: `pgbackrest check`. basebackup: pg_switch_wal() on the
+ *   primary, pg_stat_archiver polled until that segment is archived (or archive_command failed on
+ *   it, or archive_timeout passed), then the segment looked up in the repository's wal/ directory.
+ * - info: what the repository holds, registering archive_min and archive_max (the oldest and newest
+ *   archived segment). pgbackrest: `pgbackrest info`. basebackup: a listing of backup.repoPath.
+ *
+ * With pgbackrest the step is the pgbackrest action's own command, unchanged (same output, same
+ * registered values).
+ */
+import { PgplayError } from '../core/errors.js';
+import { sleep } from '../core/sleep.js';
+import type { Host } from '../model/inventory.js';
+import { readBaseRepository, repositoryPaths } from '../postgres/base-repository.js';
+import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/recovery-target.js';
+import pgbackrestAction from './pgbackrest.js';
+import type { Action, ActionContext, Outcome } from './types.js';
+
+export interface WalArchiveInput {
+  command: 'check' | 'info';
+  /** basebackup check: how long archiving may take (seconds); pgBackRest's archive-timeout is 60. */
+  archive_timeout?: number;
+}
+
+function primaryOf(ctx: ActionContext): Host {
+  const p = Object.values(ctx.hosts).find((h) => h.role === 'primary');
+  if (!p) throw new PgplayError({ code: 'SEMANTIC', message: 'the inventory has no primary whose WAL could be archived', expected: 'a host with role primary' });
+  return p;
+}
+
+function repoPathOf(ctx: ActionContext): string {
+  const repoPath = ctx.inventory.backup?.repoPath;
+  if (!repoPath) throw new PgplayError({ code: 'SEMANTIC', message: 'the inventory has no backup.repoPath', expected: 'backup.repoPath' });
+  return repoPath;
+}
+
+interface ArchiverRow {
+  last_archived_wal: string | null;
+  last_failed_wal: string | null;
+  failed_since: boolean;
+}
+
+/** Switches the primary's WAL and waits until pg_stat_archiver shows the segment archived; then it must be in wal/. */
+async function checkBase(ctx: ActionContext, input: WalArchiveInput): Promise<Outcome> {
+  const primary = primaryOf(ctx);
+  const timeoutMs = (input.archive_timeout ?? 60) * 1000;
+  const client = await ctx.connectPostgres({ hostName: primary.name });
+  let wal: string;
+  try {
+    const sw = await client.query<{ wal: string; mode: string; started: string }>(
+      "SELECT pg_walfile_name(pg_switch_wal()) AS wal, current_setting('archive_mode') AS mode, now()::text AS started",
+    );
+    const row = sw.rows[0]!;
+    wal = row.wal;
+    if (row.mode === 'off') {
+      throw new PgplayError({ code: 'STEP_FAILED', message: `${primary.name} does not archive WAL (archive_mode is off)`, hint: 'run nightly-backup.yml or prepare.yml: they turn archiving on' });
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await client.query<ArchiverRow>(
+        'SELECT last_archived_wal, last_failed_wal, coalesce(last_failed_time >= $1::timestamptz, false) AS failed_since FROM pg_stat_archiver',
+        [row.started],
+      );
+      const a = r.rows[0]!;
+      if (a.last_archived_wal !== null && a.last_archived_wal >= wal) break;
+      if (a.failed_since && a.last_failed_wal === wal) {
+        throw new PgplayError({
+          code: 'STEP_FAILED',
+          message: `${primary.name} failed to archive WAL segment ${wal}: archive_command exited non-zero (its server log says why)`,
+          hint: `the archive is ${ctx.host.name}:${repositoryPaths(repoPathOf(ctx)).wal}; it must be writable by ${primary.postgres.osUser} on ${primary.name}`,
+        });
+      }
+      if (Date.now() > deadline) {
+        throw new PgplayError({
+          code: 'STEP_FAILED',
+          message: `WAL segment ${wal} of ${primary.name} was not archived within ${timeoutMs / 1000}s (last archived: ${a.last_archived_wal ?? 'none'})`,
+          hint: 'look at pg_stat_archiver and the server log of the primary',
+        });
+      }
+      await sleep(200, ctx.signal);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const where = `${repositoryPaths(repoPathOf(ctx)).wal}/${wal}`;
+  const st = await ctx.transport.stat(where, { become: ctx.host.postgres.osUser });
+  if (!st.exists) {
+    throw new PgplayError({
+      code: 'STEP_FAILED',
+      message: `${primary.name} reports WAL segment ${wal} archived, but ${ctx.host.name} has no ${where}`,
+      hint: `the primary's archive_command writes to another directory than the repository ${ctx.host.name} holds: with backup.tool basebackup both see backup.repoPath (one machine, or a shared mount)`,
+    });
+  }
+  return { changed: false, msg: `WAL segment ${wal} of ${primary.name} reached the repository (${where})`, data: { wal, archived: where } };
+}
+
+async function infoBase(ctx: ActionContext): Promise<Outcome> {
+  const repoPath = repoPathOf(ctx);
+  const listing = await readBaseRepository(ctx, ctx.host, repoPath, DEFAULT_WAL_SEGMENT_SIZE);
+  const min = listing.segments[0]?.name ?? null;
+  const max = listing.segments.at(-1)?.name ?? null;
+  const labels = [...listing.backups.map((b) => b.label), ...listing.unusable].sort();
+  return {
+    changed: false,
+    msg: listing.exists
+      ? `${labels.length} base backup${labels.length === 1 ? '' : 's'} (newest ${labels.at(-1) ?? 'none'}); WAL archive ${min ?? 'empty'}${max && max !== min ? `..${max}` : ''}`
+      : `${repoPath} does not exist yet`,
+    data: { backups: labels, newest: labels.at(-1) ?? null, archive_min: min, archive_max: max, wal_files: listing.files.length },
+  };
+}
+
+function usesPgbackrest(ctx: ActionContext): boolean {
+  return ctx.inventory.backup?.tool !== 'basebackup';
+}
+
+export const walArchiveAction: Action<WalArchiveInput> = {
+  name: 'wal_archive',
+  summary:
+    'The WAL archive of the inventory\'s backup engine: check (switch the primary\'s WAL and prove the segment reached the repository) and info ' +
+    '(what the repository holds: archive_min, archive_max). pgbackrest: its check and info commands; basebackup: pg_stat_archiver and backup.repoPath.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['command'],
+    properties: {
+      command: { type: 'string', enum: ['check', 'info'] },
+      archive_timeout: { type: 'integer', minimum: 1, description: 'basebackup check: seconds archiving may take (default 60, as pgBackRest\'s archive-timeout).' },
+    },
+  },
+  readOnly(input) {
+    return input.command === 'info';
+  },
+
+  async check(ctx, input) {
+    if (usesPgbackrest(ctx)) return pgbackrestAction.check(ctx, { command: input.command });
+    if (input.command === 'info') return infoBase(ctx);
+    // Switching WAL archives a segment on the primary: a change plan must not make.
+    if (ctx.checkMode) return { changed: false, skipped: true, msg: 'not run under --check: it forces a WAL switch on the primary and archives it' };
+    return checkBase(ctx, input);
+  },
+
+  async apply(ctx, input, planned) {
+    if (usesPgbackrest(ctx)) return pgbackrestAction.apply(ctx, { command: input.command }, planned);
+    return planned;
+  },
+};
+
+export default walArchiveAction;
