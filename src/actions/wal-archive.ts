@@ -9,6 +9,8 @@
  * - info: what the repository holds, registering archive_min and archive_max (the oldest and newest
  *   archived segment). pgbackrest: `pgbackrest info`. basebackup: a listing of backup.repoPath.
  *
+ * - visible (basebackup): this host sees the repository where archive_command and restore_command look.
+ *
  * With pgbackrest the step is the pgbackrest action's own command, unchanged (same output, same
  * registered values).
  */
@@ -16,12 +18,13 @@ import { PgplayError } from '../core/errors.js';
 import { sleep } from '../core/sleep.js';
 import type { Host } from '../model/inventory.js';
 import { readBaseRepository, repositoryPaths } from '../postgres/base-repository.js';
+import { runAsOwner } from '../postgres/owner.js';
 import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/recovery-target.js';
 import pgbackrestAction from './pgbackrest.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface WalArchiveInput {
-  command: 'check' | 'info';
+  command: 'check' | 'info' | 'visible';
   /** basebackup check: how long archiving may take (seconds); pgBackRest's archive-timeout is 60. */
   archive_timeout?: number;
 }
@@ -98,6 +101,26 @@ async function checkBase(ctx: ActionContext, input: WalArchiveInput): Promise<Ou
   return { changed: false, msg: `WAL segment ${wal} of ${primary.name} reached the repository (${where})`, data: { wal, archived: where } };
 }
 
+/**
+ * basebackup: this host (one that archives, or restores) sees the repository where archive_command and
+ * restore_command look: it can run bin/pgplay-wal and write wal/ as the PostgreSQL OS user. Refused
+ * (exit 3) otherwise, before archiving is turned on: every segment would fail to archive.
+ */
+async function visibleBase(ctx: ActionContext): Promise<Outcome> {
+  const repoPath = repoPathOf(ctx);
+  const { script, wal } = repositoryPaths(repoPath);
+  const r = await runAsOwner(ctx, ['test', '-x', script, '-a', '-w', wal], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
+  if (r.exitCode !== 0) {
+    const repoHost = ctx.inventory.backup?.repoHost ?? 'the primary';
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `${ctx.host.name} cannot run ${script} or write ${wal} as ${ctx.host.postgres.osUser}: with backup.tool basebackup its archive_command and restore_command use the repository of ${repoHost} at that path`,
+      hint: `make ${repoPath} of ${repoHost} visible on ${ctx.host.name} at the same path (the same machine, or a shared mount such as NFS) and writable by ${ctx.host.postgres.osUser}, then run again; archiving was not turned on`,
+    });
+  }
+  return { changed: false, msg: `${ctx.host.name} sees the repository: ${script} and ${wal}`, data: { script, wal } };
+}
+
 async function infoBase(ctx: ActionContext): Promise<Outcome> {
   const repoPath = repoPathOf(ctx);
   const listing = await readBaseRepository(ctx, ctx.host, repoPath, DEFAULT_WAL_SEGMENT_SIZE);
@@ -127,15 +150,19 @@ export const walArchiveAction: Action<WalArchiveInput> = {
     additionalProperties: false,
     required: ['command'],
     properties: {
-      command: { type: 'string', enum: ['check', 'info'] },
+      command: { type: 'string', enum: ['check', 'info', 'visible'], description: 'visible (basebackup only): this host can run bin/pgplay-wal and write wal/ as the PostgreSQL OS user; refused (exit 3) otherwise.' },
       archive_timeout: { type: 'integer', minimum: 1, description: 'basebackup check: seconds archiving may take (default 60, as pgBackRest\'s archive-timeout).' },
     },
   },
   readOnly(input) {
-    return input.command === 'info';
+    return input.command !== 'check';
   },
 
   async check(ctx, input) {
+    if (input.command === 'visible') {
+      if (usesPgbackrest(ctx)) throw new PgplayError({ code: 'SEMANTIC', message: 'wal_archive visible is for backup.tool basebackup', expected: 'command check or info with pgbackrest' });
+      return visibleBase(ctx);
+    }
     if (usesPgbackrest(ctx)) return pgbackrestAction.check(ctx, { command: input.command });
     if (input.command === 'info') return infoBase(ctx);
     // Switching WAL archives a segment on the primary: a change plan must not make.
@@ -144,7 +171,7 @@ export const walArchiveAction: Action<WalArchiveInput> = {
   },
 
   async apply(ctx, input, planned) {
-    if (usesPgbackrest(ctx)) return pgbackrestAction.apply(ctx, { command: input.command }, planned);
+    if (usesPgbackrest(ctx) && input.command !== 'visible') return pgbackrestAction.apply(ctx, { command: input.command }, planned);
     return planned;
   },
 };
