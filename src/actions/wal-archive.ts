@@ -47,18 +47,20 @@ interface ArchiverRow {
   failed_since: boolean;
 }
 
-/** Switches the primary's WAL and waits until pg_stat_archiver shows the segment archived; then it must be in wal/. */
+/** Switches the primary's WAL and waits until the segment is in the repository's wal/ (or archive_command failed on it). */
 async function checkBase(ctx: ActionContext, input: WalArchiveInput): Promise<Outcome> {
   const primary = primaryOf(ctx);
   const timeoutMs = (input.archive_timeout ?? 60) * 1000;
   const client = await ctx.connectPostgres({ hostName: primary.name });
   let wal: string;
+  let where = '';
   try {
     const sw = await client.query<{ wal: string; mode: string; started: string }>(
       "SELECT pg_walfile_name(pg_switch_wal()) AS wal, current_setting('archive_mode') AS mode, now()::text AS started",
     );
     const row = sw.rows[0]!;
     wal = row.wal;
+    where = `${repositoryPaths(repoPathOf(ctx)).wal}/${wal}`;
     if (row.mode === 'off') {
       throw new PgplayError({ code: 'STEP_FAILED', message: `${primary.name} does not archive WAL (archive_mode is off)`, hint: 'run nightly-backup.yml or prepare.yml: they turn archiving on' });
     }
@@ -69,7 +71,8 @@ async function checkBase(ctx: ActionContext, input: WalArchiveInput): Promise<Ou
         [row.started],
       );
       const a = r.rows[0]!;
-      if (a.last_archived_wal !== null && a.last_archived_wal >= wal) break;
+      // The file itself is the evidence (last_archived_wal may name a .backup or .history file).
+      if ((await ctx.transport.stat(where, { become: ctx.host.postgres.osUser })).exists) break;
       if (a.failed_since && a.last_failed_wal === wal) {
         throw new PgplayError({
           code: 'STEP_FAILED',
@@ -80,23 +83,14 @@ async function checkBase(ctx: ActionContext, input: WalArchiveInput): Promise<Ou
       if (Date.now() > deadline) {
         throw new PgplayError({
           code: 'STEP_FAILED',
-          message: `WAL segment ${wal} of ${primary.name} was not archived within ${timeoutMs / 1000}s (last archived: ${a.last_archived_wal ?? 'none'})`,
-          hint: 'look at pg_stat_archiver and the server log of the primary',
+          message: `WAL segment ${wal} of ${primary.name} did not reach ${ctx.host.name}:${where} within ${timeoutMs / 1000}s (the primary's last archived: ${a.last_archived_wal ?? 'none'})`,
+          hint: `look at pg_stat_archiver and the server log of the primary; its archive_command must write into the repository ${ctx.host.name} holds (with backup.tool basebackup both see backup.repoPath: one machine, or a shared mount)`,
         });
       }
       await sleep(200, ctx.signal);
     }
   } finally {
     await client.end().catch(() => undefined);
-  }
-  const where = `${repositoryPaths(repoPathOf(ctx)).wal}/${wal}`;
-  const st = await ctx.transport.stat(where, { become: ctx.host.postgres.osUser });
-  if (!st.exists) {
-    throw new PgplayError({
-      code: 'STEP_FAILED',
-      message: `${primary.name} reports WAL segment ${wal} archived, but ${ctx.host.name} has no ${where}`,
-      hint: `the primary's archive_command writes to another directory than the repository ${ctx.host.name} holds: with backup.tool basebackup both see backup.repoPath (one machine, or a shared mount)`,
-    });
   }
   return { changed: false, msg: `WAL segment ${wal} of ${primary.name} reached the repository (${where})`, data: { wal, archived: where } };
 }
