@@ -5,7 +5,7 @@
  * in a real run alike, naming the missing segment or the backup whose consistency point is too late.
  *
  * It reads the repository on the backup host (backup.repoHost, else the primary, where `pgbackrest
- * info` works) and places name and xid targets on the primary: a restore point by the line
+ * info` works; with backup.tool basebackup a listing of backup.repoPath, postgres/base-repository.ts) and places name and xid targets on the primary: a restore point by the line
  * PostgreSQL logs when it creates one ("restore point "x" created at 0/5000090"), a transaction by
  * its commit timestamp (track_commit_timestamp). Registers the set, why it was chosen, any warning,
  * and the WAL range checked: the drill report shows them.
@@ -220,7 +220,8 @@ async function baseView(ctx: ActionContext, repo: Host, segmentSize: number): Pr
 export const pitrTargetAction: Action<PitrTargetInput> = {
   name: 'pitr_target',
   summary:
-    'Chooses the backup set that can reach a recovery target (from pgbackrest info, the restore point in the server log, the commit timestamp) ' +
+    'Chooses the backup set that can reach a recovery target (from pgbackrest info, or with backup.tool basebackup the backups\' manifests in backup.repoPath; ' +
+    'the restore point in the server log, the commit timestamp) ' +
     'and checks that the WAL archive holds every segment recovery needs; refuses (exit 3) a target that cannot be reached. Read-only.',
   schema: {
     type: 'object',
