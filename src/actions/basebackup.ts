@@ -277,7 +277,7 @@ async function presentMarkers(ctx: ActionContext, pgdata: string): Promise<strin
 }
 
 /** Deletes what PGDATA holds but keeps the directory: it may be a mount point, with its own mode and owner. */
-async function wipe(ctx: ActionContext, pgdata: string): Promise<void> {
+export async function wipe(ctx: ActionContext, pgdata: string): Promise<void> {
   ctx.log(`deleting the contents of ${pgdata}`);
   const r = await runAsOwner(ctx, ['find', pgdata, '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--', '{}', '+'], { env: { LC_ALL: 'C' } });
   if (r.exitCode !== 0) throw commandFailed(`cannot delete the contents of ${pgdata}`, r);

@@ -5,7 +5,7 @@
  * in a real run alike, naming the missing segment or the backup whose consistency point is too late.
  *
  * It reads the repository on the backup host (backup.repoHost, else the primary, where `pgbackrest
- * info` works) and places name and xid targets on the primary: a restore point by the line
+ * info` works; with backup.tool basebackup a listing of backup.repoPath, postgres/base-repository.ts) and places name and xid targets on the primary: a restore point by the line
  * PostgreSQL logs when it creates one ("restore point "x" created at 0/5000090"), a transaction by
  * its commit timestamp (track_commit_timestamp). Registers the set, why it was chosen, any warning,
  * and the WAL range checked: the drill report shows them.
@@ -13,9 +13,10 @@
 import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
-import { archivedSegments, checkWal, chooseBackupSet, describeTarget, TargetRefusal, timelineLimit, type SetChoice, type TargetPosition } from '../postgres/backup-set.js';
+import { archivedSegments, checkWal, chooseBackupSet, describeTarget, TargetRefusal, timelineLimit, type ArchivedSegment, type SetChoice, type TargetPosition } from '../postgres/backup-set.js';
+import { readBaseRepository, repositoryPaths } from '../postgres/base-repository.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, formatLsn, parseLsn, parseTargetTime, TARGET_TYPES, targetValueProblem } from '../postgres/recovery-target.js';
-import { stanzaExists, type StanzaInfo } from '../postgres/pgbackrest-info.js';
+import { stanzaExists, type BackupEntry, type StanzaInfo } from '../postgres/pgbackrest-info.js';
 import { readInfo } from './pgbackrest/common.js';
 import { resolveInput } from './pgbackrest/input.js';
 import { PgbackrestRunner } from './pgbackrest/runner.js';
@@ -169,10 +170,50 @@ function archiveId(s: StanzaInfo, choice: SetChoice): string {
   return `${db.version}-${db.id}`;
 }
 
+/** What the repository of the inventory's backup engine holds: its backups, and for a chosen one the archive its recovery reads. */
+interface RepositoryView {
+  backups: BackupEntry[];
+  /** Set when there is nothing to recover from (%TARGET% stands for the target's description). */
+  refusal?: string;
+  hint: string;
+  archive(choice: SetChoice): Promise<{ id: string; where: string; segments: ArchivedSegment[] }>;
+}
+
+async function pgbackrestView(ctx: ActionContext, repo: Host, input: PitrTargetInput): Promise<RepositoryView> {
+  const { stanza, config } = resolveInput({ command: 'info', ...(input.stanza ? { stanza: input.stanza } : {}) }, repo, ctx.inventory);
+  const runner = new PgbackrestRunner(contextOn(ctx, repo), stanza, config);
+  const s = await readInfo(runner);
+  return {
+    backups: s.backups,
+    ...(stanzaExists(s) ? {} : { refusal: `no backup to recover %TARGET% from: stanza ${s.name} ${s.status.message}` }),
+    hint: 'create the stanza and take a backup first (nightly-backup.yml)',
+    async archive(choice) {
+      const id = archiveId(s, choice);
+      const listing = await runner.run('repo-ls', ['--output=json', '--recurse'], { logLevel: 'warn', parameters: [`archive/${s.name}/${id}`] });
+      return { id, where: `archive ${id} of stanza ${s.name}`, segments: archivedSegments(listing.stdout) };
+    },
+  };
+}
+
+/** backup.tool basebackup: the base-* directories and the wal/ archive in backup.repoPath (postgres/base-repository.ts). */
+async function baseView(ctx: ActionContext, repo: Host, segmentSize: number): Promise<RepositoryView> {
+  const repoPath = ctx.inventory.backup!.repoPath!;
+  const listing = await readBaseRepository(ctx, repo, repoPath, segmentSize);
+  if (listing.unusable.length) ctx.log(`backups without a backup_manifest (PostgreSQL 12 or older) cannot be placed and are not used: ${listing.unusable.join(', ')}`);
+  const where = `${repo.name}:${repositoryPaths(repoPath).wal}`;
+  return {
+    backups: listing.backups,
+    ...(listing.backups.length ? {} : { refusal: `no backup to recover %TARGET% from: ${repo.name}:${repoPath} holds no base backup with a backup_manifest` }),
+    hint: 'take a backup first (nightly-backup.yml)',
+    archive: async () => ({ id: where, where: `the WAL archive ${where}`, segments: listing.segments }),
+  };
+}
+
 export const pitrTargetAction: Action<PitrTargetInput> = {
   name: 'pitr_target',
   summary:
-    'Chooses the backup set that can reach a recovery target (from pgbackrest info, the restore point in the server log, the commit timestamp) ' +
+    'Chooses the backup set that can reach a recovery target (from pgbackrest info, or with backup.tool basebackup the backups\' manifests in backup.repoPath; ' +
+    'the restore point in the server log, the commit timestamp) ' +
     'and checks that the WAL archive holds every segment recovery needs; refuses (exit 3) a target that cannot be reached. Read-only.',
   schema: {
     type: 'object',
@@ -195,26 +236,23 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
       throw new PgplayError({ code: 'SEMANTIC', message: `target_timeline "${timeline}" is not a timeline`, expected: 'current, latest or a timeline number' });
     }
     const repo = repositoryHost(ctx);
-    const repoCtx = contextOn(ctx, repo);
-    const { stanza, config } = resolveInput({ command: 'info', ...(input.stanza ? { stanza: input.stanza } : {}) }, repo, ctx.inventory);
-    const runner = new PgbackrestRunner(repoCtx, stanza, config);
-    const s = await readInfo(runner);
-    if (!stanzaExists(s)) throw guard(`no backup to recover ${describeTarget({ type: input.type, value })} from: stanza ${s.name} ${s.status.message}`, 'create the stanza and take a backup first (nightly-backup.yml)');
+    const size = await segmentSize(ctx);
+    const view = ctx.inventory.backup?.tool === 'basebackup' ? await baseView(ctx, repo, size) : await pgbackrestView(ctx, repo, input);
+    if (view.refusal) throw guard(view.refusal.replace('%TARGET%', describeTarget({ type: input.type, value })), view.hint);
 
     const position = await targetPosition(ctx, input);
     let choice: SetChoice;
     try {
-      choice = chooseBackupSet(s.backups, { type: input.type, value, ...(input.set ? { set: input.set } : {}), ...(position ? { position } : {}) });
+      choice = chooseBackupSet(view.backups, { type: input.type, value, ...(input.set ? { set: input.set } : {}), ...(position ? { position } : {}) });
     } catch (e) {
       if (e instanceof TargetRefusal) throw guard(e.message, e.hint);
       throw e;
     }
-    const id = archiveId(s, choice);
-    const listing = await runner.run('repo-ls', ['--output=json', '--recurse'], { logLevel: 'warn', parameters: [`archive/${s.name}/${id}`] });
-    const size = await segmentSize(ctx);
+    const archive = await view.archive(choice);
+    const id = archive.id;
     let wal;
     try {
-      wal = checkWal(archivedSegments(listing.stdout), { backup: choice.backup, type: input.type, ...(position ? { position } : {}), maxTimeline: timelineLimit(String(input.target_timeline ?? ''), repo.postgres.version), segmentSize: size });
+      wal = checkWal(archive.segments, { backup: choice.backup, type: input.type, ...(position ? { position } : {}), maxTimeline: timelineLimit(String(input.target_timeline ?? ''), repo.postgres.version), segmentSize: size });
     } catch (e) {
       if (e instanceof TargetRefusal) throw guard(e.message, e.hint);
       throw e;
@@ -222,9 +260,9 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
     if (wal.missing.length > 0) {
       const more = wal.missing.length > 1 ? ` (and ${wal.missing.length - 1} more: ${wal.missing.slice(1, 6).join(', ')}${wal.missing.length > 6 ? ', ...' : ''})` : '';
       throw guard(
-        `WAL segment ${wal.missing[0]} is missing from the repository (archive ${id} of stanza ${s.name})${more}: recovery from backup ${choice.backup.label} ` +
+        `WAL segment ${wal.missing[0]} is missing from the repository (${archive.where})${more}: recovery from backup ${choice.backup.label} ` +
           `to ${describeTarget({ type: input.type, value })} needs every segment from ${wal.from} to ${wal.to} (${wal.until})`,
-        'a gap in the archive cannot be replayed across: recover to a target before the gap, or from a backup taken after it; find out why the segment is gone (pgbackrest verify)',
+        `a gap in the archive cannot be replayed across: recover to a target before the gap, or from a backup taken after it; find out why the segment is gone${ctx.inventory.backup?.tool === 'basebackup' ? '' : ' (pgbackrest verify)'}`,
       );
     }
     if (choice.warning) ctx.log(`warning: ${choice.warning}`);

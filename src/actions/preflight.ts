@@ -12,7 +12,7 @@ import { pgBin } from '../postgres/owner.js';
 import { SERVER_PATH } from '../postgres/server-env.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
-export const CLIENT_TOOLS = ['pg_dumpall', 'pg_dump', 'pg_restore', 'pg_basebackup', 'psql', 'pg_rewind'] as const;
+export const CLIENT_TOOLS = ['pg_dumpall', 'pg_dump', 'pg_restore', 'pg_basebackup', 'pg_verifybackup', 'pg_archivecleanup', 'psql', 'pg_rewind'] as const;
 export type Tool = 'pgbackrest' | (typeof CLIENT_TOOLS)[number];
 
 export interface PreflightInput {

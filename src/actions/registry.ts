@@ -1,4 +1,5 @@
 import assertAction from './assert.js';
+import baseRestoreAction from './base-restore.js';
 import basebackupAction from './basebackup.js';
 import blockAction from './block.js';
 import commandAction from './command.js';
@@ -20,12 +21,13 @@ import { markShippedActions } from '../schema/documents.js';
 import type { Action } from './types.js';
 import waitAction from './wait.js';
 import rewindAction from './rewind.js';
+import walArchiveAction from './wal-archive.js';
 
 /**
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction, baseRestoreAction, walArchiveAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 

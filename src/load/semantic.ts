@@ -205,13 +205,15 @@ function checkPaths(inv: Inventory, emit: Emit): void {
     pgbackrestConfig(['hosts', name, 'vars', 'pgbackrest_config'], h.vars?.pgbackrest_config, `vars.pgbackrest_config of "${name}"`);
   }
   pgbackrestConfig(['vars', 'pgbackrest_config'], inv.vars?.pgbackrest_config, 'vars.pgbackrest_config');
+  // With the basebackup engine the repository path is in archive_command and restore_command too.
+  if (inv.backup?.tool === 'basebackup') pgbackrestConfig(['backup', 'repoPath'], inv.backup.repoPath, 'backup.repoPath (with tool basebackup)', '/var/lib/pgplay/backups');
 
   // It ends up inside archive_command and restore_command (shell words in a quoted postgresql.conf value).
-  function pgbackrestConfig(path: DocPath, value: unknown, what: string): void {
+  function pgbackrestConfig(path: DocPath, value: unknown, what: string, example = '/etc/pgbackrest/pgbackrest.conf'): void {
     if (value === undefined || (typeof value === 'string' && isTemplated(value))) return;
     if (typeof value !== 'string' || !PGBACKREST_CONFIG_PATH.test(value)) {
       emit(path, `${what} ${JSON.stringify(value)} is not an absolute path of plain characters`, {
-        expected: 'an absolute path of letters, digits and . _ + - /, e.g. /etc/pgbackrest/pgbackrest.conf',
+        expected: `an absolute path of letters, digits and . _ + - /, e.g. ${example}`,
       });
     }
   }

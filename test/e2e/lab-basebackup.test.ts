@@ -1,66 +1,198 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+/**
+ * The basebackup engine (backup.tool basebackup, issue 13 items 1 and 3) on the lab (ports 59600-59602):
+ * pg_basebackup in tar format with its manifest verified, a WAL archive kept by pgplay-wal, a standby
+ * restored from the repository, a point-in-time drill to a restore point, the archive command's
+ * refusal to overwrite a segment, and retention of backups and WAL. One lab for the whole file:
+ *
+ *   B1 | standby db2 from B1 | lost (25 rows) | restore point before-drop | DROP TABLE lost | B2 | drill | B3 (B1 and its WAL go)
+ *
+ * The restore point lies between B1 and B2: only B1 ended before it, so the drill must choose B1.
+ */
+import { execa } from 'execa';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changedSteps, createLab, results, type TestLab } from './lab-helpers.js';
+import type { DrillReport } from '../../src/report/drill.js';
+import { changedSteps, createLab, eventually, results, type TestLab } from './lab-helpers.js';
 
-/** The lab and the procedures without pgBackRest: pg_basebackup backups and standbys, streaming only. */
-describe('the lab with backup.tool basebackup (PostgreSQL 15)', () => {
+const BACKUP = /^base-\d{8}T\d{6}Z$/;
+
+describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive (PostgreSQL 15)', () => {
   let lab: TestLab;
-  const backups = async () => (await readdir(join(lab.dir, 'bk1', 'repo'))).filter((f) => /^base-\d{8}T\d{6}Z$/.test(f)).sort();
+  const repo = () => join(lab.dir, 'bk1', 'repo');
+  const backups = async () => (await readdir(repo())).filter((f) => BACKUP.test(f)).sort();
+  const archived = async () => (await readdir(join(repo(), 'wal'))).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort();
+  const asPostgres = (argv: string[]) => execa('runuser', ['-u', 'postgres', '--', ...argv], { reject: false, cwd: '/' });
+
+  /** Backup directory names have a one-second resolution: the next backup starts in a later second (the clock polled, no fixed sleep). */
+  const nightly = async () => {
+    const newest = (await backups()).at(-1);
+    if (newest) {
+      const label = () => `base-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}Z`;
+      await eventually(async () => label(), (l) => l > newest, 5_000);
+    }
+    const r = await lab.run('nightly-backup.yml');
+    expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
+    return r;
+  };
+
+  /** The first WAL segment of a backup, from the backup_label inside its base.tar.gz. */
+  const startSegment = async (label: string) => {
+    const r = await execa('tar', ['-x', '-z', '-O', '-f', join(repo(), label, 'base.tar.gz'), 'backup_label']);
+    return /START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)/.exec(r.stdout)![1]!;
+  };
 
   beforeAll(async () => {
-    lab = await createLab(56040, 'basebackup');
-    const up = await lab.pgplay(['lab', 'up', '--dir', lab.dir, '--base-port', '56040', '--backup-tool', 'basebackup']);
+    lab = await createLab(59600, 'basebackup');
+    const up = await lab.pgplay(['lab', 'up', '--dir', lab.dir, '--base-port', '59600', '--backup-tool', 'basebackup']);
     if (up.exitCode !== 0) throw new Error(`lab up failed: ${up.stdout.slice(-2000)}${up.stderr}`);
-  });
+  }, 300_000);
 
   afterAll(async () => {
     await lab?.down();
   });
 
-  it('builds the lab without pgBackRest: no archiving, no pgBackRest files', async () => {
+  it('lab up turns archiving on into the repository through pgplay-wal; no pgBackRest files', async () => {
     const inventory = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8'));
     expect(inventory.backup.tool).toBe('basebackup');
-    expect(await lab.psql('db1', "SELECT current_setting('archive_mode')")).toBe('off');
+    expect(await lab.psql('db1', "SELECT current_setting('archive_mode')")).toBe('on');
+    expect(await lab.psql('db1', "SELECT current_setting('archive_command')")).toBe(`${repo()}/bin/pgplay-wal push ${repo()}/wal %p %f`);
+    expect((await stat(join(repo(), 'bin', 'pgplay-wal'))).mode & 0o777).toBe(0o755);
     await expect(stat(join(lab.dir, 'db1', 'pgbackrest.conf'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('nightly-backup takes compressed pg_basebackups and keeps retention.full of them', async () => {
-    for (let i = 1; i <= 3; i++) {
-      const r = await lab.run('nightly-backup.yml');
-      expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
-      expect(results(r.events)).toEqual(expect.arrayContaining(['basebackup@bk1=changed', 'stanza@bk1=skipped', 'globals@bk1=changed']));
-      // Backup directory names have a one-second resolution.
-      await new Promise((res) => setTimeout(res, 1100));
+  it('a pg_basebackup older than the server is refused (exit 3) before any change', async () => {
+    // The repository host's bindir with a pg_basebackup from PostgreSQL 11 (a stand-in answering --version as
+    // 11.22 does, failing any real use), the other tools Debian's 15.
+    const scratch = await mkdtemp(join(tmpdir(), 'pgplay-old-basebackup-'));
+    try {
+      await chmod(scratch, 0o755);
+      const bindir = join(scratch, 'bin');
+      await execa('mkdir', ['-m', '0755', bindir]);
+      await writeFile(join(bindir, 'pg_basebackup'), "#!/bin/sh\ncase \"$1\" in --version|-V) echo 'pg_basebackup (PostgreSQL) 11.22'; exit 0;; esac\necho 'incompatible server version 15' >&2; exit 1\n", { mode: 0o755 });
+      for (const tool of ['pg_verifybackup', 'pg_archivecleanup', 'pg_dumpall']) await execa('ln', ['-s', `/usr/lib/postgresql/15/bin/${tool}`, join(bindir, tool)]);
+      const inv = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8')) as Record<string, any>;
+      inv.hosts.bk1.postgres = { ...(inv.hosts.bk1.postgres ?? {}), bindir };
+      const inventory = join(scratch, 'inventory.yml');
+      await writeFile(inventory, stringify(inv));
+      const r = await lab.run('nightly-backup.yml', ['-i', inventory, '--yes']);
+      expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
+      expect(results(r.events)).toContain('tools-basebackup-host@bk1=failed');
+      expect(r.events.findLast((e) => e.type === 'run-end')!.error!.message).toContain('pg_basebackup on bk1 is from PostgreSQL 11.22, the server runs 15');
+      expect(changedSteps(r.events)).toEqual([]);
+      expect(await backups()).toEqual([]);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
     }
-    const kept = await backups();
-    expect(kept).toHaveLength(2);
-    const files = await readdir(join(lab.dir, 'bk1', 'repo', kept[1]!));
-    expect(files.sort()).toEqual(['backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);
-    expect((await stat(join(lab.dir, 'bk1', 'repo', kept[1]!))).mode & 0o777).toBe(0o700);
   });
 
-  it('standby-from-backup copies db2 with pg_basebackup and it streams; a second run changes nothing', async () => {
+  it('nightly-backup takes a tar pg_basebackup, verifies its manifest with pg_verifybackup, and the WAL reaches the archive', async () => {
+    const r = await nightly();
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['basebackup/basebackup@bk1=changed', 'basebackup/verify@bk1=ok', 'stanza@bk1=skipped', 'globals@bk1=changed']),
+    );
+    // basebackup/verify is ok only when pg_verifybackup exited 0 (it exits non-zero on any file or WAL problem).
+    const [b1] = await backups();
+    expect(b1).toBeDefined();
+    expect((await readdir(join(repo(), b1!))).sort()).toEqual(['backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);
+    // The scratch copy pg_verifybackup read is gone.
+    expect((await readdir(repo())).filter((f) => f.endsWith('.verify') || f.endsWith('.partial'))).toEqual([]);
+    // The backup's own first segment was archived (the primary archives since lab up).
+    const first = await startSegment(b1!);
+    const wal = await eventually(archived, (w) => w.includes(first));
+    expect(wal).toContain(first);
+  });
+
+  it('standby-from-backup restores db2 from the repository; it replays the archive and streams; a second run changes nothing', async () => {
     const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--yes']);
-    expect(r.exitCode).toBe(0);
-    expect(results(r.events)).toEqual(expect.arrayContaining(['build/basebackup@db2=changed', 'build/restore@db2=skipped', 'build/streaming@db1=ok']));
+    expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['build/restore-base@db2=changed', 'build/restore@db2=skipped', 'build/recovery@db2=changed', 'build/streaming@db1=ok']));
     expect(await lab.psql('db1', 'SELECT application_name, state FROM pg_stat_replication')).toBe('db2|streaming');
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await lab.psql('db2', "SELECT current_setting('restore_command')")).toBe(`${repo()}/bin/pgplay-wal fetch ${repo()}/wal %f "%p"`);
     const again = await lab.run('standby-from-backup.yml', ['-p', 'host=db2']);
     expect(again.exitCode).toBe(0);
     expect(changedSteps(again.events)).toEqual([]);
   });
 
-  it('pitr-drill refuses (exit 3): point-in-time recovery needs the WAL archive', async () => {
-    const r = await lab.run('pitr-drill.yml', ['--yes']);
-    expect(r.exitCode).toBe(3);
-    expect(r.events.at(-1)!.error!.message).toContain('the inventory\'s backup.tool is basebackup; a point-in-time drill replays the pgBackRest WAL archive');
+  it('pitr-drill to a restore point brings a dropped table back from the backup that ended before it (PASSED)', async () => {
+    const [b1] = await backups();
+    await lab.psql('db1', 'CREATE TABLE lost (id int PRIMARY KEY); INSERT INTO lost SELECT generate_series(1, 25)');
+    await lab.psql('db1', "SELECT pg_create_restore_point('before-drop')");
+    await lab.psql('db1', 'DROP TABLE lost');
+    await nightly();
+    const [, b2] = await backups();
+    expect(b2).toBeDefined();
+
+    const reportFile = join(lab.dir, 'drill.json');
+    const checks = JSON.stringify([{ sql: 'SELECT count(*) FROM lost', expect: '25' }]);
+    const r = await lab.run('pitr-drill.yml', ['-p', 'target=name', '-p', 'target_value=before-drop', '-p', `checks=${checks}`, '--report', reportFile, '--yes']);
+    expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['restore-base@drill1=changed', 'recovery-name@drill1=changed', 'restore-target@drill1=skipped', 'verdict@drill1=ok']));
+    const report = JSON.parse(await readFile(reportFile, 'utf8')) as DrillReport;
+    expect(report).toMatchObject({ status: 'passed', target_reached: true, teardown: 'removed', backup: { set: b1 } });
+    expect(report.checks.map((c) => `${c.got}:${c.ok}`)).toEqual(['25:true']);
+    expect(report.backup.reason).toContain('restore point "before-drop" created at');
+    expect(report.proof.some((l) => l.includes('recovery stopping at restore point "before-drop"'))).toBe(true);
+    expect(report.archive.reached_repository).toBe(true);
+    // Production was only read: the primary still writes, the standby still follows, the copy is gone.
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await lab.tryPsql('db1', 'SELECT count(*) FROM lost')).toMatchObject({ exitCode: 1 });
+    await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('promote works without pgBackRest', async () => {
+  it('the archive command never overwrites an archived segment with other content (exit 1, original kept); the same content is success', async () => {
+    const segment = (await archived())[0]!;
+    const target = join(repo(), 'wal', segment);
+    const original = await readFile(target);
+    const scratch = await mkdtemp(join(tmpdir(), 'pgplay-wal-'));
+    try {
+      await chmod(scratch, 0o755);
+      const other = join(scratch, 'other');
+      await writeFile(other, Buffer.alloc(original.length, 7));
+      await chmod(other, 0o644);
+      const refused = await asPostgres([join(repo(), 'bin', 'pgplay-wal'), 'push', join(repo(), 'wal'), other, segment]);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain(`refusing to overwrite ${target}`);
+      expect((await readFile(target)).equals(original)).toBe(true);
+
+      const same = join(scratch, 'same');
+      await writeFile(same, original);
+      await chmod(same, 0o644);
+      const again = await asPostgres([join(repo(), 'bin', 'pgplay-wal'), 'push', join(repo(), 'wal'), same, segment]);
+      expect(again.exitCode).toBe(0);
+      expect((await readFile(target)).equals(original)).toBe(true);
+      // No temporary file is left behind in the archive.
+      expect((await readdir(join(repo(), 'wal'))).filter((f) => f.startsWith('.'))).toEqual([]);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+
+  it('retention keeps retention.full (2) backups and removes the WAL older than the oldest kept one', async () => {
+    const [b1, b2] = await backups();
+    const b1Start = await startSegment(b1!);
+    const b2Start = await startSegment(b2!);
+    expect(await archived()).toContain(b1Start);
+    const r = await nightly();
+    expect(results(r.events)).toContain('basebackup/retention@bk1=changed');
+    const kept = await backups();
+    expect(kept).toHaveLength(3 - 1);
+    expect(kept[0]).toBe(b2);
+    expect(kept).not.toContain(b1);
+    const wal = await archived();
+    expect(wal).not.toContain(b1Start);
+    expect(wal[0]! >= b2Start).toBe(true);
+    expect(wal).toContain(b2Start);
+  });
+
+  it('promote works with the basebackup engine', async () => {
     const r = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
-    expect(r.exitCode).toBe(0);
-    expect(results(r.events)).toEqual(expect.arrayContaining(['promote@db2=changed', 'backup@bk1=skipped']));
+    expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['promote@db2=changed']));
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('f');
     expect(await lab.postmasterPid('db1')).toBeUndefined();
   });

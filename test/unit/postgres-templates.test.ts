@@ -130,8 +130,10 @@ describe('postgresql.conf.hbs', () => {
     expect(drill.get('archive_mode')).toEqual(['off']);
     expect(drill.has('archive_command')).toBe(false);
     expect(drill.get('port')).toEqual(['5499']);
+    // backup.tool basebackup archives into the repository's WAL archive with the pgplay-wal command it ships.
     const modernConf = settingsOf(await render(modern, 'n1', 'postgresql.conf.hbs'), ' = ');
-    expect(modernConf.get('archive_mode')).toEqual(['off']);
+    expect(modernConf.get('archive_mode')).toEqual(['on']);
+    expect(modernConf.get('archive_command')).toEqual(["'/var/lib/pgplay/backups/bin/pgplay-wal push /var/lib/pgplay/backups/wal %p %f'"]);
   });
 
   it('lets the inventory settings replace defaults, each setting written once', async () => {

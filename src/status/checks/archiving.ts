@@ -23,10 +23,6 @@ export const archivingCheck: StatusCheck = {
     const f = ctx.facts(primary.name);
     if (!f.running || f.in_recovery) return [{ severity: 'critical', host: primary.name, message: 'the primary is not a running read-write server: nothing archives' }];
     const row = (await ctx.query(primary.name, SQL))[0]!;
-    // pg_basebackup copies need no WAL archive (nightly-backup.yml turns archiving off for them).
-    if (ctx.inventory.backup?.tool === 'basebackup' && row.archive_mode === 'off') {
-      return [{ severity: 'ok', host: primary.name, message: 'archive_mode off: backup.tool basebackup keeps no WAL archive', values: { archive_mode: 'off', failing: false } }];
-    }
     return [assessArchiver(row, ctx.now, primary.name)];
   },
 };

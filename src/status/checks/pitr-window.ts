@@ -14,10 +14,7 @@ export const pitrWindowCheck: StatusCheck = {
     const missing = withoutBackup(ctx);
     if (missing) return missing;
     const window = ctx.inventory.backup!.pitrWindow;
-    if (ctx.inventory.backup!.tool === 'basebackup') {
-      // pg_basebackup copies keep no WAL archive: each restores to its own end, never to a chosen time.
-      return [{ severity: window === undefined ? 'ok' : 'critical', message: `backup.tool basebackup keeps no WAL archive: no point-in-time recovery${window === undefined ? '' : `, yet backup.pitrWindow is ${String(window)}`}` }];
-    }
+    // backup.tool basebackup: each base-<UTC start> directory is a full backup, its WAL in the repository's archive.
     const repo = await repositoryBackups(ctx);
     const oldest = repo.backups.filter((b) => b.type === 'full').reduce<(typeof repo.backups)[number] | undefined>((o, b) => (!o || b.start < o.start ? b : o), undefined);
     const now = epochSeconds(ctx.now);
