@@ -10,9 +10,11 @@ import { findRun, type JournalRun } from '../journal/reader.js';
 import type { PromotionReportOutputs } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
 import { buildDrillReport, drillReportPaths, formatDrillReport, writeDrillReport, type DrillReport } from './drill.js';
+import { buildRestoreReport, formatRestoreReport, restoreReportPaths, restoreTopologyChange, writeRestoreReport, type RestoreReport } from './restore.js';
 
 export interface ProcedureReports {
   drill?: { report: DrillReport; json: string; text: string };
+  restore?: { report: RestoreReport; json: string; text: string };
   topology?: TopologyChanged;
   /** Text for the human after the run's own output. */
   notices: string[];
@@ -39,11 +41,11 @@ export function topologyChangeOf(run: JournalRun, outputs: PromotionReportOutput
   };
 }
 
-export function promotionNotice(p: TopologyChanged, inventoryRewritten: boolean): string {
+export function promotionNotice(p: TopologyChanged, inventoryRewritten: boolean, oldState = 'is stopped (fenced)'): string {
   const tl = p.timeline !== undefined ? ` (timeline ${p.previousTimeline ?? '?'} -> ${p.timeline})` : '';
   const old = p.previousPrimary ?? 'the old primary';
   const lines = [
-    `TOPOLOGY CHANGED: ${p.primary} is the primary now${tl}; ${old} ${p.previousPrimaryStreams ? `streams from ${p.primary}` : 'is stopped (fenced)'}.`,
+    `TOPOLOGY CHANGED: ${p.primary} is the primary now${tl}; ${old} ${p.previousPrimaryStreams ? `streams from ${p.primary}` : oldState}.`,
   ];
   if (inventoryRewritten) {
     lines.push(`  The lab's inventory ${p.inventory} now says so; the shipped playbooks run against it as before.`);
@@ -79,6 +81,13 @@ export async function procedureReports(request: {
     return out;
   }
   const declared = run.header.report;
+  /** Each topology listener hears of the change; the notice says whether one of them rewrote the inventory. */
+  const announce = async (change: TopologyChanged, oldState?: string) => {
+    let rewritten = false;
+    for (const listener of request.topologyListeners ?? []) rewritten = (await listener(change)).inventoryRewritten || rewritten;
+    out.topology = change;
+    out.notices.push(`\n${promotionNotice(change, rewritten, oldState)}`);
+  };
   if (declared?.kind === 'drill') {
     const report = buildDrillReport(run, declared.outputs);
     if (report) {
@@ -88,14 +97,21 @@ export async function procedureReports(request: {
       out.notices.push(`\n${formatDrillReport(report)}drill report: ${paths.json} (text: ${paths.text})\n`);
     }
   }
+  if (declared?.kind === 'restore') {
+    const report = buildRestoreReport(run, declared.outputs);
+    if (report) {
+      const paths = restoreReportPaths(request.stateDir, request.runId, request.reportFile);
+      await writeRestoreReport(report, paths);
+      out.restore = { report, ...paths };
+      out.notices.push(`\n${formatRestoreReport(report)}restore report: ${paths.json} (text: ${paths.text})\n`);
+      const change = restoreTopologyChange(run, report);
+      if (change) await announce(change, 'is down and was not touched');
+      else if (report.status === 'passed') out.notices.push(`${report.host} is still the primary (restored in place); the inventory needs no change.\n`);
+    }
+  }
   if (declared?.kind === 'promotion') {
     const change = topologyChangeOf(run, declared.outputs);
-    if (change) {
-      let rewritten = false;
-      for (const listener of request.topologyListeners ?? []) rewritten = (await listener(change)).inventoryRewritten || rewritten;
-      out.topology = change;
-      out.notices.push(`\n${promotionNotice(change, rewritten)}`);
-    }
+    if (change) await announce(change);
   }
   return out;
 }

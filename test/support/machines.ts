@@ -97,6 +97,11 @@ export interface Machine {
   pids(): Promise<number[]>;
   /** Everything this machine's sshd logged. */
   sshdLog(): string;
+  /**
+   * The machine dies as in a power cut: its postmaster (by the pid in postmaster.pid), then its sshd, then
+   * whatever else lives in its namespace, each killed by pid with SIGKILL. Its files stay for teardown.
+   */
+  crash(): Promise<void>;
 }
 
 export interface Machines {
@@ -271,8 +276,19 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     },
     pids: async () => (machine.namespace ? pidsInNamespace(machine.namespace) : []),
     sshdLog: () => log.join(''),
+    crash: async () => {
+      const postmaster = await machine.postmasterPid();
+      const inside = await pidsInNamespace(machine.namespace);
+      if (postmaster !== undefined && inside.includes(postmaster)) signal(postmaster, 'SIGKILL');
+      signal(child.pid!, 'SIGKILL');
+      inside.forEach((p) => signal(p, 'SIGKILL'));
+      if (!(await gone([...inside, child.pid!], 10_000))) throw new Error(`machine ${spec.name}: processes ${inside.filter(alive).join(', ')} did not end`);
+      crashed = true;
+    },
   };
-  const stop = () => stopMachine(machine, child);
+  let crashed = false;
+  // A crashed machine has no namespace left to enter: only its sshd child is reaped.
+  const stop = () => (crashed ? reap(child) : stopMachine(machine, child));
   try {
     await sshdListening(child, [address], log);
     machine.namespace = await readlink(namespacePath);
@@ -364,6 +380,12 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+/** Waits until a killed child has exited (so it is reaped). */
+async function reap(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
 }
 
 /** Polls until every pid is gone; false when some are still alive after `ms`. */
