@@ -166,7 +166,7 @@ describe('shipped playbooks as commands', () => {
     const json = await pgplay(['playbooks', '--output', 'json']);
     expect(json.exitCode).toBe(0);
     const { playbooks } = JSON.parse(json.stdout) as { playbooks: Array<{ name: string; file: string; description: string; params: Record<string, Record<string, unknown>> }> };
-    expect(playbooks.map((p) => p.name)).toEqual(['lab', 'nightly-backup', 'pitr-drill', 'prepare', 'promote', 'recover-table', 'standby-from-backup']);
+    expect(playbooks.map((p) => p.name)).toEqual(['lab', 'nightly-backup', 'pitr-drill', 'prepare', 'promote', 'recover-table', 'restore', 'standby-from-backup']);
     const promote = playbooks.find((p) => p.name === 'promote')!;
     expect(promote.file).toBe(join(SHIPPED, 'promote.yml'));
     expect(promote.description).toMatch(/^Planned promotion/);
