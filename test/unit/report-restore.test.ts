@@ -52,8 +52,10 @@ function restoreRun(o: { host?: string; previous?: string; proof?: string; backu
       ...(o.backup === false ? [] : [reg('restore_backup', { changed: true, label: '20260501-030010F' }, 'bk1')]),
       reg('restore_primary', { rows: [{ read_write: true, timeline: 2, previous_primary: o.previous ?? 'db1', standbys: host === 'db1' ? 'db2' : '' }] }, host),
     ],
-    end: { type: 'run-end', runId: 'r1', status: 'ok', exitCode: 0, recap: {}, durationMs: 9000, time: at(9000) },
-  } as JournalRun;
+    end: events[2] as Extract<RunEvent, { type: 'run-end' }>,
+    status: 'ok',
+    counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
+  };
 }
 
 describe('restore report', () => {
