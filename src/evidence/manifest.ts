@@ -58,12 +58,12 @@ export function sealedRunIds(stateDir: string): string[] {
     .sort();
 }
 
-/** The records a run leaves in the state directory: its journal, then the reports stored under its id. */
+/** The records a run leaves in the state directory: its journal, then the drill and restore reports stored under its id. */
 export function recordsOf(stateDir: string, runId: string): string[] {
   const files = [journalFile(stateDir, runId)];
-  const drills = join(stateDir, 'drills');
-  if (existsSync(drills)) {
-    for (const f of readdirSync(drills).sort()) if (f.startsWith(`${runId}.`)) files.push(join(drills, f));
+  for (const kind of ['drills', 'restores']) {
+    const dir = join(stateDir, kind);
+    if (existsSync(dir)) for (const f of readdirSync(dir).sort()) if (f.startsWith(`${runId}.`)) files.push(join(dir, f));
   }
   return files.filter((f) => existsSync(f));
 }

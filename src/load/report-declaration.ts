@@ -1,8 +1,12 @@
 /**
  * A declared report must be fed by what the playbook really registers: each output names a value a
- * step registers, and a promotion's `rebuilt` names an include step of this playbook. A misspelt name
+ * step registers (its own, or one of a playbook it includes by a fixed path: included steps register
+ * in the same run), and a promotion's `rebuilt` names an include step of this playbook. A misspelt name
  * would otherwise give a report with silently empty fields.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse } from 'yaml';
 import { PgplayError } from '../core/errors.js';
 import type { Playbook } from '../model/playbook.js';
 import { registeredOutputs } from '../model/report.js';
@@ -17,7 +21,7 @@ export function reportErrors(doc: LoadedDocument<Playbook>): PgplayError[] {
   const emit = (path: Array<string | number>, message: string, expected: string) =>
     errors.push(new PgplayError({ code: 'SEMANTIC', message, expected, position: doc.position(['report', 'outputs', ...path]) }));
 
-  const registers = [...new Set(stepsOf(doc.data).map((s) => s.body.register).filter((r): r is string => typeof r === 'string'))];
+  const registers = [...new Set(registersOf(doc.data, dirname(resolve(doc.file)), new Set()))];
   for (const { field, index, name } of registeredOutputs(report)) {
     if (registers.includes(name)) continue;
     const guess = didYouMean(name, registers);
@@ -39,4 +43,25 @@ export function reportErrors(doc: LoadedDocument<Playbook>): PgplayError[] {
     }
   }
   return errors;
+}
+
+/** The names the steps register, with those of the playbooks they include by a fixed path (an unreadable one adds none). */
+function registersOf(data: unknown, dir: string, seen: Set<string>): string[] {
+  const out: string[] = [];
+  for (const { body } of stepsOf(data)) {
+    if (typeof body.register === 'string') out.push(body.register);
+    const playbook = (body.include as { playbook?: unknown } | undefined)?.playbook;
+    if (typeof playbook !== 'string' || playbook.includes('{{')) continue;
+    const file = resolve(dir, playbook);
+    if (seen.has(file)) continue;
+    seen.add(file);
+    let included: unknown;
+    try {
+      included = parse(readFileSync(file, 'utf8'));
+    } catch {
+      continue; // the include's own checks report a missing or broken playbook
+    }
+    out.push(...registersOf(included, dirname(file), seen));
+  }
+  return out;
 }

@@ -57,10 +57,31 @@ export interface RejoinReportOutputs {
   streaming: string;
 }
 
+/** restore.yml's report: the cluster brought back from the repository, and the topology change. */
+export interface RestoreReportOutputs {
+  /** The restore steps, one per kind of target; the first that ran is the restore, and its start begins the RTO. */
+  restore: string[];
+  /** Waiting until the restored server is promoted and answers: its step's ok result ends the RTO. */
+  ready: string;
+  /** The server log lines that show how recovery went (a command's stdout). */
+  proof: string;
+  /** A query of the restored server's last replayed transaction and timeline (rows[0].last_transaction, .timeline). */
+  recovery_point: string;
+  /** The pitr_target check: the backup set chosen for the target and why. */
+  target_check?: string;
+  /** Keeping the previous PGDATA aside (a command whose stdout is where it went). */
+  kept?: string;
+  /** The new full backup on the new timeline. */
+  backup?: string;
+  /** Registered on the new primary: rows[0].read_write, .timeline, .previous_primary, .standbys. */
+  primary: string;
+}
+
 export type ReportDeclaration =
   | { kind: 'drill'; outputs: DrillReportOutputs }
   | { kind: 'promotion'; outputs: PromotionReportOutputs }
-  | { kind: 'rejoin'; outputs: RejoinReportOutputs };
+  | { kind: 'rejoin'; outputs: RejoinReportOutputs }
+  | { kind: 'restore'; outputs: RestoreReportOutputs };
 
 export type ReportKind = ReportDeclaration['kind'];
 

@@ -15,15 +15,13 @@
  *   the WAL current at the drill's start reached the repository, the recovery point is known, and every
  *   requested check ran and passed. Each missing piece is a problem, with the tool's own message.
  */
-import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
 import type { DrillReportOutputs } from '../model/report.js';
+import { ran, record, recoveryEvidence, registered, restoreOf, rtoOf, seconds, str } from './recovery-evidence.js';
 
 
 export const DRILL_REPORT_KIND = 'pgplay-drill-report';
 
-type StepStart = Extract<RunEvent, { type: 'step-start' }>;
-type StepResult = Extract<RunEvent, { type: 'step-result' }>;
 
 export interface DrillCheck {
   n: number;
@@ -107,34 +105,6 @@ export interface DrillTrend {
   rto_change: number | null;
   threshold: number;
   slowdown: boolean;
-}
-
-type Registered = JournalRun['registered'][number];
-
-function record(run: JournalRun, name: string, host?: string): Registered | undefined {
-  return run.registered.findLast((x) => x.name === name && (host === undefined || x.host === host));
-}
-
-function registered(run: JournalRun, name: string, host?: string): Record<string, unknown> | undefined {
-  return record(run, name, host)?.value as Record<string, unknown> | undefined;
-}
-
-function ran(value: Record<string, unknown> | undefined): value is Record<string, unknown> {
-  return value !== undefined && value.skipped !== true;
-}
-
-function str(v: unknown): string | null {
-  return typeof v === 'string' && v !== '' ? v : null;
-}
-
-/** The restore that ran: the first of the declared restore values that did not skip. */
-function restoreOf(run: JournalRun, names: string[]): { record: Registered; value: Record<string, unknown> } | undefined {
-  for (const name of names) {
-    const r = record(run, name);
-    const value = r?.value as Record<string, unknown> | undefined;
-    if (r && ran(value)) return { record: r, value };
-  }
-  return undefined;
 }
 
 function firstRow(value: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
@@ -240,23 +210,9 @@ export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): 
   const madeCopy = registered(run, outputs.copy, host) !== undefined;
   const targetType = String(params.target ?? 'latest');
 
-  const proof = proofOut.split('\n').filter((l) => l.trim() !== '');
-  const promoted = ran(ready) && ready.failed !== true;
-  const stopping = proof.find((l) => /recovery stopping/.test(l));
-  const missed = proof.find((l) => /recovery ended before configured recovery target was reached/.test(l));
-  const targetReached = promoted && !missed && (targetType === 'latest' ? proof.some((l) => /archive recovery complete|selected new timeline/.test(l)) : stopping !== undefined);
-
-  const fromLog = proof.map((l) => /last completed transaction was at log time (.+)$/.exec(l)?.[1]).find((x) => x);
-  const row = ran(point) ? ((point.rows as Record<string, unknown>[] | undefined)?.[0] ?? {}) : {};
-  const lastTx = fromLog ?? str(row.last_transaction);
-  const restorePointTime = stopping ? (/, time (.+)$/.exec(stopping)?.[1] ?? null) : null;
-  const replayedTo = proof.map((l) => /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(l)?.[1]).find((x) => x) ?? null;
-
-  const restoreStart = run.events.find((e): e is StepStart => e.type === 'step-start' && restore !== undefined && e.step === restore.record.step);
-  const readyResult = run.events.find(
-    (e): e is StepResult => e.type === 'step-result' && readyRecord !== undefined && e.step === readyRecord.step && e.host === host && e.status === 'ok',
-  );
-  const rtoMs = restoreStart && readyResult ? Date.parse(readyResult.time) - Date.parse(restoreStart.time) : null;
+  const evidenceOfRecovery = recoveryEvidence(proofOut, targetType, ready, point);
+  const { proof, promoted, targetReached, missed, lastTransaction: lastTx, restorePointTime, replayedTo } = evidenceOfRecovery;
+  const rto = rtoOf(run, restore?.record.step, readyRecord, host);
 
   const checks = ran(checksOut) ? parseChecks(String(checksOut.stderr ?? '')) : [];
   const teardownState: DrillReport['teardown'] =
@@ -315,23 +271,20 @@ export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): 
     },
     target_reached: targetReached,
     proof,
-    rto: { ms: rtoMs, from: restoreStart?.time ?? null, to: readyResult?.time ?? null },
+    rto,
     recovery_point: {
       last_transaction: lastTx,
-      source: fromLog ? 'log' : lastTx ? 'pg_last_xact_replay_timestamp' : null,
+      source: evidenceOfRecovery.source,
       restore_point_time: restorePointTime,
       replayed_to: replayedTo,
     },
     archive: evidence.archive,
-    timeline: typeof row.timeline === 'number' ? row.timeline : null,
+    timeline: evidenceOfRecovery.timeline,
     checks,
     teardown: teardownState,
   };
 }
 
-function seconds(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
 
 export function formatDrillReport(r: DrillReport): string {
   const target = r.target.value ? `${r.target.type} ${JSON.stringify(r.target.value)}` : r.target.type;

@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
 import { drillReportPaths, writeDrillReport } from './drill-files.js';
 import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
+import { buildRestoreReport, formatRestoreReport, restoreReportPaths, restoreTopologyChange, writeRestoreReport, type RestoreReport } from './restore.js';
 import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinReport } from './rejoin.js';
 
 /**
@@ -32,6 +33,7 @@ function rtoRegressionOf(inventory: string): number {
 
 export interface ProcedureReports {
   drill?: { report: DrillReport; json: string; text: string; markdown: string; junit: string; html: string };
+  restore?: { report: RestoreReport; json: string; text: string };
   topology?: TopologyChanged;
   /** A rejoin's report; written to --report FILE when given (JSON). */
   rejoin?: { report: RejoinReport; json?: string };
@@ -74,11 +76,11 @@ export function topologyChangeOf(run: JournalRun, outputs: PromotionReportOutput
   };
 }
 
-export function promotionNotice(p: TopologyChanged, inventoryRewritten: boolean): string {
+export function promotionNotice(p: TopologyChanged, inventoryRewritten: boolean, notStreaming = 'is stopped (fenced)'): string {
   const tl = p.timeline !== undefined ? ` (timeline ${p.previousTimeline ?? '?'} -> ${p.timeline})` : '';
   const old = p.previousPrimary ?? 'the old primary';
   const impossible = p.fencing?.state === 'impossible' ? p.fencing : undefined;
-  const oldState = p.previousPrimaryStreams ? `streams from ${p.primary}` : impossible ? 'could not be fenced' : 'is stopped (fenced)';
+  const oldState = p.previousPrimaryStreams ? `streams from ${p.primary}` : impossible ? 'could not be fenced' : notStreaming;
   const lines = [`TOPOLOGY CHANGED: ${p.primary} is the primary now${tl}; ${old} ${oldState}.`];
   if (impossible) {
     lines.push(`  FENCING IMPOSSIBLE: ${old} could not be reached (${impossible.reason}).`);
@@ -122,6 +124,13 @@ export async function procedureReports(request: {
     return out;
   }
   const declared = run.header.report;
+  /** Each topology listener hears of the change; the notice says whether one of them rewrote the inventory. */
+  const announce = async (change: TopologyChanged, oldState?: string) => {
+    let rewritten = false;
+    for (const listener of request.topologyListeners ?? []) rewritten = (await listener(change)).inventoryRewritten || rewritten;
+    out.topology = change;
+    out.notices.push(`\n${promotionNotice(change, rewritten, oldState)}`);
+  };
   if (declared?.kind === 'drill') {
     const report = buildDrillReport(run, declared.outputs);
     if (report) {
@@ -145,13 +154,22 @@ export async function procedureReports(request: {
       out.notices.push(`\n${formatRejoinReport(report)}${request.reportFile ? `rejoin report: ${request.reportFile}\n` : ''}`);
     }
   }
+  if (declared?.kind === 'restore') {
+    const report = buildRestoreReport(run, declared.outputs);
+    if (report) {
+      const paths = restoreReportPaths(request.stateDir, request.runId, request.reportFile);
+      await writeRestoreReport(report, paths);
+      out.restore = { report, ...paths };
+      out.notices.push(`\n${formatRestoreReport(report)}restore report: ${paths.json} (text: ${paths.text})\n`);
+      const change = restoreTopologyChange(run, report);
+      if (change) await announce(change, 'is down and was not touched');
+      else if (report.status === 'passed') out.notices.push(`${report.host} is still the primary (restored in place); the inventory needs no change.\n`);
+    }
+  }
   if (declared?.kind === 'promotion') {
     const change = topologyChangeOf(run, declared.outputs);
     if (change) {
-      let rewritten = false;
-      for (const listener of request.topologyListeners ?? []) rewritten = (await listener(change)).inventoryRewritten || rewritten;
-      out.topology = change;
-      out.notices.push(`\n${promotionNotice(change, rewritten)}`);
+      await announce(change);
       const rejoin = declared.outputs.rejoin ? buildRejoinReport(run, declared.outputs.rejoin) : undefined;
       if (rejoin) out.notices.push(formatRejoinReport(rejoin));
     }

@@ -117,6 +117,27 @@ const PROMOTION_OUTPUTS: JsonSchema = {
   },
 };
 
+const RESTORE_OUTPUTS: JsonSchema = {
+  type: 'object',
+  description: 'Which registered values feed the restore report (RTO, recovery point, evidence lines) and the topology change',
+  additionalProperties: false,
+  required: ['restore', 'ready', 'proof', 'recovery_point', 'primary'],
+  properties: {
+    restore: {
+      type: 'array',
+      minItems: 1,
+      items: registered('A restore step\'s registered value'),
+      description: 'The restore steps (one per kind of target); the first that ran is the restore, and its start begins the RTO',
+    },
+    ready: registered('Waiting until the restored server is promoted and answers; its ok result ends the RTO'),
+    proof: registered('A command whose stdout holds the server log lines about recovery'),
+    recovery_point: registered('A query returning last_transaction and timeline of the restored server'),
+    target_check: registered('The pitr_target check: the backup set chosen for the target, why, and the WAL range checked'),
+    kept: registered('Keeping the previous PGDATA aside: a command whose stdout is the path it was renamed to'),
+    backup: registered('The new full backup on the new timeline'),
+    primary: registered('A query on the new primary: rows[0].read_write, timeline, previous_primary, standbys'),
+  },
+};
 
 const kindIs = (kind: string): JsonSchema => ({ properties: { kind: { const: kind } }, required: ['kind'] });
 
@@ -128,8 +149,10 @@ const REPORT_SCHEMA: JsonSchema = {
   required: ['kind', 'outputs'],
   properties: {
     kind: {
-      enum: ['drill', 'promotion', 'rejoin'],
-      description: 'drill: the point-in-time-recovery drill report (JSON and text); promotion: the topology change (a notice, and the lab\'s inventory follows); rejoin: which path (pg_rewind or delta restore) an old primary took back and how long each took',
+      enum: ['drill', 'promotion', 'rejoin', 'restore'],
+      description:
+        'drill: the point-in-time-recovery drill report (JSON and text); promotion: the topology change (a notice, and the lab\'s inventory follows); ' +
+        'rejoin: which path (pg_rewind or delta restore) an old primary took back and how long each took; restore: the restore report (JSON and text) and the topology change',
     },
     outputs: { type: 'object', description: 'Report field: registered name' },
   },
@@ -137,6 +160,7 @@ const REPORT_SCHEMA: JsonSchema = {
     { if: kindIs('drill'), then: { properties: { outputs: DRILL_OUTPUTS } } },
     { if: kindIs('promotion'), then: { properties: { outputs: PROMOTION_OUTPUTS } } },
     { if: kindIs('rejoin'), then: { properties: { outputs: REJOIN_OUTPUTS } } },
+    { if: kindIs('restore'), then: { properties: { outputs: RESTORE_OUTPUTS } } },
   ],
 };
 

@@ -144,7 +144,7 @@ describe('failover on separate machines: fencing includes the repository; a dead
   }, 600_000);
 
   it("db2's machine dies: promoting db1 without -p old_primary=down is refused (exit 3) and changes nothing", async () => {
-    await m('db2').kill();
+    await m('db2').crash();
     const r = await run('promote.yml', await inventory('db2'), ['-p', 'candidate=db1', '--yes']);
     expect(r.exitCode, failure(r)).toBe(3);
     const end = r.events.findLast((e) => e.type === 'run-end') as { error?: { code: string; message: string } } | undefined;

@@ -101,10 +101,10 @@ export interface Machine {
   /** Everything this machine's sshd logged. */
   sshdLog(): string;
   /**
-   * The machine dies (a power cut): its postmasters and then its sshd are killed by pid (SIGKILL), so that
-   * nothing answers at its address any more. rig.stop() still removes whatever is left.
+   * The machine dies as in a power cut: its postmasters (by the pids in their postmaster.pid), then its sshd,
+   * then whatever else lives in its namespace, each killed by pid with SIGKILL. Its files stay for teardown.
    */
-  kill(): Promise<void>;
+  crash(): Promise<void>;
 }
 
 export interface Machines {
@@ -280,19 +280,19 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     },
     pids: async () => (machine.namespace ? pidsInNamespace(machine.namespace) : []),
     sshdLog: () => log.join(''),
-    kill: async () => {
+    crash: async () => {
       const postmasters = await runningPostmasters(machine);
+      const inside = await pidsInNamespace(machine.namespace);
       postmasters.forEach((p) => signal(p, 'SIGKILL'));
-      if (!(await gone(postmasters, 10_000))) throw new Error(`machine ${machine.name}: postmasters ${postmasters.join(', ')} survived SIGKILL`);
-      const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-      child.kill('SIGKILL');
-      await exited;
-      killed = true;
+      signal(child.pid!, 'SIGKILL');
+      inside.forEach((p) => signal(p, 'SIGKILL'));
+      if (!(await gone([...postmasters, ...inside, child.pid!], 10_000))) throw new Error(`machine ${spec.name}: processes ${inside.filter(alive).join(', ')} did not end`);
+      crashed = true;
     },
   };
-  // Once killed, the machine cannot be entered (its sshd's namespace path is gone): stop only reaps what is left.
-  let killed = false;
-  const stop = () => stopMachine(machine, child, killed);
+  let crashed = false;
+  // A crashed machine has no namespace left to enter: only its sshd child is reaped.
+  const stop = () => (crashed ? reap(child) : stopMachine(machine, child));
   try {
     await sshdListening(child, [address], log);
     machine.namespace = await readlink(namespacePath);
@@ -406,6 +406,12 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** Waits until a killed child has exited (so it is reaped). */
+async function reap(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+}
+
 /** Polls until every pid is gone; false when some are still alive after `ms`. */
 async function gone(pids: number[], ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -416,11 +422,6 @@ async function gone(pids: number[], ms: number): Promise<boolean> {
   }
 }
 
-/**
- * Stops one machine, everything by pid: each postmaster named by a postmaster.pid inside the machine
- * (fast shutdown, then immediate, then SIGKILL), the mounts, the sshd, and last anything still in the
- * namespace (a session or command left behind). Once no process holds the namespace it is gone.
- */
 /** The pids of the postmasters running in a machine: each postmaster.pid found inside it, if that process lives there. */
 async function runningPostmasters(m: Machine): Promise<number[]> {
   const inside = new Set(await pidsInNamespace(m.namespace));
@@ -433,10 +434,15 @@ async function runningPostmasters(m: Machine): Promise<number[]> {
   return postmasters;
 }
 
-async function stopMachine(m: Machine, child: ChildProcess, killed = false): Promise<void> {
+/**
+ * Stops one machine, everything by pid: each postmaster named by a postmaster.pid inside the machine
+ * (fast shutdown, then immediate, then SIGKILL), the mounts, the sshd, and last anything still in the
+ * namespace (a session or command left behind). Once no process holds the namespace it is gone.
+ */
+async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
   // Whatever goes wrong, everything else is still stopped; the problems are thrown at the end.
   const problems: string[] = [];
-  if (m.namespace && !killed) {
+  if (m.namespace) {
     const postmasters = await runningPostmasters(m);
     for (const [sig, ms] of [['SIGINT', 60_000], ['SIGQUIT', 10_000], ['SIGKILL', 10_000]] as const) {
       if (await gone(postmasters, 0)) break;

@@ -82,9 +82,10 @@ describe('host.pgbackrest: where pgbackrest.conf is', () => {
     expect(repo).toContain('pg3-host=10.0.0.12\npg3-host-user=postgres\npg3-host-config=/srv/pgbr/db2.conf\n');
   });
 
-  it('after a promotion (pgbackrest_primary) the repository lists the new primary as pg1 and leaves the fenced old one out', async () => {
+  it('after a promotion (pg1_host) the repository lists the new primary as pg1 and leaves the fenced old one out', async () => {
     const hosts = resolveHosts(inv);
-    const scope = hostScope({ params: { pgbackrest_primary: 'db2' }, vars: {}, inventory: inv, hosts, facts: {}, registered: {} }, 'bk1', {});
+    // include/pgbackrest-conf.yml passes its pg1_host param to the template as a template var.
+    const scope = hostScope({ params: {}, vars: {}, inventory: inv, hosts, facts: {}, registered: {} }, 'bk1', { pg1_host: 'db2' });
     const repo = await renderer.renderFile('pgbackrest.conf.hbs', scope);
     expect(repo).toContain('# db2 (standby)\npg1-path=/var/lib/postgresql/15/main\n');
     expect(repo).toContain('pg1-host=10.0.0.12\npg1-host-user=postgres\npg1-host-config=/srv/pgbr/db2.conf\n');

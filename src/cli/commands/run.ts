@@ -138,7 +138,7 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     reportFile: values.report,
     topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
   });
-  if (values.report && !procedures.drill && !procedures.rejoin) await writeReport(values.report, redactor.redactValue(events), procedures.topology && redactor.redactValue(procedures.topology));
+  if (values.report && !procedures.drill && !procedures.rejoin && !procedures.restore) await writeReport(values.report, redactor.redactValue(events), procedures.topology && redactor.redactValue(procedures.topology));
   // Last, once every record of the run is written: its manifest, linked to the one sealed before it.
   await (await import('../../evidence/manifest.js')).sealEvidence(stateDir, result.runId, (m) => stderr(`pgplay: ${m}\n`));
   if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));

@@ -101,7 +101,11 @@ export interface Harness {
   events: RunEvent[];
   calls: FakeCall[];
   transports: Map<string, FakeTransport>;
-  run(playbook: Partial<Playbook> & { steps: Step[] }, options?: Partial<EngineOptions>, extra?: { signal?: AbortSignal; ask?: (q: string) => Promise<boolean> }): ReturnType<typeof executeRun>;
+  run(
+    playbook: Partial<Playbook> & { steps: Step[] },
+    options?: Partial<EngineOptions>,
+    extra?: { signal?: AbortSignal; ask?: (q: string) => Promise<boolean>; params?: Record<string, unknown> },
+  ): ReturnType<typeof executeRun>;
 }
 
 export function harness(
@@ -137,7 +141,7 @@ export function harness(
         inventory,
         '/virtual/inventory.yml',
         hosts,
-        {},
+        extra.params ?? {},
         {},
         { check: false, diff: true, forks: 10, yes: false, defaultTimeoutMs: 5000, ...options },
         {
