@@ -17,7 +17,7 @@
  */
 import type { JournalRun } from '../journal/reader.js';
 import type { DrillReportOutputs } from '../model/report.js';
-import { ran, record, recoveryEvidence, registered, restoreOf, rtoOf, seconds, str } from './recovery-evidence.js';
+import { ran, record, recoveryEvidence, registered, reportRun, restoreOf, rtoOf, seconds, str, type ReportRun } from './recovery-evidence.js';
 
 
 export const DRILL_REPORT_KIND = 'pgplay-drill-report';
@@ -38,7 +38,7 @@ export interface DrillReport {
   status: 'passed' | 'failed';
   /** Why it failed, in the order they matter; empty when it passed. */
   problems: string[];
-  run: { id: string; playbook: string; inventory: string; cluster: string; started: string; finished: string | null; exit_code: number | null };
+  run: ReportRun;
   host: string;
   target: { type: string; value: string | null };
   backup: {
@@ -250,15 +250,7 @@ export function buildDrillReport(run: JournalRun, outputs: DrillReportOutputs): 
     version: 1,
     status: problems.length === 0 ? 'passed' : 'failed',
     problems,
-    run: {
-      id: run.header.runId,
-      playbook: run.header.playbook,
-      inventory: run.header.inventory,
-      cluster: run.header.cluster,
-      started: run.header.started,
-      finished: run.end?.time ?? null,
-      exit_code: run.end?.exitCode ?? null,
-    },
+    run: reportRun(run),
     host,
     target: { type: targetType, value: str(params.target_value) },
     backup: {

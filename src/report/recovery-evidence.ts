@@ -12,6 +12,29 @@ type StepStart = Extract<RunEvent, { type: 'step-start' }>;
 type StepResult = Extract<RunEvent, { type: 'step-result' }>;
 export type Registered = JournalRun['registered'][number];
 
+/** Which run a report is of, as every procedure report states it. */
+export interface ReportRun {
+  id: string;
+  playbook: string;
+  inventory: string;
+  cluster: string;
+  started: string;
+  finished: string | null;
+  exit_code: number | null;
+}
+
+export function reportRun(run: JournalRun): ReportRun {
+  return {
+    id: run.header.runId,
+    playbook: run.header.playbook,
+    inventory: run.header.inventory,
+    cluster: run.header.cluster,
+    started: run.header.started,
+    finished: run.end?.time ?? null,
+    exit_code: run.end?.exitCode ?? null,
+  };
+}
+
 export function record(run: JournalRun, name: string, host?: string): Registered | undefined {
   return run.registered.findLast((x) => x.name === name && (host === undefined || x.host === host));
 }

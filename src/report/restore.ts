@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import type { JournalRun } from '../journal/reader.js';
 import type { RestoreReportOutputs } from '../model/report.js';
 import type { TopologyChanged } from '../model/topology.js';
-import { ran, record, recoveryEvidence, registered, restoreOf, rtoOf, seconds, str } from './recovery-evidence.js';
+import { ran, record, recoveryEvidence, registered, reportRun, restoreOf, rtoOf, seconds, str, type ReportRun } from './recovery-evidence.js';
 
 export const RESTORE_REPORT_KIND = 'pgplay-restore-report';
 
@@ -21,7 +21,7 @@ export interface RestoreReport {
   version: 1;
   status: 'passed' | 'failed';
   problems: string[];
-  run: { id: string; playbook: string; inventory: string; cluster: string; started: string; finished: string | null; exit_code: number | null };
+  run: ReportRun;
   /** The host restored: the primary now. */
   host: string;
   /** The inventory's primary before the restore. */
@@ -74,15 +74,7 @@ export function buildRestoreReport(run: JournalRun, outputs: RestoreReportOutput
     version: 1,
     status: problems.length === 0 ? 'passed' : 'failed',
     problems,
-    run: {
-      id: run.header.runId,
-      playbook: run.header.playbook,
-      inventory: run.header.inventory,
-      cluster: run.header.cluster,
-      started: run.header.started,
-      finished: run.end?.time ?? null,
-      exit_code: run.end?.exitCode ?? null,
-    },
+    run: reportRun(run),
     host,
     previous_primary: str(primary?.previous_primary),
     target: { type: targetType, value: str(params.target_value) },
