@@ -42,9 +42,20 @@ describe('which steps may run for real under plan (readOnly)', () => {
     expect(waitAction.readOnly!({ sql: 'SELECT pg_promote()' })).toBe(false);
   });
 
+  it('dump: list and verify (they read the dumps); not a dump; wal_archive: info and visible, not check (it switches WAL)', () => {
+    const dump = actions.find((a) => a.name === 'dump')!;
+    expect(dump.readOnly!({ command: 'list' })).toBe(true);
+    expect(dump.readOnly!({ command: 'verify' })).toBe(true);
+    expect(dump.readOnly!({ command: 'dump' })).toBe(false);
+    const walArchive = actions.find((a) => a.name === 'wal_archive')!;
+    expect(walArchive.readOnly!({ command: 'info' })).toBe(true);
+    expect(walArchive.readOnly!({ command: 'visible' })).toBe(true);
+    expect(walArchive.readOnly!({ command: 'check' })).toBe(false);
+  });
+
   it('the actions that change state declare nothing (they never run under plan)', () => {
     const declared = actions.filter((a) => a.readOnly).map((a) => a.name).sort();
-    expect(declared).toEqual(['assert', 'command', 'pgbackrest', 'sql', 'wait']);
+    expect(declared).toEqual(['assert', 'command', 'dump', 'pgbackrest', 'sql', 'wait', 'wal_archive']);
   });
 });
 
