@@ -125,7 +125,7 @@ describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15
     expect(existsSync('/etc/pgbackrest')).toBe(false);
   });
 
-  it("each machine has its own /tmp (pgBackRest's default lock-path): a stop file on one stops nothing on another", async () => {
+  it("each machine has its own /tmp (pgBackRest's default lock-path) and /var/lib: a stop file or a lock on one is not on another", async () => {
     const alpha = rig.machines.alpha!;
     const bravo = rig.machines.bravo!;
     const stop = await alpha.exec(['pgbackrest', '--config=/etc/pgbackrest.conf', '--stanza=main', 'stop'], { user: 'postgres' });
@@ -133,6 +133,10 @@ describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15
     expect((await alpha.exec(['test', '-f', '/tmp/pgbackrest/main.stop'])).exitCode).toBe(0);
     expect((await bravo.exec(['test', '-e', '/tmp/pgbackrest/main.stop'])).exitCode).toBe(1);
     expect(existsSync('/tmp/pgbackrest/main.stop')).toBe(false);
+    // The same for /var/lib (pgplay's lock beside a repository in /var/lib/pgbackrest lives in /var/lib/.pgplay).
+    expect((await alpha.exec(['mkdir', '-p', '/var/lib/.pgplay/locks/rig-probe'])).exitCode).toBe(0);
+    expect((await bravo.exec(['test', '-e', '/var/lib/.pgplay/locks/rig-probe'])).exitCode).toBe(1);
+    expect(existsSync('/var/lib/.pgplay/locks/rig-probe')).toBe(false);
     const mode = await alpha.exec(['stat', '-c', '%a', '/tmp']);
     expect(mode.stdout.trim()).toBe('1777');
     // The machine is still reachable over SSH with its private /tmp (sshd's files were carried in).

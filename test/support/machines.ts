@@ -12,6 +12,9 @@
  *   /var/run/postgresql, /var/log/postgresql, /var/lib/pgbackrest, /var/log/pgbackrest and
  *   /var/spool/pgbackrest are bind mounts of per-machine directories, empty and owned as the packages
  *   own them;
+ * - /var/lib is an overlay over this machine's /var/lib like /etc: pgplay's host lock on a repository
+ *   host lives beside backup.repoPath (/var/lib/.pgplay/locks for /var/lib/pgbackrest), and two rigs
+ *   (or a rig and this machine) must not share it;
  * - /tmp is the machine's own (mode 1777), as on any real host: pgBackRest's default lock-path is
  *   /tmp/pgbackrest, so a shared /tmp would let `pgbackrest stop` on one machine stop the stanza on
  *   every machine, and lock files of one rig collide with another's.
@@ -204,7 +207,11 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
   // /etc: an overlay, so that what a test or pgplay writes there stays on this machine.
   const etcUpper = join(dir, 'etc-upper');
   const etcWork = join(dir, 'etc-work');
-  await Promise.all([mkdir(etcUpper), mkdir(etcWork)]);
+  const varLibUpper = join(dir, 'var-lib-upper');
+  const varLibWork = join(dir, 'var-lib-work');
+  await Promise.all([mkdir(etcUpper), mkdir(etcWork), mkdir(varLibUpper), mkdir(varLibWork)]);
+  // What pgplay (or an earlier rig) left in this machine's own /var/lib/.pgplay is not this machine's.
+  if (existsSync('/var/lib/.pgplay')) await execa('mknod', [join(varLibUpper, '.pgplay'), 'c', '0', '0']);
   // A fresh Debian install has no /etc/pgbackrest: hide one the test machine may have (a whiteout).
   if (existsSync('/etc/pgbackrest')) await execa('mknod', [join(etcUpper, 'pgbackrest'), 'c', '0', '0']);
   const binds: Array<{ source: string; target: string }> = [];
@@ -248,6 +255,7 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
 
   const mounts = [
     `mount -t overlay overlay -o ${q(`lowerdir=/etc,upperdir=${etcUpper},workdir=${etcWork}`)} /etc`,
+    `mount -t overlay overlay -o ${q(`lowerdir=/var/lib,upperdir=${varLibUpper},workdir=${varLibWork}`)} /var/lib`,
     ...binds.map((b) => `mount --bind ${q(b.source)} ${q(b.target)}`),
     ...(await privateTmpMounts(dir, ssh)),
   ];
@@ -450,7 +458,7 @@ async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
       if (await gone(postmasters, ms)) break;
     }
     // The binds sit on the /etc overlay (/etc/postgresql) and on /var: the last mounted goes first.
-    const targets = ['/etc', ...PRIVATE_DIRS.map((d) => d.path), '/tmp'].reverse();
+    const targets = ['/etc', '/var/lib', ...PRIVATE_DIRS.map((d) => d.path), '/tmp'].reverse();
     const unmounted = await m.exec(['umount', '--lazy', ...targets]);
     if (unmounted.exitCode !== 0) problems.push(`umount in ${m.name} exited ${unmounted.exitCode}: ${unmounted.stderr.trim()}`);
   }
