@@ -56,13 +56,16 @@ describe.each([
     await c.start();
     expect(await c.psql('show wal_log_hints')).toBe('on');
     expect(await c.psql('show work_mem')).toBe('8MB');
-    expect(await c.psql('show archive_mode')).toBe('off');
+    // backup.tool basebackup keeps a WAL archive (issue 13): archiving on, through pgplay-wal.
+    expect(await c.psql('show archive_mode')).toBe('on');
+    expect(await c.psql('show archive_command')).toContain('/bin/pgplay-wal push ');
     if (version >= 13) expect(await c.psql('show wal_keep_size')).toBe('1GB');
     else expect(await c.psql('show wal_keep_segments')).toBe('64');
     expect(await c.psql('select count(*) from pg_file_settings where error is not null')).toBe('0');
     // Every setting in pgplay's file is in force (it is included last, so it wins over postgresql.conf).
-    // From 13 max_slot_wal_keep_size joins them (a lost standby's slot cannot fill the primary's disk).
-    expect(await c.psql("select count(*) from pg_file_settings where sourcefile like '%/conf.d/pgplay.conf'")).toBe(version >= 13 ? '13' : '12');
+    // From 13 max_slot_wal_keep_size joins them (a lost standby's slot cannot fill the primary's disk);
+    // basebackup's archiving brings archive_command along with archive_mode.
+    expect(await c.psql("select count(*) from pg_file_settings where sourcefile like '%/conf.d/pgplay.conf'")).toBe(version >= 13 ? '14' : '13');
     if (version >= 13) expect(await c.psql('show max_slot_wal_keep_size')).toBe('10GB');
     expect(await c.psql("select count(*) from pg_file_settings where sourcefile like '%/conf.d/pgplay.conf' and not applied")).toBe('0');
     expect(await c.psql('select count(*) from pg_hba_file_rules where error is not null')).toBe('0');
