@@ -63,18 +63,21 @@ function stepPath(): JsonSchema {
 }
 const STEP_PATH = stepPath();
 
+/** The drill's and restore.yml's restore steps: one per kind of target, the first that ran is the restore. */
+const RESTORE_STEPS: JsonSchema = {
+  type: 'array',
+  minItems: 1,
+  items: registered('A restore step\'s registered value'),
+  description: 'The restore steps (one per kind of target); the first that ran is the restore, and its start begins the RTO',
+};
+
 const DRILL_OUTPUTS: JsonSchema = {
   type: 'object',
   description: 'Which registered values feed the drill report',
   additionalProperties: false,
   required: ['restore', 'started', 'ready', 'proof', 'recovery_point', 'checks', 'teardown', 'copy', 'wal_at_start', 'archive_check', 'archiver', 'repository'],
   properties: {
-    restore: {
-      type: 'array',
-      minItems: 1,
-      items: registered('A restore step\'s registered value'),
-      description: 'The restore steps (one per kind of target); the first that ran is the restore, and its start begins the RTO',
-    },
+    restore: RESTORE_STEPS,
     started: registered('Starting the restored copy'),
     ready: registered('Waiting until the copy is promoted and answers; its ok result ends the RTO'),
     proof: registered('A command whose stdout holds the server log lines about recovery'),
@@ -123,12 +126,7 @@ const RESTORE_OUTPUTS: JsonSchema = {
   additionalProperties: false,
   required: ['restore', 'ready', 'proof', 'recovery_point', 'primary'],
   properties: {
-    restore: {
-      type: 'array',
-      minItems: 1,
-      items: registered('A restore step\'s registered value'),
-      description: 'The restore steps (one per kind of target); the first that ran is the restore, and its start begins the RTO',
-    },
+    restore: RESTORE_STEPS,
     ready: registered('Waiting until the restored server is promoted and answers; its ok result ends the RTO'),
     proof: registered('A command whose stdout holds the server log lines about recovery'),
     recovery_point: registered('A query returning last_transaction and timeline of the restored server'),
