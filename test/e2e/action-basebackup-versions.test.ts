@@ -46,8 +46,8 @@ async function run(dir: string, steps: string): Promise<{ exitCode: number; stat
 }
 
 describe.each([
-  { version: 11, method: 'pg_basebackup', port: 55520 },
-  { version: 17, method: 'copy', port: 55522 },
+  { version: 11, method: 'pg_basebackup', port: 25520 },
+  { version: 17, method: 'copy', port: 25522 },
 ])('a standby on PostgreSQL $version built with basebackup ($method), recovery settings and .pgpass', ({ version, method, port }) => {
   it('streams from the primary through its slot, replays writes, and a second run changes nothing', async () => {
     const primary = await startCluster({ version, port, auth: 'peer' });

@@ -101,12 +101,12 @@ const STANDBY_BUILD = () => `  - id: pgpass
 `;
 
 beforeAll(async () => {
-  primary = await startCluster({ port: 55510, auth: 'peer' });
+  primary = await startCluster({ port: 25510, auth: 'peer' });
   await primary.psql(`create role replicator with replication login password '${PASSWORD.replace(/'/g, "''")}'`);
   await primary.psql("create table t(i int primary key); insert into t values (1)");
   // Room for a standby: its own dir and socket dir; pg_basebackup creates its PGDATA.
-  standby = await startCluster({ port: 55511, init: false, noStart: true });
-  other = await startCluster({ port: 55512, auth: 'peer' });
+  standby = await startCluster({ port: 25511, init: false, noStart: true });
+  other = await startCluster({ port: 25512, auth: 'peer' });
   dir = primary.dir;
   passfile = join(standby.dir, 'pgpass');
   inventory = await writeInventory(join(dir, 'inventory.yml'), [
@@ -128,7 +128,7 @@ describe('basebackup + recovery + pgpass + postgres build a streaming standby (P
     const plan = await run(dir, inventory, STANDBY_BUILD(), { check: true });
     expect(plan.exitCode).toBe(0);
     expect(plan.statuses).toEqual(['pgpass=changed', 'copy=changed', 'recovery=changed', 'settings=changed', 'start=changed', 'streaming=ok']);
-    expect(plan.results[1]!.msg).toBe(`would copy db1 (127.0.0.1:55510) into ${standby.pgdata} with pg_basebackup`);
+    expect(plan.results[1]!.msg).toBe(`would copy db1 (127.0.0.1:25510) into ${standby.pgdata} with pg_basebackup`);
     await expect(stat(standby.pgdata)).rejects.toThrow();
     await expect(stat(passfile)).rejects.toThrow();
     expect(JSON.stringify(plan.events)).not.toContain('s3cr');
@@ -154,21 +154,21 @@ describe('basebackup + recovery + pgpass + postgres build a streaming standby (P
     expect(await owner(settings)).toBe('postgres');
     const lines = (await readFile(settings, 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     expect(lines).toEqual([
-      `primary_conninfo = 'host=127.0.0.1 port=55510 user=replicator application_name=db2 passfile=${passfile}'`,
+      `primary_conninfo = 'host=127.0.0.1 port=25510 user=replicator application_name=db2 passfile=${passfile}'`,
       "primary_slot_name = 'pgplay_db2'",
     ]);
     expect(await mode(join(standby.pgdata, 'standby.signal'))).toBe(0o600);
     expect(await readFile(join(standby.pgdata, 'postgresql.conf'), 'utf8')).toMatch(/\ninclude_dir = 'conf.d'\n$/);
     expect(await mode(passfile)).toBe(0o600);
     expect(await owner(passfile)).toBe('postgres');
-    expect(await readFile(passfile, 'utf8')).toBe("127.0.0.1:55510:replication:replicator:s3cr\\:et\\\\pw'x\n");
+    expect(await readFile(passfile, 'utf8')).toBe("127.0.0.1:25510:replication:replicator:s3cr\\:et\\\\pw'x\n");
 
     // The password shows nowhere: not in the walreceiver's conninfo, not in any event (msg, diff, error).
     expect(await standby.psql('select conninfo from pg_stat_wal_receiver')).not.toContain('s3cr');
     const text = JSON.stringify(first.events);
     expect(text).not.toContain('s3cr');
     expect(text).not.toContain('pw\'x');
-    expect(first.results[0]!.diff).toContain('+127.0.0.1:55510:replication:replicator:********');
+    expect(first.results[0]!.diff).toContain('+127.0.0.1:25510:replication:replicator:********');
     expect(first.results[2]!.msg).toBe('created conf.d/pgplay-recovery.conf, created standby.signal, updated postgresql.conf; a running server needs a restart');
     // No temporary passfile is left behind by pg_basebackup's run.
     const { stdout } = await execa('sh', ['-c', 'ls -d /tmp/pgplay-basebackup.* 2>/dev/null || true']);
@@ -199,8 +199,8 @@ handlers:
     expect(plan.statuses).toEqual(["recovery=changed", "reload=changed"]);
     expect(plan.results[0]!.msg).toBe('would update conf.d/pgplay-recovery.conf; a running server needs a reload');
     expect(plan.results[0]!.diff).toContain(
-      `-primary_conninfo = 'host=127.0.0.1 port=55510 user=replicator application_name=db2 passfile=${passfile}'\n` +
-        `+primary_conninfo = 'host=127.0.0.1 port=55510 user=replicator application_name=db2_renamed passfile=${passfile}'\n`,
+      `-primary_conninfo = 'host=127.0.0.1 port=25510 user=replicator application_name=db2 passfile=${passfile}'\n` +
+        `+primary_conninfo = 'host=127.0.0.1 port=25510 user=replicator application_name=db2_renamed passfile=${passfile}'\n`,
     );
 
     const r = await run(dir, inventory, steps);
@@ -269,7 +269,7 @@ describe('basebackup guards (exit 3)', () => {
     await mkdir(empty, { mode: 0o700 });
     await execa('chown', ['postgres:postgres', empty]);
     const inv = await writeInventory(join(dir, 'inventory-p2.yml'), [
-      `  p2: { address: 127.0.0.1, role: primary, pgdata: ${empty}, postgres: { port: 55513, socketDir: ${primary.socketDir} } }`,
+      `  p2: { address: 127.0.0.1, role: primary, pgdata: ${empty}, postgres: { port: 25513, socketDir: ${primary.socketDir} } }`,
       hostLine('db2', 'standby', standby, ', upstream: p2'),
     ]);
     const r = await run(dir, inv, '  - { id: copy, hosts: p2, basebackup: { from: db2, slot: false } }\n', { yes: true });

@@ -1,7 +1,7 @@
 /**
  * The pgbackrest action through the real CLI and engine: a playbook with params and registered
  * results, run, run again, planned, and a guarded restore refused with exit code 3. Real PostgreSQL 15
- * and pgBackRest 2.45, everything under one temp dir (port 55603).
+ * and pgBackRest 2.45, everything under one temp dir (port 25603).
  */
 import { execa } from 'execa';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { PG_OS_USER, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
 
-const PORT = 55603;
+const PORT = 25603;
 
 interface Event {
   type: string;

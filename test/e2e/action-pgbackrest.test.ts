@@ -1,7 +1,7 @@
 /**
  * The pgbackrest action against real PostgreSQL 15 and real pgBackRest 2.45. Everything lives in one
  * temp dir (repository, log, lock and spool paths, a pgbackrest.conf passed with --config), so nothing
- * touches /etc or /var. Ports 55601-55602.
+ * touches /etc or /var. Ports 25601-25602.
  *
  * The tests run in order and build on each other: stanza, backups, expire, restores, guards, stop/start,
  * and last verify, which damages the repository on purpose.
@@ -25,8 +25,8 @@ import { testContext } from '../unit/support/action-context.js';
 
 const STANZA = 'e2e';
 const LONELY = 'lonely';
-const PRIMARY_PORT = 55601;
-const DRILL_PORT = 55602;
+const PRIMARY_PORT = 25601;
+const DRILL_PORT = 25602;
 
 let tmp: string;
 let conf: string;

@@ -44,7 +44,7 @@ let dir: string;
 
 beforeAll(async () => {
   // initdb only: the tests below start, stop and restart it through the action.
-  cluster = await startCluster({ port: 55500, auth: 'peer', noStart: true });
+  cluster = await startCluster({ port: 25500, auth: 'peer', noStart: true });
   dir = cluster.dir;
   await writeInventory(cluster.pgdata, cluster.port);
 });
@@ -200,7 +200,7 @@ describe('postgres: started / restarted / reloaded / stopped on a real PostgreSQ
 describe('postgres: initialized', () => {
   it('runs initdb into a missing directory with the options given, then reports ok', async () => {
     const pgdata = join(dir, 'fresh');
-    await writeInventory(pgdata, 55501);
+    await writeInventory(pgdata, 25501);
     try {
       const plan = await run(dir, '  - { id: init, hosts: db1, postgres: { state: initialized } }\n', { check: true });
       expect(plan.statuses).toEqual(['init=changed']);
@@ -235,7 +235,7 @@ describe('postgres: initialized', () => {
     const pgdata = join(dir, 'occupied');
     await mkdir(pgdata);
     await writeFile(join(pgdata, 'notes.txt'), 'keep me\n');
-    await writeInventory(pgdata, 55502);
+    await writeInventory(pgdata, 25502);
     try {
       const r = await run(dir, '  - { id: init, hosts: db1, postgres: { state: initialized } }\n');
       expect(r.exitCode).toBe(3);

@@ -18,7 +18,7 @@ let host: Host;
 let transport: SshTransport;
 
 beforeAll(async () => {
-  cluster = await startCluster({ port: 55461, auth: 'peer' });
+  cluster = await startCluster({ port: 25461, auth: 'peer' });
   sshd = await startSshd({ addresses: ['127.0.0.8'] });
   host = {
     ...sshHost(sshd, 'db1', '127.0.0.8'),

@@ -16,7 +16,7 @@ let host: Host;
 let transport: LocalTransport;
 
 beforeAll(async () => {
-  cluster = await startCluster({ port: 55431, auth: 'peer' });
+  cluster = await startCluster({ port: 25431, auth: 'peer' });
   host = hostForCluster(cluster);
   transport = new LocalTransport(host);
 });
@@ -89,12 +89,12 @@ describe('connectPostgres over the unix socket bridge', () => {
   });
 
   it('says which socket is missing when nothing listens on the port', async () => {
-    const err = await connectPostgres(transport, host, { port: 55439 }).catch((e) => e);
+    const err = await connectPostgres(transport, host, { port: 25439 }).catch((e) => e);
     expect(err).toBeInstanceOf(PgplayError);
     expect(err.message).toBe(
-      `cannot connect to PostgreSQL as postgres on ${cluster.socketDir}/.s.PGSQL.55439 (running as postgres): ` +
-        `cannot open ${cluster.socketDir}/.s.PGSQL.55439: No such file or directory`,
+      `cannot connect to PostgreSQL as postgres on ${cluster.socketDir}/.s.PGSQL.25439 (running as postgres): ` +
+        `cannot open ${cluster.socketDir}/.s.PGSQL.25439: No such file or directory`,
     );
-    expect(err.hint).toContain('port 55439');
+    expect(err.hint).toContain('port 25439');
   });
 });

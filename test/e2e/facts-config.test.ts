@@ -23,9 +23,9 @@ afterAll(async () => {
 });
 
 describe.each([
-  { version: 11, port: 55441 },
-  { version: 15, port: 55445 },
-  { version: 17, port: 55447 },
+  { version: 11, port: 25441 },
+  { version: 15, port: 25445 },
+  { version: 17, port: 25447 },
 ])('PostgreSQL $version with pgplay templates', ({ version, port }) => {
   it('starts with the rendered files and applies them', async () => {
     const c = await startCluster({ version, port, noStart: true });

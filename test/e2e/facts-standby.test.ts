@@ -46,8 +46,8 @@ async function facts(host: Host) {
 }
 
 describe.each([
-  { version: 11, port: 55451 },
-  { version: 17, port: 55471 },
+  { version: 11, port: 25451 },
+  { version: 17, port: 25471 },
 ])('a standby on PostgreSQL $version from pgplay recovery files', ({ version, port }) => {
   it('streams from the primary, replays its writes, and reads right in the facts', async () => {
     const primary: Cluster = await startCluster({ version, port, auth: 'peer', noStart: true });

@@ -16,8 +16,8 @@ afterAll(async () => {
 });
 
 describe.each([
-  { major: 11, port: 55411 },
-  { major: 17, port: 55417 },
+  { major: 11, port: 25411 },
+  { major: 17, port: 25417 },
 ])('embedded PostgreSQL $major', ({ major, port }) => {
   it('installs into the test cache, outside the project', async () => {
     const bindir = await embeddedBindir(major);

@@ -21,15 +21,15 @@ describe('facts from a real PostgreSQL 15 primary and standby', () => {
   let standby: Cluster;
 
   beforeAll(async () => {
-    primary = await startCluster({ port: 55401, settings: { wal_level: 'replica', max_wal_senders: 5 } });
+    primary = await startCluster({ port: 25401, settings: { wal_level: 'replica', max_wal_senders: 5 } });
     await primary.psql('create table t(i int); insert into t values (1)');
     // A streaming standby, so the primary has a replication client and the standby replay LSNs.
-    standby = await startCluster({ port: 55402, noStart: true, init: false });
+    standby = await startCluster({ port: 25402, noStart: true, init: false });
     const { execa } = await import('execa');
     const bb = await execa(
       'runuser',
       ['-u', PG_OS_USER, '--', join(primary.bindir, 'pg_basebackup'), '-D', standby.pgdata, '-R', '-X', 'stream',
-        '-d', `host=${primary.socketDir} port=55401 user=${PG_OS_USER} application_name=sb1`],
+        '-d', `host=${primary.socketDir} port=25401 user=${PG_OS_USER} application_name=sb1`],
       { reject: false },
     );
     expect(bb.stderr).toBe('');

@@ -12,10 +12,10 @@ import { journals, results } from './faults-support.js';
  * Faults in the services pgplay drives, through the real CLI: a PostgreSQL that will not start (a bad
  * setting) and a pgBackRest that refuses (its stop file). Each run fails with exit 1 naming the step
  * and host, the journal records it, nothing half-done is left (no postmaster.pid, no partial
- * backup), and --resume once the cause is removed completes the run. Ports 55651-55652.
+ * backup), and --resume once the cause is removed completes the run. Ports 25651-25652.
  */
-const PG_PORT = 55651;
-const BR_PORT = 55652;
+const PG_PORT = 25651;
+const BR_PORT = 25652;
 
 let tmp: string;
 let stateDir: string;

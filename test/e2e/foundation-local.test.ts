@@ -24,7 +24,7 @@ describe('a playbook on a real PostgreSQL 15 cluster with the local transport', 
   let inventory: string;
 
   beforeAll(async () => {
-    cluster = await startCluster({ port: 55432, auth: 'peer' });
+    cluster = await startCluster({ port: 25432, auth: 'peer' });
     const dir = await mkdtemp(join(tmpdir(), 'pgplay-foundation-'));
     inventory = join(dir, 'inventory.yml');
     await writeFile(

@@ -4,8 +4,8 @@
  * postmaster, which inventory host's directory it is) and refuses (exit 3) to destroy the primary's
  * directory or another cluster. Every case counts the rows it must not lose, before and after.
  *
- * Ports 56440-56449: db1, db2, drill1 of the lab on 56440-56442, the unrelated cluster on 56443, the
- * extra standby host db3 on 56444 (never started: every run against it is refused).
+ * Ports 26440-26449: db1, db2, drill1 of the lab on 26440-26442, the unrelated cluster on 26443, the
+ * extra standby host db3 on 26444 (never started: every run against it is refused).
  */
 import { execa } from 'execa';
 import { readFile, symlink, writeFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changedSteps, createLab, events, labUp, PLAYBOOKS, results, waitGone, type TestLab } from './lab-helpers.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
-const BASE = 56440;
+const BASE = 26440;
 const OTHER_PORT = BASE + 3;
 const DB3_PORT = BASE + 4;
 

@@ -1,5 +1,5 @@
 /**
- * The basebackup engine (backup.tool basebackup, issue 13 items 1 and 3) on the lab (ports 59600-59602):
+ * The basebackup engine (backup.tool basebackup, issue 13 items 1 and 3) on the lab (ports 29600-29602):
  * pg_basebackup in tar format with its manifest verified, a WAL archive kept by pgplay-wal, a standby
  * restored from the repository, a point-in-time drill to a restore point, the archive command's
  * refusal to overwrite a segment, and retention of backups and WAL. One lab for the whole file:
@@ -45,8 +45,8 @@ describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive 
   };
 
   beforeAll(async () => {
-    lab = await createLab(59600, 'basebackup');
-    const up = await lab.pgplay(['lab', 'up', '--dir', lab.dir, '--base-port', '59600', '--backup-tool', 'basebackup']);
+    lab = await createLab(29600, 'basebackup');
+    const up = await lab.pgplay(['lab', 'up', '--dir', lab.dir, '--base-port', '29600', '--backup-tool', 'basebackup']);
     if (up.exitCode !== 0) throw new Error(`lab up failed: ${up.stdout.slice(-2000)}${up.stderr}`);
   }, 300_000);
 

@@ -1,7 +1,7 @@
 /**
  * A lab per test file: its own temp directory (traversable by the postgres user), its own state
  * directory (so the lab pointer and the run journal never touch the real ones) and its own ports in
- * 56000-56999. Everything goes through the CLI binary, as a user would run it; the servers are
+ * 26000-26999. Everything goes through the CLI binary, as a user would run it; the servers are
  * stopped by `pgplay lab down`, which stops them by the pid in their postmaster.pid, and checked gone.
  */
 import { execa } from 'execa';

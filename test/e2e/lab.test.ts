@@ -10,7 +10,7 @@ describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
   let firstUp: string;
 
   beforeAll(async () => {
-    lab = await createLab(56000, 'lab');
+    lab = await createLab(26000, 'lab');
     firstUp = (await labUp(lab)).stdout;
   });
 
@@ -20,9 +20,9 @@ describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
   });
 
   it('builds a primary with sample data, running as the postgres OS user on its own loopback port', async () => {
-    expect(firstUp).toMatch(/db1\s+primary\s+127\.0\.0\.1:56000\s+running \(pid \d+, read-write, timeline 1\)/);
-    expect(firstUp).toMatch(/db2\s+standby\s+127\.0\.0\.1:56001\s+empty \(no PGDATA yet\)/);
-    expect(firstUp).toMatch(/drill1\s+drill\s+127\.0\.0\.1:56002\s+empty \(no PGDATA yet\)/);
+    expect(firstUp).toMatch(/db1\s+primary\s+127\.0\.0\.1:26000\s+running \(pid \d+, read-write, timeline 1\)/);
+    expect(firstUp).toMatch(/db2\s+standby\s+127\.0\.0\.1:26001\s+empty \(no PGDATA yet\)/);
+    expect(firstUp).toMatch(/drill1\s+drill\s+127\.0\.0\.1:26002\s+empty \(no PGDATA yet\)/);
     const pid = await lab.postmasterPid('db1');
     expect(pid).toBeGreaterThan(0);
     const owner = (await execa('ps', ['-o', 'user=', '-p', String(pid)])).stdout.trim();
@@ -51,7 +51,7 @@ describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect((await stat(secret)).mode & 0o777).toBe(0o600);
     const inventory = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8'));
     expect(inventory.replication.password).toEqual({ file: secret });
-    expect(inventory.hosts.db2).toMatchObject({ role: 'standby', upstream: 'db1', postgres: { port: 56001 } });
+    expect(inventory.hosts.db2).toMatchObject({ role: 'standby', upstream: 'db1', postgres: { port: 26001 } });
     expect(inventory.hosts.db1.vars.pgbackrest_config).toBe(join(lab.dir, 'db1', 'pgbackrest.conf'));
   });
 
@@ -84,7 +84,7 @@ describe('pgplay lab on this machine (PostgreSQL 15, pgBackRest 2.45)', () => {
     const version = await lab.pgplay(['lab', 'up', '--dir', lab.dir, '--pg-version', '14']);
     expect(version.exitCode).toBe(2);
     expect(version.stderr).toContain(`the lab in ${lab.dir} was built with --pg-version 15, not 14`);
-    const other = await lab.pgplay(['lab', 'up', '--dir', join(lab.dir, '..', 'other'), '--base-port', '56005']);
+    const other = await lab.pgplay(['lab', 'up', '--dir', join(lab.dir, '..', 'other'), '--base-port', '26005']);
     expect(other.exitCode).toBe(3);
     expect(other.stderr).toContain(`a lab is already up in ${lab.dir}`);
     const bad = await lab.pgplay(['lab', 'sideways']);

@@ -2,7 +2,7 @@
  * Logical backups on the lab (PostgreSQL 15, pgBackRest 2.45), through the CLI: logical-backup.yml
  * (pg_dump per database, pg_dumpall -g, manifest, checksum, retention), the restore_dump action (into a
  * new database, row counts compared; globals) and pitr-drill.yml's logical check. One lab for the file,
- * ports 59700-59702.
+ * ports 29700-29702.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ describe('logical backups on the lab', () => {
   }
 
   beforeAll(async () => {
-    lab = await createLab(59700, 'logical');
+    lab = await createLab(29700, 'logical');
     playbooks = join(lab.dir, '..');
     await labUp(lab);
     // A second database with two schemas, a partitioned table and a sequence; a role with a password.

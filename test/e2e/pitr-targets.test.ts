@@ -1,6 +1,6 @@
 /**
  * PITR targets are checked before anything is restored, and a table comes back from a drill copy
- * (issue 12, items 6 and 7). One lab (ports 57730-57732) with two full backups and the mistakes
+ * (issue 12, items 6 and 7). One lab (ports 27730-27732) with two full backups and the mistakes
  * between and after them:
  *
  *   full 1 | xid X: items 1..100 | items 101..150 | restore point rp-between | items emptied | precious (40 rows)
@@ -36,7 +36,7 @@ describe('PITR targets and recover-table.yml on the lab (PostgreSQL 15, pgBackRe
   };
 
   beforeAll(async () => {
-    lab = await createLab(57730, 'pitr-targets');
+    lab = await createLab(27730, 'pitr-targets');
     await labUp(lab);
     // Commit timestamps let pgplay place an xid target in time (pg_xact_commit_timestamp).
     await lab.psql('db1', 'ALTER SYSTEM SET track_commit_timestamp = on');

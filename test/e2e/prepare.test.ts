@@ -10,7 +10,7 @@
  * - standby-from-backup refuses (exit 3) naming what is missing and prepare.yml when the replication role
  *   lost REPLICATION or a rule before pgplay's block rejects the standby's address; prepare fixes the role.
  *
- * Ports 56470-56472 (a lab of its own).
+ * Ports 26470-26472 (a lab of its own).
  */
 import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -27,7 +27,7 @@ describe('prepare.yml and the managed pg_hba.conf block on the lab', () => {
   const hbaOf = (h: 'db1' | 'db2') => readFile(join(lab.pgdata(h), 'pg_hba.conf'), 'utf8');
 
   beforeAll(async () => {
-    lab = await createLab(56470, 'prepare');
+    lab = await createLab(26470, 'prepare');
     await labUp(lab);
   });
 

@@ -8,7 +8,7 @@ describe('nightly-backup.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () =>
   let lab: TestLab;
 
   beforeAll(async () => {
-    lab = await createLab(56010, 'backup');
+    lab = await createLab(26010, 'backup');
     await labUp(lab);
   });
 

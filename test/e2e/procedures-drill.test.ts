@@ -18,7 +18,7 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
   let beforeDrop: string;
 
   beforeAll(async () => {
-    lab = await createLab(56030, 'drill');
+    lab = await createLab(26030, 'drill');
     await labUp(lab);
     const backup = await lab.run('nightly-backup.yml');
     if (backup.exitCode !== 0) throw new Error(`nightly-backup failed: ${backup.stdout.slice(-2000)}`);

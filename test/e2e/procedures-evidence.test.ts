@@ -33,7 +33,7 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
   };
 
   beforeAll(async () => {
-    lab = await createLab(56710, 'evidence');
+    lab = await createLab(26710, 'evidence');
     await labUp(lab);
   });
 

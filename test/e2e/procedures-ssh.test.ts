@@ -55,7 +55,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
   beforeAll(async () => {
     sshd = await startSshd({ addresses: Object.values(ADDRESSES) });
     postgresSsh = await startPostgresSsh(sshd);
-    lab = await createLab(56050, 'procedures-ssh');
+    lab = await createLab(26050, 'procedures-ssh');
     await labUp(lab);
     // Over SSH the repository host reaches the primary over TCP, not through its socket: pg_dumpall -g
     // then logs in as the superuser with a password from bk1's .pgpass, as on separate machines.

@@ -9,7 +9,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
   const streamingFrom = (upstream: LabHost) => lab.psql(upstream, 'SELECT application_name, state FROM pg_stat_replication ORDER BY 1');
 
   beforeAll(async () => {
-    lab = await createLab(56020, 'standby');
+    lab = await createLab(26020, 'standby');
     await labUp(lab);
     const backup = await lab.run('nightly-backup.yml');
     if (backup.exitCode !== 0) throw new Error(`nightly-backup failed: ${backup.stdout.slice(-2000)}`);
@@ -35,7 +35,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     const pgpass = join(lab.dir, 'db2', 'pgpass');
     expect((await stat(pgpass)).mode & 0o777).toBe(0o600);
     const secret = (await readFile(join(lab.dir, 'secrets', 'replication-password'), 'utf8')).trim();
-    expect(await readFile(pgpass, 'utf8')).toBe(`127.0.0.1:56020:replication:replicator:${secret}\n`);
+    expect(await readFile(pgpass, 'utf8')).toBe(`127.0.0.1:26020:replication:replicator:${secret}\n`);
     expect(r.stdout).not.toContain(secret);
   });
 

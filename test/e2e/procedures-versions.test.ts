@@ -2,7 +2,7 @@
  * Issue 12's proof on other majors, through the CLI on a lab as a user builds it (`pgplay lab up
  * --pg-version N --bindir DIR`). The servers are the embedded builds (initdb, pg_ctl, postgres); the
  * client tools beside them are Debian's 15 (psql, pg_basebackup, pg_dumpall), the only ones this
- * project's package sources carry. pgBackRest is Debian's 2.45. Ports 59500-59502 (11), 59510-59512 (17).
+ * project's package sources carry. pgBackRest is Debian's 2.45. Ports 29500-29502 (11), 29510-29512 (17).
  *
  * PostgreSQL 11 (the recovery.conf world; pgBackRest 2.45 serves it): nightly backup, a drill to a
  * restore point that brings a dropped table back (archiving off in the copy, which pgBackRest cannot
@@ -41,7 +41,7 @@ describe('PostgreSQL 11 with pgBackRest 2.45: drill and promotion', () => {
   let lab: TestLab;
 
   beforeAll(async () => {
-    lab = await labOn(11, 59500);
+    lab = await labOn(11, 29500);
     expect(await lab.psql('db1', 'SHOW server_version_num')).toMatch(/^11\d{4}$/);
     const backup = await lab.run('nightly-backup.yml', ['--yes']);
     if (backup.exitCode !== 0) throw new Error(`nightly-backup failed: ${backup.stdout.slice(-3000)}`);
@@ -117,7 +117,7 @@ describe('PostgreSQL 17 with Debian\'s pgBackRest 2.45 and 15 client tools: refu
   let inventory: string;
 
   beforeAll(async () => {
-    lab = await labOn(17, 59510);
+    lab = await labOn(17, 29510);
     expect(await lab.psql('db1', 'SHOW server_version_num')).toMatch(/^17\d{4}$/);
     // The lab chose the basebackup engine (pgBackRest 2.45 cannot serve 17); the same cluster with
     // backup.tool pgbackrest is what an inventory written for the repository host would say.

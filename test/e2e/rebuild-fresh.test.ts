@@ -11,7 +11,7 @@
  * - refuses, even with rebuild, a cluster holding user data (a table with rows), running or stopped,
  *   unless `-p replace_sysid=<its system identifier>` names exactly that cluster.
  *
- * Ports 56530-56532 (the lab's db1, db2, drill1).
+ * Ports 26530-26532 (the lab's db1, db2, drill1).
  */
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changedSteps, createLab, eventually, labUp, results, waitGone, type TestLab } from './lab-helpers.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
-const BASE = 56530;
+const BASE = 26530;
 
 async function asPostgres(argv: string[]): Promise<string> {
   const r = await execa('runuser', ['-u', 'postgres', '--', ...argv], { reject: false, cwd: '/', env: { LC_ALL: 'C' } });

@@ -24,7 +24,7 @@ describe('disruptive steps, tools, claims and the cluster lock (lab, PostgreSQL 
   let serverLog: string;
 
   beforeAll(async () => {
-    lab = await createLab(56610, 'disruptive');
+    lab = await createLab(26610, 'disruptive');
     await labUp(lab);
     scratch = await mkdtemp(join(tmpdir(), 'pgplay-disruptive-scratch-'));
     // The postgres user runs commands from here (the PATH of finding 8) and reads playbooks.

@@ -1,7 +1,7 @@
 /**
  * Issue 10, findings 1, 2, 5 and 11 through the CLI on a real lab (PostgreSQL 15, pgBackRest 2.45),
  * with a third database host db3 added to the lab's inventory so that cascades and failover between
- * two standbys can be played. Ports 56860-56863. Each test leaves the topology the next one starts from:
+ * two standbys can be played. Ports 26860-26863. Each test leaves the topology the next one starts from:
  *
  *   setup      db1 primary, db2 standby of db1, db3 standby of db2 (a cascade)
  *   slots      db2 rebuilt (keeps db3's slot), db3 moved to db1 and back (slot follows)
@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changedSteps, createLab, eventually, labUp, results, waitGone, type TestLab } from './lab-helpers.js';
 import { labServers } from './fixtures/lab-servers.js';
 
-const BASE_PORT = 56860;
+const BASE_PORT = 26860;
 type Db = 'db1' | 'db2' | 'db3';
 const DBS: readonly Db[] = ['db1', 'db2', 'db3'];
 type Topology = Record<Db, { role: 'primary' } | { role: 'standby'; upstream: Db }>;

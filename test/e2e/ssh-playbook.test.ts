@@ -37,7 +37,7 @@ let postgresUid: number;
 
 beforeAll(async () => {
   sshd = await startSshd({ addresses: ['127.0.0.2', '127.0.0.3'] });
-  cluster = await startCluster({ port: 57010, auth: 'peer' });
+  cluster = await startCluster({ port: 27010, auth: 'peer' });
   dir = await mkdtemp(join(tmpdir(), 'pgplay-ssh-playbook-'));
   stateDir = join(dir, 'state');
   postgresUid = Number((await execa('id', ['-u', 'postgres'])).stdout);

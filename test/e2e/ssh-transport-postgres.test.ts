@@ -17,7 +17,7 @@ let transport: SshTransport;
 
 beforeAll(async () => {
   sshd = await startSshd({ addresses: ['127.0.0.2'] });
-  cluster = await startCluster({ port: 55787, auth: 'peer' });
+  cluster = await startCluster({ port: 25787, auth: 'peer' });
   host = { ...hostForCluster(cluster, { name: 'db1' }), address: '127.0.0.2', connection: sshHost(sshd, 'db1', '127.0.0.2').connection };
   transport = new SshTransport(host, { resolveSecret: async () => undefined });
 });

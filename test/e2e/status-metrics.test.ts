@@ -2,7 +2,7 @@
  * pgplay status and --metrics against a real lab (PostgreSQL 15, pgBackRest 2.45): healthy after a
  * backup, a standby and a drill (exit 0, every check ok); then a failing archive_command, a short
  * backup.maxAge, an inactive slot and a standby with paused replay (exit 2, each named). The metrics
- * textfiles pass `promtool check metrics` and are parsed back. Ports 58310-58312.
+ * textfiles pass `promtool check metrics` and are parsed back. Ports 28310-28312.
  */
 import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -47,7 +47,7 @@ describe('pgplay status and --metrics on the lab', () => {
   const check = (report: StatusJson, id: string) => report.checks.find((c) => c.id === id)!;
 
   beforeAll(async () => {
-    lab = await createLab(58310, 'status');
+    lab = await createLab(28310, 'status');
     root = join(lab.dir, '..');
     await labUp(lab);
     inventory = join(lab.dir, 'inventory.yml');
@@ -173,7 +173,7 @@ describe('pgplay status and --metrics on the lab', () => {
   it('a host that cannot be reached is a critical finding, not a crash', async () => {
     const inv = parse(await readFile(inventory, 'utf8')) as { hosts: Record<string, unknown> };
     // Nothing listens on this loopback port.
-    inv.hosts.ghost = { address: '127.0.0.1', role: 'repository', connection: { transport: 'ssh', port: 58319, knownHosts: join(root, 'known_hosts') } };
+    inv.hosts.ghost = { address: '127.0.0.1', role: 'repository', connection: { transport: 'ssh', port: 28319, knownHosts: join(root, 'known_hosts') } };
     const file = join(root, 'ghost.yml');
     await writeFile(file, stringify(inv));
     const r = await lab.pgplay(['status', '-i', file, '--output', 'json']);

@@ -3,7 +3,7 @@
  * (both hold WAL past the fork), through the CLI on a real lab (PostgreSQL 15, pgBackRest 2.45) with two
  * database hosts db3 and db4 added to the lab's inventory. promote.yml loops its standby-build include over
  * the stragglers (rebuild-stragglers[0]/..., rebuild-stragglers[1]/...): the proof that the loop rebuilds
- * every one, not only the first. Ports 56900-56904. The tests share one lab and run in order:
+ * every one, not only the first. Ports 26900-26904. The tests share one lab and run in order:
  *
  *   setup       db1 primary, db2 db3 db4 standbys of db1
  *   rebuild     db2 cut off, rows written, db1 crashes: db2 promoted with allow_data_loss and
@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, eventually, labUp, results, waitGone, type JsonEvent, type TestLab } from './lab-helpers.js';
 import { labServers } from './fixtures/lab-servers.js';
 
-const BASE_PORT = 56900;
+const BASE_PORT = 26900;
 type Db = 'db1' | 'db2' | 'db3' | 'db4';
 const DBS: readonly Db[] = ['db1', 'db2', 'db3', 'db4'];
 /** The hosts this file adds to the lab (the lab itself stops db1 and db2). */

@@ -1,6 +1,6 @@
 /**
  * Issue 10, "every tool a playbook will need is checked, with its version against the server's, before its
- * first change", through the CLI against a real lab (PostgreSQL 15, pgBackRest 2.45). Ports 56920-56922.
+ * first change", through the CLI against a real lab (PostgreSQL 15, pgBackRest 2.45). Ports 26920-26922.
  *
  * The repository host bk1 (where nightly-backup exports the globals with pg_dumpall) gets a postgres.bindir
  * whose pg_dumpall is from PostgreSQL 11, as on a repository host with postgresql-client-11 installed. No
@@ -40,7 +40,7 @@ describe('a tool whose version does not fit the server (lab, PostgreSQL 15)', ()
   const pgplayConf = () => join(lab.pgdata('db1'), 'conf.d', 'pgplay.conf');
 
   beforeAll(async () => {
-    lab = await createLab(56920, 'tools');
+    lab = await createLab(26920, 'tools');
     await labUp(lab);
     scratch = await mkdtemp(join(tmpdir(), 'pgplay-tools-scratch-'));
     await chmod(scratch, 0o755);
