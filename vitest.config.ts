@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/setup/sequencer.js';
 import { HOOK_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test/support/timeouts.js';
 
 /**
@@ -15,11 +17,14 @@ export default defineConfig({
     setupFiles: ['test/setup/state-dir.ts'],
     testTimeout: TEST_TIMEOUT_MS,
     hookTimeout: HOOK_TIMEOUT_MS,
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       {
         extends: true,
-        // Pure code: as many files at once as there are cores, and first, so a broken unit fails fast.
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } },
+        // Pure code: as many files at once as there are cores (vitest's default is one fewer: a single
+        // worker on CI's two cores, which made the unit tests take 160 s before any e2e file could start),
+        // and first, so a broken unit fails fast.
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 }, maxWorkers: availableParallelism() },
       },
       {
         extends: true,
