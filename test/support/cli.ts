@@ -1,4 +1,5 @@
 import { execa, type Result } from 'execa';
+import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TestRunner } from 'vitest';
 import { HOOK_TIMEOUT_MS } from './timeouts.js';
@@ -52,7 +53,27 @@ export function spawnCli(args: string[], options: CliOptions = {}) {
 
 /** Runs the built CLI to its end; one stopped for running too long fails the test with what it printed. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return finished(await spawnCli(args, options));
+  const r = finished(await spawnCli(args, options));
+  profile(args, r.stdout);
+  return r;
+}
+
+/** PGPLAY_TEST_PROFILE=<file>: appends each run's duration and its steps of a second or more (--output json runs). */
+function profile(args: string[], stdout: string): void {
+  const file = process.env.PGPLAY_TEST_PROFILE;
+  if (!file) return;
+  const lines: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as { type?: string; step?: string; host?: string; durationMs?: number; status?: string };
+      if (e.type === 'step-result' && (e.durationMs ?? 0) >= 1000) lines.push(`    ${e.durationMs} ${e.step}@${e.host} ${e.status}`);
+      if (e.type === 'run-end') lines.unshift(`${e.durationMs} ${args.slice(0, 2).join(' ').replace(/.*\//, '')} ${args.filter((a) => a.includes('=')).join(' ')} -> ${e.status}`);
+    } catch {
+      // not an event
+    }
+  }
+  if (lines.length) appendFileSync(file, `${lines.join('\n')}\n`);
 }
 
 /** The outcome of a CLI run; throws, with the output tails, when the CLI had to be stopped by its limits. */

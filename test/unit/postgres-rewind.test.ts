@@ -1,7 +1,7 @@
 /**
  * What pg_rewind needs (src/postgres/rewind.ts) and the rewind action's promise that a failed pg_rewind
  * never leaves a startable directory (src/actions/rewind.ts). The real pg_rewind path, and the fallback
- * when wal_log_hints is off, are proven on real PostgreSQL in test/e2e/rejoin-machines.test.ts; here a
+ * when wal_log_hints is off, are proven on real PostgreSQL in test/e2e/dr-machines.test.ts (fixtures/dr-machines/rejoin.ts); here a
  * pg_rewind that fails is a script in a scratch bindir, run as postgres through the local transport.
  */
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';

@@ -1,7 +1,7 @@
 /**
  * restore.yml's refusals, run by the engine over fake hosts: whether a server of the cluster runs
  * read-write, or cannot be reached, is read from the facts gathered when the run starts. The real
- * servers are in test/e2e/restore-machines.test.ts; here every combination is quick.
+ * servers are in test/e2e/dr-machines.test.ts (fixtures/dr-machines/restore.ts); here every combination is quick.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
