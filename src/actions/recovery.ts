@@ -200,13 +200,21 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
   const pgdata = requirePgdata(host);
   const owner = host.postgres.osUser;
   const read = async (path: string) => (await ctx.transport.readFile(path, { become: owner }))?.toString('utf8') ?? null;
-  const version = await clusterVersion(ctx, pgdata, read);
   const mode = input.mode ?? 'standby';
+  const upstreamName = mode === 'standby' ? (input.upstream ?? host.upstream) : undefined;
+  // Every read over SSH is a round trip (a session, a shell, an exec): the reads that do not depend on
+  // each other go out together. The version's refusal comes first, as when they were made one by one.
+  const [version, passfile] = await inOrder([
+    clusterVersion(ctx, pgdata, read),
+    // Looked up only when the checks below will pass (they refuse as before when they do not).
+    upstreamName && ctx.hosts[upstreamName] && upstreamName !== host.name && ctx.inventory.replication?.user && input.passfile === undefined
+      ? defaultPgpassPath(ctx)
+      : Promise.resolve(input.passfile),
+  ] as const);
 
   let primaryConninfo: string | undefined;
   let slot: string | undefined;
   if (mode === 'standby') {
-    const upstreamName = input.upstream ?? host.upstream;
     if (upstreamName) {
       const upstream = upstreamHost(ctx, upstreamName);
       const user = ctx.inventory.replication?.user;
@@ -219,7 +227,7 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
         user,
         applicationName: input.application_name ?? host.name,
         sslmode: input.sslmode,
-        passfile: input.passfile ?? (await defaultPgpassPath(ctx)),
+        passfile,
       });
       slot = slotFor(ctx, input.slot);
     } else if (!input.restore_command) {
@@ -251,14 +259,13 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
   const abs = (p: string) => (posix.isAbsolute(p) ? p : posix.join(pgdata, p));
   const shownOf = (p: string) => (p.startsWith(pgdata + '/') ? p.slice(pgdata.length + 1) : p);
 
-  const files: FilePlan[] = [];
-  for (const f of rendered.files) {
+  const filePlans = rendered.files.map((f) => {
     const path = abs(f.path);
     const kind = f.path.endsWith('.signal') ? 'signal' : 'recovery';
-    files.push(await filePlan(ctx, kind, path, shownOf(path), f.content, f.mode, read));
-  }
-  const mkdirs: string[] = [];
-  let includeAdded = false;
+    return filePlan(ctx, kind, path, shownOf(path), f.content, f.mode, read);
+  });
+  // PostgreSQL 12+: postgresql.conf must include the settings file's directory, which must exist.
+  let includeCheck: Promise<{ config?: FilePlan; mkdir?: string }> = Promise.resolve({});
   if (rendered.layout === 'signal-files') {
     const settingsFile = abs(settingsPath);
     const configFile = input.config_file ?? posix.join(layoutConfigDir, 'postgresql.conf');
@@ -272,40 +279,39 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
       });
     }
     const includeValue = settingsDir.startsWith(configDir + '/') ? settingsDir.slice(configDir.length + 1) : settingsDir;
-    const conf = await read(configFile);
-    if (conf === null) {
-      if (!ctx.checkMode) {
-        throw new PgplayError({
-          code: 'STEP_FAILED',
-          message: `${configFile} does not exist on ${host.name}`,
-          hint: 'restore or copy the cluster first, or name its postgresql.conf with config_file',
-        });
+    const configPlan = async (): Promise<FilePlan | undefined> => {
+      const conf = await read(configFile);
+      if (conf === null) {
+        if (!ctx.checkMode) {
+          throw new PgplayError({
+            code: 'STEP_FAILED',
+            message: `${configFile} does not exist on ${host.name}`,
+            hint: 'restore or copy the cluster first, or name its postgresql.conf with config_file',
+          });
+        }
+        return undefined;
       }
-    } else {
       const ensured = ensureIncludeDir(conf, includeValue);
-      if (ensured.changed) {
-        includeAdded = true;
-        const st = await ctx.transport.stat(configFile, { become: owner });
-        files.push({
-          kind: 'config',
-          path: configFile,
-          shown: shownOf(configFile),
-          content: ensured.text,
-          mode: st.mode ?? 0o600,
-          current: conf,
-          contentChanged: true,
-          attributes: [],
-        });
-      }
-    }
-    if (!(await ctx.transport.stat(settingsDir, { become: owner })).exists) mkdirs.push(settingsDir);
+      if (!ensured.changed) return undefined;
+      const st = await ctx.transport.stat(configFile, { become: owner });
+      return { kind: 'config', path: configFile, shown: shownOf(configFile), content: ensured.text, mode: st.mode ?? 0o600, current: conf, contentChanged: true, attributes: [] };
+    };
+    includeCheck = inOrder([configPlan(), ctx.transport.stat(settingsDir, { become: owner })] as const).then(([config, dir]) => ({
+      config,
+      mkdir: dir.exists ? undefined : settingsDir,
+    }));
   }
-
-  const remove: string[] = [];
-  for (const r of rendered.remove) {
+  const removals = rendered.remove.map(async (r) => {
     const path = abs(r);
-    if ((await ctx.transport.stat(path, { become: owner })).exists) remove.push(path);
-  }
+    return (await ctx.transport.stat(path, { become: owner })).exists ? path : undefined;
+  });
+  const autoConf = rendered.layout === 'signal-files' ? read(posix.join(pgdata, 'postgresql.auto.conf')) : Promise.resolve(null);
+  const [planned, include, removable, autoConfText] = await inOrder([inOrder(filePlans), includeCheck, inOrder(removals), autoConf] as const);
+
+  const files: FilePlan[] = [...planned, ...(include.config ? [include.config] : [])];
+  const includeAdded = include.config !== undefined;
+  const mkdirs = include.mkdir ? [include.mkdir] : [];
+  const remove = removable.filter((p): p is string => p !== undefined);
 
   // What a running server needs to see the change.
   const main = files[0]!;
@@ -317,13 +323,21 @@ async function plan(ctx: ActionContext, input: RecoveryActionInput): Promise<Pla
   if (entering || remove.length > 0) applyBy = 'restart';
 
   const overridden =
-    rendered.layout === 'signal-files'
-      ? [...parseConfSettingsMap((await read(posix.join(pgdata, 'postgresql.auto.conf'))) ?? '').keys()].filter((k) =>
-          rendered.settings.some((s) => s.name === k),
-        )
-      : [];
+    rendered.layout === 'signal-files' ? [...parseConfSettingsMap(autoConfText ?? '').keys()].filter((k) => rendered.settings.some((s) => s.name === k)) : [];
 
   return { version, layout: rendered.layout, settings: rendered.settings, files, remove, mkdirs, applyBy, overridden, primaryConninfo, pgdata };
+}
+
+/**
+ * Like Promise.all, but waits for every promise and then throws the error of the first one that failed
+ * in the given order: reads made together fail as they did one after another, whichever answered first
+ * (and none is left running unobserved).
+ */
+async function inOrder<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function upstreamHost(ctx: ActionContext, name: string): Host {
