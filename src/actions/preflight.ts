@@ -48,6 +48,18 @@ export const preflightAction: Action<PreflightInput> = {
   async apply(ctx, input) {
     return preflight(ctx, input);
   },
+
+  // Read-only: the checks as comments, for the human to make before the part runs (the plan made them).
+  async exportShell(ctx, input) {
+    const major = serverMajor(ctx);
+    return {
+      comments: input.tools.map((tool) =>
+        tool === 'pgbackrest'
+          ? `check: pgbackrest version supports PostgreSQL ${major} (as ${ctx.host.postgres.osUser}${ctx.host.pgdata ? `, and on the server's PATH ${SERVER_PATH}` : ''})`
+          : `check: ${pgBin(ctx.host, tool)} --version is PostgreSQL ${major}${tool === 'pg_rewind' ? ' (the same major)' : ' or newer'}`,
+      ),
+    };
+  },
 };
 
 export default preflightAction;
