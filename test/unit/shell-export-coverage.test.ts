@@ -7,6 +7,9 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import baseRestoreAction from '../../src/actions/base-restore.js';
 import pendingRestartAction from '../../src/actions/pending-restart.js';
+import pgpassAction from '../../src/actions/pgpass.js';
+import { ShellExportRecorder } from '../../src/engine/shell-export.js';
+import type { Step } from '../../src/model/playbook.js';
 import preflightAction from '../../src/actions/preflight.js';
 import { actionNames, getAction } from '../../src/actions/registry.js';
 import { Redactor } from '../../src/core/redact.js';
@@ -90,6 +93,34 @@ describe('break-glass export covers the standby build', () => {
     );
     expect(pending.commands ?? []).toEqual([]);
     expect(pending.comments!.join('\n')).toContain('a restart of db2 will be needed: archive_mode changed');
+  });
+});
+
+describe('break-glass export: the secret check looks for secret values, not for shapes', () => {
+  it('the pgpass step of a standby build is exported (its key line looks like a .pgpass line but holds no secret); a value is still refused', async () => {
+    const redactor = new Redactor();
+    const password = 'repl-0123456789abcdef';
+    redactor.add(password);
+    const h = host('db2');
+    const ctx: ActionContext = {
+      ...context(h),
+      hosts: { db1: { ...host('db1', 'primary'), address: '127.0.57.1' }, db2: h },
+      inventory: { cluster: 'main', postgres: { version: 15 }, hosts: {}, replication: { user: 'replicator', password: { env: 'PGPLAY_REPLICATION_PASSWORD' } } } as never,
+      redactor,
+      secret: async () => password,
+    };
+    const step = (id: string) => ({ id, name: id, hosts: 'db2' }) as Step;
+    const r = new ShellExportRecorder(redactor);
+    await r.planned(step('build/pgpass'), 'db2', pgpassAction, ctx, { path: '/var/lib/postgresql/.pgpass', entries: [{ host: 'db1', database: 'replication' }] }, { changed: true });
+    const script = r.render({ playbook: 'p.yml', file: '/x.sh' });
+    expect(script).toContain('k=127.0.57.1:5432:replication:replicator:');
+    expect(script).toContain('"${PGPLAY_REPLICATION_PASSWORD}"');
+    expect(script).not.toContain(password);
+
+    const leaking = new ShellExportRecorder(redactor);
+    const echo = { ...pgpassAction, exportShell: async () => ({ commands: [`echo ${password}`] }) };
+    await leaking.planned(step('leak'), 'db2', echo, ctx, {}, { changed: true });
+    expect(() => leaking.render({ playbook: 'p.yml', file: '/x.sh' })).toThrow(/step leak on db2: its commands would hold a secret value/);
   });
 });
 
