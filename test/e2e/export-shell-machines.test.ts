@@ -3,8 +3,8 @@
  * 127.0.57.x: no other file uses it): db1 the primary, db2 the standby-to-be (the `main` cluster that
  * Debian's pg_createcluster made: another system identifier, no user data), bk1 the repository. pgplay
  * runs prepare.yml and nightly-backup.yml; then `pgplay plan standby-from-backup --export-shell FILE`
- * writes the build as a shell script, and the test runs its parts by hand, `sh FILE N` on each part's
- * machine, without pgplay: the standby streams.
+ * writes the build as a shell script, and the test copies it to the machines and runs its parts by hand,
+ * `sh FILE N` on each part's machine, without pgplay: the standby streams.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -105,13 +105,19 @@ describe('plan --export-shell: a standby built by hand from the exported script 
     const parts = [...script.matchAll(/^# {3}part (\d+): on (db1|db2|bk1) \(/gm)].map((p) => ({ n: p[1]!, host: p[2] as 'db1' | 'db2' | 'bk1' }));
     expect(parts.map((p) => p.host)).toEqual(['db2', 'db1', 'db2', 'db1']);
 
+    // As a human would: the reviewed script copied to each machine that runs a part (each has its own /tmp).
+    const remote = '/tmp/standby-db2.sh';
+    for (const host of new Set(parts.map((p) => p.host))) {
+      const copied = await m(host).exec(['sh', '-c', `umask 077 && cat > ${remote}`], { input: script });
+      expect(copied.exitCode, copied.stderr).toBe(0);
+    }
     // Without the secret in the environment a part that needs it stops before doing anything.
-    const noSecret = await m('db2').exec(['sh', file, '1']);
+    const noSecret = await m('db2').exec(['sh', remote, '1']);
     expect(noSecret.exitCode).not.toBe(0);
     expect(noSecret.stderr).toContain('PGPLAY_REPLICATION_PASSWORD');
 
     for (const part of parts) {
-      const run = await m(part.host).exec(['sh', file, part.n], { env: { PGPLAY_REPLICATION_PASSWORD: password } });
+      const run = await m(part.host).exec(['sh', remote, part.n], { env: { PGPLAY_REPLICATION_PASSWORD: password } });
       expect(run.exitCode, `part ${part.n} on ${part.host}:\n${run.stdout.slice(-2000)}\n${run.stderr.slice(-3000)}`).toBe(0);
     }
 
