@@ -18,6 +18,8 @@ import { PgplayError } from '../core/errors.js';
 import { LIST_SCRIPT, parseListing } from '../postgres/base-repository.js';
 import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/recovery-target.js';
 import { commandFailed, requirePgdata, runAsOwner } from '../postgres/owner.js';
+import { statusShell } from '../postgres/service.js';
+import { commandLine, word } from './shell-export.js';
 import { wipe } from './basebackup.js';
 import { disarm } from './identity-guard.js';
 import { restoreGuards } from './pgbackrest/restore.js';
@@ -85,6 +87,8 @@ async function plan(ctx: ActionContext, input: BaseRestoreInput): Promise<Plan> 
     occupied,
     outcome: {
       changed: true,
+      // What the plan chose, for the break-glass export (the script restores that very set).
+      data: { set, dir, pgdata },
       msg: `would restore ${dir} into ${pgdata}${occupied ? ' (its contents are deleted first)' : ''}${notes.length ? ` (${notes.join('; ')})` : ''}`,
     },
   };
@@ -120,6 +124,26 @@ export const baseRestoreAction: Action<BaseRestoreInput> = {
 
   async check(ctx, input) {
     return (await plan(ctx, input)).outcome;
+  },
+
+  // The set the plan chose; the guards that need pgplay (whose cluster it is) are comments, the one that
+  // needs nothing (a running server there) is checked when the script runs.
+  async exportShell(ctx, input, planned) {
+    const chosen = planned.data as { set?: string; dir?: string; pgdata?: string } | undefined;
+    const p = chosen?.dir && chosen.pgdata ? { dir: chosen.dir, pgdata: chosen.pgdata, set: chosen.set ?? '' } : await plan(ctx, input);
+    const owner = ctx.host.postgres.osUser;
+    return {
+      comments: [
+        `restores ${p.set} of the repository (the newest at plan time${input.set ? ', as named' : ''}); pgplay checked that ${p.pgdata} holds no other cluster it must not replace`,
+      ],
+      commands: [
+        `if ${statusShell(ctx.host, p.pgdata)} >/dev/null 2>&1; then echo ${word(`a server runs in ${p.pgdata}: stop it first; nothing was restored`)} >&2; exit 3; fi`,
+        // pg_control first: a removal that stops half-way leaves nothing that can be started.
+        commandLine(['rm', '-f', '--', `${p.pgdata}/global/pg_control`], owner),
+        commandLine(['find', p.pgdata, '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--', '{}', '+'], owner),
+        commandLine(['/bin/sh', '-c', UNPACK_SCRIPT, 'pgplay-base-restore', p.dir, p.pgdata], owner),
+      ],
+    };
   },
 
   async apply(ctx, input) {

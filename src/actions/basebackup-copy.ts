@@ -44,14 +44,19 @@ export interface CopyResult {
   startLsn: string;
   stopLsn: string;
   walFiles: number;
+  /** The timeline the backup started on (backup_label's START TIMELINE). */
+  timeline: number;
+  /** The upstream server's major. */
+  major: number;
 }
 
 export async function copyWithBackupApi(
   ctx: ActionContext,
   upstream: Host,
-  opts: { slot?: { name: string; create: boolean }; fast: boolean },
+  /** into: a directory on this host other than its PGDATA (a repository's backup being made). */
+  opts: { slot?: { name: string; create: boolean }; fast: boolean; into?: string },
 ): Promise<CopyResult> {
-  const pgdata = requirePgdata(ctx.host);
+  const pgdata = opts.into ?? requirePgdata(ctx.host);
   const source = requirePgdata(upstream);
   const client = await ctx.connectPostgres({ hostName: upstream.name });
   let started = false;
@@ -97,7 +102,8 @@ export async function copyWithBackupApi(
     await ctx.transport.writeFile(`${pgdata}/backup_label`, stop.labelfile, { mode: 0o600, owner, become: owner });
 
     const walFiles = await copyWal(ctx, upstream, source, pgdata, stop.labelfile);
-    return { startLsn, stopLsn: stop.lsn, walFiles };
+    const timeline = Number(/^START TIMELINE: (\d+)$/m.exec(stop.labelfile)?.[1] ?? NaN);
+    return { startLsn, stopLsn: stop.lsn, walFiles, timeline, major: version };
   } finally {
     if (started) await abortBackup(client, upstream);
     await client.end().catch(() => undefined);

@@ -54,6 +54,18 @@ export const pendingRestartAction: Action<PendingRestartInput> = {
   async apply(ctx, input) {
     return pendingRestart(ctx, input);
   },
+
+  // Read-only: what the plan found, as a comment; the restart itself is a later step's.
+  async exportShell(ctx, input, planned) {
+    const reason = typeof planned.data?.reason === 'string' ? planned.data.reason : '';
+    return {
+      comments: [
+        reason
+          ? `a restart of ${ctx.host.name} will be needed: ${reason} (the rendered ${input.dest} against pg_settings)`
+          : `check: the rendered ${input.dest} changes no setting that needs a restart of ${ctx.host.name}'s server (pg_settings context postmaster)`,
+      ],
+    };
+  },
 };
 
 export default pendingRestartAction;

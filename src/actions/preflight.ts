@@ -17,7 +17,12 @@ export type Tool = 'pgbackrest' | (typeof CLIENT_TOOLS)[number];
 
 export interface PreflightInput {
   tools: Tool[];
+  /** Tools the playbook can do without: tool -> what it does instead. An unfit one is reported, not refused. */
+  optional?: Partial<Record<Tool, string>>;
 }
+
+/** Tools that read no server data (WAL file names only): any major serves every server. */
+const VERSIONLESS: ReadonlySet<string> = new Set(['pg_archivecleanup']);
 
 export const preflightAction: Action<PreflightInput> = {
   name: 'preflight',
@@ -25,12 +30,20 @@ export const preflightAction: Action<PreflightInput> = {
     'Read-only: the tools the playbook will need on this host are installed, in versions that fit the cluster\'s server. ' +
     'pgbackrest is looked up as pgplay runs it and, on a host with a data directory, on the PATH its server gives ' +
     'archive_command; its release must support the server\'s major. PostgreSQL client tools come from postgres.bindir and ' +
-    'must be at least the server\'s major (pg_rewind: the same major). Put it before the first step that changes anything.',
+    'must be at least the server\'s major (pg_rewind: the same major; pg_archivecleanup, which reads only WAL file names, any). Put it before the first step that changes anything.',
   schema: {
     type: 'object',
     additionalProperties: false,
     required: ['tools'],
     properties: {
+      optional: {
+        type: 'object',
+        propertyNames: { enum: ['pgbackrest', ...CLIENT_TOOLS] },
+        additionalProperties: { type: 'string', minLength: 1 },
+        description:
+          'Tools the playbook has another way for, each with what it does instead (e.g. pg_basebackup: "the base backup is taken with the copy method"). ' +
+          'A missing or unfit one is not refused: it is named in the step\'s message with that consequence, and registered in unfit (a list of names) for later steps\' when, and why in why_unfit.<tool>.',
+      },
       tools: {
         type: 'array',
         minItems: 1,
@@ -48,6 +61,18 @@ export const preflightAction: Action<PreflightInput> = {
   async apply(ctx, input) {
     return preflight(ctx, input);
   },
+
+  // Read-only: the checks as comments, for the human to make before the part runs (the plan made them).
+  async exportShell(ctx, input) {
+    const major = serverMajor(ctx);
+    return {
+      comments: [...input.tools, ...Object.keys(input.optional ?? {}) as Tool[]].map((tool) =>
+        tool === 'pgbackrest'
+          ? `check: pgbackrest version supports PostgreSQL ${major} (as ${ctx.host.postgres.osUser}${ctx.host.pgdata ? `, and on the server's PATH ${SERVER_PATH}` : ''})`
+          : `check: ${pgBin(ctx.host, tool)} --version is PostgreSQL ${major}${tool === 'pg_rewind' ? ' (the same major)' : ' or newer'}`,
+      ),
+    };
+  },
 };
 
 export default preflightAction;
@@ -63,9 +88,20 @@ async function preflight(ctx: ActionContext, input: PreflightInput): Promise<Out
   const major = serverMajor(ctx);
   const problems: string[] = [];
   const found: Record<string, string> = {};
-  for (const tool of input.tools) {
-    if (tool === 'pgbackrest') await checkPgbackrest(ctx, major, problems, found);
-    else await checkClientTool(ctx, tool, major, problems, found);
+  const check = (tool: Tool, into: string[]) => (tool === 'pgbackrest' ? checkPgbackrest(ctx, major, into, found) : checkClientTool(ctx, tool, major, into, found));
+  for (const tool of input.tools) await check(tool, problems);
+  const unfit: string[] = [];
+  const why_unfit: Record<string, string> = {};
+  const instead: string[] = [];
+  for (const [tool, consequence] of Object.entries(input.optional ?? {}) as [Tool, string][]) {
+    if (input.tools.includes(tool)) continue;
+    const why: string[] = [];
+    await check(tool, why);
+    if (why.length) {
+      unfit.push(tool);
+      why_unfit[tool] = why.join('; ');
+      instead.push(`${why.join('; ')}: ${consequence}`);
+    }
   }
   if (problems.length) {
     throw new PgplayError({
@@ -74,12 +110,14 @@ async function preflight(ctx: ActionContext, input: PreflightInput): Promise<Out
       hint: 'install the missing tools (Debian: apt-get install pgbackrest postgresql-client-<major>) or correct postgres.bindir, then run again',
     });
   }
+  for (const line of instead) ctx.log(line);
+  const fit = Object.entries(found)
+    .map(([tool, version]) => `${tool} ${version}`)
+    .join(', ');
   return {
     changed: false,
-    msg: Object.entries(found)
-      .map(([tool, version]) => `${tool} ${version}`)
-      .join(', '),
-    data: { tools: found },
+    msg: [fit, ...instead].filter(Boolean).join('; '),
+    data: { tools: found, unfit, why_unfit },
   };
 }
 
@@ -120,7 +158,7 @@ async function checkClientTool(ctx: ActionContext, tool: string, major: number, 
   }
   const toolMajor = Number(m[1]);
   const toolVersion = `${m[1]}${m[2] ?? ''}`;
-  if (tool === 'pg_rewind' ? toolMajor !== major : toolMajor < major) {
+  if (tool === 'pg_rewind' ? toolMajor !== major : toolMajor < major && !VERSIONLESS.has(tool)) {
     problems.push(
       `${tool} on ${host} is from PostgreSQL ${toolVersion}, the server runs ${major}: ${tool === 'pg_rewind' ? 'pg_rewind needs the same major' : `${tool} works only with servers up to its own major`}`,
     );

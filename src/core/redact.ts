@@ -53,6 +53,17 @@ export class Redactor {
     return out;
   }
 
+  /**
+   * Whether the text holds a registered secret value. Unlike redact, the shapes are not looked at: a
+   * script line such as `k=db1:5432:replication:replicator: awk ...` has a .pgpass line's shape and no secret.
+   */
+  holdsSecret(text: string): boolean {
+    for (const s of this.secrets) {
+      if (s.length < 4 ? new RegExp(`(?<![\\w])${escapeRegExp(s)}(?![\\w])`).test(text) : text.includes(s)) return true;
+    }
+    return false;
+  }
+
   /** Deep copy of a JSON-able value with every string redacted (keys are kept). */
   redactValue<T>(value: T): T {
     return this.walk(value) as T;

@@ -61,7 +61,7 @@ export class ShellExportRecorder {
     if (!changes && commands.length > 0) entry.comments.push('nothing to do at plan time; the commands, for review:', ...commands.map((c) => `  ${c}`));
     // A secret value in the text: refuse, naming the step (the redactor knows every secret the run resolved).
     const text = [...entry.live, ...entry.comments].join('\n');
-    if (this.redactor.redact(text) !== text) {
+    if (this.redactor.holdsSecret(text)) {
       this.problems.push(`step ${step.id} on ${host}: its commands would hold a secret value; it cannot be exported`);
       return;
     }

@@ -2,7 +2,9 @@
  * The repository of the basebackup engine (backup.tool basebackup), as nightly-backup.yml writes it:
  *
  *   <repoPath>/base-<UTC start, YYYYMMDDTHHMMSSZ>/   one pg_basebackup in tar format: base.tar.gz,
- *                                                   pg_wal.tar.gz, backup_manifest (13+)
+ *                                                   pg_wal.tar.gz, backup_manifest (13+); or one
+ *                                                   taken with the copy method (base_copy): the same
+ *                                                   archives, wal_range.json and SHA256SUMS
  *   <repoPath>/wal/                                 the WAL archive (pgplay-wal push), one file per segment
  *   <repoPath>/bin/pgplay-wal                       the archive and restore command (templates/pgplay-wal.sh)
  *
@@ -40,6 +42,8 @@ export const LIST_SCRIPT = `repo=$1
 for d in "$repo"/base-*; do
   [ -d "$d" ] || continue
   m="$d/backup_manifest"
+  # A backup taken with the copy method has no manifest; its wal_range.json holds the same WAL-Ranges line.
+  [ -f "$m" ] || m="$d/wal_range.json"
   if [ -f "$m" ]; then
     t=$(stat -c %Y "$m")
     r=$(grep -h -m 1 '"Start-LSN"' "$m" | tr -d ' \\t\\r' )

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../src/report/drill.js';
-import { changedSteps, createLab, eventually, results, type TestLab } from './lab-helpers.js';
+import { changedSteps, createLab, events, eventually, results, type TestLab } from './lab-helpers.js';
 
 const BACKUP = /^base-\d{8}T\d{6}Z$/;
 
@@ -63,7 +63,7 @@ describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive 
     await expect(stat(join(lab.dir, 'db1', 'pgbackrest.conf'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('a pg_basebackup older than the server is refused (exit 3) before any change', async () => {
+  it('a pg_basebackup older than the server: the plan takes the copy method and says why; with a tablespace neither serves (exit 3, nothing changed)', async () => {
     // The repository host's bindir with a pg_basebackup from PostgreSQL 11 (a stand-in answering --version as
     // 11.22 does, failing any real use), the other tools Debian's 15.
     const scratch = await mkdtemp(join(tmpdir(), 'pgplay-old-basebackup-'));
@@ -77,11 +77,30 @@ describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive 
       inv.hosts.bk1.postgres = { ...(inv.hosts.bk1.postgres ?? {}), bindir };
       const inventory = join(scratch, 'inventory.yml');
       await writeFile(inventory, stringify(inv));
-      const r = await lab.run('nightly-backup.yml', ['-i', inventory, '--yes']);
-      expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
-      expect(results(r.events)).toContain('tools-basebackup-host@bk1=failed');
-      expect(r.events.findLast((e) => e.type === 'run-end')!.error!.message).toContain('pg_basebackup on bk1 is from PostgreSQL 11.22, the server runs 15');
-      expect(changedSteps(r.events)).toEqual([]);
+
+      const plan = await lab.pgplay(['plan', 'nightly-backup.yml', '-i', inventory, '--output', 'json']);
+      expect(plan.exitCode, plan.stdout.slice(-3000)).toBe(0);
+      const planned = events(plan.stdout);
+      expect(results(planned)).toEqual(expect.arrayContaining(['basebackup/basebackup@bk1=skipped', 'basebackup/copy@bk1=changed']));
+      const msg = (step: string) => planned.find((e) => e.type === 'step-result' && e.step === step)?.msg ?? '';
+      expect(msg('tools-basebackup-host')).toMatch(/pg_basebackup on bk1 is from PostgreSQL 11\.22, the server runs 15.*: the base backup is taken with the copy method/);
+      expect(msg('basebackup/copy')).toMatch(/would copy db1 into .* with the low-level backup API .*: pg_basebackup on bk1 is from PostgreSQL 11\.22/);
+
+      // A tablespace: the copy method copies PGDATA only, so neither way can take the backup.
+      const location = join(scratch, 'ts');
+      await execa('install', ['-d', '-o', 'postgres', '-m', '0700', location]);
+      await lab.psql('db1', `CREATE TABLESPACE ts_refuse LOCATION '${location}'`);
+      try {
+        const r = await lab.run('nightly-backup.yml', ['-i', inventory, '--yes']);
+        expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
+        expect(results(r.events)).toContain('some-method-serves@db1=failed');
+        expect(r.events.findLast((e) => e.type === 'run-end')!.error!.message).toMatch(
+          /no way to take a base backup of db1: pg_basebackup on bk1 is from PostgreSQL 11\.22, the server runs 15.*not the tablespaces ts_refuse/,
+        );
+        expect(changedSteps(r.events)).toEqual([]);
+      } finally {
+        await lab.psql('db1', 'DROP TABLESPACE ts_refuse');
+      }
       expect(await backups()).toEqual([]);
     } finally {
       await rm(scratch, { recursive: true, force: true });

@@ -8,9 +8,11 @@
  * restore point that brings a dropped table back (archiving off in the copy, which pgBackRest cannot
  * do on 11), and a promotion with the old primary rebuilt as the new primary's standby.
  *
- * PostgreSQL 17: pgBackRest 2.45 cannot serve it (17 needs 2.53.1) and pg_basebackup 15 refuses a 17
- * server, so there is no backup, no drill and no standby to promote: each procedure refuses (exit 3)
- * before any change, naming the tool, its version and the server's.
+ * PostgreSQL 17: pgBackRest 2.45 cannot serve it (17 needs 2.53.1): with backup.tool pgbackrest the backup
+ * and the drill refuse (exit 3) before any change, naming the tool and both versions. The lab's engine is
+ * basebackup, and pg_basebackup 15 refuses a 17 server, so nightly-backup takes its base backups with the
+ * copy method (pg_backup_start/pg_backup_stop and a file copy) and says so; from that backup a standby is
+ * built, a drill reaches a restore point, and the standby is promoted with the old primary fenced.
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -112,7 +114,7 @@ describe('PostgreSQL 11 with pgBackRest 2.45: drill and promotion', () => {
   });
 });
 
-describe('PostgreSQL 17 with Debian\'s pgBackRest 2.45 and 15 client tools: refused, naming the tool', () => {
+describe('PostgreSQL 17 with the basebackup engine (Debian\'s pgBackRest 2.45 and 15 client tools cannot serve it): backup, standby, drill, promotion', () => {
   let lab: TestLab;
   let inventory: string;
 
@@ -131,39 +133,75 @@ describe('PostgreSQL 17 with Debian\'s pgBackRest 2.45 and 15 client tools: refu
     await lab?.down();
   });
 
-  it('nightly-backup: pg_basebackup 15 and pg_dumpall 15 cannot serve 17 (exit 3, nothing changed)', async () => {
-    const r = await lab.run('nightly-backup.yml', ['--yes']);
-    expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
-    expect(runEnd(r.events).error!.message).toMatch(/pg_basebackup on bk1 is from PostgreSQL 15\.\d+, the server runs 17/);
-    expect(changedSteps(r.events)).toEqual([]);
-    const pgbackrest = await lab.run('nightly-backup.yml', ['-i', inventory, '--yes']);
-    expect(pgbackrest.exitCode, pgbackrest.stdout.slice(-3000)).toBe(3);
-    expect(runEnd(pgbackrest.events).error!.message).toContain('PostgreSQL 17 needs pgBackRest 2.53.1 or later; this host has 2.45');
-    expect(changedSteps(pgbackrest.events)).toEqual([]);
-  });
-
-  it('standby-from-backup: refused before the target is touched (pg_basebackup 15, server 17)', async () => {
-    const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--yes']);
-    expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
-    expect(results(r.events)).toContain('build/tools@db2=failed');
-    expect(runEnd(r.events).error!.message).toMatch(/pg_basebackup on db2 is from PostgreSQL 15\.\d+, the server runs 17/);
-    expect(changedSteps(r.events)).toEqual([]);
-    // db2 still has no PGDATA (the failed pg_basebackup would have made one and emptied it).
-    await expect(stat(lab.pgdata('db2'))).rejects.toMatchObject({ code: 'ENOENT' });
-  });
-
-  it('pitr-drill: refused with the basebackup engine (no base backup: pg_basebackup 15 cannot take one of 17), and with pgBackRest 2.45 naming both versions', async () => {
-    const basebackup = await lab.run('pitr-drill.yml', ['--yes']);
-    expect(basebackup.exitCode, basebackup.stdout.slice(-3000)).toBe(3);
-    expect(runEnd(basebackup.events).error!.message).toContain('no backup to recover target latest from');
+  it('with backup.tool pgbackrest, nightly-backup and the drill are refused naming pgBackRest 2.45 (exit 3, nothing changed)', async () => {
+    const backup = await lab.run('nightly-backup.yml', ['-i', inventory, '--yes']);
+    expect(backup.exitCode, backup.stdout.slice(-3000)).toBe(3);
+    expect(runEnd(backup.events).error!.message).toContain('PostgreSQL 17 needs pgBackRest 2.53.1 or later; this host has 2.45');
+    expect(changedSteps(backup.events)).toEqual([]);
     const r = await lab.run('pitr-drill.yml', ['-i', inventory, '--yes']);
     expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
     expect(results(r.events)).toEqual(expect.arrayContaining(['tools@drill1=failed', 'tools@bk1=failed']));
-    const failures = r.events.filter((e) => e.type === 'step-result' && e.step === 'tools').map((e) => e.msg);
-    for (const host of ['drill1', 'bk1']) {
-      expect(failures.some((m) => m?.includes(`pgbackrest on ${host} does not support the server: PostgreSQL 17 needs pgBackRest 2.53.1 or later; this host has 2.45`))).toBe(true);
-    }
     expect(changedSteps(r.events)).toEqual([]);
     await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('nightly-backup takes the base backup with the copy method (pg_basebackup 15 is older), says so, and checks it without a manifest', async () => {
+    const r = await lab.run('nightly-backup.yml', ['--yes']);
+    expect(r.exitCode, r.stdout.slice(-3000)).toBe(0);
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['basebackup/basebackup@bk1=skipped', 'basebackup/copy@bk1=changed', 'basebackup/verify@bk1=skipped', 'basebackup/verify-without-manifest@bk1=ok', 'globals@bk1=skipped']),
+    );
+    const msg = (step: string) => r.events.find((e) => e.type === 'step-result' && e.step === step)?.msg ?? '';
+    expect(msg('basebackup/tools')).toMatch(/pg_basebackup on bk1 is from PostgreSQL 15\.\d+, the server runs 17.*: the base backup is taken with the copy method/);
+    expect(msg('basebackup/copy')).toMatch(/with pg_backup_start\/pg_backup_stop and a file copy/);
+    expect(msg('tools-basebackup-host')).toMatch(/pg_dumpall on bk1 is from PostgreSQL 15\.\d+.*the globals \(roles, tablespaces\) are not exported/);
+    // The repository holds it in pg_basebackup's layout, with what stands in for the manifest.
+    const repo = join(lab.dir, 'bk1', 'repo');
+    const sets = (await readdir(repo)).filter((d) => /^base-\d{8}T\d{6}Z$/.test(d));
+    expect(sets).toHaveLength(1);
+    expect((await readdir(join(repo, sets[0]!))).sort()).toEqual(['SHA256SUMS', 'base.tar.gz', 'pg_wal.tar.gz', 'wal_range.json']);
+    expect(JSON.parse(await readFile(join(repo, sets[0]!, 'wal_range.json'), 'utf8'))).toMatchObject({ Timeline: 1 });
+  });
+
+  it('standby-from-backup builds db2 from that backup: it streams, PostgreSQL 17', async () => {
+    const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--yes']);
+    expect(r.exitCode, r.stdout.slice(-3000)).toBe(0);
+    expect(results(r.events)).toContain('build/restore-base@db2=changed');
+    expect(await lab.psql('db2', IN_RECOVERY)).toBe('t');
+    expect(await lab.psql('db2', 'SHOW server_version_num')).toMatch(/^17\d{4}$/);
+    expect(await lab.psql('db1', 'SELECT application_name || \':\' || state FROM pg_stat_replication')).toBe('db2:streaming');
+  });
+
+  it('a drill to a restore point brings the dropped table back (PASSED)', async () => {
+    await lab.psql('db1', "CREATE TABLE pitr_demo (id int, note text); INSERT INTO pitr_demo VALUES (1, 'before the mistake')");
+    await lab.psql('db1', "SELECT pg_create_restore_point('before-drop')");
+    await lab.psql('db1', 'DROP TABLE pitr_demo');
+    const reportFile = join(lab.dir, '..', 'drill17.json');
+    const checks = JSON.stringify([{ sql: 'SELECT note FROM pitr_demo', expect: 'before the mistake' }]);
+    const r = await lab.run('pitr-drill.yml', ['-p', 'target=name', '-p', 'target_value=before-drop', '-p', `checks=${checks}`, '-p', 'keep=true', '--report', reportFile, '--yes']);
+    expect(r.exitCode, r.stdout.slice(-3000) + r.stderr).toBe(0);
+    const report = JSON.parse(await readFile(reportFile, 'utf8')) as DrillReport;
+    expect(report).toMatchObject({ status: 'passed', problems: [], target: { type: 'name', value: 'before-drop' }, target_reached: true, teardown: 'kept' });
+    expect(report.proof.some((l) => l.includes('recovery stopping at restore point "before-drop"'))).toBe(true);
+    expect(report.checks.map((c) => `${c.got}:${c.ok}`)).toEqual(['before the mistake:true']);
+    expect(await lab.psql('drill1', 'SHOW server_version_num')).toMatch(/^17\d{4}$/);
+    expect(await lab.psql('drill1', IN_RECOVERY)).toBe('f');
+    expect(await lab.psql('drill1', 'SELECT count(*) FROM pitr_demo')).toBe('1');
+    // The production primary still lacks the table.
+    expect(await lab.psql('db1', "SELECT to_regclass('public.pitr_demo') IS NULL")).toBe('t');
+  });
+
+  it('promote.yml: db2 becomes read-write, the old primary db1 is fenced (stopped, archive_command off)', async () => {
+    await lab.psql('db1', "CREATE TABLE before_promotion AS SELECT 'written on 17' AS note");
+    const r = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    expect(r.exitCode, r.stdout.slice(-3000) + r.stderr).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['promote@db2=changed', 'fence-archive-command@db1=changed']));
+    expect(await lab.psql('db2', IN_RECOVERY)).toBe('f');
+    expect(await lab.psql('db2', 'SELECT note FROM before_promotion')).toBe('written on 17');
+    expect(await lab.psql('db2', 'SELECT timeline_id FROM pg_control_checkpoint()')).toBe('2');
+    await lab.psql('db2', 'CREATE TABLE after_promotion (id int)');
+    // The old primary: stopped, and its effective archive_command empty.
+    expect(await lab.postmasterPid('db1')).toBeUndefined();
+    expect(await readFile(join(lab.pgdata('db1'), 'postgresql.auto.conf'), 'utf8')).toMatch(/^archive_command = ''$/m);
   });
 });

@@ -133,9 +133,9 @@ async function install(major: number): Promise<string> {
   return bindir;
 }
 
-/** Debian's PostgreSQL 15 client tools, the only ones this project's package sources carry. */
+/** Debian's PostgreSQL 15 client tools (and pg_archivecleanup of its server package), the only ones this project's package sources carry. */
 export const DEBIAN_CLIENT_BINDIR = '/usr/lib/postgresql/15/bin';
-const CLIENT_TOOLS = ['psql', 'pg_basebackup', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_isready'];
+const CLIENT_TOOLS = ['psql', 'pg_basebackup', 'pg_dump', 'pg_dumpall', 'pg_restore', 'pg_isready', 'pg_verifybackup', 'pg_archivecleanup'];
 
 /**
  * A bin directory as a host with the PostgreSQL <major> server and Debian's 15 client tools has it:

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import preflightAction from '../../src/actions/preflight.js';
+import { Redactor } from '../../src/core/redact.js';
+import type { ActionContext } from '../../src/engine/action.js';
+import { FakeTransport } from '../../src/transports/fake.js';
+import { host } from './support/engine-harness.js';
+
+/*
+ * preflight's optional tools: a tool the playbook has another way for is reported with what is done
+ * instead and registered in unfit, never refused; a required one still refuses (exit 3).
+ * pg_archivecleanup reads WAL file names only, so any major serves.
+ */
+function context(versions: Record<string, string>, serverMajor: number): ActionContext {
+  const t = new FakeTransport('bk1', (argv) => {
+    const tool = argv[0]!.split('/').at(-1)!;
+    return versions[tool] ? { exitCode: 0, stdout: `${tool} (PostgreSQL) ${versions[tool]}\n` } : { exitCode: 127, stderr: 'not found' };
+  });
+  const h = { ...host('bk1', 'repository' as never), pgdata: undefined } as never;
+  return {
+    step: { id: 'tools', name: 'tools' },
+    host: h,
+    hosts: { db1: host('db1', 'primary'), bk1: h },
+    inventory: { cluster: 'main', postgres: { version: serverMajor }, hosts: {} } as never,
+    transport: t,
+    transportFor: () => t,
+    facts: { reachable: true } as never,
+    factsOf: () => ({ reachable: true, version: serverMajor }) as never,
+    checkMode: true,
+    diff: false,
+    signal: new AbortController().signal,
+    redactor: new Redactor(),
+    renderTemplate: async () => '',
+    secret: async () => undefined,
+    connectPostgres: async () => {
+      throw new Error('no server');
+    },
+    scope: () => ({}),
+    log: () => undefined,
+    playbookDir: '/',
+  };
+}
+
+describe('preflight: optional tools', () => {
+  it('an unfit optional tool is reported with its consequence and registered, not refused; pg_archivecleanup of any major serves', async () => {
+    const ctx = context({ pg_basebackup: '15.8', pg_archivecleanup: '15.8', pg_dumpall: '17.2' }, 17);
+    const out = await preflightAction.check(ctx, {
+      tools: ['pg_archivecleanup'],
+      optional: { pg_basebackup: 'the copy method is used', pg_dumpall: 'no globals' },
+    });
+    expect(out.data).toEqual({
+      tools: { pg_archivecleanup: '15.8', pg_dumpall: '17.2' },
+      unfit: ['pg_basebackup'],
+      why_unfit: { pg_basebackup: 'pg_basebackup on bk1 is from PostgreSQL 15.8, the server runs 17: pg_basebackup works only with servers up to its own major' },
+    });
+    expect(out.msg).toBe('pg_archivecleanup 15.8, pg_dumpall 17.2; pg_basebackup on bk1 is from PostgreSQL 15.8, the server runs 17: pg_basebackup works only with servers up to its own major: the copy method is used');
+  });
+
+  it('a required tool that does not fit still refuses (GUARD), whatever is optional', async () => {
+    const ctx = context({ pg_basebackup: '15.8' }, 17);
+    await expect(preflightAction.check(ctx, { tools: ['pg_basebackup'], optional: { pg_dumpall: 'no globals' } })).rejects.toMatchObject({
+      code: 'GUARD',
+      message: expect.stringContaining('pg_basebackup on bk1 is from PostgreSQL 15.8, the server runs 17'),
+    });
+  });
+});
