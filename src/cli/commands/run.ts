@@ -89,6 +89,8 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   let ended: Promise<void> | undefined; // --metrics: written from the journal when the run ends
   const result = await runPlaybook({
+    // run-end's duration counts from the process start: start-up is part of what a run costs.
+    startedAt: performance.timeOrigin,
     playbookFile,
     inventoryFile,
     params: parseParamPairs(values.param, command),
