@@ -46,7 +46,7 @@ export class LocalTransport implements Transport {
   private readonly becomeMethod: BecomeMethod;
   private readonly fileAccess: 'auto' | 'commands';
   private readonly live = new Set<Child>();
-  private readonly ids = new IdCache();
+  private readonly ids = machineIds;
 
   constructor(host: Host, options: LocalTransportOptions = {}) {
     this.hostName = host.name;
@@ -461,57 +461,55 @@ interface PasswdEntry {
 }
 
 /**
- * uid/gid ⇄ name lookups through getent, so NSS sources (LDAP, sssd) count, cached per transport
- * because a stat of a config file should not cost two processes each time.
+ * uid/gid ⇄ name lookups through getent, so NSS sources (LDAP, sssd) count. Every local transport runs
+ * on this machine, so they share one cache for the process: a stat of a config file should not cost
+ * two processes, nor should each local host of a lab ask again. Only answers are kept: a user or
+ * group not found yet may be created by a later step (a package install), so a miss is asked again.
  */
 class IdCache {
-  private users = new Map<string, PasswdEntry | null>();
-  private groups = new Map<string, number | null>();
-  private userNames = new Map<number, string>();
-  private groupNames = new Map<number, string>();
+  /** getent answers by database and key, in flight or found; a miss is dropped. */
+  private readonly answers = new Map<string, Promise<string[] | undefined>>();
+
+  private lookup(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
+    const id = `${database}:${key}`;
+    let answer = this.answers.get(id);
+    if (!answer) {
+      answer = getent(database, key);
+      this.answers.set(id, answer);
+      void answer.then((fields) => {
+        if (!fields) this.answers.delete(id);
+      });
+    }
+    return answer;
+  }
 
   async userName(uid: number): Promise<string> {
-    let name = this.userNames.get(uid);
-    if (name === undefined) {
-      name = (await getent('passwd', String(uid)))?.[0] ?? String(uid);
-      this.userNames.set(uid, name);
-    }
-    return name;
+    return (await this.lookup('passwd', String(uid)))?.[0] ?? String(uid);
   }
 
   async groupName(gid: number): Promise<string> {
-    let name = this.groupNames.get(gid);
-    if (name === undefined) {
-      name = (await getent('group', String(gid)))?.[0] ?? String(gid);
-      this.groupNames.set(gid, name);
-    }
-    return name;
+    return (await this.lookup('group', String(gid)))?.[0] ?? String(gid);
   }
 
   async user(name: string, hostName: string): Promise<PasswdEntry> {
-    if (!this.users.has(name)) {
-      const fields = await getent('passwd', name);
-      this.users.set(name, fields ? { uid: Number(fields[2]), gid: Number(fields[3]) } : null);
-    }
-    const entry = this.users.get(name);
-    if (!entry) {
+    const fields = await this.lookup('passwd', name);
+    if (!fields) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `user ${name} does not exist`, host: hostName, expected: 'an existing OS user' });
     }
-    return entry;
+    return { uid: Number(fields[2]), gid: Number(fields[3]) };
   }
 
   async gid(name: string, hostName: string): Promise<number> {
-    if (!this.groups.has(name)) {
-      const fields = await getent('group', name);
-      this.groups.set(name, fields ? Number(fields[2]) : null);
-    }
-    const gid = this.groups.get(name);
-    if (gid === null || gid === undefined) {
+    const fields = await this.lookup('group', name);
+    if (!fields) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `group ${name} does not exist`, host: hostName, expected: 'an existing OS group' });
     }
-    return gid;
+    return Number(fields[2]);
   }
 }
+
+/** The one cache of this machine's users and groups (see IdCache). */
+const machineIds = new IdCache();
 
 async function getent(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
   const r = await startChild('getent', [database, key]).done;
