@@ -117,9 +117,10 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
     case 'absent': {
       refuseShortPath(path);
       const st = await ctx.transport.stat(path, become);
+      // Nothing there, nothing removed: no server to probe.
+      if (!st.exists) return { path, changes: [], commands: [] };
       // A directory is examined in full (whose PGDATA, which cluster, running); a link to a running PGDATA is refused too.
       const pgdata = st.type === 'directory' ? await guardDirectoryRemoval(ctx, path) : await refuseRunningPgdata(ctx, path);
-      if (!st.exists) return { path, changes: [], commands: [] };
       if (st.type === 'directory') {
         const empty = await isEmptyDirectory(ctx, path);
         if (!empty && !input.force) {

@@ -54,3 +54,13 @@ describe('a directory is one command', () => {
     expect([(st.mode & 0o7777).toString(8), st.uid, st.gid]).toEqual(['700', 101, 104]);
   });
 });
+
+describe('removal', () => {
+  it('of a path that is not there probes nothing: no server can be in what does not exist', async () => {
+    const transport = new CountingTransport(localHost());
+    const ctx = testContext({ transport });
+    const outcome = await fileAction.check(ctx, { path: join(dir.path, 'never-made'), state: 'absent' });
+    expect(outcome.changed).toBe(false);
+    expect(transport.commands).toEqual([]);
+  });
+});
