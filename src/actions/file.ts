@@ -117,9 +117,10 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
     case 'absent': {
       refuseShortPath(path);
       const st = await ctx.transport.stat(path, become);
+      // Nothing there, nothing removed: no server to probe.
+      if (!st.exists) return { path, changes: [], commands: [] };
       // A directory is examined in full (whose PGDATA, which cluster, running); a link to a running PGDATA is refused too.
       const pgdata = st.type === 'directory' ? await guardDirectoryRemoval(ctx, path) : await refuseRunningPgdata(ctx, path);
-      if (!st.exists) return { path, changes: [], commands: [] };
       if (st.type === 'directory') {
         const empty = await isEmptyDirectory(ctx, path);
         if (!empty && !input.force) {
@@ -137,10 +138,10 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
     case 'directory': {
       const { path: real, stat: st } = await statFollowing(ctx, path);
       if (!st.exists) {
-        return { path, changes: ['state: absent -> directory', ...wanted(input, wantMode)], commands: [['mkdir', '-p', '--', path], ...attributeCommands(path, input, wantMode)] };
+        return { path, changes: ['state: absent -> directory', ...wanted(input, wantMode)], commands: newDirectoryCommands(path, input, wantMode) };
       }
       if (st.type !== 'directory') throw failed(`${path} exists and is ${describeType(st)}, not a directory`);
-      return attributesPlan(real, st, input, wantMode);
+      return directoryCommands(attributesPlan(real, st, input, wantMode));
     }
 
     case 'file': {
@@ -206,6 +207,35 @@ function wanted(input: FileInput, wantMode: number | undefined): string[] {
     ...(wantMode !== undefined ? [`mode: ${formatMode(wantMode)}`] : []),
     ...(input.owner !== undefined ? [`owner: ${input.owner}`] : []),
     ...(input.group !== undefined ? [`group: ${input.group}`] : []),
+  ];
+}
+
+/**
+ * A new directory is one command, not three (mkdir, chown, chmod): parents as `mkdir -p` makes them
+ * (under the become user's umask: install would make them 0755), then `install -d` makes the
+ * directory itself with its owner, group and mode at once.
+ */
+function newDirectoryCommands(path: string, input: Pick<FileInput, 'owner' | 'group'>, wantMode: number | undefined): string[][] {
+  if (wantMode === undefined) return [['mkdir', '-p', '--', path], ...attributeCommands(path, input, undefined)];
+  return [['/bin/sh', '-c', 'mkdir -p -- "$1" && shift && exec install "$@"', 'pgplay-directory', posix.dirname(path), ...installOptions(path, input, wantMode)]];
+}
+
+/** An existing directory whose owner and mode both differ: one `install -d` instead of chown then chmod. */
+function directoryCommands(plan: Plan): Plan {
+  const [chown, chmod] = plan.commands;
+  if (plan.commands.length !== 2 || chown?.[0] !== 'chown' || chmod?.[0] !== 'chmod') return plan;
+  const [owner, group] = chown[1]!.split(':');
+  return { ...plan, commands: [['install', ...installOptions(plan.path, { owner: owner || undefined, group }, parseInt(chmod[1]!, 8))]] };
+}
+
+/** install sets owner and group before the mode, as chown before chmod (chown clears set-id bits). */
+function installOptions(path: string, input: Pick<FileInput, 'owner' | 'group'>, wantMode: number): string[] {
+  return [
+    '-d',
+    '-m', formatMode(wantMode),
+    ...(input.owner !== undefined ? ['-o', input.owner] : []),
+    ...(input.group !== undefined ? ['-g', input.group] : []),
+    '--', path,
   ];
 }
 

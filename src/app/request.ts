@@ -20,6 +20,8 @@ export interface RunRequest {
   timeout?: string;
   alreadyDone?: Set<string>;
   runId?: string;
+  /** When the run began (epoch ms): the CLI passes its process start (performance.timeOrigin), so run-end's duration includes start-up. */
+  startedAt?: number;
   /** Ctrl-C: stops launching steps at once; running steps get graceMs before they are aborted. */
   signal?: AbortSignal;
   /** How long running steps may go on after the signal aborts (default 10 s). */

@@ -38,6 +38,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     from: loaded.from,
     defaultTimeoutMs: parseDuration(request.timeout ?? '1h', '--timeout'),
     alreadyDone: request.alreadyDone,
+    startedAt: request.startedAt,
   };
   const runId = request.runId ?? newRunId();
   const interrupt = request.signal ?? new AbortController().signal;

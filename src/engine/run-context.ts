@@ -23,6 +23,8 @@ export interface EngineOptions {
   defaultTimeoutMs: number;
   /** "step@host" pairs that already succeeded in the run being resumed. */
   alreadyDone?: Set<string>;
+  /** When the run began (epoch ms) for run-end's duration: the CLI's process start, so start-up counts. Default: when the engine starts. */
+  startedAt?: number;
 }
 
 export interface EngineDeps {

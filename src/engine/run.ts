@@ -37,7 +37,7 @@ export interface RunHooks {
  * helps nobody, so a failed step stops the run once it has completed on every host.
  */
 export async function executeRun(run: RunContext, selectHosts: HostSelector, hooks: RunHooks = {}): Promise<RunOutcome> {
-  const started = Date.now();
+  const started = run.options.startedAt ?? Date.now();
   const interrupt = hooks.interrupt ?? run.signal;
   const allHosts = Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
   seedResumed(run, hooks.prior);
@@ -67,7 +67,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     status,
     exitCode,
     recap: tally.recap,
-    durationMs: Date.now() - started,
+    durationMs: Math.round(Date.now() - started),
     error: failure ? { ...errorPayload(failure), exitCode } : undefined,
     time: new Date().toISOString(),
   });

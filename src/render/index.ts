@@ -69,6 +69,11 @@ const CACHE_LIMIT = 5000;
 export function createRenderer(options: { templateDirs: string[] }): Renderer {
   const hb = Handlebars.create();
   registerHelpers(hb);
+  // hb.compile parses its input again unless given an AST; it gets the AST compile() already parsed
+  // (and checked), which must not go through the whitespace processing a second time.
+  const parseText = hb.parse.bind(hb);
+  hb.parse = ((input: string | hbs.AST.Program, parseOptions?: Handlebars.ParseOptions) =>
+    typeof input === 'string' ? parseText(input, parseOptions) : input) as typeof hb.parse;
   const helperNames = new Set(HELPER_NAMES);
   const cache = new Map<string, Compiled>();
   const stats = { compiled: 0, hits: 0 };
@@ -81,7 +86,7 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
     }
     let ast: HbNode;
     try {
-      ast = hb.parse(text) as unknown as HbNode;
+      ast = parseText(text) as unknown as HbNode;
     } catch (e) {
       throw syntaxError(text, name, e as Error);
     }
@@ -107,7 +112,7 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
         }
       }
     }
-    const compiled: Compiled = { ast, render: hb.compile(text, { strict: true, noEscape: true }) };
+    const compiled: Compiled = { ast, render: hb.compile(ast as unknown as hbs.AST.Program, { strict: true, noEscape: true }) };
     if (cache.size >= CACHE_LIMIT) cache.clear();
     cache.set(text, compiled);
     stats.compiled++;

@@ -1,7 +1,5 @@
 import type { Duplex } from 'node:stream';
 import type { Host } from '../model/inventory.js';
-import type { LocalTransport } from './local.js';
-import { SshTransport } from './ssh.js';
 import { resolveJumpHost } from './ssh/jump.js';
 import type { ExecOptions, ExecResult, FileStat, ReadOptions, Transport, WriteFileOptions, WriteFileResult } from './types.js';
 
@@ -12,33 +10,42 @@ export interface TransportFactoryOptions {
   notice?(hostName: string, line: string): void;
 }
 
-/** Picks the transport a host's `connection.transport` names; a jump host is an inventory name or [user@]address[:port]. */
+/**
+ * Picks the transport a host's `connection.transport` names; a jump host is an inventory name or
+ * [user@]address[:port]. Each kind is imported on its first call: the SSH transport brings ssh2
+ * (~60 ms to load), the local one node's child processes, and a run needs only the kinds its hosts use.
+ */
 export function createTransport(host: Host, options: TransportFactoryOptions): Transport {
-  if (host.connection.transport === 'local') return new DeferredLocalTransport(host);
+  if (host.connection.transport === 'local') {
+    return new DeferredTransport(host.name, 'local', () => import('./local.js').then(({ LocalTransport }) => new LocalTransport(host)));
+  }
   const jumpSpec = host.connection.jump;
+  // Resolved now, not on first use: a jump host the inventory does not name is an error before any step.
   const jump = jumpSpec ? resolveJumpHost(jumpSpec, options.hosts, host) : undefined;
-  return new SshTransport(host, {
-    resolveSecret: options.resolveSecret,
-    jump,
-    onHostKeyAdded: (line) => options.notice?.(host.name, `added host key to known_hosts: ${line}`),
-  });
+  return new DeferredTransport(host.name, 'ssh', () =>
+    import('./ssh.js').then(
+      ({ SshTransport }) =>
+        new SshTransport(host, {
+          resolveSecret: options.resolveSecret,
+          jump,
+          onHostKeyAdded: (line) => options.notice?.(host.name, `added host key to known_hosts: ${line}`),
+        }),
+    ),
+  );
 }
 
-/**
- * The local transport, imported on its first call: it brings execa, which takes ~100 ms to load, and
- * a run whose hosts are all reached over SSH never needs it.
- */
-class DeferredLocalTransport implements Transport {
-  readonly kind = 'local' as const;
-  readonly hostName: string;
-  private loaded: Promise<LocalTransport> | undefined;
+/** A transport whose module is imported, and which is built, on its first call. */
+class DeferredTransport implements Transport {
+  private loaded: Promise<Transport> | undefined;
 
-  constructor(private readonly host: Host) {
-    this.hostName = host.name;
-  }
+  constructor(
+    readonly hostName: string,
+    readonly kind: 'local' | 'ssh',
+    private readonly load: () => Promise<Transport>,
+  ) {}
 
-  private transport(): Promise<LocalTransport> {
-    return (this.loaded ??= import('./local.js').then(({ LocalTransport }) => new LocalTransport(this.host)));
+  private transport(): Promise<Transport> {
+    return (this.loaded ??= this.load());
   }
 
   async connect(): Promise<void> {

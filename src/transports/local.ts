@@ -4,11 +4,11 @@ import * as fs from 'node:fs/promises';
 import { constants as osConstants, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Duplex, type Readable, type Writable } from 'node:stream';
-import { execa, type ResultPromise } from 'execa';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeFileArgv } from './file-commands.js';
 import { becomeArgv, type BecomeMethod } from './become.js';
+import { outputText, startChild, type Child } from './child.js';
 import {
   PREVIOUS_SUFFIX,
   type ExecOptions,
@@ -45,8 +45,8 @@ export class LocalTransport implements Transport {
   private readonly isRoot: boolean;
   private readonly becomeMethod: BecomeMethod;
   private readonly fileAccess: 'auto' | 'commands';
-  private readonly live = new Set<ResultPromise>();
-  private readonly ids = new IdCache();
+  private readonly live = new Set<Child>();
+  private readonly ids = machineIds;
 
   constructor(host: Host, options: LocalTransportOptions = {}) {
     this.hostName = host.name;
@@ -63,16 +63,11 @@ export class LocalTransport implements Transport {
     if (argv.length === 0) throw new PgplayError({ code: 'TRANSPORT', message: 'empty command', host: this.hostName });
     const full = this.wrap(argv, options.become, options.env);
     const started = Date.now();
-    const child = execa(full[0]!, full.slice(1), {
+    const child = startChild(full[0]!, full.slice(1), {
       // As over SSH: another user may not enter pgplay's own working directory (say /root).
       cwd: options.cwd ?? (options.become && options.become !== this.currentUser ? '/' : undefined),
       env: options.env,
-      extendEnv: true,
-      ...(options.stdin !== undefined ? { input: options.stdin } : { stdin: 'ignore' as const }),
-      reject: false,
-      detached: true,
-      // execa's cleanup skips detached children; ours are tracked and killed on exit instead.
-      cleanup: false,
+      input: options.stdin,
     });
     let timedOut = false;
     const stop = this.track(child);
@@ -87,16 +82,17 @@ export class LocalTransport implements Transport {
     if (options.signal?.aborted) stop();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await child;
-      if (result.exitCode === undefined && !result.isTerminated) {
-        const badCwd = result.code === 'ENOENT' && options.cwd !== undefined && !(await isDirectory(options.cwd));
-        throw this.cannotStart(argv, badCwd ? options.cwd : undefined, result.code, result.originalMessage ?? result.message ?? '');
+      const result = await child.done;
+      if (result.startError) {
+        const code = result.startError.code;
+        const badCwd = code === 'ENOENT' && options.cwd !== undefined && !(await isDirectory(options.cwd));
+        throw this.cannotStart(argv, badCwd ? options.cwd : undefined, code, result.startError.message);
       }
       return {
         argv,
         exitCode: result.exitCode ?? 128 + (osConstants.signals[result.signal as keyof typeof osConstants.signals] ?? 1),
-        stdout: String(result.stdout ?? ''),
-        stderr: String(result.stderr ?? ''),
+        stdout: outputText(result.stdout),
+        stderr: outputText(result.stderr),
         durationMs: Date.now() - started,
         timedOut,
       };
@@ -191,29 +187,20 @@ export class LocalTransport implements Transport {
 
   async openStream(argv: string[], options: { become?: string } = {}): Promise<Duplex> {
     const full = this.wrap(argv, options.become);
-    const child = execa(full[0]!, full.slice(1), {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'ignore',
-      buffer: false,
-      encoding: 'buffer',
-      reject: false,
-      detached: true,
-      cleanup: false,
-    });
+    const child = startChild(full[0]!, full.slice(1), { io: 'stream' });
     const stop = this.track(child);
-    if (child.pid === undefined) {
-      const result = await child;
-      throw this.cannotStart(argv, undefined, result.code, result.originalMessage ?? result.message ?? "");
+    if (child.process.pid === undefined) {
+      const { startError } = await child.done;
+      throw this.cannotStart(argv, undefined, startError?.code, startError?.message ?? '');
     }
-    return new ChildStream(child.stdin, child.stdout, stop);
+    return new ChildStream(child.process.stdin!, child.process.stdout!, stop);
   }
 
   /** Stops every child this transport started that is still running (streams, abandoned commands). */
   async close(): Promise<void> {
     const running = [...this.live];
     for (const child of running) killGroup(child, 'SIGTERM');
-    await Promise.all(running.map((c) => c.catch(() => undefined)));
+    await Promise.all(running.map((c) => c.done));
   }
 
   private wrap(argv: string[], become: string | undefined, env?: Record<string, string>): string[] {
@@ -237,7 +224,7 @@ export class LocalTransport implements Transport {
   }
 
   /** Registers a child until it exits; the returned function stops its whole process group. */
-  private track(child: ResultPromise): () => void {
+  private track(child: Child): () => void {
     this.live.add(child);
     liveGroups.add(child);
     let stopping = false;
@@ -245,17 +232,14 @@ export class LocalTransport implements Transport {
       this.live.delete(child);
       liveGroups.delete(child);
     };
-    child.then(done, done);
+    void child.done.then(done);
     return () => {
       if (stopping || !this.live.has(child)) return;
       stopping = true;
       killGroup(child, 'SIGTERM');
       const force = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
       force.unref();
-      child.then(
-        () => clearTimeout(force),
-        () => clearTimeout(force),
-      );
+      void child.done.then(() => clearTimeout(force));
     };
   }
 
@@ -267,26 +251,15 @@ export class LocalTransport implements Transport {
     // The C locale keeps tool messages (which end up in errors) plain ASCII English on every host.
     const env = { LC_ALL: 'C' };
     const full = this.wrap(argv, become, env);
-    const child = execa(full[0]!, full.slice(1), {
-      env,
-      ...(opts.stdin !== undefined ? { input: opts.stdin } : { stdin: 'ignore' as const }),
-      encoding: 'buffer',
-      stripFinalNewline: false,
-      reject: false,
-      detached: true,
-      cleanup: false,
-    });
+    const child = startChild(full[0]!, full.slice(1), { env, input: opts.stdin });
     this.track(child);
-    const result = await child;
-    if (result.exitCode === undefined && !result.isTerminated) {
-      throw this.cannotStart(full, undefined, result.code, result.originalMessage ?? result.message ?? "");
-    }
-    const stdoutBuffer = Buffer.from(result.stdout as Uint8Array);
+    const result = await child.done;
+    if (result.startError) throw this.cannotStart(full, undefined, result.startError.code, result.startError.message);
     return {
       exitCode: result.exitCode ?? 1,
-      stdoutBuffer,
-      stdoutText: stdoutBuffer.toString('utf8'),
-      stderrText: Buffer.from(result.stderr as Uint8Array).toString('utf8').trim(),
+      stdoutBuffer: result.stdout,
+      stdoutText: result.stdout.toString('utf8'),
+      stderrText: result.stderr.toString('utf8').trim(),
     };
   }
 
@@ -420,18 +393,19 @@ class ChildStream extends Duplex {
 }
 
 /** Children of every transport, so a process exit never leaves a detached group behind. */
-const liveGroups = new Set<ResultPromise>();
+const liveGroups = new Set<Child>();
 process.once('exit', () => {
   for (const child of liveGroups) killGroup(child, 'SIGKILL');
 });
 
-function killGroup(child: ResultPromise, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
+function killGroup(child: Child, signal: NodeJS.Signals): void {
+  const pid = child.process.pid;
+  if (pid === undefined) return;
   try {
-    process.kill(-child.pid, signal);
+    process.kill(-pid, signal);
   } catch {
     try {
-      child.kill(signal);
+      child.process.kill(signal);
     } catch {
       // already gone
     }
@@ -487,62 +461,61 @@ interface PasswdEntry {
 }
 
 /**
- * uid/gid ⇄ name lookups through getent, so NSS sources (LDAP, sssd) count, cached per transport
- * because a stat of a config file should not cost two processes each time.
+ * uid/gid ⇄ name lookups through getent, so NSS sources (LDAP, sssd) count. Every local transport runs
+ * on this machine, so they share one cache for the process: a stat of a config file should not cost
+ * two processes, nor should each local host of a lab ask again. Only answers are kept: a user or
+ * group not found yet may be created by a later step (a package install), so a miss is asked again.
  */
 class IdCache {
-  private users = new Map<string, PasswdEntry | null>();
-  private groups = new Map<string, number | null>();
-  private userNames = new Map<number, string>();
-  private groupNames = new Map<number, string>();
+  /** getent answers by database and key, in flight or found; a miss is dropped. */
+  private readonly answers = new Map<string, Promise<string[] | undefined>>();
+
+  private lookup(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
+    const id = `${database}:${key}`;
+    let answer = this.answers.get(id);
+    if (!answer) {
+      answer = getent(database, key);
+      this.answers.set(id, answer);
+      void answer.then((fields) => {
+        if (!fields) this.answers.delete(id);
+      });
+    }
+    return answer;
+  }
 
   async userName(uid: number): Promise<string> {
-    let name = this.userNames.get(uid);
-    if (name === undefined) {
-      name = (await getent('passwd', String(uid)))?.[0] ?? String(uid);
-      this.userNames.set(uid, name);
-    }
-    return name;
+    return (await this.lookup('passwd', String(uid)))?.[0] ?? String(uid);
   }
 
   async groupName(gid: number): Promise<string> {
-    let name = this.groupNames.get(gid);
-    if (name === undefined) {
-      name = (await getent('group', String(gid)))?.[0] ?? String(gid);
-      this.groupNames.set(gid, name);
-    }
-    return name;
+    return (await this.lookup('group', String(gid)))?.[0] ?? String(gid);
   }
 
   async user(name: string, hostName: string): Promise<PasswdEntry> {
-    if (!this.users.has(name)) {
-      const fields = await getent('passwd', name);
-      this.users.set(name, fields ? { uid: Number(fields[2]), gid: Number(fields[3]) } : null);
-    }
-    const entry = this.users.get(name);
-    if (!entry) {
+    const fields = await this.lookup('passwd', name);
+    if (!fields) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `user ${name} does not exist`, host: hostName, expected: 'an existing OS user' });
     }
-    return entry;
+    return { uid: Number(fields[2]), gid: Number(fields[3]) };
   }
 
   async gid(name: string, hostName: string): Promise<number> {
-    if (!this.groups.has(name)) {
-      const fields = await getent('group', name);
-      this.groups.set(name, fields ? Number(fields[2]) : null);
-    }
-    const gid = this.groups.get(name);
-    if (gid === null || gid === undefined) {
+    const fields = await this.lookup('group', name);
+    if (!fields) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `group ${name} does not exist`, host: hostName, expected: 'an existing OS group' });
     }
-    return gid;
+    return Number(fields[2]);
   }
 }
 
+/** The one cache of this machine's users and groups (see IdCache). */
+const machineIds = new IdCache();
+
 async function getent(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
-  const r = await execa('getent', [database, key], { reject: false, stdin: 'ignore' });
-  if (r.exitCode === 0 && typeof r.stdout === 'string' && r.stdout) return r.stdout.split('\n')[0]!.split(':');
-  if (r.exitCode !== undefined) return undefined;
+  const r = await startChild('getent', [database, key]).done;
+  const out = r.stdout.toString('utf8');
+  if (r.exitCode === 0 && out) return out.split('\n')[0]!.split(':');
+  if (!r.startError) return undefined;
   // No getent (minimal images): the local files are all there is.
   const file = await fs.readFile(database === 'passwd' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => '');
   const numeric = /^\d+$/.test(key);

@@ -12,13 +12,11 @@ import { runPlaybook } from '../../app/run-playbook.js';
 import { ShellExportRecorder } from '../../engine/shell-export.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { errorEvent } from '../../report/json.js';
-import { procedureReports } from '../../report/procedures.js';
 import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
 import { locateInventory } from '../locate.js';
 import { assertRunExists, normaliseResume } from '../resume-arg.js';
 import { choosePlaybook } from '../shipped.js';
 import { assertWritableOutput } from '../writable.js';
-import { writeRunMetrics } from '../../metrics/run-metrics.js';
 
 const OPTIONS = {
   inventory: { type: 'string', short: 'i' },
@@ -89,6 +87,8 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   let ended: Promise<void> | undefined; // --metrics: written from the journal when the run ends
   const result = await runPlaybook({
+    // run-end's duration counts from the process start: start-up is part of what a run costs.
+    startedAt: performance.timeOrigin,
     playbookFile,
     inventoryFile,
     params: parseParamPairs(values.param, command),
@@ -112,7 +112,11 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
       if (e.type === 'run-start' && chosen.shipped) e = { ...e, shipped: true };
       events.push(e);
       renderer.onEvent(e);
-      if (e.type === 'run-end' && values.metrics !== undefined && !check) ended = writeRunMetrics(resolve(values.metrics), stateDir, e.runId, (m) => stderr(`pgplay: ${m}\n`));
+      // The reports and metrics modules load when the run has ended, not on the way to its first command.
+      if (e.type === 'run-end' && values.metrics !== undefined && !check) {
+        const { runId } = e;
+        ended = import('../../metrics/run-metrics.js').then(({ writeRunMetrics }) => writeRunMetrics(resolve(values.metrics!), stateDir, runId, (m) => stderr(`pgplay: ${m}\n`)));
+      }
     },
     ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
     shellExport,
@@ -131,7 +135,7 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   // The report the playbook declares: a drill report (it takes --report), or after a promotion the
   // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
   // inventory needs.
-  const procedures = await procedureReports({
+  const procedures = await (await import('../../report/procedures.js')).procedureReports({
     stateDir,
     runId: result.runId,
     check,
