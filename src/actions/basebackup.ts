@@ -92,7 +92,7 @@ export const basebackupAction: Action<BasebackupInput> = {
     return input.replace === true;
   },
 
-  refreshesFacts: true,
+  changes: ['pgdata'],
 
   async check(ctx, input) {
     const p = await plan(ctx, input);

@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import type { Action } from './action.js';
 import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
-import { unknownFacts, type HostFacts } from '../model/facts.js';
+import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import type { Renderer } from '../render/index.js';
@@ -29,7 +29,8 @@ export interface EngineDeps {
   renderer: Renderer;
   getAction(name: string): Action<any> | undefined;
   createTransport(host: Host): Transport;
-  gatherFacts(host: Host, transport: Transport): Promise<HostFacts>;
+  /** All of a host's facts; with areas, only those (the engine keeps the rest: mergeFacts). */
+  gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts>;
   resolveSecret(ref: unknown): Promise<string | undefined>;
   connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number }): Promise<Client>;
   /** Asks a human; resolves false when nobody can answer (not a TTY). */
@@ -117,7 +118,8 @@ export class RunContext {
     return transport;
   }
 
-  async refreshFacts(hostName: string): Promise<void> {
+  /** Reads a host's facts again: all of them, or only `areas` (what a step declared it changed). */
+  async refreshFacts(hostName: string, areas?: readonly FactArea[]): Promise<void> {
     const transport = this.transportFor(hostName);
     // Connect first so a failure keeps its hint and expected (how to trust a host key, which key
     // to check) for the steps that report it; gathering facts would only keep the message.
@@ -131,7 +133,15 @@ export class RunContext {
     }
     // Gathering facts only reads: it must not count as a change that drops what was read ahead.
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
-    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, reader);
+    // Only a host read before can be read in part: a first read (or one after it was unreachable) reads all.
+    const partial = this.facts[hostName]?.reachable ? areas : undefined;
+    const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
+    this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
+  }
+
+  /** Facts an action read after its change (Outcome.facts): the declared areas are taken as they are. */
+  adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[]): void {
+    this.facts[hostName] = mergeFacts(this.facts[hostName], fresh, areas);
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {

@@ -3,6 +3,7 @@ import type { Action, ActionContext, Outcome } from './action.js';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
+import type { HostFacts } from '../model/facts.js';
 import type { Step } from '../model/playbook.js';
 import type { StepStatus } from './events.js';
 import { validateRenderedInput } from './input.js';
@@ -141,9 +142,17 @@ async function attempt(
     run.readAheadCache.forget(hostName);
   }
   if (!planned.changed) return planned;
-  const outcome = await action.apply(ctx, input, planned);
-  if (outcome.changed && action.refreshesFacts) await run.refreshFacts(hostName);
+  const { facts, ...outcome } = await action.apply(ctx, input, planned);
+  if (outcome.changed) await refreshChanged(run, hostName, action, input, facts);
   return outcome;
+}
+
+/** After a change: the facts the action declares stale, taken from what apply read after it, else read again. */
+async function refreshChanged(run: RunContext, hostName: string, action: Action<any>, input: Record<string, unknown>, facts: HostFacts | undefined): Promise<void> {
+  const areas = typeof action.changes === 'function' ? action.changes(input) : (action.changes ?? []);
+  if (areas.length === 0) return;
+  if (facts) run.adoptFacts(hostName, facts, areas);
+  else await run.refreshFacts(hostName, areas);
 }
 
 function actionContext(
