@@ -142,6 +142,8 @@ export const basebackupAction: Action<BasebackupInput> = {
         replaced: p.wipe,
         duration_ms: Date.now() - started,
       },
+      // Read just now, after the copy: the engine's refresh of the data directory.
+      facts: copied,
     };
   },
 };

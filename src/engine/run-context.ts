@@ -5,6 +5,7 @@ import type { Redactor } from '../core/redact.js';
 import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
+import { ConnectionPool } from '../postgres/connection-pool.js';
 import type { Renderer } from '../render/index.js';
 import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
 import type { Transport } from '../transports/types.js';
@@ -52,6 +53,8 @@ export class RunContext {
   readonly connectionErrors: Record<string, PgplayError> = {};
   /** Host state read ahead for the state checks of upcoming steps (see read-ahead.ts). */
   readonly readAheadCache = new ReadAheadCache();
+  /** The run's PostgreSQL connections, one per host and database, reused by every step (connection-pool.ts). */
+  readonly connections = new ConnectionPool();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
   /** plan --export-shell: records what each step would run (shell-export.ts). */
@@ -148,8 +151,10 @@ export class RunContext {
     return this.deps.resolveSecret(ref);
   }
 
+  /** A connection of the run's pool (the caller's client.end() gives it back). */
   connectPostgres(hostName: string, options: { database?: string; port?: number }): Promise<Client> {
-    return this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options);
+    const key = `${options.database ?? 'postgres'}:${options.port ?? ''}`;
+    return this.connections.lease(hostName, key, () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options));
   }
 
   /**
@@ -184,7 +189,9 @@ export class RunContext {
     this.emit({ type: 'log', step, host, line, time: new Date().toISOString() });
   }
 
+  /** Ends the run's connections (and their bridge processes), then the transports. */
   async closeTransports(): Promise<void> {
+    await this.connections.closeAll();
     await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
   }
 
