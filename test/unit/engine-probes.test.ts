@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { postgresAction } from '../../src/actions/postgres.js';
 import { actions } from '../../src/actions/registry.js';
+import { sqlAction } from '../../src/actions/sql.js';
+import type { Client } from 'pg';
+import { EventEmitter } from 'node:events';
 import { IDENTITY_HEADER } from '../../src/postgres/identity.js';
 import { mergeFacts, type HostFacts } from '../../src/model/facts.js';
 import type { FakeExecHandler } from '../../src/transports/fake.js';
@@ -115,6 +118,57 @@ describe('one probe per fact per step', () => {
     const h = realPostgres(server.handler);
     await h.run({ steps: [{ id: 'cmd', hosts: 'db1', run: { argv: ['touch', '/tmp/x'] } }] });
     expect(server.ran).toEqual(['facts[pgdata,host,server,paths]']);
+  });
+});
+
+/** A pg client over nothing: answers every query with one row, keeps the transaction state, counts what ran. */
+class FakeClient extends EventEmitter {
+  inTransaction = false;
+  ended = false;
+  queries: string[] = [];
+  async query(q: string | { text: string }) {
+    const text = typeof q === 'string' ? q : q.text;
+    if (this.ended) throw new Error('Connection terminated');
+    this.queries.push(text);
+    if (/^BEGIN/.test(text)) this.inTransaction = true;
+    if (text === 'ROLLBACK' || text === 'COMMIT') this.inTransaction = false;
+    if (text === 'DISCARD ALL' && this.inTransaction) throw new Error('DISCARD ALL cannot run inside a transaction block');
+    return { rows: [{ n: 1 }], rowCount: 1, command: 'SELECT' };
+  }
+  async end() {
+    this.ended = true;
+  }
+}
+
+describe('connections through the engine', () => {
+  it('SQL steps share one connection per host; a restart closes it before it acts and the next step opens a new one; the run\'s end closes all', async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    const opened: FakeClient[] = [];
+    let openAtRestart: boolean | undefined;
+    const handler: FakeExecHandler = (argv, options, transport) => {
+      if (argv.includes('restart')) openAtRestart = opened.some((c) => !c.ended);
+      return server.handler(argv, options, transport);
+    };
+    const h = harness(['db1'], handler, 0, [], undefined, {
+      actions: [postgresAction, sqlAction],
+      realFacts: true,
+      configure: (host) => void (host.role = 'drill'),
+      connectPostgres: async () => {
+        const c = new FakeClient();
+        opened.push(c);
+        return c as unknown as Client;
+      },
+    });
+    const q = (id: string) => ({ id, hosts: 'db1', sql: { query: 'SELECT 1 AS n' } });
+    const outcome = await h.run({ steps: [q('q1'), q('q2'), q('q3'), { id: 'restart', hosts: 'db1', postgres: { state: 'restarted' } }, q('q4'), q('q5')] });
+    expect(outcome.exitCode).toBe(0);
+    expect(results(h.events)).toEqual(['q1@db1=ok', 'q2@db1=ok', 'q3@db1=ok', 'restart@db1=changed', 'q4@db1=ok', 'q5@db1=ok']);
+    expect(opened).toHaveLength(2);
+    // Closed before pg_ctl restart ran: a smart shutdown would wait for it, a restart would break it.
+    expect(openAtRestart).toBe(false);
+    expect(opened[0]!.ended).toBe(true);
+    expect(opened[0]!.queries.filter((x) => x === 'SELECT 1 AS n')).toHaveLength(3);
+    expect(opened[1]!.queries.filter((x) => x === 'SELECT 1 AS n')).toHaveLength(2);
   });
 });
 

@@ -1,3 +1,4 @@
+import type { Client } from 'pg';
 import type { Action } from '../../../src/actions/types.js';
 import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
@@ -123,6 +124,8 @@ export function harness(
     includes?: Record<string, Playbook>;
     /** Gather facts with the real facts script over the fake transport (the handler answers it), as runs do. */
     realFacts?: boolean;
+    /** What connecting to PostgreSQL gives (default: an error, engine tests have no server). */
+    connectPostgres?: (hostName: string) => Promise<Client>;
   } = {},
 ): Harness {
   const setup = extra;
@@ -174,7 +177,8 @@ export function harness(
             }
           },
           resolveSecret: async () => undefined,
-          connectPostgres: async () => {
+          connectPostgres: async (_t, h) => {
+            if (setup.connectPostgres) return setup.connectPostgres(h.name);
             throw new Error('no postgres in engine tests');
           },
           ask: extra.ask,
