@@ -17,6 +17,8 @@ export interface AssertInput {
 /** Stops the run unless every condition over facts and registered results holds. Read-only. */
 export const assertAction: Action<AssertInput> = {
   name: 'assert',
+  // Reads only.
+  changes: [],
   summary: 'Fails the step unless every expression in `that` is true (conditions over facts, params and registered results).',
   schema: {
     type: 'object',

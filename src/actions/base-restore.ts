@@ -120,7 +120,8 @@ export const baseRestoreAction: Action<BaseRestoreInput> = {
     },
   },
   destructive: () => true,
-  refreshesFacts: true,
+  // A restore rewrites PGDATA; the server stays stopped.
+  changes: ['pgdata'],
 
   async check(ctx, input) {
     return (await plan(ctx, input)).outcome;

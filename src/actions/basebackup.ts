@@ -92,7 +92,7 @@ export const basebackupAction: Action<BasebackupInput> = {
     return input.replace === true;
   },
 
-  refreshesFacts: true,
+  changes: ['pgdata'],
 
   async check(ctx, input) {
     const p = await plan(ctx, input);
@@ -142,6 +142,8 @@ export const basebackupAction: Action<BasebackupInput> = {
         replaced: p.wipe,
         duration_ms: Date.now() - started,
       },
+      // Read just now, after the copy: the engine's refresh of the data directory.
+      facts: copied,
     };
   },
 };

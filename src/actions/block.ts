@@ -29,6 +29,8 @@ export const DEFAULT_MARKER = 'pgplay managed block';
 
 export const blockAction: Action<BlockInput> = {
   name: 'block',
+  // A block of a configuration file: no fact describes it (a reload or restart step changes the server).
+  changes: [],
   summary:
     'Keeps one block of lines between "# BEGIN <marker>" and "# END <marker>" in a file that is otherwise yours (like ' +
     'Ansible\'s blockinfile): only the block is rewritten, every other line stays, the file keeps its owner and mode, and the ' +

@@ -44,6 +44,8 @@ const MODES: Record<DebianClusterFile, number> = {
 
 export const debianClusterAction: Action<DebianClusterInput> = {
   name: 'debian_cluster',
+  // Configuration files under /etc/postgresql: no fact describes them.
+  changes: [],
   summary:
     'Layout debian: writes the files of /etc/postgresql/<version>/<cluster> that are missing (postgresql.conf with data_directory, ' +
     "hba_file, ident_file and include_dir 'conf.d'; pg_hba.conf and pg_ident.conf; start.conf, pg_ctl.conf, environment) so that " +

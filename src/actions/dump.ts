@@ -157,6 +157,8 @@ async function verify(ctx: ActionContext, input: DumpInput): Promise<Outcome> {
 
 export const dumpAction: Action<DumpInput> = {
   name: 'dump',
+  // A dump file in the repository.
+  changes: [],
   summary:
     'Logical backups: pg_dump of each database (directory format with -j N, or custom) and pg_dumpall --globals-only into a directory on this host, ' +
     'named <cluster>-<database>-<UTC start>, each with a manifest (the row count of every table in the dump\'s own snapshot) and a SHA-256 checksum file written last ' +

@@ -20,6 +20,8 @@ export interface FileInput {
 
 export const fileAction: Action<FileInput> = {
   name: 'file',
+  // Removing a path may remove a data directory (a rebuild empties PGDATA); nothing else a fact describes.
+  changes: (input) => (input.state === 'absent' ? ['pgdata'] : []),
   summary:
     'Ensures a path is a directory, an existing file, a symbolic link, touched, or absent, with mode and owner. ' +
     'Every change runs as the become user, with the same commands locally and over SSH.',

@@ -28,6 +28,8 @@ interface SettingRow extends ServerSetting {
 
 export const pendingRestartAction: Action<PendingRestartInput> = {
   name: 'pending_restart',
+  // Reads only.
+  changes: [],
   summary:
     'Read-only: which settings of a template about to be written (by a later template step) will need a restart of the ' +
     'host\'s running server. Registers settings (the names) and reason; when the host is a running primary and a restart ' +

@@ -56,8 +56,8 @@ export const pgbackrestAction: Action<PgbackrestInput> = {
   changesRole(input) {
     return input.command === 'restore' && input.target_action === 'promote' ? 'promotes' : false;
   },
-  // A restore rewrites PGDATA: the facts about it are stale afterwards.
-  refreshesFacts: true,
+  // A restore rewrites PGDATA (the server stays stopped); the other commands change no fact of the host.
+  changes: (input) => (input.command === 'restore' ? ['pgdata'] : []),
 
   async check(ctx, input): Promise<Outcome> {
     const { handler, runner } = prepare(ctx, input);

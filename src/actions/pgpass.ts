@@ -31,6 +31,8 @@ const secretRefSchema = {
 
 export const pgpassAction: Action<PgpassInput> = {
   name: 'pgpass',
+  // A .pgpass file.
+  changes: [],
   summary:
     'Keeps entries in the .pgpass file of the cluster\'s OS user (mode 0600, owned by it), so that replication connections find ' +
     'their password without it ever appearing in a conninfo. Other lines of the file are kept; passwords never show in diffs or messages.',

@@ -211,6 +211,8 @@ async function baseView(ctx: ActionContext, repo: Host, segmentSize: number): Pr
 
 export const pitrTargetAction: Action<PitrTargetInput> = {
   name: 'pitr_target',
+  // Reads only.
+  changes: [],
   summary:
     'Chooses the backup set that can reach a recovery target (from pgbackrest info, or with backup.tool basebackup the backups\' manifests in backup.repoPath; ' +
     'the restore point in the server log, the commit timestamp) ' +

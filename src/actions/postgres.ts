@@ -123,7 +123,7 @@ export const postgresAction: Action<PostgresInput> = {
     return input.state === 'started' || input.state === 'restarted' ? 'starts' : false;
   },
 
-  refreshesFacts: true,
+  changes: (input) => (input.state === 'initialized' ? ['pgdata'] : ['server']),
 
   async check(ctx, input) {
     validateCombination(input);
@@ -132,7 +132,7 @@ export const postgresAction: Action<PostgresInput> = {
       case 'initialized':
         return checkInitialized(ctx, pgdata);
       case 'started': {
-        const facts = await probe(ctx);
+        const facts = await probeForApply(ctx);
         if (facts.running) return { changed: false, msg: `running (pid ${facts.pid ?? '?'})`, data: stateData(facts) };
         if (!facts.pgdata_present && !ctx.checkMode) throw noCluster(ctx.host, pgdata);
         return { changed: true, msg: facts.pgdata_present ? 'would start' : 'would start (PGDATA holds no cluster yet)' };
@@ -144,14 +144,14 @@ export const postgresAction: Action<PostgresInput> = {
         return { changed: true, msg: `would stop (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})` };
       }
       case 'restarted': {
-        const facts = await probe(ctx);
+        const facts = await probeForApply(ctx);
         if (!facts.running && !facts.pgdata_present && !ctx.checkMode) throw noCluster(ctx.host, pgdata);
         if (!facts.running) return { changed: true, msg: 'would start (not running)' };
         const msg = input.reason ? `would restart ${ctx.host.name}: ${input.reason}` : `would restart ${ctx.host.name} (mode ${input.mode ?? 'fast'})`;
         return { changed: true, msg, confirm: restartConfirmation(ctx.host, facts, input.reason) };
       }
       case 'reloaded': {
-        const facts = await probe(ctx);
+        const facts = await probeForApply(ctx);
         if (!facts.running) {
           return { changed: false, skipped: true, msg: 'not running: nothing to reload (the configuration is read when it starts)' };
         }
@@ -174,17 +174,17 @@ export const postgresAction: Action<PostgresInput> = {
     return { runAlways: true, commands: guard ? [guard, ...act.map((l) => `  ${l}`), 'fi'] : act };
   },
 
-  async apply(ctx, input) {
+  async apply(ctx, input, planned) {
     const pgdata = requirePgdata(ctx.host);
     const waitMs = parseDuration(input.wait_timeout ?? DEFAULT_WAIT, 'wait_timeout');
     switch (input.state) {
       case 'initialized':
         return initdb(ctx, pgdata, input.initdb ?? {});
       case 'started': {
-        const facts = await probe(ctx);
+        const facts = await probedByCheck(ctx, planned);
         if (facts.running) return { changed: false, msg: `running (pid ${facts.pid ?? '?'})`, data: stateData(facts) };
         await checkServiceView(ctx, pgdata, facts);
-        return start(ctx, pgdata, input, waitMs);
+        return start(ctx, pgdata, input, waitMs, facts);
       }
       case 'stopped': {
         const facts = await probe(ctx);
@@ -194,13 +194,13 @@ export const postgresAction: Action<PostgresInput> = {
         return stop(ctx, pgdata, input, waitMs);
       }
       case 'restarted': {
-        const facts = await probe(ctx);
+        const facts = await probedByCheck(ctx, planned);
         await checkServiceView(ctx, pgdata, facts);
-        if (!facts.running) return start(ctx, pgdata, input, waitMs);
+        if (!facts.running) return start(ctx, pgdata, input, waitMs, facts);
         return restart(ctx, pgdata, input, waitMs, facts);
       }
       case 'reloaded': {
-        const facts = await probe(ctx);
+        const facts = await probedByCheck(ctx, planned);
         if (!facts.running) return { changed: false, skipped: true, msg: 'not running: nothing to reload' };
         await checkServiceView(ctx, pgdata, facts);
         return reload(ctx, pgdata);
@@ -216,6 +216,26 @@ export const postgresAction: Action<PostgresInput> = {
 };
 
 export default postgresAction;
+
+/**
+ * What check read, for apply: the server's state is probed once per step. Check and apply of one attempt
+ * share their context, and nothing runs between them but a confirmation; apply reads again whenever a
+ * human was asked (planned.confirm: they may have taken their time) and for every step whose guards
+ * decide on that state (stop, promote: probed fresh in apply, never taken from here).
+ */
+const probedInCheck = new WeakMap<ActionContext, HostFacts>();
+
+async function probeForApply(ctx: ActionContext): Promise<HostFacts> {
+  const facts = await probe(ctx);
+  probedInCheck.set(ctx, facts);
+  return facts;
+}
+
+async function probedByCheck(ctx: ActionContext, planned: Outcome): Promise<HostFacts> {
+  const facts = planned.confirm ? undefined : probedInCheck.get(ctx);
+  probedInCheck.delete(ctx);
+  return facts ?? probe(ctx);
+}
 
 function validateCombination(input: PostgresInput): void {
   const misplaced = (key: string, states: string) =>
@@ -291,12 +311,12 @@ async function initdb(ctx: ActionContext, pgdata: string, o: InitdbOptions): Pro
 // ---------------------------------------------------------------------------------------------
 // started / stopped / restarted
 
-async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number): Promise<Outcome> {
-  const version = await readPgVersion(ctx, pgdata);
-  if (version === undefined) throw noCluster(ctx.host, pgdata);
+async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, found: HostFacts): Promise<Outcome> {
+  // The probe read PG_VERSION just now; only a probe that found none is worth a second look.
+  if (!found.pgdata_present && (await readPgVersion(ctx, pgdata)) === undefined) throw noCluster(ctx.host, pgdata);
   await startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
   const facts = await probe(ctx);
-  return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts) };
+  return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts), facts };
 }
 
 async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
@@ -306,6 +326,7 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
     changed: true,
     msg: `restarted${input.reason ? ` (${input.reason})` : ''} (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`,
     data: stateData(facts),
+    facts,
   };
 }
 
@@ -404,5 +425,6 @@ async function promote(ctx: ActionContext, pgdata: string, before: HostFacts, wa
     changed: true,
     msg: `promoted ${ctx.host.name}: timeline ${before.timeline ?? '?'} -> ${facts.timeline ?? '?'}`,
     data: { in_recovery: false, timeline: facts.timeline, previous_timeline: before.timeline, duration_ms: Date.now() - started },
+    facts,
   };
 }

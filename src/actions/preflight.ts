@@ -26,6 +26,8 @@ const VERSIONLESS: ReadonlySet<string> = new Set(['pg_archivecleanup']);
 
 export const preflightAction: Action<PreflightInput> = {
   name: 'preflight',
+  // Reads only.
+  changes: [],
   summary:
     'Read-only: the tools the playbook will need on this host are installed, in versions that fit the cluster\'s server. ' +
     'pgbackrest is looked up as pgplay runs it and, on a host with a data directory, on the PATH its server gives ' +

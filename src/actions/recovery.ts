@@ -36,6 +36,8 @@ export interface RecoveryActionInput {
 
 export const recoveryAction: Action<RecoveryActionInput> = {
   name: 'recovery',
+  // Recovery settings and signal files: the server reads them at its next start (the postgres step refreshes then).
+  changes: [],
   summary:
     'Writes the recovery settings that make a server a standby (or run a targeted recovery), right for its major version: ' +
     'recovery.conf up to 11; an included settings file plus standby.signal / recovery.signal from 12. primary_conninfo never ' +

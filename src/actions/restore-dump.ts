@@ -278,6 +278,8 @@ async function restoreGlobals(ctx: ActionContext, input: RestoreDumpInput, src: 
 
 export const restoreDumpAction: Action<RestoreDumpInput> = {
   name: 'restore_dump',
+  // Rows in a running server: no fact describes them.
+  changes: [],
   summary:
     'Restores a logical dump (the dump action\'s) into this host\'s server: the newest complete dump of a database (or a given one) into a NEW database ' +
     '(an existing non-empty one is refused, exit 3), checked against its checksum file first, pg_restore -j, optionally only some tables or schemas; ' +

@@ -111,7 +111,7 @@ export const rewindAction: Action<RewindInput> = {
     },
   },
   destructive: () => true,
-  refreshesFacts: true,
+  changes: ['pgdata'],
 
   async check(ctx, input): Promise<Outcome> {
     const host = ctx.host;

@@ -34,6 +34,8 @@ const secretRefSchema = {
 
 export const roleAction: Action<RoleInput> = {
   name: 'role',
+  // A role in the running server: no fact describes it.
+  changes: [],
   summary:
     'A database role with LOGIN/REPLICATION and its password from an {env}/{file} secret, sent only as a SCRAM-SHA-256 verifier ' +
     'pgplay computes (the plain password never reaches the server or its log). The check reads pg_authid and verifies the ' +

@@ -78,6 +78,8 @@ function truthyFirstColumn(rows: Record<string, unknown>[]): boolean {
 
 export const sqlAction: Action<SqlInput> = {
   name: 'sql',
+  // Whatever the SQL does is inside the server: no fact describes it.
+  changes: [],
   summary: 'Runs a SQL statement on the host\'s PostgreSQL with bound parameters ($1, $2, ...); returns rows.',
   schema: {
     type: 'object',

@@ -22,6 +22,8 @@ const SECRET_PATH_PATTERN = '^[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)*$'
 
 export const templateAction: Action<TemplateInput> = {
   name: 'template',
+  // A rendered file: no fact describes it.
+  changes: [],
   summary:
     'Renders a Handlebars template to a file: atomic write, mode and owner, a unified diff of what changes, ' +
     'and the replaced file kept as <dest>.pgplay-prev.',

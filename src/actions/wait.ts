@@ -34,6 +34,8 @@ const CONDITIONS = ['sql', 'port', 'postgres', 'streaming', 'replayed', 'in_reco
 /** Polls a read-only condition until it holds or the timeout passes. Never changes anything. */
 export const waitAction: Action<WaitInput> = {
   name: 'wait',
+  // Waits only.
+  changes: [],
   summary: 'Waits until a condition holds: SQL returns true, a port opens, PostgreSQL is ready, a standby streams, an LSN is replayed.',
   schema: {
     type: 'object',

@@ -136,6 +136,8 @@ function usesPgbackrest(ctx: ActionContext): boolean {
 
 export const walArchiveAction: Action<WalArchiveInput> = {
   name: 'wal_archive',
+  // WAL switched and archived: no fact describes the archive.
+  changes: [],
   summary:
     'The WAL archive of the inventory\'s backup engine: check (switch the primary\'s WAL and prove the segment reached the repository) and info ' +
     '(what the repository holds: archive_min, archive_max). pgbackrest: its check and info commands; basebackup: pg_stat_archiver and backup.repoPath.',

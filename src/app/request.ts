@@ -1,7 +1,7 @@
 import type { Redactor } from '../core/redact.js';
 import type { RunEvent } from '../engine/events.js';
 import type { ShellExportRecorder } from '../engine/shell-export.js';
-import type { HostFacts } from '../model/facts.js';
+import type { FactArea, HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
 
@@ -45,7 +45,7 @@ export interface RunRequest {
   ask?(question: string): Promise<boolean>;
   /** Tests substitute transports (e.g. the fake one) and fact gathering. */
   createTransport?(host: Host): Transport;
-  gatherFacts?(host: Host, transport: Transport): Promise<HostFacts>;
+  gatherFacts?(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts>;
   env?: NodeJS.ProcessEnv;
   /** plan --export-shell: records what each step would run (engine/shell-export.ts). */
   shellExport?: ShellExportRecorder;

@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import type { Redactor } from '../core/redact.js';
-import type { HostFacts } from '../model/facts.js';
+import type { FactArea, HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { JsonSchema } from '../schema/json-schema.js';
 import type { Transport } from '../transports/types.js';
@@ -11,6 +11,7 @@ import type { Transport } from '../transports/types.js';
  */
 
 export type RoleChange = 'promotes' | 'starts';
+export type { FactArea };
 
 /**
  * What an action reports. `check` reports what would happen (changed = would change) and must not
@@ -31,6 +32,12 @@ export interface Outcome {
    * per `key` and host covers every later step that asks with the same key (the restart itself).
    */
   confirm?: { message: string; key?: string };
+  /**
+   * From apply: the host's facts as apply read them after its change (e.g. the server's state once a start
+   * returned). The engine takes the areas the action declares (`changes`) from them instead of reading
+   * them again; they are never shown or registered.
+   */
+  facts?: HostFacts;
 }
 
 /** What an action's exportShell gives: shell lines (already quoted) and comments (checks, notes). */
@@ -102,8 +109,13 @@ export interface Action<I = Record<string, unknown>> {
    * The engine checks the one-primary invariant before and after such a step (src/engine/guards.ts).
    */
   changesRole?(input: I): RoleChange | false;
-  /** Re-gather facts on this host after a change (e.g. postgres state changes). */
-  refreshesFacts?: boolean;
+  /**
+   * Which of this host's facts a change by this input makes stale (model/facts.ts: 'pgdata', 'server'):
+   * after apply changed something, the engine reads again exactly these (or takes them from the
+   * outcome's `facts`), nothing else. [] when the action changes nothing facts describe (a file, a
+   * role, a query). Every shipped action declares it (test/unit/fact-areas.test.ts).
+   */
+  changes?: readonly FactArea[] | ((input: I) => readonly FactArea[]);
   /**
    * The paths whose stat and content check reads, for the engine to fetch the state of several
    * consecutive steps in one round trip per host (over SSH each read is otherwise a session of its

@@ -73,10 +73,13 @@ function roleChanges(run: RunContext, step: Step, hosts: string[]): Map<string, 
   return changes;
 }
 
-/** Reads every watched host's state now (facts refreshed) and returns the ones running read-write. */
+/**
+ * Reads every watched host's server now (its facts' 'server' area: running, recovery, pg_control's
+ * identifier, always read afresh here) and returns the ones running read-write.
+ */
 async function readWriteServers(run: RunContext): Promise<string[]> {
   const hosts = clusterHosts(run);
-  await Promise.all(hosts.map((h) => run.refreshFacts(h)));
+  await Promise.all(hosts.map((h) => run.refreshFacts(h, ['server'])));
   return hosts.filter((h) => run.facts[h]!.running && run.facts[h]!.in_recovery === false);
 }
 

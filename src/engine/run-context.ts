@@ -2,9 +2,10 @@ import type { Client } from 'pg';
 import type { Action } from './action.js';
 import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
-import { unknownFacts, type HostFacts } from '../model/facts.js';
+import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
+import { ConnectionPool } from '../postgres/connection-pool.js';
 import type { Renderer } from '../render/index.js';
 import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
 import type { Transport } from '../transports/types.js';
@@ -31,7 +32,8 @@ export interface EngineDeps {
   renderer: Renderer;
   getAction(name: string): Action<any> | undefined;
   createTransport(host: Host): Transport;
-  gatherFacts(host: Host, transport: Transport): Promise<HostFacts>;
+  /** All of a host's facts; with areas, only those (the engine keeps the rest: mergeFacts). */
+  gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts>;
   resolveSecret(ref: unknown): Promise<string | undefined>;
   connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number }): Promise<Client>;
   /** Asks a human; resolves false when nobody can answer (not a TTY). */
@@ -53,6 +55,8 @@ export class RunContext {
   readonly connectionErrors: Record<string, PgplayError> = {};
   /** Host state read ahead for the state checks of upcoming steps (see read-ahead.ts). */
   readonly readAheadCache = new ReadAheadCache();
+  /** The run's PostgreSQL connections, one per host and database, reused by every step (connection-pool.ts). */
+  readonly connections = new ConnectionPool();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
   /** plan --export-shell: records what each step would run (shell-export.ts). */
@@ -119,7 +123,8 @@ export class RunContext {
     return transport;
   }
 
-  async refreshFacts(hostName: string): Promise<void> {
+  /** Reads a host's facts again: all of them, or only `areas` (what a step declared it changed). */
+  async refreshFacts(hostName: string, areas?: readonly FactArea[]): Promise<void> {
     const transport = this.transportFor(hostName);
     // Connect first so a failure keeps its hint and expected (how to trust a host key, which key
     // to check) for the steps that report it; gathering facts would only keep the message.
@@ -133,15 +138,25 @@ export class RunContext {
     }
     // Gathering facts only reads: it must not count as a change that drops what was read ahead.
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
-    this.facts[hostName] = await this.deps.gatherFacts(this.hosts[hostName]!, reader);
+    // Only a host read before can be read in part: a first read (or one after it was unreachable) reads all.
+    const partial = this.facts[hostName]?.reachable ? areas : undefined;
+    const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
+    this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
+  }
+
+  /** Facts an action read after its change (Outcome.facts): the declared areas are taken as they are. */
+  adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[]): void {
+    this.facts[hostName] = mergeFacts(this.facts[hostName], fresh, areas);
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {
     return this.deps.resolveSecret(ref);
   }
 
+  /** A connection of the run's pool (the caller's client.end() gives it back). */
   connectPostgres(hostName: string, options: { database?: string; port?: number }): Promise<Client> {
-    return this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options);
+    const key = `${options.database ?? 'postgres'}:${options.port ?? ''}`;
+    return this.connections.lease(hostName, key, () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options));
   }
 
   /**
@@ -176,7 +191,9 @@ export class RunContext {
     this.emit({ type: 'log', step, host, line, time: new Date().toISOString() });
   }
 
+  /** Ends the run's connections (and their bridge processes), then the transports. */
   async closeTransports(): Promise<void> {
+    await this.connections.closeAll();
     await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
   }
 

@@ -3,6 +3,7 @@ import type { Action, ActionContext, Outcome } from './action.js';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
+import type { FactArea, HostFacts } from '../model/facts.js';
 import type { Step } from '../model/playbook.js';
 import type { StepStatus } from './events.js';
 import { validateRenderedInput } from './input.js';
@@ -141,9 +142,28 @@ async function attempt(
     run.readAheadCache.forget(hostName);
   }
   if (!planned.changed) return planned;
-  const outcome = await action.apply(ctx, input, planned);
-  if (outcome.changed && action.refreshesFacts) await run.refreshFacts(hostName);
-  return outcome;
+  // A step that changes the server or its data directory (a stop, a restart, a restore) would break the
+  // run's connections to it, and a smart shutdown would wait for them: they are closed around it.
+  const areas = changedAreas(action, input);
+  if (areas.length) await run.connections.drop(hostName);
+  try {
+    const { facts, ...outcome } = await action.apply(ctx, input, planned);
+    if (outcome.changed) await refreshChanged(run, hostName, areas, facts);
+    return outcome;
+  } finally {
+    if (areas.length) await run.connections.drop(hostName);
+  }
+}
+
+function changedAreas(action: Action<any>, input: Record<string, unknown>): readonly FactArea[] {
+  return typeof action.changes === 'function' ? action.changes(input) : (action.changes ?? []);
+}
+
+/** After a change: the facts the action declares stale, taken from what apply read after it, else read again. */
+async function refreshChanged(run: RunContext, hostName: string, areas: readonly FactArea[], facts: HostFacts | undefined): Promise<void> {
+  if (areas.length === 0) return;
+  if (facts) run.adoptFacts(hostName, facts, areas);
+  else await run.refreshFacts(hostName, areas);
 }
 
 function actionContext(

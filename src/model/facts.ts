@@ -48,3 +48,50 @@ export interface HostFacts {
 export function unknownFacts(error?: string): HostFacts {
   return { reachable: false, error, pgdata_present: false, running: false };
 }
+
+/**
+ * The parts of a host's facts a step can change, which the engine reads again after it (and nothing else):
+ * - 'pgdata': the data directory: whether it holds a cluster, its version, pg_control's system identifier,
+ *   state and checkpoint timeline (a restore, a copy, initdb, pg_rewind).
+ * - 'server': the running server: running, pid, recovery, timeline, LSNs, replication clients (a start,
+ *   stop, promotion); it includes 'pgdata', since starting and stopping rewrite pg_control.
+ * What a run never changes (host name, OS user, the bindir's binaries) and where the server keeps its
+ * files (read once, for the layout check at the start) are not refreshed.
+ */
+export type FactArea = 'pgdata' | 'server';
+
+const PGDATA_KEYS = ['pgdata_present', 'pgdata_version', 'system_identifier', 'cluster_state'] as const;
+/** Values of the server that, when none runs, come from the data directory instead (version, timeline). */
+const SERVER_KEYS = [
+  'running',
+  'pid',
+  'version',
+  'server_version_num',
+  'in_recovery',
+  'timeline',
+  'current_lsn',
+  'receive_lsn',
+  'replay_lsn',
+  'replay_paused',
+  'replication_clients',
+] as const;
+
+/**
+ * The facts after a step that changed `areas`: those read again (`fresh`), the rest as they were. A fresh
+ * read that failed (unreachable) replaces everything: nothing known before may be trusted then.
+ */
+export function mergeFacts(previous: HostFacts | undefined, fresh: HostFacts, areas: readonly FactArea[]): HostFacts {
+  if (!previous || !previous.reachable || !fresh.reachable) return fresh;
+  const server = areas.includes('server');
+  const out: HostFacts = { ...previous };
+  const take = (key: keyof HostFacts) => {
+    if (fresh[key] === undefined) delete out[key];
+    else (out as unknown as Record<string, unknown>)[key] = fresh[key];
+  };
+  PGDATA_KEYS.forEach(take);
+  // Without a server the version and timeline are the data directory's: a stopped server's follow it.
+  if (server) SERVER_KEYS.forEach(take);
+  else if (!previous.running) (['version', 'timeline'] as const).forEach(take);
+  if (server || fresh.error !== undefined) take('error');
+  return out;
+}

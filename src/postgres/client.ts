@@ -34,6 +34,14 @@ export interface ConnectOptions {
  * the server closes.
  */
 const PERL_BRIDGE = String.raw`
+BEGIN {
+  # A perl without the socket modules hands over to python3 (its source is the second argument): one
+  # process either way, no perl started first only to learn whether the modules load.
+  unless (eval { require IO::Socket::UNIX; require IO::Select; 1 }) {
+    if (defined $ARGV[1]) { exec('python3', '-c', $ARGV[1], $ARGV[0]); syswrite(STDOUT, "ERR neither perl (with IO::Socket::UNIX) nor python3 is installed\n"); exit 127; }
+    syswrite(STDOUT, "ERR perl lacks IO::Socket::UNIX\n"); exit 127;
+  }
+}
 use strict; use warnings; use IO::Socket::UNIX; use IO::Select; use Socket;
 my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $ARGV[0]);
 unless ($s) { syswrite(STDOUT, "ERR $!\n"); exit 2; }
@@ -78,8 +86,9 @@ while True:
 `;
 
 const CHOOSER: Record<NonNullable<ConnectOptions['bridge']>, string> = {
+  // `command -v` is the shell's own: choosing starts no process; perl hands over to python3 itself.
   auto:
-    'if command -v perl >/dev/null 2>&1 && perl -MIO::Socket::UNIX -MIO::Select -e 1 2>/dev/null; then exec perl -e "$1" "$3"; ' +
+    'if command -v perl >/dev/null 2>&1; then exec perl -e "$1" "$3" "$2"; ' +
     'elif command -v python3 >/dev/null 2>&1; then exec python3 -c "$2" "$3"; ' +
     'else echo "ERR neither perl (with IO::Socket::UNIX) nor python3 is installed"; exit 127; fi',
   perl: 'command -v perl >/dev/null 2>&1 || { echo "ERR perl is not installed"; exit 127; }; exec perl -e "$1" "$3"',

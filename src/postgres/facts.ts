@@ -50,38 +50,17 @@ function factsSql(replayPausedExpr: string): string {
 const SQL_PAUSED_PRE14 = factsSql('pg_is_wal_replay_paused()');
 const SQL_PAUSED_14 = factsSql("pg_get_wal_replay_pause_state() = 'paused'");
 
-/**
- * The script for a host. Run it as the PGDATA owner (`become`), e.g. transport.exec(['/bin/sh',
- * '-c', factsScript(host)], {become}). It prints `pgplay-facts 1` then `key=value` lines.
- */
-export function factsScript(host: Host): string {
-  const pg = host.postgres;
-  return `
-${CONTROL_FUNCTION}
-PGDATA=${sq(host.pgdata ?? '')}
-BINDIR=${sq(pg.bindir)}
-PORT=${sq(pg.port)}
-SOCKDIR=${sq(pg.socketDir)}
-DBUSER=${sq(pg.superuser)}
-LC_ALL=C; export LC_ALL
-echo ${sq(FACTS_HEADER)}
-echo "hostname=$(hostname 2>/dev/null || uname -n)"
+/** Who and what the host is: read once per run (a step changes none of it). */
+const HOST_SECTION = `echo "hostname=$(hostname 2>/dev/null || uname -n)"
 echo "user=$(id -un 2>/dev/null)"
 # The inventory's bindir is a claim too: its pg_ctl and the major of its postgres binary.
 echo 'bindir.checked=1'
 [ -x "$BINDIR/pg_ctl" ] && echo 'bindir.pg_ctl=1'
 [ -x "$BINDIR/postgres" ] && echo "bindir.postgres=$("$BINDIR/postgres" --version 2>&1 | head -n 1)"
-if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
-elif [ ! -e "$PGDATA" ]; then echo 'pgdata_dir=absent'
-elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
-elif [ ! -r "$PGDATA" ] || [ ! -x "$PGDATA" ]; then echo 'pgdata_dir=unreadable'
-else echo 'pgdata_dir=present'; echo "pgdata_real=$(cd "$PGDATA" && pwd -P)"
-fi
-[ -n "$PGDATA" ] && [ -r "$PGDATA/PG_VERSION" ] && echo "pg_version_file=$(head -n 1 "$PGDATA/PG_VERSION")"
-for f in standby.signal recovery.signal recovery.conf; do
-  [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
-done
-RUNPORT=$PORT; RUNSOCK=$SOCKDIR
+`;
+
+/** The running server: its postmaster, pg_ctl status and its own view over SQL. */
+const SERVER_SECTION = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR
 if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
   pid=$(sed -n 1p "$PGDATA/postmaster.pid")
   echo "postmaster_pid=$pid"
@@ -99,7 +78,6 @@ elif [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ] && kill -0 "$(sed -n 1p
   running=1
 fi
 echo "running=$running"
-[ -n "$PGDATA" ] && pgplay_control "$PGDATA" "$BINDIR"
 if [ "$running" = 1 ]; then
   if [ -x "$BINDIR/psql" ]; then PSQL=$BINDIR/psql; else PSQL=$(command -v psql 2>/dev/null); fi
   if [ -z "$PSQL" ]; then echo 'psql_error=psql not found in the bindir nor on PATH'
@@ -115,13 +93,51 @@ if [ "$running" = 1 ]; then
     fi
   fi
 fi
-echo 'end=1'
+`;
+
+/** Which parts the facts script reads besides the data directory (each default true). */
+export interface FactsSections {
+  /** Host name, OS user, the bindir's binaries: what a run never changes. */
+  host?: boolean;
+  /** The running server (postmaster, pg_ctl status, SQL). */
+  server?: boolean;
+}
+
+/**
+ * The script for a host. Run it as the PGDATA owner (`become`), e.g. transport.exec(['/bin/sh',
+ * '-c', factsScript(host)], {become}). It prints `pgplay-facts 1` then `key=value` lines.
+ */
+export function factsScript(host: Host, sections: FactsSections = {}): string {
+  const pg = host.postgres;
+  const withHost = sections.host ?? true;
+  const withServer = sections.server ?? true;
+  return `
+${CONTROL_FUNCTION}
+PGDATA=${sq(host.pgdata ?? '')}
+BINDIR=${sq(pg.bindir)}
+PORT=${sq(pg.port)}
+SOCKDIR=${sq(pg.socketDir)}
+DBUSER=${sq(pg.superuser)}
+LC_ALL=C; export LC_ALL
+echo ${sq(FACTS_HEADER)}
+${withHost ? HOST_SECTION : ''}if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
+elif [ ! -e "$PGDATA" ]; then echo 'pgdata_dir=absent'
+elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
+elif [ ! -r "$PGDATA" ] || [ ! -x "$PGDATA" ]; then echo 'pgdata_dir=unreadable'
+else echo 'pgdata_dir=present'; echo "pgdata_real=$(cd "$PGDATA" && pwd -P)"
+fi
+[ -n "$PGDATA" ] && [ -r "$PGDATA/PG_VERSION" ] && echo "pg_version_file=$(head -n 1 "$PGDATA/PG_VERSION")"
+for f in standby.signal recovery.signal recovery.conf; do
+  [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
+done
+[ -n "$PGDATA" ] && pgplay_control "$PGDATA" "$BINDIR"
+${withServer ? SERVER_SECTION : ''}echo 'end=1'
 `;
 }
 
 /** argv that runs the facts script; pass `become: host.postgres.osUser` (or the connection's become). */
-export function factsArgv(host: Host): string[] {
-  return ['/bin/sh', '-c', factsScript(host)];
+export function factsArgv(host: Host, sections: FactsSections = {}): string[] {
+  return ['/bin/sh', '-c', factsScript(host, sections)];
 }
 
 function num(v: string | undefined): number | undefined {

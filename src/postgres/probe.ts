@@ -7,13 +7,14 @@ import { requirePgdata, runAsOwner } from './owner.js';
 
 /**
  * Fresh facts of a host, read now (not the ones gathered at the start of the run): actions decide on
- * the state they find, which an earlier step (or a person) may have changed since.
+ * the state they find, which an earlier step (or a person) may have changed since. Its data directory
+ * and server only: what the host is (name, user, bindir) does not change during a run.
  */
 export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
   const host = ctx.hosts[hostName] ?? (hostName === ctx.host.name ? ctx.host : undefined);
   if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `no host ${hostName} in the inventory` });
   requirePgdata(host);
-  const r = await runAsOwner(ctx, factsArgv(host), { host, timeoutMs: 30_000 });
+  const r = await runAsOwner(ctx, factsArgv(host, { host: false }), { host, timeoutMs: 30_000 });
   return parseFacts(r.stdout);
 }
 

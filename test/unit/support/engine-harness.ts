@@ -1,7 +1,9 @@
+import type { Client } from 'pg';
 import type { Action } from '../../../src/actions/types.js';
 import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
 import { RunContext, type EngineOptions } from '../../../src/engine/run-context.js';
+import { gatherFacts } from '../../../src/engine/facts.js';
 import { executeRun } from '../../../src/engine/run.js';
 import { unknownFacts, type HostFacts } from '../../../src/model/facts.js';
 import type { Host, Inventory, Role } from '../../../src/model/inventory.js';
@@ -116,8 +118,17 @@ export function harness(
   /** What facts say about a host's server (default: running read-write). */
   serverState?: (host: string) => Partial<HostFacts>,
   /** Real actions to run besides the test ones (e.g. postgres, over the fake transport), and changes to the hosts. */
-  extra: { actions?: Action<any>[]; configure?: (host: Host) => void; includes?: Record<string, Playbook> } = {},
+  extra: {
+    actions?: Action<any>[];
+    configure?: (host: Host) => void;
+    includes?: Record<string, Playbook>;
+    /** Gather facts with the real facts script over the fake transport (the handler answers it), as runs do. */
+    realFacts?: boolean;
+    /** What connecting to PostgreSQL gives (default: an error, engine tests have no server). */
+    connectPostgres?: (hostName: string) => Promise<Client>;
+  } = {},
 ): Harness {
+  const setup = extra;
   const calls: FakeCall[] = [];
   const transports = new Map<string, FakeTransport>();
   const events: RunEvent[] = [];
@@ -157,7 +168,7 @@ export function harness(
             }
             return t;
           },
-          gatherFacts: async (_h, transport) => {
+          gatherFacts: setup.realFacts ? gatherFacts : async (_h, transport) => {
             try {
               await transport.connect();
               return { reachable: true, pgdata_present: true, running: true, in_recovery: false, ...serverState?.(_h.name) };
@@ -166,7 +177,8 @@ export function harness(
             }
           },
           resolveSecret: async () => undefined,
-          connectPostgres: async () => {
+          connectPostgres: async (_t, h) => {
+            if (setup.connectPostgres) return setup.connectPostgres(h.name);
             throw new Error('no postgres in engine tests');
           },
           ask: extra.ask,

@@ -1,0 +1,115 @@
+/**
+ * The run's PostgreSQL connections: one per host, database and port (the role and OS user are the
+ * host's), opened when a step first asks for it and reused by every later SQL step and wait probe, so
+ * a run starts one socket bridge per host and user instead of one per query step (55-105 ms each).
+ *
+ * A caller leases a connection and ends it as it would a connection of its own (`client.end()`), which
+ * gives it back. Reuse is never blind:
+ * - a connection the server or the bridge closed (its 'end' or 'error') is never handed out again;
+ * - one handed out again first runs DISCARD ALL: it proves the session still answers and resets what
+ *   the previous lease left (settings, temporary tables, prepared statements, advisory locks); a
+ *   connection left inside a transaction (DISCARD ALL refuses to run there) or that does not answer is
+ *   closed, which rolls the transaction back as ending a connection of its own did, and a new one opened;
+ * - two leases at once (a step querying a host while holding a session there) get two connections;
+ * - `drop(host)` closes a host's connections: the engine does before and after a step that changes the
+ *   host's server or data directory (a restart would break them; a smart shutdown would wait for them).
+ * `closeAll()` at the end of the run ends every connection, and with it every bridge process.
+ */
+import type { Client } from 'pg';
+
+export interface Pooled {
+  client: Client;
+  hostName: string;
+  key: string;
+  /** The server or the bridge ended it: never handed out again. */
+  broken: boolean;
+  leased: boolean;
+}
+
+/** How long the check before reuse may take before the connection counts as gone. */
+const RESET_TIMEOUT_MS = 10_000;
+
+export class ConnectionPool {
+  private readonly pooled = new Set<Pooled>();
+  /** Connections opened so far, for tests and the trace. */
+  opened = 0;
+
+  /** A connection to `hostName` for `key` (database and port): an idle one that still answers, else a new one from `open`. */
+  async lease(hostName: string, key: string, open: () => Promise<Client>): Promise<Client> {
+    for (const p of [...this.pooled]) {
+      if (p.hostName !== hostName || p.key !== key || p.leased) continue;
+      p.leased = true;
+      if (!p.broken && (await reset(p))) return leaseOf(p, this);
+      await this.discard(p);
+    }
+    const client = await open();
+    this.opened++;
+    const p: Pooled = { client, hostName, key, broken: false, leased: true };
+    const broken = () => {
+      p.broken = true;
+    };
+    client.on('end', broken);
+    client.on('error', broken);
+    this.pooled.add(p);
+    return leaseOf(p, this);
+  }
+
+  /** Gives a leased connection back (its `end()`), or closes it when it broke meanwhile. */
+  async release(p: Pooled): Promise<void> {
+    if (!p.leased || !this.pooled.has(p)) return;
+    p.leased = false;
+    if (p.broken) await this.discard(p);
+  }
+
+  /** Closes a host's idle connections and marks its leased ones to close when given back. */
+  async drop(hostName: string): Promise<void> {
+    const mine = [...this.pooled].filter((p) => p.hostName === hostName);
+    for (const p of mine) p.broken = true;
+    await Promise.all(mine.filter((p) => !p.leased).map((p) => this.discard(p)));
+  }
+
+  /** Ends every connection (and its bridge process): the run is over. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.pooled].map((p) => this.discard(p)));
+  }
+
+  /** Connections open now (idle or leased). */
+  get size(): number {
+    return this.pooled.size;
+  }
+
+  private async discard(p: Pooled): Promise<void> {
+    this.pooled.delete(p);
+    p.broken = true;
+    await p.client.end().catch(() => undefined);
+  }
+}
+
+async function reset(p: Pooled): Promise<boolean> {
+  try {
+    await p.client.query({ text: 'DISCARD ALL', query_timeout: RESET_TIMEOUT_MS } as never);
+    return !p.broken;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The client as its caller sees it: the pooled one, except that `end()` gives it back. Methods run on
+ * the pooled client itself (bound), so its state is the pooled client's.
+ */
+function leaseOf(p: Pooled, pool: ConnectionPool): Client {
+  let ended = false;
+  const end = async () => {
+    if (ended) return;
+    ended = true;
+    await pool.release(p);
+  };
+  return new Proxy(p.client, {
+    get(target, prop) {
+      if (prop === 'end') return end;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

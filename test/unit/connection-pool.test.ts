@@ -1,0 +1,122 @@
+import { EventEmitter } from 'node:events';
+import type { Client } from 'pg';
+import { describe, expect, it } from 'vitest';
+import { ConnectionPool } from '../../src/postgres/connection-pool.js';
+
+/**
+ * The run's connections (issue 14): one per host and database, reused; never a broken one, never one
+ * left inside a transaction, never one across a change of the server; all ended at the run's end.
+ * Fake clients here; test/e2e/connections-lab.test.ts counts the real ones and their bridge processes.
+ */
+class FakeClient extends EventEmitter {
+  ended = false;
+  inTransaction = false;
+  queries: string[] = [];
+  constructor(readonly id: number) {
+    super();
+  }
+  async query(q: string | { text: string }): Promise<{ rows: unknown[] }> {
+    const text = typeof q === 'string' ? q : q.text;
+    if (this.ended) throw new Error('Client was closed and is not queryable');
+    this.queries.push(text);
+    if (text === 'BEGIN') this.inTransaction = true;
+    if (text === 'DISCARD ALL' && this.inTransaction) throw new Error('DISCARD ALL cannot run inside a transaction block');
+    return { rows: [] };
+  }
+  async end(): Promise<void> {
+    this.ended = true;
+  }
+  /** The server went away (a restart): pg emits 'end'. */
+  serverGone(): void {
+    this.ended = true;
+    this.emit('end');
+  }
+}
+
+function opener() {
+  const clients: FakeClient[] = [];
+  const open = async () => {
+    const c = new FakeClient(clients.length + 1);
+    clients.push(c);
+    return c as unknown as Client;
+  };
+  return { clients, open };
+}
+
+describe('ConnectionPool', () => {
+  it('one connection per host and database for consecutive leases; the caller\'s end() gives it back', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    for (let i = 0; i < 3; i++) {
+      const c = await pool.lease('db1', 'postgres', open);
+      await c.query('SELECT 1');
+      await c.end();
+    }
+    const other = await pool.lease('db2', 'postgres', open);
+    await other.end();
+    const otherDb = await pool.lease('db1', 'app', open);
+    await otherDb.end();
+    expect(clients.map((c) => c.id)).toEqual([1, 2, 3]);
+    expect(pool.opened).toBe(3);
+    // Reused twice, each time proved alive and reset first.
+    expect(clients[0]!.queries).toEqual(['SELECT 1', 'DISCARD ALL', 'SELECT 1', 'DISCARD ALL', 'SELECT 1']);
+    expect(clients[0]!.ended).toBe(false);
+    await pool.closeAll();
+    expect(clients.every((c) => c.ended)).toBe(true);
+    expect(pool.size).toBe(0);
+  });
+
+  it('a connection the server closed is never handed out again', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    await (await pool.lease('db1', 'postgres', open)).end();
+    clients[0]!.serverGone();
+    const next = await pool.lease('db1', 'postgres', open);
+    await next.query('SELECT 2');
+    expect(clients).toHaveLength(2);
+    expect(clients[1]!.queries).toEqual(['SELECT 2']);
+    expect(clients[0]!.queries).toEqual([]);
+  });
+
+  it('one left inside a transaction is closed (rolling it back), not reused', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    const first = await pool.lease('db1', 'postgres', open);
+    await first.query('BEGIN');
+    await first.end();
+    const second = await pool.lease('db1', 'postgres', open);
+    expect(clients).toHaveLength(2);
+    expect(clients[0]!.ended).toBe(true);
+    await second.end();
+  });
+
+  it('two leases at once get two connections; drop(host) closes the idle ones and the leased one when given back', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    const a = await pool.lease('db1', 'postgres', open);
+    const b = await pool.lease('db1', 'postgres', open);
+    expect(clients).toHaveLength(2);
+    await b.end();
+    await pool.drop('db1');
+    expect(clients[1]!.ended).toBe(true);
+    expect(clients[0]!.ended).toBe(false);
+    await a.end();
+    expect(clients[0]!.ended).toBe(true);
+    expect(pool.size).toBe(0);
+    await (await pool.lease('db1', 'postgres', open)).end();
+    expect(clients).toHaveLength(3);
+  });
+
+  it('end() twice gives it back once', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    const a = await pool.lease('db1', 'postgres', open);
+    await a.end();
+    const b = await pool.lease('db1', 'postgres', open);
+    await a.end();
+    const c = await pool.lease('db1', 'postgres', open);
+    expect(clients).toHaveLength(2);
+    await b.end();
+    await c.end();
+  });
+});

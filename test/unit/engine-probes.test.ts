@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import { postgresAction } from '../../src/actions/postgres.js';
+import { actions } from '../../src/actions/registry.js';
+import { sqlAction } from '../../src/actions/sql.js';
+import type { Client } from 'pg';
+import { EventEmitter } from 'node:events';
+import { IDENTITY_HEADER } from '../../src/postgres/identity.js';
+import { mergeFacts, type HostFacts } from '../../src/model/facts.js';
+import type { FakeExecHandler } from '../../src/transports/fake.js';
+import { harness, results } from './support/engine-harness.js';
+
+/*
+ * One probe per fact per step (issue 14): the postgres action reads the server's state once in check,
+ * apply acts on it (unless a human was asked in between, or a guard decides on it), and after the change
+ * the engine reads again only the facts the action declares it changed, taking them from apply's own
+ * read after the change when it made one. Counted on the fake transport, with the real facts script.
+ */
+
+/** A fake PostgreSQL behind the fake transport: answers the facts script and pg_ctl, and logs what ran. */
+function fakeServer(initial: { running: boolean; inRecovery: boolean }) {
+  const state = { ...initial };
+  const ran: string[] = [];
+  const handler: FakeExecHandler = (argv, _options, transport) => {
+    transport.files.set('/pg/db1/PG_VERSION', { data: Buffer.from('15\n'), mode: 0o600, owner: 'postgres', group: 'postgres' });
+    const script = argv[0] === '/bin/sh' && argv[1] === '-c' ? (argv[2] ?? '') : '';
+    if (script.includes('pgplay-facts 1')) {
+      // Which parts of the facts script ran: host (name, user, bindir), server (pg_ctl status, SQL), paths.
+      const parts = ['pgdata', ...(script.includes('bindir.checked') ? ['host'] : []), ...(script.includes('pg_ctl_status') ? ['server'] : []), ...(script.includes('paths.end') ? ['paths'] : [])];
+      ran.push(`facts[${parts.join(',')}]`);
+      return { stdout: factsOutput(state) };
+    }
+    if (argv[3] === 'pgplay-identity') {
+      // The identity guard's read of PGDATA (a stop is guarded by what the directory is).
+      ran.push('identity');
+      return { stdout: `${IDENTITY_HEADER}\n1.exists=1\n1.directory=1\n1.key=boot:1:2\n1.real=/pg/db1\n1.control=1\n1.control.system_identifier=7000000000000000001\nend=1\n` };
+    }
+    const pgCtl = argv.indexOf('/usr/lib/postgresql/15/bin/pg_ctl');
+    if (pgCtl >= 0) {
+      const verb = argv[pgCtl + 1]!;
+      ran.push(`pg_ctl ${verb}`);
+      if (verb === 'start' || verb === 'restart') state.running = true;
+      if (verb === 'stop') state.running = false;
+      if (verb === 'status') return { exitCode: state.running ? 0 : 3 };
+    }
+    return { exitCode: 0 };
+  };
+  return { state, ran, handler };
+}
+
+function factsOutput(s: { running: boolean; inRecovery: boolean }): string {
+  const lines = ['pgplay-facts 1', 'pgdata_dir=present', 'pg_version_file=15', 'control.system_identifier=7000000000000000001', 'control.timeline=1'];
+  lines.push(`control.state=${s.running ? (s.inRecovery ? 'in archive recovery' : 'in production') : 'shut down'}`);
+  lines.push(`pg_ctl_status=${s.running ? 0 : 3}`, `running=${s.running ? 1 : 0}`);
+  if (s.running) lines.push('pg_ctl_pid=4242', 'sql.version_num=150010', `sql.in_recovery=${s.inRecovery}`, 'sql.system_identifier=7000000000000000001', 'sql.timeline=1');
+  lines.push('end=1', 'paths.end=1');
+  return lines.join('\n') + '\n';
+}
+
+const realPostgres = (handler: FakeExecHandler, role: 'primary' | 'drill' = 'drill') =>
+  harness(['db1'], handler, 0, [], undefined, {
+    actions: [postgresAction],
+    realFacts: true,
+    // A drill copy: the one-primary invariant (guards.ts), which reads every server before and after a
+    // start, does not watch it, so what is counted here is the step's own reading.
+    configure: (h) => void (h.role = role),
+  });
+
+describe('one probe per fact per step', () => {
+  it('a pg_ctl start: the state is probed once in check, not again in apply, and the refresh is the read after the start', async () => {
+    const server = fakeServer({ running: false, inRecovery: true });
+    const h = realPostgres(server.handler);
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db1', postgres: { state: 'started' } }] });
+    expect(outcome.exitCode).toBe(0);
+    expect(results(h.events)).toEqual(['start@db1=changed']);
+    // The gather at the start of the run; the check's probe; pg_ctl start; the state after it, which is
+    // also what the engine keeps as the host's facts (no second read by the engine).
+    expect(server.ran).toEqual(['facts[pgdata,host,server,paths]', 'facts[pgdata,server]', 'pg_ctl start', 'facts[pgdata,server]']);
+  });
+
+  it('a stop: the refresh reads only the declared facts (the data directory and the server), not the host nor the server paths', async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    const h = realPostgres(server.handler);
+    const outcome = await h.run({
+      steps: [
+        { id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } },
+        // The facts the next step sees are the refreshed ones: the server is down.
+        { id: 'after', hosts: 'db1', when: 'not facts.running and facts.cluster_state == "shut down"', run: { argv: ['true'] } },
+      ],
+    });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(results(h.events)).toEqual(['stop@db1=changed', 'after@db1=changed']);
+    // A stop decides on what it finds (guards: a primary is not stopped): apply reads the state afresh.
+    expect(server.ran).toEqual([
+      'facts[pgdata,host,server,paths]',
+      ...['facts[pgdata,server]', 'identity'],
+      ...['facts[pgdata,server]', 'identity'],
+      'pg_ctl stop',
+      'facts[pgdata,server]',
+    ]);
+  });
+
+  it('a restart that asked a human reads the state again before acting: a confirmation is time in which anything may change', async () => {
+    const server = fakeServer({ running: true, inRecovery: false });
+    const h = realPostgres(server.handler);
+    const questions: string[] = [];
+    const outcome = await h.run(
+      { steps: [{ id: 'restart', hosts: 'db1', postgres: { state: 'restarted', reason: 'test' } }] },
+      {},
+      { ask: async (q) => (questions.push(q), true) },
+    );
+    expect(outcome.exitCode).toBe(0);
+    expect(questions).toHaveLength(1);
+    expect(server.ran.filter((r) => r !== 'facts[pgdata,host,server,paths]')).toEqual(['facts[pgdata,server]', 'facts[pgdata,server]', 'pg_ctl restart', 'facts[pgdata,server]']);
+  });
+
+  it('a step that declares no fact changed reads no fact after it', async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    const h = realPostgres(server.handler);
+    await h.run({ steps: [{ id: 'cmd', hosts: 'db1', run: { argv: ['touch', '/tmp/x'] } }] });
+    expect(server.ran).toEqual(['facts[pgdata,host,server,paths]']);
+  });
+});
+
+/** A pg client over nothing: answers every query with one row, keeps the transaction state, counts what ran. */
+class FakeClient extends EventEmitter {
+  inTransaction = false;
+  ended = false;
+  queries: string[] = [];
+  async query(q: string | { text: string }) {
+    const text = typeof q === 'string' ? q : q.text;
+    if (this.ended) throw new Error('Connection terminated');
+    this.queries.push(text);
+    if (/^BEGIN/.test(text)) this.inTransaction = true;
+    if (text === 'ROLLBACK' || text === 'COMMIT') this.inTransaction = false;
+    if (text === 'DISCARD ALL' && this.inTransaction) throw new Error('DISCARD ALL cannot run inside a transaction block');
+    return { rows: [{ n: 1 }], rowCount: 1, command: 'SELECT' };
+  }
+  async end() {
+    this.ended = true;
+  }
+}
+
+describe('connections through the engine', () => {
+  it('SQL steps share one connection per host; a restart closes it before it acts and the next step opens a new one; the run\'s end closes all', async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    const opened: FakeClient[] = [];
+    let openAtRestart: boolean | undefined;
+    const handler: FakeExecHandler = (argv, options, transport) => {
+      if (argv.includes('restart')) openAtRestart = opened.some((c) => !c.ended);
+      return server.handler(argv, options, transport);
+    };
+    const h = harness(['db1'], handler, 0, [], undefined, {
+      actions: [postgresAction, sqlAction],
+      realFacts: true,
+      configure: (host) => void (host.role = 'drill'),
+      connectPostgres: async () => {
+        const c = new FakeClient();
+        opened.push(c);
+        return c as unknown as Client;
+      },
+    });
+    const q = (id: string) => ({ id, hosts: 'db1', sql: { query: 'SELECT 1 AS n' } });
+    const outcome = await h.run({ steps: [q('q1'), q('q2'), q('q3'), { id: 'restart', hosts: 'db1', postgres: { state: 'restarted' } }, q('q4'), q('q5')] });
+    expect(outcome.exitCode).toBe(0);
+    expect(results(h.events)).toEqual(['q1@db1=ok', 'q2@db1=ok', 'q3@db1=ok', 'restart@db1=changed', 'q4@db1=ok', 'q5@db1=ok']);
+    expect(opened).toHaveLength(2);
+    // Closed before pg_ctl restart ran: a smart shutdown would wait for it, a restart would break it.
+    expect(openAtRestart).toBe(false);
+    expect(opened[0]!.ended).toBe(true);
+    expect(opened[0]!.queries.filter((x) => x === 'SELECT 1 AS n')).toHaveLength(3);
+    expect(opened[1]!.queries.filter((x) => x === 'SELECT 1 AS n')).toHaveLength(2);
+  });
+});
+
+describe('mergeFacts', () => {
+  const before: HostFacts = {
+    reachable: true,
+    hostname: 'db1',
+    bindir: { pg_ctl: true, postgres_major: 15 },
+    config_file: '/etc/postgresql/15/main/postgresql.conf',
+    pgdata_present: true,
+    pgdata_version: 15,
+    running: true,
+    pid: 10,
+    version: 15,
+    in_recovery: true,
+    timeline: 1,
+    system_identifier: '1',
+  };
+
+  it("'server' replaces the server's and the data directory's facts and keeps what a run does not change", () => {
+    const fresh: HostFacts = { reachable: true, pgdata_present: true, pgdata_version: 15, running: false, version: 15, timeline: 2, system_identifier: '1', cluster_state: 'shut down' };
+    expect(mergeFacts(before, fresh, ['server'])).toEqual({ ...fresh, hostname: 'db1', bindir: before.bindir, config_file: before.config_file });
+  });
+
+  it("'pgdata' alone keeps the running server's facts; a stopped server's version and timeline follow the data directory", () => {
+    const restored: HostFacts = { reachable: true, pgdata_present: true, pgdata_version: 16, running: false, version: 16, timeline: 5, system_identifier: '2' };
+    const merged = mergeFacts(before, restored, ['pgdata']);
+    expect(merged).toMatchObject({ running: true, pid: 10, in_recovery: true, version: 15, timeline: 1, system_identifier: '2', pgdata_version: 16 });
+    const stopped = mergeFacts({ ...before, running: false, pid: undefined, in_recovery: undefined }, restored, ['pgdata']);
+    expect(stopped).toMatchObject({ running: false, version: 16, timeline: 5, system_identifier: '2' });
+  });
+
+  it('a refresh that could not read the host replaces everything: nothing known before is trusted', () => {
+    const gone: HostFacts = { reachable: false, error: 'connection refused', pgdata_present: false, running: false };
+    expect(mergeFacts(before, gone, ['pgdata'])).toEqual(gone);
+  });
+});
+
+describe('every shipped action declares which facts its changes make stale', () => {
+  it.each(actions.map((a) => [a.name, a] as const))('%s', (_name, action) => {
+    expect(action.changes, `${action.name} declares no changes`).toBeDefined();
+  });
+});
