@@ -85,9 +85,10 @@ standby_restore_start_wait() {
 }
 
 case "${1:-}" in
-  # nightly-backup.yml -p type=full: stanza, check, full backup, expire, verify, globals (keep 14).
+  # nightly-backup.yml -p type=full: check, full backup, expire, verify, globals (keep 14): the five
+  # commands of a nightly cron script. (The stanza exists since the first night: pgplay reads
+  # `pgbackrest info` to know it and would create it then; a cron script does not run stanza-create.)
   nightly-backup)
-    backrest bk1 stanza-create
     backrest bk1 check
     backrest bk1 --type=full backup
     backrest bk1 expire

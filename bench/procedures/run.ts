@@ -106,7 +106,7 @@ const expectedRows = String(SCALE * 100000);
 const procedures: Procedure[] = [
   {
     name: 'nightly-backup',
-    label: 'nightly-backup (full), whole, vs stanza-create, check, backup, expire, verify, pg_dumpall -g',
+    label: 'nightly-backup (full), whole, vs check, backup, expire, verify, pg_dumpall -g',
     pgplay: () => runPlaybook('nightly-backup', 'type=full'),
     raw: () => rawCmd('nightly-backup'),
     before: newestBackup,
