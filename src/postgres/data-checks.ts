@@ -70,12 +70,16 @@ async function onDatabase(connect: Connect, database: string, name: string, kind
   }
 }
 
-/** Each relation checked in its own statement, so one failure neither hides nor stops the others. */
+/**
+ * Each relation checked in its own statement, so one failure neither hides nor stops the others. In
+ * sql, $REL is the relation as a regclass value, $NAME as a name in a FROM clause (regclass's text
+ * output, quoted and schema-qualified as needed in this session).
+ */
 async function eachRelation(client: Client, relations: string[], sql: string): Promise<Array<{ relation: string; error: string }>> {
   const failures: Array<{ relation: string; error: string }> = [];
   for (const relation of relations) {
     try {
-      await client.query(sql.replace('$REL', quoteRegclass(relation)));
+      await client.query(sql.replace('$REL', quoteRegclass(relation)).replace('$NAME', relation));
     } catch (e) {
       failures.push({ relation, error: message(e) });
     }
@@ -132,7 +136,7 @@ export async function readDatabase(connect: Connect, database: string): Promise<
     );
     const tables = r.rows.map((x) => x.name);
     // row::text runs every column's output function: every TOASTed value is fetched and decompressed.
-    const failures = await eachRelation(client, tables, 'SELECT count(*), sum(length(t::text)) FROM ONLY $REL AS t');
+    const failures = await eachRelation(client, tables, 'SELECT count(*), sum(length(t::text)) FROM ONLY $NAME AS t');
     return judged(name, 'read', database, tables.length, 'tables', failures);
   });
 }

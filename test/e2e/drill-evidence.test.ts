@@ -160,9 +160,9 @@ describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend
   });
 
   it('a third drill under a CPU quota is flagged as a slowdown against the previous one; a 100ms RTO target is missed', async () => {
-    // A real limit: the whole drill (pgplay, pgBackRest, the copy's server) in a cgroup with a fifth of a CPU.
+    // A real limit: the whole drill (pgplay, pgBackRest, the copy's server) in a cgroup with a quarter of a CPU.
     await mkdir(cgroup);
-    await writeFile(join(cgroup, 'cpu.cfs_quota_us'), '20000');
+    await writeFile(join(cgroup, 'cpu.cfs_quota_us'), '25000');
     const tight = await writeInventory('tight', (inv) => {
       inv.drills = { rto: '100ms', rpo: '5m' };
     });
@@ -193,5 +193,5 @@ describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend
     expect(passed.at(-1)!.slowdown).toBe(true);
     expect(passed.at(-1)!.run_id).toBe(runId(evs));
     expect(passed.every((d) => d.rpo_s !== null)).toBe(true);
-  });
+  }, 240_000);
 });
