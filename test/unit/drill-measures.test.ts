@@ -114,3 +114,18 @@ describe('drills.rto and drills.rpo in the inventory', () => {
     }
   });
 });
+
+describe('where the data checks and the sentinel may run', () => {
+  it('data_check refuses any host but a drill host, and drill_sentinel any host but the primary (GUARD, exit 3)', async () => {
+    const { dataCheckAction } = await import('../../src/actions/data-check.js');
+    const { drillSentinelAction } = await import('../../src/actions/drill-sentinel.js');
+    const ctx = (role: string) => ({ host: { name: 'h1', role }, checkMode: true }) as unknown as Parameters<typeof dataCheckAction.check>[0];
+    for (const role of ['primary', 'standby']) {
+      await expect(dataCheckAction.check(ctx(role), { kind: 'amcheck', databases: 'app' })).rejects.toMatchObject({ code: 'GUARD', exitCode: 3, message: expect.stringContaining('data checks run only on a drill copy') });
+    }
+    await expect(dataCheckAction.check(ctx('drill'), { kind: 'amcheck', databases: 'app' })).resolves.toMatchObject({ changed: false, msg: 'would check the restored copy' });
+    for (const role of ['drill', 'standby']) {
+      await expect(drillSentinelAction.check(ctx(role), {})).rejects.toMatchObject({ code: 'GUARD', exitCode: 3 });
+    }
+  });
+});
