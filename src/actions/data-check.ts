@@ -11,6 +11,7 @@
 import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
 import { amcheckDatabase, checkSentinel, chosenDatabases, compareCounts, countTables, readDatabase, splitList, type Connect, type DataCheckResult, type Sentinel } from '../postgres/data-checks.js';
+import { psqlLine } from './shell-export.js';
 import type { Action, ActionContext } from './types.js';
 
 export interface DataCheckInput {
@@ -110,6 +111,14 @@ export const dataCheckAction: Action<DataCheckInput> = {
     }
     // The checks only read the copy (amcheck's extension aside, on scratch): they run in apply, after the copy exists.
     return { changed: !ctx.checkMode, msg: ctx.checkMode ? 'would check the restored copy' : undefined };
+  },
+  async exportShell(ctx, input) {
+    // By hand, amcheck is the check worth running; the others are pgplay's comparisons.
+    if (input.kind !== 'amcheck') return { comments: [`data check ${input.kind} of the restored copy: pgplay compares it; nothing to run by hand`] };
+    const sql =
+      "CREATE EXTENSION IF NOT EXISTS amcheck; SELECT c.oid::regclass, bt_index_check(c.oid, true) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam WHERE am.amname = 'btree' AND c.relpersistence <> 't' AND i.indisvalid AND i.indisready";
+    const databases = splitList(input.databases).filter((d) => d !== 'all');
+    return { comments: ['amcheck of every B-tree index in the restored copy (stops at the first corrupt one)'], commands: (databases.length ? databases : ['postgres']).map((database) => psqlLine(ctx.host, sql, { database })) };
   },
   async apply(ctx, input) {
     const checks = await runChecks(ctx, input);

@@ -8,6 +8,7 @@
 import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
 import type { Sentinel } from '../postgres/data-checks.js';
+import { psqlLine } from './shell-export.js';
 import type { Action } from './types.js';
 
 export interface DrillSentinelInput {
@@ -51,6 +52,10 @@ export const drillSentinelAction: Action<DrillSentinelInput> = {
       throw new PgplayError({ code: 'GUARD', message: `${ctx.host.name} has role ${ctx.host.role}: the drill's sentinel is written only on the primary`, hint: 'run the step on the primary' });
     }
     return { changed: true, msg: ctx.checkMode ? 'would write a sentinel row in pgplay.drill_sentinel' : undefined };
+  },
+  async exportShell(ctx, input) {
+    const sql = `${DDL.replace(/\n\s*/g, ' ')}; INSERT INTO pgplay.drill_sentinel (id) VALUES (md5(random()::text || clock_timestamp()::text)) RETURNING id, written_at`;
+    return { comments: ["the drill's canary row: note its id and time; a copy recovered past it must hold it"], commands: [psqlLine(ctx.host, sql, { database: input.database ?? 'postgres' })] };
   },
   async apply(ctx, input) {
     const database = input.database ?? 'postgres';
