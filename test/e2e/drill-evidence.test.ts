@@ -42,6 +42,8 @@ describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend
     await labUp(lab);
     // Reference data that nothing writes after the backup: its index pages come only from the backup.
     await lab.psql('db1', "CREATE TABLE ref_codes AS SELECT g AS id, md5(g::text) AS code FROM generate_series(1, 5000) g; CREATE INDEX ref_codes_code ON ref_codes (code)", 'app');
+    // A table without indexes, whose heap the corruption test damages: only the full read can see it.
+    await lab.psql('db1', "CREATE TABLE heap_victim AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 2000) g", 'app');
     const backup = await lab.run('nightly-backup.yml');
     if (backup.exitCode !== 0) throw new Error(`nightly-backup failed: ${backup.stdout.slice(-2000)}`);
     inventory = await writeInventory('targets', (inv) => {
@@ -54,11 +56,14 @@ describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend
     if (existsSync(cgroup)) await rmdir(cgroup);
   });
 
-  it('amcheck fails on a corrupted index page of the copy and names it; the drill exits 1, the copy is removed', async () => {
-    // Junk over the index's first page after its metapage, in the promoted copy before any check reads it.
+  it('amcheck fails on a corrupted index page of the copy and names it, the full read names a corrupted table; the drill exits 1, the copy is removed', async () => {
+    // Junk over the index's first page after its metapage and over a heap page of heap_victim, in the
+    // promoted copy before any check reads them.
     const corrupt = [
-      `f=$(psql -X -A -t -q -d app -c "SELECT pg_relation_filepath('ref_codes_code')")`,
-      'dd if=/dev/urandom of="$PGDATA/$f" bs=8192 seek=1 count=1 conv=notrunc status=none',
+      `i=$(psql -X -A -t -q -d app -c "SELECT pg_relation_filepath('ref_codes_code')")`,
+      `h=$(psql -X -A -t -q -d app -c "SELECT pg_relation_filepath('heap_victim')")`,
+      'dd if=/dev/urandom of="$PGDATA/$i" bs=8192 seek=1 count=1 conv=notrunc status=none',
+      'dd if=/dev/urandom of="$PGDATA/$h" bs=8192 seek=1 count=1 conv=notrunc status=none',
     ].join('\n');
     const r = await drill(['-p', 'amcheck=app', '-p', 'read_tables=app', '-p', 'count_tables=app.public.ref_codes', '-p', 'sentinel=true', '-p', `prepare_copy=${corrupt}`]);
     expect(r.exitCode).toBe(1);
@@ -69,12 +74,15 @@ describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend
     expect(report.status).toBe('failed');
     const byName = Object.fromEntries(report.data_checks.map((c) => [c.name, c]));
     expect(byName['amcheck app']).toMatchObject({ status: 'failed', relation: 'ref_codes_code' });
-    // The heap is intact: the full read passes, and so do the counts and the sentinel (latest).
-    expect(byName['read app']?.status).toBe('passed');
+    // The full read finds the damaged heap page (no index covers it) and only that; ref_codes' heap is intact.
+    expect(byName['read app']).toMatchObject({ status: 'failed', relation: 'heap_victim', failures: [expect.objectContaining({ relation: 'heap_victim', error: expect.stringMatching(/invalid page in block 1 of relation/) })] });
     expect(byName['rows app.public.ref_codes']).toMatchObject({ status: 'passed', detail: '5000 rows, as on the primary' });
     expect(byName.sentinel?.status).toBe('passed');
     expect(byName.sentinel?.detail).toMatch(/is in the copy; a recovery to latest must find it/);
-    expect(report.problems).toEqual([expect.stringMatching(/^amcheck app FAILED: 1 of \d+ B-tree indexes in app failed; first: ref_codes_code: /)]);
+    expect(report.problems).toEqual([
+      expect.stringMatching(/^amcheck app FAILED: 1 of \d+ B-tree indexes in app failed; first: ref_codes_code: /),
+      expect.stringMatching(/^read app FAILED: 1 of \d+ tables in app failed; first: heap_victim: invalid page in block 1 of relation /),
+    ]);
     expect(await readFile(join(lab.stateDir, 'drills', `${runId(r.events)}.junit.xml`), 'utf8')).toMatch(/<testcase [^>]*name="amcheck app">\s*<failure [^>]*ref_codes_code/);
     expect(await lab.postmasterPid('drill1')).toBeUndefined();
     // The primary was never touched by amcheck: no extension there.
