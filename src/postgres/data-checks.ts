@@ -178,7 +178,7 @@ function quoteIdent(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
 }
 
-/** The copy's counts against the primary's (taken at the drill's start): one check per table. */
+/** The copy's counts against the primary's, read when the check runs (so only tables nobody writes during the drill): one check per table. */
 export function compareCounts(copy: Record<string, { rows?: number; error?: string }>, primary: Record<string, { rows?: number; error?: string }> | undefined): DataCheckResult[] {
   return Object.entries(copy).map(([table, got]): DataCheckResult => {
     const name = `rows ${table}`;
@@ -189,7 +189,7 @@ export function compareCounts(copy: Record<string, { rows?: number; error?: stri
     if (got.rows === undefined) return { ...base, status: 'failed', detail: `${table} cannot be read in the copy: ${got.error ?? 'unknown error'} (the primary has ${want.rows} rows)` };
     return got.rows === want.rows
       ? { ...base, status: 'passed', detail: `${got.rows} rows, as on the primary` }
-      : { ...base, status: 'failed', detail: `${got.rows} rows in the copy, ${want.rows} on the primary at the drill's start` };
+      : { ...base, status: 'failed', detail: `${got.rows} rows in the copy, ${want.rows} on the primary now` };
   });
 }
 

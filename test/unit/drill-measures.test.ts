@@ -58,7 +58,7 @@ describe('row counts against the primary', () => {
   it('pass when equal, fail when the copy differs or cannot read the table, could not run without the primary\'s count', () => {
     const checks = compareCounts({ 'app.public.a': { rows: 5 }, 'app.public.b': { rows: 4 }, 'app.public.c': { error: 'relation "c" does not exist' }, 'app.public.d': { rows: 1 } }, { 'app.public.a': { rows: 5 }, 'app.public.b': { rows: 5 }, 'app.public.c': { rows: 2 } });
     expect(checks.map((c) => c.status)).toEqual(['passed', 'failed', 'failed', 'could-not-run']);
-    expect(checks[1]!.detail).toBe("4 rows in the copy, 5 on the primary at the drill's start");
+    expect(checks[1]!.detail).toBe("4 rows in the copy, 5 on the primary now");
   });
 });
 
