@@ -64,6 +64,8 @@ echo "$final"`;
 
 export const baseCopyAction: Action<BaseCopyInput> = {
   name: 'base_copy',
+  // Reads the server and writes into the repository: no fact of the database host changes.
+  changes: [],
   summary:
     'backup.tool basebackup, for when pg_basebackup is older than the server: a base backup of the primary into backup.repoPath/base-<UTC start> ' +
     'with the low-level backup API (pg_backup_start/pg_backup_stop as the superuser, the files copied with tar), packed as pg_basebackup -Ft -z would ' +

@@ -4,6 +4,8 @@ import baseRestoreAction from './base-restore.js';
 import basebackupAction from './basebackup.js';
 import blockAction from './block.js';
 import commandAction from './command.js';
+import dataCheckAction from './data-check.js';
+import drillSentinelAction from './drill-sentinel.js';
 import debianClusterAction from './debian-cluster.js';
 import dumpAction from './dump.js';
 import fileAction from './file.js';
@@ -28,7 +30,7 @@ import walArchiveAction from './wal-archive.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction, baseRestoreAction, walArchiveAction, baseCopyAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction, baseRestoreAction, walArchiveAction, baseCopyAction, dataCheckAction, drillSentinelAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 

@@ -108,7 +108,14 @@ export interface Inventory {
   hosts: Record<string, HostEntry>;
   vars?: Record<string, unknown>;
   /** pgplay status: the last drill must have passed within maxAge (default 35d). */
-  drills?: { maxAge?: string | number; /** Percent (default 25): RTO growth over the previous passed drill flagged as a slowdown. */ rtoRegression?: number };
+  drills?: {
+    maxAge?: string | number;
+    /** Percent (default 25): RTO growth over the previous passed drill flagged as a slowdown. */
+    rtoRegression?: number;
+    /** Recovery time and recovery point objectives: each drill's report says met or missed. */
+    rto?: string | number;
+    rpo?: string | number;
+  };
   /** pgplay status: clock skew threshold (default 5s). */
   monitoring?: { maxClockSkew?: string | number };
 }

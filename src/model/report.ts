@@ -31,6 +31,10 @@ export interface DrillReportOutputs {
   repository: string;
   /** The pitr_target check: the backup set chosen for the target and why (set, reason, warning, wal). */
   target_check?: string;
+  /** The data checks (data_check steps: amcheck, read, counts, sentinel), each registering `checks`. */
+  data_checks?: string[];
+  /** The user's command that prepared the copy before the checks: it failing fails the drill. */
+  prepare?: string;
 }
 
 /** promote.yml's report: the topology change it made. */

@@ -3,6 +3,7 @@
  * piece of evidence the drill needs passed, failed, or could not run (which never counts as passed).
  */
 import type { DrillReport } from './drill.js';
+import { phasesText, rpoText } from './drill.js';
 
 export type EvidenceStatus = 'passed' | 'failed' | 'could-not-run';
 
@@ -38,9 +39,21 @@ export function drillEvidence(r: DrillReport): EvidenceItem[] {
     {
       name: 'RTO measured',
       status: r.rto.ms !== null ? 'passed' : 'could-not-run',
-      detail: r.rto.ms !== null ? `${(r.rto.ms / 1000).toFixed(1)} s from restore start to the first query` : 'the copy never answered a query',
+      detail: r.rto.ms !== null ? `${(r.rto.ms / 1000).toFixed(1)} s from restore start to the first query: ${phasesText(r)}` : 'the copy never answered a query',
+    },
+    {
+      name: 'RPO measured',
+      status: r.rpo?.bytes !== null && r.rpo?.bytes !== undefined ? 'passed' : 'could-not-run',
+      detail: r.rpo ? rpoText(r) : 'not measured',
     },
   ];
+  for (const [key, label] of [['rto', 'RTO'], ['rpo', 'RPO']] as const) {
+    const t = r.targets?.[key];
+    if (!t) continue;
+    const measured = t.measured_ms === null ? 'not measured' : `${(t.measured_ms / 1000).toFixed(1)} s`;
+    items.push({ name: `${label} target ${t.target}`, status: t.met === null ? 'could-not-run' : t.met ? 'passed' : 'failed', detail: `${measured} against ${t.target}: ${t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED'}` });
+  }
+  for (const c of r.data_checks ?? []) items.push({ name: c.name, status: c.status, detail: c.detail });
   for (const c of r.checks) {
     items.push({
       name: `check ${c.n}: ${c.sql}`,

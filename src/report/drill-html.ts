@@ -2,7 +2,8 @@
  * The drill report as one self-contained HTML page (inline CSS and SVG, nothing fetched): the facts,
  * the checks, the server-log evidence and a chart of RTO (and RPO, where known) over the cluster's drills.
  */
-import type { DrillReport } from './drill.js';
+import { phasesText, rpoText, type DrillReport } from './drill.js';
+import { targetWord } from './drill-measures.js';
 import { drillEvidence } from './drill-evidence.js';
 import type { DrillSummary } from './drill.js';
 import { xmlEscape as esc } from './drill-junit.js';
@@ -48,7 +49,9 @@ export function formatDrillHtml(r: DrillReport, history: DrillSummary[]): string
     ['restored on', r.host],
     ['target', r.target.value ? `${r.target.type} ${r.target.value}` : r.target.type],
     ['backup set', `${r.backup.set ?? '-'}${r.backup.reason ? ` (${r.backup.reason})` : ''}`],
-    ['RTO', r.rto.ms === null ? '-' : `${(r.rto.ms / 1000).toFixed(1)} s`],
+    ['RTO', `${r.rto.ms === null ? '-' : `${(r.rto.ms / 1000).toFixed(1)} s`}${r.targets?.rto ? ` (target ${r.targets.rto.target}: ${targetWord(r.targets.rto)})` : ''}`],
+    ['RTO phases', phasesText(r)],
+    ['RPO', `${rpoText(r)}${r.targets?.rpo ? ` (target ${r.targets.rpo.target}: ${targetWord(r.targets.rpo)})` : ''}`],
     ['recovery point', r.recovery_point.last_transaction ?? r.recovery_point.replayed_to ?? 'unknown'],
     ['timeline of the copy', r.timeline === null ? '-' : String(r.timeline)],
   ];

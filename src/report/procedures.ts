@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
 import { drillReportPaths, writeDrillReport } from './drill-files.js';
+import { drillTargets, inventoryTargets } from './drill-measures.js';
 import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
 import { buildRestoreReport, formatRestoreReport, restoreReportPaths, restoreTopologyChange, writeRestoreReport, type RestoreReport } from './restore.js';
 import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinReport } from './rejoin.js';
@@ -136,6 +137,7 @@ export async function procedureReports(request: {
     if (report) {
       const earlier = listDrills(request.stateDir, report.run.cluster);
       report.trend = drillTrend(report, earlier, rtoRegressionOf(run.header.inventory));
+      report.targets = drillTargets(inventoryTargets(run.header.inventory), report.rto.ms, report.rpo);
       const history = [...earlier.filter((d) => d.run.id !== report.run.id), report].map(summarize);
       // The stored copy (history, evidence) always; the --report files besides, when asked for.
       const stored = drillReportPaths(request.stateDir, request.runId);

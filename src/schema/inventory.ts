@@ -265,6 +265,8 @@ export function buildInventorySchema(): JsonSchema {
             default: 25,
             description: 'Percent: a drill whose RTO grew more than this over the previous passed drill of the cluster is flagged as a slowdown in its report',
           },
+          rto: AGE('Recovery time objective: the drill report says whether the RTO (restore start to the first query on the promoted copy) met it'),
+          rpo: AGE("Recovery point objective: the drill report says whether the RPO (the primary's position at the drill's start to the copy's recovery point) met it"),
         },
         additionalProperties: false,
       },

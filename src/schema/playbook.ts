@@ -90,6 +90,8 @@ const DRILL_OUTPUTS: JsonSchema = {
     archiver: registered("The primary's pg_stat_archiver (rows[0].failing, last_archived_wal, last_failed_wal)"),
     repository: registered("The repository's newest WAL segment after the check (archive_max)"),
     target_check: registered('The pitr_target check: the backup set chosen for the target, why, and the WAL range checked'),
+    data_checks: { type: 'array', items: registered('A data_check step\'s registered value (its checks: passed, failed or could not run)'), description: 'The data checks of the copy (data_check steps)' },
+    prepare: registered("The user's command that prepared the copy before the checks"),
   },
 };
 

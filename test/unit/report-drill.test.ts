@@ -54,6 +54,7 @@ interface Over {
 function drillRun(over: Over = {}): JournalRun {
   const events: RunEvent[] = [
     { type: 'step-start', step: 'restore-target', name: 'Restore', hosts: ['drill1'], handler: false, time: at(1000) },
+    { type: 'step-result', step: 'restore-target', name: 'Restore', host: 'drill1', status: 'changed', handler: false, attempts: 1, durationMs: 1000, time: at(2000) },
     {
       type: 'step-result', step: 'ready', name: 'ready', host: 'drill1', status: over.ready?.failed ? 'failed' : 'ok', handler: false,
       attempts: 1, durationMs: 10, time: at(4500),
@@ -75,15 +76,15 @@ function drillRun(over: Over = {}): JournalRun {
       reg('drill_repository', { archive_max: over.repositoryMax ?? '00000001000000000000000C' }, 'bk1'),
       reg('drill_pgdata', { changed: true }),
       reg('drill_restore_latest', { skipped: true }),
-      reg('drill_restore_target', { changed: true, set: '20260501-010000F', backup_type: 'full', recovery_start: '2026-05-01 01:00:00' }),
+      reg('drill_restore_target', { changed: true, set: '20260501-010000F', backup_type: 'full', recovery_start: '2026-05-01 01:00:00', backup: { size: 52428800 } }),
       reg('drill_start', { changed: true }),
       reg('drill_ready', over.ready ?? { rc: 0 }),
       reg('drill_proof', { rc: 0, stdout: over.proof ?? LOG_OK }),
-      reg('drill_point', over.point ?? { rows: [{ last_transaction: '2026-05-01 02:59:10.25+00', timeline: 2 }] }),
+      reg('drill_point', over.point ?? { rows: [{ last_transaction: '2026-05-01 02:59:10.25+00', timeline: 2, replay_lsn: '0/C0000D8' }] }),
       reg('drill_checks', { rc: 0, stderr: over.checks ?? CHECKS_OK }),
       reg('drill_teardown', over.keep ? { skipped: true } : { changed: true }),
     ].filter((r) => !(over.drop ?? []).includes(r.name)),
-    end: events[2] as Extract<RunEvent, { type: 'run-end' }>,
+    end: events[3] as Extract<RunEvent, { type: 'run-end' }>,
     status: 'ok',
     counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
   };
@@ -192,11 +193,14 @@ describe('drill report', () => {
     expect(r.status).toBe('passed');
     expect(r.teardown).toBe('kept');
     const text = formatDrillReport(r);
-    expect(text.split('\n').slice(0, 5)).toEqual([
+    expect(text.split('\n').slice(0, 7)).toEqual([
       'DRILL PASSED: point-in-time recovery of cluster main on drill1 (run 20260501T030000-abcdef)',
       '  target           name "before-drop": reached',
       '  backup restored  20260501-010000F (full)',
       '  RTO              3.5 s (restore start to the first query on the promoted copy)',
+      // The phases add up to the RTO; the promotion's time is the server log's "archive recovery complete".
+      '    phases         restore 1.0 s (50.0 MB, 50.0 MB/s), recovery 1.1 s, first query 1.4 s',
+      '  RPO              0 bytes, 0.0 s (primary 0/C000060 at the start, copy recovered to 0/C0000D8)',
       '  recovery point   2026-05-01 02:59:10.25+00 (last transaction replayed, from the server log)',
     ]);
     expect(text).toContain('    ok   SELECT count(*) FROM t -> 1 (expected 1)\n');

@@ -33,6 +33,8 @@ export async function reportCommand(argv: string[], write: (text: string) => voi
   const stored = history.find((d) => d.run.id === report.run.id);
   // The trend as it was recorded when the drill ended (later drills do not change it).
   report.trend = stored?.trend ?? drillTrend(report, history);
+  // The targets as they were when the drill ended (the inventory may have changed since).
+  if (stored?.targets) report.targets = stored.targets;
   const upTo = history.filter((d) => d.run.started <= report.run.started && d.run.id !== report.run.id).map(summarize).concat(summarize(report));
   const text = { json: () => JSON.stringify(report, null, 2) + '\n', text: () => formatDrillReport(report), md: () => formatDrillMarkdown(report), junit: () => formatDrillJunit(report), html: () => formatDrillHtml(report, upTo) }[format]();
   write(text);
