@@ -30,7 +30,10 @@ export interface BarmanBackupDetail {
   beginLsn: string | null;
   endLsn: string | null;
   timeline: number | null;
-  systemId: string | null;
+  /** Seconds since the epoch. */
+  beginTime: number | null;
+  endTime: number | null;
+  sizeBytes: number | null;
   pgdata: string | null;
   version: number | null;
 }
@@ -103,8 +106,10 @@ export function parseShowBackup(json: Record<string, unknown>, server: string): 
     beginLsn: str(base.begin_lsn),
     endLsn: str(base.end_lsn),
     timeline: num(base.timeline),
-    systemId: str(e.system_id ?? base.system_id),
-    pgdata: str(e.pgdata),
+    beginTime: num(base.begin_time_timestamp),
+    endTime: num(base.end_time_timestamp),
+    sizeBytes: num(base.disk_usage_bytes),
+    pgdata: str(e.pgdata_directory),
     version: num(e.postgresql_version),
   };
 }
@@ -133,4 +138,21 @@ export function parseNagios(stdout: string, server: string): { ok: boolean; fail
     if (m && m[1] === server) failed.push(...m[2]!.split(', ').map((s) => s.trim()).filter(Boolean));
   }
   return { ok, failed, summary: first.trim() };
+}
+
+/** `barman -f json show-servers SERVER`: where the server keeps its archived WAL. */
+export function walsDirectory(json: Record<string, unknown>, server: string): string | null {
+  const entry = json[server];
+  if (typeof entry !== 'object' || entry === null) return null;
+  return str((entry as Record<string, unknown>).wals_directory);
+}
+
+/** `find <wals_directory> -type f -printf '%f %T@\\n'`: the archived segments (compressed or not), oldest first; history and .backup files are not segments. */
+export function parseWalListing(stdout: string): Array<{ name: string; time: number }> {
+  const out: Array<{ name: string; time: number }> = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^([0-9A-F]{24})(?:\.[a-z0-9]+)? ([0-9.]+)$/.exec(line.trim());
+    if (m) out.push({ name: m[1]!, time: Math.floor(Number(m[2])) });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -47,6 +47,14 @@ export class BarmanRunner {
     return { command, server: this.server, configFile: `/etc/barman.d/${this.server}.conf`, repoHost: this.host.name };
   }
 
+  /** Another command as the barman user on the Barman host (reads of its directories); its stdout. */
+  async exec(argv: string[]): Promise<string> {
+    const transport = this.host.name === this.ctx.host.name ? this.ctx.transport : this.ctx.transportFor(this.host.name);
+    const r = await transport.exec(argv, { become: BARMAN_USER, cwd: '/', env: { LC_ALL: 'C' }, signal: this.ctx.signal, timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} on ${this.host.name} failed (rc ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}` });
+    return r.stdout;
+  }
+
   /**
    * `barman [-f json] <command> <args...>`; a non-zero exit is an error unless listed in acceptExit.
    * json: false for commands whose output is plain text (--nagios, cron, --version).
