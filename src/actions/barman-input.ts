@@ -5,6 +5,7 @@ export type BarmanCommand = (typeof BARMAN_COMMANDS)[number];
 export interface BarmanInput {
   command: BarmanCommand;
   nagios?: boolean;
+  except?: string[];
   backup_id?: string;
   archive_timeout?: number;
   target_time?: string;

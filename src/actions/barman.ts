@@ -66,6 +66,7 @@ function describeBackups(backups: BarmanBackup[]): string {
 async function check(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome> {
   const server = runner.server;
   if (input.nagios) {
+    if (input.except?.length) throw new PgplayError({ code: 'SEMANTIC', message: 'barman check: except is not understood with nagios', expected: 'nagios: false, or no except' });
     const r = await runner.run('check', ['--nagios', server], { json: false, acceptExit: [1, 2] });
     const n = parseNagios(r.stdout, server);
     if (!n.ok) {
@@ -79,8 +80,10 @@ async function check(ctx: ActionContext, runner: BarmanRunner, input: BarmanInpu
   }
   const r = await runner.run('check', [server], { acceptExit: [1] });
   const results = parseCheck(r.json, server);
-  const failed = results.filter((c) => !c.ok);
-  if (r.exitCode !== 0 || failed.length) {
+  const excepted = new Set(input.except ?? []);
+  const failed = results.filter((c) => !c.ok && !excepted.has(c.name));
+  const tolerated = results.filter((c) => !c.ok && excepted.has(c.name)).map((c) => c.name);
+  if (failed.length || (r.exitCode !== 0 && results.length === 0)) {
     throw new PgplayError({
       code: 'STEP_FAILED',
       message: `barman check of server ${server} failed: ${failed.length ? failed.map((c) => `${c.name}${c.hint ? ` (${c.hint})` : ''}`).join('; ') : (r.messages.errors.join('; ') || `exit ${r.exitCode}`)}`,
@@ -89,7 +92,11 @@ async function check(ctx: ActionContext, runner: BarmanRunner, input: BarmanInpu
         : undefined,
     });
   }
-  return { changed: false, msg: `barman check ${server}: ${results.length} checks OK`, data: { checks: results.map((c) => c.name), failed: [] } };
+  return {
+    changed: false,
+    msg: `barman check ${server}: ${results.length - tolerated.length} checks OK${tolerated.length ? `; failing but allowed here: ${tolerated.join(', ')}` : ''}`,
+    data: { checks: results.map((c) => c.name), failed: [], tolerated },
+  };
 }
 
 async function backup(runner: BarmanRunner, apply: boolean): Promise<Outcome> {
@@ -222,6 +229,12 @@ export const barmanAction: Action<BarmanInput> = {
     properties: {
       command: { enum: [...BARMAN_COMMANDS], description: 'The Barman command.' },
       nagios: { type: 'boolean', default: false, description: 'check: barman check --nagios (its one-line summary names the failed checks).' },
+      except: {
+        type: 'array',
+        items: { type: 'string', pattern: '^[a-z0-9_]+$' },
+        description:
+          'check: failed checks that do not fail the step, by their JSON name (e.g. minimum_redundancy_requirements and backup_maximum_age before the first backup); they are reported. Not with nagios.',
+      },
       backup_id: { type: 'string', pattern: '^[A-Za-z0-9_:.-]*$', description: "show-backup, delete, recover: a backup id of list-backups (show-backup and recover: '' or none for the newest)." },
       archive_timeout: { type: 'integer', minimum: 1, description: 'switch-wal: seconds Barman waits for the WAL segment (default 60).' },
       target_time: TARGET('time'),
