@@ -25,6 +25,13 @@ export interface FailureContext {
 
 const KNOWN: Known[] = [
   {
+    test: /Impossible to start the backup/i,
+    explain: (c) => ({
+      what: `a check of server ${c.server} fails`,
+      hint: `the barman action's check command (or \`barman check ${c.server}\` as barman on ${c.repoHost}) names the failed checks; nightly-backup.yml runs it before the backup`,
+    }),
+  },
+  {
     test: /Unknown server/i,
     explain: (c) => ({
       what: `Barman has no server ${c.server} on ${c.repoHost}`,

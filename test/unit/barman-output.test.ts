@@ -20,7 +20,8 @@ describe('barman output', () => {
     expect(backups.length).toBe(2);
     expect(backups.map((b) => b.status)).toEqual(['DONE', 'DONE']);
     expect(backups[0]!.id > backups[1]!.id).toBe(true);
-    expect(backups[0]!.retention).toBe('VALID');
+    // Barman 3.4 shows the newest as "-" in list-backups (show-backup says VALID), the older as OBSOLETE under REDUNDANCY 1.
+    expect(backups[0]!.retention).toBe('-');
     expect(backups[1]!.retention).toBe('OBSOLETE');
     expect(backups[0]!.end).toBeGreaterThan(1_700_000_000);
     expect(backups[0]!.sizeBytes).toBeGreaterThan(0);
@@ -34,7 +35,8 @@ describe('barman output', () => {
     expect(d.endWal! >= d.beginWal!).toBe(true);
     expect(d.beginLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(d.timeline).toBe(1);
-    expect(d.pgdata).toBe('/var/lib/postgresql/15/main');
+    expect(d.pgdata).toBe('/tmp/barman-capture/pg');
+    expect(d).toMatchObject({ id: '20261203T205952', beginWal: '000000010000000000000007', beginLsn: '0/7000028', endLsn: '0/8000000', version: 150018 });
     expect(d.version).toBeGreaterThanOrEqual(150000);
     expect(d.endTime! >= d.beginTime!).toBe(true);
     const entry = backupEntry(d);
@@ -42,27 +44,51 @@ describe('barman output', () => {
   });
 
   it('check: every check by its JSON name, the failed ones with their hint', () => {
-    const results = parseCheck(parseJsonOutput(fixture('check-failed.json')), 'main_rsync');
+    const results = parseCheck(parseJsonOutput(fixture('check-failed.json')), 'main');
     const failed = results.filter((c) => !c.ok).map((c) => c.name);
-    expect(failed).toContain('continuous_archiving');
+    expect(failed).toEqual(['continuous_archiving', 'minimum_redundancy_requirements']);
+    expect(results.find((c) => c.name === 'minimum_redundancy_requirements')?.hint).toBe('have 0 backups, expected at least 1');
+    // Before the slot and receive-wal exist (the first run of nightly-backup before its create-slot step).
+    const before = parseCheck(parseJsonOutput(fixture('check-before.json')), 'main').filter((c) => !c.ok).map((c) => c.name);
+    expect(before).toEqual(['minimum_redundancy_requirements', 'receive_wal_running', 'replication_slot', 'wal_archive']);
     expect(results.find((c) => c.name === 'postgresql')?.ok).toBe(true);
   });
 
   it('check --nagios: the failed checks of the server from the summary line', () => {
-    const n = parseNagios(fixture('check-nagios-failed.txt'), 'main_rsync');
+    const n = parseNagios(fixture('check-nagios.txt'), 'main');
     expect(n.ok).toBe(false);
-    expect(n.failed).toContain('continuous archiving');
+    expect(n.failed).toEqual(['minimum redundancy requirements', 'continuous archiving']);
     expect(parseNagios('BARMAN OK - Ready to serve the Espresso backup for main\n', 'main')).toMatchObject({ ok: true, failed: [] });
   });
 
   it('show-servers: the wals_directory; a listing of it: segments only, compressed or not', () => {
     expect(walsDirectory(parseJsonOutput('{"main": {"wals_directory": "/var/lib/barman/main/wals", "active": true}}'), 'main')).toBe('/var/lib/barman/main/wals');
-    const segs = parseWalListing('000000010000000000000003 1764790000.5\n00000001.history 1\n000000010000000000000002.gz 1764789999.1\nxlog.db 3\n000000010000000000000002.00000028.backup 2\n');
-    expect(segs.map((s) => s.name)).toEqual(['000000010000000000000002', '000000010000000000000003']);
+    const segs = parseWalListing(fixture('wals.txt'));
+    expect(segs.map((s) => s.name)).toEqual(['000000010000000000000005', '000000010000000000000006', '000000010000000000000007']);
+    expect(segs[0]!.time).toBe(1796331591);
+    // Compressed segments, history and .backup files (not in this capture) are read, or left out, by name.
+    expect(parseWalListing('000000010000000000000002.gz 1.5\n00000002.history 1\n000000010000000000000002.00000028.backup 2\n').map((s) => s.name)).toEqual(['000000010000000000000002']);
+  });
+});
+
+describe('barman backup and keep', () => {
+  it('backup: its id and status DONE; the messages it printed', () => {
+    const json = parseJsonOutput(fixture('backup.json'));
+    expect(json.backup_id).toBe('20261203T205950');
+    expect(json.status).toBe('DONE');
+    expect(messagesOf(json).info[0]).toMatch(/^Starting backup using postgres method for server main/);
+    expect(parseJsonOutput(fixture('keep-status.json'))).toEqual({ main: { keep_status: { description: 'Keep', message: 'full' } } });
   });
 });
 
 describe('barman errors', () => {
+  it('a backup barman refuses to start (real output) points at barman check', () => {
+    const json = parseJsonOutput(fixture('backup-impossible.json'));
+    const e = barmanFailure(1, errorLines('', '', messagesOf(json).errors), ctx);
+    expect(e.message).toBe("barman backup failed (a check of server main fails): Impossible to start the backup. Check the log for more details, or run 'barman check main'");
+    expect(e.hint).toContain('barman check');
+  });
+
   it('an unknown server (real output): what it means and that nightly-backup writes its config', () => {
     const json = parseJsonOutput(fixture('unknown-server.json'));
     const e = barmanFailure(1, errorLines('', '', messagesOf(json).errors), ctx);
