@@ -56,7 +56,7 @@ describe('backup.tool barman on separate machines', () => {
     const inv = {
       cluster: 'main',
       postgres: { version: 15, layout: 'debian' },
-      connection: { transport: 'ssh', user: 'root', port: 22, identityFile: rig.identityFile, knownHosts: rig.knownHosts, agent: false },
+      connection: { transport: 'ssh', user: 'root', port: 22, identityFile: rig.identityFile, knownHosts: rig.knownHosts, agent: false, become: 'postgres' },
       replication: { user: 'replicator', password: { env: 'PGPLAY_REPLICATION_PASSWORD' } },
       backup: { tool: 'barman', repoHost: 'bk1', barman: { password: { env: 'PGPLAY_BARMAN_PASSWORD' }, ...barman } },
       hosts: {
@@ -157,7 +157,13 @@ describe('backup.tool barman on separate machines', () => {
     await db1.psql('DROP TABLE drill_demo');
     const checks = JSON.stringify([{ sql: 'SELECT count(*) FROM drill_demo', expect: '3' }]);
     const r = await run('pitr-drill.yml', streaming, ['-p', 'target=name', '-p', 'target_value=before-drop', '-p', `checks=${checks}`, '-p', 'keep=true', '--yes']);
-    expect(r.exitCode, failure(r)).toBe(0);
+    if (r.exitCode !== 0) {
+      // What Barman held and what the copy's server said, for the failure message.
+      const wals = await m('bk1').exec(['sh', '-c', 'find /var/lib/barman/main -name "0000000*" | sort; tail -n 30 /var/log/barman/barman.log']);
+      const log = await m('drill1').exec(['sh', '-c', 'tail -n 40 /var/lib/postgresql/15/drill/log/pgplay-drill.log']);
+      const steps = r.events.filter((e) => e.type === 'step-result').map((e) => `${e.step}@${e.host}=${e.status}: ${String((e as { msg?: string }).msg ?? '').slice(0, 300)}`);
+      expect.fail(`${steps.join('\n')}\n--- barman:\n${wals.stdout}\n--- drill log:\n${log.stdout}`);
+    }
     const drill = m('drill1');
     expect(await drill.psql('SELECT count(*) FROM drill_demo', { port: 5499 })).toBe('3');
     expect(await drill.psql('SELECT pg_is_in_recovery()', { port: 5499 })).toBe('f');
