@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { TEMPLATE_SCHEMA } from '../schema/templated.js';
 import { failedCommand, PgplayError } from '../core/errors.js';
 import { MASK } from '../core/redact.js';
 import type { SecretRef } from '../model/inventory.js';
@@ -18,14 +19,17 @@ export interface PgpassEntryInput {
 
 export interface PgpassInput {
   path?: string;
+  owner?: string;
   entries: PgpassEntryInput[];
 }
 
 const secretRefSchema = {
-  description: 'The password, by reference only. Default: the inventory\'s replication.password when user is the replication user.',
-  oneOf: [
+  description: 'The password, by reference only ({env} or {file}, or a template naming one of the inventory\'s, such as {{inventory.backup.barman.password}}). Default: the inventory\'s replication.password when user is the replication user.',
+  // A template standing for a whole reference of the inventory ("{{inventory.backup.barman.password}}") renders to it.
+  anyOf: [
     { type: 'object', additionalProperties: false, required: ['env'], properties: { env: { type: 'string', minLength: 1 } } },
     { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', minLength: 1 } } },
+    TEMPLATE_SCHEMA,
   ],
 };
 
@@ -46,6 +50,11 @@ export const pgpassAction: Action<PgpassInput> = {
         pattern: '^/',
         description:
           'The file. Default: the host var pgpass_file when set, else .pgpass in the home directory of postgres.osUser (where libpq looks); the same file the recovery action names in primary_conninfo (passfile).',
+      },
+      owner: {
+        type: 'string',
+        minLength: 1,
+        description: 'The OS user who owns and reads the file (default postgres.osUser); with another user the default path is .pgpass in that user\'s home (e.g. barman, whose conninfo needs it).',
       },
       entries: {
         type: 'array',
@@ -81,8 +90,8 @@ export const pgpassAction: Action<PgpassInput> = {
   // Each entry's line replaced (or added) in place; the password from the environment variable (or
   // file) the reference names, escaped for .pgpass by sed, never as a value in the script.
   async exportShell(ctx, input) {
-    const path = input.path ?? (await defaultPgpassPath(ctx));
-    const owner = ctx.host.postgres.osUser;
+    const path = input.path ?? (await pgpassPathFor(ctx, input));
+    const owner = ownerOf(ctx, input);
     const commands = [`f=${word(path)}`, `tmp=$(mktemp "$f.pgplay-XXXXXX")`, 'if [ -f "$f" ]; then cat "$f" > "$tmp"; fi'];
     const env: string[] = [];
     for (const [i, e] of input.entries.entries()) {
@@ -101,7 +110,7 @@ export const pgpassAction: Action<PgpassInput> = {
 
   async apply(ctx, input) {
     const p = await plan(ctx, input);
-    const owner = ctx.host.postgres.osUser;
+    const owner = ownerOf(ctx, input);
     if (p.contentChanged) {
       // No previous copy: it would keep old passwords on disk.
       await ctx.transport.writeFile(p.path, p.content, { mode: PGPASS_MODE, owner, become: owner });
@@ -127,10 +136,10 @@ interface Plan {
 }
 
 async function plan(ctx: ActionContext, input: PgpassInput): Promise<Plan> {
-  const path = input.path ?? (await defaultPgpassPath(ctx));
+  const path = input.path ?? (await pgpassPathFor(ctx, input));
   const entries: PgpassEntry[] = [];
   for (const [i, e] of input.entries.entries()) entries.push(await resolveEntry(ctx, e, i));
-  const owner = ctx.host.postgres.osUser;
+  const owner = ownerOf(ctx, input);
   const raw = await ctx.transport.readFile(path, { become: owner });
   const current = raw === null ? null : raw.toString('utf8');
   const content = mergePgpass(current ?? '', entries);
@@ -189,6 +198,16 @@ async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: numb
  * ~<osUser>/.pgpass: where libpq looks by default, so psql, pg_basebackup and the walreceiver of a
  * server started by that user all find it, and primary_conninfo names it explicitly (passfile).
  */
+function ownerOf(ctx: ActionContext, input: PgpassInput): string {
+  return input.owner ?? ctx.host.postgres.osUser;
+}
+
+/** Another owner's file is the one in that user's home; the PostgreSQL OS user's is defaultPgpassPath. */
+async function pgpassPathFor(ctx: ActionContext, input: PgpassInput): Promise<string> {
+  if (input.owner === undefined || input.owner === ctx.host.postgres.osUser) return defaultPgpassPath(ctx);
+  return posix.join(await homeOf(ctx, input.owner), '.pgpass');
+}
+
 export async function defaultPgpassPath(ctx: ActionContext): Promise<string> {
   // A host may keep its own file (host var pgpass_file), as the lab does so that it never touches
   // the OS user's real ~/.pgpass; like pgbackrest_config for the pgbackrest action.

@@ -21,6 +21,8 @@ import { readInfo } from './pgbackrest/common.js';
 import { resolveInput } from './pgbackrest/input.js';
 import { PgbackrestRunner } from './pgbackrest/runner.js';
 import type { Action, ActionContext, Outcome } from './types.js';
+import { readBarmanRepository } from '../barman/archive.js';
+import { barmanServer, BarmanRunner } from '../barman/runner.js';
 
 export interface PitrTargetInput {
   type: (typeof TARGET_TYPES)[number];
@@ -209,6 +211,19 @@ async function baseView(ctx: ActionContext, repo: Host, segmentSize: number): Pr
   };
 }
 
+/** backup.tool barman: the server's finished backups (show-backup) and its wals_directory, read as barman on the repository host. */
+async function barmanView(ctx: ActionContext, repo: Host): Promise<RepositoryView> {
+  const runner = new BarmanRunner(ctx, repo, barmanServer(ctx.inventory));
+  const r = await readBarmanRepository(runner);
+  const where = `${repo.name}:${r.walsDir}`;
+  return {
+    backups: r.backups,
+    ...(r.backups.length ? {} : { refusal: `no backup to recover %TARGET% from: Barman's server ${runner.server} on ${repo.name} has no finished backup` }),
+    hint: 'take a backup first (nightly-backup.yml)',
+    archive: async () => ({ id: where, where: `Barman's WAL archive ${where}`, segments: r.segments }),
+  };
+}
+
 export const pitrTargetAction: Action<PitrTargetInput> = {
   name: 'pitr_target',
   // Reads only.
@@ -239,7 +254,8 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
     }
     const repo = repositoryHost(ctx);
     const size = await segmentSize(ctx);
-    const view = ctx.inventory.backup?.tool === 'basebackup' ? await baseView(ctx, repo, size) : await pgbackrestView(ctx, repo, input);
+    const tool = ctx.inventory.backup?.tool;
+    const view = tool === 'basebackup' ? await baseView(ctx, repo, size) : tool === 'barman' ? await barmanView(ctx, repo) : await pgbackrestView(ctx, repo, input);
     if (view.refusal) throw guard(view.refusal.replace('%TARGET%', describeTarget({ type: input.type, value })), view.hint);
 
     const position = await targetPosition(ctx, input);

@@ -1,6 +1,7 @@
 import assertAction from './assert.js';
 import baseCopyAction from './base-copy.js';
 import baseRestoreAction from './base-restore.js';
+import barmanAction from './barman.js';
 import basebackupAction from './basebackup.js';
 import blockAction from './block.js';
 import commandAction from './command.js';
@@ -30,7 +31,7 @@ import walArchiveAction from './wal-archive.js';
  * Every action pgplay knows. The playbook schema is built from this list, so an action's input schema
  * is published (schemas/playbook.schema.json) the moment it is listed here.
  */
-export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction, baseRestoreAction, walArchiveAction, baseCopyAction, dataCheckAction, drillSentinelAction];
+export const actions: readonly Action<any>[] = [commandAction, templateAction, fileAction, sqlAction, waitAction, assertAction, postgresAction, basebackupAction, recoveryAction, pgpassAction, pgbackrestAction, pendingRestartAction, preflightAction, debianClusterAction, blockAction, roleAction, pitrTargetAction, rewindAction, dumpAction, restoreDumpAction, baseRestoreAction, walArchiveAction, baseCopyAction, dataCheckAction, drillSentinelAction, barmanAction];
 
 const byName = new Map<string, Action<any>>(actions.map((a) => [a.name, a]));
 

@@ -7,6 +7,7 @@
  * stored salt and iterations: an unchanged password is ok and nothing is sent.
  */
 import type { Client } from 'pg';
+import { TEMPLATE_SCHEMA } from '../schema/templated.js';
 import { PgplayError } from '../core/errors.js';
 import { computeVerifier, formatVerifier, verifierMatches } from '../postgres/scram.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -25,10 +26,12 @@ interface Current {
 }
 
 const secretRefSchema = {
-  description: "The password, by reference only. Default: the inventory's replication.password when name is the replication user.",
-  oneOf: [
+  description: "The password, by reference only ({env} or {file}, or a template naming one of the inventory's, such as {{inventory.backup.barman.password}}). Default: the inventory's replication.password when name is the replication user.",
+  // A template standing for a whole reference of the inventory ("{{inventory.backup.barman.password}}") renders to it.
+  anyOf: [
     { type: 'object', additionalProperties: false, required: ['env'], properties: { env: { type: 'string', minLength: 1 } } },
     { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', minLength: 1 } } },
+    TEMPLATE_SCHEMA,
   ],
 };
 

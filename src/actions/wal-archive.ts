@@ -21,6 +21,9 @@ import { readBaseRepository, repositoryPaths } from '../postgres/base-repository
 import { runAsOwner } from '../postgres/owner.js';
 import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/recovery-target.js';
 import pgbackrestAction from './pgbackrest.js';
+import barmanAction from './barman.js';
+import { readBarmanRepository } from '../barman/archive.js';
+import { barmanHost, barmanServer, BarmanRunner } from '../barman/runner.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
 export interface WalArchiveInput {
@@ -131,7 +134,27 @@ async function infoBase(ctx: ActionContext): Promise<Outcome> {
 }
 
 function usesPgbackrest(ctx: ActionContext): boolean {
-  return ctx.inventory.backup?.tool !== 'basebackup';
+  const tool = ctx.inventory.backup?.tool;
+  return tool !== 'basebackup' && tool !== 'barman';
+}
+
+/** backup.tool barman: check is `barman switch-wal --force --archive` (the barman action's), info reads Barman's WAL archive. */
+async function barmanCommand(ctx: ActionContext, input: WalArchiveInput, apply: boolean): Promise<Outcome> {
+  if (input.command === 'visible') throw new PgplayError({ code: 'SEMANTIC', message: 'wal_archive visible is for backup.tool basebackup', expected: 'command check or info with barman' });
+  if (input.command === 'check') {
+    const step = { command: 'switch-wal' as const, ...(input.archive_timeout ? { archive_timeout: input.archive_timeout } : {}) };
+    return apply ? barmanAction.apply(ctx, step, { changed: true }) : barmanAction.check(ctx, step);
+  }
+  const runner = new BarmanRunner(ctx, barmanHost(ctx, ctx.inventory), barmanServer(ctx.inventory));
+  const r = await readBarmanRepository(runner);
+  const min = r.segments[0]?.name ?? null;
+  const max = r.segments.at(-1)?.name ?? null;
+  const labels = r.backups.map((b) => b.label);
+  return {
+    changed: false,
+    msg: `${labels.length} Barman backup${labels.length === 1 ? '' : 's'} (newest ${labels.at(-1) ?? 'none'}); WAL archive ${min ?? 'empty'}${max && max !== min ? `..${max}` : ''}`,
+    data: { backups: labels, newest: labels.at(-1) ?? null, archive_min: min, archive_max: max, wal_files: r.segments.length },
+  };
 }
 
 export const walArchiveAction: Action<WalArchiveInput> = {
@@ -155,6 +178,10 @@ export const walArchiveAction: Action<WalArchiveInput> = {
   },
 
   async check(ctx, input) {
+    if (ctx.inventory.backup?.tool === 'barman') {
+      if (input.command === 'check' && ctx.checkMode) return { changed: false, skipped: true, msg: 'not run under --check: it forces a WAL switch on the primary and archives it' };
+      return input.command === 'check' ? { changed: true, msg: 'would switch WAL and wait until Barman archives it' } : barmanCommand(ctx, input, false);
+    }
     if (input.command === 'visible') {
       if (usesPgbackrest(ctx)) throw new PgplayError({ code: 'SEMANTIC', message: 'wal_archive visible is for backup.tool basebackup', expected: 'command check or info with pgbackrest' });
       return visibleBase(ctx);
@@ -167,6 +194,7 @@ export const walArchiveAction: Action<WalArchiveInput> = {
   },
 
   async apply(ctx, input, planned) {
+    if (ctx.inventory.backup?.tool === 'barman') return input.command === 'check' ? barmanCommand(ctx, input, true) : planned;
     if (usesPgbackrest(ctx) && input.command !== 'visible') return pgbackrestAction.apply(ctx, { command: input.command }, planned);
     return planned;
   },

@@ -1,7 +1,7 @@
 import type { Inventory } from '../model/inventory.js';
 
 /** Where backups go when backup.repoPath is not set, per tool (the schema's description says the same). */
-export const REPO_PATH_DEFAULTS = { pgbackrest: '/var/lib/pgbackrest', basebackup: '/var/lib/pgplay/backups' } as const;
+export const REPO_PATH_DEFAULTS = { pgbackrest: '/var/lib/pgbackrest', basebackup: '/var/lib/pgplay/backups', barman: '/var/lib/pgplay/backups' } as const;
 
 /**
  * The inventory's documented defaults, filled in once after validation so that every reader (the

@@ -13,6 +13,7 @@ import { isTemplated } from '../schema/templated.js';
 import { maySameMachine, normalPath, within } from '../postgres/identity.js';
 import { describeHostChoices, resolveHosts } from './hosts.js';
 import { checkParamValue } from './params.js';
+import { checkBarmanInventory } from './barman-semantic.js';
 import type { DocPath, LoadedDocument } from './yaml.js';
 
 type Emit = (path: DocPath, message: string, extra?: { expected?: string; hint?: string; part?: 'key' | 'value' }) => void;
@@ -127,6 +128,8 @@ export function checkInventory(doc: LoadedDocument<Inventory>): PgplayError[] {
       emit(at, 'backup.fromStandby cannot take effect: the inventory has no standby to copy from', { expected: 'a host with role: standby, or fromStandby: false' });
     }
   }
+
+  checkBarmanInventory(inv, emit);
 
   const jumps: Array<{ path: DocPath; jump: string; self?: string }> = [];
   if (inv.connection?.jump) jumps.push({ path: ['connection', 'jump'], jump: inv.connection.jump });

@@ -71,8 +71,24 @@ export interface ReplicationConfig {
   maxSlotRetainedWal?: string;
 }
 
+/** backup.tool barman: the Barman server pgplay configures on backup.repoHost (src/barman/). */
+export interface BarmanConfig {
+  /** postgres: pg_basebackup and pg_receivewal through a slot; rsync: over SSH as the PostgreSQL OS user. */
+  method?: 'postgres' | 'rsync';
+  /** The Barman server name (default: the cluster name). */
+  server?: string;
+  /** retention_policy: REDUNDANCY n or RECOVERY WINDOW OF n DAYS. */
+  retention?: { redundancy?: number; recoveryWindowDays?: number };
+  minimumRedundancy?: number;
+  /** last_backup_maximum_age in days. */
+  lastBackupMaximumAgeDays?: number;
+  /** Password of the roles barman and streaming_barman on the primary. */
+  password: SecretRef;
+}
+
 export interface BackupConfig {
-  tool: 'pgbackrest' | 'basebackup';
+  tool: 'pgbackrest' | 'basebackup' | 'barman';
+  barman?: BarmanConfig;
   stanza?: string;
   repoHost?: string;
   repoPath?: string;

@@ -23,6 +23,37 @@ const SIZE = (what: string, dflt: string): JsonSchema => ({
 });
 const AGE = (what: string, dflt?: string): JsonSchema => ({ ...ref('duration'), ...(dflt ? { default: dflt } : {}), description: what });
 
+/** backup.barman: what pgplay writes into the Barman server's configuration (playbooks/include/backup/barman/). */
+const BARMAN: JsonSchema = {
+  type: 'object',
+  description: 'With tool barman: the Barman server on backup.repoHost (/etc/barman.d/<server>.conf)',
+  properties: {
+    method: {
+      enum: ['postgres', 'rsync'],
+      default: 'postgres',
+      description: 'backup_method: postgres (pg_basebackup, WAL streamed through a replication slot as well as archived) or rsync (over SSH as the PostgreSQL OS user, reuse_backup = link)',
+    },
+    server: { type: 'string', pattern: '^[a-z0-9_]+$', errorMessage: 'a Barman server name of lowercase letters, digits and _ (it names the replication slot too)', description: 'The Barman server name (default: the cluster name)' },
+    retention: {
+      type: 'object',
+      description: 'retention_policy, enforced by barman cron: REDUNDANCY n or RECOVERY WINDOW OF n DAYS (one of them)',
+      properties: {
+        redundancy: { type: 'integer', minimum: 1, description: 'REDUNDANCY n: the newest n backups are kept' },
+        recoveryWindowDays: { type: 'integer', minimum: 1, description: 'RECOVERY WINDOW OF n DAYS' },
+      },
+      minProperties: 1,
+      maxProperties: 1,
+      errorMessage: 'exactly one of redundancy: n or recoveryWindowDays: n',
+      additionalProperties: false,
+    },
+    minimumRedundancy: { type: 'integer', minimum: 0, default: 1, description: 'minimum_redundancy: backups barman never deletes, whatever the retention' },
+    lastBackupMaximumAgeDays: { type: 'integer', minimum: 1, description: 'last_backup_maximum_age in days: barman check fails when the newest backup is older' },
+    password: { ...ref('secretRef'), description: 'Password of the roles barman (conninfo) and streaming_barman (streaming_conninfo) on the primary' },
+  },
+  required: ['password'],
+  additionalProperties: false,
+};
+
 const postgresProperties: Record<string, JsonSchema> = {
   version: {
     type: 'integer',
@@ -208,13 +239,14 @@ export function buildInventorySchema(): JsonSchema {
         type: 'object',
         description: 'Backup repository',
         properties: {
-          tool: { enum: ['pgbackrest', 'basebackup'], description: 'pgbackrest or basebackup' },
+          tool: { enum: ['pgbackrest', 'basebackup', 'barman'], description: 'pgbackrest, basebackup or barman (Barman on backup.repoHost)' },
+          barman: BARMAN,
           stanza: { type: 'string', pattern: NAME_PATTERN, description: 'pgBackRest stanza (default: the cluster name)' },
           repoHost: { type: 'string', minLength: 1, description: 'Inventory host that holds the repository' },
           repoPath: {
             type: 'string',
             minLength: 1,
-            description: 'Repository path (default /var/lib/pgbackrest with pgbackrest, /var/lib/pgplay/backups with basebackup)',
+            description: 'Repository path (default /var/lib/pgbackrest with pgbackrest, /var/lib/pgplay/backups with basebackup, /var/lib/pgplay/backups with barman: there pgplay keeps the globals exports; Barman keeps its backups in its own barman_home)',
           },
           retention: {
             type: 'object',

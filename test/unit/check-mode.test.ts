@@ -53,9 +53,15 @@ describe('which steps may run for real under plan (readOnly)', () => {
     expect(walArchive.readOnly!({ command: 'check' })).toBe(false);
   });
 
+  it('barman: version, check, list-backups and show-backup; not what switches WAL, backs up, deletes, creates a slot or recovers', () => {
+    const barman = actions.find((a) => a.name === 'barman')!;
+    for (const command of ['version', 'check', 'list-backups', 'show-backup']) expect(barman.readOnly!({ command }), command).toBe(true);
+    for (const command of ['switch-wal', 'backup', 'delete', 'cron', 'create-slot', 'recover']) expect(barman.readOnly!({ command }), command).toBe(false);
+  });
+
   it('the actions that change state declare nothing (they never run under plan)', () => {
     const declared = actions.filter((a) => a.readOnly).map((a) => a.name).sort();
-    expect(declared).toEqual(['assert', 'command', 'dump', 'pgbackrest', 'sql', 'wait', 'wal_archive']);
+    expect(declared).toEqual(['assert', 'barman', 'command', 'dump', 'pgbackrest', 'sql', 'wait', 'wal_archive']);
   });
 });
 

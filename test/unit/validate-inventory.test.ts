@@ -59,8 +59,8 @@ describe('one defect at a time: exact position and message', () => {
     [
       'bad enum',
       '  tool: pgbackrest ',
-      '  tool: barman ',
-      ['inventory.yml:24:9: invalid value "barman" for "tool" (expected one of pgbackrest, basebackup)'],
+      '  tool: bacula ',
+      ['inventory.yml:24:9: invalid value "bacula" for "tool" (expected one of pgbackrest, basebackup, barman)'],
     ],
     [
       'plain-text password instead of {env}',
