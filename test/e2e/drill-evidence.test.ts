@@ -23,7 +23,16 @@ import { createLab, events, labUp, PLAYBOOKS, results, type JsonEvent, type Test
 describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend (issue 15)', () => {
   let lab: TestLab;
   let inventory: string;
-  const cgroup = `/sys/fs/cgroup/cpu/pgplay-drill-evidence-${process.pid}`;
+  // cgroup v1 (this project's machines) has a cpu hierarchy with cpu.cfs_quota_us; v2 has one tree with
+  // cpu.max, the cpu controller enabled for the root's children through cgroup.subtree_control.
+  const cgroupV1 = existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us');
+  const cgroup = `/sys/fs/cgroup/${cgroupV1 ? 'cpu/' : ''}pgplay-drill-evidence-${process.pid}`;
+  async function quarterCpu(): Promise<void> {
+    if (!cgroupV1) await writeFile('/sys/fs/cgroup/cgroup.subtree_control', '+cpu');
+    await mkdir(cgroup);
+    if (cgroupV1) await writeFile(join(cgroup, 'cpu.cfs_quota_us'), '25000');
+    else await writeFile(join(cgroup, 'cpu.max'), '25000 100000');
+  }
 
   const runId = (evs: JsonEvent[]) => (evs[0] as { runId?: string }).runId!;
   const drillReport = async (evs: JsonEvent[]) => JSON.parse(await readFile(join(lab.stateDir, 'drills', `${runId(evs)}.json`), 'utf8')) as DrillReport;
@@ -169,8 +178,7 @@ describe('drill evidence: data checks, sentinel, RTO phases, RPO, targets, trend
 
   it('a third drill under a CPU quota is flagged as a slowdown against the previous one; a 100ms RTO target is missed', async () => {
     // A real limit: the whole drill (pgplay, pgBackRest, the copy's server) in a cgroup with a quarter of a CPU.
-    await mkdir(cgroup);
-    await writeFile(join(cgroup, 'cpu.cfs_quota_us'), '25000');
+    await quarterCpu();
     const tight = await writeInventory('tight', (inv) => {
       inv.drills = { rto: '100ms', rpo: '5m' };
     });
