@@ -77,7 +77,10 @@ describe('break-glass export covers the standby build', () => {
     const used = [...actionsOf(join(PLAYBOOKS, 'standby-from-backup.yml'))].sort();
     // The walk is real: it reaches the includes' actions.
     expect(used).toEqual(expect.arrayContaining(['assert', 'sql', 'postgres', 'pgbackrest', 'base_restore', 'recovery', 'wait', 'template', 'command']));
-    expect(used.filter((name) => !getAction(name)?.exportShell)).toEqual([]);
+    // Barman's recover runs on the repository host for a database host's PGDATA: it has no export yet, and
+    // --export-shell refuses it (exit 2, naming the step) rather than writing a partial script (issue 13).
+    const NOT_YET_EXPORTED = ['barman'];
+    expect(used.filter((name) => !getAction(name)?.exportShell)).toEqual(NOT_YET_EXPORTED);
   });
 
   it('preflight and pending_restart export their checks as comments, never commands', async () => {
