@@ -6,7 +6,7 @@ import { PgplayError } from '../core/errors.js';
 import { Redactor } from '../core/redact.js';
 import { checkSecretValue, locateSecretRefs } from '../engine/secret-checks.js';
 import { createSecretResolver } from '../engine/secrets.js';
-import { checkSelection } from '../engine/selection.js';
+import { checkSelection, hasStep } from '../engine/selection.js';
 import { gitInfo } from '../journal/git.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
 import { resolveHosts } from '../load/hosts.js';
@@ -75,10 +75,10 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
   for (const [name, raw] of Object.entries(request.params)) if (playbook.params?.[name]?.secret) redactor.add(raw);
   const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params }, (name) => playbookDoc.position(['params', name]));
   const hosts = resolveHosts(inventory);
-  if (from && !playbook.steps.some((s) => s.id === from)) {
+  const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook;
+  if (from && !(await hasStep(playbook, dirname(playbookFile), from, loadInclude))) {
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }
-  const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook;
   const selection = await checkSelection(playbook, playbookFile, hosts, { limit, tags }, loadInclude);
   for (const [name, def] of Object.entries(playbook.params ?? {})) {
     if (def.secret && typeof params[name] === 'string') redactor.add(params[name] as string);

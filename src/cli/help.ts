@@ -39,7 +39,7 @@ Options:
   --limit HOST,...       only these hosts (names, roles or all); one no step runs on is an error
   --tags TAG,...         only steps with one of these tags (and steps tagged always); a tag no
                          step has is an error
-  --from STEP            start at this step id
+  --from STEP            start at this step id (<include-id>/<step-id> inside an include)
   --resume [RUN-ID]      continue a failed or interrupted run (default: the last run of this
                          playbook): re-gathers facts, skips the step/host pairs that succeeded;
                          pgplay history lists the run ids

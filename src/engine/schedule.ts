@@ -55,16 +55,21 @@ export class StepScheduler {
    */
   runSteps = async (steps: Step[], prefix: string, handler: boolean, guardsOnly = false): Promise<boolean> => {
     const { run, options } = this;
-    let reachedFrom = !run.options.from || prefix !== '';
+    const from = run.options.from;
+    // Inside an include, --from is reached already unless it names a step of this very include.
+    let reachedFrom = !from || !from.startsWith(prefix);
     let stopped = false;
     for (const [index, step] of steps.entries()) {
       const id = prefix + step.id;
-      if (!reachedFrom && id === run.options.from) reachedFrom = true;
+      if (!reachedFrom && id === from) reachedFrom = true;
       if (options.interrupt.aborted) stopped = true;
       if (stopped && step.cleanup !== true) continue;
       if (stopped) this.enterCleanup();
       this.currentStep = id;
-      const passedBy = guardsOnly || !reachedFrom || !tagsMatch(step, run.options.tags);
+      // --from <include-id>/<step>: the include is entered, and passes its own steps by up to that one.
+      const fromInside = !reachedFrom && step.include !== undefined && step.loop === undefined && from!.startsWith(`${id}/`);
+      const passedBy = guardsOnly || (!reachedFrom && !fromInside) || !tagsMatch(step, run.options.tags);
+      if (fromInside) reachedFrom = true;
       if (step.include !== undefined && !handler) {
         const completed = await runInclude(
           run,

@@ -90,3 +90,18 @@ async function tagsOf(playbook: Playbook, dir: string, loadInclude: (file: strin
   }
   return tags;
 }
+
+/**
+ * Whether --from names a step: one of the playbook's, or `<include-id>/<step>` inside a playbook an
+ * include step (not looped) includes by a fixed path, at any depth (the backup tools' steps live in
+ * include/backup/<tool>/, and a run can start at one of them as at a step of the procedure itself).
+ */
+export async function hasStep(playbook: Playbook, dir: string, id: string, loadInclude: (file: string, fromDir: string) => Promise<Playbook>): Promise<boolean> {
+  if (playbook.steps.some((s) => s.id === id)) return true;
+  const slash = id.indexOf('/');
+  if (slash < 0) return false;
+  const step = playbook.steps.find((s) => s.id === id.slice(0, slash) && s.loop === undefined);
+  const file = (step?.include as IncludeInput | undefined)?.playbook;
+  if (typeof file !== 'string' || isTemplated(file)) return false;
+  return hasStep(await loadInclude(file, dir), dirname(resolve(dir, file)), id.slice(slash + 1), loadInclude);
+}

@@ -285,3 +285,23 @@ describe('reports are declared, not guessed', () => {
     expect(u.stderr).toMatch(/unknown-report\.yml:3:9: .*drill, promotion/);
   });
 });
+
+describe('--from a step inside an include (the backup tools\' steps live in include/backup/<tool>/)', () => {
+  it('accepts <include-id>/<step> and starts there; an id that names no step, in or out of an include, is a usage error (exit 2)', async () => {
+    await playbook('tool-steps.yml', ['name: tool-steps', 'steps:', '  - { id: conf, command: { argv: ["true"] } }', '  - { id: restore, command: { argv: ["true"] } }', ''].join('\n'));
+    const file = await playbook(
+      'with-tool.yml',
+      ['name: with-tool', 'steps:', '  - { id: first, hosts: db1, command: { argv: ["true"] } }', '  - { id: tool, hosts: db1, include: { playbook: tool-steps.yml } }', '  - { id: last, hosts: db1, command: { argv: ["true"] } }', ''].join('\n'),
+    );
+    const r = await pgplay(['run', file, '-i', inventory, '--from', 'tool/restore', '--output', 'json']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const results = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step-result');
+    expect(results.map((e: { step: string; status: string }) => `${e.step}=${e.status}`)).toEqual(['tool/restore=changed', 'last=changed']);
+    for (const wrong of ['tool/restor', 'first/conf', 'nothing/restore']) {
+      const bad = await pgplay(['run', file, '-i', inventory, '--from', wrong]);
+      expect(bad.exitCode, wrong).toBe(2);
+      expect(bad.stderr).toContain(`error: --from: no step with id "${wrong}" in ${file}`);
+    }
+  });
+});
