@@ -143,8 +143,8 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
     const error = r.events.at(-1)!.error!;
     expect(error.code).toBe('GUARD');
     expect(error.message).toContain(`system identifier ${otherSysid}`);
-    expect(results(r.events)).toContain('build/restore@db3=failed');
-    expect(changedSteps(r.events).filter((s) => s.startsWith('build/restore') || s.startsWith('build/start'))).toEqual([]);
+    expect(results(r.events)).toContain('build/pgbackrest/restore@db3=failed');
+    expect(changedSteps(r.events).filter((s) => s.startsWith('build/pgbackrest/restore') || s.startsWith('build/start'))).toEqual([]);
 
     // Still its own cluster, with its table and rows.
     expect(await otherRows()).toBe('25');
@@ -236,7 +236,7 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
 
     const plan = await lab.pgplay(['plan', join(PLAYBOOKS, 'pitr-drill.yml'), '-i', file, '--output', 'json']);
     expect(plan.exitCode, results(events(plan.stdout)).join(' ')).toBe(3);
-    for (const extra of [[], ['--from', 'restore-latest']]) {
+    for (const extra of [[], ['--from', 'pgbackrest/restore-latest']]) {
       const r = await lab.run('pitr-drill.yml', ['-i', file, '--yes', ...extra]);
       expect(r.exitCode, `${extra.join(' ')}: ${results(r.events).join(' ')}`).toBe(3);
       const error = r.events.at(-1)!.error!;

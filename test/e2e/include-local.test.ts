@@ -78,7 +78,7 @@ describe('include', () => {
   });
 
   it('an included playbook includes relative to itself, and its steps without hosts run where the include step said, rendered with the includer\'s params', async () => {
-    // The shape of standby-build.yml including pgbackrest-conf.yml: inc/mid.yml includes leaf.yml (beside
+    // The shape of standby-build.yml including backup/pgbackrest/conf.yml: inc/mid.yml includes leaf.yml (beside
     // it, not beside the top playbook) on "{{params.host}}", a param leaf.yml does not have.
     const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-nested-'));
     const out = join(dir, 'out.txt');

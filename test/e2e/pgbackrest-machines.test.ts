@@ -8,7 +8,7 @@
  *   (/etc/pgbackrest/pgbackrest.conf, the directory created for the PostgreSQL OS user), the package's
  *   file is moved aside (one config, not two that disagree), archive_command needs no --config, a full
  *   backup is taken, and a second run leaves the config alone.
- * - include/pgbackrest-trust.yml: ed25519 key pairs for postgres, authorized_keys restricted to
+ * - include/backup/pgbackrest/trust.yml: ed25519 key pairs for postgres, authorized_keys restricted to
  *   pgbackrest, known_hosts with each machine's real host key; a second run changes nothing.
  * - an encrypted repository on the repository machine: nightly-backup (stanza-create, check through
  *   the primary's archive-push, a full backup), then archive-get and a standby restore on the primary
@@ -112,15 +112,15 @@ describe('pgBackRest as installed, on separate machines', () => {
     // A second run: the config is in place, nothing to move.
     const again = await pgplay(['run', 'nightly-backup', '-i', inv, '--yes', '--output', 'json'], stateDir);
     expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
-    expect(statuses(jsonEvents(again.stdout), 'pgbackrest-conf/')).toEqual([
-      'pgbackrest-conf/dir@db1=ok',
-      'pgbackrest-conf/file@db1=ok',
+    expect(statuses(jsonEvents(again.stdout), 'pgbackrest/conf/')).toEqual([
+      'pgbackrest/conf/dir@db1=ok',
+      'pgbackrest/conf/file@db1=ok',
       // its `removes` guard: no /etc/pgbackrest.conf any more
-      'pgbackrest-conf/package-file@db1=ok',
+      'pgbackrest/conf/package-file@db1=ok',
     ]);
   });
 
-  it('include/pgbackrest-trust.yml sets up SSH trust for postgres with the real host keys; a second run changes nothing', async () => {
+  it('include/backup/pgbackrest/trust.yml sets up SSH trust for postgres with the real host keys; a second run changes nothing', async () => {
     const inv = await inventory('repo-host.yml', { repoHost: true });
     const trust = join(work, 'trust.yml');
     await writeFile(
@@ -130,7 +130,7 @@ describe('pgBackRest as installed, on separate machines', () => {
         'steps:',
         '  - id: trust',
         '    hosts: all',
-        `    include: { playbook: ${resolve('playbooks/include/pgbackrest-trust.yml')} }`,
+        `    include: { playbook: ${resolve('playbooks/include/backup/pgbackrest/trust.yml')} }`,
         '',
       ].join('\n'),
     );

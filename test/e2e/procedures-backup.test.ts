@@ -21,11 +21,11 @@ describe('nightly-backup.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () =>
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     const res = results(r.events);
-    expect(res).toContain('stanza@bk1=ok');
-    expect(res).toContain('check@bk1=ok');
-    expect(res).toContain('backup-full@bk1=changed');
-    expect(res).toContain('backup-changes@bk1=skipped');
-    expect(res).toContain('verify@bk1=ok');
+    expect(res).toContain('pgbackrest/stanza@bk1=ok');
+    expect(res).toContain('pgbackrest/check@bk1=ok');
+    expect(res).toContain('pgbackrest/backup-full@bk1=changed');
+    expect(res).toContain('pgbackrest/backup-changes@bk1=skipped');
+    expect(res).toContain('pgbackrest/verify@bk1=ok');
     const info = await lab.pgbackrestInfo();
     expect(info.status).toMatchObject({ code: 0, message: 'ok' });
     expect(info.backup.map((b) => b.type)).toEqual(['full']);
@@ -41,7 +41,7 @@ describe('nightly-backup.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () =>
   it('type=incr adds an incremental on top of the full backup', async () => {
     const r = await lab.run('nightly-backup.yml', ['-p', 'type=incr']);
     expect(r.exitCode).toBe(0);
-    expect(results(r.events)).toContain('backup-changes@bk1=changed');
+    expect(results(r.events)).toContain('pgbackrest/backup-changes@bk1=changed');
     const info = await lab.pgbackrestInfo();
     expect(info.backup.map((b) => b.type)).toEqual(['full', 'incr']);
     expect(info.backup[1]!.prior).toBe(info.backup[0]!.label);
@@ -51,7 +51,7 @@ describe('nightly-backup.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () =>
     // auto: the full backup is younger than full_every days, so this one is incremental.
     const r = await lab.run('nightly-backup.yml');
     expect(r.exitCode).toBe(0);
-    expect(changedSteps(r.events)).toEqual(['backup-changes@bk1', 'globals@bk1']);
+    expect(changedSteps(r.events)).toEqual(['pgbackrest/backup-changes@bk1', 'globals@bk1']);
     expect((await lab.pgbackrestInfo()).backup.map((b) => b.type)).toEqual(['full', 'incr', 'incr']);
   });
 
@@ -62,14 +62,14 @@ describe('nightly-backup.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () =>
       // The last run also prunes the globals exports to globals_keep.
       const r = await lab.run('nightly-backup.yml', ['-p', 'type=full', ...(i === 1 ? ['-p', 'globals_keep=2'] : [])]);
       expect(r.exitCode).toBe(0);
-      expect(results(r.events)).toContain('backup-full@bk1=changed');
+      expect(results(r.events)).toContain('pgbackrest/backup-full@bk1=changed');
     }
     expect((await readdir(join(lab.dir, 'bk1', 'globals'))).filter((f) => f.endsWith('.sql'))).toHaveLength(2);
     const after = await lab.pgbackrestInfo();
     expect(after.backup.map((b) => b.type)).toEqual(['full', 'full']);
     expect(after.backup.map((b) => b.label)).not.toContain(firstFull);
     const fresh = await lab.run('nightly-backup.yml', ['-p', 'full_every=1']);
-    expect(results(fresh.events)).toContain('backup-changes@bk1=changed');
+    expect(results(fresh.events)).toContain('pgbackrest/backup-changes@bk1=changed');
   });
 
   it('refuses (exit 3) when the inventory primary is not running, and lab up brings it back', async () => {

@@ -50,7 +50,7 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
       const evs = events(r.stdout);
       expect(evs.at(-1)?.error?.message).toBeUndefined();
       expect(r.exitCode).toBe(0);
-      expect(results(evs)).toEqual(expect.arrayContaining(['repository@bk1=skipped', 'backup-full@bk1=changed', 'backup-changes@bk1=skipped']));
+      expect(results(evs)).toEqual(expect.arrayContaining(['pgbackrest/repository@bk1=skipped', 'pgbackrest/backup-full@bk1=changed', 'pgbackrest/backup-changes@bk1=skipped']));
       // plan changed nothing
       await expect(stat(conf)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
@@ -113,7 +113,7 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
     await rm(join(archiveDir(), file));
 
     const r = await lab.run('nightly-backup.yml');
-    const verify = r.events.find((e) => e.type === 'step-result' && e.step === 'verify');
+    const verify = r.events.find((e) => e.type === 'step-result' && e.step === 'pgbackrest/verify');
     expect(verify?.msg).not.toMatch(/problem/);
     expect(r.exitCode).toBe(0);
     expect(verify?.status).toBe('ok');
@@ -132,11 +132,11 @@ describe('evidence before success (issue 10: findings 6, 9, 13)', () => {
     await rm(join(archiveDir(), file));
     const r = await lab.run('nightly-backup.yml');
     expect(r.exitCode).toBe(1);
-    const verify = r.events.find((e) => e.type === 'step-result' && e.step === 'verify');
+    const verify = r.events.find((e) => e.type === 'step-result' && e.step === 'pgbackrest/verify');
     expect(verify?.status).toBe('failed');
     expect(verify?.msg).toMatch(new RegExp(`segments missing between \\S+ and \\S+ \\(timeline 00000001\\)`));
     // A new full backup after the gap lets the drills below restore and replay to the end.
-    expect(results((await lab.run('nightly-backup.yml', ['-p', 'type=full'])).events)).toContain('backup-full@bk1=changed');
+    expect(results((await lab.run('nightly-backup.yml', ['-p', 'type=full'])).events)).toContain('pgbackrest/backup-full@bk1=changed');
   });
 
   it('a drill fails while the primary cannot archive, with pgBackRest\'s own error, and removes its copy (finding 6)', async () => {

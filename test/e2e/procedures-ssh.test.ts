@@ -79,7 +79,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
     expect(r.exitCode, failure(r)).toBe(0);
     expect(r.stderr).toBe('');
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['stanza@bk1=ok', 'check@bk1=ok', 'backup-full@bk1=changed', 'backup-changes@bk1=skipped', 'verify@bk1=ok', 'globals@bk1=changed']),
+      expect.arrayContaining(['pgbackrest/stanza@bk1=ok', 'pgbackrest/check@bk1=ok', 'pgbackrest/backup-full@bk1=changed', 'pgbackrest/backup-changes@bk1=skipped', 'pgbackrest/verify@bk1=ok', 'globals@bk1=changed']),
     );
     const info = await lab.pgbackrestInfo();
     expect(info.status).toMatchObject({ code: 0, message: 'ok' });
@@ -111,7 +111,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
   it('nightly-backup again: only the backup itself and the globals export change', async () => {
     const r = await run('nightly-backup.yml');
     expect(r.exitCode, failure(r)).toBe(0);
-    expect(changedSteps(r.events)).toEqual(['backup-changes@bk1', 'globals@bk1']);
+    expect(changedSteps(r.events)).toEqual(['pgbackrest/backup-changes@bk1', 'globals@bk1']);
     expect((await lab.pgbackrestInfo()).backup.map((b) => b.type)).toEqual(['full', 'incr']);
     expect(r.connections).toEqual(ONE_EACH);
   });
@@ -125,7 +125,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
     expect(r.exitCode, failure(r)).toBe(0);
     expect(r.stderr).toBe('');
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['build/restore@db2=changed', 'build/slot@db1=changed', 'build/start@db2=changed', 'build/streaming@db1=ok']),
+      expect.arrayContaining(['build/pgbackrest/restore@db2=changed', 'build/slot@db1=changed', 'build/start@db2=changed', 'build/streaming@db1=ok']),
     );
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     expect(await streamingFrom('db1')).toBe('db2|streaming');
@@ -150,7 +150,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
     const r = await run('standby-from-backup.yml', ['-p', 'host=db2']);
     expect(r.exitCode, failure(r)).toBe(0);
     expect(changedSteps(r.events)).toEqual([]);
-    expect(results(r.events)).toContain('build/restore@db2=skipped');
+    expect(results(r.events)).toContain('build/pgbackrest/restore@db2=skipped');
     expect(r.connections).toEqual(ONE_EACH);
   });
 
@@ -163,7 +163,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
     const r = await run('pitr-drill.yml', ['-p', 'target=name', '-p', 'target_value=before-drop', '-p', `checks=${checks}`, '-p', 'keep=true', '--report', reportFile, '--yes']);
     expect(r.exitCode, failure(r)).toBe(0);
     expect(r.stderr).toBe('');
-    expect(results(r.events)).toEqual(expect.arrayContaining(['restore-target@drill1=changed', 'start@drill1=changed', 'verdict@drill1=ok']));
+    expect(results(r.events)).toEqual(expect.arrayContaining(['pgbackrest/restore-target@drill1=changed', 'start@drill1=changed', 'verdict@drill1=ok']));
     // The copy was kept: the table is back there, while the primary still has it dropped.
     expect(await lab.psql('drill1', 'SELECT note FROM pitr_demo')).toBe('before the mistake');
     expect(await lab.psql('drill1', 'SELECT pg_is_in_recovery()')).toBe('f');
@@ -180,7 +180,7 @@ describe('the shipped procedures over SSH (PostgreSQL 15, pgBackRest 2.45, every
     expect(r.exitCode, failure(r)).toBe(0);
     expect(r.stderr).toBe('');
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['fence@db1=changed', 'caught-up@db2=ok', 'promote@db2=changed', 'read-write@db2=ok', 'backup@bk1=changed']),
+      expect.arrayContaining(['fence@db1=changed', 'caught-up@db2=ok', 'promote@db2=changed', 'read-write@db2=ok', 'pgbackrest/backup@bk1=changed']),
     );
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())')).toBe('f|2');
     await lab.psql('db2', "INSERT INTO orders VALUES (2, 'written on db2')");

@@ -24,7 +24,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['build/restore@db2=changed', 'build/slot@db1=changed', 'build/start@db2=changed', 'build/streaming@db1=ok']),
+      expect.arrayContaining(['build/pgbackrest/restore@db2=changed', 'build/slot@db1=changed', 'build/start@db2=changed', 'build/streaming@db1=ok']),
     );
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     expect(await streamingFrom('db1')).toBe('db2|streaming');
@@ -50,7 +50,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2']);
     expect(r.exitCode).toBe(0);
     expect(changedSteps(r.events)).toEqual([]);
-    expect(results(r.events)).toContain('build/restore@db2=skipped');
+    expect(results(r.events)).toContain('build/pgbackrest/restore@db2=skipped');
   });
 
   it('nightly-backup with backup.fromStandby copies the files from the standby', async () => {
@@ -61,7 +61,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     const before = (await lab.pgbackrestInfo()).backup.length;
     const r = await lab.run('nightly-backup.yml', ['-i', file, '-p', 'type=full']);
     expect(r.exitCode).toBe(0);
-    expect(results(r.events)).toEqual(expect.arrayContaining(['standby-to-back-up-from@db2=ok', 'backup-full@bk1=changed']));
+    expect(results(r.events)).toEqual(expect.arrayContaining(['standby-to-back-up-from@db2=ok', 'pgbackrest/backup-full@bk1=changed']));
     expect(await readFile(join(lab.dir, 'bk1', 'pgbackrest.conf'), 'utf8')).toContain('\nbackup-standby=y\n');
     expect((await lab.pgbackrestInfo()).backup.length).toBe(before + 1);
     // pgBackRest waits for the standby to replay the backup's start point before copying from it.
@@ -83,7 +83,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     const r = await lab.pgplay(['plan', join(PLAYBOOKS, 'promote.yml'), '-p', 'candidate=db2', '-p', 'rebuild_old_primary=true', '--output', 'json']);
     expect(r.exitCode).toBe(0);
     const evs = events(r.stdout);
-    expect(results(evs)).toEqual(expect.arrayContaining(['fence@db1=changed', 'promote@db2=changed', 'backup@bk1=changed']));
+    expect(results(evs)).toEqual(expect.arrayContaining(['fence@db1=changed', 'promote@db2=changed', 'pgbackrest/backup@bk1=changed']));
     expect(evs.find((e) => e.type === 'step-result' && e.step === 'promote')!.msg).toBe('would promote db2 (timeline 1)');
     expect(await lab.postmasterPid('db1')).toBe(pid);
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
@@ -130,7 +130,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     // rebuild_old_primary is false: the include is skipped as a whole.
     expect(results(r.events).some((x) => x.startsWith('rebuild-old-primary/'))).toBe(false);
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['fence@db1=changed', 'caught-up@db2=ok', 'promote@db2=changed', 'read-write@db2=ok', 'backup@bk1=changed']),
+      expect.arrayContaining(['fence@db1=changed', 'caught-up@db2=ok', 'promote@db2=changed', 'read-write@db2=ok', 'pgbackrest/backup@bk1=changed']),
     );
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('f');
     await lab.psql('db2', "INSERT INTO orders VALUES (5000, 'written on db2')");
@@ -168,7 +168,7 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
       expect.arrayContaining(['promote@db1=changed', 'rebuild-old-primary/build/start@db2=changed', 'rebuild-old-primary/build/streaming@db1=ok']),
     );
     // The rejoin (include/rejoin.yml) took pg_rewind or, when the lab's servers do not allow it, the delta restore.
-    const rejoin = results(r.events).filter((x) => /^rebuild-old-primary\/(rewind|build\/restore)@db2=changed$/.test(x));
+    const rejoin = results(r.events).filter((x) => /^rebuild-old-primary\/(rewind|build\/pgbackrest\/restore)@db2=changed$/.test(x));
     expect(rejoin, results(r.events).join('\n')).toHaveLength(1);
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery(), timeline_id FROM pg_control_checkpoint()')).toBe('f|3');
     expect(await streamingFrom('db1')).toBe('db2|streaming');

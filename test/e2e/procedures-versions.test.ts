@@ -140,7 +140,7 @@ describe('PostgreSQL 17 with the basebackup engine (Debian\'s pgBackRest 2.45 an
     expect(changedSteps(backup.events)).toEqual([]);
     const r = await lab.run('pitr-drill.yml', ['-i', inventory, '--yes']);
     expect(r.exitCode, r.stdout.slice(-3000)).toBe(3);
-    expect(results(r.events)).toEqual(expect.arrayContaining(['tools@drill1=failed', 'tools@bk1=failed']));
+    expect(results(r.events)).toEqual(expect.arrayContaining(['pgbackrest-tools/fit@drill1=failed', 'pgbackrest-tools/fit@bk1=failed']));
     expect(changedSteps(r.events)).toEqual([]);
     await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -86,7 +86,7 @@ describe('standby-from-backup over a freshly installed host (PostgreSQL 15, pgBa
     const primary = await lab.psql('db1', 'SELECT system_identifier FROM pg_control_system()');
     const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '-p', 'rebuild=true', '--yes']);
     expect(r.exitCode, `${results(r.events).join(' ')}\n${r.stdout.slice(-1500)}`).toBe(0);
-    expect(changedSteps(r.events)).toEqual(expect.arrayContaining(['build/stop@db2', 'build/restore@db2', 'build/start@db2']));
+    expect(changedSteps(r.events)).toEqual(expect.arrayContaining(['build/stop@db2', 'build/pgbackrest/restore@db2', 'build/start@db2']));
 
     expect(await sysid()).toBe(primary);
     expect(primary).not.toBe(fresh);
@@ -120,7 +120,7 @@ describe('standby-from-backup over a freshly installed host (PostgreSQL 15, pgBa
     const stopped = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '-p', 'rebuild=true', '--yes']);
     expect(stopped.exitCode, results(stopped.events).join(' ')).toBe(3);
     expect(error(stopped).message).toContain(`refusing to restore into ${pgdata()} on db2: it holds a cluster with system identifier ${other}`);
-    expect(results(stopped.events)).toContain('build/restore@db2=failed');
+    expect(results(stopped.events)).toContain('build/pgbackrest/restore@db2=failed');
     await startDb2();
     expect(await lab.psql('db2', 'SELECT count(*) FROM keepme')).toBe('25');
     expect(await sysid()).toBe(other);

@@ -183,7 +183,7 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
       '-i', underDb2, '-p', 'candidate=db1', '-p', 'allow_data_loss=true', '-p', 'rebuild_stragglers=true', '-p', 'follow_timeout=15s', '--yes',
     ]);
     expect(allowed.exitCode, allowed.stdout.slice(-3000)).toBe(0);
-    expect(results(allowed.events)).toEqual(expect.arrayContaining(['promote@db1=changed', 'follows@db3=failed', 'rebuild-stragglers[0]/restore@db3=changed']));
+    expect(results(allowed.events)).toEqual(expect.arrayContaining(['promote@db1=changed', 'follows@db3=failed', 'rebuild-stragglers[0]/pgbackrest/restore@db3=changed']));
     expect(await recoveryStates()).toEqual({ db1: 'f', db2: 'down', db3: 't' });
     // The 100 rows only db2 and db3 had are lost, as allowed; db3 now holds what db1 holds.
     expect(await psql('db1', 'SELECT count(*) FROM guarded')).toBe('150');
@@ -214,7 +214,7 @@ describe('guards and fences cannot be skipped; failover picks the most advanced 
     const resumed = await lab.run('promote.yml', ['-i', underDb1, '--resume', '-p', 'rebuild_stragglers=true', '--yes']);
     expect(resumed.exitCode, resumed.stdout.slice(-3000)).toBe(0);
     expect(results(resumed.events)).toEqual(
-      expect.arrayContaining(['candidate-in-recovery@db2=ok', 'fence@db1=ok', 'promote@db2=skipped', 'rebuild-stragglers[0]/restore@db3=changed']),
+      expect.arrayContaining(['candidate-in-recovery@db2=ok', 'fence@db1=ok', 'promote@db2=skipped', 'rebuild-stragglers[0]/pgbackrest/restore@db3=changed']),
     );
     expect(await recoveryStates()).toEqual({ db1: 'down', db2: 'f', db3: 't' });
     expect(await eventually(() => streamingFrom('db2'), (v) => v === 'db3|streaming')).toBe('db3|streaming');

@@ -124,8 +124,8 @@ describe('failover with two standbys that cannot follow: rebuild_stragglers rebu
         'promote@db2=changed',
         'follows@db3=failed',
         'follows@db4=failed',
-        'rebuild-stragglers[0]/restore@db3=changed',
-        'rebuild-stragglers[1]/restore@db4=changed',
+        'rebuild-stragglers[0]/pgbackrest/restore@db3=changed',
+        'rebuild-stragglers[1]/pgbackrest/restore@db4=changed',
       ]),
     );
     expect(await recoveryStates()).toEqual({ db1: 'down', db2: 'f', db3: 't', db4: 't' });

@@ -22,8 +22,8 @@ describe('pgplay docs', () => {
     expect(md).toContain('- Params given: `host=db2`');
     expect(md).toMatch(/\*\*`target-is-standby`\*\*: The target is a standby .*\n   - hosts: `\{\{params.host\}\}` → db2\n/);
     const nightly = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'nightly-backup.yml'), inventoryFile: INVENTORY });
-    expect(nightly).toMatch(/\*\*`stanza`\*\*: The stanza exists\n   - hosts: `\{\{vars.backup_host\}\}` → bk1\n/);
-    expect(nightly).toMatch(/\*\*`pgbackrest-conf`\*\*.*\n   - hosts: `primary`, `standby`, `repository` → db1, db2, bk1\n/);
+    expect(nightly).toMatch(/\*\*`globals-dir`\*\*: Where the globals go, beside the repository\n   - hosts: `\{\{vars.backup_host\}\}` → bk1\n/);
+    expect(nightly).toMatch(/\*\*`pgbackrest\/conf`\*\*.*\n   - hosts: `primary`, `standby`, `repository` → db1, db2, bk1\n/);
   });
 
   it('lists what the actions and steps declare destructive, with each step its guards and conditions', async () => {

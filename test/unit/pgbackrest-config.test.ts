@@ -84,7 +84,7 @@ describe('host.pgbackrest: where pgbackrest.conf is', () => {
 
   it('after a promotion (pg1_host) the repository lists the new primary as pg1 and leaves the fenced old one out', async () => {
     const hosts = resolveHosts(inv);
-    // include/pgbackrest-conf.yml passes its pg1_host param to the template as a template var.
+    // include/backup/pgbackrest/conf.yml passes its pg1_host param to the template as a template var.
     const scope = hostScope({ params: {}, vars: {}, inventory: inv, hosts, facts: {}, registered: {} }, 'bk1', { pg1_host: 'db2' });
     const repo = await renderer.renderFile('pgbackrest.conf.hbs', scope);
     expect(repo).toContain('# db2 (standby)\npg1-path=/var/lib/postgresql/15/main\n');

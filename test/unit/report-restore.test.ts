@@ -11,7 +11,7 @@ import { buildRestoreReport as buildWith, formatRestoreReport, restoreTopologyCh
 // The report restore.yml declares: the test reads what the shipped playbook says feeds each field.
 const DECLARED = (parse(readFileSync('playbooks/restore.yml', 'utf8')) as Playbook).report!;
 const buildRestoreReport = (run: JournalRun) => buildWith(run, DECLARED.outputs as RestoreReportOutputs);
-const STEP_OF: Record<string, string> = { restore_target_restore: 'restore-target', restore_latest: 'restore-latest', recovery_ready: 'recover/ready' };
+const STEP_OF: Record<string, string> = { restore_target_restore: 'pgbackrest/restore-target', restore_latest: 'pgbackrest/restore-latest', recovery_ready: 'recover/ready' };
 
 const T0 = '2026-05-01T03:00:00.000Z';
 const at = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
@@ -29,7 +29,7 @@ function reg(name: string, value: Record<string, unknown>, host = 'db1'): Regist
 function restoreRun(o: { host?: string; previous?: string; proof?: string; backup?: boolean } = {}): JournalRun {
   const host = o.host ?? 'db1';
   const events: RunEvent[] = [
-    { type: 'step-start', step: 'restore-target', name: 'Restore', hosts: [host], handler: false, time: at(1000) },
+    { type: 'step-start', step: 'pgbackrest/restore-target', name: 'Restore', hosts: [host], handler: false, time: at(1000) },
     { type: 'step-result', step: 'recover/ready', name: 'ready', host, status: 'ok', handler: false, attempts: 1, durationMs: 10, time: at(7500) },
     { type: 'run-end', runId: 'r1', status: 'ok', exitCode: 0, recap: {}, durationMs: 9000, time: at(9000) } as RunEvent,
   ];
@@ -49,7 +49,7 @@ function restoreRun(o: { host?: string; previous?: string; proof?: string; backu
       reg('recovery_ready', { rc: 0 }, host),
       reg('recovery_proof', { rc: 0, stdout: o.proof ?? LOG_OK }, host),
       reg('restore_point', { rows: [{ last_transaction: null, timeline: 2 }] }, host),
-      ...(o.backup === false ? [] : [reg('restore_backup', { changed: true, label: '20260501-030010F' }, 'bk1')]),
+      ...(o.backup === false ? [] : [reg('new_primary_backup', { changed: true, label: '20260501-030010F' }, 'bk1')]),
       reg('restore_primary', { rows: [{ read_write: true, timeline: 2, previous_primary: o.previous ?? 'db1', standbys: host === 'db1' ? 'db2' : '' }] }, host),
     ],
     end: events[2] as Extract<RunEvent, { type: 'run-end' }>,
