@@ -1,5 +1,5 @@
 /** The barman action's input (src/actions/barman.ts); recover's part is read by barman-recover.ts. */
-export const BARMAN_COMMANDS = ['version', 'check', 'switch-wal', 'backup', 'list-backups', 'show-backup', 'delete', 'cron', 'create-slot', 'recover'] as const;
+export const BARMAN_COMMANDS = ['version', 'check', 'switch-wal', 'backup', 'list-backups', 'show-backup', 'delete', 'cron', 'create-slot', 'reset-receive-wal', 'recover'] as const;
 export type BarmanCommand = (typeof BARMAN_COMMANDS)[number];
 
 export interface BarmanInput {
@@ -19,5 +19,7 @@ export interface BarmanInput {
   allow_primary?: boolean;
   replace?: boolean;
   replace_sysid?: string;
+  /** create-slot, reset-receive-wal: the host Barman's server follows when it is not yet the inventory's primary (after a promotion or a restore). */
+  primary?: string;
 }
 

@@ -13,9 +13,14 @@
  * - cron: `barman cron` (archives incoming WAL, starts receive-wal, enforces retention_policy); changed
  *   when retention deleted backups (they are listed).
  * - create-slot: `barman receive-wal --create-slot` when the primary has no slot of that name.
+ * - reset-receive-wal: after the server's config names a new primary (promotion, restore): the running
+ *   receive-wal is stopped (it streams from the old one) and its position reset to the new primary's
+ *   slot (`barman receive-wal --stop`, then `--reset`); barman cron starts it again. WAL between the
+ *   old position and the new one reaches Barman through archive_command (archiver = on).
  * - recover: see barman-recover.ts (the step runs on the target database host).
  */
 import { PgplayError } from '../core/errors.js';
+import { sleep } from '../core/sleep.js';
 import type { Host } from '../model/inventory.js';
 import { parseCheck, parseNagios, parseShowBackup, type BarmanBackup } from '../barman/output.js';
 import { barmanHost, barmanServer, BarmanRunner, listBackups } from '../barman/runner.js';
@@ -29,7 +34,13 @@ export type { BarmanCommand, BarmanInput } from './barman-input.js';
 /** Commands that only read: they may run for real under plan when a step says check_mode: false. */
 const READS_ONLY = new Set<BarmanCommand>(['version', 'check', 'list-backups', 'show-backup']);
 
-export function primaryOf(ctx: { hosts: Record<string, Host> }): Host {
+/** The primary Barman's server follows: the one named (a promoted or restored host), else the inventory's. */
+export function primaryOf(ctx: { hosts: Record<string, Host> }, named?: string): Host {
+  if (named) {
+    const h = ctx.hosts[named];
+    if (!h) throw new PgplayError({ code: 'SEMANTIC', message: `barman: primary ${named} is not a host of the inventory`, expected: 'a database host of the inventory' });
+    return h;
+  }
   const p = Object.values(ctx.hosts).find((h) => h.role === 'primary');
   if (!p) throw new PgplayError({ code: 'SEMANTIC', message: 'the inventory has no primary for Barman to back up', expected: 'a host with role primary' });
   return p;
@@ -130,9 +141,9 @@ async function cron(ctx: ActionContext, runner: BarmanRunner, apply: boolean): P
   };
 }
 
-async function createSlot(ctx: ActionContext, runner: BarmanRunner, apply: boolean): Promise<Outcome> {
+async function createSlot(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput, apply: boolean): Promise<Outcome> {
   const slot = barmanSlotName(runner.server);
-  const primary = primaryOf(ctx);
+  const primary = primaryOf(ctx, input.primary);
   const client = await ctx.connectPostgres({ hostName: primary.name });
   let exists: boolean;
   try {
@@ -144,6 +155,38 @@ async function createSlot(ctx: ActionContext, runner: BarmanRunner, apply: boole
   if (!apply) return { changed: true, msg: `would create the replication slot ${slot} on ${primary.name} (barman receive-wal --create-slot)`, data: { slot } };
   await runner.run('receive-wal', ['--create-slot', runner.server]);
   return { changed: true, msg: `created the replication slot ${slot} on ${primary.name}`, data: { slot } };
+}
+
+/** How long barman receive-wal --reset is retried while the stopped receive-wal still holds its lock. */
+const RESET_PATIENCE_MS = 30_000;
+
+async function resetReceiveWal(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput, apply: boolean): Promise<Outcome> {
+  const primary = primaryOf(ctx, input.primary).name;
+  if (!apply) return { changed: true, msg: `would stop receive-wal of server ${runner.server} and reset its position to ${primary}'s (barman receive-wal --stop, --reset)` };
+  // Exit 1 with "no such process" when none runs: nothing to stop.
+  const stop = await runner.run('receive-wal', ['--stop', runner.server], { json: false, acceptExit: [1] });
+  if (stop.exitCode !== 0 && !/no such process/.test(stop.stdout + stop.stderr)) {
+    throw new PgplayError({ code: 'STEP_FAILED', message: `barman receive-wal --stop ${runner.server} failed: ${(stop.stdout + stop.stderr).trim()}` });
+  }
+  const deadline = Date.now() + RESET_PATIENCE_MS;
+  for (;;) {
+    const r = await runner.run('receive-wal', ['--reset', runner.server], { json: false });
+    const out = `${r.stdout}\n${r.stderr}`;
+    // --stop signalled it; until it has exited it holds the lock and --reset says so (exit 0).
+    if (/Process is still running/.test(out)) {
+      if (Date.now() > deadline) throw new PgplayError({ code: 'STEP_FAILED', message: `receive-wal of server ${runner.server} on ${runner.host.name} did not stop within ${RESET_PATIENCE_MS / 1000}s` });
+      await sleep(200, ctx.signal);
+      continue;
+    }
+    const reset = /Resetting receive-wal/.test(out);
+    return {
+      changed: reset || stop.exitCode === 0,
+      msg: reset
+        ? `receive-wal of server ${runner.server} stopped and reset to the position of ${primary}'s slot (barman cron starts it)`
+        : `receive-wal of server ${runner.server}${stop.exitCode === 0 ? ' stopped;' : ''} its position is aligned with ${primary}`,
+      data: { stopped: stop.exitCode === 0, reset },
+    };
+  }
 }
 
 /** The slot pgplay's Barman config names (templates/barman-server.conf.hbs writes the same). */
@@ -208,7 +251,9 @@ async function runCommand(ctx: ActionContext, input: BarmanInput, apply: boolean
     case 'cron':
       return cron(ctx, runner, apply);
     case 'create-slot':
-      return createSlot(ctx, runner, apply);
+      return createSlot(ctx, runner, input, apply);
+    case 'reset-receive-wal':
+      return resetReceiveWal(ctx, runner, input, apply);
     case 'recover':
       return apply ? recover(ctx, runner, input) : recoverGuardsOnly(ctx, runner, input);
   }
@@ -221,7 +266,7 @@ export const barmanAction: Action<BarmanInput> = {
   summary:
     'Barman 3.4 on the repository host (backup.tool barman), as the barman OS user: version (refused where Barman cannot serve the major), check ' +
     '(every failed check by name; --nagios), switch-wal --force --archive, backup --wait, list-backups, show-backup, delete, cron (retention), ' +
-    'create-slot (receive-wal --create-slot), recover (on the target database host, guarded like every restore; the backup is kept from retention meanwhile).',
+    'create-slot (receive-wal --create-slot), reset-receive-wal (receive-wal --stop and --reset after the server follows a new primary), recover (on the target database host, guarded like every restore; the backup is kept from retention meanwhile).',
   schema: {
     type: 'object',
     additionalProperties: false,
@@ -248,6 +293,11 @@ export const barmanAction: Action<BarmanInput> = {
       allow_primary: { type: 'boolean', default: false, description: "recover: over the inventory's primary (stopped): rebuilding a fenced old primary." },
       replace: { type: 'boolean', default: false, description: 'recover: replace another cluster in PGDATA (one without user data, unless replace_sysid names it).' },
       replace_sysid: { type: 'string', pattern: '^([0-9]+)?$', description: 'recover, with replace: the system identifier of the other cluster that may be replaced although it holds user data.' },
+      primary: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_.-]*$',
+        description: "create-slot, reset-receive-wal: the host Barman's server follows when it is not yet the inventory's primary (promote.yml's candidate, restore.yml's host); '' or none: the inventory's primary.",
+      },
     },
   },
   destructive(input) {

@@ -14,14 +14,14 @@ import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import { archivedSegments, checkWal, chooseBackupSet, describeTarget, TargetRefusal, timelineLimit, type ArchivedSegment, type SetChoice, type TargetPosition } from '../postgres/backup-set.js';
-import { readBaseRepository, repositoryPaths } from '../postgres/base-repository.js';
+import { readBaseRepository, readBaseSystemId, repositoryPaths } from '../postgres/base-repository.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, formatLsn, parseLsn, parseTargetTime, TARGET_TYPES, targetValueProblem } from '../postgres/recovery-target.js';
 import { stanzaExists, type BackupEntry, type StanzaInfo } from '../postgres/pgbackrest-info.js';
 import { readInfo } from './pgbackrest/common.js';
 import { resolveInput } from './pgbackrest/input.js';
 import { PgbackrestRunner } from './pgbackrest/runner.js';
 import type { Action, ActionContext, Outcome } from './types.js';
-import { readBarmanRepository } from '../barman/archive.js';
+import { barmanBackupSystemId, readBarmanRepository } from '../barman/archive.js';
 import { barmanServer, BarmanRunner } from '../barman/runner.js';
 
 export interface PitrTargetInput {
@@ -179,6 +179,8 @@ interface RepositoryView {
   refusal?: string;
   hint: string;
   archive(choice: SetChoice): Promise<{ id: string; where: string; segments: ArchivedSegment[] }>;
+  /** The system identifier of the cluster the chosen backup was taken of (a restore checks the target host against it). */
+  systemId(choice: SetChoice): Promise<string | null>;
 }
 
 async function pgbackrestView(ctx: ActionContext, repo: Host, input: PitrTargetInput): Promise<RepositoryView> {
@@ -194,6 +196,7 @@ async function pgbackrestView(ctx: ActionContext, repo: Host, input: PitrTargetI
       const listing = await runner.run('repo-ls', ['--output=json', '--recurse'], { logLevel: 'warn', parameters: [`archive/${s.name}/${id}`] });
       return { id, where: `archive ${id} of stanza ${s.name}`, segments: archivedSegments(listing.stdout) };
     },
+    systemId: async (choice) => (s.db.find((d) => d.id === choice.backup.database_id) ?? s.db[s.db.length - 1])?.system_id || null,
   };
 }
 
@@ -208,6 +211,7 @@ async function baseView(ctx: ActionContext, repo: Host, segmentSize: number): Pr
     ...(listing.backups.length ? {} : { refusal: `no backup to recover %TARGET% from: ${repo.name}:${repoPath} holds no base backup with a backup_manifest` }),
     hint: 'take a backup first (nightly-backup.yml)',
     archive: async () => ({ id: where, where: `the WAL archive ${where}`, segments: listing.segments }),
+    systemId: (choice) => readBaseSystemId(ctx, repo, repoPath, choice.backup.label),
   };
 }
 
@@ -221,6 +225,7 @@ async function barmanView(ctx: ActionContext, repo: Host): Promise<RepositoryVie
     ...(r.backups.length ? {} : { refusal: `no backup to recover %TARGET% from: Barman's server ${runner.server} on ${repo.name} has no finished backup` }),
     hint: 'take a backup first (nightly-backup.yml)',
     archive: async () => ({ id: where, where: `Barman's WAL archive ${where}`, segments: r.segments }),
+    systemId: (choice) => barmanBackupSystemId(runner, choice.backup.label),
   };
 }
 
@@ -300,6 +305,7 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
         position: position ? { time: position.time !== undefined ? new Date(position.time).toISOString() : null, lsn: position.lsn !== undefined ? formatLsn(position.lsn) : null, source: position.source } : null,
         wal: { archive_id: id, from: wal.from, to: wal.to, until: wal.until, segments: wal.checked - wal.pending.length, not_archived_yet: wal.pending, newest: wal.newest, segment_size: size },
         repository_host: repo.name,
+        system_id: await view.systemId(choice),
       },
     };
   },

@@ -6,7 +6,7 @@
 import { PgplayError } from '../core/errors.js';
 import type { ArchivedSegment } from '../postgres/backup-set.js';
 import type { BackupEntry } from '../postgres/pgbackrest-info.js';
-import { parseShowBackup, parseWalListing, walsDirectory, type BarmanBackupDetail } from './output.js';
+import { basebackupsDirectory, parseShowBackup, parseWalListing, walsDirectory, type BarmanBackupDetail } from './output.js';
 import { listBackups, type BarmanRunner } from './runner.js';
 
 export interface BarmanRepository {
@@ -52,4 +52,15 @@ export async function readBarmanRepository(runner: BarmanRunner): Promise<Barman
   if (!walsDir) throw new PgplayError({ code: 'STEP_FAILED', message: `barman show-servers ${runner.server} names no wals_directory` });
   const listing = await runner.exec(['find', walsDir, '-type', 'f', '-printf', '%f %T@\\n']);
   return { backups, segments: parseWalListing(listing), walsDir };
+}
+
+/**
+ * The system identifier of the cluster a backup was taken of: the systemid line of its backup.info
+ * (show-backup's JSON leaves it out), read as barman. A restore compares it with the target host's cluster.
+ */
+export async function barmanBackupSystemId(runner: BarmanRunner, id: string): Promise<string | null> {
+  const dir = basebackupsDirectory((await runner.run('show-servers', [runner.server])).json, runner.server);
+  if (!dir) throw new PgplayError({ code: 'STEP_FAILED', message: `barman show-servers ${runner.server} names no basebackups_directory` });
+  const out = await runner.exec(['sed', '-n', 's/^systemid=//p', `${dir}/${id}/backup.info`]);
+  return /^\d+$/.test(out.trim()) ? out.trim() : null;
 }

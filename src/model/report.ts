@@ -75,8 +75,8 @@ export interface RestoreReportOutputs {
   target_check?: string;
   /** Keeping the previous PGDATA aside (a command whose stdout is where it went). */
   kept?: string;
-  /** The new full backup on the new timeline. */
-  backup?: string;
+  /** The new full backup on the new timeline: one registered value, or one per backup engine (the first that ran). */
+  backup?: string | string[];
   /** Registered on the new primary: rows[0].read_write, .timeline, .previous_primary, .standbys. */
   primary: string;
 }

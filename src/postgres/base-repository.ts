@@ -144,3 +144,18 @@ export async function readBaseRepository(ctx: ServerContext, repoHost: Host, rep
   if (r.exitCode !== 0) throw commandFailed(`cannot list the backup repository ${repoPath} on ${repoHost.name}`, r);
   return parseListing(r.stdout, segmentSize);
 }
+
+/**
+ * The system identifier of the cluster a base backup was taken of: the first 8 bytes of global/pg_control
+ * (ControlFileData.system_identifier, in the byte order of the machine that wrote it, which od reads in
+ * this machine's: both are the database hosts' architecture) inside its base.tar.gz.
+ */
+const SYSTEM_ID_SCRIPT = `set -e
+tar -x -z -O -f "$1/$2/base.tar.gz" --wildcards '*global/pg_control' | od -A n -t u8 -N 8 | tr -d ' '`;
+
+export async function readBaseSystemId(ctx: ServerContext, repoHost: Host, repoPath: string, set: string): Promise<string | null> {
+  const r = await runAsOwner(ctx, ['/bin/sh', '-c', SYSTEM_ID_SCRIPT, 'pgplay-base-system-id', repoPath, set], { host: repoHost, env: { LC_ALL: 'C' }, timeoutMs: 600_000 });
+  if (r.exitCode !== 0) throw commandFailed(`cannot read the system identifier of ${repoPath}/${set} on ${repoHost.name}`, r);
+  const id = r.stdout.trim();
+  return /^\d+$/.test(id) ? id : null;
+}

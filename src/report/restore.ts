@@ -56,7 +56,7 @@ export function buildRestoreReport(run: JournalRun, outputs: RestoreReportOutput
   const evidence = recoveryEvidence(str(registered(run, outputs.proof, host)?.stdout) ?? '', targetType, readyRecord?.value as Record<string, unknown> | undefined, registered(run, outputs.recovery_point, host));
   const chosen = outputs.target_check ? registered(run, outputs.target_check, host) : undefined;
   const kept = outputs.kept ? registered(run, outputs.kept, host) : undefined;
-  const backup = outputs.backup ? registered(run, outputs.backup) : undefined;
+  const backup = outputs.backup ? (restoreOf(run, [outputs.backup].flat())?.value ?? registered(run, [outputs.backup].flat()[0]!)) : undefined;
   const primary = firstRow(registered(run, outputs.primary, host));
 
   const problems: string[] = [];

@@ -134,7 +134,10 @@ const RESTORE_OUTPUTS: JsonSchema = {
     recovery_point: registered('A query returning last_transaction and timeline of the restored server'),
     target_check: registered('The pitr_target check: the backup set chosen for the target, why, and the WAL range checked'),
     kept: registered('Keeping the previous PGDATA aside: a command whose stdout is the path it was renamed to'),
-    backup: registered('The new full backup on the new timeline'),
+    backup: {
+      oneOf: [registered('The new full backup on the new timeline'), { type: 'array', minItems: 1, items: registered("A backup step's registered value") }],
+      description: 'The new full backup on the new timeline: one registered value, or one per backup engine (the first that ran)',
+    },
     primary: registered('A query on the new primary: rows[0].read_write, timeline, previous_primary, standbys'),
   },
 };

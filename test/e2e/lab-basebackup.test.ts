@@ -212,11 +212,58 @@ describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive 
     expect(wal).toContain(b2Start);
   });
 
-  it('promote works with the basebackup engine', async () => {
+  /** START TIMELINE of a backup's backup_label: the timeline it was taken on. */
+  const backupTimeline = async (label: string) => {
+    const r = await execa('tar', ['-x', '-z', '-O', '-f', join(repo(), label, 'base.tar.gz'), 'backup_label']);
+    return Number(/^START TIMELINE: (\d+)$/m.exec(r.stdout)![1]);
+  };
+  const timelineOf = async (host: 'db1' | 'db2') => Number(await lab.psql(host, 'SELECT timeline_id FROM pg_control_checkpoint()'));
+
+  it('restore.yml in place on db1 to a restore point: a base backup and the WAL archive bring a dropped table back on a new timeline; a new base backup; db2 follows', async () => {
+    const systemId = () => lab.psql('db1', 'SELECT system_identifier::text FROM pg_control_system()');
+    const sysid = await systemId();
+    const oldTimeline = await timelineOf('db1');
+    await lab.psql('db1', 'CREATE TABLE kept (id int); INSERT INTO kept SELECT generate_series(1, 42)');
+    await lab.psql('db1', "SELECT pg_create_restore_point('before-restore-drop')");
+    await lab.psql('db1', 'DROP TABLE kept');
+    const wal = await lab.psql('db1', 'SELECT pg_walfile_name(pg_current_wal_lsn()) FROM pg_switch_wal()');
+    await eventually(archived, (w) => w.some((s) => s >= wal));
+    const newest = (await backups()).at(-1)!;
+
+    const r = await lab.run('restore.yml', ['-p', 'host=db1', '-p', 'in_place=confirmed', '-p', 'target=name', '-p', 'target_value=before-restore-drop', '--yes']);
+    expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['restore-base/restore@db1=changed', 'restore-base/recovery/name@db1=changed', 'restore-target@db1=skipped', 'basebackup-follows/backup/basebackup@bk1=changed']),
+    );
+    expect(await lab.psql('db1', 'SELECT count(*) FROM kept')).toBe('42');
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await systemId()).toBe(sysid);
+    const timeline = await timelineOf('db1');
+    expect(timeline).toBeGreaterThan(oldTimeline);
+    // A new base backup of the new timeline; the restored primary archives into the repository.
+    const latest = (await backups()).at(-1)!;
+    expect(latest > newest).toBe(true);
+    expect(await backupTimeline(latest)).toBe(timeline);
+    expect(await lab.psql('db1', "SELECT current_setting('archive_command')")).toBe(`${repo()}/bin/pgplay-wal push ${repo()}/wal %p %f`);
+    // db2 rebuilt from it, streaming from db1 on the new timeline.
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await eventually(() => lab.psql('db2', 'SELECT received_tli FROM pg_stat_wal_receiver'), (v) => v === String(timeline))).toBe(String(timeline));
+  });
+
+  it('promote works with the basebackup engine: the new primary archives into the repository and is backed up on its new timeline', async () => {
+    const newest = (await backups()).at(-1)!;
     const r = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
     expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
-    expect(results(r.events)).toEqual(expect.arrayContaining(['promote@db2=changed']));
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['promote@db2=changed', 'basebackup-follows/archived@db2=ok', 'basebackup-follows/backup/basebackup@bk1=changed', 'basebackup-follows/backup/verify@bk1=ok']),
+    );
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('f');
     expect(await lab.postmasterPid('db1')).toBeUndefined();
+    const timeline = await timelineOf('db2');
+    const latest = (await backups()).at(-1)!;
+    expect(latest > newest).toBe(true);
+    expect(await backupTimeline(latest)).toBe(timeline);
+    // db2's timeline history reached the archive: a recovery across the switch can follow it.
+    expect((await readdir(join(repo(), 'wal'))).includes(`${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`)).toBe(true);
   });
 });
