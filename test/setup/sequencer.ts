@@ -10,6 +10,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const LONGEST_FIRST = [
   'test/e2e/dr-machines.test.ts',
   'test/e2e/barman-machines.test.ts',
+  'test/e2e/lab-barman.test.ts',
   'test/e2e/drill-evidence.test.ts',
   'test/e2e/rig-procedures-debian.test.ts',
   'test/e2e/rig-procedures-pgdata.test.ts',
