@@ -59,14 +59,13 @@ export function globalsPath(labDir: string): string {
  * receive-wal), and its log.
  */
 export interface BarmanPaths {
-  dir: string;
+  /** barman.conf: templates/barman.conf.hbs places barman.d, home and the log beside it. */
   config: string;
-  serversDir: string;
+  /** barman_home, where Barman's lock files hold the pids of its background commands. */
   home: string;
-  log: string;
 }
 
 export function barmanPaths(labDir: string): BarmanPaths {
   const dir = join(labDir, 'bk1', 'barman');
-  return { dir, config: join(dir, 'barman.conf'), serversDir: join(dir, 'barman.d'), home: join(dir, 'home'), log: join(dir, 'barman.log') };
+  return { config: join(dir, 'barman.conf'), home: join(dir, 'home') };
 }
