@@ -1,17 +1,37 @@
 #!/usr/bin/env bash
 # npm run demo: from a clone to a backed-up cluster with a streaming standby, a point-in-time-recovery
-# drill and a promotion, on this machine. Installs what is missing (Debian: PostgreSQL 15, pgBackRest;
-# npm ci and the build), builds the embedded lab from scratch (`pgplay lab down` first, so a second run
-# starts clean), runs the four shipped procedures against it and shows the drill report.
+# drill and a promotion, on this machine. Installs what is missing (Debian: PostgreSQL 15, the backup
+# tool; npm ci and the build), builds the embedded lab from scratch (`pgplay lab down` first, so a second
+# run starts clean), runs the four shipped procedures against it and shows the drill report.
+#
+# The backup engine: npm run demo -- --backup-tool pgbackrest|barman|basebackup (or PGPLAY_DEMO_BACKUP_TOOL);
+# by default the lab's own choice (pgBackRest when installed and new enough, else pg_basebackup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
+backup_tool="${PGPLAY_DEMO_BACKUP_TOOL:-}"
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --backup-tool) [ "$#" -ge 2 ] || { echo "--backup-tool needs a value: pgbackrest, barman or basebackup" >&2; exit 2; }; backup_tool=$2; shift 2 ;;
+    --backup-tool=*) backup_tool=${1#*=}; shift ;;
+    *) echo "usage: npm run demo [-- --backup-tool pgbackrest|barman|basebackup]" >&2; exit 2 ;;
+  esac
+done
+case "$backup_tool" in
+  ''|pgbackrest|barman|basebackup) ;;
+  *) echo "--backup-tool must be pgbackrest, barman or basebackup, got \"$backup_tool\"" >&2; exit 2 ;;
+esac
+
 # ---- What the demo needs ------------------------------------------------------------------------------
 missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
-command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
+case "$backup_tool" in
+  barman) command -v barman >/dev/null 2>&1 || missing+=(barman); command -v barman-wal-archive >/dev/null 2>&1 || missing+=(barman-cli) ;;
+  basebackup) ;;
+  *) command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest) ;;
+esac
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "the demo needs: ${missing[*]} (sudo apt-get install -y ${missing[*]})" >&2
@@ -35,9 +55,9 @@ export CI="${CI:-true}"   # plain line output, as in a log
 pgplay() { node dist/cli/main.js "$@"; }
 
 # ---- The lab ----------------------------------------------------------------------------------------
-say 'A fresh lab: primary db1 with sample data, repository bk1, room for standby db2 and drill host drill1'
+say "A fresh lab: primary db1 with sample data, repository bk1${backup_tool:+ ($backup_tool)}, room for standby db2 and drill host drill1"
 pgplay lab down
-pgplay lab up
+pgplay lab up ${backup_tool:+--backup-tool "$backup_tool"}
 
 lab_json=$(pgplay lab status --output json)
 field() { node -e "const s = JSON.parse(process.argv[1]); console.log($1)" "$lab_json"; }
@@ -47,7 +67,7 @@ psql_db1() { runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -q -tA -h
 if [ "$(id -u)" -ne 0 ]; then psql_db1() { /usr/lib/postgresql/15/bin/psql -X -q -tA -h "$lab_dir/db1/run" -p "$db1_port" -d app -c "$1"; }; fi
 
 # ---- The four procedures ----------------------------------------------------------------------------
-say 'nightly-backup: archiving, stanza, check, a full backup, expire, verify, globals'
+say 'nightly-backup: archiving, the repository checked, a full backup, retention, globals'
 pgplay run playbooks/nightly-backup.yml
 
 say 'standby-from-backup: db2 restored from the repository, streaming from db1'

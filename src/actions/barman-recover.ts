@@ -2,7 +2,8 @@
  * barman recover, for backup.tool barman: the step runs on the target database host (a standby to
  * build, a drill copy); Barman runs on the repository host and copies the backup into this host's PGDATA
  * over SSH (--remote-ssh-command "ssh postgres@<this host's address>": the barman user's key is in the
- * PostgreSQL OS user's authorized_keys, include/backup/barman/trust.yml).
+ * PostgreSQL OS user's authorized_keys, include/backup/barman/trust.yml), or itself with
+ * backup.barman.local (remoteArgs).
  *
  * The guards are pgBackRest's restore's (pgbackrest/restore.ts restoreGuards): never over a running
  * cluster, never over the inventory's primary unless allow_primary, never into another host's PGDATA,
@@ -56,6 +57,7 @@ async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput
 }
 
 export async function recoverGuardsOnly(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome> {
+  remoteArgs(ctx, runner);
   const p = await plan(ctx, runner, input);
   return {
     changed: true,
@@ -82,8 +84,29 @@ export function recoverOptions(input: BarmanInput): string[] {
   return args;
 }
 
+/**
+ * How Barman reaches the PGDATA it recovers into: over SSH as the PostgreSQL OS user, or, when Barman runs
+ * on that very machine as that very user (backup.barman.local), by writing it itself: the files are then
+ * the server's, as PostgreSQL requires.
+ */
+export function remoteArgs(ctx: Pick<ActionContext, 'host' | 'inventory'>, runner: Pick<BarmanRunner, 'host' | 'user'>): string[] {
+  if (ctx.inventory.backup?.barman?.local) {
+    if (ctx.host.address !== runner.host.address || ctx.host.postgres.osUser !== runner.user) {
+      throw new PgplayError({
+        code: 'SEMANTIC',
+        message: `backup.barman.local: Barman runs as ${runner.user} on ${runner.host.address}, and cannot write ${ctx.host.name}'s PGDATA (${ctx.host.postgres.osUser} on ${ctx.host.address}) itself`,
+        expected: 'every host on the repository host\'s machine with the same PostgreSQL OS user, or backup.barman.local: false',
+      });
+    }
+    return [];
+  }
+  return ['--remote-ssh-command', `ssh -o BatchMode=yes -o StrictHostKeyChecking=yes ${ctx.host.postgres.osUser}@${ctx.host.address}`];
+}
+
 export async function recover(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome> {
   const options = recoverOptions(input);
+  // Refused before anything is kept or wiped.
+  const remote = remoteArgs(ctx, runner);
   const p = await plan(ctx, runner, input);
   const started = Date.now();
   // Kept from retention while it is copied: barman cron or a delete cannot remove it under the copy.
@@ -93,9 +116,8 @@ export async function recover(ctx: ActionContext, runner: BarmanRunner, input: B
       await disarm(ctx, p.pgdata);
       await wipe(ctx, p.pgdata);
     }
-    const ssh = `ssh -o BatchMode=yes -o StrictHostKeyChecking=yes ${ctx.host.postgres.osUser}@${ctx.host.address}`;
     ctx.log(`barman recover ${runner.server} ${p.id} into ${ctx.host.name}:${p.pgdata}`);
-    await runner.run('recover', ['--remote-ssh-command', ssh, ...options, runner.server, p.id, p.pgdata]);
+    await runner.run('recover', [...remote, ...options, runner.server, p.id, p.pgdata]);
   } finally {
     if (!p.kept) await runner.run('keep', ['--release', runner.server, p.id]).catch((e: Error) => ctx.log(`could not release the keep annotation of ${p.id}: ${e.message}`));
   }

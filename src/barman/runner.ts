@@ -1,6 +1,6 @@
 /**
- * Runs Barman on the repository host as the barman OS user (barman_user of /etc/barman.conf, the owner
- * of barman_home), always with an argv, never a shell line with values in it. JSON output (`-f json`)
+ * Runs Barman on the repository host as its barman_user (barman, or the PostgreSQL OS user with
+ * backup.barman.local), with -c backup.barman.config when the inventory names one, always with an argv, never a shell line with values in it. JSON output (`-f json`)
  * where the command has one; failures mapped by errors.ts.
  */
 import { PgplayError } from '../core/errors.js';
@@ -27,6 +27,27 @@ export function barmanServer(inventory: Inventory): string {
   return inventory.backup?.barman?.server ?? inventory.cluster;
 }
 
+/**
+ * The OS user Barman runs as on its host: the barman_user of its configuration. Debian's package runs it as
+ * barman; with backup.barman.local it is the PostgreSQL OS user, so that what it recovers is theirs.
+ */
+export function barmanUser(inventory: Inventory, barmanHost: Host): string {
+  return inventory.backup?.barman?.local ? barmanHost.postgres.osUser : BARMAN_USER;
+}
+
+/** `-c <config>` when the inventory names Barman's configuration file; Barman's default otherwise. */
+export function configArgs(inventory: Inventory): string[] {
+  const config = inventory.backup?.barman?.config;
+  return config ? ['-c', config] : [];
+}
+
+/** Where pgplay writes the server's configuration: barman.d beside backup.barman.config (/etc/barman.d by default). */
+export function serverConfigFile(inventory: Inventory, server: string): string {
+  const config = inventory.backup?.barman?.config;
+  const dir = config ? `${config.slice(0, config.lastIndexOf('/')) || ''}/barman.d` : '/etc/barman.d';
+  return `${dir}/${server}.conf`;
+}
+
 /** The repository host, where Barman runs (semantic checks make sure tool barman has one). */
 export function barmanHost(ctx: { hosts: Record<string, Host> }, inventory: Inventory): Host {
   const name = inventory.backup?.repoHost;
@@ -37,20 +58,29 @@ export function barmanHost(ctx: { hosts: Record<string, Host> }, inventory: Inve
 
 export class BarmanRunner {
   constructor(
-    private readonly ctx: ServerContext,
+    private readonly ctx: ServerContext & { inventory: Inventory },
     /** The host Barman runs on. */
     readonly host: Host,
     readonly server: string,
-  ) {}
+  ) {
+    this.user = barmanUser(ctx.inventory, host);
+    this.config = configArgs(ctx.inventory);
+    this.serverConfig = serverConfigFile(ctx.inventory, server);
+  }
+
+  /** The OS user Barman runs as here (barman_user). */
+  readonly user: string;
+  private readonly config: string[];
+  private readonly serverConfig: string;
 
   private failureContext(command: string): FailureContext {
-    return { command, server: this.server, configFile: `/etc/barman.d/${this.server}.conf`, repoHost: this.host.name };
+    return { command, server: this.server, configFile: this.serverConfig, repoHost: this.host.name };
   }
 
   /** Another command as the barman user on the Barman host (reads of its directories); its stdout. */
   async exec(argv: string[]): Promise<string> {
     const transport = this.host.name === this.ctx.host.name ? this.ctx.transport : this.ctx.transportFor(this.host.name);
-    const r = await transport.exec(argv, { become: BARMAN_USER, cwd: '/', env: { LC_ALL: 'C' }, signal: this.ctx.signal, timeoutMs: 120_000 });
+    const r = await transport.exec(argv, { become: this.user, cwd: '/', env: { LC_ALL: 'C' }, signal: this.ctx.signal, timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new PgplayError({ code: 'STEP_FAILED', message: `${argv[0]} on ${this.host.name} failed (rc ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}` });
     return r.stdout;
   }
@@ -61,11 +91,11 @@ export class BarmanRunner {
    */
   async run(command: string, args: string[], options: { json?: boolean; acceptExit?: number[]; timeoutMs?: number } = {}): Promise<BarmanRun> {
     const json = options.json ?? true;
-    const argv = [BARMAN_BIN, ...(json ? ['-f', 'json'] : []), command, ...args];
+    const argv = [BARMAN_BIN, ...this.config, ...(json ? ['-f', 'json'] : []), command, ...args];
     const transport = this.host.name === this.ctx.host.name ? this.ctx.transport : this.ctx.transportFor(this.host.name);
     const timeoutMs = options.timeoutMs ?? this.ctx.timeoutMs;
     const r = await transport.exec(argv, {
-      become: BARMAN_USER,
+      become: this.user,
       // barman's home, not the caller's working directory (which barman may not enter).
       cwd: '/',
       env: { LC_ALL: 'C.UTF-8' },

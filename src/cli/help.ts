@@ -83,7 +83,7 @@ Checks playbooks and inventories against their JSON Schemas and for semantic err
   lab: `Usage: pgplay lab up|down|status [options]
 
 up      build the embedded topology on this machine: db1 (primary with sample data), bk1 (the
-        pgBackRest repository, or pg_basebackup), db2 (standby slot) and drill1 (drill host), on
+        pgBackRest repository, Barman, or pg_basebackup), db2 (standby slot) and drill1 (drill host), on
         loopback ports; builds it with playbooks/lab.yml; running it again changes nothing
 down    stop every lab server (by the pid in its postmaster.pid) and remove the lab directory
 status  show the lab's hosts and whether each server runs
@@ -93,8 +93,10 @@ Options:
                          ~/.local/share/pgplay-lab; PGPLAY_LAB_DIR; down/status: the lab that is up)
   --pg-version N         PostgreSQL major (default 15), from /usr/lib/postgresql/N/bin
   --bindir DIR           PostgreSQL binaries (initdb, pg_ctl, postgres, psql) elsewhere
-  --base-port PORT       db1, db2 and drill1 listen on PORT, PORT+1, PORT+2 (default 54400)
-  --backup-tool TOOL     pgbackrest or basebackup (default: pgbackrest when installed and new enough)
+  --base-port PORT       db1, db2 and drill1 listen on PORT, PORT+1, PORT+2 (default 15400)
+  --backup-tool TOOL     pgbackrest, barman or basebackup (default: pgbackrest when installed and
+                         new enough, else basebackup); barman: Barman 3.4 on this machine with
+                         the lab's own barman.conf, refused where it cannot serve --pg-version
   --output human|json    up: the run's events as JSON lines; status/down: one JSON object
   -v, --verbose          show progress lines of each step
 

@@ -18,7 +18,8 @@ import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { createTransport } from '../transports/index.js';
 import { inventoryYaml, type LabPrimary } from './inventory.js';
-import { hostPaths, LAB_HOSTS, REPLICATION_PASSWORD_FILE, repositoryPath } from './layout.js';
+import { stopLabBarman } from './barman.js';
+import { BARMAN_PASSWORD_FILE, barmanPaths, hostPaths, LAB_HOSTS, REPLICATION_PASSWORD_FILE, repositoryPath } from './layout.js';
 import { defaultLabDir, reconcile, resolveNewLab, type LabOptions, type LabRequest } from './options.js';
 import { markerOptions, primaryFromFacts, setLabPrimary } from './roles.js';
 import { stopServer, type ServerRef } from './servers.js';
@@ -90,8 +91,11 @@ async function prepareDirectory(options: LabOptions, created: boolean, primary: 
   const secret = join(options.dir, REPLICATION_PASSWORD_FILE);
   await mkdir(dirname(secret), { recursive: true, mode: 0o700 });
   await chmod(dirname(secret), 0o700);
-  const existing = await readFile(secret, 'utf8').catch(() => undefined);
-  if (!existing) await writeFile(secret, randomBytes(18).toString('base64url') + '\n', { mode: 0o600 });
+  const secrets = [REPLICATION_PASSWORD_FILE, ...(options.backupTool === 'barman' ? [BARMAN_PASSWORD_FILE] : [])];
+  for (const file of secrets.map((f) => join(options.dir, f))) {
+    const existing = await readFile(file, 'utf8').catch(() => undefined);
+    if (!existing) await writeFile(file, randomBytes(18).toString('base64url') + '\n', { mode: 0o600 });
+  }
 
   const inventory = labInventoryFile(options.dir);
   const text = inventoryYaml(options, primary);
@@ -187,6 +191,8 @@ export async function labDown(dirFlag: string | undefined, env: NodeJS.ProcessEn
     return { dir, existed: false, stopped: [] };
   }
   const stopped: string[] = [];
+  // Barman's receive-wal streams from the primary: it goes first, by the pid in its lock file.
+  if ((await stopLabBarman(dir)).length) stopped.push('barman receive-wal');
   for (const server of serverRefs(markerOptions(marker))) {
     if ((await stopServer(server)) === 'stopped') stopped.push(server.name);
   }
@@ -220,6 +226,7 @@ export interface LabStatus {
 function describeState(host: Host, facts: HostFacts, options: LabOptions): string {
   if (host.role === 'repository') {
     const repo = repositoryPath(options.dir);
+    if (options.backupTool === 'barman') return `Barman (barman -c ${barmanPaths(options.dir).config})`;
     return options.backupTool === 'pgbackrest' ? `pgBackRest repository ${repo}` : `pg_basebackup target ${repo}`;
   }
   if (!facts.pgdata_present) return host.role === 'primary' ? 'not built' : 'empty (no PGDATA yet)';

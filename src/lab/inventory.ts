@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SCHEMAS_DIR } from '../core/paths.js';
-import type { HostEntry, Inventory } from '../model/inventory.js';
+import type { BackupConfig, HostEntry, Inventory } from '../model/inventory.js';
 import { versionFacts } from '../postgres/versions.js';
-import { hostPaths, LAB_CLUSTER, PORT_OFFSET, REPLICATION_PASSWORD_FILE, repositoryPath, globalsPath, type LabHostName } from './layout.js';
+import { BARMAN_PASSWORD_FILE, barmanPaths, hostPaths, LAB_CLUSTER, PORT_OFFSET, REPLICATION_PASSWORD_FILE, repositoryPath, globalsPath, type LabHostName } from './layout.js';
 import type { LabOptions } from './options.js';
 
 const LOOPBACK = '127.0.0.1';
@@ -49,6 +49,36 @@ function databaseHost(options: LabOptions, host: Exclude<LabHostName, 'bk1'>, en
   };
 }
 
+function backupSection(options: LabOptions): BackupConfig {
+  if (options.backupTool === 'barman') {
+    // Barman on this machine as the PostgreSQL OS user, with the lab's own configuration: no SSH.
+    return {
+      tool: 'barman',
+      repoHost: 'bk1',
+      repoPath: repositoryPath(options.dir),
+      barman: {
+        server: LAB_CLUSTER,
+        method: 'postgres',
+        retention: { redundancy: 2 },
+        minimumRedundancy: 1,
+        password: { file: join(options.dir, BARMAN_PASSWORD_FILE) },
+        config: barmanPaths(options.dir).config,
+        local: true,
+      },
+    };
+  }
+  return {
+    tool: options.backupTool,
+    stanza: LAB_CLUSTER,
+    repoHost: 'bk1',
+    repoPath: repositoryPath(options.dir),
+    retention: { full: 2, diff: 4 },
+    fromStandby: false,
+    processMax: 2,
+    compressType: 'lz4',
+  };
+}
+
 /** db1 and db2 trade places after a promotion: the primary is whichever the lab says (db1 at first). */
 export type LabPrimary = 'db1' | 'db2';
 
@@ -72,16 +102,7 @@ export function labInventory(options: LabOptions, primary: LabPrimary = 'db1'): 
       password: { file: join(options.dir, REPLICATION_PASSWORD_FILE) },
       slots: true,
     },
-    backup: {
-      tool: options.backupTool,
-      stanza: LAB_CLUSTER,
-      repoHost: 'bk1',
-      repoPath: repositoryPath(options.dir),
-      retention: { full: 2, diff: 4 },
-      fromStandby: false,
-      processMax: 2,
-      compressType: 'lz4',
-    },
+    backup: backupSection(options),
     hosts: {
       db1: databaseHost(options, 'db1', primary === 'db1' ? { role: 'primary' } : { role: 'standby', upstream: primary }),
       db2: databaseHost(options, 'db2', standby === 'db2' ? { role: 'standby', upstream: primary } : { role: 'primary' }),
@@ -99,6 +120,9 @@ export function inventoryYaml(options: LabOptions, primary: LabPrimary = 'db1'):
     '# An ordinary inventory: every shipped playbook runs against it, e.g.',
     '#   pgplay run playbooks/nightly-backup.yml',
     options.backupNote ? `# Backups use pg_basebackup: ${options.backupNote}.` : undefined,
+    options.backupTool === 'barman'
+      ? `# Backups use Barman on this machine as ${options.osUser}, with the lab's own ${barmanPaths(options.dir).config} (backup.barman.local).`
+      : undefined,
     primary !== 'db1' ? `# ${primary} is the primary since a promotion; pgplay rewrote the roles of db1 and db2.` : undefined,
   ].filter((l): l is string => l !== undefined);
   return `${header.join('\n')}\n${stringify(labInventory(options, primary), { lineWidth: 0 })}`;

@@ -8,12 +8,18 @@ import { access, constants } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
+import { barmanSupports, parseBarmanVersion } from '../barman/versions.js';
 import { pgbackrestSupports, SUPPORTED_MAJORS } from '../postgres/versions.js';
 
 export const DEFAULT_PG_VERSION = 15;
-export const DEFAULT_BASE_PORT = 54400;
+/** Below Linux's ephemeral range (32768-60999), where an outgoing connection may hold a port the lab wants. */
+export const DEFAULT_BASE_PORT = 15400;
 /** db1, db2 and drill1 take base, base+1 and base+2. */
 export const PORTS_PER_LAB = 3;
+
+export const LAB_BACKUP_TOOLS = ['pgbackrest', 'barman', 'basebackup'] as const;
+export type LabBackupTool = (typeof LAB_BACKUP_TOOLS)[number];
+export const BACKUP_TOOL_NAMES: Record<LabBackupTool, string> = { pgbackrest: 'pgBackRest', barman: 'Barman', basebackup: 'pg_basebackup' };
 
 export interface LabOptions {
   dir: string;
@@ -24,7 +30,7 @@ export interface LabOptions {
   osUser: string;
   /** User pgplay becomes for PGDATA work; unset when it already runs as osUser. */
   become?: string;
-  backupTool: 'pgbackrest' | 'basebackup';
+  backupTool: LabBackupTool;
   /** Why the backup tool is basebackup, when pgBackRest was not usable. */
   backupNote?: string;
 }
@@ -35,7 +41,7 @@ export interface LabRequest {
   bindir?: string;
   basePort?: number;
   /** Force a backup tool; by default pgBackRest when it is installed and supports the version. */
-  backupTool?: 'pgbackrest' | 'basebackup';
+  backupTool?: LabBackupTool;
 }
 
 /**
@@ -90,8 +96,29 @@ export async function chooseBackupTool(pgVersion: number): Promise<Pick<LabOptio
   return { backupTool: 'pgbackrest' };
 }
 
+/** --backup-tool barman: Barman installed here and able to serve this major (3.4 stops at PostgreSQL 15). */
+export async function checkBarman(pgVersion: number): Promise<void> {
+  const r = await execa('barman', ['--version'], { reject: false });
+  const version = r.failed ? undefined : parseBarmanVersion(`${r.stdout ?? ''}\n${r.stderr ?? ''}`);
+  if (!version) {
+    throw new PgplayError({ code: 'USAGE', message: '--backup-tool barman: Barman is not installed on this machine', hint: 'apt-get install barman barman-cli' });
+  }
+  const fit = barmanSupports(version, pgVersion);
+  if (!fit.ok) {
+    throw new PgplayError({
+      code: 'USAGE',
+      message: `--backup-tool barman: ${fit.reason}`,
+      hint: `build the lab with --pg-version 15 or older, or with --backup-tool pgbackrest or basebackup`,
+    });
+  }
+}
+
 async function backupToolFor(request: LabRequest, pgVersion: number): Promise<Pick<LabOptions, 'backupTool' | 'backupNote'>> {
   if (request.backupTool === 'basebackup') return { backupTool: 'basebackup', backupNote: 'chosen with --backup-tool basebackup' };
+  if (request.backupTool === 'barman') {
+    await checkBarman(pgVersion);
+    return { backupTool: 'barman' };
+  }
   const found = await chooseBackupTool(pgVersion);
   if (request.backupTool === 'pgbackrest' && found.backupTool !== 'pgbackrest') {
     throw new PgplayError({ code: 'USAGE', message: `--backup-tool pgbackrest: ${found.backupNote}` });

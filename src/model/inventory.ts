@@ -84,6 +84,10 @@ export interface BarmanConfig {
   lastBackupMaximumAgeDays?: number;
   /** Password of the roles barman and streaming_barman on the primary. */
   password: SecretRef;
+  /** The barman.conf Barman runs with (barman -c); the server's config goes into barman.d beside it. */
+  config?: string;
+  /** Barman on the database hosts' machine as their PostgreSQL OS user: no SSH (a one-machine lab). */
+  local?: boolean;
 }
 
 export interface BackupConfig {

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type Handlebars from 'handlebars';
 import { BLOCKED_KEYS } from '../expr/ast.js';
 import { didYouMean } from '../expr/suggest.js';
@@ -154,6 +155,8 @@ const SPECS: Record<string, Spec> = {
       return a + b;
     },
   },
+  // The directory of a path: files kept beside a configuration file ({{dirname inventory.backup.barman.config}}/barman.d).
+  dirname: { min: 1, max: 1, fn: ([v]) => posix.dirname(text(v)) },
   pgconf: { min: 1, max: 1, fn: ([v]) => pgconfValue(v) },
   shquote: { min: 1, max: 1, fn: ([v]) => shquote(text(v)) },
   conninfo: { min: 1, max: 1, fn: ([v]) => conninfoValue(text(v)) },

@@ -26,7 +26,7 @@
  * and or not (Python truthiness: 0, '', [] and {} are false), default get has, json (optional
  * indent), join (list, separator = ", "), upper lower, indent (text, spaces; every non-empty line), add (two numbers),
  * pgconf (postgresql.conf value), shquote (POSIX shell word), conninfo (libpq conninfo value),
- * hbaaddr (pg_hba.conf address: an IP literal gets /32 or /128, a host name stays bare).
+ * hbaaddr (pg_hba.conf address: an IP literal gets /32 or /128, a host name stays bare), dirname (a path's directory).
  * The built-ins each/with refuse an undefined argument (null iterates nothing) and lookup refuses a
  * missing key, so dynamic reads are as strict as written paths.
  */

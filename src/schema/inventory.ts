@@ -49,6 +49,19 @@ const BARMAN: JsonSchema = {
     minimumRedundancy: { type: 'integer', minimum: 0, default: 1, description: 'minimum_redundancy: backups barman never deletes, whatever the retention' },
     lastBackupMaximumAgeDays: { type: 'integer', minimum: 1, description: 'last_backup_maximum_age in days: barman check fails when the newest backup is older' },
     password: { ...ref('secretRef'), description: 'Password of the roles barman (conninfo) and streaming_barman (streaming_conninfo) on the primary' },
+    config: {
+      type: 'string',
+      pattern: '^/[A-Za-z0-9._+/-]*$',
+      errorMessage: 'an absolute path of letters, digits and ._+-/',
+      description:
+        "The barman.conf pgplay runs Barman with (barman -c; default Barman's own, /etc/barman.conf). pgplay writes the server's <server>.conf into barman.d beside it, which must be that file's configuration_files_directory",
+    },
+    local: {
+      type: 'boolean',
+      default: false,
+      description:
+        "Barman runs on the database hosts' own machine (every host at the repository host's address) as their PostgreSQL OS user, the barman_user of backup.barman.config: no SSH anywhere. recover writes PGDATA itself, archive_command hands WAL to barman put-wal, restore_command is barman get-wal, Barman's passwords are in pgpass beside config. A one-machine lab (pgplay lab up --backup-tool barman); needs config and method postgres",
+    },
   },
   required: ['password'],
   additionalProperties: false,

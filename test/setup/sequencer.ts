@@ -11,6 +11,7 @@ const LONGEST_FIRST = [
   'test/e2e/dr-machines.test.ts',
   'test/e2e/barman-machines.test.ts',
   'test/e2e/barman-procedures-machines.test.ts',
+  'test/e2e/lab-barman.test.ts',
   'test/e2e/drill-evidence.test.ts',
   'test/e2e/rig-procedures-debian.test.ts',
   'test/e2e/rig-procedures-pgdata.test.ts',

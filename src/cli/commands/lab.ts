@@ -1,6 +1,7 @@
 import { defaultStateDir } from '../../core/paths.js';
 import { processRedactor } from '../../core/redact.js';
 import { labDown, labStatus, labUp, type LabStatus } from '../../lab/index.js';
+import { BACKUP_TOOL_NAMES, LAB_BACKUP_TOOLS, type LabBackupTool } from '../../lab/options.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { parse, parsePositiveInt, usage } from '../args.js';
 
@@ -32,8 +33,8 @@ export async function labCommand(argv: string[], write: (text: string) => void, 
   }
   const redactor = processRedactor();
   const backupTool = values['backup-tool'];
-  if (backupTool !== undefined && backupTool !== 'pgbackrest' && backupTool !== 'basebackup') {
-    throw usage(`--backup-tool must be pgbackrest or basebackup, got "${backupTool}"`, 'lab');
+  if (backupTool !== undefined && !(LAB_BACKUP_TOOLS as readonly string[]).includes(backupTool)) {
+    throw usage(`--backup-tool must be ${LAB_BACKUP_TOOLS.join(', ')}, got "${backupTool}"`, 'lab');
   }
 
   if (action === 'up') {
@@ -44,7 +45,7 @@ export async function labCommand(argv: string[], write: (text: string) => void, 
         pgVersion: parsePositiveInt(values['pg-version'], '--pg-version', 'lab'),
         basePort: parsePositiveInt(values['base-port'], '--base-port', 'lab'),
         bindir: values.bindir,
-        backupTool,
+        backupTool: backupTool as LabBackupTool | undefined,
       },
       {
         stateDir: defaultStateDir(),
@@ -92,7 +93,7 @@ export function formatStatus(status: LabStatus): string {
   if (!status.up) return `no lab in ${status.dir} (pgplay lab up builds one)\n`;
   const o = status.options!;
   const lines = [
-    `lab ${status.dir}: PostgreSQL ${o.pgVersion}, backups with ${o.backupTool === 'pgbackrest' ? 'pgBackRest' : 'pg_basebackup'}`,
+    `lab ${status.dir}: PostgreSQL ${o.pgVersion}, backups with ${BACKUP_TOOL_NAMES[o.backupTool]}`,
     `inventory ${status.inventory}${status.pointer ? ' (used by pgplay run when no -i is given)' : ''}`,
   ];
   const rows = status.hosts.map((h) => [h.name, h.role, h.port !== undefined ? `${h.address}:${h.port}` : h.address, h.state]);
