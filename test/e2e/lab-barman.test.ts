@@ -5,7 +5,8 @@
  * untouched), and the shipped procedures run against it unchanged in their params:
  *
  *   refusal for PostgreSQL 16 | lab up | nightly-backup (streaming backup B1) | standby db2 from B1 (twice)
- *   | restore point before-drop | DROP TABLE | pitr-drill (PASSED, table back) | lab down (receive-wal stopped)
+ *   | restore point before-drop | DROP TABLE | pitr-drill (PASSED, table back) | promote db2 (Barman follows) |
+ *   nightly-backup of db2 | lab down (receive-wal stopped)
  */
 import { execa } from 'execa';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -124,6 +125,23 @@ describe('the lab with backup.tool barman: Barman 3.4 beside PostgreSQL 15, its 
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     await expect(stat(lab.pgdata('drill1'))).rejects.toMatchObject({ code: 'ENOENT' });
   }, 180_000);
+
+  it('promote db2: Barman follows the new primary (its config, slot and receive-wal; barman check OK), and the next nightly-backup backs up db2', async () => {
+    const r = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    expect(r.exitCode, failure(r)).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['barman-follows/receive-wal@bk1=changed', 'barman-follows/check@bk1=ok']));
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await lab.postmasterPid('db1')).toBeUndefined();
+    expect(await readFile(join(lab.dir, 'bk1', 'barman', 'barman.d', 'lab.conf'), 'utf8')).toContain(`port=${BASE_PORT + 1}`);
+    expect(await lab.psql('db2', "SELECT active FROM pg_replication_slots WHERE slot_name = 'barman_lab'")).toBe('t');
+    expect(await barman(['check', 'lab', '--nagios'])).toMatch(/^BARMAN OK/);
+
+    const nightly = await lab.run('nightly-backup.yml', ['--yes']);
+    expect(nightly.exitCode, failure(nightly)).toBe(0);
+    const backups = await listBackups();
+    expect(backups.map((b) => b.status)).toEqual(['DONE', 'DONE']);
+    expect(await barman(['show-backup', 'lab', backups[0]!.backup_id])).toMatch(/Timeline\s+: 2/);
+  }, 240_000);
 
   it('lab down stops Barman\'s receive-wal and pg_receivewal by pid, and removes the lab; the machine\'s Barman is as it was', async () => {
     const pid = await receiveWal();
