@@ -5,7 +5,7 @@
  */
 import { PgplayError } from '../core/errors.js';
 import type { ArchivedSegment } from '../postgres/backup-set.js';
-import type { BackupEntry } from '../postgres/pgbackrest-info.js';
+import { fullBackupEntry, type BackupEntry } from '../postgres/pgbackrest-info.js';
 import { parseShowBackup, parseWalListing, walsDirectory, type BarmanBackupDetail } from './output.js';
 import { listBackups, type BarmanRunner } from './runner.js';
 
@@ -15,32 +15,19 @@ export interface BarmanRepository {
   walsDir: string;
 }
 
-const iso = (epoch: number) => new Date(epoch * 1000).toISOString();
-
+/** A finished backup of show-backup; its size is the backup's own disk usage (without its WAL). */
 export function backupEntry(d: BarmanBackupDetail): BackupEntry {
   const start = d.beginTime ?? 0;
-  const stop = d.endTime ?? start;
-  return {
+  return fullBackupEntry({
     label: d.id,
-    type: 'full',
-    prior: null,
-    reference: [],
     start,
-    stop,
-    start_time: iso(start),
-    stop_time: iso(stop),
+    stop: d.endTime ?? start,
     size: d.sizeBytes ?? 0,
-    delta: d.sizeBytes ?? 0,
-    repo_size: d.sizeBytes ?? 0,
-    repo_delta: d.sizeBytes ?? 0,
-    lsn_start: d.beginLsn,
-    lsn_stop: d.endLsn,
-    wal_start: d.beginWal,
-    wal_stop: d.endWal,
-    error: false,
-    database_id: null,
-    repo: null,
-  };
+    lsnStart: d.beginLsn,
+    lsnStop: d.endLsn,
+    walStart: d.beginWal,
+    walStop: d.endWal,
+  });
 }
 
 export async function readBarmanRepository(runner: BarmanRunner): Promise<BarmanRepository> {
