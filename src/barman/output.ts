@@ -140,11 +140,16 @@ export function parseNagios(stdout: string, server: string): { ok: boolean; fail
   return { ok, failed, summary: first.trim() };
 }
 
-/** `barman -f json show-servers SERVER`: where the server keeps its archived WAL. */
-export function walsDirectory(json: Record<string, unknown>, server: string): string | null {
+/** `barman -f json show-servers SERVER`: one of the server's directories (backup_directory, wals_directory, ...). */
+export function serverDirectory(json: Record<string, unknown>, server: string, key: 'backup_directory' | 'wals_directory'): string | null {
   const entry = json[server];
   if (typeof entry !== 'object' || entry === null) return null;
-  return str((entry as Record<string, unknown>).wals_directory);
+  return str((entry as Record<string, unknown>)[key]);
+}
+
+/** `barman -f json show-servers SERVER`: where the server keeps its archived WAL. */
+export function walsDirectory(json: Record<string, unknown>, server: string): string | null {
+  return serverDirectory(json, server, 'wals_directory');
 }
 
 /** `find <wals_directory> -type f -printf '%f %T@\\n'`: the archived segments (compressed or not), oldest first; history and .backup files are not segments. */
