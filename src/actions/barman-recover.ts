@@ -18,6 +18,7 @@
  * barman-wal-restore against the repository host's inventory address).
  */
 import { PgplayError } from '../core/errors.js';
+import type { Host } from '../model/inventory.js';
 import { requirePgdata } from '../postgres/owner.js';
 import { listBackups, type BarmanRunner } from '../barman/runner.js';
 import { wipe } from './basebackup.js';
@@ -26,15 +27,17 @@ import { restoreGuards } from './pgbackrest/restore.js';
 import type { BarmanInput } from './barman-input.js';
 import type { ActionContext, Outcome } from './types.js';
 
-interface Plan {
+/** What a recover will do, as check found it (its outcome's data, which the export reads). */
+export interface RecoverPlan {
   pgdata: string;
   id: string;
+  /** The backup has a keep annotation already (the user's): recover neither adds nor releases one. */
   kept: boolean;
   occupied: boolean;
   notes: string[];
 }
 
-async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Plan> {
+async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<RecoverPlan> {
   const pgdata = requirePgdata(ctx.host);
   if (ctx.host.name === runner.host.name) {
     throw new PgplayError({ code: 'SEMANTIC', message: `barman recover runs on the database host to restore into, not on the Barman host ${runner.host.name}`, expected: 'hosts: the standby or drill host' });
@@ -55,12 +58,18 @@ async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput
   return { pgdata, id, kept: (chosen.retention ?? '').startsWith('KEEP'), occupied: state.contents === 'nonempty', notes };
 }
 
-export async function recoverGuardsOnly(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome> {
+export async function recoverGuardsOnly(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome & { data: RecoverPlan }> {
   const p = await plan(ctx, runner, input);
   return {
     changed: true,
     msg: `would recover backup ${p.id} of server ${runner.server} into ${ctx.host.name}:${p.pgdata}${p.occupied ? ' (its contents are deleted first)' : ''}${p.notes.length ? ` (${p.notes.join('; ')})` : ''}`,
+    data: { ...p },
   };
+}
+
+/** How Barman on the repository host reaches this host to copy a backup into it (the barman user's key is trusted there). */
+export function remoteSshCommand(host: Host): string {
+  return `ssh -o BatchMode=yes -o StrictHostKeyChecking=yes ${host.postgres.osUser}@${host.address}`;
 }
 
 /** The barman recover arguments after the server, backup and destination: targets and modes. */
@@ -93,7 +102,7 @@ export async function recover(ctx: ActionContext, runner: BarmanRunner, input: B
       await disarm(ctx, p.pgdata);
       await wipe(ctx, p.pgdata);
     }
-    const ssh = `ssh -o BatchMode=yes -o StrictHostKeyChecking=yes ${ctx.host.postgres.osUser}@${ctx.host.address}`;
+    const ssh = remoteSshCommand(ctx.host);
     ctx.log(`barman recover ${runner.server} ${p.id} into ${ctx.host.name}:${p.pgdata}`);
     await runner.run('recover', ['--remote-ssh-command', ssh, ...options, runner.server, p.id, p.pgdata]);
   } finally {
