@@ -27,15 +27,17 @@ import { restoreGuards } from './pgbackrest/restore.js';
 import type { BarmanInput } from './barman-input.js';
 import type { ActionContext, Outcome } from './types.js';
 
-interface Plan {
+/** What a recover will do, as check found it (its outcome's data, which the export reads). */
+export interface RecoverPlan {
   pgdata: string;
   id: string;
+  /** The backup has a keep annotation already (the user's): recover neither adds nor releases one. */
   kept: boolean;
   occupied: boolean;
   notes: string[];
 }
 
-async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Plan> {
+async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<RecoverPlan> {
   const pgdata = requirePgdata(ctx.host);
   if (ctx.host.name === runner.host.name) {
     throw new PgplayError({ code: 'SEMANTIC', message: `barman recover runs on the database host to restore into, not on the Barman host ${runner.host.name}`, expected: 'hosts: the standby or drill host' });
@@ -56,12 +58,13 @@ async function plan(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput
   return { pgdata, id, kept: (chosen.retention ?? '').startsWith('KEEP'), occupied: state.contents === 'nonempty', notes };
 }
 
-export async function recoverGuardsOnly(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome> {
+export async function recoverGuardsOnly(ctx: ActionContext, runner: BarmanRunner, input: BarmanInput): Promise<Outcome & { data: RecoverPlan }> {
   remoteArgs(ctx, runner);
   const p = await plan(ctx, runner, input);
   return {
     changed: true,
     msg: `would recover backup ${p.id} of server ${runner.server} into ${ctx.host.name}:${p.pgdata}${p.occupied ? ' (its contents are deleted first)' : ''}${p.notes.length ? ` (${p.notes.join('; ')})` : ''}`,
+    data: { ...p },
   };
 }
 

@@ -25,6 +25,7 @@ import type { Host } from '../model/inventory.js';
 import { parseCheck, parseNagios, parseShowBackup, type BarmanBackup } from '../barman/output.js';
 import { barmanHost, barmanServer, BarmanRunner, listBackups } from '../barman/runner.js';
 import { barmanSupports, parseBarmanVersion } from '../barman/versions.js';
+import { exportBarman } from './barman-export.js';
 import { recover, recoverGuardsOnly } from './barman-recover.js';
 import { BARMAN_COMMANDS, type BarmanCommand, type BarmanInput } from './barman-input.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -318,6 +319,10 @@ export const barmanAction: Action<BarmanInput> = {
 
   async apply(ctx, input) {
     return run(ctx, input, true);
+  },
+
+  async exportShell(ctx, input, planned) {
+    return exportBarman(ctx, runnerFor(ctx), input, planned);
   },
 };
 

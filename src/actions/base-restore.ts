@@ -18,8 +18,7 @@ import { PgplayError } from '../core/errors.js';
 import { LIST_SCRIPT, parseListing } from '../postgres/base-repository.js';
 import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/recovery-target.js';
 import { commandFailed, requirePgdata, runAsOwner } from '../postgres/owner.js';
-import { statusShell } from '../postgres/service.js';
-import { commandLine, word } from './shell-export.js';
+import { commandLine, emptyPgdataLines } from './shell-export.js';
 import { wipe } from './basebackup.js';
 import { disarm } from './identity-guard.js';
 import { restoreGuards } from './pgbackrest/restore.js';
@@ -138,10 +137,7 @@ export const baseRestoreAction: Action<BaseRestoreInput> = {
         `restores ${p.set} of the repository (the newest at plan time${input.set ? ', as named' : ''}); pgplay checked that ${p.pgdata} holds no other cluster it must not replace`,
       ],
       commands: [
-        `if ${statusShell(ctx.host, p.pgdata)} >/dev/null 2>&1; then echo ${word(`a server runs in ${p.pgdata}: stop it first; nothing was restored`)} >&2; exit 3; fi`,
-        // pg_control first: a removal that stops half-way leaves nothing that can be started.
-        commandLine(['rm', '-f', '--', `${p.pgdata}/global/pg_control`], owner),
-        commandLine(['find', p.pgdata, '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--', '{}', '+'], owner),
+        ...emptyPgdataLines(ctx.host, p.pgdata, 'restored'),
         commandLine(['/bin/sh', '-c', UNPACK_SCRIPT, 'pgplay-base-restore', p.dir, p.pgdata], owner),
       ],
     };

@@ -5,6 +5,7 @@
  * (the pgpass action writes an environment reference, and the export refuses a text holding a secret).
  */
 import type { Host } from '../model/inventory.js';
+import { statusShell } from '../postgres/service.js';
 import { shQuote } from '../transports/quote.js';
 
 /** A word for the script: bare when plainly safe (easier to review), else single-quoted. */
@@ -61,4 +62,17 @@ export function psqlLine(host: Host, sql: string, o: { database?: string; port?:
 /** Env names of a secret reference: the variable, or a file the script reads. */
 export function secretShell(ref: { env: string } | { file: string }): { expr: string; env: string[] } {
   return 'env' in ref ? { expr: `\${${ref.env}}`, env: [ref.env] } : { expr: `$(cat ${word(ref.file)})`, env: [] };
+}
+
+/**
+ * The lines that empty PGDATA before a restore writes it: refused (exit 3) while a server runs there,
+ * then pg_control first, so a removal that stops half-way leaves nothing that can be started.
+ */
+export function emptyPgdataLines(host: Host, pgdata: string, what: string): string[] {
+  const owner = host.postgres.osUser;
+  return [
+    `if ${statusShell(host, pgdata)} >/dev/null 2>&1; then echo ${word(`a server runs in ${pgdata}: stop it first; nothing was ${what}`)} >&2; exit 3; fi`,
+    commandLine(['rm', '-f', '--', `${pgdata}/global/pg_control`], owner),
+    commandLine(['find', pgdata, '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--', '{}', '+'], owner),
+  ];
 }

@@ -5,9 +5,9 @@
  */
 import { PgplayError } from '../core/errors.js';
 import type { ArchivedSegment } from '../postgres/backup-set.js';
-import type { BackupEntry } from '../postgres/pgbackrest-info.js';
-import { basebackupsDirectory, parseShowBackup, parseWalListing, walsDirectory, type BarmanBackupDetail } from './output.js';
-import { listBackups, type BarmanRunner } from './runner.js';
+import { fullBackupEntry, type BackupEntry } from '../postgres/pgbackrest-info.js';
+import { basebackupsDirectory, parseListBackups, parseShowBackup, parseWalListing, walsDirectory, type BarmanBackupDetail } from './output.js';
+import type { BarmanRunner } from './runner.js';
 
 export interface BarmanRepository {
   backups: BackupEntry[];
@@ -15,39 +15,35 @@ export interface BarmanRepository {
   walsDir: string;
 }
 
-const iso = (epoch: number) => new Date(epoch * 1000).toISOString();
-
+/** A finished backup of show-backup; its size is the backup's own disk usage (without its WAL). */
 export function backupEntry(d: BarmanBackupDetail): BackupEntry {
   const start = d.beginTime ?? 0;
-  const stop = d.endTime ?? start;
-  return {
+  return fullBackupEntry({
     label: d.id,
-    type: 'full',
-    prior: null,
-    reference: [],
     start,
-    stop,
-    start_time: iso(start),
-    stop_time: iso(stop),
+    stop: d.endTime ?? start,
     size: d.sizeBytes ?? 0,
-    delta: d.sizeBytes ?? 0,
-    repo_size: d.sizeBytes ?? 0,
-    repo_delta: d.sizeBytes ?? 0,
-    lsn_start: d.beginLsn,
-    lsn_stop: d.endLsn,
-    wal_start: d.beginWal,
-    wal_stop: d.endWal,
-    error: false,
-    database_id: null,
-    repo: null,
-  };
+    lsnStart: d.beginLsn,
+    lsnStop: d.endLsn,
+    walStart: d.beginWal,
+    walStop: d.endWal,
+  });
+}
+
+/** A barman command's JSON output (`barman -f json <command> <args>`), however the caller runs it. */
+export type BarmanJson = (command: string, args: string[]) => Promise<Record<string, unknown>>;
+
+/** The server's finished backups, oldest first: list-backups, then show-backup of each (its begin time and WAL range). */
+export async function finishedBackups(server: string, json: BarmanJson): Promise<BackupEntry[]> {
+  const done = parseListBackups(await json('list-backups', [server]), server).filter((b) => b.status === 'DONE');
+  const backups: BackupEntry[] = [];
+  // Barman lists the newest first; the other engines list the oldest first.
+  for (const b of [...done].reverse()) backups.push(backupEntry(parseShowBackup(await json('show-backup', [server, b.id]), server)));
+  return backups;
 }
 
 export async function readBarmanRepository(runner: BarmanRunner): Promise<BarmanRepository> {
-  const done = (await listBackups(runner)).filter((b) => b.status === 'DONE');
-  const backups: BackupEntry[] = [];
-  // Oldest first, as the other engines list them.
-  for (const b of [...done].reverse()) backups.push(backupEntry(parseShowBackup((await runner.run('show-backup', [runner.server, b.id])).json, runner.server)));
+  const backups = await finishedBackups(runner.server, async (command, args) => (await runner.run(command, args)).json);
   const walsDir = walsDirectory((await runner.run('show-servers', [runner.server])).json, runner.server);
   if (!walsDir) throw new PgplayError({ code: 'STEP_FAILED', message: `barman show-servers ${runner.server} names no wals_directory` });
   const listing = await runner.exec(['find', walsDir, '-type', 'f', '-printf', '%f %T@\\n']);

@@ -140,20 +140,21 @@ export function parseNagios(stdout: string, server: string): { ok: boolean; fail
   return { ok, failed, summary: first.trim() };
 }
 
+/** `barman -f json show-servers SERVER`: one of the server's directories (backup_directory, wals_directory, ...). */
+export function serverDirectory(json: Record<string, unknown>, server: string, key: 'backup_directory' | 'wals_directory' | 'basebackups_directory'): string | null {
+  const entry = json[server];
+  if (typeof entry !== 'object' || entry === null) return null;
+  return str((entry as Record<string, unknown>)[key]);
+}
+
 /** `barman -f json show-servers SERVER`: where the server keeps its archived WAL. */
 export function walsDirectory(json: Record<string, unknown>, server: string): string | null {
-  return serverSetting(json, server, 'wals_directory');
+  return serverDirectory(json, server, 'wals_directory');
 }
 
 /** `barman -f json show-servers SERVER`: where the server keeps its base backups (<dir>/<backup id>/backup.info). */
 export function basebackupsDirectory(json: Record<string, unknown>, server: string): string | null {
-  return serverSetting(json, server, 'basebackups_directory');
-}
-
-function serverSetting(json: Record<string, unknown>, server: string, key: string): string | null {
-  const entry = json[server];
-  if (typeof entry !== 'object' || entry === null) return null;
-  return str((entry as Record<string, unknown>)[key]);
+  return serverDirectory(json, server, 'basebackups_directory');
 }
 
 /** `find <wals_directory> -type f -printf '%f %T@\\n'`: the archived segments (compressed or not), oldest first; history and .backup files are not segments. */

@@ -70,7 +70,8 @@ export class BarmanRunner {
 
   /** The OS user Barman runs as here (barman_user). */
   readonly user: string;
-  private readonly config: string[];
+  /** `-c <config>` when the inventory names Barman's configuration, before every command. */
+  readonly config: string[];
   private readonly serverConfig: string;
 
   private failureContext(command: string): FailureContext {

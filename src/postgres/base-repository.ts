@@ -19,7 +19,7 @@
 import type { Host } from '../model/inventory.js';
 import type { ArchivedSegment } from './backup-set.js';
 import { commandFailed, runAsOwner } from './owner.js';
-import type { BackupEntry } from './pgbackrest-info.js';
+import { fullBackupEntry, type BackupEntry } from './pgbackrest-info.js';
 import { parseLsn, segmentName, segmentOfLsn } from './recovery-target.js';
 import type { ServerContext } from './server-context.js';
 
@@ -70,14 +70,11 @@ export interface BaseRepository {
   files: string[];
 }
 
-function labelTime(label: string): number | undefined {
+/** The UTC start a backup directory is named by (base-YYYYmmddTHHMMSSZ), as epoch seconds. */
+export function labelTime(label: string): number | undefined {
   const m = BACKUP_DIR.exec(label);
   if (!m) return undefined;
   return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
-}
-
-function iso(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 /** The first range of a manifest's "WAL-Ranges", as LIST_SCRIPT prints it: {"Timeline":1,"Start-LSN":"0/2000028","End-LSN":"0/2000100"}. */
@@ -110,27 +107,19 @@ export function parseListing(stdout: string, segmentSize: number): BaseRepositor
       continue;
     }
     const lsn = (v: bigint) => `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
-    out.backups.push({
-      label: name,
-      type: 'full',
-      prior: null,
-      reference: [],
-      start,
-      stop,
-      start_time: iso(start),
-      stop_time: iso(stop),
-      size: 0,
-      delta: 0,
-      repo_size: 0,
-      repo_delta: 0,
-      lsn_start: lsn(range.start),
-      lsn_stop: lsn(range.end),
-      wal_start: segmentName({ timeline: range.timeline, number: segmentOfLsn(range.start, segmentSize) }, segmentSize),
-      wal_stop: segmentName({ timeline: range.timeline, number: segmentOfLsn(range.end, segmentSize) }, segmentSize),
-      error: false,
-      database_id: null,
-      repo: null,
-    });
+    // Sizes are not read here (du over every backup would cost a pass over the repository).
+    out.backups.push(
+      fullBackupEntry({
+        label: name,
+        start,
+        stop,
+        size: 0,
+        lsnStart: lsn(range.start),
+        lsnStop: lsn(range.end),
+        walStart: segmentName({ timeline: range.timeline, number: segmentOfLsn(range.start, segmentSize) }, segmentSize),
+        walStop: segmentName({ timeline: range.timeline, number: segmentOfLsn(range.end, segmentSize) }, segmentSize),
+      }),
+    );
   }
   out.backups.sort((a, b) => a.label.localeCompare(b.label));
   out.segments.sort((a, b) => a.name.localeCompare(b.name));

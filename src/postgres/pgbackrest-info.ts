@@ -274,6 +274,51 @@ function parseBackup(b: unknown): BackupEntry {
   };
 }
 
+/** What another engine knows of one of its full backups (a base backup of Barman or of the basebackup repository). */
+export interface FullBackup {
+  label: string;
+  /** Start and stop as epoch seconds. */
+  start: number;
+  stop: number;
+  /** Bytes: the database copied, and what the backup takes in the repository (default: size). */
+  size: number;
+  repoSize?: number;
+  lsnStart?: string | null;
+  lsnStop?: string | null;
+  walStart?: string | null;
+  walStop?: string | null;
+}
+
+/**
+ * A full backup of another engine as pgBackRest lists one: no prior, no references, its own delta, the
+ * times in the format parseInfoJson gives them, so that the set choice, status and reports read every
+ * engine alike.
+ */
+export function fullBackupEntry(b: FullBackup): BackupEntry {
+  const repoSize = b.repoSize ?? b.size;
+  return {
+    label: b.label,
+    type: 'full',
+    prior: null,
+    reference: [],
+    start: b.start,
+    stop: b.stop,
+    start_time: iso(b.start),
+    stop_time: iso(b.stop),
+    size: b.size,
+    delta: b.size,
+    repo_size: repoSize,
+    repo_delta: repoSize,
+    lsn_start: b.lsnStart ?? null,
+    lsn_stop: b.lsnStop ?? null,
+    wal_start: b.walStart ?? null,
+    wal_stop: b.walStop ?? null,
+    error: false,
+    database_id: null,
+    repo: null,
+  };
+}
+
 /** A stanza exists in the repository (created and readable), whether or not it has backups yet. */
 export function stanzaExists(s: StanzaInfo): boolean {
   return s.status.code === STANZA_STATUS.OK || s.status.code === STANZA_STATUS.NO_BACKUP || s.status.code === STANZA_STATUS.BACKUP_MISSING;

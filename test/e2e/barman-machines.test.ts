@@ -7,13 +7,15 @@
  * - nightly-backup with backup_method postgres: Barman's server config, roles, pg_hba rules, the SSH
  *   trust both ways, the slot; a streaming backup listed by Barman; archive_command is barman-wal-archive.
  * - standby-from-backup db2: recovered by barman recover over SSH, streaming from db1.
+ * - pgplay status reads Barman (list-backups/show-backup, check --nagios, backup_directory); the exported
+ *   standby build (plan --export-shell) rebuilds db2 by hand: barman recover sent over SSH from db2.
  * - pitr-drill to a restore point on drill1: barman recover and barman-wal-restore bring a dropped table back.
  * - retention: a second nightly-backup and barman cron (REDUNDANCY 1) delete the first backup.
  * - backup_method rsync (a second Barman server for the same cluster): an rsync backup listed.
  * - barman check with archiving broken on the primary: exit 1, the failed checks by name (also --nagios).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -84,6 +86,19 @@ describe('backup.tool barman on separate machines', () => {
     return (JSON.parse(out) as Record<string, ListedBackup[]>)[server] ?? [];
   }
 
+  interface StatusFinding {
+    severity: string;
+    message: string;
+    values?: Record<string, unknown>;
+  }
+  /** `pgplay status --output json`: the findings of each check by id. */
+  async function status(inv: string): Promise<Record<string, StatusFinding[]>> {
+    const r = await runCli(['status', '-i', inv, '--output', 'json', '--state-dir', stateDir], { env });
+    outputs.push(r.stdout, r.stderr);
+    const report = JSON.parse(r.stdout) as { checks: { id: string; findings: StatusFinding[] }[] };
+    return Object.fromEntries(report.checks.map((c) => [c.id, c.findings]));
+  }
+
   let streaming: string;
   let rsync: string;
 
@@ -148,6 +163,41 @@ describe('backup.tool barman on separate machines', () => {
     // The keep annotation pgplay set during the recovery is released.
     const kept = await listBackups('main');
     expect(kept.every((b) => !String(b.retention_status).startsWith('KEEP'))).toBe(true);
+  }, 300_000);
+
+  it('pgplay status reads Barman: the newest backup, barman check --nagios, the free space of its backup_directory', async () => {
+    const [newest] = await listBackups('main');
+    const checks = await status(streaming);
+    expect(checks['backup-age']!.map((f) => [f.severity, f.values?.label])).toEqual([
+      ['ok', newest!.backup_id],
+      ['ok', newest!.backup_id],
+    ]);
+    expect(checks['backup-age']![0]!.values?.size_bytes).toBeGreaterThan(1_000_000);
+    // backup.pitrWindow is not set: reported, from the oldest finished backup's begin time (show-backup).
+    expect(checks['pitr-window']![0]).toMatchObject({ severity: 'ok', values: { oldest_full_age_seconds: expect.any(Number), window_seconds: null } });
+    expect(checks.verify![0]).toMatchObject({ severity: 'ok', message: expect.stringMatching(/^barman check main: BARMAN OK/) });
+    expect(checks['repository-space']![0]!.message).toContain('/var/lib/barman/main');
+  }, 120_000);
+
+  it('the exported standby build (plan --export-shell), run by hand, rebuilds db2 from Barman and it streams', async () => {
+    await sh(m('db2'), 'pg_ctlcluster 15 main stop');
+    const file = join(work, 'standby-db2.sh');
+    const plan = await runCli(['plan', join(PLAYBOOKS, 'standby-from-backup.yml'), '-i', streaming, '-p', 'host=db2', '-p', 'rebuild=true', '--export-shell', file, '--state-dir', stateDir], { env });
+    outputs.push(plan.stdout, plan.stderr);
+    expect(plan.exitCode, `${plan.stdout.slice(-3000)}\n${plan.stderr}`).toBe(0);
+    const script = await readFile(file, 'utf8');
+    expect(script).toContain(`barman@${m('bk1').address} 'barman recover --remote-ssh-command '`);
+    const parts = [...script.matchAll(/^# {3}part (\d+): on (db1|db2|bk1) \(/gm)].map((p) => ({ n: p[1]!, host: p[2] as 'db1' | 'db2' | 'bk1' }));
+    for (const host of new Set(parts.map((p) => p.host))) expect((await m(host).exec(['sh', '-c', 'umask 077 && cat > /tmp/standby-db2.sh'], { input: script })).exitCode).toBe(0);
+    await m('db1').psql('CREATE TABLE after_export (id int); INSERT INTO after_export VALUES (1)');
+    for (const part of parts) {
+      const r = await m(part.host).exec(['sh', '/tmp/standby-db2.sh', part.n], { env: { PGPLAY_REPLICATION_PASSWORD: replicationPassword } });
+      expect(r.exitCode, `part ${part.n} on ${part.host}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`).toBe(0);
+    }
+    expect(await m('db2').psql('SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await eventually(() => m('db1').psql("SELECT state FROM pg_stat_replication WHERE application_name = 'db2'"), (v) => v === 'streaming')).toBe('streaming');
+    expect(await eventually(() => m('db2').psql('SELECT count(*) FROM after_export').catch(() => ''), (v) => v === '1')).toBe('1');
+    expect((await listBackups('main')).every((b) => !String(b.retention_status).startsWith('KEEP'))).toBe(true);
   }, 300_000);
 
   it('pitr-drill to a restore point: Barman recovers the backup on drill1 and its WAL brings a dropped table back', async () => {
@@ -220,6 +270,8 @@ describe('backup.tool barman on separate machines', () => {
     const nagios = await run(checkPlaybook, rsync, ['-p', 'nagios=true']);
     expect(nagios.exitCode, failure(nagios)).toBe(1);
     expect(nagios.stdout).toContain('continuous archiving');
+    // pgplay status: Barman's own check (--nagios) critical, naming it.
+    expect((await status(rsync)).verify![0]).toMatchObject({ severity: 'critical', message: expect.stringContaining('continuous archiving') });
 
     await db1.psql('ALTER SYSTEM RESET archive_command');
     await db1.psql('SELECT pg_reload_conf()');

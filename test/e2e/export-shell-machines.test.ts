@@ -8,13 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMachines, type Machine, type Machines } from '../support/machines.js';
-import { pgplay, rigConnection } from './fixtures/ssh/support.js';
+import { pgplay, writeRigInventory } from './fixtures/ssh/support.js';
 
 const SUBNET = '127.0.57';
 const SYSID = 'SELECT system_identifier FROM pg_control_system()';
@@ -37,22 +37,10 @@ describe('plan --export-shell: a standby built by hand from the exported script 
     ]);
     work = await mkdtemp(join(tmpdir(), 'pgplay-export-shell-'));
     stateDir = join(work, 'state');
-    inventory = join(work, 'inventory.yml');
-    await writeFile(
-      inventory,
-      [
-        'cluster: main',
-        'postgres: { version: 15, layout: debian }',
-        `connection: ${JSON.stringify({ ...rigConnection(rig), become: 'postgres' })}`,
-        'replication: { user: replicator, password: { env: PGPLAY_REPLICATION_PASSWORD }, slots: true }',
-        'backup: { tool: pgbackrest, repoHost: bk1 }',
-        'hosts:',
-        `  db1: { address: ${m('db1').address}, role: primary }`,
-        `  db2: { address: ${m('db2').address}, role: standby, upstream: db1 }`,
-        `  bk1: { address: ${m('bk1').address}, role: repository }`,
-        '',
-      ].join('\n'),
-    );
+    inventory = await writeRigInventory(join(work, 'inventory.yml'), rig, {
+      lines: ['replication: { user: replicator, password: { env: PGPLAY_REPLICATION_PASSWORD }, slots: true }', 'backup: { tool: pgbackrest, repoHost: bk1 }'],
+      hosts: { db1: 'role: primary', db2: 'role: standby, upstream: db1', bk1: 'role: repository' },
+    });
     // What the DBA had before pgplay: the superuser's password, which the repository host's globals export
     // (nightly-backup's pg_dumpall on bk1) logs in with from its own ~/.pgpass.
     const superuserPassword = randomBytes(12).toString('hex');

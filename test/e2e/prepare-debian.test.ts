@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_DIR, PG_CLUSTER, PG_VERSION, startMachines, type Machines } from '../support/machines.js';
-import { jsonEvents, pgplay, rigConnection } from './fixtures/ssh/support.js';
+import { jsonEvents, pgplay, writeRigInventory } from './fixtures/ssh/support.js';
 
 const PASSWORD = 'Debian-Prepare-Secret-52931';
 const LOG = `/var/log/postgresql/postgresql-${PG_VERSION}-${PG_CLUSTER}.log`;
@@ -39,19 +39,10 @@ describe('prepare.yml on a Debian machine (layout debian, over SSH)', () => {
     rig = await startMachines([{ name: 'alpha', address: '127.0.47.1' }]);
     work = await mkdtemp(join(tmpdir(), 'pgplay-prepare-debian-'));
     await writeFile(join(work, 'replication-password'), `${PASSWORD}\n`, { mode: 0o600 });
-    inventory = join(work, 'inventory.yml');
-    await writeFile(
-      inventory,
-      [
-        'cluster: main',
-        'postgres: { version: 15, layout: debian }',
-        `connection: ${JSON.stringify({ ...rigConnection(rig), become: 'postgres' })}`,
-        `replication: { user: replicator, password: { file: ${join(work, 'replication-password')} } }`,
-        'hosts:',
-        `  alpha: { address: ${alpha().address}, role: primary }`,
-        '',
-      ].join('\n'),
-    );
+    inventory = await writeRigInventory(join(work, 'inventory.yml'), rig, {
+      lines: [`replication: { user: replicator, password: { file: ${join(work, 'replication-password')} } }`],
+      hosts: { alpha: 'role: primary' },
+    });
     // Every statement in the server log, from the start; wal_log_hints (pgplay's default, a restart away)
     // already on, so that the run needs no restart (service managers are another test's subject).
     await alpha().psql("ALTER SYSTEM SET log_statement = 'all'");

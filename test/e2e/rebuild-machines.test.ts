@@ -15,12 +15,12 @@
  * restore path (the config a restored standby needs, the replication role, pgBackRest's config path) is
  * other slices' work, proven by the rig procedure suites.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMachines, type Machines } from '../support/machines.js';
-import { jsonEvents, pgplay, rigConnection } from './fixtures/ssh/support.js';
+import { jsonEvents, pgplay, writeRigInventory } from './fixtures/ssh/support.js';
 
 const PLAYBOOK = resolve('playbooks/standby-from-backup.yml');
 const SYSID = 'SELECT system_identifier FROM pg_control_system()';
@@ -36,19 +36,7 @@ describe('standby-from-backup over the cluster a package just created (separate 
       { name: 'bravo', address: '127.0.48.2' },
     ]);
     work = await mkdtemp(join(tmpdir(), 'pgplay-rebuild-machines-'));
-    inventory = join(work, 'inventory.yml');
-    await writeFile(
-      inventory,
-      [
-        'cluster: main',
-        'postgres: { version: 15, layout: debian }',
-        `connection: ${JSON.stringify({ ...rigConnection(rig), become: 'postgres' })}`,
-        'hosts:',
-        `  alpha: { address: ${rig.machines.alpha!.address}, role: primary }`,
-        `  bravo: { address: ${rig.machines.bravo!.address}, role: standby, upstream: alpha }`,
-        '',
-      ].join('\n'),
-    );
+    inventory = await writeRigInventory(join(work, 'inventory.yml'), rig, { hosts: { alpha: 'role: primary', bravo: 'role: standby, upstream: alpha' } });
   });
 
   afterAll(async () => {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_DIR, PGDATA, PG_CLUSTER, PG_VERSION, startMachines, type Machine, type Machines } from '../support/machines.js';
-import { finished, jsonEvents, pgplay, rigConnection, spawnPgplay } from './fixtures/ssh/support.js';
+import { finished, jsonEvents, pgplay, spawnPgplay, writeRigInventory } from './fixtures/ssh/support.js';
 
 const SUBNET = '127.0.46';
 const LOG = `/var/log/postgresql/postgresql-${PG_VERSION}-${PG_CLUSTER}.log`;
@@ -70,19 +70,7 @@ describe('layout debian on separate machines: pg_ctlcluster and waits that expla
     alpha = rig.machines.alpha!;
     bravo = rig.machines.bravo!;
     work = await mkdtemp(join(tmpdir(), 'pgplay-service-debian-'));
-    inventory = join(work, 'inventory.yml');
-    await writeFile(
-      inventory,
-      [
-        'cluster: svc',
-        'postgres: { version: 15, layout: debian }',
-        `connection: ${JSON.stringify({ ...rigConnection(rig), become: 'postgres' })}`,
-        'hosts:',
-        `  alpha: { address: ${alpha.address}, role: primary }`,
-        `  bravo: { address: ${bravo.address}, role: standby, upstream: alpha }`,
-        '',
-      ].join('\n'),
-    );
+    inventory = await writeRigInventory(join(work, 'inventory.yml'), rig, { cluster: 'svc', hosts: { alpha: 'role: primary', bravo: 'role: standby, upstream: alpha' } });
     // bravo becomes alpha's standby by hand, streaming as postgres.
     // Connections between machines leave from 127.0.0.1 (the loopback's source address): trust it first.
     await sh(alpha, `sed -i '1i host replication all 127.0.0.1/32 trust\\nhost all all 127.0.0.1/32 trust' ${CONFIG_DIR}/pg_hba.conf && pg_ctlcluster ${PG_VERSION} ${PG_CLUSTER} reload`);

@@ -52,8 +52,8 @@ describe('the basebackup repository', () => {
     const r = await list(repo);
     expect(r.exists).toBe(true);
     expect(r.backups.map((b) => [b.label, b.lsn_start, b.lsn_stop, b.wal_start, b.wal_stop, b.start_time, b.stop_time])).toEqual([
-      ['base-20260101T010000Z', '0/2000028', '0/2000100', '000000010000000000000002', '000000010000000000000002', '2026-01-01T01:00:00Z', '2026-01-01T01:00:05Z'],
-      ['base-20260102T010000Z', '0/7000028', '0/8000100', '000000010000000000000007', '000000010000000000000008', '2026-01-02T01:00:00Z', '2026-01-02T01:00:09Z'],
+      ['base-20260101T010000Z', '0/2000028', '0/2000100', '000000010000000000000002', '000000010000000000000002', '2026-01-01T01:00:00.000Z', '2026-01-01T01:00:05.000Z'],
+      ['base-20260102T010000Z', '0/7000028', '0/8000100', '000000010000000000000007', '000000010000000000000008', '2026-01-02T01:00:00.000Z', '2026-01-02T01:00:09.000Z'],
     ]);
     // No manifest (PostgreSQL 12 or older): listed as unusable for a point-in-time choice; a .partial backup is none.
     expect(r.unusable).toEqual(['base-20250101T010000Z']);

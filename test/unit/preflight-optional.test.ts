@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import preflightAction from '../../src/actions/preflight.js';
-import { Redactor } from '../../src/core/redact.js';
 import type { ActionContext } from '../../src/engine/action.js';
 import { FakeTransport } from '../../src/transports/fake.js';
-import { host } from './support/engine-harness.js';
+import { actionContext, host } from './support/engine-harness.js';
 
 /*
  * preflight's optional tools: a tool the playbook has another way for is reported with what is done
@@ -16,28 +15,14 @@ function context(versions: Record<string, string>, serverMajor: number): ActionC
     return versions[tool] ? { exitCode: 0, stdout: `${tool} (PostgreSQL) ${versions[tool]}\n` } : { exitCode: 127, stderr: 'not found' };
   });
   const h = { ...host('bk1', 'repository' as never), pgdata: undefined } as never;
-  return {
+  return actionContext({
     step: { id: 'tools', name: 'tools' },
     host: h,
     hosts: { db1: host('db1', 'primary'), bk1: h },
     inventory: { cluster: 'main', postgres: { version: serverMajor }, hosts: {} } as never,
     transport: t,
-    transportFor: () => t,
-    facts: { reachable: true } as never,
     factsOf: () => ({ reachable: true, version: serverMajor }) as never,
-    checkMode: true,
-    diff: false,
-    signal: new AbortController().signal,
-    redactor: new Redactor(),
-    renderTemplate: async () => '',
-    secret: async () => undefined,
-    connectPostgres: async () => {
-      throw new Error('no server');
-    },
-    scope: () => ({}),
-    log: () => undefined,
-    playbookDir: '/',
-  };
+  });
 }
 
 describe('preflight: optional tools', () => {

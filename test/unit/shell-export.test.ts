@@ -11,7 +11,7 @@ import type { Action, ActionContext } from '../../src/engine/action.js';
 import { ShellExportRecorder } from '../../src/engine/shell-export.js';
 import type { Step } from '../../src/model/playbook.js';
 import { FakeTransport } from '../../src/transports/fake.js';
-import { host } from './support/engine-harness.js';
+import { actionContext, host } from './support/engine-harness.js';
 
 /*
  * The break-glass export's pieces that need no server: the script's shape and refusals (the recorder),
@@ -22,29 +22,12 @@ import { host } from './support/engine-harness.js';
 const sh = (script: string, env: Record<string, string> = {}) => execa('sh', ['-ec', script], { env: { ...process.env, ...env }, reject: false });
 
 function context(t: FakeTransport, secrets: Record<string, string> = {}): ActionContext {
-  const h = host('db2');
-  return {
-    step: { id: 's', name: 's' },
-    host: h,
-    hosts: { db1: { ...host('db1', 'primary'), address: '10.0.0.1' }, db2: h },
-    inventory: { cluster: 'main', postgres: { version: 15 }, hosts: {}, replication: { user: 'replicator', password: { env: 'REPL_PW' } } },
+  return actionContext({
     transport: t,
-    transportFor: () => t,
-    facts: { reachable: true } as never,
-    factsOf: () => ({ reachable: true }) as never,
-    checkMode: true,
-    diff: false,
-    signal: new AbortController().signal,
-    redactor: new Redactor(),
-    renderTemplate: async () => '',
+    hosts: { db1: { ...host('db1', 'primary'), address: '10.0.0.1' }, db2: host('db2') },
+    inventory: { cluster: 'main', postgres: { version: 15 }, hosts: {}, replication: { user: 'replicator', password: { env: 'REPL_PW' } } } as never,
     secret: async (ref) => secrets[(ref as { env: string }).env],
-    connectPostgres: async () => {
-      throw new Error('no server');
-    },
-    scope: () => ({}),
-    log: () => undefined,
-    playbookDir: '/',
-  };
+  });
 }
 
 describe('break-glass export: the shell the actions write', () => {

@@ -1,11 +1,13 @@
 /**
  * The newest backup of each type against backup.maxAge (full and any always; diff and incr when set),
- * from the repository's own `pgbackrest info` on the backup host. The age counts from the backup's
+ * from the repository's own `pgbackrest info` on the backup host (with backup.tool basebackup its
+ * directories, with barman Barman's own list-backups and show-backup). The age counts from the backup's
  * stop time: that is when it became restorable.
  */
 import type { BackupEntry } from '../../postgres/pgbackrest-info.js';
 import { epochSeconds, formatAge, formatBytes, seconds } from '../format.js';
 import type { Finding, StatusCheck, StatusContext } from '../types.js';
+import { barmanWhere, listBarmanBackups } from './barman.js';
 import { listBasebackups } from './basebackups.js';
 
 const TYPES = ['full', 'diff', 'incr', 'any'] as const;
@@ -16,9 +18,31 @@ export function withoutBackup(ctx: StatusContext): Finding[] | undefined {
   return [{ severity: 'critical', message: 'the inventory has no backup section: nothing backs this cluster up' }];
 }
 
-/** The repository's backups, oldest first: pgBackRest's info, or the basebackup directories. */
-export async function repositoryBackups(ctx: StatusContext): Promise<{ where: string; backups: BackupEntry[] }> {
-  if (ctx.inventory.backup!.tool === 'basebackup') return { where: ctx.inventory.backup!.repoPath!, backups: await listBasebackups(ctx) };
+interface RepositoryBackups {
+  where: string;
+  backups: BackupEntry[];
+}
+
+// Read once per status run: backup-age, pitr-window and repository-space all read the same listing.
+const readings = new WeakMap<StatusContext, Promise<RepositoryBackups>>();
+
+/** The repository's backups, oldest first: pgBackRest's info, the basebackup directories, or Barman's finished backups. */
+export function repositoryBackups(ctx: StatusContext): Promise<RepositoryBackups> {
+  let reading = readings.get(ctx);
+  if (!reading) {
+    reading = readRepositoryBackups(ctx);
+    readings.set(ctx, reading);
+  }
+  return reading;
+}
+
+async function readRepositoryBackups(ctx: StatusContext): Promise<RepositoryBackups> {
+  const tool = ctx.inventory.backup!.tool;
+  if (tool === 'basebackup') return { where: ctx.inventory.backup!.repoPath!, backups: await listBasebackups(ctx) };
+  if (tool === 'barman') {
+    const { host, server } = barmanWhere(ctx);
+    return { where: `Barman's server ${server} on ${host}`, backups: await listBarmanBackups(ctx) };
+  }
   const info = await ctx.pgbackrestInfo();
   return { where: `stanza ${info.name} (${info.status.message})`, backups: info.backups };
 }

@@ -1,10 +1,13 @@
 /**
  * The next full backup needs about as much room in the repository as the last one took (its
  * repository size): less free space than that is critical, less than twice that a warning. Free
- * space is what `df` reports for backup.repoPath on the repository host (the primary without one).
+ * space is what `df` reports for backup.repoPath on the repository host (the primary without one); with
+ * backup.tool barman for the server's backup_directory, as the barman OS user.
  */
 import { formatBytes } from '../format.js';
+import { BARMAN_USER } from '../../barman/runner.js';
 import { backupHostName } from '../context.js';
+import { barmanBackupDirectory } from './barman.js';
 import type { StatusCheck } from '../types.js';
 import { newestOf, repositoryBackups, withoutBackup } from './backups.js';
 
@@ -15,8 +18,10 @@ export const repositorySpaceCheck: StatusCheck = {
     const missing = withoutBackup(ctx);
     if (missing) return missing;
     const host = backupHostName(ctx)!;
-    const path = ctx.inventory.backup!.repoPath!;
-    const df = await ctx.exec(host, ['df', '-P', '-B1', path], { become: ctx.hosts[host]!.postgres.osUser });
+    // Barman keeps the backups in its server's backup_directory, readable by the barman OS user.
+    const barman = ctx.inventory.backup!.tool === 'barman';
+    const path = barman ? await barmanBackupDirectory(ctx) : ctx.inventory.backup!.repoPath!;
+    const df = await ctx.exec(host, ['df', '-P', '-B1', path], { become: barman ? BARMAN_USER : ctx.hosts[host]!.postgres.osUser });
     const available = parseDfAvailable(df.stdout);
     if (df.exitCode !== 0 || available === undefined) {
       return [{ severity: 'critical', host, message: `cannot read the free space of ${path}: ${df.stderr.trim() || `df exited ${df.exitCode}`}` }];

@@ -3,15 +3,19 @@
  * the newest run of this cluster (not a plan) in which a step named `verify` ran (nightly-backup.yml's
  * verify step), whether it passed and how long ago. A failed verify is critical; none on record, or
  * one older than backup.maxAge.full, is a warning (this state directory may not be the scheduler's).
+ * With backup.tool barman it is `barman check --nagios` on the repository host, run now (barman.ts).
  */
 import { stepResults } from '../../journal/reader.js';
 import { epochSeconds, formatAge, seconds } from '../format.js';
 import type { StatusCheck } from '../types.js';
+import { barmanCheckFinding } from './barman.js';
 
 export const verifyCheck: StatusCheck = {
   id: 'verify',
   title: 'Last repository verify (from the run journal)',
   async run(ctx) {
+    // Barman has no verify run in the journal: its own check of the server, run now, is the repository's check.
+    if (ctx.inventory.backup?.tool === 'barman') return [await barmanCheckFinding(ctx)];
     for (const run of ctx.journalRuns()) {
       const result = stepResults(run).findLast((e) => (e.step === 'verify' || e.step.endsWith('/verify')) && e.status !== 'skipped');
       if (!result) continue;

@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { Action } from '../../../src/actions/types.js';
+import type { ActionContext } from '../../../src/engine/action.js';
 import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
 import { RunContext, type EngineOptions } from '../../../src/engine/run-context.js';
@@ -96,6 +97,38 @@ export function host(name: string, role: Role = 'standby'): Host {
     postgres: { version: 15, bindir: '/usr/lib/postgresql/15/bin', port: 5432, osUser: 'postgres', superuser: 'postgres', socketDir: '/tmp', settings: {}, hba: [] },
     connection: { transport: 'local' },
     vars: {},
+  };
+}
+
+/**
+ * The context of one action called directly, outside the engine: check mode, a fake transport (the
+ * host's, unless given), no server to connect to. A test overrides what its action reads.
+ */
+export function actionContext(over: Partial<ActionContext> = {}): ActionContext {
+  const h = over.host ?? host('db2');
+  const t = over.transport ?? new FakeTransport(h.name);
+  return {
+    step: { id: 's', name: 's' },
+    host: h,
+    hosts: { db1: host('db1', 'primary'), [h.name]: h },
+    inventory: { cluster: 'main', postgres: { version: 15 }, hosts: {} } as never,
+    transport: t,
+    transportFor: () => t,
+    facts: { reachable: true } as never,
+    factsOf: () => ({ reachable: true }) as never,
+    checkMode: true,
+    diff: false,
+    signal: new AbortController().signal,
+    redactor: new Redactor(),
+    renderTemplate: async () => '',
+    secret: async () => undefined,
+    connectPostgres: async () => {
+      throw new Error('no server');
+    },
+    scope: () => ({}),
+    log: () => undefined,
+    playbookDir: '/',
+    ...over,
   };
 }
 
