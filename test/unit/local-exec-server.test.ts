@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ExecServers } from '../../src/transports/exec-server.js';
 import { LocalTransport } from '../../src/transports/local.js';
 import { localHost } from './support/action-context.js';
 
@@ -72,6 +73,19 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
     expect(existsSync(`/proc/${helper}`)).toBe(true);
     await own.close();
     await waitFor(() => !existsSync(`/proc/${helper}`));
+  });
+});
+
+describe('a helper that cannot start', () => {
+  it('no perl (or a helper that does not answer as one): the command is handed back, to run directly, and the helper is not tried again', async () => {
+    let starts = 0;
+    const missing = new ExecServers((_user, helper) => (starts++, ['/nonexistent/perl-less', ...helper.slice(1)]));
+    expect(await missing.run('postgres', ['true'], {}, undefined)).toBeUndefined();
+    expect(await missing.run('postgres', ['true'], {}, undefined)).toBeUndefined();
+    expect(starts).toBe(1);
+    const mute = new ExecServers(() => ['sh', '-c', 'echo something else']);
+    expect(await mute.run('postgres', ['true'], {}, undefined)).toBeUndefined();
+    await Promise.all([missing.close(), mute.close()]);
   });
 });
 
