@@ -63,6 +63,30 @@ describe('wait: what it costs besides its condition', () => {
     expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll']);
   });
 
+  it('a streaming wait that misses reads the standby and its upstream side by side, not one after the other', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const transport = new FakeTransport('local1', async (argv) => {
+      peak = Math.max(peak, ++inFlight);
+      // Answered on a later turn of the event loop: a command issued meanwhile overlaps this one.
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return { stdout: argv[3] === 'pgplay-log-locate' ? '/pg/log/postgresql.log\n' : 'alive=1 size=0\n' };
+    });
+    const ctx = testContext({ transport });
+    const standby = { ...ctx.host, name: 'db2', pgdata: '/pg/db2', role: 'standby' as const };
+    ctx.hosts = { ...ctx.hosts, db2: standby };
+    ctx.transportFor = () => transport;
+    let probes = 0;
+    ctx.connectPostgres = async () =>
+      ({ query: async () => ({ rows: [{ state: ++probes >= 2 ? 'streaming' : 'catchup' }] }), end: async () => undefined }) as unknown as Client;
+    const outcome = await waitAction.check(ctx, { streaming: 'db2', interval: '60s', timeout: '10m' });
+    expect(outcome.msg).toBe('db2 is streaming');
+    // Located and read on both hosts (start), read once more on both (the first check).
+    expect(transport.calls.filter((c) => c.kind === 'exec')).toHaveLength(6);
+    expect(peak).toBe(2);
+  });
+
   it('the delays double from 20 ms up to the interval and stay there; an interval under 20 ms is used as it is', () => {
     const next = pollDelays(500);
     expect(Array.from({ length: 7 }, next)).toEqual([20, 40, 80, 160, 320, 500, 500]);
