@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { table, summarize, type Pair, type ProcedureResult } from './stats.js';
+import { baselineTable, table, summarize, type Pair, type ProcedureResult } from './stats.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -19,6 +19,9 @@ const { values: opts } = parseArgs({
     results: { type: 'string', default: 'bench/results' },
     // The pgplay checkout to measure (its dist/ must be built); raw.sh is always this checkout's.
     pgplay: { type: 'string', default: '.' },
+    // Another built checkout measured in the same rounds (raw, baseline, pgplay in a rotating order), so
+    // that before and after are compared at the same load on a shared machine.
+    baseline: { type: 'string', default: '' },
     only: { type: 'string', default: '' },
     keep: { type: 'boolean', default: false },
     label: { type: 'string', default: '' },
@@ -35,6 +38,7 @@ if (!Number.isInteger(PAIRS) || PAIRS < 1 || !Number.isInteger(SCALE) || SCALE <
 const LAB = resolve(opts.dir!);
 const STATE = `${LAB}-state`;
 const PGPLAY = resolve(opts.pgplay!);
+const BASELINE = opts.baseline ? resolve(opts.baseline) : undefined;
 const RAW = resolve('bench/procedures/raw.sh');
 const BIN = '/usr/lib/postgresql/15/bin';
 const PORTS = { db1: BASE_PORT, db2: BASE_PORT + 1, drill1: BASE_PORT + 2 };
@@ -72,6 +76,8 @@ const psql = (host: 'db1' | 'db2' | 'drill1', db: string, query: string): string
 const pgplayCmd = (...args: string[]): string[] => ['node', join(PGPLAY, 'dist/cli/main.js'), ...args];
 const runPlaybook = (playbook: string, ...params: string[]): string[] =>
   pgplayCmd('run', playbook, '-i', join(LAB, 'inventory.yml'), '--yes', ...params.flatMap((p) => ['-p', p]));
+/** The same command with the baseline checkout's pgplay. */
+const onBaseline = (argv: string[]): string[] => (BASELINE ? argv.map((a) => (a === join(PGPLAY, 'dist/cli/main.js') ? join(BASELINE, 'dist/cli/main.js') : a)) : argv);
 const rawCmd = (procedure: string): string[] => ['bash', RAW, procedure];
 
 // ---- What must hold after a run (both sides), so that a fast side is never one that skipped work ----
@@ -183,16 +189,30 @@ function setUp(): void {
 
 function measure(p: Procedure): ProcedureResult {
   const result: ProcedureResult = { name: p.name, label: p.label, pairs: [] };
-  const once = (side: 'raw' | 'pgplay'): number => {
+  const once = (side: 'raw' | 'pgplay' | 'baseline'): number => {
     p.reset?.();
     const before = p.before?.();
-    const { seconds } = exec(side === 'raw' ? p.raw() : p.pgplay(), p.extraEnv?.() ?? {});
+    const { seconds } = exec(side === 'raw' ? p.raw() : side === 'baseline' ? onBaseline(p.pgplay()) : p.pgplay(), p.extraEnv?.() ?? {});
     p.verify(before);
     return seconds;
   };
   p.beforePair?.(0);
   once('pgplay');
   once('raw');
+  if (BASELINE) {
+    once('baseline');
+    for (let i = 1; i <= PAIRS; i++) {
+      p.beforePair?.(i);
+      // Each side first, second and third in turn.
+      const sides = (['raw', 'baseline', 'pgplay'] as const).map((_, k, all) => all[(k + i) % 3]!);
+      const t: Record<string, number> = {};
+      for (const side of sides) t[side] = once(side);
+      const pair: Pair = { first: sides[0] === 'raw' ? 'raw' : 'pgplay', raw: t.raw!, pgplay: t.pgplay!, baseline: t.baseline! };
+      result.pairs.push(pair);
+      console.log(`  ${p.name} round ${i}/${PAIRS}: raw ${pair.raw.toFixed(2)} s, baseline ${pair.baseline!.toFixed(2)} s, pgplay ${pair.pgplay.toFixed(2)} s (load ${loadavg()[0]!.toFixed(1)})`);
+    }
+    return result;
+  }
   for (let i = 1; i <= PAIRS; i++) {
     p.beforePair?.(i);
     const first = i % 2 === 1 ? 'raw' : 'pgplay';
@@ -248,7 +268,7 @@ const header =
   `Procedure benchmark ${opts.label ? `(${opts.label}) ` : ''}of ${started.toISOString()}: pgplay ${gitRev(PGPLAY)} at ${PGPLAY}; ` +
   `pgbench scale ${SCALE}; ${PAIRS} interleaved pairs per procedure (order alternating, one untimed pair first); ` +
   `${cpus().length} CPUs; 1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the runs.\n\n`;
-const md = header + table(results);
+const md = header + (BASELINE ? `Baseline: pgplay ${gitRev(BASELINE)} at ${BASELINE}, in the same rounds.\n\n` + baselineTable(results) + '\n' : '') + table(results);
 writeFileSync(join(OUT, 'results.json'), JSON.stringify({ started, pgplay: PGPLAY, rev: gitRev(PGPLAY), scale: SCALE, pairs: PAIRS, loads, results: results.map((r) => ({ ...r, summary: summarize(r) })) }, null, 2) + '\n');
 writeFileSync(join(OUT, 'results.md'), md);
 process.stdout.write(`\n${md}\nraw results: ${OUT}\n`);

@@ -5,6 +5,8 @@ export interface Pair {
   first: 'raw' | 'pgplay';
   raw: number;
   pgplay: number;
+  /** The baseline checkout's time in the same round (--baseline). */
+  baseline?: number;
 }
 
 export interface ProcedureResult {
@@ -77,6 +79,28 @@ export function table(results: ProcedureResult[]): string {
         `${s(m.pgplayMedian)} (${m.pgplaySpread.map((x) => x.toFixed(2)).join('–')}) | ` +
         `${signed(m.overhead)} (${m.overheadSpread.map((x) => signed(x)).join(' … ')}) | ` +
         `${(m.pgplayMedian / m.rawMedian).toFixed(2)}× | ${m.met ? 'met' : 'not met'} (≤ ${m.allowed.toFixed(2)} s) |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Before (the baseline checkout) against after (pgplay), each against raw, all from the same rounds. */
+export function baselineTable(results: ProcedureResult[]): string {
+  const lines = [
+    '| procedure | raw median | before: pgplay median, overhead (median of rounds) | after: pgplay median, overhead (median of rounds) | after − before (median of rounds, p25–p75) | after within target (0.3 s or 5 %) |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    const rounds = r.pairs.filter((p) => p.baseline !== undefined);
+    if (rounds.length === 0) continue;
+    const raw = median(rounds.map((p) => p.raw));
+    const allowed = Math.max(0.3, 0.05 * raw);
+    const before = median(rounds.map((p) => p.baseline! - p.raw));
+    const after = median(rounds.map((p) => p.pgplay - p.raw));
+    const gain = rounds.map((p) => p.pgplay - p.baseline!);
+    lines.push(
+      `| ${r.label} | ${s(raw)} | ${s(median(rounds.map((p) => p.baseline!)))}, ${signed(before)} | ${s(median(rounds.map((p) => p.pgplay)))}, ${signed(after)} | ` +
+        `${signed(median(gain))} (${signed(quantile(gain, 0.25))} … ${signed(quantile(gain, 0.75))}) | ${after <= allowed ? 'met' : 'not met'} (≤ ${allowed.toFixed(2)} s) |`,
     );
   }
   return lines.join('\n') + '\n';

@@ -57,7 +57,7 @@ export const waitAction: Action<WaitInput> = {
       },
       in_recovery: { type: 'boolean' },
       timeout: { type: ['string', 'number'], default: '60s' },
-      interval: { type: ['string', 'number'], default: '1s' },
+      interval: { type: ['string', 'number'], default: '1s', description: 'The longest delay between two probes: the first comes after 20 ms, each next one after twice the last, up to this.' },
     },
     oneOf: CONDITIONS.map((c) => ({ required: [c] })),
   },
@@ -74,14 +74,24 @@ export const waitAction: Action<WaitInput> = {
     const timeoutMs = parseDuration(input.timeout ?? '60s', 'timeout');
     const intervalMs = parseDuration(input.interval ?? '1s', 'interval');
     const deadline = Date.now() + timeoutMs;
+    // Probed before anything else: a condition that already holds (a standby streaming by the time the
+    // steps before it are done) needs no watch, whose start reads each server's log location and state.
+    let last = await probe();
+    if (last.met) return met(last);
     const watch = await watchFor(ctx, input);
-    let last = { met: false, detail: 'not probed' };
+    const delays = pollDelays(intervalMs);
+    let watched = Number.NEGATIVE_INFINITY;
     for (;;) {
+      // The servers are read at the wait's own interval, however fast the condition is polled.
+      if (Date.now() - watched >= intervalMs) {
+        await watch?.check(last.detail);
+        watched = Date.now();
+      }
+      const delay = delays();
+      if (Date.now() + delay > deadline || ctx.signal.aborted) break;
+      await sleep(delay, ctx.signal);
       last = await probe();
-      if (last.met) return { changed: false, msg: last.detail, data: { detail: last.detail } };
-      await watch?.check(last.detail);
-      if (Date.now() + intervalMs > deadline || ctx.signal.aborted) break;
-      await sleep(intervalMs, ctx.signal);
+      if (last.met) return met(last);
     }
     const logs = ctx.signal.aborted ? '' : ((await watch?.report()) ?? '');
     throw new PgplayError({
@@ -110,6 +120,26 @@ export const waitAction: Action<WaitInput> = {
     };
   },
 };
+
+const met = (probed: { detail: string }) => ({ changed: false, msg: probed.detail, data: { detail: probed.detail } });
+
+/** The first delay between two probes. */
+export const FIRST_POLL_MS = 20;
+
+/**
+ * The delays between probes: 20 ms at first, doubling up to the wait's interval. A condition usually
+ * holds within moments of the step before it (a started standby connects to its upstream in tens of
+ * milliseconds), and a probe at the full interval made every wait cost up to that interval for nothing;
+ * a condition that takes long is still polled at the interval after a few fast probes.
+ */
+export function pollDelays(intervalMs: number): () => number {
+  let next = Math.min(FIRST_POLL_MS, intervalMs);
+  return () => {
+    const delay = next;
+    next = Math.min(next * 2, intervalMs);
+    return delay;
+  };
+}
 
 /** The wait's condition as a shell test: a psql query that must print t, or pg_isready. */
 function shellCondition(ctx: ActionContext, input: WaitInput): { what: string; test: string } {

@@ -120,21 +120,23 @@ export class ServerWatch {
 
   /** Starts watching these hosts' servers (those with a PGDATA); the logs are read from their end on. */
   static async start(ctx: ServerContext, hosts: Host[], o: { replication: boolean; mustRun: boolean }): Promise<ServerWatch> {
-    const servers: Watched[] = [];
-    for (const host of hosts) {
-      if (!host.pgdata || servers.some((s) => s.host.name === host.name)) continue;
-      const fallback = host.postgres.logFile ?? defaultLogFile(host.pgdata);
-      const conf = host.postgres.configDir ?? host.pgdata;
-      const r = await runAsOwner(ctx, ['/bin/sh', '-c', LOCATE, 'pgplay-log-locate', host.pgdata, conf, pgBin(host, 'postgres'), fallback], {
-        host,
-        timeoutMs: 30_000,
-      });
-      const log = r.stdout.trim().split('\n')[0] || fallback;
-      // mustRun: a server that does not run when the wait begins is already gone (nothing will bring it).
-      const w: Watched = { host, log, offset: 0, text: '', before: '', everAlive: o.mustRun, alive: false };
-      await ServerWatch.poll(ctx, w, true);
-      servers.push(w);
-    }
+    const watched = hosts.filter((host, i) => host.pgdata && hosts.findIndex((h) => h.name === host.name) === i);
+    // The servers are read side by side: a wait's first miss should not wait on one host after the other.
+    const servers = await Promise.all(
+      watched.map(async (host): Promise<Watched> => {
+        const fallback = host.postgres.logFile ?? defaultLogFile(host.pgdata!);
+        const conf = host.postgres.configDir ?? host.pgdata!;
+        const r = await runAsOwner(ctx, ['/bin/sh', '-c', LOCATE, 'pgplay-log-locate', host.pgdata!, conf, pgBin(host, 'postgres'), fallback], {
+          host,
+          timeoutMs: 30_000,
+        });
+        const log = r.stdout.trim().split('\n')[0] || fallback;
+        // mustRun: a server that does not run when the wait begins is already gone (nothing will bring it).
+        const w: Watched = { host, log, offset: 0, text: '', before: '', everAlive: o.mustRun, alive: false };
+        await ServerWatch.poll(ctx, w, true);
+        return w;
+      }),
+    );
     return new ServerWatch(ctx, servers, o.replication);
   }
 
@@ -156,14 +158,20 @@ export class ServerWatch {
 
   /** Reads every watched server; throws when one is gone or (replication) an error keeps repeating. */
   async check(what: string): Promise<void> {
-    for (const w of this.servers) {
-      try {
-        await ServerWatch.poll(this.ctx, w);
-      } catch (e) {
-        // The watch only explains; a host it cannot read now is the wait's own business.
-        this.ctx.log(`cannot read ${w.host.name}'s server state: ${e instanceof Error ? e.message : String(e)}`);
-        continue;
-      }
+    const read = await Promise.all(
+      this.servers.map((w) =>
+        ServerWatch.poll(this.ctx, w).then(
+          () => true,
+          (e: unknown) => {
+            // The watch only explains; a host it cannot read now is the wait's own business.
+            this.ctx.log(`cannot read ${w.host.name}'s server state: ${e instanceof Error ? e.message : String(e)}`);
+            return false;
+          },
+        ),
+      ),
+    );
+    for (const [i, w] of this.servers.entries()) {
+      if (!read[i]) continue;
       if (w.everAlive && !w.alive) {
         const lines = relevantLines(w.text.trim() ? w.text : w.before);
         throw new PgplayError({

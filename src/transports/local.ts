@@ -9,6 +9,7 @@ import type { Host } from '../model/inventory.js';
 import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeFileArgv } from './file-commands.js';
 import { becomeArgv, type BecomeMethod } from './become.js';
 import { outputText, startChild, type Child } from './child.js';
+import { ExecServers } from './exec-server.js';
 import {
   PREVIOUS_SUFFIX,
   type ExecOptions,
@@ -47,6 +48,8 @@ export class LocalTransport implements Transport {
   private readonly fileAccess: 'auto' | 'commands';
   private readonly live = new Set<Child>();
   private readonly ids = machineIds;
+  /** The helpers that run commands as other users (one runuser each, not one per command). */
+  private readonly servers = helpers(new ExecServers((user, helper) => becomeArgv(helper, user, this.currentUser, 'runuser')));
 
   constructor(host: Host, options: LocalTransportOptions = {}) {
     this.hostName = host.name;
@@ -63,12 +66,14 @@ export class LocalTransport implements Transport {
     if (argv.length === 0) throw new PgplayError({ code: 'TRANSPORT', message: 'empty command', host: this.hostName });
     const full = this.wrap(argv, options.become, options.env);
     const started = Date.now();
-    const child = startChild(full[0]!, full.slice(1), {
-      // As over SSH: another user may not enter pgplay's own working directory (say /root).
-      cwd: options.cwd ?? (options.become && options.become !== this.currentUser ? '/' : undefined),
-      env: options.env,
-      input: options.stdin,
-    });
+    const child =
+      (await this.served(argv, options)) ??
+      startChild(full[0]!, full.slice(1), {
+        // As over SSH: another user may not enter pgplay's own working directory (say /root).
+        cwd: options.cwd ?? (options.become && options.become !== this.currentUser ? '/' : undefined),
+        env: options.env,
+        input: options.stdin,
+      });
     let timedOut = false;
     const stop = this.track(child);
     const timer =
@@ -201,6 +206,23 @@ export class LocalTransport implements Transport {
     const running = [...this.live];
     for (const child of running) killGroup(child, 'SIGTERM');
     await Promise.all(running.map((c) => c.done));
+    await this.servers.close();
+  }
+
+  /**
+   * A command as another user through runuser goes to one of that user's long-lived helpers
+   * (exec-server.ts) instead of a runuser of its own; undefined when it cannot (a working directory other
+   * than /, where the helpers run; no helper), and it runs directly.
+   */
+  private async served(argv: string[], options: ExecOptions): Promise<Child | undefined> {
+    const user = options.become;
+    if (!user || user === this.currentUser || !this.usesRunuser() || (options.cwd !== undefined && options.cwd !== '/')) return undefined;
+    const command = await this.servers.run(user, argv, options.env ?? {}, options.stdin);
+    if (!command) return undefined;
+    const pid = await command.pid;
+    // What track() and killGroup() use of a child: its pid (a process group of its own) and kill.
+    const process_ = { pid, kill: (signal: NodeJS.Signals) => pid !== undefined && process.kill(pid, signal) } as unknown as Child['process'];
+    return { process: process_, done: command.done };
   }
 
   private wrap(argv: string[], become: string | undefined, env?: Record<string, string>): string[] {
@@ -394,9 +416,17 @@ class ChildStream extends Duplex {
 
 /** Children of every transport, so a process exit never leaves a detached group behind. */
 const liveGroups = new Set<Child>();
+/** The command helpers of every transport, for the same reason. */
+const allHelpers = new Set<ExecServers>();
 process.once('exit', () => {
   for (const child of liveGroups) killGroup(child, 'SIGKILL');
+  for (const servers of allHelpers) servers.killAll();
 });
+
+function helpers(servers: ExecServers): ExecServers {
+  allHelpers.add(servers);
+  return servers;
+}
 
 function killGroup(child: Child, signal: NodeJS.Signals): void {
   const pid = child.process.pid;

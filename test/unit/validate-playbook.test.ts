@@ -5,6 +5,7 @@ import { PgplayErrors, type PgplayError } from '../../src/core/errors.js';
 import { loadInventory } from '../../src/load/inventory.js';
 import { loadPlaybook, playbookErrors } from '../../src/load/playbook.js';
 import { parseYaml } from '../../src/load/yaml.js';
+import { playbookDocument } from '../../src/schema/documents.js';
 import type { Inventory } from '../../src/model/inventory.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
 
@@ -299,6 +300,21 @@ describe('included playbooks', () => {
     const doc = parseYaml(text, VALID_FILE);
     expect(shown(playbookErrors(doc, { actions: fakeActions, inventory }))).toEqual([`${F}:13:5, step backup: missing required key "hosts"`]);
     expect(playbookErrors(doc, { actions: fakeActions, inventory, included: true })).toEqual([]);
+  });
+
+  test("a valid one is checked with the playbook's own validator: the included-playbook validator is built only for the errors of one that is not valid", () => {
+    // An action list of its own: its two document schemas are built (and compiled) here, and counted.
+    const actions = [...fakeActions];
+    const included = playbookDocument(actions, { hostsOptional: true });
+    const doc = parseYaml(edit('    hosts: repository\n', ''), VALID_FILE);
+    expect(playbookErrors(doc, { actions, inventory, included: true })).toEqual([]);
+    expect(playbookDocument(actions).isBuilt).toBe(true);
+    expect(included.isBuilt).toBe(false);
+    // Not valid: the errors are the included schema's, exactly as before (hosts still not required).
+    const bad = parseYaml(edit('    hosts: repository\n', '    retries: many\n'), VALID_FILE);
+    expect(shown(playbookErrors(bad, { actions, inventory, included: true }))).toEqual(shown(playbookErrors(bad, { actions: fakeActions, inventory, included: true })));
+    expect(shown(playbookErrors(bad, { actions, inventory, included: true }))).toHaveLength(1);
+    expect(included.isBuilt).toBe(true);
   });
 });
 

@@ -1,0 +1,95 @@
+/**
+ * Commands as another user go through one long-lived helper per user (exec-server.ts), not one
+ * `runuser` each (issue 14: a PAM session and a fork of node per command, 20-30 ms, about fifty per
+ * standby build). Counted here: the processes that commands run under (their parent), on the real
+ * local transport as root with become postgres. What a command sees must be what runuser gave it.
+ */
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ExecServers } from '../../src/transports/exec-server.js';
+import { LocalTransport } from '../../src/transports/local.js';
+import { localHost } from './support/action-context.js';
+
+const asRoot = process.getuid?.() === 0;
+const transport = new LocalTransport(localHost());
+afterAll(() => transport.close());
+
+/** What a command run as postgres sees of its identity and environment (its parent left out). */
+const IDENTITY = 'id; echo "$HOME $USER $LOGNAME $SHELL"; ulimit -n; ulimit -u; umask; pwd; cat /proc/self/loginuid';
+
+describe.runIf(asRoot)('commands as another user: one helper, not one runuser per command', () => {
+  it('five commands one after another run under one parent process; under runuser each had its own', async () => {
+    const parents = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const r = await transport.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' });
+      expect(r.exitCode).toBe(0);
+      parents.add(r.stdout);
+    }
+    expect(parents.size).toBe(1);
+    const [helper] = [...parents];
+    expect(existsSync(`/proc/${helper}`)).toBe(true);
+  });
+
+  it('a command sees the user, groups, environment, limits, umask and directory runuser gives it', async () => {
+    const direct = spawnSync('runuser', ['-u', 'postgres', '--', 'sh', '-c', IDENTITY], { cwd: '/', encoding: 'utf8' });
+    const served = await transport.exec(['sh', '-c', IDENTITY], { become: 'postgres' });
+    expect(served.stdout).toBe(direct.stdout.trimEnd());
+    expect(served.stdout).toContain('uid=101(postgres)');
+  });
+
+  it('output, exit status, input, variables, a program that is missing, the working directory, and commands at the same time', async () => {
+    expect((await transport.exec(['pwd'], { become: 'postgres', cwd: '/' })).stdout).toBe('/');
+    expect((await transport.exec(['pwd'], { become: 'postgres', cwd: '/tmp' })).stdout).toBe('/tmp');
+    const r = await transport.exec(['sh', '-c', 'printf "a\\0b"; echo oops >&2; echo "$GREETING"; exit 7'], { become: 'postgres', env: { GREETING: 'hi' } });
+    expect([r.exitCode, r.stdout, r.stderr]).toEqual([7, 'a\0bhi', 'oops']);
+    const big = 'x'.repeat(300_000);
+    const cat = await transport.exec(['sh', '-c', 'cat; echo; head -c 200000 /dev/zero | tr "\\0" y'], { become: 'postgres', stdin: big });
+    expect(cat.stdout).toBe(`${big}\n${'y'.repeat(200_000)}`);
+    const missing = await transport.exec(['/nonexistent/tool'], { become: 'postgres' });
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toMatch(/failed to execute \/nonexistent\/tool: No such file or directory/);
+    const many = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => transport.exec(['sh', '-c', `echo ${i}; id -un`], { become: 'postgres' })));
+    expect(many.map((m) => m.stdout)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${i}\npostgres`));
+  });
+
+  it('a timeout or an abort stops the command and everything it started', async () => {
+    const r = await transport.exec(['sh', '-c', 'sleep 60 & echo $!; wait'], { become: 'postgres', timeoutMs: 300 });
+    expect(r.timedOut).toBe(true);
+    expect(r.exitCode).toBe(143);
+    const controller = new AbortController();
+    const aborted = transport.exec(['sh', '-c', 'sleep 60 & echo $! > /tmp/pgplay-exec-server-abort.pid; wait'], { become: 'postgres', signal: controller.signal });
+    await waitFor(() => existsSync('/tmp/pgplay-exec-server-abort.pid'));
+    controller.abort();
+    expect((await aborted).exitCode).not.toBe(0);
+    const child = spawnSync('cat', ['/tmp/pgplay-exec-server-abort.pid'], { encoding: 'utf8' }).stdout.trim();
+    spawnSync('rm', ['-f', '/tmp/pgplay-exec-server-abort.pid']);
+    await waitFor(() => !existsSync(`/proc/${child}`) || /State:\s+Z/.test(spawnSync('cat', [`/proc/${child}/status`], { encoding: 'utf8' }).stdout));
+  });
+
+  it('close() ends the helpers: no process of the transport is left', async () => {
+    const own = new LocalTransport(localHost());
+    const helper = (await own.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout;
+    expect(existsSync(`/proc/${helper}`)).toBe(true);
+    await own.close();
+    await waitFor(() => !existsSync(`/proc/${helper}`));
+  });
+});
+
+describe('a helper that cannot start', () => {
+  it('no perl (or a helper that does not answer as one): the command is handed back, to run directly, and the helper is not tried again', async () => {
+    let starts = 0;
+    const missing = new ExecServers((_user, helper) => (starts++, ['/nonexistent/perl-less', ...helper.slice(1)]));
+    expect(await missing.run('postgres', ['true'], {}, undefined)).toBeUndefined();
+    expect(await missing.run('postgres', ['true'], {}, undefined)).toBeUndefined();
+    expect(starts).toBe(1);
+    const mute = new ExecServers(() => ['sh', '-c', 'echo something else']);
+    expect(await mute.run('postgres', ['true'], {}, undefined)).toBeUndefined();
+    await Promise.all([missing.close(), mute.close()]);
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(condition()).toBe(true);
+}

@@ -1,0 +1,96 @@
+/**
+ * What a wait costs beyond its condition (issue 14): a condition that already holds is one probe and
+ * nothing else (no watch of the server's log), and a condition that holds soon is polled fast at first
+ * (20 ms, doubling up to the wait's interval) instead of at the full interval from the first miss on.
+ * Counted: the commands the wait runs on the host and the delays it asks for (sleep answers at once
+ * here), never the time it takes.
+ */
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Client } from 'pg';
+
+const delays: number[] = [];
+vi.mock('../../src/core/sleep.js', () => ({
+  sleep: async (ms: number) => {
+    delays.push(ms);
+  },
+}));
+
+const { waitAction, pollDelays } = await import('../../src/actions/wait.js');
+const { FakeTransport } = await import('../../src/transports/fake.js');
+const { testContext } = await import('./support/action-context.js');
+
+/** A host whose server is up, with a query that becomes true at its `trueAt`-th run. */
+function setUp(trueAt: number) {
+  const transport = new FakeTransport('local1', (argv) => {
+    // The watch: where the log is, then whether the postmaster lives and what the log gained.
+    const script = argv[3] ?? '';
+    if (script === 'pgplay-log-locate') return { stdout: '/pg/log/postgresql.log\n' };
+    if (script === 'pgplay-log-poll') return { stdout: 'alive=1 size=0\n' };
+    return { exitCode: 0 };
+  });
+  const ctx = testContext({ transport });
+  let queries = 0;
+  ctx.connectPostgres = async () =>
+    ({
+      query: async () => ({ rows: [{ ready: ++queries >= trueAt }] }),
+      end: async () => undefined,
+    }) as unknown as Client;
+  return { ctx, transport, queries: () => queries };
+}
+
+beforeEach(() => {
+  delays.length = 0;
+});
+
+describe('wait: what it costs besides its condition', () => {
+  it('a condition that holds at the first probe runs no command on the host (no watch of its server) and sleeps never', async () => {
+    const { ctx, transport, queries } = setUp(1);
+    const outcome = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '500ms', timeout: '60s' });
+    expect(outcome).toMatchObject({ changed: false, msg: 'query returned true' });
+    expect(queries()).toBe(1);
+    expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual([]);
+    expect(delays).toEqual([]);
+  });
+
+  it('a condition that holds at the fourth probe is polled after 20, 40 and 80 ms, not after the interval each time; the server is watched at the interval', async () => {
+    const { ctx, transport, queries } = setUp(4);
+    const outcome = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '60s', timeout: '10m' });
+    expect(outcome.msg).toBe('query returned true');
+    expect(queries()).toBe(4);
+    expect(delays).toEqual([20, 40, 80]);
+    // The watch starts at the first miss (its log located, its end read) and reads the server once then:
+    // the next read is due a whole interval later.
+    expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll']);
+  });
+
+  it('a streaming wait that misses reads the standby and its upstream side by side, not one after the other', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const transport = new FakeTransport('local1', async (argv) => {
+      peak = Math.max(peak, ++inFlight);
+      // Answered on a later turn of the event loop: a command issued meanwhile overlaps this one.
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return { stdout: argv[3] === 'pgplay-log-locate' ? '/pg/log/postgresql.log\n' : 'alive=1 size=0\n' };
+    });
+    const ctx = testContext({ transport });
+    const standby = { ...ctx.host, name: 'db2', pgdata: '/pg/db2', role: 'standby' as const };
+    ctx.hosts = { ...ctx.hosts, db2: standby };
+    ctx.transportFor = () => transport;
+    let probes = 0;
+    ctx.connectPostgres = async () =>
+      ({ query: async () => ({ rows: [{ state: ++probes >= 2 ? 'streaming' : 'catchup' }] }), end: async () => undefined }) as unknown as Client;
+    const outcome = await waitAction.check(ctx, { streaming: 'db2', interval: '60s', timeout: '10m' });
+    expect(outcome.msg).toBe('db2 is streaming');
+    // Located and read on both hosts (start), read once more on both (the first check).
+    expect(transport.calls.filter((c) => c.kind === 'exec')).toHaveLength(6);
+    expect(peak).toBe(2);
+  });
+
+  it('the delays double from 20 ms up to the interval and stay there; an interval under 20 ms is used as it is', () => {
+    const next = pollDelays(500);
+    expect(Array.from({ length: 7 }, next)).toEqual([20, 40, 80, 160, 320, 500, 500]);
+    const short = pollDelays(5);
+    expect([short(), short()]).toEqual([5, 5]);
+  });
+});
