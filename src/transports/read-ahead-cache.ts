@@ -101,6 +101,10 @@ export class ReadAheadTransport implements Transport {
     return this.inner.connect();
   }
 
+  preconnect(): void {
+    this.inner.preconnect?.();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
