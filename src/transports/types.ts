@@ -20,6 +20,12 @@ export interface ExecOptions {
   timeoutMs?: number;
   become?: string;
   signal?: AbortSignal;
+  /**
+   * The command does nothing but create this directory (absolute, normalized) and its missing parents,
+   * and set the new directory's mode and owner: what was read ahead elsewhere stays true. Transports run
+   * the command as any other.
+   */
+  createsDirectory?: string;
 }
 
 export interface ExecResult {
