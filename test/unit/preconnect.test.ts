@@ -156,3 +156,50 @@ describe('SshTransport.preconnect', () => {
     await t.close();
   });
 });
+
+/**
+ * At the start of a run, each host's facts command is sent before the read-ahead of the first steps is
+ * worked out (rendering their inputs is CPU time that otherwise delays the facts of every host).
+ */
+describe('facts before the first read-ahead', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pgplay-facts-first-'));
+    await writeFile(
+      join(dir, 'inventory.yml'),
+      ['cluster: main', 'postgres: { version: 15 }', 'hosts:', '  h1: { address: 127.0.0.1, role: primary, pgdata: /pg/h1 }', '  h2: { address: 127.0.0.1, role: repository }', ''].join('\n'),
+    );
+    const steps = Array.from({ length: 5 }, (_, i) => `  - { id: d${i}, hosts: all, file: { path: "/srv/{{host.name}}/d${i}", state: directory, mode: "0755" } }`);
+    await writeFile(join(dir, 'playbook.yml'), ['name: facts-first', 'steps:', ...steps, ''].join('\n'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('every host gets its facts command before its read-ahead command', async () => {
+    const log: string[] = [];
+    class SshLike extends FakeTransport {
+      // The read-ahead is used over SSH only.
+      override readonly kind = 'ssh' as never;
+    }
+    await runPlaybook({
+      playbookFile: join(dir, 'playbook.yml'),
+      inventoryFile: join(dir, 'inventory.yml'),
+      params: {},
+      check: true,
+      diff: false,
+      onEvent: () => undefined,
+      warn: () => undefined,
+      createTransport: (host) =>
+        new SshLike(host.name, (argv) => {
+          if (argv[3] === 'pgplay-read-ahead') log.push(`read-ahead@${host.name}`);
+          else if (String(argv[2]).includes('pgplay_control')) log.push(`facts@${host.name}`);
+          return { exitCode: 1 };
+        }),
+    });
+    for (const h of ['h1', 'h2']) {
+      expect(log.indexOf(`facts@${h}`), h).toBeGreaterThanOrEqual(0);
+      expect(log.indexOf(`read-ahead@${h}`), h).toBeGreaterThan(log.indexOf(`facts@${h}`));
+    }
+  });
+});
