@@ -84,7 +84,7 @@ export const fileAction: Action<FileInput> = {
   async apply(ctx, input) {
     const p = await plan(ctx, input);
     if (p.disarm) await disarm(ctx, p.disarm);
-    for (const argv of p.commands) await run(ctx, argv);
+    for (const argv of p.commands) await run(ctx, argv, p.creates);
     return outcome(ctx, input, p, true);
   },
 };
@@ -102,6 +102,8 @@ interface Plan {
   note?: string;
   /** A PGDATA removed with the directory: its pg_control goes first, so a half-done removal cannot start. */
   disarm?: string;
+  /** The commands only create this directory (it was missing) and its parents: a change of known extent. */
+  creates?: string;
 }
 
 async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
@@ -140,7 +142,7 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
     case 'directory': {
       const { path: real, stat: st } = await statFollowing(ctx, path);
       if (!st.exists) {
-        return { path, changes: ['state: absent -> directory', ...wanted(input, wantMode)], commands: newDirectoryCommands(path, input, wantMode) };
+        return { path, changes: ['state: absent -> directory', ...wanted(input, wantMode)], commands: newDirectoryCommands(path, input, wantMode), creates: path };
       }
       if (st.type !== 'directory') throw failed(`${path} exists and is ${describeType(st)}, not a directory`);
       return directoryCommands(attributesPlan(real, st, input, wantMode));
@@ -346,8 +348,8 @@ async function isEmptyDirectory(ctx: ActionContext, path: string): Promise<boole
 /** The C locale keeps tool messages in plain ASCII English, the same on every host. */
 export const PLAIN_LOCALE = { LC_ALL: 'C' };
 
-async function run(ctx: ActionContext, argv: string[]): Promise<void> {
-  const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: PLAIN_LOCALE });
+async function run(ctx: ActionContext, argv: string[], createsDirectory?: string): Promise<void> {
+  const r = await ctx.transport.exec(argv, { become: ctx.become, signal: ctx.signal, timeoutMs: ctx.timeoutMs, env: PLAIN_LOCALE, createsDirectory });
   if (r.exitCode !== 0) {
     throw failed(`${argv.filter((a) => a !== '--').join(' ')} failed (rc ${r.exitCode}): ${r.stderr.trim()}`, undefined, failedCommand(r));
   }

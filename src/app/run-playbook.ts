@@ -3,9 +3,10 @@ import { parseDuration } from '../core/duration.js';
 import type { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
 import { DEFAULT_GRACE_MS, graceController } from '../engine/grace.js';
+import type { RunEvent } from '../engine/events.js';
 import { RunContext, type EngineOptions } from '../engine/run-context.js';
 import { executeRun, type RunOutcome } from '../engine/run.js';
-import { startRun } from '../engine/start.js';
+import { involvedHosts, startRun } from '../engine/start.js';
 import { toPgplayError } from '../engine/step.js';
 import { selectHosts } from '../load/hosts.js';
 import { engineDeps } from './engine-deps.js';
@@ -44,6 +45,8 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const interrupt = request.signal ?? new AbortController().signal;
   const grace = graceController(interrupt, request.graceMs ?? DEFAULT_GRACE_MS);
   const journal: RunJournal = {};
+  // Events from before the journal is open (a host key added by a connection opened early) go in once it is.
+  const beforeJournal: RunEvent[] = [];
   // A key trusted on first use must never pass unnoticed: the human output shows no log events
   // unless --verbose, so the notice goes to stderr as well as into the events.
   const notice = (name: string, line: string) => {
@@ -65,7 +68,8 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     redactor,
     grace.signal,
     (event) => {
-      journal.recorder?.event(event);
+      if (journal.recorder) journal.recorder.event(event);
+      else beforeJournal.push(event);
       request.onEvent(event);
     },
   );
@@ -76,12 +80,16 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     await run.closeTransports();
   };
 
+  // Every host's SSH handshake starts now, beside the locks and the journal: the facts need them all,
+  // and before this only the locked hosts' ran before the facts, the others' after.
+  for (const name of involvedHosts(run)) run.transportFor(name).preconnect?.();
   try {
     await openJournal(request, loaded, run, journal);
   } catch (e) {
     await release();
     throw e;
   }
+  for (const event of beforeJournal.splice(0)) journal.recorder?.event(event);
   if (resume) {
     warn(`resuming run ${resume.fromRunId}: ${resume.done.size} step/host pair${resume.done.size === 1 ? '' : 's'} already done will be skipped`);
     if (resume.playbookChanged) warn(`${loaded.playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);

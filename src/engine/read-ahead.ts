@@ -52,6 +52,9 @@ export async function readAheadAtStart(
   stepHosts: (step: Step, id: string) => string[],
   options: { signal: AbortSignal; timeoutMs: number },
 ): Promise<void> {
+  // Rendering the window's inputs takes a while (the first renders compile): let the facts command go
+  // out first, so that this runs while the host works on it instead of before it.
+  await new Promise((resolve) => setImmediate(resolve));
   const window = windowByHost(readAheadWindow(run, run.playbook.steps, 0, ''), stepHosts)(hostName);
   if (window.length === 0) return;
   try {

@@ -13,11 +13,16 @@ import { globalScope } from './scope.js';
  */
 export async function startRun(run: RunContext, selectHosts: HostSelector, signal: AbortSignal): Promise<void> {
   run.vars = run.renderer.renderValue({ ...(run.inventory.vars ?? {}), ...(run.playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
-  const involved = Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
+  const involved = involvedHosts(run);
   const stepHosts = (step: Step, id: string) => targetHosts(run, selectHosts, involved, step, id);
   const readAhead = { signal, timeoutMs: run.options.defaultTimeoutMs };
   await mapLimit(involved, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)]));
   refuseLayoutContradictions(run.facts, involved);
   const contradicted = claimsRefusal(run.hosts, run.facts, involved);
   if (contradicted) throw contradicted;
+}
+
+/** The hosts whose facts a run gathers: those of the inventory, after --limit. */
+export function involvedHosts(run: RunContext): string[] {
+  return Object.keys(run.hosts).filter((h) => !run.options.limit || run.options.limit.includes(h));
 }

@@ -52,6 +52,14 @@ class DeferredTransport implements Transport {
     return (await this.transport()).connect();
   }
 
+  preconnect(): void {
+    // A module that fails to load fails the next call the same way (the rejected promise is kept).
+    this.transport().then(
+      (t) => t.preconnect?.(),
+      () => undefined,
+    );
+  }
+
   async exec(argv: string[], options?: ExecOptions): Promise<ExecResult> {
     return (await this.transport()).exec(argv, options);
   }

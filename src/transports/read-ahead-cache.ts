@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { ReadAheadAnswer } from './read-ahead.js';
+import type { PathLocation, ReadAheadAnswer } from './read-ahead.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -20,30 +20,73 @@ import type {
  *   inventory hosts can be one machine, and a step sees every change that earlier steps made.
  * - A step whose action may change a host without going through its transport (SQL, a tool that
  *   talks to a server) drops everything before it starts (`invalidate`).
- * A fetch that was under way while entries were dropped is not stored (generations).
+ * - Except a change whose extent is known (`knownChange`, `changedAt`): a regular file written whole, a directory
+ *   created. It drops, on every host (one machine may be several inventory hosts), what can be the
+ *   same place or depends on it, by the places' locations (read-ahead.ts), before and after the change;
+ *   an answer without a location, or a link, is always dropped. A change whose own path has no
+ *   location is of unknown extent after all.
+ * A fetch that was under way while entries were dropped is not stored (generations), and of one under
+ * way during a change of known extent, what that change may have made untrue is not stored.
  */
 export class ReadAheadCache {
   private generation = 0;
   private readonly hostGeneration = new Map<string, number>();
   private readonly entries = new Map<string, Map<string, ReadAheadAnswer>>();
   private changedDuringStep = false;
-  /** Whether the last finished step changed anything: the next read-ahead then covers only one step. */
+  /**
+   * Whether the last finished step changed anything of unknown extent: the next read-ahead then covers
+   * only one step (after such a change everything is read again).
+   */
   lastStepChanged = false;
+  /** The changes of known extent so far, in order (a fetch's token holds how many there were when it began). */
+  private readonly knownChanges: Array<{ where: PathLocation; kind: 'file' | 'directory' }> = [];
 
   /** A token to hand back to `store`, taken before fetching. */
   begin(host: string): string {
-    return `${this.generation}:${this.hostGeneration.get(host) ?? 0}`;
+    return `${this.generation}:${this.hostGeneration.get(host) ?? 0}:${this.knownChanges.length}`;
   }
 
   store(host: string, become: string | undefined, token: string, answers: Map<string, ReadAheadAnswer>): void {
-    if (token !== this.begin(host)) return;
+    const [generations, changesBefore] = [token.slice(0, token.lastIndexOf(':')), Number(token.slice(token.lastIndexOf(':') + 1))];
+    if (generations !== `${this.generation}:${this.hostGeneration.get(host) ?? 0}`) return;
+    // Changes made while this was read: what they may have changed may have been read before or after them.
+    const meanwhile = this.knownChanges.slice(changesBefore);
     let forHost = this.entries.get(host);
     if (!forHost) this.entries.set(host, (forHost = new Map()));
-    for (const [path, answer] of answers) forHost.set(key(become, path), answer);
+    for (const [path, answer] of answers) {
+      if (meanwhile.some((c) => mayChange(answer, c.where, c.kind))) continue;
+      forHost.set(key(become, path), answer);
+    }
   }
 
   get(host: string, become: string | undefined, path: string): ReadAheadAnswer | undefined {
     return this.entries.get(host)?.get(key(become, path));
+  }
+
+  /**
+   * Where the change this run is about to make on `host` as `become` is, when its extent is known:
+   * `kind` file, the regular file `path` written whole (a temp file beside it renamed over it, the
+   * previous one kept beside it); `kind` directory, the directory `path` created with its missing
+   * parents. Undefined when the extent cannot be told: then it may have changed anything.
+   */
+  knownChange(host: string, become: string | undefined, path: string, kind: 'file' | 'directory'): PathLocation | undefined {
+    const target = this.get(host, become, path);
+    const where = target?.where;
+    if (!target || !where) return undefined;
+    const { stat } = target;
+    // A file is written only where nothing or a regular file is, in a directory that exists; a directory
+    // of known extent is a new one (changing an existing one's mode or owner changes what is below it).
+    if (kind === 'file' && (where.rest.length !== 1 || (stat.exists && stat.type !== 'file'))) return undefined;
+    if (kind === 'directory' && stat.exists) return undefined;
+    return where;
+  }
+
+  /** Drops, on every host, what a change at `changed` (see knownChange) can make untrue; before and after it. */
+  changedAt(changed: PathLocation, kind: 'file' | 'directory'): void {
+    for (const forHost of this.entries.values()) {
+      for (const [k, answer] of forHost) if (mayChange(answer, changed, kind)) forHost.delete(k);
+    }
+    this.knownChanges.push({ where: changed, kind });
   }
 
   /** Something ran on the host that may have changed it. */
@@ -68,6 +111,23 @@ export class ReadAheadCache {
     if (this.changedDuringStep) this.invalidate();
     this.changedDuringStep = false;
   }
+}
+
+/**
+ * Whether creating `changed` (a file or a new directory with its missing parents) can change an answer.
+ * The places it can change: the directory it is created in (an entry more: `self` is the anchor), and
+ * for a file its own name in that directory with the names the write makes beside it (`name.pgplay-prev`,
+ * `.name.pgplay-tmp-*`), what is below that name; for a directory every place on or below its first
+ * missing component (they were all missing: the anchor is the deepest that existed).
+ */
+function mayChange(answer: ReadAheadAnswer, changed: PathLocation, kind: 'file' | 'directory'): boolean {
+  const where = answer.where;
+  if (!where || answer.stat.type === 'symlink') return true;
+  if (where.self === changed.anchor) return true;
+  if (where.anchor !== changed.anchor) return false;
+  const first = where.rest[0]!;
+  const name = changed.rest[0]!;
+  return kind === 'directory' ? first === name : first.startsWith(name) || first.startsWith(`.${name}`);
 }
 
 function key(become: string | undefined, path: string): string {
@@ -101,6 +161,10 @@ export class ReadAheadTransport implements Transport {
     return this.inner.connect();
   }
 
+  preconnect(): void {
+    this.inner.preconnect?.();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
@@ -117,13 +181,32 @@ export class ReadAheadTransport implements Transport {
   }
 
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult> {
+    const directory = options?.createsDirectory;
+    if (directory !== undefined) return this.changing(directory, 'directory', options?.become, () => this.inner.exec(argv, options));
     this.cache.changedOn(this.hostName);
     return this.inner.exec(argv, options);
   }
 
-  writeFile(path: string, data: string | Buffer, options?: WriteFileOptions): Promise<WriteFileResult> {
-    this.cache.changedOn(this.hostName);
-    return this.inner.writeFile(path, data, options);
+  async writeFile(path: string, data: string | Buffer, options?: WriteFileOptions): Promise<WriteFileResult> {
+    return this.changing(path, 'file', options?.become, () => this.inner.writeFile(path, data, options));
+  }
+
+  /**
+   * A change of `path` alone: what was read ahead elsewhere stays true. Dropped again once it is done,
+   * so nothing read while it was under way (on another inventory host of the same machine) outlives it.
+   */
+  private async changing<T>(path: string, kind: 'file' | 'directory', become: string | undefined, change: () => Promise<T>): Promise<T> {
+    const where = this.cache.knownChange(this.hostName, become, path, kind);
+    if (!where) {
+      this.cache.changedOn(this.hostName);
+      return change();
+    }
+    this.cache.changedAt(where, kind);
+    try {
+      return await change();
+    } finally {
+      this.cache.changedAt(where, kind);
+    }
   }
 
   openStream(argv: string[], options?: { become?: string }): Promise<Duplex> {

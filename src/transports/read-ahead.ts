@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
 import { parseStat, STAT_FORMAT } from './file-commands.js';
 import type { FileStat, Transport } from './types.js';
 
@@ -16,6 +17,20 @@ export interface ReadAheadAnswer {
   stat: FileStat;
   /** The file's bytes; null when readFile would find nothing (missing, dangling link); absent when not read ahead. */
   content?: Buffer | null;
+  /** Where the path is on its machine, so that a change of known extent drops only what it can change. */
+  where?: PathLocation;
+}
+
+/**
+ * A path as its machine resolves it: `anchor` is the deepest ancestor directory that exists (symlinks
+ * followed), named by machine (boot id), device and inode; `rest` the path's components below it, the
+ * last being the path's own name (the others do not exist, so none of them is a link). Two paths are the
+ * same place exactly when both agree. `self`: the path's own identity when it is a directory.
+ */
+export interface PathLocation {
+  anchor: string;
+  rest: string[];
+  self?: string;
 }
 
 /** Larger regular files are stat'ed but not read ahead: the state check of most steps never reads them. */
@@ -30,9 +45,29 @@ export const READ_AHEAD_MAX_BYTES = 128 * 1024;
  * must start and end, and trusts no content at all if anything is out of place (a file that changed
  * size meanwhile). One process per kind of work, not one per file: on a busy host every fork counts.
  * Records end with a line holding the nonce and the exit status of what produced them. Everything goes
- * through base64 because command output comes back as text.
+ * through base64 because command output comes back as text. Last come the paths' locations
+ * (PathLocation), worked out first in a subshell while "$@" still holds every path: per path how many
+ * levels below its deepest existing ancestor directory it is (shell builtins only), then one `stat -L`
+ * of those directories (and of each path that is a directory itself).
  */
 const READ_AHEAD_SCRIPT = `nonce=$1; max=$2; shift 2
+where=$(
+  boot=; read -r boot 2>/dev/null < /proc/sys/kernel/random/boot_id
+  printf '%s\\n' "$boot"
+  for p do
+    shift
+    case $p in
+      /*)
+        n=0; d=\${p%/*}; d=\${d:-/}
+        while [ ! -d "$d" ]; do n=$((n + 1)); d=\${d%/*}; d=\${d:-/}; done
+        printf '%s\\n' "$n"
+        if [ -d "$p" ] && [ ! -L "$p" ]; then set -- "$@" "$d" "$p"; else set -- "$@" "$d" "$d"; fi ;;
+      *) printf '%s\\n' -; set -- "$@" / / ;;
+    esac
+  done
+  stat -L -c '%d:%i' -- "$@"
+  printf '%s\\n' "$?"
+)
 {
 for p do
   shift
@@ -54,6 +89,7 @@ done
 printf '%s\\n' "$nonce"
 if [ $# -gt 0 ]; then head -v -c "$max" -- "$@"; fi
 printf '\\n%s %s\\n' "$nonce" "$?"
+printf '%s\\n%s\\n%s\\n' "$nonce" "$where" "$nonce"
 } | base64`;
 
 export function readAheadArgv(paths: string[], nonce: string, maxBytes = READ_AHEAD_MAX_BYTES): string[] {
@@ -122,6 +158,39 @@ export function parseReadAhead(base64: string, paths: string[], nonce: string, m
     // Content is vouched for only when it is whole: the file is no larger than what head read.
     if (stat.type === 'file' && content.length === stat.size) out.set(path, { stat, content });
   });
+  // Without the location section (output of an older script) every change is of unknown extent.
+  if (reader.atEnd()) return out;
+  if (reader.line() !== nonce) throw new Error('read-ahead: locations do not start where expected');
+  const locationLines: string[] = [];
+  for (let line = reader.line(); line !== nonce; line = reader.line()) locationLines.push(line);
+  const locations = parseLocations(locationLines, paths);
+  for (const [path, answer] of out) {
+    const where = locations.get(path);
+    if (where) answer.where = answer.stat.type === 'directory' ? where : { anchor: where.anchor, rest: where.rest };
+  }
+  return out;
+}
+
+/**
+ * The location lines: the boot id, then per path how many levels below its anchor it is ('-' for a
+ * relative path), then two identities per path (its anchor's; its own, or the anchor's again), then
+ * stat's status. Locations are all or nothing: anything out of shape (a path that changed meanwhile,
+ * a host without a boot id) leaves every path without one, and its changes are then of unknown extent.
+ */
+function parseLocations(lines: string[], paths: string[]): Map<string, PathLocation> {
+  const out = new Map<string, PathLocation>();
+  const [boot, ...rest] = lines;
+  if (!boot || !/^[0-9a-f-]{16,}$/.test(boot) || rest.length !== 3 * paths.length + 1 || rest.at(-1) !== '0') return out;
+  const ids = rest.slice(paths.length, 3 * paths.length);
+  if (!ids.every((id) => /^\d+:\d+$/.test(id))) return out;
+  paths.forEach((path, i) => {
+    const levels = rest[i]!;
+    if (!/^\d+$/.test(levels) || path !== posix.normalize(path) || !path.startsWith('/') || path === '/') return;
+    const components = path.split('/').slice(1);
+    const depth = Number(levels) + 1;
+    if (depth > components.length) return;
+    out.set(path, { anchor: `${boot}:${ids[2 * i]}`, self: `${boot}:${ids[2 * i + 1]}`, rest: components.slice(-depth) });
+  });
   return out;
 }
 
@@ -148,6 +217,10 @@ function splitHeadOutput(block: Buffer, files: Array<{ path: string; stat: FileS
 class Reader {
   private offset = 0;
   constructor(private readonly data: Buffer) {}
+
+  atEnd(): boolean {
+    return this.offset >= this.data.length;
+  }
 
   line(): string {
     const end = this.data.indexOf(0x0a, this.offset);

@@ -65,6 +65,9 @@ export class SshTransport implements Transport {
   private client?: Client;
   private via?: Client;
   private connecting?: Promise<Client>;
+  /** The attempt preconnect() started, until its outcome is claimed (see connection()). */
+  private early?: Promise<Client>;
+  private earlyClaimed = false;
   private lastConnectionError?: string;
   /** The client close() is ending, so its in-flight calls say "closed" rather than "lost". */
   private closingClient?: Client;
@@ -91,8 +94,39 @@ export class SshTransport implements Transport {
     await this.connection();
   }
 
+  /**
+   * Starts the handshake now (a run starts every host's while it takes its locks). It is the attempt the
+   * host's first connect() would make, only made earlier: its failure is reported by that call.
+   */
+  preconnect(): void {
+    if (this.client || this.connecting || this.early) return;
+    const attempt = this.connection();
+    this.early = attempt;
+    attempt.then(
+      () => {
+        // Connected: from now on the client itself answers (and a lost one is reopened, never this attempt).
+        if (this.early === attempt) this.early = undefined;
+      },
+      () => undefined,
+    );
+  }
+
   private connection(): Promise<Client> {
     if (this.client) return Promise.resolve(this.client);
+    const early = this.early;
+    if (early) {
+      // A failed pre-connect answers the callers of the moment it is first claimed (the facts and the
+      // read-ahead beside them ask together), as one attempt they shared; a call after that tries again.
+      if (!this.earlyClaimed) {
+        this.earlyClaimed = true;
+        early.catch(() =>
+          setImmediate(() => {
+            if (this.early === early) this.early = undefined;
+          }),
+        );
+      }
+      return early;
+    }
     if (!this.connecting) {
       this.connecting = openConnection(this.host, this.options).then(
         ({ client, via }) => {
@@ -135,6 +169,7 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     const pending = this.connecting;
     this.connecting = undefined;
+    this.early = undefined;
     const client = this.client ?? (pending ? await pending.catch(() => undefined) : undefined);
     const via = this.via;
     this.client = undefined;

@@ -20,6 +20,12 @@ export interface ExecOptions {
   timeoutMs?: number;
   become?: string;
   signal?: AbortSignal;
+  /**
+   * The command does nothing but create this directory (absolute, normalized) and its missing parents,
+   * and set the new directory's mode and owner: what was read ahead elsewhere stays true. Transports run
+   * the command as any other.
+   */
+  createsDirectory?: string;
 }
 
 export interface ExecResult {
@@ -67,6 +73,11 @@ export interface Transport {
   readonly kind: 'local' | 'ssh' | 'fake';
   /** Opens the connection (no-op for local). Safe to call more than once. */
   connect(): Promise<void>;
+  /**
+   * Starts opening the connection without waiting for it, so that its handshake overlaps with work that
+   * comes before the host's first command. Never throws: a failure is what the next connect() reports.
+   */
+  preconnect?(): void;
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
   /** Resolves null when the file does not exist. */
   readFile(path: string, options?: ReadOptions): Promise<Buffer | null>;
