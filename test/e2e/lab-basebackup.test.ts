@@ -230,6 +230,14 @@ describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive 
     await eventually(archived, (w) => w.some((s) => s >= wal));
     const newest = (await backups()).at(-1)!;
 
+    // A timeline choice this engine cannot serve: refused before anything changes.
+    const pid = await lab.postmasterPid('db1');
+    const refused = await lab.run('restore.yml', ['-p', 'host=db1', '-p', 'in_place=confirmed', '-p', 'target=name', '-p', 'target_value=before-restore-drop', '-p', 'target_timeline=1', '--yes']);
+    expect(refused.exitCode, refused.stdout.slice(-3000)).toBe(3);
+    expect(refused.events.findLast((e) => e.type === 'run-end')!.error!.message).toContain('target_timeline 1 is not supported with backup.tool basebackup');
+    expect(changedSteps(refused.events)).toEqual([]);
+    expect(await lab.postmasterPid('db1')).toBe(pid);
+
     const r = await lab.run('restore.yml', ['-p', 'host=db1', '-p', 'in_place=confirmed', '-p', 'target=name', '-p', 'target_value=before-restore-drop', '--yes']);
     expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
     expect(results(r.events)).toEqual(
