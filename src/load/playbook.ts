@@ -1,16 +1,16 @@
 import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
-import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
 import { playbookDocument } from '../schema/documents.js';
-import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
+import { importActionsFor, type ActionList } from './action-catalog.js';
+import { checkModeErrors } from './check-mode.js';
 import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface PlaybookLoadOptions {
-  actions: ReadonlyArray<ActionSchemaSource & ReadOnlySource>;
+  actions: ActionList;
   /** Loaded for plan / --check: a step that would run for real then (check_mode: false) must be read-only. */
   check?: boolean;
   /** When known, step and handler `hosts` are checked against it. */
@@ -42,6 +42,7 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
 /** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */
 export async function loadPlaybook(file: string, options: PlaybookLoadOptions): Promise<LoadedPlaybook> {
   const doc = await loadYamlFile<Playbook>(file);
+  await importActionsFor(doc, options.actions, options);
   const errors = playbookErrors(doc, options);
   if (errors.length) throw new PgplayErrors(errors);
   return { playbook: doc.data, doc };

@@ -139,3 +139,8 @@ export function validatorFor(profile: ValidatorProfile, schema: SchemaKey): Vali
 export function validatorOrigin(validate: ValidateFunction): ValidatorOrigin | undefined {
   return packageStore.origin(validate);
 }
+
+/** Whether this build generated the validator for (profile, schema): then the schema need not be built. */
+export function hasGeneratedValidator(profile: ValidatorProfile, schema: SchemaKey): boolean {
+  return packageStore.find(profile, schema) !== undefined;
+}
