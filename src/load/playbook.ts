@@ -5,6 +5,7 @@ import { validateDocument } from '../schema/validate.js';
 import { playbookDocument } from '../schema/documents.js';
 import { importActionsFor, type ActionList } from './action-catalog.js';
 import { checkModeErrors } from './check-mode.js';
+import { validByParts } from './playbook-fast-check.js';
 import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
@@ -32,7 +33,9 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false });
   const misplaced = handlerIncludes(doc);
   const at = (e: PgplayError) => `${e.position?.line}:${e.position?.col}`;
-  const schemaErrors = validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));
+  // A valid playbook (the usual case) is known valid by parts; only an invalid one loads the full validator.
+  const valid = validByParts(doc, options.actions, options);
+  const schemaErrors = valid ? [] : validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));
   const shape = [...schemaErrors, ...misplaced, ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
   const playbook = doc as LoadedDocument<Playbook>;
