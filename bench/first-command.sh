@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start-up as a run sees it: milliseconds from process start (performance.timeOrigin) to the first
-# command pgplay starts on a host, for a local run of a one-step playbook on a two-host inventory.
-# A preloaded hook (node --import) timestamps every child_process.spawn; the first one is the host
-# lock's or the facts' command. The CPU time (user + system) the process used until then and in all is
+# command pgplay starts on a host, for a run of a one-step playbook on a two-host inventory.
+# A preloaded hook (node --import) timestamps every child_process.spawn and, over SSH, every ssh2
+# exec; the first one is the host lock's or the facts' command. TRANSPORT=ssh runs the same over SSH:
+# an sshd of its own on 127.0.0.2:${SSH_PORT:-21700} (root by key, strict known_hosts), stopped by pid. The CPU time (user + system) the process used until then and in all is
 # less sensitive to the machine's load than wall time. Median of RUNS runs per built package root; with two roots (e.g. a copy
 # built from another commit) the runs alternate between them so the machine's load hits both alike.
 set -euo pipefail
@@ -13,7 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat >"$work/hook.mjs" <<'JS'
 import cp from 'node:child_process';
-import { syncBuiltinESMExports } from 'node:module';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { writeSync } from 'node:fs';
 let first;
 const spawn = cp.spawn;
@@ -22,6 +23,15 @@ cp.spawn = function (...args) {
   return spawn.apply(this, args);
 };
 syncBuiltinESMExports();
+if (process.env.FIRST_COMMAND_SSH) {
+  // The first exec on an SSH connection (ssh2 loaded here is loaded by the run anyway).
+  const { Client } = createRequire(process.env.FIRST_COMMAND_SSH)('ssh2');
+  const exec = Client.prototype.exec;
+  Client.prototype.exec = function (...args) {
+    mark();
+    return exec.apply(this, args);
+  };
+}
 let cpuAtFirst;
 const mark = () => { first ??= performance.now(); cpuAtFirst ??= process.cpuUsage(); };
 process.on('exit', () => {
@@ -29,13 +39,45 @@ process.on('exit', () => {
   writeSync(2, `first-command ${first?.toFixed(1) ?? 'none'} exit ${performance.now().toFixed(1)} cpu-first ${cpu(cpuAtFirst)} cpu ${cpu(process.cpuUsage())}\n`);
 });
 JS
+connection='{ transport: local }'
+address=127.0.0.1
+ssh_env=()
+if [ "${TRANSPORT:-local}" = ssh ]; then
+  port=${SSH_PORT:-21700}
+  address=127.0.0.2
+  mkdir -p /run/sshd "$work/home"
+  ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$work/id"
+  cp "$work/id.pub" "$work/authorized_keys"
+  echo "[$address]:$port $(cut -d' ' -f1,2 "$work/host_key.pub")" >"$work/known_hosts"
+  cat >"$work/sshd_config" <<CFG
+ListenAddress $address:$port
+HostKey $work/host_key
+PidFile $work/sshd.pid
+AuthorizedKeysFile $work/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+MaxStartups 200
+SetEnv HOME=$work/home
+CFG
+  /usr/sbin/sshd -f "$work/sshd_config"
+  # sshd writes its pid file once it listens; stop it by that pid.
+  for _ in $(seq 100); do [ -s "$work/sshd.pid" ] && break; sleep 0.05; done
+  trap 'kill "$(cat "$work/sshd.pid")"; rm -rf "$work"' EXIT
+  connection="{ transport: ssh, user: root, port: $port, identityFile: $work/id, knownHosts: $work/known_hosts, hostKeyChecking: strict, agent: false }"
+  ssh_env=(FIRST_COMMAND_SSH="$here/package.json")
+fi
 cat >"$work/inventory.yml" <<YAML
 cluster: first-command
 postgres: { version: 15 }
-connection: { transport: local }
+connection: $connection
 hosts:
-  db1: { address: 127.0.0.1, role: primary, pgdata: $work/pg1 }
-  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: $work/pg2, postgres: { port: 5433 } }
+  db1: { address: $address, role: primary, pgdata: $work/pg1 }
+  db2: { address: $address, role: standby, upstream: db1, pgdata: $work/pg2, postgres: { port: 5433 } }
 YAML
 cat >"$work/playbook.yml" <<'YAML'
 name: first-command
@@ -48,12 +90,12 @@ YAML
 median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
 for i in $(seq "$RUNS"); do
   for r in "${!roots[@]}"; do
-    node --import "$work/hook.mjs" "${roots[$r]}/dist/cli/main.js" run "$work/playbook.yml" -i "$work/inventory.yml" \
+    env "${ssh_env[@]}" node --import "$work/hook.mjs" "${roots[$r]}/dist/cli/main.js" run "$work/playbook.yml" -i "$work/inventory.yml" \
       --state-dir "$work/state-$r" --output json 2>&1 >/dev/null | grep '^first-command' >>"$work/times-$r"
   done
 done
 for r in "${!roots[@]}"; do
-  printf '%s: first command at %s ms (CPU until then %s ms), exit at %s ms (CPU %s ms); medians of %s, load %s\n' "${roots[$r]}" \
+  printf '%s (%s): first command at %s ms (CPU until then %s ms), exit at %s ms (CPU %s ms); medians of %s, load %s\n' "${roots[$r]}" "${TRANSPORT:-local}" \
     "$(cut -d' ' -f2 "$work/times-$r" | median)" "$(cut -d' ' -f6 "$work/times-$r" | median)" \
     "$(cut -d' ' -f4 "$work/times-$r" | median)" "$(cut -d' ' -f8 "$work/times-$r" | median)" "$RUNS" "$(cut -d' ' -f1 /proc/loadavg)"
 done

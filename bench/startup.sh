@@ -23,7 +23,7 @@ YAML
 cat >"$probe" <<'JS'
 const [root, inventory] = process.argv.slice(2);
 const t0 = performance.now();
-const { actions } = await import(`${root}/dist/actions/registry.js`);
+const { shippedActions: actions } = await import(`${root}/dist/actions/registry.js`);
 const { loadPlaybook } = await import(`${root}/dist/load/playbook.js`);
 const { loadInventory } = await import(`${root}/dist/load/inventory.js`);
 const t1 = performance.now();

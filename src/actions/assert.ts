@@ -19,6 +19,8 @@ export const assertAction: Action<AssertInput> = {
   name: 'assert',
   // Reads only.
   changes: [],
+  // Its expression reads what the scope holds; another host only through hosts.*, which fact-hosts.ts sees.
+  ownHostOnly: true,
   summary: 'Fails the step unless every expression in `that` is true (conditions over facts, params and registered results).',
   schema: {
     type: 'object',

@@ -16,6 +16,8 @@ export const commandAction: Action<CommandInput> = {
   name: 'command',
   // What a command changes pgplay cannot know; like before, facts are not read again after it (actions read fresh state themselves).
   changes: [],
+  // Its argv, creates and removes are on its own host.
+  ownHostOnly: true,
   summary:
     'Runs a command (an argv list, no shell; or a `shell:` string run by /bin/sh -c) as the become user. ' +
     'creates / removes / unless guards make it idempotent; changed_when and failed_when judge the result.',

@@ -80,6 +80,8 @@ export const sqlAction: Action<SqlInput> = {
   name: 'sql',
   // Whatever the SQL does is inside the server: no fact describes it.
   changes: [],
+  // It connects to its own host's server.
+  ownHostOnly: true,
   summary: 'Runs a SQL statement on the host\'s PostgreSQL with bound parameters ($1, $2, ...); returns rows.',
   schema: {
     type: 'object',

@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { actions } from '../actions/registry.js';
+import { loadAllActions } from '../actions/registry.js';
 import { buildValidators } from '../schema/precompile.js';
 
 /** `npm run build`, after tsc: the validators of the shipped actions' schemas, stamped with this build (dist/). */
 const distDir = dirname(dirname(fileURLToPath(import.meta.url)));
-process.stdout.write(buildValidators(distDir, actions));
+process.stdout.write(buildValidators(distDir, await loadAllActions()));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { actions } from '../actions/registry.js';
+import { shippedActions as actions } from '../actions/registry.js';
 import { PgplayError } from '../core/errors.js';
 import { Redactor } from '../core/redact.js';
 import { checkSecretValue, locateSecretRefs } from '../engine/secret-checks.js';

@@ -117,6 +117,12 @@ export interface Action<I = Record<string, unknown>> {
    */
   changes?: readonly FactArea[] | ((input: I) => readonly FactArea[]);
   /**
+   * True when check and apply reach no host but their own: no other host's facts (factsOf), transport
+   * or connection. A run whose steps all say so gathers facts only for the hosts they run on
+   * (engine/fact-hosts.ts). Leave it out whenever unsure: a wrong true leaves another host unread.
+   */
+  ownHostOnly?: boolean;
+  /**
    * The paths whose stat and content check reads, for the engine to fetch the state of several
    * consecutive steps in one round trip per host (over SSH each read is otherwise a session of its
    * own). Declare it only when every change the action makes goes through ctx.transport: that is

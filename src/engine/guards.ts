@@ -41,7 +41,7 @@ export function isGuard(step: Step): boolean {
   return step.guard === true;
 }
 
-/** Guard steps reach every host the inventory has; the hosts outside --limit have no facts yet. */
+/** Reads the facts of those hosts that have none yet (a guard step's outside --limit, or hosts fact-hosts.ts left out). */
 export async function prepareGuardHosts(run: RunContext, hosts: string[]): Promise<void> {
   await Promise.all(hosts.filter((h) => !run.facts[h]).map((h) => run.refreshFacts(h)));
 }

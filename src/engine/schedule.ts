@@ -103,7 +103,9 @@ export class StepScheduler {
     // A guard checks every host it names, --limit or not: what it protects is the whole cluster.
     const hosts = guard ? targetHosts(run, options.selectHosts, Object.keys(run.hosts), step, id) : this.stepHosts(step, id);
     if (hosts.length === 0) return true;
-    if (guard) await prepareGuardHosts(run, hosts);
+    // A guard's hosts outside --limit, or a host the run did not read at its start (engine/fact-hosts.ts):
+    // no step runs on a host without its facts.
+    await prepareGuardHosts(run, hosts);
     // An action that does not declare its reads may change a host by other ways than its transport.
     const declared = readsAreDeclared(run, step);
     if (!declared) run.readAheadCache.invalidate();

@@ -1,5 +1,6 @@
 import type { Step } from '../model/playbook.js';
 import { claimsRefusal } from './claims.js';
+import { hostsNeedingFacts } from './fact-hosts.js';
 import { refuseLayoutContradictions } from './layout-guard.js';
 import { mapLimit } from './pool.js';
 import { readAheadAtStart } from './read-ahead.js';
@@ -8,17 +9,19 @@ import { targetHosts, type HostSelector } from './schedule.js';
 import { globalScope } from './scope.js';
 
 /**
- * What happens before the first step: the vars are rendered, every involved host's facts are gathered
- * (beside a read-ahead for the first steps), and a run whose inventory the facts contradict is refused.
+ * What happens before the first step: the vars are rendered, the facts of every involved host the
+ * playbook can touch are gathered (fact-hosts.ts; beside a read-ahead for the first steps), and a run
+ * whose inventory the facts contradict is refused.
  */
 export async function startRun(run: RunContext, selectHosts: HostSelector, signal: AbortSignal): Promise<void> {
   run.vars = run.renderer.renderValue({ ...(run.inventory.vars ?? {}), ...(run.playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
   const involved = involvedHosts(run);
   const stepHosts = (step: Step, id: string) => targetHosts(run, selectHosts, involved, step, id);
   const readAhead = { signal, timeoutMs: run.options.defaultTimeoutMs };
-  await mapLimit(involved, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)]));
-  refuseLayoutContradictions(run.facts, involved);
-  const contradicted = claimsRefusal(run.hosts, run.facts, involved);
+  const gathered = hostsNeedingFacts(run, involved, stepHosts);
+  await mapLimit(gathered, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)]));
+  refuseLayoutContradictions(run.facts, gathered);
+  const contradicted = claimsRefusal(run.hosts, run.facts, gathered);
   if (contradicted) throw contradicted;
 }
 

@@ -1,16 +1,17 @@
 import { PgplayErrors, type PgplayError } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Playbook } from '../model/playbook.js';
-import type { ActionSchemaSource } from '../schema/playbook.js';
 import { validateDocument } from '../schema/validate.js';
 import { playbookDocument } from '../schema/documents.js';
-import { checkModeErrors, type ReadOnlySource } from './check-mode.js';
+import { importActionsFor, type ActionList } from './action-catalog.js';
+import { checkModeErrors } from './check-mode.js';
+import { validByParts } from './playbook-fast-check.js';
 import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface PlaybookLoadOptions {
-  actions: ReadonlyArray<ActionSchemaSource & ReadOnlySource>;
+  actions: ActionList;
   /** Loaded for plan / --check: a step that would run for real then (check_mode: false) must be read-only. */
   check?: boolean;
   /** When known, step and handler `hosts` are checked against it. */
@@ -32,7 +33,9 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false });
   const misplaced = handlerIncludes(doc);
   const at = (e: PgplayError) => `${e.position?.line}:${e.position?.col}`;
-  const valid = options.included === true && validAsPlaybook(doc, options.actions);
+  // A valid playbook (the usual case) is known valid by parts; else an included one is tried against the playbook
+  // validator (hosts given) before the included-playbook validator is built; only an invalid one loads the full one.
+  const valid = validByParts(doc, options.actions, options) || (options.included === true && validAsPlaybook(doc, options.actions));
   const schemaErrors = valid ? [] : validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));
   const shape = [...schemaErrors, ...misplaced, ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
@@ -57,6 +60,7 @@ function validAsPlaybook(doc: LoadedDocument, actions: PlaybookLoadOptions['acti
 /** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */
 export async function loadPlaybook(file: string, options: PlaybookLoadOptions): Promise<LoadedPlaybook> {
   const doc = await loadYamlFile<Playbook>(file);
+  await importActionsFor(doc, options.actions, options);
   const errors = playbookErrors(doc, options);
   if (errors.length) throw new PgplayErrors(errors);
   return { playbook: doc.data, doc };

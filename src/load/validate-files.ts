@@ -1,6 +1,6 @@
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
-import type { ActionSchemaSource } from '../schema/playbook.js';
+import { importActionsFor, type ActionList } from './action-catalog.js';
 import { inventoryErrors } from './inventory.js';
 import { playbookErrors } from './playbook.js';
 import { loadYamlFile, type LoadedDocument } from './yaml.js';
@@ -8,7 +8,7 @@ import { loadYamlFile, type LoadedDocument } from './yaml.js';
 export type FileKind = 'playbook' | 'inventory';
 
 export interface ValidateFilesOptions {
-  actions: ReadonlyArray<ActionSchemaSource>;
+  actions: ActionList;
   /** Inventory to check playbook hosts against; by default the one inventory among the files, if exactly one. */
   inventory?: Inventory;
   templateDirs?: string[];
@@ -70,6 +70,7 @@ export async function validateFiles(given: ReadonlyArray<string>, options: Valid
   const inventory = options.inventory ?? (inventoryCount === 1 ? validInventories[0] : undefined);
   for (const { file, doc, kind } of docs) {
     if (kind !== 'playbook') continue;
+    await importActionsFor(doc, options.actions);
     perFile.set(file, playbookErrors(doc, { actions: options.actions, inventory, templateDirs: options.templateDirs }));
   }
 

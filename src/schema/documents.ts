@@ -1,6 +1,7 @@
 import type { JsonSchema } from './json-schema.js';
 import { buildInventorySchema } from './inventory.js';
 import { buildPlaybookSchema, type ActionSchemaSource } from './playbook.js';
+import { allowTemplates } from './templated.js';
 
 /**
  * A document schema (inventory, playbook) that is built only when needed. Building the playbook
@@ -56,6 +57,37 @@ export function playbookDocument(list: ReadonlyArray<ActionSchemaSource>, option
     buildPlaybookSchema(list, { hostsOptional }),
   ));
 }
+
+const shells = new WeakMap<ReadonlyArray<ActionSchemaSource>, { plain?: DocumentSchema; included?: DocumentSchema }>();
+
+/**
+ * The playbook schema with every action's input accepted as it is: everything a playbook is but its
+ * steps' action inputs, which stepInputDocument checks one action at a time. A valid playbook is
+ * checked by the two without loading the full playbook validator (over a megabyte of generated code,
+ * the largest single cost of a run's start-up); the full one explains an invalid playbook.
+ */
+export function playbookShellDocument(list: ReadonlyArray<ActionSchemaSource>, options: { hostsOptional?: boolean; shipped?: boolean } = {}): DocumentSchema {
+  let cached = shells.get(list);
+  if (!cached) shells.set(list, (cached = {}));
+  const hostsOptional = options.hostsOptional ?? false;
+  const name = hostsOptional ? 'playbook-included-shell' : 'playbook-shell';
+  // Names only: the shell must not read an action (a shipped list imports its actions on demand).
+  const names = list.map((a) => a.name);
+  return (cached[hostsOptional ? 'included' : 'plain'] ??= new DocumentSchema((options.shipped ?? shippedLists.has(list)) ? name : undefined, () =>
+    buildPlaybookSchema(names.map((n) => ({ name: n, summary: '', schema: {} })), { hostsOptional }),
+  ));
+}
+
+/** The schema one action's input is checked against inside a playbook (templates allowed). */
+export function stepInputSchema(action: ActionSchemaSource): JsonSchema {
+  const own = action.schema;
+  let relaxed = stepInputs.get(own);
+  // One object per action schema: the validator store finds a generated validator once per object.
+  if (!relaxed) stepInputs.set(own, (relaxed = allowTemplates(own)));
+  return relaxed;
+}
+
+const stepInputs = new WeakMap<JsonSchema, JsonSchema>();
 
 let inventory: DocumentSchema | undefined;
 

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import type { JsonSchema } from './json-schema.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { UNSTAMPED } from './build-stamp.js';
-import { inventoryDocument, playbookDocument, type DocumentSchema } from './documents.js';
+import { inventoryDocument, playbookDocument, playbookShellDocument, stepInputSchema, type DocumentSchema } from './documents.js';
 import type { ActionSchemaSource } from './playbook.js';
 import { DOCUMENT_FORMATS, newAjv, type ValidatorProfile } from './profiles.js';
 import { FORMATS_FILE, MANIFEST_FILE, VALIDATORS_DIR, validatorFileName, type Manifest } from './validators.js';
@@ -23,7 +23,13 @@ export interface PrecompileTarget {
 
 /** The document schemas pgplay validates with for the given action list, as the shipped list names them. */
 export function shippedDocuments(list: ReadonlyArray<ActionSchemaSource>): DocumentSchema[] {
-  return [inventoryDocument(), playbookDocument(list, { shipped: true }), playbookDocument(list, { hostsOptional: true, shipped: true })];
+  return [
+    inventoryDocument(),
+    playbookDocument(list, { shipped: true }),
+    playbookDocument(list, { hostsOptional: true, shipped: true }),
+    playbookShellDocument(list, { shipped: true }),
+    playbookShellDocument(list, { hostsOptional: true, shipped: true }),
+  ];
 }
 
 /** Every schema pgplay validates with for the given action list: each document's and each action's input. */
@@ -31,6 +37,7 @@ export function precompileTargets(list: ReadonlyArray<ActionSchemaSource>): Prec
   return [
     ...shippedDocuments(list).map((d): PrecompileTarget => ({ profile: 'document', label: d.name!, schema: d.schema(), document: d.name })),
     ...list.map((a): PrecompileTarget => ({ profile: 'input', label: `${a.name} input`, schema: a.schema })),
+    ...list.map((a): PrecompileTarget => ({ profile: 'document', label: `${a.name} step input`, schema: stepInputSchema(a) })),
   ];
 }
 

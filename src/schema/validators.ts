@@ -110,12 +110,21 @@ export class ValidatorStore {
     return this.stamp !== UNSTAMPED && this.manifest()?.stamp === this.stamp;
   }
 
+  /** Whether the build generated a validator for (profile, key), without loading it. */
+  generated(profile: ValidatorProfile, key: SchemaKey): boolean {
+    if (this.found[profile].get(key)) return true;
+    const name = this.fileOf(profile, key);
+    return name !== undefined && existsSync(join(this.dir, name));
+  }
+
+  private fileOf(profile: ValidatorProfile, key: SchemaKey): string | undefined {
+    if (key instanceof DocumentSchema) return key.name && this.trusted ? this.manifest()?.documents?.[key.name] : undefined;
+    return validatorFileName(profile, key);
+  }
+
   private locate(profile: ValidatorProfile, key: SchemaKey): ValidateFunction | undefined {
-    if (key instanceof DocumentSchema) {
-      const name = key.name && this.trusted ? this.manifest()?.documents?.[key.name] : undefined;
-      return name ? this.load(name) : undefined;
-    }
-    return this.load(validatorFileName(profile, key));
+    const name = this.fileOf(profile, key);
+    return name ? this.load(name) : undefined;
   }
 
   private load(name: string): ValidateFunction | undefined {
@@ -138,4 +147,9 @@ export function validatorFor(profile: ValidatorProfile, schema: SchemaKey): Vali
 /** Whether validatorFor() loaded `validate` from dist/validators or compiled it. */
 export function validatorOrigin(validate: ValidateFunction): ValidatorOrigin | undefined {
   return packageStore.origin(validate);
+}
+
+/** Whether this build generated the validator for (profile, schema), without loading it: then the schema need not be built. */
+export function hasGeneratedValidator(profile: ValidatorProfile, schema: SchemaKey): boolean {
+  return packageStore.generated(profile, schema);
 }

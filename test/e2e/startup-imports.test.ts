@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliLimits, finished } from '../support/cli.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
@@ -76,6 +77,13 @@ interface Traced {
   stderr: string;
   /** Package names loaded from node_modules (the innermost node_modules of each path). */
   packages: Set<string>;
+  /** pgplay's own modules loaded, relative to dist/ (e.g. actions/file.js). */
+  modules: Set<string>;
+}
+
+function ownModulesIn(log: string): Set<string> {
+  const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';
+  return new Set(log.split('\n').flatMap((url) => (url.startsWith(dist) ? [url.slice(dist.length)] : [])));
 }
 
 function packagesIn(log: string): Set<string> {
@@ -96,7 +104,8 @@ async function traced(args: string[], options: { terminal?: boolean } = {}): Pro
       ? await execa('script', ['-qec', ['node', ...argv].map(shellQuote).join(' '), '/dev/null'], { reject: false, env, extendEnv: true, ...cliLimits() })
       : await execa('node', argv, { reject: false, env, ...cliLimits() }),
   );
-  return { ...r, packages: packagesIn(await readFile(log, 'utf8')) };
+  const resolved = await readFile(log, 'utf8');
+  return { ...r, packages: packagesIn(resolved), modules: ownModulesIn(resolved) };
 }
 
 function shellQuote(word: string): string {
@@ -196,6 +205,17 @@ describe('a run loads what its hosts and output need', () => {
     // The template step needs handlebars, and yaml reads the files: the recorder sees what a local run loads.
     expect(r.packages.has('handlebars')).toBe(true);
     expect(r.packages.has('yaml')).toBe(true);
+  });
+
+  it('a run imports the actions its playbook uses, not the others and their helpers', async () => {
+    const r = await traced(['run', playbook, '-i', localInventory, '--output', 'json']);
+    expect(r.exitCode).toBe(0);
+    // Changed on a first run, ok after the run above: either way both steps ran their action.
+    expect(resultsByHost(jsonEvents(r.stdout)).here?.map((x) => x.replace(/=changed$/, '=ok'))).toEqual(['dir=ok', 'mark=ok']);
+    // The two actions the playbook uses are seen: the recorder sees pgplay's own modules.
+    expect(['actions/file.js', 'actions/template.js'].filter((m) => r.modules.has(m))).toEqual(['actions/file.js', 'actions/template.js']);
+    const unused = [...r.modules].filter((m) => /^(actions\/(pgbackrest|barman|dump|restore-dump|postgres|basebackup|pitr-target|sql|wait)\b|barman\/|postgres\/(backup-set|pgbackrest-info|table-counts|data-checks))/.test(m));
+    expect(unused).toEqual([]);
   });
 
   it('a terminal loads listr2', async () => {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { actions } from '../../src/actions/registry.js';
+import { loadAllActions } from '../../src/actions/registry.js';
 import { commandReadsOnly } from '../../src/actions/command-readers.js';
 import sqlAction from '../../src/actions/sql.js';
 import pgbackrestAction from '../../src/actions/pgbackrest.js';
 import waitAction from '../../src/actions/wait.js';
+
+const actions = await loadAllActions();
 
 describe('which steps may run for real under plan (readOnly)', () => {
   it('command: readers as an argv only', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { postgresAction } from '../../src/actions/postgres.js';
-import { actions } from '../../src/actions/registry.js';
+import { loadAllActions } from '../../src/actions/registry.js';
 import { sqlAction } from '../../src/actions/sql.js';
 import type { Client } from 'pg';
 import { EventEmitter } from 'node:events';
@@ -8,6 +8,8 @@ import { IDENTITY_HEADER } from '../../src/postgres/identity.js';
 import { mergeFacts, type HostFacts } from '../../src/model/facts.js';
 import type { FakeExecHandler } from '../../src/transports/fake.js';
 import { harness, results } from './support/engine-harness.js';
+
+const actions = await loadAllActions();
 
 /*
  * One probe per fact per step (issue 14): the postgres action reads the server's state once in check,

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { parse as parseYamlText, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { actions } from '../../src/actions/registry.js';
+import { loadAllActions } from '../../src/actions/registry.js';
 import { PgplayError, PgplayErrors } from '../../src/core/errors.js';
 import { validateFiles } from '../../src/load/validate-files.js';
 import type { Inventory } from '../../src/model/inventory.js';
+
+const actions = await loadAllActions();
 
 /**
  * Hostile input: thousands of mutated playbooks and inventories, grown from valid ones, go through

@@ -5,7 +5,7 @@ import { basename, join, resolve } from 'node:path';
 import fc from 'fast-check';
 import type { ValidateFunction } from 'ajv';
 import { afterAll, describe, expect, test } from 'vitest';
-import { actions } from '../../src/actions/registry.js';
+import { loadAllActions } from '../../src/actions/registry.js';
 import type { JsonSchema } from '../../src/actions/types.js';
 import { validateRenderedInput } from '../../src/engine/input.js';
 import { parseYaml } from '../../src/load/yaml.js';
@@ -18,6 +18,8 @@ import { validateDocument } from '../../src/schema/validate.js';
 import { compileAtRuntime, type ValidatorProfile } from '../../src/schema/profiles.js';
 import { FORMATS_FILE, VALIDATORS_DIR, ValidatorStore, validatorFileName, validatorFor, validatorOrigin, type Manifest } from '../../src/schema/validators.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
+
+const actions = await loadAllActions();
 
 /**
  * Validators generated at build time (dist/validators, by src/schema/precompile.ts) must behave
@@ -148,7 +150,7 @@ function probe(root: string, playbook = join(ROOT, 'playbooks', 'nightly-backup.
     import { createRequire } from 'node:module';
     const { loadInventory } = await import('./dist/load/inventory.js');
     const { loadPlaybook } = await import('./dist/load/playbook.js');
-    const { actions } = await import('./dist/actions/registry.js');
+    const { shippedActions: actions, loadAllActions } = await import('./dist/actions/registry.js');
     const { validateRenderedInput } = await import('./dist/engine/input.js');
     const { inventoryDocument, playbookDocument } = await import('./dist/schema/documents.js');
     const errors = [];
@@ -158,7 +160,7 @@ function probe(root: string, playbook = join(ROOT, 'playbooks', 'nightly-backup.
     } catch (e) {
       errors.push(...(e.errors ?? [e]).map((x) => (x.format ? x.format() : String(x))));
     }
-    for (const a of actions) { try { validateRenderedInput(a, {}); } catch {} }
+    for (const a of await loadAllActions()) { try { validateRenderedInput(a, {}); } catch {} }
     const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/node_modules/ajv/'));
     process.stdout.write(JSON.stringify({
       errors,

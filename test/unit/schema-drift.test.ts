@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { actions } from '../../src/actions/registry.js';
+import { loadAllActions } from '../../src/actions/registry.js';
 import { SCHEMAS_DIR } from '../../src/core/paths.js';
 import { parseYaml } from '../../src/load/yaml.js';
 import { publishedSchema, schemaFileName, schemaFor, type SchemaKind } from '../../src/schema/publish.js';
 import { validateDocument } from '../../src/schema/validate.js';
 import { writePublishedSchemas } from '../../src/schema/write-schemas.js';
+
+const actions = await loadAllActions();
 
 const REGENERATE = 'UPDATE_SCHEMAS=1 npx vitest run test/unit/schema-drift.test.ts';
 

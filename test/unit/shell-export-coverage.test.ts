@@ -11,7 +11,7 @@ import pgpassAction from '../../src/actions/pgpass.js';
 import { ShellExportRecorder } from '../../src/engine/shell-export.js';
 import type { Step } from '../../src/model/playbook.js';
 import preflightAction from '../../src/actions/preflight.js';
-import { actionNames, getAction } from '../../src/actions/registry.js';
+import { actionNames, getAction, loadAllActions } from '../../src/actions/registry.js';
 import { Redactor } from '../../src/core/redact.js';
 import type { ActionContext } from '../../src/engine/action.js';
 import { actionContext, host } from './support/engine-harness.js';
@@ -24,6 +24,9 @@ import { actionContext, host } from './support/engine-harness.js';
  */
 
 const PLAYBOOKS = resolve(__dirname, '../../playbooks');
+
+// getAction answers for imported actions only.
+await loadAllActions();
 
 /** Action names of a playbook's steps (and rescue steps), following includes as the engine resolves them. */
 function actionsOf(file: string, seen = new Set<string>()): Set<string> {

@@ -5,6 +5,7 @@ import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
 import { RunContext, type EngineOptions } from '../../../src/engine/run-context.js';
 import { gatherFacts } from '../../../src/engine/facts.js';
+import { startRun } from '../../../src/engine/start.js';
 import { executeRun } from '../../../src/engine/run.js';
 import { unknownFacts, type HostFacts } from '../../../src/model/facts.js';
 import type { Host, Inventory, Role } from '../../../src/model/inventory.js';
@@ -159,6 +160,8 @@ export function harness(
     realFacts?: boolean;
     /** What connecting to PostgreSQL gives (default: an error, engine tests have no server). */
     connectPostgres?: (hostName: string) => Promise<Client>;
+    /** Start as runs do (engine/start.ts gathers the facts the run needs) instead of reading every host's facts first. */
+    start?: boolean;
   } = {},
 ): Harness {
   const setup = extra;
@@ -225,11 +228,12 @@ export function harness(
         extra.signal ?? new AbortController().signal,
         (e) => events.push(e),
       );
-      for (const name of hostNames) await run.refreshFacts(name);
       const select = (pattern: string | string[]) => {
         const list = Array.isArray(pattern) ? pattern : [pattern];
         return hostNames.filter((n) => list.includes('all') || list.includes(n) || list.includes(hosts[n]!.role));
       };
+      if (setup.start) await startRun(run, select, run.signal);
+      else for (const name of hostNames) await run.refreshFacts(name);
       return executeRun(run, select);
     },
   };
