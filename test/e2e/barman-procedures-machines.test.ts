@@ -145,8 +145,10 @@ describe('restore.yml and promote.yml with backup.tool barman on separate machin
     const r = await run('restore.yml', inventory, ['-p', 'host=db1', '-p', 'target=name', '-p', 'target_value=before_drop', '-p', 'in_place=confirmed', '--yes']);
     expect(r.exitCode, failure(r)).toBe(0);
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['restore-barman/recover@db1=changed', 'restore-barman/recovery/name@db1=changed', 'restore-target@db1=skipped', 'backup@bk1=skipped']),
+      expect.arrayContaining(['restore-barman/recover@db1=changed', 'restore-barman/recovery/name@db1=changed', 'barman-follows/backup@bk1=changed']),
     );
+    // pgBackRest's steps (include/backup/pgbackrest/, skipped as a whole) never ran.
+    expect(results(r.events).filter((e) => /(^|\/)pgbackrest/.test(e) && !e.endsWith('=skipped'))).toEqual([]);
 
     // The cluster as it was at the restore point, read-write, the same system on a new timeline.
     expect(await db1.psql('SELECT count(*) FROM precious')).toBe('1234');
