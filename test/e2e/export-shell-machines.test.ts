@@ -67,7 +67,7 @@ describe('plan --export-shell: a standby built by hand from the exported script 
     const file = join(work, 'backup.sh');
     const r = await pgplay(['plan', 'nightly-backup.yml', '-i', inventory, '--export-shell', file], stateDir);
     expect(r.exitCode, `${r.stdout.slice(-2000)}\n${r.stderr}`).toBe(2);
-    expect(r.stderr).toMatch(/cannot export the plan to shell: .*step backup-(?:full|changes) on bk1: pgbackrest backup is not exported/);
+    expect(r.stderr).toMatch(/cannot export the plan to shell: .*step pgbackrest\/backup-(?:full|changes) on bk1: pgbackrest backup is not exported/);
     expect(existsSync(file)).toBe(false);
   }, 120_000);
 
