@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -69,8 +69,11 @@ const results = (evs: Event[]) => evs.filter((e) => e.type === 'step-result');
 const runEnd = (evs: Event[]) => evs.find((e) => e.type === 'run-end');
 
 async function journalRecords(): Promise<Array<Event & { name?: string; value?: unknown }>> {
-  const files = (await readdir(join(stateDir, 'runs'))).sort();
-  const text = await readFile(join(stateDir, 'runs', files.at(-1)!), 'utf8');
+  // The newest journal by when it was written: ids of runs started in the same second sort by their random suffixes.
+  const runs = join(stateDir, 'runs');
+  const files = await Promise.all((await readdir(runs)).map(async (f) => ({ f, at: (await stat(join(runs, f))).mtimeMs })));
+  const newest = files.sort((a, b) => a.at - b.at).at(-1)!.f;
+  const text = await readFile(join(runs, newest), 'utf8');
   return text.trim().split('\n').map((l) => JSON.parse(l));
 }
 

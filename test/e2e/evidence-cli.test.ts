@@ -37,7 +37,11 @@ describe('evidence through the CLI', () => {
     expect(ok.exitCode, ok.stdout).toBe(0);
     expect(ok.stdout).toContain('evidence verified: 3 sealed runs in one unbroken chain');
 
-    const first = manifests[0]!.replace('.manifest.json', '');
+    // The first run is found by what it did, not by its id: two runs started in the same second sort
+    // by their ids' random suffixes.
+    const ids = manifests.map((m) => m.replace('.manifest.json', ''));
+    const first = ids.find((id) => readFileSync(join(stateDir, 'runs', `${id}.jsonl`), 'utf8').includes('"word":"one"'))!;
+    expect(first).toBeDefined();
     const journal = join(stateDir, 'runs', `${first}.jsonl`);
     const text = readFileSync(journal, 'utf8');
     writeFileSync(journal, text.replace('"word":"one"', '"word":"oNe"'));
