@@ -14,7 +14,7 @@ COPY src ./src
 COPY schemas ./schemas
 COPY templates ./templates
 COPY playbooks ./playbooks
-# npm ci runs the package's prepare script: tsc and the validators (npm run build).
+# npm ci runs the package's prepare script (npm run build): tsc, the validators and the CLI bundle.
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime -----------------------------------------------------------------------------------------
@@ -34,5 +34,5 @@ COPY --from=build /src/playbooks ./playbooks
 # The run journal and locks: mount a volume here to keep history and --resume across pods.
 ENV CI=true PGPLAY_STATE_DIR=/var/lib/pgplay
 RUN mkdir -p /var/lib/pgplay && chmod 0700 /var/lib/pgplay
-ENTRYPOINT ["node", "/opt/pgplay/dist/cli/main.js"]
+ENTRYPOINT ["node", "/opt/pgplay/dist/bundle/main.js"]
 CMD ["--help"]

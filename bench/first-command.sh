@@ -87,10 +87,13 @@ steps:
     hosts: db1
     command: { argv: ["true"] }
 YAML
+# Each root runs what its `pgplay` bin runs (package.json "bin"): dist/cli/main.js before the bundle, the bundle after.
+bins=()
+for root in "${roots[@]}"; do bins+=("$root/$(node -p 'require(process.argv[1]).bin.pgplay' "$root/package.json")"); done
 median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
 for i in $(seq "$RUNS"); do
   for r in "${!roots[@]}"; do
-    env "${ssh_env[@]}" node --import "$work/hook.mjs" "${roots[$r]}/dist/cli/main.js" run "$work/playbook.yml" -i "$work/inventory.yml" \
+    env "${ssh_env[@]}" node --import "$work/hook.mjs" "${bins[$r]}" run "$work/playbook.yml" -i "$work/inventory.yml" \
       --state-dir "$work/state-$r" --output json 2>&1 >/dev/null | grep '^first-command' >>"$work/times-$r"
   done
 done

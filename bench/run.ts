@@ -4,6 +4,7 @@
  * Start it with `npm run bench` (bench/run.sh): that installs the tools and builds first.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -19,7 +20,9 @@ import { STEP_SETS, writeWorkload, type BenchHost, type StepSet, type Workload }
 
 /** The repository root: this file runs from dist/bench/bench/. */
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(REPO, 'dist', 'cli', 'main.js');
+/** What the `pgplay` bin runs (the bundle); the profiled runs take dist/cli/main.js, whose modules profile-hooks.ts patches. */
+const CLI = join(REPO, (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: { pgplay: string } }).bin.pgplay);
+const UNBUNDLED_CLI = join(REPO, 'dist', 'cli', 'main.js');
 const HOOKS = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'profile-hooks.js')).href;
 
 const { values: opts } = parseArgs({
@@ -62,7 +65,7 @@ class Commands {
 
   pgplay(s: Scenario, extra = '', nodeFlags = ''): string {
     const p = this.w.pgplay;
-    return `node ${nodeFlags}${CLI} run ${join(p.dir, `${s.set}.yml`)} -i ${join(p.dir, `inventory-${s.hosts}.yml`)} --forks 10 --state-dir ${this.stateDir}${extra}`;
+    return `node ${nodeFlags}${nodeFlags ? UNBUNDLED_CLI : CLI} run ${join(p.dir, `${s.set}.yml`)} -i ${join(p.dir, `inventory-${s.hosts}.yml`)} --forks 10 --state-dir ${this.stateDir}${extra}`;
   }
 
   ansible(s: Scenario): string {

@@ -46,13 +46,13 @@ if [ ! -d node_modules ]; then
   say 'Installing the npm dependencies (npm ci)'
   npm ci --no-audit --no-fund
 fi
-if [ ! -f dist/cli/main.js ] || [ -n "$(find src templates -newer dist/cli/main.js -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/bundle/main.js ] || [ -n "$(find src templates -newer dist/bundle/main.js -print -quit 2>/dev/null)" ]; then
   say 'Building pgplay'
   npm run --silent build
 fi
 
 export CI="${CI:-true}"   # plain line output, as in a log
-pgplay() { node dist/cli/main.js "$@"; }
+pgplay() { node dist/bundle/main.js "$@"; }
 
 # ---- The lab ----------------------------------------------------------------------------------------
 say "A fresh lab: primary db1 with sample data, repository bk1${backup_tool:+ ($backup_tool)}, room for standby db2 and drill host drill1"

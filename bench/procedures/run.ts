@@ -4,7 +4,7 @@
  * pairs. A script a human runs (`npm run bench:procedures`), never part of `npm test`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,11 +73,13 @@ const asPg = (script: string): string => exec(['runuser', '-u', 'postgres', '--'
 const psql = (host: 'db1' | 'db2' | 'drill1', db: string, query: string): string =>
   exec(['runuser', '-u', 'postgres', '--', `${BIN}/psql`, '-X', '-A', '-t', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '-h', `${LAB}/${host}/run`, '-p', String(PORTS[host]), '-d', db, '-c', query]).stdout.trim();
 
-const pgplayCmd = (...args: string[]): string[] => ['node', join(PGPLAY, 'dist/cli/main.js'), ...args];
+/** What a checkout's `pgplay` bin runs (package.json "bin": the bundle, or dist/cli/main.js before it). */
+const cliOf = (root: string): string => join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: { pgplay: string } }).bin.pgplay);
+const pgplayCmd = (...args: string[]): string[] => ['node', cliOf(PGPLAY), ...args];
 const runPlaybook = (playbook: string, ...params: string[]): string[] =>
   pgplayCmd('run', playbook, '-i', join(LAB, 'inventory.yml'), '--yes', ...params.flatMap((p) => ['-p', p]));
 /** The same command with the baseline checkout's pgplay. */
-const onBaseline = (argv: string[]): string[] => (BASELINE ? argv.map((a) => (a === join(PGPLAY, 'dist/cli/main.js') ? join(BASELINE, 'dist/cli/main.js') : a)) : argv);
+const onBaseline = (argv: string[]): string[] => (BASELINE ? argv.map((a) => (a === cliOf(PGPLAY) ? cliOf(BASELINE) : a)) : argv);
 const rawCmd = (procedure: string): string[] => ['bash', RAW, procedure];
 
 // ---- What must hold after a run (both sides), so that a fast side is never one that skipped work ----

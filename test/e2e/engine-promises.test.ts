@@ -2,15 +2,15 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { CLI } from '../support/cli.js';
 
 /**
  * What the core promises a DBA, through the CLI, on local hosts running plain commands (no PostgreSQL
  * needed): loops, truthful exit codes, include as an engine construct, and errors machines can read.
  */
 
-const CLI = resolve('dist/cli/main.js');
 
 interface Event {
   type: string;

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliLimits, finished } from '../support/cli.js';
@@ -53,6 +53,15 @@ steps:
     template: { src: mark.txt.hbs, dest: "{{host.vars.root}}/mark.txt", mode: "0640" }
 `;
 
+// The run of bench/first-command.sh: one command on one host.
+const COMMAND_PLAYBOOK = `name: startup-command
+steps:
+  - id: one
+    name: one command
+    hosts: all
+    command: { argv: ["true"] }
+`;
+
 // No PostgreSQL listens, so the probe fails and the step times out: what matters is that it tried to connect.
 const SQL_PLAYBOOK = `name: startup-sql
 steps:
@@ -69,16 +78,37 @@ let sshInventory: string;
 let localInventory: string;
 let playbook: string;
 let sqlPlaybook: string;
+let commandPlaybook: string;
 let runs = 0;
 
 interface Traced {
   exitCode: number;
   stdout: string;
   stderr: string;
-  /** Package names loaded from node_modules (the innermost node_modules of each path). */
+  /** The URLs the process resolved or required: the bundle's files, packages left out of it, generated validators. */
+  files: Set<string>;
+  /** Package names loaded from node_modules, from their own files or from the bundle's (the innermost node_modules of each path). */
   packages: Set<string>;
-  /** pgplay's own modules loaded, relative to dist/ (e.g. actions/file.js). */
+  /** pgplay's own modules loaded, relative to dist/ (e.g. actions/file.js), from the bundle's files. */
   modules: Set<string>;
+}
+
+/** esbuild's metafile of the bundle the bin runs (src/app/bundle-cli.ts): the modules in each of its files. */
+const BUNDLE = JSON.parse(readFileSync('dist/bundle-meta.json', 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+
+/**
+ * The resolved URLs with each file of the bundle replaced by the modules esbuild put into it, so the
+ * assertions below read the same whether a module came from its own file or from a chunk.
+ */
+function unbundled(log: string): string {
+  const root = pathToFileURL(process.cwd()).href + '/';
+  return log
+    .split('\n')
+    .flatMap((url) => {
+      const output = url.startsWith(root) ? BUNDLE.outputs[url.slice(root.length)] : undefined;
+      return output ? Object.keys(output.inputs).map((input) => pathToFileURL(resolve(input)).href) : [url];
+    })
+    .join('\n');
 }
 
 function ownModulesIn(log: string): Set<string> {
@@ -104,8 +134,9 @@ async function traced(args: string[], options: { terminal?: boolean } = {}): Pro
       ? await execa('script', ['-qec', ['node', ...argv].map(shellQuote).join(' '), '/dev/null'], { reject: false, env, extendEnv: true, ...cliLimits() })
       : await execa('node', argv, { reject: false, env, ...cliLimits() }),
   );
-  const resolved = await readFile(log, 'utf8');
-  return { ...r, packages: packagesIn(resolved), modules: ownModulesIn(resolved) };
+  const opened = await readFile(log, 'utf8');
+  const resolved = unbundled(opened);
+  return { ...r, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved) };
 }
 
 function shellQuote(word: string): string {
@@ -128,6 +159,8 @@ beforeAll(async () => {
   await writeFile(playbook, PLAYBOOK);
   sqlPlaybook = join(dir, 'sql.yml');
   await writeFile(sqlPlaybook, SQL_PLAYBOOK);
+  commandPlaybook = join(dir, 'command.yml');
+  await writeFile(commandPlaybook, COMMAND_PLAYBOOK);
   sshInventory = await writeInventory(join(dir, 'inventory-ssh.yml'), {
     cluster: 'startup-ssh',
     sshd,
@@ -205,6 +238,23 @@ describe('a run loads what its hosts and output need', () => {
     // The template step needs handlebars, and yaml reads the files: the recorder sees what a local run loads.
     expect(r.packages.has('handlebars')).toBe(true);
     expect(r.packages.has('yaml')).toBe(true);
+  });
+
+  it('a local one-step run opens the bundle, not dist/ module by module, and only the packages it uses', async () => {
+    const r = await traced(['run', commandPlaybook, '-i', localInventory, '--output', 'json']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
+    // What the bin runs: the bundle's entry, and of pgplay's own files only the bundle's and the generated validators.
+    expect(r.files.has(pathToFileURL(CLI).href)).toBe(true);
+    const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';
+    expect([...r.files].filter((f) => f.startsWith(dist) && !/^(bundle|validators)\//.test(f.slice(dist.length)))).toEqual([]);
+    // yaml reads the files, ajv's runtime helpers serve the generated validators, Handlebars renders
+    // step inputs; no transport, client or renderer the run does not use (ssh2, execa, pg, listr2),
+    // and not source-map, which the bundle leaves out of Handlebars (src/app/bundle-cli.ts).
+    expect([...r.packages].sort()).toEqual(['ajv', 'handlebars', 'yaml']);
+    // Of the actions, the registry and the one the playbook uses, with its helpers.
+    expect([...r.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
   });
 
   it('a run imports the actions its playbook uses, not the others and their helpers', async () => {

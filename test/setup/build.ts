@@ -26,7 +26,7 @@ function modified(path: string): number {
  * it is missing or older than the sources, so a single `npx vitest run <file>` works too and no test
  * rebuilds dist/ while another one is running it. The build includes the validators generated from
  * the schemas (dist/validators, as `npm run build` makes them); they are generated again when a plain
- * `tsc` rebuilt dist/ after them.
+ * `tsc` rebuilt dist/ after them, and the bundle the `pgplay` bin runs (dist/bundle) after those.
  */
 export default function setup(): void {
   let built = modified('dist/cli/main.js');
@@ -35,4 +35,6 @@ export default function setup(): void {
     built = modified('dist/cli/main.js');
   }
   if (modified('dist/validators/manifest.json') < built) execFileSync(process.execPath, ['dist/app/build-validators.js'], { stdio: 'inherit' });
+  // The bin runs the bundle of the stamped dist/ (src/app/bundle-cli.ts): bundled again after either changed.
+  if (modified('dist/bundle/main.js') < modified('dist/validators/manifest.json')) execFileSync(process.execPath, ['dist/app/bundle-cli.js'], { stdio: 'inherit' });
 }

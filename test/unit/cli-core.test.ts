@@ -9,8 +9,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from '../support/cli.js';
 
-const CLI = resolve('dist/cli/main.js');
 const CALL_TIMEOUT_MS = 60_000;
 let dir: string;
 let inventory: string;

@@ -137,7 +137,7 @@ describe('Dockerfile', () => {
     }
     expect(build).toMatch(/RUN npm ci .*&& npm prune --omit=dev/);
     const made = new Set([...context, 'node_modules', 'dist']);
-    expect(existsSync('dist/cli/main.js'), 'npm run build first').toBe(true);
+    expect(existsSync('dist/bundle/main.js'), 'npm run build first').toBe(true);
 
     const root = await mkdtemp(join(tmpdir(), 'pgplay-image-'));
     try {
@@ -149,7 +149,7 @@ describe('Dockerfile', () => {
         else await cp(src!, join(root, dest!), { recursive: true });
       }
       const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(runtime!)![1]!) as string[];
-      expect(entrypoint).toEqual(['node', '/opt/pgplay/dist/cli/main.js']);
+      expect(entrypoint).toEqual(['node', '/opt/pgplay/dist/bundle/main.js']);
       const [bin, ...args] = entrypoint.map((a) => a.replace('/opt/pgplay', root));
       const version = await execa(bin === 'node' ? process.execPath : bin!, [...args, '--version'], { reject: false });
       expect(version.stdout.trim()).toMatch(/0\.1\.0/);

@@ -43,7 +43,7 @@ describe('pgplay schedule', () => {
     expect(s).toMatch(/^StandardOutput=journal$/m);
     expect(s).toContain('Environment="PGPLAY_STATE_DIR=/var/lib/pgplay state"');
     expect(s).toContain('EnvironmentFile=/etc/pgplay/main.env');
-    expect(s).toMatch(new RegExp(`^ExecStart=${process.execPath}\\S* \\S+/dist/cli/main.js run \\S+/playbooks/nightly-backup.yml -i ${INVENTORY} -p type=full$`, 'm'));
+    expect(s).toMatch(new RegExp(`^ExecStart=${process.execPath}\\S* \\S+/dist/bundle/main.js run \\S+/playbooks/nightly-backup.yml -i ${INVENTORY} -p type=full$`, 'm'));
   });
 
   it('a weekly and an hourly timer parse as systemd calendars', async () => {
@@ -60,7 +60,7 @@ describe('pgplay schedule', () => {
 
   it('--cron prints one crontab line with the same command, logged to syslog', async () => {
     const out = await schedule(['nightly-backup', '-i', INVENTORY, '--every', 'weekly', '--day', 'Mon', '--at', '03:45', '--cron', '-p', 'type=diff']);
-    expect(out).toMatch(new RegExp(`^45 3 \\* \\* 1 CI=true ${process.execPath}\\S* \\S+/dist/cli/main.js run \\S+/nightly-backup.yml -i ${INVENTORY} -p type=diff 2>&1 \\| logger -t pgplay-main-nightly-backup\\n$`));
+    expect(out).toMatch(new RegExp(`^45 3 \\* \\* 1 CI=true ${process.execPath}\\S* \\S+/dist/bundle/main.js run \\S+/nightly-backup.yml -i ${INVENTORY} -p type=diff 2>&1 \\| logger -t pgplay-main-nightly-backup\\n$`));
   });
 
   it('bad input is refused before anything is written: a time, an unknown param, an engine mix', async () => {

@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { actions } from '../../app/action-catalog.js';
 import { parseDuration } from '../../core/duration.js';
-import { PACKAGE_ROOT, SHIPPED_PLAYBOOKS } from '../../core/paths.js';
+import { CLI_ENTRY, SHIPPED_PLAYBOOKS } from '../../core/paths.js';
 import { loadInventory } from '../../load/inventory.js';
 import { resolveParams } from '../../load/params.js';
 import { loadPlaybook } from '../../load/playbook.js';
@@ -93,7 +93,7 @@ export async function scheduleCommand(argv: string[], write: (text: string) => v
     ...Object.entries(params).flatMap(([k, v]) => ['-p', `${k}=${v}`]),
     ...(values.metrics !== undefined ? ['--metrics', resolve(values.metrics)] : []),
   ];
-  const run = [process.execPath, join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'run', playbookFile, '-i', inventoryFile, ...runOptions];
+  const run = [process.execPath, CLI_ENTRY, 'run', playbookFile, '-i', inventoryFile, ...runOptions];
   const name = scheduleName(inventory.cluster, playbook.name || basename(playbookFile).replace(/\.ya?ml$/, ''));
   const schedule: Schedule = {
     name,

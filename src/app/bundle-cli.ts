@@ -1,0 +1,56 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, type Plugin } from 'esbuild';
+import { BUNDLE_DIR, BUNDLE_METAFILE, PACKAGE_ROOT } from '../core/paths.js';
+
+/*
+ * `npm run build`, last: the CLI as the `pgplay` bin runs it, one esbuild bundle of dist/cli/main.js in
+ * dist/bundle/. Node 20's ESM loader resolves, reads and compiles every module of dist/ and of the
+ * packages one by one (265 files before a local run's first command); a bundle is a few files. Each
+ * dynamic import (a command, an action, the terminal renderer, pg, execa, ...) stays a lazy chunk of its
+ * own (splitting), so a run still loads only what it uses. It bundles the already compiled dist/, after
+ * build-validators stamped dist/schema/build-stamp.js: the bundle trusts the validators of its own build.
+ *
+ * dist/bundle sits at the depth of dist/cli, so PACKAGE_ROOT (two directories up from a module) is the
+ * package root in both, and templates/, schemas/, playbooks/ and dist/validators are found alike.
+ */
+
+// ssh2 loads its native crypto binding by a path relative to its own files: left in node_modules (the
+// SSH transport imports it lazily anyway). pg-native is pg's optional native driver, never installed.
+const EXTERNAL = ['ssh2', 'pg-native'];
+
+// Code of CommonJS packages (pg, handlebars, ...) calls require(); in an ES module bundle that needs a real one.
+const REQUIRE_BANNER = "import { createRequire as __pgplayRequire } from 'node:module'; const require = __pgplayRequire(import.meta.url);";
+
+/**
+ * Handlebars' code generator requires source-map (63 KB) at load, in a try, for the source maps of
+ * templates compiled with a `srcName`; pgplay never passes one, and without the package Handlebars uses
+ * its own small stand-in. So the bundle gets an empty module in its place: a run compiles 63 KB less.
+ */
+const withoutSourceMap: Plugin = {
+  name: 'handlebars-without-source-map',
+  setup(b) {
+    b.onResolve({ filter: /^source-map$/ }, (args) => (/[\\/]handlebars[\\/]/.test(args.importer) ? { path: 'source-map', namespace: 'empty' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+rmSync(BUNDLE_DIR, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: PACKAGE_ROOT,
+  entryPoints: [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js')],
+  outdir: BUNDLE_DIR,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  banner: { js: REQUIRE_BANNER },
+  plugins: [withoutSourceMap],
+  metafile: true,
+  logLevel: 'warning',
+});
+// Which inputs went into which file: test/e2e/startup-imports.test.ts maps the files a run opened back to modules and packages.
+writeFileSync(BUNDLE_METAFILE, JSON.stringify(result.metafile));
+process.stdout.write(`bundled the CLI into ${Object.keys(result.metafile.outputs).length} files in ${BUNDLE_DIR}\n`);
