@@ -95,7 +95,8 @@ export function precompileValidators(
  */
 export function distStamp(distDir: string, version: string): string {
   const hash = createHash('sha256').update(`${version}\0`);
-  const skip = new Set([join(distDir, 'validators'), join(distDir, 'bench'), join(distDir, 'schema', 'build-stamp.js')]);
+  // dist/bundle is made from the stamped code after this (src/app/bundle-cli.ts): it holds the stamp, so it is no input of it.
+  const skip = new Set([join(distDir, 'validators'), join(distDir, 'bench'), join(distDir, 'bundle'), join(distDir, 'schema', 'build-stamp.js')]);
   const visit = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const path = join(dir, entry.name);
