@@ -189,7 +189,8 @@ class ExecServer {
     this.child.stdout!.removeAllListeners('data');
     const path = Buffer.from(socketPath, 'utf8');
     this.child.stdin!.write(Buffer.concat([Buffer.from(`S 0 0 -1\n${path.length}\n`), path]));
-    return { stdin: this.child.stdin!, stdout: this.child.stdout!, stop: () => this.kill('SIGTERM') };
+    // Stopped only while it runs: a pid gone may be reused by another process group.
+    return { stdin: this.child.stdin!, stdout: this.child.stdout!, stop: () => this.alive && this.kill('SIGTERM') };
   }
 
   /** Ends the helper: at the end of its input it exits; a helper that does not is stopped with its group. */
