@@ -41,7 +41,7 @@ import { asPairs, checkTree, singlePath } from './checks.js';
 import { explainPath, valuesOf, type Explanation } from './explain.js';
 import { compileAst, handlebarsCompiler, handlebarsRuntime } from './handlebars-lib.js';
 import { HELPER_NAMES, HelperError, registerHelpers } from './helpers.js';
-import { PRECOMPILED_FILE, loadPrecompiled, textKey, type PrecompiledText } from './precompiled.js';
+import { PRECOMPILED_DIR, findPrecompiled } from './precompiled.js';
 import { syntaxError, where } from './syntax.js';
 
 export { conninfoValue, pgconfValue, shquote } from './quote.js';
@@ -76,7 +76,7 @@ const CACHE_LIMIT = 5000;
 
 export interface RendererOptions {
   templateDirs: string[];
-  /** The build's precompiled module (default: dist/precompiled/handlebars.cjs); false compiles every text. */
+  /** The build's precompiled modules (default: dist/precompiled/handlebars/); false compiles every text. */
   precompiled?: string | false;
 }
 
@@ -88,12 +88,10 @@ export function createRenderer(options: RendererOptions): Renderer {
   const helperNames = new Set(HELPER_NAMES);
   const cache = new Map<string, Compiled>();
   const stats = { compiled: 0, precompiled: 0, hits: 0 };
-  let shipped: Map<string, PrecompiledText> | undefined;
 
   function precompiled(text: string, name: string): Compiled | undefined {
     if (options.precompiled === false) return undefined;
-    shipped ??= loadPrecompiled(options.precompiled ?? PRECOMPILED_FILE, hb.VERSION);
-    const found = shipped.get(textKey(text));
+    const found = findPrecompiled(options.precompiled ?? PRECOMPILED_DIR, text, hb.VERSION);
     if (!found) return undefined;
     let render: Handlebars.TemplateDelegate;
     try {

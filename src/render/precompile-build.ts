@@ -1,15 +1,15 @@
 /**
  * `npm run build`: compile the shipped templates and the templated strings of the shipped playbooks
- * into dist/precompiled/handlebars.cjs (see precompiled.ts). A text that the renderer would refuse
+ * into dist/precompiled/handlebars/, one module per text (see precompiled.ts). A text that the renderer would refuse
  * (syntax, block parameters, blocked keys) is left out, so it is refused at run time as before.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { HbNode } from './ast.js';
 import { checkTree, singlePath } from './checks.js';
 import { compileAst, handlebarsCompiler } from './handlebars-lib.js';
-import { textKey } from './precompiled.js';
+import { precompiledFileName, textKey } from './precompiled.js';
 
 function filesUnder(dir: string, keep: (name: string) => boolean): string[] {
   let entries;
@@ -46,33 +46,38 @@ export function shippedTexts(packageRoot: string): string[] {
   return [...new Set(texts)];
 }
 
-/** The generated module's text: one spec per text the renderer accepts, keyed by the text's hash. */
-export function precompiledModule(texts: string[]): { source: string; count: number } {
+/** The generated module of one text, or undefined for a text the renderer refuses. */
+export function precompiledModule(text: string): string | undefined {
   const hb = handlebarsCompiler();
-  const entries: string[] = [];
-  for (const text of texts) {
-    let ast: HbNode;
-    try {
-      ast = hb.parse(text) as unknown as HbNode;
-      checkTree(ast, 'precompile');
-      const spec = compileAst(ast as unknown as hbs.AST.Program, true);
-      entries.push(`${JSON.stringify(textKey(text))}: { spec: ${spec}, single: ${JSON.stringify(singlePath(ast))} }`);
-    } catch {
-      /* refused at run time, with its message and position */
-    }
+  try {
+    const ast = hb.parse(text) as unknown as HbNode;
+    checkTree(ast, 'precompile');
+    const spec = compileAst(ast as unknown as hbs.AST.Program, true);
+    return (
+      `// Written by the build (dist/app/build-validators.js): the Handlebars spec of one shipped template or playbook string.\n` +
+      `"use strict";\nexports.handlebars = ${JSON.stringify(hb.VERSION)};\nexports.single = ${JSON.stringify(singlePath(ast))};\nexports.spec = ${spec};\n`
+    );
+  } catch {
+    return undefined; // refused at run time, with its message and position
   }
-  const source =
-    `// Written by the build (dist/app/build-validators.js): Handlebars specs of the shipped templates and playbook strings.\n` +
-    `"use strict";\nexports.handlebars = ${JSON.stringify(hb.VERSION)};\nexports.texts = {\n${entries.join(',\n')}\n};\n`;
-  return { source, count: entries.length };
 }
 
-/** Writes the module atomically: another process may be rendering while a build runs. */
-export function writePrecompiled(file: string, packageRoot: string): string {
-  const { source, count } = precompiledModule(shippedTexts(packageRoot));
-  mkdirSync(dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, source);
-  renameSync(temp, file);
-  return `precompiled ${count} templates and playbook strings to ${file}\n`;
+/**
+ * Writes a module per text into `dir`, emptied first. Each file is written atomically: another process
+ * may be rendering while a build runs (a file it misses is compiled).
+ */
+export function writePrecompiled(dir: string, texts: string[]): number {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let count = 0;
+  for (const text of texts) {
+    const source = precompiledModule(text);
+    if (source === undefined) continue;
+    const file = join(dir, precompiledFileName(textKey(text)));
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, source);
+    renameSync(temp, file);
+    count++;
+  }
+  return count;
 }

@@ -1,8 +1,9 @@
 /**
  * Templates compiled by the build: every shipped template file and every templated string of the
- * shipped playbooks, as Handlebars template specs in one generated CommonJS module
- * (dist/precompiled/handlebars.cjs, written by precompile-build.ts). A text is found by the hash of
- * its content, so an edited template or a user's own playbook finds nothing and is compiled as before.
+ * shipped playbooks, as Handlebars template specs, one generated CommonJS module per text
+ * (dist/precompiled/handlebars/<hash>.cjs, written by precompile-build.ts): a run loads only the texts
+ * it renders. A text is found by the hash of its content, so an edited template or a user's own
+ * playbook finds nothing and is compiled as before.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -12,7 +13,7 @@ import type { HbPath } from './ast.js';
 import type { TemplateSpec } from './handlebars-lib.js';
 
 /** Written by `npm run build`; only ever in dist/, never committed. */
-export const PRECOMPILED_FILE = join(PACKAGE_ROOT, 'dist', 'precompiled', 'handlebars.cjs');
+export const PRECOMPILED_DIR = join(PACKAGE_ROOT, 'dist', 'precompiled', 'handlebars');
 
 export interface PrecompiledText {
   spec: TemplateSpec;
@@ -20,26 +21,32 @@ export interface PrecompiledText {
   single: HbPath | null;
 }
 
-export interface PrecompiledModule {
-  /** The Handlebars version that compiled the specs. */
+/** What a generated module exports. */
+export interface PrecompiledModule extends PrecompiledText {
+  /** The Handlebars version that compiled the spec. */
   handlebars: string;
-  texts: Record<string, PrecompiledText>;
 }
 
 export function textKey(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
+export function precompiledFileName(key: string): string {
+  return `${key}.cjs`;
+}
+
 const require = createRequire(import.meta.url);
 
-/** The generated module, or nothing (no build yet, another Handlebars): then every text is compiled. */
-export function loadPrecompiled(file: string, handlebarsVersion: string): Map<string, PrecompiledText> {
+/**
+ * The build's spec of exactly this text, or undefined (no build, not a shipped text, another Handlebars):
+ * then the text is compiled.
+ */
+export function findPrecompiled(dir: string, text: string, handlebarsVersion: string): PrecompiledText | undefined {
   let mod: PrecompiledModule;
   try {
-    mod = require(file) as PrecompiledModule;
+    mod = require(join(dir, precompiledFileName(textKey(text)))) as PrecompiledModule;
   } catch {
-    return new Map();
+    return undefined;
   }
-  if (mod.handlebars !== handlebarsVersion || !mod.texts) return new Map();
-  return new Map(Object.entries(mod.texts));
+  return mod.handlebars === handlebarsVersion && mod.spec ? mod : undefined;
 }

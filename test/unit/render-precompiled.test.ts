@@ -7,7 +7,8 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/core/paths.js';
 import { createRenderer } from '../../src/render/index.js';
-import { precompiledModule, shippedTexts } from '../../src/render/precompile-build.js';
+import { shippedTexts, writePrecompiled } from '../../src/render/precompile-build.js';
+import { precompiledFileName, textKey } from '../../src/render/precompiled.js';
 
 /** Counts the template texts Handlebars parses: a precompiled text must not be parsed. */
 function countParses(): { texts: string[]; restore(): void } {
@@ -23,15 +24,15 @@ function countParses(): { texts: string[]; restore(): void } {
 // Whitespace control and a block: the precompiled spec must render exactly what a runtime compile does.
 const TEMPLATE = 'port = {{port}}\n{{#each hosts}}\nhost {{this}}\n{{/each}}\n  {{~! trimmed }}\nend\n';
 let dir: string;
-let shippedFile: string;
-let sampleFile: string;
+let shippedDir: string;
+let sampleDir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pgplay-render-precompiled-'));
   await writeFile(join(dir, 'conf.hbs'), TEMPLATE);
-  sampleFile = join(dir, 'sample.cjs');
-  await writeFile(sampleFile, precompiledModule([TEMPLATE, '{{port}}', 'p={{port}}']).source);
-  shippedFile = join(dir, 'shipped.cjs');
-  await writeFile(shippedFile, precompiledModule(shippedTexts(PACKAGE_ROOT)).source);
+  sampleDir = join(dir, 'sample');
+  expect(writePrecompiled(sampleDir, [TEMPLATE, '{{port}}', 'p={{port}}'])).toBe(3);
+  shippedDir = join(dir, 'shipped');
+  writePrecompiled(shippedDir, shippedTexts(PACKAGE_ROOT));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -51,7 +52,7 @@ describe('templates precompiled by the build', () => {
 
     const parses = countParses();
     try {
-      const renderer = createRenderer({ templateDirs: [dir], precompiled: sampleFile });
+      const renderer = createRenderer({ templateDirs: [dir], precompiled: sampleDir });
       expect(await renderer.renderFile('conf.hbs', { port: 5432, hosts: ['a', 'b'] })).toBe(expected[0]);
       expect(renderer.renderString('p={{port}}', { port: 1 }, 's')).toBe(expected[1]);
       // `{{ path }}` alone keeps the value's type, decided at build time without a syntax tree.
@@ -64,23 +65,24 @@ describe('templates precompiled by the build', () => {
   });
 
   it('an edited template is not found by its old content and is compiled', async () => {
-    const renderer = createRenderer({ templateDirs: [dir], precompiled: sampleFile });
+    const renderer = createRenderer({ templateDirs: [dir], precompiled: sampleDir });
     expect(renderer.renderString('p={{port}}!', { port: 2 }, 's')).toBe('p=2!');
     expect(renderer.stats).toEqual({ compiled: 1, precompiled: 0, hits: 0 });
   });
 
   it('an error in a precompiled template is still explained at its line and column', async () => {
-    const renderer = createRenderer({ templateDirs: [dir], precompiled: sampleFile });
+    const renderer = createRenderer({ templateDirs: [dir], precompiled: sampleDir });
     await expect(renderer.renderFile('conf.hbs', { prot: 5432, hosts: [] })).rejects.toThrow(/unknown variable "port".*conf\.hbs.*line 1, column 10.*did you mean "prot"/s);
     expect(() => renderer.renderValue('{{port}}', { prot: 1 }, 'v')).toThrow(/unknown variable "port".*did you mean "prot"/s);
     expect(renderer.stats.compiled).toBe(0);
   });
 
-  it('a missing or foreign module compiles every text', async () => {
-    const bad = join(dir, 'foreign.cjs');
-    await writeFile(bad, `exports.handlebars = "0.0.1"; exports.texts = ${JSON.stringify({})};`);
-    for (const file of [bad, join(dir, 'absent.cjs')]) {
-      const renderer = createRenderer({ templateDirs: [dir], precompiled: file });
+  it('a missing module, or one of another Handlebars, compiles the text', async () => {
+    const foreign = join(dir, 'foreign');
+    writePrecompiled(foreign, ['p={{port}}']);
+    await writeFile(join(foreign, precompiledFileName(textKey('p={{port}}'))), 'exports.handlebars = "0.0.1"; exports.single = null; exports.spec = {};');
+    for (const where of [foreign, join(dir, 'absent')]) {
+      const renderer = createRenderer({ templateDirs: [dir], precompiled: where });
       expect(renderer.renderString('p={{port}}', { port: 3 }, 's')).toBe('p=3');
       expect(renderer.stats).toEqual({ compiled: 1, precompiled: 0, hits: 0 });
     }
@@ -94,7 +96,7 @@ describe('templates precompiled by the build', () => {
       ),
     ];
     expect(texts.length).toBeGreaterThan(20);
-    const renderer = createRenderer({ templateDirs: [], precompiled: shippedFile });
+    const renderer = createRenderer({ templateDirs: [], precompiled: shippedDir });
     for (const text of texts) {
       try {
         renderer.renderString(text, {}, 'shipped');
