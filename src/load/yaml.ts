@@ -13,6 +13,7 @@ import {
   type YAMLError,
 } from 'yaml';
 import { PgplayError, PgplayErrors, type SourcePosition } from '../core/errors.js';
+import { PARSED_YAML_DIR, cachedYamlData } from './yaml-cache.js';
 
 // The document types live in model/ and the error order in core/, so that schema/ can name them without
 // loading the YAML parser (and without importing load/, which imports schema/).
@@ -33,6 +34,7 @@ const MESSAGES: Partial<Record<string, string>> = {
  * exact position; all of them are thrown together as PgplayErrors.
  */
 export function parseYaml<T = unknown>(text: string, file: string): LoadedDocument<T> {
+  parsedTexts++;
   // logLevel error: the library would otherwise print its own warnings (collection keys) on stderr.
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, merge: true, logLevel: 'error' });
   // Positions come from the text itself: the library's LineCounter misses line breaks inside
@@ -105,8 +107,31 @@ function skipSpaces(text: string, offset: number): number {
   return text[i] === undefined || text[i] === '\n' || text[i] === '\r' ? offset : i;
 }
 
-/** Reads and parses a YAML file; an unreadable file is a usage error naming the path. */
-export async function loadYamlFile<T = unknown>(file: string): Promise<LoadedDocument<T>> {
+/** How many texts this process parsed with the YAML library (tests count what the build's cache saves). */
+let parsedTexts = 0;
+export function yamlParseCount(): number {
+  return parsedTexts;
+}
+
+/** A document whose data the build parsed: its positions come from parsing the text on first need. */
+function cachedDocument<T>(text: string, file: string, data: T): LoadedDocument<T> {
+  let parsed: LoadedDocument<T> | undefined;
+  return {
+    file,
+    text,
+    data,
+    position: (path, part) => {
+      parsed ??= parseYaml<T>(text, file);
+      return parsed.position(path, part);
+    },
+  };
+}
+
+/**
+ * Reads and parses a YAML file; an unreadable file is a usage error naming the path. A shipped
+ * playbook's data comes from the build's cache (`parsedDir`; false parses every file).
+ */
+export async function loadYamlFile<T = unknown>(file: string, parsedDir: string | false = PARSED_YAML_DIR): Promise<LoadedDocument<T>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -115,6 +140,8 @@ export async function loadYamlFile<T = unknown>(file: string): Promise<LoadedDoc
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((e as Error).message);
     throw new PgplayErrors([new PgplayError({ code: 'USAGE', message: `cannot read ${file}: ${why}`, cause: e })]);
   }
+  const cached = await cachedYamlData(parsedDir, text);
+  if (cached !== undefined) return cachedDocument(text, file, cached as T);
   return parseYaml<T>(text, file);
 }
 

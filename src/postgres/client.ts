@@ -231,7 +231,10 @@ export async function connectPostgres(transport: Transport, host: Host, opts: Co
   const { default: pg } = await import('pg');
   let inner: Duplex;
   try {
-    inner = await transport.openStream(bridgeArgv(path, opts.bridge), { become });
+    // A transport that can open the socket as `become` without a bridge process of its own does (the
+    // local one, through that user's command helper); a chosen bridge is always run as asked.
+    const direct = opts.bridge === undefined ? await transport.openUnixSocket?.(path, { become }) : undefined;
+    inner = direct ?? (await transport.openStream(bridgeArgv(path, opts.bridge), { become }));
   } catch (e) {
     throw fail(e instanceof Error ? e.message : String(e), e);
   }

@@ -32,14 +32,16 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
 import { PgplayError } from '../core/errors.js';
-import { BLOCKED_KEYS } from '../expr/ast.js';
 import { didYouMean, listNames } from '../expr/suggest.js';
 import { describe, typeName } from '../expr/values.js';
-import { findAt, isPathNode, walk, type HbNode, type Loc } from './ast.js';
+import { findAt, isPathNode, walk, type HbNode, type HbPath, type Loc } from './ast.js';
+import { asPairs, checkTree, singlePath } from './checks.js';
 import { explainPath, valuesOf, type Explanation } from './explain.js';
+import { compileAst, handlebarsCompiler, handlebarsRuntime } from './handlebars-lib.js';
 import { HELPER_NAMES, HelperError, registerHelpers } from './helpers.js';
+import { PRECOMPILED_DIR, findPrecompiled } from './precompiled.js';
 import { syntaxError, where } from './syntax.js';
 
 export { conninfoValue, pgconfValue, shquote } from './quote.js';
@@ -55,28 +57,64 @@ export interface Renderer {
    * value (number, boolean, object), so `retries: "{{params.n}}"` stays a number.
    */
   renderValue<T>(value: T, context: object, name: string): T;
-  /** How many templates were compiled and how many renders reused a compiled one. */
-  readonly stats: { compiled: number; hits: number };
+  /**
+   * How many texts were compiled in this process, how many were found precompiled by the build, and
+   * how many renders reused one of either.
+   */
+  readonly stats: { compiled: number; precompiled: number; hits: number };
 }
 
 interface Compiled {
-  ast: HbNode;
+  /** The syntax tree; a precompiled text parses it only when an error must be explained. */
+  readonly ast: HbNode;
   render: Handlebars.TemplateDelegate;
+  /** checks.singlePath of the tree. */
+  single: HbPath | null;
 }
 
 const CACHE_LIMIT = 5000;
 
-export function createRenderer(options: { templateDirs: string[] }): Renderer {
-  const hb = Handlebars.create();
+export interface RendererOptions {
+  templateDirs: string[];
+  /** The build's precompiled modules (default: dist/precompiled/handlebars/); false compiles every text. */
+  precompiled?: string | false;
+}
+
+export function createRenderer(options: RendererOptions): Renderer {
+  // The runtime alone runs templates; the parser and compiler load only when a text was not precompiled.
+  const hb = handlebarsRuntime().create();
   registerHelpers(hb);
-  // hb.compile parses its input again unless given an AST; it gets the AST compile() already parsed
-  // (and checked), which must not go through the whitespace processing a second time.
-  const parseText = hb.parse.bind(hb);
-  hb.parse = ((input: string | hbs.AST.Program, parseOptions?: Handlebars.ParseOptions) =>
-    typeof input === 'string' ? parseText(input, parseOptions) : input) as typeof hb.parse;
+  const parseText = (text: string): HbNode => handlebarsCompiler().parse(text) as unknown as HbNode;
   const helperNames = new Set(HELPER_NAMES);
   const cache = new Map<string, Compiled>();
-  const stats = { compiled: 0, hits: 0 };
+  const stats = { compiled: 0, precompiled: 0, hits: 0 };
+
+  function precompiled(text: string, name: string): Compiled | undefined {
+    if (options.precompiled === false) return undefined;
+    const found = findPrecompiled(options.precompiled ?? PRECOMPILED_DIR, text, hb.VERSION);
+    if (!found) return undefined;
+    let render: Handlebars.TemplateDelegate;
+    try {
+      render = hb.template(found.spec as TemplateSpecification);
+    } catch {
+      return undefined; // a spec this runtime refuses (another compiler revision): compile the text
+    }
+    let ast: HbNode | undefined;
+    return {
+      get ast(): HbNode {
+        if (!ast) {
+          try {
+            ast = parseText(text);
+          } catch (e) {
+            throw syntaxError(text, name, e as Error);
+          }
+        }
+        return ast;
+      },
+      render,
+      single: found.single,
+    };
+  }
 
   function compile(text: string, name: string): Compiled {
     const hit = cache.get(text);
@@ -84,38 +122,28 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
       stats.hits++;
       return hit;
     }
-    let ast: HbNode;
-    try {
-      ast = parseText(text) as unknown as HbNode;
-    } catch (e) {
-      throw syntaxError(text, name, e as Error);
-    }
-    for (const { node } of walk(ast)) {
-      const blockParams = (node.program as HbNode | undefined)?.blockParams as string[] | undefined;
-      if (node.type === 'BlockStatement' && blockParams && blockParams.length > 0) {
-        // Handlebars never checks paths through block params, even in strict mode: `{{h.adress}}`
-        // would silently render nothing. Refusing them keeps every lookup strict.
-        throw new PgplayError({
-          code: 'RENDER',
-          message: `block parameters (as |${blockParams.join(' ')}|) are not supported ${where(name, node.loc.start.line, node.loc.start.column + 1)}`,
-          hint: 'inside {{#each}} read the item with this.key, outer values with ../key or @root.key, and the position with @index or @key',
-        });
+    let compiled = precompiled(text, name);
+    if (compiled) {
+      stats.precompiled++;
+    } else {
+      let ast: HbNode;
+      try {
+        ast = parseText(text);
+      } catch (e) {
+        throw syntaxError(text, name, e as Error);
       }
-      if (isPathNode(node)) {
-        const blocked = node.parts.find((p) => BLOCKED_KEYS.has(p));
-        if (blocked) {
-          throw new PgplayError({
-            code: 'RENDER',
-            message: `access to "${blocked}" is not allowed ${where(name, node.loc.start.line, node.loc.start.column + 1)}`,
-            hint: 'templates reach plain data only',
-          });
-        }
+      checkTree(ast, name);
+      let render: Handlebars.TemplateDelegate;
+      try {
+        render = hb.template(compileAst(ast as unknown as hbs.AST.Program) as TemplateSpecification);
+      } catch (e) {
+        throw syntaxError(text, name, e as Error);
       }
+      compiled = { ast, render, single: singlePath(ast) };
+      stats.compiled++;
     }
-    const compiled: Compiled = { ast, render: hb.compile(ast as unknown as hbs.AST.Program, { strict: true, noEscape: true }) };
     if (cache.size >= CACHE_LIMIT) cache.clear();
     cache.set(text, compiled);
-    stats.compiled++;
     return compiled;
   }
 
@@ -238,14 +266,8 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
 
   /** `{{ path }}` alone: look the value up strictly and return it unchanged. */
   function rawValue(text: string, context: object, name: string): { value: unknown } | undefined {
-    const compiled = compile(text, name);
-    const body = compiled.ast.body as HbNode[];
-    if (body.length !== 1 || body[0]!.type !== 'MustacheStatement') return undefined;
-    const mustache = body[0]!;
-    const p = mustache.path as HbNode;
-    if (!isPathNode(p) || (mustache.params as unknown[]).length > 0 || asPairs(mustache.hash).length > 0) return undefined;
-    if (p.parts.length === 1 && helperNames.has(p.parts[0]!)) return undefined;
-    if (p.depth > 0 || (p.data && p.parts[0] !== 'root')) return undefined;
+    const p = compile(text, name).single;
+    if (!p) return undefined;
     const x = explainPath(p, [], context);
     if (x) throw unknownVariable(x, p.loc, name);
     let value: unknown = context;
@@ -312,10 +334,6 @@ export function createRenderer(options: { templateDirs: string[] }): Renderer {
     renderValue: <T>(value: T, context: object, name: string): T => renderValueAt(value, context, name) as T,
     stats,
   };
-}
-
-function asPairs(hash: unknown): unknown[] {
-  return hash && typeof hash === 'object' && Array.isArray((hash as { pairs?: unknown[] }).pairs) ? (hash as { pairs: unknown[] }).pairs : [];
 }
 
 function suggest(name: string, candidates: Iterable<string>): string {

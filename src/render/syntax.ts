@@ -1,5 +1,5 @@
-import Handlebars from 'handlebars';
 import { PgplayError } from '../core/errors.js';
+import { handlebarsCompiler } from './handlebars-lib.js';
 
 const TOKEN_NAMES: Record<string, string> = {
   ID: 'a name',
@@ -25,7 +25,7 @@ export function where(name: string, line: number, column: number | undefined): s
 
 /** Handlebars' parse errors carry no position; re-run its parser with a hook that keeps jison's. */
 function parseErrorPosition(text: string): { line: number; column?: number; found?: string; expected: string[] } | undefined {
-  const parser = Object.create((Handlebars as unknown as { Parser: object }).Parser) as { parse(s: string): unknown; parseError: unknown };
+  const parser = Object.create((handlebarsCompiler() as unknown as { Parser: object }).Parser) as { parse(s: string): unknown; parseError: unknown };
   let info: { line: number; column?: number; found?: string; expected: string[] } | undefined;
   parser.parseError = (message: string, hash: { text?: string; token?: string; line?: number; loc?: { last_line: number; last_column: number }; expected?: string[] }) => {
     const expected = [...new Set((hash.expected ?? []).map((t) => TOKEN_NAMES[t.replace(/'/g, '')]).filter((t): t is string => !!t))];

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import type { ChildOutcome } from './child.js';
 
@@ -26,8 +27,32 @@ sub line { my $l = ''; while (1) { my $c; my $r = sysread(STDIN, $c, 1); POSIX::
 sub item { return rd(line()); }
 sub say { my $s = shift; while (length $s) { my $w = syswrite(STDOUT, $s); POSIX::_exit(0) unless defined $w; substr($s, 0, $w) = ''; } }
 say("pgplay-exec 1\n");
+# A stream request: this helper becomes the byte bridge to a unix socket (PostgreSQL's), as this user, so
+# the first SQL of a host needs no runuser, shell and perl of its own. It prints what the bridge of
+# postgres/client.ts prints ("OK" or "ERR <reason>"), copies bytes both ways, half-closes the socket at the
+# end of its input and exits when the server closes.
+sub bridge {
+  my $path = shift;
+  unless (eval { require IO::Socket::UNIX; 1 }) { say("ERR perl lacks IO::Socket::UNIX\n"); POSIX::_exit(127); }
+  my $s = IO::Socket::UNIX->new(Type => Socket::SOCK_STREAM(), Peer => $path);
+  unless ($s) { say("ERR $!\n"); POSIX::_exit(2); }
+  binmode $s;
+  say("OK\n");
+  my $sfd = fileno($s); my $sel = IO::Select->new(\*STDIN, $s); my $buf;
+  while (my @ready = $sel->can_read) {
+    for my $fh (@ready) {
+      my $n = sysread($fh, $buf, 65536);
+      if (!$n) { POSIX::_exit(0) if fileno($fh) == $sfd; $sel->remove(\*STDIN); shutdown($s, 1); next; }
+      my $out = fileno($fh) == $sfd ? \*STDOUT : $s;
+      my $off = 0;
+      while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); POSIX::_exit(1) unless defined $w; $off += $w; }
+    }
+  }
+  POSIX::_exit(0);
+}
 while (1) {
-  my (undef, $na, $ne, $ni) = split / /, line();
+  my ($tag, $na, $ne, $ni) = split / /, line();
+  bridge(item()) if $tag eq 'S';
   my @argv = map { item() } 1 .. $na;
   my @env = map { item() } 1 .. $ne;
   my $in = $ni >= 0 ? rd($ni) : undef;
@@ -88,6 +113,8 @@ interface Pending {
 /** One helper process: a Perl loop running one command at a time. */
 class ExecServer {
   busy = false;
+  /** Started, not yet greeted. */
+  starting = false;
   /** Resolves true once the helper said it runs, false when it could not start. */
   readonly ready: Promise<boolean>;
   private readonly child: ChildProcess;
@@ -152,6 +179,20 @@ class ExecServer {
     return { pid, done };
   }
 
+  /**
+   * Turns this idle helper into the bridge to a unix socket (see `bridge` in the script): from now on its
+   * stdout is the socket's bytes, beginning with "OK" or "ERR <reason>". It never serves a command again.
+   */
+  takeStream(socketPath: string): { stdin: Writable; stdout: Readable; stop(): void } {
+    this.busy = true;
+    this.active();
+    this.child.stdout!.removeAllListeners('data');
+    const path = Buffer.from(socketPath, 'utf8');
+    this.child.stdin!.write(Buffer.concat([Buffer.from(`S 0 0 -1\n${path.length}\n`), path]));
+    // Stopped only while it runs: a pid gone may be reused by another process group.
+    return { stdin: this.child.stdin!, stdout: this.child.stdout!, stop: () => this.alive && this.kill('SIGTERM') };
+  }
+
   /** Ends the helper: at the end of its input it exits; a helper that does not is stopped with its group. */
   async stop(): Promise<void> {
     if (!this.alive) return;
@@ -202,6 +243,11 @@ class ExecServer {
     }
   }
 
+  /** A started helper waits for its first command without keeping pgplay running. */
+  release(): void {
+    this.idle();
+  }
+
   /** An idle helper does not keep pgplay running (a run that ends forgets no process: close stops it). */
   private idle(): void {
     this.child.unref();
@@ -226,41 +272,87 @@ const MAX_SERVERS = 4;
 export class ExecServers {
   private readonly servers = new Map<string, ExecServer[]>();
   private readonly broken = new Set<string>();
+  /** Helpers that became socket bridges: stopped with the others. */
+  private readonly streams = new Set<ExecServer>();
 
   /** `start(user)`: the argv that starts a helper as that user (runuser -u user -- perl -e ...). */
   constructor(private readonly start: (user: string, helper: string[]) => string[]) {}
 
   async run(user: string, argv: string[], env: Record<string, string>, input: string | Buffer | undefined): Promise<ServedCommand | undefined> {
-    if (this.broken.has(user)) return undefined;
-    const pool = this.servers.get(user) ?? [];
-    this.servers.set(user, pool);
-    for (let i = pool.length - 1; i >= 0; i--) if (!pool[i]!.usable && !pool[i]!.busy) pool.splice(i, 1);
-    let server = pool.find((s) => s.usable);
-    if (!server) {
-      if (pool.length >= MAX_SERVERS) return undefined;
-      server = new ExecServer(this.start(user, ['perl', '-e', SCRIPT]));
-      server.busy = true;
-      pool.push(server);
-      const ok = await server.ready;
-      server.busy = false;
-      if (!ok) {
-        pool.splice(pool.indexOf(server), 1);
-        this.broken.add(user);
-        return undefined;
+    const server = await this.idleServer(user);
+    return server?.run(argv, env, input);
+  }
+
+  /**
+   * A byte stream to the unix socket `socketPath`, opened by one of `user`'s helpers, which becomes the
+   * bridge (no runuser, shell or perl started for it); undefined when no helper can take it. A
+   * replacement helper starts at once, beside the connection, for the user's next command.
+   */
+  async openSocket(user: string, socketPath: string): Promise<{ stdin: Writable; stdout: Readable; stop(): void } | undefined> {
+    const server = await this.idleServer(user);
+    if (!server) return undefined;
+    const pool = this.servers.get(user)!;
+    pool.splice(pool.indexOf(server), 1);
+    this.streams.add(server);
+    void server.exited.then(() => this.streams.delete(server));
+    if (!pool.some((s) => s.usable || s.starting)) void this.startServer(user, pool, false);
+    return server.takeStream(socketPath);
+  }
+
+  /** An idle helper of `user`, claimed (busy) for the caller; undefined when none can be had. */
+  private async idleServer(user: string): Promise<ExecServer | undefined> {
+    for (;;) {
+      if (this.broken.has(user)) return undefined;
+      const pool = this.servers.get(user) ?? [];
+      this.servers.set(user, pool);
+      for (let i = pool.length - 1; i >= 0; i--) if (!pool[i]!.usable && !pool[i]!.busy) pool.splice(i, 1);
+      const idle = pool.find((s) => s.usable);
+      if (idle) {
+        idle.busy = true;
+        return idle;
       }
+      // A replacement still starting is waited for rather than a second helper started beside it.
+      const starting = pool.find((s) => s.starting);
+      if (starting) {
+        await starting.ready;
+        continue;
+      }
+      if (pool.length >= MAX_SERVERS) return undefined;
+      return this.startServer(user, pool, true);
     }
-    return server.run(argv, env, input);
+  }
+
+  /** Starts a helper; `claim`: it stays busy for the caller, else it goes idle and waits for a command. */
+  private async startServer(user: string, pool: ExecServer[], claim: boolean): Promise<ExecServer | undefined> {
+    const server = new ExecServer(this.start(user, ['perl', '-e', SCRIPT]));
+    server.busy = true;
+    server.starting = true;
+    pool.push(server);
+    const ok = await server.ready;
+    server.starting = false;
+    if (!ok) {
+      if (pool.includes(server)) pool.splice(pool.indexOf(server), 1);
+      this.broken.add(user);
+      return undefined;
+    }
+    if (!claim) {
+      server.busy = false;
+      // Nobody waits for it yet: it must not keep pgplay running.
+      server.release();
+    }
+    return server;
   }
 
   /** Stops every helper (each exits at the end of its input). */
   async close(): Promise<void> {
-    const all = [...this.servers.values()].flat();
+    const all = [...this.servers.values()].flat().concat([...this.streams]);
     this.servers.clear();
+    this.streams.clear();
     await Promise.all(all.map((s) => s.stop()));
   }
 
   /** The process is leaving: no helper outlives it. */
   killAll(): void {
-    for (const s of [...this.servers.values()].flat()) s.kill('SIGKILL');
+    for (const s of [...this.servers.values()].flat().concat([...this.streams])) s.kill('SIGKILL');
   }
 }

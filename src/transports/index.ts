@@ -80,6 +80,10 @@ class DeferredTransport implements Transport {
     return (await this.transport()).openStream(argv, options);
   }
 
+  async openUnixSocket(socketPath: string, options: { become?: string }): Promise<Duplex | undefined> {
+    return (await this.transport()).openUnixSocket?.(socketPath, options);
+  }
+
   /** Nothing to stop when the transport was never used. */
   async close(): Promise<void> {
     if (this.loaded) await (await this.loaded).close();

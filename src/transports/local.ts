@@ -201,6 +201,14 @@ export class LocalTransport implements Transport {
     return new ChildStream(child.process.stdin!, child.process.stdout!, stop);
   }
 
+  /** Another user's socket through that user's helper, which becomes the bridge (exec-server.ts). */
+  async openUnixSocket(socketPath: string, options: { become?: string }): Promise<Duplex | undefined> {
+    const user = options.become;
+    if (!user || user === this.currentUser || !this.usesRunuser()) return undefined;
+    const stream = await this.servers.openSocket(user, socketPath);
+    return stream && new ChildStream(stream.stdin, stream.stdout, stream.stop);
+  }
+
   /** Stops every child this transport started that is still running (streams, abandoned commands). */
   async close(): Promise<void> {
     const running = [...this.live];

@@ -213,4 +213,9 @@ export class ReadAheadTransport implements Transport {
     this.cache.changedOn(this.hostName);
     return this.inner.openStream(argv, options);
   }
+
+  async openUnixSocket(socketPath: string, options: { become?: string }): Promise<Duplex | undefined> {
+    this.cache.changedOn(this.hostName);
+    return this.inner.openUnixSocket?.(socketPath, options);
+  }
 }

@@ -88,6 +88,12 @@ export interface Transport {
    * PostgreSQL unix socket as the become user, so peer authentication works locally and over SSH).
    */
   openStream(argv: string[], options?: { become?: string }): Promise<Duplex>;
+  /**
+   * Optional: a byte stream to a unix socket opened as the become user without starting a bridge
+   * process (the local transport's helper of that user becomes the bridge), beginning with the bridge's
+   * "OK" or "ERR <reason>" line; undefined when it cannot, and the caller runs a bridge with openStream.
+   */
+  openUnixSocket?(socketPath: string, options: { become?: string }): Promise<Duplex | undefined>;
   close(): Promise<void>;
 }
 

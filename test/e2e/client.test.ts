@@ -3,6 +3,7 @@
  * the client reaches it through the socket bridge running as postgres.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalTransport } from '../../src/transports/local.js';
@@ -44,6 +45,34 @@ describe('connectPostgres over the unix socket bridge', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it("runs the connection in postgres's command helper: no runuser, shell and perl started for it", async () => {
+    const helperOf = async () => (await transport.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout.trim();
+    const socketsOf = (pid: string) =>
+      readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+        } catch {
+          return false;
+        }
+      }).length;
+    const helper = await helperOf();
+    // Its stdin and stdout from node are socket pairs too: count what the connection adds.
+    const before = socketsOf(helper);
+    const client = await connectPostgres(transport, host);
+    try {
+      expect((await client.query('select current_user as u, session_user as s')).rows).toEqual([{ u: 'postgres', s: 'postgres' }]);
+      // The helper that ran the command now holds the connection's socket: it is the bridge.
+      expect(socketsOf(helper)).toBe(before + 1);
+      // The user's next command runs in the replacement helper.
+      const next = await helperOf();
+      expect(next).not.toBe(helper);
+      expect(socketsOf(next)).toBe(before);
+    } finally {
+      await client.end();
+    }
+    await expect.poll(() => existsSync(`/proc/${helper}/fd/0`), { timeout: 10_000 }).toBe(false);
   });
 
   it('carries large results both ways without losing bytes', async () => {

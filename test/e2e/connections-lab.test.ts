@@ -4,7 +4,7 @@
  * every facts script. Ports 21400-21402 (the lab's db1, db2, drill1).
  *
  * - a no-change standby-from-backup run opens one connection (one bridge) per host and user, and every
- *   bridge process is gone when the run returns;
+ *   bridge process is gone when the run returns (a bridge is the become user's command helper, exec-server.ts);
  * - SQL steps share their host's connection; a restart by a postgres step closes it and the next step
  *   opens a new one; a restart behind pgplay's back (a command) is noticed before the connection is
  *   reused, never silently;
@@ -31,6 +31,17 @@ async function bridgePids(socketPath: string): Promise<number[]> {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
     if (cmdline.includes(socketPath) && (cmdline.includes('IO::Socket::UNIX') || cmdline.includes('pgplay-socket-bridge'))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** pids of pgplay's command helpers (exec-server.ts); one becomes a connection's bridge (openUnixSocket). */
+async function helperPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('pgplay-exec 1')) pids.push(Number(entry));
   }
   return pids;
 }
@@ -64,6 +75,14 @@ async function traced(playbookFile: string, params: Record<string, string> = {})
               const stream = await target.openStream(argv, options);
               const socket = argv.at(-1)!;
               if (argv.includes('pgplay-socket-bridge')) bridges.push({ host: host.name, socket, pids: await bridgePids(socket) });
+              return stream;
+            };
+          }
+          if (prop === 'openUnixSocket') {
+            // The local transport's helper of the become user becomes the bridge: no process of its own.
+            return async (socketPath: string, options: { become?: string }) => {
+              const stream = await target.openUnixSocket?.(socketPath, options);
+              if (stream) bridges.push({ host: host.name, socket: socketPath, pids: await helperPids() });
               return stream;
             };
           }

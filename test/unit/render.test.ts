@@ -257,7 +257,7 @@ describe('output', () => {
   it('compiles a template once and reuses it', () => {
     const fresh = createRenderer({ templateDirs: [] });
     for (let i = 0; i < 5; i++) expect(fresh.renderString('n={{n}}', { n: i }, 'c')).toBe(`n=${i}`);
-    expect(fresh.stats).toEqual({ compiled: 1, hits: 4 });
+    expect(fresh.stats).toEqual({ compiled: 1, precompiled: 0, hits: 4 });
     fresh.renderValue({ a: '{{n}}', b: '{{n}}' }, { n: 1 }, 'v');
     expect(fresh.stats.compiled).toBe(2);
     expect(fresh.renderString('plain text', {}, 'p')).toBe('plain text');

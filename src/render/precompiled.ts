@@ -1,0 +1,52 @@
+/**
+ * Templates compiled by the build: every shipped template file and every templated string of the
+ * shipped playbooks, as Handlebars template specs, one generated CommonJS module per text
+ * (dist/precompiled/handlebars/<hash>.cjs, written by precompile-build.ts): a run loads only the texts
+ * it renders. A text is found by the hash of its content, so an edited template or a user's own
+ * playbook finds nothing and is compiled as before.
+ */
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import type { HbPath } from './ast.js';
+import type { TemplateSpec } from './handlebars-lib.js';
+
+/** Written by `npm run build`; only ever in dist/, never committed. */
+export const PRECOMPILED_DIR = join(PACKAGE_ROOT, 'dist', 'precompiled', 'handlebars');
+
+export interface PrecompiledText {
+  spec: TemplateSpec;
+  /** checks.singlePath of the text's tree, decided at build time. */
+  single: HbPath | null;
+}
+
+/** What a generated module exports. */
+export interface PrecompiledModule extends PrecompiledText {
+  /** The Handlebars version that compiled the spec. */
+  handlebars: string;
+}
+
+export function textKey(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+}
+
+export function precompiledFileName(key: string): string {
+  return `${key}.cjs`;
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The build's spec of exactly this text, or undefined (no build, not a shipped text, another Handlebars):
+ * then the text is compiled.
+ */
+export function findPrecompiled(dir: string, text: string, handlebarsVersion: string): PrecompiledText | undefined {
+  let mod: PrecompiledModule;
+  try {
+    mod = require(join(dir, precompiledFileName(textKey(text)))) as PrecompiledModule;
+  } catch {
+    return undefined;
+  }
+  return mod.handlebars === handlebarsVersion && mod.spec ? mod : undefined;
+}
