@@ -10,12 +10,14 @@ export const READ_AHEAD_STEPS = 64;
 
 /**
  * The steps from `index` on whose state checks can be read ahead: consecutive steps whose action
- * declares its reads (file, template). After a step that changed something, only the next step: in a
- * first run every step changes something, and reading the rest again after each would only cost.
+ * declares its reads (file, template). After two steps in a row that changed something of unknown
+ * extent, only the next step: such steps keep making everything read ahead untrue, and reading the
+ * rest again after each would only cost. After one, the whole window again: most changes of file and
+ * template steps are of known extent and keep the rest (a first run reads once, not once per step).
  */
-export function readAheadWindow(run: RunContext, steps: Step[], index: number, prefix: string): Step[] {
+export function readAheadWindow(run: Pick<RunContext, 'readAheadCache' | 'actionOf'>, steps: Step[], index: number, prefix: string): Step[] {
   const window: Step[] = [];
-  const limit = run.readAheadCache.lastStepChanged ? 1 : READ_AHEAD_STEPS;
+  const limit = run.readAheadCache.unknownChangesInARow > 1 ? 1 : READ_AHEAD_STEPS;
   for (let i = index; i < steps.length && window.length < limit; i++) {
     const step = steps[i]!;
     // A loop's input depends on its item: its reads cannot be told ahead.

@@ -34,10 +34,16 @@ export class ReadAheadCache {
   private readonly entries = new Map<string, Map<string, ReadAheadAnswer>>();
   private changedDuringStep = false;
   /**
-   * Whether the last finished step changed anything of unknown extent: the next read-ahead then covers
-   * only one step (after such a change everything is read again).
+   * How many steps in a row, up to the last finished one, changed something of unknown extent (after
+   * such a change everything is read again). One such step in a run of known changes (two inventory
+   * hosts on one machine creating a parent they share) is followed by a read-ahead of the whole window
+   * again; after two in a row the steps keep changing what they read, and only one step is read.
    */
-  lastStepChanged = false;
+  unknownChangesInARow = 0;
+
+  get lastStepChanged(): boolean {
+    return this.unknownChangesInARow > 0;
+  }
   /** The changes of known extent so far, in order (a fetch's token holds how many there were when it began). */
   private readonly knownChanges: Array<{ where: PathLocation; kind: 'file' | 'directory' }> = [];
 
@@ -107,7 +113,7 @@ export class ReadAheadCache {
   }
 
   stepFinished(): void {
-    this.lastStepChanged = this.changedDuringStep;
+    this.unknownChangesInARow = this.changedDuringStep ? this.unknownChangesInARow + 1 : 0;
     if (this.changedDuringStep) this.invalidate();
     this.changedDuringStep = false;
   }
