@@ -3,6 +3,7 @@ import { ROLES, type Host, type Inventory, type Role } from '../model/inventory.
 import { resolveLayout } from '../postgres/layout.js';
 import { resolveService } from '../postgres/service-defaults.js';
 import { resolvePgbackrest } from '../postgres/pgbackrest-config.js';
+import { resolveRestoreCommand } from './restore-command.js';
 import { didYouMean } from '../schema/describe.js';
 
 export const POSTGRES_DEFAULTS = {
@@ -39,6 +40,8 @@ export function resolveHosts(inv: Inventory): Record<string, Host> {
       role: entry.role,
       pgdata: entry.pgdata,
     });
+    const pgbackrest = resolvePgbackrest(entry.vars, inv);
+    const restoreCommand = resolveRestoreCommand(inv, pgbackrest.command);
     out[name] = {
       name,
       address: entry.address,
@@ -69,7 +72,8 @@ export function resolveHosts(inv: Inventory): Record<string, Host> {
       },
       connection: { ...CONNECTION_DEFAULTS, ...(inv.connection ?? {}), ...(entry.connection ?? {}) },
       vars: { ...(entry.vars ?? {}) },
-      pgbackrest: resolvePgbackrest(entry.vars, inv),
+      pgbackrest,
+      ...(restoreCommand !== undefined ? { restoreCommand } : {}),
     };
   }
   return out;

@@ -153,6 +153,8 @@ export interface Host {
   vars: Record<string, unknown>;
   /** Where its pgbackrest.conf is (src/postgres/pgbackrest-config.ts); set by resolveHosts, absent on hosts built by hand. */
   pgbackrest?: ResolvedPgbackrest;
+  /** The backup engine's restore_command on this host (src/load/restore-command.ts); absent without backup.tool, and on hosts built by hand. */
+  restoreCommand?: string;
 }
 
 /**

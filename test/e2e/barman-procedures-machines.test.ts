@@ -9,9 +9,13 @@
  *   WAL replayed to the point (rows as they were there), the same system identifier on a new timeline,
  *   Barman following the restored primary and a new Barman backup of the new timeline, db2 rebuilt from
  *   it and streaming.
- * - promote.yml -p candidate=db2: Barman's server follows db2 (config, slot, receive-wal), barman check
- *   passes against db2; with the inventory naming db2 the primary, nightly-backup takes a backup of db2
- *   that Barman lists on db2's timeline.
+ * - switchover.yml -p candidate=db2: Barman's server follows db2 (config, slot, receive-wal), the raw barman
+ *   check passes against db2, db1 streams from db2 with barman-wal-restore as its restore_command and without
+ *   the Barman slot it had as the primary; with the inventory naming db2 the primary, nightly-backup takes a
+ *   backup of db2 that Barman lists on db2's timeline.
+ * - promote.yml -p candidate=db1 (db2 the primary since the switchover): Barman's server follows db1 (config,
+ *   slot, receive-wal), barman check passes against db1; with the inventory naming db1 the primary,
+ *   nightly-backup takes a backup of db1 that Barman lists on db1's timeline.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -180,38 +184,88 @@ describe('restore.yml and promote.yml with backup.tool barman on separate machin
     expect(await eventually(() => m('db2').psql("SELECT count(*) FROM pg_class WHERE relname = 'precious'"), (v) => v === '1')).toBe('1');
   }, 400_000);
 
-  it('promote.yml -p candidate=db2: Barman follows db2 and barman check passes; nightly-backup then backs up db2 on its timeline', async () => {
-    const db2 = m('db2');
-    await m('db1').psql("CREATE TABLE before_promotion AS SELECT 'written on db1'::text AS note");
+  it('switchover.yml -p candidate=db2: Barman follows db2 (barman check exit 0), db1 streams from db2 with barman-wal-restore and without its Barman slot; nightly-backup backs up db2 on its timeline', async () => {
+    const [db1, db2, bk1] = [m('db1'), m('db2'), m('bk1')];
+    await db1.psql("CREATE TABLE before_switchover AS SELECT 'written on db1'::text AS note");
+    // db1, the primary, holds Barman's slot: its receive-wal streams through it.
+    expect(await db1.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'barman_main'")).toBe('t');
 
-    const r = await run('promote.yml', inventory, ['-p', 'candidate=db2', '--yes']);
+    const r = await run('switchover.yml', inventory, ['-p', 'candidate=db2', '--yes']);
     expect(r.exitCode, failure(r)).toBe(0);
-    expect(results(r.events)).toEqual(expect.arrayContaining(['promote@db2=changed', 'barman-follows/receive-wal@bk1=changed', 'barman-follows/check@bk1=ok']));
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['backup/barman/receive-wal@bk1=changed', 'backup/barman/check@bk1=ok', 'rejoin-barman-slot/drop@db1=changed']),
+    );
     expect(await db2.psql('SELECT pg_is_in_recovery()')).toBe('f');
-    expect(await m('db1').postmasterPid()).toBeUndefined();
     const timeline = await timelineOf(db2);
 
+    // db1 is db2's standby, streaming on the new timeline, and fetches what streaming lacks from Barman.
+    expect(await db1.psql('SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await eventually(() => db1.psql("SELECT status || ' ' || received_tli FROM pg_stat_wal_receiver"), (v) => v === `streaming ${timeline}`)).toBe(`streaming ${timeline}`);
+    const restoreCommand = await db1.psql("SELECT current_setting('restore_command')");
+    expect(restoreCommand).toBe(`barman-wal-restore ${bk1.address} main %f "%p"`);
+    // It works: the new timeline's history file comes from Barman through it (as the PostgreSQL OS user).
+    const history = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    await sh(db1, restoreCommand.replace('%f', history).replace('%p', '/tmp/pgplay-restore-command-check'), 'postgres');
+    expect(await sh(db1, 'head -c 1 /tmp/pgplay-restore-command-check && rm /tmp/pgplay-restore-command-check')).toMatch(/^\d$/);
+    // Barman's slot stays with the primary: on the standby db1 it would retain WAL for nobody.
+    expect(await db1.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'barman_main'")).toBe('0');
+
     // Barman's server names db2, streams from its slot there, and every check passes against it.
-    const conf = await sh(m('bk1'), 'cat /etc/barman.d/main.conf');
+    const conf = await sh(bk1, 'cat /etc/barman.d/main.conf');
     expect(conf).toContain(`conninfo = host=${db2.address} port=5432 user=barman dbname=postgres`);
-    expect(conf).toContain(`streaming_conninfo = host=${db2.address} port=5432 user=streaming_barman`);
-    expect(conf).not.toContain(m('db1').address);
+    expect(conf).not.toContain(db1.address);
     expect(await db2.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'barman_main'")).toBe('t');
-    expect(await db2.psql("SELECT current_setting('archive_command')")).toBe(`barman-wal-archive ${m('bk1').address} main %p`);
+    expect(await db2.psql("SELECT current_setting('archive_command')")).toBe(`barman-wal-archive ${bk1.address} main %p`);
+    const check = await bk1.exec(['barman', 'check', 'main'], { user: 'barman' });
+    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.stdout).not.toContain('FAILED');
+
+    // The DBA's inventory after the switchover: db2 the primary. The next nightly backup backs up db2 on its timeline.
+    const switched = await writeInventory('inventory-db2.yml', 'db2');
+    const before = await listBackups();
+    const nightly = await run('nightly-backup.yml', switched, ['--yes']);
+    expect(nightly.exitCode, failure(nightly)).toBe(0);
+    // One new backup (retention's REDUNDANCY 3 may have deleted the oldest meanwhile).
+    const fresh = (await listBackups()).filter((b) => !before.some((o) => o.backup_id === b.backup_id));
+    expect(fresh.map((b) => b.status)).toEqual(['DONE']);
+    expect(await backupTimeline(fresh[0]!.backup_id)).toBe(timeline);
+    expect(await db2.psql('SELECT count(*) FROM before_switchover')).toBe('1');
+    expect(await eventually(() => db1.psql("SELECT count(*) FROM pg_class WHERE relname = 'before_switchover'"), (v) => v === '1')).toBe('1');
+  }, 400_000);
+
+  it('promote.yml -p candidate=db1: Barman follows db1 and barman check passes; nightly-backup then backs up db1 on its timeline', async () => {
+    const db1 = m('db1');
+    // db2 is the primary since the switchover.
+    await m('db2').psql("CREATE TABLE before_promotion AS SELECT 'written on db2'::text AS note");
+
+    const r = await run('promote.yml', join(work, 'inventory-db2.yml'), ['-p', 'candidate=db1', '--yes']);
+    expect(r.exitCode, failure(r)).toBe(0);
+    expect(results(r.events)).toEqual(expect.arrayContaining(['promote@db1=changed', 'barman-follows/receive-wal@bk1=changed', 'barman-follows/check@bk1=ok']));
+    expect(await db1.psql('SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await m('db2').postmasterPid()).toBeUndefined();
+    const timeline = await timelineOf(db1);
+
+    // Barman's server names db1, streams from its slot there, and every check passes against it.
+    const conf = await sh(m('bk1'), 'cat /etc/barman.d/main.conf');
+    expect(conf).toContain(`conninfo = host=${db1.address} port=5432 user=barman dbname=postgres`);
+    expect(conf).toContain(`streaming_conninfo = host=${db1.address} port=5432 user=streaming_barman`);
+    expect(conf).not.toContain(m('db2').address);
+    expect(await db1.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'barman_main'")).toBe('t');
+    expect(await db1.psql("SELECT current_setting('archive_command')")).toBe(`barman-wal-archive ${m('bk1').address} main %p`);
     const check = await m('bk1').exec(['barman', 'check', 'main'], { user: 'barman' });
     expect(check.exitCode, check.stdout).toBe(0);
     expect(check.stdout).not.toContain('FAILED');
 
-    // The DBA's inventory after the promotion (pgplay printed the change): db2 the primary. The first
-    // nightly backup after the promotion backs up db2 on its new timeline.
-    const promoted = await writeInventory('inventory-db2.yml', 'db2');
+    // The DBA's inventory after the promotion (pgplay printed the change): db1 the primary. The first
+    // nightly backup after the promotion backs up db1 on its new timeline.
+    const promoted = await writeInventory('inventory-db1.yml', 'db1');
     const before = await listBackups();
     const nightly = await run('nightly-backup.yml', promoted, ['--yes']);
     expect(nightly.exitCode, failure(nightly)).toBe(0);
-    const after = await listBackups();
-    expect(after.length).toBe(before.length + 1);
-    expect(after[0]!.status).toBe('DONE');
-    expect(await backupTimeline(after[0]!.backup_id)).toBe(timeline);
-    expect(await db2.psql('SELECT count(*) FROM before_promotion')).toBe('1');
+    // One new backup (retention's REDUNDANCY 3 may have deleted the oldest meanwhile).
+    const fresh = (await listBackups()).filter((b) => !before.some((o) => o.backup_id === b.backup_id));
+    expect(fresh.map((b) => b.status)).toEqual(['DONE']);
+    expect(await backupTimeline(fresh[0]!.backup_id)).toBe(timeline);
+    expect(await db1.psql('SELECT count(*) FROM before_promotion')).toBe('1');
   }, 400_000);
 });

@@ -6,7 +6,9 @@
  *
  *   B1 | standby db2 from B1 | lost (25 rows) | restore point before-drop | DROP TABLE lost | B2 | drill | B3 (B1 and its WAL go)
  *
- * The restore point lies between B1 and B2: only B1 ended before it, so the drill must choose B1.
+ * The restore point lies between B1 and B2: only B1 ended before it, so the drill must choose B1. Then restore.yml
+ * in place on db1, switchover.yml to db2 (db1 its standby, with pgplay-wal fetch as restore_command; a base
+ * backup of db2's timeline) and promote.yml back to db1.
  */
 import { execa } from 'execa';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
@@ -260,20 +262,59 @@ describe('the lab with backup.tool basebackup: pg_basebackup with a WAL archive 
     expect(await eventually(() => lab.psql('db2', 'SELECT received_tli FROM pg_stat_wal_receiver'), (v) => v === String(timeline))).toBe(String(timeline));
   });
 
-  it('promote works with the basebackup engine: the new primary archives into the repository and is backed up on its new timeline', async () => {
+  it('switchover.yml with the basebackup engine: db2 archives into the repository and is backed up on its new timeline; db1 streams from it with pgplay-wal fetch as restore_command', async () => {
     const newest = (await backups()).at(-1)!;
-    const r = await lab.run('promote.yml', ['-p', 'candidate=db2', '--yes']);
+    const r = await lab.run('switchover.yml', ['-p', 'candidate=db2', '--yes']);
     expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
     expect(results(r.events)).toEqual(
-      expect.arrayContaining(['promote@db2=changed', 'basebackup-follows/archived@db2=ok', 'basebackup-follows/backup/basebackup@bk1=changed', 'basebackup-follows/backup/verify@bk1=ok']),
+      expect.arrayContaining(['cutover/promote@db2=changed', 'backup/basebackup/archived@db2=ok', 'backup/basebackup/backup/basebackup@bk1=changed', 'backup/basebackup/backup/verify@bk1=ok']),
     );
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('f');
-    expect(await lab.postmasterPid('db1')).toBeUndefined();
     const timeline = await timelineOf('db2');
+    expect(await lab.psql('db2', "SELECT current_setting('archive_command')")).toBe(`${repo()}/bin/pgplay-wal push ${repo()}/wal %p %f`);
+    // A base backup of db2's new timeline, and its timeline history in the archive.
     const latest = (await backups()).at(-1)!;
     expect(latest > newest).toBe(true);
     expect(await backupTimeline(latest)).toBe(timeline);
-    // db2's timeline history reached the archive: a recovery across the switch can follow it.
+    const history = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    expect((await readdir(join(repo(), 'wal'))).includes(history)).toBe(true);
+
+    // db1 streams from db2 on the new timeline and fetches what streaming lacks from the repository.
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('t');
+    expect(await eventually(() => lab.psql('db1', "SELECT status || ' ' || received_tli FROM pg_stat_wal_receiver"), (v) => v === `streaming ${timeline}`)).toBe(`streaming ${timeline}`);
+    const restoreCommand = await lab.psql('db1', "SELECT current_setting('restore_command')");
+    expect(restoreCommand).toBe(`${repo()}/bin/pgplay-wal fetch ${repo()}/wal %f "%p"`);
+    const scratch = await mkdtemp(join(tmpdir(), 'pgplay-restore-command-'));
+    await chmod(scratch, 0o777);
+    const fetched = await asPostgres(['sh', '-c', restoreCommand.replace('%f', history).replace('%p', join(scratch, history))]);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(await readFile(join(scratch, history), 'utf8')).toBe(await readFile(join(repo(), 'wal', history), 'utf8'));
+    await rm(scratch, { recursive: true, force: true });
+
+    // The DBA's inventory after the switchover: db2 the primary, db1 its standby.
+    const file = join(lab.dir, 'inventory.yml');
+    const inventory = parse(await readFile(file, 'utf8'));
+    inventory.hosts.db2.role = 'primary';
+    delete inventory.hosts.db2.upstream;
+    inventory.hosts.db1 = { ...inventory.hosts.db1, role: 'standby', upstream: 'db2' };
+    await writeFile(file, stringify(inventory));
+  });
+
+  it('promote works with the basebackup engine: the new primary archives into the repository and is backed up on its new timeline', async () => {
+    // db2 is the primary since the switchover; db1 is promoted.
+    const newest = (await backups()).at(-1)!;
+    const r = await lab.run('promote.yml', ['-p', 'candidate=db1', '--yes']);
+    expect(r.exitCode, r.stdout.slice(-4000)).toBe(0);
+    expect(results(r.events)).toEqual(
+      expect.arrayContaining(['promote@db1=changed', 'basebackup-follows/archived@db1=ok', 'basebackup-follows/backup/basebackup@bk1=changed', 'basebackup-follows/backup/verify@bk1=ok']),
+    );
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await lab.postmasterPid('db2')).toBeUndefined();
+    const timeline = await timelineOf('db1');
+    const latest = (await backups()).at(-1)!;
+    expect(latest > newest).toBe(true);
+    expect(await backupTimeline(latest)).toBe(timeline);
+    // db1's timeline history reached the archive: a recovery across the switch can follow it.
     expect((await readdir(join(repo(), 'wal'))).includes(`${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`)).toBe(true);
   });
 });

@@ -41,6 +41,7 @@ describe('resolveHosts', () => {
       },
       vars: {},
       pgbackrest: { config: '/etc/pgbackrest/pgbackrest.conf', configIsDefault: true, configDir: '/etc/pgbackrest', command: 'pgbackrest' },
+      restoreCommand: 'pgbackrest --stanza=main archive-get %f "%p"',
     });
     expect(hosts.drill1!.postgres.port).toBe(5499);
   });
