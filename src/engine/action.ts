@@ -146,7 +146,7 @@ export interface Action<I = Record<string, unknown>> {
    * would throw them: the engine calls it before the run's first change, so a value a late step reads
    * refuses the run before the steps ahead of it change anything.
    */
-  validateInput?(input: I): void;
+  validateInput?(input: I, where: { host: Host; hosts: Record<string, Host>; inventory: Inventory }): void;
   check(ctx: ActionContext, input: I): Promise<Outcome>;
   /** Called only outside check mode, and only when check reported changed (or cannot know). */
   apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;

@@ -248,7 +248,7 @@ class Walker {
     let rendered: Record<string, unknown>;
     try {
       rendered = validateRenderedInput(action, this.run.renderer.renderValue(input, scope, `step ${id}`));
-      action.validateInput?.(rendered);
+      action.validateInput?.(rendered, { host: this.run.hosts[host]!, hosts: this.run.hosts, inventory: this.run.inventory });
     } catch (e) {
       if (!tolerated) this.note(id, host, e);
       return;

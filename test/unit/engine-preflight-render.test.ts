@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PgplayError } from '../../src/core/errors.js';
 import type { Action } from '../../src/engine/action.js';
 import type { Playbook, Step } from '../../src/model/playbook.js';
+import pgpassAction from '../../src/actions/pgpass.js';
 import { harness, results } from './support/engine-harness.js';
 
 /** Renders a template file on apply (as the template action does), and takes a wait that must be seconds. */
@@ -176,5 +177,20 @@ describe('what only the run can know is decided by declarations', () => {
     expect(outcome).toMatchObject({ exitCode: 2, status: 'invalid' });
     expect(results(guarded.events)).toEqual(['early@db1=failed']);
     expect(execs(guarded)).toEqual([]);
+  });
+});
+
+describe('shipped actions say what of their input is wrong before the run changes anything (Action.validateInput)', () => {
+  it('standby-build.yml stops the standby and restores over it before its pgpass step: a pgpass entry with no user (no replication.user) now refuses first', async () => {
+    const h = harness(['db1', 'db2'], () => ({ exitCode: 0 }), 0, [], undefined, { actions: [pgpassAction], start: true });
+    const outcome = await h.run({
+      steps: [
+        { id: 'stop', hosts: 'db2', run: { argv: ['stop-and-restore'] } },
+        { id: 'pgpass', hosts: 'db2', pgpass: { entries: [{ host: 'db1', database: 'replication' }] } },
+      ],
+    });
+    expect(outcome).toMatchObject({ exitCode: 2, status: 'invalid' });
+    expect(outcome.error?.message).toContain('step pgpass on db2: pgpass.entries[0] has no user and the inventory has no replication.user');
+    expect(execs(h)).toEqual([]);
   });
 });
