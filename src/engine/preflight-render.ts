@@ -94,6 +94,8 @@ class Walker {
   readonly problems: Problem[] = [];
   frame?: Frame;
   private readonly seen = new Set<string>();
+  /** Whether some include's steps could not be read (its file named by a template): their registers are unknown. */
+  private registersIncomplete = false;
   /** Names registered before the hook ran (by the guards, or a resumed run): their values exist. */
   private readonly known: Set<string>;
 
@@ -169,6 +171,8 @@ class Walker {
   }
 
   private structure(value: unknown, id: string, where: string, frame: Frame, looped: boolean): void {
+    // An include whose file is named at run time may register anything: names are not judged then.
+    if (this.registersIncomplete) return;
     const unknown = this.unknownNames(templateRefs(value), frame, looped);
     if (unknown.length === 0) return;
     this.note(
@@ -297,7 +301,10 @@ class Walker {
       return;
     }
     const raw = step.include as IncludeInput;
-    if (typeof raw.playbook !== 'string' || raw.playbook.includes('{{')) return;
+    if (typeof raw.playbook !== 'string' || raw.playbook.includes('{{')) {
+      this.registersIncomplete = true;
+      return;
+    }
     const hostsRuntime = this.runtimeDependency(templateRefs(step.hosts), frame) !== undefined;
     const childFrame: Frame = {
       registers: frame.registers,
@@ -362,7 +369,10 @@ class Walker {
   /** An include not entered now: the names its steps register, as far as its file can be found. */
   private async declareRegisters(step: Step, _id: string): Promise<void> {
     const raw = step.include as IncludeInput;
-    if (typeof raw.playbook !== 'string' || raw.playbook.includes('{{') || !this.run.deps.loadInclude) return;
+    if (typeof raw.playbook !== 'string' || raw.playbook.includes('{{') || !this.run.deps.loadInclude) {
+      this.registersIncomplete = true;
+      return;
+    }
     try {
       const child = await this.run.deps.loadInclude(raw.playbook, this.run.playbookDir);
       const dir = dirname(resolve(this.run.playbookDir, raw.playbook));
@@ -377,7 +387,8 @@ class Walker {
         this.run.playbookDir = saved;
       }
     } catch {
-      /* the include is not entered: its own errors are for when it is */
+      // The include is not entered: its own errors are for when it is; what it registers is unknown.
+      this.registersIncomplete = true;
     }
   }
 
