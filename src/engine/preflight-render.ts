@@ -122,6 +122,9 @@ class Walker {
       if (runs) {
         if (step.include !== undefined) await this.include(withHosts, id, frame);
         else await this.action(withHosts, id, frame);
+      } else if (step.include !== undefined) {
+        // Passed by (--from, --tags): what its steps register may still be read after it (a resumed run's values).
+        await this.declareRegisters(step, id);
       }
       if (step.register) frame.registers.add(step.register);
     }
@@ -249,8 +252,9 @@ class Walker {
     frame: Frame,
   ): Promise<void> {
     const scope = hostScope(this.run.scopeSources(), host, extra);
-    // Facts change as steps run (a stop, a restore): a value reading them that fails now is left to run time.
-    const tolerated = readsFacts(refs);
+    // Facts change as steps run (a stop, a restore): a value reading them that fails now is left to run time;
+    // so is one reading a register the guards set, on a host they may not have set it for (a later step may).
+    const tolerated = readsFacts(refs) || [...refs.roots, ...refs.literalHeads].some((n) => frame.registers.has(n)) || refs.segments.has('registered');
     let rendered: Record<string, unknown>;
     try {
       rendered = validateRenderedInput(action, this.run.renderer.renderValue(input, scope, `step ${id}`));
