@@ -4,7 +4,9 @@
  * (backup.barman.local: no SSH; the machine's /etc/barman.conf, /etc/barman.d and /var/lib/barman
  * untouched), and the shipped procedures run against it unchanged in their params:
  *
- *   refusal for PostgreSQL 16 | lab up | nightly-backup (streaming backup B1) | standby db2 from B1 (twice)
+ *   refusal for PostgreSQL 16 | lab up | nightly-backup (streaming backup B1) | restore onto another cluster
+ *   refused by same-cluster-set (exit 3) | restore with a wait no step can take refused before the stop (exit 2)
+ *   | standby db2 from B1 (twice)
  *   | restore point before-drop | DROP TABLE | pitr-drill (PASSED, table back) | promote db2 (Barman follows) |
  *   nightly-backup of db2 | lab down (receive-wal stopped)
  */
