@@ -78,6 +78,8 @@ export const blockAction: Action<BlockInput> = {
     return [input.path];
   },
 
+  templates: (input) => (input.template !== undefined ? [{ src: input.template, vars: input.vars }] : []),
+
   async check(ctx, input) {
     return outcome(ctx, input, await plan(ctx, input), false);
   },

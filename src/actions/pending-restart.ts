@@ -45,6 +45,8 @@ export const pendingRestartAction: Action<PendingRestartInput> = {
     },
   },
 
+  templates: (input) => [{ src: input.template, vars: input.vars }],
+
   confirmation() {
     return 'asks for confirmation when a changed setting will need a restart of a running primary';
   },

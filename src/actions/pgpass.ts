@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { TEMPLATE_SCHEMA } from '../schema/templated.js';
 import { failedCommand, PgplayError } from '../core/errors.js';
 import { MASK } from '../core/redact.js';
-import type { SecretRef } from '../model/inventory.js';
+import type { Inventory, SecretRef } from '../model/inventory.js';
 import { mergePgpass, parsePgpassLine, pgpassEscape, PGPASS_MODE, type PgpassEntry } from '../postgres/pgpass.js';
 import { unifiedDiff } from './diff.js';
 import { secretShell, word } from './shell-export.js';
@@ -83,6 +83,11 @@ export const pgpassAction: Action<PgpassInput> = {
     },
   },
 
+  // An entry without user or password would fail here after the steps before it (a standby's restore) ran.
+  validateInput(input, where) {
+    input.entries.forEach((e, i) => entryCredentials(where, e, `pgpass.entries[${i}]`));
+  },
+
   async check(ctx, input) {
     return outcome(ctx, await plan(ctx, input), false);
   },
@@ -156,15 +161,14 @@ async function plan(ctx: ActionContext, input: PgpassInput): Promise<Plan> {
 }
 
 /** The entry's password reference: its own, else the inventory's replication password for the replication user. */
-function passwordRef(ctx: ActionContext, e: PgpassEntryInput): unknown {
+function passwordRef(ctx: { inventory: Inventory }, e: PgpassEntryInput): unknown {
   const replication = ctx.inventory.replication;
   const user = e.user ?? replication?.user;
   return e.password ?? (replication?.password && user === replication.user ? replication.password : undefined);
 }
 
-async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: number): Promise<PgpassEntry> {
-  const where = `pgpass.entries[${index}]`;
-  const invHost = ctx.hosts[e.host];
+/** The entry's user and password reference, or the error of an entry that has none (checked before the run changes anything). */
+function entryCredentials(ctx: { inventory: Inventory }, e: PgpassEntryInput, where: string): { user: string; ref: unknown } {
   const replication = ctx.inventory.replication;
   const user = e.user ?? replication?.user;
   if (!user) {
@@ -172,14 +176,19 @@ async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: numb
   }
   const ref = passwordRef(ctx, e);
   if (ref === undefined) {
-    {
-      throw new PgplayError({
-        code: 'SEMANTIC',
-        message: `${where} (${user}) has no password`,
-        expected: user === replication?.user ? 'replication.password in the inventory, or password: {env|file}' : 'password: {env: NAME} or {file: PATH}',
-      });
-    }
+    throw new PgplayError({
+      code: 'SEMANTIC',
+      message: `${where} (${user}) has no password`,
+      expected: user === replication?.user ? 'replication.password in the inventory, or password: {env|file}' : 'password: {env: NAME} or {file: PATH}',
+    });
   }
+  return { user, ref };
+}
+
+async function resolveEntry(ctx: ActionContext, e: PgpassEntryInput, index: number): Promise<PgpassEntry> {
+  const where = `pgpass.entries[${index}]`;
+  const invHost = ctx.hosts[e.host];
+  const { user, ref } = entryCredentials(ctx, e, where);
   // ctx.secret registers the value with the redactor before anything can print it.
   const password = await ctx.secret(ref);
   if (password === undefined || password === '') {

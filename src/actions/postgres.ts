@@ -162,6 +162,8 @@ export const postgresAction: Action<PostgresInput> = {
     }
   },
 
+  validateInput: (input) => validateCombination(input),
+
   async exportShell(ctx, input) {
     const pgdata = requirePgdata(ctx.host);
     if (input.state === 'initialized') throw new PgplayError({ code: 'USAGE', message: 'initdb is not exported: its options and guards need pgplay' });

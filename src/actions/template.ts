@@ -58,6 +58,9 @@ export const templateAction: Action<TemplateInput> = {
     return [input.dest];
   },
 
+  // Its secrets are resolved only when it renders: the engine checks the template with them absent.
+  templates: (input) => [{ src: input.src, vars: input.vars }],
+
   async check(ctx, input) {
     const p = await plan(ctx, input);
     return outcome(ctx, input, p, false);

@@ -136,6 +136,17 @@ export interface Action<I = Record<string, unknown>> {
    * ("$NAME"), never as values. An action without it cannot be exported: the export fails naming the step.
    */
   exportShell?(ctx: ActionContext, input: I, planned: Outcome): Promise<ShellExport>;
+  /**
+   * The template files this input renders (ctx.renderTemplate), with the extra names each sees: before a
+   * run's first change the engine checks that each exists and renders (engine/preflight-render.ts).
+   */
+  templates?(input: I): Array<{ src: string; vars?: Record<string, unknown> }>;
+  /**
+   * Checks of the rendered input its schema cannot express (a duration, a combination of keys), as check
+   * would throw them: the engine calls it before the run's first change, so a value a late step reads
+   * refuses the run before the steps ahead of it change anything.
+   */
+  validateInput?(input: I, where: { host: Host; hosts: Record<string, Host>; inventory: Inventory }): void;
   check(ctx: ActionContext, input: I): Promise<Outcome>;
   /** Called only outside check mode, and only when check reported changed (or cannot know). */
   apply(ctx: ActionContext, input: I, planned: Outcome): Promise<Outcome>;

@@ -5,13 +5,14 @@ import { runRescue } from './rescue.js';
 import { runLoopOnHost, type HostEntry } from './loop.js';
 import type { Notifications } from './notify.js';
 import { mapLimit } from './pool.js';
+import { preflightRender, type TopState } from './preflight-render.js';
 import { doneBefore, priorKey, type PriorResult } from './prior.js';
 import { readAheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js';
 import { registerResults, type RegisteredListener } from './register.js';
 import type { RunContext } from './run-context.js';
 import { stepResultEvent, stepStartEvent } from './run-events.js';
 import { globalScope } from './scope.js';
-import { runStepOnHost } from './step.js';
+import { runStepOnHost, toPgplayError } from './step.js';
 import type { RunTally } from './tally.js';
 
 export type HostSelector = (pattern: string | string[]) => string[];
@@ -38,13 +39,17 @@ export class StepScheduler {
   /** The step being run, for an error thrown outside any host's result. */
   currentStep?: string;
   private cleanupSignal?: AbortSignal;
+  /** The top playbook's state, for the input check before the first step that is not a guard (preflight-render.ts). */
+  private preflight?: TopState;
 
   constructor(
     private readonly run: RunContext,
     private readonly tally: RunTally,
     private readonly notifications: Notifications,
     private readonly options: ScheduleOptions,
-  ) {}
+  ) {
+    this.preflight = { params: run.params, vars: run.vars, dir: run.playbookDir };
+  }
 
   /** The hosts a step runs on: its `hosts` rendered, within --limit. */
   stepHosts = (step: Step, id: string): string[] => targetHosts(this.run, this.options.selectHosts, this.options.allHosts, step, id);
@@ -70,6 +75,16 @@ export class StepScheduler {
       const fromInside = !reachedFrom && step.include !== undefined && step.loop === undefined && from!.startsWith(`${id}/`);
       const passedBy = guardsOnly || (!reachedFrom && !fromInside) || !tagsMatch(step, run.options.tags);
       if (fromInside) reachedFrom = true;
+      if (this.preflight && !handler && !stopped && !isGuard(step) && !(passedBy && step.include === undefined)) {
+        const top = this.preflight;
+        this.preflight = undefined;
+        try {
+          await preflightRender(run, options.selectHosts, options.allHosts, top);
+        } catch (e) {
+          this.tally.refuseInput(toPgplayError(e));
+          return false;
+        }
+      }
       if (step.include !== undefined && !handler) {
         const completed = await runInclude(
           run,

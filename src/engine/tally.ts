@@ -42,10 +42,21 @@ export class RunTally {
     this.refused = true;
   }
 
+  /**
+   * A step ahead cannot take its input (preflight-render.ts): the run stops before its first change, so
+   * it is invalid input (exit 2) even after the guards before it ran.
+   */
+  refuseInput(error: PgplayError): void {
+    this.failure = error;
+    this.inputRefused = true;
+  }
+
+  private inputRefused = false;
+
   /** How the run ends, and its exit code. */
   outcome(interrupted: boolean): { status: RunStatus; exitCode: number } {
     const failure = this.failure;
-    const invalid = failure?.exitCode === EXIT.INVALID && !this.ran;
+    const invalid = failure?.exitCode === EXIT.INVALID && (!this.ran || this.inputRefused);
     const status: RunStatus = interrupted ? 'interrupted' : this.refused ? 'refused' : failure ? (invalid ? 'invalid' : 'failed') : 'ok';
     const exitCode = interrupted ? EXIT.INTERRUPTED : failure ? (failure.exitCode === EXIT.INVALID && !invalid ? EXIT.FAILED : failure.exitCode) : EXIT.OK;
     return { status, exitCode };

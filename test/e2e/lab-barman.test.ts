@@ -4,17 +4,19 @@
  * (backup.barman.local: no SSH; the machine's /etc/barman.conf, /etc/barman.d and /var/lib/barman
  * untouched), and the shipped procedures run against it unchanged in their params:
  *
- *   refusal for PostgreSQL 16 | lab up | nightly-backup (streaming backup B1) | standby db2 from B1 (twice)
+ *   refusal for PostgreSQL 16 | lab up | nightly-backup (streaming backup B1) | restore onto another cluster
+ *   refused by same-cluster-set (exit 3) | restore with a wait no step can take refused before the stop (exit 2)
+ *   | standby db2 from B1 (twice)
  *   | restore point before-drop | DROP TABLE | pitr-drill (PASSED, table back) | promote db2 (Barman follows) |
  *   nightly-backup of db2 | lab down (receive-wal stopped)
  */
 import { execa } from 'execa';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { parse } from 'yaml';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../src/report/drill.js';
-import { changedSteps, createLab, eventually, pidAlive, results, waitGone, type TestLab } from './lab-helpers.js';
+import { changedSteps, createLab, events, eventually, pidAlive, PLAYBOOKS, results, waitGone, type TestLab } from './lab-helpers.js';
 
 const BASE_PORT = 21600;
 
@@ -89,6 +91,54 @@ describe('the lab with backup.tool barman: Barman 3.4 beside PostgreSQL 15, its 
     expect(await barman(['show-backup', 'lab', backups[0]!.backup_id])).toMatch(/Status\s+: DONE/);
     expect(await lab.psql('db1', 'SELECT archived_count > 0 AND failed_count = 0 FROM pg_stat_archiver')).toBe('t');
     expect(results(r.events)).toEqual(expect.arrayContaining(['barman/backup@bk1=changed', 'barman/check-after@bk1=ok']));
+  }, 180_000);
+
+  it('restore.yml onto a host holding another cluster than the Barman backup is refused by same-cluster-set (exit 3); that host and db1 unchanged', async () => {
+    // The inventory a DBA might point at the wrong machine: its primary db9 holds a cluster initdb made
+    // after the backup (not running, so no other guard stands in the way).
+    const pgdata = join(lab.dir, 'db9');
+    const initdb = await execa('runuser', ['-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/initdb', '-D', pgdata, '-A', 'trust'], { reject: false, cwd: '/' });
+    expect(initdb.exitCode, initdb.stderr).toBe(0);
+    const controldata = async () => (await execa('/usr/lib/postgresql/15/bin/pg_controldata', [pgdata], { env: { LC_ALL: 'C' } })).stdout;
+    const db9System = /Database system identifier:\s+(\d+)/.exec(await controldata())![1];
+    const inventory = parse(await readFile(join(lab.dir, 'inventory.yml'), 'utf8'));
+    const db1 = inventory.hosts.db1;
+    inventory.hosts = { db9: { ...db1, pgdata, postgres: { ...(db1.postgres ?? {}), port: 21800 } }, bk1: inventory.hosts.bk1 };
+    const file = join(lab.dir, 'inventory-db9.yml');
+    await writeFile(file, stringify(inventory));
+    const db1System = await lab.psql('db1', 'SELECT system_identifier FROM pg_control_system()');
+    const files = (await readdir(pgdata)).sort();
+
+    const r = await lab.pgplay(['run', join(PLAYBOOKS, 'restore.yml'), '-i', file, '-p', 'host=db9', '--yes', '--output', 'json']);
+    expect(r.exitCode, failure(r)).toBe(3);
+    const evs = events(r.stdout);
+    expect(results(evs)).toContain('same-cluster-set@db9=failed');
+    expect(changedSteps(evs)).toEqual([]);
+    expect(evs.find((e) => e.type === 'run-end')?.error?.message).toContain(`holds system ${db9System}`);
+    expect(db9System).not.toBe(db1System);
+    expect(/Database system identifier:\s+(\d+)/.exec(await controldata())![1]).toBe(db9System);
+    expect((await readdir(pgdata)).sort()).toEqual(files);
+    expect((await readdir(dirname(pgdata))).filter((f) => f.startsWith('db9.pgplay-'))).toEqual([]);
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    await rm(pgdata, { recursive: true, force: true });
+  }, 120_000);
+
+  it('restore.yml whose later step cannot take its input (-p wait=fifteen, read first by the start after the restore) is refused (exit 2) before anything changes: db1 runs read-write, same pid, rows and system', async () => {
+    const before = async () => ({
+      pid: await lab.postmasterPid('db1'),
+      state: await lab.psql('db1', 'SELECT pg_is_in_recovery()'),
+      rows: await lab.psql('db1', 'SELECT count(*) FROM accounts', 'app'),
+      system: await lab.psql('db1', 'SELECT system_identifier FROM pg_control_system()'),
+    });
+    const was = await before();
+    expect(was.state).toBe('f');
+    const r = await lab.run('restore.yml', ['-p', 'host=db1', '-p', 'in_place=confirmed', '-p', 'wait=fifteen', '--yes']);
+    expect(r.exitCode, failure(r)).toBe(2);
+    expect(changedSteps(r.events)).toEqual([]);
+    expect(r.stdout + r.stderr).toContain('recover/start-pg-ctl on db1');
+    expect(r.stdout + r.stderr).toContain('wait_timeout');
+    expect(await before()).toEqual(was);
+    expect((await readdir(dirname(lab.pgdata('db1')))).filter((f) => f.startsWith(`${basename(lab.pgdata('db1'))}.pgplay-`))).toEqual([]);
   }, 180_000);
 
   it('standby-from-backup db2: recovered by Barman, in recovery, streaming, rows arriving; a second run changes nothing', async () => {

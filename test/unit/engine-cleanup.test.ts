@@ -48,9 +48,11 @@ describe('cleanup steps', () => {
 });
 
 describe('exit 2 means nothing ran', () => {
+  // What the first step registers is known only when it has run: a step reading a key it lacks fails then
+  // (a value the run can know up front is refused before the first change: engine-preflight-render.test.ts).
   const steps = (first: string) => [
-    { id: 'first', hosts: 'db1', run: { argv: [first] } },
-    { id: 'bad-template', hosts: 'db1', run: { argv: ['{{no_such_value}}'] } },
+    { id: 'first', hosts: 'db1', run: { argv: [first] }, register: 'first' },
+    { id: 'bad-template', hosts: 'db1', run: { argv: ['{{first.no_such_value}}'] } },
   ];
 
   it('bad input met before any change is exit 2', async () => {

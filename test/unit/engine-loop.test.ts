@@ -55,8 +55,9 @@ describe('loop in the engine', () => {
       handlers: { reload: { loop: ['p', 'q'], run: { argv: ['reload', '{{item}}'] } } },
     });
     expect(outcome.exitCode).toBe(2);
-    // `{{vars_list}}` is unknown: the loop fails to render, which is invalid input as nothing else ran.
-    expect(itemResults(h.events)).toEqual(['none@db1=skipped', 'some@db1=failed']);
+    // `{{vars_list}}` is unknown: the loop cannot render, which refuses the run before its first step (invalid input).
+    expect(itemResults(h.events)).toEqual([]);
+    expect(outcome.error?.message).toContain('step some on db1');
 
     const h2 = harness(['db1']);
     const ok = await h2.run({
