@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import Handlebars from 'handlebars';
 import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
+import { handlebarsCompiler } from '../render/handlebars-lib.js';
 import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
@@ -282,7 +282,7 @@ class Walker {
     // Its own secrets are resolved only when it renders, a register once the step before runs: then it is only compiled.
     if (this.runtimeDependency(refs, frame) || refs.roots.has('secrets')) {
       try {
-        Handlebars.parse(text);
+        handlebarsCompiler().parse(text);
       } catch (e) {
         this.note(id, host, new PgplayError({ code: 'RENDER', message: `template ${template.src} does not compile: ${(e as Error).message}` }));
       }

@@ -1,5 +1,5 @@
-import Handlebars from 'handlebars';
 import { isPathNode, walk, type HbNode } from '../render/ast.js';
+import { handlebarsCompiler } from '../render/handlebars-lib.js';
 import { HELPER_NAMES } from '../render/helpers.js';
 
 /**
@@ -23,7 +23,23 @@ const HELPERS = new Set(HELPER_NAMES);
 
 export function templateRefs(value: unknown): TemplateRefs {
   const refs: TemplateRefs = { roots: new Set(), segments: new Set(), literalHeads: new Set(), params: new Set() };
-  for (const text of templateStrings(value)) addRefs(text, refs);
+  for (const text of templateStrings(value)) {
+    const own = refsOfText(text);
+    for (const key of ['roots', 'segments', 'literalHeads', 'params'] as const) for (const name of own[key]) refs[key].add(name);
+  }
+  return refs;
+}
+
+// The same strings come back for every host and every include of a run: each text is parsed once.
+const refsByText = new Map<string, TemplateRefs>();
+
+function refsOfText(text: string): TemplateRefs {
+  let refs = refsByText.get(text);
+  if (!refs) {
+    refs = { roots: new Set(), segments: new Set(), literalHeads: new Set(), params: new Set() };
+    addRefs(text, refs);
+    refsByText.set(text, refs);
+  }
   return refs;
 }
 
@@ -40,7 +56,7 @@ function* templateStrings(value: unknown): Generator<string> {
 function addRefs(text: string, refs: TemplateRefs): void {
   let ast: HbNode;
   try {
-    ast = Handlebars.parse(text) as unknown as HbNode;
+    ast = handlebarsCompiler().parse(text) as unknown as HbNode;
   } catch {
     // A syntax error is reported by the render that follows, with its line and column.
     return;
