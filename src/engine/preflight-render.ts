@@ -54,13 +54,16 @@ export async function preflightRender(run: RunContext, selectHosts: HostSelector
     code: 'RENDER',
     message:
       `the run cannot be carried out: ${walker.problems.length === 1 ? 'a step' : `${walker.problems.length} steps`} cannot take ${walker.problems.length === 1 ? 'its' : 'their'} input; nothing was changed:\n` +
-      walker.problems.map((p) => `step ${p.step} on ${p.host}: ${p.message}`).join('\n'),
+      walker.problems.map((p) => `step ${p.step}${p.host === INCLUDE_LEVEL ? '' : ` on ${p.host}`}: ${p.message}`).join('\n'),
     step: first!.step,
-    host: first!.host,
+    ...(first!.host === INCLUDE_LEVEL ? {} : { host: first!.host }),
     expected: first!.expected,
     hint: 'every step is rendered before the first change, so that a procedure never stops halfway on a value it could not use: correct the value named',
   });
 }
+
+/** The "host" of a problem of an include step itself (its params, its when): it runs on no host. */
+const INCLUDE_LEVEL = '';
 
 /** The top playbook's params, vars and directory (the hook may run inside an include, whose own are set then). */
 export interface TopState {
@@ -299,7 +302,7 @@ class Walker {
     const run = this.run;
     const scope = globalScope(run.scopeSources());
     const loopRuntime = step.loop !== undefined && this.runtimeDependency(templateRefs(step.loop), frame) !== undefined;
-    if (step.loop === undefined && !this.decided(step.when, scope, id, '(include)', frame)) {
+    if (step.loop === undefined && !this.decided(step.when, scope, id, INCLUDE_LEVEL, frame)) {
       // Not entered: its registers are still declared (a later step may read them behind a `when`).
       await this.declareRegisters(step, id);
       return;
@@ -340,7 +343,7 @@ class Walker {
     try {
       child = await run.deps.loadInclude!(raw.playbook, run.playbookDir);
     } catch (e) {
-      this.note(id, '(include)', e);
+      this.note(id, INCLUDE_LEVEL, e);
       return;
     }
     const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
@@ -351,7 +354,7 @@ class Walker {
         run.params = resolveParams(child.params, { ...stand, ...given });
       } catch (e) {
         // A stand-in may not fit what the param takes: the include is then checked when it runs.
-        if (childFrame.runtimeParams.size === 0) this.note(id, '(include)', e);
+        if (childFrame.runtimeParams.size === 0) this.note(id, INCLUDE_LEVEL, e);
         return;
       }
       run.playbookDir = dirname(resolve(saved.dir, raw.playbook));
@@ -361,7 +364,7 @@ class Walker {
       }
       await this.steps(child.steps, `${id}/`, childFrame);
     } catch (e) {
-      this.note(id, '(include)', e);
+      this.note(id, INCLUDE_LEVEL, e);
     } finally {
       run.params = saved.params;
       run.vars = saved.vars;
@@ -400,7 +403,7 @@ class Walker {
     try {
       return this.run.renderer.renderValue(value, scope, `step ${id}`);
     } catch (e) {
-      if (!readsFacts(templateRefs(value))) this.note(id, '(include)', e);
+      if (!readsFacts(templateRefs(value))) this.note(id, INCLUDE_LEVEL, e);
       return undefined;
     }
   }

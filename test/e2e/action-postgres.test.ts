@@ -253,7 +253,9 @@ describe('postgres: initialized', () => {
   it('rejects options that do not belong to the state before touching anything (exit 2)', async () => {
     const r = await run(dir, '  - { id: start, hosts: db1, postgres: { state: started, initdb: { encoding: UTF8 } } }\n');
     expect(r.exitCode).toBe(2);
-    expect(r.results[0]!.msg).toBe('postgres: initdb does not apply to state started');
+    // Refused by the run's pre-flight, before any step: no step result, the run's error names step and host.
+    expect(r.results).toEqual([]);
+    expect(r.end.error?.message).toContain('step start on db1: postgres: initdb does not apply to state started');
     expect(await readPostmasterPid(cluster.pgdata)).toBe(0);
   });
 });

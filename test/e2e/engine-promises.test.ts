@@ -190,6 +190,7 @@ describe('loop', () => {
 
 describe('exit codes tell the truth', () => {
   it('a render error after a step ran is exit 1, journaled, and resumable once fixed', async () => {
+    // The second value reads what the first step registers, so the pre-flight leaves it to run time.
     const marker = join(dir, 'first');
     const lines = (value: string) => [
       'name: late-render',
@@ -198,9 +199,10 @@ describe('exit codes tell the truth', () => {
       '  - id: first',
       '    hosts: db1',
       `    command: { argv: [touch, ${marker}], creates: ${marker} }`,
+      '    register: made_first',
       '  - id: second',
       '    hosts: db1',
-      `    command: { argv: [touch, "${dir}/{{vars.second}}"] }`,
+      `    command: { argv: [touch, "${dir}/{{vars.second}}{{#if made_first.changed}}{{/if}}"] }`,
     ];
     const pb = await playbook('late.yml', lines('{}'));
     const run = await pgplay(['run', pb, '-i', inventory, '--output', 'json']);

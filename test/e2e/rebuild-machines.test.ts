@@ -36,7 +36,16 @@ describe('standby-from-backup over the cluster a package just created (separate 
       { name: 'bravo', address: '127.0.48.2' },
     ]);
     work = await mkdtemp(join(tmpdir(), 'pgplay-rebuild-machines-'));
-    inventory = await writeRigInventory(join(work, 'inventory.yml'), rig, { hosts: { alpha: 'role: primary', bravo: 'role: standby, upstream: alpha' } });
+    // The inventory a DBA writes for a standby: the replication role and its password (the run checks both
+    // before its first change; the refusals below come first all the same).
+    process.env.PGPLAY_REBUILD_REPL_PW = 'rebuild-machines-pw';
+    inventory = await writeRigInventory(join(work, 'inventory.yml'), rig, {
+      lines: ['replication: { user: replicator, password: { env: PGPLAY_REBUILD_REPL_PW } }'],
+      hosts: { alpha: 'role: primary', bravo: 'role: standby, upstream: alpha' },
+    });
+    // As a DBA would before a first standby: the replication role and pgplay's pg_hba block on alpha.
+    const prepared = await pgplay(['run', resolve('playbooks/prepare.yml'), '-i', inventory, '--yes'], join(work, 'state-prepare'));
+    expect(prepared.exitCode, `${prepared.stdout}\n${prepared.stderr}`).toBe(0);
   });
 
   afterAll(async () => {
