@@ -10,6 +10,7 @@ import { isGuard } from './guards.js';
 import { validateRenderedInput } from './input.js';
 import { loopItems } from './loop.js';
 import type { RunContext } from './run-context.js';
+import { tagsMatch } from './selection.js';
 import { globalScope, hostScope } from './scope.js';
 import { templateRefs, type TemplateRefs } from './template-refs.js';
 
@@ -420,8 +421,3 @@ function readsFacts(refs: TemplateRefs): boolean {
   return refs.segments.has('facts');
 }
 
-function tagsMatch(step: Step, tags: string[] | undefined): boolean {
-  if (!tags || tags.length === 0) return true;
-  const own = step.tags ?? [];
-  return own.includes('always') || own.some((t) => tags.includes(t));
-}

@@ -11,6 +11,7 @@ import { readAheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js
 import { registerResults, type RegisteredListener } from './register.js';
 import type { RunContext } from './run-context.js';
 import { stepResultEvent, stepStartEvent } from './run-events.js';
+import { tagsMatch } from './selection.js';
 import { globalScope } from './scope.js';
 import { runStepOnHost, toPgplayError } from './step.js';
 import type { RunTally } from './tally.js';
@@ -172,8 +173,3 @@ export function targetHosts(run: RunContext, selectHosts: HostSelector, allHosts
   return selectHosts(pattern as string | string[]).filter((h) => allHosts.includes(h));
 }
 
-function tagsMatch(step: Step, tags: string[] | undefined): boolean {
-  if (!tags || tags.length === 0) return true;
-  const own = step.tags ?? [];
-  return own.includes('always') || own.some((t) => tags.includes(t));
-}

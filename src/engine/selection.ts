@@ -43,7 +43,7 @@ export async function checkSelection(
   } catch (e) {
     throw new PgplayError({ code: 'USAGE', message: `--limit: ${(e as PgplayError).message}`, expected: (e as PgplayError).expected });
   }
-  const steps = [...playbook.steps, ...Object.entries(playbook.handlers ?? {}).map(([id, h]) => ({ ...h, id }) as Step)].filter((s) => tagged(s, options.tags));
+  const steps = [...playbook.steps, ...Object.entries(playbook.handlers ?? {}).map(([id, h]) => ({ ...h, id }) as Step)].filter((s) => tagsMatch(s, options.tags));
   const targeted = new Set<string>();
   for (const step of steps) {
     const pattern = step.hosts;
@@ -64,7 +64,8 @@ export async function checkSelection(
   return { limit };
 }
 
-function tagged(step: Step, tags: string[] | undefined): boolean {
+/** Whether --tags selects the step: no --tags, a step tagged `always`, or one of its tags named. */
+export function tagsMatch(step: Step, tags: string[] | undefined): boolean {
   if (!tags?.length) return true;
   const own = step.tags ?? [];
   return own.includes('always') || own.some((t) => tags.includes(t));
