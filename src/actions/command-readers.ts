@@ -7,8 +7,12 @@
 import { isTemplated } from '../schema/templated.js';
 import type { CommandInput } from './command-input.js';
 
-/** Programs none of whose arguments can make them write, so templated arguments are fine. */
-const READERS = new Set(['cat', 'grep', 'head', 'tail', 'wc', 'stat', 'ls', 'test', 'id', 'uname', 'sha256sum', 'pg_controldata', 'pg_isready']);
+/**
+ * Programs none of whose arguments can make them write, so templated arguments are fine. du (sizes of
+ * trees; its only file options, --files0-from and --exclude-from, read) and stat -f (free space) are what
+ * restore.yml's room guard reads under plan.
+ */
+const READERS = new Set(['cat', 'grep', 'head', 'tail', 'wc', 'stat', 'du', 'ls', 'test', 'id', 'uname', 'sha256sum', 'pg_controldata', 'pg_isready']);
 
 /** `date` prints the clock with a +FORMAT, -u or -I; `date -s` sets it. Its arguments must be literal. */
 function readsClock(args: string[]): boolean {

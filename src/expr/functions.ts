@@ -94,6 +94,19 @@ const TABLE: Record<string, FunctionDef> = {
       return r;
     },
   },
+  // split(s) gives the words of s (runs of whitespace); split(s, sep) the parts between each sep. For
+  // what readers print: int(split(du.stdout)[0]) is the size `du -sk` prints before the path.
+  split: {
+    min: 1,
+    max: 2,
+    impl: (a, n) => {
+      const s = str(a, 0, n);
+      if (a.length === 1) return s.trim() === '' ? [] : s.trim().split(/\s+/);
+      const sep = str(a, 1, n);
+      if (sep === '') throw new ArgumentError(1, 'split() needs a separator that is not empty', 'leave it out to split on whitespace');
+      return s.split(sep);
+    },
+  },
   startswith: { min: 2, max: 2, impl: (a, n) => str(a, 0, n).startsWith(str(a, 1, n)) },
   endswith: { min: 2, max: 2, impl: (a, n) => str(a, 0, n).endsWith(str(a, 1, n)) },
   matches: {

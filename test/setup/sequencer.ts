@@ -22,6 +22,7 @@ const LONGEST_FIRST = [
   'test/e2e/pgbackrest-machines.test.ts',
   'test/e2e/stragglers-two.test.ts',
   'test/e2e/procedures-standby.test.ts',
+  'test/e2e/plan-shipped.test.ts',
 ];
 
 /** vitest's order (unit before e2e, failed and, with its cache, slower files first), with the known longest e2e files first. */

@@ -20,6 +20,10 @@ describe('which steps may run for real under plan (readOnly)', () => {
     expect(commandReadsOnly({ shell: 'date +%s' })).toBe(false);
     expect(commandReadsOnly({ argv: ['rm', '-rf', '/x'] })).toBe(false);
     expect(commandReadsOnly({ argv: ['touch', '/x'] })).toBe(false);
+    // restore.yml's room guard: sizes and free space are read by argv readers, not by a shell script.
+    expect(commandReadsOnly({ argv: ['du', '-sk', '--', '{{host.pgdata}}'] })).toBe(true);
+    expect(commandReadsOnly({ argv: ['stat', '-f', '-c', '%a %S', '--', '/var/lib'] })).toBe(true);
+    expect(commandReadsOnly({ argv: ['sh', '-c', 'du -sk "$1"', 'sh', '/x'] })).toBe(false);
   });
 
   it('sql: only what the conservative detector calls read-only', () => {

@@ -230,6 +230,17 @@ describe('functions', () => {
     expect(failure("bytes('16 parsecs')").message).toContain("bytes() expects a size such as '16MB', got string \"16 parsecs\"");
   });
 
+  it('splits what a reader prints into words, or at a separator', () => {
+    const du = { stdout: '123456\t/var/lib/postgresql/15/main\n' };
+    expect(evaluate('int(split(du.stdout)[0])', { du })).toBe(123456);
+    expect(evaluate("int(split('  7 4096 ')[0]) * int(split('  7 4096 ')[1]) / 1024", {})).toBe(28);
+    expect(evaluate("split('', ',')", {})).toEqual(['']);
+    expect(evaluate("split('   ')", {})).toEqual([]);
+    expect(evaluate("split('a,b,,c', ',')", {})).toEqual(['a', 'b', '', 'c']);
+    expect(failure("split('a', '')").message).toContain('split() needs a separator that is not empty');
+    expect(failure('split(1)').message).toContain('split() expects a string, got number 1');
+  });
+
   it('reports bad argument types at the argument', () => {
     expect(failure('upper(facts.version)').message).toBe(
       'upper() expects a string, got number 15 in expression "upper(facts.version)" at column 7',
