@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { PgplayErrors } from '../../src/core/errors.js';
 import { shippedActions } from '../../src/actions/registry.js';
 import { loadPlaybook } from '../../src/load/playbook.js';
+import { evaluateCondition } from '../../src/expr/index.js';
 
 const PLAYBOOKS = resolve(import.meta.dirname, '..', '..', 'playbooks');
 const shipped = readdirSync(PLAYBOOKS).filter((f) => f.endsWith('.yml'));
@@ -36,5 +37,17 @@ describe('every shipped playbook loads for plan', () => {
 describe('every shipped include loads for plan', () => {
   test.each(included)('%s', async (file) => {
     expect(await planErrors(file, true)).toEqual([]);
+  });
+});
+
+describe("restore.yml's room guard", () => {
+  test('compares what du -sk prints with the free blocks times the block size stat -f prints, in KiB', async () => {
+    const { playbook } = await loadPlaybook(join(PLAYBOOKS, 'restore.yml'), { actions: shippedActions, check: true });
+    const that = (playbook.steps.find((s) => s.id === 'room-enough') as unknown as { assert: { that: string } }).assert.that;
+    const room = (used: number, freeBlocks: number, blockSize: number) =>
+      evaluateCondition(that, { restore_room: { stdout: `${used}\t/var/lib/postgresql/15/main` }, restore_free: { stdout: `${freeBlocks} ${blockSize}` } });
+    expect(room(400, 100, 4096)).toBe(true);
+    expect(room(401, 100, 4096)).toBe(false);
+    expect(room(1, 0, 4096)).toBe(false);
   });
 });
