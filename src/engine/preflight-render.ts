@@ -10,7 +10,7 @@ import { isGuard } from './guards.js';
 import { validateRenderedInput } from './input.js';
 import { loopItems } from './loop.js';
 import type { RunContext } from './run-context.js';
-import { tagsMatch } from './selection.js';
+import { selectSteps } from './selection.js';
 import { globalScope, hostScope } from './scope.js';
 import { templateRefs, type TemplateRefs } from './template-refs.js';
 
@@ -111,25 +111,17 @@ class Walker {
     this.known = new Set(Object.values(run.registered).flatMap(Object.keys));
   }
 
-  async steps(steps: Step[], prefix: string, frame: Frame): Promise<void> {
+  /** The steps the run reaches, as the scheduler selects them (selection.ts); guardsOnly: an include passed by. */
+  async steps(steps: Step[], prefix: string, frame: Frame, guardsOnly = false): Promise<void> {
     this.frame = frame;
-    const from = prefix.startsWith('handler:') ? undefined : this.run.options.from;
-    let reachedFrom = !from || !from.startsWith(prefix);
-    for (const step of steps) {
-      const id = prefix + step.id;
-      if (!reachedFrom && id === from) reachedFrom = true;
-      const fromInside = !reachedFrom && step.include !== undefined && from!.startsWith(`${id}/`);
-      if (fromInside) reachedFrom = true;
-      const passedBy = (!reachedFrom && !fromInside) || !tagsMatch(step, this.run.options.tags);
-      const runs = !passedBy || isGuard(step) || (step.include !== undefined && fromInside);
+    // Handlers are not passed by --from (they run because steps that ran notified them).
+    const choice = { from: prefix.startsWith('handler:') ? undefined : this.run.options.from, tags: this.run.options.tags };
+    for (const { step, id, passedBy } of selectSteps(steps, prefix, choice, guardsOnly)) {
       const withHosts = step.hosts === undefined && frame.inherited !== undefined ? { ...step, hosts: frame.inherited } : step;
-      if (runs) {
-        if (step.include !== undefined) await this.include(withHosts, id, frame);
-        else await this.action(withHosts, id, frame);
-      } else if (step.include !== undefined) {
-        // Passed by (--from, --tags): what its steps register may still be read after it (a resumed run's values).
-        await this.declareRegisters(step, id);
-      }
+      // As the scheduler: an include is entered (only for its guards when passed by); of the other steps a
+      // guard always runs, the rest unless passed by.
+      if (step.include !== undefined) await this.include(withHosts, id, frame, passedBy);
+      else if (!passedBy || isGuard(step)) await this.action(withHosts, id, frame);
       if (step.register) frame.registers.add(step.register);
     }
   }
@@ -299,7 +291,7 @@ class Walker {
     }
   }
 
-  private async include(step: Step, id: string, frame: Frame): Promise<void> {
+  private async include(step: Step, id: string, frame: Frame, guardsOnly: boolean): Promise<void> {
     const run = this.run;
     const scope = globalScope(run.scopeSources());
     const loopRuntime = step.loop !== undefined && this.runtimeDependency(templateRefs(step.loop), frame) !== undefined;
@@ -347,6 +339,8 @@ class Walker {
       this.note(id, INCLUDE_LEVEL, e);
       return;
     }
+    // Passed by: entered only for the guards it holds, as the scheduler does (include.ts); what it registers is declared.
+    if (guardsOnly && !child.steps.some(isGuard)) return this.declareRegisters(step, id);
     const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
     try {
       // A param known only at run time takes its default now (or a stand-in): no value of it is rendered.
@@ -363,7 +357,7 @@ class Walker {
         if (this.runtimeDependency(templateRefs(child.vars), childFrame)) return;
         run.vars = { ...saved.vars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
       }
-      await this.steps(child.steps, `${id}/`, childFrame);
+      await this.steps(child.steps, `${id}/`, childFrame, guardsOnly);
     } catch (e) {
       this.note(id, INCLUDE_LEVEL, e);
     } finally {

@@ -11,7 +11,7 @@ import { readAheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js
 import { registerResults, type RegisteredListener } from './register.js';
 import type { RunContext } from './run-context.js';
 import { stepResultEvent, stepStartEvent } from './run-events.js';
-import { tagsMatch } from './selection.js';
+import { selectSteps } from './selection.js';
 import { globalScope } from './scope.js';
 import { runStepOnHost, toPgplayError } from './step.js';
 import type { RunTally } from './tally.js';
@@ -61,21 +61,14 @@ export class StepScheduler {
    */
   runSteps = async (steps: Step[], prefix: string, handler: boolean, guardsOnly = false): Promise<boolean> => {
     const { run, options } = this;
-    const from = run.options.from;
-    // Inside an include, --from is reached already unless it names a step of this very include.
-    let reachedFrom = !from || !from.startsWith(prefix);
     let stopped = false;
-    for (const [index, step] of steps.entries()) {
-      const id = prefix + step.id;
-      if (!reachedFrom && id === from) reachedFrom = true;
+    // Handlers are not passed by --from: they run because steps that ran notified them.
+    const choice = { from: handler ? undefined : run.options.from, tags: run.options.tags };
+    for (const { step, index, id, passedBy } of selectSteps(steps, prefix, choice, guardsOnly)) {
       if (options.interrupt.aborted) stopped = true;
       if (stopped && step.cleanup !== true) continue;
       if (stopped) this.enterCleanup();
       this.currentStep = id;
-      // --from <include-id>/<step>: the include is entered, and passes its own steps by up to that one.
-      const fromInside = !reachedFrom && step.include !== undefined && step.loop === undefined && from!.startsWith(`${id}/`);
-      const passedBy = guardsOnly || (!reachedFrom && !fromInside) || !tagsMatch(step, run.options.tags);
-      if (fromInside) reachedFrom = true;
       if (this.preflight && !handler && !stopped && !isGuard(step) && !(passedBy && step.include === undefined)) {
         const top = this.preflight;
         this.preflight = undefined;

@@ -64,6 +64,41 @@ export async function checkSelection(
   return { limit };
 }
 
+/** One step of a list as --from and --tags select it. */
+export interface SelectedStep {
+  step: Step;
+  index: number;
+  /** Its id in the run: the include path before it (`<include-id>/`, `<include-id>[<i>]/`) and its own. */
+  id: string;
+  /**
+   * --from (not reached yet), --tags (not selected) or an include passed by: of such a step only a guard
+   * runs, and an include is entered only for the guards it holds (guards.ts: safety steps cannot be skipped).
+   */
+  passedBy: boolean;
+  /** --from names a step inside this include (not looped): it is entered, and passes its own steps by up to that one. */
+  fromInside: boolean;
+}
+
+/**
+ * Which steps of a list run, the one rule the scheduler (schedule.ts) and the pre-flight render
+ * (preflight-render.ts) both follow, so that the pre-flight checks exactly the steps the run may reach.
+ * `from` is --from (handlers: none, they run because steps that ran notified them); inside an include
+ * (prefix), --from is reached already unless it names a step of this very include. guardsOnly: the list
+ * is an include passed by, all of whose steps are.
+ */
+export function* selectSteps(steps: Step[], prefix: string, choice: { from?: string; tags?: string[] }, guardsOnly = false): Generator<SelectedStep> {
+  const { from, tags } = choice;
+  let reachedFrom = !from || !from.startsWith(prefix);
+  for (const [index, step] of steps.entries()) {
+    const id = prefix + step.id;
+    if (!reachedFrom && id === from) reachedFrom = true;
+    const fromInside = !reachedFrom && step.include !== undefined && step.loop === undefined && from!.startsWith(`${id}/`);
+    const passedBy = guardsOnly || (!reachedFrom && !fromInside) || !tagsMatch(step, tags);
+    if (fromInside) reachedFrom = true;
+    yield { step, index, id, passedBy, fromInside };
+  }
+}
+
 /** Whether --tags selects the step: no --tags, a step tagged `always`, or one of its tags named. */
 export function tagsMatch(step: Step, tags: string[] | undefined): boolean {
   if (!tags?.length) return true;
