@@ -87,7 +87,11 @@ export async function buildRunbook(request: RunbookRequest): Promise<string> {
     out.push('## Handlers', '', 'Run once at the end, in this order, on the hosts whose steps notified them and changed something.', '');
     handlers.forEach((h) => out.push(...h.lines('-')));
   }
-  return out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
+  // A secret param's value can reach the text through a rendered value (an included playbook's params): never shown.
+  // (Only the values: the redactor's shapes, such as password=..., would take the Markdown around them too.)
+  const secrets = given.filter(([k, v]) => playbook.params?.[k]?.secret && v !== '').map(([, v]) => v);
+  const text = out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
+  return secrets.sort((a, b) => b.length - a.length).reduce((t, secret) => t.split(secret).join('********'), text);
 }
 
 interface StepDoc {
@@ -103,12 +107,13 @@ async function flattenSteps(playbook: Playbook, file: string, scope: Scope, pref
     const withHosts = step.hosts === undefined && inherited !== undefined ? { ...step, hosts: inherited } : step;
     const doc = describeStep(withHosts, scope, prefix);
     docs.push(doc);
-    const include = step[INCLUDE_KEY] as { playbook: string } | undefined;
+    const include = step[INCLUDE_KEY] as { playbook: string; params?: Record<string, unknown> } | undefined;
     if (include) {
       const included = resolve(dirname(file), include.playbook);
       const { playbook: inner } = await loadPlaybook(included, { actions, included: true });
-      // The included playbook's params come from the include step, not from -p: shown as written.
-      docs.push(...(await flattenSteps(inner, included, { ...scope, context: undefined }, `${prefix}${step.id}/`, withHosts.hosts)));
+      // Rendered with the include step's hosts in the includer's scope, as the run does (engine/include.ts).
+      const hosts = scope.context && withHosts.hosts !== undefined ? (tryRender(scope.renderer, withHosts.hosts, scope.context) as Step['hosts']) : withHosts.hosts;
+      docs.push(...(await flattenSteps(inner, included, { ...scope, context: includedContext(scope, inner, include.params ?? {}) }, `${prefix}${step.id}/`, hosts ?? withHosts.hosts)));
     }
   }
   return docs;
@@ -134,7 +139,12 @@ function describeStep(step: Step, scope: Scope, prefix: string, heading?: string
     const out = [`${number} **${head}**${step.name ? `: ${step.name}` : ''}`];
     const add = (label: string, text: string) => out.push(`   - ${label}: ${text}`);
     add('hosts', hostsText);
-    if (actionName === INCLUDE_KEY) add('includes', `\`${(rawInput as { playbook: string }).playbook}\` (its steps follow as \`${id}/...\`)`);
+    if (actionName === INCLUDE_KEY) {
+      add('includes', `\`${(rawInput as { playbook: string }).playbook}\` (its steps follow as \`${id}/...\`)`);
+      // What the included playbook's params are set to (rendered with the inventory where they can be).
+      const given = Object.entries(((input ?? {}) as { params?: Record<string, unknown> }).params ?? {});
+      if (given.length) add('with params', given.map(([k, v]) => `\`${k}=${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\s+/g, ' ').trim().replace(/`/g, "'")}\``).join(', '));
+    }
     else add('action', `\`${actionName}\` ${summaryOf(actionName, rawInput ?? {})}${action ? ` (${firstSentence(action.summary)})` : ''}`);
     if (step.guard) add('guard', 'yes: a safety check that always runs (not skipped by --from, --tags, --limit or --resume)');
     if (step.when !== undefined) add('only when', `\`${String(step.when).replace(/\s+/g, ' ').trim()}\``);
@@ -157,6 +167,35 @@ function describeStep(step: Step, scope: Scope, prefix: string, heading?: string
     return out;
   };
   return { id, hostsText, destructive, lines };
+}
+
+/**
+ * The scope an included playbook's steps are rendered in: its params as the include step gives them
+ * (rendered in the includer's scope) with its own defaults, and its vars. A param whose value depends on
+ * the run (a register, facts) is left out, so what reads it is shown as written and never with a default
+ * it would not have. Undefined (everything as written) without an inventory, or when the params do not resolve.
+ */
+function includedContext(scope: Scope, inner: Playbook, given: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!scope.context) return undefined;
+  const known: Record<string, string> = {};
+  const unknown: string[] = [];
+  for (const [name, value] of Object.entries(given)) {
+    const rendered = tryRender(scope.renderer, value, scope.context);
+    if (rendered === undefined) unknown.push(name);
+    else known[name] = String(rendered);
+  }
+  let params: Record<string, unknown>;
+  try {
+    const optional = Object.fromEntries(Object.entries(inner.params ?? {}).map(([k, d]) => [k, { ...d, required: false }]));
+    params = resolveParams(optional, known);
+  } catch {
+    return undefined;
+  }
+  for (const name of unknown) delete params[name];
+  const outer = scope.context as { vars?: Record<string, unknown> };
+  const base = { ...scope.context, params };
+  const own = inner.vars ? (tryRender(scope.renderer, inner.vars, base) as Record<string, unknown> | undefined) : {};
+  return { ...base, vars: { ...(outer.vars ?? {}), ...(own ?? {}) } };
 }
 
 /** Which of the inventory's hosts a pattern selects, or undefined when that depends on the run (or there is no inventory). */

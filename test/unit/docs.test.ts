@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildRunbook } from '../../src/docs/runbook.js';
@@ -24,6 +25,28 @@ describe('pgplay docs', () => {
     const nightly = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'nightly-backup.yml'), inventoryFile: INVENTORY });
     expect(nightly).toMatch(/\*\*`globals-dir`\*\*: Where the globals go, beside the repository\n   - hosts: `\{\{vars.backup_host\}\}` → bk1\n/);
     expect(nightly).toMatch(/\*\*`pgbackrest\/conf`\*\*.*\n   - hosts: `primary`, `standby`, `repository` → db1, db2, bk1\n/);
+  });
+
+  it("renders an included playbook's steps with the params the include step gives it (and its own defaults and vars), and shows those params", async () => {
+    const md = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'standby-from-backup.yml'), inventoryFile: INVENTORY, params: { host: 'db2' } });
+    // include/standby-build.yml's steps run on {{params.host}}: its own param, given as {{params.host}} by the include step.
+    expect(md).toMatch(/\*\*`build\/stop`\*\*.*\n   - hosts: `\{\{params.host\}\}` → db2\n/);
+    expect(md).toMatch(/\*\*`build`\*\*: Build the standby\n   - hosts: `\{\{params.host\}\}` → db2\n   - includes: `include\/standby-build.yml` \(its steps follow as `build\/...`\)\n   - with params: .*`host=db2`/);
+    // Without an inventory the params are shown as written.
+    const bare = await buildRunbook({ playbookFile: join(SHIPPED_PLAYBOOKS, 'standby-from-backup.yml') });
+    expect(bare).toMatch(/\*\*`build`\*\*: Build the standby\n(.*\n){2}   - with params: .*`host=\{\{params.host\}\}`/);
+  });
+
+  it("never shows a secret param's value, also where an included playbook's params render it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgplay-docs-'));
+    writeFileSync(join(dir, 'inner.yml'), 'name: inner\nparams:\n  password: { type: string, default: "" }\nsteps:\n  - { id: use, assert: { that: "true" } }\n');
+    writeFileSync(
+      join(dir, 'outer.yml'),
+      'name: outer\nparams:\n  password: { type: string, required: true, secret: true }\nsteps:\n  - { id: inc, hosts: db1, include: { playbook: inner.yml, params: { password: "{{params.password}}" } } }\n',
+    );
+    const md = await buildRunbook({ playbookFile: join(dir, 'outer.yml'), inventoryFile: INVENTORY, params: { password: 'Sup3r-Secret-Pw' } });
+    expect(md).toContain('`password=********`');
+    expect(md).not.toContain('Sup3r-Secret-Pw');
   });
 
   it('lists what the actions and steps declare destructive, with each step its guards and conditions', async () => {
