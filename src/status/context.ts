@@ -20,6 +20,7 @@ import { loadInventory } from '../load/inventory.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { connectPostgres } from '../postgres/client.js';
+import { ConnectionPool } from '../postgres/connection-pool.js';
 import type { StanzaInfo } from '../postgres/pgbackrest-info.js';
 import { createTransport } from '../transports/index.js';
 import type { Transport } from '../transports/types.js';
@@ -33,6 +34,8 @@ export interface StatusContextRequest {
   now?: Date;
   /** Time allowed for one remote read (default 30 s): a hung host must not hang the monitoring. */
   timeoutMs?: number;
+  /** Opens a PostgreSQL connection (default postgres/client.ts connectPostgres; tests count them). */
+  connect?: typeof connectPostgres;
 }
 
 export interface OpenStatusContext extends StatusContext {
@@ -69,6 +72,10 @@ export async function openStatusContext(request: StatusContextRequest): Promise<
     facts.set(name, await gatherFacts(hostOf(hosts, name), transport(name)));
   });
 
+  // One connection per host for all the checks (several query the primary), as a run's pool gives: one
+  // socket bridge per host instead of one per query; each query's read-only transaction ends before the next.
+  const connections = new ConnectionPool();
+  const connect = request.connect ?? connectPostgres;
   let info: Promise<StanzaInfo> | undefined;
   let runs: JournalRun[] | undefined;
   const ctx: OpenStatusContext = {
@@ -78,10 +85,9 @@ export async function openStatusContext(request: StatusContextRequest): Promise<
     facts: (name) => facts.get(name) ?? { reachable: false, error: 'not in the inventory', pgdata_present: false, running: false },
     async query(name, sql) {
       const host = hostOf(hosts, name);
-      const client: Client = await connectPostgres(transport(name), host, {
-        password: await resolveSecret(host.postgres.password),
-        connectTimeoutMs: timeoutMs,
-      });
+      const client: Client = await connections.lease(name, 'postgres', async () =>
+        connect(transport(name), host, { password: await resolveSecret(host.postgres.password), connectTimeoutMs: timeoutMs }),
+      );
       try {
         // A read-only transaction: status must not be able to change anything, whatever the query.
         await client.query('BEGIN READ ONLY');
@@ -90,6 +96,7 @@ export async function openStatusContext(request: StatusContextRequest): Promise<
         await client.query('ROLLBACK');
         return r.rows;
       } finally {
+        // Gives it back to the pool: one left in a failed transaction is closed at its next lease (connection-pool.ts).
         await client.end().catch(() => undefined);
       }
     },
@@ -119,6 +126,7 @@ export async function openStatusContext(request: StatusContextRequest): Promise<
       return runs;
     },
     async close() {
+      await connections.closeAll();
       await Promise.all([...transports.values()].map((t) => t.close().catch(() => undefined)));
     },
   };
