@@ -249,10 +249,10 @@ describe('a run loads what its hosts and output need', () => {
     expect(r.files.has(pathToFileURL(CLI).href)).toBe(true);
     const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';
     expect([...r.files].filter((f) => f.startsWith(dist) && !/^(bundle|validators)\//.test(f.slice(dist.length)))).toEqual([]);
-    // yaml reads the files, ajv's runtime helpers serve the generated validators, Handlebars renders
-    // step inputs; no transport, client or renderer the run does not use (ssh2, execa, pg, listr2),
-    // and not source-map, which the bundle leaves out of Handlebars (src/app/bundle-cli.ts).
-    expect([...r.packages].sort()).toEqual(['ajv', 'handlebars', 'yaml']);
+    // yaml reads the files, ajv's runtime helpers serve the generated validators; no transport, client
+    // or renderer the run does not use (ssh2, execa, pg, listr2), and no Handlebars: the step renders no
+    // `{{` (src/render/index.ts loads the runtime on the first one).
+    expect([...r.packages].sort()).toEqual(['ajv', 'yaml']);
     // Of the actions, the registry and the one the playbook uses, with its helpers.
     expect([...r.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
   });
