@@ -51,7 +51,7 @@ const yamlAsOneFile: Plugin = {
 };
 
 rmSync(BUNDLE_DIR, { recursive: true, force: true });
-await build({
+const yamlBuild = await build({
   absWorkingDir: PACKAGE_ROOT,
   entryPoints: [createRequire(import.meta.url).resolve('yaml')],
   outfile: join(BUNDLE_DIR, YAML_FILE),
@@ -59,6 +59,7 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
+  metafile: true,
   logLevel: 'warning',
 });
 const result = await build({
@@ -78,5 +79,6 @@ const result = await build({
   logLevel: 'warning',
 });
 // Which inputs went into which file: test/e2e/startup-imports.test.ts maps the files a run opened back to modules and packages.
-writeFileSync(BUNDLE_METAFILE, JSON.stringify(result.metafile));
-process.stdout.write(`bundled the CLI into ${Object.keys(result.metafile.outputs).length} files in ${BUNDLE_DIR}\n`);
+const metafile = { inputs: { ...yamlBuild.metafile.inputs, ...result.metafile.inputs }, outputs: { ...yamlBuild.metafile.outputs, ...result.metafile.outputs } };
+writeFileSync(BUNDLE_METAFILE, JSON.stringify(metafile));
+process.stdout.write(`bundled the CLI into ${Object.keys(metafile.outputs).length} files in ${BUNDLE_DIR}\n`);
