@@ -5,7 +5,7 @@ import { inventoryDocument } from '../schema/documents.js';
 import { applyInventoryDefaults } from './defaults.js';
 import { checkInventory } from './semantic.js';
 import type { ParseCache } from './parse-cache.js';
-import { loadYamlFile, loadYamlFileCached, sortErrors, type CachedYamlLoad, type LoadedDocument } from './yaml.js';
+import { loadYamlFileCached, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface LoadedInventory {
   inventory: Inventory;
@@ -28,7 +28,7 @@ const INVENTORY_SHAPE = 'inventory';
  * always run: they read other files' state, e.g. the playbook's hosts, and cost little).
  */
 export async function loadInventory(file: string, cache?: ParseCache): Promise<LoadedInventory> {
-  const load: CachedYamlLoad<Inventory> = cache ? await loadYamlFileCached<Inventory>(file, cache) : { doc: await loadYamlFile<Inventory>(file), passed: new Set(), remember: async () => undefined };
+  const load = await loadYamlFileCached<Inventory>(file, cache);
   const { doc } = load;
   const errors = load.passed.has(INVENTORY_SHAPE) ? sortErrors(checkInventory(doc)) : inventoryErrors(doc);
   if (errors.length) throw new PgplayErrors(errors);

@@ -9,7 +9,7 @@ import { validByParts } from './playbook-fast-check.js';
 import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { textSha256, type ParseCache } from './parse-cache.js';
-import { loadYamlFile, loadYamlFileCached, sortErrors, type CachedYamlLoad, type LoadedDocument } from './yaml.js';
+import { loadYamlFileCached, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface PlaybookLoadOptions {
   actions: ActionList;
@@ -70,9 +70,7 @@ function schemaCheckName(options: PlaybookLoadOptions): string {
 
 /** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */
 export async function loadPlaybook(file: string, options: PlaybookLoadOptions): Promise<LoadedPlaybook> {
-  const load: CachedYamlLoad<Playbook> = options.cache
-    ? await loadYamlFileCached<Playbook>(file, options.cache)
-    : { doc: await loadYamlFile<Playbook>(file), passed: new Set(), remember: async () => undefined };
+  const load = await loadYamlFileCached<Playbook>(file, options.cache);
   const { doc } = load;
   await importActionsFor(doc, options.actions, options);
   const schemaCheck = schemaCheckName(options);

@@ -140,8 +140,10 @@ export interface CachedYamlLoad<T> {
 /**
  * loadYamlFile through the state directory's parse cache: an unchanged text's data (and the checks it
  * passed) come from the cache, without the YAML library; any other text is loaded as by loadYamlFile.
+ * Without a cache (no state directory), loadYamlFile's document, no check known passed, nothing remembered.
  */
-export async function loadYamlFileCached<T = unknown>(file: string, cache: ParseCache, parsedDir: string | false = PARSED_YAML_DIR): Promise<CachedYamlLoad<T>> {
+export async function loadYamlFileCached<T = unknown>(file: string, cache: ParseCache | undefined, parsedDir: string | false = PARSED_YAML_DIR): Promise<CachedYamlLoad<T>> {
+  if (!cache) return { doc: await loadYamlFile<T>(file, parsedDir), passed: new Set(), remember: async () => undefined };
   const text = await readYamlText(file);
   const hit = await readCachedParse(cache, file, text);
   let doc: LoadedDocument<T>;
