@@ -152,7 +152,8 @@ export async function loadYamlFileCached<T = unknown>(file: string, cache: Parse
     const built = await cachedYamlData(parsedDir, text);
     doc = built !== undefined ? cachedDocument(text, file, built as T) : parseYaml<T>(text, file);
   }
-  const json = exactJson(doc.data);
+  // Taken now, before any caller changes the data; a hit's data came from JSON, so it needs no round-trip check.
+  const json = hit ? JSON.stringify(hit.data) : exactJson(doc.data);
   const passed = new Set(hit?.passed);
   return {
     doc,
