@@ -11,9 +11,11 @@ import { gitInfo } from '../journal/git.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
 import { resolveHosts } from '../load/hosts.js';
 import { loadInventory } from '../load/inventory.js';
+import { parseCacheIn } from '../load/parse-cache.js';
 import { resolveParams } from '../load/params.js';
 import { loadPlaybook } from '../load/playbook.js';
 import type { Host, Inventory } from '../model/inventory.js';
+import { BUILD_STAMP } from '../schema/build-stamp.js';
 import type { Playbook } from '../model/playbook.js';
 import type { RunRequest } from './request.js';
 
@@ -54,14 +56,16 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
   const inventoryFile = resolve(request.inventoryFile);
   // git runs as a child process: started now, it is done by the time the journal is opened.
   const git = request.stateDir ? gitInfo(playbookFile) : undefined;
-  const { inventory } = await loadInventory(inventoryFile);
+  // Unchanged files are neither parsed nor validated again (load/parse-cache.ts); a run without a state directory keeps no cache.
+  const cache = request.stateDir ? parseCacheIn(request.stateDir, BUILD_STAMP) : undefined;
+  const { inventory } = await loadInventory(inventoryFile, cache);
   const redactor = request.redactor ?? new Redactor();
   const resolveSecret = createSecretResolver(redactor, request.env);
   // Resolve every secret the inventory references first: a missing one fails before any host is
   // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
   // Each is also checked (no line break, not empty): exit 2 before any step, never at the step using it.
   for (const located of locateSecretRefs(inventory)) checkSecretValue(`inventory ${inventoryFile}:`, located, await resolveSecret(located.ref));
-  const { playbook, doc: playbookDoc } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check });
+  const { playbook, doc: playbookDoc } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check, cache });
   for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
     for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${playbookFile}: step`, located, await resolveSecret(located.ref));
   }
@@ -75,7 +79,7 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
   for (const [name, raw] of Object.entries(request.params)) if (playbook.params?.[name]?.secret) redactor.add(raw);
   const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params }, (name) => playbookDoc.position(['params', name]));
   const hosts = resolveHosts(inventory);
-  const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check })).playbook;
+  const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check, cache })).playbook;
   if (from && !(await hasStep(playbook, dirname(playbookFile), from, loadInclude))) {
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }

@@ -1,6 +1,6 @@
 import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { yamlLib } from '../load/yaml-lib.js';
 import { PgplayError } from '../core/errors.js';
 import { defaultStateDir } from '../core/paths.js';
 
@@ -20,7 +20,7 @@ export async function locateInventory(playbookFile: string, flag: string | undef
   const playbookDir = dirname(resolve(playbookFile));
   let declared: unknown;
   try {
-    declared = (parse(await readFile(playbookFile, 'utf8')) as { inventory?: unknown } | null)?.inventory;
+    declared = (yamlLib().parse(await readFile(playbookFile, 'utf8')) as { inventory?: unknown } | null)?.inventory;
   } catch {
     // The loader reports unreadable or malformed playbooks with their position; here we only look for the key.
   }

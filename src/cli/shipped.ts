@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { yamlLib } from '../load/yaml-lib.js';
 import { PgplayError } from '../core/errors.js';
 import { SHIPPED_PLAYBOOKS } from '../core/paths.js';
 import type { ParamDef } from '../model/playbook.js';
@@ -59,7 +59,7 @@ export interface ShippedPlaybook {
 /** What `pgplay playbooks` shows: each shipped playbook's name, description and params. */
 export function describeShippedPlaybooks(dir: string = SHIPPED_PLAYBOOKS): ShippedPlaybook[] {
   return shippedPlaybookFiles(dir).map((file) => {
-    const doc = (parse(readFileSync(file, 'utf8')) ?? {}) as { name?: string; description?: string; params?: Record<string, ParamDef> };
+    const doc = (yamlLib().parse(readFileSync(file, 'utf8')) ?? {}) as { name?: string; description?: string; params?: Record<string, ParamDef> };
     const params: ShippedPlaybook['params'] = {};
     for (const [name, def] of Object.entries(doc.params ?? {})) {
       params[name] = {

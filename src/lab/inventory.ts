@@ -4,7 +4,7 @@
  * the lab directory, and the local transport.
  */
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { yamlLib } from '../load/yaml-lib.js';
 import { SCHEMAS_DIR } from '../core/paths.js';
 import type { BackupConfig, HostEntry, Inventory } from '../model/inventory.js';
 import { versionFacts } from '../postgres/versions.js';
@@ -125,5 +125,5 @@ export function inventoryYaml(options: LabOptions, primary: LabPrimary = 'db1'):
       : undefined,
     primary !== 'db1' ? `# ${primary} is the primary since a promotion; pgplay rewrote the roles of db1 and db2.` : undefined,
   ].filter((l): l is string => l !== undefined);
-  return `${header.join('\n')}\n${stringify(labInventory(options, primary), { lineWidth: 0 })}`;
+  return `${header.join('\n')}\n${yamlLib().stringify(labInventory(options, primary), { lineWidth: 0 })}`;
 }

@@ -4,7 +4,8 @@ import { validateDocument } from '../schema/validate.js';
 import { inventoryDocument } from '../schema/documents.js';
 import { applyInventoryDefaults } from './defaults.js';
 import { checkInventory } from './semantic.js';
-import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
+import type { ParseCache } from './parse-cache.js';
+import { loadYamlFileCached, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface LoadedInventory {
   inventory: Inventory;
@@ -18,10 +19,20 @@ export function inventoryErrors(doc: LoadedDocument): PgplayError[] {
   return sortErrors(checkInventory(doc as LoadedDocument<Inventory>));
 }
 
-/** Reads, validates and checks an inventory; throws PgplayErrors holding every problem found. */
-export async function loadInventory(file: string): Promise<LoadedInventory> {
-  const doc = await loadYamlFile<Inventory>(file);
-  const errors = inventoryErrors(doc);
+/** The parse cache's name for "this text has the inventory's shape" (under the build the entry names). */
+const INVENTORY_SHAPE = 'inventory';
+
+/**
+ * Reads, validates and checks an inventory; throws PgplayErrors holding every problem found. With a parse
+ * cache, a text that passed the schema under this build is not validated again (the meaning checks
+ * always run: they read other files' state, e.g. the playbook's hosts, and cost little).
+ */
+export async function loadInventory(file: string, cache?: ParseCache): Promise<LoadedInventory> {
+  const load = await loadYamlFileCached<Inventory>(file, cache);
+  const { doc } = load;
+  const errors = load.passed.has(INVENTORY_SHAPE) ? sortErrors(checkInventory(doc)) : inventoryErrors(doc);
   if (errors.length) throw new PgplayErrors(errors);
+  // Before the defaults below change the data: the cache keeps what the file says.
+  await load.remember(INVENTORY_SHAPE);
   return { inventory: applyInventoryDefaults(doc.data), doc };
 }

@@ -8,7 +8,8 @@ import { checkModeErrors } from './check-mode.js';
 import { validByParts } from './playbook-fast-check.js';
 import { reportErrors } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
-import { loadYamlFile, sortErrors, type LoadedDocument } from './yaml.js';
+import { textSha256, type ParseCache } from './parse-cache.js';
+import { loadYamlFileCached, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface PlaybookLoadOptions {
   actions: ActionList;
@@ -19,6 +20,8 @@ export interface PlaybookLoadOptions {
   templateDirs?: string[];
   /** Loaded through an include: steps may omit `hosts` and inherit the include step's. */
   included?: boolean;
+  /** The state directory's parse cache (parse-cache.ts): an unchanged text that passed the schema is not validated again. */
+  cache?: ParseCache;
 }
 
 export interface LoadedPlaybook {
@@ -27,7 +30,7 @@ export interface LoadedPlaybook {
 }
 
 /** Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors. */
-export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions): PgplayError[] {
+export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions, schemaPassed = false): PgplayError[] {
   const names = options.actions.map((a) => a.name);
   // Not the schema itself: it is only built when the build generated no validator for it.
   const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false });
@@ -35,7 +38,7 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const at = (e: PgplayError) => `${e.position?.line}:${e.position?.col}`;
   // A valid playbook (the usual case) is known valid by parts; else an included one is tried against the playbook
   // validator (hosts given) before the included-playbook validator is built; only an invalid one loads the full one.
-  const valid = validByParts(doc, options.actions, options) || (options.included === true && validAsPlaybook(doc, options.actions));
+  const valid = schemaPassed || validByParts(doc, options.actions, options) || (options.included === true && validAsPlaybook(doc, options.actions));
   const schemaErrors = valid ? [] : validateDocument(doc, schema).filter((e) => !misplaced.some((m) => at(m) === at(e)));
   const shape = [...schemaErrors, ...misplaced, ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
@@ -57,11 +60,22 @@ function validAsPlaybook(doc: LoadedDocument, actions: PlaybookLoadOptions['acti
   return validateDocument({ ...doc, data: { ...data, steps: data.steps.map(hosted) } }, playbookDocument(actions)).length === 0;
 }
 
+/**
+ * The parse cache's name for "this text passed the playbook schema": the schema differs for an included
+ * playbook and with the action list (under the build the entry names).
+ */
+function schemaCheckName(options: PlaybookLoadOptions): string {
+  return `${options.included ? 'included-playbook' : 'playbook'}:${textSha256(options.actions.map((a) => a.name).join(',')).slice(0, 16)}`;
+}
+
 /** Reads, validates and checks a playbook; throws PgplayErrors holding every problem found. */
 export async function loadPlaybook(file: string, options: PlaybookLoadOptions): Promise<LoadedPlaybook> {
-  const doc = await loadYamlFile<Playbook>(file);
+  const load = await loadYamlFileCached<Playbook>(file, options.cache);
+  const { doc } = load;
   await importActionsFor(doc, options.actions, options);
-  const errors = playbookErrors(doc, options);
+  const schemaCheck = schemaCheckName(options);
+  const errors = playbookErrors(doc, options, load.passed.has(schemaCheck));
   if (errors.length) throw new PgplayErrors(errors);
+  await load.remember(schemaCheck);
   return { playbook: doc.data, doc };
 }

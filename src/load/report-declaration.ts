@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { yamlLib } from './yaml-lib.js';
 import { PgplayError } from '../core/errors.js';
 import type { Playbook } from '../model/playbook.js';
 import { registeredOutputs } from '../model/report.js';
@@ -57,7 +57,7 @@ function registersOf(data: unknown, dir: string, seen: Set<string>): string[] {
     seen.add(file);
     let included: unknown;
     try {
-      included = parse(readFileSync(file, 'utf8'));
+      included = yamlLib().parse(readFileSync(file, 'utf8'));
     } catch {
       continue; // the include's own checks report a missing or broken playbook
     }

@@ -1,19 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import {
-  Document,
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  parseAllDocuments,
-  visit,
-  type Node,
-  type Pair,
-  type YAMLError,
-} from 'yaml';
+import type { Document, Node, Pair, YAMLError } from 'yaml';
 import { PgplayError, PgplayErrors, type SourcePosition } from '../core/errors.js';
 import { PARSED_YAML_DIR, cachedYamlData } from './yaml-cache.js';
+import { yamlLib } from './yaml-lib.js';
+import { exactJson, readCachedParse, writeCachedParse, type ParseCache } from './parse-cache.js';
 
 // The document types live in model/ and the error order in core/, so that schema/ can name them without
 // loading the YAML parser (and without importing load/, which imports schema/).
@@ -35,6 +25,7 @@ const MESSAGES: Partial<Record<string, string>> = {
  */
 export function parseYaml<T = unknown>(text: string, file: string): LoadedDocument<T> {
   parsedTexts++;
+  const { isMap, isScalar, isSeq, parseAllDocuments, visit } = yamlLib();
   // logLevel error: the library would otherwise print its own warnings (collection keys) on stderr.
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, merge: true, logLevel: 'error' });
   // Positions come from the text itself: the library's LineCounter misses line breaks inside
@@ -132,21 +123,61 @@ function cachedDocument<T>(text: string, file: string, data: T): LoadedDocument<
  * playbook's data comes from the build's cache (`parsedDir`; false parses every file).
  */
 export async function loadYamlFile<T = unknown>(file: string, parsedDir: string | false = PARSED_YAML_DIR): Promise<LoadedDocument<T>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((e as Error).message);
-    throw new PgplayErrors([new PgplayError({ code: 'USAGE', message: `cannot read ${file}: ${why}`, cause: e })]);
-  }
+  const text = await readYamlText(file);
   const cached = await cachedYamlData(parsedDir, text);
   if (cached !== undefined) return cachedDocument(text, file, cached as T);
   return parseYaml<T>(text, file);
 }
 
+export interface CachedYamlLoad<T> {
+  doc: LoadedDocument<T>;
+  /** The shape checks this exact text passed under this build, by the parse cache (parse-cache.ts). */
+  passed: ReadonlySet<string>;
+  /** Records that the text passed the shape check `check`; keeps the data as the load gave it, before any caller changed it. */
+  remember(check: string): Promise<void>;
+}
+
+/**
+ * loadYamlFile through the state directory's parse cache: an unchanged text's data (and the checks it
+ * passed) come from the cache, without the YAML library; any other text is loaded as by loadYamlFile.
+ * Without a cache (no state directory), loadYamlFile's document, no check known passed, nothing remembered.
+ */
+export async function loadYamlFileCached<T = unknown>(file: string, cache: ParseCache | undefined, parsedDir: string | false = PARSED_YAML_DIR): Promise<CachedYamlLoad<T>> {
+  if (!cache) return { doc: await loadYamlFile<T>(file, parsedDir), passed: new Set(), remember: async () => undefined };
+  const text = await readYamlText(file);
+  const hit = await readCachedParse(cache, file, text);
+  let doc: LoadedDocument<T>;
+  if (hit) doc = cachedDocument(text, file, hit.data as T);
+  else {
+    const built = await cachedYamlData(parsedDir, text);
+    doc = built !== undefined ? cachedDocument(text, file, built as T) : parseYaml<T>(text, file);
+  }
+  // Taken now, before any caller changes the data; a hit's data came from JSON, so it needs no round-trip check.
+  const json = hit ? JSON.stringify(hit.data) : exactJson(doc.data);
+  const passed = new Set(hit?.passed);
+  return {
+    doc,
+    passed: hit?.passed ?? new Set(),
+    remember: async (check) => {
+      if (json === undefined || passed.has(check)) return;
+      passed.add(check);
+      await writeCachedParse(cache, file, text, json, passed);
+    },
+  };
+}
+
+async function readYamlText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((e as Error).message);
+    throw new PgplayErrors([new PgplayError({ code: 'USAGE', message: `cannot read ${file}: ${why}`, cause: e })]);
+  }
+}
+
 function describeYamlError(e: YAMLError, doc: unknown, at: (offset: number) => SourcePosition): string {
-  if (e.code === 'DUPLICATE_KEY' && doc instanceof Document) {
+  if (e.code === 'DUPLICATE_KEY' && doc instanceof yamlLib().Document) {
     const dup = duplicateKeyAt(doc, e.pos[0]);
     if (!dup) return 'duplicate key';
     const first = dup.firstOffset === undefined ? '' : ` (first defined at line ${at(dup.firstOffset).line})`;
@@ -161,6 +192,7 @@ function describeYamlError(e: YAMLError, doc: unknown, at: (offset: number) => S
 
 function duplicateKeyAt(doc: Document, offset: number): { key: string; firstOffset?: number } | undefined {
   let found: { key: string; firstOffset?: number } | undefined;
+  const { visit } = yamlLib();
   visit(doc, {
     Map(_, map) {
       const seen = new Map<string, number>();
@@ -182,6 +214,7 @@ function duplicateKeyAt(doc: Document, offset: number): { key: string; firstOffs
 
 function keyText(pair: Pair): string | undefined {
   const k = pair.key;
+  const { isScalar } = yamlLib();
   // A merge key's value is a Symbol; its source text is what the user wrote.
   if (isScalar(k)) return typeof k.value === 'symbol' ? k.source : String(k.value);
   return undefined;
@@ -193,6 +226,7 @@ function keyText(pair: Pair): string | undefined {
  * placed where it was written.
  */
 function locate(doc: Document, path: DocPath, part: 'key' | 'value'): number {
+  const { isMap, isScalar, isSeq } = yamlLib();
   let node: unknown = doc.contents;
   let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
   for (let i = 0; i < path.length; i++) {
@@ -224,6 +258,7 @@ function locate(doc: Document, path: DocPath, part: 'key' | 'value'): number {
 }
 
 function findPair(doc: Document, items: Pair[], key: string): Pair | undefined {
+  const { isMap, isSeq } = yamlLib();
   const direct = items.find((p) => keyText(p) === key);
   if (direct) return direct;
   for (const p of items) {
@@ -241,6 +276,7 @@ function findPair(doc: Document, items: Pair[], key: string): Pair | undefined {
 }
 
 function resolveAlias(doc: Document, node: unknown): unknown {
+  const { isAlias, isPair } = yamlLib();
   let n = node;
   for (let guard = 0; isAlias(n) && guard < 100; guard++) n = n.resolve(doc);
   return isPair(n) ? n.value : n;

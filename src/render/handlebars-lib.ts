@@ -16,10 +16,17 @@ export type TemplateSpec = object;
 export const COMPILE_OPTIONS = Object.freeze({ strict: true, noEscape: true, data: true });
 
 let full: HandlebarsLib | undefined;
+let runtime: HandlebarsLib | undefined;
 
 /** The runtime alone: `create()` gives an environment that runs template specs. */
 export function handlebarsRuntime(): HandlebarsLib {
-  return require('handlebars/runtime') as HandlebarsLib;
+  runtime ??= require('handlebars/runtime') as HandlebarsLib;
+  return runtime;
+}
+
+/** Whether this process has needed the runtime (tests check that a run rendering no `{{` does not). */
+export function runtimeLoaded(): boolean {
+  return runtime !== undefined;
 }
 
 /** The full library (parser and compiler), loaded on first use. */

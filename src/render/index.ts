@@ -82,8 +82,16 @@ export interface RendererOptions {
 
 export function createRenderer(options: RendererOptions): Renderer {
   // The runtime alone runs templates; the parser and compiler load only when a text was not precompiled.
-  const hb = handlebarsRuntime().create();
-  registerHelpers(hb);
+  // Even the runtime (about 25 ms of CPU to require) waits for the first text with a `{{`: a run whose
+  // steps render nothing (a command with a literal argv) never loads Handlebars.
+  let environment: typeof Handlebars | undefined;
+  const hb = (): typeof Handlebars => {
+    if (!environment) {
+      environment = handlebarsRuntime().create();
+      registerHelpers(environment);
+    }
+    return environment;
+  };
   const parseText = (text: string): HbNode => handlebarsCompiler().parse(text) as unknown as HbNode;
   const helperNames = new Set(HELPER_NAMES);
   const cache = new Map<string, Compiled>();
@@ -91,11 +99,11 @@ export function createRenderer(options: RendererOptions): Renderer {
 
   function precompiled(text: string, name: string): Compiled | undefined {
     if (options.precompiled === false) return undefined;
-    const found = findPrecompiled(options.precompiled ?? PRECOMPILED_DIR, text, hb.VERSION);
+    const found = findPrecompiled(options.precompiled ?? PRECOMPILED_DIR, text, hb().VERSION);
     if (!found) return undefined;
     let render: Handlebars.TemplateDelegate;
     try {
-      render = hb.template(found.spec as TemplateSpecification);
+      render = hb().template(found.spec as TemplateSpecification);
     } catch {
       return undefined; // a spec this runtime refuses (another compiler revision): compile the text
     }
@@ -135,7 +143,7 @@ export function createRenderer(options: RendererOptions): Renderer {
       checkTree(ast, name);
       let render: Handlebars.TemplateDelegate;
       try {
-        render = hb.template(compileAst(ast as unknown as hbs.AST.Program) as TemplateSpecification);
+        render = hb().template(compileAst(ast as unknown as hbs.AST.Program) as TemplateSpecification);
       } catch (e) {
         throw syntaxError(text, name, e as Error);
       }

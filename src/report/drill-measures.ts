@@ -12,7 +12,7 @@
  * When the log's time cannot be read, recovery runs to the first query and first query is unknown.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { yamlLib } from '../load/yaml-lib.js';
 import { parseDuration } from '../core/duration.js';
 import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
@@ -136,7 +136,7 @@ export function targetWord(t: DrillTarget): string {
 export function inventoryTargets(inventoryFile: string): { rto?: { text: string; ms: number }; rpo?: { text: string; ms: number } } {
   const out: { rto?: { text: string; ms: number }; rpo?: { text: string; ms: number } } = {};
   try {
-    const doc = parseYaml(readFileSync(inventoryFile, 'utf8')) as { drills?: { rto?: unknown; rpo?: unknown } } | null;
+    const doc = yamlLib().parse(readFileSync(inventoryFile, 'utf8')) as { drills?: { rto?: unknown; rpo?: unknown } } | null;
     for (const key of ['rto', 'rpo'] as const) {
       const v = doc?.drills?.[key];
       if (typeof v === 'string' || typeof v === 'number') out[key] = { text: String(v), ms: parseDuration(v, `drills.${key}`) };

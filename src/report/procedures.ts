@@ -10,7 +10,7 @@ import { findRun, type JournalRun } from '../journal/reader.js';
 import type { PromotionReportOutputs } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { yamlLib } from '../load/yaml-lib.js';
 import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
 import { drillReportPaths, writeDrillReport } from './drill-files.js';
 import { drillTargets, inventoryTargets } from './drill-measures.js';
@@ -24,7 +24,7 @@ import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinRe
  */
 function rtoRegressionOf(inventory: string): number {
   try {
-    const doc = parseYaml(readFileSync(inventory, 'utf8')) as { drills?: { rtoRegression?: unknown } } | null;
+    const doc = yamlLib().parse(readFileSync(inventory, 'utf8')) as { drills?: { rtoRegression?: unknown } } | null;
     const pct = doc?.drills?.rtoRegression;
     return typeof pct === 'number' && pct >= 0 ? pct / 100 : DEFAULT_RTO_REGRESSION;
   } catch {

@@ -8,7 +8,7 @@
  * scheduler's. Validated in tests against the Kubernetes API schema (kubernetes-models).
  */
 import { posix } from 'node:path';
-import { stringify } from 'yaml';
+import { yamlLib } from '../load/yaml-lib.js';
 import { locateSecretRefs } from '../engine/secret-checks.js';
 import type { Inventory } from '../model/inventory.js';
 import { cronFields } from './cron.js';
@@ -161,5 +161,5 @@ export function cronJobManifest(s: Schedule, o: KubernetesOptions): { manifest: 
     ...(o.stateClaim ? [] : ['# The run journal is an emptyDir (lost with the pod): give --state-claim PVC to keep history and --resume.']),
     '',
   ].join('\n');
-  return { manifest, text: `${header}${stringify(manifest, { lineWidth: 0, aliasDuplicateObjects: false })}` };
+  return { manifest, text: `${header}${yamlLib().stringify(manifest, { lineWidth: 0, aliasDuplicateObjects: false })}` };
 }

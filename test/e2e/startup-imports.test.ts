@@ -123,10 +123,10 @@ function packagesIn(log: string): Set<string> {
 }
 
 /** The CLI as a script runs it (output to a pipe, CI=true), or at a terminal; runs keep their own state dir. */
-async function traced(args: string[], options: { terminal?: boolean } = {}): Promise<Traced> {
+async function traced(args: string[], options: { terminal?: boolean; stateDir?: string } = {}): Promise<Traced> {
   const log = join(dir, `imports-${++runs}.log`);
   await writeFile(log, '');
-  const argv = ['--import', record, CLI, ...args, ...(args[0] === 'run' ? ['--state-dir', join(dir, 'state')] : [])];
+  const argv = ['--import', record, CLI, ...args, ...(args[0] === 'run' ? ['--state-dir', options.stateDir ?? join(dir, 'state')] : [])];
   const env: Record<string, string | undefined> = { PGPLAY_IMPORT_LOG: log, CI: options.terminal ? undefined : 'true' };
   // script(1) gives the CLI a pseudo-terminal for stdout, as a person at a terminal has.
   const r = finished(
@@ -241,7 +241,9 @@ describe('a run loads what its hosts and output need', () => {
   });
 
   it('a local one-step run opens the bundle, not dist/ module by module, and only the packages it uses', async () => {
-    const r = await traced(['run', commandPlaybook, '-i', localInventory, '--output', 'json']);
+    // A state directory of its own: the first run finds its files in no parse cache (load/parse-cache.ts).
+    const stateDir = join(dir, 'state-one-step');
+    const r = await traced(['run', commandPlaybook, '-i', localInventory, '--output', 'json'], { stateDir });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
@@ -249,12 +251,26 @@ describe('a run loads what its hosts and output need', () => {
     expect(r.files.has(pathToFileURL(CLI).href)).toBe(true);
     const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';
     expect([...r.files].filter((f) => f.startsWith(dist) && !/^(bundle|validators)\//.test(f.slice(dist.length)))).toEqual([]);
-    // yaml reads the files, ajv's runtime helpers serve the generated validators, Handlebars renders
-    // step inputs; no transport, client or renderer the run does not use (ssh2, execa, pg, listr2),
-    // and not source-map, which the bundle leaves out of Handlebars (src/app/bundle-cli.ts).
-    expect([...r.packages].sort()).toEqual(['ajv', 'handlebars', 'yaml']);
+    // yaml reads the files, ajv's runtime helpers serve the generated validators; no transport, client
+    // or renderer the run does not use (ssh2, execa, pg, listr2), and no Handlebars: the step renders no
+    // `{{` (src/render/index.ts loads the runtime on the first one).
+    expect([...r.packages].sort()).toEqual(['ajv', 'yaml']);
     // Of the actions, the registry and the one the playbook uses, with its helpers.
     expect([...r.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
+
+    // The same files again: their data and schema verdicts come from the parse cache, so the YAML library
+    // and the document validators (inventory, playbook shell, the action's part) are not loaded; the step
+    // still runs. What is left of ajv serves the command's input validator, which the pre-flight render
+    // loads for the rendered input (after the run's first command).
+    const validators = (t: Traced) => [...t.files].flatMap((f) => (f.startsWith(`${dist}validators/`) ? [f.slice(dist.length).replace(/-[0-9a-f]+\.cjs$/, '')] : [])).sort();
+    expect(validators(r)).toEqual(['validators/document', 'validators/document', 'validators/document', 'validators/formats.cjs', 'validators/input']);
+    const again = await traced(['run', commandPlaybook, '-i', localInventory, '--output', 'json'], { stateDir });
+    expect(again.stderr).toBe('');
+    expect(again.exitCode).toBe(0);
+    expect(resultsByHost(jsonEvents(again.stdout))).toEqual({ here: ['one=changed'] });
+    expect([...again.packages].sort()).toEqual(['ajv']);
+    expect(validators(again)).toEqual(['validators/input']);
+    expect([...again.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
   });
 
   it('a run imports the actions its playbook uses, not the others and their helpers', async () => {
