@@ -258,12 +258,18 @@ export const pitrTargetAction: Action<PitrTargetInput> = {
       throw new PgplayError({ code: 'SEMANTIC', message: `target_timeline "${timeline}" is not a timeline`, expected: 'current, latest or a timeline number' });
     }
     const repo = repositoryHost(ctx);
-    const size = await segmentSize(ctx);
     const tool = ctx.inventory.backup?.tool;
-    const view = tool === 'basebackup' ? await baseView(ctx, repo, size) : tool === 'barman' ? await barmanView(ctx, repo) : await pgbackrestView(ctx, repo, input);
+    // The repository (pgbackrest info or Barman on the backup host) and the primary (its segment size, the
+    // target's place in its log) are read side by side: neither depends on the other, and each is a
+    // command or query of tens of milliseconds. The primary's two reads stay one after the other, on the
+    // run's one connection to it. A listing of basebackup's repository needs the segment size first.
+    const onPrimary = segmentSize(ctx).then(async (size) => ({ size, position: await targetPosition(ctx, input) }));
+    const [view, { size, position }] = await Promise.all([
+      tool === 'basebackup' ? onPrimary.then(({ size }) => baseView(ctx, repo, size)) : tool === 'barman' ? barmanView(ctx, repo) : pgbackrestView(ctx, repo, input),
+      onPrimary,
+    ]);
     if (view.refusal) throw guard(view.refusal.replace('%TARGET%', describeTarget({ type: input.type, value })), view.hint);
 
-    const position = await targetPosition(ctx, input);
     let choice: SetChoice;
     try {
       choice = chooseBackupSet(view.backups, { type: input.type, value, ...(input.set ? { set: input.set } : {}), ...(position ? { position } : {}) });

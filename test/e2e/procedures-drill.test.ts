@@ -1,11 +1,13 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../src/report/drill.js';
 import { parse as parseJunit } from 'junit2json';
 import { screenshot } from '../support/chromium.js';
 import { countColour, decodePng } from '../support/png.js';
-import { createLab, labUp, PLAYBOOKS, results, type TestLab } from './lab-helpers.js';
+import { createLab, events, labUp, PLAYBOOKS, results, type TestLab } from './lab-helpers.js';
 
 const CHECKS = JSON.stringify([
   { sql: 'SELECT count(*) FROM pitr_demo', expect: '1' },
@@ -120,6 +122,26 @@ describe('pitr-drill.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () => {
     const runId = (r.events[0] as { runId?: string }).runId!;
     const report = JSON.parse(await readFile(join(lab.stateDir, 'drills', `${runId}.json`), 'utf8')) as DrillReport;
     expect(report).toMatchObject({ status: 'passed', target_reached: true, teardown: 'kept', target: { type: 'latest', value: null } });
+  });
+
+  it("the drill's ready step, a wait, fails within its timeout on a copy that never leaves recovery", async () => {
+    // The kept copy is turned into one that stays in recovery for ever (a standby with no upstream),
+    // and the drill's own ready step (taken from pitr-drill.yml) runs against it with a 1 s timeout.
+    const pg = (args: string[]) => execa('runuser', ['-u', 'postgres', '--', ...args], { cwd: '/' });
+    await pg(['/usr/lib/postgresql/15/bin/pg_ctl', 'stop', '-D', lab.pgdata('drill1'), '-m', 'fast', '-w']);
+    await pg(['touch', join(lab.pgdata('drill1'), 'standby.signal')]);
+    await pg(['/usr/lib/postgresql/15/bin/pg_ctl', 'start', '-D', lab.pgdata('drill1'), '-l', join(lab.pgdata('drill1'), 'log', 'pgplay-drill.log'), '-w']);
+    expect(await lab.psql('drill1', 'SELECT pg_is_in_recovery()')).toBe('t');
+    const drill = parseYaml(await readFile(join(PLAYBOOKS, 'pitr-drill.yml'), 'utf8')) as { params: Record<string, unknown>; steps: Array<Record<string, unknown>> };
+    const { when: _startedFirst, ...ready } = drill.steps.find((st) => st.id === 'ready')!;
+    const playbook = join(lab.dir, '..', 'drill-ready.yml');
+    await writeFile(playbook, stringifyYaml({ name: 'drill-ready', params: { host: drill.params.host, timeout: drill.params.timeout }, steps: [ready] }));
+    const r = await lab.pgplay(['run', playbook, '-p', 'timeout=1s', '--output', 'json']);
+    const ev = events(r.stdout).find((e) => e.type === 'step-result' && e.step === 'ready') as { status?: string; error?: { message?: string } } | undefined;
+    expect(ev?.status).toBe('failed');
+    expect(ev?.error?.message).toContain('condition not met after 1s: pg_is_in_recovery() = true');
+    // It only waited: the copy is still there, still in recovery.
+    expect(await lab.psql('drill1', 'SELECT pg_is_in_recovery()')).toBe('t');
   });
 
   it('a target that is never reached fails the drill (exit 1), and the report says why', async () => {
