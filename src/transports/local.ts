@@ -51,7 +51,10 @@ export class LocalTransport implements Transport {
   /** The helpers that run commands as other users (one runuser each, not one per command). */
   private readonly servers = helpers(new ExecServers((user, helper) => becomeArgv(helper, user, this.currentUser, 'runuser')));
 
-  constructor(host: Host, options: LocalTransportOptions = {}) {
+  constructor(
+    private readonly host: Host,
+    options: LocalTransportOptions = {},
+  ) {
     this.hostName = host.name;
     const me = userInfo();
     this.currentUser = me.username;
@@ -61,6 +64,16 @@ export class LocalTransport implements Transport {
   }
 
   async connect(): Promise<void> {}
+
+  /**
+   * The run is about to use this host (engine: every involved host, before the journal and the locks):
+   * the helper of the user its commands become (its facts run as the PGDATA owner) starts now, beside
+   * that work, instead of on the host's first command.
+   */
+  preconnect(): void {
+    const become = this.host.pgdata ? this.host.postgres.osUser : this.host.connection.become;
+    if (become && become !== this.currentUser && this.usesRunuser()) this.servers.prestart(become);
+  }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new PgplayError({ code: 'TRANSPORT', message: 'empty command', host: this.hostName });
