@@ -67,12 +67,13 @@ export class LocalTransport implements Transport {
 
   /**
    * The run is about to use this host (engine: every involved host, before the journal and the locks):
-   * the helper of the user its commands become (its facts run as the PGDATA owner) starts now, beside
-   * that work, instead of on the host's first command.
+   * a database host's first command is its facts, run as the PGDATA owner, whose helper starts now,
+   * beside that work, instead of on that command. A host without PGDATA reads its facts as the
+   * connection user: no helper is started for it (starting a process costs this process a fork).
    */
   preconnect(): void {
-    const become = this.host.pgdata ? this.host.postgres.osUser : this.host.connection.become;
-    if (become && become !== this.currentUser && this.usesRunuser()) this.servers.prestart(become);
+    const owner = this.host.pgdata ? this.host.postgres.osUser : undefined;
+    if (owner && owner !== this.currentUser && this.usesRunuser()) this.servers.prestart(owner);
   }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
