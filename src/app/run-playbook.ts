@@ -33,8 +33,10 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const early = new EarlyConnections(request.createTransport ?? ((host, hosts, resolveSecret) => createTransport(host, { hosts, resolveSecret })));
   const connectEarly = request.limit === undefined && request.resume === undefined;
   let loaded: LoadedRun;
+  let defaultTimeoutMs: number;
   try {
     loaded = await loadRun(connectEarly ? { ...request, onInventory: (inventory, resolveSecret) => early.start(inventory, resolveSecret) } : request);
+    defaultTimeoutMs = parseDuration(request.timeout ?? '1h', '--timeout');
   } catch (e) {
     await early.close();
     throw e;
@@ -48,7 +50,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     limit: loaded.limit,
     tags: loaded.tags,
     from: loaded.from,
-    defaultTimeoutMs: parseDuration(request.timeout ?? '1h', '--timeout'),
+    defaultTimeoutMs,
     alreadyDone: request.alreadyDone,
     startedAt: request.startedAt,
   };

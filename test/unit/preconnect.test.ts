@@ -288,6 +288,13 @@ describe('SSH handshakes start once the inventory is read', () => {
     expect(log.indexOf('preconnect@db3')).toBeGreaterThan(log.indexOf('preconnect@db1'));
   });
 
+  it('a usage error found after the files are loaded (a bad --timeout) closes the early connections too', async () => {
+    const log: string[] = [];
+    const error = await runPlaybook({ ...request('good.yml', log), timeout: 'soon' }).catch((e) => e);
+    expect(error.exitCode).toBe(2);
+    expect(log.filter((l) => l.startsWith('close@')).sort()).toEqual(['close@db1', 'close@db2']);
+  });
+
   it('under --limit nobody is contacted before the input is valid', async () => {
     const log: string[] = [];
     const error = await runPlaybook(request('bad.yml', log, ['db1'])).catch((e) => e);
