@@ -5,7 +5,7 @@ import { gatherFacts } from '../engine/facts.js';
 import type { EngineDeps } from '../engine/run-context.js';
 import { connectPostgres } from '../postgres/client.js';
 import { createRenderer } from '../render/index.js';
-import { createTransport } from '../transports/index.js';
+import { createTransport, type Transport } from '../transports/index.js';
 import type { LoadedRun } from './load-run.js';
 import type { RunRequest } from './request.js';
 
@@ -14,12 +14,18 @@ import type { RunRequest } from './request.js';
  * or a test's), fact gathering, secrets and PostgreSQL connections. `notice`: what a transport must
  * tell the human (a host key trusted on first use).
  */
-export function engineDeps(request: RunRequest, loaded: LoadedRun, notice: (host: string, line: string) => void): EngineDeps {
+export function engineDeps(
+  request: RunRequest,
+  loaded: LoadedRun,
+  notice: (host: string, line: string) => void,
+  /** A host's transport whose handshake started before the run (early-connect.ts). */
+  started: (hostName: string) => Transport | undefined = () => undefined,
+): EngineDeps {
   const { hosts, resolveSecret, playbookDir } = loaded;
   return {
     renderer: createRenderer({ templateDirs: [resolve(playbookDir, 'templates'), playbookDir, SHIPPED_TEMPLATES] }),
     getAction,
-    createTransport: request.createTransport ?? ((host) => createTransport(host, { hosts, resolveSecret, notice })),
+    createTransport: (host) => started(host.name) ?? (request.createTransport ?? ((h) => createTransport(h, { hosts, resolveSecret, notice })))(host),
     gatherFacts: request.gatherFacts ?? gatherFacts,
     resolveSecret,
     connectPostgres: async (transport, host, options) =>

@@ -65,6 +65,7 @@ export async function loadRun(request: RunRequest): Promise<LoadedRun> {
   // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
   // Each is also checked (no line break, not empty): exit 2 before any step, never at the step using it.
   for (const located of locateSecretRefs(inventory)) checkSecretValue(`inventory ${inventoryFile}:`, located, await resolveSecret(located.ref));
+  await request.onInventory?.(inventory, resolveSecret);
   const { playbook, doc: playbookDoc } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check, cache });
   for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
     for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${playbookFile}: step`, located, await resolveSecret(located.ref));

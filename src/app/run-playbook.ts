@@ -9,9 +9,11 @@ import { executeRun, type RunOutcome } from '../engine/run.js';
 import { involvedHosts, startRun } from '../engine/start.js';
 import { toPgplayError } from '../engine/step.js';
 import { selectHosts } from '../load/hosts.js';
+import { createTransport } from '../transports/index.js';
 import { engineDeps } from './engine-deps.js';
 import { openJournal, type RunJournal } from './journal.js';
-import { loadRun } from './load-run.js';
+import { EarlyConnections } from './early-connect.js';
+import { loadRun, type LoadedRun } from './load-run.js';
 import type { RunRequest } from './request.js';
 
 export type { RunRequest };
@@ -27,7 +29,18 @@ export function newRunId(now = new Date()): string {
  * gather facts and run; whatever happens, releases the locks, closes the transports and ends the journal.
  */
 export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
-  const loaded = await loadRun(request);
+  // The handshakes start once the inventory is read; the transports are the run's (or closed on a refusal).
+  const early = new EarlyConnections(request.createTransport ?? ((host, hosts, resolveSecret) => createTransport(host, { hosts, resolveSecret })));
+  const connectEarly = request.limit === undefined && request.resume === undefined;
+  let loaded: LoadedRun;
+  let defaultTimeoutMs: number;
+  try {
+    loaded = await loadRun(connectEarly ? { ...request, onInventory: (inventory, resolveSecret) => early.start(inventory, resolveSecret) } : request);
+    defaultTimeoutMs = parseDuration(request.timeout ?? '1h', '--timeout');
+  } catch (e) {
+    await early.close();
+    throw e;
+  }
   const { redactor, warn, resume } = loaded;
   const options: EngineOptions = {
     check: request.check,
@@ -37,7 +50,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     limit: loaded.limit,
     tags: loaded.tags,
     from: loaded.from,
-    defaultTimeoutMs: parseDuration(request.timeout ?? '1h', '--timeout'),
+    defaultTimeoutMs,
     alreadyDone: request.alreadyDone,
     startedAt: request.startedAt,
   };
@@ -64,7 +77,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     loaded.params,
     {},
     options,
-    engineDeps(request, loaded, notice),
+    engineDeps(request, loaded, notice, (name) => early.take(name)),
     redactor,
     grace.signal,
     (event) => {
@@ -77,7 +90,7 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
   const release = async () => {
     grace.dispose();
     await journal.hostLocks?.release();
-    await run.closeTransports();
+    await Promise.all([run.closeTransports(), early.close()]);
   };
 
   // Every host's SSH handshake starts now, beside the locks and the journal: the facts need them all,

@@ -3,6 +3,7 @@ import { claimsRefusal } from './claims.js';
 import { hostsNeedingFacts } from './fact-hosts.js';
 import { refuseLayoutContradictions } from './layout-guard.js';
 import { mapLimit } from './pool.js';
+import { warmPreflight } from './preflight-warm.js';
 import { readAheadAtStart } from './read-ahead.js';
 import type { RunContext } from './run-context.js';
 import { targetHosts, type HostSelector } from './schedule.js';
@@ -19,7 +20,11 @@ export async function startRun(run: RunContext, selectHosts: HostSelector, signa
   const stepHosts = (step: Step, id: string) => targetHosts(run, selectHosts, involved, step, id);
   const readAhead = { signal, timeoutMs: run.options.defaultTimeoutMs };
   const gathered = hostsNeedingFacts(run, involved, stepHosts);
-  await mapLimit(gathered, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)]));
+  // The pre-flight's work that needs no facts is done while the hosts read them (preflight-warm.ts).
+  await Promise.all([
+    mapLimit(gathered, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)])),
+    warmPreflight(run),
+  ]);
   refuseLayoutContradictions(run.facts, gathered);
   const contradicted = claimsRefusal(run.hosts, run.facts, gathered);
   if (contradicted) throw contradicted;

@@ -123,8 +123,9 @@ export class HostLocks {
 }
 
 /**
- * Takes the lock on every host of `targets`, in order; on a refusal the ones already taken are
- * released before the error is thrown.
+ * Takes the lock on every host of `targets`, all at once (each is a try-lock: no run waits on another,
+ * so taking them side by side cannot deadlock); on a refusal the ones taken are released before the
+ * error of the first refused host (in the order of `targets`) is thrown.
  */
 export async function acquireHostLocks(
   targets: Host[],
@@ -142,22 +143,24 @@ export async function acquireHostLocks(
     procStart: processStartTime(process.pid),
     operator: userInfo().username,
   };
-  const held: Array<{ host: Host; path: string; transport: Transport }> = [];
-  try {
-    for (const host of targets) {
+  const taken = await Promise.allSettled(
+    targets.map(async (host) => {
       const transport = transportFor(host.name);
       try {
         await transport.connect();
       } catch (e) {
         options.warn(`${host.name} is unreachable (${(e as Error).message}): the run goes on without the cluster lock there`);
-        continue;
+        return undefined;
       }
       const path = hostLockPath(host, inventory);
-      if (await acquireOne(host, path, hostLockDir(host, inventory).base ?? '', transport, info, options)) held.push({ host, path, transport });
-    }
-  } catch (e) {
+      return (await acquireOne(host, path, hostLockDir(host, inventory).base ?? '', transport, info, options)) ? { host, path, transport } : undefined;
+    }),
+  );
+  const held = taken.flatMap((t) => (t.status === 'fulfilled' && t.value ? [t.value] : []));
+  const refused = taken.find((t): t is PromiseRejectedResult => t.status === 'rejected');
+  if (refused) {
     await new HostLocks(held, options.runId, options.warn, options.reconnect).release();
-    throw e;
+    throw refused.reason;
   }
   return new HostLocks(held, options.runId, options.warn, options.reconnect);
 }

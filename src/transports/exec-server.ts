@@ -299,6 +299,18 @@ export class ExecServers {
     return server.takeStream(socketPath);
   }
 
+  /**
+   * Starts `user`'s first helper now, idle, when it has none: its runuser and perl start while the run
+   * does other work, and its first command finds it ready. One that cannot start marks the user broken,
+   * as it would on that first command (whose command then runs directly).
+   */
+  prestart(user: string): void {
+    if (this.broken.has(user) || this.servers.get(user)?.length) return;
+    const pool: ExecServer[] = [];
+    this.servers.set(user, pool);
+    void this.startServer(user, pool, false);
+  }
+
   /** An idle helper of `user`, claimed (busy) for the caller; undefined when none can be had. */
   private async idleServer(user: string): Promise<ExecServer | undefined> {
     for (;;) {

@@ -51,7 +51,10 @@ export class LocalTransport implements Transport {
   /** The helpers that run commands as other users (one runuser each, not one per command). */
   private readonly servers = helpers(new ExecServers((user, helper) => becomeArgv(helper, user, this.currentUser, 'runuser')));
 
-  constructor(host: Host, options: LocalTransportOptions = {}) {
+  constructor(
+    private readonly host: Host,
+    options: LocalTransportOptions = {},
+  ) {
     this.hostName = host.name;
     const me = userInfo();
     this.currentUser = me.username;
@@ -61,6 +64,17 @@ export class LocalTransport implements Transport {
   }
 
   async connect(): Promise<void> {}
+
+  /**
+   * The run is about to use this host (engine: every involved host, before the journal and the locks):
+   * a database host's first command is its facts, run as the PGDATA owner, whose helper starts now,
+   * beside that work, instead of on that command. A host without PGDATA reads its facts as the
+   * connection user: no helper is started for it (starting a process costs this process a fork).
+   */
+  preconnect(): void {
+    const owner = this.host.pgdata ? this.host.postgres.osUser : undefined;
+    if (owner && owner !== this.currentUser && this.usesRunuser()) this.servers.prestart(owner);
+  }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new PgplayError({ code: 'TRANSPORT', message: 'empty command', host: this.hostName });

@@ -4,7 +4,7 @@
  * standby build). Counted here: the processes that commands run under (their parent), on the real
  * local transport as root with become postgres. What a command sees must be what runuser gave it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExecServers } from '../../src/transports/exec-server.js';
@@ -65,6 +65,29 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
     const child = spawnSync('cat', ['/tmp/pgplay-exec-server-abort.pid'], { encoding: 'utf8' }).stdout.trim();
     spawnSync('rm', ['-f', '/tmp/pgplay-exec-server-abort.pid']);
     await waitFor(() => !existsSync(`/proc/${child}`) || /State:\s+Z/.test(spawnSync('cat', [`/proc/${child}/status`], { encoding: 'utf8' }).stdout));
+  });
+
+  it('preconnect() starts the helper of the PGDATA owner before any command, and the first command runs in it', async () => {
+    const own = new LocalTransport(localHost());
+    const children = () =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(process.pid) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('runuser');
+          } catch {
+            return false;
+          }
+        });
+    const before = new Set(children());
+    own.preconnect?.();
+    await waitFor(() => children().some((p) => !before.has(p)));
+    const [runuser] = children().filter((p) => !before.has(p));
+    const helper = (await own.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout;
+    // The command's parent (the perl helper) is the child of the runuser started by preconnect().
+    expect(readFileSync(`/proc/${helper}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(runuser);
+    expect(children().filter((p) => !before.has(p))).toEqual([runuser]);
+    await own.close();
   });
 
   it('close() ends the helpers: no process of the transport is left', async () => {

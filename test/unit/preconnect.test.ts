@@ -203,3 +203,102 @@ describe('facts before the first read-ahead', () => {
     }
   });
 });
+
+/**
+ * SSH hosts whose key is checked strictly start their handshake as soon as the inventory is read
+ * (app/early-connect.ts), while the playbook is loaded and validated: pinned by a playbook that fails
+ * validation (exit 2), whose run has already asked those hosts to connect, and closes them again. A
+ * host under accept-new (a first connection writes known_hosts) and a run with --limit are not
+ * contacted before the run's input is valid.
+ */
+describe('SSH handshakes start once the inventory is read', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pgplay-early-connect-'));
+    await writeFile(
+      join(dir, 'inventory.yml'),
+      [
+        'cluster: main',
+        'postgres: { version: 15 }',
+        'connection: { transport: ssh, user: root, hostKeyChecking: strict }',
+        'hosts:',
+        '  db1: { address: 127.0.0.1, role: primary, pgdata: /pg/db1 }',
+        '  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db2, postgres: { port: 5433 } }',
+        '  db3: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db3, postgres: { port: 5434 }, connection: { hostKeyChecking: accept-new } }',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(dir, 'good.yml'), ['name: early', 'steps:', '  - { id: one, hosts: db1, command: { argv: [noop] } }', ''].join('\n'));
+    await writeFile(join(dir, 'bad.yml'), ['name: early', 'steps:', '  - { id: one, hosts: db1, command: { argv: [noop], no_such_key: 1 } }', ''].join('\n'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  class Recording extends FakeTransport {
+    constructor(
+      name: string,
+      private readonly log: string[],
+    ) {
+      super(name, () => ({ exitCode: 0, stdout: 'acquired' }));
+    }
+    preconnect(): void {
+      this.log.push(`preconnect@${this.hostName}`);
+    }
+    override async close(): Promise<void> {
+      this.log.push(`close@${this.hostName}`);
+      await super.close();
+    }
+  }
+
+  const request = (playbook: string, log: string[], limit?: string[]) => ({
+    playbookFile: join(dir, playbook),
+    inventoryFile: join(dir, 'inventory.yml'),
+    params: {},
+    check: false,
+    diff: false,
+    limit,
+    onEvent: () => undefined,
+    warn: () => undefined,
+    createTransport: (host: Host) => {
+      log.push(`create@${host.name}`);
+      return new Recording(host.name, log);
+    },
+    gatherFacts: async (host: Host) => ({ reachable: true, pgdata_present: true, running: true, in_recovery: host.role !== 'primary' }),
+  });
+
+  it('a playbook refused by validation (exit 2) has already started the strict hosts handshakes, and closes them', async () => {
+    const log: string[] = [];
+    const error = await runPlaybook(request('bad.yml', log)).catch((e) => e);
+    expect(error.exitCode).toBe(2);
+    expect(log.filter((l) => l.startsWith('preconnect@')).sort()).toEqual(['preconnect@db1', 'preconnect@db2']);
+    expect(log.filter((l) => l.startsWith('close@')).sort()).toEqual(['close@db1', 'close@db2']);
+    expect(log.some((l) => l.endsWith('@db3'))).toBe(false);
+  });
+
+  it('a run uses the transports whose handshakes started early: one per host, each closed once', async () => {
+    const log: string[] = [];
+    const r = await runPlaybook(request('good.yml', log));
+    expect(r.exitCode).toBe(0);
+    for (const h of ['db1', 'db2', 'db3']) {
+      expect(log.filter((l) => l === `create@${h}`), h).toHaveLength(1);
+      expect(log.filter((l) => l === `close@${h}`), h).toHaveLength(1);
+    }
+    // The strict hosts were asked before the playbook was read, the accept-new one only with the run's other hosts.
+    expect(log.indexOf('preconnect@db3')).toBeGreaterThan(log.indexOf('preconnect@db1'));
+  });
+
+  it('a usage error found after the files are loaded (a bad --timeout) closes the early connections too', async () => {
+    const log: string[] = [];
+    const error = await runPlaybook({ ...request('good.yml', log), timeout: 'soon' }).catch((e) => e);
+    expect(error.exitCode).toBe(2);
+    expect(log.filter((l) => l.startsWith('close@')).sort()).toEqual(['close@db1', 'close@db2']);
+  });
+
+  it('under --limit nobody is contacted before the input is valid', async () => {
+    const log: string[] = [];
+    const error = await runPlaybook(request('bad.yml', log, ['db1'])).catch((e) => e);
+    expect(error.exitCode).toBe(2);
+    expect(log).toEqual([]);
+  });
+});

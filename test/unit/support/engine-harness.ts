@@ -3,7 +3,7 @@ import type { Action } from '../../../src/actions/types.js';
 import type { ActionContext } from '../../../src/engine/action.js';
 import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
-import { RunContext, type EngineOptions } from '../../../src/engine/run-context.js';
+import { RunContext, type EngineDeps, type EngineOptions } from '../../../src/engine/run-context.js';
 import { gatherFacts } from '../../../src/engine/facts.js';
 import { startRun } from '../../../src/engine/start.js';
 import { executeRun } from '../../../src/engine/run.js';
@@ -162,6 +162,8 @@ export function harness(
     connectPostgres?: (hostName: string) => Promise<Client>;
     /** Start as runs do (engine/start.ts gathers the facts the run needs) instead of reading every host's facts first. */
     start?: boolean;
+    /** Facts read another way (e.g. held back until the test lets them through). */
+    gatherFacts?: EngineDeps['gatherFacts'];
   } = {},
 ): Harness {
   const setup = extra;
@@ -204,14 +206,14 @@ export function harness(
             }
             return t;
           },
-          gatherFacts: setup.realFacts ? gatherFacts : async (_h, transport) => {
+          gatherFacts: setup.gatherFacts ?? (setup.realFacts ? gatherFacts : async (_h, transport) => {
             try {
               await transport.connect();
               return { reachable: true, pgdata_present: true, running: true, in_recovery: false, ...serverState?.(_h.name) };
             } catch (e) {
               return unknownFacts((e as Error).message);
             }
-          },
+          }),
           resolveSecret: async () => undefined,
           connectPostgres: async (_t, h) => {
             if (setup.connectPostgres) return setup.connectPostgres(h.name);

@@ -1,0 +1,59 @@
+import { resolveHosts } from '../load/hosts.js';
+import type { Host, Inventory } from '../model/inventory.js';
+import type { Transport } from '../transports/types.js';
+
+/**
+ * SSH handshakes started as soon as the inventory is read, so that they run while the playbook is
+ * loaded and validated, the journal opened and the state directory locked, instead of after all that:
+ * the run's first command on a host (its lock, its facts) then finds the connection up.
+ *
+ * Only where connecting changes nothing: hosts whose key is checked strictly (under accept-new a first
+ * connection appends to known_hosts, and a run refused for a bad playbook must have changed nothing),
+ * and only a run of every host (no --limit, no --resume, which may bring one): a host left out is not
+ * contacted. A handshake that fails is reported by the host's first use, as a later one would be;
+ * the run's transports are these very ones (take), and those never taken are closed (close).
+ */
+export class EarlyConnections {
+  private readonly open = new Map<string, Transport>();
+
+  constructor(
+    private readonly create: (host: Host, hosts: Record<string, Host>, resolveSecret: (ref: unknown) => Promise<string | undefined>) => Transport,
+  ) {}
+
+  /** Starts the handshake of every host it may: called with the inventory once its secrets are resolved. */
+  async start(inventory: Inventory, resolveSecret: (ref: unknown) => Promise<string | undefined>): Promise<void> {
+    let hosts: Record<string, Host>;
+    try {
+      hosts = resolveHosts(inventory);
+    } catch {
+      return; // The run reports it, with its own message, and contacts nobody.
+    }
+    // A local run loads nothing of SSH's.
+    if (!Object.values(hosts).some((h) => h.connection.transport === 'ssh')) return;
+    const { hostKeyPolicy } = await import('../transports/ssh/host-key.js');
+    for (const host of Object.values(hosts)) {
+      if (host.connection.transport !== 'ssh' || hostKeyPolicy(host.connection).acceptNew) continue;
+      try {
+        const transport = this.create(host, hosts, resolveSecret);
+        this.open.set(host.name, transport);
+        transport.preconnect?.();
+      } catch {
+        // A connection the run cannot describe (a jump host it does not know) fails at its first use.
+      }
+    }
+  }
+
+  /** The host's transport with its handshake under way, handed over once (the run closes it then). */
+  take(hostName: string): Transport | undefined {
+    const transport = this.open.get(hostName);
+    this.open.delete(hostName);
+    return transport;
+  }
+
+  /** Closes those never handed over (a run refused before its first step, or hosts it did not use). */
+  async close(): Promise<void> {
+    const left = [...this.open.values()];
+    this.open.clear();
+    await Promise.allSettled(left.map((t) => t.close()));
+  }
+}
