@@ -24,7 +24,7 @@ function heldFacts(order: string[]) {
   return { gather, release: () => (clearTimeout(fallback), release()) };
 }
 
-const inner: Playbook = { name: 'inner', steps: [{ id: 'write', touch: { path: '/x', content: '{{params.v}}' } } as Step], params: { v: { type: 'string' } } };
+const inner: Playbook = { name: 'inner', steps: [{ id: 'write', touch: { path: '/x', content: '{{params.v}}' } } as unknown as Step], params: { v: { type: 'string' } } };
 
 describe('start: the pre-flight work that needs no facts overlaps the facts', () => {
   it('the included playbook is loaded while the facts are still being read', async () => {
@@ -60,6 +60,6 @@ describe('start: the pre-flight work that needs no facts overlaps the facts', ()
     expect(outcome.exitCode).toBe(2);
     expect(outcome.error?.message).toMatch(/step in: no included playbook missing\.yml/);
     expect(results(h.events)).toEqual([]);
-    expect(h.calls.filter((c) => c.kind !== 'connect')).toEqual([]);
+    expect(h.calls).toEqual([]);
   });
 });
