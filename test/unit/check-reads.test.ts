@@ -76,3 +76,39 @@ describe('a restore acts on what its check read and guarded', () => {
     expect(ran).not.toContain('pgbackrest restore');
   });
 });
+
+describe('the identity guard asks the other hosts at the same time, and takes the primary\'s system identifier from that read', () => {
+  it('a stop guard on a standby: its own read and the primary\'s PGDATA identity, no facts script on the primary', async () => {
+    const { guardDestruction } = await import('../../src/actions/identity-guard.js');
+    const log: string[] = [];
+    let inFlight = 0;
+    let overlapped = false;
+    const identity = (path: string) => `${IDENTITY_HEADER}\n1.exists=1\n1.directory=1\n1.key=boot:1:${path.endsWith("1") ? 1 : 2}\n1.real=${path}\n1.pg_version=15\n1.control=1\n1.control.system_identifier=${SYSID}\nend=1\n`;
+    const transportOf = (name: string) =>
+      new FakeTransport(name, async (argv) => {
+        const what = argv[3] === 'pgplay-identity' ? 'identity' : argv.join(' ').includes('pgplay-facts 1') ? 'facts' : argv[0]!;
+        log.push(`${what}@${name}`);
+        inFlight++;
+        if (inFlight > 1) overlapped = true;
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        if (what !== 'identity') return { stdout: '' };
+        // The standby reads its own path and where the primary's PGDATA leads on this machine.
+        return { stdout: name === 'db2' ? identity('/pg/db2').replace('end=1\n', `2.exists=0\nend=1\n`) : identity('/pg/db1') };
+      });
+    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1', address: '10.0.0.1' });
+    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2', address: '10.0.0.2' });
+    const transports = { db1: transportOf('db1'), db2: transportOf('db2') };
+    const base = testContext({ host: db2, transport: transports.db2 });
+    const ctx = {
+      ...base,
+      hosts: { db1, db2 },
+      transportFor: (name: string) => transports[name as 'db1' | 'db2'],
+      factsOf: () => ({ reachable: true, pgdata_present: true, running: true }),
+    };
+    const examined = await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: true });
+    expect(examined.target.systemIdentifier).toBe(SYSID);
+    expect(log.sort()).toEqual(['identity@db1', 'identity@db2']);
+    expect(overlapped).toBe(true);
+  });
+});
