@@ -75,6 +75,9 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
   const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
   const paths = [path, ...(ownPath && ownPath !== path ? [ownPath] : []), ...others.map((o) => normalPath(o.pgdata))];
+  // The other hosts are asked at the same time (reads only; ownIdentity never rejects): one round trip
+  // instead of two before every stop and restore.
+  const asked = Promise.all(others.map((o) => ownIdentity(ctx, o)));
   const here = await readIdentities(ctx, host, paths, req.as);
   const target = here[0]!;
   if (!target.known) {
@@ -90,7 +93,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
 
   // In fact: the other hosts say which directory their PGDATA is; the same key is the same directory.
   const seenHere = here.slice(paths.length - others.length);
-  const theirs = await Promise.all(others.map((o) => ownIdentity(ctx, o)));
+  const theirs = await asked;
   others.forEach((other, i) => {
     const their = theirs[i];
     if (!their?.key) return;
@@ -104,7 +107,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   if (!req.cluster) return { target, ownPgdata };
   const subject = target.systemIdentifier ? target : ownPgdata?.systemIdentifier ? ownPgdata : undefined;
   if (!subject) return { target, ownPgdata };
-  const reference = (await clusterIdentity(ctx, others)) ?? (await req.fallbackReference?.());
+  const reference = (await clusterIdentity(ctx, others, theirs)) ?? (await req.fallbackReference?.());
   const what = describeContents(subject);
   if (reference && reference.systemIdentifier === subject.systemIdentifier) return { target, ownPgdata };
   if (!reference && host.role === 'primary') return { target, ownPgdata };
@@ -200,11 +203,21 @@ async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string })
 }
 
 /**
- * The inventory's cluster's system identifier: the primary's, read now (SQL when it runs, else its
- * pg_control), else what the facts gathered from another database host said.
+ * The inventory's cluster's system identifier: the primary's, read now (its pg_control, with its PGDATA's
+ * identity; else its facts: SQL when it runs, else pg_control), else what the facts gathered from another
+ * database host said.
  */
-async function clusterIdentity(ctx: ActionContext, others: Array<Host & { pgdata: string }>): Promise<ClusterReference | undefined> {
-  const primary = others.find((o) => o.role === 'primary');
+async function clusterIdentity(
+  ctx: ActionContext,
+  others: Array<Host & { pgdata: string }>,
+  theirs: Array<DirectoryIdentity | undefined>,
+): Promise<ClusterReference | undefined> {
+  const at = others.findIndex((o) => o.role === 'primary');
+  const primary = others[at];
+  // The primary's pg_control, read on the primary a moment ago with its PGDATA's identity: the same
+  // system identifier its facts would report, without a second round trip.
+  const read = primary ? theirs[at]?.systemIdentifier : undefined;
+  if (primary && read) return { systemIdentifier: read, from: `the primary ${primary.name}` };
   if (primary && ctx.factsOf(primary.name)?.reachable !== false) {
     try {
       const r = await ctx.transportFor(primary.name).exec(factsArgv(primary), { become: primary.postgres.osUser, cwd: '/', signal: ctx.signal, timeoutMs: 60_000 });

@@ -141,6 +141,7 @@ export const postgresAction: Action<PostgresInput> = {
         const facts = await probe(ctx);
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
         await guardStop(ctx, pgdata, facts, input);
+        ctx.checkReads?.set(STOP_GUARDED, facts);
         return { changed: true, msg: `would stop (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})` };
       }
       case 'restarted': {
@@ -189,9 +190,12 @@ export const postgresAction: Action<PostgresInput> = {
         return start(ctx, pgdata, input, waitMs, facts);
       }
       case 'stopped': {
-        const facts = await probe(ctx);
+        // The server and its PGDATA as check read them and guardStop passed them moments ago, in this
+        // attempt, with no human asked in between (the engine empties checkReads then); else read afresh.
+        const guarded = ctx.checkReads?.get(STOP_GUARDED) as HostFacts | undefined;
+        const facts = guarded ?? (await probe(ctx));
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
-        await guardStop(ctx, pgdata, facts, input);
+        if (!guarded) await guardStop(ctx, pgdata, facts, input);
         await checkServiceView(ctx, pgdata, facts);
         return stop(ctx, pgdata, input, waitMs);
       }
@@ -223,9 +227,13 @@ export default postgresAction;
  * What check read, for apply: the server's state is probed once per step. Check and apply of one attempt
  * share their context, and nothing runs between them but a confirmation; apply reads again whenever a
  * human was asked (planned.confirm: they may have taken their time) and for every step whose guards
- * decide on that state (stop, promote: probed fresh in apply, never taken from here).
+ * decide on that state (promote: probed fresh in apply, never taken from here; a stop takes check's guarded
+ * read through ctx.checkReads, which the engine empties when a human was asked).
  */
 const probedInCheck = new WeakMap<ActionContext, HostFacts>();
+
+/** checkReads key: the running server a stop's check probed and guardStop let pass (its identity read included). */
+const STOP_GUARDED = 'postgres.stop.guarded';
 
 async function probeForApply(ctx: ActionContext): Promise<HostFacts> {
   const facts = await probe(ctx);

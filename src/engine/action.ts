@@ -82,6 +82,12 @@ export interface ActionContext {
   log(line: string): void;
   /** Directory of the playbook file, for relative paths. */
   playbookDir: string;
+  /**
+   * What this attempt's check read and decided on, for its apply to act on instead of reading it again
+   * (one probe per fact per step): a new map for every attempt, emptied by the engine when a human was
+   * asked between check and apply (they may have taken their time). Absent: apply reads for itself.
+   */
+  checkReads?: Map<string, unknown>;
 }
 
 export interface Action<I = Record<string, unknown>> {

@@ -140,6 +140,7 @@ async function attempt(
     await run.confirm(step.id, hostName, message, planned.confirm?.key);
     // A human may have taken their time: apply acts on the state it finds then.
     run.readAheadCache.forget(hostName);
+    if (!run.options.yes) ctx.checkReads?.clear();
   }
   if (!planned.changed) return planned;
   // A step that changes the server or its data directory (a stop, a restart, a restore) would break the
@@ -194,6 +195,7 @@ function actionContext(
     scope: (extra = {}) => hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,
+    checkReads: new Map(),
   };
 }
 

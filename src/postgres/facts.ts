@@ -60,21 +60,26 @@ echo 'bindir.checked=1'
 `;
 
 /** The running server: its postmaster, pg_ctl status and its own view over SQL. */
-const SERVER_SECTION = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR
+const SERVER_SECTION = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=
 if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
-  pid=$(sed -n 1p "$PGDATA/postmaster.pid")
+  n=0
+  while [ "$n" -lt 5 ] && IFS= read -r line; do
+    n=$((n + 1))
+    case $n in 1) pid=$line ;; 4) [ -n "$line" ] && RUNPORT=$line ;; 5) [ -n "$line" ] && RUNSOCK=$line ;; esac
+  done < "$PGDATA/postmaster.pid"
   echo "postmaster_pid=$pid"
   if kill -0 "$pid" 2>/dev/null; then echo 'pid_alive=1'; else echo 'pid_alive=0'; fi
-  p=$(sed -n 4p "$PGDATA/postmaster.pid"); [ -n "$p" ] && RUNPORT=$p
-  s=$(sed -n 5p "$PGDATA/postmaster.pid"); [ -n "$s" ] && RUNSOCK=$s
 fi
 running=0
 if [ -n "$PGDATA" ] && [ -x "$BINDIR/pg_ctl" ]; then
   out=$("$BINDIR/pg_ctl" status -D "$PGDATA" 2>&1); rc=$?
   echo "pg_ctl_status=$rc"
-  printf '%s\\n' "$out" | sed -n 's/.*(PID: \\([0-9]*\\)).*/pg_ctl_pid=\\1/p'
+  case $out in
+    *'(PID: '*')'*) ctl_pid=\${out##*'(PID: '}; ctl_pid=\${ctl_pid%%')'*}
+      case $ctl_pid in ''|*[!0-9]*) ;; *) echo "pg_ctl_pid=$ctl_pid" ;; esac ;;
+  esac
   [ "$rc" = 0 ] && running=1
-elif [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ] && kill -0 "$(sed -n 1p "$PGDATA/postmaster.pid")" 2>/dev/null; then
+elif [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   running=1
 fi
 echo "running=$running"
@@ -82,12 +87,19 @@ if [ "$running" = 1 ]; then
   if [ -x "$BINDIR/psql" ]; then PSQL=$BINDIR/psql; else PSQL=$(command -v psql 2>/dev/null); fi
   if [ -z "$PSQL" ]; then echo 'psql_error=psql not found in the bindir nor on PATH'
   else
-    major=$(head -n 1 "$PGDATA/PG_VERSION" 2>/dev/null)
+    major=; IFS= read -r major 2>/dev/null < "$PGDATA/PG_VERSION"
     if [ "\${major:-0}" -ge 14 ] 2>/dev/null; then SQL=${sq(SQL_PAUSED_14)}; else SQL=${sq(SQL_PAUSED_PRE14)}; fi
     out=$(PGCONNECT_TIMEOUT=10 "$PSQL" -X -A -t -q -w -v ON_ERROR_STOP=1 -h "$RUNSOCK" -p "$RUNPORT" -U "$DBUSER" -d postgres -c "$SQL" 2>&1); rc=$?
     if [ "$rc" = 0 ]; then
-      printf '%s\\n' "$out" | grep '^sql\\.'
-      dd=$(printf '%s\\n' "$out" | sed -n 's/^sql\\.data_directory=//p')
+      dd=
+      while IFS= read -r line; do
+        case $line in
+          sql.data_directory=*) dd=\${line#sql.data_directory=}; printf '%s\\n' "$line" ;;
+          sql.*) printf '%s\\n' "$line" ;;
+        esac
+      done <<PGPLAY_SQL_OUT
+$out
+PGPLAY_SQL_OUT
       [ -n "$dd" ] && echo "data_directory_real=$(cd "$dd" 2>/dev/null && pwd -P)"
     else echo "psql_error=$(printf '%s' "$out" | head -n 3 | tr '\\n' ' ')"
     fi
@@ -126,7 +138,7 @@ elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
 elif [ ! -r "$PGDATA" ] || [ ! -x "$PGDATA" ]; then echo 'pgdata_dir=unreadable'
 else echo 'pgdata_dir=present'; echo "pgdata_real=$(cd "$PGDATA" && pwd -P)"
 fi
-[ -n "$PGDATA" ] && [ -r "$PGDATA/PG_VERSION" ] && echo "pg_version_file=$(head -n 1 "$PGDATA/PG_VERSION")"
+if [ -n "$PGDATA" ] && [ -r "$PGDATA/PG_VERSION" ]; then v=; IFS= read -r v < "$PGDATA/PG_VERSION"; echo "pg_version_file=$v"; fi
 for f in standby.signal recovery.signal recovery.conf; do
   [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
 done

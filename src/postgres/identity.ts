@@ -35,17 +35,28 @@ const DB_STATES = [
  * `control.system_identifier=`, `control.state=` (or `control.state_code=`) and `control.timeline=`
  * lines, and nothing when there is no readable pg_control. pg_controldata first; when it is missing or
  * from another major, the few fields whose offsets are the same in every pg_control from 11 to 17.
+ * Shell builtins only beside pg_controldata itself: every facts probe and identity read runs it, and a
+ * grep and a sed per call were two more processes each time (case and a read loop do their work).
  */
 export const CONTROL_FUNCTION = `pgplay_control() {
   [ -r "$1/global/pg_control" ] || return 0
   cd_out=
   [ -x "$2/pg_controldata" ] && cd_out=$(LC_ALL=C "$2/pg_controldata" -D "$1" 2>&1)
-  if [ -n "$cd_out" ] && ! printf '%s' "$cd_out" | grep -q -e WARNING -e 'could not'; then
-    printf '%s\\n' "$cd_out" | sed -n ${[
-      `-e ${shQuote('s/^Database cluster state: *\\(.*\\)$/control.state=\\1/p')}`,
-      `-e ${shQuote("s/^Latest checkpoint's TimeLineID: *\\(.*\\)$/control.timeline=\\1/p")}`,
-      `-e ${shQuote('s/^Database system identifier: *\\(.*\\)$/control.system_identifier=\\1/p')}`,
-    ].join(' ')}
+  case $cd_out in
+    ''|*WARNING*|*'could not'*) cd_out= ;;
+  esac
+  if [ -n "$cd_out" ]; then
+    printf '%s\\n' "$cd_out" | while IFS= read -r cd_line; do
+      case $cd_line in
+        'Database cluster state:'*) cd_key=control.state ;;
+        "Latest checkpoint's TimeLineID:"*) cd_key=control.timeline ;;
+        'Database system identifier:'*) cd_key=control.system_identifier ;;
+        *) continue ;;
+      esac
+      cd_value=\${cd_line#*:}
+      while :; do case $cd_value in ' '*) cd_value=\${cd_value# } ;; *) break ;; esac; done
+      printf '%s=%s\\n' "$cd_key" "$cd_value"
+    done
   elif command -v od >/dev/null 2>&1; then
     echo "control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$1/global/pg_control" | tr -d ' ')"
     echo "control.state_code=$(od -A n -t u4 -j 16 -N 4 "$1/global/pg_control" | tr -d ' ')"
@@ -99,11 +110,12 @@ export interface DirectoryIdentity {
  * The script: `sh -c SCRIPT pgplay-identity BINDIR PATH...` prints the header, then for the i-th path
  * `i.key=value` lines, then `end=1`. It never fails as a whole: what cannot be read is reported.
  * A pid in postmaster.pid counts as running when kill -0 reaches it or /proc has it (another user's
- * process): a pid reused by something else errs on the safe side.
+ * process): a pid reused by something else errs on the safe side. Shell builtins where they do (read,
+ * cd -P, case): it runs before every destructive step, often for three directories.
  */
 export const IDENTITY_SCRIPT = `${CONTROL_FUNCTION}
 bindir=$1; shift
-boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || hostname)
+boot=; IFS= read -r boot 2>/dev/null < /proc/sys/kernel/random/boot_id; [ -n "$boot" ] || boot=$(hostname)
 echo ${shQuote(IDENTITY_HEADER)}
 i=0
 for d in "$@"; do
@@ -120,17 +132,18 @@ for d in "$@"; do
   case $st in directory\\|*) ;; *) echo "$i.type=\${st%%|*}"; continue ;; esac
   echo "$i.directory=1"
   echo "$i.key=$boot:\${st#*|}"
-  echo "$i.real=$(readlink -f -- "$d")"
-  [ -r "$d/PG_VERSION" ] && echo "$i.pg_version=$(head -n 1 "$d/PG_VERSION")"
+  real=$(cd -P -- "$d" 2>/dev/null && pwd -P) || real=$(readlink -f -- "$d")
+  echo "$i.real=$real"
+  if [ -r "$d/PG_VERSION" ]; then v=; IFS= read -r v < "$d/PG_VERSION"; echo "$i.pg_version=$v"; fi
   [ -e "$d/global/pg_control" ] && echo "$i.control=1"
   if [ -r "$d/postmaster.pid" ]; then
-    pid=$(head -n 1 "$d/postmaster.pid" 2>/dev/null)
+    pid=; IFS= read -r pid 2>/dev/null < "$d/postmaster.pid"
     case "$pid" in
       ''|*[!0-9]*) ;;
       *) echo "$i.pid=$pid"; if kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; then echo "$i.running=1"; fi ;;
     esac
   fi
-  pgplay_control "$d" "$bindir" | sed "s/^/$i./"
+  pgplay_control "$d" "$bindir" | while IFS= read -r line; do printf '%s.%s\\n' "$i" "$line"; done
 done
 echo end=1`;
 

@@ -91,7 +91,29 @@ describe('one probe per fact per step', () => {
     });
     expect(outcome.error?.message).toBeUndefined();
     expect(results(h.events)).toEqual(['stop@db1=changed', 'after@db1=changed']);
-    // A stop decides on what it finds (guards: a primary is not stopped): apply reads the state afresh.
+    // A stop decides on what it finds (guards: a primary is not stopped, nor another host's PGDATA):
+    // check reads the server and the directory's identity and guards on them; apply acts on that read,
+    // moments old in the same attempt, and reads neither again.
+    expect(server.ran).toEqual([
+      'facts[pgdata,host,server,paths]',
+      ...['facts[pgdata,server]', 'identity'],
+      'pg_ctl stop',
+      'facts[pgdata,server]',
+    ]);
+  });
+
+  it('a stop that asked a human reads the server and the directory again, and guards again, before it acts', async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    const h = realPostgres(server.handler);
+    const questions: string[] = [];
+    const outcome = await h.run(
+      // allow_primary makes the stop destructive: it asks.
+      { steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped', allow_primary: true } }] },
+      {},
+      { ask: async (q) => (questions.push(q), true) },
+    );
+    expect(outcome.error?.message).toBeUndefined();
+    expect(questions).toHaveLength(1);
     expect(server.ran).toEqual([
       'facts[pgdata,host,server,paths]',
       ...['facts[pgdata,server]', 'identity'],
@@ -99,6 +121,20 @@ describe('one probe per fact per step', () => {
       'pg_ctl stop',
       'facts[pgdata,server]',
     ]);
+  });
+
+  it('a stop whose check found a primary is refused before anything else runs; the same step under --yes reads once', async () => {
+    const primary = fakeServer({ running: true, inRecovery: false });
+    const refused = await realPostgres(primary.handler).run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+    expect(refused.exitCode).toBe(3);
+    expect(primary.ran).toEqual(['facts[pgdata,host,server,paths]', 'facts[pgdata,server]']);
+    expect(primary.state.running).toBe(true);
+
+    const confirmed = fakeServer({ running: true, inRecovery: true });
+    const h = realPostgres(confirmed.handler);
+    const outcome = await h.run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped', allow_primary: true } }] }, { yes: true });
+    expect(outcome.exitCode).toBe(0);
+    expect(confirmed.ran).toEqual(['facts[pgdata,host,server,paths]', 'facts[pgdata,server]', 'identity', 'pg_ctl stop', 'facts[pgdata,server]']);
   });
 
   it('a restart that asked a human reads the state again before acting: a confirmation is time in which anything may change', async () => {

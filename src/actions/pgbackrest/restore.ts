@@ -200,11 +200,22 @@ export function targetPgdata(ctx: ActionContext): string {
   return pgdata;
 }
 
+/**
+ * checkReads key: what a restore's check found and guarded (the target's state and the repository's
+ * info), for apply of the same attempt; the engine empties checkReads when a human was asked in between.
+ */
+const RESTORE_GUARDED = 'pgbackrest.restore.guarded';
+interface Guarded {
+  state: TargetState;
+  info: Awaited<ReturnType<typeof readInfo>>;
+}
+
 export const restore: CommandHandler = {
   async check(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
-    const { notes } = await restoreGuards(ctx, input, pgdata, runner);
+    const { notes, state } = await restoreGuards(ctx, input, pgdata, runner);
     const s = await readInfo(runner);
+    if (!ctx.checkMode) ctx.checkReads?.set(RESTORE_GUARDED, { state, info: s } satisfies Guarded);
     if (!stanzaExists(s) || s.backups.length === 0) {
       const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
       if (!ctx.checkMode) throw new PgplayError({ code: 'STEP_FAILED', message: `nothing to restore: ${why}`, hint: 'take a backup first (command: backup)' });
@@ -221,12 +232,17 @@ export const restore: CommandHandler = {
 
   async apply(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
-    const { state } = await restoreGuards(ctx, input, pgdata, runner);
+    // The guards passed in check moments ago, in this attempt, with no human asked since: act on that
+    // read (one probe per fact per step); else (a confirmation, a direct call) they run again here.
+    const guarded = ctx.checkReads?.get(RESTORE_GUARDED) as Guarded | undefined;
+    const { state } = guarded ?? (await restoreGuards(ctx, input, pgdata, runner));
     const major = ctx.host.postgres.version;
     const r = await runner.run('restore', restoreArgs(input, pgdata, major));
     if (input.archive_mode === 'off' && major < 12) await turnArchivingOff(ctx, pgdata);
     const set = restoredSet(r.log);
-    const s = await readInfo(runner);
+    // A restore adds no backup to the repository: the set it restored is described by check's info.
+    const known = set && guarded?.info.backups.some((b) => b.label === set.label) ? guarded.info : undefined;
+    const s = known ?? (await readInfo(runner));
     const entry = set ? s.backups.find((b) => b.label === set.label) : undefined;
     const type = input.type ?? 'default';
     return {

@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { pgbackrestAction } from '../../src/actions/pgbackrest.js';
+import type { PgbackrestInput } from '../../src/actions/pgbackrest/input.js';
+import { IDENTITY_HEADER } from '../../src/postgres/identity.js';
+import { FakeTransport, type FakeExecHandler } from '../../src/transports/fake.js';
+import { localHost, testContext } from './support/action-context.js';
+
+/*
+ * One probe per fact per step (issue 14) for a restore: check reads what the restore would destroy (the
+ * directory's identity, whether a postmaster runs there, whether it is empty) and the repository's info,
+ * and guards on them; apply of the same attempt acts on that read instead of reading it all again,
+ * unless the engine emptied ctx.checkReads (a human was asked in between) or there is none.
+ */
+const info = readFileSync(join(import.meta.dirname, '../fixtures/pgbackrest/info3.json'), 'utf8');
+const SYSID = /"system-id":(\d+)/.exec(info)![1]!;
+const LABEL = /"label":"([^"]+)"/.exec(info)![1]!;
+
+function fakeHost(state: { running: boolean }) {
+  const ran: string[] = [];
+  const handler: FakeExecHandler = (argv) => {
+    if (argv[3] === 'pgplay-identity') {
+      ran.push('identity');
+      return { stdout: `${IDENTITY_HEADER}\n1.exists=1\n1.directory=1\n1.key=boot:1:2\n1.real=/pg/data\n1.pg_version=15\n1.control=1\n1.control.system_identifier=${SYSID}\n${state.running ? '1.pid=4242\n1.running=1\n' : ''}end=1\n` };
+    }
+    if (argv[3] === 'pgplay-restore-probe') {
+      ran.push('restore-probe');
+      return { stdout: `${state.running ? 'running=4242\n' : ''}contents=nonempty\npgdata=1\n` };
+    }
+    const command = argv.at(-1);
+    if (argv.some((a) => a.endsWith('pgbackrest')) && command === 'info') {
+      ran.push('pgbackrest info');
+      return { stdout: info };
+    }
+    if (argv.some((a) => a.endsWith('pgbackrest')) && command === 'restore') {
+      ran.push('pgbackrest restore');
+      return { stderr: `P00   INFO: repo1: restore backup set ${LABEL}, recovery will start at 2026-11-21 13:39:00\n` };
+    }
+    ran.push(argv.join(' '));
+    return { exitCode: 0 };
+  };
+  return { ran, transport: new FakeTransport('db2', handler) };
+}
+
+const input: PgbackrestInput = { command: 'restore', stanza: 'demo', type: 'standby', delta: true };
+
+function context(transport: FakeTransport, checkReads?: Map<string, unknown>) {
+  const host = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/data' });
+  return { ...testContext({ host, transport }), ...(checkReads ? { checkReads } : {}) };
+}
+
+describe('a restore acts on what its check read and guarded', () => {
+  it('check reads the target and the repository once; apply restores without reading them again and describes the set from that info', async () => {
+    const { ran, transport } = fakeHost({ running: false });
+    const ctx = context(transport, new Map());
+    const planned = await pgbackrestAction.check(ctx, input);
+    expect(planned.changed).toBe(true);
+    const outcome = await pgbackrestAction.apply(ctx, input, planned);
+    expect(outcome.data).toMatchObject({ set: LABEL, backup_type: 'full', pgdata: '/pg/data', pgdata_before: 'nonempty', delta: true });
+    // (The first info is the identity guard's: with no database host to ask, the stanza names the cluster.)
+    const checkRead = ['identity', 'pgbackrest info', 'restore-probe', 'pgbackrest info'];
+    expect(ran).toEqual([...checkRead, 'pgbackrest restore']);
+  });
+
+  it('with no check read to act on (a human was asked, or apply alone), apply guards again: a postmaster started meanwhile is refused', async () => {
+    const state = { running: false };
+    const { ran, transport } = fakeHost(state);
+    const ctx = context(transport, new Map());
+    const planned = await pgbackrestAction.check(ctx, input);
+    // What the engine does when a human answered a confirmation: they may have taken their time.
+    ctx.checkReads!.clear();
+    state.running = true;
+    await expect(pgbackrestAction.apply(ctx, input, planned)).rejects.toMatchObject({ code: 'GUARD', message: expect.stringContaining('PostgreSQL is running in /pg/data') });
+    expect(ran).toEqual(['identity', 'pgbackrest info', 'restore-probe', 'pgbackrest info', 'identity', 'pgbackrest info', 'restore-probe']);
+    expect(ran).not.toContain('pgbackrest restore');
+  });
+});
+
+describe('the identity guard asks the other hosts at the same time, and takes the primary\'s system identifier from that read', () => {
+  it('a stop guard on a standby: its own read and the primary\'s PGDATA identity, no facts script on the primary', async () => {
+    const { guardDestruction } = await import('../../src/actions/identity-guard.js');
+    const log: string[] = [];
+    let inFlight = 0;
+    let overlapped = false;
+    const identity = (path: string) => `${IDENTITY_HEADER}\n1.exists=1\n1.directory=1\n1.key=boot:1:${path.endsWith("1") ? 1 : 2}\n1.real=${path}\n1.pg_version=15\n1.control=1\n1.control.system_identifier=${SYSID}\nend=1\n`;
+    const transportOf = (name: string) =>
+      new FakeTransport(name, async (argv) => {
+        const what = argv[3] === 'pgplay-identity' ? 'identity' : argv.join(' ').includes('pgplay-facts 1') ? 'facts' : argv[0]!;
+        log.push(`${what}@${name}`);
+        inFlight++;
+        if (inFlight > 1) overlapped = true;
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        if (what !== 'identity') return { stdout: '' };
+        // The standby reads its own path and where the primary's PGDATA leads on this machine.
+        return { stdout: name === 'db2' ? identity('/pg/db2').replace('end=1\n', `2.exists=0\nend=1\n`) : identity('/pg/db1') };
+      });
+    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1', address: '10.0.0.1' });
+    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2', address: '10.0.0.2' });
+    const transports = { db1: transportOf('db1'), db2: transportOf('db2') };
+    const base = testContext({ host: db2, transport: transports.db2 });
+    const ctx = {
+      ...base,
+      hosts: { db1, db2 },
+      transportFor: (name: string) => transports[name as 'db1' | 'db2'],
+      factsOf: () => ({ reachable: true, pgdata_present: true, running: true }),
+    };
+    const examined = await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: true });
+    expect(examined.target.systemIdentifier).toBe(SYSID);
+    expect(log.sort()).toEqual(['identity@db1', 'identity@db2']);
+    expect(overlapped).toBe(true);
+  });
+});

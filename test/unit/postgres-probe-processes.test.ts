@@ -1,0 +1,122 @@
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { factsArgv, parseFacts } from '../../src/postgres/facts.js';
+import { identityArgv, parseIdentities } from '../../src/postgres/identity.js';
+import type { Host } from '../../src/model/inventory.js';
+
+/*
+ * The facts probe and the identity read run around every start, stop and restore (the one-primary
+ * invariant, the guards, the engine's refresh): 16 probes and 9 identity reads in a standby rebuild. Each
+ * helper process they start (head, sed, grep, cat, readlink) cost 3-10 ms, more under load. Here both
+ * scripts run for real with a PATH that holds nothing but `stat` (the identity's one outside helper) and
+ * a bindir of stand-ins for pg_controldata, pg_ctl and psql that log their calls: every value must still
+ * be read, and the bindir's tools must be the only programs that ran.
+ */
+let dir: string;
+let pgdata: string;
+let bindir: string;
+let pathDir: string;
+const ranLog = () => join(dir, 'ran.log');
+
+const tool = (name: string, body: string) => `#!/bin/sh\nprintf '%s\\n' '${name}' >> '${join('DIR', 'ran.log')}'\n${body}\n`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pgplay-probe-'));
+  pgdata = join(dir, 'data');
+  bindir = join(dir, 'bin');
+  pathDir = join(dir, 'path');
+  await mkdir(join(pgdata, 'global'), { recursive: true });
+  await mkdir(bindir);
+  await mkdir(pathDir);
+  await writeFile(join(pgdata, 'PG_VERSION'), '15\n');
+  await writeFile(join(pgdata, 'global', 'pg_control'), Buffer.alloc(64));
+  // postmaster.pid: pid, data directory, start time, port, socket directory (what the probe reads).
+  await writeFile(join(pgdata, 'postmaster.pid'), `${process.pid}\n${pgdata}\n1700000000\n25432\n${dir}/run\n127.0.0.1\n`);
+  const tools: Record<string, string> = {
+    pg_controldata: [
+      "printf '%s\\n' 'pg_control version number:            1300'",
+      "printf '%s\\n' 'Database system identifier:           7312345678901234567'",
+      "printf '%s\\n' 'Database cluster state:               in archive recovery'",
+      "printf '%s\\n' \"Latest checkpoint's TimeLineID:       3\"",
+      "printf '%s\\n' \"Latest checkpoint's PrevTimeLineID:   2\"",
+    ].join('\n'),
+    pg_ctl: `printf '%s\\n' "pg_ctl: server is running (PID: ${process.pid})" '/usr/lib/postgresql/15/bin/postgres "-D" "x"'`,
+    // The port and socket the probe passes must be postmaster.pid's, not the inventory's.
+    psql: [
+      'case " $* " in *" -h DIR/run -p 25432 "*) ;; *) echo "psql: wrong server: $*" >&2; exit 2 ;; esac',
+      "printf '%s\\n' 'sql.version_num=150010' 'sql.data_directory=DIR/data' 'sql.port=25432' 'sql.in_recovery=true'",
+      "printf '%s\\n' 'sql.system_identifier=7312345678901234567' 'sql.timeline=3' 'sql.current_lsn=' 'sql.receive_lsn=0/3000060'",
+      "printf '%s\\n' 'sql.replay_lsn=0/3000060' 'sql.replay_paused=false'",
+    ].join('\n'),
+  };
+  for (const [name, body] of Object.entries(tools)) {
+    await writeFile(join(bindir, name), tool(name, body).replaceAll('DIR', dir));
+    await chmod(join(bindir, name), 0o755);
+  }
+  await symlink('/usr/bin/stat', join(pathDir, 'stat'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const host = (): Host =>
+  ({
+    name: 'db2',
+    pgdata,
+    postgres: { bindir, port: 5432, socketDir: '/nonexistent', superuser: 'postgres' },
+  }) as unknown as Host;
+
+async function ran(): Promise<string[]> {
+  const text = await readFile(ranLog(), 'utf8').catch(() => '');
+  await rm(ranLog(), { force: true });
+  return text.split('\n').filter(Boolean);
+}
+
+describe('the probes start no helper processes beside the bindir tools', () => {
+  it('facts: postmaster.pid, pg_control, pg_ctl status and SQL all read with only pg_controldata, pg_ctl and psql run', async () => {
+    const [cmd, ...args] = factsArgv(host(), { host: false });
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    expect(r.stderr).toBe('');
+    const facts = parseFacts(r.stdout);
+    expect(facts).toMatchObject({
+      pgdata_present: true,
+      pgdata_version: 15,
+      running: true,
+      pid: process.pid,
+      cluster_state: 'in archive recovery',
+      in_recovery: true,
+      server_version_num: 150010,
+      system_identifier: '7312345678901234567',
+      timeline: 3,
+      replay_lsn: '0/3000060',
+      replay_paused: false,
+    });
+    expect(facts.error).toBeUndefined();
+    expect(r.stdout).toContain(`postmaster_pid=${process.pid}\npid_alive=1\n`);
+    expect(await ran()).toEqual(['pg_controldata', 'pg_ctl', 'psql']);
+  });
+
+  it('identity: a cluster directory read with only stat and pg_controldata run', async () => {
+    const paths = [pgdata, join(dir, 'missing')];
+    const [cmd, ...args] = identityArgv(bindir, paths);
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    expect(r.stderr).toBe('');
+    const [data, missing] = parseIdentities(r.stdout, paths);
+    expect(data).toMatchObject({
+      known: true,
+      exists: true,
+      directory: true,
+      real: pgdata,
+      pgVersion: 15,
+      control: true,
+      systemIdentifier: '7312345678901234567',
+      clusterState: 'in archive recovery',
+      running: true,
+      pid: process.pid,
+    });
+    expect(data!.key).toMatch(/^[0-9a-f-]+:\d+:\d+$/);
+    expect(missing).toMatchObject({ known: true, exists: false });
+    expect(await ran()).toEqual(['pg_controldata']);
+  });
+});
