@@ -224,26 +224,26 @@ export const postgresAction: Action<PostgresInput> = {
 export default postgresAction;
 
 /**
- * What check read, for apply: the server's state is probed once per step. Check and apply of one attempt
- * share their context, and nothing runs between them but a confirmation; apply reads again whenever a
- * human was asked (planned.confirm: they may have taken their time) and for every step whose guards
- * decide on that state (promote: probed fresh in apply, never taken from here; a stop takes check's guarded
- * read through ctx.checkReads, which the engine empties when a human was asked).
+ * What check read, for apply: the server's state is probed once per step, kept in the attempt's
+ * ctx.checkReads (a new map per attempt, shared by its check and apply; the engine empties it when a
+ * human was asked). Apply reads again whenever a confirmation was planned (planned.confirm: a human
+ * may have taken their time) and for every step whose guards decide on that state (promote: probed
+ * fresh in apply, never taken from here; a stop takes the read its guardStop passed, STOP_GUARDED).
  */
-const probedInCheck = new WeakMap<ActionContext, HostFacts>();
+const PROBED = 'postgres.probed';
 
 /** checkReads key: the running server a stop's check probed and guardStop let pass (its identity read included). */
 const STOP_GUARDED = 'postgres.stop.guarded';
 
 async function probeForApply(ctx: ActionContext): Promise<HostFacts> {
   const facts = await probe(ctx);
-  probedInCheck.set(ctx, facts);
+  ctx.checkReads?.set(PROBED, facts);
   return facts;
 }
 
 async function probedByCheck(ctx: ActionContext, planned: Outcome): Promise<HostFacts> {
-  const facts = planned.confirm ? undefined : probedInCheck.get(ctx);
-  probedInCheck.delete(ctx);
+  const facts = planned.confirm ? undefined : (ctx.checkReads?.get(PROBED) as HostFacts | undefined);
+  ctx.checkReads?.delete(PROBED);
   return facts ?? probe(ctx);
 }
 
