@@ -10,6 +10,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { actions, getAction } from '../app/action-catalog.js';
 import type { Action } from '../actions/types.js';
 import { SHIPPED_TEMPLATES } from '../core/paths.js';
+import { MASK } from '../core/redact.js';
 import { globalScope } from '../engine/scope.js';
 import { resolveHosts, selectHosts } from '../load/hosts.js';
 import { loadInventory } from '../load/inventory.js';
@@ -58,7 +59,7 @@ export async function buildRunbook(request: RunbookRequest): Promise<string> {
   out.push(`- Playbook: \`${shown(playbookFile)}\``);
   out.push(inventory ? `- Inventory: \`${shown(resolve(request.inventoryFile!))}\` (cluster \`${inventory.cluster}\`)` : '- Inventory: none given; hosts are shown as the playbook names them (`pgplay docs PLAYBOOK -i inventory.yml` names them)');
   const given = Object.entries(request.params ?? {});
-  if (given.length) out.push(`- Params given: ${given.map(([k, v]) => `\`${k}=${playbook.params?.[k]?.secret ? '********' : v}\``).join(', ')}`);
+  if (given.length) out.push(`- Params given: ${given.map(([k, v]) => `\`${k}=${playbook.params?.[k]?.secret ? MASK : v}\``).join(', ')}`);
   out.push(`- Run: \`pgplay run ${shown(playbookFile)}${inventory ? ` -i ${shown(resolve(request.inventoryFile!))}` : ''}${requiredParams(playbook).map((p) => ` -p ${p}=...`).join('')}\` (\`pgplay plan ...\` first: it changes nothing)`, '');
 
   out.push('## Parameters', '');
@@ -91,7 +92,7 @@ export async function buildRunbook(request: RunbookRequest): Promise<string> {
   // (Only the values: the redactor's shapes, such as password=..., would take the Markdown around them too.)
   const secrets = given.filter(([k, v]) => playbook.params?.[k]?.secret && v !== '').map(([, v]) => v);
   const text = out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
-  return secrets.sort((a, b) => b.length - a.length).reduce((t, secret) => t.split(secret).join('********'), text);
+  return secrets.sort((a, b) => b.length - a.length).reduce((t, secret) => t.split(secret).join(MASK), text);
 }
 
 interface StepDoc {
