@@ -114,9 +114,8 @@ class Walker {
   /** The steps the run reaches, as the scheduler selects them (selection.ts); guardsOnly: an include passed by. */
   async steps(steps: Step[], prefix: string, frame: Frame, guardsOnly = false): Promise<void> {
     this.frame = frame;
-    // Handlers are not passed by --from (they run because steps that ran notified them).
-    const choice = { from: prefix.startsWith('handler:') ? undefined : this.run.options.from, tags: this.run.options.tags };
-    for (const { step, id, passedBy } of selectSteps(steps, prefix, choice, guardsOnly)) {
+    const selection = { from: this.run.options.from, tags: this.run.options.tags, handler: prefix.startsWith('handler:') };
+    for (const { step, id, passedBy } of selectSteps(steps, prefix, selection, guardsOnly)) {
       const withHosts = step.hosts === undefined && frame.inherited !== undefined ? { ...step, hosts: frame.inherited } : step;
       // As the scheduler: an include is entered (only for its guards when passed by); of the other steps a
       // guard always runs, the rest unless passed by.

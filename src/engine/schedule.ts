@@ -62,9 +62,8 @@ export class StepScheduler {
   runSteps = async (steps: Step[], prefix: string, handler: boolean, guardsOnly = false): Promise<boolean> => {
     const { run, options } = this;
     let stopped = false;
-    // Handlers are not passed by --from: they run because steps that ran notified them.
-    const choice = { from: handler ? undefined : run.options.from, tags: run.options.tags };
-    for (const { step, index, id, passedBy } of selectSteps(steps, prefix, choice, guardsOnly)) {
+    const selection = { from: run.options.from, tags: run.options.tags, handler };
+    for (const { step, index, id, passedBy } of selectSteps(steps, prefix, selection, guardsOnly)) {
       if (options.interrupt.aborted) stopped = true;
       if (stopped && step.cleanup !== true) continue;
       if (stopped) this.enterCleanup();

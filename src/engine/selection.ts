@@ -82,12 +82,19 @@ export interface SelectedStep {
 /**
  * Which steps of a list run, the one rule the scheduler (schedule.ts) and the pre-flight render
  * (preflight-render.ts) both follow, so that the pre-flight checks exactly the steps the run may reach.
- * `from` is --from (handlers: none, they run because steps that ran notified them); inside an include
+ * `from` is --from (not for handlers: they run because steps that ran notified them); inside an include
  * (prefix), --from is reached already unless it names a step of this very include. guardsOnly: the list
  * is an include passed by, all of whose steps are.
  */
-export function* selectSteps(steps: Step[], prefix: string, choice: { from?: string; tags?: string[] }, guardsOnly = false): Generator<SelectedStep> {
-  const { from, tags } = choice;
+export function* selectSteps(
+  steps: Step[],
+  prefix: string,
+  selection: { from?: string; tags?: string[]; handler: boolean },
+  guardsOnly = false,
+): Generator<SelectedStep> {
+  // Handlers are not passed by --from: they run because steps that ran notified them.
+  const from = selection.handler ? undefined : selection.from;
+  const tags = selection.tags;
   let reachedFrom = !from || !from.startsWith(prefix);
   for (const [index, step] of steps.entries()) {
     const id = prefix + step.id;
