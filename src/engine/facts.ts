@@ -14,7 +14,7 @@ import type { Transport } from '../transports/types.js';
  * the server when 'server' is among them; the caller keeps the rest (mergeFacts).
  */
 export async function gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts> {
-  const script = areas ? factsScript(host, { host: false, server: areas.includes('server') }) : factsScript(host) + serverPathsScript(host);
+  const script = areas ? factsScript(host, { host: false, server: areas.includes('server') }) : factsScript(host, { paths: true }) + serverPathsScript(host);
   try {
     await transport.connect();
     const result = await transport.exec(['/bin/sh', '-c', script], {

@@ -12,6 +12,7 @@ import { unknownFacts } from '../model/facts.js';
 import { shQuote } from '../transports/quote.js';
 import { CONTROL_FUNCTION, parseControl } from './identity.js';
 import { majorFromPgVersionFile, majorFromVersionNum } from './versions.js';
+import { PATHS_SQL } from './server-paths.js';
 
 export const FACTS_HEADER = 'pgplay-facts 1';
 
@@ -29,6 +30,8 @@ function factsSql(replayPausedExpr: string): string {
   const current = 'case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end';
   return [
     `select 'sql.version_num=' || current_setting('server_version_num')`,
+    // What `postgres --version` prints after "postgres (PostgreSQL) ": both are the build's PG_VERSION.
+    `select 'sql.server_version=' || current_setting('server_version')`,
     `select 'sql.data_directory=' || current_setting('data_directory')`,
     `select 'sql.port=' || current_setting('port')`,
     `select 'sql.in_recovery=' || pg_is_in_recovery()::text`,
@@ -44,23 +47,67 @@ function factsSql(replayPausedExpr: string): string {
     `select 'sql.client=' || json_build_object('application_name', application_name, 'client_addr', host(client_addr), ` +
       `'state', state, 'sync_state', sync_state, 'replay_lsn', replay_lsn::text, ` +
       `'lag_bytes', pg_wal_lsn_diff(${current}, replay_lsn)::bigint)::text from pg_stat_replication`,
+    ...CONTROL_SQL,
   ].join('\nunion all\n');
 }
+
+/**
+ * What pg_controldata would print, from the running server (which is then not worth a process):
+ * the system identifier and the latest checkpoint's timeline come from pg_control itself (these
+ * functions read the file on disk, as pg_controldata does). The cluster state is not exposed over
+ * SQL; a server that answers a query is either a primary, whose pg_control says "in production"
+ * from the end of recovery on, or a hot standby, which accepts connections only in archive recovery
+ * once consistent ("in archive recovery": crash recovery accepts none, and a standby that started
+ * with crash recovery writes "in archive recovery" when it switches). The shutdown states are written
+ * only after every backend has gone. Printed as `sqlcontrol.*`; the script turns them into the
+ * `control.*` lines only when the server serves this PGDATA.
+ */
+const CONTROL_SQL = [
+  `select 'sqlcontrol.system_identifier=' || system_identifier::text from pg_control_system()`,
+  `select 'sqlcontrol.state=' || case when pg_is_in_recovery() then 'in archive recovery' else 'in production' end`,
+  `select 'sqlcontrol.timeline=' || timeline_id::text from pg_control_checkpoint()`,
+];
 
 const SQL_PAUSED_PRE14 = factsSql('pg_is_wal_replay_paused()');
 const SQL_PAUSED_14 = factsSql("pg_get_wal_replay_pause_state() = 'paused'");
 
-/** Who and what the host is: read once per run (a step changes none of it). */
-const HOST_SECTION = `echo "hostname=$(hostname 2>/dev/null || uname -n)"
+/** Who the host is: read once per run (a step changes none of it). */
+const HOST_SECTION = `h=; IFS= read -r h 2>/dev/null < /proc/sys/kernel/hostname
+[ -n "$h" ] || h=$(hostname 2>/dev/null || uname -n)
+echo "hostname=$h"
 echo "user=$(id -un 2>/dev/null)"
 # The inventory's bindir is a claim too: its pg_ctl and the major of its postgres binary.
 echo 'bindir.checked=1'
 [ -x "$BINDIR/pg_ctl" ] && echo 'bindir.pg_ctl=1'
-[ -x "$BINDIR/postgres" ] && echo "bindir.postgres=$("$BINDIR/postgres" --version 2>&1 | head -n 1)"
 `;
 
-/** The running server: its postmaster, pg_ctl status and its own view over SQL. */
-const SERVER_SECTION = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=
+/**
+ * The version of the bindir's postgres, after the server section. When this PGDATA's postmaster (its
+ * pid from postmaster.pid, and the server that answered serves this PGDATA) executes this very file
+ * (same device and inode: a binary replaced on disk since it started is another inode), the version
+ * the server reported is the file's, and `postgres --version` prints "postgres (PostgreSQL) " followed
+ * by that same PG_VERSION: not worth a process.
+ */
+const BINDIR_POSTGRES_SECTION = `if [ -x "$BINDIR/postgres" ]; then
+  if [ -n "$SQL_VERSION" ] && [ -n "$pid" ] && [ "/proc/$pid/exe" -ef "$BINDIR/postgres" ]; then
+    echo "bindir.postgres=postgres (PostgreSQL) $SQL_VERSION"
+  else
+    v=$("$BINDIR/postgres" --version 2>&1); echo "bindir.postgres=\${v%%"$NL"*}"
+  fi
+fi
+`;
+
+/**
+ * The running server: its postmaster, pg_ctl status and its own view over SQL. With `paths`, the
+ * server-paths query (server-paths.ts) rides in the same session when the inventory's socket is this
+ * server's (the same socket file), its rows kept in PP_ROWS for that section.
+ */
+function serverSection(paths: boolean): string {
+  const withPaths = paths
+    ? `    if [ "$RUNSOCK/.s.PGSQL.$RUNPORT" -ef "$SOCKDIR/.s.PGSQL.$PORT" ]; then SQL="$SQL union all "${sq(PATHS_SQL)}; paths_asked=1; fi
+`
+    : '';
+  return `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=
 if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
   n=0
   while [ "$n" -lt 5 ] && IFS= read -r line; do
@@ -89,23 +136,37 @@ if [ "$running" = 1 ]; then
   else
     major=; IFS= read -r major 2>/dev/null < "$PGDATA/PG_VERSION"
     if [ "\${major:-0}" -ge 14 ] 2>/dev/null; then SQL=${sq(SQL_PAUSED_14)}; else SQL=${sq(SQL_PAUSED_PRE14)}; fi
-    out=$(PGCONNECT_TIMEOUT=10 "$PSQL" -X -A -t -q -w -v ON_ERROR_STOP=1 -h "$RUNSOCK" -p "$RUNPORT" -U "$DBUSER" -d postgres -c "$SQL" 2>&1); rc=$?
+${withPaths}    out=$(PGCONNECT_TIMEOUT=10 "$PSQL" -X -A -t -q -w -v ON_ERROR_STOP=1 -h "$RUNSOCK" -p "$RUNPORT" -U "$DBUSER" -d postgres -c "$SQL" 2>&1); rc=$?
     if [ "$rc" = 0 ]; then
-      dd=
+      dd=; sql_control=; sql_version=
       while IFS= read -r line; do
         case $line in
           sql.data_directory=*) dd=\${line#sql.data_directory=}; printf '%s\\n' "$line" ;;
+          sql.server_version=*) sql_version=\${line#sql.server_version=} ;;
           sql.*) printf '%s\\n' "$line" ;;
+          sqlcontrol.*) sql_control="$sql_control\${line#sql}$NL" ;;
+          paths.*) PP_ROWS="$PP_ROWS$line$NL" ;;
         esac
       done <<PGPLAY_SQL_OUT
 $out
 PGPLAY_SQL_OUT
-      [ -n "$dd" ] && echo "data_directory_real=$(cd "$dd" 2>/dev/null && pwd -P)"
-    else echo "psql_error=$(printf '%s' "$out" | head -n 3 | tr '\\n' ' ')"
+      if [ -n "$dd" ]; then real_dir "$dd"; echo "data_directory_real=$REAL"
+        # pg_control over SQL stands for pg_controldata only when this server serves this PGDATA.
+        if [ -n "$REAL" ] && [ "$REAL" = "$PGDATA_REAL" ]; then printf '%s' "$sql_control"; CONTROL_READ=1; SQL_VERSION=$sql_version; fi
+      fi
+      [ "$paths_asked" = 1 ] && PP_READ=1
+    else
+      # The first three lines of the error, on one line.
+      err=; n=0
+      while [ "$n" -lt 3 ] && IFS= read -r line; do n=$((n + 1)); err="$err$line "; done <<PGPLAY_SQL_ERR
+$out
+PGPLAY_SQL_ERR
+      echo "psql_error=$err"
     fi
   fi
 fi
 `;
+}
 
 /** Which parts the facts script reads besides the data directory (each default true). */
 export interface FactsSections {
@@ -113,6 +174,11 @@ export interface FactsSections {
   host?: boolean;
   /** The running server (postmaster, pg_ctl status, SQL). */
   server?: boolean;
+  /**
+   * Ask the server-paths query in the facts' own psql session (default false): for a script that
+   * serverPathsScript's section follows, which then reads the rows instead of starting a psql.
+   */
+  paths?: boolean;
 }
 
 /**
@@ -131,19 +197,27 @@ PORT=${sq(pg.port)}
 SOCKDIR=${sq(pg.socketDir)}
 DBUSER=${sq(pg.superuser)}
 LC_ALL=C; export LC_ALL
+NL='
+'
+# A directory with every symbolic link resolved, in REAL (empty when it cannot be entered): cd -P in
+# this shell instead of a $(cd && pwd -P) subshell; it leaves the shell in /, which nothing here minds.
+real_dir() { REAL=; cd -P -- "$1" 2>/dev/null && REAL=$PWD; cd / 2>/dev/null; }
 echo ${sq(FACTS_HEADER)}
-${withHost ? HOST_SECTION : ''}if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
+${withHost ? HOST_SECTION : ''}PGDATA_REAL=
+if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
 elif [ ! -e "$PGDATA" ]; then echo 'pgdata_dir=absent'
 elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
 elif [ ! -r "$PGDATA" ] || [ ! -x "$PGDATA" ]; then echo 'pgdata_dir=unreadable'
-else echo 'pgdata_dir=present'; echo "pgdata_real=$(cd "$PGDATA" && pwd -P)"
+else echo 'pgdata_dir=present'; real_dir "$PGDATA"; PGDATA_REAL=$REAL; echo "pgdata_real=$PGDATA_REAL"
 fi
 if [ -n "$PGDATA" ] && [ -r "$PGDATA/PG_VERSION" ]; then v=; IFS= read -r v < "$PGDATA/PG_VERSION"; echo "pg_version_file=$v"; fi
 for f in standby.signal recovery.signal recovery.conf; do
   [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
 done
-[ -n "$PGDATA" ] && pgplay_control "$PGDATA" "$BINDIR"
-${withServer ? SERVER_SECTION : ''}echo 'end=1'
+CONTROL_READ=; SQL_VERSION=; PP_READ=; PP_ROWS=; paths_asked=
+${withServer ? serverSection(sections.paths ?? false) : ''}# pg_controldata only when the server did not tell (stopped, not answering, or another PGDATA's).
+[ -n "$PGDATA" ] && [ "$CONTROL_READ" != 1 ] && pgplay_control "$PGDATA" "$BINDIR"
+${withHost ? BINDIR_POSTGRES_SECTION : ''}echo 'end=1'
 `;
 }
 

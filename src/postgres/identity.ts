@@ -35,8 +35,9 @@ const DB_STATES = [
  * `control.system_identifier=`, `control.state=` (or `control.state_code=`) and `control.timeline=`
  * lines, and nothing when there is no readable pg_control. pg_controldata first; when it is missing or
  * from another major, the few fields whose offsets are the same in every pg_control from 11 to 17.
- * Shell builtins only beside pg_controldata itself: every facts probe and identity read runs it, and a
- * grep and a sed per call were two more processes each time (case and a read loop do their work).
+ * Shell builtins only beside pg_controldata itself: every identity read runs it, and so does every facts
+ * probe of a server that does not answer; a grep and a sed per call were two more processes each time
+ * (case and a read loop do their work), and a pipe into the loop two forks (a here-document is none).
  */
 export const CONTROL_FUNCTION = `pgplay_control() {
   [ -r "$1/global/pg_control" ] || return 0
@@ -46,7 +47,7 @@ export const CONTROL_FUNCTION = `pgplay_control() {
     ''|*WARNING*|*'could not'*) cd_out= ;;
   esac
   if [ -n "$cd_out" ]; then
-    printf '%s\\n' "$cd_out" | while IFS= read -r cd_line; do
+    while IFS= read -r cd_line; do
       case $cd_line in
         'Database cluster state:'*) cd_key=control.state ;;
         "Latest checkpoint's TimeLineID:"*) cd_key=control.timeline ;;
@@ -56,7 +57,9 @@ export const CONTROL_FUNCTION = `pgplay_control() {
       cd_value=\${cd_line#*:}
       while :; do case $cd_value in ' '*) cd_value=\${cd_value# } ;; *) break ;; esac; done
       printf '%s=%s\\n' "$cd_key" "$cd_value"
-    done
+    done <<PGPLAY_CONTROLDATA
+$cd_out
+PGPLAY_CONTROLDATA
   elif command -v od >/dev/null 2>&1; then
     echo "control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$1/global/pg_control" | tr -d ' ')"
     echo "control.state_code=$(od -A n -t u4 -j 16 -N 4 "$1/global/pg_control" | tr -d ' ')"

@@ -7,12 +7,15 @@
  *
  * The script is a section appended to the facts script (one round trip); it prints `paths.*` lines,
  * each path also resolved through symlinks, so that /var/run and /run, or a symlinked PGDATA, compare equal.
+ * When the facts' own psql session already asked PATHS_SQL (factsScript with `paths`: the inventory's
+ * socket is the running server's), the section reads those rows (PP_READ, PP_ROWS) instead of
+ * starting a second psql. Shell builtins only besides that psql: it runs in every full gathering.
  */
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { shQuote } from '../transports/quote.js';
 
-const PATHS_SQL = ['config_file', 'hba_file', 'data_directory']
+export const PATHS_SQL = ['config_file', 'hba_file', 'data_directory']
   .map((name) => `select 'paths.${name}=' || current_setting('${name}')`)
   .join(' union all ');
 
@@ -22,21 +25,40 @@ export function serverPathsScript(host: Host): string {
   const pg = host.postgres;
   const configDir = pg.configDir ?? host.pgdata;
   return `
-(
 PP_BINDIR=${shQuote(pg.bindir)}; PP_PORT=${shQuote(String(pg.port))}; PP_SOCK=${shQuote(pg.socketDir)}; PP_USER=${shQuote(pg.superuser)}
 PP_PGDATA=${shQuote(host.pgdata)}; PP_CONFDIR=${shQuote(configDir)}
-pp_real() { if [ -d "$1" ]; then (cd "$1" 2>/dev/null && pwd -P); elif [ -e "$1" ]; then d=$(cd "$(dirname "$1")" 2>/dev/null && pwd -P) && [ -n "$d" ] && echo "$d/$(basename "$1")"; fi; }
-echo "paths.inventory_pgdata_real=$(pp_real "$PP_PGDATA")"
-echo "paths.inventory_config_dir_real=$(pp_real "$PP_CONFDIR")"
-if [ -x "$PP_BINDIR/psql" ]; then PP_PSQL=$PP_BINDIR/psql; else PP_PSQL=$(command -v psql 2>/dev/null); fi
-if [ -n "$PP_PSQL" ] && [ -S "$PP_SOCK/.s.PGSQL.$PP_PORT" ]; then
-  PGCONNECT_TIMEOUT=10 "$PP_PSQL" -X -A -t -q -w -h "$PP_SOCK" -p "$PP_PORT" -U "$PP_USER" -d postgres -c ${shQuote(PATHS_SQL)} 2>/dev/null |
-    grep '^paths\\.' | while IFS= read -r line; do
-      echo "$line"; key=\${line%%=*}; echo "\${key}_real=$(pp_real "\${line#*=}")"
-    done
+# A path with every symbolic link resolved, in PP_REAL: a directory itself, a file through its
+# directory (as $(cd "$(dirname f)" && pwd -P)/$(basename f) would, without the three processes).
+pp_real() {
+  PP_REAL=
+  if [ -d "$1" ]; then cd -P -- "$1" 2>/dev/null && PP_REAL=$PWD
+  elif [ -e "$1" ]; then
+    case $1 in */*) pp_dir=\${1%/*}; pp_dir=\${pp_dir:-/} ;; *) pp_dir=. ;; esac
+    cd -P -- "$pp_dir" 2>/dev/null && [ -n "$PWD" ] && PP_REAL=$PWD/\${1##*/}
+  fi
+  cd / 2>/dev/null
+}
+pp_rows() {
+  while IFS= read -r pp_line; do
+    case $pp_line in paths.*) echo "$pp_line"; pp_real "\${pp_line#*=}"; echo "\${pp_line%%=*}_real=$PP_REAL" ;; esac
+  done
+}
+pp_real "$PP_PGDATA"; echo "paths.inventory_pgdata_real=$PP_REAL"
+pp_real "$PP_CONFDIR"; echo "paths.inventory_config_dir_real=$PP_REAL"
+if [ "\${PP_READ:-}" = 1 ]; then
+  pp_rows <<PGPLAY_PATHS
+\${PP_ROWS:-}
+PGPLAY_PATHS
+else
+  if [ -x "$PP_BINDIR/psql" ]; then PP_PSQL=$PP_BINDIR/psql; else PP_PSQL=$(command -v psql 2>/dev/null); fi
+  if [ -n "$PP_PSQL" ] && [ -S "$PP_SOCK/.s.PGSQL.$PP_PORT" ]; then
+    pp_out=$(PGCONNECT_TIMEOUT=10 "$PP_PSQL" -X -A -t -q -w -h "$PP_SOCK" -p "$PP_PORT" -U "$PP_USER" -d postgres -c ${shQuote(PATHS_SQL)} 2>/dev/null)
+    pp_rows <<PGPLAY_PATHS
+$pp_out
+PGPLAY_PATHS
+  fi
 fi
 echo 'paths.end=1'
-)
 `;
 }
 

@@ -1,0 +1,141 @@
+/**
+ * What reading a host's state costs, counted in programs started (every exec is tens of milliseconds
+ * on a slow machine): a full facts gathering and a probe, on a running and on a stopped cluster, traced
+ * with strace. And the proof that the cheap path says the same: pg_control's fields and the bindir's
+ * postgres version read over SQL from the running server equal what pg_controldata and
+ * `postgres --version` print.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { execaSync } from 'execa';
+import { LocalTransport } from '../../src/transports/local.js';
+import type { Transport } from '../../src/transports/types.js';
+import { gatherFacts } from '../../src/engine/facts.js';
+import { factsArgv, parseFacts } from '../../src/postgres/facts.js';
+import { parseControl } from '../../src/postgres/identity.js';
+import type { FactArea } from '../../src/model/facts.js';
+import type { Host } from '../../src/model/inventory.js';
+import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
+
+const strace = execaSync('sh', ['-c', 'command -v strace'], { reject: false }).stdout.trim();
+
+/** The programs (basenames, sorted) that `argv` exec'd, the first one (/bin/sh itself) left out. */
+async function programsStartedBy(host: Host, run: (t: Transport) => Promise<unknown>): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgplay-strace-'));
+  await chmod(dir, 0o777);
+  const inner = new LocalTransport(host);
+  // -ff: one file per process, so no line is split by another process's calls.
+  const traced = {
+    connect: () => inner.connect(),
+    exec: (argv: string[], opts: Parameters<Transport['exec']>[1]) =>
+      inner.exec([strace, '-ff', '-qq', '-e', 'trace=execve', '-o', join(dir, 'trace'), ...argv], opts),
+  } as unknown as Transport;
+  try {
+    await run(traced);
+    const execs: Array<{ pid: number; program: string }> = [];
+    for (const file of await readdir(dir)) {
+      const pid = Number(file.split('.')[1]);
+      for (const line of (await readFile(join(dir, file), 'utf8')).split('\n')) {
+        const m = /^execve\("([^"]+)".* = 0$/.exec(line);
+        if (m) execs.push({ pid, program: basename(m[1]!) });
+      }
+    }
+    const first = Math.min(...execs.map((e) => e.pid));
+    return execs.filter((e) => !(e.pid === first && e.program === 'sh')).map((e) => e.program).sort();
+  } finally {
+    await inner.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const fullGathering = (host: Host) => (t: Transport) => gatherFacts(host, t);
+const refresh = (host: Host, areas: FactArea[]) => (t: Transport) => gatherFacts(host, t, areas);
+const probe = (host: Host) => (t: Transport) => t.exec(factsArgv(host, { host: false }), { become: PG_OS_USER });
+
+describe.skipIf(!strace)('processes started by one facts gathering and one probe', () => {
+  let cluster: Cluster;
+  let host: Host;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ port: 21518 });
+    host = hostForCluster(cluster);
+  });
+
+  afterAll(async () => {
+    await stopAllClusters();
+  });
+
+  it('a running server: one psql and pg_ctl; pg_controldata and postgres --version are read over SQL', async () => {
+    expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'pg_ctl', 'psql']);
+    expect(await programsStartedBy(host, probe(host))).toEqual(['pg_ctl', 'psql']);
+    expect(await programsStartedBy(host, refresh(host, ['pgdata', 'server']))).toEqual(['pg_ctl', 'psql']);
+  });
+
+  it('a stopped server: pg_controldata and postgres --version, no psql', async () => {
+    await cluster.stop({ keep: true });
+    try {
+      expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'pg_controldata', 'pg_ctl', 'postgres']);
+      expect(await programsStartedBy(host, probe(host))).toEqual(['pg_controldata', 'pg_ctl']);
+    } finally {
+      await cluster.start();
+    }
+  });
+});
+
+/** The raw script output of the facts script, as the PGDATA owner. */
+async function factsOutput(host: Host, sections: Parameters<typeof factsArgv>[1]): Promise<string> {
+  const t = new LocalTransport(host);
+  try {
+    return (await t.exec(factsArgv(host, sections), { become: PG_OS_USER })).stdout;
+  } finally {
+    await t.close();
+  }
+}
+
+function lookup(stdout: string): (key: string) => string | undefined {
+  const kv = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return (key) => kv.get(key);
+}
+
+describe('pg_control and the bindir read over SQL equal pg_controldata and postgres --version', () => {
+  afterAll(async () => {
+    await stopAllClusters();
+  });
+
+  it('on a running primary and a running standby', async () => {
+    const primary = await startCluster({ port: 21518, settings: { wal_level: 'replica', max_wal_senders: 5 } });
+    const standby = await startCluster({ port: 21519, noStart: true, init: false });
+    const bb = execaSync(
+      'runuser',
+      ['-u', PG_OS_USER, '--', join(primary.bindir, 'pg_basebackup'), '-D', standby.pgdata, '-R', '-X', 'stream', '-d', `host=${primary.socketDir} port=21518 user=${PG_OS_USER}`],
+      { reject: false },
+    );
+    expect(bb.stderr).toBe('');
+    await standby.start();
+    for (const [cluster, state] of [[primary, 'in production'], [standby, 'in archive recovery']] as const) {
+      const host = hostForCluster(cluster);
+      // The server section off: pg_controldata and postgres --version are what the script reads.
+      const fromTools = await factsOutput(host, { server: false });
+      const fromSql = await factsOutput(host, {});
+      expect(lookup(fromSql)('running')).toBe('1');
+      expect(lookup(fromTools)('running')).toBeUndefined();
+      const control = parseControl(lookup(fromTools));
+      expect(control.state).toBe(state);
+      expect(parseControl(lookup(fromSql))).toEqual(control);
+      expect(lookup(fromSql)('bindir.postgres')).toBe(lookup(fromTools)('bindir.postgres'));
+      expect(lookup(fromTools)('bindir.postgres')).toMatch(/^postgres \(PostgreSQL\) 15\./);
+      const toolsFacts = parseFacts(fromTools);
+      const sqlFacts = parseFacts(fromSql);
+      expect(sqlFacts.error).toBeUndefined();
+      for (const key of ['cluster_state', 'system_identifier', 'bindir', 'pgdata_version', 'hostname', 'user'] as const) {
+        expect(sqlFacts[key], key).toEqual(toolsFacts[key]);
+      }
+    }
+  });
+});
