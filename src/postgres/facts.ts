@@ -152,7 +152,7 @@ $out
 PGPLAY_SQL_OUT
       if [ -n "$dd" ]; then real_dir "$dd"; echo "data_directory_real=$REAL"
         # pg_control over SQL stands for pg_controldata only when this server serves this PGDATA.
-        if [ -n "$REAL" ] && [ "$REAL" = "$PGDATA_REAL" ]; then printf '%s' "$sql_control"; CONTROL_READ=1; SQL_VERSION=$sql_version; fi
+        if [ -n "$sql_control" ] && [ -n "$REAL" ] && [ "$REAL" = "$PGDATA_REAL" ]; then printf '%s' "$sql_control"; CONTROL_READ=1; SQL_VERSION=$sql_version; fi
       fi
       [ "$paths_asked" = 1 ] && PP_READ=1
     else

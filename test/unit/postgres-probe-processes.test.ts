@@ -47,9 +47,13 @@ beforeAll(async () => {
     // The port and socket the probe passes must be postmaster.pid's, not the inventory's.
     psql: [
       'case " $* " in *" -h DIR/run -p 25432 "*) ;; *) echo "psql: wrong server: $*" >&2; exit 2 ;; esac',
+      'case " $* " in *" -U postgres "*) ;; *) echo "psql: FATAL:  role does not exist" >&2; exit 2 ;; esac',
       "printf '%s\\n' 'sql.version_num=150010' 'sql.data_directory=DIR/data' 'sql.port=25432' 'sql.in_recovery=true'",
       "printf '%s\\n' 'sql.system_identifier=7312345678901234567' 'sql.timeline=3' 'sql.current_lsn=' 'sql.receive_lsn=0/3000060'",
       "printf '%s\\n' 'sql.replay_lsn=0/3000060' 'sql.replay_paused=false'",
+      // pg_control and the version as the server reads them (facts.ts CONTROL_SQL): no pg_controldata then.
+      "printf '%s\\n' 'sql.server_version=15.10' 'sqlcontrol.system_identifier=7312345678901234567'",
+      "printf '%s\\n' 'sqlcontrol.state=in archive recovery' 'sqlcontrol.timeline=3'",
     ].join('\n'),
   };
   for (const [name, body] of Object.entries(tools)) {
@@ -60,11 +64,11 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const host = (): Host =>
+const host = (superuser = 'postgres'): Host =>
   ({
     name: 'db2',
     pgdata,
-    postgres: { bindir, port: 5432, socketDir: '/nonexistent', superuser: 'postgres' },
+    postgres: { bindir, port: 5432, socketDir: '/nonexistent', superuser },
   }) as unknown as Host;
 
 async function ran(): Promise<string[]> {
@@ -74,7 +78,7 @@ async function ran(): Promise<string[]> {
 }
 
 describe('the probes start no helper processes beside the bindir tools', () => {
-  it('facts: postmaster.pid, pg_control, pg_ctl status and SQL all read with only pg_controldata, pg_ctl and psql run', async () => {
+  it('facts: postmaster.pid, pg_control, pg_ctl status and SQL all read with only pg_ctl and psql run', async () => {
     const [cmd, ...args] = factsArgv(host(), { host: false });
     const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
     expect(r.stderr).toBe('');
@@ -94,7 +98,17 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     });
     expect(facts.error).toBeUndefined();
     expect(r.stdout).toContain(`postmaster_pid=${process.pid}\npid_alive=1\n`);
-    expect(await ran()).toEqual(['pg_controldata', 'pg_ctl', 'psql']);
+    expect(await ran()).toEqual(['pg_ctl', 'psql']);
+  });
+
+  it('facts: a server that does not answer leaves pg_control to pg_controldata', async () => {
+    const [cmd, ...args] = factsArgv(host('no_such_role'), { host: false });
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    expect(r.stderr).toBe('');
+    const facts = parseFacts(r.stdout);
+    expect(facts).toMatchObject({ running: true, cluster_state: 'in archive recovery', system_identifier: '7312345678901234567', timeline: 3 });
+    expect(facts.error).toMatch(/^psql: .*role does not exist/);
+    expect(await ran()).toEqual(['pg_ctl', 'psql', 'pg_controldata']);
   });
 
   it('identity: a cluster directory read with only stat and pg_controldata run', async () => {
