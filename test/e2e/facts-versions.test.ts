@@ -8,12 +8,22 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalTransport } from '../../src/transports/local.js';
 import { factsArgv, parseFacts } from '../../src/postgres/facts.js';
+import { parseControl } from '../../src/postgres/identity.js';
 import { embeddedBindir, EMBEDDED_CACHE } from '../support/embedded-pg.js';
 import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters } from '../support/cluster.js';
 
 afterAll(async () => {
   await stopAllClusters();
 });
+
+function lookup(stdout: string): (key: string) => string | undefined {
+  const kv = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return (key) => kv.get(key);
+}
 
 describe.each([
   { major: 11, port: 25411 },
@@ -46,6 +56,14 @@ describe.each([
         replication_clients: [],
       });
       expect(running.error).toBeUndefined();
+      // The running server's pg_control and version read over SQL say what the tools say (here the raw
+      // pg_control read: no pg_controldata in these packages) and what `postgres --version` prints.
+      const fromTools = (await t.exec(factsArgv(host, { server: false }), { become: PG_OS_USER })).stdout;
+      const fromSql = (await t.exec(factsArgv(host), { become: PG_OS_USER })).stdout;
+      expect(fromSql).toMatch(/^control\.state=in production$/m);
+      expect(parseControl(lookup(fromSql))).toEqual(parseControl(lookup(fromTools)));
+      expect(lookup(fromSql)('bindir.postgres')).toBe(lookup(fromTools)('bindir.postgres'));
+      expect(lookup(fromTools)('bindir.postgres')).toMatch(new RegExp(`^postgres \\(PostgreSQL\\) ${major}\\.`));
 
       await c.stop({ keep: true });
       const stopped = parseFacts((await t.exec(factsArgv(host), { become: PG_OS_USER })).stdout);
