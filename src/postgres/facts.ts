@@ -13,6 +13,7 @@ import { shQuote } from '../transports/quote.js';
 import { CONTROL_FUNCTION, parseControl } from './identity.js';
 import { majorFromPgVersionFile, majorFromVersionNum } from './versions.js';
 import { PATHS_SQL } from './server-paths.js';
+import { PG_CTL_STATUS_FUNCTION } from './pg-ctl-status.js';
 
 export const FACTS_HEADER = 'pgplay-facts 1';
 
@@ -119,12 +120,17 @@ if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
 fi
 running=0
 if [ -n "$PGDATA" ] && [ -x "$BINDIR/pg_ctl" ]; then
-  out=$("$BINDIR/pg_ctl" status -D "$PGDATA" 2>&1); rc=$?
+  # pg_ctl's own answer where it is certain without it (pg-ctl-status.ts), else pg_ctl.
+  pgplay_ctl_status "$PGDATA"
+  if [ -n "$ctl_rc" ]; then rc=$ctl_rc
+  else
+    out=$("$BINDIR/pg_ctl" status -D "$PGDATA" 2>&1); rc=$?
+    case $out in
+      *'(PID: '*')'*) ctl_pid=\${out##*'(PID: '}; ctl_pid=\${ctl_pid%%')'*} ;;
+    esac
+  fi
   echo "pg_ctl_status=$rc"
-  case $out in
-    *'(PID: '*')'*) ctl_pid=\${out##*'(PID: '}; ctl_pid=\${ctl_pid%%')'*}
-      case $ctl_pid in ''|*[!0-9]*) ;; *) echo "pg_ctl_pid=$ctl_pid" ;; esac ;;
-  esac
+  case $ctl_pid in ''|*[!0-9]*) ;; *) echo "pg_ctl_pid=$ctl_pid" ;; esac
   [ "$rc" = 0 ] && running=1
 elif [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   running=1
@@ -191,6 +197,7 @@ export function factsScript(host: Host, sections: FactsSections = {}): string {
   const withServer = sections.server ?? true;
   return `
 ${CONTROL_FUNCTION}
+${PG_CTL_STATUS_FUNCTION}
 PGDATA=${sq(host.pgdata ?? '')}
 BINDIR=${sq(pg.bindir)}
 PORT=${sq(pg.port)}

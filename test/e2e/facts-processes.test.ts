@@ -6,7 +6,8 @@
  * `postgres --version` print.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execaSync } from 'execa';
@@ -15,6 +16,7 @@ import type { Transport } from '../../src/transports/types.js';
 import { gatherFacts } from '../../src/engine/facts.js';
 import { factsArgv, parseFacts } from '../../src/postgres/facts.js';
 import { parseControl } from '../../src/postgres/identity.js';
+import { PG_CTL_STATUS_FUNCTION } from '../../src/postgres/pg-ctl-status.js';
 import type { FactArea } from '../../src/model/facts.js';
 import type { Host } from '../../src/model/inventory.js';
 import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
@@ -67,17 +69,17 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
     await stopAllClusters();
   });
 
-  it('a running server: one psql and pg_ctl; pg_controldata and postgres --version are read over SQL', async () => {
-    expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'pg_ctl', 'psql']);
-    expect(await programsStartedBy(host, probe(host))).toEqual(['pg_ctl', 'psql']);
-    expect(await programsStartedBy(host, refresh(host, ['pgdata', 'server']))).toEqual(['pg_ctl', 'psql']);
+  it('a running server: one psql; pg_ctl status, pg_controldata and postgres --version need no process', async () => {
+    expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'psql']);
+    expect(await programsStartedBy(host, probe(host))).toEqual(['psql']);
+    expect(await programsStartedBy(host, refresh(host, ['pgdata', 'server']))).toEqual(['psql']);
   });
 
-  it('a stopped server: pg_controldata and postgres --version, no psql', async () => {
+  it('a stopped server: pg_controldata and postgres --version, no psql nor pg_ctl', async () => {
     await cluster.stop({ keep: true });
     try {
-      expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'pg_controldata', 'pg_ctl', 'postgres']);
-      expect(await programsStartedBy(host, probe(host))).toEqual(['pg_controldata', 'pg_ctl']);
+      expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'pg_controldata', 'postgres']);
+      expect(await programsStartedBy(host, probe(host))).toEqual(['pg_controldata']);
     } finally {
       await cluster.start();
     }
@@ -136,6 +138,53 @@ describe('pg_control and the bindir read over SQL equal pg_controldata and postg
       for (const key of ['cluster_state', 'system_identifier', 'bindir', 'pgdata_version', 'hostname', 'user'] as const) {
         expect(sqlFacts[key], key).toEqual(toolsFacts[key]);
       }
+    }
+  });
+});
+
+describe('pg_ctl status answered in the shell where the answer is certain, by pg_ctl otherwise', () => {
+  afterAll(async () => {
+    await stopAllClusters();
+  });
+
+  it('says what pg_ctl says for every kind of data directory', async () => {
+    const cluster = await startCluster({ port: 21518 });
+    const uid = Number(execaSync('id', ['-u', PG_OS_USER]).stdout);
+    const gid = Number(execaSync('id', ['-g', PG_OS_USER]).stdout);
+    const root = await mkdtemp(join(tmpdir(), 'pgplay-ctl-'));
+    await chown(root, uid, gid);
+    const gone = spawnSync('true').pid; // a pid that has just exited: a stale pid file
+    const cases: Array<{ name: string; pidFile?: string; version?: false; dir?: string; answered: boolean }> = [
+      { name: 'running', dir: cluster.pgdata, answered: true },
+      { name: 'stopped, no pid file', answered: true },
+      { name: 'stale pid file', pidFile: `${gone}\n`, answered: true },
+      { name: 'pid of another user (kill: EPERM)', pidFile: '1\n', answered: true },
+      { name: 'pid of a live process that is no postmaster of it', pidFile: `${cluster.pid}\n`, answered: true },
+      { name: 'empty pid file', pidFile: '', answered: false },
+      { name: 'garbage in the pid file', pidFile: 'x12\n', answered: false },
+      { name: 'single-user backend', pidFile: `-${cluster.pid}\n`, answered: false },
+      { name: 'no PG_VERSION', version: false, answered: false },
+      { name: 'no directory', dir: join(root, 'nothing'), answered: true },
+    ];
+    try {
+      for (const c of cases) {
+        let dir = c.dir;
+        if (!dir) {
+          dir = join(root, c.name.replace(/\W+/g, '-'));
+          await mkdir(dir);
+          if (c.version !== false) await writeFile(join(dir, 'PG_VERSION'), '15\n');
+          if (c.pidFile !== undefined) await writeFile(join(dir, 'postmaster.pid'), c.pidFile);
+          for (const f of ['', 'PG_VERSION', 'postmaster.pid']) await chown(join(dir, f), uid, gid).catch(() => undefined);
+        }
+        const ours = execaSync('runuser', ['-u', PG_OS_USER, '--', '/bin/sh', '-c', `${PG_CTL_STATUS_FUNCTION}\npgplay_ctl_status "$1"; echo "$ctl_rc $ctl_pid"`, 'sh', dir]);
+        const pgCtl = execaSync('runuser', ['-u', PG_OS_USER, '--', join(cluster.bindir, 'pg_ctl'), 'status', '-D', dir], { reject: false });
+        const [rc = '', pid = ''] = ours.stdout.split(' ');
+        expect(rc !== '', `${c.name}: answered without pg_ctl`).toBe(c.answered);
+        if (rc === '') continue;
+        expect(`${c.name}: ${rc} ${pid}`).toBe(`${c.name}: ${pgCtl.exitCode} ${/\(PID: (\d+)\)/.exec(pgCtl.stdout)?.[1] ?? ''}`);
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });
