@@ -140,7 +140,7 @@ describe('connections: one per host and user, closed at the end', () => {
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
   });
 
-  it('SQL steps share the connection; a restart closes it; a restart behind pgplay\'s back is noticed before reuse; the pg_ctl restart is probed once in check and once after', async () => {
+  it('SQL steps share the connection; a restart closes it; a restart behind pgplay\'s back is noticed before reuse; the pg_ctl restart is read once before it and once after', async () => {
     const file = join(lab.dir, 'connections.yml');
     const count = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgplay'";
     await writeFile(
