@@ -8,7 +8,7 @@ import { checkServiceView, promoteServer, reloadServer, serviceShell, startServe
 import { probe, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import { guardDestruction } from './identity-guard.js';
-import type { Action, ActionContext, Outcome } from './types.js';
+import { ENGINE_SERVER_READ, type Action, type ActionContext, type Outcome } from './types.js';
 
 export type PostgresState = 'initialized' | 'started' | 'stopped' | 'restarted' | 'reloaded' | 'promoted';
 
@@ -236,7 +236,9 @@ const PROBED = 'postgres.probed';
 const STOP_GUARDED = 'postgres.stop.guarded';
 
 async function probeForApply(ctx: ActionContext): Promise<HostFacts> {
-  const facts = await probe(ctx);
+  // A start or restart: the engine read this server for this step moments ago (the one-primary
+  // invariant's read, after the locks, on the first attempt); that is the probe, not a second one.
+  const facts = (ctx.checkReads?.get(ENGINE_SERVER_READ) as HostFacts | undefined) ?? (await probe(ctx));
   ctx.checkReads?.set(PROBED, facts);
   return facts;
 }

@@ -90,6 +90,15 @@ export interface ActionContext {
   checkReads?: Map<string, unknown>;
 }
 
+/**
+ * ctx.checkReads key the engine fills on a step's first attempt when it has just read the host's data
+ * directory and server for that very step (the one-primary invariant's read before a step that can start
+ * or promote a server, engine/guards.ts): the facts script's data directory and server sections, what
+ * postgres/probe.ts reads, read after the run's locks and moments before check. A check that would probe
+ * the same takes it instead; absent on a retry (it must see the host as it is now) and on other steps.
+ */
+export const ENGINE_SERVER_READ = 'engine.server-read';
+
 export interface Action<I = Record<string, unknown>> {
   name: string;
   summary: string;

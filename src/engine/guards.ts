@@ -8,14 +8,17 @@
  *
  * 2. The one-primary invariant, enforced by the engine whatever the playbook says: at most one server
  *    of the cluster runs read-write among the inventory's database hosts (drill copies excepted: they
- *    are promoted scratch copies that never archive). Read live before and after every step whose
- *    action can change a role (a promotion, a restore that promotes, a start); a step that would make a
- *    second primary is refused before it runs, and a second primary found after a step stops the run.
+ *    are promoted scratch copies that never archive). Read live before every step whose action can
+ *    change a role (a promotion, a restore that promotes, a start), and again after it unless it changed
+ *    nothing on any host (then the read before it still describes every server it could have touched);
+ *    a step that would make a second primary is refused before it runs, and a second primary found
+ *    after a step stops the run.
  *    Both exit 3. "Of the cluster": servers whose pg_control names the same system identifier (split
  *    brain is one cluster diverging); a server whose identifier is unknown counts with every cluster.
  *    A foreign cluster on a host is the identity checks' business, not a second primary.
  */
 import type { RoleChange } from './action.js';
+import type { HostFacts } from '../model/facts.js';
 import { stopCommandText } from '../postgres/service.js';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
@@ -75,12 +78,13 @@ function roleChanges(run: RunContext, step: Step, hosts: string[]): Map<string, 
 
 /**
  * Reads every watched host's server now (its facts' 'server' area: running, recovery, pg_control's
- * identifier, always read afresh here) and returns the ones running read-write.
+ * identifier, always read afresh here) and returns the ones running read-write, with what each read found.
  */
-async function readWriteServers(run: RunContext): Promise<string[]> {
+async function readWriteServers(run: RunContext): Promise<{ readWrite: string[]; reads: Map<string, HostFacts> }> {
   const hosts = clusterHosts(run);
-  await Promise.all(hosts.map((h) => run.refreshFacts(h, ['server'])));
-  return hosts.filter((h) => run.facts[h]!.running && run.facts[h]!.in_recovery === false);
+  const fresh = await Promise.all(hosts.map((h) => run.refreshFacts(h, ['server'])));
+  const reads = new Map(hosts.map((h, i) => [h, fresh[i]!] as const));
+  return { readWrite: hosts.filter((h) => run.facts[h]!.running && run.facts[h]!.in_recovery === false), reads };
 }
 
 /** Whether two servers may be copies of one cluster (an unknown identifier may be anything). */
@@ -114,11 +118,22 @@ function splitBrain(run: RunContext, readWrite: string[], when: string): PgplayE
 export interface RoleWatch {
   /** Set when the step must not run: the result every host reports instead. */
   refusal?: HostStepResult;
-  /** After the step: the error that stops the run when a second primary appeared. */
-  after(): Promise<PgplayError | undefined>;
+  /**
+   * What the read before the step found on each host the step may turn read-write (its data directory
+   * and server, as the facts script read them for this step, after the run's locks): the step's first
+   * attempt there checks on it instead of reading it again (ENGINE_SERVER_READ). Only reads that reached
+   * the host.
+   */
+  reads: ReadonlyMap<string, HostFacts>;
+  /**
+   * After the step: the error that stops the run when a second primary appeared. `changed`: whether any
+   * host's result may have changed something (changed, or failed: a failure may come after a change).
+   * A step that changed nothing anywhere cannot have made a primary; the read before it stands.
+   */
+  after(changed: boolean): Promise<PgplayError | undefined>;
 }
 
-const NOTHING: RoleWatch = { after: async () => undefined };
+const NOTHING: RoleWatch = { reads: new Map(), after: async () => undefined };
 
 /** The invariant around one step; a no-op for steps that cannot change a role, and under plan. */
 export async function watchRoles(run: RunContext, step: Step, hosts: string[]): Promise<RoleWatch> {
@@ -127,9 +142,10 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
   if (changes.size === 0) return NOTHING;
   const refuse = (error: PgplayError): RoleWatch => ({
     refusal: { status: 'failed', error, attempts: 0, durationMs: 0, outcome: { changed: false, msg: error.message } },
+    reads: new Map(),
     after: async () => undefined,
   });
-  const before = await readWriteServers(run);
+  const { readWrite: before, reads } = await readWriteServers(run);
   const already = splitGroup(run, before);
   if (already.length > 1) return refuse(splitBrain(run, already, `before step ${step.id}`));
   for (const [host, change] of changes) {
@@ -147,8 +163,10 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
     }
   }
   return {
-    async after() {
-      const split = splitGroup(run, await readWriteServers(run));
+    reads: new Map([...reads].filter(([h, facts]) => changes.has(h) && facts.reachable)),
+    async after(changed) {
+      if (!changed) return undefined;
+      const split = splitGroup(run, (await readWriteServers(run)).readWrite);
       return split.length > 1 ? splitBrain(run, split, `after step ${step.id}`) : undefined;
     },
   };

@@ -123,8 +123,12 @@ export class RunContext {
     return transport;
   }
 
-  /** Reads a host's facts again: all of them, or only `areas` (what a step declared it changed). */
-  async refreshFacts(hostName: string, areas?: readonly FactArea[]): Promise<void> {
+  /**
+   * Reads a host's facts again: all of them, or only `areas` (what a step declared it changed). Returns
+   * what this read itself found (before it is merged with what the run knew), for a caller that hands it
+   * on as a read of this moment (guards.ts: the invariant's read before a step, for that step's check).
+   */
+  async refreshFacts(hostName: string, areas?: readonly FactArea[]): Promise<HostFacts> {
     const transport = this.transportFor(hostName);
     // Connect first so a failure keeps its hint and expected (how to trust a host key, which key
     // to check) for the steps that report it; gathering facts would only keep the message.
@@ -133,8 +137,7 @@ export class RunContext {
       delete this.connectionErrors[hostName];
     } catch (e) {
       if (e instanceof PgplayError) this.connectionErrors[hostName] = e;
-      this.facts[hostName] = unknownFacts((e as Error).message);
-      return;
+      return (this.facts[hostName] = unknownFacts((e as Error).message));
     }
     // Gathering facts only reads: it must not count as a change that drops what was read ahead.
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
@@ -142,6 +145,7 @@ export class RunContext {
     const partial = this.facts[hostName]?.reachable ? areas : undefined;
     const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
     this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
+    return fresh;
   }
 
   /** Facts an action read after its change (Outcome.facts): the declared areas are taken as they are. */

@@ -131,10 +131,12 @@ export class StepScheduler {
       }
       const prior = priorOf(host);
       if (prior || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) return [{ result: done(), prior }];
-      return [{ result: await runStepOnHost(run, { ...step, id }, host, readAhead?.(host)) }];
+      return [{ result: await runStepOnHost(run, { ...step, id }, host, readAhead?.(host), {}, roles.reads.get(host)) }];
     });
     run.readAheadCache.stepFinished();
     let failed = false;
+    // Whether any host may have changed something (a failure may come after a change): the invariant's read after the step.
+    let changed = false;
     hosts.forEach((host, i) => {
       const entries = results[i];
       if (!entries) return;
@@ -146,10 +148,11 @@ export class StepScheduler {
           entry.result.error.host ??= host;
         }
         if (this.tally.count(host, entry)) failed = true;
+        if (entry.result.status === 'changed' || entry.result.status === 'failed') changed = true;
         run.emit(stepResultEvent(step, id, host, handler, entry));
       }
     });
-    const splitBrain = await roles.after();
+    const splitBrain = await roles.after(changed);
     if (splitBrain) {
       splitBrain.step ??= id;
       this.tally.refuse(splitBrain);

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import type { Action, ActionContext, Outcome } from './action.js';
+import { ENGINE_SERVER_READ, type Action, type ActionContext, type Outcome } from './action.js';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
@@ -33,6 +33,12 @@ export async function runStepOnHost(
   readAheadWindow: Step[] = [],
   /** Names added to the step's scope: a loop's item and item_index. */
   extra: Record<string, unknown> = {},
+  /**
+   * The host's data directory and server as the engine read them for this step, after the run's locks,
+   * moments ago (guards.ts: the one-primary invariant's read before it): the first attempt's check takes
+   * them (ENGINE_SERVER_READ) instead of reading them again; a retry reads afresh.
+   */
+  serverRead?: HostFacts,
 ): Promise<HostStepResult> {
   const started = Date.now();
   let attempts = 0;
@@ -77,7 +83,7 @@ export async function runStepOnHost(
       let error: PgplayError | undefined;
       try {
         outcome = await withTimeout(timeoutMs, run.signal, (signal) =>
-          attempt(run, step, hostName, action, input, { checkMode, timeoutMs, signal, extra }),
+          attempt(run, step, hostName, action, input, { checkMode, timeoutMs, signal, extra, serverRead: attempts === 1 ? serverRead : undefined }),
         );
       } catch (e) {
         error = toPgplayError(e);
@@ -125,9 +131,10 @@ async function attempt(
   hostName: string,
   action: Action<any>,
   input: Record<string, unknown>,
-  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown> },
+  mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown>; serverRead?: HostFacts },
 ): Promise<Outcome> {
   const ctx = actionContext(run, step, hostName, mode);
+  if (mode.serverRead) ctx.checkReads?.set(ENGINE_SERVER_READ, mode.serverRead);
   const planned = await action.check(ctx, input);
   if (mode.checkMode) {
     await run.shellExport?.planned(step, hostName, action, ctx, input, planned);

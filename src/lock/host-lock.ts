@@ -15,6 +15,7 @@
  * --force. Released at the end of every run; an unreachable host (a dead primary during a failover)
  * cannot hold a run back and is only warned about.
  */
+import { readFile, rm } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
@@ -96,6 +97,9 @@ export class HostLocks {
     const held = this.held.splice(0);
     await Promise.all(
       held.map(async ({ host, path, transport }) => {
+        // A local host's lock is a file on this machine, which RELEASE would reach as this process's own
+        // user (no become): read and removed here, as RELEASE does, without a shell and its fork.
+        if (transport.kind === 'local') return releaseHere(path, this.runId);
         const argv = ['/bin/sh', '-c', RELEASE, 'pgplay-unlock', path, this.runId];
         // RELEASE always exits 0: anything else is a connection that did not carry the command.
         const release = async (t: Transport) => {
@@ -120,6 +124,12 @@ export class HostLocks {
       }),
     );
   }
+}
+
+/** RELEASE on this machine: the lock file is removed only while it names our run; like RELEASE, never an error. */
+async function releaseHere(path: string, runId: string): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  if (text.includes(`"runId":"${runId}"`)) await rm(path, { force: true }).catch(() => undefined);
 }
 
 /**

@@ -274,6 +274,8 @@ export class ExecServers {
   private readonly broken = new Set<string>();
   /** Helpers that became socket bridges: stopped with the others. */
   private readonly streams = new Set<ExecServer>();
+  /** close() or killAll() ran: no replacement helper starts after it (nothing would stop it). */
+  private closed = false;
 
   /** `start(user)`: the argv that starts a helper as that user (runuser -u user -- perl -e ...). */
   constructor(private readonly start: (user: string, helper: string[]) => string[]) {}
@@ -286,7 +288,9 @@ export class ExecServers {
   /**
    * A byte stream to the unix socket `socketPath`, opened by one of `user`'s helpers, which becomes the
    * bridge (no runuser, shell or perl started for it); undefined when no helper can take it. A
-   * replacement helper starts at once, beside the connection, for the user's next command.
+   * replacement helper starts beside the connection, for the user's next command: once the bridge's
+   * request is out (the next turn of the event loop), so that the helper connects and the server forks
+   * its backend while this process forks the replacement, not after (a fork of node is 10-30 ms here).
    */
   async openSocket(user: string, socketPath: string): Promise<{ stdin: Writable; stdout: Readable; stop(): void } | undefined> {
     const server = await this.idleServer(user);
@@ -295,8 +299,12 @@ export class ExecServers {
     pool.splice(pool.indexOf(server), 1);
     this.streams.add(server);
     void server.exited.then(() => this.streams.delete(server));
-    if (!pool.some((s) => s.usable || s.starting)) void this.startServer(user, pool, false);
-    return server.takeStream(socketPath);
+    const stream = server.takeStream(socketPath);
+    setImmediate(() => {
+      // Not after close (nothing would stop it), nor when a command meanwhile started one of its own.
+      if (!this.closed && this.servers.get(user) === pool && !pool.some((s) => s.usable || s.starting)) void this.startServer(user, pool, false);
+    });
+    return stream;
   }
 
   /**
@@ -357,6 +365,7 @@ export class ExecServers {
 
   /** Stops every helper (each exits at the end of its input). */
   async close(): Promise<void> {
+    this.closed = true;
     const all = [...this.servers.values()].flat().concat([...this.streams]);
     this.servers.clear();
     this.streams.clear();
@@ -365,6 +374,7 @@ export class ExecServers {
 
   /** The process is leaving: no helper outlives it. */
   killAll(): void {
+    this.closed = true;
     for (const s of [...this.servers.values()].flat().concat([...this.streams])) s.kill('SIGKILL');
   }
 }

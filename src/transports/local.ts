@@ -146,12 +146,14 @@ export class LocalTransport implements Transport {
       throw this.ioError('stat', path, e);
     }
     const type: FileType = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
+    // Both names at once: a first stat on this machine asks getent twice, side by side rather than in turn.
+    const [owner, group] = await Promise.all([this.ids.userName(st.uid), this.ids.groupName(st.gid)]);
     return {
       exists: true,
       type,
       mode: st.mode & 0o7777,
-      owner: await this.ids.userName(st.uid),
-      group: await this.ids.groupName(st.gid),
+      owner,
+      group,
       size: st.size,
       ...(type === 'symlink' ? { linkTarget: await fs.readlink(path) } : {}),
     };

@@ -8,8 +8,9 @@
  * - SQL steps share their host's connection; a restart by a postgres step closes it and the next step
  *   opens a new one; a restart behind pgplay's back (a command) is noticed before the connection is
  *   reused, never silently;
- * - a pg_ctl restart of the standby is probed once in check and once after the restart (no probe in
- *   apply, no refresh by the engine on top).
+ * - a pg_ctl restart of the standby is read once before it (the one-primary invariant's read, which its
+ *   check takes) and once after the restart (no probe in apply, no refresh by the engine on top);
+ * - a no-change run reads each server once more than the gather: the invariant's read before the start.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -126,6 +127,10 @@ describe('connections: one per host and user, closed at the end', () => {
     expect(run.results.filter((r) => r.endsWith('=changed'))).toEqual([]);
     // db1 answers the streaming wait, db2 the receiver check: one bridge each, whatever the number of steps.
     expect(run.bridgesPerHost).toEqual({ db1: 1, db2: 1 });
+    // Facts scripts on the cluster's servers: the gather at the start, and the one-primary invariant's read
+    // before build/start, which the start's check takes; nothing after a start that started nothing.
+    const factsOf = (host: string) => run.facts.filter((f) => f.host === host).map((f) => f.sections);
+    expect({ db1: factsOf('db1'), db2: factsOf('db2') }).toEqual({ db1: ['host,server', 'server'], db2: ['host,server', 'server'] });
     const pids = run.bridges.flatMap((b) => b.pids);
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) expect(await waitGone(pid), `bridge process ${pid} still runs after the run`).toBe(true);
@@ -135,7 +140,7 @@ describe('connections: one per host and user, closed at the end', () => {
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
   });
 
-  it('SQL steps share the connection; a restart closes it; a restart behind pgplay\'s back is noticed before reuse; the pg_ctl restart is probed once in check and once after', async () => {
+  it('SQL steps share the connection; a restart closes it; a restart behind pgplay\'s back is noticed before reuse; the pg_ctl restart is read once before it and once after', async () => {
     const file = join(lab.dir, 'connections.yml');
     const count = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgplay'";
     await writeFile(
@@ -165,9 +170,10 @@ describe('connections: one per host and user, closed at the end', () => {
     ]);
     // One before the restart, one after it, one after the restart behind pgplay's back.
     expect(run.bridgesPerHost).toEqual({ db2: 3 });
-    // db2's facts: the gather at the start, the one-primary guard around the restart (before, after), the
-    // check's probe and the read after the restart, which the engine keeps (no probe in apply, no refresh).
-    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server', 'server', 'server', 'server']);
+    // db2's facts: the gather at the start, the one-primary guard's read before the restart (which the
+    // check takes: no probe of its own), the read after the restart, which the engine keeps (no probe in
+    // apply, no refresh), and the guard's read after it.
+    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server', 'server', 'server']);
     for (const pid of run.bridges.flatMap((b) => b.pids)) expect(await waitGone(pid)).toBe(true);
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');

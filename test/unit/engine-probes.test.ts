@@ -58,7 +58,7 @@ function factsOutput(s: { running: boolean; inRecovery: boolean }): string {
   return lines.join('\n') + '\n';
 }
 
-const realPostgres = (handler: FakeExecHandler, role: 'primary' | 'drill' = 'drill') =>
+const realPostgres = (handler: FakeExecHandler, role: 'primary' | 'standby' | 'drill' = 'drill') =>
   harness(['db1'], handler, 0, [], undefined, {
     actions: [postgresAction],
     realFacts: true,
@@ -149,6 +149,45 @@ describe('one probe per fact per step', () => {
     expect(outcome.exitCode).toBe(0);
     expect(questions).toHaveLength(1);
     expect(server.ran.filter((r) => r !== 'facts[pgdata,host,server,paths]')).toEqual(['facts[pgdata,server]', 'facts[pgdata,server]', 'pg_ctl restart', 'facts[pgdata,server]']);
+  });
+
+  it('a start on a watched server: check takes the invariant\'s read before the step; a start that changed nothing reads nothing after it', async () => {
+    // A standby: the one-primary invariant (guards.ts) reads it before a step that can start it.
+    const running = fakeServer({ running: true, inRecovery: true });
+    const h = realPostgres(running.handler, 'standby');
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db1', postgres: { state: 'started' } }] });
+    expect(outcome.exitCode).toBe(0);
+    expect(results(h.events)).toEqual(['start@db1=ok']);
+    // The gather at the start of the run; the invariant's read before the step, which is also the
+    // check's: no probe of its own, and no read after a step that started nothing.
+    expect(running.ran).toEqual(['facts[pgdata,host,server,paths]', 'facts[pgdata,server]']);
+
+    const stopped = fakeServer({ running: false, inRecovery: true });
+    const started = await realPostgres(stopped.handler, 'standby').run({ steps: [{ id: 'start', hosts: 'db1', postgres: { state: 'started' } }] });
+    expect(started.exitCode).toBe(0);
+    // A start that did start: apply's read after it (kept as the host's facts), then the invariant's read after the step.
+    expect(stopped.ran).toEqual(['facts[pgdata,host,server,paths]', 'facts[pgdata,server]', 'pg_ctl start', 'facts[pgdata,server]', 'facts[pgdata,server]']);
+  });
+
+  it('a start that failed is read after (a failure may follow a change), and its retry probes afresh', async () => {
+    const server = fakeServer({ running: false, inRecovery: true });
+    const failing: FakeExecHandler = (argv, options, transport) => {
+      if (argv.includes('/usr/lib/postgresql/15/bin/pg_ctl') && argv.includes('start')) {
+        server.ran.push('pg_ctl start (fails)');
+        return { exitCode: 1, stderr: 'could not start server' };
+      }
+      return server.handler(argv, options, transport);
+    };
+    const h = realPostgres(failing, 'standby');
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db1', retries: 1, delay: 0, postgres: { state: 'started' } }] });
+    expect(outcome.exitCode).not.toBe(0);
+    const reads = server.ran.filter((r) => r !== 'facts[pgdata,host,server,paths]');
+    // Before the step (the first attempt's check); the second attempt's own probe; the read after the failed step.
+    expect(reads.filter((r) => r === 'pg_ctl start (fails)')).toHaveLength(2);
+    expect(reads[0]).toBe('facts[pgdata,server]');
+    expect(reads.indexOf('facts[pgdata,server]', 1)).toBeGreaterThan(reads.indexOf('pg_ctl start (fails)'));
+    expect(reads.indexOf('facts[pgdata,server]', 1)).toBeLessThan(reads.lastIndexOf('pg_ctl start (fails)'));
+    expect(reads.at(-1)).toBe('facts[pgdata,server]');
   });
 
   it('a step that declares no fact changed reads no fact after it', async () => {

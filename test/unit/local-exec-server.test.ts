@@ -4,7 +4,10 @@
  * standby build). Counted here: the processes that commands run under (their parent), on the real
  * local transport as root with become postgres. What a command sees must be what runuser gave it.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExecServers } from '../../src/transports/exec-server.js';
@@ -109,6 +112,35 @@ describe('a helper that cannot start', () => {
     const mute = new ExecServers(() => ['sh', '-c', 'echo something else']);
     expect(await mute.run('postgres', ['true'], {}, undefined)).toBeUndefined();
     await Promise.all([missing.close(), mute.close()]);
+  });
+});
+
+describe('a helper that becomes a socket bridge', () => {
+  it('sends the socket request before it forks the helper that replaces it; the replacement then serves the next command', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
+    const path = join(dir, 'socket');
+    const listener = createServer((socket) => socket.end('hello'));
+    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    // Helpers as this user (no runuser): what is counted is when each one starts.
+    let starts = 0;
+    const servers = new ExecServers((_user, helper) => (starts++, helper));
+    const me = userInfo().username;
+    expect((await (await servers.run(me, ['true'], {}, undefined))!.done).exitCode).toBe(0);
+    expect(starts).toBe(1);
+    const stream = (await servers.openSocket(me, path))!;
+    // The request went out with no fork in front of it: the replacement has not started yet.
+    expect(starts).toBe(1);
+    const received: Buffer[] = [];
+    stream.stdout.on('data', (b: Buffer) => received.push(b));
+    await new Promise((resolve) => stream.stdout.once('end', resolve));
+    expect(Buffer.concat(received).toString()).toBe('OK\nhello');
+    expect(starts).toBe(2);
+    expect((await (await servers.run(me, ['echo', 'next'], {}, undefined))!.done).stdout.toString()).toBe('next\n');
+    expect(starts).toBe(2);
+    stream.stop();
+    await servers.close();
+    listener.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

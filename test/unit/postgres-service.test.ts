@@ -108,8 +108,10 @@ function systemdRig(state: { running: boolean; unitActive: boolean; inRecovery: 
       return { exitCode: 0, stdout: ['pgplay-identity 1', ...lines, 'end=1', ''].join('\n') };
     }
     if (argv[0] === '/bin/sh' && String(argv[2]).includes(FACTS_HEADER)) {
-      const lines = [FACTS_HEADER, 'pg_version_file=15', `pg_ctl_status=${state.running ? 0 : 3}`];
-      if (state.running) lines.push('pg_ctl_pid=4242', 'sql.version_num=150010', `sql.in_recovery=${state.inRecovery}`, 'sql.timeline=1');
+      // db1 is a stopped old primary; db2 follows `state`.
+      const running = transport.hostName === 'db2' && state.running;
+      const lines = [FACTS_HEADER, 'pgdata_dir=present', 'pg_version_file=15', `pg_ctl_status=${running ? 0 : 3}`];
+      if (running) lines.push('pg_ctl_pid=4242', 'sql.version_num=150010', `sql.in_recovery=${state.inRecovery}`, 'sql.timeline=1');
       return { exitCode: 0, stdout: [...lines, 'end=1', ''].join('\n') };
     }
     if (argv[0] === 'systemctl' && argv[1] === 'is-active') return { exitCode: state.unitActive ? 0 : 3, stdout: state.unitActive ? 'active\n' : 'inactive\n' };
@@ -130,8 +132,11 @@ function systemdRig(state: { running: boolean; unitActive: boolean; inRecovery: 
     }
     return { exitCode: 0 };
   };
-  const h = harness(['db1', 'db2'], handler, 0, [], (name) => (name === 'db2' ? { in_recovery: true } : { running: false, in_recovery: undefined }), {
+  // Real facts: the engine's reads (the one-primary invariant's before a start, which the start's check
+  // takes) see the state the fake systemd changes, as on a machine.
+  const h = harness(['db1', 'db2'], handler, 0, [], undefined, {
     actions: [postgresAction],
+    realFacts: true,
     configure: (x) => {
       if (x.name === 'db2') x.postgres = { ...x.postgres, service: 'systemd', serviceUnit: 'postgresql@15-main' };
     },
