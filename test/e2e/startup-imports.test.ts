@@ -39,6 +39,8 @@ const log = process.env.PGPLAY_IMPORT_LOG;
 register('./hooks.mjs', import.meta.url, { data: { log } });
 const require = createRequire(import.meta.url);
 process.on('exit', () => appendFileSync(log, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join('')));
+// node's own bundled packages (undici: fetch, Response) load on a global's first use, seen by neither.
+process.on('exit', () => appendFileSync(log, process.moduleLoadList.filter((m) => m.includes('/deps/')).map((m) => 'node-deps:' + m.split(' ').pop() + '\\n').join('')));
 `;
 
 const PLAYBOOK = `name: startup
@@ -226,6 +228,8 @@ describe('a run loads what its hosts and output need', () => {
     const result = jsonEvents(r.stdout).find((e) => e.type === 'step-result');
     expect(result).toMatchObject({ step: 'ready', host: 'n1', status: 'failed' });
     expect(heavy(r)).toEqual(['ssh2', 'pg']);
+    // pg asks on load whether it runs on Cloudflare Workers; on node 20 the question loaded undici (src/app/bundle-cli.ts).
+    expect([...r.files].filter((f) => f.startsWith('node-deps:'))).not.toContain('node-deps:internal/deps/undici/undici');
   });
 
   it('a local run loads none of them: ssh2 only for SSH hosts, node:child_process instead of execa', async () => {
