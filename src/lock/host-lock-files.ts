@@ -23,8 +23,9 @@ export interface HostLockFiles {
 
 // $1 lock directory, $2 lock file, $3 a directory that must exist ('' for none), stdin the content.
 // Prints "acquired", "absent" (nothing is there yet to lock), or "held" and the holder's content.
+// mkdir only when the directory is missing: after a host's first run it is there, and it is a process.
 const ACQUIRE =
-  'if [ -n "$3" ] && [ ! -d "$3" ]; then echo absent; exit 0; fi; umask 077; mkdir -p -- "$1" || exit 3; tmp="$2.$$.tmp"; cat > "$tmp" || exit 3; ' +
+  'if [ -n "$3" ] && [ ! -d "$3" ]; then echo absent; exit 0; fi; umask 077; [ -d "$1" ] || mkdir -p -- "$1" || exit 3; tmp="$2.$$.tmp"; cat > "$tmp" || exit 3; ' +
   'if ln -- "$tmp" "$2" 2>/dev/null; then rm -f -- "$tmp"; echo acquired; else rm -f -- "$tmp"; echo held; cat -- "$2" 2>/dev/null; fi';
 // $1 lock file, $2 the run id judged stale ('' for an unreadable file). Moves it aside; a lock that
 // changed hands meanwhile is put back. Prints "taken" or "changed".
