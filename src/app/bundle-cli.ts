@@ -1,4 +1,5 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
@@ -33,6 +34,25 @@ const withoutSourceMap: Plugin = {
   setup(b) {
     b.onResolve({ filter: /^source-map$/ }, (args) => (/[\\/]handlebars[\\/]/.test(args.importer) ? { path: 'source-map', namespace: 'empty' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+/**
+ * pg asks, when it loads, whether it runs on Cloudflare Workers: on node 20 (no `navigator`) by
+ * constructing a `Response`, and that global's first use loads node's bundled undici (fetch and all,
+ * ~25 ms of compiling) into every run that connects to PostgreSQL. pgplay runs on node only, where the
+ * answer is no: the bundle's copy of pg/lib/stream.js asks `navigator` alone (node 21 and later have
+ * one). The build fails if the test is no longer there to take out, rather than silently keep it.
+ */
+const PG_CLOUDFLARE_PROBE = "typeof Response === 'function'";
+const pgWithoutCloudflareProbe: Plugin = {
+  name: 'pg-without-cloudflare-probe',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(PG_CLOUDFLARE_PROBE)) throw new Error(`${args.path}: no \`${PG_CLOUDFLARE_PROBE}\` to take out (pg changed: see pgWithoutCloudflareProbe)`);
+      return { contents: source.replace(PG_CLOUDFLARE_PROBE, 'false'), loader: 'js' };
+    });
   },
 };
 
@@ -74,7 +94,7 @@ const result = await build({
   external: EXTERNAL,
   banner: { js: REQUIRE_BANNER },
   define: { PGPLAY_BUNDLED_YAML: JSON.stringify(`./${YAML_FILE}`) },
-  plugins: [withoutSourceMap, yamlAsOneFile],
+  plugins: [withoutSourceMap, yamlAsOneFile, pgWithoutCloudflareProbe],
   metafile: true,
   logLevel: 'warning',
 });

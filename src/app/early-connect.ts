@@ -9,7 +9,9 @@ import type { Transport } from '../transports/types.js';
  *
  * Only where connecting changes nothing: hosts whose key is checked strictly (under accept-new a first
  * connection appends to known_hosts, and a run refused for a bad playbook must have changed nothing),
- * and only a run of every host (no --limit, no --resume, which may bring one): a host left out is not
+ * and local hosts (their pre-connect starts the PGDATA owner's command helper, which runs nothing until
+ * asked: the facts' first command then finds it up, ~100 ms of runuser and perl spent while the
+ * playbook loads); and only a run of every host (no --limit, no --resume, which may bring one): a host left out is not
  * contacted. A handshake that fails is reported by the host's first use, as a later one would be;
  * the run's transports are these very ones (take), and those never taken are closed (close).
  */
@@ -29,10 +31,9 @@ export class EarlyConnections {
       return; // The run reports it, with its own message, and contacts nobody.
     }
     // A local run loads nothing of SSH's.
-    if (!Object.values(hosts).some((h) => h.connection.transport === 'ssh')) return;
-    const { hostKeyPolicy } = await import('../transports/ssh/host-key.js');
+    const ssh = Object.values(hosts).some((h) => h.connection.transport === 'ssh') ? await import('../transports/ssh/host-key.js') : undefined;
     for (const host of Object.values(hosts)) {
-      if (host.connection.transport !== 'ssh' || hostKeyPolicy(host.connection).acceptNew) continue;
+      if (host.connection.transport === 'ssh' && ssh?.hostKeyPolicy(host.connection).acceptNew) continue;
       try {
         const transport = this.create(host, hosts, resolveSecret);
         this.open.set(host.name, transport);
@@ -41,6 +42,11 @@ export class EarlyConnections {
         // A connection the run cannot describe (a jump host it does not know) fails at its first use.
       }
     }
+  }
+
+  /** Whether the host's connection was started here and is not yet handed over (the run need not start it again). */
+  holds(hostName: string): boolean {
+    return this.open.has(hostName);
   }
 
   /** The host's transport with its handshake under way, handed over once (the run closes it then). */

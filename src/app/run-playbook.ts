@@ -93,9 +93,9 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     await Promise.all([run.closeTransports(), early.close()]);
   };
 
-  // Every host's SSH handshake starts now, beside the locks and the journal: the facts need them all,
-  // and before this only the locked hosts' ran before the facts, the others' after.
-  for (const name of involvedHosts(run)) run.transportFor(name).preconnect?.();
+  // Every host's SSH handshake (or local command helper) starts now, beside the locks and the journal,
+  // unless it started once the inventory was read: the facts need them all.
+  for (const name of involvedHosts(run)) if (!early.holds(name)) run.transportFor(name).preconnect?.();
   try {
     await openJournal(request, loaded, run, journal);
   } catch (e) {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { handlebarsCompiler } from '../render/handlebars-lib.js';
+import { findPrecompiledRefs } from '../render/precompiled.js';
 import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
@@ -276,6 +277,8 @@ class Walker {
     const refs = templateRefs(text);
     // Its own secrets are resolved only when it renders, a register once the step before runs: then it is only compiled.
     if (this.runtimeDependency(refs, frame) || refs.roots.has('secrets')) {
+      // A shipped template the build precompiled compiles (the build keeps only those): no parser to load.
+      if (findPrecompiledRefs(text)) return;
       try {
         handlebarsCompiler().parse(text);
       } catch (e) {

@@ -13,15 +13,16 @@
  * state-directory lock: a live holder is never taken over; a holder whose process is gone from its
  * machine (or that cannot be checked from here: another machine) is reported, and taken over only with
  * --force. Released at the end of every run; an unreachable host (a dead primary during a failover)
- * cannot hold a run back and is only warned about.
+ * cannot hold a run back and is only warned about. On a local host the lock's files are this
+ * process's own file calls rather than shell commands (host-lock-files.ts).
  */
-import { readFile, rm } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
 import { describeHolder, holderState, type HolderState, type LockInfo } from './cluster-lock.js';
+import { hostLockFiles } from './host-lock-files.js';
 import { processStartTime } from './process.js';
 
 export interface HostLockInfo extends LockInfo {
@@ -57,20 +58,6 @@ export function lockedHosts(hosts: Record<string, Host>, inventory: Inventory): 
   return [...names].map((n) => hosts[n]!);
 }
 
-// $1 lock directory, $2 lock file, $3 a directory that must exist ('' for none), stdin the content.
-// Prints "acquired", "absent" (nothing is there yet to lock), or "held" and the holder's content.
-const ACQUIRE =
-  'if [ -n "$3" ] && [ ! -d "$3" ]; then echo absent; exit 0; fi; umask 077; mkdir -p -- "$1" || exit 3; tmp="$2.$$.tmp"; cat > "$tmp" || exit 3; ' +
-  'if ln -- "$tmp" "$2" 2>/dev/null; then rm -f -- "$tmp"; echo acquired; else rm -f -- "$tmp"; echo held; cat -- "$2" 2>/dev/null; fi';
-// $1 lock file, $2 the run id judged stale ('' for an unreadable file). Moves it aside; a lock that
-// changed hands meanwhile is put back. Prints "taken" or "changed".
-const TAKE_OVER =
-  'aside="$1.stale-$$"; mv -- "$1" "$aside" 2>/dev/null || { echo taken; exit 0; }; ' +
-  'if [ -n "$2" ]; then grep -qF "\\"runId\\":\\"$2\\"" "$aside"; else ! grep -q "\\"runId\\"" "$aside"; fi; ' +
-  'if [ $? = 0 ]; then rm -f -- "$aside"; echo taken; else ln -- "$aside" "$1" 2>/dev/null; rm -f -- "$aside"; echo changed; fi';
-// $1 lock file, $2 our run id: removed only while it is ours.
-const RELEASE = 'grep -qF "\\"runId\\":\\"$2\\"" "$1" 2>/dev/null && rm -f -- "$1"; exit 0';
-
 export interface HostLockOptions {
   runId: string;
   playbook: string;
@@ -97,15 +84,7 @@ export class HostLocks {
     const held = this.held.splice(0);
     await Promise.all(
       held.map(async ({ host, path, transport }) => {
-        // A local host's lock is a file on this machine, which RELEASE would reach as this process's own
-        // user (no become): read and removed here, as RELEASE does, without a shell and its fork.
-        if (transport.kind === 'local') return releaseHere(path, this.runId);
-        const argv = ['/bin/sh', '-c', RELEASE, 'pgplay-unlock', path, this.runId];
-        // RELEASE always exits 0: anything else is a connection that did not carry the command.
-        const release = async (t: Transport) => {
-          const r = await t.exec(argv, { timeoutMs: 30_000 });
-          if (r.exitCode !== 0 || r.timedOut) throw new Error(r.stderr.trim() || (r.timedOut ? 'timed out' : `rc ${r.exitCode}`));
-        };
+        const release = (t: Transport) => hostLockFiles(t).release(path, this.runId);
         try {
           await release(transport);
         } catch (first) {
@@ -124,12 +103,6 @@ export class HostLocks {
       }),
     );
   }
-}
-
-/** RELEASE on this machine: the lock file is removed only while it names our run; like RELEASE, never an error. */
-async function releaseHere(path: string, runId: string): Promise<void> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  if (text.includes(`"runId":"${runId}"`)) await rm(path, { force: true }).catch(() => undefined);
 }
 
 /**
@@ -178,25 +151,24 @@ export async function acquireHostLocks(
 /** Takes one host's lock; false when there is nothing there yet to lock (no directory for the cluster). */
 async function acquireOne(host: Host, path: string, base: string, transport: Transport, info: HostLockInfo, options: HostLockOptions): Promise<boolean> {
   const content = JSON.stringify(info) + '\n';
+  const files = hostLockFiles(transport);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const r = await transport.exec(['/bin/sh', '-c', ACQUIRE, 'pgplay-lock', posix.dirname(path), path, base], { stdin: content, timeoutMs: 30_000 });
-    if (r.exitCode !== 0) {
+    const r = await files.acquire(posix.dirname(path), path, base, content);
+    if (r.answer === 'error') {
       throw new PgplayError({
         code: 'LOCK',
-        message: `cannot take the cluster lock ${path} on ${host.name}: ${r.stderr.trim() || `rc ${r.exitCode}`}`,
+        message: `cannot take the cluster lock ${path} on ${host.name}: ${r.message}`,
         hint: `the connection user must be able to create it; set vars.pgplay_dir of ${host.name} to a directory it can write`,
       });
     }
-    const [first, ...rest] = r.stdout.split('\n');
-    if (first?.trim() === 'acquired') return true;
-    if (first?.trim() === 'absent') return false;
-    const text = rest.join('\n').trim();
+    if (r.answer === 'acquired') return true;
+    if (r.answer === 'absent') return false;
+    const text = r.holder;
     if (text === '') continue; // released between our link and our read
     const holder = parseHolder(text);
     const state: HolderState = holder === 'corrupt' ? 'dead' : holderState(holder);
     if (state === 'alive' || !options.force) throw refusal(info.cluster, host.name, path, holder, state);
-    const t = await transport.exec(['/bin/sh', '-c', TAKE_OVER, 'pgplay-lock-takeover', path, holder === 'corrupt' ? '' : holder.runId], { timeoutMs: 30_000 });
-    if (t.stdout.trim() === 'taken') {
+    if ((await files.takeOver(path, holder === 'corrupt' ? '' : holder.runId)) === 'taken') {
       options.warn(
         holder === 'corrupt'
           ? `--force: replaced the unreadable lock file ${path} on ${host.name}`

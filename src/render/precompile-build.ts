@@ -10,6 +10,7 @@ import type { HbNode } from './ast.js';
 import { checkTree, singlePath } from './checks.js';
 import { compileAst, handlebarsCompiler } from './handlebars-lib.js';
 import { precompiledFileName, textKey } from './precompiled.js';
+import { REF_KINDS, refsOfTree, type TemplateRefsJson } from './template-refs.js';
 
 function filesUnder(dir: string, keep: (name: string) => boolean): string[] {
   let entries;
@@ -52,10 +53,13 @@ export function precompiledModule(text: string): string | undefined {
   try {
     const ast = hb.parse(text) as unknown as HbNode;
     checkTree(ast, 'precompile');
+    // Read before compiling, from the tree as the parse left it (the run's parsedRefs reads the same).
+    const found = refsOfTree(ast);
+    const refs = Object.fromEntries(REF_KINDS.map((kind) => [kind, [...found[kind]]])) as TemplateRefsJson;
     const spec = compileAst(ast as unknown as hbs.AST.Program, true);
     return (
       `// Written by the build (dist/app/build-validators.js): the Handlebars spec of one shipped template or playbook string.\n` +
-      `"use strict";\nexports.handlebars = ${JSON.stringify(hb.VERSION)};\nexports.single = ${JSON.stringify(singlePath(ast))};\nexports.spec = ${spec};\n`
+      `"use strict";\nexports.handlebars = ${JSON.stringify(hb.VERSION)};\nexports.single = ${JSON.stringify(singlePath(ast))};\nexports.refs = ${JSON.stringify(refs)};\nexports.spec = ${spec};\n`
     );
   } catch {
     return undefined; // refused at run time, with its message and position

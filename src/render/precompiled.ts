@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import type { HbPath } from './ast.js';
-import type { TemplateSpec } from './handlebars-lib.js';
+import { handlebarsRuntime, type TemplateSpec } from './handlebars-lib.js';
+import { REF_KINDS, type TemplateRefs, type TemplateRefsJson } from './template-refs.js';
 
 /** Written by `npm run build`; only ever in dist/, never committed. */
 export const PRECOMPILED_DIR = join(PACKAGE_ROOT, 'dist', 'precompiled', 'handlebars');
@@ -25,6 +26,8 @@ export interface PrecompiledText {
 export interface PrecompiledModule extends PrecompiledText {
   /** The Handlebars version that compiled the spec. */
   handlebars: string;
+  /** What the text reads (template-refs.ts), from the same parse: the pre-flight's answer without the parser. */
+  refs?: TemplateRefsJson;
 }
 
 export function textKey(text: string): string {
@@ -49,4 +52,22 @@ export function findPrecompiled(dir: string, text: string, handlebarsVersion: st
     return undefined;
   }
   return mod.handlebars === handlebarsVersion && mod.spec ? mod : undefined;
+}
+
+/**
+ * What a shipped text reads, as the build's parse found it (the same Handlebars as this run's), or
+ * undefined: then the text is parsed.
+ */
+export function findPrecompiledRefs(text: string, dir = PRECOMPILED_DIR): TemplateRefs | undefined {
+  let mod: PrecompiledModule;
+  try {
+    mod = require(join(dir, precompiledFileName(textKey(text)))) as PrecompiledModule;
+  } catch {
+    return undefined;
+  }
+  const json = mod.refs;
+  if (!json || mod.handlebars !== handlebarsRuntime().VERSION) return undefined;
+  const refs = {} as TemplateRefs;
+  for (const kind of REF_KINDS) refs[kind] = new Set(json[kind]);
+  return refs;
 }

@@ -39,6 +39,15 @@ const log = process.env.PGPLAY_IMPORT_LOG;
 register('./hooks.mjs', import.meta.url, { data: { log } });
 const require = createRequire(import.meta.url);
 process.on('exit', () => appendFileSync(log, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join('')));
+// Every child process (spawn, execFile, exec all go through ChildProcess.prototype.spawn), as the command it started.
+import { ChildProcess } from 'node:child_process';
+const spawn = ChildProcess.prototype.spawn;
+ChildProcess.prototype.spawn = function (options) {
+  appendFileSync(log, 'process:' + options.args.map((a) => a.split('\\n')[0].slice(0, 40)).join(' ') + '\\n');
+  return spawn.call(this, options);
+};
+// node's own bundled packages (undici: fetch, Response) load on a global's first use, seen by neither.
+process.on('exit', () => appendFileSync(log, process.moduleLoadList.filter((m) => m.includes('/deps/')).map((m) => 'node-deps:' + m.split(' ').pop() + '\\n').join('')));
 `;
 
 const PLAYBOOK = `name: startup
@@ -91,6 +100,8 @@ interface Traced {
   packages: Set<string>;
   /** pgplay's own modules loaded, relative to dist/ (e.g. actions/file.js), from the bundle's files. */
   modules: Set<string>;
+  /** The child processes the run started, in order, each as its argv (each word's first line, cut at 40 characters). */
+  processes: string[];
 }
 
 /** esbuild's metafile of the bundle the bin runs (src/app/bundle-cli.ts): the modules in each of its files. */
@@ -136,7 +147,8 @@ async function traced(args: string[], options: { terminal?: boolean; stateDir?: 
   );
   const opened = await readFile(log, 'utf8');
   const resolved = unbundled(opened);
-  return { ...r, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved) };
+  const processes = opened.split('\n').flatMap((line) => (line.startsWith('process:') ? [line.slice('process:'.length)] : []));
+  return { ...r, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved), processes };
 }
 
 function shellQuote(word: string): string {
@@ -226,6 +238,8 @@ describe('a run loads what its hosts and output need', () => {
     const result = jsonEvents(r.stdout).find((e) => e.type === 'step-result');
     expect(result).toMatchObject({ step: 'ready', host: 'n1', status: 'failed' });
     expect(heavy(r)).toEqual(['ssh2', 'pg']);
+    // pg asks on load whether it runs on Cloudflare Workers; on node 20 the question loaded undici (src/app/bundle-cli.ts).
+    expect([...r.files].filter((f) => f.startsWith('node-deps:'))).not.toContain('node-deps:internal/deps/undici/undici');
   });
 
   it('a local run loads none of them: ssh2 only for SSH hosts, node:child_process instead of execa', async () => {
@@ -247,6 +261,10 @@ describe('a run loads what its hosts and output need', () => {
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
+    // The processes the run started: the step's command and the helper that reads the facts as the
+    // PGDATA owner; no git (the playbook is in no repository), no shell for the host lock (a local
+    // host's lock is this process's file calls), nothing at the end.
+    expect(r.processes).toEqual(['runuser -u postgres -- perl -e ', 'true']);
     // What the bin runs: the bundle's entry, and of pgplay's own files only the bundle's and the generated validators.
     expect(r.files.has(pathToFileURL(CLI).href)).toBe(true);
     const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';

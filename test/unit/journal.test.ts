@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -295,5 +296,32 @@ describe('git provenance of a playbook', () => {
     await writeFile(untracked, 'name: c\n');
     expect(await gitInfo(untracked)).toEqual({ commit: head, dirty: true });
     expect(await gitInfo(join(stateDir, 'outside.yml'))).toBeNull();
+  });
+
+  it('starts git only where a repository can be: none for a playbook outside any, as before inside one', async () => {
+    // A git in front of the real one that notes each call: what the run started, not what it read.
+    const bin = join(stateDir, 'git-bin');
+    const calls = join(stateDir, 'git-calls');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'git'), `#!/bin/sh\necho "$*" >> ${calls}\nexec /usr/bin/git "$@"\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const outside = join(stateDir, 'plain', 'deeper');
+      await mkdir(outside, { recursive: true });
+      expect(await gitInfo(join(outside, 'nightly.yml'))).toBeNull();
+      expect(existsSync(calls)).toBe(false);
+      // In a subdirectory of a work tree, git still runs and answers.
+      const repo = join(stateDir, 'repo2');
+      await execa('git', ['init', '-q', repo]);
+      await execa('git', ['-C', repo, '-c', 'user.email=dba@example.com', '-c', 'user.name=DBA', 'commit', '-q', '--allow-empty', '-m', 'first']);
+      await mkdir(join(repo, 'runbooks'));
+      await writeFile(join(repo, 'runbooks', 'nightly.yml'), 'name: a\n');
+      const head = (await execa('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout;
+      expect(await gitInfo(join(repo, 'runbooks', 'nightly.yml'))).toEqual({ commit: head, dirty: true });
+      expect(await readFile(calls, 'utf8')).toMatch(/rev-parse --verify -q HEAD/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });

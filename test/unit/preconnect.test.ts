@@ -295,6 +295,26 @@ describe('SSH handshakes start once the inventory is read', () => {
     expect(log.filter((l) => l.startsWith('close@')).sort()).toEqual(['close@db1', 'close@db2']);
   });
 
+  it('local hosts are pre-connected (their command helpers started) once the inventory is read too, and closed on a refusal', async () => {
+    await writeFile(
+      join(dir, 'local.yml'),
+      [
+        'cluster: main',
+        'postgres: { version: 15 }',
+        'connection: { transport: local }',
+        'hosts:',
+        '  db1: { address: 127.0.0.1, role: primary, pgdata: /pg/db1 }',
+        '  db2: { address: 127.0.0.1, role: standby, upstream: db1, pgdata: /pg/db2, postgres: { port: 5433 } }',
+        '',
+      ].join('\n'),
+    );
+    const log: string[] = [];
+    const error = await runPlaybook({ ...request('bad.yml', log), inventoryFile: join(dir, 'local.yml') }).catch((e) => e);
+    expect(error.exitCode).toBe(2);
+    expect(log.filter((l) => l.startsWith('preconnect@')).sort()).toEqual(['preconnect@db1', 'preconnect@db2']);
+    expect(log.filter((l) => l.startsWith('close@')).sort()).toEqual(['close@db1', 'close@db2']);
+  });
+
   it('under --limit nobody is contacted before the input is valid', async () => {
     const log: string[] = [];
     const error = await runPlaybook(request('bad.yml', log, ['db1'])).catch((e) => e);
