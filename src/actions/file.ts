@@ -64,6 +64,9 @@ export const fileAction: Action<FileInput> = {
 
   async check(ctx, input) {
     const p = await plan(ctx, input);
+    // A removal examined here (identity, cluster, a running server, contents) is what apply removes, in this
+    // attempt with no human asked in between (the engine empties checkReads then): see REMOVAL_EXAMINED.
+    if (!ctx.checkMode && (input.state ?? 'file') === 'absent') ctx.checkReads?.set(REMOVAL_EXAMINED, p);
     return outcome(ctx, input, p, false);
   },
 
@@ -82,7 +85,8 @@ export const fileAction: Action<FileInput> = {
   },
 
   async apply(ctx, input) {
-    const p = await plan(ctx, input);
+    const examined = (input.state ?? 'file') === 'absent' ? (ctx.checkReads?.get(REMOVAL_EXAMINED) as Plan | undefined) : undefined;
+    const p = examined ?? (await plan(ctx, input));
     if (p.disarm) await disarm(ctx, p.disarm);
     for (const argv of p.commands) await run(ctx, argv, p.creates);
     return outcome(ctx, input, p, true);
@@ -90,6 +94,15 @@ export const fileAction: Action<FileInput> = {
 };
 
 export default fileAction;
+
+/**
+ * checkReads key: the plan of a removal as check examined and guarded it moments ago (the directory's
+ * identity on this host and every other's, its cluster, whether a server runs there, whether it is
+ * empty). Apply of the same attempt acts on it, as a stop (STOP_GUARDED) and a restore do; without it (a
+ * human was asked, or apply alone) apply examines the path again. The pg_control of a PGDATA is still
+ * removed first (disarm), so a removal cut short cannot be started.
+ */
+const REMOVAL_EXAMINED = 'file.absent.examined';
 
 interface Plan {
   path: string;

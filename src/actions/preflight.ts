@@ -88,23 +88,29 @@ function serverMajor(ctx: ActionContext): number {
 
 async function preflight(ctx: ActionContext, input: PreflightInput): Promise<Outcome> {
   const major = serverMajor(ctx);
-  const problems: string[] = [];
-  const found: Record<string, string> = {};
-  const check = (tool: Tool, into: string[]) => (tool === 'pgbackrest' ? checkPgbackrest(ctx, major, into, found) : checkClientTool(ctx, tool, major, into, found));
-  for (const tool of input.tools) await check(tool, problems);
+  const optional = (Object.entries(input.optional ?? {}) as [Tool, string][]).filter(([tool]) => !input.tools.includes(tool));
+  // Every tool is asked at the same time (each is one or two `--version` runs that read nothing shared);
+  // the findings are then taken in the order the playbook names the tools.
+  const ask = async (tool: Tool): Promise<{ problems: string[]; found: Record<string, string> }> => {
+    const problems: string[] = [];
+    const found: Record<string, string> = {};
+    await (tool === 'pgbackrest' ? checkPgbackrest(ctx, major, problems, found) : checkClientTool(ctx, tool, major, problems, found));
+    return { problems, found };
+  };
+  const [required, optionals] = await Promise.all([Promise.all(input.tools.map(ask)), Promise.all(optional.map(([tool]) => ask(tool)))]);
+  const problems = required.flatMap((r) => r.problems);
+  const found: Record<string, string> = Object.assign({}, ...required.map((r) => r.found), ...optionals.map((r) => r.found));
   const unfit: string[] = [];
   const why_unfit: Record<string, string> = {};
   const instead: string[] = [];
-  for (const [tool, consequence] of Object.entries(input.optional ?? {}) as [Tool, string][]) {
-    if (input.tools.includes(tool)) continue;
-    const why: string[] = [];
-    await check(tool, why);
+  optional.forEach(([tool, consequence], i) => {
+    const why = optionals[i]!.problems;
     if (why.length) {
       unfit.push(tool);
       why_unfit[tool] = why.join('; ');
       instead.push(`${why.join('; ')}: ${consequence}`);
     }
-  }
+  });
   if (problems.length) {
     throw new PgplayError({
       code: 'GUARD',
@@ -131,14 +137,17 @@ async function pgbackrestVersion(ctx: ActionContext, argv: string[]): Promise<st
 
 async function checkPgbackrest(ctx: ActionContext, major: number, problems: string[], found: Record<string, string>): Promise<void> {
   const host = ctx.host.name;
-  const asRun = await pgbackrestVersion(ctx, [PGBACKREST_BIN, 'version']);
+  // The server runs archive-push / archive-get itself, with the environment pgplay starts it with: on a
+  // host with a data directory pgBackRest must be found on that PATH too (both asked at the same time).
+  const [asRun, forServer] = await Promise.all([
+    pgbackrestVersion(ctx, [PGBACKREST_BIN, 'version']),
+    ctx.host.pgdata ? pgbackrestVersion(ctx, ['env', '-i', `PATH=${SERVER_PATH}`, PGBACKREST_BIN, 'version']) : undefined,
+  ]);
   if (asRun === undefined) {
     problems.push(`pgbackrest is not installed on ${host} (not found on the PATH pgplay runs it with, as ${ctx.host.postgres.osUser})`);
     return;
   }
-  // The server runs archive-push / archive-get itself, with the environment pgplay starts it with.
   if (ctx.host.pgdata) {
-    const forServer = await pgbackrestVersion(ctx, ['env', '-i', `PATH=${SERVER_PATH}`, PGBACKREST_BIN, 'version']);
     if (forServer === undefined) {
       problems.push(`pgbackrest is not installed on ${host} where its PostgreSQL server finds commands (PATH ${SERVER_PATH}): archive_command would fail on every WAL segment`);
       return;

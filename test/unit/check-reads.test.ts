@@ -51,15 +51,16 @@ function context(transport: FakeTransport, checkReads?: Map<string, unknown>) {
 }
 
 describe('a restore acts on what its check read and guarded', () => {
-  it('check reads the target and the repository once; apply restores without reading them again and describes the set from that info', async () => {
+  it('check reads the target and the repository once (one pgbackrest info for the identity guard and the backups); apply restores without reading them again and describes the set from that info', async () => {
     const { ran, transport } = fakeHost({ running: false });
     const ctx = context(transport, new Map());
     const planned = await pgbackrestAction.check(ctx, input);
     expect(planned.changed).toBe(true);
     const outcome = await pgbackrestAction.apply(ctx, input, planned);
     expect(outcome.data).toMatchObject({ set: LABEL, backup_type: 'full', pgdata: '/pg/data', pgdata_before: 'nonempty', delta: true });
-    // (The first info is the identity guard's: with no database host to ask, the stanza names the cluster.)
-    const checkRead = ['identity', 'pgbackrest info', 'restore-probe', 'pgbackrest info'];
+    // The identity guard asks for the stanza's system identifier (no database host to ask here), the check
+    // for its backups: one info serves both.
+    const checkRead = ['identity', 'pgbackrest info', 'restore-probe'];
     expect(ran).toEqual([...checkRead, 'pgbackrest restore']);
   });
 
@@ -72,7 +73,7 @@ describe('a restore acts on what its check read and guarded', () => {
     ctx.checkReads!.clear();
     state.running = true;
     await expect(pgbackrestAction.apply(ctx, input, planned)).rejects.toMatchObject({ code: 'GUARD', message: expect.stringContaining('PostgreSQL is running in /pg/data') });
-    expect(ran).toEqual(['identity', 'pgbackrest info', 'restore-probe', 'pgbackrest info', 'identity', 'pgbackrest info', 'restore-probe']);
+    expect(ran).toEqual(['identity', 'pgbackrest info', 'restore-probe', 'identity', 'pgbackrest info', 'restore-probe']);
     expect(ran).not.toContain('pgbackrest restore');
   });
 });

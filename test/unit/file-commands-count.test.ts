@@ -1,4 +1,4 @@
-import { chown, mkdir, stat } from 'node:fs/promises';
+import { chown, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileAction, type FileInput } from '../../src/actions/file.js';
@@ -62,5 +62,45 @@ describe('removal', () => {
     const outcome = await fileAction.check(ctx, { path: join(dir.path, 'never-made'), state: 'absent' });
     expect(outcome.changed).toBe(false);
     expect(transport.commands).toEqual([]);
+  });
+
+  /*
+   * A directory's removal is examined in check (whose PGDATA, which cluster, a server running there, empty
+   * or not): apply of the same attempt removes what check examined and guarded (ctx.checkReads), as a
+   * stop and a restore do, instead of running the identity reads on every host again; when a human was
+   * asked in between (the engine empties checkReads) it examines the directory afresh.
+   */
+  async function scratch(name: string): Promise<string> {
+    const path = join(dir.path, name);
+    await mkdir(path);
+    await writeFile(join(path, 'left-over'), 'x');
+    return path;
+  }
+
+  it('of a directory: apply removes what check examined, without examining it again', async () => {
+    const path = await scratch('examined-once');
+    const transport = new CountingTransport(localHost());
+    const ctx = { ...testContext({ transport }), checkReads: new Map<string, unknown>() };
+    const input: FileInput = { path, state: 'absent', force: true };
+    const planned = await fileAction.check(ctx, input);
+    expect(planned.changed).toBe(true);
+    const before = transport.commands.length;
+    expect(before).toBeGreaterThan(0);
+    await fileAction.apply(ctx, input, planned);
+    expect(transport.commands.slice(before)).toEqual([['rm', '-rf', '--', path]]);
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('of a directory, when a human was asked in between (checkReads emptied): apply examines it again', async () => {
+    const path = await scratch('examined-twice');
+    const transport = new CountingTransport(localHost());
+    const ctx = { ...testContext({ transport }), checkReads: new Map<string, unknown>() };
+    const input: FileInput = { path, state: 'absent', force: true };
+    const planned = await fileAction.check(ctx, input);
+    const examined = transport.commands.length;
+    ctx.checkReads.clear();
+    await fileAction.apply(ctx, input, planned);
+    expect(transport.commands.slice(examined, examined * 2)).toEqual(transport.commands.slice(0, examined));
+    expect(transport.commands.slice(examined * 2)).toEqual([['rm', '-rf', '--', path]]);
   });
 });

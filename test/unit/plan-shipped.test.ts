@@ -51,3 +51,27 @@ describe("restore.yml's room guard", () => {
     expect(room(1, 0, 4096)).toBe(false);
   });
 });
+
+describe("restore.yml's recover/ready", () => {
+  /*
+   * The readiness of a restored server is a wait on pg_is_in_recovery() (the run's connection, the first
+   * probe 20 ms after the start, watching the server so that a FATAL end fails it at once), as the drill's
+   * ready is, not a shell loop that starts psql and pg_ctl status every 0.2 s. The proof is judged only
+   * after a real run saw the server promoted: the wait registers detail then, never under plan.
+   */
+  test('is a wait for pg_is_in_recovery() = false; target-reached runs only when that wait saw the promotion', async () => {
+    const { playbook: include } = await loadPlaybook(join(PLAYBOOKS, 'include', 'recover-and-prove.yml'), { actions: shippedActions, check: true, included: true });
+    const ready = include.steps.find((s) => s.id === 'ready') as unknown as { wait?: { in_recovery: boolean }; command?: unknown; register: string };
+    expect(ready.command).toBeUndefined();
+    expect(ready.wait).toMatchObject({ in_recovery: false });
+    expect(ready.register).toBe('recovery_ready');
+    const { playbook } = await loadPlaybook(join(PLAYBOOKS, 'restore.yml'), { actions: shippedActions, check: true });
+    const when = (playbook.steps.find((s) => s.id === 'target-reached') as unknown as { when: string }).when;
+    const proof = { stdout: 'LOG:  recovery stopping before commit' };
+    // A real run: the wait saw the server promoted (what the wait registers when it is met).
+    expect(evaluateCondition(when, { recovery_proof: proof, recovery_ready: { changed: false, msg: 'pg_is_in_recovery() = false', detail: 'pg_is_in_recovery() = false' } })).toBe(true);
+    // Under plan: nothing was started; the wait only said what it would wait for.
+    expect(evaluateCondition(when, { recovery_proof: proof, recovery_ready: { changed: false, msg: 'holds: pg_is_in_recovery() = false' } })).toBe(false);
+    expect(evaluateCondition(when, { recovery_proof: { skipped: true }, recovery_ready: { skipped: true } })).toBe(false);
+  });
+});

@@ -48,3 +48,36 @@ describe('preflight: optional tools', () => {
     });
   });
 });
+
+describe('preflight: the tools are asked at the same time', () => {
+  it('pgbackrest as pgplay runs it, pgbackrest on the server\'s PATH and pg_dumpall all run before any of them has answered', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const waiting: (() => void)[] = [];
+    const t = new FakeTransport('db1', async (argv) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // Each command answers once all three have started (or, run one at a time, after a moment).
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length === 3) waiting.forEach((w) => w());
+        else setTimeout(resolve, 50);
+      });
+      inFlight--;
+      const tool = argv.includes('version') ? 'pgbackrest' : argv[0]!.split('/').at(-1)!;
+      return { exitCode: 0, stdout: tool === 'pgbackrest' ? 'pgBackRest 2.54.2\n' : `${tool} (PostgreSQL) 16.4\n` };
+    });
+    const h = host('db1', 'primary');
+    const ctx = actionContext({
+      step: { id: 'tools', name: 'tools' },
+      host: h,
+      hosts: { db1: h },
+      inventory: { cluster: 'main', postgres: { version: 16 }, hosts: {} } as never,
+      transport: t,
+      factsOf: () => ({ reachable: true, version: 16 }) as never,
+    });
+    const out = await preflightAction.check(ctx, { tools: ['pgbackrest', 'pg_dumpall'] });
+    expect(out.data).toEqual({ tools: { pgbackrest: '2.54.2', pg_dumpall: '16.4' }, unfit: [], why_unfit: {} });
+    expect(most).toBe(3);
+  });
+});

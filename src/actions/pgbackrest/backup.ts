@@ -4,6 +4,7 @@ import { backupTypeChange, newBackupLabel, parseExpireLog, stanzaExists, type Ex
 import { describeBackup, listing, readInfo, type CommandHandler } from './common.js';
 import { optionArgs, type PgbackrestInput } from './input.js';
 import { processMax } from './repository.js';
+import type { PgbackrestRunner } from './runner.js';
 
 /** pgBackRest's default when --type is not given (a `type=` in pgbackrest.conf would override it). */
 const DEFAULT_BACKUP_TYPE = 'incr';
@@ -11,16 +12,13 @@ const DEFAULT_BACKUP_TYPE = 'incr';
 export const backup: CommandHandler = {
   async check(ctx, input, runner) {
     const requested = input.type ?? DEFAULT_BACKUP_TYPE;
+    // A real run takes the backup whatever info says (pgBackRest itself takes a full one when there is
+    // none to build on, and apply reports that from its log), so only a plan reads info to say what
+    // would happen; a missing stanza is named by apply if the backup fails.
+    if (!ctx.checkMode) return { changed: true, msg: `would take a ${requested} backup` };
     const s = await readInfo(runner);
     if (!stanzaExists(s)) {
-      // Under --check an earlier stanza-create step has not run yet; for real, pgBackRest would fail.
-      if (!ctx.checkMode) {
-        throw new PgplayError({
-          code: 'STEP_FAILED',
-          message: `stanza ${s.name} does not exist in the repository (${s.status.message})`,
-          hint: 'run the pgbackrest action with command: stanza-create first',
-        });
-      }
+      // Under --check an earlier stanza-create step has not run yet.
       return { changed: true, msg: `would take a full backup (stanza ${s.name} is not created yet: ${s.status.message})` };
     }
     const hasFull = s.backups.some((b) => b.type === 'full');
@@ -38,7 +36,9 @@ export const backup: CommandHandler = {
       ...processMax(input),
       ...optionArgs(input.options),
     ];
-    const r = await runner.run('backup', args);
+    const r = await runner.run('backup', args).catch(async (e: unknown) => {
+      throw (await missingStanza(runner)) ?? e;
+    });
     const label = newBackupLabel(r.log);
     const change = backupTypeChange(r.log);
     const s = await readInfo(runner);
@@ -69,6 +69,17 @@ export const backup: CommandHandler = {
     };
   },
 };
+
+/** After a failed backup: the stanza's absence said plainly, when that is the cause (else undefined). */
+async function missingStanza(runner: PgbackrestRunner): Promise<PgplayError | undefined> {
+  const s = await readInfo(runner).catch(() => undefined);
+  if (!s || stanzaExists(s)) return undefined;
+  return new PgplayError({
+    code: 'STEP_FAILED',
+    message: `stanza ${s.name} does not exist in the repository (${s.status.message})`,
+    hint: 'run the pgbackrest action with command: stanza-create first',
+  });
+}
 
 function describeExpire(r: ExpireReport): string {
   const parts: string[] = [];

@@ -86,9 +86,14 @@ export const check: CommandHandler = {
 export const verify: CommandHandler = {
   async check(_ctx, input, runner) {
     // Where the oldest backup's WAL starts: a gap before it breaks no restore (a note, not a failure).
-    const horizon = backupHorizon(await readInfo(runner));
     // DETAIL carries the contiguous WAL ranges; two on one timeline are a gap verify itself ignores.
-    const r = await runner.run('verify', ['--output=text', '--verbose', ...processMax(input), ...optionArgs(input.options)], { logLevel: 'detail' });
+    // Both only read the repository: info runs while verify does, not before it (awaited after verify,
+    // so that a failing verify never leaves it unhandled).
+    const verifying = runner.run('verify', ['--output=text', '--verbose', ...processMax(input), ...optionArgs(input.options)], { logLevel: 'detail' });
+    const reading = readInfo(runner);
+    reading.catch(() => undefined);
+    const r = await verifying;
+    const horizon = backupHorizon(await reading);
     const stanzas = parseVerifyText(r.stdout);
     if (stanzas.length === 0) {
       throw new PgplayError({ code: 'STEP_FAILED', message: `pgbackrest verify printed no report: ${r.stdout.trim().slice(0, 200) || '(empty output)'}` });

@@ -20,7 +20,7 @@
  */
 import { posix } from 'node:path';
 import { PgplayError } from '../../core/errors.js';
-import { restoredSet, stanzaExists, type BackupEntry } from '../../postgres/pgbackrest-info.js';
+import { restoredSet, stanzaExists, type BackupEntry, type StanzaInfo } from '../../postgres/pgbackrest-info.js';
 import { guardDestruction, type ClusterReference } from '../identity-guard.js';
 import type { ActionContext } from '../types.js';
 import { describeBackup, readInfo, type CommandHandler } from './common.js';
@@ -74,7 +74,7 @@ export async function restoreGuards(
   ctx: ActionContext,
   input: PgbackrestInput,
   pgdata: string,
-  runner?: PgbackrestRunner,
+  repository?: RepositoryRead,
 ): Promise<{ notes: string[]; state: TargetState }> {
   const host = ctx.host;
   if (host.role === 'primary' && !input.allow_primary) {
@@ -91,7 +91,7 @@ export async function restoreGuards(
     replace: input.replace === true,
     replaceSysid: input.replace_sysid || undefined,
     // No database host to ask: the stanza's own system identifier is the cluster the backups are of.
-    fallbackReference: runner ? () => stanzaReference(runner) : undefined,
+    fallbackReference: repository ? () => stanzaReference(repository) : undefined,
   });
   const state = await probeTarget(ctx, pgdata);
   const notes: string[] = identity.replacing ? [`replaces another cluster, ${identity.replacing.replace(/^a cluster with /, '')}`] : [];
@@ -121,9 +121,22 @@ export async function restoreGuards(
   return { notes, state };
 }
 
-async function stanzaReference(runner: PgbackrestRunner): Promise<ClusterReference | undefined> {
+/** The repository's info, read at most once however many times it is asked for (see repositoryRead). */
+export type RepositoryRead = () => Promise<StanzaInfo>;
+
+/**
+ * One `pgbackrest info` for a restore's check: the identity guard asks for the stanza's system
+ * identifier (when no database host tells it) and the check for the backups, moments apart in the same
+ * step; both get the same read.
+ */
+export function repositoryRead(runner: PgbackrestRunner): RepositoryRead {
+  let read: Promise<StanzaInfo> | undefined;
+  return () => (read ??= readInfo(runner));
+}
+
+async function stanzaReference(repository: RepositoryRead): Promise<ClusterReference | undefined> {
   try {
-    const s = await readInfo(runner);
+    const s = await repository();
     const sysid = s.db.at(-1)?.system_id;
     return sysid ? { systemIdentifier: sysid, from: `stanza ${s.name} in the repository` } : undefined;
   } catch {
@@ -213,8 +226,9 @@ interface Guarded {
 export const restore: CommandHandler = {
   async check(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
-    const { notes, state } = await restoreGuards(ctx, input, pgdata, runner);
-    const s = await readInfo(runner);
+    const repository = repositoryRead(runner);
+    const { notes, state } = await restoreGuards(ctx, input, pgdata, repository);
+    const s = await repository();
     if (!ctx.checkMode) ctx.checkReads?.set(RESTORE_GUARDED, { state, info: s } satisfies Guarded);
     if (!stanzaExists(s) || s.backups.length === 0) {
       const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
@@ -235,7 +249,7 @@ export const restore: CommandHandler = {
     // The guards passed in check moments ago, in this attempt, with no human asked since: act on that
     // read (one probe per fact per step); else (a confirmation, a direct call) they run again here.
     const guarded = ctx.checkReads?.get(RESTORE_GUARDED) as Guarded | undefined;
-    const { state } = guarded ?? (await restoreGuards(ctx, input, pgdata, runner));
+    const { state } = guarded ?? (await restoreGuards(ctx, input, pgdata, repositoryRead(runner)));
     const major = ctx.host.postgres.version;
     const r = await runner.run('restore', restoreArgs(input, pgdata, major));
     if (input.archive_mode === 'off' && major < 12) await turnArchivingOff(ctx, pgdata);
