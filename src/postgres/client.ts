@@ -103,7 +103,8 @@ export function bridgeArgv(socketPath: string, bridge: ConnectOptions['bridge'] 
 /**
  * What pg expects of a socket (connect(), setNoDelay, setKeepAlive, ref/unref, a 'connect' event)
  * around the bridge's stream. 'connect' fires only once the bridge reports the socket open, so a
- * missing socket is an error at connect time, not a protocol failure later.
+ * missing socket is an error at connect time, not a protocol failure later; the end of the bridge's
+ * output closes it, as the end of a socket closes a net.Socket.
  */
 export class BridgeSocket extends Duplex {
   private connected = false;
@@ -128,6 +129,11 @@ export class BridgeSocket extends Duplex {
         );
         return;
       }
+      // pg learns that its connection is gone only from the stream's 'close' (as a net.Socket without
+      // half-open closes once the peer ends): a server that exits without a word (an immediate
+      // shutdown, a postmaster leaving after its startup process failed) ends the bridge's output and
+      // nothing else, and without this a pooled connection looked alive and its next query hung.
+      this.once('end', () => this.destroy());
       this.push(null);
     });
     inner.on('close', () => {

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { LocalTransport } from '../../src/transports/local.js';
 import { connectPostgres } from '../../src/postgres/client.js';
 import { PgplayError } from '../../src/core/errors.js';
+import { ConnectionPool } from '../../src/postgres/connection-pool.js';
+import { execa } from 'execa';
 import { hostForCluster, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
 import type { Host } from '../../src/model/inventory.js';
 
@@ -126,4 +128,30 @@ describe('connectPostgres over the unix socket bridge', () => {
     );
     expect(err.hint).toContain('port 25439');
   });
+  // Last: it stops the server. A server that exits without a word (an immediate shutdown; a postmaster
+  // leaving after its startup process failed, as a drill whose target is never reached does) only ends the
+  // bridge's output. pg notices a closed connection only from its stream's 'close': before the fix the
+  // connection looked alive, a pooled one was handed out again and its DISCARD ALL hung (CI: the drill's
+  // ready wait, killed after 115 s).
+  for (const bridge of ['auto', 'python3'] as const) {
+    it(`ends when the server exits without a word (pg_ctl stop -m immediate), and the pool opens a new one (${bridge} bridge)`, async () => {
+      if (cluster.pid === 0) await cluster.start();
+      const pool = new ConnectionPool();
+      const open = () => connectPostgres(transport, host, bridge === 'auto' ? {} : { bridge });
+      const first = await pool.lease('db1', 'postgres', open);
+      expect((await first.query('select 1 as x')).rows).toEqual([{ x: 1 }]);
+      const ended = new Promise<void>((resolve) => first.once('end', () => resolve()));
+      await first.end();
+      await execa('runuser', ['-u', 'postgres', '--', `${cluster.bindir}/pg_ctl`, 'stop', '-D', cluster.pgdata, '-m', 'immediate', '-w'], { cwd: '/' });
+      cluster.pid = 0;
+      // Within the test's timeout: before the fix 'end' never came.
+      await ended;
+      await cluster.start();
+      const second = await pool.lease('db1', 'postgres', open);
+      expect((await second.query('select 2 as x')).rows).toEqual([{ x: 2 }]);
+      await second.end();
+      expect(pool.opened).toBe(2);
+      await pool.closeAll();
+    }, 30_000);
+  }
 });
