@@ -7,7 +7,7 @@
  * teardown no process of the rig is left.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +142,13 @@ describe('separate machines: two sshd mount namespaces with Debian PostgreSQL 15
     // The machine is still reachable over SSH with its private /tmp (sshd's files were carried in).
     const ssh = await execa('ssh', ['-i', rig.identityFile, '-o', `UserKnownHostsFile=${rig.knownHosts}`, '-o', 'BatchMode=yes', `root@${alpha.address}`, 'cat /tmp/pgbackrest/main.stop >/dev/null && echo reached'], { reject: false });
     expect(ssh.stdout.trim(), ssh.stderr).toBe('reached');
+  });
+
+  it("root's ~/.bashrc on a machine is Debian's, not that of the machine running the tests", async () => {
+    const shipped = existsSync('/usr/share/base-files/dot.bashrc') ? readFileSync('/usr/share/base-files/dot.bashrc', 'utf8') : '';
+    const ssh = await execa('ssh', ['-i', rig.identityFile, '-o', `UserKnownHostsFile=${rig.knownHosts}`, '-o', 'BatchMode=yes', `root@${rig.machines.alpha!.address}`, 'cat ~/.bashrc'], { reject: false });
+    expect(ssh.exitCode, ssh.stderr).toBe(0);
+    expect(ssh.stdout).toBe(shipped.trimEnd());
   });
 
   it("PostgreSQL on alpha is reachable from bravo at alpha's address:5432", async () => {
