@@ -34,8 +34,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, isAbsolute, join, relative } from 'node:path';
-import { keygen, SSHD, sshdListening } from './sshd.js';
+import { isAbsolute, join, relative } from 'node:path';
+import { debianRootStartupFiles, keygen, ROOT_STARTUP_FILES, SSHD, sshdListening } from './sshd.js';
 import { writeSshdConfig } from './sshd-config.js';
 
 /** No other test uses 127.0.42.0/24: machine N is 127.0.42.N. */
@@ -254,16 +254,8 @@ async function startMachine(o: { spec: MachineSpec; address: string; dir: string
     usePam: true,
   });
 
-  // root's shell start-up files are the machine's own, as Debian's base-files installs them. The ones of
-  // the machine running the tests are not a remote machine's, and may be slow: a CI image whose
-  // ~/.bashrc runs `pyenv init` costs about 0.5 s on every SSH command (sshd's bash reads ~/.bashrc).
-  for (const target of rootStartupFiles()) {
-    const source = join(dir, `root-${basename(target)}`);
-    const shipped = `/usr/share/base-files/dot${basename(target)}`;
-    if (existsSync(shipped)) await copyFile(shipped, source);
-    else await writeFile(source, '');
-    binds.push({ source, target });
-  }
+  // root's shell start-up files are the machine's own (see debianRootStartupFiles).
+  binds.push(...(await debianRootStartupFiles(dir)));
 
   const mounts = [
     `mount -t overlay overlay -o ${q(`lowerdir=/etc,upperdir=${etcUpper},workdir=${etcWork}`)} /etc`,
@@ -454,11 +446,6 @@ async function runningPostmasters(m: Machine): Promise<number[]> {
   return postmasters;
 }
 
-/** root's shell start-up files that this machine has, each replaced in a machine by Debian's (a bind needs a target). */
-function rootStartupFiles(): string[] {
-  return ['/root/.bashrc', '/root/.profile'].filter((f) => existsSync(f));
-}
-
 /**
  * Stops one machine, everything by pid: each postmaster named by a postmaster.pid inside the machine
  * (fast shutdown, then immediate, then SIGKILL), the mounts, the sshd, and last anything still in the
@@ -475,7 +462,7 @@ async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
       if (await gone(postmasters, ms)) break;
     }
     // The binds sit on the /etc overlay (/etc/postgresql) and on /var: the last mounted goes first.
-    const targets = ['/etc', '/var/lib', ...PRIVATE_DIRS.map((d) => d.path), ...rootStartupFiles(), '/tmp'].reverse();
+    const targets = ['/etc', '/var/lib', ...PRIVATE_DIRS.map((d) => d.path), ...ROOT_STARTUP_FILES.filter((f) => existsSync(f)), '/tmp'].reverse();
     const unmounted = await m.exec(['umount', '--lazy', ...targets]);
     if (unmounted.exitCode !== 0) problems.push(`umount in ${m.name} exited ${unmounted.exitCode}: ${unmounted.stderr.trim()}`);
   }

@@ -4,11 +4,11 @@
  * live in a temp dir. Everything the rig starts is stopped by pid, never by name.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { appendFile, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ConnectionConfig, Host } from '../../src/model/inventory.js';
 import { debianPg15 } from './hosts.js';
 import { writeSshdConfig } from './sshd-config.js';
@@ -136,6 +136,28 @@ interface Launched {
   log: string[];
 }
 
+/** root's shell start-up files, where this machine has them. */
+export const ROOT_STARTUP_FILES = ['/root/.bashrc', '/root/.profile'];
+
+/**
+ * Binds that give an sshd's sessions root's shell start-up files as Debian's base-files installs them
+ * (copies in `dir`), for those this machine has (a bind needs a target). A remote machine's are its own,
+ * and the ones of the machine running the tests may be slow: a CI image whose ~/.bashrc runs
+ * `pyenv init` costs about 0.5 s on every SSH command (sshd's bash reads ~/.bashrc), which made the SSH
+ * files most of the suite's time.
+ */
+export async function debianRootStartupFiles(dir: string): Promise<Array<{ source: string; target: string }>> {
+  const binds: Array<{ source: string; target: string }> = [];
+  for (const target of ROOT_STARTUP_FILES.filter((f) => existsSync(f))) {
+    const source = join(dir, `root-${basename(target)}`);
+    const shipped = `/usr/share/base-files/dot${basename(target)}`;
+    if (existsSync(shipped)) await copyFile(shipped, source);
+    else await writeFile(source, '');
+    binds.push({ source, target });
+  }
+  return binds;
+}
+
 async function launch(dir: string, port: number, hostKey: string, authorizedKeys: string, options: SshdOptions): Promise<Launched> {
   const config = await writeSshdConfig(join(dir, 'sshd_config'), {
     listen: options.addresses.map((a) => `${a}:${port}`),
@@ -147,7 +169,12 @@ async function launch(dir: string, port: number, hostKey: string, authorizedKeys
     logLevel: options.logLevel,
     extra: options.extraConfig,
   });
-  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // In a mount namespace of its own only for root's start-up files (debianRootStartupFiles); everything
+  // else is this machine's. unshare execs sh, which execs sshd: the child's pid is the sshd's.
+  const binds = (await debianRootStartupFiles(dir)).map((b) => `mount --bind '${b.source}' '${b.target}'`);
+  const child = binds.length
+    ? spawn('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-ec', `${binds.join('\n')}\nexec ${SSHD} -D -e -f '${config}'`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const log: string[] = [];
   const file = createWriteStream(join(dir, 'sshd.log'));
   await sshdListening(child, options.addresses, log, (chunk) => file.write(chunk)).catch(async (e: Error) => {
