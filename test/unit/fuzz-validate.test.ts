@@ -265,7 +265,9 @@ describe('fuzzing validation with mutated files', () => {
       );
       // The mutations must actually hurt: most files are rejected, a few survive unchanged in meaning.
       expect(rejected).toBeGreaterThan(RUNS / 2);
-    }, 240_000);
+      // A guard against a hang, not a time limit: 13-40 s alone here, but once 240 s within the whole
+      // suite on this two-core machine (same seed, same inputs; the cause was not found).
+    }, 600_000);
   }
 
   it(`${CLI_FILES} of them through the real CLI: exit 0 or 2, file:line:col: messages, no stack trace`, async () => {
