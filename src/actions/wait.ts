@@ -66,14 +66,14 @@ export const waitAction: Action<WaitInput> = {
   async check(ctx, input) {
     // Check mode runs nothing that could write: a probe query sql would not call read-only waits for the real run.
     if (ctx.checkMode && !waitAction.readOnly!(input)) return { changed: false, msg: 'would wait (the query is not read-only: not run under plan)' };
-    const probe = await probeFor(ctx, input);
+    const timeoutMs = parseDuration(input.timeout ?? '60s', 'timeout');
+    const intervalMs = parseDuration(input.interval ?? '1s', 'interval');
+    const deadline = Date.now() + timeoutMs;
+    const probe = await probeFor(ctx, input, deadline);
     if (ctx.checkMode) {
       const now = await probe();
       return { changed: false, msg: now.met ? `holds: ${now.detail}` : `not yet: ${now.detail} (would wait)` };
     }
-    const timeoutMs = parseDuration(input.timeout ?? '60s', 'timeout');
-    const intervalMs = parseDuration(input.interval ?? '1s', 'interval');
-    const deadline = Date.now() + timeoutMs;
     // Probed before anything else: a condition that already holds (a standby streaming by the time the
     // steps before it are done) needs no watch, whose start reads each server's log location and state.
     let last = await probe();
@@ -181,13 +181,20 @@ async function watchFor(ctx: ActionContext, input: WaitInput): Promise<ServerWat
   return ServerWatch.start(ctx, hosts, { replication: input.streaming !== undefined, mustRun: input.postgres !== 'ready' });
 }
 
-async function probeFor(ctx: ActionContext, input: WaitInput): Promise<Probe> {
+/** The least time a probe query is given, even when the wait's deadline is nearer. */
+const MIN_QUERY_MS = 1000;
+
+async function probeFor(ctx: ActionContext, input: WaitInput, deadline: number): Promise<Probe> {
   if (input.port !== undefined) return () => tcpOpen(ctx.host.address, input.port!);
   if (input.postgres === 'ready') return () => pgIsReady(ctx);
   const query = async (text: string, values: unknown[] = [], hostName?: string) => {
     const client = await ctx.connectPostgres({ database: input.database, hostName });
     try {
-      return (await client.query({ text, values })).rows as Record<string, unknown>[];
+      // A query that does not answer (a hung server, a lock, a slow condition) must not hold the wait
+      // past its timeout: it is given what is left of it. The connection it leaves busy is not reused
+      // (connection-pool.ts).
+      const query_timeout = Math.max(MIN_QUERY_MS, deadline - Date.now());
+      return (await client.query({ text, values, query_timeout } as { text: string; values: unknown[] })).rows as Record<string, unknown>[];
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -11,6 +11,8 @@
  *   connection left inside a transaction (DISCARD ALL refuses to run there) or that does not answer is
  *   closed, which rolls the transaction back as ending a connection of its own did, and a new one opened;
  * - two leases at once (a step querying a host while holding a session there) get two connections;
+ * - a connection whose query timed out (query_timeout: the server may still be running it) is closed
+ *   when given back;
  * - `drop(host)` closes a host's connections: the engine does before and after a step that changes the
  *   host's server or data directory (a restart would break them; a smart shutdown would wait for them).
  * `closeAll()` at the end of the run ends every connection, and with it every bridge process.
@@ -25,6 +27,9 @@ export interface Pooled {
   broken: boolean;
   leased: boolean;
 }
+
+/** pg's error for a query whose query_timeout passed. */
+const QUERY_TIMEOUT = 'Query read timeout';
 
 /** How long the check before reuse may take before the connection counts as gone. */
 const RESET_TIMEOUT_MS = 10_000;
@@ -105,9 +110,21 @@ function leaseOf(p: Pooled, pool: ConnectionPool): Client {
     ended = true;
     await pool.release(p);
   };
+  // A query that timed out on the client may still run on the server, and the connection would queue
+  // the next lease's DISCARD ALL behind it: it is never handed out again.
+  const query = (...args: unknown[]) => {
+    const result = Reflect.apply(p.client.query, p.client, args) as unknown;
+    if (result instanceof Promise) {
+      result.catch((e: unknown) => {
+        if (e instanceof Error && e.message === QUERY_TIMEOUT) p.broken = true;
+      });
+    }
+    return result;
+  };
   return new Proxy(p.client, {
     get(target, prop) {
       if (prop === 'end') return end;
+      if (prop === 'query') return query;
       const value = Reflect.get(target, prop, target) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
@@ -99,5 +99,32 @@ describe('a playbook on a real PostgreSQL 15 cluster with the local transport', 
     expect(drifted.stdout).toMatch(/STEP row: the marker row exists\n {2}changed +db1/);
     expect(await cluster.psql("SELECT count(*) FROM drill_marker")).toBe('1');
     expect(await readFile(conf, 'utf8')).toBe(before);
+  });
+
+  it('a wait whose probe query does not answer fails at its own timeout, and the host still answers the next step', async () => {
+    // pg_sleep(30) IS NULL becomes true after 30 s: a probe given what is left of the 2 s wait is cut off
+    // at about 2 s instead and the wait fails; before, the first probe ran its 30 s and the wait passed.
+    const playbook = join(dirname(inventory), 'slow-wait.yml');
+    await writeFile(
+      playbook,
+      [
+        'name: slow-wait',
+        'steps:',
+        '  - id: slow',
+        '    hosts: db1',
+        '    wait: { sql: "SELECT pg_sleep(30) IS NULL", timeout: 2s, interval: 500ms }',
+        '    ignore_errors: true',
+        '  - id: after',
+        '    hosts: db1',
+        '    sql: { query: "SELECT pg_backend_pid() AS pid" }',
+        '    register: after',
+        '',
+      ].join('\n'),
+    );
+    const r = await pgplay(['run', playbook, '-i', inventory, '--output', 'json']);
+    expect(r.stderr).toBe('');
+    const results = jsonEvents(r.stdout).filter((e) => e.type === 'step-result') as Array<{ step: string; status: string; error?: { message: string } }>;
+    expect(results.map((e) => `${e.step}=${e.status}`)).toEqual(['slow=failed', 'after=ok']);
+    expect(results[0]!.error!.message).toMatch(/^condition not met after 2s: Query read timeout/);
   });
 });

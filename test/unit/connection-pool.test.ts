@@ -21,6 +21,8 @@ class FakeClient extends EventEmitter {
     this.queries.push(text);
     if (text === 'BEGIN') this.inTransaction = true;
     if (text === 'DISCARD ALL' && this.inTransaction) throw new Error('DISCARD ALL cannot run inside a transaction block');
+    // pg's answer once a query's query_timeout passed (the server may still be running it).
+    if (text.startsWith('SELECT pg_sleep')) throw new Error('Query read timeout');
     return { rows: [] };
   }
   async end(): Promise<void> {
@@ -44,6 +46,20 @@ function opener() {
 }
 
 describe('ConnectionPool', () => {
+  it('a connection whose query timed out is closed when given back, never handed out again (its query may still run)', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    const first = await pool.lease('db1', 'postgres', open);
+    await expect(first.query({ text: 'SELECT pg_sleep(30)', query_timeout: 1000 } as never)).rejects.toThrow('Query read timeout');
+    await first.end();
+    expect(clients[0]!.ended).toBe(true);
+    const second = await pool.lease('db1', 'postgres', open);
+    expect((await second.query('SELECT 1')).rows).toEqual([]);
+    await second.end();
+    expect(pool.opened).toBe(2);
+    expect(clients[1]!.queries).toEqual(['SELECT 1']);
+  });
+
   it('one connection per host and database for consecutive leases; the caller\'s end() gives it back', async () => {
     const pool = new ConnectionPool();
     const { clients, open } = opener();
