@@ -25,6 +25,11 @@ export interface WaitInput {
   in_recovery?: boolean;
   timeout?: string | number;
   interval?: string | number;
+  /**
+   * The file this host's server writes its log to when the server's own settings and process cannot tell
+   * (it is no longer running): the file the start that precedes the wait gave pg_ctl -l.
+   */
+  log?: string;
 }
 
 type Probe = () => Promise<{ met: boolean; detail: string }>;
@@ -58,6 +63,12 @@ export const waitAction: Action<WaitInput> = {
       in_recovery: { type: 'boolean' },
       timeout: { type: ['string', 'number'], default: '60s' },
       interval: { type: ['string', 'number'], default: '1s', description: 'The longest delay between two probes: the first comes after 20 ms, each next one after twice the last, up to this.' },
+      log: {
+        type: 'string',
+        minLength: 1,
+        description:
+          "The host's server log, quoted when its server stops or the wait times out, where the server's settings (logging_collector) and process cannot tell: give the file the start before the wait wrote to (postgres: log_file, pg_ctl -l), or a server that exits before the wait begins is quoted from the layout's log file, else <pgdata>/log/pgplay-startup.log.",
+      },
     },
     oneOf: CONDITIONS.map((c) => ({ required: [c] })),
   },
@@ -178,7 +189,11 @@ async function watchFor(ctx: ActionContext, input: WaitInput): Promise<ServerWat
   if (standby) hosts.unshift(standby);
   // Only streaming: a replay wait may run while the upstream is down on purpose (promote.yml's fence),
   // when the standby's failing reconnections are expected.
-  return ServerWatch.start(ctx, hosts, { replication: input.streaming !== undefined, mustRun: input.postgres !== 'ready' });
+  return ServerWatch.start(ctx, hosts, {
+    replication: input.streaming !== undefined,
+    mustRun: input.postgres !== 'ready',
+    logs: input.log !== undefined ? { [ctx.host.name]: input.log } : {},
+  });
 }
 
 /** The least time a probe query is given, even when the wait's deadline is nearer. */

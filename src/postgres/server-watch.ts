@@ -118,13 +118,17 @@ export class ServerWatch {
     private readonly replication: boolean,
   ) {}
 
-  /** Starts watching these hosts' servers (those with a PGDATA); the logs are read from their end on. */
-  static async start(ctx: ServerContext, hosts: Host[], o: { replication: boolean; mustRun: boolean }): Promise<ServerWatch> {
+  /**
+   * Starts watching these hosts' servers (those with a PGDATA); the logs are read from their end on.
+   * `logs`: per host name, the file its server was started to log to, read where the server's settings and
+   * process do not name one (it has already exited), instead of the layout's log file.
+   */
+  static async start(ctx: ServerContext, hosts: Host[], o: { replication: boolean; mustRun: boolean; logs?: Record<string, string> }): Promise<ServerWatch> {
     const watched = hosts.filter((host, i) => host.pgdata && hosts.findIndex((h) => h.name === host.name) === i);
     // The servers are read side by side: a wait's first miss should not wait on one host after the other.
     const servers = await Promise.all(
       watched.map(async (host): Promise<Watched> => {
-        const fallback = host.postgres.logFile ?? defaultLogFile(host.pgdata!);
+        const fallback = o.logs?.[host.name] ?? host.postgres.logFile ?? defaultLogFile(host.pgdata!);
         const conf = host.postgres.configDir ?? host.pgdata!;
         const r = await runAsOwner(ctx, ['/bin/sh', '-c', LOCATE, 'pgplay-log-locate', host.pgdata!, conf, pgBin(host, 'postgres'), fallback], {
           host,

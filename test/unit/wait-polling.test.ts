@@ -94,3 +94,41 @@ describe('wait: what it costs besides its condition', () => {
     expect([short(), short()]).toEqual([5, 5]);
   });
 });
+
+describe('wait: the log it quotes when the server is already gone', () => {
+  // A restore's recovery that never reaches its target ends with FATAL, possibly before the wait's watch
+  // begins: the server's process no longer names its log, so the watch reads the file the start wrote to.
+  const logs: Record<string, string> = {
+    '/pg/log/pgplay-recovery.log': 'LOG:  starting point-in-time recovery\nFATAL:  recovery ended before configured recovery target was reached\n',
+  };
+  function gone() {
+    const transport = new FakeTransport('local1', (argv) => {
+      const script = argv[3] ?? '';
+      // LOCATE prints its fallback (argv[7]) when no collector is on and no postmaster names a file.
+      if (script === 'pgplay-log-locate') return { stdout: `${argv[7]}\n` };
+      if (script === 'pgplay-log-poll') {
+        const text = logs[argv[5] ?? ''] ?? '';
+        return { stdout: `alive=0 size=${text.length}\n${argv[6] === '-1' ? text : ''}` };
+      }
+      return { exitCode: 0 };
+    });
+    const ctx = testContext({ transport });
+    ctx.connectPostgres = async () => {
+      throw Object.assign(new Error('connect ENOENT /pg/run/.s.PGSQL.5432'), { code: 'ENOENT' });
+    };
+    return ctx;
+  }
+
+  it('with log: the FATAL line of that file, not the layout default', async () => {
+    const error = await waitAction.check(gone(), { in_recovery: false, timeout: '1m', interval: '200ms', log: '/pg/log/pgplay-recovery.log' }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain('FATAL:  recovery ended before configured recovery target was reached');
+    expect((error as Error).message).toContain('(/pg/log/pgplay-recovery.log)');
+  });
+
+  it('without log: the layout default is read (pgplay-startup.log), as before', async () => {
+    const error = await waitAction.check(gone(), { in_recovery: false, timeout: '1m', interval: '200ms' }).catch((e: Error) => e);
+    expect((error as Error).message).toContain('pgplay-startup.log');
+    expect((error as Error).message).not.toContain('FATAL');
+  });
+});
