@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import type { QueryConfig } from 'pg';
 import { parseDuration } from '../core/duration.js';
 import { PgplayError } from '../core/errors.js';
 import { sleep } from '../core/sleep.js';
@@ -208,8 +209,9 @@ async function probeFor(ctx: ActionContext, input: WaitInput, deadline: number):
       // A query that does not answer (a hung server, a lock, a slow condition) must not hold the wait
       // past its timeout: it is given what is left of it. The connection it leaves busy is not reused
       // (connection-pool.ts).
-      const query_timeout = Math.max(MIN_QUERY_MS, deadline - Date.now());
-      return (await client.query({ text, values, query_timeout } as { text: string; values: unknown[] })).rows as Record<string, unknown>[];
+      // pg honours query_timeout per query as well as per client; its types know only the client's.
+      const config: QueryConfig & { query_timeout: number } = { text, values, query_timeout: Math.max(MIN_QUERY_MS, deadline - Date.now()) };
+      return (await client.query(config)).rows as Record<string, unknown>[];
     } finally {
       await client.end().catch(() => undefined);
     }

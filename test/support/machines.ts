@@ -35,7 +35,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
-import { debianRootStartupFiles, keygen, ROOT_STARTUP_FILES, SSHD, sshdListening } from './sshd.js';
+import { debianRootStartupFiles, keygen, rootStartupFiles, SSHD, sshdListening } from './sshd.js';
 import { writeSshdConfig } from './sshd-config.js';
 
 /** No other test uses 127.0.42.0/24: machine N is 127.0.42.N. */
@@ -462,7 +462,7 @@ async function stopMachine(m: Machine, child: ChildProcess): Promise<void> {
       if (await gone(postmasters, ms)) break;
     }
     // The binds sit on the /etc overlay (/etc/postgresql) and on /var: the last mounted goes first.
-    const targets = ['/etc', '/var/lib', ...PRIVATE_DIRS.map((d) => d.path), ...ROOT_STARTUP_FILES.filter((f) => existsSync(f)), '/tmp'].reverse();
+    const targets = ['/etc', '/var/lib', ...PRIVATE_DIRS.map((d) => d.path), ...rootStartupFiles(), '/tmp'].reverse();
     const unmounted = await m.exec(['umount', '--lazy', ...targets]);
     if (unmounted.exitCode !== 0) problems.push(`umount in ${m.name} exited ${unmounted.exitCode}: ${unmounted.stderr.trim()}`);
   }

@@ -136,8 +136,10 @@ interface Launched {
   log: string[];
 }
 
-/** root's shell start-up files, where this machine has them. */
-export const ROOT_STARTUP_FILES = ['/root/.bashrc', '/root/.profile'];
+/** root's shell start-up files that this machine has: the targets of debianRootStartupFiles' binds. */
+export function rootStartupFiles(): string[] {
+  return ['/root/.bashrc', '/root/.profile'].filter((f) => existsSync(f));
+}
 
 /**
  * Binds that give an sshd's sessions root's shell start-up files as Debian's base-files installs them
@@ -148,7 +150,7 @@ export const ROOT_STARTUP_FILES = ['/root/.bashrc', '/root/.profile'];
  */
 export async function debianRootStartupFiles(dir: string): Promise<Array<{ source: string; target: string }>> {
   const binds: Array<{ source: string; target: string }> = [];
-  for (const target of ROOT_STARTUP_FILES.filter((f) => existsSync(f))) {
+  for (const target of rootStartupFiles()) {
     const source = join(dir, `root-${basename(target)}`);
     const shipped = `/usr/share/base-files/dot${basename(target)}`;
     if (existsSync(shipped)) await copyFile(shipped, source);
