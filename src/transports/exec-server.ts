@@ -101,6 +101,67 @@ while (1) {
 export interface ServedCommand {
   readonly pid: Promise<number | undefined>;
   readonly done: Promise<ChildOutcome>;
+  /**
+   * Ends the helper running it, for a command that outlived every signal: `done` then settles with a
+   * start error (EPIPE) and the helper is never used again.
+   */
+  abandon(): void;
+}
+
+/**
+ * A running helper as its pool sees it: the two pipes of its protocol and how to end it. A local child
+ * process (spawnedHelper) or, over SSH, a session channel running the same script (ssh.ts).
+ */
+export interface HelperLink {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** Resolves once the helper is gone (exited, its channel closed); never rejects. */
+  readonly gone: Promise<void>;
+  /** Ends it at once; a signal where it is a local process group, else its session is closed. */
+  kill(signal: NodeJS.Signals): void;
+  /** Whether it keeps pgplay running: an idle helper must not (close() stops it). */
+  ref(): void;
+  unref(): void;
+}
+
+/**
+ * Starts a helper as `user` running `helper` (perl -e SCRIPT); undefined when it cannot be started now
+ * (no session slot free), which is not held against the user: its command runs directly, and a later one
+ * tries again. A helper that starts but never greets (no perl) marks the user's helpers as unavailable.
+ */
+export type LaunchHelper = (user: string, helper: string[]) => HelperLink | Promise<HelperLink | undefined>;
+
+/** A helper as a local child process in its own process group (argv: runuser -u user -- perl -e ...). */
+export function spawnedHelper(argv: string[]): HelperLink {
+  // In /, as the direct path runs another user's commands: that user may not enter pgplay's working directory.
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+  child.stdin!.on('error', () => {});
+  const gone = new Promise<void>((resolve) => {
+    child.once('error', () => resolve());
+    child.once('close', () => resolve());
+  });
+  const streams = [child.stdout, child.stdin] as unknown as Array<{ ref?(): void; unref?(): void }>;
+  return {
+    stdin: child.stdin!,
+    stdout: child.stdout!,
+    gone,
+    kill: (signal) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // already gone
+      }
+    },
+    ref: () => {
+      child.ref();
+      for (const s of streams) s.ref?.();
+    },
+    unref: () => {
+      child.unref();
+      for (const s of streams) s.unref?.();
+    },
+  };
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
@@ -110,45 +171,52 @@ interface Pending {
   done(outcome: ChildOutcome): void;
 }
 
-/** One helper process: a Perl loop running one command at a time. */
+/** How a helper's start ended: greeted, not started now (no slot: try again later), or unusable (no perl). */
+type Start = 'ready' | 'not-now' | 'failed';
+
+/** One helper: a Perl loop running one command at a time. */
 class ExecServer {
   busy = false;
   /** Started, not yet greeted. */
   starting = false;
-  /** Resolves true once the helper said it runs, false when it could not start. */
-  readonly ready: Promise<boolean>;
-  private readonly child: ChildProcess;
+  readonly ready: Promise<Start>;
+  private link: HelperLink | undefined;
   private buffer: Buffer = Buffer.alloc(0);
   private greeted = false;
   private pending: Pending | undefined;
   private header: { code: number; signal: number; out: number; err: number } | undefined;
   private alive = true;
+  /** Asked to end before its link was up: ended as soon as it is. */
+  private ended: NodeJS.Signals | 'stop' | undefined;
   readonly exited: Promise<void>;
 
-  constructor(argv: string[]) {
-    // In /, as the direct path runs another user's commands: that user may not enter pgplay's working directory.
-    this.child = spawn(argv[0]!, argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'], detached: true });
-    let greet!: (ok: boolean) => void;
+  constructor(launched: HelperLink | Promise<HelperLink | undefined>) {
+    let greet!: (start: Start) => void;
     this.ready = new Promise((resolve) => (greet = resolve));
-    this.exited = new Promise((resolve) => {
-      const gone = () => {
+    this.exited = Promise.resolve(launched)
+      .catch(() => undefined)
+      .then(async (link) => {
+        if (!link) {
+          this.alive = false;
+          greet('not-now');
+          return;
+        }
+        this.link = link;
+        link.stdout.on('data', (chunk: Buffer) => {
+          this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+          this.parse((ok) => greet(ok ? 'ready' : 'failed'));
+        });
+        if (this.ended === 'stop') link.stdin.end();
+        else if (this.ended) link.kill(this.ended);
+        // Referenced until its first command is done: the caller is waiting on it.
+        await link.gone;
         this.alive = false;
-        greet(false);
+        greet('failed');
         const pending = this.pending;
         this.pending = undefined;
         pending?.pid(undefined);
         pending?.done({ startError: Object.assign(new Error('the command helper exited'), { code: 'EPIPE' }), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) });
-        resolve();
-      };
-      this.child.once('error', gone);
-      this.child.once('close', gone);
-    });
-    this.child.stdin!.on('error', () => {});
-    this.child.stdout!.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
-      this.parse(greet);
-    });
-    // Referenced until its first command is done: the caller is waiting on it.
+      });
   }
 
   get usable(): boolean {
@@ -156,8 +224,9 @@ class ExecServer {
   }
 
   run(argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
+    const link = this.link!;
     this.busy = true;
-    this.active();
+    link.ref();
     let setPid!: (pid: number | undefined) => void;
     let finish!: (outcome: ChildOutcome) => void;
     const pid = new Promise<number | undefined>((resolve) => (setPid = resolve));
@@ -166,7 +235,7 @@ class ExecServer {
       pid: setPid,
       done: (outcome) => {
         this.busy = false;
-        this.idle();
+        link.unref();
         finish(outcome);
       },
     };
@@ -175,8 +244,8 @@ class ExecServer {
     const parts: Buffer[] = [Buffer.from(`X ${argv.length} ${Object.keys(env).length} ${data ? data.length : -1}\n`)];
     for (const item of items) parts.push(Buffer.from(`${item.length}\n`), item);
     if (data) parts.push(data);
-    this.child.stdin!.write(Buffer.concat(parts));
-    return { pid, done };
+    link.stdin.write(Buffer.concat(parts));
+    return { pid, done, abandon: () => this.kill('SIGKILL') };
   }
 
   /**
@@ -184,33 +253,34 @@ class ExecServer {
    * stdout is the socket's bytes, beginning with "OK" or "ERR <reason>". It never serves a command again.
    */
   takeStream(socketPath: string): { stdin: Writable; stdout: Readable; stop(): void } {
+    const link = this.link!;
     this.busy = true;
-    this.active();
-    this.child.stdout!.removeAllListeners('data');
+    link.ref();
+    link.stdout.removeAllListeners('data');
     const path = Buffer.from(socketPath, 'utf8');
-    this.child.stdin!.write(Buffer.concat([Buffer.from(`S 0 0 -1\n${path.length}\n`), path]));
+    link.stdin.write(Buffer.concat([Buffer.from(`S 0 0 -1\n${path.length}\n`), path]));
     // Stopped only while it runs: a pid gone may be reused by another process group.
-    return { stdin: this.child.stdin!, stdout: this.child.stdout!, stop: () => this.alive && this.kill('SIGTERM') };
+    return { stdin: link.stdin, stdout: link.stdout, stop: () => this.alive && this.kill('SIGTERM') };
   }
 
   /** Ends the helper: at the end of its input it exits; a helper that does not is stopped with its group. */
   async stop(): Promise<void> {
     if (!this.alive) return;
-    this.active();
-    this.child.stdin!.end();
+    if (!this.link) {
+      this.ended ??= 'stop';
+      await this.exited;
+      return;
+    }
+    this.link.ref();
+    this.link.stdin.end();
     const force = setTimeout(() => this.kill('SIGKILL'), 3000);
     await this.exited;
     clearTimeout(force);
   }
 
   kill(signal: NodeJS.Signals): void {
-    const pid = this.child.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
+    if (this.link) this.link.kill(signal);
+    else this.ended = signal;
   }
 
   private parse(greet: (ok: boolean) => void): void {
@@ -245,29 +315,17 @@ class ExecServer {
 
   /** A started helper waits for its first command without keeping pgplay running. */
   release(): void {
-    this.idle();
-  }
-
-  /** An idle helper does not keep pgplay running (a run that ends forgets no process: close stops it). */
-  private idle(): void {
-    this.child.unref();
-    (this.child.stdout as unknown as { unref?(): void }).unref?.();
-    (this.child.stdin as unknown as { unref?(): void }).unref?.();
-  }
-
-  private active(): void {
-    this.child.ref();
-    (this.child.stdout as unknown as { ref?(): void }).ref?.();
-    (this.child.stdin as unknown as { ref?(): void }).ref?.();
+    this.link?.unref();
   }
 }
 
-/** Most helpers per user: beyond, commands run directly (a burst of parallel commands is rare and short). */
+/** Most helpers per user by default: beyond, commands run directly (a burst of parallel commands is rare and short). */
 const MAX_SERVERS = 4;
 
 /**
  * The helpers of one transport, per user: a command goes to an idle helper, else to a new one; undefined
- * when none can take it (perl missing, too many busy), and the caller runs the command directly.
+ * when none can take it (perl missing, too many busy, no slot for another), and the caller runs the
+ * command directly.
  */
 export class ExecServers {
   private readonly servers = new Map<string, ExecServer[]>();
@@ -277,8 +335,14 @@ export class ExecServers {
   /** close() or killAll() ran: no replacement helper starts after it (nothing would stop it). */
   private closed = false;
 
-  /** `start(user)`: the argv that starts a helper as that user (runuser -u user -- perl -e ...). */
-  constructor(private readonly start: (user: string, helper: string[]) => string[]) {}
+  /**
+   * `launch(user, helper)` starts a helper as that user (locally: spawnedHelper of runuser -u user --
+   * perl -e ...); `maxPerUser`: how many of one user's helpers may exist at once.
+   */
+  constructor(
+    private readonly launch: LaunchHelper,
+    private readonly maxPerUser = MAX_SERVERS,
+  ) {}
 
   async run(user: string, argv: string[], env: Record<string, string>, input: string | Buffer | undefined): Promise<ServedCommand | undefined> {
     const server = await this.idleServer(user);
@@ -308,21 +372,31 @@ export class ExecServers {
   }
 
   /**
-   * Starts `user`'s first helper now, idle, when it has none: its runuser and perl start while the run
-   * does other work, and its first command finds it ready. One that cannot start marks the user broken,
-   * as it would on that first command (whose command then runs directly).
+   * Starts `user`'s first helper now, idle, when it has none: it starts while the run does other work,
+   * and its first command finds it ready. One that cannot start marks the user broken, as it would on
+   * that first command (whose command then runs directly).
    */
   prestart(user: string): void {
-    if (this.broken.has(user) || this.servers.get(user)?.length) return;
+    if (this.closed || this.broken.has(user) || this.servers.get(user)?.length) return;
     const pool: ExecServer[] = [];
     this.servers.set(user, pool);
     void this.startServer(user, pool, false);
   }
 
+  /** Ends the helpers that wait for a command (their session slots are wanted for something else). */
+  stopIdle(): void {
+    for (const pool of this.servers.values()) {
+      for (const server of pool.filter((s) => s.usable)) {
+        pool.splice(pool.indexOf(server), 1);
+        void server.stop();
+      }
+    }
+  }
+
   /** An idle helper of `user`, claimed (busy) for the caller; undefined when none can be had. */
   private async idleServer(user: string): Promise<ExecServer | undefined> {
     for (;;) {
-      if (this.broken.has(user)) return undefined;
+      if (this.closed || this.broken.has(user)) return undefined;
       const pool = this.servers.get(user) ?? [];
       this.servers.set(user, pool);
       for (let i = pool.length - 1; i >= 0; i--) if (!pool[i]!.usable && !pool[i]!.busy) pool.splice(i, 1);
@@ -334,25 +408,25 @@ export class ExecServers {
       // A replacement still starting is waited for rather than a second helper started beside it.
       const starting = pool.find((s) => s.starting);
       if (starting) {
-        await starting.ready;
+        if ((await starting.ready) === 'not-now') return undefined;
         continue;
       }
-      if (pool.length >= MAX_SERVERS) return undefined;
+      if (pool.length >= this.maxPerUser) return undefined;
       return this.startServer(user, pool, true);
     }
   }
 
   /** Starts a helper; `claim`: it stays busy for the caller, else it goes idle and waits for a command. */
   private async startServer(user: string, pool: ExecServer[], claim: boolean): Promise<ExecServer | undefined> {
-    const server = new ExecServer(this.start(user, ['perl', '-e', SCRIPT]));
+    const server = new ExecServer(this.launch(user, ['perl', '-e', SCRIPT]));
     server.busy = true;
     server.starting = true;
     pool.push(server);
-    const ok = await server.ready;
+    const start = await server.ready;
     server.starting = false;
-    if (!ok) {
+    if (start !== 'ready') {
       if (pool.includes(server)) pool.splice(pool.indexOf(server), 1);
-      this.broken.add(user);
+      if (start === 'failed') this.broken.add(user);
       return undefined;
     }
     if (!claim) {

@@ -9,7 +9,7 @@ import type { Host } from '../model/inventory.js';
 import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeFileArgv } from './file-commands.js';
 import { becomeArgv, type BecomeMethod } from './become.js';
 import { outputText, startChild, type Child } from './child.js';
-import { ExecServers } from './exec-server.js';
+import { ExecServers, spawnedHelper } from './exec-server.js';
 import {
   PREVIOUS_SUFFIX,
   type ExecOptions,
@@ -49,7 +49,7 @@ export class LocalTransport implements Transport {
   private readonly live = new Set<Child>();
   private readonly ids = machineIds;
   /** The helpers that run commands as other users (one runuser each, not one per command). */
-  private readonly servers = helpers(new ExecServers((user, helper) => becomeArgv(helper, user, this.currentUser, 'runuser')));
+  private readonly servers = helpers(new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, this.currentUser, 'runuser'))));
 
   constructor(
     private readonly host: Host,

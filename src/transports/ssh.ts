@@ -16,6 +16,7 @@ import {
   writeFileArgv,
 } from './file-commands.js';
 import { SessionGate } from './ssh/session-gate.js';
+import { ExecServers, type HelperLink, type ServedCommand } from './exec-server.js';
 import {
   type ExecOptions,
   type ExecResult,
@@ -41,6 +42,20 @@ const C_LOCALE = { LC_ALL: 'C' };
 
 /** After a timeout or interrupt: TERM, then KILL after this long, then drop the channel. */
 const KILL_GRACE_MS = 1_500;
+
+/**
+ * Command helpers per user over one connection (exec-server.ts): each holds a session slot for the run.
+ * Two per user serve a host's usual concurrency (facts beside a read-ahead, a step beside a lock).
+ */
+const HELPERS_PER_USER = 2;
+/** Session slots a helper never takes: streams (pg_basebackup, socket bridges) and direct commands keep them. */
+const SLOTS_KEPT_FOR_SESSIONS = 4;
+/**
+ * A user's first commands take sessions of their own; the next one starts the user's first helper. A run
+ * with nothing to change reads a host in two or three commands (lock, facts, read-ahead), which a
+ * helper's start (a session and perl) would not pay back; a run that changes things sends dozens.
+ */
+const DIRECT_COMMANDS_BEFORE_HELPER = 3;
 
 type LostReason = { kind: 'lost'; detail?: string } | { kind: 'closed' };
 
@@ -75,6 +90,13 @@ export class SshTransport implements Transport {
   private opened = 0;
   /** Marks this transport's pid announcements so command output cannot forge one. */
   private readonly pidTag = randomBytes(6).toString('hex');
+  /**
+   * Long-lived command helpers, one session each (exec-server.ts): a command through one costs a fork in
+   * the helper instead of a session of its own (sshd's session set-up, the login shell, env).
+   */
+  private readonly helpers = new ExecServers((user, helper) => this.launchHelper(user, helper), HELPERS_PER_USER);
+  /** Commands run so far per user that a helper could have run (DIRECT_COMMANDS_BEFORE_HELPER). */
+  private readonly helperCandidates = new Map<string, number>();
 
   constructor(
     private readonly host: Host,
@@ -167,6 +189,8 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    // The helpers exit at the end of their input; the connection's end closes their sessions anyway.
+    const helpersClosed = this.helpers.close();
     const pending = this.connecting;
     this.connecting = undefined;
     this.early = undefined;
@@ -174,7 +198,10 @@ export class SshTransport implements Transport {
     const via = this.via;
     this.client = undefined;
     this.via = undefined;
-    if (!client) return;
+    if (!client) {
+      await helpersClosed;
+      return;
+    }
     this.closingClient = client;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -188,6 +215,7 @@ export class SshTransport implements Transport {
       client.end();
     });
     via?.end();
+    await helpersClosed;
   }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -213,8 +241,9 @@ export class SshTransport implements Transport {
   private assertStarted(argv: string[], exitCode: number, stderr: string): void {
     if (exitCode !== 127 && exitCode !== 126) return;
     const program = escapeRegExp(argv[0]!);
-    const notFound = new RegExp(`^env: .${program}.: No such file or directory$`, 'm');
-    const denied = new RegExp(`^env: .${program}.: Permission denied$`, 'm');
+    // env(1)'s words on the direct path, the command helper's (exec-server.ts) through a helper.
+    const notFound = new RegExp(`^(?:env: .${program}.|pgplay: failed to execute ${program}): No such file or directory$`, 'm');
+    const denied = new RegExp(`^(?:env: .${program}.|pgplay: failed to execute ${program}): Permission denied$`, 'm');
     const reason = exitCode === 127 && notFound.test(stderr) ? 'command not found' : exitCode === 126 && denied.test(stderr) ? 'permission denied' : undefined;
     if (!reason) return;
     throw new PgplayError({
@@ -299,6 +328,8 @@ export class SshTransport implements Transport {
     const started = Date.now();
     const signal = options.signal;
     if (signal?.aborted) throw this.interruptedError(argv);
+    const served = await this.viaHelper(argv, options);
+    if (served) return this.settleServed(served, argv, options, started);
     // A command that may have to be stopped announces its process group (see remoteCommand).
     const stoppable = (options.timeoutMs !== undefined && options.timeoutMs > 0) || signal !== undefined;
     const announcement = stoppable ? pidAnnouncement(this.pidTag) : undefined;
@@ -430,6 +461,133 @@ export class SshTransport implements Transport {
     });
   }
 
+  /**
+   * The user whose helper can run this command exactly as its own session would, or undefined: the
+   * login user's helper runs in the login's home with the login's environment, as a session does; another
+   * user's runs in / as that user through runuser, as remoteCommand's wrapper does. Commands that ask for
+   * another directory, and sudo (whose log and policy see every command), take a session of their own.
+   */
+  private helperUser(options: ExecOptions): string | undefined {
+    const login = this.endpoint.user;
+    const user = options.become ?? login;
+    if (user === login) return options.cwd === undefined ? login : undefined;
+    if (options.cwd !== undefined && options.cwd !== '/') return undefined;
+    const method = this.host.connection.becomeMethod ?? 'auto';
+    return method === 'runuser' || (method === 'auto' && login === 'root') ? user : undefined;
+  }
+
+  private async viaHelper(argv: string[], options: ExecOptions): Promise<{ command: ServedCommand; user: string } | undefined> {
+    const user = this.helperUser(options);
+    if (user === undefined || argv.length === 0) return undefined;
+    const seen = this.helperCandidates.get(user) ?? 0;
+    this.helperCandidates.set(user, seen + 1);
+    if (seen < DIRECT_COMMANDS_BEFORE_HELPER) return undefined;
+    // Checked as the direct path checks them: the same errors, before anything is sent.
+    this.command(argv, options);
+    const command = await this.helpers.run(user, argv, options.env ?? {}, options.stdin);
+    return command && { command, user };
+  }
+
+  /** A helper's session: `cd /` for another user, as remoteCommand runs that user's commands. */
+  private async launchHelper(user: string, helper: string[]): Promise<HelperLink | undefined> {
+    // Never the slots streams and direct sessions need: without one free beyond them, no helper now.
+    if (this.gate.capacity - this.gate.open <= SLOTS_KEPT_FOR_SESSIONS) return undefined;
+    const become = user === this.endpoint.user ? undefined : user;
+    const { channel, release } = await this.openChannel(this.command(helper, { become }), ['perl', '-e', '<command helper>']);
+    channel.stderr.resume();
+    channel.on('error', () => undefined);
+    const gone = new Promise<void>((resolve) => {
+      const onLost = (): void => {
+        channel.destroy();
+        resolve();
+      };
+      this.inflight.add(onLost);
+      channel.once('close', () => {
+        this.inflight.delete(onLost);
+        release();
+        resolve();
+      });
+    });
+    return {
+      stdin: channel,
+      stdout: channel,
+      gone,
+      // Its commands run in process groups of their own: the transport stops them by pid (killGroup).
+      kill: () => channel.close(),
+      ref: () => undefined,
+      unref: () => undefined,
+    };
+  }
+
+  /**
+   * A command a helper runs, settled as the direct path settles its own: a timeout or an interrupt stops
+   * its process group (TERM, then KILL), and a command that outlives KILL ends its helper, so the step
+   * never hangs past its timeout.
+   */
+  private async settleServed(
+    served: { command: ServedCommand; user: string },
+    argv: string[],
+    options: ExecOptions,
+    started: number,
+  ): Promise<RawResult> {
+    const { command } = served;
+    const become = served.user === this.endpoint.user ? undefined : served.user;
+    let timedOut = false;
+    let interrupted = false;
+    let stopping = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      void command.pid.then((pid) => {
+        if (pid === undefined) return;
+        void this.killGroup(pid, 'TERM', become);
+        killTimer = setTimeout(() => {
+          void this.killGroup(pid, 'KILL', become);
+          killTimer = setTimeout(() => command.abandon(), KILL_GRACE_MS);
+        }, KILL_GRACE_MS);
+      });
+    };
+    const onAbort = (): void => {
+      interrupted = true;
+      stop();
+    };
+    const timer =
+      options.timeoutMs !== undefined && options.timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            stop();
+          }, options.timeoutMs)
+        : undefined;
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const outcome = await command.done;
+      if (interrupted) throw this.interruptedError(argv);
+      if (outcome.startError) {
+        if (timedOut) return { exitCode: 124, stdout: outcome.stdout, stderr: outcome.stderr, durationMs: Date.now() - started, timedOut };
+        // Its session ended under it: the connection going away, or the helper itself.
+        if (!this.client) throw this.lostError(argv, { kind: 'lost', detail: this.lastConnectionError });
+        throw new PgplayError({
+          code: 'TRANSPORT',
+          host: this.hostName,
+          message: `the command helper's session on ${describeEndpoint(this.endpoint)} ended while running: ${displayArgv(argv)}`,
+          hint: 'the command may or may not have completed on the host; check its state before running the step again',
+        });
+      }
+      return {
+        exitCode: outcome.exitCode ?? signalExitCode(outcome.signal),
+        stdout: outcome.stdout,
+        stderr: outcome.stderr,
+        durationMs: Date.now() - started,
+        timedOut,
+      };
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
   /** Signals a remote process group from a separate session, as the user that owns it. */
   private async killGroup(pgid: number, sig: 'TERM' | 'KILL', become: string | undefined): Promise<void> {
     try {
@@ -470,6 +628,8 @@ export class SshTransport implements Transport {
         release();
         if (this.client !== client) throw this.lostError(argv, { kind: 'lost', detail: this.lastConnectionError });
         if (isSessionRefusal(e)) {
+          // The server allows fewer sessions than thought: idle helpers give theirs back.
+          this.helpers.stopIdle();
           if (this.gate.refused(othersOpen)) continue;
           // Refused with nothing else open: sshd may still be tearing down the previous session.
           if (++lonelyRefusals <= 5) {

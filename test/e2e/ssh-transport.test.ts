@@ -571,6 +571,103 @@ describe('one connection per host', () => {
   });
 });
 
+describe('commands through a helper session', () => {
+  /** Sessions sshd started for commands since `mark` (one per command run directly, one per helper). */
+  const sessionsSince = (mark: number): number => sshd.logs().slice(mark).match(/Starting session: command for root/g)?.length ?? 0;
+  /** A user's first commands take sessions of their own (ssh.ts); these make the next ones go to a helper. */
+  async function warm(t: SshTransport, become?: string): Promise<void> {
+    for (let i = 0; i < 3; i++) expect((await t.exec(['true'], { become })).exitCode).toBe(0);
+  }
+  const perlHelpers = (): number[] =>
+    sshd.connectionPids().flatMap((conn) =>
+      descendants(conn).filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('perl\0-e\0');
+        } catch {
+          return false;
+        }
+      }),
+    );
+
+  test('after a user\'s first three commands, one session runs the rest, with the results a session of their own gives', async () => {
+    const t = transport(db2());
+    await warm(t);
+    await warm(t, 'postgres');
+    const mark = sshd.logs().length;
+    expect(await t.exec(['sh', '-c', 'echo out; echo err >&2; exit 3'])).toMatchObject({ exitCode: 3, stdout: 'out', stderr: 'err', timedOut: false });
+    const blob = randomBytes(300_000);
+    expect((await t.exec(['sha256sum'], { stdin: blob })).stdout).toBe(`${createHash('sha256').update(blob).digest('hex')}  -`);
+    expect(await t.exec(['cat'])).toMatchObject({ exitCode: 0, stdout: '' });
+    expect((await t.exec(['sh', '-c', 'printf %s "$FOO"'], { env: { FOO: "bar 'baz'" } })).stdout).toBe("bar 'baz'");
+    // Where a session of its own would run: the login's home for the login user, / for another user.
+    expect((await t.exec(['sh', '-c', 'echo "$(id -un):$(pwd)"'])).stdout).toBe('root:/root');
+    expect((await t.exec(['sh', '-c', 'echo "$(id -un):$(pwd):$V"'], { become: 'postgres', env: { V: 'v1' } })).stdout).toBe('postgres:/:v1');
+    const missing = await rejection(t.exec(['pgplay-no-such-program', 'x']));
+    expect(missing.message).toBe('cannot run pgplay-no-such-program: command not found');
+    expect((await t.exec(['sh', '-c', 'kill -TERM $$'])).exitCode).toBe(143);
+    // Files go the same way: written, read, stat'ed as postgres.
+    const pgDir = join(work, 'helper-files');
+    mkdirSync(pgDir);
+    chownSync(pgDir, pgUid, pgGid);
+    const file = join(pgDir, 'file');
+    await t.writeFile(file, 'through the helper\n', { mode: 0o640, become: 'postgres' });
+    expect(await t.readFile(file, { become: 'postgres' })).toEqual(Buffer.from('through the helper\n'));
+    expect(await t.stat(file, { become: 'postgres' })).toMatchObject({ exists: true, type: 'file', mode: 0o640, owner: 'postgres' });
+    expect(statSync(file).uid).toBe(pgUid);
+    // Twelve commands, two sessions: one helper per user.
+    expect(await until('the helpers\' sessions in the log', () => sessionsSince(mark) || undefined)).toBe(2);
+    expect(perlHelpers()).toHaveLength(2);
+    await t.close();
+    // close() ends them: no helper is left on the host.
+    await until('the helpers to exit', () => perlHelpers().length === 0);
+  });
+
+  test('a timeout or an interrupt stops the command\'s process group, not the helper', async () => {
+    const t = transport(db2());
+    const pids = join(work, 'helper-pids');
+    mkdirSync(pids);
+    chmodSync(pids, 0o1777);
+    for (const become of [undefined, 'postgres']) {
+      await warm(t, become);
+      const pidFile = join(pids, `sleeper-${become ?? 'root'}`);
+      const mark = sshd.logs().length;
+      const r = await t.exec(['sh', '-c', `sleep 30 & echo $! > ${pidFile}; wait`], { timeoutMs: 700, become });
+      expect(r.timedOut).toBe(true);
+      expect(r.exitCode).toBe(143);
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      // The whole group went: the shell's background sleep too.
+      await until(`remote sleep ${pid} to be gone`, () => !existsSync(`/proc/${pid}`), 5_000);
+      expect((await t.exec(['id', '-un'], { become })).stdout).toBe(become ?? 'root');
+      // The command ran in the helper's session; stopping it took one session (kill) besides.
+      expect(sessionsSince(mark)).toBeLessThanOrEqual(3);
+    }
+    const controller = new AbortController();
+    const pidFile = join(pids, 'aborted');
+    const pending = t.exec(['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], { signal: controller.signal, become: 'postgres' });
+    await until('the remote sleep', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'));
+    controller.abort();
+    expect((await rejection(pending)).code).toBe('INTERRUPTED');
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    await until(`remote sleep ${pid} to be gone`, () => !existsSync(`/proc/${pid}`), 5_000);
+  });
+
+  test('a connection killed while a helper runs a command fails it as lost; the next call reconnects', async () => {
+    const t = transport(db2());
+    const before = new Set(sshd.connectionPids());
+    await warm(t);
+    const [conn] = await until('the new connection process', () => sshd.connectionPids().filter((p) => !before.has(p)));
+    const pending = t.exec(['sleep', '44']);
+    await until('the remote sleep', () => runningUnder(conn!, 'sleep 44'));
+    expect(perlHelpers().length).toBeGreaterThan(0);
+    sshd.killConnection(conn!);
+    const err = await rejection(pending);
+    expect(err.code).toBe('TRANSPORT');
+    expect(err.message).toMatch(new RegExp(`^connection to db2 \\(127\\.0\\.0\\.3:${sshd.port}\\) lost while running: sleep 44`));
+    expect((await t.exec(['echo', 'back'])).stdout).toBe('back');
+    expect(t.connectionsOpened).toBe(2);
+  });
+});
+
 describe('jump host', () => {
   test('reaches a host through another one (forwardOut + sock)', async () => {
     // A rig of its own at DEBUG1, where sshd logs the TCP connections it forwards. (DEBUG1 also

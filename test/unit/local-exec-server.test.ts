@@ -10,7 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ExecServers } from '../../src/transports/exec-server.js';
+import { ExecServers, spawnedHelper } from '../../src/transports/exec-server.js';
 import { LocalTransport } from '../../src/transports/local.js';
 import { localHost } from './support/action-context.js';
 
@@ -105,11 +105,11 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
 describe('a helper that cannot start', () => {
   it('no perl (or a helper that does not answer as one): the command is handed back, to run directly, and the helper is not tried again', async () => {
     let starts = 0;
-    const missing = new ExecServers((_user, helper) => (starts++, ['/nonexistent/perl-less', ...helper.slice(1)]));
+    const missing = new ExecServers((_user, helper) => (starts++, spawnedHelper(['/nonexistent/perl-less', ...helper.slice(1)])));
     expect(await missing.run('postgres', ['true'], {}, undefined)).toBeUndefined();
     expect(await missing.run('postgres', ['true'], {}, undefined)).toBeUndefined();
     expect(starts).toBe(1);
-    const mute = new ExecServers(() => ['sh', '-c', 'echo something else']);
+    const mute = new ExecServers(() => spawnedHelper(['sh', '-c', 'echo something else']));
     expect(await mute.run('postgres', ['true'], {}, undefined)).toBeUndefined();
     await Promise.all([missing.close(), mute.close()]);
   });
@@ -123,7 +123,7 @@ describe('a helper that becomes a socket bridge', () => {
     await new Promise<void>((resolve) => listener.listen(path, resolve));
     // Helpers as this user (no runuser): what is counted is when each one starts.
     let starts = 0;
-    const servers = new ExecServers((_user, helper) => (starts++, helper));
+    const servers = new ExecServers((_user, helper) => (starts++, spawnedHelper(helper)));
     const me = userInfo().username;
     expect((await (await servers.run(me, ['true'], {}, undefined))!.done).exitCode).toBe(0);
     expect(starts).toBe(1);
