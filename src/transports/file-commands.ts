@@ -101,7 +101,12 @@ export const ATOMIC_WRITE_SCRIPT = `set -eu
 dest=$1; mode=$2; owner=$3; group=$4; keep=$5; suffix=$6; size=\${7:-}
 if [ -L "$dest" ] && [ -e "$dest" ]; then dest=$(readlink -f -- "$dest"); fi
 if [ -e "$dest" ] && [ ! -f "$dest" ]; then echo "it exists and is not a regular file" >&2; exit 1; fi
-dir=$(dirname -- "$dest"); base=$(basename -- "$dest")
+# dirname and basename without two processes: dest is absolute (a file path, never ending in /).
+case $dest in
+  */) echo "not a file path (it ends with /)" >&2; exit 1 ;;
+  */*) dir=\${dest%/*}; base=\${dest##*/}; [ -n "$dir" ] || dir=/ ;;
+  *) dir=.; base=$dest ;;
+esac
 tmp=$(mktemp -- "$dir/.$base.pgplay-tmp-XXXXXX")
 prevtmp=
 trap 'rm -f -- "$tmp" \${prevtmp:+"$prevtmp"}' EXIT

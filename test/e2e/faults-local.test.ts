@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATOMIC_WRITE_SCRIPT } from '../../src/transports/file-commands.js';
@@ -152,5 +152,23 @@ describe('the atomic write script when its data ends early', () => {
     expect(whole.exitCode).toBe(0);
     expect(await readFile(dest, 'utf8')).toBe('new content\n');
     expect((await readdir(join(rig.dir, 'out'))).filter((f) => f.includes('short')).sort()).toEqual(['short.conf', 'short.conf.pgplay-prev']);
+  });
+
+  it('finds the directory and the name in the path itself (no dirname, basename), through a link too; a path ending in / is no file', async () => {
+    const out = join(rig.dir, 'out');
+    const write = (dest: string, data: string) =>
+      execa('sh', ['-c', ATOMIC_WRITE_SCRIPT, 'pgplay-write', dest, '0640', '', '', '', '.pgplay-prev', String(data.length)], { input: data, reject: false });
+    expect((await write(`${out}//double.conf`, 'a\n')).exitCode).toBe(0);
+    expect(await readFile(join(out, 'double.conf'), 'utf8')).toBe('a\n');
+    await mkdir(join(out, 'real'), { recursive: true });
+    await symlink(join(out, 'real', 'target.conf'), join(out, 'link.conf'));
+    await writeFile(join(out, 'real', 'target.conf'), 'old\n');
+    expect((await write(join(out, 'link.conf'), 'through\n')).exitCode).toBe(0);
+    expect(await readFile(join(out, 'real', 'target.conf'), 'utf8')).toBe('through\n');
+    expect((await lstat(join(out, 'link.conf'))).isSymbolicLink()).toBe(true);
+    const slash = await write(`${out}/real/missing/`, 'x\n');
+    expect(slash.exitCode).toBe(1);
+    expect(slash.stderr).toBe('not a file path (it ends with /)');
+    expect((await readdir(join(out, 'real'))).sort()).toEqual(['target.conf']);
   });
 });
