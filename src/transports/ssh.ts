@@ -493,7 +493,10 @@ export class SshTransport implements Transport {
     // Never the slots streams and direct sessions need: without one free beyond them, no helper now.
     if (this.gate.capacity - this.gate.open <= SLOTS_KEPT_FOR_SESSIONS) return undefined;
     const become = user === this.endpoint.user ? undefined : user;
-    const { channel, release } = await this.openChannel(this.command(helper, { become }), ['perl', '-e', '<command helper>']);
+    // A helper never waits for a slot nor retries a refused session: its command then runs directly.
+    const opened = await this.openChannel(this.command(helper, { become }), ['perl', '-e', '<command helper>'], { waitForSlot: false }).catch(() => undefined);
+    if (!opened) return undefined;
+    const { channel, release } = opened;
     channel.stderr.resume();
     channel.on('error', () => undefined);
     const gone = new Promise<void>((resolve) => {
@@ -585,6 +588,8 @@ export class SshTransport implements Transport {
       clearTimeout(timer);
       clearTimeout(killTimer);
       options.signal?.removeEventListener('abort', onAbort);
+      // Idle now: if sessions wait for a slot, or the server turned out to allow few, its own is theirs.
+      if (this.gate.waiting > 0 || this.gate.capacity <= SLOTS_KEPT_FOR_SESSIONS) this.helpers.stopIdle();
     }
   }
 
@@ -601,10 +606,16 @@ export class SshTransport implements Transport {
   private async openChannel(
     command: string,
     argv: string[],
+    { waitForSlot = true }: { waitForSlot?: boolean } = {},
   ): Promise<{ channel: ClientChannel; release: () => void; exited: () => number | undefined }> {
     const client = await this.connection();
     let lonelyRefusals = 0;
     for (;;) {
+      if (this.gate.open >= this.gate.capacity) {
+        if (!waitForSlot) throw new Error('no session slot free');
+        // Idle helpers hold slots a waiting session needs: they give them back rather than keep it waiting.
+        this.helpers.stopIdle();
+      }
       const release = await this.gate.acquire();
       try {
         let status: { code: number | null; signal?: string } | undefined;
@@ -630,6 +641,10 @@ export class SshTransport implements Transport {
         if (isSessionRefusal(e)) {
           // The server allows fewer sessions than thought: idle helpers give theirs back.
           this.helpers.stopIdle();
+          if (!waitForSlot) {
+            this.gate.refused(othersOpen);
+            throw e;
+          }
           if (this.gate.refused(othersOpen)) continue;
           // Refused with nothing else open: sshd may still be tearing down the previous session.
           if (++lonelyRefusals <= 5) {

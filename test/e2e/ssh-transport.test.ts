@@ -651,6 +651,42 @@ describe('commands through a helper session', () => {
     await until(`remote sleep ${pid} to be gone`, () => !existsSync(`/proc/${pid}`), 5_000);
   });
 
+  test('on a server with MaxSessions 2, helpers give their slots back to waiting sessions: nothing waits for ever', async () => {
+    const small = await startSshd({ addresses: ['127.0.0.6'], maxSessions: 2 });
+    try {
+      const t = transport(sshHost(small, 'tiny', '127.0.0.6'));
+      await warm(t);
+      await warm(t, 'postgres');
+      const pidFile = join(work, 'tiny-sleeper');
+      // Helpers of two users take both slots; then commands of both users at once, one with a timeout whose
+      // stop needs a session of its own (kill), and streams, which never go through a helper.
+      for (let round = 0; round < 2; round++) {
+        rmSync(pidFile, { force: true });
+        const started = Date.now();
+        const results = await Promise.all([
+          ...Array.from({ length: 6 }, (_, i) => t.exec(['sh', '-c', `sleep 0.1; echo ${i}`], { become: i % 2 ? 'postgres' : undefined })),
+          t.exec(['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], { timeoutMs: 500 }),
+        ]);
+        expect(results.slice(0, 6).map((r) => r.stdout)).toEqual(['0', '1', '2', '3', '4', '5']);
+        // Stopped by TERM (143), or, when its kill found no session in time, given up on after the grace (124).
+        expect(results[6]!.timedOut).toBe(true);
+        expect([143, 124]).toContain(results[6]!.exitCode);
+        expect(Date.now() - started).toBeLessThan(8_000);
+        const pid = Number(readFileSync(pidFile, 'utf8').trim());
+        await until(`remote sleep ${pid} to be gone`, () => !existsSync(`/proc/${pid}`), 8_000);
+        const stream = await t.openStream(['cat']);
+        const echoed = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
+        stream.write('through a stream\n');
+        expect(await echoed).toBe('through a stream\n');
+        stream.end();
+      }
+      expect(t.connectionsOpened).toBe(1);
+      await t.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
   test('a connection killed while a helper runs a command fails it as lost; the next call reconnects', async () => {
     const t = transport(db2());
     const before = new Set(sshd.connectionPids());

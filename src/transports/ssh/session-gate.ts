@@ -12,7 +12,7 @@ export class SessionGate {
   private active = 0;
   private limit: number;
   private successesSinceRefusal = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiters: Array<() => void> = [];
 
   constructor(private readonly max = 10) {
     this.limit = max;
@@ -26,10 +26,15 @@ export class SessionGate {
     return this.limit;
   }
 
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   /** Resolves with a release function once a slot is free. Release exactly once. */
   async acquire(): Promise<() => void> {
     // A woken waiter is handed its slot by wake(), so `active` is only counted here when not waiting.
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
     else this.active++;
     let released = false;
     return () => {
@@ -63,9 +68,9 @@ export class SessionGate {
   }
 
   private wake(): void {
-    while (this.active < this.limit && this.waiting.length > 0) {
+    while (this.active < this.limit && this.waiters.length > 0) {
       this.active++;
-      this.waiting.shift()!();
+      this.waiters.shift()!();
     }
   }
 }
