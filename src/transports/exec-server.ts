@@ -129,7 +129,7 @@ export interface HelperLink {
  * (no session slot free), which is not held against the user: its command runs directly, and a later one
  * tries again. A helper that starts but never greets (no perl) marks the user's helpers as unavailable.
  */
-export type LaunchHelper = (user: string, helper: string[]) => HelperLink | Promise<HelperLink | undefined>;
+export type LaunchHelper = (user: string, helper: string[]) => HelperLink | undefined | Promise<HelperLink | undefined>;
 
 /** A helper as a local child process in its own process group (argv: runuser -u user -- perl -e ...). */
 export function spawnedHelper(argv: string[]): HelperLink {
@@ -190,7 +190,7 @@ class ExecServer {
   private ended: NodeJS.Signals | 'stop' | undefined;
   readonly exited: Promise<void>;
 
-  constructor(launched: HelperLink | Promise<HelperLink | undefined>) {
+  constructor(launched: HelperLink | undefined | Promise<HelperLink | undefined>) {
     let greet!: (start: Start) => void;
     this.ready = new Promise((resolve) => (greet = resolve));
     this.exited = Promise.resolve(launched)

@@ -115,6 +115,51 @@ describe('a helper that cannot start', () => {
   });
 });
 
+describe('a helper that cannot start now, and helpers that are asked to end', () => {
+  const me = userInfo().username;
+
+  it('no slot for it now (the launch gives none): the command is handed back and the next one tries again', async () => {
+    let launches = 0;
+    const servers = new ExecServers((_user, helper) => (++launches === 1 ? undefined : spawnedHelper(helper)));
+    expect(await servers.run(me, ['true'], {}, undefined)).toBeUndefined();
+    const next = await servers.run(me, ['echo', 'now'], {}, undefined);
+    expect((await next!.done).stdout.toString()).toBe('now\n');
+    expect(launches).toBe(2);
+    await servers.close();
+  });
+
+  it('stopIdle ends the helpers that wait for a command, not one running a command', async () => {
+    let launches = 0;
+    const servers = new ExecServers((_user, helper) => (launches++, spawnedHelper(helper)));
+    const busy = (await servers.run(me, ['sh', '-c', 'echo $PPID; sleep 0.5'], {}, undefined))!;
+    // The first helper is busy: this command starts a second, which waits for a command once it is done.
+    const idle = Number((await (await servers.run(me, ['sh', '-c', 'echo $PPID'], {}, undefined))!.done).stdout.toString().trim());
+    expect(launches).toBe(2);
+    servers.stopIdle();
+    await waitFor(() => !existsSync(`/proc/${idle}`));
+    const busyParent = Number((await busy.done).stdout.toString().trim());
+    expect(busyParent).not.toBe(idle);
+    expect(existsSync(`/proc/${busyParent}`)).toBe(true);
+    // The next command runs in the helper that was left.
+    expect(Number((await (await servers.run(me, ['sh', '-c', 'echo $PPID'], {}, undefined))!.done).stdout.toString().trim())).toBe(busyParent);
+    expect(launches).toBe(2);
+    await servers.close();
+  });
+
+  it('abandon ends the helper running a command: the command settles as a helper that exited', async () => {
+    const servers = new ExecServers((_user, helper) => spawnedHelper(helper));
+    const command = (await servers.run(me, ['sleep', '30'], {}, undefined))!;
+    const pid = await command.pid;
+    command.abandon();
+    const outcome = await command.done;
+    expect(outcome.startError?.code).toBe('EPIPE');
+    // The command has a process group of its own (setsid), which the transport stops by pid; a command
+    // that had not reached setsid yet went with the helper's group.
+    if (pid !== undefined && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
+    await servers.close();
+  });
+});
+
 describe('a helper that becomes a socket bridge', () => {
   it('sends the socket request before it forks the helper that replaces it; the replacement then serves the next command', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
