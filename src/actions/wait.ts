@@ -203,14 +203,15 @@ const MIN_QUERY_MS = 1000;
 async function probeFor(ctx: ActionContext, input: WaitInput, deadline: number): Promise<Probe> {
   if (input.port !== undefined) return () => tcpOpen(ctx.host.address, input.port!);
   if (input.postgres === 'ready') return () => pgIsReady(ctx);
+  // A server that does not answer (hung, stopped, a lock, a slow condition) must not hold the wait past
+  // its timeout: opening a connection, checking a reused one and the query are each given what is left
+  // of it. A connection whose query timed out is not reused (connection-pool.ts).
+  const left = () => Math.max(MIN_QUERY_MS, deadline - Date.now());
   const query = async (text: string, values: unknown[] = [], hostName?: string) => {
-    const client = await ctx.connectPostgres({ database: input.database, hostName });
+    const client = await ctx.connectPostgres({ database: input.database, hostName, timeoutMs: left() });
     try {
-      // A query that does not answer (a hung server, a lock, a slow condition) must not hold the wait
-      // past its timeout: it is given what is left of it. The connection it leaves busy is not reused
-      // (connection-pool.ts).
       // pg honours query_timeout per query as well as per client; its types know only the client's.
-      const config: QueryConfig & { query_timeout: number } = { text, values, query_timeout: Math.max(MIN_QUERY_MS, deadline - Date.now()) };
+      const config: QueryConfig & { query_timeout: number } = { text, values, query_timeout: left() };
       return (await client.query(config)).rows as Record<string, unknown>[];
     } finally {
       await client.end().catch(() => undefined);

@@ -3,6 +3,7 @@ import type { Redactor } from '../core/redact.js';
 import type { FactArea, HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 import type { JsonSchema } from '../schema/json-schema.js';
+import type { PostgresConnectRequest } from '../postgres/server-context.js';
 import type { Transport } from '../transports/types.js';
 
 /*
@@ -75,7 +76,7 @@ export interface ActionContext {
   /** Resolves a secret reference ({env} / {file}) and registers it with the redactor. */
   secret(ref: unknown): Promise<string | undefined>;
   /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
-  connectPostgres(options?: { hostName?: string; database?: string; port?: number }): Promise<Client>;
+  connectPostgres(options?: PostgresConnectRequest): Promise<Client>;
   /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
   scope(extra?: Record<string, unknown>): Record<string, unknown>;
   /** Progress lines shown under the step in verbose output (redacted by the engine). */

@@ -6,6 +6,7 @@ import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../mode
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import { ConnectionPool } from '../postgres/connection-pool.js';
+import type { PostgresConnectRequest } from '../postgres/server-context.js';
 import type { Renderer } from '../render/index.js';
 import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
 import type { Transport } from '../transports/types.js';
@@ -35,7 +36,7 @@ export interface EngineDeps {
   /** All of a host's facts; with areas, only those (the engine keeps the rest: mergeFacts). */
   gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts>;
   resolveSecret(ref: unknown): Promise<string | undefined>;
-  connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number }): Promise<Client>;
+  connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number; connectTimeoutMs?: number }): Promise<Client>;
   /** Asks a human; resolves false when nobody can answer (not a TTY). */
   ask?(question: string): Promise<boolean>;
   loadInclude?(file: string, fromDir: string): Promise<Playbook>;
@@ -158,9 +159,11 @@ export class RunContext {
   }
 
   /** A connection of the run's pool (the caller's client.end() gives it back). */
-  connectPostgres(hostName: string, options: { database?: string; port?: number }): Promise<Client> {
-    const key = `${options.database ?? 'postgres'}:${options.port ?? ''}`;
-    return this.connections.lease(hostName, key, () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, options));
+  connectPostgres(hostName: string, options: Omit<PostgresConnectRequest, 'hostName'>): Promise<Client> {
+    const { database, port, timeoutMs } = options;
+    const key = `${database ?? 'postgres'}:${port ?? ''}`;
+    const open = () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, { database, port, connectTimeoutMs: timeoutMs });
+    return this.connections.lease(hostName, key, open, timeoutMs);
   }
 
   /**

@@ -39,12 +39,15 @@ export class ConnectionPool {
   /** Connections opened so far, for tests and the trace. */
   opened = 0;
 
-  /** A connection to `hostName` for `key` (database and port): an idle one that still answers, else a new one from `open`. */
-  async lease(hostName: string, key: string, open: () => Promise<Client>): Promise<Client> {
+  /**
+   * A connection to `hostName` for `key` (database and port): an idle one that still answers, else a new
+   * one from `open`. `timeoutMs`: the caller's own limit, which the check of an idle one keeps to as well.
+   */
+  async lease(hostName: string, key: string, open: () => Promise<Client>, timeoutMs?: number): Promise<Client> {
     for (const p of [...this.pooled]) {
       if (p.hostName !== hostName || p.key !== key || p.leased) continue;
       p.leased = true;
-      if (!p.broken && (await reset(p))) return leaseOf(p, this);
+      if (!p.broken && (await reset(p, Math.min(RESET_TIMEOUT_MS, timeoutMs ?? RESET_TIMEOUT_MS)))) return leaseOf(p, this);
       await this.discard(p);
     }
     const client = await open();
@@ -90,9 +93,9 @@ export class ConnectionPool {
   }
 }
 
-async function reset(p: Pooled): Promise<boolean> {
+async function reset(p: Pooled, timeoutMs: number): Promise<boolean> {
   try {
-    await p.client.query({ text: 'DISCARD ALL', query_timeout: RESET_TIMEOUT_MS } as never);
+    await p.client.query({ text: 'DISCARD ALL', query_timeout: timeoutMs } as never);
     return !p.broken;
   } catch {
     return false;

@@ -7,6 +7,19 @@ import type { Client } from 'pg';
 import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
 
+/** Which server a step connects to, and how long it may take. */
+export interface PostgresConnectRequest {
+  /** The inventory host (default: the step's). */
+  hostName?: string;
+  database?: string;
+  port?: number;
+  /**
+   * Give up opening a connection, or checking that a reused one still answers, after this long (ms): a
+   * caller with a deadline of its own (a wait) passes what is left of it. Default: the client's own limits.
+   */
+  timeoutMs?: number;
+}
+
 export interface ServerContext {
   host: Host;
   hosts: Record<string, Host>;
@@ -18,7 +31,7 @@ export interface ServerContext {
   /** Progress lines shown under the step in verbose output. */
   log(line: string): void;
   /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
-  connectPostgres(options?: { hostName?: string; database?: string; port?: number }): Promise<Client>;
+  connectPostgres(options?: PostgresConnectRequest): Promise<Client>;
 }
 
 /** A confirmation a destructive outcome asks for (the shape of Confirmation | undefined). */

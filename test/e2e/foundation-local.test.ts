@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -126,5 +127,46 @@ describe('a playbook on a real PostgreSQL 15 cluster with the local transport', 
     const results = jsonEvents(r.stdout).filter((e) => e.type === 'step-result') as Array<{ step: string; status: string; error?: { message: string } }>;
     expect(results.map((e) => `${e.step}=${e.status}`)).toEqual(['slow=failed', 'after=ok']);
     expect(results[0]!.error!.message).toMatch(/^condition not met after 2s: Query read timeout/);
+  });
+
+  it('a wait whose server does not answer a new connection fails at its own timeout, not the connection\'s 30 s', async () => {
+    // A stopped postmaster accepts nothing: a new connection's start-up gets no answer. The test lets it go
+    // on again 5 s after the playbook stopped it. A connection attempt given what is left of the 3 s wait
+    // gives up at about 3 s and the wait fails; before, the attempt waited (up to 30 s) until the server
+    // answered at 5 s, and the wait passed long after its timeout.
+    const postmaster = Number((await readFile(join(cluster.pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const playbook = join(dirname(inventory), 'stopped-server-wait.yml');
+    await writeFile(
+      playbook,
+      [
+        'name: stopped-server-wait',
+        'steps:',
+        '  - id: stop-postmaster',
+        '    hosts: db1',
+        `    command: { argv: [kill, -STOP, "${postmaster}"] }`,
+        '  - id: wait',
+        '    hosts: db1',
+        '    wait: { sql: "SELECT true", timeout: 3s, interval: 500ms }',
+        '    ignore_errors: true',
+        '  - id: after',
+        '    hosts: db1',
+        '    sql: { query: "SELECT 1 AS one" }',
+        '',
+      ].join('\n'),
+    );
+    const stopped = () => readFileSync(`/proc/${postmaster}/stat`, 'utf8').split(' ')[2] === 'T';
+    const running = pgplay(['run', playbook, '-i', inventory, '--output', 'json']);
+    try {
+      for (let i = 0; i < 300 && !stopped(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(stopped()).toBe(true);
+      await new Promise((r) => setTimeout(r, 5_000));
+    } finally {
+      process.kill(postmaster, 'SIGCONT');
+    }
+    const r = await running;
+    expect(r.stderr).toBe('');
+    const results = jsonEvents(r.stdout).filter((e) => e.type === 'step-result') as Array<{ step: string; status: string; error?: { message: string } }>;
+    expect(results.map((e) => `${e.step}=${e.status}`)).toEqual(['stop-postmaster=changed', 'wait=failed', 'after=ok']);
+    expect(results[1]!.error!.message).toMatch(/^condition not met after 3s: cannot connect to PostgreSQL .*timeout/);
   });
 });

@@ -12,6 +12,8 @@ class FakeClient extends EventEmitter {
   ended = false;
   inTransaction = false;
   queries: string[] = [];
+  /** The query_timeout each query was given. */
+  timeouts: Array<number | undefined> = [];
   constructor(readonly id: number) {
     super();
   }
@@ -19,6 +21,7 @@ class FakeClient extends EventEmitter {
     const text = typeof q === 'string' ? q : q.text;
     if (this.ended) throw new Error('Client was closed and is not queryable');
     this.queries.push(text);
+    this.timeouts.push(typeof q === 'string' ? undefined : (q as { query_timeout?: number }).query_timeout);
     if (text === 'BEGIN') this.inTransaction = true;
     if (text === 'DISCARD ALL' && this.inTransaction) throw new Error('DISCARD ALL cannot run inside a transaction block');
     // pg's answer once a query's query_timeout passed (the server may still be running it).
@@ -121,6 +124,18 @@ describe('ConnectionPool', () => {
     expect(pool.size).toBe(0);
     await (await pool.lease('db1', 'postgres', open)).end();
     expect(clients).toHaveLength(3);
+  });
+
+  it('the check before reuse keeps to the caller\'s own limit when it is shorter than its own 10 s', async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    await (await pool.lease('db1', 'postgres', open)).end();
+    await (await pool.lease('db1', 'postgres', open, 2_500)).end();
+    await (await pool.lease('db1', 'postgres', open, 60_000)).end();
+    await (await pool.lease('db1', 'postgres', open)).end();
+    expect(clients).toHaveLength(1);
+    expect(clients[0]!.queries).toEqual(['DISCARD ALL', 'DISCARD ALL', 'DISCARD ALL']);
+    expect(clients[0]!.timeouts).toEqual([2_500, 10_000, 10_000]);
   });
 
   it('end() twice gives it back once', async () => {
