@@ -19,7 +19,7 @@ import type { ChildOutcome } from './child.js';
  * does not start and the transport runs its commands directly, as before.
  */
 const SCRIPT = String.raw`
-use strict; use POSIX (); use IO::Select;
+use strict; use POSIX (); use IO::Select; use IO::Handle (); use Fcntl (); use Cwd ();
 $SIG{PIPE} = 'IGNORE';
 binmode STDIN; binmode STDOUT;
 sub rd { my $n = shift; my $b = ''; while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); POSIX::_exit(0) unless $r; } return $b; }
@@ -50,12 +50,97 @@ sub bridge {
   }
   POSIX::_exit(0);
 }
+# A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
+# no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
+# same steps in the same order: a link that resolves is written through; a temp file beside the target,
+# 0600 from its creation (O_EXCL); owner then mode (chown clears set-id bits); fsync; the previous file kept
+# by a hard link (cp -p where none can be made); rename; the directory fsynced. The data came whole in the
+# request (a lost connection ends this helper before it is read), so nothing is written from a part of it.
+# Answers as a command would: status, the kept file's path on stdout, the reason on stderr.
+my $wtmp;
+sub rand6 { return join('', map { ('a' .. 'z', 'A' .. 'Z', 0 .. 9)[int rand 62] } 1 .. 6); }
+sub id_of {
+  my ($name, $kind) = @_;
+  my $id = $kind eq 'user' ? getpwnam($name) : getgrnam($name);
+  return $id if defined $id;
+  return $name if $name =~ /^[0-9]+$/;
+  die "chown: invalid $kind: '$name'\n";
+}
+sub write_file {
+  my ($dest, $mode, $owner, $group, $keep, $suffix, $data) = @_;
+  $dest = Cwd::abs_path($dest) if -l $dest && -e $dest;
+  return (1, '', "it exists and is not a regular file\n") if -e $dest && !-f _;
+  return (1, '', "not a file path (it ends with /)\n") if $dest =~ m{/$};
+  my ($dir, $base) = $dest =~ m{^(.*)/([^/]*)$} ? (length $1 ? $1 : '/', $2) : ('.', $dest);
+  my $fh;
+  for (1 .. 100) {
+    $wtmp = "$dir/.$base.pgplay-tmp-" . rand6();
+    last if sysopen($fh, $wtmp, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), 0600);
+    my $why = "$!";
+    undef $fh;
+    return (1, '', "mktemp: failed to create file via template '$dir/.$base.pgplay-tmp-XXXXXX': $why\n") unless $!{EEXIST};
+  }
+  return (1, '', "mktemp: too many temp files in $dir\n") unless $fh;
+  my ($prev, $prevtmp) = ('');
+  my $done = eval {
+    binmode $fh;
+    my $off = 0;
+    while ($off < length $data) {
+      my $w = syswrite($fh, $data, length($data) - $off, $off);
+      die "write error: $!\n" unless defined $w;
+      $off += $w;
+    }
+    my @st = stat($dest);
+    if (@st) {
+      $mode = sprintf('%o', $st[2] & 07777) if $mode eq '';
+      $owner = $st[4] if $owner eq '';
+      $group = $st[5] if $group eq '';
+    } else {
+      $mode = sprintf('%o', 0666 & ~umask()) if $mode eq '';
+    }
+    if ($owner ne '' || $group ne '') {
+      my ($uid, $gid) = ($owner eq '' ? -1 : id_of($owner, 'user'), $group eq '' ? -1 : id_of($group, 'group'));
+      chown($uid, $gid, $wtmp) or die "chown: changing ownership of '$wtmp': $!\n";
+    }
+    chmod(oct($mode), $wtmp) or die "chmod: changing permissions of '$wtmp': $!\n";
+    $fh->sync or system('sync');
+    close($fh) or die "close: $!\n";
+    if ($keep ne '' && -e $dest) {
+      $prevtmp = "$dir/.$base$suffix.pgplay-tmp-" . rand6();
+      link($dest, $prevtmp) or system('cp', '-p', '--', $dest, $prevtmp) == 0 or die "cannot keep a copy of $dest\n";
+      rename($prevtmp, "$dest$suffix") or die "mv: cannot move '$prevtmp' to '$dest$suffix': $!\n";
+      $prevtmp = undef;
+      $prev = "$dest$suffix\n";
+    }
+    rename($wtmp, $dest) or die "mv: cannot move '$wtmp' to '$dest': $!\n";
+    $wtmp = undef;
+    1;
+  };
+  unless ($done) {
+    my $err = $@;
+    close($fh);
+    unlink($wtmp) if defined $wtmp;
+    unlink($prevtmp) if defined $prevtmp;
+    $wtmp = undef;
+    return (1, '', $err);
+  }
+  if (sysopen(my $dh, $dir, Fcntl::O_RDONLY())) { $dh->sync; close($dh); }
+  return (0, $prev, '');
+}
+# A hang-up or a kill while a write is half done leaves no temp file (as the script's trap).
+$SIG{$_} = sub { unlink($wtmp) if defined $wtmp; POSIX::_exit(1); } for qw(HUP INT TERM);
 while (1) {
   my ($tag, $na, $ne, $ni) = split / /, line();
   bridge(item()) if $tag eq 'S';
   my @argv = map { item() } 1 .. $na;
   my @env = map { item() } 1 .. $ne;
   my $in = $ni >= 0 ? rd($ni) : undef;
+  if ($tag eq 'W') {
+    my ($code, $out, $err) = write_file(@argv, $in);
+    say("P 0\n");
+    say("D $code 0 " . length($out) . " " . length($err) . "\n" . $out . $err);
+    next;
+  }
   pipe(my $or, my $ow) or die; pipe(my $er, my $ew) or die;
   my ($ir, $iw); if (defined $in) { pipe($ir, $iw) or die; }
   my $pid = fork();
@@ -224,6 +309,15 @@ class ExecServer {
   }
 
   run(argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
+    return this.request('X', argv, env, input);
+  }
+
+  /** The script's atomic write (`write_file`): fields as ATOMIC_WRITE_SCRIPT's arguments (writeFileFields). */
+  write(fields: string[], data: string | Buffer): ServedCommand {
+    return this.request('W', fields, {}, data);
+  }
+
+  private request(tag: 'X' | 'W', argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
     const link = this.link!;
     this.busy = true;
     link.ref();
@@ -241,7 +335,7 @@ class ExecServer {
     };
     const data = input === undefined ? undefined : Buffer.isBuffer(input) ? input : Buffer.from(input, 'utf8');
     const items = [...argv, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].map((s) => Buffer.from(s, 'utf8'));
-    const parts: Buffer[] = [Buffer.from(`X ${argv.length} ${Object.keys(env).length} ${data ? data.length : -1}\n`)];
+    const parts: Buffer[] = [Buffer.from(`${tag} ${argv.length} ${Object.keys(env).length} ${data ? data.length : -1}\n`)];
     for (const item of items) parts.push(Buffer.from(`${item.length}\n`), item);
     if (data) parts.push(data);
     link.stdin.write(Buffer.concat(parts));
@@ -308,7 +402,8 @@ class ExecServer {
         continue;
       }
       const [tag, ...fields] = line.split(' ');
-      if (tag === 'P') this.pending?.pid(Number(fields[0]));
+      // A write runs in the helper itself: no process of its own (pid 0).
+      if (tag === 'P') this.pending?.pid(Number(fields[0]) || undefined);
       else if (tag === 'D') this.header = { code: Number(fields[0]), signal: Number(fields[1]), out: Number(fields[2]), err: Number(fields[3]) };
     }
   }
@@ -347,6 +442,12 @@ export class ExecServers {
   async run(user: string, argv: string[], env: Record<string, string>, input: string | Buffer | undefined): Promise<ServedCommand | undefined> {
     const server = await this.idleServer(user);
     return server?.run(argv, env, input);
+  }
+
+  /** An atomic file write done by one of `user`'s helpers itself (no process started); undefined as run(). */
+  async write(user: string, fields: string[], data: string | Buffer): Promise<ServedCommand | undefined> {
+    const server = await this.idleServer(user);
+    return server?.write(fields, data);
   }
 
   /**

@@ -38,21 +38,21 @@ export function statArgv(path: string): string[] {
  * fsync; a symlinked target is written through. Prints the kept previous path.
  */
 export function writeFileArgv(path: string, options: WriteFileOptions, size?: number): string[] {
-  const mode = options.mode === undefined ? '' : (options.mode & 0o7777).toString(8).padStart(4, '0');
   return [
     'sh',
     '-c',
     ATOMIC_WRITE_SCRIPT,
     'pgplay-write',
-    path,
-    mode,
-    options.owner ?? '',
-    options.group ?? '',
-    options.keepPrevious ? '1' : '',
-    PREVIOUS_SUFFIX,
+    ...writeFileFields(path, options),
     // The byte count lets the script tell a lost connection (early end of stdin) from the end of the data.
     ...(size === undefined ? [] : [String(size)]),
   ];
+}
+
+/** What the write script is told (dest mode owner group keep-previous previous-suffix), and a command helper's write_file too. */
+export function writeFileFields(path: string, options: WriteFileOptions): string[] {
+  const mode = options.mode === undefined ? '' : (options.mode & 0o7777).toString(8).padStart(4, '0');
+  return [path, mode, options.owner ?? '', options.group ?? '', options.keepPrevious ? '1' : '', PREVIOUS_SUFFIX];
 }
 
 /** The previous file the write script reports having kept, if any. */

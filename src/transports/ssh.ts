@@ -14,6 +14,7 @@ import {
   readFileArgv,
   statArgv,
   writeFileArgv,
+  writeFileFields,
 } from './file-commands.js';
 import { SessionGate } from './ssh/session-gate.js';
 import { ExecServers, type HelperLink, type ServedCommand } from './exec-server.js';
@@ -269,7 +270,9 @@ export class SshTransport implements Transport {
   }
 
   async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<WriteFileResult> {
-    const result = await this.run(writeFileArgv(path, options, Buffer.byteLength(data)), { become: options.become, stdin: data, env: C_LOCALE });
+    // Through a helper, the helper writes the file itself; else the script does, in a session of its own.
+    const native = (user: string) => this.helpers.write(user, writeFileFields(path, options), data);
+    const result = await this.run(writeFileArgv(path, options, Buffer.byteLength(data)), { become: options.become, stdin: data, env: C_LOCALE }, native);
     if (result.exitCode !== 0) throw this.fileError('write', path, options.become, result);
     const previousPath = keptPrevious(result.stdout.toString('utf8'));
     return previousPath ? { previousPath } : {};
@@ -324,11 +327,15 @@ export class SshTransport implements Transport {
     });
   }
 
-  private async run(argv: string[], options: ExecOptions): Promise<RawResult> {
+  /**
+   * Runs `argv` in a helper (exec-server.ts) or a session of its own. `native`: what a helper does instead
+   * of running it, when it can (writeFile's write_file).
+   */
+  private async run(argv: string[], options: ExecOptions, native?: (user: string) => Promise<ServedCommand | undefined>): Promise<RawResult> {
     const started = Date.now();
     const signal = options.signal;
     if (signal?.aborted) throw this.interruptedError(argv);
-    const served = await this.viaHelper(argv, options);
+    const served = await this.viaHelper(argv, options, native);
     if (served) return this.settleServed(served, argv, options, started);
     // A command that may have to be stopped announces its process group (see remoteCommand).
     const stoppable = (options.timeoutMs !== undefined && options.timeoutMs > 0) || signal !== undefined;
@@ -476,7 +483,11 @@ export class SshTransport implements Transport {
     return method === 'runuser' || (method === 'auto' && login === 'root') ? user : undefined;
   }
 
-  private async viaHelper(argv: string[], options: ExecOptions): Promise<{ command: ServedCommand; user: string } | undefined> {
+  private async viaHelper(
+    argv: string[],
+    options: ExecOptions,
+    native?: (user: string) => Promise<ServedCommand | undefined>,
+  ): Promise<{ command: ServedCommand; user: string } | undefined> {
     const user = this.helperUser(options);
     if (user === undefined || argv.length === 0) return undefined;
     const seen = this.helperCandidates.get(user) ?? 0;
@@ -484,7 +495,7 @@ export class SshTransport implements Transport {
     if (seen < DIRECT_COMMANDS_BEFORE_HELPER) return undefined;
     // Checked as the direct path checks them: the same errors, before anything is sent.
     this.command(argv, options);
-    const command = await this.helpers.run(user, argv, options.env ?? {}, options.stdin);
+    const command = native ? await native(user) : await this.helpers.run(user, argv, options.env ?? {}, options.stdin);
     return command && { command, user };
   }
 

@@ -687,6 +687,65 @@ describe('commands through a helper session', () => {
     }
   });
 
+  test('a helper writes files itself, as the write script does: mode, owner, kept previous file, links, failures', async () => {
+    const t = transport(db2());
+    await warm(t);
+    await warm(t, 'postgres');
+    const dir = join(work, 'helper-writes');
+    mkdirSync(dir);
+    chownSync(dir, pgUid, pgGid);
+    const helpersBefore = perlHelpers();
+    expect(helpersBefore).toHaveLength(0);
+    // As postgres, new: 0600 postgres:postgres; replaced: a new inode, the previous content kept beside it.
+    const conf = join(dir, 'postgresql.auto.conf');
+    expect(await t.writeFile(conf, "a = 'one'\n", { mode: 0o600, owner: 'postgres', group: 'postgres', become: 'postgres', keepPrevious: true })).toEqual({});
+    let st = statSync(conf);
+    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o600, pgUid, pgGid]);
+    const inode = st.ino;
+    expect(await t.writeFile(conf, "a = 'two'\n", { mode: 0o600, become: 'postgres', keepPrevious: true })).toEqual({ previousPath: `${conf}${PREVIOUS_SUFFIX}` });
+    st = statSync(conf);
+    expect([readFileSync(conf, 'utf8'), st.ino === inode, st.mode & 0o7777, st.uid]).toEqual(["a = 'two'\n", false, 0o600, pgUid]);
+    expect(readFileSync(`${conf}${PREVIOUS_SUFFIX}`, 'utf8')).toBe("a = 'one'\n");
+    // Written by the helper itself: the helpers that ran it are the only processes under the connection.
+    expect(perlHelpers().length).toBeGreaterThan(0);
+    // As root: an existing file keeps its mode and owner; a new one follows the umask.
+    const kept = join(dir, 'kept.conf');
+    writeFileSync(kept, 'old\n');
+    chmodSync(kept, 0o640);
+    chownSync(kept, pgUid, pgGid);
+    await t.writeFile(kept, 'new\n');
+    st = statSync(kept);
+    expect([readFileSync(kept, 'utf8'), st.mode & 0o7777, st.uid, st.gid]).toEqual(['new\n', 0o640, pgUid, pgGid]);
+    const fresh = join(dir, 'fresh.conf');
+    await t.writeFile(fresh, 'x');
+    expect([statSync(fresh).mode & 0o777, statSync(fresh).uid]).toEqual([0o644, 0]);
+    // Through a link: the file it points at; a link to nothing is replaced by the file.
+    const real = join(dir, 'real.conf');
+    writeFileSync(real, 'a\n');
+    symlinkSync(real, join(dir, 'linked.conf'));
+    expect(await t.writeFile(join(dir, 'linked.conf'), 'b\n', { keepPrevious: true })).toEqual({ previousPath: `${real}${PREVIOUS_SUFFIX}` });
+    expect([lstatSync(join(dir, 'linked.conf')).isSymbolicLink(), readFileSync(real, 'utf8')]).toEqual([true, 'b\n']);
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling.conf'));
+    await t.writeFile(join(dir, 'dangling.conf'), 'c\n');
+    expect([lstatSync(join(dir, 'dangling.conf')).isFile(), readFileSync(join(dir, 'dangling.conf'), 'utf8')]).toEqual([true, 'c\n']);
+    // Binary content, byte for byte.
+    const blob = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(200_000)]);
+    await t.writeFile(join(dir, 'blob.bin'), blob, { become: 'postgres', mode: 0o600 });
+    expect(readFileSync(join(dir, 'blob.bin')).equals(blob)).toBe(true);
+    // Failures leave the target as it was and no temp file: an unknown owner, a directory, a path ending
+    // in /, a directory postgres may not write in.
+    const before = readdirSync(dir).sort();
+    const unknown = await rejection(t.writeFile(kept, 'never\n', { owner: 'pgplay-no-such-user' }));
+    expect(unknown.message).toBe(`cannot write ${kept} on db2 (127.0.0.3:${sshd.port}) as root: chown: invalid user: 'pgplay-no-such-user'`);
+    expect(readFileSync(kept, 'utf8')).toBe('new\n');
+    expect((await rejection(t.writeFile(dir, 'x'))).message).toContain('it exists and is not a regular file');
+    expect((await rejection(t.writeFile(`${dir}/missing/`, 'x'))).message).toContain('not a file path (it ends with /)');
+    const denied = await rejection(t.writeFile(join(work, 'root-owned.conf'), 'x', { become: 'postgres' }));
+    expect(denied.message).toMatch(/as postgres: mktemp: failed to create file via template .*: Permission denied$/);
+    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(existsSync(join(work, 'root-owned.conf'))).toBe(false);
+  });
+
   test('a connection killed while a helper runs a command fails it as lost; the next call reconnects', async () => {
     const t = transport(db2());
     const before = new Set(sshd.connectionPids());
