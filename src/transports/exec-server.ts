@@ -74,8 +74,9 @@ sub write_file {
   my ($dir, $base) = $dest =~ m{^(.*)/([^/]*)$} ? (length $1 ? $1 : '/', $2) : ('.', $dest);
   my $fh;
   for (1 .. 100) {
-    $wtmp = "$dir/.$base.pgplay-tmp-" . rand6();
-    last if sysopen($fh, $wtmp, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), 0600);
+    my $name = "$dir/.$base.pgplay-tmp-" . rand6();
+    # Only a file this helper created is ever its temp file (the signal handler removes $wtmp).
+    if (sysopen($fh, $name, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), 0600)) { $wtmp = $name; last; }
     my $why = "$!";
     undef $fh;
     return (1, '', "mktemp: failed to create file via template '$dir/.$base.pgplay-tmp-XXXXXX': $why\n") unless $!{EEXIST};
