@@ -11,6 +11,10 @@ export function becomeArgv(
   method: BecomeMethod = 'auto',
 ): string[] {
   if (!user || user === currentUser) return argv;
-  const useRunuser = method === 'runuser' || (method === 'auto' && currentUser === 'root');
-  return useRunuser ? ['runuser', '-u', user, '--', ...argv] : ['sudo', '-n', '-H', '-u', user, '--', ...argv];
+  return usesRunuser(method, currentUser === 'root') ? ['runuser', '-u', user, '--', ...argv] : ['sudo', '-n', '-H', '-u', user, '--', ...argv];
+}
+
+/** Whether another user's commands go through runuser (no password, no sudoers entry) rather than sudo -n. */
+export function usesRunuser(method: BecomeMethod, asRoot: boolean): boolean {
+  return method === 'runuser' || (method === 'auto' && asRoot);
 }

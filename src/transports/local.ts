@@ -7,7 +7,7 @@ import { Duplex, type Readable, type Writable } from 'node:stream';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeFileArgv } from './file-commands.js';
-import { becomeArgv, type BecomeMethod } from './become.js';
+import { becomeArgv, usesRunuser, type BecomeMethod } from './become.js';
 import { outputText, startChild, type Child } from './child.js';
 import { ExecServers, spawnedHelper } from './exec-server.js';
 import {
@@ -260,7 +260,7 @@ export class LocalTransport implements Transport {
   }
 
   private usesRunuser(): boolean {
-    return this.becomeMethod === 'runuser' || (this.becomeMethod === 'auto' && this.isRoot);
+    return usesRunuser(this.becomeMethod, this.isRoot);
   }
 
   private viaCommands(become: string | undefined): boolean {

@@ -18,6 +18,7 @@ import {
 } from './file-commands.js';
 import { SessionGate } from './ssh/session-gate.js';
 import { ExecServers, type HelperLink, type ServedCommand } from './exec-server.js';
+import { usesRunuser } from './become.js';
 import {
   type ExecOptions,
   type ExecResult,
@@ -479,8 +480,7 @@ export class SshTransport implements Transport {
     const user = options.become ?? login;
     if (user === login) return options.cwd === undefined ? login : undefined;
     if (options.cwd !== undefined && options.cwd !== '/') return undefined;
-    const method = this.host.connection.becomeMethod ?? 'auto';
-    return method === 'runuser' || (method === 'auto' && login === 'root') ? user : undefined;
+    return usesRunuser(this.host.connection.becomeMethod ?? 'auto', login === 'root') ? user : undefined;
   }
 
   private async viaHelper(

@@ -47,6 +47,22 @@ function acceptedLogins(): number {
   return sshd.logs().match(/Accepted publickey for root/g)?.length ?? 0;
 }
 
+/**
+ * `body` with a transport to a server of its own that allows two sessions at once; afterwards the transport
+ * must still be on its one connection, and is closed, then the server is stopped.
+ */
+async function onTinyServer(address: string, body: (t: SshTransport) => Promise<void>): Promise<void> {
+  const small = await startSshd({ addresses: [address], maxSessions: 2 });
+  try {
+    const t = transport(sshHost(small, 'tiny', address));
+    await body(t);
+    expect(t.connectionsOpened).toBe(1);
+    await t.close();
+  } finally {
+    await small.stop();
+  }
+}
+
 async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -547,17 +563,11 @@ describe('one connection per host', () => {
   });
 
   test('a server with MaxSessions 2: parallel commands queue instead of failing', async () => {
-    const small = await startSshd({ addresses: ['127.0.0.5'], maxSessions: 2 });
-    try {
-      const t = transport(sshHost(small, 'tiny', '127.0.0.5'));
+    await onTinyServer('127.0.0.5', async (t) => {
       const results = await Promise.all(Array.from({ length: 12 }, (_, i) => t.exec(['sh', '-c', `sleep 0.2; echo ${i}`])));
       expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
       expect(results.every((r) => r.exitCode === 0)).toBe(true);
-      expect(t.connectionsOpened).toBe(1);
-      await t.close();
-    } finally {
-      await small.stop();
-    }
+    });
   });
 
   test('close() while a command runs fails it as closed, and the connection goes away', async () => {
@@ -652,9 +662,7 @@ describe('commands through a helper session', () => {
   });
 
   test('on a server with MaxSessions 2, helpers give their slots back to waiting sessions: nothing waits for ever', async () => {
-    const small = await startSshd({ addresses: ['127.0.0.6'], maxSessions: 2 });
-    try {
-      const t = transport(sshHost(small, 'tiny', '127.0.0.6'));
+    await onTinyServer('127.0.0.6', async (t) => {
       await warm(t);
       await warm(t, 'postgres');
       const pidFile = join(work, 'tiny-sleeper');
@@ -680,11 +688,7 @@ describe('commands through a helper session', () => {
         expect(await echoed).toBe('through a stream\n');
         stream.end();
       }
-      expect(t.connectionsOpened).toBe(1);
-      await t.close();
-    } finally {
-      await small.stop();
-    }
+    });
   });
 
   test('a helper writes files itself, as the write script does: mode, owner, kept previous file, links, failures', async () => {
