@@ -579,12 +579,26 @@ class IdCache {
 /** The one cache of this machine's users and groups (see IdCache). */
 const machineIds = new IdCache();
 
+/**
+ * A user or group entry as getent would give it. Where nsswitch.conf consults the local files first
+ * (Debian's `passwd: files systemd`), an entry found in /etc/passwd or /etc/group is exactly getent's
+ * answer, and costs no fork of this process; only what the files do not hold is asked of getent (LDAP,
+ * sssd, systemd's dynamic users).
+ */
 async function getent(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
+  if (await filesFirst(database)) {
+    const local = await fromFile(database, key);
+    if (local) return local;
+  }
   const r = await startChild('getent', [database, key]).done;
   const out = r.stdout.toString('utf8');
   if (r.exitCode === 0 && out) return out.split('\n')[0]!.split(':');
   if (!r.startError) return undefined;
   // No getent (minimal images): the local files are all there is.
+  return fromFile(database, key);
+}
+
+async function fromFile(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
   const file = await fs.readFile(database === 'passwd' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => '');
   const numeric = /^\d+$/.test(key);
   for (const line of file.split('\n')) {
@@ -592,4 +606,21 @@ async function getent(database: 'passwd' | 'group', key: string): Promise<string
     if (numeric ? fields[2] === key : fields[0] === key) return fields;
   }
   return undefined;
+}
+
+/** nsswitch.conf, read once: whether a database's first source is `files`. */
+let nsswitch: Promise<string> | undefined;
+
+async function filesFirst(database: 'passwd' | 'group'): Promise<boolean> {
+  return firstSourceIsFiles(await (nsswitch ??= fs.readFile('/etc/nsswitch.conf', 'utf8').catch(() => '')), database);
+}
+
+/** The database's line (`passwd: files systemd`, comments aside): is `files` asked first? */
+export function firstSourceIsFiles(nsswitchConf: string, database: string): boolean {
+  for (const raw of nsswitchConf.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    const m = /^([a-z_]+)\s*:\s*(.*)$/.exec(line);
+    if (m && m[1] === database) return m[2]!.split(/\s+/)[0] === 'files';
+  }
+  return false;
 }
