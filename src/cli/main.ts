@@ -8,6 +8,14 @@ import { usage } from './args.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { extraCommands } from './extra-commands.js';
 
+// bin/pgplay kept NODE_EXTRA_CA_CERTS from node's own start (node reads that file as it starts, for TLS
+// pgplay does not do); the commands pgplay starts get it back as it was.
+const handedBack = process.env.PGPLAY_NODE_EXTRA_CA_CERTS;
+if (handedBack !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = handedBack;
+  delete process.env.PGPLAY_NODE_EXTRA_CA_CERTS;
+}
+
 const write = (text: string) => void process.stdout.write(text);
 
 function version(): string {

@@ -1,11 +1,11 @@
 import { execa, type Result } from 'execa';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TestRunner } from 'vitest';
 import { HOOK_TIMEOUT_MS } from './timeouts.js';
 
-/** The built CLI, as the end-to-end tests run it: what the `pgplay` bin runs (the bundle, dist/bundle/main.js). */
-export const CLI = resolve((JSON.parse(readFileSync('package.json', 'utf8')) as { bin: { pgplay: string } }).bin.pgplay);
+/** The built CLI, as the end-to-end tests run it: what the `pgplay` bin (bin/pgplay) runs, the bundle. */
+export const CLI = resolve('dist/bundle/main.js');
 
 /**
  * Time a CLI gets between SIGTERM and SIGKILL: SIGTERM lets it stop its commands within its grace
