@@ -4,7 +4,6 @@
  * Start it with `npm run bench` (bench/run.sh): that installs the tools and builds first.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { breakdown, type Breakdown } from './breakdown.js';
 import { hyperfine, type TimedCommand, type TimingResult } from './hyperfine.js';
+import { pgplayBin } from './pgplay-bin.js';
 import { measurePeakMemory, type MemoryPeak } from './memory.js';
 import { startRigs, type Rigs } from './rigs.js';
 import { summary } from './summary.js';
@@ -21,7 +21,7 @@ import { STEP_SETS, writeWorkload, type BenchHost, type StepSet, type Workload }
 /** The repository root: this file runs from dist/bench/bench/. */
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** What the `pgplay` bin runs (the bundle); the profiled runs take dist/cli/main.js, whose modules profile-hooks.ts patches. */
-const CLI = join(REPO, (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: { pgplay: string } }).bin.pgplay);
+const CLI = pgplayBin(REPO).join(' ');
 const UNBUNDLED_CLI = join(REPO, 'dist', 'cli', 'main.js');
 const HOOKS = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'profile-hooks.js')).href;
 
@@ -65,7 +65,9 @@ class Commands {
 
   pgplay(s: Scenario, extra = '', nodeFlags = ''): string {
     const p = this.w.pgplay;
-    return `node ${nodeFlags}${nodeFlags ? UNBUNDLED_CLI : CLI} run ${join(p.dir, `${s.set}.yml`)} -i ${join(p.dir, `inventory-${s.hosts}.yml`)} --forks 10 --state-dir ${this.stateDir}${extra}`;
+    // The bin as a shell runs it (bin/pgplay, the launcher); with node flags (profiles), node and tsc's output.
+    const command = nodeFlags ? `node ${nodeFlags}${UNBUNDLED_CLI}` : CLI;
+    return `${command} run ${join(p.dir, `${s.set}.yml`)} -i ${join(p.dir, `inventory-${s.hosts}.yml`)} --forks 10 --state-dir ${this.stateDir}${extra}`;
   }
 
   ansible(s: Scenario): string {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start-up cost without Ansible or hosts: for each built package root given (default: this one), the
-# wall and CPU (user+sys) time of RUNS runs of `node <the pgplay bin> validate playbooks/*.yml`, and
+# wall and CPU (user+sys) time of RUNS runs of `<the pgplay bin> validate playbooks/*.yml`, and
 # the median over RUNS fresh processes of loading pgplay's loaders and then validating an inventory and
 # the nightly-backup playbook. Give two roots (e.g. a copy of the package built from another commit)
 # to compare them; rounds alternate between the roots so that the machine's load hits both alike.
@@ -37,7 +37,9 @@ for round in $(seq "$ROUNDS"); do
     cd "$root"
     TIMEFORMAT='%R %U %S'
     bin=$(node -p "require('./package.json').bin.pgplay")
-    read -r real user sys < <({ time (for _ in $(seq "$RUNS"); do node "$bin" validate playbooks/*.yml >/dev/null; done); } 2>&1)
+    # The bin as a shell runs it: bin/pgplay (the launcher) itself, a bin that is node code through node.
+    case $bin in *.js) run=(node "$bin") ;; *) run=("./$bin") ;; esac
+    read -r real user sys < <({ time (for _ in $(seq "$RUNS"); do "${run[@]}" validate playbooks/*.yml >/dev/null; done); } 2>&1)
     phases=$(for _ in $(seq "$RUNS"); do node "$probe" "$root" "$inventory"; done)
     printf '%s round %s: validate playbooks/*.yml %.0f ms wall, %.0f ms CPU per run; loaders %s ms, inventory + playbook %s ms (medians)\n' \
       "$root" "$round" "$(echo "$real * 1000 / $RUNS" | bc -l)" "$(echo "($user + $sys) * 1000 / $RUNS" | bc -l)" \

@@ -4,10 +4,11 @@
  * pairs. A script a human runs (`npm run bench:procedures`), never part of `npm test`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { pgplayBin } from '../pgplay-bin.js';
 import { baselineTable, table, summarize, type Pair, type ProcedureResult } from './stats.js';
 
 const { values: opts } = parseArgs({
@@ -73,19 +74,11 @@ const asPg = (script: string): string => exec(['runuser', '-u', 'postgres', '--'
 const psql = (host: 'db1' | 'db2' | 'drill1', db: string, query: string): string =>
   exec(['runuser', '-u', 'postgres', '--', `${BIN}/psql`, '-X', '-A', '-t', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '-h', `${LAB}/${host}/run`, '-p', String(PORTS[host]), '-d', db, '-c', query]).stdout.trim();
 
-/**
- * A checkout's `pgplay` bin (package.json "bin"), as a shell runs it: bin/pgplay (a launcher) itself; a bin
- * that is node code (dist/bundle/main.js or dist/cli/main.js, before the launcher) through node.
- */
-const cliOf = (root: string): string[] => {
-  const bin = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: { pgplay: string } }).bin.pgplay);
-  return bin.endsWith('.js') ? ['node', bin] : [bin];
-};
-const pgplayCmd = (...args: string[]): string[] => [...cliOf(PGPLAY), ...args];
+const pgplayCmd = (...args: string[]): string[] => [...pgplayBin(PGPLAY), ...args];
 const runPlaybook = (playbook: string, ...params: string[]): string[] =>
   pgplayCmd('run', playbook, '-i', join(LAB, 'inventory.yml'), '--yes', ...params.flatMap((p) => ['-p', p]));
 /** The same command with the baseline checkout's pgplay. */
-const onBaseline = (argv: string[]): string[] => (BASELINE ? [...cliOf(BASELINE), ...argv.slice(cliOf(PGPLAY).length)] : argv);
+const onBaseline = (argv: string[]): string[] => (BASELINE ? [...pgplayBin(BASELINE), ...argv.slice(pgplayBin(PGPLAY).length)] : argv);
 const rawCmd = (procedure: string): string[] => ['bash', RAW, procedure];
 
 // ---- What must hold after a run (both sides), so that a fast side is never one that skipped work ----
