@@ -416,7 +416,7 @@ class ExecServer {
 }
 
 /** Most helpers per user by default: beyond, commands run directly (a burst of parallel commands is rare and short). */
-export const MAX_SERVERS = 4;
+const MAX_SERVERS = 4;
 
 /**
  * The helpers of one transport, per user: a command goes to an idle helper, else to a new one; undefined
@@ -430,17 +430,14 @@ export class ExecServers {
   private readonly streams = new Set<ExecServer>();
   /** close() or killAll() ran: no replacement helper starts after it (nothing would stop it). */
   private closed = false;
-  /** How many idle helpers prestart() asked for, per user (one per host that will read its facts as that user). */
-  private readonly prestarts = new Map<string, number>();
 
   /**
    * `launch(user, helper)` starts a helper as that user (locally: spawnedHelper of runuser -u user --
-   * perl -e ...); `maxPerUser`: how many of one user's helpers may exist at once (a function when it
-   * grows with the hosts that share the helpers, machine-helpers.ts).
+   * perl -e ...); `maxPerUser`: how many of one user's helpers may exist at once.
    */
   constructor(
     private readonly launch: LaunchHelper,
-    private readonly maxPerUser: number | (() => number) = MAX_SERVERS,
+    private readonly maxPerUser = MAX_SERVERS,
   ) {}
 
   async run(user: string, argv: string[], env: Record<string, string>, input: string | Buffer | undefined): Promise<ServedCommand | undefined> {
@@ -477,23 +474,15 @@ export class ExecServers {
   }
 
   /**
-   * Starts one more of `user`'s helpers now, idle, unless the user has as many as prestart was asked for
-   * (each host whose facts are read as that user asks once: the facts of the hosts run side by side): it
-   * starts while the run does other work, and the first command finds it ready. One that cannot start
-   * marks the user broken, as it would on that first command (whose command then runs directly).
+   * Starts `user`'s first helper now, idle, when it has none: it starts while the run does other work,
+   * and its first command finds it ready. One that cannot start marks the user broken, as it would on
+   * that first command (whose command then runs directly).
    */
   prestart(user: string): void {
-    const wanted = (this.prestarts.get(user) ?? 0) + 1;
-    this.prestarts.set(user, wanted);
-    if (this.closed || this.broken.has(user)) return;
-    const pool = this.servers.get(user) ?? [];
+    if (this.closed || this.broken.has(user) || this.servers.get(user)?.length) return;
+    const pool: ExecServer[] = [];
     this.servers.set(user, pool);
-    if (pool.length >= Math.min(wanted, this.limit())) return;
     void this.startServer(user, pool, false);
-  }
-
-  private limit(): number {
-    return typeof this.maxPerUser === 'number' ? this.maxPerUser : this.maxPerUser();
   }
 
   /** Ends the helpers that wait for a command (their session slots are wanted for something else). */
@@ -524,7 +513,7 @@ export class ExecServers {
         if ((await starting.ready) === 'not-now') return undefined;
         continue;
       }
-      if (pool.length >= this.limit()) return undefined;
+      if (pool.length >= this.maxPerUser) return undefined;
       return this.startServer(user, pool, true);
     }
   }

@@ -10,9 +10,6 @@ export interface TransportFactoryOptions {
   notice?(hostName: string, line: string): void;
 }
 
-/** The command helpers of the local hosts: one machine (machine-helpers.ts). */
-let machineHelpers: import('./machine-helpers.js').MachineHelpers | undefined;
-
 /**
  * Picks the transport a host's `connection.transport` names; a jump host is an inventory name or
  * [user@]address[:port]. Each kind is imported on its first call: the SSH transport brings ssh2
@@ -20,11 +17,7 @@ let machineHelpers: import('./machine-helpers.js').MachineHelpers | undefined;
  */
 export function createTransport(host: Host, options: TransportFactoryOptions): Transport {
   if (host.connection.transport === 'local') {
-    return new DeferredTransport(host.name, 'local', () =>
-      Promise.all([import('./local.js'), import('./machine-helpers.js')]).then(
-        ([{ LocalTransport }, { MachineHelpers }]) => new LocalTransport(host, { helpers: (machineHelpers ??= new MachineHelpers()) }),
-      ),
-    );
+    return new DeferredTransport(host.name, 'local', () => import('./local.js').then(({ LocalTransport }) => new LocalTransport(host)));
   }
   const jumpSpec = host.connection.jump;
   // Resolved now, not on first use: a jump host the inventory does not name is an error before any step.

@@ -10,7 +10,6 @@ import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeF
 import { becomeArgv, usesRunuser, type BecomeMethod } from './become.js';
 import { outputText, startChild, type Child } from './child.js';
 import { ExecServers, spawnedHelper } from './exec-server.js';
-import type { MachineHelpers } from './machine-helpers.js';
 import {
   PREVIOUS_SUFFIX,
   type ExecOptions,
@@ -33,8 +32,6 @@ export interface LocalTransportOptions {
    * command path, so it can be exercised as root (it then goes through runuser).
    */
   fileAccess?: 'auto' | 'commands';
-  /** The command helpers this host shares with the run's other local hosts (machine-helpers.ts); else its own. */
-  helpers?: MachineHelpers;
 }
 
 /**
@@ -52,9 +49,7 @@ export class LocalTransport implements Transport {
   private readonly live = new Set<Child>();
   private readonly ids = machineIds;
   /** The helpers that run commands as other users (one runuser each, not one per command). */
-  private readonly servers: ExecServers;
-  private readonly shared: MachineHelpers | undefined;
-  private helpersReleased = false;
+  private readonly servers = helpers(new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, this.currentUser, 'runuser'))));
 
   constructor(
     private readonly host: Host,
@@ -66,10 +61,6 @@ export class LocalTransport implements Transport {
     this.isRoot = me.uid === 0;
     this.becomeMethod = host.connection.becomeMethod ?? 'auto';
     this.fileAccess = options.fileAccess ?? 'auto';
-    this.shared = options.helpers;
-    this.servers = helpers(
-      this.shared?.acquire() ?? new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, this.currentUser, 'runuser'))),
-    );
   }
 
   async connect(): Promise<void> {}
@@ -239,12 +230,7 @@ export class LocalTransport implements Transport {
     const running = [...this.live];
     for (const child of running) killGroup(child, 'SIGTERM');
     await Promise.all(running.map((c) => c.done));
-    // Shared helpers are given back, once: a second close() must not end the other hosts' helpers.
-    if (!this.shared) await this.servers.close();
-    else if (!this.helpersReleased) {
-      this.helpersReleased = true;
-      await this.shared.release(this.servers);
-    }
+    await this.servers.close();
   }
 
   /**

@@ -12,7 +12,6 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExecServers, spawnedHelper } from '../../src/transports/exec-server.js';
 import { LocalTransport } from '../../src/transports/local.js';
-import { MachineHelpers } from '../../src/transports/machine-helpers.js';
 import { localHost } from './support/action-context.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -187,48 +186,6 @@ describe('a helper that becomes a socket bridge', () => {
     await servers.close();
     listener.close();
     rmSync(dir, { recursive: true, force: true });
-  });
-});
-
-describe.runIf(asRoot)('the local hosts of a run share one pool of helpers (machine-helpers.ts)', () => {
-  /** The runuser children of this process that started after `before` (each one helper). */
-  const runusers = (before: Set<string>) =>
-    readdirSync('/proc').filter((p) => {
-      if (!/^\d+$/.test(p) || before.has(p)) return false;
-      try {
-        return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(process.pid) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('runuser');
-      } catch {
-        return false;
-      }
-    });
-  const parentOf = async (t: LocalTransport, sleep = 0) => (await t.exec(['sh', '-c', `sleep ${sleep}; echo $PPID`], { become: 'postgres' })).stdout;
-
-  it("one helper per host whose facts are read side by side; a host's idle helper serves another host; the last close() ends them", async () => {
-    const before = new Set(runusers(new Set()));
-    const shared = new MachineHelpers();
-    const [db1, db2, db3] = ['db1', 'db2', 'db3'].map((name) => new LocalTransport(localHost({ name }), { helpers: shared }));
-    for (const t of [db1, db2, db3]) t!.preconnect?.();
-    await waitFor(() => runusers(before).length === 3);
-    // Three commands at once (the facts of three hosts) find three helpers: no fourth starts.
-    const parents = await Promise.all([db1, db2, db3].map((t) => parentOf(t!, 0.3)));
-    expect(new Set(parents).size).toBe(3);
-    // One after another, db3's commands run in the helpers db1 and db2 preconnected, as well as its own.
-    for (let i = 0; i < 4; i++) expect(parents).toContain(await parentOf(db3!));
-    expect(runusers(before)).toHaveLength(3);
-    // db1 and db2 are done: their helpers stay for db3, whose commands still run in them.
-    await db1!.close();
-    await db1!.close();
-    await db2!.close();
-    expect(parents).toContain(await parentOf(db3!));
-    expect(parents.every((p) => existsSync(`/proc/${p}`))).toBe(true);
-    await db3!.close();
-    await waitFor(() => parents.every((p) => !existsSync(`/proc/${p}`)));
-    // The next host on this machine gets a new pool.
-    const db4 = new LocalTransport(localHost({ name: 'db4' }), { helpers: shared });
-    const next = await parentOf(db4);
-    expect(parents).not.toContain(next);
-    await db4.close();
-    await waitFor(() => !existsSync(`/proc/${next}`));
   });
 });
 
