@@ -52,7 +52,7 @@ if [ ! -f dist/bundle/main.js ] || [ -n "$(find src templates -newer dist/bundle
 fi
 
 export CI="${CI:-true}"   # plain line output, as in a log
-pgplay() { node dist/bundle/main.js "$@"; }
+pgplay() { bin/pgplay "$@"; }
 
 # ---- The lab ----------------------------------------------------------------------------------------
 say "A fresh lab: primary db1 with sample data, repository bk1${backup_tool:+ ($backup_tool)}, room for standby db2 and drill host drill1"
