@@ -585,10 +585,18 @@ async function getent(database: 'passwd' | 'group', key: string): Promise<string
 }
 
 async function fromFile(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
-  const file = await fs.readFile(database === 'passwd' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => '');
+  return entryIn(await fs.readFile(database === 'passwd' ? '/etc/passwd' : '/etc/group', 'utf8').catch(() => ''), key);
+}
+
+/** The first line of a passwd or group file whose name (or, for a number, whose id) is `key`, as its fields. */
+export function entryIn(fileText: string, key: string): string[] | undefined {
+  if (!key) return undefined;
   const numeric = /^\d+$/.test(key);
-  for (const line of file.split('\n')) {
+  for (const line of fileText.split('\n')) {
+    // As glibc's files backend: a comment is no entry.
+    if (line.startsWith('#')) continue;
     const fields = line.split(':');
+    if (fields.length < 3) continue;
     if (numeric ? fields[2] === key : fields[0] === key) return fields;
   }
   return undefined;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { firstSourceIsFiles, LocalTransport } from '../../src/transports/local.js';
+import { entryIn, firstSourceIsFiles, LocalTransport } from '../../src/transports/local.js';
 import { localHost, tempDir } from './support/action-context.js';
 
 // getent found first on PATH: a shim that logs its arguments and runs the real one.
@@ -78,5 +78,17 @@ describe('which source nsswitch.conf asks first', () => {
     expect(firstSourceIsFiles('passwd: compat\n', 'passwd')).toBe(false);
     expect(firstSourceIsFiles('passwd:files\n', 'passwd')).toBe(true);
     expect(firstSourceIsFiles('', 'passwd')).toBe(false);
+  });
+});
+
+describe('an entry of /etc/passwd or /etc/group', () => {
+  it('is the first line with that name, or that id for a number; comments and empty keys find nothing', () => {
+    const passwd = '#postgres:x:1:1::/:/bin/false\nroot:x:0:0:root:/root:/bin/bash\npostgres:x:101:104::/var/lib/postgresql:/bin/bash\nalias:x:101:104::/:/bin/false\n\n';
+    expect(entryIn(passwd, 'postgres')?.slice(0, 4)).toEqual(['postgres', 'x', '101', '104']);
+    expect(entryIn(passwd, '101')?.[0]).toBe('postgres');
+    expect(entryIn(passwd, '1')).toBeUndefined();
+    expect(entryIn(passwd, '')).toBeUndefined();
+    expect(entryIn(passwd, 'nobody')).toBeUndefined();
+    expect(entryIn('postgres:x:104:\n', 'postgres')).toEqual(['postgres', 'x', '104', '']);
   });
 });
