@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { parseDuration } from '../../core/duration.js';
 import { PgplayError } from '../../core/errors.js';
@@ -87,8 +86,10 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   let ended: Promise<void> | undefined; // --metrics: written from the journal when the run ends
   const result = await runPlaybook({
-    // run-end's duration counts from the process start: start-up is part of what a run costs.
-    startedAt: performance.timeOrigin,
+    // run-end's duration counts from the process start: start-up is part of what a run costs. Node's
+    // own uptime gives that start: `performance.timeOrigin` would load perf_hooks whole (~5 ms) before
+    // the run's first command.
+    startedAt: Date.now() - process.uptime() * 1000,
     playbookFile,
     inventoryFile,
     params: parseParamPairs(values.param, command),
@@ -160,7 +161,9 @@ function looksLikePlaybook(word: string): boolean {
   }
 }
 
+/** Asked only at a terminal: readline is imported then, not by every run. */
 async function askYesNo(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question(`${question} [y/N] `);
