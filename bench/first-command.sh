@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Start-up as a run sees it: milliseconds from process start (performance.timeOrigin) to the first
-# command pgplay starts on a host, for a run of a one-step playbook on a two-host inventory.
-# A preloaded hook (node --import) timestamps every child_process.spawn and, over SSH, every ssh2
-# exec; the first one is the host lock's or the facts' command. TRANSPORT=ssh runs the same over SSH:
-# an sshd of its own on 127.0.0.2:${SSH_PORT:-21700} (root by key, strict known_hosts), stopped by pid. The CPU time (user + system) the process used until then and in all is
-# less sensitive to the machine's load than wall time. Median of RUNS runs per built package root; with two roots (e.g. a copy
+# Start-up as a run sees it: milliseconds from the launch to the first command pgplay starts on a host,
+# for a run of a one-step playbook on a two-host inventory.
+# Locally, a preloaded hook (node --import) timestamps every child_process.spawn; the first one is the host
+# lock's or the facts' command (or the command helper's start). TRANSPORT=ssh runs the same over SSH: an
+# sshd of its own on 127.0.0.2:${SSH_PORT:-21700} (root by key, strict known_hosts), stopped by pid, whose
+# authorized key runs every command through a forced command that stamps the start of the run's first one
+# on the host (bash's $EPOCHREALTIME) and then runs it as asked: the moment the host starts the command,
+# whatever ssh2 (bundled into pgplay since session 19) sent before it. The CPU time (user + system) the
+# process used until then (local only) and in all is less sensitive to the machine's load than wall time.
+# Median of RUNS runs per built package root; with two roots (e.g. a copy
 # built from another commit) the runs alternate between them so the machine's load hits both alike.
 set -euo pipefail
 RUNS=${RUNS:-20}
@@ -14,8 +18,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat >"$work/hook.mjs" <<'JS'
 import cp from 'node:child_process';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { writeSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { readFileSync, writeSync } from 'node:fs';
 let first;
 const spawn = cp.spawn;
 cp.spawn = function (...args) {
@@ -23,21 +27,18 @@ cp.spawn = function (...args) {
   return spawn.apply(this, args);
 };
 syncBuiltinESMExports();
-if (process.env.FIRST_COMMAND_SSH) {
-  // The first exec on an SSH connection (ssh2 loaded here is loaded by the run anyway).
-  const { Client } = createRequire(process.env.FIRST_COMMAND_SSH)('ssh2');
-  const exec = Client.prototype.exec;
-  Client.prototype.exec = function (...args) {
-    mark();
-    return exec.apply(this, args);
-  };
-}
 let cpuAtFirst;
 // Times count from the launch (BENCH_LAUNCHED, bash's $EPOCHREALTIME as the bin was started): a bin that is
 // a launcher script (bin/pgplay) runs before node does, and its time is the user's too.
 const launched = process.env.BENCH_LAUNCHED ? Number(process.env.BENCH_LAUNCHED) * 1000 - performance.timeOrigin : 0;
 const mark = () => { first ??= performance.now() - launched; cpuAtFirst ??= process.cpuUsage(); };
 process.on('exit', () => {
+  // Over SSH: when the host started the run's first command, as its forced command stamped it.
+  if (process.env.FIRST_COMMAND_STAMP) {
+    try {
+      first = (Number(readFileSync(process.env.FIRST_COMMAND_STAMP, 'utf8')) - Number(process.env.BENCH_LAUNCHED)) * 1000;
+    } catch {}
+  }
   const cpu = (u) => (u ? ((u.user + u.system) / 1000).toFixed(1) : 'none');
   writeSync(2, `first-command ${first?.toFixed(1) ?? 'none'} exit ${(performance.now() - launched).toFixed(1)} cpu-first ${cpu(cpuAtFirst)} cpu ${cpu(process.cpuUsage())}\n`);
 });
@@ -51,7 +52,12 @@ if [ "${TRANSPORT:-local}" = ssh ]; then
   mkdir -p /run/sshd "$work/home"
   ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
   ssh-keygen -q -t ed25519 -N '' -f "$work/id"
-  cp "$work/id.pub" "$work/authorized_keys"
+  cat >"$work/stamp.sh" <<STAMP
+t=\$EPOCHREALTIME
+( set -C; printf '%s\\n' "\$t" >"$work/first-stamp" ) 2>/dev/null
+if [ -n "\${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh -c "\$SSH_ORIGINAL_COMMAND"; else exec /bin/sh; fi
+STAMP
+  echo "command=\"/bin/bash $work/stamp.sh\" $(cat "$work/id.pub")" >"$work/authorized_keys"
   echo "[$address]:$port $(cut -d' ' -f1,2 "$work/host_key.pub")" >"$work/known_hosts"
   cat >"$work/sshd_config" <<CFG
 ListenAddress $address:$port
@@ -72,7 +78,7 @@ CFG
   for _ in $(seq 100); do [ -s "$work/sshd.pid" ] && break; sleep 0.05; done
   trap 'kill "$(cat "$work/sshd.pid")"; rm -rf "$work"' EXIT
   connection="{ transport: ssh, user: root, port: $port, identityFile: $work/id, knownHosts: $work/known_hosts, hostKeyChecking: strict, agent: false }"
-  ssh_env=(FIRST_COMMAND_SSH="$here/package.json")
+  ssh_env=(FIRST_COMMAND_STAMP="$work/first-stamp")
 fi
 cat >"$work/inventory.yml" <<YAML
 cluster: first-command
@@ -101,6 +107,7 @@ for i in $(seq "$RUNS"); do
       *.js) launch=(env "${ssh_env[@]}" BENCH_LAUNCHED="$EPOCHREALTIME" node --import "$work/hook.mjs" "${bins[$r]}") ;;
       *) launch=(env "${ssh_env[@]}" BENCH_LAUNCHED="$EPOCHREALTIME" NODE_OPTIONS="--import $work/hook.mjs" "${bins[$r]}") ;;
     esac
+    rm -f "$work/first-stamp"
     "${launch[@]}" run "$work/playbook.yml" -i "$work/inventory.yml" \
       --state-dir "$work/state-$r" --output json 2>&1 >/dev/null | grep '^first-command' >>"$work/times-$r"
   done

@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { BUNDLE_DIR, BUNDLE_METAFILE, PACKAGE_ROOT } from '../core/paths.js';
 
@@ -17,9 +17,8 @@ import { BUNDLE_DIR, BUNDLE_METAFILE, PACKAGE_ROOT } from '../core/paths.js';
  * package root in both, and templates/, schemas/, playbooks/ and dist/validators are found alike.
  */
 
-// ssh2 loads its native crypto binding by a path relative to its own files: left in node_modules (the
-// SSH transport imports it lazily anyway). pg-native is pg's optional native driver, never installed.
-const EXTERNAL = ['ssh2', 'pg-native'];
+// pg-native is pg's optional native driver, never installed.
+const EXTERNAL = ['pg-native'];
 
 // Code of CommonJS packages (pg, handlebars, ...) calls require(); in an ES module bundle that needs a real one.
 const REQUIRE_BANNER = "import { createRequire as __pgplayRequire } from 'node:module'; const require = __pgplayRequire(import.meta.url);";
@@ -34,6 +33,50 @@ const withoutSourceMap: Plugin = {
   setup(b) {
     b.onResolve({ filter: /^source-map$/ }, (args) => (/[\\/]handlebars[\\/]/.test(args.importer) ? { path: 'source-map', namespace: 'empty' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+/**
+ * Native addons stay where npm built them: a `.node` file cannot be bundled, and a path fixed at build
+ * time would be the builder's. Each becomes a module that requires it by its package path (ssh2's
+ * `sshcrypto.node`, cpu-features' `cpufeatures.node`), resolved when the run loads it, through the
+ * bundle's own require, from wherever pgplay is installed. Both are optional to their packages (ssh2
+ * falls back to node's crypto when its binding is missing): a failing require still throws into their
+ * own try, as it did from node_modules.
+ */
+const nativeAddonsInPlace: Plugin = {
+  name: 'native-addons-in-place',
+  setup(b) {
+    b.onResolve({ filter: /\.node$/ }, (args) => {
+      // The stand-in's own require: left to node at run time.
+      if (args.namespace === 'native-addon') return { path: args.path, external: true };
+      const file = join(args.resolveDir, args.path);
+      const marker = `${sep}node_modules${sep}`;
+      const at = file.lastIndexOf(marker);
+      if (at < 0) throw new Error(`${args.importer}: a native addon outside node_modules (${file})`);
+      return { path: file.slice(at + marker.length).split(sep).join('/'), namespace: 'native-addon' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'native-addon' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+/**
+ * ssh2's index requires its HTTP agents (SSH-tunnelled http.Agent and https.Agent) and with them node's
+ * http, https and tls: pgplay uses the client, never those agents. An empty module stands in for them.
+ * The build fails if ssh2 no longer has the file, rather than bundle it unnoticed.
+ */
+const SSH2_HTTP_AGENTS = /[\\/]ssh2[\\/]lib[\\/]http-agents\.js$/;
+const ssh2WithoutHttpAgents: Plugin = {
+  name: 'ssh2-without-http-agents',
+  setup(b) {
+    let replaced = false;
+    b.onLoad({ filter: SSH2_HTTP_AGENTS }, () => {
+      replaced = true;
+      return { contents: 'module.exports = {};', loader: 'js' };
+    });
+    b.onEnd((result) => {
+      if (result.errors.length === 0 && !replaced) throw new Error('ssh2/lib/http-agents.js was not bundled: ssh2 changed (see ssh2WithoutHttpAgents)');
+    });
   },
 };
 
@@ -93,8 +136,12 @@ const result = await build({
   target: 'node20',
   external: EXTERNAL,
   banner: { js: REQUIRE_BANNER },
-  define: { PGPLAY_BUNDLED_YAML: JSON.stringify(`./${YAML_FILE}`) },
-  plugins: [withoutSourceMap, yamlAsOneFile, pgWithoutCloudflareProbe],
+  // CommonJS code that names its own directory gets the bundle file's (ES modules have no __dirname): ssh2's
+  // poly1305, an Emscripten module whose WebAssembly is inline, only prefixes file names with it as it
+  // loads, and its agent.js only for Windows' Pageant. (import.meta.dirname is node 20.11's; on an older
+  // 20 the prefix reads "undefined/", which nothing opens.)
+  define: { PGPLAY_BUNDLED_YAML: JSON.stringify(`./${YAML_FILE}`), __dirname: 'import.meta.dirname' },
+  plugins: [withoutSourceMap, yamlAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutHttpAgents],
   metafile: true,
   logLevel: 'warning',
 });
