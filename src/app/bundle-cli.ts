@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import type { BundledLibrary } from '../core/libraries.js';
 import { BUNDLE_DIR, BUNDLE_METAFILE, PACKAGE_ROOT } from '../core/paths.js';
 
 /*
@@ -100,31 +101,39 @@ const pgWithoutCloudflareProbe: Plugin = {
 };
 
 /**
- * The YAML library as one CommonJS file beside the chunks (src/load/yaml-lib.ts requires it on first use,
- * synchronously: a run whose files all come from the parse caches never loads it). Required from
- * node_modules it would be ~75 files and ~65 ms of CPU; as one file ~15 ms. Any static import of 'yaml'
- * is pointed at the same file, so the bundle never holds a second copy.
+ * The CommonJS libraries a run requires synchronously on first use (src/core/libraries.ts), each as one
+ * file beside the chunks: required from node_modules, yaml is ~75 files and ~65 ms of CPU, Handlebars'
+ * runtime ~20 files and ~13 ms, the whole of Handlebars ~35 files and ~36 ms; as one file ~15, ~3 and
+ * ~9 ms. Handlebars' runtime and the whole library are two files (the whole one holds a runtime of its
+ * own): a run whose templates were all precompiled by the build loads the small one only. Any static
+ * import of one of them is pointed at its file, so the bundle never holds a second copy.
  */
-const YAML_FILE = 'yaml.cjs';
-const yamlAsOneFile: Plugin = {
-  name: 'yaml-as-one-file',
+const ONE_FILE_LIBRARIES: Record<BundledLibrary, string> = { yaml: 'yaml.cjs', 'handlebars/runtime': 'handlebars-runtime.cjs', handlebars: 'handlebars.cjs' };
+const librariesAsOneFile: Plugin = {
+  name: 'libraries-as-one-file',
   setup(b) {
-    b.onResolve({ filter: /^yaml$/ }, () => ({ path: `./${YAML_FILE}`, external: true }));
+    b.onResolve({ filter: /^(yaml|handlebars|handlebars\/runtime)$/ }, (args) => ({ path: `./${ONE_FILE_LIBRARIES[args.path as BundledLibrary]}`, external: true }));
   },
 };
 
 rmSync(BUNDLE_DIR, { recursive: true, force: true });
-const yamlBuild = await build({
-  absWorkingDir: PACKAGE_ROOT,
-  entryPoints: [createRequire(import.meta.url).resolve('yaml')],
-  outfile: join(BUNDLE_DIR, YAML_FILE),
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  metafile: true,
-  logLevel: 'warning',
-});
+const resolvePackage = createRequire(import.meta.url).resolve;
+const libraryBuilds = await Promise.all(
+  Object.entries(ONE_FILE_LIBRARIES).map(([specifier, file]) =>
+    build({
+      absWorkingDir: PACKAGE_ROOT,
+      entryPoints: [resolvePackage(specifier)],
+      outfile: join(BUNDLE_DIR, file),
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      plugins: [withoutSourceMap],
+      metafile: true,
+      logLevel: 'warning',
+    }),
+  ),
+);
 const result = await build({
   absWorkingDir: PACKAGE_ROOT,
   entryPoints: [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js')],
@@ -140,12 +149,19 @@ const result = await build({
   // poly1305, an Emscripten module whose WebAssembly is inline, only prefixes file names with it as it
   // loads, and its agent.js only for Windows' Pageant. (import.meta.dirname is node 20.11's; on an older
   // 20 the prefix reads "undefined/", which nothing opens.)
-  define: { PGPLAY_BUNDLED_YAML: JSON.stringify(`./${YAML_FILE}`), __dirname: 'import.meta.dirname' },
-  plugins: [withoutSourceMap, yamlAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutHttpAgents],
+  define: {
+    PGPLAY_BUNDLED_LIBRARIES: JSON.stringify(Object.fromEntries(Object.entries(ONE_FILE_LIBRARIES).map(([specifier, file]) => [specifier, `./${file}`]))),
+    __dirname: 'import.meta.dirname',
+  },
+  plugins: [librariesAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutHttpAgents],
   metafile: true,
   logLevel: 'warning',
 });
 // Which inputs went into which file: test/e2e/startup-imports.test.ts maps the files a run opened back to modules and packages.
-const metafile = { inputs: { ...yamlBuild.metafile.inputs, ...result.metafile.inputs }, outputs: { ...yamlBuild.metafile.outputs, ...result.metafile.outputs } };
+const builds = [...libraryBuilds, result];
+const metafile = {
+  inputs: Object.assign({}, ...builds.map((b) => b.metafile.inputs)) as Record<string, unknown>,
+  outputs: Object.assign({}, ...builds.map((b) => b.metafile.outputs)) as Record<string, unknown>,
+};
 writeFileSync(BUNDLE_METAFILE, JSON.stringify(metafile));
 process.stdout.write(`bundled the CLI into ${Object.keys(metafile.outputs).length} files in ${BUNDLE_DIR}\n`);

@@ -2,12 +2,11 @@
  * Handlebars in two parts: the runtime (runs compiled templates, holds the helpers) is always loaded;
  * the parser and compiler only when a text must be compiled in this process. A run whose templates
  * and step strings were all precompiled by the build (precompiled.ts) never loads the compiler.
- * Both parts are CommonJS and the renderer is synchronous, so they are required, not imported.
+ * Both parts are CommonJS and the renderer is synchronous, so they are required, not imported; the
+ * bundle ships each as one file (core/libraries.ts).
  */
-import { createRequire } from 'node:module';
 import type Handlebars from 'handlebars';
-
-const require = createRequire(import.meta.url);
+import { requireLibrary } from '../core/libraries.js';
 
 export type HandlebarsLib = typeof Handlebars;
 export type TemplateSpec = object;
@@ -20,7 +19,7 @@ let runtime: HandlebarsLib | undefined;
 
 /** The runtime alone: `create()` gives an environment that runs template specs. */
 export function handlebarsRuntime(): HandlebarsLib {
-  runtime ??= require('handlebars/runtime') as HandlebarsLib;
+  runtime ??= requireLibrary<HandlebarsLib>('handlebars/runtime');
   return runtime;
 }
 
@@ -31,7 +30,7 @@ export function runtimeLoaded(): boolean {
 
 /** The full library (parser and compiler), loaded on first use. */
 export function handlebarsCompiler(): HandlebarsLib {
-  full ??= require('handlebars') as HandlebarsLib;
+  full ??= requireLibrary<HandlebarsLib>('handlebars');
   return full;
 }
 

@@ -252,6 +252,12 @@ describe('a run loads what its hosts and output need', () => {
     // The template step needs handlebars, and yaml reads the files: the recorder sees what a local run loads.
     expect(r.packages.has('handlebars')).toBe(true);
     expect(r.packages.has('yaml')).toBe(true);
+    // Each from its one file beside the bundle's chunks (core/libraries.ts), the template (not shipped, so
+    // compiled here) from the whole of Handlebars: not one of their files from node_modules, nor the
+    // source-map package Handlebars' code generator would require.
+    const bundleFile = (name: string) => pathToFileURL(join(process.cwd(), 'dist', 'bundle', name)).href;
+    expect(['yaml.cjs', 'handlebars-runtime.cjs', 'handlebars.cjs'].filter((f) => r.files.has(bundleFile(f)))).toEqual(['yaml.cjs', 'handlebars-runtime.cjs', 'handlebars.cjs']);
+    expect([...r.files].filter((f) => /\/node_modules\/(yaml|handlebars|source-map)\//.test(f))).toEqual([]);
   });
 
   it('a local one-step run opens the bundle, not dist/ module by module, and only the packages it uses', async () => {
