@@ -13,7 +13,7 @@ export interface TransportFactoryOptions {
 /**
  * Picks the transport a host's `connection.transport` names; a jump host is an inventory name or
  * [user@]address[:port]. Each kind is imported on its first call: the SSH transport brings ssh2
- * (~60 ms to load), the local one node's child processes, and a run needs only the kinds its hosts use.
+ * (~40 ms to load, bundled), the local one node's child processes, and a run needs only the kinds its hosts use.
  */
 export function createTransport(host: Host, options: TransportFactoryOptions): Transport {
   if (host.connection.transport === 'local') {
