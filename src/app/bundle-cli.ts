@@ -150,7 +150,7 @@ const result = await build({
   // loads, and its agent.js only for Windows' Pageant. (import.meta.dirname is node 20.11's; on an older
   // 20 the prefix reads "undefined/", which nothing opens.)
   define: {
-    PGPLAY_BUNDLED_LIBRARIES: JSON.stringify(Object.fromEntries(Object.entries(ONE_FILE_LIBRARIES).map(([specifier, file]) => [specifier, `./${file}`]))),
+    PGPLAY_BUNDLED_LIBRARIES: JSON.stringify(JSON.stringify(Object.fromEntries(Object.entries(ONE_FILE_LIBRARIES).map(([specifier, file]) => [specifier, `./${file}`])))),
     __dirname: 'import.meta.dirname',
   },
   plugins: [librariesAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutHttpAgents],

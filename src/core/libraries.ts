@@ -8,14 +8,20 @@
  */
 import { createRequire } from 'node:module';
 
-/** Package specifier -> the bundle's file for it, relative to the bundle's chunks (set by the bundle only). */
-declare const PGPLAY_BUNDLED_LIBRARIES: Readonly<Record<string, string>> | undefined;
+/**
+ * JSON of package specifier -> the bundle's file for it, relative to the bundle's chunks (set by the bundle
+ * only). A string rather than an object: esbuild inlines a string where it is named, while an object
+ * define becomes a module that every module of the bundle initializes.
+ */
+declare const PGPLAY_BUNDLED_LIBRARIES: string | undefined;
 
 const require = createRequire(import.meta.url);
 
 export type BundledLibrary = 'yaml' | 'handlebars/runtime' | 'handlebars';
 
+let bundledFiles: Readonly<Record<string, string>> | undefined;
+
 export function requireLibrary<T>(specifier: BundledLibrary): T {
-  const bundled = typeof PGPLAY_BUNDLED_LIBRARIES === 'object' ? PGPLAY_BUNDLED_LIBRARIES[specifier] : undefined;
-  return require(bundled ?? specifier) as T;
+  if (typeof PGPLAY_BUNDLED_LIBRARIES === 'string') bundledFiles ??= JSON.parse(PGPLAY_BUNDLED_LIBRARIES) as Record<string, string>;
+  return require(bundledFiles?.[specifier] ?? specifier) as T;
 }

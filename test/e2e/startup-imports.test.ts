@@ -5,7 +5,7 @@
  * require.cache at exit), so the assertions are about what the process really loaded.
  */
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -273,6 +273,11 @@ describe('a run loads what its hosts and output need', () => {
     expect(r.processes).toEqual(['runuser -u postgres -- perl -e ', 'true']);
     // What the bin runs: the bundle's entry, and of pgplay's own files only the bundle's and the generated validators.
     expect(r.files.has(pathToFileURL(CLI).href)).toBe(true);
+    // No module of the bundle initializes a define first (an object `define` makes esbuild add a module that
+    // every module calls: ~8 ms more before this run's first command; core/libraries.ts takes a string).
+    const bundleDir = join(process.cwd(), 'dist', 'bundle');
+    const withDefineInit = readdirSync(bundleDir).filter((f) => f.endsWith('.js') && readFileSync(join(bundleDir, f), 'utf8').includes('init_define_'));
+    expect(withDefineInit).toEqual([]);
     const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';
     expect([...r.files].filter((f) => f.startsWith(dist) && !/^(bundle|validators)\//.test(f.slice(dist.length)))).toEqual([]);
     // yaml reads the files, ajv's runtime helpers serve the generated validators; no transport, client
