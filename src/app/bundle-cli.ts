@@ -112,7 +112,9 @@ const ONE_FILE_LIBRARIES: Record<BundledLibrary, string> = { yaml: 'yaml.cjs', '
 const librariesAsOneFile: Plugin = {
   name: 'libraries-as-one-file',
   setup(b) {
-    b.onResolve({ filter: /^(yaml|handlebars|handlebars\/runtime)$/ }, (args) => ({ path: `./${ONE_FILE_LIBRARIES[args.path as BundledLibrary]}`, external: true }));
+    // The filter is the table's own specifiers, each matched whole and literally.
+    const specifiers = Object.keys(ONE_FILE_LIBRARIES).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    b.onResolve({ filter: new RegExp(`^(${specifiers.join('|')})$`) }, (args) => ({ path: `./${ONE_FILE_LIBRARIES[args.path as BundledLibrary]}`, external: true }));
   },
 };
 
