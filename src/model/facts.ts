@@ -41,7 +41,7 @@ export interface HostFacts {
   data_directory?: string;
   /** Where that server contradicts the inventory's pgdata or layout; a run refuses to start (exit 3). */
   layout_contradictions?: string[];
-  /** What the inventory's postgres.bindir holds on this host: pg_ctl, and the major of its postgres binary. */
+  /** What the inventory's postgres.bindir holds on this host: pg_ctl, and the major of its postgres binary (hosts with a pgdata only). */
   bindir?: { pg_ctl: boolean; postgres_major?: number };
 }
 

@@ -76,9 +76,23 @@ const SQL_PAUSED_14 = factsSql("pg_get_wal_replay_pause_state() = 'paused'");
 const HOST_SECTION = `h=; IFS= read -r h 2>/dev/null < /proc/sys/kernel/hostname
 [ -n "$h" ] || h=$(hostname 2>/dev/null || uname -n)
 echo "hostname=$h"
-echo "user=$(id -un 2>/dev/null)"
-# The inventory's bindir is a claim too: its pg_ctl and the major of its postgres binary.
-echo 'bindir.checked=1'
+# The effective user without a process: its uid from /proc, its name from /etc/passwd; id where either
+# is missing (another system, a user from a directory service).
+u=; uid=
+while read -r k r e rest; do case $k in Uid:) uid=$e; break ;; esac; done 2>/dev/null < /proc/self/status
+if [ -n "$uid" ]; then
+  while IFS=: read -r n x i rest; do [ "$i" = "$uid" ] && { u=$n; break; }; done 2>/dev/null < /etc/passwd
+fi
+[ -n "$u" ] || u=$(id -un 2>/dev/null)
+echo "user=$u"
+`;
+
+/**
+ * The inventory's bindir is a claim too: its pg_ctl and (BINDIR_POSTGRES_SECTION) the major of its
+ * postgres binary. Read only where the host has a data directory: that is where the claims are checked
+ * (claims.ts), and a host without one (a backup repository) runs no server of the inventory's.
+ */
+const BINDIR_SECTION = `echo 'bindir.checked=1'
 [ -x "$BINDIR/pg_ctl" ] && echo 'bindir.pg_ctl=1'
 `;
 
@@ -195,6 +209,7 @@ export function factsScript(host: Host, sections: FactsSections = {}): string {
   const pg = host.postgres;
   const withHost = sections.host ?? true;
   const withServer = sections.server ?? true;
+  const withBindir = withHost && host.pgdata !== undefined;
   return `
 ${CONTROL_FUNCTION}
 ${PG_CTL_STATUS_FUNCTION}
@@ -210,7 +225,7 @@ NL='
 # this shell instead of a $(cd && pwd -P) subshell; it leaves the shell in /, which nothing here minds.
 real_dir() { REAL=; cd -P -- "$1" 2>/dev/null && REAL=$PWD; cd / 2>/dev/null; }
 echo ${sq(FACTS_HEADER)}
-${withHost ? HOST_SECTION : ''}PGDATA_REAL=
+${withHost ? HOST_SECTION : ''}${withBindir ? BINDIR_SECTION : ''}PGDATA_REAL=
 if [ -z "$PGDATA" ]; then echo 'pgdata_dir=unset'
 elif [ ! -e "$PGDATA" ]; then echo 'pgdata_dir=absent'
 elif [ ! -d "$PGDATA" ]; then echo 'pgdata_dir=notdir'
@@ -224,7 +239,7 @@ done
 CONTROL_READ=; SQL_VERSION=; PP_READ=; PP_ROWS=; paths_asked=
 ${withServer ? serverSection(sections.paths ?? false) : ''}# pg_controldata only when the server did not tell (stopped, not answering, or another PGDATA's).
 [ -n "$PGDATA" ] && [ "$CONTROL_READ" != 1 ] && pgplay_control "$PGDATA" "$BINDIR"
-${withHost ? BINDIR_POSTGRES_SECTION : ''}echo 'end=1'
+${withBindir ? BINDIR_POSTGRES_SECTION : ''}echo 'end=1'
 `;
 }
 

@@ -69,8 +69,8 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
     await stopAllClusters();
   });
 
-  it('a running server: one psql; pg_ctl status, pg_controldata and postgres --version need no process', async () => {
-    expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'psql']);
+  it('a running server: one psql; the user, pg_ctl status, pg_controldata and postgres --version need no process', async () => {
+    expect(await programsStartedBy(host, fullGathering(host))).toEqual(['psql']);
     expect(await programsStartedBy(host, probe(host))).toEqual(['psql']);
     expect(await programsStartedBy(host, refresh(host, ['pgdata', 'server']))).toEqual(['psql']);
   });
@@ -78,11 +78,21 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
   it('a stopped server: pg_controldata and postgres --version, no psql nor pg_ctl', async () => {
     await cluster.stop({ keep: true });
     try {
-      expect(await programsStartedBy(host, fullGathering(host))).toEqual(['id', 'pg_controldata', 'postgres']);
+      expect(await programsStartedBy(host, fullGathering(host))).toEqual(['pg_controldata', 'postgres']);
       expect(await programsStartedBy(host, probe(host))).toEqual(['pg_controldata']);
     } finally {
       await cluster.start();
     }
+  });
+
+  it('a host without a data directory (a backup repository): no process, and no bindir read', async () => {
+    const repository: Host = { ...host, name: 'bk1', role: 'repository', pgdata: undefined };
+    let facts: Awaited<ReturnType<typeof gatherFacts>> | undefined;
+    expect(await programsStartedBy(repository, async (t) => (facts = await gatherFacts(repository, t)))).toEqual([]);
+    // Read as the connection's user (root here), named without `id`.
+    expect(facts).toMatchObject({ reachable: true, user: 'root', pgdata_present: false, running: false });
+    expect(facts!.hostname).toBeTruthy();
+    expect(facts!.bindir).toBeUndefined();
   });
 });
 
