@@ -2,7 +2,7 @@
  * The inventory is a claim; the facts are the truth. Before the first step (under plan too) the
  * claims that every PostgreSQL-aware step builds on are checked against what the hosts report: the
  * major version (the running server's server_version_num, else PGDATA/PG_VERSION) and the bindir (its
- * pg_ctl, and the major of its postgres binary). A contradiction refuses the run (exit 3) before
+ * pg_ctl, and the major of its binaries). A contradiction refuses the run (exit 3) before
  * anything changes, naming the host, the claim and the fact: a 17 inventory against a 15 server would
  * otherwise plan fine and fail at the last step, after the changes before it.
  */
@@ -29,7 +29,7 @@ export function contradictedClaims(host: Host, facts: HostFacts | undefined): st
       out.push(`${host.name}: postgres.bindir ${host.postgres.bindir} holds no pg_ctl (the PostgreSQL ${claimed} server binaries are not there)`);
     } else if (bindir.postgres_major !== undefined && bindir.postgres_major !== claimed) {
       out.push(
-        `${host.name}: postgres.bindir ${host.postgres.bindir} holds PostgreSQL ${bindir.postgres_major} binaries (postgres --version), but the inventory says ${claimed} (postgres.version)`,
+        `${host.name}: postgres.bindir ${host.postgres.bindir} holds PostgreSQL ${bindir.postgres_major} binaries (pg_ctl --version), but the inventory says ${claimed} (postgres.version)`,
       );
     }
   }

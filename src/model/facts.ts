@@ -41,7 +41,10 @@ export interface HostFacts {
   data_directory?: string;
   /** Where that server contradicts the inventory's pgdata or layout; a run refuses to start (exit 3). */
   layout_contradictions?: string[];
-  /** What the inventory's postgres.bindir holds on this host: pg_ctl, and the major of its postgres binary (hosts with a pgdata only). */
+  /**
+   * What the inventory's postgres.bindir holds on this host (hosts with a pgdata only): pg_ctl, and the major of its
+   * binaries (the running postmaster's own version when it runs from there, else `pg_ctl --version`).
+   */
   bindir?: { pg_ctl: boolean; postgres_major?: number };
 }
 

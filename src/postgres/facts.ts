@@ -31,7 +31,7 @@ function factsSql(replayPausedExpr: string): string {
   const current = 'case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end';
   return [
     `select 'sql.version_num=' || current_setting('server_version_num')`,
-    // What `postgres --version` prints after "postgres (PostgreSQL) ": both are the build's PG_VERSION.
+    // The build's PG_VERSION, as `postgres --version` and `pg_ctl --version` print it after "(PostgreSQL) ".
     `select 'sql.server_version=' || current_setting('server_version')`,
     `select 'sql.data_directory=' || current_setting('data_directory')`,
     `select 'sql.port=' || current_setting('port')`,
@@ -97,17 +97,21 @@ const BINDIR_SECTION = `echo 'bindir.checked=1'
 `;
 
 /**
- * The version of the bindir's postgres, after the server section. When this PGDATA's postmaster (its
+ * The PostgreSQL version of the bindir's server binaries (PG_VERSION, e.g. "15.10 (Debian 15.10-1)"),
+ * after the server section; only where a postgres binary is there. When this PGDATA's postmaster (its
  * pid from postmaster.pid, and the server that answered serves this PGDATA) executes this very file
  * (same device and inode: a binary replaced on disk since it started is another inode), the version
- * the server reported is the file's, and `postgres --version` prints "postgres (PostgreSQL) " followed
- * by that same PG_VERSION: not worth a process.
+ * the server reported is the file's: not worth a process. Else `pg_ctl --version`: the same package's
+ * PG_VERSION, and pg_ctl starts no postgres of another version (it checks `postgres -V` first), so its
+ * major is the one a start would run. `postgres --version` says the same but links the server's
+ * libraries (ICU, LDAP, XML): ~29 ms against ~6 ms here, on every host whose server is not running.
  */
 const BINDIR_POSTGRES_SECTION = `if [ -x "$BINDIR/postgres" ]; then
   if [ -n "$SQL_VERSION" ] && [ -n "$pid" ] && [ "/proc/$pid/exe" -ef "$BINDIR/postgres" ]; then
-    echo "bindir.postgres=postgres (PostgreSQL) $SQL_VERSION"
-  else
-    v=$("$BINDIR/postgres" --version 2>&1); echo "bindir.postgres=\${v%%"$NL"*}"
+    echo "bindir.version=$SQL_VERSION"
+  elif [ -x "$BINDIR/pg_ctl" ]; then
+    v=$("$BINDIR/pg_ctl" --version 2>&1); v=\${v%%"$NL"*}
+    case $v in *' (PostgreSQL) '*) echo "bindir.version=\${v#*' (PostgreSQL) '}" ;; esac
   fi
 fi
 `;
@@ -270,10 +274,10 @@ function parseClient(json: string): ReplicationClient | undefined {
   }
 }
 
-/** What the inventory's bindir holds: pg_ctl, and the major of `postgres --version` ("postgres (PostgreSQL) 15.10 ..."). */
-function bindirFacts(pgCtl: boolean, postgresVersion: string | undefined): NonNullable<HostFacts['bindir']> {
+/** What the inventory's bindir holds: pg_ctl, and the major of its binaries' PG_VERSION ("15.10 (Debian ...)"). */
+function bindirFacts(pgCtl: boolean, version: string | undefined): NonNullable<HostFacts['bindir']> {
   const out: NonNullable<HostFacts['bindir']> = { pg_ctl: pgCtl };
-  const m = postgresVersion ? /\(PostgreSQL\)\s+(\d+)/.exec(postgresVersion) : null;
+  const m = version ? /^(\d+)/.exec(version.trim()) : null;
   if (m) out.postgres_major = Number(m[1]);
   return out;
 }
@@ -318,7 +322,7 @@ export function parseFacts(stdout: string): HostFacts {
     running,
   };
   // Only output that reports on the bindir says what it holds (absent lines are no evidence otherwise).
-  if (kv.has('bindir.checked')) facts.bindir = bindirFacts(kv.get('bindir.pg_ctl') === '1', kv.get('bindir.postgres'));
+  if (kv.has('bindir.checked')) facts.bindir = bindirFacts(kv.get('bindir.pg_ctl') === '1', kv.get('bindir.version'));
   if (pgdataVersion !== undefined) facts.pgdata_version = pgdataVersion;
   if (running) facts.pid = num(kv.get('pg_ctl_pid')) ?? num(kv.get('postmaster_pid'));
 

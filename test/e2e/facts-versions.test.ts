@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { LocalTransport } from '../../src/transports/local.js';
 import { factsArgv, parseFacts } from '../../src/postgres/facts.js';
 import { parseControl } from '../../src/postgres/identity.js';
+import { contradictedClaims } from '../../src/engine/claims.js';
 import { embeddedBindir, EMBEDDED_CACHE } from '../support/embedded-pg.js';
 import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters } from '../support/cluster.js';
 
@@ -57,13 +58,13 @@ describe.each([
       });
       expect(running.error).toBeUndefined();
       // The running server's pg_control and version read over SQL say what the tools say (here the raw
-      // pg_control read: no pg_controldata in these packages) and what `postgres --version` prints.
+      // pg_control read: no pg_controldata in these packages) and what `pg_ctl --version` prints.
       const fromTools = (await t.exec(factsArgv(host, { server: false }), { become: PG_OS_USER })).stdout;
       const fromSql = (await t.exec(factsArgv(host), { become: PG_OS_USER })).stdout;
       expect(fromSql).toMatch(/^control\.state=in production$/m);
       expect(parseControl(lookup(fromSql))).toEqual(parseControl(lookup(fromTools)));
-      expect(lookup(fromSql)('bindir.postgres')).toBe(lookup(fromTools)('bindir.postgres'));
-      expect(lookup(fromTools)('bindir.postgres')).toMatch(new RegExp(`^postgres \\(PostgreSQL\\) ${major}\\.`));
+      expect(lookup(fromSql)('bindir.version')).toBe(lookup(fromTools)('bindir.version'));
+      expect(lookup(fromTools)('bindir.version')).toMatch(new RegExp(`^${major}\\.`));
 
       await c.stop({ keep: true });
       const stopped = parseFacts((await t.exec(factsArgv(host), { become: PG_OS_USER })).stdout);
@@ -74,6 +75,13 @@ describe.each([
         system_identifier: sysid,
         cluster_state: 'shut down',
       });
+      // The bindir's major, read with its server stopped (pg_ctl --version), contradicts an inventory that
+      // claims 15 for this host: the run is refused before its first step.
+      expect(stopped.bindir).toEqual({ pg_ctl: true, postgres_major: major });
+      const claimed15 = { ...host, postgres: { ...host.postgres, version: 15 } };
+      expect(contradictedClaims(claimed15, stopped)).toContain(
+        `${host.name}: postgres.bindir ${host.postgres.bindir} holds PostgreSQL ${major} binaries (pg_ctl --version), but the inventory says 15 (postgres.version)`,
+      );
     } finally {
       await t.close();
     }

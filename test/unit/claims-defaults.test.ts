@@ -43,7 +43,7 @@ describe('facts check the claims', () => {
       'db1: postgres.bindir /usr/lib/postgresql/17/bin holds no pg_ctl (the PostgreSQL 17 server binaries are not there)',
     ]);
     expect(contradictedClaims(hosts.db1!, { ...running15, version: 17, bindir: { pg_ctl: true, postgres_major: 16 } })[0]).toContain(
-      'holds PostgreSQL 16 binaries (postgres --version), but the inventory says 17',
+      'holds PostgreSQL 16 binaries (pg_ctl --version), but the inventory says 17',
     );
   });
 
