@@ -94,6 +94,23 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
     expect(facts!.hostname).toBeTruthy();
     expect(facts!.bindir).toBeUndefined();
   });
+
+  it("the user: /etc/passwd's name for the uid the script runs as, and id's answer for a uid it does not list", () => {
+    const repository: Host = { ...host, name: 'bk1', role: 'repository', pgdata: undefined };
+    const [sh, c, script] = factsArgv(repository);
+    const uid = Number(execaSync('id', ['-u', PG_OS_USER]).stdout);
+    const userAs = (id: number) => {
+      const r = spawnSync('setpriv', [`--reuid=${id}`, `--regid=${id}`, '--clear-groups', sh!, c!, script!], { encoding: 'utf8', cwd: '/' });
+      expect(r.status, r.stderr).toBe(0);
+      return parseFacts(r.stdout).user;
+    };
+    expect(userAs(uid)).toBe(PG_OS_USER);
+    // A uid without a line in /etc/passwd (a directory-service user looks the same to the script): what
+    // \`id -un\` prints, as before (coreutils prints the number when no name is found).
+    const unlisted = 47_011;
+    expect(execaSync('getent', ['passwd', String(unlisted)], { reject: false }).exitCode).not.toBe(0);
+    expect(userAs(unlisted)).toBe(execaSync('setpriv', [`--reuid=${unlisted}`, `--regid=${unlisted}`, '--clear-groups', 'id', '-un'], { reject: false }).stdout.trim());
+  });
 });
 
 /** The raw script output of the facts script, as the PGDATA owner. */
