@@ -76,15 +76,18 @@ const SQL_PAUSED_14 = factsSql("pg_get_wal_replay_pause_state() = 'paused'");
 const HOST_SECTION = `h=; IFS= read -r h 2>/dev/null < /proc/sys/kernel/hostname
 [ -n "$h" ] || h=$(hostname 2>/dev/null || uname -n)
 echo "hostname=$h"
-# The effective user without a process: its uid from /proc, its name from /etc/passwd; id where either
-# is missing (another system, a user from a directory service).
-u=; uid=
-while read -r k r e rest; do case $k in Uid:) uid=$e; break ;; esac; done 2>/dev/null < /proc/self/status
-if [ -n "$uid" ]; then
-  while IFS=: read -r n x i rest; do [ "$i" = "$uid" ] && { u=$n; break; }; done 2>/dev/null < /etc/passwd
+# The effective user without a process: its uid from /proc, its name from the first lines of /etc/passwd
+# (the shell reads a byte per system call: a long file costs more than id); id where that finds nothing
+# (another system, a user from a directory service, one listed further down).
+pw_user=; pw_uid=; pw_n=0
+while read -r pw_key pw_r pw_e pw_rest; do case $pw_key in Uid:) pw_uid=$pw_e; break ;; esac; done 2>/dev/null < /proc/self/status
+if [ -n "$pw_uid" ]; then
+  while [ "$pw_n" -lt 64 ] && IFS=: read -r pw_name pw_x pw_id pw_rest; do
+    pw_n=$((pw_n + 1)); [ "$pw_id" = "$pw_uid" ] && { pw_user=$pw_name; break; }
+  done 2>/dev/null < /etc/passwd
 fi
-[ -n "$u" ] || u=$(id -un 2>/dev/null)
-echo "user=$u"
+[ -n "$pw_user" ] || pw_user=$(id -un 2>/dev/null)
+echo "user=$pw_user"
 `;
 
 /**

@@ -111,6 +111,30 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
     expect(execaSync('getent', ['passwd', String(unlisted)], { reject: false }).exitCode).not.toBe(0);
     expect(userAs(unlisted)).toBe(execaSync('setpriv', [`--reuid=${unlisted}`, `--regid=${unlisted}`, '--clear-groups', 'id', '-un'], { reject: false }).stdout.trim());
   });
+
+  it('the user listed past the lines the script reads itself: named by id, the same name', async () => {
+    // A private mount namespace whose /etc/passwd lists postgres after 100 other users.
+    const dir = await mkdtemp(join(tmpdir(), 'pgplay-passwd-'));
+    // strace, run as postgres, writes its trace here.
+    await chmod(dir, 0o777);
+    try {
+      const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').filter((l) => l !== '');
+      const own = passwd.filter((l) => l.startsWith(`${PG_OS_USER}:`));
+      const others = passwd.filter((l) => !l.startsWith(`${PG_OS_USER}:`));
+      const filler = Array.from({ length: 100 }, (_, i) => `pgplay-filler-${i}:x:${60_000 + i}:${60_000 + i}::/nonexistent:/usr/sbin/nologin`);
+      await writeFile(join(dir, 'passwd'), [...others, ...filler, ...own, ''].join('\n'));
+      const repository: Host = { ...host, name: 'bk1', role: 'repository', pgdata: undefined };
+      const [sh, c, script] = factsArgv(repository);
+      const uid = Number(execaSync('id', ['-u', PG_OS_USER]).stdout);
+      const inner = `mount --bind "$1" /etc/passwd && exec setpriv --reuid=${uid} --regid=${uid} --clear-groups strace -f -qq -e trace=execve -o "$2" "$3" "$4" "$5"`;
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', inner, 'pgplay-passwd', join(dir, 'passwd'), join(dir, 'trace'), sh!, c!, script!], { encoding: 'utf8', cwd: '/' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(parseFacts(r.stdout).user).toBe(PG_OS_USER);
+      expect(await readFile(join(dir, 'trace'), 'utf8')).toMatch(/execve\("[^"]*\/id"/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 /** The raw script output of the facts script, as the PGDATA owner. */
