@@ -92,7 +92,7 @@ echo "user=$pw_user"
 
 /**
  * The inventory's bindir is a claim too: its pg_ctl and (BINDIR_POSTGRES_SECTION) the major of its
- * postgres binary. Read only where the host has a data directory: that is where the claims are checked
+ * binaries. Read only where the host has a data directory: that is where the claims are checked
  * (claims.ts), and a host without one (a backup repository) runs no server of the inventory's.
  */
 const BINDIR_SECTION = `echo 'bindir.checked=1'
