@@ -13,7 +13,7 @@ export interface HostFacts {
   /** Why the host could not be read, when reachable is false or a probe failed. */
   error?: string;
   hostname?: string;
-  /** OS user the transport runs as before become. */
+  /** The OS user the facts script ran as: the PGDATA owner (postgres.osUser) on a host with a pgdata, else the connection's user. */
   user?: string;
   /** PGDATA exists and holds PG_VERSION. */
   pgdata_present: boolean;
