@@ -56,9 +56,15 @@ const fullGathering = (host: Host) => (t: Transport) => gatherFacts(host, t);
 const refresh = (host: Host, areas: FactArea[]) => (t: Transport) => gatherFacts(host, t, areas);
 const probe = (host: Host) => (t: Transport) => t.exec(factsArgv(host, { host: false }), { become: PG_OS_USER });
 
+/** setpriv's arguments that run what follows as `uid` (its group the same number), with no supplementary groups. */
+const asUid = (uid: number) => [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+
 describe.skipIf(!strace)('processes started by one facts gathering and one probe', () => {
   let cluster: Cluster;
   let host: Host;
+  /** The same host as a backup repository: no data directory, its facts read as the connection's user. */
+  const repositoryOf = (h: Host): Host => ({ ...h, name: 'bk1', role: 'repository', pgdata: undefined });
+  const postgresUid = () => Number(execaSync('id', ['-u', PG_OS_USER]).stdout);
 
   beforeAll(async () => {
     cluster = await startCluster({ port: 21518 });
@@ -86,7 +92,7 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
   });
 
   it('a host without a data directory (a backup repository): no process, and no bindir read', async () => {
-    const repository: Host = { ...host, name: 'bk1', role: 'repository', pgdata: undefined };
+    const repository = repositoryOf(host);
     let facts: Awaited<ReturnType<typeof gatherFacts>> | undefined;
     expect(await programsStartedBy(repository, async (t) => (facts = await gatherFacts(repository, t)))).toEqual([]);
     // Read as the connection's user (root here), named without `id`.
@@ -96,20 +102,18 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
   });
 
   it("the user: /etc/passwd's name for the uid the script runs as, and id's answer for a uid it does not list", () => {
-    const repository: Host = { ...host, name: 'bk1', role: 'repository', pgdata: undefined };
-    const [sh, c, script] = factsArgv(repository);
-    const uid = Number(execaSync('id', ['-u', PG_OS_USER]).stdout);
+    const [sh, c, script] = factsArgv(repositoryOf(host));
     const userAs = (id: number) => {
-      const r = spawnSync('setpriv', [`--reuid=${id}`, `--regid=${id}`, '--clear-groups', sh!, c!, script!], { encoding: 'utf8', cwd: '/' });
+      const r = spawnSync('setpriv', [...asUid(id), sh!, c!, script!], { encoding: 'utf8', cwd: '/' });
       expect(r.status, r.stderr).toBe(0);
       return parseFacts(r.stdout).user;
     };
-    expect(userAs(uid)).toBe(PG_OS_USER);
+    expect(userAs(postgresUid())).toBe(PG_OS_USER);
     // A uid without a line in /etc/passwd (a directory-service user looks the same to the script): what
     // \`id -un\` prints, as before (coreutils prints the number when no name is found).
     const unlisted = 47_011;
     expect(execaSync('getent', ['passwd', String(unlisted)], { reject: false }).exitCode).not.toBe(0);
-    expect(userAs(unlisted)).toBe(execaSync('setpriv', [`--reuid=${unlisted}`, `--regid=${unlisted}`, '--clear-groups', 'id', '-un'], { reject: false }).stdout.trim());
+    expect(userAs(unlisted)).toBe(execaSync('setpriv', [...asUid(unlisted), 'id', '-un'], { reject: false }).stdout.trim());
   });
 
   it('the user listed past the lines the script reads itself: named by id, the same name', async () => {
@@ -123,10 +127,8 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
       const others = passwd.filter((l) => !l.startsWith(`${PG_OS_USER}:`));
       const filler = Array.from({ length: 100 }, (_, i) => `pgplay-filler-${i}:x:${60_000 + i}:${60_000 + i}::/nonexistent:/usr/sbin/nologin`);
       await writeFile(join(dir, 'passwd'), [...others, ...filler, ...own, ''].join('\n'));
-      const repository: Host = { ...host, name: 'bk1', role: 'repository', pgdata: undefined };
-      const [sh, c, script] = factsArgv(repository);
-      const uid = Number(execaSync('id', ['-u', PG_OS_USER]).stdout);
-      const inner = `mount --bind "$1" /etc/passwd && exec setpriv --reuid=${uid} --regid=${uid} --clear-groups strace -f -qq -e trace=execve -o "$2" "$3" "$4" "$5"`;
+      const [sh, c, script] = factsArgv(repositoryOf(host));
+      const inner = `mount --bind "$1" /etc/passwd && exec setpriv ${asUid(postgresUid()).join(' ')} strace -f -qq -e trace=execve -o "$2" "$3" "$4" "$5"`;
       const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', inner, 'pgplay-passwd', join(dir, 'passwd'), join(dir, 'trace'), sh!, c!, script!], { encoding: 'utf8', cwd: '/' });
       expect(r.status, r.stderr).toBe(0);
       expect(parseFacts(r.stdout).user).toBe(PG_OS_USER);
