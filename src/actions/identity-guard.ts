@@ -78,7 +78,8 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   // The other hosts are asked at the same time (reads only; ownIdentity never rejects): one round trip
   // instead of two before every stop and restore.
   const asked = Promise.all(others.map((o) => ownIdentity(ctx, o)));
-  const here = await readIdentities(ctx, host, paths, req.as);
+  // Whole only this host's own paths: of the others' only which directory each is (their keys).
+  const here = await readIdentities(ctx, host, paths, req.as, paths.length - others.length);
   const target = here[0]!;
   if (!target.known) {
     throw new PgplayError({
@@ -178,9 +179,9 @@ function sharedDirectory(ctx: ActionContext, req: DestructionRequest, path: stri
   });
 }
 
-async function readIdentities(ctx: ActionContext, host: Host, paths: string[], as?: string | null): Promise<DirectoryIdentity[]> {
+async function readIdentities(ctx: ActionContext, host: Host, paths: string[], as?: string | null, whole = paths.length): Promise<DirectoryIdentity[]> {
   const transport = host.name === ctx.host.name ? ctx.transport : ctx.transportFor(host.name);
-  const r = await transport.exec(identityArgv(host.postgres.bindir, paths), {
+  const r = await transport.exec(identityArgv(host.postgres.bindir, paths, whole), {
     become: as === null ? undefined : (as ?? host.postgres.osUser),
     cwd: '/',
     env: { LC_ALL: 'C' },
@@ -190,11 +191,15 @@ async function readIdentities(ctx: ActionContext, host: Host, paths: string[], a
   return parseIdentities(r.stdout, paths);
 }
 
-/** Another host's PGDATA as that host sees it; undefined when it cannot be asked (the inventory's word stands). */
+/**
+ * Another host's PGDATA as that host sees it; undefined when it cannot be asked (the inventory's word
+ * stands). Its key tells whether it is the target; the primary's is read whole, its pg_control being
+ * the inventory's cluster's identifier (clusterIdentity).
+ */
 async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string }): Promise<DirectoryIdentity | undefined> {
   if (ctx.factsOf(other.name)?.reachable === false) return undefined;
   try {
-    const [id] = await readIdentities(ctx, other, [normalPath(other.pgdata)]);
+    const [id] = await readIdentities(ctx, other, [normalPath(other.pgdata)], undefined, other.role === 'primary' ? 1 : 0);
     return id?.known ? id : undefined;
   } catch (e) {
     ctx.log(`cannot read ${other.name}'s PGDATA identity: ${e instanceof Error ? e.message : String(e)}`);

@@ -98,6 +98,7 @@ export interface DirectoryIdentity {
   real?: string;
   /** boot id, device and inode: equal only for the same directory on the same machine. */
   key?: string;
+  // What follows is read only for a path read whole (identityArgv's `whole`).
   /** PG_VERSION's major, when the directory holds one. */
   pgVersion?: number;
   /** global/pg_control is there: the cluster could be started. */
@@ -110,14 +111,17 @@ export interface DirectoryIdentity {
 }
 
 /**
- * The script: `sh -c SCRIPT pgplay-identity BINDIR PATH...` prints the header, then for the i-th path
+ * The script: `sh -c SCRIPT pgplay-identity BINDIR N PATH...` prints the header, then for the i-th path
  * `i.key=value` lines, then `end=1`. It never fails as a whole: what cannot be read is reported.
- * A pid in postmaster.pid counts as running when kill -0 reaches it or /proc has it (another user's
- * process): a pid reused by something else errs on the safe side. Shell builtins where they do (read,
- * cd -P, case): it runs before every destructive step, often for three directories.
+ * Only the first N paths are read whole; of the others only which directory each is (exists, key,
+ * real path): the guard compares other hosts' directories by key, and pg_controldata for each of them
+ * cost its critical path ~15 ms per directory. A pid in postmaster.pid counts as running when kill -0
+ * reaches it or /proc has it (another user's process): a pid reused by something else errs on the safe
+ * side. Shell builtins where they do (read, cd -P, case): it runs before every destructive step, often
+ * for three directories.
  */
 export const IDENTITY_SCRIPT = `${CONTROL_FUNCTION}
-bindir=$1; shift
+bindir=$1; whole=$2; shift 2
 boot=; IFS= read -r boot 2>/dev/null < /proc/sys/kernel/random/boot_id; [ -n "$boot" ] || boot=$(hostname)
 echo ${shQuote(IDENTITY_HEADER)}
 i=0
@@ -137,6 +141,7 @@ for d in "$@"; do
   echo "$i.key=$boot:\${st#*|}"
   real=$(cd -P -- "$d" 2>/dev/null && pwd -P) || real=$(readlink -f -- "$d")
   echo "$i.real=$real"
+  [ "$i" -gt "$whole" ] && continue
   if [ -r "$d/PG_VERSION" ]; then v=; IFS= read -r v < "$d/PG_VERSION"; echo "$i.pg_version=$v"; fi
   [ -e "$d/global/pg_control" ] && echo "$i.control=1"
   if [ -r "$d/postmaster.pid" ]; then
@@ -150,8 +155,9 @@ for d in "$@"; do
 done
 echo end=1`;
 
-export function identityArgv(bindir: string, paths: string[]): string[] {
-  return ['/bin/sh', '-c', IDENTITY_SCRIPT, 'pgplay-identity', bindir, ...paths];
+/** `whole`: how many of the paths, from the first, are read whole (the rest: which directory each is). */
+export function identityArgv(bindir: string, paths: string[], whole = paths.length): string[] {
+  return ['/bin/sh', '-c', IDENTITY_SCRIPT, 'pgplay-identity', bindir, String(whole), ...paths];
 }
 
 export function parseIdentities(stdout: string, paths: string[]): DirectoryIdentity[] {

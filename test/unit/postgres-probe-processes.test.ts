@@ -136,4 +136,26 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     expect(missing).toMatchObject({ known: true, exists: false });
     expect(await ran()).toEqual(['pg_controldata']);
   });
+
+  it("identity: other hosts' directories are read for which directory each is, without pg_controldata", async () => {
+    // Another cluster's directory (as a guard reads the other inventory hosts' PGDATA): its key is what counts.
+    const other = join(dir, 'other');
+    await mkdir(join(other, 'global'), { recursive: true });
+    await writeFile(join(other, 'PG_VERSION'), '15\n');
+    await writeFile(join(other, 'global', 'pg_control'), Buffer.alloc(64));
+    const paths = [pgdata, other, join(dir, 'missing')];
+    const [cmd, ...args] = identityArgv(bindir, paths, 1);
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    expect(r.stderr).toBe('');
+    const [data, seen, missing] = parseIdentities(r.stdout, paths);
+    expect(data).toMatchObject({ known: true, directory: true, real: pgdata, systemIdentifier: '7312345678901234567', running: true });
+    expect(seen).toMatchObject({ known: true, exists: true, directory: true, real: other, control: false });
+    expect(seen!.key).toMatch(/^[0-9a-f-]+:\d+:\d+$/);
+    expect(seen!.key).not.toBe(data!.key);
+    expect(seen!.systemIdentifier).toBeUndefined();
+    expect(missing).toMatchObject({ known: true, exists: false });
+    // pg_controldata for the first path only.
+    expect(await ran()).toEqual(['pg_controldata']);
+    await rm(other, { recursive: true });
+  });
 });
