@@ -6,6 +6,7 @@ import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../mode
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import { ConnectionPool } from '../postgres/connection-pool.js';
+import { ServerReads } from './server-reads.js';
 import type { PostgresConnectRequest } from '../postgres/server-context.js';
 import type { Renderer } from '../render/index.js';
 import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
@@ -58,6 +59,8 @@ export class RunContext {
   readonly readAheadCache = new ReadAheadCache();
   /** The run's PostgreSQL connections, one per host and database, reused by every step (connection-pool.ts). */
   readonly connections = new ConnectionPool();
+  /** When each host's server was last read, against when a change last ended (guards.ts's read after a step). */
+  readonly serverReads = new ServerReads();
   private readonly transports = new Map<string, Transport>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
   /** plan --export-shell: records what each step would run (shell-export.ts). */
@@ -144,14 +147,18 @@ export class RunContext {
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
     // Only a host read before can be read in part: a first read (or one after it was unreachable) reads all.
     const partial = this.facts[hostName]?.reachable ? areas : undefined;
+    const mark = this.serverReads.begin();
     const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
     this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
+    // Only a read that answered in full vouches for the server (one whose query failed is read again when it matters).
+    if (fresh.reachable && !fresh.error && (!partial || partial.includes('server'))) this.serverReads.read(hostName, mark);
     return fresh;
   }
 
   /** Facts an action read after its change (Outcome.facts): the declared areas are taken as they are. */
   adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[]): void {
     this.facts[hostName] = mergeFacts(this.facts[hostName], fresh, areas);
+    if (fresh.reachable && !fresh.error && areas.includes('server')) this.serverReads.read(hostName, this.serverReads.begin());
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {

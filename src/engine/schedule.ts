@@ -120,45 +120,50 @@ export class StepScheduler {
     const readAhead = declared ? windowByHost(readAheadWindow(run, at.steps, at.index, at.prefix), this.stepHosts) : undefined;
     run.emit(stepStartEvent(step, id, hosts, handler));
     const roles = await watchRoles(run, { ...step, id }, hosts);
-    // A guard is never done: what it proved in the resumed run may have stopped being true.
-    const priorOf = (host: string, index?: number) => (guard ? undefined : options.prior?.get(priorKey(id, host, handler, index)));
-    const done = () => doneBefore(options.resumedFrom);
-    const results = await mapLimit(hosts, run.options.forks, async (host): Promise<HostEntry[] | undefined> => {
-      if (options.interrupt.aborted && step.cleanup !== true) return undefined;
-      if (roles.refusal) return [{ result: roles.refusal }];
-      if (step.loop !== undefined) {
-        return runLoopOnHost(run, { ...step, id }, host, { interrupt: options.interrupt, prior: (index) => priorOf(host, index), done });
-      }
-      const prior = priorOf(host);
-      if (prior || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) return [{ result: done(), prior }];
-      return [{ result: await runStepOnHost(run, { ...step, id }, host, readAhead?.(host), {}, roles.reads.get(host)) }];
-    });
-    run.readAheadCache.stepFinished();
-    let failed = false;
-    // Whether any host may have changed something (a failure may come after a change): the invariant's read after the step.
-    let changed = false;
-    hosts.forEach((host, i) => {
-      const entries = results[i];
-      if (!entries) return;
-      if (step.register) registerResults(run, { name: step.register, looped: step.loop !== undefined, step: id, host, handler }, entries, options.onRegistered);
-      this.notifications.note(step, host, entries);
-      for (const entry of entries) {
-        if (entry.result.error) {
-          entry.result.error.step ??= id;
-          entry.result.error.host ??= host;
+    try {
+      // A guard is never done: what it proved in the resumed run may have stopped being true.
+      const priorOf = (host: string, index?: number) => (guard ? undefined : options.prior?.get(priorKey(id, host, handler, index)));
+      const done = () => doneBefore(options.resumedFrom);
+      const results = await mapLimit(hosts, run.options.forks, async (host): Promise<HostEntry[] | undefined> => {
+        if (options.interrupt.aborted && step.cleanup !== true) return undefined;
+        if (roles.refusal) return [{ result: roles.refusal }];
+        if (step.loop !== undefined) {
+          return runLoopOnHost(run, { ...step, id }, host, { interrupt: options.interrupt, prior: (index) => priorOf(host, index), done });
         }
-        if (this.tally.count(host, entry)) failed = true;
-        if (entry.result.status === 'changed' || entry.result.status === 'failed') changed = true;
-        run.emit(stepResultEvent(step, id, host, handler, entry));
+        const prior = priorOf(host);
+        if (prior || (!guard && run.options.alreadyDone?.has(`${id}@${host}`))) return [{ result: done(), prior }];
+        return [{ result: await runStepOnHost(run, { ...step, id }, host, readAhead?.(host), {}, roles.reads.get(host)) }];
+      });
+      run.readAheadCache.stepFinished();
+      let failed = false;
+      // Whether any host may have changed something (a failure may come after a change): the invariant's read after the step.
+      let changed = false;
+      hosts.forEach((host, i) => {
+        const entries = results[i];
+        if (!entries) return;
+        if (step.register) registerResults(run, { name: step.register, looped: step.loop !== undefined, step: id, host, handler }, entries, options.onRegistered);
+        this.notifications.note(step, host, entries);
+        for (const entry of entries) {
+          if (entry.result.error) {
+            entry.result.error.step ??= id;
+            entry.result.error.host ??= host;
+          }
+          if (this.tally.count(host, entry)) failed = true;
+          if (entry.result.status === 'changed' || entry.result.status === 'failed') changed = true;
+          run.emit(stepResultEvent(step, id, host, handler, entry));
+        }
+      });
+      const splitBrain = await roles.after(changed);
+      if (splitBrain) {
+        splitBrain.step ??= id;
+        this.tally.refuse(splitBrain);
+        return false;
       }
-    });
-    const splitBrain = await roles.after(changed);
-    if (splitBrain) {
-      splitBrain.step ??= id;
-      this.tally.refuse(splitBrain);
-      return false;
+      return !failed;
+    } finally {
+      // Whatever ended the step: the watch reads nothing more for it (guards.ts).
+      roles.dispose();
     }
-    return !failed;
   }
 }
 

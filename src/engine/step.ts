@@ -155,7 +155,9 @@ async function attempt(
   const areas = changedAreas(action, input);
   if (areas.length) await run.connections.drop(hostName);
   try {
-    const { facts, ...outcome } = await action.apply(ctx, input, planned);
+    // Whatever apply did, and however it ended, a server read before its end no longer tells what is
+    // there now (server-reads.ts; the one-primary invariant reads again after the step).
+    const { facts, ...outcome } = await action.apply(ctx, input, planned).finally(() => run.serverReads.changed());
     if (outcome.changed) await refreshChanged(run, hostName, areas, facts);
     return outcome;
   } finally {

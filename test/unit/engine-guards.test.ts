@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { harness, promoted, results } from './support/engine-harness.js';
+import type { Action } from '../../src/actions/types.js';
+import { harness, promoteAction, promoted, results } from './support/engine-harness.js';
 
 /** db1 primary (read-write), db2 and db3 standbys (in recovery) unless promoted. */
 const cluster = (h: string) => ({ in_recovery: h !== 'db1' && !promoted.has(h) });
@@ -35,6 +36,15 @@ describe('guard steps always run', () => {
     const schema = buildPlaybookSchema([]) as { definitions: { step: { properties: Record<string, unknown> } } };
     expect(schema.definitions.step.properties.guard).toMatchObject({ type: 'boolean' });
   });
+});
+
+/** A start on the fake cluster that declares the server changed, as postgres: started does (its refresh reads it); `apply` its own. */
+const startAction = (apply?: Action<Record<string, never>>['apply']): Action<Record<string, never>> => ({
+  ...promoteAction,
+  name: 'start',
+  changesRole: () => 'starts',
+  changes: ['server'],
+  ...(apply ? { apply } : {}),
 });
 
 describe('one read-write server: the engine checks it around every step that can change a role', () => {
@@ -75,6 +85,82 @@ describe('one read-write server: the engine checks it around every step that can
     const outcome = await h.run({ steps: [{ id: 'promote', hosts: 'db2', promote: {} }] }, { yes: true });
     expect(outcome.exitCode).toBe(0);
     expect(promoted.has('db2')).toBe(true);
+  });
+
+  it('after a start, the server the step read after its change is not read again; every other server is', async () => {
+    const reads: string[] = [];
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], (host) => ({ ...cluster(host), running: host !== 'db1' }), {
+      actions: [startAction()],
+      gatherFacts: async (hst) => {
+        reads.push(hst.name);
+        return { reachable: true, pgdata_present: true, running: hst.name !== 'db1', in_recovery: !promoted.has(hst.name) && hst.name !== 'db1' };
+      },
+    });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', start: {} }] });
+    expect(outcome.exitCode).toBe(0);
+    // The run's facts; the invariant's read before the step (all three); then db2's refresh after its
+    // start and, beside it, the invariant's read of db1 and db3: db2 is not read again.
+    expect(reads.slice(0, 6)).toEqual(['db1', 'db2', 'db3', 'db1', 'db2', 'db3']);
+    expect(reads.slice(6).sort()).toEqual(['db1', 'db2', 'db3']);
+  });
+
+  it('after a start on one host, the other servers are read while the step reads its own, not after it', async () => {
+    let db1Read!: () => void;
+    const db1ReadAfter = new Promise<void>((resolve) => (db1Read = resolve));
+    const count = new Map<string, number>();
+    const h = harness(['db1', 'db2'], undefined, 0, [], undefined, {
+      actions: [startAction()],
+      gatherFacts: async (hst) => {
+        const n = (count.get(hst.name) ?? 0) + 1;
+        count.set(hst.name, n);
+        if (hst.name === 'db1' && n === 3) db1Read();
+        // db2's read after its start answers only once db1's read after the step has begun: one after
+        // the other, this would never answer.
+        if (hst.name === 'db2' && n === 3) {
+          await Promise.race([db1ReadAfter, new Promise((_, reject) => setTimeout(() => reject(new Error('db1 was not read beside db2')), 2000))]);
+        }
+        return { reachable: true, pgdata_present: true, running: hst.name !== 'db1', in_recovery: hst.name !== 'db1' };
+      },
+    });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', start: {} }] });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(Object.fromEntries(count)).toEqual({ db1: 3, db2: 3 });
+  });
+
+  it('a step on two hosts: a server read before the other host\'s change ended is read again after the step', async () => {
+    let refreshed!: () => void;
+    const db2Refreshed = new Promise<void>((resolve) => (refreshed = resolve));
+    // db3's start ends only once db2's refresh after its own start has been read.
+    const start = startAction(async (ctx) => {
+      if (ctx.host.name === 'db3') await db2Refreshed;
+      return { changed: true };
+    });
+    const reads: string[] = [];
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], undefined, {
+      actions: [start],
+      gatherFacts: async (hst) => {
+        reads.push(hst.name);
+        if (hst.name === 'db2' && reads.filter((r) => r === 'db2').length === 3) refreshed();
+        return { reachable: true, pgdata_present: true, running: hst.name !== 'db1', in_recovery: hst.name !== 'db1' };
+      },
+    });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: ['db2', 'db3'], start: {} }] });
+    expect(outcome.exitCode).toBe(0);
+    // After the step: db1 (never read during it) and db2 (read before db3's change ended); db3's refresh stands.
+    expect(reads.slice(6, 8).sort()).toEqual(['db2', 'db3']);
+    expect(reads.slice(8)).toEqual(['db1', 'db2']);
+  });
+
+  it('a start whose apply failed after making a second primary is read again after the step, and stops the run', async () => {
+    // db2 leaves recovery, then its apply fails: no refresh, so nothing read after the change vouches for db2.
+    const failing = startAction(async (ctx) => {
+      promoted.add(ctx.host.name);
+      throw new Error('the server started but did not answer in time');
+    });
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], cluster, { actions: [failing] });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', start: {} }] });
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error!.message).toBe('after step start: 2 servers run read-write (db1, db2); a cluster has one primary (split brain)');
   });
 
   it('does not check under plan (nothing changes), nor around steps that cannot change a role', async () => {
