@@ -171,12 +171,14 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
   // reads its own server after its change, not after that (one after the other they took ~150 ms of
   // every start of a standby and every promotion on the lab). A later change (a retry) reads them again.
   const others = clusterHosts(run).filter((h) => !hosts.includes(h));
+  const endedBefore = run.serverReads.endedCount;
   let early: Promise<unknown> = Promise.resolve();
   const stopEarly =
     hosts.length === 1 && others.length > 0
       ? run.serverReads.onChange(() => {
-          // A read that fails leaves its host to be read again in after().
-          early = early.then(() => Promise.all(others.map((h) => run.refreshFacts(h, ['server'])))).catch(() => undefined);
+          // One batch after the other, each awaited whole (two reads of a host at once could leave the
+          // older one's facts); a read that fails leaves its host to be read again in after().
+          early = early.then(() => Promise.allSettled(others.map((h) => run.refreshFacts(h, ['server']))));
         })
       : () => undefined;
   return {
@@ -185,7 +187,10 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
     async after(changed) {
       stopEarly();
       await early;
-      if (!changed) return undefined;
+      // Any apply during the step counts, whatever the step reports: an earlier attempt may have changed
+      // the server that a later one found as wanted (until, retries), and an apply abandoned by the
+      // step's timeout may be running still.
+      if (!changed && run.serverReads.endedCount === endedBefore && !run.serverReads.applyRunning) return undefined;
       // A server read after the step's last change ended (the step's own read after a start or a
       // promotion, those read early above: server-reads.ts) is as current as a read now; the others are
       // read again.

@@ -6,7 +6,7 @@ import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../mode
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import { ConnectionPool } from '../postgres/connection-pool.js';
-import { ServerReads } from './server-reads.js';
+import { ServerReads, type ApplyTicket } from './server-reads.js';
 import type { PostgresConnectRequest } from '../postgres/server-context.js';
 import type { Renderer } from '../render/index.js';
 import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
@@ -134,6 +134,8 @@ export class RunContext {
    */
   async refreshFacts(hostName: string, areas?: readonly FactArea[]): Promise<HostFacts> {
     const transport = this.transportFor(hostName);
+    const mark = this.serverReads.begin();
+    const readsServer = !areas || areas.includes('server') || !this.facts[hostName]?.reachable;
     // Connect first so a failure keeps its hint and expected (how to trust a host key, which key
     // to check) for the steps that report it; gathering facts would only keep the message.
     try {
@@ -141,24 +143,30 @@ export class RunContext {
       delete this.connectionErrors[hostName];
     } catch (e) {
       if (e instanceof PgplayError) this.connectionErrors[hostName] = e;
+      this.serverReads.read(hostName, mark, false);
       return (this.facts[hostName] = unknownFacts((e as Error).message));
     }
     // Gathering facts only reads: it must not count as a change that drops what was read ahead.
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
     // Only a host read before can be read in part: a first read (or one after it was unreachable) reads all.
     const partial = this.facts[hostName]?.reachable ? areas : undefined;
-    const mark = this.serverReads.begin();
     const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
     this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
     // Only a read that answered in full vouches for the server (one whose query failed is read again when it matters).
-    if (fresh.reachable && !fresh.error && (!partial || partial.includes('server'))) this.serverReads.read(hostName, mark);
+    if (readsServer) this.serverReads.read(hostName, mark, fresh.reachable && !fresh.error);
     return fresh;
   }
 
-  /** Facts an action read after its change (Outcome.facts): the declared areas are taken as they are. */
-  adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[]): void {
+  /**
+   * Facts an action read after its change (Outcome.facts): the declared areas are taken as they are.
+   * `ticket`: that apply's, for server-reads.ts.
+   */
+  adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[], ticket?: ApplyTicket): void {
     this.facts[hostName] = mergeFacts(this.facts[hostName], fresh, areas);
-    if (fresh.reachable && !fresh.error && areas.includes('server')) this.serverReads.read(hostName, this.serverReads.begin());
+    if (areas.includes('server')) {
+      if (ticket) this.serverReads.adopted(hostName, ticket, fresh.reachable && !fresh.error);
+      else this.serverReads.read(hostName, 0, false);
+    }
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {

@@ -3,11 +3,12 @@
  * invariant's read after a step (guards.ts) need not read those again.
  *
  * One counter orders two kinds of moments: a read of a host's server begins (a facts read with the
- * 'server' area that reached the host), and an apply ends, on any host, whatever it did or however it
- * ended. A host's server was read after the last change when its latest read began after the latest
- * apply ended. The facts an apply read itself after its change (Outcome.facts, as a start reads the
- * server it started) count from the moment they are taken over, after that apply's end: the action
- * read them after its change and changed nothing since.
+ * 'server' area), and an apply ends, on any host, however it ended. A host's facts are current when the
+ * read they hold began after the latest apply ended, that read answered in full and no later-begun read
+ * finished before it (an older read that finishes last leaves older facts), and no apply is running
+ * anywhere (one abandoned by its step's timeout may still change a server). The facts an apply read
+ * itself after its change (Outcome.facts, as a start reads the server it started) are current when no
+ * other apply ended while it ran: they were read after its own change, and nothing changed since.
  *
  * What this saves: after a step that started or promoted a server, the engine read that server twice in
  * a row, once as the step's refresh of what it declared changed and once for the invariant (~70 ms on
@@ -16,7 +17,11 @@
 export class ServerReads {
   private clock = 0;
   private lastChange = 0;
-  private readonly lastRead = new Map<string, number>();
+  /** Applies ended so far, and those begun but not ended. */
+  private ended = 0;
+  private running = 0;
+  /** Per host, the mark of the read its facts hold when that read vouches for them (absent: none does). */
+  private readonly current = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
 
   /** A read of a host's server begins: its mark, for `read` once it has answered. */
@@ -24,15 +29,51 @@ export class ServerReads {
     return ++this.clock;
   }
 
-  /** The read that began at `mark` answered from the host. */
-  read(hostName: string, mark: number): void {
-    if (mark > (this.lastRead.get(hostName) ?? 0)) this.lastRead.set(hostName, mark);
+  /**
+   * The read that began at `mark` has answered and its facts are now the host's; `complete`: it
+   * answered in full (reachable, no error). A failed read, or one that began before the read the facts
+   * held, leaves the host with no read that vouches for it.
+   */
+  read(hostName: string, mark: number, complete: boolean): void {
+    if (complete && mark > (this.current.get(hostName) ?? 0)) this.current.set(hostName, mark);
+    else this.current.delete(hostName);
   }
 
-  /** An apply ended, on any host: no earlier read vouches for what its server is now. */
+  /** An apply begins: returns what `adopted` needs to tell whether another apply ended during it. */
+  applying(): ApplyTicket {
+    this.running++;
+    return { endedBefore: this.ended };
+  }
+
+  /** An apply ended (however): no earlier read vouches for what any server is now. */
   changed(): void {
+    this.running--;
+    this.ended++;
     this.lastChange = ++this.clock;
     for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * The facts the apply of `ticket` read after its change, now the host's (`complete` as for `read`):
+   * current unless another apply ended while it ran (its own end is the only one since it began).
+   */
+  adopted(hostName: string, ticket: ApplyTicket, complete: boolean): void {
+    this.read(hostName, this.begin(), complete && this.ended === ticket.endedBefore + 1);
+  }
+
+  /** Whether the host's facts hold a read that began after the last apply anywhere ended, with none running. */
+  readSinceLastChange(hostName: string): boolean {
+    return this.running === 0 && (this.current.get(hostName) ?? 0) > this.lastChange;
+  }
+
+  /** How many applies have ended so far (compare with a later count: did any end in between?). */
+  get endedCount(): number {
+    return this.ended;
+  }
+
+  /** Whether an apply is running now (one abandoned by its step's timeout may still be). */
+  get applyRunning(): boolean {
+    return this.running > 0;
   }
 
   /** Calls `listener` after every later change; returns what stops that. */
@@ -40,9 +81,9 @@ export class ServerReads {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
 
-  /** Whether the host's server was read after the last apply anywhere ended. */
-  readSinceLastChange(hostName: string): boolean {
-    return (this.lastRead.get(hostName) ?? 0) > this.lastChange;
-  }
+/** An apply as ServerReads counts it: how many had ended when it began. */
+export interface ApplyTicket {
+  readonly endedBefore: number;
 }

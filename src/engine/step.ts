@@ -10,6 +10,7 @@ import { validateRenderedInput } from './input.js';
 import { sleep } from './pool.js';
 import { readAhead } from './read-ahead.js';
 import type { RunContext } from './run-context.js';
+import type { ApplyTicket } from './server-reads.js';
 import { hostScope } from './scope.js';
 import { toleratedUnreachable } from './unreachable.js';
 
@@ -157,8 +158,15 @@ async function attempt(
   try {
     // Whatever apply did, and however it ended, a server read before its end no longer tells what is
     // there now (server-reads.ts; the one-primary invariant reads again after the step).
-    const { facts, ...outcome } = await action.apply(ctx, input, planned).finally(() => run.serverReads.changed());
-    if (outcome.changed) await refreshChanged(run, hostName, areas, facts);
+    const ticket = run.serverReads.applying();
+    let applied: Awaited<ReturnType<typeof action.apply>>;
+    try {
+      applied = await action.apply(ctx, input, planned);
+    } finally {
+      run.serverReads.changed();
+    }
+    const { facts, ...outcome } = applied;
+    if (outcome.changed) await refreshChanged(run, hostName, areas, facts, ticket);
     return outcome;
   } finally {
     if (areas.length) await run.connections.drop(hostName);
@@ -170,9 +178,9 @@ function changedAreas(action: Action<any>, input: Record<string, unknown>): read
 }
 
 /** After a change: the facts the action declares stale, taken from what apply read after it, else read again. */
-async function refreshChanged(run: RunContext, hostName: string, areas: readonly FactArea[], facts: HostFacts | undefined): Promise<void> {
+async function refreshChanged(run: RunContext, hostName: string, areas: readonly FactArea[], facts: HostFacts | undefined, ticket: ApplyTicket): Promise<void> {
   if (areas.length === 0) return;
-  if (facts) run.adoptFacts(hostName, facts, areas);
+  if (facts) run.adoptFacts(hostName, facts, areas, ticket);
   else await run.refreshFacts(hostName, areas);
 }
 

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/actions/types.js';
+import type { ActionContext } from '../../src/engine/action.js';
 import { harness, promoteAction, promoted, results } from './support/engine-harness.js';
 
 /** db1 primary (read-write), db2 and db3 standbys (in recovery) unless promoted. */
@@ -159,6 +160,34 @@ describe('one read-write server: the engine checks it around every step that can
     });
     const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], cluster, { actions: [failing] });
     const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', start: {} }] });
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error!.message).toBe('after step start: 2 servers run read-write (db1, db2); a cluster has one primary (split brain)');
+  });
+
+  it('a start abandoned by its step timeout while it runs still has every server read after the step', async () => {
+    // db2 leaves recovery, then its apply hangs (a wait that outlives the step's timeout): nothing has
+    // ended, and the reads before the step must not stand for after it.
+    let release!: () => void;
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    const hanging = startAction(async (ctx) => {
+      promoted.add(ctx.host.name);
+      await hung;
+      return { changed: true };
+    });
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], cluster, { actions: [hanging] });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', timeout: '200ms', start: {} }] });
+    release();
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error!.message).toBe('after step start: 2 servers run read-write (db1, db2); a cluster has one primary (split brain)');
+  });
+
+  it('a start made by an earlier attempt of a step that ends ok (until, retries) is read after the step', async () => {
+    // The first attempt starts db2 (a second primary) and reports a change, which until does not accept;
+    // the second finds it started: ok. The step changed something all the same.
+    const once = { ...startAction(), check: async (ctx: ActionContext) => ({ changed: !promoted.has(ctx.host.name) }) } as Action<Record<string, never>>;
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], cluster, { actions: [once] });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', retries: 1, delay: 0, until: 'not result.changed', start: {} }] });
+    expect(results(h.events)).toEqual(['start@db2=ok']);
     expect(outcome.exitCode).toBe(3);
     expect(outcome.error!.message).toBe('after step start: 2 servers run read-write (db1, db2); a cluster has one primary (split brain)');
   });
