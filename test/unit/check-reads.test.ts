@@ -17,9 +17,10 @@ const info = readFileSync(join(import.meta.dirname, '../fixtures/pgbackrest/info
 const SYSID = /"system-id":(\d+)/.exec(info)![1]!;
 const LABEL = /"label":"([^"]+)"/.exec(info)![1]!;
 
-function fakeHost(state: { running: boolean }) {
+/** `gate`: awaited before a command answers (what it is, what ran so far). */
+function fakeHost(state: { running: boolean }, gate?: (what: string, ran: string[]) => Promise<void>) {
   const ran: string[] = [];
-  const handler: FakeExecHandler = (argv) => {
+  const answer: FakeExecHandler = (argv) => {
     if (argv[3] === 'pgplay-identity') {
       ran.push('identity');
       return { stdout: `${IDENTITY_HEADER}\n1.exists=1\n1.directory=1\n1.key=boot:1:2\n1.real=/pg/data\n1.pg_version=15\n1.control=1\n1.control.system_identifier=${SYSID}\n${state.running ? '1.pid=4242\n1.running=1\n' : ''}end=1\n` };
@@ -40,6 +41,11 @@ function fakeHost(state: { running: boolean }) {
     ran.push(argv.join(' '));
     return { exitCode: 0 };
   };
+  const handler: FakeExecHandler = async (argv, options, transport) => {
+    const answered = await answer(argv, options, transport);
+    await gate?.(ran.at(-1)!, ran);
+    return answered;
+  };
   return { ran, transport: new FakeTransport('db2', handler) };
 }
 
@@ -50,6 +56,9 @@ function context(transport: FakeTransport, checkReads?: Map<string, unknown>) {
   return { ...testContext({ host, transport }), ...(checkReads ? { checkReads } : {}) };
 }
 
+/** What a restore's check reads, once each: the target's identity and state, the repository's info. */
+const CHECK_READS = ['identity', 'pgbackrest info', 'restore-probe'];
+
 describe('a restore acts on what its check read and guarded', () => {
   it('check reads the target and the repository once (one pgbackrest info for the identity guard and the backups); apply restores without reading them again and describes the set from that info', async () => {
     const { ran, transport } = fakeHost({ running: false });
@@ -59,9 +68,22 @@ describe('a restore acts on what its check read and guarded', () => {
     const outcome = await pgbackrestAction.apply(ctx, input, planned);
     expect(outcome.data).toMatchObject({ set: LABEL, backup_type: 'full', pgdata: '/pg/data', pgdata_before: 'nonempty', delta: true });
     // The identity guard asks for the stanza's system identifier (no database host to ask here), the check
-    // for its backups: one info serves both.
-    const checkRead = ['identity', 'pgbackrest info', 'restore-probe'];
-    expect(ran).toEqual([...checkRead, 'pgbackrest restore']);
+    // for its backups: one info serves both. The three reads run side by side.
+    expect(ran.slice(0, 3).sort()).toEqual(CHECK_READS);
+    expect(ran.slice(3)).toEqual(['pgbackrest restore']);
+  });
+
+  it('the three reads run side by side: the identity answers only once the other two have started', async () => {
+    let started!: () => void;
+    const othersStarted = new Promise<void>((resolve) => (started = resolve));
+    const { ran, transport } = fakeHost({ running: false }, async (what, so) => {
+      if (so.includes('restore-probe') && so.includes('pgbackrest info')) started();
+      // One after the other, the probe and the info would start only after this answer: never.
+      if (what === 'identity') await Promise.race([othersStarted, new Promise((_, reject) => setTimeout(() => reject(new Error('read one after the other')), 2000))]);
+    });
+    const planned = await pgbackrestAction.check(context(transport, new Map()), input);
+    expect(planned.changed).toBe(true);
+    expect([...ran].sort()).toEqual(CHECK_READS);
   });
 
   it('with no check read to act on (a human was asked, or apply alone), apply guards again: a postmaster started meanwhile is refused', async () => {
@@ -73,7 +95,7 @@ describe('a restore acts on what its check read and guarded', () => {
     ctx.checkReads!.clear();
     state.running = true;
     await expect(pgbackrestAction.apply(ctx, input, planned)).rejects.toMatchObject({ code: 'GUARD', message: expect.stringContaining('PostgreSQL is running in /pg/data') });
-    expect(ran).toEqual(['identity', 'pgbackrest info', 'restore-probe', 'identity', 'pgbackrest info', 'restore-probe']);
+    expect([ran.slice(0, 3).sort(), ran.slice(3).sort()]).toEqual([CHECK_READS, CHECK_READS]);
     expect(ran).not.toContain('pgbackrest restore');
   });
 });
