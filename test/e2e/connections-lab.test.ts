@@ -171,9 +171,11 @@ describe('connections: one per host and user, closed at the end', () => {
     // One before the restart, one after it, one after the restart behind pgplay's back.
     expect(run.bridgesPerHost).toEqual({ db2: 3 });
     // db2's facts: the gather at the start, the one-primary guard's read before the restart (which the
-    // check takes: no probe of its own), the read after the restart, which the engine keeps (no probe in
-    // apply, no refresh), and the guard's read after it.
-    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server', 'server', 'server']);
+    // check takes: no probe of its own), and the read after the restart, which the engine keeps (no probe
+    // in apply, no refresh) and the guard takes as its read after the step (engine/server-reads.ts).
+    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server', 'server']);
+    // db1 is read for the guard after each step that can change a role, beside db2's own read.
+    expect(run.facts.filter((f) => f.host === 'db1').map((f) => f.sections)).toEqual(['host,server', 'server', 'server']);
     for (const pid of run.bridges.flatMap((b) => b.pids)) expect(await waitGone(pid)).toBe(true);
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
