@@ -4,7 +4,7 @@
  * pairs. A script a human runs (`npm run bench:procedures`), never part of `npm test`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -235,6 +235,8 @@ function tearDown(): void {
   if (opts.keep) return;
   try {
     exec(pgplayCmd('lab', 'down', '--dir', LAB));
+    // The runs' journals and locks went with the lab; kept where the lab could not be taken down.
+    rmSync(STATE, { recursive: true, force: true });
   } catch (e) {
     console.error(`lab down failed: ${(e as Error).message}`);
   }
