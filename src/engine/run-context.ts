@@ -135,7 +135,6 @@ export class RunContext {
   async refreshFacts(hostName: string, areas?: readonly FactArea[]): Promise<HostFacts> {
     const transport = this.transportFor(hostName);
     const mark = this.serverReads.begin();
-    const readsServer = !areas || areas.includes('server') || !this.facts[hostName]?.reachable;
     // Connect first so a failure keeps its hint and expected (how to trust a host key, which key
     // to check) for the steps that report it; gathering facts would only keep the message.
     try {
@@ -153,7 +152,7 @@ export class RunContext {
     const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
     this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
     // Only a read that answered in full vouches for the server (one whose query failed is read again when it matters).
-    if (readsServer) this.serverReads.read(hostName, mark, fresh.reachable && !fresh.error);
+    if (!partial || partial.includes('server')) this.serverReads.read(hostName, mark, fresh.reachable && !fresh.error);
     return fresh;
   }
 
@@ -161,12 +160,9 @@ export class RunContext {
    * Facts an action read after its change (Outcome.facts): the declared areas are taken as they are.
    * `ticket`: that apply's, for server-reads.ts.
    */
-  adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[], ticket?: ApplyTicket): void {
+  adoptFacts(hostName: string, fresh: HostFacts, areas: readonly FactArea[], ticket: ApplyTicket): void {
     this.facts[hostName] = mergeFacts(this.facts[hostName], fresh, areas);
-    if (areas.includes('server')) {
-      if (ticket) this.serverReads.adopted(hostName, ticket, fresh.reachable && !fresh.error);
-      else this.serverReads.read(hostName, 0, false);
-    }
+    if (areas.includes('server')) this.serverReads.adopted(hostName, ticket, fresh.reachable && !fresh.error);
   }
 
   resolveSecret(ref: unknown): Promise<string | undefined> {
