@@ -77,6 +77,8 @@ export interface ActionContext {
   secret(ref: unknown): Promise<string | undefined>;
   /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
   connectPostgres(options?: PostgresConnectRequest): Promise<Client>;
+  /** The run's idle connection to a host's server, if one is open (see ServerContext); the caller ends it. */
+  idleConnection?(hostName: string): Promise<Client | undefined>;
   /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
   scope(extra?: Record<string, unknown>): Record<string, unknown>;
   /** Progress lines shown under the step in verbose output (redacted by the engine). */

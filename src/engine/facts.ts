@@ -1,6 +1,7 @@
 import { unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { factsScript, parseFacts } from '../postgres/facts.js';
+import { readFactsOutput, type IdleConnection, type RunFactsScript } from '../postgres/facts-read.js';
 import { parseServerPaths, serverPathsScript } from '../postgres/server-paths.js';
 import type { Transport } from '../transports/types.js';
 
@@ -11,19 +12,30 @@ import type { Transport } from '../transports/types.js';
  * yields reachable=false with the reason instead of failing the whole run; its steps then fail by name.
  *
  * With `areas` (a refresh after a step that changed them) only those are read: the data directory, and
- * the server when 'server' is among them; the caller keeps the rest (mergeFacts).
+ * the server when 'server' is among them; the caller keeps the rest (mergeFacts). `idle`: the run's idle
+ * connection to the host's server, which such a read asks instead of starting psql (facts-read.ts).
  */
-export async function gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts> {
-  const script = areas ? factsScript(host, { host: false, server: areas.includes('server') }) : factsScript(host, { paths: true }) + serverPathsScript(host);
+export async function gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], idle?: IdleConnection): Promise<HostFacts> {
+  const run: RunFactsScript = async (argv) => {
+    const result = await transport.exec(argv, { become: host.pgdata ? host.postgres.osUser : undefined, timeoutMs: TIMEOUT_MS });
+    if (result.timedOut) throw new FactsTimedOut();
+    return result.stdout;
+  };
   try {
     await transport.connect();
-    const result = await transport.exec(['/bin/sh', '-c', script], {
-      become: host.pgdata ? host.postgres.osUser : undefined,
-      timeoutMs: 30_000,
-    });
-    if (result.timedOut) return { ...unknownFacts('reading facts timed out after 30s'), reachable: true };
-    return areas ? parseFacts(result.stdout) : { ...parseFacts(result.stdout), ...parseServerPaths(result.stdout, host) };
+    if (areas) return parseFacts(await readFactsOutput(host, { host: false, server: areas.includes('server') }, run, idle));
+    const stdout = await run(['/bin/sh', '-c', factsScript(host, { paths: true }) + serverPathsScript(host)]);
+    return { ...parseFacts(stdout), ...parseServerPaths(stdout, host) };
   } catch (e) {
+    if (e instanceof FactsTimedOut) return { ...unknownFacts(e.message), reachable: true };
     return unknownFacts((e as Error).message);
+  }
+}
+
+const TIMEOUT_MS = 30_000;
+
+class FactsTimedOut extends Error {
+  constructor() {
+    super(`reading facts timed out after ${TIMEOUT_MS / 1000}s`);
   }
 }

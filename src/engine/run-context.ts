@@ -6,6 +6,7 @@ import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../mode
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import { ConnectionPool } from '../postgres/connection-pool.js';
+import type { IdleConnection } from '../postgres/facts-read.js';
 import { ServerReads, type ApplyTicket } from './server-reads.js';
 import type { PostgresConnectRequest } from '../postgres/server-context.js';
 import type { Renderer } from '../render/index.js';
@@ -35,7 +36,8 @@ export interface EngineDeps {
   getAction(name: string): Action<any> | undefined;
   createTransport(host: Host): Transport;
   /** All of a host's facts; with areas, only those (the engine keeps the rest: mergeFacts). */
-  gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts>;
+  /** `idle`: the run's idle connection to the host's server, which a read of `areas` may ask (postgres/facts-read.ts). */
+  gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], idle?: IdleConnection): Promise<HostFacts>;
   resolveSecret(ref: unknown): Promise<string | undefined>;
   connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number; connectTimeoutMs?: number }): Promise<Client>;
   /** Asks a human; resolves false when nobody can answer (not a TTY). */
@@ -48,6 +50,14 @@ export interface EngineDeps {
    */
   readsAhead?(transport: Transport): boolean;
 }
+
+/** The pool's key of a connection: its database and port (a port of its own, e.g. a drill instance's). */
+function poolKey(database: string | undefined, port: number | undefined): string {
+  return `${database ?? 'postgres'}:${port ?? ''}`;
+}
+
+/** How long an idle connection may take to answer before a read does without it. */
+const IDLE_CHECK_MS = 5_000;
 
 /** Everything one run shares across steps and hosts: state, options, dependencies, event sink. */
 export class RunContext {
@@ -149,7 +159,7 @@ export class RunContext {
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
     // Only a host read before can be read in part: a first read (or one after it was unreachable) reads all.
     const partial = this.facts[hostName]?.reachable ? areas : undefined;
-    const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial);
+    const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial, () => this.idleConnection(hostName));
     this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
     // Only a read that answered in full vouches for the server (one whose query failed is read again when it matters).
     if (!partial || partial.includes('server')) this.serverReads.read(hostName, mark, fresh.reachable && !fresh.error);
@@ -172,9 +182,16 @@ export class RunContext {
   /** A connection of the run's pool (the caller's client.end() gives it back). */
   connectPostgres(hostName: string, options: Omit<PostgresConnectRequest, 'hostName'>): Promise<Client> {
     const { database, port, timeoutMs } = options;
-    const key = `${database ?? 'postgres'}:${port ?? ''}`;
     const open = () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, { database, port, connectTimeoutMs: timeoutMs });
-    return this.connections.lease(hostName, key, open, timeoutMs);
+    return this.connections.lease(hostName, poolKey(database, port), open, timeoutMs);
+  }
+
+  /**
+   * An idle connection of the pool's to the host's server at the inventory's socket and port, as a step
+   * left it (its client.end() gives it back); undefined when there is none: nothing is opened for it.
+   */
+  idleConnection(hostName: string): Promise<Client | undefined> {
+    return this.connections.leaseIdle(hostName, poolKey(undefined, undefined), IDLE_CHECK_MS);
   }
 
   /**

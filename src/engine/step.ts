@@ -209,6 +209,7 @@ function actionContext(
     renderTemplate: (src, extra = {}) => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra })),
     secret: (ref) => run.resolveSecret(ref),
     connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
+    idleConnection: (name) => run.idleConnection(name),
     scope: (extra = {}) => hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,

@@ -44,12 +44,8 @@ export class ConnectionPool {
    * one from `open`. `timeoutMs`: the caller's own limit, which the check of an idle one keeps to as well.
    */
   async lease(hostName: string, key: string, open: () => Promise<Client>, timeoutMs?: number): Promise<Client> {
-    for (const p of [...this.pooled]) {
-      if (p.hostName !== hostName || p.key !== key || p.leased) continue;
-      p.leased = true;
-      if (!p.broken && (await reset(p, Math.min(RESET_TIMEOUT_MS, timeoutMs ?? RESET_TIMEOUT_MS)))) return leaseOf(p, this);
-      await this.discard(p);
-    }
+    const idle = await this.leaseIdle(hostName, key, timeoutMs);
+    if (idle) return idle;
     const client = await open();
     this.opened++;
     const p: Pooled = { client, hostName, key, broken: false, leased: true };
@@ -60,6 +56,21 @@ export class ConnectionPool {
     client.on('error', broken);
     this.pooled.add(p);
     return leaseOf(p, this);
+  }
+
+  /**
+   * An idle connection to `hostName` for `key` that still answers (checked as `lease` checks it), never a
+   * new one: undefined when there is none. For a reader that only gains from a connection already open
+   * (postgres/facts-read.ts).
+   */
+  async leaseIdle(hostName: string, key: string, timeoutMs?: number): Promise<Client | undefined> {
+    for (const p of [...this.pooled]) {
+      if (p.hostName !== hostName || p.key !== key || p.leased) continue;
+      p.leased = true;
+      if (!p.broken && (await reset(p, Math.min(RESET_TIMEOUT_MS, timeoutMs ?? RESET_TIMEOUT_MS)))) return leaseOf(p, this);
+      await this.discard(p);
+    }
+    return undefined;
   }
 
   /** Gives a leased connection back (its `end()`), or closes it when it broke meanwhile. */

@@ -119,17 +119,8 @@ const BINDIR_POSTGRES_SECTION = `if [ -x "$BINDIR/postgres" ]; then
 fi
 `;
 
-/**
- * The running server: its postmaster, pg_ctl status and its own view over SQL. With `paths`, the
- * server-paths query (server-paths.ts) rides in the same session when the inventory's socket is this
- * server's (the same socket file), its rows kept in PP_ROWS for that section.
- */
-function serverSection(paths: boolean): string {
-  const withPaths = paths
-    ? `    if [ "$RUNSOCK/.s.PGSQL.$RUNPORT" -ef "$SOCKDIR/.s.PGSQL.$PORT" ]; then SQL="$SQL union all "${sq(PATHS_SQL)}; paths_asked=1; fi
-`
-    : '';
-  return `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=
+/** The postmaster (postmaster.pid) and pg_ctl status: `running=1` or `running=0`, and RUNSOCK/RUNPORT. */
+const SERVER_STATUS = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=
 if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
   n=0
   while [ "$n" -lt 5 ] && IFS= read -r line; do
@@ -157,7 +148,27 @@ elif [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   running=1
 fi
 echo "running=$running"
-if [ "$running" = 1 ]; then
+`;
+
+/**
+ * The running server: its postmaster, pg_ctl status and its own view over SQL. With `paths`, the
+ * server-paths query (server-paths.ts) rides in the same session when the inventory's socket is this
+ * server's (the same socket file), its rows kept in PP_ROWS for that section. With `sqlByCaller` the
+ * script asks nothing over SQL: it says whether the running postmaster's socket is the inventory's
+ * (`runsock_inventory=1`) and leaves pg_control to the query its caller asks next over a connection it
+ * already holds (facts-read.ts), which falls back to this script in full when it cannot.
+ */
+function serverSection(paths: boolean, sqlByCaller: boolean): string {
+  if (sqlByCaller) return `${SERVER_STATUS}if [ "$running" = 1 ]; then
+  [ "$RUNSOCK/.s.PGSQL.$RUNPORT" -ef "$SOCKDIR/.s.PGSQL.$PORT" ] && echo 'runsock_inventory=1'
+  CONTROL_READ=1
+fi
+`;
+  const withPaths = paths
+    ? `    if [ "$RUNSOCK/.s.PGSQL.$RUNPORT" -ef "$SOCKDIR/.s.PGSQL.$PORT" ]; then SQL="$SQL union all "${sq(PATHS_SQL)}; paths_asked=1; fi
+`
+    : '';
+  return `${SERVER_STATUS}if [ "$running" = 1 ]; then
   if [ -x "$BINDIR/psql" ]; then PSQL=$BINDIR/psql; else PSQL=$(command -v psql 2>/dev/null); fi
   if [ -z "$PSQL" ]; then echo 'psql_error=psql not found in the bindir nor on PATH'
   else
@@ -206,6 +217,11 @@ export interface FactsSections {
    * serverPathsScript's section follows, which then reads the rows instead of starting a psql.
    */
   paths?: boolean;
+  /**
+   * The server's SQL view is not asked by the script (default false): its caller asks it over a
+   * connection it already holds (facts-read.ts), after the script. Not with `paths`.
+   */
+  sqlByCaller?: boolean;
 }
 
 /**
@@ -244,10 +260,36 @@ for f in standby.signal recovery.signal recovery.conf; do
   [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
 done
 CONTROL_READ=; SQL_VERSION=; PP_READ=; PP_ROWS=; paths_asked=
-${withServer ? serverSection(sections.paths ?? false) : ''}# pg_controldata only when the server did not tell (stopped, not answering, or another PGDATA's).
+${withServer ? serverSection(sections.paths ?? false, sections.sqlByCaller ?? false) : ''}# pg_controldata only when the server did not tell (stopped, not answering, or another PGDATA's).
 [ -n "$PGDATA" ] && [ "$CONTROL_READ" != 1 ] && pgplay_control "$PGDATA" "$BINDIR"
 ${withBindir ? BINDIR_POSTGRES_SECTION : ''}echo 'end=1'
 `;
+}
+
+/** The facts query the script asks a server whose PG_VERSION file names `major` (the replay-pause expression differs before 14). */
+export function factsQuery(major: number | undefined): string {
+  return (major ?? 0) >= 14 ? SQL_PAUSED_14 : SQL_PAUSED_PRE14;
+}
+
+/**
+ * What the script's psql section prints after its query answered, from the query's rows (factsQuery)
+ * asked by the caller instead: the sql.* lines, the served directory's real path and pg_control's
+ * fields. Undefined unless the server says it serves this PGDATA by the very path the inventory names
+ * or the script resolved (`pgdataReal`): the script resolves any other spelling (symbolic links) on the
+ * host, so the caller then reads everything by the script.
+ */
+export function serverQueryLines(rows: readonly string[], pgdata: string, pgdataReal: string): string[] | undefined {
+  const lines: string[] = [];
+  const control: string[] = [];
+  let served: string | undefined;
+  for (const row of rows) {
+    if (row.startsWith('sql.data_directory=')) served = row.slice('sql.data_directory='.length);
+    if (row.startsWith('sql.server_version=')) continue;
+    if (row.startsWith('sql.')) lines.push(row);
+    else if (row.startsWith('sqlcontrol.')) control.push(row.slice('sql'.length));
+  }
+  if (!pgdataReal || (served !== pgdata && served !== pgdataReal)) return undefined;
+  return [...lines, `data_directory_real=${pgdataReal}`, ...control];
 }
 
 /** argv that runs the facts script; pass `become: host.postgres.osUser` (or the connection's become). */

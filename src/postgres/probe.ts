@@ -2,7 +2,8 @@
 import { PgplayError } from '../core/errors.js';
 import type { HostFacts } from '../model/facts.js';
 import type { ServerContext } from './server-context.js';
-import { factsArgv, parseFacts } from './facts.js';
+import { parseFacts } from './facts.js';
+import { readFactsOutput } from './facts-read.js';
 import { requirePgdata, runAsOwner } from './owner.js';
 
 /**
@@ -14,8 +15,8 @@ export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promi
   const host = ctx.hosts[hostName] ?? (hostName === ctx.host.name ? ctx.host : undefined);
   if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `no host ${hostName} in the inventory` });
   requirePgdata(host);
-  const r = await runAsOwner(ctx, factsArgv(host, { host: false }), { host, timeoutMs: 30_000 });
-  return parseFacts(r.stdout);
+  const run = async (argv: string[]) => (await runAsOwner(ctx, argv, { host, timeoutMs: 30_000 })).stdout;
+  return parseFacts(await readFactsOutput(host, { host: false }, run, ctx.idleConnection && (() => ctx.idleConnection!(host.name))));
 }
 
 /** What a postgres step registers about the server it left behind. */

@@ -32,6 +32,11 @@ export interface ServerContext {
   log(line: string): void;
   /** Connects to PostgreSQL on a host (default: this one) as the superuser. Caller ends the client. */
   connectPostgres(options?: PostgresConnectRequest): Promise<Client>;
+  /**
+   * The run's idle connection to a host's server at the inventory's socket, if one is open (nothing is
+   * opened for it); the caller ends it. A probe asks it instead of starting psql (facts-read.ts).
+   */
+  idleConnection?(hostName: string): Promise<Client | undefined>;
 }
 
 /** A confirmation a destructive outcome asks for (the shape of Confirmation | undefined). */

@@ -36,15 +36,32 @@ async function bridgePids(socketPath: string): Promise<number[]> {
   return pids;
 }
 
-/** pids of pgplay's command helpers (exec-server.ts); one becomes a connection's bridge (openUnixSocket). */
+/**
+ * pids of this process's pgplay command helpers (exec-server.ts); one becomes a connection's bridge
+ * (openUnixSocket). Only its own: the test files running beside this one run pgplay in their own
+ * processes, with helpers of their own that outlive this file's run.
+ */
 async function helperPids(): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('pgplay-exec 1')) pids.push(Number(entry));
+    if (cmdline.includes('pgplay-exec 1') && (await descendsFromThisProcess(Number(entry)))) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** Whether `pid` is a child of this process, or a child's child (runuser, then the helper's perl). */
+async function descendsFromThisProcess(pid: number): Promise<boolean> {
+  for (let p = pid, hops = 0; p > 1 && hops < 16; hops++) {
+    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ")" ends it.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!ppid) return false;
+    if (ppid === process.pid) return true;
+    p = ppid;
+  }
+  return false;
 }
 
 interface Traced {
@@ -91,7 +108,9 @@ async function traced(playbookFile: string, params: Record<string, string> = {})
             return (argv: string[], options?: object) => {
               const script = argv[0] === '/bin/sh' ? (argv[2] ?? '') : '';
               if (script.includes('pgplay-facts 1')) {
-                facts.push({ host: host.name, sections: `${script.includes('bindir.checked') ? 'host,' : ''}${script.includes('pg_ctl_status') ? 'server' : 'pgdata'}` });
+                // "by connection": the script without psql, the server asked over the run's idle connection (facts-read.ts).
+                const how = script.includes('runsock_inventory') ? ' by connection' : '';
+                facts.push({ host: host.name, sections: `${script.includes('bindir.checked') ? 'host,' : ''}${script.includes('pg_ctl_status') ? 'server' : 'pgdata'}${how}` });
               }
               return target.exec(argv, options);
             };
@@ -128,9 +147,11 @@ describe('connections: one per host and user, closed at the end', () => {
     // db1 answers the streaming wait, db2 the receiver check: one bridge each, whatever the number of steps.
     expect(run.bridgesPerHost).toEqual({ db1: 1, db2: 1 });
     // Facts scripts on the cluster's servers: the gather at the start, and the one-primary invariant's read
-    // before build/start, which the start's check takes; nothing after a start that started nothing.
+    // before build/start, which the start's check takes; nothing after a start that started nothing. That
+    // read asks each server over the connection its SQL step left open (db1's prerequisites, db2's receiver
+    // check), without a psql.
     const factsOf = (host: string) => run.facts.filter((f) => f.host === host).map((f) => f.sections);
-    expect({ db1: factsOf('db1'), db2: factsOf('db2') }).toEqual({ db1: ['host,server', 'server'], db2: ['host,server', 'server'] });
+    expect({ db1: factsOf('db1'), db2: factsOf('db2') }).toEqual({ db1: ['host,server', 'server by connection'], db2: ['host,server', 'server by connection'] });
     const pids = run.bridges.flatMap((b) => b.pids);
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) expect(await waitGone(pid), `bridge process ${pid} still runs after the run`).toBe(true);
@@ -173,7 +194,9 @@ describe('connections: one per host and user, closed at the end', () => {
     // db2's facts: the gather at the start, the one-primary guard's read before the restart (which the
     // check takes: no probe of its own), and the read after the restart, which the engine keeps (no probe
     // in apply, no refresh) and the guard takes as its read after the step (engine/server-reads.ts).
-    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server', 'server']);
+    // The read before the restart asks over the connection a1 and a2 used; the one after it cannot (the
+    // restart closed it) and starts psql.
+    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server by connection', 'server']);
     // db1 is read for the guard after each step that can change a role, beside db2's own read.
     expect(run.facts.filter((f) => f.host === 'db1').map((f) => f.sections)).toEqual(['host,server', 'server', 'server']);
     for (const pid of run.bridges.flatMap((b) => b.pids)) expect(await waitGone(pid)).toBe(true);

@@ -19,6 +19,9 @@ import { parseControl } from '../../src/postgres/identity.js';
 import { PG_CTL_STATUS_FUNCTION } from '../../src/postgres/pg-ctl-status.js';
 import type { FactArea } from '../../src/model/facts.js';
 import type { Host } from '../../src/model/inventory.js';
+import { ConnectionPool } from '../../src/postgres/connection-pool.js';
+import { connectPostgres } from '../../src/postgres/client.js';
+import type { HostFacts } from '../../src/model/facts.js';
 import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
 
 const strace = execaSync('sh', ['-c', 'command -v strace'], { reject: false }).stdout.trim();
@@ -139,6 +142,110 @@ describe.skipIf(!strace)('processes started by one facts gathering and one probe
   });
 });
 
+/**
+ * A refresh of the data directory and server as the engine reads it with a connection of the run's left
+ * idle by an earlier step (opened here, then given back): `read` runs with the pool's idle connection.
+ */
+async function withIdleConnection<T>(host: Host, read: (idle: () => Promise<import('pg').Client | undefined>, pool: ConnectionPool) => Promise<T>): Promise<T> {
+  const transport = new LocalTransport(host);
+  const pool = new ConnectionPool();
+  try {
+    await (await pool.lease(host.name, 'postgres:', () => connectPostgres(transport, host))).end();
+    return await read(() => pool.leaseIdle(host.name, 'postgres:'), pool);
+  } finally {
+    await pool.closeAll();
+    await transport.close();
+  }
+}
+
+/** What a read says of a server that must not depend on how it was read (LSNs move on their own). */
+const SERVER_KEYS = ['running', 'pid', 'in_recovery', 'system_identifier', 'timeline', 'cluster_state', 'version', 'server_version_num', 'pgdata_present', 'pgdata_version', 'replay_paused', 'error'] as const;
+const serverView = (facts: HostFacts) => Object.fromEntries(SERVER_KEYS.map((k) => [k, facts[k]]));
+
+describe.skipIf(!strace)("a read over the run's idle connection (facts-read.ts)", () => {
+  let cluster: Cluster;
+  let host: Host;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ port: 21518 });
+    host = hostForCluster(cluster);
+  });
+
+  afterAll(async () => {
+    await stopAllClusters();
+  });
+
+  it('a running server: no process at all, and what the psql read says', async () => {
+    let viaConnection: HostFacts | undefined;
+    await withIdleConnection(host, async (idle, pool) => {
+      expect(await programsStartedBy(host, async (t) => (viaConnection = await gatherFacts(host, t, ['pgdata', 'server'], idle)))).toEqual([]);
+      // Given back, still open, for the next step.
+      expect(pool.size).toBe(1);
+    });
+    const transport = new LocalTransport(host);
+    const viaPsql = await gatherFacts(host, transport, ['pgdata', 'server']).finally(() => transport.close());
+    expect(viaPsql.error).toBeUndefined();
+    expect(viaConnection!.system_identifier).toMatch(/^\d+$/);
+    expect(viaConnection).toMatchObject({ running: true, pid: cluster.pid, in_recovery: false, cluster_state: 'in production' });
+    expect(serverView(viaConnection!)).toEqual(serverView(viaPsql));
+  });
+
+  it('a server restarted since the connection was opened: psql reads the new postmaster', async () => {
+    let facts: HostFacts | undefined;
+    const before = cluster.pid;
+    await withIdleConnection(host, async (idle, pool) => {
+      await cluster.stop({ keep: true });
+      await cluster.start();
+      expect(cluster.pid).not.toBe(before);
+      expect(await programsStartedBy(host, async (t) => (facts = await gatherFacts(host, t, ['pgdata', 'server'], idle)))).toEqual(['psql']);
+      // The broken connection is gone, not handed out again.
+      expect(pool.size).toBe(0);
+    });
+    expect(facts).toMatchObject({ running: true, pid: cluster.pid, in_recovery: false });
+    expect(facts!.error).toBeUndefined();
+  });
+
+  it('a server stopped since: the script reads pg_control, no psql, and the facts say stopped', async () => {
+    let facts: HostFacts | undefined;
+    await withIdleConnection(host, async (idle) => {
+      await cluster.stop({ keep: true });
+      try {
+        expect(await programsStartedBy(host, async (t) => (facts = await gatherFacts(host, t, ['pgdata', 'server'], idle)))).toEqual(['pg_controldata']);
+      } finally {
+        await cluster.start();
+      }
+    });
+    expect(facts).toMatchObject({ running: false, cluster_state: 'shut down' });
+    expect(facts!.pid).toBeUndefined();
+  });
+
+  it('the inventory names another socket than the running postmaster uses: psql at the postmaster\'s, not the connection', async () => {
+    // A second server listening at the inventory's socket: the pool's connection reaches it, not this PGDATA's.
+    const other = await startCluster({ port: 21519 });
+    const misplaced: Host = { ...host, postgres: { ...host.postgres, socketDir: other.socketDir, port: other.port } };
+    const otherIdentifier = serverIdentifier(other);
+    let facts: HostFacts | undefined;
+    try {
+      await withIdleConnection(misplaced, async (idle) => {
+        // The script without psql, which finds the postmaster's socket is not the inventory's, then the whole
+        // script (a second sh) with its psql.
+        expect(await programsStartedBy(misplaced, async (t) => (facts = await gatherFacts(misplaced, t, ['pgdata', 'server'], idle)))).toEqual(['psql', 'sh']);
+      });
+    } finally {
+      await other.stop();
+    }
+    // The server of this PGDATA, found through postmaster.pid as before, not the other one's answers.
+    expect(facts).toMatchObject({ running: true, pid: cluster.pid });
+    expect(facts!.system_identifier).toBe(serverIdentifier(cluster));
+    expect(facts!.system_identifier).not.toBe(otherIdentifier);
+  });
+});
+
+function serverIdentifier(cluster: Cluster): string {
+  const out = execaSync(join(cluster.bindir, 'pg_controldata'), ['-D', cluster.pgdata], { env: { LC_ALL: 'C' } }).stdout;
+  return /Database system identifier:\s+(\d+)/.exec(out)![1]!;
+}
+
 /** The raw script output of the facts script, as the PGDATA owner. */
 async function factsOutput(host: Host, sections: Parameters<typeof factsArgv>[1]): Promise<string> {
   const t = new LocalTransport(host);
@@ -190,6 +297,13 @@ describe('pg_control and the bindir read over SQL equal pg_controldata and pg_ct
       const toolsFacts = parseFacts(fromTools);
       const sqlFacts = parseFacts(fromSql);
       expect(sqlFacts.error).toBeUndefined();
+      // A refresh over the run's idle connection reads the same server as the script's psql.
+      const viaConnection = await withIdleConnection(host, async (idle) => {
+        const transport = new LocalTransport(host);
+        return gatherFacts(host, transport, ['pgdata', 'server'], idle).finally(() => transport.close());
+      });
+      expect(serverView(viaConnection)).toEqual(serverView(sqlFacts));
+      expect(viaConnection.in_recovery).toBe(state === 'in archive recovery');
       for (const key of ['cluster_state', 'system_identifier', 'bindir', 'pgdata_version', 'hostname', 'user'] as const) {
         expect(sqlFacts[key], key).toEqual(toolsFacts[key]);
       }

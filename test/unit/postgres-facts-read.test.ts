@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import type { Client } from 'pg';
+import { factsQuery, parseFacts, serverQueryLines } from '../../src/postgres/facts.js';
+import { readFactsOutput } from '../../src/postgres/facts-read.js';
+import type { Host } from '../../src/model/inventory.js';
+
+/*
+ * A refresh or probe asks the run's idle connection instead of starting psql, and only when that is as
+ * certain as psql (facts-read.ts). Here the script's output and the server's rows are canned: every case
+ * where the connection must not be believed reads again by the whole script, and the connection is given
+ * back however the read ends.
+ */
+const host = {
+  name: 'db2',
+  pgdata: '/srv/pg/data',
+  postgres: { bindir: '/usr/lib/postgresql/15/bin', port: 5432, socketDir: '/run/postgresql', superuser: 'postgres', osUser: 'postgres' },
+} as unknown as Host;
+
+const SCRIPT_HEAD = ['pgplay-facts 1', 'pgdata_dir=present', 'pgdata_real=/srv/pg/data', 'pg_version_file=15', 'file.standby.signal=1'];
+const RUNNING = ['postmaster_pid=4242', 'pid_alive=1', 'pg_ctl_status=0', 'pg_ctl_pid=4242', 'running=1'];
+const ROWS = [
+  'sql.version_num=150010',
+  'sql.server_version=15.10',
+  'sql.data_directory=/srv/pg/data',
+  'sql.port=5432',
+  'sql.in_recovery=true',
+  'sql.system_identifier=7312345678901234567',
+  'sql.timeline=3',
+  'sql.current_lsn=',
+  'sql.receive_lsn=0/3000060',
+  'sql.replay_lsn=0/3000060',
+  'sql.replay_paused=false',
+  'sqlcontrol.system_identifier=7312345678901234567',
+  'sqlcontrol.state=in archive recovery',
+  'sqlcontrol.timeline=3',
+];
+/** What the whole script (with its psql) prints for the same server: what every fallback must return. */
+const WHOLE = [...SCRIPT_HEAD, ...RUNNING, 'sql.whole-script=1', 'end=1', ''].join('\n');
+
+interface Fake {
+  scripts: string[];
+  queries: string[];
+  ended: number;
+}
+
+function fakes(opts: { script: string[]; rows?: string[]; queryFails?: boolean }): { run: (argv: string[]) => Promise<string>; idle: () => Promise<Client>; seen: Fake } {
+  const seen: Fake = { scripts: [], queries: [], ended: 0 };
+  const client = {
+    query: async (q: { text: string; rowMode: string }) => {
+      seen.queries.push(q.text);
+      expect(q.rowMode).toBe('array');
+      if (opts.queryFails) throw new Error('terminating connection due to administrator command');
+      // A NULL row (psql prints it as an empty line) is left out as the script leaves it.
+      return { rows: [...(opts.rows ?? ROWS).map((r): Array<string | null> => [r]), [null]] };
+    },
+    end: async () => {
+      seen.ended++;
+    },
+  } as unknown as Client;
+  const run = async (argv: string[]) => {
+    const script = argv[2]!;
+    seen.scripts.push(script.includes('runsock_inventory') ? 'without psql' : 'whole');
+    return script.includes('runsock_inventory') ? [...opts.script, 'end=1', ''].join('\n') : WHOLE;
+  };
+  return { run, idle: async () => client, seen };
+}
+
+describe('facts read over the run\'s idle connection', () => {
+  it('a running server whose socket is the inventory\'s: the script without psql, then the query; the facts psql would give', async () => {
+    const { run, idle, seen } = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'] });
+    const out = await readFactsOutput(host, { host: false }, run, idle);
+    expect(seen.scripts).toEqual(['without psql']);
+    expect(seen.queries).toEqual([factsQuery(15)]);
+    expect(seen.ended).toBe(1);
+    const facts = parseFacts(out);
+    expect(facts).toMatchObject({
+      running: true,
+      pid: 4242,
+      in_recovery: true,
+      system_identifier: '7312345678901234567',
+      timeline: 3,
+      cluster_state: 'in archive recovery',
+      server_version_num: 150010,
+      receive_lsn: '0/3000060',
+    });
+    expect(facts.error).toBeUndefined();
+    // The lines sit before the script's last line, which says the output is whole.
+    expect(out.trim().split('\n').at(-1)).toBe('end=1');
+  });
+
+  it('a server that is not running: the script has read pg_control itself and nothing is asked', async () => {
+    const stopped = [...SCRIPT_HEAD, 'pg_ctl_status=3', 'running=0', 'control.system_identifier=7312345678901234567', 'control.state=shut down in recovery', 'control.timeline=3'];
+    const { run, idle, seen } = fakes({ script: stopped });
+    const facts = parseFacts(await readFactsOutput(host, { host: false }, run, idle));
+    expect(seen.scripts).toEqual(['without psql']);
+    expect(seen.queries).toEqual([]);
+    expect(seen.ended).toBe(1);
+    expect(facts).toMatchObject({ running: false, cluster_state: 'shut down in recovery', system_identifier: '7312345678901234567' });
+  });
+
+  it.each([
+    ['the running postmaster listens on another socket than the inventory names', { script: [...SCRIPT_HEAD, ...RUNNING] }, 0],
+    ['the query fails (the server restarted since the connection was opened)', { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'], queryFails: true }, 1],
+    [
+      'the server serves another data directory',
+      { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'], rows: ROWS.map((r) => r.replace('=/srv/pg/data', '=/srv/other/data')) },
+      1,
+    ],
+    [
+      'the server names the directory by a spelling the script did not resolve (a symbolic link)',
+      { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'], rows: ROWS.map((r) => r.replace('=/srv/pg/data', '=/srv/link/data')) },
+      1,
+    ],
+    ['the script\'s output is cut short', { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'].slice(0, 6) }, 0],
+  ])('%s: the whole script reads again, with its psql', async (_what, opts, queries) => {
+    const f = fakes(opts);
+    // A cut-short output has no end line either.
+    const run = opts.script.length === 6 ? async (argv: string[]) => ((await f.run(argv)).includes('runsock') ? opts.script.join('\n') : WHOLE) : f.run;
+    const out = await readFactsOutput(host, { host: false }, run, f.idle);
+    expect(out).toBe(WHOLE);
+    expect(f.seen.queries).toHaveLength(queries);
+    expect(f.seen.ended).toBe(1);
+  });
+
+  it('no idle connection, a host without a data directory, or the server-paths query: the whole script only', async () => {
+    const f = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'] });
+    expect(await readFactsOutput(host, { host: false }, f.run, async () => undefined)).toBe(WHOLE);
+    expect(await readFactsOutput(host, { host: false }, f.run)).toBe(WHOLE);
+    expect(await readFactsOutput({ ...host, pgdata: undefined } as Host, { host: false }, f.run, f.idle)).toBe(WHOLE);
+    expect(await readFactsOutput(host, { paths: true }, f.run, f.idle)).toBe(WHOLE);
+    expect(await readFactsOutput(host, { host: false, server: false }, f.run, f.idle)).toBe(WHOLE);
+    expect(f.seen.scripts).toEqual(['whole', 'whole', 'whole', 'whole', 'whole']);
+    expect(f.seen.ended).toBe(0);
+  });
+
+  it('a script that fails gives the connection back and fails as the read would', async () => {
+    const f = fakes({ script: [] });
+    const boom = new Error('connection lost');
+    await expect(readFactsOutput(host, { host: false }, async () => Promise.reject(boom), f.idle)).rejects.toBe(boom);
+    expect(f.seen.ended).toBe(1);
+  });
+});
+
+describe('serverQueryLines', () => {
+  it('prints what the script\'s psql section prints: sql lines without the version, the real directory, pg_control', () => {
+    expect(serverQueryLines(ROWS, '/srv/pg/data', '/srv/pg/data')).toEqual([
+      ...ROWS.filter((r) => r.startsWith('sql.') && !r.startsWith('sql.server_version=')),
+      'data_directory_real=/srv/pg/data',
+      'control.system_identifier=7312345678901234567',
+      'control.state=in archive recovery',
+      'control.timeline=3',
+    ]);
+  });
+
+  it('takes the inventory\'s path or the resolved one, nothing else, and never an unresolved directory', () => {
+    const via = (dd: string) => ROWS.map((r) => r.replace('=/srv/pg/data', `=${dd}`));
+    expect(serverQueryLines(via('/pg'), '/pg', '/srv/pg/data')).toBeDefined();
+    expect(serverQueryLines(via('/srv/pg/data'), '/pg', '/srv/pg/data')?.at(-4)).toBe('data_directory_real=/srv/pg/data');
+    expect(serverQueryLines(via('/other'), '/pg', '/srv/pg/data')).toBeUndefined();
+    expect(serverQueryLines(ROWS, '/srv/pg/data', '')).toBeUndefined();
+    expect(serverQueryLines(ROWS.filter((r) => !r.startsWith('sql.data_directory=')), '/srv/pg/data', '/srv/pg/data')).toBeUndefined();
+  });
+
+  it('factsQuery picks the replay-pause function by the on-disk major, as the script does', () => {
+    expect(factsQuery(15)).toContain('pg_get_wal_replay_pause_state()');
+    expect(factsQuery(13)).toContain('pg_is_wal_replay_paused()');
+    expect(factsQuery(undefined)).toContain('pg_is_wal_replay_paused()');
+  });
+});
