@@ -189,6 +189,20 @@ describe('a helper that becomes a socket bridge', () => {
   });
 });
 
+describe('a bridge to a socket that is not there', () => {
+  it('says why, as the client reports it ("ERR" and the system\'s reason), and ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
+    const servers = new ExecServers((_user, helper) => spawnedHelper(helper));
+    const stream = (await servers.openSocket(userInfo().username, join(dir, 'no-socket')))!;
+    const received: Buffer[] = [];
+    stream.stdout.on('data', (b: Buffer) => received.push(b));
+    await new Promise((resolve) => stream.stdout.once('end', resolve));
+    expect(Buffer.concat(received).toString()).toBe('ERR No such file or directory\n');
+    await servers.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 20));
   expect(condition()).toBe(true);
