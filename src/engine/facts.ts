@@ -1,7 +1,7 @@
 import { unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { factsScript, parseFacts } from '../postgres/facts.js';
-import { readFactsOutput, type IdleConnection, type RunFactsScript } from '../postgres/facts-read.js';
+import { FACTS_TIMEOUT_MS, readFactsOutput, type IdleConnection, type RunFactsScript } from '../postgres/facts-read.js';
 import { parseServerPaths, serverPathsScript } from '../postgres/server-paths.js';
 import type { Transport } from '../transports/types.js';
 
@@ -16,15 +16,15 @@ import type { Transport } from '../transports/types.js';
  * connection to the host's server, which such a read asks instead of starting psql (facts-read.ts).
  */
 export async function gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], idle?: IdleConnection): Promise<HostFacts> {
-  const run: RunFactsScript = async (argv) => {
-    const result = await transport.exec(argv, { become: host.pgdata ? host.postgres.osUser : undefined, timeoutMs: TIMEOUT_MS });
+  const run: RunFactsScript = async (argv, timeoutMs) => {
+    const result = await transport.exec(argv, { become: host.pgdata ? host.postgres.osUser : undefined, timeoutMs });
     if (result.timedOut) throw new FactsTimedOut();
     return result.stdout;
   };
   try {
     await transport.connect();
     if (areas) return parseFacts(await readFactsOutput(host, { host: false, server: areas.includes('server') }, run, idle));
-    const stdout = await run(['/bin/sh', '-c', factsScript(host, { paths: true }) + serverPathsScript(host)]);
+    const stdout = await run(['/bin/sh', '-c', factsScript(host, { paths: true }) + serverPathsScript(host)], FACTS_TIMEOUT_MS);
     return { ...parseFacts(stdout), ...parseServerPaths(stdout, host) };
   } catch (e) {
     if (e instanceof FactsTimedOut) return { ...unknownFacts(e.message), reachable: true };
@@ -32,10 +32,8 @@ export async function gatherFacts(host: Host, transport: Transport, areas?: read
   }
 }
 
-const TIMEOUT_MS = 30_000;
-
 class FactsTimedOut extends Error {
   constructor() {
-    super(`reading facts timed out after ${TIMEOUT_MS / 1000}s`);
+    super(`reading facts timed out after ${FACTS_TIMEOUT_MS / 1000}s`);
   }
 }

@@ -28,6 +28,16 @@ export interface Pooled {
   leased: boolean;
 }
 
+/**
+ * Whether a leased connection was dropped (the host's server is being changed: drop()) or broke since it
+ * was handed out: a reader holding it must not go on asking it (facts-read.ts).
+ */
+export function leaseBroken(client: Client): boolean {
+  return LEASES.get(client)?.broken ?? false;
+}
+
+const LEASES = new WeakMap<Client, Pooled>();
+
 /** pg's error for a query whose query_timeout passed. */
 const QUERY_TIMEOUT = 'Query read timeout';
 
@@ -61,11 +71,12 @@ export class ConnectionPool {
   /**
    * An idle connection to `hostName` for `key` that still answers (checked as `lease` checks it), never a
    * new one: undefined when there is none. For a reader that only gains from a connection already open
-   * (postgres/facts-read.ts).
+   * (postgres/facts-read.ts). `tries`: how many idle ones to check at most (each check may take timeoutMs).
    */
-  async leaseIdle(hostName: string, key: string, timeoutMs?: number): Promise<Client | undefined> {
+  async leaseIdle(hostName: string, key: string, timeoutMs?: number, tries = Infinity): Promise<Client | undefined> {
     for (const p of [...this.pooled]) {
       if (p.hostName !== hostName || p.key !== key || p.leased) continue;
+      if (tries-- <= 0) break;
       p.leased = true;
       if (!p.broken && (await reset(p, Math.min(RESET_TIMEOUT_MS, timeoutMs ?? RESET_TIMEOUT_MS)))) return leaseOf(p, this);
       await this.discard(p);
@@ -135,7 +146,7 @@ function leaseOf(p: Pooled, pool: ConnectionPool): Client {
     }
     return result;
   };
-  return new Proxy(p.client, {
+  const lease = new Proxy(p.client, {
     get(target, prop) {
       if (prop === 'end') return end;
       if (prop === 'query') return query;
@@ -143,4 +154,6 @@ function leaseOf(p: Pooled, pool: ConnectionPool): Client {
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
+  LEASES.set(lease, p);
+  return lease;
 }

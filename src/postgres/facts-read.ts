@@ -6,54 +6,72 @@
  * the script's psql section prints, and parseFacts reads both alike.
  *
  * Which server answered must be as certain as with psql, which connects after the script found the
- * postmaster running:
- * - the connection was open, and answered (the pool's DISCARD ALL on lease), before the script ran; a
- *   postmaster that stopped or restarted since broke it (a new postmaster cannot start while the old
- *   one's backends live), and its query then fails;
- * - the script found the postmaster running and its socket (postmaster.pid) to be the inventory's, which
- *   is where the pool connects; the query comes after the script;
- * - the server names this PGDATA as its data_directory, by the path the inventory gives or the one the
- *   script resolved on the host.
- * Anything else (no idle connection, a query that fails or times out, another socket, another spelling
- * of the path, a stopped server's pg_control read by the script) and the script runs again in full, with
- * its psql, as it always did.
+ * postmaster running. The connection is believed only when all of this holds, else the script runs
+ * again in full, with its psql, as it always did:
+ * - it answered (the pool's DISCARD ALL on lease) before the script ran, and answers the query after it;
+ * - its backend is a child of the postmaster the script found in this PGDATA's postmaster.pid, alive,
+ *   whose working directory is this PGDATA and whose socket is the inventory's: the answer comes from
+ *   that postmaster, not from another server that took the socket over;
+ * - that postmaster is ready (or a standby's, accepting reads), not stopping: a smart shutdown refuses
+ *   new connections, which psql would have reported, but keeps the ones it has;
+ * - the server names this PGDATA as its data_directory (by the inventory's path or the resolved one) and
+ *   gives every pg_control field the script then did not read;
+ * - the run did not drop the connection meanwhile (a step began changing the server).
  */
 import type { Client } from 'pg';
 import type { Host } from '../model/inventory.js';
+import { leaseBroken } from './connection-pool.js';
 import { factsArgv, factsQuery, serverQueryLines, type FactsSections } from './facts.js';
 import { majorFromPgVersionFile } from './versions.js';
 
-/** Runs a facts script's argv as the PGDATA owner and returns its stdout. */
-export type RunFactsScript = (argv: string[]) => Promise<string>;
+/** Runs a facts script's argv as the PGDATA owner within `timeoutMs` and returns its stdout. */
+export type RunFactsScript = (argv: string[], timeoutMs: number) => Promise<string>;
 
 /** An idle connection of the run's to the host's server at the inventory's socket (never one opened for this); undefined when there is none. */
 export type IdleConnection = () => Promise<Client | undefined>;
 
-/** How long the query over a held connection may take before the script reads instead. */
+/** The whole read's limit, as the script alone had it. */
+export const FACTS_TIMEOUT_MS = 30_000;
+
+/** At most this long for the query over a held connection, within the read's limit. */
 const QUERY_TIMEOUT_MS = 10_000;
 
+/** postmaster.pid's states in which the server serves new connections. */
+const SERVING = new Set(['ready', 'standby']);
+
 /**
- * The facts script's output for `sections` (without the host section, the server-paths query), read
- * with the run's idle connection where it can be (see above), else by the script alone.
+ * The facts script's output for `sections`, read with the run's idle connection where it can be (see
+ * above), else by the script alone. Only a read of the data directory and server (`host: false`, no
+ * server-paths query): the host section would lose the server's version and start pg_ctl instead.
  */
 export async function readFactsOutput(host: Host, sections: FactsSections, run: RunFactsScript, idle?: IdleConnection): Promise<string> {
-  const byConnection = idle && host.pgdata !== undefined && (sections.server ?? true) && !sections.paths;
+  const deadline = Date.now() + FACTS_TIMEOUT_MS;
+  const left = () => Math.max(1, deadline - Date.now());
+  const byConnection = idle && host.pgdata !== undefined && sections.host === false && (sections.server ?? true) && !sections.paths;
   if (byConnection) {
     const client = await idle().catch(() => undefined);
     if (client) {
       try {
-        const out = await withQuery(await run(factsArgv(host, { ...sections, sqlByCaller: true })), host.pgdata!, client);
+        const backendPid = backendPidOf(client);
+        const argv = factsArgv(host, { ...sections, sqlByCaller: true, backendPid });
+        const out = await withQuery(await run(argv, left()), host.pgdata!, client, backendPid, left());
         if (out !== undefined) return out;
       } finally {
         await client.end().catch(() => undefined);
       }
     }
   }
-  return run(factsArgv(host, sections));
+  return run(factsArgv(host, sections), left());
+}
+
+/** The pid of the connection's backend, as the server told it at connection start (pg's BackendKeyData; not in pg's types). */
+function backendPidOf(client: Client): number | undefined {
+  const pid = (client as Client & { processID?: unknown }).processID;
+  return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /** The script's output with the server's lines added from the query over `client`; undefined when the script must read them itself. */
-async function withQuery(out: string, pgdata: string, client: Client): Promise<string | undefined> {
+async function withQuery(out: string, pgdata: string, client: Client, backendPid: number | undefined, timeLeftMs: number): Promise<string | undefined> {
   const kv = new Map<string, string>();
   for (const line of out.split('\n')) {
     const eq = line.indexOf('=');
@@ -62,11 +80,23 @@ async function withQuery(out: string, pgdata: string, client: Client): Promise<s
   if (kv.get('end') !== '1') return undefined;
   // A server that is not running: the script has read pg_control itself; nothing to ask.
   if (kv.get('running') !== '1') return out;
-  if (kv.get('runsock_inventory') !== '1') return undefined;
+  const postmaster = kv.get('postmaster_pid');
+  const tied =
+    backendPid !== undefined &&
+    postmaster !== undefined &&
+    kv.get('pid_alive') === '1' &&
+    kv.get('backend_parent') === postmaster &&
+    (kv.get('pg_ctl_pid') ?? postmaster) === postmaster &&
+    kv.get('postmaster_in_pgdata') === '1' &&
+    kv.get('runsock_inventory') === '1' &&
+    // PostgreSQL pads the state to one width ("ready   ").
+    SERVING.has((kv.get('pm_status') ?? '').trim());
+  if (!tied || leaseBroken(client)) return undefined;
   let rows: string[];
   try {
     const major = majorFromPgVersionFile(kv.get('pg_version_file') ?? '');
-    const result = await client.query<string[]>({ text: factsQuery(major), rowMode: 'array', query_timeout: QUERY_TIMEOUT_MS } as never);
+    const query = { text: factsQuery(major), rowMode: 'array', query_timeout: Math.min(QUERY_TIMEOUT_MS, timeLeftMs) };
+    const result = await client.query<string[]>(query as never);
     rows = result.rows.map((r) => r[0]).filter((v): v is string => typeof v === 'string');
   } catch {
     return undefined;

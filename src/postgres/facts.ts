@@ -120,12 +120,12 @@ fi
 `;
 
 /** The postmaster (postmaster.pid) and pg_ctl status: `running=1` or `running=0`, and RUNSOCK/RUNPORT. */
-const SERVER_STATUS = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=
+const SERVER_STATUS = `RUNPORT=$PORT; RUNSOCK=$SOCKDIR; pid=; PM_STATUS=
 if [ -n "$PGDATA" ] && [ -r "$PGDATA/postmaster.pid" ]; then
   n=0
-  while [ "$n" -lt 5 ] && IFS= read -r line; do
+  while [ "$n" -lt 8 ] && IFS= read -r line; do
     n=$((n + 1))
-    case $n in 1) pid=$line ;; 4) [ -n "$line" ] && RUNPORT=$line ;; 5) [ -n "$line" ] && RUNSOCK=$line ;; esac
+    case $n in 1) pid=$line ;; 4) [ -n "$line" ] && RUNPORT=$line ;; 5) [ -n "$line" ] && RUNSOCK=$line ;; 8) PM_STATUS=$line ;; esac
   done < "$PGDATA/postmaster.pid"
   echo "postmaster_pid=$pid"
   if kill -0 "$pid" 2>/dev/null; then echo 'pid_alive=1'; else echo 'pid_alive=0'; fi
@@ -151,19 +151,33 @@ echo "running=$running"
 `;
 
 /**
- * The running server: its postmaster, pg_ctl status and its own view over SQL. With `paths`, the
- * server-paths query (server-paths.ts) rides in the same session when the inventory's socket is this
- * server's (the same socket file), its rows kept in PP_ROWS for that section. With `sqlByCaller` the
- * script asks nothing over SQL: it says whether the running postmaster's socket is the inventory's
- * (`runsock_inventory=1`) and leaves pg_control to the query its caller asks next over a connection it
- * already holds (facts-read.ts), which falls back to this script in full when it cannot.
+ * For a caller that asks the server itself over a connection it holds (facts-read.ts), what ties that
+ * connection to this PGDATA's postmaster, read here instead of psql: whether the postmaster's socket is
+ * the inventory's (`runsock_inventory=1`), whether the postmaster runs in this PGDATA (its working
+ * directory, `postmaster_in_pgdata=1`), its state in postmaster.pid (`pm_status=`: ready, standby, or
+ * stopping while a shutdown waits for the connections it still has) and the parent of the connection's
+ * backend (`backend_parent=`, from /proc/<BACKEND_PID>/stat). pg_control is left to the caller's query.
  */
-function serverSection(paths: boolean, sqlByCaller: boolean): string {
-  if (sqlByCaller) return `${SERVER_STATUS}if [ "$running" = 1 ]; then
+const CALLER_SQL_SECTION = `if [ "$running" = 1 ]; then
   [ "$RUNSOCK/.s.PGSQL.$RUNPORT" -ef "$SOCKDIR/.s.PGSQL.$PORT" ] && echo 'runsock_inventory=1'
+  [ -n "$pid" ] && [ "/proc/$pid/cwd" -ef "$PGDATA" ] && echo 'postmaster_in_pgdata=1'
+  echo "pm_status=$PM_STATUS"
+  bp=
+  case $BACKEND_PID in ''|*[!0-9]*) ;; *) IFS= read -r bp 2>/dev/null < "/proc/$BACKEND_PID/stat" ;; esac
+  # "pid (comm) state ppid ...": the command name may hold spaces and parentheses; the last ") " ends it.
+  if [ -n "$bp" ]; then bp=\${bp##*') '}; bp=\${bp#* }; echo "backend_parent=\${bp%% *}"; fi
   CONTROL_READ=1
 fi
 `;
+
+/**
+ * The running server: its postmaster, pg_ctl status and its own view over SQL. With `paths`, the
+ * server-paths query (server-paths.ts) rides in the same session when the inventory's socket is this
+ * server's (the same socket file), its rows kept in PP_ROWS for that section. With `sqlByCaller` the
+ * script asks nothing over SQL (CALLER_SQL_SECTION); its caller asks next, or runs this script in full.
+ */
+function serverSection(paths: boolean, sqlByCaller: boolean): string {
+  if (sqlByCaller) return SERVER_STATUS + CALLER_SQL_SECTION;
   const withPaths = paths
     ? `    if [ "$RUNSOCK/.s.PGSQL.$RUNPORT" -ef "$SOCKDIR/.s.PGSQL.$PORT" ]; then SQL="$SQL union all "${sq(PATHS_SQL)}; paths_asked=1; fi
 `
@@ -222,6 +236,8 @@ export interface FactsSections {
    * connection it already holds (facts-read.ts), after the script. Not with `paths`.
    */
   sqlByCaller?: boolean;
+  /** With sqlByCaller: the pid of the caller's connection's backend, whose parent the script reads. */
+  backendPid?: number;
 }
 
 /**
@@ -241,6 +257,7 @@ BINDIR=${sq(pg.bindir)}
 PORT=${sq(pg.port)}
 SOCKDIR=${sq(pg.socketDir)}
 DBUSER=${sq(pg.superuser)}
+BACKEND_PID=${sq(sections.backendPid ?? '')}
 LC_ALL=C; export LC_ALL
 NL='
 '
@@ -289,8 +306,13 @@ export function serverQueryLines(rows: readonly string[], pgdata: string, pgdata
     else if (row.startsWith('sqlcontrol.')) control.push(row.slice('sql'.length));
   }
   if (!pgdataReal || (served !== pgdata && served !== pgdataReal)) return undefined;
+  // The script read no pg_control (CONTROL_READ): without all of it from the server, it must.
+  if (!lines.some((l) => l.startsWith('sql.version_num=')) || CONTROL_SQL.some((_, i) => !control.some((l) => l.startsWith(`${CONTROL_KEYS[i]}=`)))) return undefined;
   return [...lines, `data_directory_real=${pgdataReal}`, ...control];
 }
+
+/** The lines CONTROL_SQL's rows become, in its order. */
+const CONTROL_KEYS = ['control.system_identifier', 'control.state', 'control.timeline'];
 
 /** argv that runs the facts script; pass `become: host.postgres.osUser` (or the connection's become). */
 export function factsArgv(host: Host, sections: FactsSections = {}): string[] {

@@ -15,7 +15,7 @@ export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promi
   const host = ctx.hosts[hostName] ?? (hostName === ctx.host.name ? ctx.host : undefined);
   if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `no host ${hostName} in the inventory` });
   requirePgdata(host);
-  const run = async (argv: string[]) => (await runAsOwner(ctx, argv, { host, timeoutMs: 30_000 })).stdout;
+  const run = async (argv: string[], timeoutMs: number) => (await runAsOwner(ctx, argv, { host, timeoutMs })).stdout;
   return parseFacts(await readFactsOutput(host, { host: false }, run, ctx.idleConnection && (() => ctx.idleConnection!(host.name))));
 }
 

@@ -219,6 +219,54 @@ describe.skipIf(!strace)("a read over the run's idle connection (facts-read.ts)"
     expect(facts!.pid).toBeUndefined();
   });
 
+  /** A transport that runs `between` once the script without psql has returned, before the query. */
+  const pausedAfterScript = (between: () => Promise<void>): Transport => {
+    const inner = new LocalTransport(host);
+    let done = false;
+    return {
+      connect: () => inner.connect(),
+      close: () => inner.close(),
+      exec: async (argv: string[], opts: Parameters<Transport['exec']>[1]) => {
+        const result = await inner.exec(argv, opts);
+        if (!done && (argv[2] ?? '').includes('runsock_inventory')) {
+          done = true;
+          await between();
+        }
+        return result;
+      },
+    } as unknown as Transport;
+  };
+
+  it('a restart between the script and the query: the connection fails, and psql reads the new postmaster', async () => {
+    const before = cluster.pid;
+    const transport = pausedAfterScript(async () => {
+      await cluster.stop({ keep: true });
+      await cluster.start();
+    });
+    const facts = await withIdleConnection(host, (idle) => gatherFacts(host, transport, ['pgdata', 'server'], idle)).finally(() => transport.close());
+    expect(cluster.pid).not.toBe(before);
+    expect(facts).toMatchObject({ running: true, pid: cluster.pid, in_recovery: false });
+    expect(facts.error).toBeUndefined();
+  });
+
+  it('a smart shutdown waiting for the held connection: not taken as a running server; psql reports it shutting down', async () => {
+    let facts: HostFacts | undefined;
+    try {
+      await withIdleConnection(host, async (idle) => {
+        // Smart: new connections are refused, the ones there are kept (this pool's), and pg_ctl returns at once.
+        execaSync('runuser', ['-u', PG_OS_USER, '--', join(cluster.bindir, 'pg_ctl'), 'stop', '-D', cluster.pgdata, '-m', 'smart', '--no-wait']);
+        expect(await readFile(join(cluster.pgdata, 'postmaster.pid'), 'utf8')).toMatch(/\nstopping\s*$/);
+        // The script without psql, then the whole script: its psql is refused, so it reads pg_control itself.
+        expect(await programsStartedBy(host, async (t) => (facts = await gatherFacts(host, t, ['pgdata', 'server'], idle)))).toEqual(['pg_controldata', 'psql', 'sh']);
+      });
+    } finally {
+      // The pool's connection closed: the shutdown ends; the cluster is started again for the next test.
+      await cluster.stop({ keep: true });
+      await cluster.start();
+    }
+    expect(facts!.error).toMatch(/shutting down/);
+  });
+
   it('the inventory names another socket than the running postmaster uses: psql at the postmaster\'s, not the connection', async () => {
     // A second server listening at the inventory's socket: the pool's connection reaches it, not this PGDATA's.
     const other = await startCluster({ port: 21519 });

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from 'pg';
 import { factsQuery, parseFacts, serverQueryLines } from '../../src/postgres/facts.js';
-import { readFactsOutput } from '../../src/postgres/facts-read.js';
+import { readFactsOutput, type RunFactsScript } from '../../src/postgres/facts-read.js';
+import { ConnectionPool } from '../../src/postgres/connection-pool.js';
+import { probe } from '../../src/postgres/probe.js';
+import type { ServerContext } from '../../src/postgres/server-context.js';
 import type { Host } from '../../src/model/inventory.js';
 
 /*
@@ -18,6 +21,9 @@ const host = {
 
 const SCRIPT_HEAD = ['pgplay-facts 1', 'pgdata_dir=present', 'pgdata_real=/srv/pg/data', 'pg_version_file=15', 'file.standby.signal=1'];
 const RUNNING = ['postmaster_pid=4242', 'pid_alive=1', 'pg_ctl_status=0', 'pg_ctl_pid=4242', 'running=1'];
+/** What ties the held connection to that postmaster (facts.ts CALLER_SQL_SECTION), all as they must be. */
+const TIED = ['runsock_inventory=1', 'postmaster_in_pgdata=1', 'pm_status=standby ', 'backend_parent=4242'];
+const BACKEND_PID = 5151;
 const ROWS = [
   'sql.version_num=150010',
   'sql.server_version=15.10',
@@ -43,12 +49,16 @@ interface Fake {
   ended: number;
 }
 
-function fakes(opts: { script: string[]; rows?: string[]; queryFails?: boolean }): { run: (argv: string[]) => Promise<string>; idle: () => Promise<Client>; seen: Fake } {
+function fakes(opts: { script: string[]; rows?: string[]; queryFails?: boolean }): { run: RunFactsScript; idle: () => Promise<Client>; seen: Fake } {
   const seen: Fake = { scripts: [], queries: [], ended: 0 };
   const client = {
-    query: async (q: { text: string; rowMode: string }) => {
+    processID: BACKEND_PID,
+    query: async (q: { text: string; rowMode: string; query_timeout: number }) => {
       seen.queries.push(q.text);
+      if (q.text === 'DISCARD ALL') return { rows: [] };
       expect(q.rowMode).toBe('array');
+      expect(q.query_timeout).toBeGreaterThan(0);
+      expect(q.query_timeout).toBeLessThanOrEqual(10_000);
       if (opts.queryFails) throw new Error('terminating connection due to administrator command');
       // A NULL row (psql prints it as an empty line) is left out as the script leaves it.
       return { rows: [...(opts.rows ?? ROWS).map((r): Array<string | null> => [r]), [null]] };
@@ -57,8 +67,12 @@ function fakes(opts: { script: string[]; rows?: string[]; queryFails?: boolean }
       seen.ended++;
     },
   } as unknown as Client;
-  const run = async (argv: string[]) => {
+  const run = async (argv: string[], timeoutMs: number) => {
     const script = argv[2]!;
+    expect(timeoutMs).toBeGreaterThan(0);
+    expect(timeoutMs).toBeLessThanOrEqual(30_000);
+    // The script without psql is told which backend to check.
+    if (script.includes('runsock_inventory')) expect(script).toContain(`BACKEND_PID='${BACKEND_PID}'`);
     seen.scripts.push(script.includes('runsock_inventory') ? 'without psql' : 'whole');
     return script.includes('runsock_inventory') ? [...opts.script, 'end=1', ''].join('\n') : WHOLE;
   };
@@ -67,7 +81,7 @@ function fakes(opts: { script: string[]; rows?: string[]; queryFails?: boolean }
 
 describe('facts read over the run\'s idle connection', () => {
   it('a running server whose socket is the inventory\'s: the script without psql, then the query; the facts psql would give', async () => {
-    const { run, idle, seen } = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'] });
+    const { run, idle, seen } = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, ...TIED] });
     const out = await readFactsOutput(host, { host: false }, run, idle);
     expect(seen.scripts).toEqual(['without psql']);
     expect(seen.queries).toEqual([factsQuery(15)]);
@@ -98,39 +112,67 @@ describe('facts read over the run\'s idle connection', () => {
     expect(facts).toMatchObject({ running: false, cluster_state: 'shut down in recovery', system_identifier: '7312345678901234567' });
   });
 
+  const without = (line: string) => [...SCRIPT_HEAD, ...RUNNING, ...TIED.filter((l) => !l.startsWith(line))];
+  const replaced = (line: string) => [...SCRIPT_HEAD, ...RUNNING, ...TIED.map((l) => (l.startsWith(line.split('=')[0]!) ? line : l))];
   it.each([
-    ['the running postmaster listens on another socket than the inventory names', { script: [...SCRIPT_HEAD, ...RUNNING] }, 0],
-    ['the query fails (the server restarted since the connection was opened)', { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'], queryFails: true }, 1],
+    ['the running postmaster listens on another socket than the inventory names', { script: without('runsock_inventory') }, 0],
+    ['the postmaster is not running in this PGDATA (its working directory is another)', { script: without('postmaster_in_pgdata') }, 0],
+    ["the connection's backend is not that postmaster's child (another server took the socket over)", { script: replaced('backend_parent=999') }, 0],
+    ["the backend's parent could not be read", { script: without('backend_parent') }, 0],
+    ['the postmaster is stopping (a smart shutdown waits for the connections it has)', { script: replaced('pm_status=stopping') }, 0],
+    ['postmaster.pid says nothing of its state (before 10)', { script: replaced('pm_status=') }, 0],
+    ['pg_ctl names another pid than postmaster.pid', { script: [...SCRIPT_HEAD, ...RUNNING.map((l) => l.replace('pg_ctl_pid=4242', 'pg_ctl_pid=4343')), ...TIED] }, 0],
+    ['the query fails (the server restarted since the connection was opened)', { script: [...SCRIPT_HEAD, ...RUNNING, ...TIED], queryFails: true }, 1],
     [
       'the server serves another data directory',
-      { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'], rows: ROWS.map((r) => r.replace('=/srv/pg/data', '=/srv/other/data')) },
+      { script: [...SCRIPT_HEAD, ...RUNNING, ...TIED], rows: ROWS.map((r) => r.replace('=/srv/pg/data', '=/srv/other/data')) },
       1,
     ],
     [
       'the server names the directory by a spelling the script did not resolve (a symbolic link)',
-      { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'], rows: ROWS.map((r) => r.replace('=/srv/pg/data', '=/srv/link/data')) },
+      { script: [...SCRIPT_HEAD, ...RUNNING, ...TIED], rows: ROWS.map((r) => r.replace('=/srv/pg/data', '=/srv/link/data')) },
       1,
     ],
-    ['the script\'s output is cut short', { script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'].slice(0, 6) }, 0],
+    ['the server does not give every pg_control field', { script: [...SCRIPT_HEAD, ...RUNNING, ...TIED], rows: ROWS.filter((r) => !r.startsWith('sqlcontrol.state=')) }, 1],
+    ['the script\'s output is cut short', { script: [...SCRIPT_HEAD, ...RUNNING, ...TIED].slice(0, 6) }, 0],
   ])('%s: the whole script reads again, with its psql', async (_what, opts, queries) => {
     const f = fakes(opts);
     // A cut-short output has no end line either.
-    const run = opts.script.length === 6 ? async (argv: string[]) => ((await f.run(argv)).includes('runsock') ? opts.script.join('\n') : WHOLE) : f.run;
+    const run = opts.script.length === 6 ? async (argv: string[], ms: number) => ((await f.run(argv, ms)).includes('runsock') ? opts.script.join('\n') : WHOLE) : f.run;
     const out = await readFactsOutput(host, { host: false }, run, f.idle);
     expect(out).toBe(WHOLE);
     expect(f.seen.queries).toHaveLength(queries);
     expect(f.seen.ended).toBe(1);
   });
 
-  it('no idle connection, a host without a data directory, or the server-paths query: the whole script only', async () => {
-    const f = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, 'runsock_inventory=1'] });
+  it('no idle connection, a host without a data directory, the host section or the server-paths query: the whole script only', async () => {
+    const f = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, ...TIED] });
     expect(await readFactsOutput(host, { host: false }, f.run, async () => undefined)).toBe(WHOLE);
     expect(await readFactsOutput(host, { host: false }, f.run)).toBe(WHOLE);
     expect(await readFactsOutput({ ...host, pgdata: undefined } as Host, { host: false }, f.run, f.idle)).toBe(WHOLE);
     expect(await readFactsOutput(host, { paths: true }, f.run, f.idle)).toBe(WHOLE);
     expect(await readFactsOutput(host, { host: false, server: false }, f.run, f.idle)).toBe(WHOLE);
-    expect(f.seen.scripts).toEqual(['whole', 'whole', 'whole', 'whole', 'whole']);
+    expect(await readFactsOutput(host, {}, f.run, f.idle)).toBe(WHOLE);
+    expect(f.seen.scripts).toEqual(['whole', 'whole', 'whole', 'whole', 'whole', 'whole']);
     expect(f.seen.ended).toBe(0);
+  });
+
+  it('a connection the run dropped meanwhile (a step began changing the server) is not asked', async () => {
+    const f = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, ...TIED] });
+    const pool = new ConnectionPool();
+    const fake = await f.idle();
+    Object.assign(fake, { on: () => fake });
+    await (await pool.lease('db2', 'postgres:', async () => fake)).end();
+    const run = async (argv: string[], ms: number) => {
+      const out = await f.run(argv, ms);
+      // The step's drop comes while the script runs.
+      if (argv[2]!.includes('runsock_inventory')) await pool.drop('db2');
+      return out;
+    };
+    // DISCARD ALL on lease is the fake's first query.
+    expect(await readFactsOutput(host, { host: false }, run, () => pool.leaseIdle('db2', 'postgres:'))).toBe(WHOLE);
+    expect(f.seen.queries).toEqual(['DISCARD ALL']);
+    expect(pool.size).toBe(0);
   });
 
   it('a script that fails gives the connection back and fails as the read would', async () => {
@@ -138,6 +180,31 @@ describe('facts read over the run\'s idle connection', () => {
     const boom = new Error('connection lost');
     await expect(readFactsOutput(host, { host: false }, async () => Promise.reject(boom), f.idle)).rejects.toBe(boom);
     expect(f.seen.ended).toBe(1);
+  });
+});
+
+describe("an action's probe", () => {
+  it("asks the run's idle connection of the host it reads (the step's own or another's), as the engine's refresh does", async () => {
+    const f = fakes({ script: [...SCRIPT_HEAD, ...RUNNING, ...TIED] });
+    const asked: string[] = [];
+    const transport = { exec: async (argv: string[], opts: { timeoutMs: number }) => ({ stdout: await f.run(argv, opts.timeoutMs), stderr: '', exitCode: 0 }) };
+    const other = { ...host, name: 'db1' } as Host;
+    const ctx = {
+      host: { ...host, name: 'db3' },
+      hosts: { db1: other, db2: host },
+      transport,
+      transportFor: () => transport,
+      signal: new AbortController().signal,
+      log: () => undefined,
+      connectPostgres: async () => Promise.reject(new Error('a probe opens no connection')),
+      idleConnection: async (name: string) => (asked.push(name), f.idle()),
+    } as unknown as ServerContext;
+    const facts = await probe(ctx, 'db1');
+    expect(asked).toEqual(['db1']);
+    expect(f.seen.scripts).toEqual(['without psql']);
+    expect(f.seen.queries).toEqual([factsQuery(15)]);
+    expect(f.seen.ended).toBe(1);
+    expect(facts).toMatchObject({ running: true, in_recovery: true, system_identifier: '7312345678901234567' });
   });
 });
 
