@@ -35,8 +35,10 @@ export interface EngineDeps {
   renderer: Renderer;
   getAction(name: string): Action<any> | undefined;
   createTransport(host: Host): Transport;
-  /** All of a host's facts; with areas, only those (the engine keeps the rest: mergeFacts). */
-  /** `idle`: the run's idle connection to the host's server, which a read of `areas` may ask (postgres/facts-read.ts). */
+  /**
+   * All of a host's facts; with areas, only those (the engine keeps the rest: mergeFacts). `idle`: the
+   * run's idle connection to the host's server, which a read of `areas` may ask (postgres/facts-read.ts).
+   */
   gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], idle?: IdleConnection): Promise<HostFacts>;
   resolveSecret(ref: unknown): Promise<string | undefined>;
   connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number; connectTimeoutMs?: number }): Promise<Client>;
