@@ -19,7 +19,9 @@ import type { ChildOutcome } from './child.js';
  * does not start and the transport runs its commands directly, as before.
  */
 const SCRIPT = String.raw`
-use strict; use POSIX (); use IO::Select; use IO::Handle (); use Fcntl (); use Cwd ();
+# IO::Handle (a file's sync) and Cwd (a link's target) are loaded by the writes that need them: ~8 ms of
+# every helper's start here, and a helper starts for every user and host, and again for each connection.
+use strict; use POSIX (); use IO::Select; use Fcntl ();
 $SIG{PIPE} = 'IGNORE';
 binmode STDIN; binmode STDOUT;
 sub rd { my $n = shift; my $b = ''; while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); POSIX::_exit(0) unless $r; } return $b; }
@@ -70,7 +72,7 @@ sub id_of {
 }
 sub write_file {
   my ($dest, $mode, $owner, $group, $keep, $suffix, $data) = @_;
-  $dest = Cwd::abs_path($dest) if -l $dest && -e $dest;
+  if (-l $dest && -e $dest) { require Cwd; $dest = Cwd::abs_path($dest); }
   return (1, '', "it exists and is not a regular file\n") if -e $dest && !-f _;
   return (1, '', "not a file path (it ends with /)\n") if $dest =~ m{/$};
   my ($dir, $base) = $dest =~ m{^(.*)/([^/]*)$} ? (length $1 ? $1 : '/', $2) : ('.', $dest);
@@ -106,6 +108,7 @@ sub write_file {
       chown($uid, $gid, $wtmp) or die "chown: changing ownership of '$wtmp': $!\n";
     }
     chmod(oct($mode), $wtmp) or die "chmod: changing permissions of '$wtmp': $!\n";
+    require IO::Handle;
     $fh->sync or system('sync');
     close($fh) or die "close: $!\n";
     if ($keep ne '' && -e $dest) {

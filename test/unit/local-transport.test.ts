@@ -310,6 +310,20 @@ describe('LocalTransport file access through commands (the sudo path, exercised 
     }
   });
 
+  it('as a become user, writes through a symlink to the file it points at, owned as it was', async () => {
+    const sub = join(dir.path, 'w5');
+    await mkdir(sub);
+    await chown(sub, 101, 104);
+    await writeFile(join(sub, 'real.conf'), 'x\n');
+    await chown(join(sub, 'real.conf'), 101, 104);
+    await symlink('real.conf', join(sub, 'link.conf'));
+    await viaCommands.writeFile(join(sub, 'link.conf'), 'y\n', { become: 'postgres' });
+    expect((await lstat(join(sub, 'link.conf'))).isSymbolicLink()).toBe(true);
+    expect(await readFile(join(sub, 'real.conf'), 'utf8')).toBe('y\n');
+    expect((await stat(join(sub, 'real.conf'))).uid).toBe(101);
+    expect((await readdir(sub)).sort()).toEqual(['link.conf', 'real.conf']);
+  });
+
   it('writes atomically as the become user with mode and previous copy', async () => {
     const f = join(sub, 'standby.conf');
     expect(await viaCommands.writeFile(f, 'a\n', { become: 'postgres', mode: 0o600 })).toEqual({});
