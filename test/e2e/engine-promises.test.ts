@@ -1,10 +1,10 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CLI } from '../support/cli.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 /**
  * What the core promises a DBA, through the CLI, on local hosts running plain commands (no PostgreSQL
@@ -30,7 +30,7 @@ let stateDir: string;
 let inventory: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'pgplay-promises-'));
+  dir = fileTempDir('promises');
   stateDir = join(dir, 'state');
   inventory = join(dir, 'inventory.yml');
   await writeFile(

@@ -1,11 +1,11 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 const PLAYBOOK = resolve('test/e2e/fixtures/foundation/playbook.yml');
 
@@ -26,7 +26,7 @@ describe('a playbook on a real PostgreSQL 15 cluster with the local transport', 
 
   beforeAll(async () => {
     cluster = await startCluster({ port: 25432, auth: 'peer' });
-    const dir = await mkdtemp(join(tmpdir(), 'pgplay-foundation-'));
+    const dir = fileTempDir('foundation');
     inventory = join(dir, 'inventory.yml');
     await writeFile(
       inventory,

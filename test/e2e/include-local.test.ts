@@ -1,13 +1,13 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 
 describe('include', () => {
   it('runs the included playbook with typed, defaulted params, reporting its steps under the include id', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-'));
+    const dir = fileTempDir('include');
     const out = join(dir, 'out.txt');
     await writeFile(join(dir, 'inventory.yml'), `cluster: t\npostgres: { version: 15 }\nconnection: { transport: local }\nhosts:\n  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/pg }\n`);
     await writeFile(
@@ -29,7 +29,7 @@ describe('include', () => {
   });
 
   it("loop repeats an include once per item, each item's steps under <id>[<index>]/, and --resume skips the items done", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-loop-'));
+    const dir = fileTempDir('include-loop');
     const gate = join(dir, 'gate');
     await writeFile(join(dir, 'inventory.yml'), `cluster: t\npostgres: { version: 15 }\nconnection: { transport: local }\nhosts:\n  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/pg }\n`);
     // The item "b" fails until the gate file exists.
@@ -61,7 +61,7 @@ describe('include', () => {
   });
 
   it("gives the included steps the included playbook's own vars, rendered with its params, and the parent's back after it", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-vars-'));
+    const dir = fileTempDir('include-vars');
     const out = join(dir, 'out.txt');
     await writeFile(join(dir, 'inventory.yml'), `cluster: t\npostgres: { version: 15 }\nconnection: { transport: local }\nhosts:\n  db1: { address: 127.0.0.1, role: primary, pgdata: ${dir}/pg }\n`);
     await writeFile(
@@ -80,7 +80,7 @@ describe('include', () => {
   it('an included playbook includes relative to itself, and its steps without hosts run where the include step said, rendered with the includer\'s params', async () => {
     // The shape of standby-build.yml including backup/pgbackrest/conf.yml: inc/mid.yml includes leaf.yml (beside
     // it, not beside the top playbook) on "{{params.host}}", a param leaf.yml does not have.
-    const dir = await mkdtemp(join(tmpdir(), 'pgplay-include-nested-'));
+    const dir = fileTempDir('include-nested');
     const out = join(dir, 'out.txt');
     await mkdir(join(dir, 'inc'));
     await writeFile(

@@ -1,14 +1,14 @@
-import { chmod, chown, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { snapshotTree } from '../support/snapshot.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 
 describe('pgplay plan', () => {
   it('reports what would change and leaves every file of a real tree untouched', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'pgplay-plan-'));
+    const root = fileTempDir('plan');
     const tree = join(root, 'tree');
     await mkdir(join(tree, 'etc', 'old'), { recursive: true });
     await mkdir(join(tree, 'pgdata'), { recursive: true });

@@ -6,10 +6,10 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../support/cli.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 const CALL_TIMEOUT_MS = 60_000;
 let dir: string;
@@ -38,7 +38,7 @@ async function playbook(name: string, text: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'pgplay-cli-core-'));
+  dir = fileTempDir('cli-core');
   inventory = join(dir, 'inventory.yml');
   await writeFile(
     inventory,

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildRunbook } from '../../src/docs/runbook.js';
 import { DOCS_DIR, shippedRunbooks } from '../../src/docs/write-docs.js';
 import { SHIPPED_PLAYBOOKS } from '../../src/core/paths.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 const INVENTORY = resolve('test/fixtures/valid/inventory.yml');
 
@@ -38,7 +38,7 @@ describe('pgplay docs', () => {
   });
 
   it("never shows a secret param's value, also where an included playbook's params render it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgplay-docs-'));
+    const dir = fileTempDir('docs');
     writeFileSync(join(dir, 'inner.yml'), 'name: inner\nparams:\n  password: { type: string, default: "" }\nsteps:\n  - { id: use, assert: { that: "true" } }\n');
     writeFileSync(
       join(dir, 'outer.yml'),

@@ -5,8 +5,7 @@
  * run with exit 2 naming step and host, under plan too. What only the run can know (a register, a loop
  * over one, a fact a step changes) is checked for structure or left to run time, by declaration.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PgplayError } from '../../src/core/errors.js';
@@ -14,6 +13,7 @@ import type { Action } from '../../src/engine/action.js';
 import type { Playbook, Step } from '../../src/model/playbook.js';
 import pgpassAction from '../../src/actions/pgpass.js';
 import { harness, results } from './support/engine-harness.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 /** Renders a template file on apply (as the template action does), and takes a wait that must be seconds. */
 const renderAction: Action<{ src?: string; wait?: string; value?: unknown }> = {
@@ -44,7 +44,7 @@ function lab(includes: Record<string, Playbook> = {}) {
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'pgplay-preflight-'));
+  dir = fileTempDir('preflight');
   await writeFile(join(dir, 'good.conf.hbs'), 'port = {{host.postgres.port}}\n');
   await writeFile(join(dir, 'typo.conf.hbs'), 'port = {{host.postgres.prot}}\n');
   await writeFile(join(dir, 'broken.conf.hbs'), 'port = {{#if host.postgres.port}}\n');

@@ -1,16 +1,16 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { validateFiles } from '../../src/load/validate-files.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const INVENTORY = join(FIXTURES, 'valid', 'inventory.yml');
 const PLAYBOOK = join(FIXTURES, 'valid', 'nightly-backup.yml');
 
 function tempFile(name: string, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pgplay-validate-'));
+  const dir = fileTempDir('validate');
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;

@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { PgplayErrors } from '../../src/core/errors.js';
 import { loadYamlFile, parseYaml } from '../../src/load/yaml.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 function yamlErrors(text: string): string[] {
   try {
@@ -139,7 +139,7 @@ describe('malformed YAML is reported with its exact position', () => {
 
 describe('loadYamlFile', () => {
   test('reads and parses a file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgplay-yaml-'));
+    const dir = fileTempDir('yaml');
     const file = join(dir, 'x.yml');
     writeFileSync(file, 'name: x\n');
     const doc = await loadYamlFile(file);

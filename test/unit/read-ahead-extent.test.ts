@@ -3,7 +3,7 @@
  * can make untrue, on every host: the rest is still answered without a command, and still true. The
  * read-ahead script and the write run for real through sh on this machine (as over SSH).
  */
-import { mkdir, stat as fsStat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat as fsStat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ExecOptions, ExecResult, FileStat, ReadOptions } from '../../src/transports/types.js';
@@ -31,9 +31,15 @@ class Counting extends LocalTransport {
 let dir: { path: string; cleanup(): Promise<void> };
 let t: string;
 const inners: Counting[] = [];
+/** The directory and its alias (a link beside it, outside the directory). */
+async function removeDir(): Promise<void> {
+  if (alias) await rm(alias, { force: true });
+  await dir?.cleanup();
+}
+
 afterAll(async () => {
   for (const i of inners) await i.close();
-  await dir?.cleanup();
+  await removeDir();
 });
 
 let cache: ReadAheadCache;
@@ -42,7 +48,7 @@ let h2: ReadAheadTransport;
 let alias: string;
 
 beforeEach(async () => {
-  await dir?.cleanup();
+  await removeDir();
   dir = await tempDir('read-ahead-extent');
   t = dir.path;
   await writeFile(join(t, 'a.conf'), 'a\n');

@@ -3,17 +3,17 @@
  * connection per host (postgres/connection-pool.ts), as a run does, not one connection and socket bridge
  * per query. Each query still runs in its own read-only transaction; close() ends the connections.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { Redactor } from '../../src/core/redact.js';
 import { openStatusContext } from '../../src/status/context.js';
+import { fileTempDir } from '../support/temp-dirs.js';
 
 describe('pgplay status connections', () => {
   it('one connection per host for every query of the checks, each query read-only, all closed at the end', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pgplay-status-conn-'));
+    const dir = fileTempDir('status-conn');
     const inventoryFile = join(dir, 'inventory.yml');
     await writeFile(
       inventoryFile,
