@@ -21,7 +21,7 @@
 import type { Client } from 'pg';
 import type { Host } from '../model/inventory.js';
 import { leaseBroken } from './connection-pool.js';
-import { factsArgv, factsQuery, serverQueryLines, type FactsSections } from './facts.js';
+import { factsArgv, factsQuery, firstValues, serverQueryLines, type FactsSections } from './facts.js';
 import { majorFromPgVersionFile } from './versions.js';
 
 /** Runs a facts script's argv as the PGDATA owner within `timeoutMs` and returns its stdout. */
@@ -72,11 +72,7 @@ function backendPidOf(client: Client): number | undefined {
 
 /** The script's output with the server's lines added from the query over `client`; undefined when the script must read them itself. */
 async function withQuery(out: string, pgdata: string, client: Client, backendPid: number | undefined, timeLeftMs: number): Promise<string | undefined> {
-  const kv = new Map<string, string>();
-  for (const line of out.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0 && !kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
-  }
+  const kv = firstValues(out.split('\n'));
   if (kv.get('end') !== '1') return undefined;
   // A server that is not running: the script has read pg_control itself; nothing to ask.
   if (kv.get('running') !== '1') return out;

@@ -307,12 +307,12 @@ export function serverQueryLines(rows: readonly string[], pgdata: string, pgdata
   }
   if (!pgdataReal || (served !== pgdata && served !== pgdataReal)) return undefined;
   // The script read no pg_control (CONTROL_READ): without all of it from the server, it must.
-  if (!lines.some((l) => l.startsWith('sql.version_num=')) || CONTROL_SQL.some((_, i) => !control.some((l) => l.startsWith(`${CONTROL_KEYS[i]}=`)))) return undefined;
+  if (!lines.some((l) => l.startsWith('sql.version_num=')) || CONTROL_KEYS.some((k) => !control.some((l) => l.startsWith(`${k}=`)))) return undefined;
   return [...lines, `data_directory_real=${pgdataReal}`, ...control];
 }
 
-/** The lines CONTROL_SQL's rows become, in its order. */
-const CONTROL_KEYS = ['control.system_identifier', 'control.state', 'control.timeline'];
+/** The keys of the lines CONTROL_SQL's rows become (`sqlcontrol.state=` is printed as `control.state=`). */
+const CONTROL_KEYS = CONTROL_SQL.map((sql) => /'sql(control\.[a-z_]+)='/.exec(sql)![1]!);
 
 /** argv that runs the facts script; pass `become: host.postgres.osUser` (or the connection's become). */
 export function factsArgv(host: Host, sections: FactsSections = {}): string[] {
@@ -349,6 +349,22 @@ function bindirFacts(pgCtl: boolean, version: string | undefined): NonNullable<H
   return out;
 }
 
+/** A replication client's line: the one key printed once per row (pg_stat_replication). */
+const CLIENT_PREFIX = 'sql.client=';
+
+/**
+ * The script's `key=value` lines as a map, each key's first value: the first source printed wins (the
+ * server's own answer before pg_control's, for instance). Lines without a key are skipped.
+ */
+export function firstValues(lines: readonly string[]): Map<string, string> {
+  const kv = new Map<string, string>();
+  for (const line of lines) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return kv;
+}
+
 export function parseFacts(stdout: string): HostFacts {
   const lines = stdout.split('\n');
   const start = lines.findIndex((l) => l.trim() === FACTS_HEADER);
@@ -356,19 +372,13 @@ export function parseFacts(stdout: string): HostFacts {
     const shown = stdout.trim().split('\n').slice(0, 3).join(' | ');
     return unknownFacts(`the facts script printed no "${FACTS_HEADER}" header${shown ? `: ${shown}` : ''}`);
   }
-  const kv = new Map<string, string>();
+  const body = lines.slice(start + 1);
+  const kv = firstValues(body);
   const clients: ReplicationClient[] = [];
-  for (const line of lines.slice(start + 1)) {
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    const key = line.slice(0, eq);
-    const value = line.slice(eq + 1);
-    if (key === 'sql.client') {
-      const c = parseClient(value);
-      if (c) clients.push(c);
-    } else if (!kv.has(key)) {
-      kv.set(key, value);
-    }
+  for (const line of body) {
+    if (!line.startsWith(CLIENT_PREFIX)) continue;
+    const c = parseClient(line.slice(CLIENT_PREFIX.length));
+    if (c) clients.push(c);
   }
 
   const errors: string[] = [];

@@ -21,6 +21,7 @@ import { labInventoryFile } from '../../src/lab/state.js';
 import { createTransport } from '../../src/transports/index.js';
 import type { Transport } from '../../src/transports/types.js';
 import { createLab, labUp, PLAYBOOKS, waitGone, type TestLab } from './lab-helpers.js';
+import { parentPid } from '../support/processes.js';
 
 const BASE = 21400;
 let lab: TestLab;
@@ -54,10 +55,8 @@ async function helperPids(): Promise<number[]> {
 /** Whether `pid` is a child of this process, or a child's child (runuser, then the helper's perl). */
 async function descendsFromThisProcess(pid: number): Promise<boolean> {
   for (let p = pid, hops = 0; p > 1 && hops < 16; hops++) {
-    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ")" ends it.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!ppid) return false;
+    const ppid = await parentPid(p);
+    if (ppid === undefined) return false;
     if (ppid === process.pid) return true;
     p = ppid;
   }

@@ -14,7 +14,7 @@ import { execaSync } from 'execa';
 import { LocalTransport } from '../../src/transports/local.js';
 import type { Transport } from '../../src/transports/types.js';
 import { gatherFacts } from '../../src/engine/facts.js';
-import { factsArgv, parseFacts } from '../../src/postgres/facts.js';
+import { factsArgv, firstValues, parseFacts } from '../../src/postgres/facts.js';
 import { parseControl } from '../../src/postgres/identity.js';
 import { PG_CTL_STATUS_FUNCTION } from '../../src/postgres/pg-ctl-status.js';
 import type { FactArea } from '../../src/model/facts.js';
@@ -305,11 +305,7 @@ async function factsOutput(host: Host, sections: Parameters<typeof factsArgv>[1]
 }
 
 function lookup(stdout: string): (key: string) => string | undefined {
-  const kv = new Map<string, string>();
-  for (const line of stdout.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0 && !kv.has(line.slice(0, eq))) kv.set(line.slice(0, eq), line.slice(eq + 1));
-  }
+  const kv = firstValues(stdout.split('\n'));
   return (key) => kv.get(key);
 }
 

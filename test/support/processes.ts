@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 /**
  * Whether a process group still has a live member. A test that wants to know that a command was
@@ -16,12 +17,24 @@ export function groupMembers(pgid: number): number[] {
     } catch {
       continue; // exited while we looked
     }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [state, , pgrp] = afterComm(stat);
     // A zombie is dead; it lingers only until its (re)parent reaps it.
     if (Number(pgrp) === pgid && state !== 'Z') members.push(Number(entry));
   }
   return members;
+}
+
+/** The fields of a /proc/<pid>/stat line after the command name: state, ppid, pgrp, ... */
+function afterComm(stat: string): string[] {
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The parent of a process, or undefined once it is gone. */
+export async function parentPid(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const ppid = Number(afterComm(stat)[1]);
+  return stat && ppid > 0 ? ppid : undefined;
 }
 
 /** Resolves once no live process remains in any of the groups; rejects naming the survivors after timeoutMs. */
