@@ -6,7 +6,7 @@ import { playbookDocument } from '../schema/documents.js';
 import { importActionsFor, type ActionList } from './action-catalog.js';
 import { checkModeErrors } from './check-mode.js';
 import { validByParts } from './playbook-fast-check.js';
-import { reportErrors } from './report-declaration.js';
+import { reportErrors, reportRegisters } from './report-declaration.js';
 import { checkActionKeys, checkPlaybook, handlerIncludes } from './semantic.js';
 import { textSha256, type ParseCache } from './parse-cache.js';
 import { loadYamlFileCached, sortErrors, type LoadedDocument } from './yaml.js';
@@ -29,8 +29,11 @@ export interface LoadedPlaybook {
   doc: LoadedDocument<Playbook>;
 }
 
-/** Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors. */
-export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions, schemaPassed = false): PgplayError[] {
+/**
+ * Shape errors (schema and the one-action rule), or, once the shape is right, meaning errors.
+ * `reportNames`: what reportRegisters read for this document (the names its declared report may use).
+ */
+export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions, reportNames: readonly string[], schemaPassed = false): PgplayError[] {
   const names = options.actions.map((a) => a.name);
   // Not the schema itself: it is only built when the build generated no validator for it.
   const schema = playbookDocument(options.actions, { hostsOptional: options.included ?? false });
@@ -43,7 +46,7 @@ export function playbookErrors(doc: LoadedDocument, options: PlaybookLoadOptions
   const shape = [...schemaErrors, ...misplaced, ...checkActionKeys(doc, names)];
   if (shape.length) return sortErrors(shape);
   const playbook = doc as LoadedDocument<Playbook>;
-  return sortErrors([...checkPlaybook(playbook, options), ...reportErrors(playbook), ...(options.check ? checkModeErrors(doc, options.actions) : [])]);
+  return sortErrors([...checkPlaybook(playbook, options), ...reportErrors(playbook, reportNames), ...(options.check ? checkModeErrors(doc, options.actions) : [])]);
 }
 
 /**
@@ -74,7 +77,8 @@ export async function loadPlaybook(file: string, options: PlaybookLoadOptions): 
   const { doc } = load;
   await importActionsFor(doc, options.actions, options);
   const schemaCheck = schemaCheckName(options);
-  const errors = playbookErrors(doc, options, load.passed.has(schemaCheck));
+  const reportNames = await reportRegisters(doc, async (include) => (await loadYamlFileCached(include, options.cache)).doc.data);
+  const errors = playbookErrors(doc, options, reportNames, load.passed.has(schemaCheck));
   if (errors.length) throw new PgplayErrors(errors);
   await load.remember(schemaCheck);
   return { playbook: doc.data, doc };

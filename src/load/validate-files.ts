@@ -3,6 +3,7 @@ import type { Inventory } from '../model/inventory.js';
 import { importActionsFor, type ActionList } from './action-catalog.js';
 import { inventoryErrors } from './inventory.js';
 import { playbookErrors } from './playbook.js';
+import { reportRegisters } from './report-declaration.js';
 import { loadYamlFile, type LoadedDocument } from './yaml.js';
 
 export type FileKind = 'playbook' | 'inventory';
@@ -71,7 +72,8 @@ export async function validateFiles(given: ReadonlyArray<string>, options: Valid
   for (const { file, doc, kind } of docs) {
     if (kind !== 'playbook') continue;
     await importActionsFor(doc, options.actions);
-    perFile.set(file, playbookErrors(doc, { actions: options.actions, inventory, templateDirs: options.templateDirs }));
+    const reportNames = await reportRegisters(doc, async (include) => (await loadYamlFile(include)).data);
+    perFile.set(file, playbookErrors(doc, { actions: options.actions, inventory, templateDirs: options.templateDirs }, reportNames));
   }
 
   const errors: PgplayError[] = [];

@@ -11,9 +11,9 @@
  * - first query: from there to the first query answered by the promoted copy.
  * When the log's time cannot be read, recovery runs to the first query and first query is unknown.
  */
-import { readFileSync } from 'node:fs';
-import { yamlLib } from '../load/yaml-lib.js';
 import { parseDuration } from '../core/duration.js';
+import type { ParseCache } from '../load/parse-cache.js';
+import { loadYamlFileCached } from '../load/yaml.js';
 import type { RunEvent } from '../engine/events.js';
 import type { JournalRun } from '../journal/reader.js';
 import { parseLsn } from '../postgres/recovery-target.js';
@@ -129,18 +129,31 @@ export function targetWord(t: DrillTarget): string {
   return t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED';
 }
 
+/** The inventory's `drills:` settings a drill report is judged by. */
+export interface InventoryDrillSettings {
+  rto?: { text: string; ms: number };
+  rpo?: { text: string; ms: number };
+  /** drills.rtoRegression as a fraction (the inventory gives a percent). */
+  rtoRegression?: number;
+}
+
 /**
- * The inventory's drills.rto and drills.rpo, read from the file the run used (the run validated them);
- * anything unreadable now (moved, edited since) gives no target rather than a wrong one.
+ * The inventory's drills.rto, drills.rpo and drills.rtoRegression, read from the file the run used (the
+ * run validated them) through the state directory's parse cache (`cache`), where the run left that text's
+ * data: three keys are not worth loading the YAML library and parsing the file again after every drill.
+ * Anything unreadable now (moved, edited since) gives no setting rather than a wrong one.
  */
-export function inventoryTargets(inventoryFile: string): { rto?: { text: string; ms: number }; rpo?: { text: string; ms: number } } {
-  const out: { rto?: { text: string; ms: number }; rpo?: { text: string; ms: number } } = {};
+export async function inventoryDrillSettings(inventoryFile: string, cache: ParseCache | undefined): Promise<InventoryDrillSettings> {
+  const out: InventoryDrillSettings = {};
   try {
-    const doc = yamlLib().parse(readFileSync(inventoryFile, 'utf8')) as { drills?: { rto?: unknown; rpo?: unknown } } | null;
+    const { doc } = await loadYamlFileCached<{ drills?: { rto?: unknown; rpo?: unknown; rtoRegression?: unknown } } | null>(inventoryFile, cache);
+    const drills = doc.data?.drills;
     for (const key of ['rto', 'rpo'] as const) {
-      const v = doc?.drills?.[key];
+      const v = drills?.[key];
       if (typeof v === 'string' || typeof v === 'number') out[key] = { text: String(v), ms: parseDuration(v, `drills.${key}`) };
     }
+    const pct = drills?.rtoRegression;
+    if (typeof pct === 'number' && pct >= 0) out.rtoRegression = pct / 100;
   } catch {
     return {};
   }

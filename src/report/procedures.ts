@@ -7,30 +7,16 @@
  * (redacted).
  */
 import { findRun, type JournalRun } from '../journal/reader.js';
+import { parseCacheIn } from '../load/parse-cache.js';
+import { BUILD_STAMP } from '../schema/build-stamp.js';
 import type { PromotionReportOutputs } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
-import { readFileSync } from 'node:fs';
-import { yamlLib } from '../load/yaml-lib.js';
 import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
 import { drillReportPaths, writeDrillReport } from './drill-files.js';
-import { drillTargets, inventoryTargets } from './drill-measures.js';
+import { drillTargets, inventoryDrillSettings } from './drill-measures.js';
 import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
 import { buildRestoreReport, formatRestoreReport, restoreReportPaths, restoreTopologyChange, writeRestoreReport, type RestoreReport } from './restore.js';
 import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinReport } from './rejoin.js';
-
-/**
- * The inventory's drills.rtoRegression (percent), read from the file the run used; the run validated it,
- * so anything unreadable now (moved, edited since) falls back to the default.
- */
-function rtoRegressionOf(inventory: string): number {
-  try {
-    const doc = yamlLib().parse(readFileSync(inventory, 'utf8')) as { drills?: { rtoRegression?: unknown } } | null;
-    const pct = doc?.drills?.rtoRegression;
-    return typeof pct === 'number' && pct >= 0 ? pct / 100 : DEFAULT_RTO_REGRESSION;
-  } catch {
-    return DEFAULT_RTO_REGRESSION;
-  }
-}
 
 export interface ProcedureReports {
   drill?: { report: DrillReport; json: string; text: string; markdown: string; junit: string; html: string };
@@ -136,8 +122,9 @@ export async function procedureReports(request: {
     const report = buildDrillReport(run, declared.outputs);
     if (report) {
       const earlier = listDrills(request.stateDir, report.run.cluster);
-      report.trend = drillTrend(report, earlier, rtoRegressionOf(run.header.inventory));
-      report.targets = drillTargets(inventoryTargets(run.header.inventory), report.rto.ms, report.rpo);
+      const settings = await inventoryDrillSettings(run.header.inventory, parseCacheIn(request.stateDir, BUILD_STAMP));
+      report.trend = drillTrend(report, earlier, settings.rtoRegression ?? DEFAULT_RTO_REGRESSION);
+      report.targets = drillTargets(settings, report.rto.ms, report.rpo);
       const history = [...earlier.filter((d) => d.run.id !== report.run.id), report].map(summarize);
       // The stored copy (history, evidence) always; the --report files besides, when asked for.
       const stored = drillReportPaths(request.stateDir, request.runId);

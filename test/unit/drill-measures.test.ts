@@ -5,9 +5,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { loadInventory } from '../../src/load/inventory.js';
+import { parseCacheIn } from '../../src/load/parse-cache.js';
+import { yamlParseCount } from '../../src/load/yaml.js';
+import { yamlLib } from '../../src/load/yaml-lib.js';
 import { drillEvidence } from '../../src/report/drill-evidence.js';
-import { drillTargets, inventoryTargets, logTime, rpoOf } from '../../src/report/drill-measures.js';
+import { drillTargets, inventoryDrillSettings, logTime, rpoOf } from '../../src/report/drill-measures.js';
 import type { DrillReport } from '../../src/report/drill.js';
 import { formatDrillJunit } from '../../src/report/drill-junit.js';
 import { compareCounts } from '../../src/postgres/data-checks.js';
@@ -42,12 +46,24 @@ describe('targets', () => {
     expect(t).toEqual({ rto: { target: '15m', target_ms: 900_000, measured_ms: 120_000, met: true }, rpo: { target: '1m', target_ms: 60_000, measured_ms: 90_000, met: false } });
     expect(drillTargets({ rto: { text: '15m', ms: 900_000 } }, null, rpo)).toEqual({ rto: { target: '15m', target_ms: 900_000, measured_ms: null, met: null }, rpo: null });
   });
-  it('come from the inventory the run used', async () => {
+  it('come from the inventory the run used, through the parse cache the run filled: no YAML parsed again', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgplay-targets-'));
     try {
-      await writeFile(join(dir, 'inv.yml'), 'cluster: c\ndrills: { rto: 15m, rpo: 90s }\n');
-      expect(inventoryTargets(join(dir, 'inv.yml'))).toEqual({ rto: { text: '15m', ms: 900_000 }, rpo: { text: '90s', ms: 90_000 } });
-      expect(inventoryTargets(join(dir, 'gone.yml'))).toEqual({});
+      const file = join(dir, 'inv.yml');
+      await writeFile(file, 'cluster: c\npostgres: { version: 16 }\nhosts:\n  db1: { address: 10.0.0.1, role: primary, pgdata: /var/lib/postgresql/16/main }\ndrills: { rto: 15m, rpo: 90s, rtoRegression: 50 }\n');
+      const cache = parseCacheIn(join(dir, 'state'), 'test-build');
+      await loadInventory(file, cache);
+      const bare = vi.spyOn(yamlLib(), 'parse');
+      const parsed = yamlParseCount();
+      try {
+        expect(await inventoryDrillSettings(file, cache)).toEqual({ rto: { text: '15m', ms: 900_000 }, rpo: { text: '90s', ms: 90_000 }, rtoRegression: 0.5 });
+        expect(yamlParseCount() - parsed + bare.mock.calls.length).toBe(0);
+      } finally {
+        bare.mockRestore();
+      }
+      // Without the cache's entry the file is read all the same; a file gone since gives no setting.
+      expect(await inventoryDrillSettings(file, undefined)).toEqual({ rto: { text: '15m', ms: 900_000 }, rpo: { text: '90s', ms: 90_000 }, rtoRegression: 0.5 });
+      expect(await inventoryDrillSettings(join(dir, 'gone.yml'), cache)).toEqual({});
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -84,7 +84,7 @@ describe('unreachable: tolerate', () => {
 describe('unreachable in a playbook', () => {
   const FILE = join(import.meta.dirname, '..', 'fixtures', 'valid', 'nightly-backup.yml');
   const check = (text: string) =>
-    playbookErrors(parseYaml(text, FILE), { actions: fakeActions }).map((e) => e.format().replace(FILE, basename(FILE)).split('\n')[0]);
+    playbookErrors(parseYaml(text, FILE), { actions: fakeActions }, []).map((e) => e.format().replace(FILE, basename(FILE)).split('\n')[0]);
 
   it('takes fail or tolerate on a step, and nothing else', () => {
     const step = (value: string) => `name: p\nsteps:\n  - id: s\n    hosts: primary\n    unreachable: ${value}\n    command: { argv: ['true'] }\n`;

@@ -6,12 +6,13 @@
 import { chmod, copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PgplayErrors } from '../../src/core/errors.js';
 import { loadInventory } from '../../src/load/inventory.js';
 import { parseCacheIn, readCachedParse, type ParseCache } from '../../src/load/parse-cache.js';
 import { loadPlaybook } from '../../src/load/playbook.js';
 import { yamlParseCount } from '../../src/load/yaml.js';
+import { yamlLib } from '../../src/load/yaml-lib.js';
 import { fakeActions } from '../fixtures/fake-actions.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'valid');
@@ -32,11 +33,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Parses done by the YAML library during `load`. */
+/** Parses done by the YAML library during `load`: of documents (parseYaml), and of bare values (the library's own parse). */
 async function parses(load: () => Promise<unknown>): Promise<number> {
+  const bare = vi.spyOn(yamlLib(), 'parse');
   const before = yamlParseCount();
-  await load();
-  return yamlParseCount() - before;
+  try {
+    await load();
+    return yamlParseCount() - before + bare.mock.calls.length;
+  } finally {
+    bare.mockRestore();
+  }
 }
 
 async function failure(load: () => Promise<unknown>): Promise<string[]> {
@@ -72,6 +78,24 @@ describe('the parse cache of the user files', () => {
     await loadPlaybook(playbookFile, { actions: fakeActions, inventory, cache, included: true });
     const both = await readCachedParse(cache, playbookFile, await readFile(playbookFile, 'utf8'));
     expect([...both!.passed].map((p) => p.replace(/:.*/, ''))).toEqual(['included-playbook', 'playbook']);
+  });
+
+  it('a playbook that declares a report reads the playbooks it includes through the cache as well', async () => {
+    const inventory = (await loadInventory(inventoryFile)).inventory;
+    const included = join(dir, 'registering.yml');
+    await writeFile(included, ['name: registering', 'steps:', '  - id: promote-ish', '    command: { argv: ["true"] }', '    register: promotion', ''].join('\n'));
+    const declaring = join(dir, 'declares-report.yml');
+    const text = ['name: declares-report', 'report:', '  kind: promotion', '  outputs: { promoted: promotion }', 'steps:', '  - id: inc', '    hosts: db1', '    include: { playbook: registering.yml }', ''].join('\n');
+    await writeFile(declaring, text);
+    // A run loads both, the include when its step comes; from then on the cache knows them.
+    await loadPlaybook(declaring, { actions: fakeActions, inventory, cache });
+    await loadPlaybook(included, { actions: fakeActions, inventory, cache, included: true });
+    expect(await parses(() => loadPlaybook(declaring, { actions: fakeActions, inventory, cache }))).toBe(0);
+    // The names still come from the include: a misspelt one is refused, the include's name offered.
+    await writeFile(declaring, text.replace('promoted: promotion', 'promoted: promoton'));
+    expect((await failure(() => loadPlaybook(declaring, { actions: fakeActions, inventory, cache }))).join('\n')).toMatch(
+      /declares-report\.yml:4:\d+: report output promoted: no step registers "promoton"; did you mean "promotion"\?/,
+    );
   });
 
   it('a changed file is parsed and validated again, and its entry replaced', async () => {

@@ -251,12 +251,12 @@ describe('schema', () => {
   it('a playbook with a wrong backup type fails validation at the value\'s position', () => {
     const file = '/tmp/pgbackrest-schema-test.yml';
     const text = ['name: t', 'steps:', '  - id: b', '    hosts: all', '    pgbackrest: { command: backup, type: time }', ''].join('\n');
-    const errors = playbookErrors(parseYaml(text, file), { actions: [pgbackrestAction] });
+    const errors = playbookErrors(parseYaml(text, file), { actions: [pgbackrestAction] }, []);
     expect(errors.length).toBeGreaterThan(0);
     const shown = errors.map((e) => e.format().replace(file, basename(file)));
     expect(shown.some((s) => s.startsWith('pgbackrest-schema-test.yml:5:') && /full, diff, incr/.test(s))).toBe(true);
     const ok = ['name: t', 'steps:', '  - id: b', '    hosts: all', '    pgbackrest: { command: backup, type: "{{params.type}}" }', ''].join('\n');
-    expect(playbookErrors(parseYaml(ok, file), { actions: [pgbackrestAction] })).toEqual([]);
+    expect(playbookErrors(parseYaml(ok, file), { actions: [pgbackrestAction] }, [])).toEqual([]);
   });
 });
 

@@ -23,7 +23,7 @@ function shown(errors: PgplayError[]): string[] {
 
 /** Checks text as if it were the playbook file beside the valid fixture (so its templates/ dir is found). */
 function check(text: string, withInventory = true): string[] {
-  return shown(playbookErrors(parseYaml(text, VALID_FILE), { actions: fakeActions, inventory: withInventory ? inventory : undefined }));
+  return shown(playbookErrors(parseYaml(text, VALID_FILE), { actions: fakeActions, inventory: withInventory ? inventory : undefined }, []));
 }
 
 function edit(from: string, to: string): string {
@@ -261,7 +261,7 @@ describe('fixtures with many defects report all of them, sorted by position', ()
 
   test('an include must name an existing playbook, relative to the including one', () => {
     const text = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    include: { playbook: ../invalid/nope.yml }');
-    const errors = playbookErrors(parseYaml(text, VALID_FILE), { actions: fakeActions, inventory });
+    const errors = playbookErrors(parseYaml(text, VALID_FILE), { actions: fakeActions, inventory }, []);
     expect(shown(errors).map((s) => s.split('\n')[0])).toEqual([`${F}:16:26: included playbook "../invalid/nope.yml" not found (expected a playbook file, relative to this playbook)`]);
     expect(errors[0]!.hint).toBe(`looked for ${join(FIXTURES, 'invalid', 'nope.yml')}`);
     const ok = edit('    pgbackrest: { command: backup, type: "{{params.type}}" }', '    include: { playbook: ../invalid/playbook-shape.yml }');
@@ -298,8 +298,8 @@ describe('included playbooks', () => {
   test('their steps may omit hosts (inherited from the include step); top-level playbooks may not', () => {
     const text = edit('    hosts: repository\n', '');
     const doc = parseYaml(text, VALID_FILE);
-    expect(shown(playbookErrors(doc, { actions: fakeActions, inventory }))).toEqual([`${F}:13:5, step backup: missing required key "hosts"`]);
-    expect(playbookErrors(doc, { actions: fakeActions, inventory, included: true })).toEqual([]);
+    expect(shown(playbookErrors(doc, { actions: fakeActions, inventory }, []))).toEqual([`${F}:13:5, step backup: missing required key "hosts"`]);
+    expect(playbookErrors(doc, { actions: fakeActions, inventory, included: true }, [])).toEqual([]);
   });
 
   test("a valid one is checked with the playbook's own validator: the included-playbook validator is built only for the errors of one that is not valid", () => {
@@ -307,13 +307,13 @@ describe('included playbooks', () => {
     const actions = [...fakeActions];
     const included = playbookDocument(actions, { hostsOptional: true });
     const doc = parseYaml(edit('    hosts: repository\n', ''), VALID_FILE);
-    expect(playbookErrors(doc, { actions, inventory, included: true })).toEqual([]);
+    expect(playbookErrors(doc, { actions, inventory, included: true }, [])).toEqual([]);
     expect(playbookDocument(actions).isBuilt).toBe(true);
     expect(included.isBuilt).toBe(false);
     // Not valid: the errors are the included schema's, exactly as before (hosts still not required).
     const bad = parseYaml(edit('    hosts: repository\n', '    retries: many\n'), VALID_FILE);
-    expect(shown(playbookErrors(bad, { actions, inventory, included: true }))).toEqual(shown(playbookErrors(bad, { actions: fakeActions, inventory, included: true })));
-    expect(shown(playbookErrors(bad, { actions, inventory, included: true }))).toHaveLength(1);
+    expect(shown(playbookErrors(bad, { actions, inventory, included: true }, []))).toEqual(shown(playbookErrors(bad, { actions: fakeActions, inventory, included: true }, [])));
+    expect(shown(playbookErrors(bad, { actions, inventory, included: true }, []))).toHaveLength(1);
     expect(included.isBuilt).toBe(true);
   });
 });
@@ -338,7 +338,7 @@ describe('alternatives written as oneOf of required keys', () => {
 
 describe('numbers where a string was wanted', () => {
   test('a mode written without quotes gets a hint with what the user typed', () => {
-    const errors = playbookErrors(parseYaml(edit('mode: "0600"', 'mode: 0600'), VALID_FILE), { actions: fakeActions, inventory });
+    const errors = playbookErrors(parseYaml(edit('mode: "0600"', 'mode: 0600'), VALID_FILE), { actions: fakeActions, inventory }, []);
     expect(shown(errors)).toEqual([
       `${F}:11:93, step archiving: invalid value 600 for "mode" (expected a string matching /^0?[0-7]{3}$/)\n  hint: quote it to keep it a string: "0600"`,
     ]);
