@@ -22,7 +22,11 @@ export class EarlyConnections {
     private readonly create: (host: Host, hosts: Record<string, Host>, resolveSecret: (ref: unknown) => Promise<string | undefined>) => Transport,
   ) {}
 
-  /** Starts the handshake of every host it may: called with the inventory once its secrets are resolved. */
+  /**
+   * Starts the handshake of every host it may: called with the inventory once its secrets are resolved.
+   * Returns once each has started (its transport's module loaded, its helper spawned or its socket
+   * opening), not when they are done: the run loads the rest of its modules after that, while they go on.
+   */
   async start(inventory: Inventory, resolveSecret: (ref: unknown) => Promise<string | undefined>): Promise<void> {
     let hosts: Record<string, Host>;
     try {
@@ -32,16 +36,18 @@ export class EarlyConnections {
     }
     // A local run loads nothing of SSH's.
     const ssh = Object.values(hosts).some((h) => h.connection.transport === 'ssh') ? await import('../transports/ssh/host-key.js') : undefined;
+    const starting: Array<void | Promise<void>> = [];
     for (const host of Object.values(hosts)) {
       if (host.connection.transport === 'ssh' && ssh?.hostKeyPolicy(host.connection).acceptNew) continue;
       try {
         const transport = this.create(host, hosts, resolveSecret);
         this.open.set(host.name, transport);
-        transport.preconnect?.();
+        starting.push(transport.preconnect?.());
       } catch {
         // A connection the run cannot describe (a jump host it does not know) fails at its first use.
       }
     }
+    await Promise.all(starting);
   }
 
   /** Whether the host's connection was started here and is not yet handed over (the run need not start it again). */

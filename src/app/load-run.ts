@@ -3,21 +3,18 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { shippedActions as actions } from '../actions/registry.js';
 import { PgplayError } from '../core/errors.js';
-import { Redactor } from '../core/redact.js';
+import type { Redactor } from '../core/redact.js';
 import { checkSecretValue, locateSecretRefs } from '../engine/secret-checks.js';
-import { createSecretResolver } from '../engine/secrets.js';
 import { checkSelection, hasStep } from '../engine/selection.js';
-import { gitInfo } from '../journal/git.js';
+import type { gitInfo } from '../journal/git.js';
 import { loadResume, type ResumeState } from '../journal/resume.js';
 import { resolveHosts } from '../load/hosts.js';
-import { loadInventory } from '../load/inventory.js';
-import { parseCacheIn } from '../load/parse-cache.js';
 import { resolveParams } from '../load/params.js';
 import { loadPlaybook } from '../load/playbook.js';
 import type { Host, Inventory } from '../model/inventory.js';
-import { BUILD_STAMP } from '../schema/build-stamp.js';
 import type { Playbook } from '../model/playbook.js';
 import type { RunRequest } from './request.js';
+import type { RunInventory } from './run-inventory.js';
 
 /** Everything a run needs from its files, checked: nothing here touches a host. */
 export interface LoadedRun {
@@ -47,25 +44,12 @@ export interface LoadedRun {
 }
 
 /**
- * Loads and checks every input of a run, exit 2 before touching any host: the inventory and every
- * secret it references, the playbook and its secrets, the run it resumes, the params, --from, --tags
+ * Loads and checks the rest of a run's inputs, once its inventory is read (run-inventory.ts), exit 2
+ * before touching any host: the playbook and its secrets, the run it resumes, the params, --from, --tags
  * and --limit (against the includes too).
  */
-export async function loadRun(request: RunRequest): Promise<LoadedRun> {
-  const playbookFile = resolve(request.playbookFile);
-  const inventoryFile = resolve(request.inventoryFile);
-  // git runs as a child process: started now, it is done by the time the journal is opened.
-  const git = request.stateDir ? gitInfo(playbookFile) : undefined;
-  // Unchanged files are neither parsed nor validated again (load/parse-cache.ts); a run without a state directory keeps no cache.
-  const cache = request.stateDir ? parseCacheIn(request.stateDir, BUILD_STAMP) : undefined;
-  const { inventory } = await loadInventory(inventoryFile, cache);
-  const redactor = request.redactor ?? new Redactor();
-  const resolveSecret = createSecretResolver(redactor, request.env);
-  // Resolve every secret the inventory references first: a missing one fails before any host is
-  // touched, and each value is known to the redactor before any message (even a usage error) can quote it.
-  // Each is also checked (no line break, not empty): exit 2 before any step, never at the step using it.
-  for (const located of locateSecretRefs(inventory)) checkSecretValue(`inventory ${inventoryFile}:`, located, await resolveSecret(located.ref));
-  await request.onInventory?.(inventory, resolveSecret);
+export async function loadRun(request: RunRequest, read: RunInventory): Promise<LoadedRun> {
+  const { playbookFile, inventoryFile, inventory, cache, git, redactor, resolveSecret } = read;
   const { playbook, doc: playbookDoc } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check, cache });
   for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
     for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${playbookFile}: step`, located, await resolveSecret(located.ref));

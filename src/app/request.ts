@@ -2,7 +2,7 @@ import type { Redactor } from '../core/redact.js';
 import type { RunEvent } from '../engine/events.js';
 import type { ShellExportRecorder } from '../engine/shell-export.js';
 import type { FactArea, HostFacts } from '../model/facts.js';
-import type { Host, Inventory } from '../model/inventory.js';
+import type { Host } from '../model/inventory.js';
 import type { Transport } from '../transports/types.js';
 
 /** What runs a playbook: the CLI's options, the lab's, or a test's (which may substitute transports and facts). */
@@ -43,8 +43,6 @@ export interface RunRequest {
   warn?(message: string): void;
   onEvent(event: RunEvent): void;
   ask?(question: string): Promise<boolean>;
-  /** Called once the inventory is read and its secrets resolved, before the playbook is loaded (early-connect.ts). */
-  onInventory?(inventory: Inventory, resolveSecret: (ref: unknown) => Promise<string | undefined>): Promise<void>;
   /** Tests substitute transports (e.g. the fake one) and fact gathering. */
   createTransport?(host: Host): Transport;
   gatherFacts?(host: Host, transport: Transport, areas?: readonly FactArea[]): Promise<HostFacts>;

@@ -1,130 +1,34 @@
-import { randomBytes } from 'node:crypto';
-import { parseDuration } from '../core/duration.js';
-import type { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
-import { DEFAULT_GRACE_MS, graceController } from '../engine/grace.js';
-import type { RunEvent } from '../engine/events.js';
-import { RunContext, type EngineOptions } from '../engine/run-context.js';
-import { executeRun, type RunOutcome } from '../engine/run.js';
-import { involvedHosts, startRun } from '../engine/start.js';
-import { toPgplayError } from '../engine/step.js';
-import { selectHosts } from '../load/hosts.js';
+import type { RunOutcome } from '../engine/run.js';
 import { createTransport } from '../transports/index.js';
-import { engineDeps } from './engine-deps.js';
-import { openJournal, type RunJournal } from './journal.js';
 import { EarlyConnections } from './early-connect.js';
-import { loadRun, type LoadedRun } from './load-run.js';
 import type { RunRequest } from './request.js';
+import { readRunInventory, type RunInventory } from './run-inventory.js';
 
 export type { RunRequest };
-
-export function newRunId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-  return `${stamp}-${randomBytes(3).toString('hex')}`;
-}
 
 /**
  * The composition root of a run: loads and validates everything (exit 2 before touching any host),
  * gives the engine its collaborators, opens the journal and takes the locks, then lets the engine
  * gather facts and run; whatever happens, releases the locks, closes the transports and ends the journal.
+ *
+ * In two parts, so that the connections start as early as they can: this module reads the inventory
+ * and starts them, importing little; the rest (run-from-inventory.ts: the playbook's loaders, the engine)
+ * is imported after that, while the SSH handshakes and the local command helpers start.
  */
 export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
   // The handshakes start once the inventory is read; the transports are the run's (or closed on a refusal).
   const early = new EarlyConnections(request.createTransport ?? ((host, hosts, resolveSecret) => createTransport(host, { hosts, resolveSecret })));
   const connectEarly = request.limit === undefined && request.resume === undefined;
-  let loaded: LoadedRun;
-  let defaultTimeoutMs: number;
+  let read: RunInventory;
+  let rest: typeof import('./run-from-inventory.js');
   try {
-    loaded = await loadRun(connectEarly ? { ...request, onInventory: (inventory, resolveSecret) => early.start(inventory, resolveSecret) } : request);
-    defaultTimeoutMs = parseDuration(request.timeout ?? '1h', '--timeout');
+    read = await readRunInventory(request);
+    if (connectEarly) await early.start(read.inventory, read.resolveSecret);
+    rest = await import('./run-from-inventory.js');
   } catch (e) {
     await early.close();
     throw e;
   }
-  const { redactor, warn, resume } = loaded;
-  const options: EngineOptions = {
-    check: request.check,
-    diff: request.diff,
-    forks: request.forks ?? 10,
-    yes: request.yes ?? false,
-    limit: loaded.limit,
-    tags: loaded.tags,
-    from: loaded.from,
-    defaultTimeoutMs,
-    alreadyDone: request.alreadyDone,
-    startedAt: request.startedAt,
-  };
-  const runId = request.runId ?? newRunId();
-  const interrupt = request.signal ?? new AbortController().signal;
-  const grace = graceController(interrupt, request.graceMs ?? DEFAULT_GRACE_MS);
-  const journal: RunJournal = {};
-  // Events from before the journal is open (a host key added by a connection opened early) go in once it is.
-  const beforeJournal: RunEvent[] = [];
-  // A key trusted on first use must never pass unnoticed: the human output shows no log events
-  // unless --verbose, so the notice goes to stderr as well as into the events.
-  const notice = (name: string, line: string) => {
-    run.emitLog('connect', name, line);
-    warn(`${name}: ${line}`);
-  };
-  const run = new RunContext(
-    runId,
-    loaded.playbook,
-    loaded.playbookFile,
-    loaded.playbookDir,
-    loaded.inventory,
-    loaded.inventoryFile,
-    loaded.hosts,
-    loaded.params,
-    {},
-    options,
-    engineDeps(request, loaded, notice, (name) => early.take(name)),
-    redactor,
-    grace.signal,
-    (event) => {
-      if (journal.recorder) journal.recorder.event(event);
-      else beforeJournal.push(event);
-      request.onEvent(event);
-    },
-  );
-  run.shellExport = request.shellExport;
-  const release = async () => {
-    grace.dispose();
-    await journal.hostLocks?.release();
-    await Promise.all([run.closeTransports(), early.close()]);
-  };
-
-  // Every host's SSH handshake (or local command helper) starts now, beside the locks and the journal,
-  // unless it started once the inventory was read: the facts need them all.
-  for (const name of involvedHosts(run)) if (!early.holds(name)) run.transportFor(name).preconnect?.();
-  try {
-    await openJournal(request, loaded, run, journal);
-  } catch (e) {
-    await release();
-    throw e;
-  }
-  for (const event of beforeJournal.splice(0)) journal.recorder?.event(event);
-  if (resume) {
-    warn(`resuming run ${resume.fromRunId}: ${resume.done.size} step/host pair${resume.done.size === 1 ? '' : 's'} already done will be skipped`);
-    if (resume.playbookChanged) warn(`${loaded.playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
-  }
-  let error: PgplayError | undefined;
-  try {
-    const select = (pattern: string | string[]) => selectHosts(pattern, loaded.hosts);
-    await startRun(run, select, grace.signal);
-    const outcome = await executeRun(run, select, {
-      interrupt,
-      prior: resume?.done,
-      resumedFrom: resume?.fromRunId,
-      onRegistered:
-        journal.recorder &&
-        ((step, host, handler, name, value, index) => journal.recorder!.registered(step, host, handler, name, redactor.redactValue(value), index)),
-    });
-    return { ...outcome, runId, redactor };
-  } catch (e) {
-    error = toPgplayError(e);
-    throw e;
-  } finally {
-    await release();
-    journal.recorder?.finish(error, (value) => redactor.redactValue(value));
-  }
+  return rest.runFromInventory(request, read, early);
 }

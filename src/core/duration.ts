@@ -30,3 +30,10 @@ function badDuration(text: string, what: string): PgplayError {
     expected: 'a number of seconds or a duration such as 500ms, 30s, 5m, 2h, 1h30m',
   });
 }
+
+/** A duration for people: "850ms", "12.5s", "3.2m". */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 120_000) return `${+(ms / 1000).toFixed(1)}s`;
+  return `${+(ms / 60_000).toFixed(1)}m`;
+}

@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import { ENGINE_SERVER_READ, type Action, type ActionContext, type Outcome } from './action.js';
-import { parseDuration } from '../core/duration.js';
+import { formatMs, parseDuration } from '../core/duration.js';
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { FactArea, HostFacts } from '../model/facts.js';
@@ -251,12 +251,6 @@ async function withTimeout<T>(ms: number, parent: AbortSignal, fn: (signal: Abor
     clearTimeout(timer);
     parent.removeEventListener('abort', onParentAbort);
   }
-}
-
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  if (ms < 120_000) return `${+(ms / 1000).toFixed(1)}s`;
-  return `${+(ms / 60_000).toFixed(1)}m`;
 }
 
 export function toPgplayError(e: unknown): PgplayError {

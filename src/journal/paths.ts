@@ -8,5 +8,5 @@ export function journalFile(stateDir: string, runId: string): string {
   return join(runsDir(stateDir), `${runId}.jsonl`);
 }
 
-/** Run ids are timestamps with a random suffix (see newRunId); nothing else may name a journal file. */
+/** Run ids are timestamps with a random suffix (see newRunId in app/run-from-inventory.ts); nothing else may name a journal file. */
 export const RUN_ID_PATTERN = /^\d{8}T\d{6}-[0-9a-f]+$/;

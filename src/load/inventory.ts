@@ -1,22 +1,13 @@
-import { PgplayErrors, type PgplayError } from '../core/errors.js';
+import { PgplayErrors } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
-import { validateDocument } from '../schema/validate.js';
-import { inventoryDocument } from '../schema/documents.js';
 import { applyInventoryDefaults } from './defaults.js';
-import { checkInventory } from './semantic.js';
+import { checkInventory } from './inventory-semantic.js';
 import type { ParseCache } from './parse-cache.js';
 import { loadYamlFileCached, sortErrors, type LoadedDocument } from './yaml.js';
 
 export interface LoadedInventory {
   inventory: Inventory;
   doc: LoadedDocument<Inventory>;
-}
-
-/** Schema errors, or (only when the shape is right, so the checks can trust it) meaning errors. */
-export function inventoryErrors(doc: LoadedDocument): PgplayError[] {
-  const shape = validateDocument(doc, inventoryDocument());
-  if (shape.length) return shape;
-  return sortErrors(checkInventory(doc as LoadedDocument<Inventory>));
 }
 
 /** The parse cache's name for "this text has the inventory's shape" (under the build the entry names). */
@@ -30,7 +21,8 @@ const INVENTORY_SHAPE = 'inventory';
 export async function loadInventory(file: string, cache?: ParseCache): Promise<LoadedInventory> {
   const load = await loadYamlFileCached<Inventory>(file, cache);
   const { doc } = load;
-  const errors = load.passed.has(INVENTORY_SHAPE) ? sortErrors(checkInventory(doc)) : inventoryErrors(doc);
+  // The schema and its validator load only for a text not known to have passed them.
+  const errors = load.passed.has(INVENTORY_SHAPE) ? sortErrors(checkInventory(doc)) : (await import('./inventory-errors.js')).inventoryErrors(doc);
   if (errors.length) throw new PgplayErrors(errors);
   // Before the defaults below change the data: the cache keeps what the file says.
   await load.remember(INVENTORY_SHAPE);

@@ -1,7 +1,7 @@
 import { PgplayError, PgplayErrors } from '../core/errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { importActionsFor, type ActionList } from './action-catalog.js';
-import { inventoryErrors } from './inventory.js';
+import { inventoryErrors } from './inventory-errors.js';
 import { playbookErrors } from './playbook.js';
 import { reportRegisters } from './report-declaration.js';
 import { loadYamlFile, type LoadedDocument } from './yaml.js';

@@ -1,5 +1,5 @@
 import type { RecapCounts, RunEvent, StepStatus } from '../engine/events.js';
-import { formatMs } from '../engine/step.js';
+import { formatMs } from '../core/duration.js';
 
 /** Shared text pieces of the human renderers, so the TTY and plain outputs say the same things. */
 export const STATUS_LABEL: Record<StepStatus, string> = {

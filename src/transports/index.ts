@@ -52,9 +52,10 @@ class DeferredTransport implements Transport {
     return (await this.transport()).connect();
   }
 
-  preconnect(): void {
+  /** Settles once the module is loaded and the transport has started opening. */
+  async preconnect(): Promise<void> {
     // A module that fails to load fails the next call the same way (the rejected promise is kept).
-    this.transport().then(
+    await this.transport().then(
       (t) => t.preconnect?.(),
       () => undefined,
     );

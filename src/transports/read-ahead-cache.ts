@@ -167,8 +167,8 @@ export class ReadAheadTransport implements Transport {
     return this.inner.connect();
   }
 
-  preconnect(): void {
-    this.inner.preconnect?.();
+  preconnect(): void | Promise<void> {
+    return this.inner.preconnect?.();
   }
 
   close(): Promise<void> {

@@ -76,8 +76,11 @@ export interface Transport {
   /**
    * Starts opening the connection without waiting for it, so that its handshake overlaps with work that
    * comes before the host's first command. Never throws: a failure is what the next connect() reports.
+   * May return a promise that settles (never rejects) once the opening is under way, never later: a
+   * transport whose module is still loading settles when it has started (app/early-connect.ts waits for
+   * that before the run loads the rest of its modules, which would otherwise come first).
    */
-  preconnect?(): void;
+  preconnect?(): void | Promise<void>;
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
   /** Resolves null when the file does not exist. */
   readFile(path: string, options?: ReadOptions): Promise<Buffer | null>;

@@ -102,6 +102,8 @@ interface Traced {
   modules: Set<string>;
   /** The child processes the run started, in order, each as its argv (each word's first line, cut at 40 characters). */
   processes: string[];
+  /** What the run resolved and started, in order: module URLs (the bundle's files unbundled) and `process:` lines. */
+  sequence: string[];
 }
 
 /** esbuild's metafile of the bundle the bin runs (src/app/bundle-cli.ts): the modules in each of its files. */
@@ -148,7 +150,7 @@ async function traced(args: string[], options: { terminal?: boolean; stateDir?: 
   const opened = await readFile(log, 'utf8');
   const resolved = unbundled(opened);
   const processes = opened.split('\n').flatMap((line) => (line.startsWith('process:') ? [line.slice('process:'.length)] : []));
-  return { ...r, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved), processes };
+  return { ...r, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved), processes, sequence: resolved.split('\n').filter(Boolean) };
 }
 
 function shellQuote(word: string): string {
@@ -298,6 +300,14 @@ describe('a run loads what its hosts and output need', () => {
     expect(again.exitCode).toBe(0);
     expect(resultsByHost(jsonEvents(again.stdout))).toEqual({ here: ['one=changed'] });
     expect([...again.packages].sort()).toEqual(['ajv']);
+    // The run's first command (the PGDATA owner's command helper) starts once the inventory is read, before
+    // the run imports the playbook's loaders, the expression language and the engine (app/run-playbook.ts):
+    // those load while the helper starts.
+    const firstCommand = again.sequence.findIndex((l) => l.startsWith('process:'));
+    const loadedAt = (module: string) => again.sequence.findIndex((l) => l.endsWith(`/dist/${module}`));
+    expect(firstCommand).toBeGreaterThan(0);
+    expect(['cli/commands/run.js', 'load/inventory.js', 'app/early-connect.js'].filter((m) => !(loadedAt(m) >= 0 && loadedAt(m) < firstCommand))).toEqual([]);
+    expect(['load/playbook.js', 'schema/validate.js', 'expr/parse.js', 'engine/run.js', 'engine/step.js', 'app/run-from-inventory.js'].filter((m) => !(loadedAt(m) > firstCommand))).toEqual([]);
     expect(validators(again)).toEqual(['validators/input']);
     expect([...again.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
   });

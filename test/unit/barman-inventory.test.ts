@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { PgplayErrors } from '../../src/core/errors.js';
-import { inventoryErrors } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
 import { parseYaml } from '../../src/load/yaml.js';
 
 const VALID = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'valid', 'inventory.yml'), 'utf8');

@@ -13,7 +13,7 @@ import { barmanUser, configArgs, serverConfigFile } from '../../src/barman/runne
 import { PgplayError, PgplayErrors } from '../../src/core/errors.js';
 import { inventoryYaml, labInventory } from '../../src/lab/inventory.js';
 import { DEFAULT_BASE_PORT, PORTS_PER_LAB, type LabOptions } from '../../src/lab/options.js';
-import { inventoryErrors } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
 import { resolveHosts } from '../../src/load/hosts.js';
 import { parseYaml } from '../../src/load/yaml.js';
 import type { Inventory } from '../../src/model/inventory.js';

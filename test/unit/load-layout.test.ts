@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { PgplayErrors, type PgplayError } from '../../src/core/errors.js';
-import { inventoryErrors } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
 import { resolveHosts } from '../../src/load/hosts.js';
 import { parseYaml } from '../../src/load/yaml.js';
 import type { Inventory } from '../../src/model/inventory.js';

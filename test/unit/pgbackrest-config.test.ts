@@ -15,7 +15,7 @@ import { Redactor } from '../../src/core/redact.js';
 import { hostScope } from '../../src/engine/scope.js';
 import { createSecretResolver } from '../../src/engine/secrets.js';
 import { resolveHosts } from '../../src/load/hosts.js';
-import { inventoryErrors } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
 import { parseYaml } from '../../src/load/yaml.js';
 import type { Inventory } from '../../src/model/inventory.js';
 import { resolvePgbackrest } from '../../src/postgres/pgbackrest-config.js';

@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'vitest';
 import postgresAction from '../../src/actions/postgres.js';
 import { resolveHosts } from '../../src/load/hosts.js';
-import { inventoryErrors } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
 import { parseYaml } from '../../src/load/yaml.js';
 import { PgplayErrors } from '../../src/core/errors.js';
 import type { Host } from '../../src/model/inventory.js';

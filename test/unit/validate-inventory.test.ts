@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { PgplayErrors, type PgplayError } from '../../src/core/errors.js';
-import { inventoryErrors, loadInventory } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
+import { loadInventory } from '../../src/load/inventory.js';
 import { parseYaml } from '../../src/load/yaml.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');

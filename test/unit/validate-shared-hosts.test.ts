@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { inventoryErrors } from '../../src/load/inventory.js';
+import { inventoryErrors } from '../../src/load/inventory-errors.js';
 import { parseYaml } from '../../src/load/yaml.js';
 
 const check = (hosts: string[], head: string[] = []) =>
