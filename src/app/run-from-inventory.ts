@@ -62,26 +62,33 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
     run.emitLog('connect', name, line);
     warn(`${name}: ${line}`);
   };
-  const run = new RunContext(
-    runId,
-    loaded.playbook,
-    loaded.playbookFile,
-    loaded.playbookDir,
-    loaded.inventory,
-    loaded.inventoryFile,
-    loaded.hosts,
-    loaded.params,
-    {},
-    options,
-    engineDeps(request, loaded, notice, (name) => early.take(name)),
-    redactor,
-    grace.signal,
-    (event) => {
-      if (journal.recorder) journal.recorder.event(event);
-      else beforeJournal.push(event);
-      request.onEvent(event);
-    },
-  );
+  let run: RunContext;
+  try {
+    run = new RunContext(
+      runId,
+      loaded.playbook,
+      loaded.playbookFile,
+      loaded.playbookDir,
+      loaded.inventory,
+      loaded.inventoryFile,
+      loaded.hosts,
+      loaded.params,
+      {},
+      options,
+      engineDeps(request, loaded, notice, (name) => early.take(name)),
+      redactor,
+      grace.signal,
+      (event) => {
+        if (journal.recorder) journal.recorder.event(event);
+        else beforeJournal.push(event);
+        request.onEvent(event);
+      },
+    );
+  } catch (e) {
+    grace.dispose();
+    await early.close();
+    throw e;
+  }
   run.shellExport = request.shellExport;
   const release = async () => {
     grace.dispose();
@@ -89,10 +96,10 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
     await Promise.all([run.closeTransports(), early.close()]);
   };
 
-  // Every host's SSH handshake (or local command helper) starts now, beside the locks and the journal,
-  // unless it started once the inventory was read: the facts need them all.
-  for (const name of involvedHosts(run)) if (!early.holds(name)) void run.transportFor(name).preconnect?.();
   try {
+    // Every host's SSH handshake (or local command helper) starts now, beside the locks and the journal,
+    // unless it started once the inventory was read: the facts need them all.
+    for (const name of involvedHosts(run)) if (!early.holds(name)) void run.transportFor(name).preconnect?.();
     await openJournal(request, loaded, run, journal);
   } catch (e) {
     await release();

@@ -144,18 +144,23 @@ export interface InventoryDrillSettings {
  * Anything unreadable now (moved, edited since) gives no setting rather than a wrong one.
  */
 export async function inventoryDrillSettings(inventoryFile: string, cache: ParseCache | undefined): Promise<InventoryDrillSettings> {
-  const out: InventoryDrillSettings = {};
+  let drills: { rto?: unknown; rpo?: unknown; rtoRegression?: unknown } | undefined;
   try {
-    const { doc } = await loadYamlFileCached<{ drills?: { rto?: unknown; rpo?: unknown; rtoRegression?: unknown } } | null>(inventoryFile, cache);
-    const drills = doc.data?.drills;
-    for (const key of ['rto', 'rpo'] as const) {
-      const v = drills?.[key];
-      if (typeof v === 'string' || typeof v === 'number') out[key] = { text: String(v), ms: parseDuration(v, `drills.${key}`) };
-    }
-    const pct = drills?.rtoRegression;
-    if (typeof pct === 'number' && pct >= 0) out.rtoRegression = pct / 100;
+    drills = (await loadYamlFileCached<{ drills?: typeof drills } | null>(inventoryFile, cache)).doc.data?.drills;
   } catch {
     return {};
   }
+  const out: InventoryDrillSettings = {};
+  // Each setting on its own: one that no longer reads leaves the others as they are.
+  for (const key of ['rto', 'rpo'] as const) {
+    const v = drills?.[key];
+    try {
+      if (typeof v === 'string' || typeof v === 'number') out[key] = { text: String(v), ms: parseDuration(v, `drills.${key}`) };
+    } catch {
+      // no target rather than a wrong one
+    }
+  }
+  const pct = drills?.rtoRegression;
+  if (typeof pct === 'number' && pct >= 0) out.rtoRegression = pct / 100;
   return out;
 }

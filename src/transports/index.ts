@@ -54,11 +54,11 @@ class DeferredTransport implements Transport {
 
   /** Settles once the module is loaded and the transport has started opening. */
   async preconnect(): Promise<void> {
-    // A module that fails to load fails the next call the same way (the rejected promise is kept).
-    await this.transport().then(
-      (t) => t.preconnect?.(),
-      () => undefined,
-    );
+    // A module that fails to load fails the next call the same way (the rejected promise is kept); a
+    // preconnect that throws all the same (it should not) is the next call's to report, never this one's.
+    await this.transport()
+      .then((t) => t.preconnect?.())
+      .catch(() => undefined);
   }
 
   async exec(argv: string[], options?: ExecOptions): Promise<ExecResult> {

@@ -64,6 +64,9 @@ describe('targets', () => {
       // Without the cache's entry the file is read all the same; a file gone since gives no setting.
       expect(await inventoryDrillSettings(file, undefined)).toEqual({ rto: { text: '15m', ms: 900_000 }, rpo: { text: '90s', ms: 90_000 }, rtoRegression: 0.5 });
       expect(await inventoryDrillSettings(join(dir, 'gone.yml'), cache)).toEqual({});
+      // Each setting on its own: an rto edited since into something that does not read leaves rpo and rtoRegression.
+      await writeFile(file, 'cluster: c\ndrills: { rto: soon, rpo: 90s, rtoRegression: 50 }\n');
+      expect(await inventoryDrillSettings(file, cache)).toEqual({ rpo: { text: '90s', ms: 90_000 }, rtoRegression: 0.5 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
