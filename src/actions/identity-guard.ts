@@ -17,15 +17,8 @@
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import { factsArgv, parseFacts } from '../postgres/facts.js';
-import {
-  describeContents,
-  identityArgv,
-  maySameMachine,
-  normalPath,
-  parseIdentities,
-  within,
-  type DirectoryIdentity,
-} from '../postgres/identity.js';
+import { describeContents, identityArgv, parseIdentities, type DirectoryIdentity } from '../postgres/identity.js';
+import { maySameMachine, normalPath, within } from '../postgres/same-directory.js';
 import { describeUserData, holdsUserData, parseUserData, userDataArgv } from '../postgres/user-data.js';
 import type { ActionContext } from './types.js';
 

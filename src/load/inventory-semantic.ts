@@ -10,7 +10,7 @@ import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.
 import { PGBACKREST_CONFIG_PATH } from '../postgres/pgbackrest-config.js';
 import { didYouMean } from '../schema/describe.js';
 import { isTemplated } from '../schema/templated.js';
-import { maySameMachine, normalPath, within } from '../postgres/identity.js';
+import { maySameMachine, normalPath, within } from '../postgres/same-directory.js';
 import { resolveHosts } from './hosts.js';
 import { checkBarmanInventory } from './barman-semantic.js';
 import type { DocPath, LoadedDocument } from './yaml.js';

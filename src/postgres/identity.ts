@@ -9,11 +9,10 @@
  * kernel but not a filesystem (containers, mount namespaces) see different inodes; two machines have
  * different boot ids even when cloned from one image.
  *
- * Pure knowledge: the script, its parser, and the comparisons. The actions run it through their host's
- * transport as the PGDATA owner (src/actions/identity-guard.ts).
+ * Pure knowledge: the script and its parser (the inventory's comparisons of paths and machines are in
+ * same-directory.ts). The actions run it through their host's transport as the PGDATA owner
+ * (src/actions/identity-guard.ts).
  */
-import type { Host } from '../model/inventory.js';
-import { posix } from 'node:path';
 import { shQuote } from '../transports/quote.js';
 import { majorFromPgVersionFile } from './versions.js';
 
@@ -204,23 +203,4 @@ export function describeContents(id: DirectoryIdentity): string {
   }
   if (id.pgVersion !== undefined) return `a PostgreSQL ${id.pgVersion} directory without a readable pg_control`;
   return 'no cluster';
-}
-
-/** Lexical normal form of an absolute path, no trailing slash. */
-export function normalPath(path: string): string {
-  const n = posix.normalize(path);
-  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
-}
-
-/** Whether `inner` is `outer` or lies inside it (both normalised, absolute). */
-export function within(inner: string, outer: string): boolean {
-  return inner === outer || outer === '/' || inner.startsWith(outer + '/');
-}
-
-/**
- * Whether the inventory lets two hosts be one machine: the same address, or both reached with the
- * local transport (both are the machine pgplay runs on).
- */
-export function maySameMachine(a: Pick<Host, 'address' | 'connection'>, b: Pick<Host, 'address' | 'connection'>): boolean {
-  return a.address === b.address || (a.connection.transport === 'local' && b.connection.transport === 'local');
 }

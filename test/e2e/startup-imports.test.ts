@@ -308,6 +308,8 @@ describe('a run loads what its hosts and output need', () => {
     expect(firstCommand).toBeGreaterThan(0);
     expect(['cli/commands/run.js', 'load/inventory.js', 'app/early-connect.js'].filter((m) => !(loadedAt(m) >= 0 && loadedAt(m) < firstCommand))).toEqual([]);
     expect(['load/playbook.js', 'schema/validate.js', 'expr/parse.js', 'engine/run.js', 'engine/step.js', 'app/run-from-inventory.js'].filter((m) => !(loadedAt(m) > firstCommand))).toEqual([]);
+    // Nor what only comes later or elsewhere: the identity script (the facts and the guards use it), plan's shell export.
+    expect(['postgres/identity.js', 'engine/shell-export.js'].filter((m) => loadedAt(m) >= 0 && loadedAt(m) < firstCommand)).toEqual([]);
     expect(validators(again)).toEqual(['validators/input']);
     expect([...again.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
   });

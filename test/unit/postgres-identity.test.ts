@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { identityArgv, maySameMachine, parseControl, parseIdentities, within } from '../../src/postgres/identity.js';
+import { identityArgv, parseControl, parseIdentities } from '../../src/postgres/identity.js';
+import { maySameMachine, within } from '../../src/postgres/same-directory.js';
 
 /** The identity script run for real by sh (no pg_controldata in this bindir: the raw pg_control read). */
 async function identities(paths: string[]) {

@@ -8,7 +8,6 @@ import { processRedactor } from '../../core/redact.js';
 import type { RunEvent } from '../../engine/events.js';
 import type { TopologyChanged } from '../../model/topology.js';
 import { runPlaybook } from '../../app/run-playbook.js';
-import { ShellExportRecorder } from '../../engine/shell-export.js';
 import { createRenderer, type OutputFormat } from '../../report/index.js';
 import { errorEvent } from '../../report/json.js';
 import { parse, parseList, parseParamPairs, parsePositiveInt, usage } from '../args.js';
@@ -82,7 +81,8 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
   const interactive = process.stdin.isTTY === true && process.env.CI !== 'true';
 
   const redactor = processRedactor();
-  const shellExport = exportFile !== undefined ? new ShellExportRecorder(redactor) : undefined;
+  // Only plan --export-shell records the commands: the recorder is not loaded on the way to a run's first command.
+  const shellExport = exportFile !== undefined ? new (await import('../../engine/shell-export.js')).ShellExportRecorder(redactor) : undefined;
   const stderr = (text: string) => void process.stderr.write(redactor.redact(text));
   let ended: Promise<void> | undefined; // --metrics: written from the journal when the run ends
   const result = await runPlaybook({
