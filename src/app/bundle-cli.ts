@@ -62,21 +62,45 @@ const nativeAddonsInPlace: Plugin = {
 };
 
 /**
- * ssh2's index requires its HTTP agents (SSH-tunnelled http.Agent and https.Agent) and with them node's
- * http, https and tls: pgplay uses the client, never those agents. An empty module stands in for them.
- * The build fails if ssh2 no longer has the file, rather than bundle it unnoticed.
+ * ssh2's modules that pgplay never uses, each required when ssh2 loads: its HTTP agents (SSH-tunnelled
+ * http.Agent and https.Agent, with node's http, https and tls), its server, its key generator, and SFTP
+ * (112 KB: pgplay runs commands and streams, never an SFTP session). A small stand-in replaces each: the
+ * SSH chunk was 760 KB, ~170 KB of it these. What ssh2's client and utils take from SFTP.js at load is kept
+ * in shape: `SFTP` is a class that nothing constructs (a channel is never one; `client.sftp()` would fail
+ * with a clear error), and the four helpers ssh2's index re-exports refuse to run. The build fails if ssh2
+ * no longer has one of the files, rather than bundle it unnoticed.
  */
-const SSH2_HTTP_AGENTS = /[\\/]ssh2[\\/]lib[\\/]http-agents\.js$/;
-const ssh2WithoutHttpAgents: Plugin = {
-  name: 'ssh2-without-http-agents',
+const SSH2_UNUSED: Array<{ file: RegExp; name: string; contents: string }> = [
+  { file: /[\\/]ssh2[\\/]lib[\\/]http-agents\.js$/, name: 'lib/http-agents.js', contents: 'module.exports = {};' },
+  {
+    file: /[\\/]ssh2[\\/]lib[\\/]server\.js$/,
+    name: 'lib/server.js',
+    contents: "module.exports = class Server { constructor() { throw new Error('pgplay bundles no SSH server'); } };",
+  },
+  { file: /[\\/]ssh2[\\/]lib[\\/]keygen\.js$/, name: 'lib/keygen.js', contents: 'module.exports = {};' },
+  {
+    file: /[\\/]ssh2[\\/]lib[\\/]protocol[\\/]SFTP\.js$/,
+    name: 'lib/protocol/SFTP.js',
+    contents: [
+      "const unused = () => { throw new Error('pgplay bundles no SFTP'); };",
+      'class SFTP { constructor() { unused(); } }',
+      'module.exports = { SFTP, flagsToString: unused, stringToFlags: unused, OPEN_MODE: {}, STATUS_CODE: {} };',
+    ].join('\n'),
+  },
+];
+const ssh2WithoutUnusedParts: Plugin = {
+  name: 'ssh2-without-unused-parts',
   setup(b) {
-    let replaced = false;
-    b.onLoad({ filter: SSH2_HTTP_AGENTS }, () => {
-      replaced = true;
-      return { contents: 'module.exports = {};', loader: 'js' };
-    });
+    const replaced = new Set<string>();
+    for (const part of SSH2_UNUSED) {
+      b.onLoad({ filter: part.file }, () => {
+        replaced.add(part.name);
+        return { contents: part.contents, loader: 'js' };
+      });
+    }
     b.onEnd((result) => {
-      if (result.errors.length === 0 && !replaced) throw new Error('ssh2/lib/http-agents.js was not bundled: ssh2 changed (see ssh2WithoutHttpAgents)');
+      const missing = SSH2_UNUSED.filter((p) => !replaced.has(p.name)).map((p) => `ssh2/${p.name}`);
+      if (result.errors.length === 0 && missing.length) throw new Error(`${missing.join(', ')} not bundled: ssh2 changed (see ssh2WithoutUnusedParts)`);
     });
   },
 };
@@ -155,7 +179,7 @@ const result = await build({
     PGPLAY_BUNDLED_LIBRARIES: JSON.stringify(JSON.stringify(Object.fromEntries(Object.entries(ONE_FILE_LIBRARIES).map(([specifier, file]) => [specifier, `./${file}`])))),
     __dirname: 'import.meta.dirname',
   },
-  plugins: [librariesAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutHttpAgents],
+  plugins: [librariesAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutUnusedParts],
   metafile: true,
   logLevel: 'warning',
 });

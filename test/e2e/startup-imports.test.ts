@@ -107,7 +107,7 @@ interface Traced {
 }
 
 /** esbuild's metafile of the bundle the bin runs (src/app/bundle-cli.ts): the modules in each of its files. */
-const BUNDLE = JSON.parse(readFileSync('dist/bundle-meta.json', 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+const BUNDLE = JSON.parse(readFileSync('dist/bundle-meta.json', 'utf8')) as { outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> };
 
 /**
  * The resolved URLs with each file of the bundle replaced by the modules esbuild put into it, so the
@@ -232,6 +232,12 @@ describe('a run loads what its hosts and output need', () => {
     expect(readFileSync(join(dir, 'ssh-root', 'mark.txt'), 'utf8')).toBe('n1 was here\n');
     // ssh2 being seen proves the recorder sees the packages a run loads.
     expect(heavy(r)).toEqual(['ssh2']);
+    // Of ssh2, what a client that runs commands uses: its server, key generator, SFTP and HTTP agents are
+    // small stand-ins in the bundle (src/app/bundle-cli.ts), each a few hundred bytes instead of 10-112 KB.
+    const unused = ['ssh2/lib/server.js', 'ssh2/lib/keygen.js', 'ssh2/lib/protocol/SFTP.js', 'ssh2/lib/http-agents.js'];
+    const inBundle = (module: string) =>
+      Object.values(BUNDLE.outputs).flatMap((o) => Object.entries(o.inputs).filter(([input]) => input.endsWith(`node_modules/${module}`)).map(([, i]) => i.bytesInOutput));
+    expect(unused.map((m) => `${m}: ${inBundle(m).every((bytes) => bytes < 500) && inBundle(m).length > 0}`)).toEqual(unused.map((m) => `${m}: true`));
   });
 
   it('a step that connects to PostgreSQL loads pg', async () => {
