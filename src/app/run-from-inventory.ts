@@ -62,7 +62,13 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
     run.emitLog('connect', name, line);
     warn(`${name}: ${line}`);
   };
+  // Until the RunContext exists only the early connections are open; release() closes whatever is.
   let run: RunContext;
+  const release = async () => {
+    grace.dispose();
+    await journal.hostLocks?.release();
+    await Promise.all([run?.closeTransports(), early.close()]);
+  };
   try {
     run = new RunContext(
       runId,
@@ -84,19 +90,7 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
         request.onEvent(event);
       },
     );
-  } catch (e) {
-    grace.dispose();
-    await early.close();
-    throw e;
-  }
-  run.shellExport = request.shellExport;
-  const release = async () => {
-    grace.dispose();
-    await journal.hostLocks?.release();
-    await Promise.all([run.closeTransports(), early.close()]);
-  };
-
-  try {
+    run.shellExport = request.shellExport;
     // Every host's SSH handshake (or local command helper) starts now, beside the locks and the journal,
     // unless it started once the inventory was read: the facts need them all.
     for (const name of involvedHosts(run)) if (!early.holds(name)) void run.transportFor(name).preconnect?.();
