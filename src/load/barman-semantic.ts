@@ -1,7 +1,5 @@
 import type { Inventory } from '../model/inventory.js';
-import type { DocPath } from './yaml.js';
-
-type Emit = (path: DocPath, message: string, extra?: { expected?: string; hint?: string; part?: 'key' | 'value' }) => void;
+import type { Emit } from './semantic-errors.js';
 
 /**
  * backup.tool barman: Barman runs on the repository host (it connects to the primary, pulls backups and

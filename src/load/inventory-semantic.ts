@@ -1,10 +1,9 @@
 /**
- * Meaning checks of an inventory that already matches its schema (checkInventory), and the error
- * collector the playbook's checks (semantic.ts) share. Apart from semantic.ts so that a run reads its
- * inventory, and starts its early connections (app/early-connect.ts), before the playbook's checkers
- * and the expression language are loaded.
+ * Meaning checks of an inventory that already matches its schema (checkInventory). Apart from semantic.ts
+ * so that a run reads its inventory, and starts its early connections (app/early-connect.ts), before the
+ * playbook's checkers and the expression language are loaded.
  */
-import { PgplayError } from '../core/errors.js';
+import type { PgplayError } from '../core/errors.js';
 import { ROLES, type Inventory, type Layout } from '../model/inventory.js';
 import { DEBIAN_DEFAULT_PGDATA_ROLES, DEFAULT_LAYOUT } from '../postgres/layout.js';
 import { PGBACKREST_CONFIG_PATH } from '../postgres/pgbackrest-config.js';
@@ -14,23 +13,7 @@ import { maySameMachine, normalPath, within } from '../postgres/same-directory.j
 import { resolveHosts } from './hosts.js';
 import { checkBarmanInventory } from './barman-semantic.js';
 import type { DocPath, LoadedDocument } from './yaml.js';
-
-export type Emit = (path: DocPath, message: string, extra?: { expected?: string; hint?: string; part?: 'key' | 'value' }) => void;
-
-export function collector(doc: LoadedDocument, code: 'SEMANTIC' | 'SCHEMA' = 'SEMANTIC'): { errors: PgplayError[]; emit: Emit } {
-  const errors: PgplayError[] = [];
-  const emit: Emit = (path, message, extra = {}) =>
-    errors.push(
-      new PgplayError({
-        code,
-        message,
-        expected: extra.expected,
-        hint: extra.hint,
-        position: doc.position(path, extra.part ?? 'value'),
-      }),
-    );
-  return { errors, emit };
-}
+import { collector, type Emit } from './semantic-errors.js';
 
 const NEEDS_PGDATA = new Set(['primary', 'standby', 'drill']);
 

@@ -10,7 +10,7 @@ import { didYouMean } from '../schema/describe.js';
 import { isTemplated } from '../schema/templated.js';
 import { describeHostChoices } from './hosts.js';
 import { checkParamValue } from './params.js';
-import { collector, type Emit } from './inventory-semantic.js';
+import { collector, type Emit } from './semantic-errors.js';
 import type { DocPath, LoadedDocument } from './yaml.js';
 
 interface StepLike {
