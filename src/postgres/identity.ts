@@ -30,9 +30,10 @@ const DB_STATES = [
 ];
 
 /**
- * A shell function, `pgplay_control PGDATA BINDIR`, that prints what pg_control says as
+ * A shell function, `pgplay_control PGDATA BINDIR [PREFIX]`, that prints what pg_control says as
  * `control.system_identifier=`, `control.state=` (or `control.state_code=`) and `control.timeline=`
- * lines, and nothing when there is no readable pg_control. pg_controldata first; when it is missing or
+ * lines, each after PREFIX (the identity read's `3.`: no pipe through a loop to add it), and nothing
+ * when there is no readable pg_control. pg_controldata first; when it is missing or
  * from another major, the few fields whose offsets are the same in every pg_control from 11 to 17.
  * Shell builtins only beside pg_controldata itself: every identity read runs it, and so does every facts
  * probe of a server that does not answer; a grep and a sed per call were two more processes each time
@@ -55,14 +56,14 @@ export const CONTROL_FUNCTION = `pgplay_control() {
       esac
       cd_value=\${cd_line#*:}
       while :; do case $cd_value in ' '*) cd_value=\${cd_value# } ;; *) break ;; esac; done
-      printf '%s=%s\\n' "$cd_key" "$cd_value"
+      printf '%s%s=%s\\n' "\${3-}" "$cd_key" "$cd_value"
     done <<PGPLAY_CONTROLDATA
 $cd_out
 PGPLAY_CONTROLDATA
   elif command -v od >/dev/null 2>&1; then
-    echo "control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$1/global/pg_control" | tr -d ' ')"
-    echo "control.state_code=$(od -A n -t u4 -j 16 -N 4 "$1/global/pg_control" | tr -d ' ')"
-    echo "control.timeline=$(od -A n -t u4 -j 48 -N 4 "$1/global/pg_control" | tr -d ' ')"
+    echo "\${3-}control.system_identifier=$(od -A n -t u8 -j 0 -N 8 "$1/global/pg_control" | tr -d ' ')"
+    echo "\${3-}control.state_code=$(od -A n -t u4 -j 16 -N 4 "$1/global/pg_control" | tr -d ' ')"
+    echo "\${3-}control.timeline=$(od -A n -t u4 -j 48 -N 4 "$1/global/pg_control" | tr -d ' ')"
   fi
 }`;
 
@@ -116,17 +117,38 @@ export interface DirectoryIdentity {
  * real path): the guard compares other hosts' directories by key, and pg_controldata for each of them
  * cost its critical path ~15 ms per directory. A pid in postmaster.pid counts as running when kill -0
  * reaches it or /proc has it (another user's process): a pid reused by something else errs on the safe
- * side. Shell builtins where they do (read, cd -P, case): it runs before every destructive step, often
- * for three directories.
+ * side. Shell builtins where they do (read, cd -P, case, test): it runs before every destructive step,
+ * often for three directories, and each process (a subshell ~1.5 ms, a program ~3 ms here) was on the
+ * guard's critical path:
+ * - one `stat` for every path that exists (none when none does), each of its lines taken only when it
+ *   names its path (a path that appeared or vanished meanwhile puts the rest back on a stat of their own);
+ * - a path that is not there while its parent is a directory this user can search is missing (stat
+ *   could only say "No such file"); any other path that is not there gets stat's own answer;
+ * - the real path from `cd -P` in this shell ($PWD), not from a subshell.
  */
 export const IDENTITY_SCRIPT = `${CONTROL_FUNCTION}
 bindir=$1; whole=$2; shift 2
 boot=; IFS= read -r boot 2>/dev/null < /proc/sys/kernel/random/boot_id; [ -n "$boot" ] || boot=$(hostname)
 echo ${shQuote(IDENTITY_HEADER)}
+stats=
+for d in "$@"; do [ -e "$d" ] && { stats=$(LC_ALL=C stat -L -c '%n|%F|%d:%i' -- "$@" 2>/dev/null); break; }; done
+exec 3<<PGPLAY_STATS
+$stats
+PGPLAY_STATS
+batched=1
 i=0
 for d in "$@"; do
   i=$((i + 1))
-  st=$(LC_ALL=C stat -L -c '%F|%d:%i' -- "$d" 2>&1); rc=$?
+  rc=1
+  if [ "$batched" = 1 ] && [ -e "$d" ]; then
+    line=; IFS= read -r line <&3
+    case $line in "$d|"*) st=\${line#"$d|"}; rc=0 ;; *) batched=0 ;; esac
+  fi
+  if [ "$rc" != 0 ]; then
+    parent=\${d%/*}
+    if [ ! -e "$d" ] && [ ! -L "$d" ] && [ -d "\${parent:-/}" ] && [ -x "\${parent:-/}" ]; then echo "$i.exists=0"; continue; fi
+    st=$(LC_ALL=C stat -L -c '%F|%d:%i' -- "$d" 2>&1); rc=$?
+  fi
   if [ "$rc" != 0 ]; then
     case $st in
       *'No such file'*|*'Not a directory'*) echo "$i.exists=0" ;;
@@ -138,7 +160,7 @@ for d in "$@"; do
   case $st in directory\\|*) ;; *) echo "$i.type=\${st%%|*}"; continue ;; esac
   echo "$i.directory=1"
   echo "$i.key=$boot:\${st#*|}"
-  real=$(cd -P -- "$d" 2>/dev/null && pwd -P) || real=$(readlink -f -- "$d")
+  if cd -P -- "$d" 2>/dev/null; then real=$PWD; cd /; else real=$(readlink -f -- "$d"); fi
   echo "$i.real=$real"
   [ "$i" -gt "$whole" ] && continue
   if [ -r "$d/PG_VERSION" ]; then v=; IFS= read -r v < "$d/PG_VERSION"; echo "$i.pg_version=$v"; fi
@@ -150,8 +172,9 @@ for d in "$@"; do
       *) echo "$i.pid=$pid"; if kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; then echo "$i.running=1"; fi ;;
     esac
   fi
-  pgplay_control "$d" "$bindir" | while IFS= read -r line; do printf '%s.%s\\n' "$i" "$line"; done
+  pgplay_control "$d" "$bindir" "$i."
 done
+exec 3<&-
 echo end=1`;
 
 /** `whole`: how many of the paths, from the first, are read whole (the rest: which directory each is). */

@@ -11,9 +11,10 @@ import type { Host } from '../../src/model/inventory.js';
  * The facts probe and the identity read run around every start, stop and restore (the one-primary
  * invariant, the guards, the engine's refresh): 16 probes and 9 identity reads in a standby rebuild. Each
  * helper process they start (head, sed, grep, cat, readlink) cost 3-10 ms, more under load. Here both
- * scripts run for real with a PATH that holds nothing but `stat` (the identity's one outside helper) and
- * a bindir of stand-ins for pg_controldata, pg_ctl and psql that log their calls: every value must still
- * be read, and the bindir's tools must be the only programs that ran.
+ * scripts run for real with a PATH that holds nothing but `stat` (the identity's one outside helper,
+ * which logs its calls too: one for all the paths a read finds) and a bindir of stand-ins for
+ * pg_controldata, pg_ctl and psql that log their calls: every value must still be read, and the bindir's
+ * tools must be the only programs that ran.
  */
 let dir: string;
 let pgdata: string;
@@ -60,7 +61,8 @@ beforeAll(async () => {
     await writeFile(join(bindir, name), tool(name, body).replaceAll('DIR', dir));
     await chmod(join(bindir, name), 0o755);
   }
-  await symlink('/usr/bin/stat', join(pathDir, 'stat'));
+  await writeFile(join(pathDir, 'stat'), tool('stat', 'exec /usr/bin/stat "$@"').replaceAll('DIR', dir));
+  await chmod(join(pathDir, 'stat'), 0o755);
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -134,7 +136,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     });
     expect(data!.key).toMatch(/^[0-9a-f-]+:\d+:\d+$/);
     expect(missing).toMatchObject({ known: true, exists: false });
-    expect(await ran()).toEqual(['pg_controldata']);
+    // One stat for the paths that are there; a missing path in a directory the reader can search needs none.
+    expect(await ran()).toEqual(['stat', 'pg_controldata']);
   });
 
   it("identity: other hosts' directories are read for which directory each is, without pg_controldata", async () => {
@@ -154,8 +157,63 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     expect(seen!.key).not.toBe(data!.key);
     expect(seen!.systemIdentifier).toBeUndefined();
     expect(missing).toMatchObject({ known: true, exists: false });
-    // pg_controldata for the first path only.
-    expect(await ran()).toEqual(['pg_controldata']);
+    // One stat for both directories; pg_controldata for the first path only.
+    expect(await ran()).toEqual(['stat', 'pg_controldata']);
     await rm(other, { recursive: true });
+  });
+
+  it('identity: what the builtins cannot settle is asked of stat alone, path by path, with its own answer', async () => {
+    // A symbolic link to nothing, a path under a regular file, a directory that vanished, a directory through
+    // a link: each keeps the answer a stat of its own gives, and the directories after them still get theirs.
+    const file = join(dir, 'file');
+    await writeFile(file, '');
+    const dangling = join(dir, 'dangling');
+    await symlink(join(dir, 'nowhere'), dangling);
+    const linked = join(dir, 'linked');
+    await symlink(pgdata, linked);
+    const paths = [dangling, join(file, 'sub'), linked, pgdata];
+    const [cmd, ...args] = identityArgv(bindir, paths, 0);
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    expect(r.stderr).toBe('');
+    const [toNothing, underFile, throughLink, data] = parseIdentities(r.stdout, paths);
+    expect(toNothing).toMatchObject({ known: true, exists: false });
+    expect(underFile).toMatchObject({ known: true, exists: false });
+    expect(throughLink).toMatchObject({ known: true, exists: true, directory: true, real: pgdata });
+    expect(data).toMatchObject({ known: true, exists: true, directory: true, real: pgdata });
+    expect(throughLink!.key).toBe(data!.key);
+    // The batch, then the two paths only stat can judge.
+    expect(await ran()).toEqual(['stat', 'stat', 'stat']);
+    // Nothing there, in a directory the reader can search (another host's PGDATA before its first build): no stat.
+    const none = await execa(cmd!, [...args.slice(0, 5), join(dir, 'missing')], { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    expect(parseIdentities(none.stdout, [join(dir, 'missing')])).toMatchObject([{ known: true, exists: false }]);
+    expect(await ran()).toEqual([]);
+    await rm(dangling);
+    await rm(linked);
+    await rm(file);
+  });
+
+  it("identity: a stat line that does not name its path is not taken: that path and the rest are asked alone", async () => {
+    // A stat that answers for other paths than asked (as when a path appeared or vanished between the batch
+    // and the builtins' look): its lines must never be given to the wrong path.
+    const other = join(dir, 'other2');
+    await mkdir(other);
+    const liar = join(dir, 'liar');
+    await mkdir(liar);
+    await writeFile(
+      join(liar, 'stat'),
+      tool('stat', `case " $* " in *" %n|"*) printf '%s\\n' "${other}|directory|1:1" "${pgdata}|directory|1:2"; exit 0 ;; esac\nexec /usr/bin/stat "$@"`).replaceAll('DIR', dir),
+    );
+    await chmod(join(liar, 'stat'), 0o755);
+    const paths = [pgdata, other];
+    const [cmd, ...args] = identityArgv(bindir, paths, 0);
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: liar }, extendEnv: false });
+    expect(r.stderr).toBe('');
+    const [data, seen] = parseIdentities(r.stdout, paths);
+    expect(data!.key).not.toMatch(/:1:[12]$/);
+    expect(seen!.key).not.toMatch(/:1:[12]$/);
+    expect(data!.key).not.toBe(seen!.key);
+    expect(await ran()).toEqual(['stat', 'stat', 'stat']);
+    await rm(other, { recursive: true });
+    await rm(liar, { recursive: true });
   });
 });
