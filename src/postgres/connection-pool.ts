@@ -15,7 +15,11 @@
  *   when given back;
  * - `drop(host)` closes a host's connections: the engine does before and after a step that changes the
  *   host's server or data directory (a restart would break them; a smart shutdown would wait for them).
- * `closeAll()` at the end of the run ends every connection, and with it every bridge process.
+ *   It sends each one's Terminate and does not wait for the server to close its side (its backend's
+ *   exit, ~15 ms on the lab): a fast or immediate stop ends the session anyway, a smart one waits for the
+ *   session the Terminate ends.
+ * `closeAll()` at the end of the run ends every connection, and with it every bridge process, and waits
+ * for those drop() left closing.
  */
 import type { Client } from 'pg';
 
@@ -46,6 +50,8 @@ const RESET_TIMEOUT_MS = 10_000;
 
 export class ConnectionPool {
   private readonly pooled = new Set<Pooled>();
+  /** Connections drop() ended whose server has not closed its side yet. */
+  private readonly closing = new Set<Promise<void>>();
   /** Connections opened so far, for tests and the trace. */
   opened = 0;
 
@@ -95,12 +101,16 @@ export class ConnectionPool {
   async drop(hostName: string): Promise<void> {
     const mine = [...this.pooled].filter((p) => p.hostName === hostName);
     for (const p of mine) p.broken = true;
-    await Promise.all(mine.filter((p) => !p.leased).map((p) => this.discard(p)));
+    // discard() has sent the Terminate by the time it returns its promise (pg's end() writes it at once).
+    for (const p of mine.filter((p) => !p.leased)) {
+      const closed = this.discard(p).finally(() => this.closing.delete(closed));
+      this.closing.add(closed);
+    }
   }
 
   /** Ends every connection (and its bridge process): the run is over. */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.pooled].map((p) => this.discard(p)));
+    await Promise.all([...[...this.pooled].map((p) => this.discard(p)), ...this.closing]);
   }
 
   /** Connections open now (idle or leased). */

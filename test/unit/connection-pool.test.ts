@@ -126,6 +126,33 @@ describe('ConnectionPool', () => {
     expect(clients).toHaveLength(3);
   });
 
+  it('drop(host) sends the Terminate and returns without waiting for the server to close its side; closeAll() waits for it', async () => {
+    const pool = new ConnectionPool();
+    let serverCloses!: () => void;
+    const closedByServer = new Promise<void>((resolve) => (serverCloses = resolve));
+    class SlowToClose extends FakeClient {
+      terminated = false;
+      override async end(): Promise<void> {
+        this.terminated = true; // pg's end() writes the Terminate before it waits
+        await closedByServer;
+        this.ended = true;
+      }
+    }
+    const client = new SlowToClose(1);
+    await (await pool.lease('db1', 'postgres', async () => client as unknown as Client)).end();
+    await pool.drop('db1');
+    expect(client.terminated).toBe(true);
+    expect(client.ended).toBe(false);
+    expect(pool.size).toBe(0);
+    let allClosed = false;
+    const closing = pool.closeAll().then(() => (allClosed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(allClosed).toBe(false);
+    serverCloses();
+    await closing;
+    expect(client.ended).toBe(true);
+  });
+
   it('the check before reuse keeps to the caller\'s own limit when it is shorter than its own 10 s', async () => {
     const pool = new ConnectionPool();
     const { clients, open } = opener();
