@@ -49,11 +49,4 @@ export interface RunRequest {
   env?: NodeJS.ProcessEnv;
   /** plan --export-shell: records what each step would run (engine/shell-export.ts). */
   shellExport?: ShellExportRecorder;
-  /**
-   * A run that ended (its journal closed, its locks released) returns while its connections, command
-   * helpers and SSH sessions are still closing; the caller awaits the outcome's `closed` before it exits
-   * (the CLI writes its reports and seals the evidence meanwhile). Default: the run returns once they are
-   * closed. A run that throws has always closed them first.
-   */
-  closeInBackground?: boolean;
 }

@@ -27,10 +27,7 @@ export function newRunId(now = new Date()): string {
  * collaborators, opens the journal and takes the locks, then lets the engine gather facts and run;
  * whatever happens, releases the locks, closes the transports and ends the journal.
  */
-/** A run's outcome; `closed` settles once its connections and transports are closed (request.closeInBackground). */
-export type RunResult = RunOutcome & { runId: string; redactor: Redactor; closed: Promise<void> };
-
-export async function runFromInventory(request: RunRequest, read: RunInventory, early: EarlyConnections): Promise<RunResult> {
+export async function runFromInventory(request: RunRequest, read: RunInventory, early: EarlyConnections): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
   let loaded: LoadedRun;
   let defaultTimeoutMs: number;
   try {
@@ -67,13 +64,10 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
   };
   // Until the RunContext exists only the early connections are open; release() closes whatever is.
   let run: RunContext;
-  const closeAll = async () => {
-    await Promise.all([run?.closeTransports(), early.close()]);
-  };
   const release = async () => {
     grace.dispose();
     await journal.hostLocks?.release();
-    await closeAll();
+    await Promise.all([run?.closeTransports(), early.close()]);
   };
   try {
     run = new RunContext(
@@ -111,12 +105,10 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
     if (resume.playbookChanged) warn(`${loaded.playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
   }
   let error: PgplayError | undefined;
-  let outcome: RunOutcome;
-  let closed: Promise<void>;
   try {
     const select = (pattern: string | string[]) => selectHosts(pattern, loaded.hosts);
     await startRun(run, select, grace.signal);
-    outcome = await executeRun(run, select, {
+    const outcome = await executeRun(run, select, {
       interrupt,
       prior: resume?.done,
       resumedFrom: resume?.fromRunId,
@@ -124,20 +116,12 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
         journal.recorder &&
         ((step, host, handler, name, value, index) => journal.recorder!.registered(step, host, handler, name, redactor.redactValue(value), index)),
     });
+    return { ...outcome, runId, redactor };
   } catch (e) {
     error = toPgplayError(e);
     throw e;
   } finally {
-    grace.dispose();
-    // The hosts' locks go before the journal ends (with it the state directory's lock): a run that
-    // starts once this one's journal says it ended finds the hosts free. The connections and helpers
-    // only close: nothing of them is recorded, and the caller may do its own work meanwhile.
-    await journal.hostLocks?.release();
-    closed = closeAll();
-    // Awaited by the caller later: a failure to close must not count as unhandled until then.
-    closed.catch(() => undefined);
+    await release();
     journal.recorder?.finish(error, (value) => redactor.redactValue(value));
-    if (error !== undefined || !request.closeInBackground) await closed;
   }
-  return { ...outcome, runId, redactor, closed };
 }

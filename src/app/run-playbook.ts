@@ -1,10 +1,11 @@
+import type { Redactor } from '../core/redact.js';
+import type { RunOutcome } from '../engine/run.js';
 import { createTransport } from '../transports/index.js';
 import { EarlyConnections } from './early-connect.js';
 import type { RunRequest } from './request.js';
-import type { RunResult } from './run-from-inventory.js';
 import { readRunInventory, type RunInventory } from './run-inventory.js';
 
-export type { RunRequest, RunResult };
+export type { RunRequest };
 
 /**
  * The composition root of a run: loads and validates everything (exit 2 before touching any host),
@@ -15,7 +16,7 @@ export type { RunRequest, RunResult };
  * and starts them, importing little; the rest (run-from-inventory.ts: the playbook's loaders, the engine)
  * is imported after that, while the SSH handshakes and the local command helpers start.
  */
-export async function runPlaybook(request: RunRequest): Promise<RunResult> {
+export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
   // The handshakes start once the inventory is read; the transports are the run's (or closed on a refusal).
   const early = new EarlyConnections(request.createTransport ?? ((host, hosts, resolveSecret) => createTransport(host, { hosts, resolveSecret })));
   const connectEarly = request.limit === undefined && request.resume === undefined;

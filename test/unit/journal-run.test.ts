@@ -9,7 +9,6 @@ import { runPlaybook, type RunRequest } from '../../src/app/run-playbook.js';
 import { findRun, listRuns, stepResults } from '../../src/journal/reader.js';
 import { lockPath, readLock, type LockInfo } from '../../src/lock/cluster-lock.js';
 import { FakeTransport, type FakeExecHandler } from '../../src/transports/fake.js';
-import type { Host } from '../../src/model/inventory.js';
 
 /**
  * runPlaybook with a state directory, on the fake transport: the journal, the lock, --resume and the
@@ -266,63 +265,5 @@ describe('a journaled run', () => {
     expect(outcome.exitCode).toBe(130);
     expect(statuses(r.events)).toEqual(['prepare@db1=failed', 'prepare@db2=failed']);
     expect(findRun(stateDir, outcome.runId).status).toBe('interrupted');
-  });
-});
-
-describe('closing a run', () => {
-  /** Transports whose close() waits until the test lets it go, recording when it began and ended. */
-  function gated() {
-    const log: string[] = [];
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    class Gated extends FakeTransport {
-      override async close(): Promise<void> {
-        log.push(`closing@${this.hostName}`);
-        await gate;
-        await super.close();
-        log.push(`closed@${this.hostName}`);
-      }
-    }
-    const createTransport = (host: Host) => new Gated(host.name, () => ({}));
-    return { log, open: () => open(), createTransport };
-  }
-  const settled = async (p: Promise<unknown>) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))]);
-
-  it('closeInBackground: the outcome comes with the journal ended and the lock released, before the transports are closed; closed waits for them', async () => {
-    const g = gated();
-    const outcome = await rig(() => ({})).run({ createTransport: g.createTransport, closeInBackground: true });
-    expect(outcome.exitCode).toBe(0);
-    expect(findRun(stateDir, outcome.runId).status).toBe('ok');
-    expect(existsSync(lockPath(stateDir, 'main'))).toBe(false);
-    expect(g.log.filter((l) => l.startsWith('closing@')).sort()).toEqual(['closing@db1', 'closing@db2']);
-    expect(g.log.filter((l) => l.startsWith('closed@'))).toEqual([]);
-    expect(await settled(outcome.closed)).toBe(false);
-    g.open();
-    await outcome.closed;
-    expect(g.log.filter((l) => l.startsWith('closed@')).sort()).toEqual(['closed@db1', 'closed@db2']);
-  });
-
-  it('by default, and whenever the run throws, the transports are closed before the caller hears of it', async () => {
-    const g = gated();
-    const pending = rig(() => ({})).run({ createTransport: g.createTransport });
-    expect(await settled(pending)).toBe(false);
-    g.open();
-    const outcome = await pending;
-    expect(g.log.filter((l) => l.startsWith('closed@')).sort()).toEqual(['closed@db1', 'closed@db2']);
-    expect(await settled(outcome.closed)).toBe(true);
-
-    const g2 = gated();
-    const failing = rig(() => ({})).run({
-      createTransport: g2.createTransport,
-      closeInBackground: true,
-      gatherFacts: async () => {
-        throw new PgplayError({ code: 'STEP_FAILED', message: 'facts exploded' });
-      },
-    });
-    const thrown = failing.catch((e: unknown) => e);
-    expect(await settled(thrown)).toBe(false);
-    g2.open();
-    expect(await thrown).toMatchObject({ message: 'facts exploded' });
-    expect(g2.log.filter((l) => l.startsWith('closed@')).sort()).toEqual(['closed@db1', 'closed@db2']);
   });
 });
