@@ -121,38 +121,35 @@ export interface DirectoryIdentity {
  * often for three directories, and each process (a subshell ~1.5 ms, a program ~3 ms here) was on the
  * guard's critical path:
  * - one `stat` for every path that exists (none when none does), each of its lines taken only when it
- *   names its path (a path that appeared or vanished meanwhile puts the rest back on a stat of their own);
- * - a path that is not there while its parent is a directory this user can search is missing (stat
- *   could only say "No such file"); any other path that is not there gets stat's own answer;
+ *   names exactly its path (a path that appeared or vanished meanwhile puts the rest back on a stat of
+ *   their own); the lines are taken from a variable, not a here-document on a descriptor, which some
+ *   shells write to a temporary file that a full disk would refuse;
+ * - a path the shell's test does not find gets a stat of its own, whose error says why (not there, or a
+ *   mount whose filesystem fails: ENOTCONN, ESTALE, EIO are errors, never "missing");
  * - the real path from `cd -P` in this shell ($PWD), not from a subshell.
  */
 export const IDENTITY_SCRIPT = `${CONTROL_FUNCTION}
 bindir=$1; whole=$2; shift 2
 boot=; IFS= read -r boot 2>/dev/null < /proc/sys/kernel/random/boot_id; [ -n "$boot" ] || boot=$(hostname)
 echo ${shQuote(IDENTITY_HEADER)}
+NL='
+'
 stats=
-for d in "$@"; do [ -e "$d" ] && { stats=$(LC_ALL=C stat -L -c '%n|%F|%d:%i' -- "$@" 2>/dev/null); break; }; done
-exec 3<<PGPLAY_STATS
-$stats
-PGPLAY_STATS
-batched=1
+for d in "$@"; do [ -e "$d" ] && { stats=$(LC_ALL=C stat -L -c '%n|%F|%d:%i' -- "$@" 2>/dev/null)$NL; break; }; done
 i=0
 for d in "$@"; do
   i=$((i + 1))
   rc=1
-  if [ "$batched" = 1 ] && [ -e "$d" ]; then
-    line=; IFS= read -r line <&3
-    case $line in "$d|"*) st=\${line#"$d|"}; rc=0 ;; *) batched=0 ;; esac
+  if [ -n "$stats" ] && [ -e "$d" ]; then
+    # "NAME|TYPE|DEV:INO": neither TYPE nor DEV:INO holds a |, so NAME is all before the last two.
+    line=\${stats%%"$NL"*}; stats=\${stats#*"$NL"}
+    if [ "\${line%|*|*}" = "$d" ]; then st=\${line#"$d|"}; rc=0; else stats=; fi
   fi
-  if [ "$rc" != 0 ]; then
-    parent=\${d%/*}
-    if [ ! -e "$d" ] && [ ! -L "$d" ] && [ -d "\${parent:-/}" ] && [ -x "\${parent:-/}" ]; then echo "$i.exists=0"; continue; fi
-    st=$(LC_ALL=C stat -L -c '%F|%d:%i' -- "$d" 2>&1); rc=$?
-  fi
+  if [ "$rc" != 0 ]; then st=$(LC_ALL=C stat -L -c '%F|%d:%i' -- "$d" 2>&1); rc=$?; fi
   if [ "$rc" != 0 ]; then
     case $st in
       *'No such file'*|*'Not a directory'*) echo "$i.exists=0" ;;
-      *) echo "$i.error=$(printf '%s' "$st" | head -n 1)" ;;
+      *) printf '%s\\n' "$i.error=\${st%%"$NL"*}" ;;
     esac
     continue
   fi
@@ -161,7 +158,7 @@ for d in "$@"; do
   echo "$i.directory=1"
   echo "$i.key=$boot:\${st#*|}"
   if cd -P -- "$d" 2>/dev/null; then real=$PWD; cd /; else real=$(readlink -f -- "$d"); fi
-  echo "$i.real=$real"
+  printf '%s\\n' "$i.real=$real"
   [ "$i" -gt "$whole" ] && continue
   if [ -r "$d/PG_VERSION" ]; then v=; IFS= read -r v < "$d/PG_VERSION"; echo "$i.pg_version=$v"; fi
   [ -e "$d/global/pg_control" ] && echo "$i.control=1"
@@ -174,7 +171,6 @@ for d in "$@"; do
   fi
   pgplay_control "$d" "$bindir" "$i."
 done
-exec 3<&-
 echo end=1`;
 
 /** `whole`: how many of the paths, from the first, are read whole (the rest: which directory each is). */

@@ -136,8 +136,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     });
     expect(data!.key).toMatch(/^[0-9a-f-]+:\d+:\d+$/);
     expect(missing).toMatchObject({ known: true, exists: false });
-    // One stat for the paths that are there; a missing path in a directory the reader can search needs none.
-    expect(await ran()).toEqual(['stat', 'pg_controldata']);
+    // One stat for the paths that are there, then pg_controldata; a path not there is asked alone (stat says why).
+    expect(await ran()).toEqual(['stat', 'pg_controldata', 'stat']);
   });
 
   it("identity: other hosts' directories are read for which directory each is, without pg_controldata", async () => {
@@ -157,8 +157,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     expect(seen!.key).not.toBe(data!.key);
     expect(seen!.systemIdentifier).toBeUndefined();
     expect(missing).toMatchObject({ known: true, exists: false });
-    // One stat for both directories; pg_controldata for the first path only.
-    expect(await ran()).toEqual(['stat', 'pg_controldata']);
+    // One stat for both directories, one for the missing path; pg_controldata for the first path only.
+    expect(await ran()).toEqual(['stat', 'pg_controldata', 'stat']);
     await rm(other, { recursive: true });
   });
 
@@ -183,13 +183,50 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     expect(throughLink!.key).toBe(data!.key);
     // The batch, then the two paths only stat can judge.
     expect(await ran()).toEqual(['stat', 'stat', 'stat']);
-    // Nothing there, in a directory the reader can search (another host's PGDATA before its first build): no stat.
+    // Nothing there (another host's PGDATA before its first build): no batch, the path's own stat.
     const none = await execa(cmd!, [...args.slice(0, 5), join(dir, 'missing')], { reject: false, env: { PATH: pathDir }, extendEnv: false });
     expect(parseIdentities(none.stdout, [join(dir, 'missing')])).toMatchObject([{ known: true, exists: false }]);
-    expect(await ran()).toEqual([]);
+    expect(await ran()).toEqual(['stat']);
     await rm(dangling);
     await rm(linked);
     await rm(file);
+  });
+
+  it('identity: a path the shell does not find for another reason than its absence is an error, never "missing" (the guard refuses)', async () => {
+    // As a mount whose filesystem fails (ENOTCONN, ESTALE, EIO): here ENAMETOOLONG, in a directory the reader can search.
+    const tooLong = join(dir, 'x'.repeat(300));
+    const paths = [pgdata, tooLong];
+    const [cmd, ...args] = identityArgv(bindir, paths, 0);
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    const [data, failing] = parseIdentities(r.stdout, paths);
+    expect(data).toMatchObject({ known: true, directory: true });
+    expect(failing).toMatchObject({ known: false, exists: false });
+    expect(failing!.error).toMatch(/File name too long/);
+    await ran();
+  });
+
+  it('identity: a stat line is taken only for exactly its own path, not for a path its name begins with', async () => {
+    // "A|directory|x" is another directory than "A"; had it vanished between the batch and the shell's look,
+    // its line comes where A's is expected.
+    const a = join(dir, 'a');
+    await mkdir(a);
+    const fake = join(dir, 'fake-stat');
+    await mkdir(fake);
+    await writeFile(
+      join(fake, 'stat'),
+      tool('stat', `case " $* " in *" %n|"*) printf '%s\\n' "${a}|directory|x|directory|1:1" "${a}|directory|1:2"; exit 0 ;; esac\nexec /usr/bin/stat "$@"`).replaceAll('DIR', dir),
+    );
+    await chmod(join(fake, 'stat'), 0o755);
+    const paths = [`${a}|directory|x`, a];
+    const [cmd, ...args] = identityArgv(bindir, paths, 0);
+    const r = await execa(cmd!, args, { reject: false, env: { PATH: fake }, extendEnv: false });
+    const [gone, real] = parseIdentities(r.stdout, paths);
+    expect(gone).toMatchObject({ known: true, exists: false });
+    const { stdout: ino } = await execa('/usr/bin/stat', ['-L', '-c', '%d:%i', a]);
+    expect(real!.key).toMatch(new RegExp(`^[0-9a-f-]+:${ino}$`));
+    await ran();
+    await rm(a, { recursive: true });
+    await rm(fake, { recursive: true });
   });
 
   it("identity: a stat line that does not name its path is not taken: that path and the rest are asked alone", async () => {
