@@ -19,7 +19,9 @@
  *   exit, ~15 ms on the lab): a fast or immediate stop ends the session anyway, a smart one waits for the
  *   session the Terminate ends.
  * `closeAll()` at the end of the run ends every connection, and with it every bridge process, and waits
- * for those drop() left closing.
+ * for those drop() left closing. A close waits for the server at most closeTimeoutMs (5 s), then cuts the
+ * connection's stream (which ends its bridge): a backend that never answers (frozen storage, a paused
+ * container) must not keep the run from ending.
  */
 import type { Client } from 'pg';
 
@@ -48,12 +50,17 @@ const QUERY_TIMEOUT = 'Query read timeout';
 /** How long the check before reuse may take before the connection counts as gone. */
 const RESET_TIMEOUT_MS = 10_000;
 
+/** How long a close waits for the server to answer the Terminate before the stream is cut. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
 export class ConnectionPool {
   private readonly pooled = new Set<Pooled>();
   /** Connections drop() ended whose server has not closed its side yet. */
   private readonly closing = new Set<Promise<void>>();
   /** Connections opened so far, for tests and the trace. */
   opened = 0;
+
+  constructor(private readonly closeTimeoutMs = CLOSE_TIMEOUT_MS) {}
 
   /**
    * A connection to `hostName` for `key` (database and port): an idle one that still answers, else a new
@@ -101,7 +108,8 @@ export class ConnectionPool {
   async drop(hostName: string): Promise<void> {
     const mine = [...this.pooled].filter((p) => p.hostName === hostName);
     for (const p of mine) p.broken = true;
-    // discard() has sent the Terminate by the time it returns its promise (pg's end() writes it at once).
+    // discard() has sent the Terminate by the time it returns its promise (pg's end() writes it at once);
+    // it never rejects.
     for (const p of mine.filter((p) => !p.leased)) {
       const closed = this.discard(p).finally(() => this.closing.delete(closed));
       this.closing.add(closed);
@@ -121,8 +129,26 @@ export class ConnectionPool {
   private async discard(p: Pooled): Promise<void> {
     this.pooled.delete(p);
     p.broken = true;
-    await p.client.end().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const cut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        cutStream(p.client);
+        resolve();
+      }, this.closeTimeoutMs);
+    });
+    try {
+      await Promise.race([p.client.end(), cut]);
+    } catch {
+      // A connection that fails to close is gone all the same: out of the pool, its stream cut at the latest.
+    } finally {
+      clearTimeout(timer);
+    }
   }
+}
+
+/** Ends pg's stream under the client (for a bridge: its process), as pg itself does for a hung query. */
+function cutStream(client: Client): void {
+  (client as unknown as { connection?: { stream?: { destroy?(): void } } }).connection?.stream?.destroy?.();
 }
 
 async function reset(p: Pooled, timeoutMs: number): Promise<boolean> {

@@ -153,6 +153,29 @@ describe('ConnectionPool', () => {
     expect(client.ended).toBe(true);
   });
 
+  it('a close the server never answers is cut after the pool\'s limit: the run can end; a close that throws is no unhandled rejection', async () => {
+    const pool = new ConnectionPool(50);
+    let cut = 0;
+    class Frozen extends FakeClient {
+      connection = { stream: { destroy: () => void cut++ } };
+      override end(): Promise<void> {
+        return new Promise(() => undefined); // the backend never exits
+      }
+    }
+    class Throwing extends FakeClient {
+      override end(): Promise<void> {
+        throw new Error('end threw');
+      }
+    }
+    await (await pool.lease('db1', 'postgres', async () => new Frozen(1) as unknown as Client)).end();
+    await (await pool.lease('db2', 'postgres', async () => new Throwing(2) as unknown as Client)).end();
+    await pool.drop('db1');
+    await pool.drop('db2');
+    await pool.closeAll();
+    expect(cut).toBe(1);
+    expect(pool.size).toBe(0);
+  });
+
   it('the check before reuse keeps to the caller\'s own limit when it is shorter than its own 10 s', async () => {
     const pool = new ConnectionPool();
     const { clients, open } = opener();
