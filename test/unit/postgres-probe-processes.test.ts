@@ -76,6 +76,26 @@ const host = (superuser = 'postgres'): Host =>
 /** pg_ctl refuses root: as root the script leaves pg_ctl status to pg_ctl (pg-ctl-status.ts), else it answers itself. */
 const pgCtlAsRoot = process.geteuid?.() === 0 ? ['pg_ctl'] : [];
 
+/** The identity script run for real, with nothing but `pathDir`'s programs on its PATH (default: the logging stat). */
+async function readIdentity(paths: string[], whole?: number, path = pathDir) {
+  const [cmd, ...args] = identityArgv(bindir, paths, whole);
+  const r = await execa(cmd!, args, { reject: false, env: { PATH: path }, extendEnv: false });
+  return { r, ids: parseIdentities(r.stdout, paths) };
+}
+
+/**
+ * A PATH directory whose stat answers the identity script's batch (its `%n|` format) with `lines`, as if
+ * paths had appeared or vanished around it, and runs the real stat for everything else; logged as 'stat'.
+ */
+async function statAnswering(name: string, lines: string[]): Promise<string> {
+  const path = join(dir, name);
+  await mkdir(path);
+  const answer = lines.map((l) => `"${l}"`).join(' ');
+  await writeFile(join(path, 'stat'), tool('stat', `case " $* " in *" %n|"*) printf '%s\\n' ${answer}; exit 0 ;; esac\nexec /usr/bin/stat "$@"`).replaceAll('DIR', dir));
+  await chmod(join(path, 'stat'), 0o755);
+  return path;
+}
+
 async function ran(): Promise<string[]> {
   const text = await readFile(ranLog(), 'utf8').catch(() => '');
   await rm(ranLog(), { force: true });
@@ -118,10 +138,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
 
   it('identity: a cluster directory read with only stat and pg_controldata run', async () => {
     const paths = [pgdata, join(dir, 'missing')];
-    const [cmd, ...args] = identityArgv(bindir, paths);
-    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    const { r, ids: [data, missing] } = await readIdentity(paths);
     expect(r.stderr).toBe('');
-    const [data, missing] = parseIdentities(r.stdout, paths);
     expect(data).toMatchObject({
       known: true,
       exists: true,
@@ -147,10 +165,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     await writeFile(join(other, 'PG_VERSION'), '15\n');
     await writeFile(join(other, 'global', 'pg_control'), Buffer.alloc(64));
     const paths = [pgdata, other, join(dir, 'missing')];
-    const [cmd, ...args] = identityArgv(bindir, paths, 1);
-    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    const { r, ids: [data, seen, missing] } = await readIdentity(paths, 1);
     expect(r.stderr).toBe('');
-    const [data, seen, missing] = parseIdentities(r.stdout, paths);
     expect(data).toMatchObject({ known: true, directory: true, real: pgdata, systemIdentifier: '7312345678901234567', running: true });
     expect(seen).toMatchObject({ known: true, exists: true, directory: true, real: other, control: false });
     expect(seen!.key).toMatch(/^[0-9a-f-]+:\d+:\d+$/);
@@ -162,7 +178,7 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     await rm(other, { recursive: true });
   });
 
-  it('identity: what the builtins cannot settle is asked of stat alone, path by path, with its own answer', async () => {
+  it('identity: a path the shell does not find is asked of stat alone, path by path, with its own answer', async () => {
     // A symbolic link to nothing, a path under a regular file, a directory that vanished, a directory through
     // a link: each keeps the answer a stat of its own gives, and the directories after them still get theirs.
     const file = join(dir, 'file');
@@ -172,10 +188,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     const linked = join(dir, 'linked');
     await symlink(pgdata, linked);
     const paths = [dangling, join(file, 'sub'), linked, pgdata];
-    const [cmd, ...args] = identityArgv(bindir, paths, 0);
-    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
+    const { r, ids: [toNothing, underFile, throughLink, data] } = await readIdentity(paths, 0);
     expect(r.stderr).toBe('');
-    const [toNothing, underFile, throughLink, data] = parseIdentities(r.stdout, paths);
     expect(toNothing).toMatchObject({ known: true, exists: false });
     expect(underFile).toMatchObject({ known: true, exists: false });
     expect(throughLink).toMatchObject({ known: true, exists: true, directory: true, real: pgdata });
@@ -184,8 +198,7 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     // The batch, then the two paths only stat can judge.
     expect(await ran()).toEqual(['stat', 'stat', 'stat']);
     // Nothing there (another host's PGDATA before its first build): no batch, the path's own stat.
-    const none = await execa(cmd!, [...args.slice(0, 5), join(dir, 'missing')], { reject: false, env: { PATH: pathDir }, extendEnv: false });
-    expect(parseIdentities(none.stdout, [join(dir, 'missing')])).toMatchObject([{ known: true, exists: false }]);
+    expect((await readIdentity([join(dir, 'missing')], 0)).ids).toMatchObject([{ known: true, exists: false }]);
     expect(await ran()).toEqual(['stat']);
     await rm(dangling);
     await rm(linked);
@@ -196,9 +209,7 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     // As a mount whose filesystem fails (ENOTCONN, ESTALE, EIO): here ENAMETOOLONG, in a directory the reader can search.
     const tooLong = join(dir, 'x'.repeat(300));
     const paths = [pgdata, tooLong];
-    const [cmd, ...args] = identityArgv(bindir, paths, 0);
-    const r = await execa(cmd!, args, { reject: false, env: { PATH: pathDir }, extendEnv: false });
-    const [data, failing] = parseIdentities(r.stdout, paths);
+    const { ids: [data, failing] } = await readIdentity(paths, 0);
     expect(data).toMatchObject({ known: true, directory: true });
     expect(failing).toMatchObject({ known: false, exists: false });
     expect(failing!.error).toMatch(/File name too long/);
@@ -210,17 +221,8 @@ describe('the probes start no helper processes beside the bindir tools', () => {
     // its line comes where A's is expected.
     const a = join(dir, 'a');
     await mkdir(a);
-    const fake = join(dir, 'fake-stat');
-    await mkdir(fake);
-    await writeFile(
-      join(fake, 'stat'),
-      tool('stat', `case " $* " in *" %n|"*) printf '%s\\n' "${a}|directory|x|directory|1:1" "${a}|directory|1:2"; exit 0 ;; esac\nexec /usr/bin/stat "$@"`).replaceAll('DIR', dir),
-    );
-    await chmod(join(fake, 'stat'), 0o755);
-    const paths = [`${a}|directory|x`, a];
-    const [cmd, ...args] = identityArgv(bindir, paths, 0);
-    const r = await execa(cmd!, args, { reject: false, env: { PATH: fake }, extendEnv: false });
-    const [gone, real] = parseIdentities(r.stdout, paths);
+    const fake = await statAnswering('fake-stat', [`${a}|directory|x|directory|1:1`, `${a}|directory|1:2`]);
+    const { ids: [gone, real] } = await readIdentity([`${a}|directory|x`, a], 0, fake);
     expect(gone).toMatchObject({ known: true, exists: false });
     const { stdout: ino } = await execa('/usr/bin/stat', ['-L', '-c', '%d:%i', a]);
     expect(real!.key).toMatch(new RegExp(`^[0-9a-f-]+:${ino}$`));
@@ -231,21 +233,12 @@ describe('the probes start no helper processes beside the bindir tools', () => {
 
   it("identity: a stat line that does not name its path is not taken: that path and the rest are asked alone", async () => {
     // A stat that answers for other paths than asked (as when a path appeared or vanished between the batch
-    // and the builtins' look): its lines must never be given to the wrong path.
+    // and the shell's look): its lines must never be given to the wrong path.
     const other = join(dir, 'other2');
     await mkdir(other);
-    const liar = join(dir, 'liar');
-    await mkdir(liar);
-    await writeFile(
-      join(liar, 'stat'),
-      tool('stat', `case " $* " in *" %n|"*) printf '%s\\n' "${other}|directory|1:1" "${pgdata}|directory|1:2"; exit 0 ;; esac\nexec /usr/bin/stat "$@"`).replaceAll('DIR', dir),
-    );
-    await chmod(join(liar, 'stat'), 0o755);
-    const paths = [pgdata, other];
-    const [cmd, ...args] = identityArgv(bindir, paths, 0);
-    const r = await execa(cmd!, args, { reject: false, env: { PATH: liar }, extendEnv: false });
+    const liar = await statAnswering('liar', [`${other}|directory|1:1`, `${pgdata}|directory|1:2`]);
+    const { r, ids: [data, seen] } = await readIdentity([pgdata, other], 0, liar);
     expect(r.stderr).toBe('');
-    const [data, seen] = parseIdentities(r.stdout, paths);
     expect(data!.key).not.toMatch(/:1:[12]$/);
     expect(seen!.key).not.toMatch(/:1:[12]$/);
     expect(data!.key).not.toBe(seen!.key);
