@@ -15,19 +15,23 @@ import type { ChildOutcome } from './child.js';
  * /dev/null, and answers with its pid at once and its exit status and output at the end. One command at
  * a time per helper: a pool starts another helper when all are busy.
  *
- * perl-base (POSIX, IO::Select) is on every Debian system, dpkg depends on it; without perl the helper
- * does not start and the transport runs its commands directly, as before.
+ * perl-base is on every Debian system, dpkg depends on it; without perl the helper does not start and
+ * the transport runs its commands directly, as before.
  */
 const SCRIPT = String.raw`
-# IO::Handle (a file's sync) and Cwd (a link's target) are loaded by the writes that need them: ~8 ms of
-# every helper's start here, and a helper starts for every user and host, and again for each connection.
-use strict; use POSIX (); use IO::Select; use Fcntl ();
+# Only perl's own operators: a helper starts for every user and host, and again for each connection, and
+# every module is paid at each start (here POSIX ~13 ms, IO::Select ~5 ms, Fcntl ~3 ms, perl itself ~8 ms).
+# So select() on bit vectors instead of IO::Select; setpgrp, open's dup and exit instead of POSIX's
+# setsid, dup2 and _exit (nothing here is buffered or has an END block, so exit leaves nothing behind).
+# Fcntl, Errno, IO::Handle (a file's sync) and Cwd (a link's target) are loaded where they are needed:
+# %! would load Errno as the script compiles.
+use strict;
 $SIG{PIPE} = 'IGNORE';
 binmode STDIN; binmode STDOUT;
-sub rd { my $n = shift; my $b = ''; while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); POSIX::_exit(0) unless $r; } return $b; }
-sub line { my $l = ''; while (1) { my $c; my $r = sysread(STDIN, $c, 1); POSIX::_exit(0) unless $r; return $l if $c eq "\n"; $l .= $c; } }
+sub rd { my $n = shift; my $b = ''; while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); exit(0) unless $r; } return $b; }
+sub line { my $l = ''; while (1) { my $c; my $r = sysread(STDIN, $c, 1); exit(0) unless $r; return $l if $c eq "\n"; $l .= $c; } }
 sub item { return rd(line()); }
-sub say { my $s = shift; while (length $s) { my $w = syswrite(STDOUT, $s); POSIX::_exit(0) unless defined $w; substr($s, 0, $w) = ''; } }
+sub say { my $s = shift; while (length $s) { my $w = syswrite(STDOUT, $s); exit(0) unless defined $w; substr($s, 0, $w) = ''; } }
 say("pgplay-exec 1\n");
 # A stream request: this helper becomes the byte bridge to a unix socket (PostgreSQL's), as this user, so
 # the first SQL of a host needs no runuser, shell and perl of its own. It prints what the bridge of
@@ -37,22 +41,24 @@ say("pgplay-exec 1\n");
 # kin first, ~8 ms more here on every first connection to a host.
 sub bridge {
   my $path = shift;
-  unless (eval { require Socket; 1 }) { say("ERR perl lacks Socket\n"); POSIX::_exit(127); }
+  unless (eval { require Socket; 1 }) { say("ERR perl lacks Socket\n"); exit(127); }
   my $s;
-  unless (socket($s, Socket::PF_UNIX(), Socket::SOCK_STREAM(), 0) && connect($s, Socket::pack_sockaddr_un($path))) { say("ERR $!\n"); POSIX::_exit(2); }
+  unless (socket($s, Socket::PF_UNIX(), Socket::SOCK_STREAM(), 0) && connect($s, Socket::pack_sockaddr_un($path))) { say("ERR $!\n"); exit(2); }
   binmode $s;
   say("OK\n");
-  my $sfd = fileno($s); my $sel = IO::Select->new(\*STDIN, $s); my $buf;
-  while (my @ready = $sel->can_read) {
-    for my $fh (@ready) {
-      my $n = sysread($fh, $buf, 65536);
-      if (!$n) { POSIX::_exit(0) if fileno($fh) == $sfd; $sel->remove(\*STDIN); shutdown($s, 1); next; }
-      my $out = fileno($fh) == $sfd ? \*STDOUT : $s;
+  my $sfd = fileno($s); my $rin = ''; vec($rin, 0, 1) = 1; vec($rin, $sfd, 1) = 1; my $buf;
+  while (1) {
+    # An interrupted select (-1) is only asked again.
+    next if select(my $rout = $rin, undef, undef, undef) < 0;
+    for my $fd (0, $sfd) {
+      next unless vec($rin, $fd, 1) && vec($rout, $fd, 1);
+      my $n = sysread($fd == $sfd ? $s : \*STDIN, $buf, 65536);
+      if (!$n) { exit(0) if $fd == $sfd; vec($rin, 0, 1) = 0; shutdown($s, 1); next; }
+      my $out = $fd == $sfd ? \*STDOUT : $s;
       my $off = 0;
-      while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); POSIX::_exit(1) unless defined $w; $off += $w; }
+      while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); exit(1) unless defined $w; $off += $w; }
     }
   }
-  POSIX::_exit(0);
 }
 # A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
 # no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
@@ -80,10 +86,12 @@ sub write_file {
   for (1 .. 100) {
     my $name = "$dir/.$base.pgplay-tmp-" . rand6();
     # Only a file this helper created is ever its temp file (the signal handler removes $wtmp).
+    require Fcntl;
     if (sysopen($fh, $name, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), 0600)) { $wtmp = $name; last; }
-    my $why = "$!";
+    my ($why, $errno) = ("$!", $! + 0);
     undef $fh;
-    return (1, '', "mktemp: failed to create file via template '$dir/.$base.pgplay-tmp-XXXXXX': $why\n") unless $!{EEXIST};
+    require Errno;
+    return (1, '', "mktemp: failed to create file via template '$dir/.$base.pgplay-tmp-XXXXXX': $why\n") unless $errno == Errno::EEXIST();
   }
   return (1, '', "mktemp: too many temp files in $dir\n") unless $fh;
   my ($prev, $prevtmp) = ('');
@@ -130,11 +138,12 @@ sub write_file {
     $wtmp = undef;
     return (1, '', $err);
   }
+  require Fcntl;
   if (sysopen(my $dh, $dir, Fcntl::O_RDONLY())) { $dh->sync; close($dh); }
   return (0, $prev, '');
 }
 # A hang-up or a kill while a write is half done leaves no temp file (as the script's trap).
-$SIG{$_} = sub { unlink($wtmp) if defined $wtmp; POSIX::_exit(1); } for qw(HUP INT TERM);
+$SIG{$_} = sub { unlink($wtmp) if defined $wtmp; exit(1); } for qw(HUP INT TERM);
 while (1) {
   my ($tag, $na, $ne, $ni) = split / /, line();
   bridge(item()) if $tag eq 'S';
@@ -152,33 +161,39 @@ while (1) {
   my $pid = fork();
   if (!defined $pid) { say("D 127 0 0 " . length("pgplay: fork: $!\n") . "\npgplay: fork: $!\n"); next; }
   if ($pid == 0) {
-    POSIX::setsid();
+    # A process group of its own, as the direct path's detached child, which the transport stops by pid.
+    setpgrp(0, 0);
     $SIG{PIPE} = 'DEFAULT';
-    if (defined $in) { POSIX::dup2(fileno($ir), 0); } else { my $null = POSIX::open('/dev/null', POSIX::O_RDONLY()); POSIX::dup2($null, 0); }
-    POSIX::dup2(fileno($ow), 1); POSIX::dup2(fileno($ew), 2);
+    # Reopened in place: perl keeps STDIN, STDOUT and STDERR on descriptors 0, 1 and 2.
+    if (defined $in) { open(STDIN, '<&', $ir); } else { open(STDIN, '<', '/dev/null'); }
+    open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
     for my $kv (@env) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }
     exec { $argv[0] } @argv;
-    my ($why, $denied) = ("$!", $! == POSIX::EACCES());
+    my ($why, $errno) = ("$!", $! + 0);
+    require Errno;
+    my $denied = $errno == Errno::EACCES();
     syswrite(STDERR, "pgplay: failed to execute $argv[0]: $why\n");
-    POSIX::_exit($denied ? 126 : 127);
+    exit($denied ? 126 : 127);
   }
   close $ow; close $ew; close $ir if defined $ir;
   say("P $pid\n");
   my ($out, $err) = ('', '');
-  my $sel = IO::Select->new($or, $er);
-  my $wsel = IO::Select->new(); if (defined $iw) { if (length $in) { $wsel->add($iw); } else { close $iw; } }
-  while ($sel->count || $wsel->count) {
-    my ($r, $w) = IO::Select->select($sel, $wsel, undef);
-    for my $fh (@{$w || []}) {
-      my $n = syswrite($fh, $in, 65536);
-      if (!defined $n) { $wsel->remove($fh); close $fh; next; }
-      substr($in, 0, $n) = '';
-      if (!length $in) { $wsel->remove($fh); close $fh; }
+  my ($ofd, $efd, $ifd) = (fileno($or), fileno($er));
+  my ($rin, $win) = ('', ''); vec($rin, $ofd, 1) = 1; vec($rin, $efd, 1) = 1;
+  if (defined $iw) { if (length $in) { $ifd = fileno($iw); vec($win, $ifd, 1) = 1; } else { close $iw; } }
+  while ($rin =~ /[^\0]/ || $win =~ /[^\0]/) {
+    # An interrupted select (-1) is only asked again.
+    next if select(my $rout = $rin, my $wout = $win, undef, undef) < 0;
+    if (defined $ifd && vec($wout, $ifd, 1)) {
+      my $n = syswrite($iw, $in, 65536);
+      substr($in, 0, $n) = '' if defined $n;
+      if (!defined $n || !length $in) { vec($win, $ifd, 1) = 0; close $iw; undef $ifd; }
     }
-    for my $fh (@{$r || []}) {
-      my $buf; my $n = sysread($fh, $buf, 65536);
-      if (!$n) { $sel->remove($fh); close $fh; next; }
-      if ($fh == $or) { $out .= $buf; } else { $err .= $buf; }
+    for my $fd ($ofd, $efd) {
+      next unless vec($rin, $fd, 1) && vec($rout, $fd, 1);
+      my $buf; my $n = sysread($fd == $ofd ? $or : $er, $buf, 65536);
+      if (!$n) { vec($rin, $fd, 1) = 0; close($fd == $ofd ? $or : $er); next; }
+      if ($fd == $ofd) { $out .= $buf; } else { $err .= $buf; }
     }
   }
   waitpid($pid, 0);

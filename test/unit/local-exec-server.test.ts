@@ -160,6 +160,24 @@ describe('a helper that cannot start now, and helpers that are asked to end', ()
   });
 });
 
+describe('what a helper costs to start', () => {
+  it('loads no Perl module but strict, to start, run a command with input, and end: each would be paid at every start', async () => {
+    let helper: string[] | undefined;
+    const servers = new ExecServers((_user, argv) => ((helper = argv), undefined));
+    expect(await servers.run(userInfo().username, ['true'], {}, undefined)).toBeUndefined();
+    expect(helper?.slice(0, 2)).toEqual(['perl', '-e']);
+    // Every module file perl loads passes this hook first (it loads nothing itself: it returns nothing).
+    const hook = 'BEGIN { unshift @INC, sub { print STDERR "loaded $_[1]\\n"; return; } }';
+    const item = (text: string) => `${Buffer.byteLength(text)}\n${text}`;
+    const input = 'hello';
+    const request = `X 3 1 ${input.length}\n${item('sh')}${item('-c')}${item('read x; echo "$GREETING $x"')}${item('GREETING=hi')}${input}`;
+    const r = spawnSync('perl', ['-e', hook, '-e', helper![2]!], { input: request, encoding: 'utf8', cwd: '/' });
+    expect(r.stdout).toMatch(/^pgplay-exec 1\nP \d+\nD 0 0 9 0\nhi hello\n$/);
+    expect(r.stderr.split('\n').filter(Boolean)).toEqual(['loaded strict.pm']);
+    expect(r.status).toBe(0);
+  });
+});
+
 describe('a helper that becomes a socket bridge', () => {
   it('sends the socket request before it forks the helper that replaces it; the replacement then serves the next command', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
