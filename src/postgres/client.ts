@@ -8,6 +8,7 @@ import { Duplex } from 'node:stream';
 import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
+import { PERL_SOCKET_BRIDGE } from '../transports/socket-bridge.js';
 import type { Transport } from '../transports/types.js';
 
 export interface ConnectOptions {
@@ -29,39 +30,22 @@ export interface ConnectOptions {
 }
 
 /**
- * Writes "OK\n" once connected (or "ERR <reason>\n" and exits), then copies bytes both ways. On EOF
- * from pgplay it half-closes the socket so the server sees the end of the session; it exits when
- * the server closes.
+ * The bridge's Perl: socket-bridge.ts's, with the hand-over to python3 (the same protocol, below) where
+ * perl cannot load Socket.
  */
 const PERL_BRIDGE = String.raw`
 BEGIN {
-  # A perl without the socket modules hands over to python3 (its source is the second argument): one
-  # process either way, no perl started first only to learn whether the modules load.
-  unless (eval { require IO::Socket::UNIX; require IO::Select; 1 }) {
-    if (defined $ARGV[1]) { exec('python3', '-c', $ARGV[1], $ARGV[0]); syswrite(STDOUT, "ERR neither perl (with IO::Socket::UNIX) nor python3 is installed\n"); exit 127; }
-    syswrite(STDOUT, "ERR perl lacks IO::Socket::UNIX\n"); exit 127;
+  # A perl without the socket module hands over to python3 (its source is the second argument): one
+  # process either way, no perl started first only to learn whether the module loads.
+  unless (eval { require Socket; 1 }) {
+    if (defined $ARGV[1]) { exec('python3', '-c', $ARGV[1], $ARGV[0]); syswrite(STDOUT, "ERR neither perl (with Socket) nor python3 is installed\n"); exit 127; }
+    syswrite(STDOUT, "ERR perl lacks Socket\n"); exit 127;
   }
 }
-use strict; use warnings; use IO::Socket::UNIX; use IO::Select; use Socket;
-my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $ARGV[0]);
-unless ($s) { syswrite(STDOUT, "ERR $!\n"); exit 2; }
-binmode STDIN; binmode STDOUT; binmode $s;
-syswrite(STDOUT, "OK\n");
-my $in = \*STDIN; my $sfd = fileno($s);
-my $sel = IO::Select->new($in, $s);
-my $buf;
-while (my @ready = $sel->can_read) {
-  for my $fh (@ready) {
-    my $n = sysread($fh, $buf, 65536);
-    if (!$n) {
-      exit 0 if fileno($fh) == $sfd;
-      $sel->remove($in); shutdown($s, 1); next;
-    }
-    my $out = fileno($fh) == $sfd ? \*STDOUT : $s;
-    my $off = 0;
-    while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); exit 1 unless defined $w; $off += $w; }
-  }
-}
+use strict;
+binmode STDIN; binmode STDOUT;
+${PERL_SOCKET_BRIDGE}
+bridge($ARGV[0]);
 `;
 
 const PYTHON_BRIDGE = String.raw`
@@ -90,7 +74,7 @@ const CHOOSER: Record<NonNullable<ConnectOptions['bridge']>, string> = {
   auto:
     'if command -v perl >/dev/null 2>&1; then exec perl -e "$1" "$3" "$2"; ' +
     'elif command -v python3 >/dev/null 2>&1; then exec python3 -c "$2" "$3"; ' +
-    'else echo "ERR neither perl (with IO::Socket::UNIX) nor python3 is installed"; exit 127; fi',
+    'else echo "ERR neither perl (with Socket) nor python3 is installed"; exit 127; fi',
   perl: 'command -v perl >/dev/null 2>&1 || { echo "ERR perl is not installed"; exit 127; }; exec perl -e "$1" "$3"',
   python3: 'command -v python3 >/dev/null 2>&1 || { echo "ERR python3 is not installed"; exit 127; }; exec python3 -c "$2" "$3"',
 };

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import type { ChildOutcome } from './child.js';
+import { PERL_SOCKET_BRIDGE } from './socket-bridge.js';
 
 /**
  * Commands as another user through a long-lived helper instead of one `runuser` per command (issue 14).
@@ -34,33 +35,8 @@ sub item { return rd(line()); }
 sub say { my $s = shift; while (length $s) { my $w = syswrite(STDOUT, $s); exit(0) unless defined $w; substr($s, 0, $w) = ''; } }
 say("pgplay-exec 1\n");
 # A stream request: this helper becomes the byte bridge to a unix socket (PostgreSQL's), as this user, so
-# the first SQL of a host needs no runuser, shell and perl of its own. It prints what the bridge of
-# postgres/client.ts prints ("OK" or "ERR <reason>"), copies bytes both ways, half-closes the socket at the
-# end of its input and exits when the server closes.
-# Perl's own socket and connect with Socket's constants: IO::Socket::UNIX would load IO::Socket and its
-# kin first, ~8 ms more here on every first connection to a host.
-sub bridge {
-  my $path = shift;
-  unless (eval { require Socket; 1 }) { say("ERR perl lacks Socket\n"); exit(127); }
-  my $s;
-  unless (socket($s, Socket::PF_UNIX(), Socket::SOCK_STREAM(), 0) && connect($s, Socket::pack_sockaddr_un($path))) { say("ERR $!\n"); exit(2); }
-  binmode $s;
-  say("OK\n");
-  my $sfd = fileno($s); my $rin = ''; vec($rin, 0, 1) = 1; vec($rin, $sfd, 1) = 1; my $buf;
-  while (1) {
-    # An interrupted select (-1) is only asked again.
-    next if select(my $rout = $rin, undef, undef, undef) < 0;
-    for my $fd (0, $sfd) {
-      next unless vec($rin, $fd, 1) && vec($rout, $fd, 1);
-      my $n = sysread($fd == $sfd ? $s : \*STDIN, $buf, 65536);
-      if (!$n) { exit(0) if $fd == $sfd; vec($rin, 0, 1) = 0; shutdown($s, 1); next; }
-      my $out = $fd == $sfd ? \*STDOUT : $s;
-      my $off = 0;
-      while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); exit(1) unless defined $w; $off += $w; }
-    }
-  }
-}
-# A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
+# the first SQL of a host needs no runuser, shell and perl of its own (socket-bridge.ts).
+${PERL_SOCKET_BRIDGE}# A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
 # no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
 # same steps in the same order: a link that resolves is written through; a temp file beside the target,
 # 0600 from its creation (O_EXCL); owner then mode (chown clears set-id bits); fsync; the previous file kept

@@ -32,7 +32,7 @@ async function bridgePids(socketPath: string): Promise<number[]> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(socketPath) && (cmdline.includes('IO::Socket::UNIX') || cmdline.includes('pgplay-socket-bridge'))) pids.push(Number(entry));
+    if (cmdline.includes(socketPath) && cmdline.includes('pgplay-socket-bridge')) pids.push(Number(entry));
   }
   return pids;
 }
