@@ -20,12 +20,14 @@ export function engineDeps(
   notice: (host: string, line: string) => void,
   /** A host's transport whose handshake started before the run (early-connect.ts). */
   started: (hostName: string) => Transport | undefined = () => undefined,
+  /** Where the run's local transports share their command helpers (those started early share it too). */
+  helperScope: object,
 ): EngineDeps {
   const { hosts, resolveSecret, playbookDir } = loaded;
   return {
     renderer: createRenderer({ templateDirs: [resolve(playbookDir, 'templates'), playbookDir, SHIPPED_TEMPLATES] }),
     getAction,
-    createTransport: (host) => started(host.name) ?? (request.createTransport ?? ((h) => createTransport(h, { hosts, resolveSecret, notice })))(host),
+    createTransport: (host) => started(host.name) ?? (request.createTransport ?? ((h) => createTransport(h, { hosts, resolveSecret, notice, helperScope })))(host),
     gatherFacts: request.gatherFacts ?? gatherFacts,
     resolveSecret,
     connectPostgres: async (transport, host, options) =>

@@ -27,7 +27,13 @@ export function newRunId(now = new Date()): string {
  * collaborators, opens the journal and takes the locks, then lets the engine gather facts and run;
  * whatever happens, releases the locks, closes the transports and ends the journal.
  */
-export async function runFromInventory(request: RunRequest, read: RunInventory, early: EarlyConnections): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
+export async function runFromInventory(
+  request: RunRequest,
+  read: RunInventory,
+  early: EarlyConnections,
+  /** The scope in which the run's local transports share their command helpers. */
+  helperScope: object,
+): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
   let loaded: LoadedRun;
   let defaultTimeoutMs: number;
   try {
@@ -81,7 +87,7 @@ export async function runFromInventory(request: RunRequest, read: RunInventory, 
       loaded.params,
       {},
       options,
-      engineDeps(request, loaded, notice, (name) => early.take(name)),
+      engineDeps(request, loaded, notice, (name) => early.take(name), helperScope),
       redactor,
       grace.signal,
       (event) => {

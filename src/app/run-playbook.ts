@@ -17,8 +17,10 @@ export type { RunRequest };
  * is imported after that, while the SSH handshakes and the local command helpers start.
  */
 export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
+  // The run's local transports share their command helpers (transports/local.ts).
+  const helperScope = {};
   // The handshakes start once the inventory is read; the transports are the run's (or closed on a refusal).
-  const early = new EarlyConnections(request.createTransport ?? ((host, hosts, resolveSecret) => createTransport(host, { hosts, resolveSecret })));
+  const early = new EarlyConnections(request.createTransport ?? ((host, hosts, resolveSecret) => createTransport(host, { hosts, resolveSecret, helperScope })));
   const connectEarly = request.limit === undefined && request.resume === undefined;
   let read: RunInventory;
   let rest: typeof import('./run-from-inventory.js');
@@ -30,5 +32,5 @@ export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { r
     await early.close();
     throw e;
   }
-  return rest.runFromInventory(request, read, early);
+  return rest.runFromInventory(request, read, early, helperScope);
 }

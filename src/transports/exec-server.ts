@@ -412,7 +412,7 @@ class ExecServer {
 }
 
 /** Most helpers per user by default: beyond, commands run directly (a burst of parallel commands is rare and short). */
-const MAX_SERVERS = 4;
+export const MAX_SERVERS = 4;
 
 /**
  * The helpers of one transport, per user: a command goes to an idle helper, else to a new one; undefined
@@ -426,15 +426,22 @@ export class ExecServers {
   private readonly streams = new Set<ExecServer>();
   /** close() or killAll() ran: no replacement helper starts after it (nothing would stop it). */
   private closed = false;
+  /** How many times prestart() was called for each user. */
+  private readonly prestarts = new Map<string, number>();
 
   /**
    * `launch(user, helper)` starts a helper as that user (locally: spawnedHelper of runuser -u user --
-   * perl -e ...); `maxPerUser`: how many of one user's helpers may exist at once.
+   * perl -e ...); `maxPerUser`: how many of one user's helpers may exist at once (asked each time where
+   * it grows with the transports that share them).
    */
   constructor(
     private readonly launch: LaunchHelper,
-    private readonly maxPerUser = MAX_SERVERS,
+    private readonly maxPerUser: number | (() => number) = MAX_SERVERS,
   ) {}
+
+  private limit(): number {
+    return typeof this.maxPerUser === 'number' ? this.maxPerUser : this.maxPerUser();
+  }
 
   async run(user: string, argv: string[], env: Record<string, string>, input: string | Buffer | undefined): Promise<ServedCommand | undefined> {
     const server = await this.idleServer(user);
@@ -470,14 +477,19 @@ export class ExecServers {
   }
 
   /**
-   * Starts `user`'s first helper now, idle, when it has none: it starts while the run does other work,
-   * and its first command finds it ready. One that cannot start marks the user broken, as it would on
-   * that first command (whose command then runs directly).
+   * Starts one of `user`'s helpers now, idle, unless the user already has one for every call so far: it
+   * starts while the run does other work, and a first command finds it ready. Helpers shared by several
+   * transports (a run's hosts on this machine) keep one per transport that asked, for their facts are
+   * read at once. One that cannot start marks the user broken, as it would on that first command (whose
+   * command then runs directly).
    */
   prestart(user: string): void {
-    if (this.closed || this.broken.has(user) || this.servers.get(user)?.length) return;
-    const pool: ExecServer[] = [];
+    const wanted = (this.prestarts.get(user) ?? 0) + 1;
+    this.prestarts.set(user, wanted);
+    if (this.closed || this.broken.has(user)) return;
+    const pool = this.servers.get(user) ?? [];
     this.servers.set(user, pool);
+    if (pool.length >= Math.min(wanted, this.limit())) return;
     void this.startServer(user, pool, false);
   }
 
@@ -509,7 +521,7 @@ export class ExecServers {
         if ((await starting.ready) === 'not-now') return undefined;
         continue;
       }
-      if (pool.length >= this.maxPerUser) return undefined;
+      if (pool.length >= this.limit()) return undefined;
       return this.startServer(user, pool, true);
     }
   }

@@ -8,6 +8,8 @@ export interface TransportFactoryOptions {
   resolveSecret(ref: unknown): Promise<string | undefined>;
   /** Things the user must hear about a connection, e.g. a host key added under accept-new. */
   notice?(hostName: string, line: string): void;
+  /** Local transports created with the same scope share their command helpers (a run's: local.ts). */
+  helperScope?: object;
 }
 
 /**
@@ -17,7 +19,7 @@ export interface TransportFactoryOptions {
  */
 export function createTransport(host: Host, options: TransportFactoryOptions): Transport {
   if (host.connection.transport === 'local') {
-    return new DeferredTransport(host.name, 'local', () => import('./local.js').then(({ LocalTransport }) => new LocalTransport(host)));
+    return new DeferredTransport(host.name, 'local', () => import('./local.js').then(({ LocalTransport }) => new LocalTransport(host, { helperScope: options.helperScope })));
   }
   const jumpSpec = host.connection.jump;
   // Resolved now, not on first use: a jump host the inventory does not name is an error before any step.

@@ -9,7 +9,7 @@ import type { Host } from '../model/inventory.js';
 import { keptPrevious, MISSING_STATUS, parseStat, readFileArgv, statArgv, writeFileArgv } from './file-commands.js';
 import { becomeArgv, usesRunuser, type BecomeMethod } from './become.js';
 import { outputText, startChild, type Child } from './child.js';
-import { ExecServers, spawnedHelper } from './exec-server.js';
+import { ExecServers, MAX_SERVERS, spawnedHelper } from './exec-server.js';
 import {
   PREVIOUS_SUFFIX,
   type ExecOptions,
@@ -32,7 +32,17 @@ export interface LocalTransportOptions {
    * command path, so it can be exercised as root (it then goes through runuser).
    */
   fileAccess?: 'auto' | 'commands';
+  /**
+   * Local transports given the same scope (a run's hosts on this machine) share their command helpers:
+   * a helper started for one host serves the others' commands as that user (each helper start is a
+   * fork of this process, a runuser and a perl), and the last of them to close ends the helpers.
+   * Without one, each transport has helpers of its own.
+   */
+  helperScope?: object;
 }
+
+/** The helpers of each scope, and how many of its transports are open. */
+const sharedHelpers = new WeakMap<object, { servers: ExecServers; transports: number }>();
 
 /**
  * Runs commands and file operations on this machine. Every child runs in its own process group so a
@@ -49,7 +59,11 @@ export class LocalTransport implements Transport {
   private readonly live = new Set<Child>();
   private readonly ids = machineIds;
   /** The helpers that run commands as other users (one runuser each, not one per command). */
-  private readonly servers = helpers(new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, this.currentUser, 'runuser'))));
+  private readonly servers: ExecServers;
+  /** The scope whose helpers this transport shares, and whether it still holds its share (close() gives it back). */
+  private readonly scope: object | undefined;
+  private holdsShare = false;
+  private prestarted = false;
 
   constructor(
     private readonly host: Host,
@@ -61,6 +75,20 @@ export class LocalTransport implements Transport {
     this.isRoot = me.uid === 0;
     this.becomeMethod = host.connection.becomeMethod ?? 'auto';
     this.fileAccess = options.fileAccess ?? 'auto';
+    const scope = (this.scope = options.helperScope);
+    if (!scope) {
+      this.servers = localHelpers(this.currentUser, MAX_SERVERS);
+      return;
+    }
+    let entry = sharedHelpers.get(scope);
+    if (!entry) {
+      // As many helpers per user as the transports would have had each.
+      const created: { servers: ExecServers; transports: number } = { servers: localHelpers(this.currentUser, () => MAX_SERVERS * created.transports), transports: 0 };
+      sharedHelpers.set(scope, (entry = created));
+    }
+    entry.transports++;
+    this.servers = entry.servers;
+    this.holdsShare = true;
   }
 
   async connect(): Promise<void> {}
@@ -73,7 +101,10 @@ export class LocalTransport implements Transport {
    */
   preconnect(): void {
     const owner = this.host.pgdata ? this.host.postgres.osUser : undefined;
-    if (owner && owner !== this.currentUser && this.usesRunuser()) this.servers.prestart(owner);
+    if (owner && owner !== this.currentUser && this.usesRunuser() && !this.prestarted) {
+      this.prestarted = true;
+      this.servers.prestart(owner);
+    }
   }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -230,7 +261,16 @@ export class LocalTransport implements Transport {
     const running = [...this.live];
     for (const child of running) killGroup(child, 'SIGTERM');
     await Promise.all(running.map((c) => c.done));
-    await this.servers.close();
+    if (!this.scope) {
+      await this.servers.close();
+    } else if (this.holdsShare) {
+      this.holdsShare = false;
+      const entry = sharedHelpers.get(this.scope)!;
+      if (--entry.transports === 0) {
+        sharedHelpers.delete(this.scope);
+        await this.servers.close();
+      }
+    }
   }
 
   /**
@@ -447,7 +487,9 @@ process.once('exit', () => {
   for (const servers of allHelpers) servers.killAll();
 });
 
-function helpers(servers: ExecServers): ExecServers {
+/** Helpers that start as another user through runuser, from `currentUser` (this process's). */
+function localHelpers(currentUser: string, maxPerUser: number | (() => number)): ExecServers {
+  const servers = new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, currentUser, 'runuser')), maxPerUser);
   allHelpers.add(servers);
   return servers;
 }

@@ -4,7 +4,7 @@
  * standby build). Counted here: the processes that commands run under (their parent), on the real
  * local transport as root with become postgres. What a command sees must be what runuser gave it.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -72,16 +72,7 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
 
   it('preconnect() starts the helper of the PGDATA owner before any command, and the first command runs in it', async () => {
     const own = new LocalTransport(localHost());
-    const children = () =>
-      readdirSync('/proc')
-        .filter((p) => /^\d+$/.test(p))
-        .filter((p) => {
-          try {
-            return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(process.pid) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('runuser');
-          } catch {
-            return false;
-          }
-        });
+    const children = runuserChildren;
     const before = new Set(children());
     own.preconnect?.();
     await waitFor(() => children().some((p) => !before.has(p)));
@@ -99,6 +90,48 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
     expect(existsSync(`/proc/${helper}`)).toBe(true);
     await own.close();
     await waitFor(() => !existsSync(`/proc/${helper}`));
+  });
+});
+
+describe.runIf(asRoot)("the local transports of one run share their helpers", () => {
+  it("a helper started for one host serves another's commands, a connection takes one without a replacement while another waits, and the last close ends them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgplay-shared-helpers-'));
+    chmodSync(dir, 0o755);
+    const path = join(dir, 'socket');
+    const listener = createServer((socket) => socket.end('hello'));
+    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    chmodSync(path, 0o777);
+    const before = new Set(runuserChildren());
+    const started = () => runuserChildren().filter((p) => !before.has(p));
+    const scope = {};
+    const a = new LocalTransport(localHost(), { helperScope: scope });
+    const b = new LocalTransport(localHost({ name: 'local2' }), { helperScope: scope });
+    // One helper for each host: their facts are read at once.
+    a.preconnect();
+    b.preconnect();
+    await waitFor(() => started().length === 2);
+    const prestarted = started();
+    const [one, two] = await Promise.all([a, b].map((t) => t.exec(['sh', '-c', 'sleep 0.2; echo $PPID'], { become: 'postgres' })));
+    expect(new Set([one!.stdout, two!.stdout]).size).toBe(2);
+    // a's connection takes a helper; the other one is idle, so none starts to replace it ...
+    const stream = (await a.openUnixSocket(path, { become: 'postgres' }))!;
+    const received: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => received.push(chunk));
+    await new Promise((resolve) => stream.once('end', resolve));
+    expect(Buffer.concat(received).toString()).toBe('OK\nhello');
+    // ... and a's next command runs in the one left, whichever host it was started for.
+    const next = (await a.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout;
+    expect([one!.stdout, two!.stdout]).toContain(next);
+    // No runuser started since (the bridge's has ended with its connection).
+    expect(started().every((p) => prestarted.includes(p))).toBe(true);
+    // a's close leaves the helpers to b; b's close ends them.
+    await a.close();
+    expect((await b.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout).toBe(next);
+    await b.close();
+    await waitFor(() => !existsSync(`/proc/${next}`) && started().length === 0);
+    stream.destroy();
+    listener.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
@@ -220,6 +253,19 @@ describe('a bridge to a socket that is not there', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+/** pids of this process's children that are runuser (a helper's, or a command's run directly). */
+function runuserChildren(): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(process.pid) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('runuser');
+      } catch {
+        return false;
+      }
+    });
+}
 
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 20));
