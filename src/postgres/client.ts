@@ -30,22 +30,18 @@ export interface ConnectOptions {
 }
 
 /**
- * The bridge's Perl: socket-bridge.ts's, with the hand-over to python3 (the same protocol, below) where
- * perl cannot load Socket.
+ * The bridge's Perl: socket-bridge.ts's. A perl that cannot load Socket where it needs it hands over to
+ * python3 (the same protocol, below; its source is the second argument): one process either way.
  */
 const PERL_BRIDGE = String.raw`
-BEGIN {
-  # A perl without the socket module hands over to python3 (its source is the second argument): one
-  # process either way, no perl started first only to learn whether the module loads.
-  unless (eval { require Socket; 1 }) {
-    if (defined $ARGV[1]) { exec('python3', '-c', $ARGV[1], $ARGV[0]); syswrite(STDOUT, "ERR neither perl (with Socket) nor python3 is installed\n"); exit 127; }
-    syswrite(STDOUT, "ERR perl lacks Socket\n"); exit 127;
-  }
-}
 use strict;
 binmode STDIN; binmode STDOUT;
 ${PERL_SOCKET_BRIDGE}
-bridge($ARGV[0]);
+bridge($ARGV[0], sub {
+  return unless defined $ARGV[1];
+  exec('python3', '-c', $ARGV[1], $ARGV[0]);
+  syswrite(STDOUT, "ERR neither perl (with Socket) nor python3 is installed\n"); exit 127;
+});
 `;
 
 const PYTHON_BRIDGE = String.raw`

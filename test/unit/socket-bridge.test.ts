@@ -3,7 +3,7 @@
  * connection's own user): one perl per connection, so what it loads is paid at every connection.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ function modulesLoaded(args: string[]): { modules: string[]; stdout: string; sta
 }
 
 describe('the socket bridge of a connection without a command helper', () => {
-  it('loads nothing but strict and Socket (with what Socket itself loads), and says why it cannot connect', () => {
+  it('says why it cannot connect, as Socket finds it (loaded then, with what it loads itself, and nothing else)', () => {
     const missing = join(dir, 'no-socket');
     const perlScript = bridgeArgv(missing)[4]!;
     const socketOnly = new Set(modulesLoaded(['-e', 'use strict; require Socket;']).modules);
@@ -32,7 +32,7 @@ describe('the socket bridge of a connection without a command helper', () => {
     expect(new Set(bridge.modules)).toEqual(socketOnly);
   });
 
-  it('copies bytes both ways, half-closes the socket at the end of its input, and ends when the server closes', async () => {
+  it('loads no module but strict to connect, copies bytes both ways, half-closes at the end of its input, and ends when the server closes', async () => {
     const path = join(dir, 'echo');
     const received: Buffer[] = [];
     const server: Server = createServer((socket) => {
@@ -42,9 +42,14 @@ describe('the socket bridge of a connection without a command helper', () => {
     });
     await new Promise<void>((resolve) => server.listen(path, resolve));
     const argv = bridgeArgv(path);
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Every module file perl loads is named on stderr by a hook that PERL5OPT loads first.
+    writeFileSync(join(dir, 'LoadTrace.pm'), 'package LoadTrace; unshift @INC, sub { print STDERR "loaded $_[1]\\n"; return; }; 1;\n');
+    const env = { ...process.env, PERL5LIB: dir, PERL5OPT: '-MLoadTrace' };
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
+    const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
     const payload = Buffer.alloc(300_000, 'x');
     child.stdin.end(payload);
     const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
@@ -52,5 +57,6 @@ describe('the socket bridge of a connection without a command helper', () => {
     expect(status).toBe(0);
     expect(Buffer.concat(out).toString()).toBe('OK\ngot 300000 bytes');
     expect(Buffer.concat(received).equals(payload)).toBe(true);
+    expect(Buffer.concat(err).toString().split('\n').filter(Boolean)).toEqual(['loaded strict.pm']);
   });
 });
