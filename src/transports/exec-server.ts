@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import type { ChildOutcome } from './child.js';
 import { PERL_SOCKET_BRIDGE } from './socket-bridge.js';
@@ -36,7 +36,40 @@ sub say { my $s = shift; while (length $s) { my $w = syswrite(STDOUT, $s); exit(
 say("pgplay-exec 1\n");
 # A stream request: this helper becomes the byte bridge to a unix socket (PostgreSQL's), as this user, so
 # the first SQL of a host needs no runuser, shell and perl of its own (socket-bridge.ts).
-${PERL_SOCKET_BRIDGE}# A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
+${PERL_SOCKET_BRIDGE}
+# A bridge request on the spare channel (descriptor 3, a socket pair with pgplay that a local helper is
+# started with): a process forked from this helper becomes the bridge there, in a process group of its
+# own, and this helper goes on serving commands, so a connection uses up no helper. Forked twice: the
+# bridge is then no child of this helper's, which would leave it a zombie until the helper exits (nothing
+# here waits for it); the first child starts it, says its pid, and exits. Answered as a write is:
+# P <the bridge's pid>, then D with the status (127 when it could not be started).
+# The bridge ends its channel with shutdown, not only by exiting: this helper's runuser holds a copy of
+# descriptor 3 as long as the helper runs, so its closing alone would never reach pgplay.
+our $bridge_child = 0;
+END { shutdown(STDOUT, 1) if $bridge_child; }
+sub fork_bridge {
+  my $path = shift;
+  my $starter = fork();
+  if (defined $starter && $starter == 0) {
+    my $pid = fork();
+    if (defined $pid && $pid == 0) {
+      $bridge_child = 1;
+      setpgrp(0, 0);
+      open(my $spare, '+<&=', 3) or exit(1);
+      open(STDIN, '<&', $spare) or exit(1); open(STDOUT, '>&', $spare) or exit(1); close($spare);
+      binmode STDIN; binmode STDOUT;
+      bridge($path);
+    }
+    say("P " . ($pid // 0) . "\n");
+    exit(defined $pid ? 0 : 127);
+  }
+  # The spare channel is the bridge's alone now, or nobody's.
+  if (open(my $spare, '+<&=', 3)) { close($spare); }
+  unless (defined $starter) { say("P 0\nD 127 0 0 0\n"); return; }
+  waitpid($starter, 0);
+  say("D " . ($? == 0 ? 0 : 127) . " 0 0 0\n");
+}
+# A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
 # no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
 # same steps in the same order: a link that resolves is written through; a temp file beside the target,
 # 0600 from its creation (O_EXCL); owner then mode (chown clears set-id bits); fsync; the previous file kept
@@ -123,6 +156,7 @@ $SIG{$_} = sub { unlink($wtmp) if defined $wtmp; exit(1); } for qw(HUP INT TERM)
 while (1) {
   my ($tag, $na, $ne, $ni) = split / /, line();
   bridge(item()) if $tag eq 'S';
+  if ($tag eq 'B') { fork_bridge(item()); next; }
   my @argv = map { item() } 1 .. $na;
   my @env = map { item() } 1 .. $ne;
   my $in = $ni >= 0 ? rd($ni) : undef;
@@ -143,6 +177,8 @@ while (1) {
     # Reopened in place: perl keeps STDIN, STDOUT and STDERR on descriptors 0, 1 and 2.
     if (defined $in) { open(STDIN, '<&', $ir); } else { open(STDIN, '<', '/dev/null'); }
     open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
+    # The spare channel is no command's (it is not close-on-exec: this helper got it from its parent).
+    if (open(my $spare, '<&=', 3)) { close($spare); }
     for my $kv (@env) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }
     exec { $argv[0] } @argv;
     my ($why, $errno) = ("$!", $! + 0);
@@ -204,6 +240,18 @@ export interface HelperLink {
   /** Whether it keeps pgplay running: an idle helper must not (close() stops it). */
   ref(): void;
   unref(): void;
+  /**
+   * A local helper's spare channel (its descriptor 3, a socket pair): where a process forked from the helper
+   * can be a connection's bridge while the helper goes on serving commands (`fork_bridge` in the script).
+   */
+  readonly spare?: Duplex;
+}
+
+/** A bridge to a unix socket as its pool hands it out: its input and output, and how to stop it. */
+export interface BridgeStream {
+  stdin: Writable;
+  stdout: Readable;
+  stop(): void;
 }
 
 /**
@@ -216,8 +264,12 @@ export type LaunchHelper = (user: string, helper: string[]) => HelperLink | unde
 /** A helper as a local child process in its own process group (argv: runuser -u user -- perl -e ...). */
 export function spawnedHelper(argv: string[]): HelperLink {
   // In /, as the direct path runs another user's commands: that user may not enter pgplay's working directory.
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'ignore', 'pipe'], detached: true });
   child.stdin!.on('error', () => {});
+  // Nobody's until a bridge takes it; it must not keep pgplay running meanwhile.
+  const spare = child.stdio[3] as Duplex;
+  spare.on('error', () => {});
+  (spare as Duplex & { unref?(): void }).unref?.();
   const gone = new Promise<void>((resolve) => {
     child.once('error', () => resolve());
     child.once('close', () => resolve());
@@ -243,6 +295,7 @@ export function spawnedHelper(argv: string[]): HelperLink {
       child.unref();
       for (const s of streams) s.unref?.();
     },
+    spare,
   };
 }
 
@@ -270,6 +323,8 @@ class ExecServer {
   private alive = true;
   /** Asked to end before its link was up: ended as soon as it is. */
   private ended: NodeJS.Signals | 'stop' | undefined;
+  /** Its spare channel went to a bridge (or was given up). */
+  private spareTaken = false;
   readonly exited: Promise<void>;
 
   constructor(launched: HelperLink | undefined | Promise<HelperLink | undefined>) {
@@ -305,6 +360,11 @@ class ExecServer {
     return this.alive && !this.busy;
   }
 
+  /** Whether a bridge can still be forked on its spare channel. */
+  get spareFree(): boolean {
+    return this.link?.spare !== undefined && !this.spareTaken;
+  }
+
   run(argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
     return this.request('X', argv, env, input);
   }
@@ -314,7 +374,7 @@ class ExecServer {
     return this.request('W', fields, {}, data);
   }
 
-  private request(tag: 'X' | 'W', argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
+  private request(tag: 'X' | 'W' | 'B', argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
     const link = this.link!;
     this.busy = true;
     link.ref();
@@ -340,10 +400,42 @@ class ExecServer {
   }
 
   /**
+   * A process forked from this idle helper becomes the bridge to a unix socket on the helper's spare
+   * channel (its bytes begin with "OK" or "ERR <reason>", as takeStream's), and the helper serves commands
+   * again once it is forked. undefined when it has no spare channel left or the fork failed: then takeStream.
+   * `ended`: once the bridge is gone (its channel closed).
+   */
+  async forkBridge(socketPath: string): Promise<(BridgeStream & { ended: Promise<void>; kill(signal: NodeJS.Signals): void }) | undefined> {
+    const spare = this.link?.spare;
+    if (!spare || this.spareTaken) return undefined;
+    this.spareTaken = true;
+    const command = this.request('B', [socketPath], {}, undefined);
+    const [pid, outcome] = await Promise.all([command.pid, command.done]);
+    if (!pid || outcome.exitCode !== 0) {
+      spare.destroy();
+      return undefined;
+    }
+    (spare as Duplex & { ref?(): void }).ref?.();
+    let open = true;
+    const ended = new Promise<void>((resolve) => spare.once('close', () => resolve()));
+    void ended.then(() => (open = false));
+    // Signalled only while its channel is open: a pid gone may be reused by another process.
+    const kill = (signal: NodeJS.Signals) => {
+      if (!open) return;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    };
+    return { stdin: spare, stdout: spare, stop: () => kill('SIGTERM'), ended, kill };
+  }
+
+  /**
    * Turns this idle helper into the bridge to a unix socket (see `bridge` in the script): from now on its
    * stdout is the socket's bytes, beginning with "OK" or "ERR <reason>". It never serves a command again.
    */
-  takeStream(socketPath: string): { stdin: Writable; stdout: Readable; stop(): void } {
+  takeStream(socketPath: string): BridgeStream {
     const link = this.link!;
     this.busy = true;
     link.ref();
@@ -424,6 +516,8 @@ export class ExecServers {
   private readonly broken = new Set<string>();
   /** Helpers that became socket bridges: stopped with the others. */
   private readonly streams = new Set<ExecServer>();
+  /** Bridges forked by helpers on their spare channels: ended with the helpers. */
+  private readonly forkedBridges = new Set<BridgeStream & { ended: Promise<void>; kill(signal: NodeJS.Signals): void }>();
   /** close() or killAll() ran: no replacement helper starts after it (nothing would stop it). */
   private closed = false;
   /** How many times prestart() was called for each user. */
@@ -455,16 +549,29 @@ export class ExecServers {
   }
 
   /**
-   * A byte stream to the unix socket `socketPath`, opened by one of `user`'s helpers, which becomes the
-   * bridge (no runuser, shell or perl started for it); undefined when no helper can take it. A
+   * A byte stream to the unix socket `socketPath`, opened by one of `user`'s helpers (no runuser, shell or
+   * perl started for it); undefined when no helper can take it. A helper with its spare channel free
+   * forks the bridge there and serves commands again. Else the helper becomes the bridge, and a
    * replacement helper starts beside the connection, for the user's next command: once the bridge's
    * request is out (the next turn of the event loop), so that the helper connects and the server forks
    * its backend while this process forks the replacement, not after (a fork of node is 10-30 ms here).
    */
-  async openSocket(user: string, socketPath: string): Promise<{ stdin: Writable; stdout: Readable; stop(): void } | undefined> {
-    const server = await this.idleServer(user);
+  async openSocket(user: string, socketPath: string): Promise<BridgeStream | undefined> {
+    const server = await this.idleServer(user, (s) => s.spareFree);
     if (!server) return undefined;
+    const forked = await server.forkBridge(socketPath);
+    if (forked) {
+      this.forkedBridges.add(forked);
+      void forked.ended.then(() => this.forkedBridges.delete(forked));
+      return forked;
+    }
+    // No spare channel (or its fork failed, which gave the helper back): the helper itself, claimed again.
+    if (server.busy === false) {
+      if (!server.usable) return this.openSocket(user, socketPath);
+      server.busy = true;
+    }
     const pool = this.servers.get(user)!;
+    if (!pool.includes(server)) return this.openSocket(user, socketPath);
     pool.splice(pool.indexOf(server), 1);
     this.streams.add(server);
     void server.exited.then(() => this.streams.delete(server));
@@ -503,14 +610,14 @@ export class ExecServers {
     }
   }
 
-  /** An idle helper of `user`, claimed (busy) for the caller; undefined when none can be had. */
-  private async idleServer(user: string): Promise<ExecServer | undefined> {
+  /** An idle helper of `user` (one that `prefer`s first), claimed (busy) for the caller; undefined when none can be had. */
+  private async idleServer(user: string, prefer: (server: ExecServer) => boolean = () => true): Promise<ExecServer | undefined> {
     for (;;) {
       if (this.closed || this.broken.has(user)) return undefined;
       const pool = this.servers.get(user) ?? [];
       this.servers.set(user, pool);
       for (let i = pool.length - 1; i >= 0; i--) if (!pool[i]!.usable && !pool[i]!.busy) pool.splice(i, 1);
-      const idle = pool.find((s) => s.usable);
+      const idle = pool.find((s) => s.usable && prefer(s)) ?? pool.find((s) => s.usable);
       if (idle) {
         idle.busy = true;
         return idle;
@@ -551,14 +658,34 @@ export class ExecServers {
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.servers.values()].flat().concat([...this.streams]);
+    const bridges = [...this.forkedBridges];
     this.servers.clear();
     this.streams.clear();
-    await Promise.all(all.map((s) => s.stop()));
+    this.forkedBridges.clear();
+    await Promise.all([
+      ...all.map((s) => s.stop()),
+      // At the end of its input a bridge half-closes the socket and exits once the server closes. One that
+      // does not is killed, and its channel closed here: a killed bridge cannot end it (see fork_bridge).
+      ...bridges.map(async (b) => {
+        b.stdin.end();
+        let force: NodeJS.Timeout | undefined;
+        const killed = new Promise<void>((resolve) => {
+          force = setTimeout(() => {
+            b.kill('SIGKILL');
+            b.stdin.destroy();
+            resolve();
+          }, 3000);
+        });
+        await Promise.race([b.ended, killed]);
+        clearTimeout(force);
+      }),
+    ]);
   }
 
   /** The process is leaving: no helper outlives it. */
   killAll(): void {
     this.closed = true;
     for (const s of [...this.servers.values()].flat().concat([...this.streams])) s.kill('SIGKILL');
+    for (const b of this.forkedBridges) b.kill('SIGKILL');
   }
 }

@@ -3,7 +3,7 @@
  * the client reaches it through the socket bridge running as postgres.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalTransport } from '../../src/transports/local.js';
@@ -49,8 +49,10 @@ describe('connectPostgres over the unix socket bridge', () => {
     }
   });
 
-  it("runs the connection in postgres's command helper: no runuser, shell and perl started for it", async () => {
-    const helperOf = async () => (await transport.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout.trim();
+  it("bridges the connection from a process forked by postgres's command helper, which goes on serving commands: no runuser, shell or perl started for it", async () => {
+    // A transport of its own: its one helper has its spare channel still free.
+    const own = new LocalTransport(host);
+    const helperOf = async () => (await own.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout.trim();
     const socketsOf = (pid: string) =>
       readdirSync(`/proc/${pid}/fd`).filter((fd) => {
         try {
@@ -59,22 +61,42 @@ describe('connectPostgres over the unix socket bridge', () => {
           return false;
         }
       }).length;
+    /** Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, session, ...]. */
+    const stat = (pid: string) => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      } catch {
+        return undefined;
+      }
+    };
+    const pids = () => readdirSync('/proc').filter((e) => /^\d+$/.test(e));
     const helper = await helperOf();
-    // Its stdin and stdout from node are socket pairs too: count what the connection adds.
-    const before = socketsOf(helper);
-    const client = await connectPostgres(transport, host);
+    // The helper's session is its runuser's (started detached): the processes the helper forks are in it.
+    const session = stat(helper)![3]!;
+    const inSession = () => pids().filter((p) => p !== helper && p !== session && stat(p)?.[3] === session);
+    const client = await connectPostgres(own, host);
+    let bridge: string | undefined;
     try {
       expect((await client.query('select current_user as u, session_user as s')).rows).toEqual([{ u: 'postgres', s: 'postgres' }]);
-      // The helper that ran the command now holds the connection's socket: it is the bridge.
-      expect(socketsOf(helper)).toBe(before + 1);
-      // The user's next command runs in the replacement helper.
-      const next = await helperOf();
-      expect(next).not.toBe(helper);
-      expect(socketsOf(next)).toBe(before);
+      // The bridge: in the helper's session, in a process group of its own, no child of the helper's (forked
+      // twice, so that it never waits as a zombie under it); its channel to pgplay (descriptors 0 and 1,
+      // the helper's spare socket pair) and its socket to the server.
+      const forked = inSession();
+      expect(forked).toHaveLength(1);
+      bridge = forked[0]!;
+      expect(stat(bridge)![2]).toBe(bridge);
+      expect(stat(bridge)![1]).not.toBe(helper);
+      expect(socketsOf(bridge)).toBe(3);
+      expect(pids().filter((p) => stat(p)?.[1] === helper)).toEqual([]);
+      // The helper serves the user's next command itself.
+      expect(await helperOf()).toBe(helper);
     } finally {
       await client.end();
     }
-    await expect.poll(() => existsSync(`/proc/${helper}/fd/0`), { timeout: 10_000 }).toBe(false);
+    // The bridge ends with the connection; the helper goes on.
+    await expect.poll(() => existsSync(`/proc/${bridge}/fd/0`), { timeout: 10_000 }).toBe(false);
+    expect(await helperOf()).toBe(helper);
+    await own.close();
   });
 
   it('carries large results both ways without losing bytes', async () => {

@@ -94,13 +94,7 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
 });
 
 describe.runIf(asRoot)("the local transports of one run share their helpers", () => {
-  it("a helper started for one host serves another's commands, a connection takes one without a replacement while another waits, and the last close ends them", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgplay-shared-helpers-'));
-    chmodSync(dir, 0o755);
-    const path = join(dir, 'socket');
-    const listener = createServer((socket) => socket.end('hello'));
-    await new Promise<void>((resolve) => listener.listen(path, resolve));
-    chmodSync(path, 0o777);
+  it("a helper started for one host runs another's commands when that host's is busy, and the last close ends them", async () => {
     const before = new Set(runuserChildren());
     const started = () => runuserChildren().filter((p) => !before.has(p));
     const scope = {};
@@ -111,27 +105,19 @@ describe.runIf(asRoot)("the local transports of one run share their helpers", ()
     b.preconnect();
     await waitFor(() => started().length === 2);
     const prestarted = started();
-    const [one, two] = await Promise.all([a, b].map((t) => t.exec(['sh', '-c', 'sleep 0.2; echo $PPID'], { become: 'postgres' })));
-    expect(new Set([one!.stdout, two!.stdout]).size).toBe(2);
-    // a's connection takes a helper; the other one is idle, so none starts to replace it ...
-    const stream = (await a.openUnixSocket(path, { become: 'postgres' }))!;
-    const received: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => received.push(chunk));
-    await new Promise((resolve) => stream.once('end', resolve));
-    expect(Buffer.concat(received).toString()).toBe('OK\nhello');
-    // ... and a's next command runs in the one left, whichever host it was started for.
-    const next = (await a.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout;
-    expect([one!.stdout, two!.stdout]).toContain(next);
-    // No runuser started since (the bridge's has ended with its connection).
-    expect(started().every((p) => prestarted.includes(p))).toBe(true);
+    const helperOf = (runuser: string) =>
+      readdirSync('/proc').find((p) => /^\d+$/.test(p) && existsSync(`/proc/${p}/stat`) && readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === runuser);
+    await waitFor(() => prestarted.every((r) => helperOf(r) !== undefined));
+    const helpers = prestarted.map((r) => helperOf(r)!);
+    // Two commands of a's at once: the second runs in the helper started for b, no third helper starts.
+    const both = await Promise.all([0, 1].map(() => a.exec(['sh', '-c', 'sleep 0.2; echo $PPID'], { become: 'postgres' })));
+    expect(both.map((r) => r.stdout).sort()).toEqual([...helpers].sort());
+    expect(started().sort()).toEqual([...prestarted].sort());
     // a's close leaves the helpers to b; b's close ends them.
     await a.close();
-    expect((await b.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout).toBe(next);
+    expect(helpers).toContain((await b.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout);
     await b.close();
-    await waitFor(() => !existsSync(`/proc/${next}`) && started().length === 0);
-    stream.destroy();
-    listener.close();
-    rmSync(dir, { recursive: true, force: true });
+    await waitFor(() => helpers.every((h) => !existsSync(`/proc/${h}`)) && started().length === 0);
   });
 });
 
@@ -211,30 +197,90 @@ describe('what a helper costs to start', () => {
   });
 });
 
-describe('a helper that becomes a socket bridge', () => {
-  it('sends the socket request before it forks the helper that replaces it; the replacement then serves the next command', async () => {
+describe('a connection through a helper', () => {
+  /** A unix socket that answers "hello" and closes, in a directory every user may reach. */
+  async function helloSocket(): Promise<{ path: string; stop(): void }> {
     const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
+    chmodSync(dir, 0o755);
     const path = join(dir, 'socket');
     const listener = createServer((socket) => socket.end('hello'));
     await new Promise<void>((resolve) => listener.listen(path, resolve));
-    // Helpers as this user (no runuser): what is counted is when each one starts.
+    chmodSync(path, 0o777);
+    return {
+      path,
+      stop: () => {
+        listener.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  async function received(stream: { stdout: NodeJS.ReadableStream }): Promise<string> {
+    const chunks: Buffer[] = [];
+    stream.stdout.on('data', (b: Buffer) => chunks.push(b));
+    await new Promise((resolve) => stream.stdout.once('end', resolve));
+    return Buffer.concat(chunks).toString();
+  }
+
+  it("a child of the helper bridges on the helper's spare channel, and the helper serves the next command: no helper is used up", async () => {
+    const socket = await helloSocket();
     let starts = 0;
     const servers = new ExecServers((_user, helper) => (starts++, spawnedHelper(helper)));
     const me = userInfo().username;
+    const helper = (await (await servers.run(me, ['sh', '-c', 'echo $PPID'], {}, undefined))!.done).stdout.toString().trim();
+    const stream = (await servers.openSocket(me, socket.path))!;
+    expect(await received(stream)).toBe('OK\nhello');
+    expect((await (await servers.run(me, ['sh', '-c', 'echo $PPID'], {}, undefined))!.done).stdout.toString().trim()).toBe(helper);
+    expect(starts).toBe(1);
+    // Its spare channel is used: the next connection takes the helper itself (below), and a replacement starts.
+    const second = (await servers.openSocket(me, socket.path))!;
+    expect(await received(second)).toBe('OK\nhello');
+    await servers.close();
+    expect(starts).toBe(2);
+    socket.stop();
+  });
+
+  it('a command does not inherit the spare channel: it has the descriptors of one started directly', async () => {
+    const servers = new ExecServers((_user, helper) => spawnedHelper(helper));
+    const list = ['sh', '-c', 'ls /proc/$$/fd'];
+    const served = (await (await servers.run(userInfo().username, list, {}, undefined))!.done).stdout.toString();
+    const direct = spawnSync(list[0]!, list.slice(1), { encoding: 'utf8' }).stdout;
+    expect(served.split('\n').filter(Boolean).sort()).toEqual(direct.split('\n').filter(Boolean).sort());
+    expect(served.split('\n')).not.toContain('3');
+    await servers.close();
+  });
+
+  it('without a spare channel (over SSH) the helper becomes the bridge: the request goes out before the fork of its replacement, which serves the next command', async () => {
+    const socket = await helloSocket();
+    let starts = 0;
+    const servers = new ExecServers((_user, helper) => (starts++, { ...spawnedHelper(helper), spare: undefined }));
+    const me = userInfo().username;
     expect((await (await servers.run(me, ['true'], {}, undefined))!.done).exitCode).toBe(0);
     expect(starts).toBe(1);
-    const stream = (await servers.openSocket(me, path))!;
+    const stream = (await servers.openSocket(me, socket.path))!;
     // The request went out with no fork in front of it: the replacement has not started yet.
     expect(starts).toBe(1);
-    const received: Buffer[] = [];
-    stream.stdout.on('data', (b: Buffer) => received.push(b));
-    await new Promise((resolve) => stream.stdout.once('end', resolve));
-    expect(Buffer.concat(received).toString()).toBe('OK\nhello');
+    expect(await received(stream)).toBe('OK\nhello');
     expect(starts).toBe(2);
     expect((await (await servers.run(me, ['echo', 'next'], {}, undefined))!.done).stdout.toString()).toBe('next\n');
     expect(starts).toBe(2);
     stream.stop();
     await servers.close();
+    socket.stop();
+  });
+
+  it('close() ends a bridge whose server keeps the connection open: the bridge half-closes and exits when the server closes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
+    const path = join(dir, 'socket');
+    let serverSawEnd = false;
+    const listener = createServer((socket) => socket.on('end', () => ((serverSawEnd = true), socket.end())));
+    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    const servers = new ExecServers((_user, helper) => spawnedHelper(helper));
+    const stream = (await servers.openSocket(userInfo().username, path))!;
+    const text = received(stream);
+    await servers.close();
+    expect(await text).toBe('OK\n');
+    expect(serverSawEnd).toBe(true);
     listener.close();
     rmSync(dir, { recursive: true, force: true });
   });
