@@ -38,37 +38,40 @@ say("pgplay-exec 1\n");
 # the first SQL of a host needs no runuser, shell and perl of its own (socket-bridge.ts).
 ${PERL_SOCKET_BRIDGE}
 # A bridge request on the spare channel (descriptor 3, a socket pair with pgplay that a local helper is
-# started with): a process forked from this helper becomes the bridge there, in a process group of its
-# own, and this helper goes on serving commands, so a connection uses up no helper. Forked twice: the
-# bridge is then no child of this helper's, which would leave it a zombie until the helper exits (nothing
-# here waits for it); the first child starts it, says its pid, and exits. Answered as a write is:
-# P <the bridge's pid>, then D with the status (127 when it could not be started).
-# The bridge ends its channel with shutdown, not only by exiting: this helper's runuser holds a copy of
-# descriptor 3 as long as the helper runs, so its closing alone would never reach pgplay.
-our $bridge_child = 0;
-END { shutdown(STDOUT, 1) if $bridge_child; }
+# started with): a process forked from this helper becomes the bridge there, and this helper goes on
+# serving commands, so a connection uses up no helper. Between the two, a waiter: forked first, in a
+# process group of its own that the bridge shares (pgplay signals them by that group, which the waiter
+# holds until this helper reaps it), it answers the request, lets go of this helper's channel, waits for
+# the bridge and then shuts the spare channel down: the bridge's exit alone, even by SIGKILL, would never
+# reach pgplay, for this helper's runuser holds a copy of descriptor 3 for as long as the helper runs.
+# The answer is a write's: P <the group>, then D with the status (127 when no bridge started; always off
+# Linux, where WNOHANG, which the reaping below takes as 1, may be another number).
+my %waiters;
 sub fork_bridge {
   my $path = shift;
-  my $starter = fork();
-  if (defined $starter && $starter == 0) {
+  my $waiter = $^O eq 'linux' ? fork() : undef;
+  if (defined $waiter && $waiter == 0) {
+    setpgrp(0, 0);
     my $pid = fork();
     if (defined $pid && $pid == 0) {
-      $bridge_child = 1;
-      setpgrp(0, 0);
       open(my $spare, '+<&=', 3) or exit(1);
       open(STDIN, '<&', $spare) or exit(1); open(STDOUT, '>&', $spare) or exit(1); close($spare);
       binmode STDIN; binmode STDOUT;
       bridge($path);
     }
-    say("P " . ($pid // 0) . "\n");
-    exit(defined $pid ? 0 : 127);
+    say(defined $pid ? "P $$\nD 0 0 0 0\n" : "P 0\nD 127 0 0 0\n");
+    # This helper's channel is not the waiter's to hold: the helper's end must not wait for it.
+    close(STDIN); close(STDOUT);
+    waitpid($pid, 0) if defined $pid;
+    if (open(my $spare, '+<&=', 3)) { shutdown($spare, 2); }
+    exit(0);
   }
-  # The spare channel is the bridge's alone now, or nobody's.
+  # The spare channel is the bridge's and its waiter's now, or nobody's.
   if (open(my $spare, '+<&=', 3)) { close($spare); }
-  unless (defined $starter) { say("P 0\nD 127 0 0 0\n"); return; }
-  waitpid($starter, 0);
-  say("D " . ($? == 0 ? 0 : 127) . " 0 0 0\n");
+  if (defined $waiter) { $waiters{$waiter} = 1; } else { say("P 0\nD 127 0 0 0\n"); }
 }
+# Waiters whose bridge has ended, reaped between requests (only this helper's own: no command runs now).
+sub reap_waiters { for my $w (keys %waiters) { delete $waiters{$w} if waitpid($w, 1) != 0; } }
 # A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
 # no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
 # same steps in the same order: a link that resolves is written through; a temp file beside the target,
@@ -154,6 +157,7 @@ sub write_file {
 # A hang-up or a kill while a write is half done leaves no temp file (as the script's trap).
 $SIG{$_} = sub { unlink($wtmp) if defined $wtmp; exit(1); } for qw(HUP INT TERM);
 while (1) {
+  reap_waiters() if %waiters;
   my ($tag, $na, $ne, $ni) = split / /, line();
   bridge(item()) if $tag eq 'S';
   if ($tag eq 'B') { fork_bridge(item()); next; }
@@ -194,8 +198,10 @@ while (1) {
   my ($rin, $win) = ('', ''); vec($rin, $ofd, 1) = 1; vec($rin, $efd, 1) = 1;
   if (defined $iw) { if (length $in) { $ifd = fileno($iw); vec($win, $ifd, 1) = 1; } else { close $iw; } }
   while ($rin =~ /[^\0]/ || $win =~ /[^\0]/) {
-    # An interrupted select (-1) is only asked again.
-    next if select(my $rout = $rin, my $wout = $win, undef, undef) < 0;
+    # An interrupted select (EINTR, 4 on Linux) is asked again; another error ends the reading, and the
+    # command's status and what it printed so far are answered.
+    my $ready = select(my $rout = $rin, my $wout = $win, undef, undef);
+    if ($ready < 0) { next if $! == 4; last; }
     if (defined $ifd && vec($wout, $ifd, 1)) {
       my $n = syswrite($iw, $in, 65536);
       substr($in, 0, $n) = '' if defined $n;
@@ -252,6 +258,12 @@ export interface BridgeStream {
   stdin: Writable;
   stdout: Readable;
   stop(): void;
+}
+
+/** A bridge forked by a helper on its spare channel (ExecServer.forkBridge). */
+interface ForkedBridge extends BridgeStream {
+  readonly ended: Promise<void>;
+  kill(signal: NodeJS.Signals): void;
 }
 
 /**
@@ -400,30 +412,32 @@ class ExecServer {
   }
 
   /**
-   * A process forked from this idle helper becomes the bridge to a unix socket on the helper's spare
-   * channel (its bytes begin with "OK" or "ERR <reason>", as takeStream's), and the helper serves commands
-   * again once it is forked. undefined when it has no spare channel left or the fork failed: then takeStream.
-   * `ended`: once the bridge is gone (its channel closed).
+   * A process forked from this idle helper (claimed by the caller) becomes the bridge to a unix socket on
+   * the helper's spare channel (its bytes begin with "OK" or "ERR <reason>", as takeStream's), and the
+   * helper serves commands again once it is forked. 'no-spare': none left, and the helper is still the
+   * caller's; 'failed': no bridge started, and the helper went back to its pool. `ended`: once the bridge
+   * and its waiter are gone (the channel closed).
    */
-  async forkBridge(socketPath: string): Promise<(BridgeStream & { ended: Promise<void>; kill(signal: NodeJS.Signals): void }) | undefined> {
+  async forkBridge(socketPath: string): Promise<ForkedBridge | 'no-spare' | 'failed'> {
     const spare = this.link?.spare;
-    if (!spare || this.spareTaken) return undefined;
+    if (!spare || this.spareTaken) return 'no-spare';
     this.spareTaken = true;
     const command = this.request('B', [socketPath], {}, undefined);
-    const [pid, outcome] = await Promise.all([command.pid, command.done]);
-    if (!pid || outcome.exitCode !== 0) {
+    const [group, outcome] = await Promise.all([command.pid, command.done]);
+    if (!group || outcome.exitCode !== 0) {
       spare.destroy();
-      return undefined;
+      return 'failed';
     }
     (spare as Duplex & { ref?(): void }).ref?.();
     let open = true;
     const ended = new Promise<void>((resolve) => spare.once('close', () => resolve()));
     void ended.then(() => (open = false));
-    // Signalled only while its channel is open: a pid gone may be reused by another process.
+    // The bridge and its waiter, by their group, which the waiter holds until its helper reaps it: signalled
+    // only while the channel is open (the waiter closes it last).
     const kill = (signal: NodeJS.Signals) => {
       if (!open) return;
       try {
-        process.kill(pid, signal);
+        process.kill(-group, signal);
       } catch {
         // already gone
       }
@@ -517,7 +531,7 @@ export class ExecServers {
   /** Helpers that became socket bridges: stopped with the others. */
   private readonly streams = new Set<ExecServer>();
   /** Bridges forked by helpers on their spare channels: ended with the helpers. */
-  private readonly forkedBridges = new Set<BridgeStream & { ended: Promise<void>; kill(signal: NodeJS.Signals): void }>();
+  private readonly forkedBridges = new Set<ForkedBridge>();
   /** close() or killAll() ran: no replacement helper starts after it (nothing would stop it). */
   private closed = false;
   /** How many times prestart() was called for each user. */
@@ -560,18 +574,23 @@ export class ExecServers {
     const server = await this.idleServer(user, (s) => s.spareFree);
     if (!server) return undefined;
     const forked = await server.forkBridge(socketPath);
-    if (forked) {
+    // A helper whose bridge could not start went back to the pool, its spare given up: ask again.
+    if (forked === 'failed') return this.openSocket(user, socketPath);
+    if (forked !== 'no-spare') {
+      // close() ran meanwhile: nothing would end this bridge later.
+      if (this.closed) {
+        forked.stop();
+        forked.stdin.destroy();
+        return undefined;
+      }
       this.forkedBridges.add(forked);
       void forked.ended.then(() => this.forkedBridges.delete(forked));
       return forked;
     }
-    // No spare channel (or its fork failed, which gave the helper back): the helper itself, claimed again.
-    if (server.busy === false) {
-      if (!server.usable) return this.openSocket(user, socketPath);
-      server.busy = true;
-    }
+    // No spare channel left (as over SSH): the helper, still claimed, becomes the bridge itself; unless
+    // close() ran meanwhile, which stops it with the others.
+    if (this.closed) return undefined;
     const pool = this.servers.get(user)!;
-    if (!pool.includes(server)) return this.openSocket(user, socketPath);
     pool.splice(pool.indexOf(server), 1);
     this.streams.add(server);
     void server.exited.then(() => this.streams.delete(server));

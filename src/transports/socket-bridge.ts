@@ -20,16 +20,22 @@ sub bridge {
   my ($path, $lacks_socket) = @_;
   my $s;
   unless ($^O eq 'linux' && socket($s, 1, 1, 0) && connect($s, pack('S', 1) . $path . "\0")) {
+    my $why = $^O eq 'linux' ? "$!" : '';
     undef $s;
-    unless (eval { require Socket; 1 }) { $lacks_socket->() if $lacks_socket; syswrite(STDOUT, "ERR perl lacks Socket\n"); exit(127); }
+    unless (eval { require Socket; 1 }) {
+      $lacks_socket->() if $lacks_socket;
+      # Without Socket the Linux connect's reason is the one there is (a missing socket, say).
+      syswrite(STDOUT, $why ? "ERR $why\n" : "ERR perl lacks Socket\n"); exit($why ? 2 : 127);
+    }
     unless (socket($s, Socket::PF_UNIX(), Socket::SOCK_STREAM(), 0) && connect($s, Socket::pack_sockaddr_un($path))) { syswrite(STDOUT, "ERR $!\n"); exit(2); }
   }
   binmode $s;
   syswrite(STDOUT, "OK\n");
   my $sfd = fileno($s); my $rin = ''; vec($rin, 0, 1) = 1; vec($rin, $sfd, 1) = 1; my $buf;
   while (1) {
-    # An interrupted select (-1) is only asked again.
-    next if select(my $rout = $rin, undef, undef, undef) < 0;
+    # An interrupted select (EINTR, 4 on Linux) is asked again; another error ends the bridge.
+    my $ready = select(my $rout = $rin, undef, undef, undef);
+    if ($ready < 0) { next if $! == 4; exit(1); }
     for my $fd (0, $sfd) {
       next unless vec($rin, $fd, 1) && vec($rout, $fd, 1);
       my $n = sysread($fd == $sfd ? $s : \*STDIN, $buf, 65536);

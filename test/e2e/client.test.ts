@@ -49,7 +49,7 @@ describe('connectPostgres over the unix socket bridge', () => {
     }
   });
 
-  it("bridges the connection from a process forked by postgres's command helper, which goes on serving commands: no runuser, shell or perl started for it", async () => {
+  it("bridges the connection from processes forked by postgres's command helper, which goes on serving commands: no runuser, shell or perl started for it", async () => {
     // A transport of its own: its one helper has its spare channel still free.
     const own = new LocalTransport(host);
     const helperOf = async () => (await own.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout.trim();
@@ -78,24 +78,26 @@ describe('connectPostgres over the unix socket bridge', () => {
     let bridge: string | undefined;
     try {
       expect((await client.query('select current_user as u, session_user as s')).rows).toEqual([{ u: 'postgres', s: 'postgres' }]);
-      // The bridge: in the helper's session, in a process group of its own, no child of the helper's (forked
-      // twice, so that it never waits as a zombie under it); its channel to pgplay (descriptors 0 and 1,
-      // the helper's spare socket pair) and its socket to the server.
+      // Forked by the helper: a waiter, the helper's child, in a process group of its own, and the bridge, the
+      // waiter's child in that group, with its channel to pgplay (descriptors 0 and 1, the helper's spare
+      // socket pair) and its socket to the server.
       const forked = inSession();
-      expect(forked).toHaveLength(1);
-      bridge = forked[0]!;
-      expect(stat(bridge)![2]).toBe(bridge);
-      expect(stat(bridge)![1]).not.toBe(helper);
+      expect(forked).toHaveLength(2);
+      const waiter = forked.find((p) => stat(p)![1] === helper)!;
+      bridge = forked.find((p) => stat(p)![1] === waiter)!;
+      expect(stat(waiter)![2]).toBe(waiter);
+      expect(stat(bridge)![2]).toBe(waiter);
       expect(socketsOf(bridge)).toBe(3);
-      expect(pids().filter((p) => stat(p)?.[1] === helper)).toEqual([]);
       // The helper serves the user's next command itself.
       expect(await helperOf()).toBe(helper);
     } finally {
       await client.end();
     }
-    // The bridge ends with the connection; the helper goes on.
+    // The bridge ends with the connection, and its waiter once the helper reaps it (before its next command);
+    // the helper goes on.
     await expect.poll(() => existsSync(`/proc/${bridge}/fd/0`), { timeout: 10_000 }).toBe(false);
     expect(await helperOf()).toBe(helper);
+    await expect.poll(() => inSession(), { timeout: 5_000 }).toEqual([]);
     await own.close();
   });
 

@@ -4,8 +4,9 @@
  * standby build). Counted here: the processes that commands run under (their parent), on the real
  * local transport as root with become postgres. What a command sees must be what runuser gave it.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -283,6 +284,77 @@ describe('a connection through a helper', () => {
     expect(serverSawEnd).toBe(true);
     listener.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe.runIf(asRoot)('a bridge forked from a helper started through runuser (which holds the spare channel too)', () => {
+  /** A unix socket postgres may reach whose server keeps every connection open until the client ends. */
+  async function holdingSocket(): Promise<{ path: string; stop(): void }> {
+    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
+    chmodSync(dir, 0o755);
+    const path = join(dir, 'socket');
+    const listener = createServer((socket) => socket.on('end', () => socket.end()));
+    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    chmodSync(path, 0o777);
+    return { path, stop: () => (listener.close(), rmSync(dir, { recursive: true, force: true })) };
+  }
+  const asPostgres = () => new ExecServers((user, helper) => spawnedHelper(['runuser', '-u', user, '--', ...helper]));
+  /** The bridge: the process of the helper's session whose input and output are one socket (the spare channel). */
+  function bridgeIn(session: string): string | undefined {
+    return readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p) && p !== session)
+      .find((p) => {
+        try {
+          const input = readlinkSync(`/proc/${p}/fd/0`);
+          return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[3] === session && input.startsWith('socket:') && readlinkSync(`/proc/${p}/fd/1`) === input;
+        } catch {
+          return false;
+        }
+      });
+  }
+
+  it('a bridge killed outright (SIGKILL, the OOM killer) ends its stream at once', async () => {
+    const socket = await holdingSocket();
+    const before = new Set(runuserChildren());
+    const servers = asPostgres();
+    const stream = (await servers.openSocket('postgres', socket.path))!;
+    const session = runuserChildren().find((p) => !before.has(p))!;
+    await waitFor(() => bridgeIn(session) !== undefined);
+    const ended = new Promise((resolve) => stream.stdout.once('end', resolve).resume());
+    process.kill(Number(bridgeIn(session)), 'SIGKILL');
+    expect(await Promise.race([ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still open'), 3000))])).toBe('ended');
+    stream.stop();
+    await servers.close();
+    socket.stop();
+  });
+
+  it('a connection whose bridge starts while close() runs gets none, and none is left running', async () => {
+    const socket = await holdingSocket();
+    const before = new Set(runuserChildren());
+    // The helper's answers are held back on request, so that close() comes while the bridge's is on its way.
+    let hold = false;
+    const held: Buffer[] = [];
+    const answers = new PassThrough();
+    const servers = new ExecServers((user, helper) => {
+      const link = spawnedHelper(['runuser', '-u', user, '--', ...helper]);
+      link.stdout.on('data', (b: Buffer) => (hold ? held.push(b) : answers.write(b)));
+      link.stdout.on('end', () => answers.end());
+      return { ...link, stdout: answers };
+    });
+    expect((await (await servers.run('postgres', ['true'], {}, undefined))!.done).exitCode).toBe(0);
+    const session = runuserChildren().find((p) => !before.has(p))!;
+    hold = true;
+    const opening = servers.openSocket('postgres', socket.path);
+    await waitFor(() => held.length > 0 && bridgeIn(session) !== undefined);
+    const closing = servers.close();
+    hold = false;
+    for (const b of held.splice(0)) answers.write(b);
+    const stream = await opening;
+    await closing;
+    stream?.stdin.end();
+    expect(stream).toBeUndefined();
+    await waitFor(() => bridgeIn(session) === undefined);
+    socket.stop();
   });
 });
 

@@ -32,6 +32,15 @@ describe('the socket bridge of a connection without a command helper', () => {
     expect(new Set(bridge.modules)).toEqual(socketOnly);
   });
 
+  it('a perl that cannot load Socket still says why the connect failed (the Linux connect\'s reason)', () => {
+    const missing = join(dir, 'no-socket');
+    // Socket.pm refused by an @INC hook, as a perl without it; no python3 source to hand over to.
+    const noSocket = 'BEGIN { unshift @INC, sub { die "no Socket\\n" if $_[1] eq "Socket.pm"; return; } }';
+    const r = spawnSync('perl', ['-e', noSocket, '-e', bridgeArgv(missing)[4]!, missing], { encoding: 'utf8' });
+    expect(r.stdout).toBe('ERR No such file or directory\n');
+    expect(r.status).toBe(2);
+  });
+
   it('loads no module but strict to connect, copies bytes both ways, half-closes at the end of its input, and ends when the server closes', async () => {
     const path = join(dir, 'echo');
     const received: Buffer[] = [];
