@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import type { ChildOutcome } from './child.js';
 import { PERL_SOCKET_BRIDGE } from './socket-bridge.js';
@@ -47,6 +48,7 @@ ${PERL_SOCKET_BRIDGE}
 # The answer is a write's: P <the group>, then D with the status (127 when no bridge started; always off
 # Linux, where WNOHANG, which the reaping below takes as 1, may be another number).
 my %waiters;
+sub close_spare { if (open(my $spare, '<&=', 3)) { close($spare); } }
 sub fork_bridge {
   my $path = shift;
   my $waiter = $^O eq 'linux' ? fork() : undef;
@@ -67,7 +69,7 @@ sub fork_bridge {
     exit(0);
   }
   # The spare channel is the bridge's and its waiter's now, or nobody's.
-  if (open(my $spare, '+<&=', 3)) { close($spare); }
+  close_spare();
   if (defined $waiter) { $waiters{$waiter} = 1; } else { say("P 0\nD 127 0 0 0\n"); }
 }
 # Waiters whose bridge has ended, reaped between requests (only this helper's own: no command runs now).
@@ -182,7 +184,7 @@ while (1) {
     if (defined $in) { open(STDIN, '<&', $ir); } else { open(STDIN, '<', '/dev/null'); }
     open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
     # The spare channel is no command's (it is not close-on-exec: this helper got it from its parent).
-    if (open(my $spare, '<&=', 3)) { close($spare); }
+    close_spare();
     for my $kv (@env) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }
     exec { $argv[0] } @argv;
     my ($why, $errno) = ("$!", $! + 0);
@@ -250,7 +252,7 @@ export interface HelperLink {
    * A local helper's spare channel (its descriptor 3, a socket pair): where a process forked from the helper
    * can be a connection's bridge while the helper goes on serving commands (`fork_bridge` in the script).
    */
-  readonly spare?: Duplex;
+  readonly spare?: Socket;
 }
 
 /** A bridge to a unix socket as its pool hands it out: its input and output, and how to stop it. */
@@ -279,9 +281,9 @@ export function spawnedHelper(argv: string[]): HelperLink {
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'ignore', 'pipe'], detached: true });
   child.stdin!.on('error', () => {});
   // Nobody's until a bridge takes it; it must not keep pgplay running meanwhile.
-  const spare = child.stdio[3] as Duplex;
+  const spare = child.stdio[3] as Socket;
   spare.on('error', () => {});
-  (spare as Duplex & { unref?(): void }).unref?.();
+  spare.unref();
   const gone = new Promise<void>((resolve) => {
     child.once('error', () => resolve());
     child.once('close', () => resolve());
@@ -291,14 +293,7 @@ export function spawnedHelper(argv: string[]): HelperLink {
     stdin: child.stdin!,
     stdout: child.stdout!,
     gone,
-    kill: (signal) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        // already gone
-      }
-    },
+    kill: (signal) => child.pid !== undefined && signalGroup(child.pid, signal),
     ref: () => {
       child.ref();
       for (const s of streams) s.ref?.();
@@ -309,6 +304,15 @@ export function spawnedHelper(argv: string[]): HelperLink {
     },
     spare,
   };
+}
+
+/** Signals the process group `pgid`; one already gone is no error. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
@@ -428,20 +432,13 @@ class ExecServer {
       spare.destroy();
       return 'failed';
     }
-    (spare as Duplex & { ref?(): void }).ref?.();
+    spare.ref();
     let open = true;
     const ended = new Promise<void>((resolve) => spare.once('close', () => resolve()));
     void ended.then(() => (open = false));
     // The bridge and its waiter, by their group, which the waiter holds until its helper reaps it: signalled
     // only while the channel is open (the waiter closes it last).
-    const kill = (signal: NodeJS.Signals) => {
-      if (!open) return;
-      try {
-        process.kill(-group, signal);
-      } catch {
-        // already gone
-      }
-    };
+    const kill = (signal: NodeJS.Signals) => open && signalGroup(group, signal);
     return { stdin: spare, stdout: spare, stop: () => kill('SIGTERM'), ended, kill };
   }
 

@@ -5,7 +5,7 @@
  * local transport as root with become postgres. What a command sees must be what runuser gave it.
  */
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -199,23 +199,6 @@ describe('what a helper costs to start', () => {
 });
 
 describe('a connection through a helper', () => {
-  /** A unix socket that answers "hello" and closes, in a directory every user may reach. */
-  async function helloSocket(): Promise<{ path: string; stop(): void }> {
-    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
-    chmodSync(dir, 0o755);
-    const path = join(dir, 'socket');
-    const listener = createServer((socket) => socket.end('hello'));
-    await new Promise<void>((resolve) => listener.listen(path, resolve));
-    chmodSync(path, 0o777);
-    return {
-      path,
-      stop: () => {
-        listener.close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-
   async function received(stream: { stdout: NodeJS.ReadableStream }): Promise<string> {
     const chunks: Buffer[] = [];
     stream.stdout.on('data', (b: Buffer) => chunks.push(b));
@@ -224,7 +207,7 @@ describe('a connection through a helper', () => {
   }
 
   it("a child of the helper bridges on the helper's spare channel, and the helper serves the next command: no helper is used up", async () => {
-    const socket = await helloSocket();
+    const socket = await socketServer((c) => c.end('hello'));
     let starts = 0;
     const servers = new ExecServers((_user, helper) => (starts++, spawnedHelper(helper)));
     const me = userInfo().username;
@@ -252,7 +235,7 @@ describe('a connection through a helper', () => {
   });
 
   it('without a spare channel (over SSH) the helper becomes the bridge: the request goes out before the fork of its replacement, which serves the next command', async () => {
-    const socket = await helloSocket();
+    const socket = await socketServer((c) => c.end('hello'));
     let starts = 0;
     const servers = new ExecServers((_user, helper) => (starts++, { ...spawnedHelper(helper), spare: undefined }));
     const me = userInfo().username;
@@ -271,33 +254,22 @@ describe('a connection through a helper', () => {
   });
 
   it('close() ends a bridge whose server keeps the connection open: the bridge half-closes and exits when the server closes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
-    const path = join(dir, 'socket');
     let serverSawEnd = false;
-    const listener = createServer((socket) => socket.on('end', () => ((serverSawEnd = true), socket.end())));
-    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    const socket = await socketServer((c) => {
+      c.on('end', () => (serverSawEnd = true));
+      keepsOpen(c);
+    });
     const servers = new ExecServers((_user, helper) => spawnedHelper(helper));
-    const stream = (await servers.openSocket(userInfo().username, path))!;
+    const stream = (await servers.openSocket(userInfo().username, socket.path))!;
     const text = received(stream);
     await servers.close();
     expect(await text).toBe('OK\n');
     expect(serverSawEnd).toBe(true);
-    listener.close();
-    rmSync(dir, { recursive: true, force: true });
+    socket.stop();
   });
 });
 
 describe.runIf(asRoot)('a bridge forked from a helper started through runuser (which holds the spare channel too)', () => {
-  /** A unix socket postgres may reach whose server keeps every connection open until the client ends. */
-  async function holdingSocket(): Promise<{ path: string; stop(): void }> {
-    const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
-    chmodSync(dir, 0o755);
-    const path = join(dir, 'socket');
-    const listener = createServer((socket) => socket.on('end', () => socket.end()));
-    await new Promise<void>((resolve) => listener.listen(path, resolve));
-    chmodSync(path, 0o777);
-    return { path, stop: () => (listener.close(), rmSync(dir, { recursive: true, force: true })) };
-  }
   const asPostgres = () => new ExecServers((user, helper) => spawnedHelper(['runuser', '-u', user, '--', ...helper]));
   /** The bridge: the process of the helper's session whose input and output are one socket (the spare channel). */
   function bridgeIn(session: string): string | undefined {
@@ -314,7 +286,7 @@ describe.runIf(asRoot)('a bridge forked from a helper started through runuser (w
   }
 
   it('a bridge killed outright (SIGKILL, the OOM killer) ends its stream at once', async () => {
-    const socket = await holdingSocket();
+    const socket = await socketServer(keepsOpen);
     const before = new Set(runuserChildren());
     const servers = asPostgres();
     const stream = (await servers.openSocket('postgres', socket.path))!;
@@ -329,7 +301,7 @@ describe.runIf(asRoot)('a bridge forked from a helper started through runuser (w
   });
 
   it('a connection whose bridge starts while close() runs gets none, and none is left running', async () => {
-    const socket = await holdingSocket();
+    const socket = await socketServer(keepsOpen);
     const before = new Set(runuserChildren());
     // The helper's answers are held back on request, so that close() comes while the bridge's is on its way.
     let hold = false;
@@ -371,6 +343,22 @@ describe('a bridge to a socket that is not there', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+/** A unix socket served by `onConnection`, in a directory every user may reach (a helper runs as postgres). */
+async function socketServer(onConnection: (connection: Socket) => void): Promise<{ path: string; stop(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgplay-bridge-'));
+  chmodSync(dir, 0o755);
+  const path = join(dir, 'socket');
+  const listener = createServer(onConnection);
+  await new Promise<void>((resolve) => listener.listen(path, resolve));
+  chmodSync(path, 0o777);
+  return { path, stop: () => (listener.close(), rmSync(dir, { recursive: true, force: true })) };
+}
+
+/** A server that keeps each connection open until the client ends its side. */
+function keepsOpen(connection: Socket): void {
+  connection.on('end', () => connection.end());
+}
 
 /** pids of this process's children that are runuser (a helper's, or a command's run directly). */
 function runuserChildren(): string[] {
