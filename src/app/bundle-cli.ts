@@ -1,8 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build, transform, type Plugin } from 'esbuild';
 import type { BundledLibrary } from '../core/libraries.js';
 import { BUNDLE_DIR, BUNDLE_METAFILE, PACKAGE_ROOT } from '../core/paths.js';
 
@@ -16,13 +16,43 @@ import { BUNDLE_DIR, BUNDLE_METAFILE, PACKAGE_ROOT } from '../core/paths.js';
  *
  * dist/bundle sits at the depth of dist/cli, so PACKAGE_ROOT (two directories up from a module) is the
  * package root in both, and templates/, schemas/, playbooks/ and dist/validators are found alike.
+ *
+ * The chunks are CommonJS (asCommonJs, below): esbuild splits code into ES modules only, and node 20's
+ * ESM loader costs ~0.4 ms more per file than require() (each URL resolved, each file read through four
+ * asynchronous calls, linked and instantiated); a run loads ~100 chunks.
  */
 
 // pg-native is pg's optional native driver, never installed.
 const EXTERNAL = ['pg-native'];
 
-// Code of CommonJS packages (pg, handlebars, ...) calls require(); in an ES module bundle that needs a real one.
-const REQUIRE_BANNER = "import { createRequire as __pgplayRequire } from 'node:module'; const require = __pgplayRequire(import.meta.url);";
+/**
+ * One chunk of the split ES module bundle rewritten as a CommonJS file of the same name: its imports become
+ * require() calls (a dynamic import() a require() in a resolved promise, still loaded only when reached),
+ * its exports getters on module.exports, so bindings stay live between chunks as between ES modules.
+ * Strict, as an ES module is. `import.meta.url` becomes the file's own URL; `require` and `__dirname` are
+ * CommonJS's own (esbuild's shim for the require() calls of bundled CommonJS packages finds the real one).
+ * dist/bundle/package.json says "commonjs", so the files keep their names (a schedule's unit runs
+ * dist/bundle/main.js). Warnings were the bundling's to give: here they would only repeat them, or be
+ * about packages' code.
+ */
+async function asCommonJs(file: string): Promise<void> {
+  let source = await readFile(file, 'utf8');
+  // A hashbang line (main.js's, from src/cli/main.ts) stays first.
+  const hashbang = source.startsWith('#!') ? source.slice(0, source.indexOf('\n') + 1) : '';
+  source = source.slice(hashbang.length);
+  const metaUrl = source.includes('import.meta') ? 'const __pgplayMetaUrl = require("node:url").pathToFileURL(__filename).href;\n' : '';
+  const { code } = await transform(source, {
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    loader: 'js',
+    supported: { 'dynamic-import': false },
+    define: { 'import.meta.url': '__pgplayMetaUrl' },
+    banner: `"use strict";\n${metaUrl}`,
+    logLevel: 'error',
+  });
+  await writeFile(file, hashbang + code);
+}
 
 /**
  * Handlebars' code generator requires source-map (63 KB) at load, in a try, for the source maps of
@@ -170,19 +200,15 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   external: EXTERNAL,
-  banner: { js: REQUIRE_BANNER },
-  // CommonJS code that names its own directory gets the bundle file's (ES modules have no __dirname): ssh2's
-  // poly1305, an Emscripten module whose WebAssembly is inline, only prefixes file names with it as it
-  // loads, and its agent.js only for Windows' Pageant. (import.meta.dirname is node 20.11's; on an older
-  // 20 the prefix reads "undefined/", which nothing opens.)
   define: {
     PGPLAY_BUNDLED_LIBRARIES: JSON.stringify(JSON.stringify(Object.fromEntries(Object.entries(ONE_FILE_LIBRARIES).map(([specifier, file]) => [specifier, `./${file}`])))),
-    __dirname: 'import.meta.dirname',
   },
   plugins: [librariesAsOneFile, pgWithoutCloudflareProbe, nativeAddonsInPlace, ssh2WithoutUnusedParts],
   metafile: true,
   logLevel: 'warning',
 });
+await Promise.all(Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).map((f) => asCommonJs(join(PACKAGE_ROOT, f))));
+writeFileSync(join(BUNDLE_DIR, 'package.json'), '{ "type": "commonjs" }\n');
 // Which inputs went into which file: test/e2e/startup-imports.test.ts maps the files a run opened back to modules and packages.
 const builds = [...libraryBuilds, result];
 const metafile = {

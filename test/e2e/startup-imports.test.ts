@@ -1,8 +1,8 @@
 /**
  * Start-up cost: the built CLI loads a heavy package (execa, pg, listr2, ssh2: 30-120 ms each) only
  * when the command in hand needs it. Each run goes under `node --import` with a hook that records
- * every module the process resolves (ESM through a module.register resolve hook, CommonJS through
- * require.cache at exit), so the assertions are about what the process really loaded.
+ * every module the process loads, in order (ESM through a module.register resolve hook, CommonJS as
+ * require() compiles each file), so the assertions are about what the process really loaded.
  */
 import { execa } from 'execa';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,7 +18,8 @@ import { CLI, jsonEvents, resultsByHost, writeInventory } from './fixtures/ssh/s
 const HEAVY = ['execa', 'ssh2', 'pg', 'listr2'];
 const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
-// Runs in node's hooks thread: every resolved URL, appended as it is resolved.
+// Runs in node's hooks thread: every URL the ESM loader resolves, appended as it is resolved, to the log and
+// to its own list (<log>.esm).
 const HOOKS = `
 import { appendFileSync } from 'node:fs';
 let log;
@@ -26,19 +27,27 @@ export function initialize(data) { log = data.log; }
 export async function resolve(specifier, context, next) {
   const result = await next(specifier, context);
   appendFileSync(log, result.url + '\\n');
+  appendFileSync(log + '.esm', result.url + '\\n');
   return result;
 }
 `;
 
 // Preloaded with --import: registers the hooks; CommonJS modules required from CommonJS never reach
-// them, so require.cache is listed as well when the process exits.
+// them, so each file require() compiles is appended as well, as it is compiled.
 const RECORD = `
 import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
+import Module, { register } from 'node:module';
+import { pathToFileURL } from 'node:url';
 const log = process.env.PGPLAY_IMPORT_LOG;
 register('./hooks.mjs', import.meta.url, { data: { log } });
-const require = createRequire(import.meta.url);
-process.on('exit', () => appendFileSync(log, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join('')));
+// '.js' compiles '.cjs' files too (node 20 registers no handler of their own).
+for (const ext of ['.js', '.json']) {
+  const compile = Module._extensions[ext];
+  Module._extensions[ext] = function (module, filename) {
+    appendFileSync(log, pathToFileURL(filename).href + '\\n');
+    return compile.call(this, module, filename);
+  };
+}
 // Every child process (spawn, execFile, exec all go through ChildProcess.prototype.spawn), as the command it started.
 import { ChildProcess } from 'node:child_process';
 const spawn = ChildProcess.prototype.spawn;
@@ -104,6 +113,8 @@ interface Traced {
   processes: string[];
   /** What the run resolved and started, in order: module URLs (the bundle's files unbundled) and `process:` lines. */
   sequence: string[];
+  /** The URLs node's ESM loader resolved (the others were require()d). */
+  esm: string[];
 }
 
 /** esbuild's metafile of the bundle the bin runs (src/app/bundle-cli.ts): the modules in each of its files. */
@@ -150,7 +161,8 @@ async function traced(args: string[], options: { terminal?: boolean; stateDir?: 
   const opened = await readFile(log, 'utf8');
   const resolved = unbundled(opened);
   const processes = opened.split('\n').flatMap((line) => (line.startsWith('process:') ? [line.slice('process:'.length)] : []));
-  return { ...r, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved), processes, sequence: resolved.split('\n').filter(Boolean) };
+  const esm = (await readFile(`${log}.esm`, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  return { ...r, esm, files: new Set(opened.split('\n').filter(Boolean)), packages: packagesIn(resolved), modules: ownModulesIn(resolved), processes, sequence: resolved.split('\n').filter(Boolean) };
 }
 
 function shellQuote(word: string): string {
@@ -286,6 +298,11 @@ describe('a run loads what its hosts and output need', () => {
     const bundleDir = join(process.cwd(), 'dist', 'bundle');
     const withDefineInit = readdirSync(bundleDir).filter((f) => f.endsWith('.js') && readFileSync(join(bundleDir, f), 'utf8').includes('init_define_'));
     expect(withDefineInit).toEqual([]);
+    // The bundle's files are CommonJS, each require()d (src/app/bundle-cli.ts: node 20's ESM loader costs
+    // ~0.4 ms more per file): only the entry went through the ESM loader, which --import gives the main module.
+    const bundleUrl = pathToFileURL(bundleDir).href + '/';
+    expect(r.esm.filter((url) => url.startsWith(bundleUrl)).map((url) => url.slice(bundleUrl.length))).toEqual(['main.js']);
+    expect([...r.files].filter((url) => url.startsWith(bundleUrl)).length).toBeGreaterThan(10);
     const dist = pathToFileURL(join(process.cwd(), 'dist')).href + '/';
     expect([...r.files].filter((f) => f.startsWith(dist) && !/^(bundle|validators)\//.test(f.slice(dist.length)))).toEqual([]);
     // yaml reads the files, ajv's runtime helpers serve the generated validators; no transport, client
