@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EXIT, PgplayError, PgplayErrors } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { processRedactor } from '../core/redact.js';
 import { usage } from './args.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { extraCommands } from './extra-commands.js';
+import { enableCompileCache } from './compile-cache.js';
+
+// Before a command's chunks load: they compile from the V8 code cache of the runs before (compile-cache.ts).
+// Those this module imported above are loaded already; they are the small ones every command shares.
+enableCompileCache(dirname(fileURLToPath(import.meta.url)));
 
 // bin/pgplay kept NODE_EXTRA_CA_CERTS from node's own start (node reads that file as it starts, for TLS
 // pgplay does not do); the commands pgplay starts get it back as it was.

@@ -1,0 +1,110 @@
+/**
+ * The bundle's V8 code cache (src/cli/compile-cache.ts): a run writes a cache for each chunk it compiled,
+ * the next run compiles from them, a cache V8 rejects is written again, and a directory that is not the
+ * user's own alone is never used (its bytecode would run as whoever runs pgplay).
+ */
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheFile } from '../../src/cli/compile-cache.js';
+import { runCli } from '../support/cli.js';
+import { jsonEvents, resultsByHost } from './fixtures/ssh/support.js';
+
+const PLAYBOOK = `name: compile-cache
+steps:
+  - id: one
+    name: one command
+    hosts: all
+    command: { argv: ["true"] }
+`;
+
+let dir: string;
+let playbook: string;
+let inventory: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pgplay-compile-cache-'));
+  playbook = join(dir, 'playbook.yml');
+  await writeFile(playbook, PLAYBOOK);
+  inventory = join(dir, 'inventory.yml');
+  await writeFile(
+    inventory,
+    ['cluster: compile-cache', 'postgres: { version: 15 }', 'connection: { transport: local }', 'hosts:', `  here: { address: 127.0.0.1, role: primary, pgdata: ${join(dir, 'no-pgdata')} }`, ''].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+let runs = 0;
+
+/**
+ * A one-step local run with its caches in `cache` (PGPLAY_COMPILE_CACHE); it must succeed either way. Each
+ * in a state directory of its own, so that each loads the same chunks (none finds its files in the parse
+ * cache, which spares a run the YAML library).
+ */
+async function run(cache: string): Promise<void> {
+  const stateDir = join(dir, `state-${++runs}`);
+  const r = await runCli(['run', playbook, '-i', inventory, '--output', 'json', '--state-dir', stateDir], { env: { PGPLAY_COMPILE_CACHE: cache } });
+  expect(r.stderr).toBe('');
+  expect(r.exitCode).toBe(0);
+  expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
+}
+
+/** The cache files under `cache` (one directory per node version and architecture) with their mode and modification time. */
+async function entries(cache: string): Promise<Map<string, { mode: number; mtimeMs: number; bytes: Buffer }>> {
+  const out = new Map<string, { mode: number; mtimeMs: number; bytes: Buffer }>();
+  for (const sub of await readdir(cache).catch(() => [])) {
+    for (const name of await readdir(join(cache, sub))) {
+      const path = join(cache, sub, name);
+      const s = await stat(path);
+      out.set(path, { mode: s.mode & 0o777, mtimeMs: s.mtimeMs, bytes: await readFile(path) });
+    }
+  }
+  return out;
+}
+
+describe('the V8 code cache of the bundle', () => {
+  it('is written by a run, read by the next one, and written again where V8 rejects it', async () => {
+    const cache = join(dir, 'cache');
+    await run(cache);
+    const first = await entries(cache);
+    // The chunks a run loads after the CLI's entry: dozens; each cache the user's alone, none half-written.
+    expect(first.size).toBeGreaterThan(20);
+    expect([...first.keys()].filter((f) => !f.endsWith('.v8'))).toEqual([]);
+    expect([...new Set([...first.values()].map((e) => e.mode.toString(8)))]).toEqual(['600']);
+    const [sub] = await readdir(cache);
+    expect(sub).toBe(`${process.version}-${process.arch}`);
+    expect(((await stat(join(cache, sub!))).mode & 0o777).toString(8)).toBe('700');
+
+    // Every cache was accepted: none written again.
+    await run(cache);
+    const second = await entries(cache);
+    expect([...second.keys()].sort()).toEqual([...first.keys()].sort());
+    expect([...second].filter(([f, e]) => e.mtimeMs !== first.get(f)!.mtimeMs).map(([f]) => f)).toEqual([]);
+
+    // Caches V8 cannot take (not its format): the run compiles the sources, and writes them whole again.
+    for (const f of first.keys()) await writeFile(f, 'not a code cache');
+    await run(cache);
+    const third = await entries(cache);
+    expect([...third.keys()].sort()).toEqual([...first.keys()].sort());
+    expect([...third].filter(([, e]) => e.bytes.toString() === 'not a code cache').map(([f]) => f)).toEqual([]);
+  });
+
+  it('is not used in a directory others may write to, nor when off', async () => {
+    const shared = join(dir, 'shared');
+    await mkdir(shared);
+    await chmod(shared, 0o777);
+    await run(shared);
+    expect((await entries(shared)).size).toBe(0);
+    await run('off');
+    expect(await readdir(dir)).not.toContain('off');
+  });
+
+  it('finds a file\'s cache by its content, not its length (V8 checks only that)', () => {
+    expect(cacheFile('/c', 'exports.a = 1;')).not.toBe(cacheFile('/c', 'exports.a = 2;'));
+    expect(cacheFile('/c', 'exports.a = 1;')).toBe(cacheFile('/c', 'exports.a = 1;'));
+  });
+});
