@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { Script, constants as vmConstants } from 'node:vm';
 
 /*
- * A V8 code cache for the bundle's CommonJS files (src/app/bundle-cli.ts), as node 22's
+ * A V8 code cache for the CommonJS files of dist/ (the bundle's chunks, src/app/bundle-cli.ts; the
+ * generated validators and precompiled templates), as node 22's
  * module.enableCompileCache() keeps one; node 20 has none. Compiling the ~1 MB a procedure loads is a
  * good part of its start on a slow machine (~70 ms of CPU of a no-change standby run on the benchmark's):
  * with the bytecode and the functions the last run compiled read back from a file, V8 compiles only what
@@ -42,10 +43,10 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
 }
 
 /**
- * From now on, the CommonJS files of `codeDir` (the bundle's directory) are compiled with the cache.
- * Nothing happens when the cache is off, its directory cannot be made, or it is not the user's own.
+ * From now on, the CommonJS files under `codeRoot` (pgplay's dist/) are compiled with the cache. Nothing
+ * happens when the cache is off, its directory cannot be made, or it is not the user's own.
  */
-export function enableCompileCache(codeDir: string, cacheDir: string | undefined = compileCacheDir()): void {
+export function enableCompileCache(codeRoot: string, cacheDir: string | undefined = compileCacheDir()): void {
   // Without it a cached file's import() would have no loader; node 20's earliest releases lack it.
   const loader = vmConstants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
   if (!cacheDir || !loader || !ownDirectory(cacheDir)) return;
@@ -53,7 +54,7 @@ export function enableCompileCache(codeDir: string, cacheDir: string | undefined
   const proto = Module.prototype as unknown as { _compile: Compile };
   const compile = proto._compile;
   proto._compile = function (content, filename) {
-    if (dirname(filename) !== codeDir) return compile.call(this, content, filename);
+    if (!filename.startsWith(codeRoot + sep)) return compile.call(this, content, filename);
     const file = cacheFile(cacheDir, content);
     let cachedData: Buffer | undefined;
     try {

@@ -10,9 +10,10 @@ import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { extraCommands } from './extra-commands.js';
 import { enableCompileCache } from './compile-cache.js';
 
-// Before a command's chunks load: they compile from the V8 code cache of the runs before (compile-cache.ts).
-// Those this module imported above are loaded already; they are the small ones every command shares.
-enableCompileCache(dirname(fileURLToPath(import.meta.url)));
+// Before a command's chunks load: they, the validators and the templates compile from the V8 code cache of
+// the runs before (compile-cache.ts). Those this module imported above are loaded already; they are the
+// small ones every command shares. dist/ is one directory up, from the bundle as from dist/cli.
+enableCompileCache(dirname(dirname(fileURLToPath(import.meta.url))));
 
 // bin/pgplay kept NODE_EXTRA_CA_CERTS from node's own start (node reads that file as it starts, for TLS
 // pgplay does not do); the commands pgplay starts get it back as it was.
