@@ -33,15 +33,19 @@ const EXTERNAL = ['pg-native'];
  * CommonJS's own (esbuild's shim for the require() calls of bundled CommonJS packages finds the real one).
  * dist/bundle/package.json says "commonjs", so the files keep their names (a schedule's unit runs
  * dist/bundle/main.js). Warnings were the bundling's to give: here they would only repeat them, or be
- * about packages' code.
+ * about packages' code; but two things the rewrite cannot keep fail the build: an `import.meta` other
+ * than its url (esbuild would make it an empty object) and an import() of a computed specifier (a
+ * require() of it would not take a file: URL).
  */
 async function asCommonJs(file: string): Promise<void> {
   let source = await readFile(file, 'utf8');
   // A hashbang line (main.js's, from src/cli/main.ts) stays first.
   const hashbang = source.startsWith('#!') ? source.slice(0, source.indexOf('\n') + 1) : '';
   source = source.slice(hashbang.length);
+  const computed = /\bimport\(\s*(?!["'])/.exec(source);
+  if (computed) throw new Error(`${file}: an import() of a computed specifier (${source.slice(computed.index, computed.index + 40)}...): require() cannot stand for it (see asCommonJs)`);
   const metaUrl = source.includes('import.meta') ? 'const __pgplayMetaUrl = require("node:url").pathToFileURL(__filename).href;\n' : '';
-  const { code } = await transform(source, {
+  const { code, warnings } = await transform(source, {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
@@ -49,8 +53,10 @@ async function asCommonJs(file: string): Promise<void> {
     supported: { 'dynamic-import': false },
     define: { 'import.meta.url': '__pgplayMetaUrl' },
     banner: `"use strict";\n${metaUrl}`,
-    logLevel: 'error',
+    logLevel: 'silent',
   });
+  const meta = warnings.filter((w) => w.text.includes('import.meta'));
+  if (meta.length) throw new Error(`${file}: ${meta.map((w) => w.text).join('; ')} (see asCommonJs)`);
   await writeFile(file, hashbang + code);
 }
 

@@ -1,30 +1,41 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join, sep } from 'node:path';
+import { dirname, isAbsolute, join, sep } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
 import { Script, constants as vmConstants } from 'node:vm';
 
 /*
  * A V8 code cache for the CommonJS files of dist/ (the bundle's chunks, src/app/bundle-cli.ts; the
- * generated validators and precompiled templates), as node 22's
- * module.enableCompileCache() keeps one; node 20 has none. Compiling the ~1 MB a procedure loads is a
- * good part of its start on a slow machine (~70 ms of CPU of a no-change standby run on the benchmark's):
- * with the bytecode and the functions the last run compiled read back from a file, V8 compiles only what
- * that run did not reach.
+ * generated validators and precompiled templates), as node 22's module.enableCompileCache() keeps one;
+ * node 20 has none. Compiling the ~1 MB a procedure loads is a good part of its start on a slow machine
+ * (~65 ms of CPU of a no-change standby run on the benchmark's): with the bytecode and the functions the
+ * last run compiled read back from a file, V8 compiles only what that run did not reach.
  *
- * Each file's cache is found by a hash of its content: V8 checks only a cache's length against the source
- * (and its own version and flags), so a file changed in place to the same length would otherwise run the
- * old code's bytecode. A cache is written when the process exits, for the files that had none or whose
- * cache V8 rejected (another node build, other flags), each to a temporary name then renamed: a cache
- * is whole or absent. It is code that runs as whoever runs pgplay, so it lives in that user's own cache
- * directory and is used only when that directory is theirs and no one else may write to it.
+ * Bytecode runs as whoever runs pgplay, and V8 checks little of a cache (its own version and flags, and the
+ * source's length; not its payload, whose corruption crashes or misleads node), so a cache is used only when
+ * all of this holds, else the file is compiled from its source as without the cache:
+ * - it is found by a hash of the very text V8 compiles (a file changed in place to the same length would
+ *   otherwise run the old code);
+ * - it carries a hash of its bytecode, checked before V8 sees it (a flipped bit on disk is a miss);
+ * - its directory, resolved once, and every directory above it belong to this user or root and no one
+ *   else may write to them (or only sticky, as /tmp): no one else can swap a directory or a link on the way;
+ * - the file itself, opened without following a link, is a regular file of this user's that no one else
+ *   may write to.
+ * A run writes, as it exits, the caches of the files that had none or whose cache was refused, each to a
+ * new temporary name then renamed: a cache is whole or absent. One directory per node, architecture and
+ * V8 flag set (cachedDataVersionTag: caches made under other flags are refused by V8).
  *
- * PGPLAY_COMPILE_CACHE: another directory, or `off`.
+ * PGPLAY_COMPILE_CACHE: another directory (absolute), or `off`.
  */
 
-/** Beyond this many files the oldest half is removed as a cache is written (a bundle is ~150 files). */
-const MAX_ENTRIES = 1000;
+/** Past this many files the directory is emptied, as a cache is written (a build is ~150-450 files). */
+const MAX_ENTRIES = 2000;
+
+/** The bytecode's hash, ahead of it in a cache file. */
+const CHECK = 'sha256';
+const CHECK_BYTES = 32;
 
 /** A compiled file whose cache is written at exit. */
 interface Unsaved {
@@ -32,49 +43,111 @@ interface Unsaved {
   readonly file: string;
 }
 
-type Compile = (this: Module, content: string, filename: string) => unknown;
+type Compile = (this: Module, content: string, filename: string, format?: string) => unknown;
 
-/** Where the caches are, for this node and architecture; undefined when off. */
+/** Where the caches are, for this node, architecture and V8 flags; undefined when off or not to be found. */
 export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const setting = env.PGPLAY_COMPILE_CACHE;
-  if (setting === 'off') return undefined;
-  const base = setting || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'pgplay', 'compile-cache');
-  return join(base, `${process.version}-${process.arch}`);
+  try {
+    const setting = env.PGPLAY_COMPILE_CACHE;
+    if (setting === 'off' || (setting && !isAbsolute(setting))) return undefined;
+    // The XDG base directory spec: a relative XDG_CACHE_HOME is to be ignored.
+    const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+    const base = setting || join(xdg, 'pgplay', 'compile-cache');
+    return join(base, `${process.version}-${process.arch}-${cachedDataVersionTag()}`);
+  } catch {
+    // No home directory (a uid without a passwd entry and no HOME): no cache.
+    return undefined;
+  }
 }
 
 /**
  * From now on, the CommonJS files under `codeRoot` (pgplay's dist/) are compiled with the cache. Nothing
- * happens when the cache is off, its directory cannot be made, or it is not the user's own.
+ * happens when the cache is off, or its directory cannot be made or is not safe (see above).
  */
 export function enableCompileCache(codeRoot: string, cacheDir: string | undefined = compileCacheDir()): void {
   // Without it a cached file's import() would have no loader; node 20's earliest releases lack it.
   const loader = vmConstants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-  if (!cacheDir || !loader || !ownDirectory(cacheDir)) return;
+  const dir = cacheDir && loader ? safeDirectory(cacheDir) : undefined;
+  if (!dir) return;
   const unsaved: Unsaved[] = [];
   const proto = Module.prototype as unknown as { _compile: Compile };
   const compile = proto._compile;
-  proto._compile = function (content, filename) {
-    if (!filename.startsWith(codeRoot + sep)) return compile.call(this, content, filename);
-    const file = cacheFile(cacheDir, content);
-    let cachedData: Buffer | undefined;
-    try {
-      cachedData = readFileSync(file);
-    } catch {
-      cachedData = undefined;
-    }
+  proto._compile = function (content, filename, format) {
+    // An ES module required (format 'module') and files elsewhere are node's to compile.
+    if (format === 'module' || !filename.startsWith(codeRoot + sep)) return compile.apply(this, [content, filename, format]);
     // V8 sees the hashbang only at a script's very start, which the wrapper takes.
-    const source = content.startsWith('#!') ? `//${content.slice(2)}` : content;
-    const script = new Script(Module.wrap(source), { filename, cachedData, importModuleDynamically: loader as never });
+    const wrapped = Module.wrap(content.startsWith('#!') ? `//${content.slice(2)}` : content);
+    const file = cacheFile(dir, wrapped);
+    const cachedData = readCache(file);
+    const script = new Script(wrapped, { filename, cachedData, importModuleDynamically: loader as never });
     if (cachedData === undefined || script.cachedDataRejected) unsaved.push({ script, file });
     const wrapper = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
     return wrapper.call(this.exports, this.exports, requireFor(this), this, filename, dirname(filename));
   };
-  process.once('exit', () => save(cacheDir, unsaved));
+  process.once('exit', () => save(dir, unsaved));
 }
 
-/** A file's cache, by its content (V8 compares a cache with its source by length only). */
-export function cacheFile(cacheDir: string, content: string): string {
-  return join(cacheDir, `${createHash('md5').update(content).digest('hex')}.v8`);
+/** The cache of the text V8 compiles, by that text. */
+export function cacheFile(cacheDir: string, compiled: string): string {
+  return join(cacheDir, `${createHash('md5').update(compiled).digest('hex')}.v8`);
+}
+
+/** The bytecode in `file`: undefined unless the file is sound (see above) and its hash holds. */
+export function readCache(file: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    if (!ownedAlone(fstatSync(fd), false)) return undefined;
+    const stored = readFileSync(fd);
+    const data = stored.subarray(CHECK_BYTES);
+    return data.length > 0 && createHash(CHECK).update(data).digest().equals(stored.subarray(0, CHECK_BYTES)) ? data : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A cache file's content: the bytecode's hash, then the bytecode. */
+export function cacheContent(data: Buffer): Buffer {
+  return Buffer.concat([createHash(CHECK).update(data).digest(), data]);
+}
+
+/** A regular file (or, `directory`, a directory) of this user's that no one else may write to. */
+function ownedAlone(s: Stats, directory: boolean): boolean {
+  return (directory ? s.isDirectory() : s.isFile()) && s.uid === process.getuid?.() && (s.mode & 0o022) === 0;
+}
+
+/**
+ * The directory made (0700) when missing and resolved; undefined unless it is this user's alone and every
+ * directory above it is this user's or root's and writable by no one else, or sticky (as /tmp).
+ */
+function safeDirectory(dir: string): string | undefined {
+  try {
+    const fresh = !existsDirectory(dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const real = realpathSync(dir);
+    if (!ownedAlone(statSync(real), true)) return undefined;
+    const uid = process.getuid?.();
+    for (let above = dirname(real); ; above = dirname(above)) {
+      const s = lstatSync(above);
+      const writableByOthers = (s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0;
+      if (!s.isDirectory() || (s.uid !== uid && s.uid !== 0) || writableByOthers) return undefined;
+      if (above === dirname(above)) break;
+    }
+    if (fresh) pruneSiblings(real);
+    return real;
+  } catch {
+    return undefined;
+  }
+}
+
+function existsDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** The require() node gives a module's code (its internal makeRequireFunction). */
@@ -95,53 +168,43 @@ function requireFor(mod: Module): NodeJS.Require {
   return require;
 }
 
-/** Made (0700) when missing; usable only when it is a directory of this user's that no one else may write to. */
-function ownDirectory(dir: string): boolean {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const parent = statSync(dirname(dir));
-    const own = statSync(dir);
-    const uid = process.getuid?.();
-    return [parent, own].every((s) => s.isDirectory() && s.uid === uid && (s.mode & 0o022) === 0);
-  } catch {
-    return false;
-  }
-}
-
 /** Writes the caches of the files compiled without one; a failure only leaves a cache unwritten. */
 function save(cacheDir: string, unsaved: readonly Unsaved[]): void {
   if (unsaved.length === 0) return;
+  prune(cacheDir);
   for (const { script, file } of unsaved) {
-    const temporary = `${file}.${process.pid}.tmp`;
+    // A new name (O_EXCL: never through a link someone put there), renamed over the cache once whole.
+    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
+      writeFileSync(temporary, cacheContent(script.createCachedData()), { mode: 0o600, flag: 'wx' });
       renameSync(temporary, file);
     } catch {
-      try {
-        unlinkSync(temporary);
-      } catch {
-        // Never written.
-      }
+      rmSync(temporary, { force: true });
     }
   }
-  prune(cacheDir);
 }
 
-/** Keeps the directory bounded: past MAX_ENTRIES files, the older half goes (builds come and go). */
+/** Keeps the directory bounded: past MAX_ENTRIES files it is emptied (the files in use are written again). */
 function prune(cacheDir: string): void {
   try {
     const names = readdirSync(cacheDir);
-    if (names.length <= MAX_ENTRIES) return;
-    const aged = names.flatMap((name) => {
-      try {
-        return [{ name, mtime: statSync(join(cacheDir, name)).mtimeMs }];
-      } catch {
-        return [];
-      }
-    });
-    aged.sort((a, b) => a.mtime - b.mtime);
-    for (const { name } of aged.slice(0, aged.length - MAX_ENTRIES / 2)) unlinkSync(join(cacheDir, name));
+    if (names.length < MAX_ENTRIES) return;
+    for (const name of names) unlinkSync(join(cacheDir, name));
   } catch {
-    // Another process pruned it meanwhile, or it went away: nothing to keep bounded.
+    // Another process pruned it meanwhile: nothing to keep bounded.
+  }
+}
+
+/** A new node, architecture or flag set's directory: those of others untouched for 30 days go. */
+function pruneSiblings(dir: string): void {
+  const parent = dirname(dir);
+  const old = Date.now() - 30 * 24 * 3600 * 1000;
+  try {
+    for (const name of readdirSync(parent)) {
+      const path = join(parent, name);
+      if (path !== dir && lstatSync(path).isDirectory() && statSync(path).mtimeMs < old) rmSync(path, { recursive: true, force: true });
+    }
+  } catch {
+    // Nothing to prune, or another process did.
   }
 }

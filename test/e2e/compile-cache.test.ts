@@ -1,14 +1,15 @@
 /**
  * The bundle's V8 code cache (src/cli/compile-cache.ts): a run writes a cache for each chunk it compiled,
- * the next run compiles from them, a cache V8 rejects is written again, and a directory that is not the
- * user's own alone is never used (its bytecode would run as whoever runs pgplay).
+ * the next run compiles from them, a cache V8 rejects or whose bytecode changed on disk is written again,
+ * and nothing that is not the user's own alone is ever used (its bytecode would run as whoever runs pgplay).
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheFile } from '../../src/cli/compile-cache.js';
-import { runCli } from '../support/cli.js';
+import { CLI, cliLimits, runCli } from '../support/cli.js';
 import { jsonEvents, resultsByHost } from './fixtures/ssh/support.js';
 
 const PLAYBOOK = `name: compile-cache
@@ -47,7 +48,7 @@ let runs = 0;
  */
 async function run(cache: string): Promise<void> {
   const stateDir = join(dir, `state-${++runs}`);
-  const r = await runCli(['run', playbook, '-i', inventory, '--output', 'json', '--state-dir', stateDir], { env: { PGPLAY_COMPILE_CACHE: cache } });
+  const r = await runCli(['run', playbook, '-i', inventory, '--output', 'json', '--state-dir', stateDir], { env: { PGPLAY_COMPILE_CACHE: cache }, cwd: dir });
   expect(r.stderr).toBe('');
   expect(r.exitCode).toBe(0);
   expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
@@ -76,7 +77,7 @@ describe('the V8 code cache of the bundle', () => {
     expect([...first.keys()].filter((f) => !f.endsWith('.v8'))).toEqual([]);
     expect([...new Set([...first.values()].map((e) => e.mode.toString(8)))]).toEqual(['600']);
     const [sub] = await readdir(cache);
-    expect(sub).toBe(`${process.version}-${process.arch}`);
+    expect(sub).toMatch(new RegExp(`^${process.version}-${process.arch}-\\d+$`));
     expect(((await stat(join(cache, sub!))).mode & 0o777).toString(8)).toBe('700');
 
     // Every cache was accepted: none written again.
@@ -91,16 +92,66 @@ describe('the V8 code cache of the bundle', () => {
     const third = await entries(cache);
     expect([...third.keys()].sort()).toEqual([...first.keys()].sort());
     expect([...third].filter(([, e]) => e.bytes.toString() === 'not a code cache').map(([f]) => f)).toEqual([]);
+
+    // One bit of each cache's bytecode flipped on disk: V8 checks only a cache's header and would run it
+    // (and crash, or worse); the cache's own hash refuses it, and the run writes it again.
+    const flipped = new Map<string, Buffer>();
+    for (const [f, e] of third) {
+      const bytes = Buffer.from(e.bytes);
+      bytes[bytes.length - 9]! ^= 0x10;
+      flipped.set(f, bytes);
+      await writeFile(f, bytes);
+    }
+    await run(cache);
+    const fourth = await entries(cache);
+    expect([...fourth].filter(([f, e]) => e.bytes.equals(flipped.get(f)!)).map(([f]) => f)).toEqual([]);
   });
 
-  it('is not used in a directory others may write to, nor when off', async () => {
+  it('uses no cache that is a link, or another user\'s, and no directory under another user\'s', async () => {
+    const cache = join(dir, 'cache-links');
+    await run(cache);
+    const [one, two, ...rest] = [...(await entries(cache)).keys()];
+    expect(rest.length).toBeGreaterThan(10);
+    // A link (to a cache that is sound) and a file of another user's: neither is read, both are written anew.
+    await rename(one!, `${one}.kept`);
+    await symlink(`${one}.kept`, one!);
+    await chown(two!, 54321, 54321);
+    await run(cache);
+    expect((await lstat(one!)).isSymbolicLink()).toBe(false);
+    expect((await stat(two!)).uid).toBe(process.getuid!());
+
+    // A cache directory inside a directory of another user's (who could swap what is under it): not used.
+    const theirs = join(dir, 'theirs');
+    await mkdir(theirs, { mode: 0o755 });
+    await chown(theirs, 54321, 54321);
+    await run(join(theirs, 'cache'));
+    expect((await entries(join(theirs, 'cache'))).size).toBe(0);
+  });
+
+  it('is not used in a directory others may write to, nor when off, nor at a relative path', async () => {
     const shared = join(dir, 'shared');
     await mkdir(shared);
     await chmod(shared, 0o777);
     await run(shared);
     expect((await entries(shared)).size).toBe(0);
+    // Each run's working directory is `dir`: neither setting may make a directory there.
+    const before = await readdir(dir);
     await run('off');
-    expect(await readdir(dir)).not.toContain('off');
+    await run('relative-cache');
+    expect((await readdir(dir)).filter((f) => !before.includes(f) && !f.startsWith('state-'))).toEqual([]);
+  });
+
+  it('lets pgplay start where no home directory can be found (a uid without a passwd entry, no HOME)', async () => {
+    // The bundle and package.json copied where that uid can read them (the checkout may be under a 0700 home).
+    const pkg = join(dir, 'pkg');
+    await cp(dirname(CLI), join(pkg, 'dist', 'bundle'), { recursive: true });
+    await cp('package.json', join(pkg, 'package.json'));
+    for (const d of [dir, pkg, join(pkg, 'dist')]) await chmod(d, 0o755);
+    const cli = join(pkg, 'dist', 'bundle', 'main.js');
+    const r = await execa('setpriv', ['--reuid=54321', '--regid=54321', '--clear-groups', 'env', '-u', 'HOME', '-u', 'PGPLAY_COMPILE_CACHE', 'node', cli, '--version'], { reject: false, cwd: '/', ...cliLimits() });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^pgplay \d+\.\d+\.\d+$/);
+    expect(r.exitCode).toBe(0);
   });
 
   it('finds a file\'s cache by its content, not its length (V8 checks only that)', () => {

@@ -40,8 +40,8 @@ import Module, { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 const log = process.env.PGPLAY_IMPORT_LOG;
 register('./hooks.mjs', import.meta.url, { data: { log } });
-// '.js' compiles '.cjs' files too (node 20 registers no handler of their own).
-for (const ext of ['.js', '.json']) {
+// '.js' compiles '.cjs' files too (node 20 registers no handler of their own); '.node' loads native addons.
+for (const ext of ['.js', '.json', '.node']) {
   const compile = Module._extensions[ext];
   Module._extensions[ext] = function (module, filename) {
     appendFileSync(log, pathToFileURL(filename).href + '\\n');
