@@ -3,14 +3,13 @@ import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, o
 import Module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { cachedDataVersionTag } from 'node:v8';
 import { Script, constants as vmConstants } from 'node:vm';
 
 /*
  * A V8 code cache for the CommonJS files of dist/ (the bundle's chunks, src/app/bundle-cli.ts; the
  * generated validators and precompiled templates), as node 22's module.enableCompileCache() keeps one;
  * node 20 has none. Compiling the ~1 MB a procedure loads is a good part of its start on a slow machine
- * (~65 ms of CPU of a no-change standby run on the benchmark's): with the bytecode and the functions the
+ * (~40 ms of a no-change standby run on the benchmark's, with the checks below): with the bytecode and the functions the
  * last run compiled read back from a file, V8 compiles only what that run did not reach.
  *
  * Bytecode runs as whoever runs pgplay, and V8 checks little of a cache (its own version and flags, and the
@@ -25,7 +24,8 @@ import { Script, constants as vmConstants } from 'node:vm';
  *   may write to.
  * A run writes, as it exits, the caches of the files that had none or whose cache was refused, each to a
  * new temporary name then renamed: a cache is whole or absent. One directory per node, architecture and
- * V8 flag set (cachedDataVersionTag: caches made under other flags are refused by V8).
+ * set of node's options (V8 refuses caches made under other flags; node:v8's cachedDataVersionTag would
+ * say it exactly, but loading that module costs ~4 ms of every start).
  *
  * PGPLAY_COMPILE_CACHE: another directory (absolute), or `off`.
  */
@@ -53,7 +53,8 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
     // The XDG base directory spec: a relative XDG_CACHE_HOME is to be ignored.
     const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
     const base = setting || join(xdg, 'pgplay', 'compile-cache');
-    return join(base, `${process.version}-${process.arch}-${cachedDataVersionTag()}`);
+    const options = createHash('sha1').update(JSON.stringify([process.execArgv, process.env.NODE_OPTIONS ?? ''])).digest('hex').slice(0, 8);
+    return join(base, `${process.version}-${process.arch}-${options}`);
   } catch {
     // No home directory (a uid without a passwd entry and no HOME): no cache.
     return undefined;
@@ -76,8 +77,10 @@ export function enableCompileCache(codeRoot: string, cacheDir: string | undefine
     // An ES module required (format 'module') and files elsewhere are node's to compile.
     if (format === 'module' || !filename.startsWith(codeRoot + sep)) return compile.apply(this, [content, filename, format]);
     // V8 sees the hashbang only at a script's very start, which the wrapper takes.
-    const wrapped = Module.wrap(content.startsWith('#!') ? `//${content.slice(2)}` : content);
-    const file = cacheFile(dir, wrapped);
+    const source = content.startsWith('#!') ? `//${content.slice(2)}` : content;
+    const file = cacheFile(dir, source);
+    const [head, tail] = wrapperParts();
+    const wrapped = head + source + tail;
     const cachedData = readCache(file);
     const script = new Script(wrapped, { filename, cachedData, importModuleDynamically: loader as never });
     if (cachedData === undefined || script.cachedDataRejected) unsaved.push({ script, file });
@@ -87,9 +90,15 @@ export function enableCompileCache(codeRoot: string, cacheDir: string | undefine
   process.once('exit', () => save(dir, unsaved));
 }
 
-/** The cache of the text V8 compiles, by that text. */
-export function cacheFile(cacheDir: string, compiled: string): string {
-  return join(cacheDir, `${createHash('md5').update(compiled).digest('hex')}.v8`);
+/** What node puts around a CommonJS file's source (Module.wrap's parts). */
+function wrapperParts(): readonly [string, string] {
+  return (Module as unknown as { wrapper: readonly [string, string] }).wrapper;
+}
+
+/** The cache of a source, by the very text V8 compiles: the source in node's wrapper (hashed in its parts: no copy). */
+export function cacheFile(cacheDir: string, source: string): string {
+  const [head, tail] = wrapperParts();
+  return join(cacheDir, `${createHash('sha256').update(head).update(source).update(tail).digest('hex').slice(0, 40)}.v8`);
 }
 
 /** The bytecode in `file`: undefined unless the file is sound (see above) and its hash holds. */

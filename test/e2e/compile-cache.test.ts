@@ -77,7 +77,7 @@ describe('the V8 code cache of the bundle', () => {
     expect([...first.keys()].filter((f) => !f.endsWith('.v8'))).toEqual([]);
     expect([...new Set([...first.values()].map((e) => e.mode.toString(8)))]).toEqual(['600']);
     const [sub] = await readdir(cache);
-    expect(sub).toMatch(new RegExp(`^${process.version}-${process.arch}-\\d+$`));
+    expect(sub).toMatch(new RegExp(`^${process.version}-${process.arch}-[0-9a-f]{8}$`));
     expect(((await stat(join(cache, sub!))).mode & 0o777).toString(8)).toBe('700');
 
     // Every cache was accepted: none written again.
