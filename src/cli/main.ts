@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { EXIT, PgplayError, PgplayErrors } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { processRedactor } from '../core/redact.js';
@@ -12,8 +11,8 @@ import { enableCompileCache } from './compile-cache.js';
 
 // Before a command's chunks load: they, the validators and the templates compile from the V8 code cache of
 // the runs before (compile-cache.ts). Those this module imported above are loaded already; they are the
-// small ones every command shares. dist/ is one directory up, from the bundle as from dist/cli.
-enableCompileCache(dirname(dirname(fileURLToPath(import.meta.url))));
+// small ones every command shares.
+enableCompileCache(join(PACKAGE_ROOT, 'dist'));
 
 // bin/pgplay kept NODE_EXTRA_CA_CERTS from node's own start (node reads that file as it starts, for TLS
 // pgplay does not do); the commands pgplay starts get it back as it was.
