@@ -148,7 +148,7 @@ describe('the V8 code cache of the bundle', () => {
     await cp('package.json', join(pkg, 'package.json'));
     for (const d of [dir, pkg, join(pkg, 'dist')]) await chmod(d, 0o755);
     const cli = join(pkg, 'dist', 'bundle', 'main.js');
-    const r = await execa('setpriv', ['--reuid=54321', '--regid=54321', '--clear-groups', 'env', '-u', 'HOME', '-u', 'PGPLAY_COMPILE_CACHE', 'node', cli, '--version'], { reject: false, cwd: '/', ...cliLimits() });
+    const r = await execa('setpriv', ['--reuid=54321', '--regid=54321', '--clear-groups', 'env', '-u', 'HOME', '-u', 'PGPLAY_COMPILE_CACHE', process.execPath, cli, '--version'], { reject: false, cwd: '/', ...cliLimits() });
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^pgplay \d+\.\d+\.\d+$/);
     expect(r.exitCode).toBe(0);
