@@ -53,7 +53,7 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
     // The XDG base directory spec: a relative XDG_CACHE_HOME is to be ignored.
     const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
     const base = setting || join(xdg, 'pgplay', 'compile-cache');
-    const options = createHash('sha1').update(JSON.stringify([process.execArgv, process.env.NODE_OPTIONS ?? ''])).digest('hex').slice(0, 8);
+    const options = createHash('sha1').update(JSON.stringify([process.execArgv, env.NODE_OPTIONS ?? ''])).digest('hex').slice(0, 8);
     return join(base, `${process.version}-${process.arch}-${options}`);
   } catch {
     // No home directory (a uid without a passwd entry and no HOME): no cache.
@@ -129,25 +129,36 @@ function ownedAlone(s: Stats, directory: boolean): boolean {
 
 /**
  * The directory made (0700) when missing and resolved; undefined unless it is this user's alone and every
- * directory above it is this user's or root's and writable by no one else, or sticky (as /tmp).
+ * directory above it is this user's or root's and writable by no one else, or sticky (as /tmp). What exists
+ * of the path is checked before anything is made in it: a root run with another user's HOME (sudo -E)
+ * leaves nothing of root's in that home.
  */
 function safeDirectory(dir: string): string | undefined {
   try {
-    const fresh = !existsDirectory(dir);
+    let existing = dir;
+    while (!existsDirectory(existing)) {
+      if (dirname(existing) === existing) return undefined;
+      existing = dirname(existing);
+    }
+    if (!safeFrom(realpathSync(existing))) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const real = realpathSync(dir);
-    if (!ownedAlone(statSync(real), true)) return undefined;
-    const uid = process.getuid?.();
-    for (let above = dirname(real); ; above = dirname(above)) {
-      const s = lstatSync(above);
-      const writableByOthers = (s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0;
-      if (!s.isDirectory() || (s.uid !== uid && s.uid !== 0) || writableByOthers) return undefined;
-      if (above === dirname(above)) break;
-    }
-    if (fresh) pruneSiblings(real);
+    if (!ownedAlone(statSync(real), true) || !safeFrom(dirname(real))) return undefined;
+    if (existing !== dir) pruneSiblings(real);
     return real;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether `dir` and every directory above it are this user's or root's and writable by no one else, or sticky. */
+function safeFrom(dir: string): boolean {
+  const uid = process.getuid?.();
+  for (let at = dir; ; at = dirname(at)) {
+    const s = lstatSync(at);
+    const writableByOthers = (s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0;
+    if (!s.isDirectory() || (s.uid !== uid && s.uid !== 0) || writableByOthers) return false;
+    if (at === dirname(at)) return true;
   }
 }
 
