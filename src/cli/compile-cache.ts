@@ -9,8 +9,8 @@ import { Script, constants as vmConstants } from 'node:vm';
  * A V8 code cache for the CommonJS files of dist/ (the bundle's chunks, src/app/bundle-cli.ts; the
  * generated validators and precompiled templates), as node 22's module.enableCompileCache() keeps one;
  * node 20 has none. Compiling the ~1 MB a procedure loads is a good part of its start on a slow machine
- * (~40 ms of a no-change standby run on the benchmark's, with the checks below): with the bytecode and the functions the
- * last run compiled read back from a file, V8 compiles only what that run did not reach.
+ * (~40 ms of a no-change standby run on the benchmark's, with the checks below): with the bytecode and the
+ * functions the last run compiled read back from a file, V8 compiles only what that run did not reach.
  *
  * Bytecode runs as whoever runs pgplay, and V8 checks little of a cache (its own version and flags, and the
  * source's length; not its payload, whose corruption crashes or misleads node), so a cache is used only when
@@ -188,7 +188,10 @@ function requireFor(mod: Module): NodeJS.Require {
   return require;
 }
 
-/** Writes the caches of the files compiled without one; a failure only leaves a cache unwritten. */
+/**
+ * Writes the caches of the files compiled without one. It runs as the process exits: nothing may throw
+ * from here (pgplay's exit status is the run's), and a failure only leaves a cache unwritten.
+ */
 function save(cacheDir: string, unsaved: readonly Unsaved[]): void {
   if (unsaved.length === 0) return;
   prune(cacheDir);
@@ -199,7 +202,11 @@ function save(cacheDir: string, unsaved: readonly Unsaved[]): void {
       writeFileSync(temporary, cacheContent(script.createCachedData()), { mode: 0o600, flag: 'wx' });
       renameSync(temporary, file);
     } catch {
-      rmSync(temporary, { force: true });
+      try {
+        rmSync(temporary, { force: true });
+      } catch {
+        // The directory went read-only or away: the temporary name stays, as an unwritten cache would.
+      }
     }
   }
 }
