@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { Script, constants as vmConstants } from 'node:vm';
+import { isDirectory, NOT_WRITABLE_BY_OTHERS, ownedAlone } from '../core/fs-checks.js';
 
 /*
  * A V8 code cache for the CommonJS files of dist/ (the bundle's chunks, src/app/bundle-cli.ts; the
@@ -106,7 +107,8 @@ export function readCache(file: string): Buffer | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-    if (!ownedAlone(fstatSync(fd), false)) return undefined;
+    const st = fstatSync(fd);
+    if (!st.isFile() || !ownedAlone(st, NOT_WRITABLE_BY_OTHERS)) return undefined;
     const stored = readFileSync(fd);
     const data = stored.subarray(CHECK_BYTES);
     return data.length > 0 && createHash(CHECK).update(data).digest().equals(stored.subarray(0, CHECK_BYTES)) ? data : undefined;
@@ -122,11 +124,6 @@ export function cacheContent(data: Buffer): Buffer {
   return Buffer.concat([createHash(CHECK).update(data).digest(), data]);
 }
 
-/** A regular file (or, `directory`, a directory) of this user's that no one else may write to. */
-function ownedAlone(s: Stats, directory: boolean): boolean {
-  return (directory ? s.isDirectory() : s.isFile()) && s.uid === process.getuid?.() && (s.mode & 0o022) === 0;
-}
-
 /**
  * The directory made (0700) when missing and resolved; undefined unless it is this user's alone and every
  * directory above it is this user's or root's and writable by no one else, or sticky (as /tmp). What exists
@@ -136,14 +133,15 @@ function ownedAlone(s: Stats, directory: boolean): boolean {
 function safeDirectory(dir: string): string | undefined {
   try {
     let existing = dir;
-    while (!existsDirectory(existing)) {
+    while (!isDirectory(existing)) {
       if (dirname(existing) === existing) return undefined;
       existing = dirname(existing);
     }
     if (!safeFrom(realpathSync(existing))) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const real = realpathSync(dir);
-    if (!ownedAlone(statSync(real), true) || !safeFrom(dirname(real))) return undefined;
+    const st = statSync(real);
+    if (!st.isDirectory() || !ownedAlone(st, NOT_WRITABLE_BY_OTHERS) || !safeFrom(dirname(real))) return undefined;
     if (existing !== dir) pruneSiblings(real);
     return real;
   } catch {
@@ -156,17 +154,9 @@ function safeFrom(dir: string): boolean {
   const uid = process.getuid?.();
   for (let at = dir; ; at = dirname(at)) {
     const s = lstatSync(at);
-    const writableByOthers = (s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0;
+    const writableByOthers = (s.mode & NOT_WRITABLE_BY_OTHERS) !== 0 && (s.mode & 0o1000) === 0;
     if (!s.isDirectory() || (s.uid !== uid && s.uid !== 0) || writableByOthers) return false;
     if (at === dirname(at)) return true;
-  }
-}
-
-function existsDirectory(dir: string): boolean {
-  try {
-    return statSync(dir).isDirectory();
-  } catch {
-    return false;
   }
 }
 

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ownedAlone, PRIVATE } from '../core/fs-checks.js';
 import { UNSTAMPED } from '../schema/build-stamp.js';
 
 export interface ParseCache {
@@ -66,7 +67,7 @@ export async function readCachedParse(cache: ParseCache, file: string, text: str
     const handle = await open(entryFile(cache, file), 'r');
     try {
       const st = await handle.stat();
-      if (!st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) return undefined;
+      if (!st.isFile() || !ownedAlone(st, PRIVATE)) return undefined;
       raw = await handle.readFile('utf8');
     } finally {
       await handle.close();

@@ -6,8 +6,9 @@
  * and its mkdir, cat, ln and rm cost a run ~70 ms at its start and ~25 ms at its end.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { Transport } from '../transports/types.js';
+import { isDirectory } from '../core/fs-checks.js';
 
 /** `acquired`; `absent` (nothing there yet to lock); `held` with the holder's content ('' when gone meanwhile); or an error. */
 export type AcquireAnswer = { answer: 'acquired' } | { answer: 'absent' } | { answer: 'held'; holder: string } | { answer: 'error'; message: string };
@@ -107,14 +108,6 @@ export const inProcessLockFiles: HostLockFiles = {
     if (readOrEmpty(path).includes(`"runId":"${runId}"`)) removeIfThere(path);
   },
 };
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 /** A new file, private (as the script's umask 077 makes it). */
 function writeNew(path: string, content: string): void {
