@@ -90,21 +90,33 @@ export const waitAction: Action<WaitInput> = {
     // steps before it are done) needs no watch, whose start reads each server's log location and state.
     let last = await probe();
     if (last.met) return met(last);
-    const watch = await watchFor(ctx, input);
     const delays = pollDelays(intervalMs);
+    let watch: ServerWatch | undefined;
+    let watching = false;
+    let waited = 0;
     let watched = Number.NEGATIVE_INFINITY;
     for (;;) {
+      // Nor does one that holds within its first second: the watch only explains a wait that lasts, and
+      // starting it at the first miss (a process per server to find its log, one to read it) took CPU from
+      // the very server being waited for. A server already gone is still found then (the watch's mustRun).
+      if (!watching && waited >= WATCH_AFTER_MS) {
+        watch = await watchFor(ctx, input);
+        watching = true;
+      }
       // The servers are read at the wait's own interval, however fast the condition is polled.
-      if (Date.now() - watched >= intervalMs) {
-        await watch?.check(last.detail);
+      if (watch && Date.now() - watched >= intervalMs) {
+        await watch.check(last.detail);
         watched = Date.now();
       }
       const delay = delays();
       if (Date.now() + delay > deadline || ctx.signal.aborted) break;
       await sleep(delay, ctx.signal);
+      waited += delay;
       last = await probe();
       if (last.met) return met(last);
     }
+    // A wait that timed out before its watch began still quotes its servers' logs.
+    if (!watching && !ctx.signal.aborted) watch = await watchFor(ctx, input).catch(() => undefined);
     const logs = ctx.signal.aborted ? '' : ((await watch?.report()) ?? '');
     throw new PgplayError({
       code: 'TIMEOUT',
@@ -134,6 +146,13 @@ export const waitAction: Action<WaitInput> = {
 };
 
 const met = (probed: { detail: string }) => ({ changed: false, msg: probed.detail, data: { detail: probed.detail } });
+
+/**
+ * How long (the delays between its probes, added up) a wait polls its condition before it watches the
+ * servers it depends on (server-watch.ts): a standby that dies at start is reported a second later than
+ * at the first miss, and a wait that holds within that second never pays for the watch.
+ */
+export const WATCH_AFTER_MS = 1000;
 
 /** The first delay between two probes. */
 export const FIRST_POLL_MS = 20;

@@ -6,7 +6,7 @@
  * /var/log/postgresql/postgresql-<v>-<cluster>.log or pgplay's startup log in PGDATA), then on every
  * poll reads, in one command per server, whether its postmaster lives and what its log gained.
  *
- * - A server that ran when the wait started (or at any poll since) and runs no more fails the wait
+ * - A server that ran when the watch started (or at any poll since) and runs no more fails the wait
  *   at once, with the last lines of its log.
  * - With `replication` (a wait for streaming), the same FATAL or ERROR repeating in a standby's
  *   log (the walreceiver retries every few seconds) fails the wait as soon as it has been seen

@@ -1,7 +1,8 @@
 /**
  * What a wait costs beyond its condition (issue 14): a condition that already holds is one probe and
- * nothing else (no watch of the server's log), and a condition that holds soon is polled fast at first
- * (20 ms, doubling up to the wait's interval) instead of at the full interval from the first miss on.
+ * nothing else (no watch of the server's log), a condition that holds soon is polled fast at first
+ * (20 ms, doubling up to the wait's interval) instead of at the full interval from the first miss on, and
+ * its servers are watched only once it has waited a second.
  * Counted: the commands the wait runs on the host and the delays it asks for (sleep answers at once
  * here), never the time it takes.
  */
@@ -52,18 +53,35 @@ describe('wait: what it costs besides its condition', () => {
     expect(delays).toEqual([]);
   });
 
-  it('a condition that holds at the fourth probe is polled after 20, 40 and 80 ms, not after the interval each time; the server is watched at the interval', async () => {
+  it('a condition that holds at the fourth probe is polled after 20, 40 and 80 ms, not after the interval each time, and runs no command on the host', async () => {
     const { ctx, transport, queries } = setUp(4);
     const outcome = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '60s', timeout: '10m' });
     expect(outcome.msg).toBe('query returned true');
     expect(queries()).toBe(4);
     expect(delays).toEqual([20, 40, 80]);
-    // The watch starts at the first miss (its log located, its end read) and reads the server once then:
-    // the next read is due a whole interval later.
+    // Held within its first second: its server was never watched (no process to locate and read its log).
+    expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual([]);
+  });
+
+  it('a condition that takes longer: the server is watched once the delays add up to a second, then at the interval', async () => {
+    const { ctx, transport, queries } = setUp(9);
+    const outcome = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '60s', timeout: '10m' });
+    expect(outcome.msg).toBe('query returned true');
+    expect(queries()).toBe(9);
+    expect(delays).toEqual([20, 40, 80, 160, 320, 640, 1280, 2560]);
+    // 20 + … + 640 = 1260 ms: before the seventh delay its log is located, its end read, and the server read
+    // once; the next read is due a whole interval later.
     expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll']);
   });
 
-  it('a streaming wait that misses reads the standby and its upstream side by side, not one after the other', async () => {
+  it('a wait that times out before its watch began still quotes its server: the log is located and read then', async () => {
+    const { ctx, transport } = setUp(Number.POSITIVE_INFINITY);
+    const error = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '100ms', timeout: '50ms' }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/^condition not met after 50ms: query returned false/);
+    expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll']);
+  });
+
+  it('a streaming wait that misses for a second reads the standby and its upstream side by side, not one after the other', async () => {
     let inFlight = 0;
     let peak = 0;
     const transport = new FakeTransport('local1', async (argv) => {
@@ -79,7 +97,7 @@ describe('wait: what it costs besides its condition', () => {
     ctx.transportFor = () => transport;
     let probes = 0;
     ctx.connectPostgres = async () =>
-      ({ query: async () => ({ rows: [{ state: ++probes >= 2 ? 'streaming' : 'catchup' }] }), end: async () => undefined }) as unknown as Client;
+      ({ query: async () => ({ rows: [{ state: ++probes >= 8 ? 'streaming' : 'catchup' }] }), end: async () => undefined }) as unknown as Client;
     const outcome = await waitAction.check(ctx, { streaming: 'db2', interval: '60s', timeout: '10m' });
     expect(outcome.msg).toBe('db2 is streaming');
     // Located and read on both hosts (start), read once more on both (the first check).
