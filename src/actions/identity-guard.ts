@@ -66,13 +66,23 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   }
 
   // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
+  // A host that sees its PGDATA as this read does (sameView) is answered by it: the primary first, read
+  // whole for its system identifier.
+  const readAs = req.as === null ? undefined : (req.as ?? host.postgres.osUser);
+  const answeredHere = (o: Host) => sameView(host, o, readAs);
+  const ordered = [
+    ...others.filter((o) => answeredHere(o) && o.role === 'primary'),
+    ...others.filter((o) => answeredHere(o) && o.role !== 'primary'),
+    ...others.filter((o) => !answeredHere(o)),
+  ];
   const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
-  const paths = [path, ...(ownPath && ownPath !== path ? [ownPath] : []), ...others.map((o) => normalPath(o.pgdata))];
+  const paths = [path, ...(ownPath && ownPath !== path ? [ownPath] : []), ...ordered.map((o) => normalPath(o.pgdata))];
+  const ownCount = paths.length - ordered.length;
   // The other hosts are asked at the same time (reads only; ownIdentity never rejects): one round trip
   // instead of two before every stop and restore.
-  const asked = Promise.all(others.map((o) => ownIdentity(ctx, o)));
-  // Whole only this host's own paths: of the others' only which directory each is (their keys).
-  const here = await readIdentities(ctx, host, paths, req.as, paths.length - others.length);
+  const asked = Promise.all(ordered.map((o) => (answeredHere(o) ? undefined : ownIdentity(ctx, o))));
+  // Whole only this host's own paths and a primary answered here: of the others' only which directory each is (their keys).
+  const here = await readIdentities(ctx, host, paths, req.as, ownCount + (ordered[0] && answeredHere(ordered[0]) && ordered[0].role === 'primary' ? 1 : 0));
   const target = here[0]!;
   if (!target.known) {
     throw new PgplayError({
@@ -86,9 +96,10 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   if (!target.directory) return { target, ownPgdata };
 
   // In fact: the other hosts say which directory their PGDATA is; the same key is the same directory.
-  const seenHere = here.slice(paths.length - others.length);
-  const theirs = await asked;
-  others.forEach((other, i) => {
+  const seenHere = here.slice(ownCount);
+  const askedThere = await asked;
+  const theirs = ordered.map((o, i) => (answeredHere(o) ? seenAsTheirs(ctx, o, seenHere[i]) : askedThere[i]));
+  ordered.forEach((other, i) => {
     const their = theirs[i];
     if (!their?.key) return;
     if (their.key === target.key) throw sharedDirectory(ctx, req, path, other, 'is', 'the same directory on the same machine');
@@ -101,7 +112,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   if (!req.cluster) return { target, ownPgdata };
   const subject = target.systemIdentifier ? target : ownPgdata?.systemIdentifier ? ownPgdata : undefined;
   if (!subject) return { target, ownPgdata };
-  const reference = (await clusterIdentity(ctx, others, theirs)) ?? (await req.fallbackReference?.());
+  const reference = (await clusterIdentity(ctx, ordered, theirs)) ?? (await req.fallbackReference?.());
   const what = describeContents(subject);
   if (reference && reference.systemIdentifier === subject.systemIdentifier) return { target, ownPgdata };
   if (!reference && host.role === 'primary') return { target, ownPgdata };
@@ -182,6 +193,23 @@ async function readIdentities(ctx: ActionContext, host: Host, paths: string[], a
     timeoutMs: 60_000,
   });
   return parseIdentities(r.stdout, paths);
+}
+
+/**
+ * Whether `other` sees its PGDATA as this host's read (as `readAs`) does: both on the local transport
+ * (the machine and mount namespace pgplay runs in) and that read made as the user `other`'s own read
+ * would be. Its identity is then taken from this host's read instead of a command of its own: the same
+ * directory key, real path and pg_control, one process where the lab's three hosts started three
+ * before every stop, restore and removal.
+ */
+function sameView(host: Host, other: Host, readAs: string | undefined): boolean {
+  return host.connection.transport === 'local' && other.connection.transport === 'local' && readAs !== undefined && readAs === other.postgres.osUser;
+}
+
+/** What ownIdentity would have answered for a host answered by this host's read. */
+function seenAsTheirs(ctx: ActionContext, other: Host, seen: DirectoryIdentity | undefined): DirectoryIdentity | undefined {
+  if (ctx.factsOf(other.name)?.reachable === false) return undefined;
+  return seen?.known ? seen : undefined;
 }
 
 /**

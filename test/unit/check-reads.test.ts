@@ -119,8 +119,9 @@ describe('the identity guard asks the other hosts at the same time, and takes th
         // The standby reads its own path and where the primary's PGDATA leads on this machine.
         return { stdout: name === 'db2' ? identity('/pg/db2').replace('end=1\n', `2.exists=0\nend=1\n`) : identity('/pg/db1') };
       });
-    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1', address: '10.0.0.1' });
-    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2', address: '10.0.0.2' });
+    // Two machines: each host's PGDATA is read on its own.
+    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1', address: '10.0.0.1', connection: { transport: 'ssh' } });
+    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2', address: '10.0.0.2', connection: { transport: 'ssh' } });
     const transports = { db1: transportOf('db1'), db2: transportOf('db2') };
     const base = testContext({ host: db2, transport: transports.db2 });
     const ctx = {
@@ -133,5 +134,54 @@ describe('the identity guard asks the other hosts at the same time, and takes th
     expect(examined.target.systemIdentifier).toBe(SYSID);
     expect(log.sort()).toEqual(['identity@db1', 'identity@db2']);
     expect(overlapped).toBe(true);
+  });
+
+  it('hosts on the local transport read as one user: one identity command reads every PGDATA, the primary\'s whole', async () => {
+    const { guardDestruction } = await import('../../src/actions/identity-guard.js');
+    const calls: string[][] = [];
+    const transport = new FakeTransport('db2', (argv) => {
+      calls.push(argv);
+      // identityArgv: sh -c SCRIPT pgplay-identity BINDIR WHOLE PATH...; each path its own directory.
+      const paths = argv.slice(6);
+      const lines = paths.flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${i + 10}`, `${i + 1}.real=${p}`]);
+      const whole = Number(argv[5]);
+      for (let i = 0; i < whole; i++) lines.push(`${i + 1}.control=1`, `${i + 1}.control.system_identifier=${paths[i] === '/pg/db1' ? SYSID : '42'}`);
+      return { stdout: [IDENTITY_HEADER, ...lines, 'end=1', ''].join('\n') };
+    });
+    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1' });
+    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2' });
+    const drill = localHost({ name: 'drill1', role: 'drill', pgdata: '/pg/drill1' });
+    const base = testContext({ host: db2, transport });
+    const ctx = { ...base, hosts: { drill1: drill, db2, db1 }, transportFor: () => transport, factsOf: () => ({ reachable: true }) };
+    // db2's data is another cluster's (42): the primary's identifier, read in the same command, says so.
+    await expect(guardDestruction(ctx, { verb: 'restore into', path: '/pg/db2', cluster: true })).rejects.toMatchObject({
+      code: 'GUARD',
+      message: expect.stringContaining(`not the inventory's cluster ${base.inventory.cluster} (system identifier ${SYSID}, from the primary db1)`),
+    });
+    expect(calls.map((argv) => argv.slice(5))).toEqual([['2', '/pg/db2', '/pg/db1', '/pg/drill1']]);
+    // Another path to a local host's PGDATA (the same key) is refused, with no command of that host's own.
+    calls.length = 0;
+    const aliased = new FakeTransport('db2', (argv) => (calls.push(argv), { stdout: [IDENTITY_HEADER, ...argv.slice(6).flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${p === '/pg/drill1' || p === '/srv/alias' ? 10 : i + 20}`, `${i + 1}.real=${p}`]), 'end=1', ''].join('\n') }));
+    await expect(guardDestruction({ ...ctx, transport: aliased, transportFor: () => aliased }, { verb: 'remove', path: '/srv/alias', cluster: false })).rejects.toMatchObject({
+      code: 'GUARD',
+      message: expect.stringContaining("drill drill1's PGDATA"),
+    });
+    expect(calls.map((argv) => argv.slice(5))).toEqual([['3', '/srv/alias', '/pg/db2', '/pg/db1', '/pg/drill1']]);
+  });
+
+  it('a local host read as another user still reads its own PGDATA', async () => {
+    const { guardDestruction } = await import('../../src/actions/identity-guard.js');
+    const log: string[] = [];
+    const transportOf = (name: string) =>
+      new FakeTransport(name, (argv, options) => {
+        log.push(`${argv.slice(6).join(',')}@${name} as ${options?.become}`);
+        return { stdout: [IDENTITY_HEADER, ...argv.slice(6).flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${p}`, `${i + 1}.real=${p}`]), 'end=1', ''].join('\n') };
+      });
+    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1' });
+    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2', postgres: { ...localHost().postgres, osUser: 'pg2' } });
+    const transports = { db1: transportOf('db1'), db2: transportOf('db2') };
+    const ctx = { ...testContext({ host: db2, transport: transports.db2 }), hosts: { db1, db2 }, transportFor: (n: string) => transports[n as 'db1' | 'db2'], factsOf: () => ({ reachable: true }) };
+    await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: false });
+    expect(log.sort()).toEqual(['/pg/db1@db1 as postgres', '/pg/db2,/pg/db1@db2 as pg2']);
   });
 });
