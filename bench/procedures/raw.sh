@@ -10,8 +10,9 @@
 #                RESTORE_POINT (pitr-drill), DRILL_EXPECT (pitr-drill: pgbench_accounts rows)
 #
 # Every command runs as the PostgreSQL OS user through runuser, as pgplay's local transport does with
-# `connection.become: postgres`. Waits poll every 0.1 s (pgplay's streaming wait polls every 0.5 s,
-# its drill's readiness loop every 0.2 s: part of what the benchmark measures).
+# `connection.become: postgres`. Waits poll every 0.1 s, with a psql each (pgplay's streaming wait and
+# its drill's readiness wait poll a query on an open connection 20 ms after the first miss, doubling up
+# to 0.1 s).
 set -euo pipefail
 
 : "${LAB:?LAB (the lab directory) is required}"

@@ -63,7 +63,7 @@ export const waitAction: Action<WaitInput> = {
       },
       in_recovery: { type: 'boolean' },
       timeout: { type: ['string', 'number'], default: '60s' },
-      interval: { type: ['string', 'number'], default: '1s', description: 'The longest delay between two probes: the first comes after 20 ms, each next one after twice the last, up to this.' },
+      interval: { type: ['string', 'number'], default: '1s', description: 'The longest delay between two probes: the first comes after 20 ms, each next one after twice the last, up to this. The servers a wait watches are read at this interval too, but at most once a second.' },
       log: {
         type: 'string',
         minLength: 1,
@@ -103,8 +103,9 @@ export const waitAction: Action<WaitInput> = {
         watch = await watchFor(ctx, input);
         watching = true;
       }
-      // The servers are read at the wait's own interval, however fast the condition is polled.
-      if (watch && Date.now() - watched >= intervalMs) {
+      // The servers are read at the wait's own interval, however fast the condition is polled, and at
+      // most once a second: a log read is a process per server, a probe a query on an open connection.
+      if (watch && Date.now() - watched >= Math.max(intervalMs, WATCH_EVERY_MS)) {
         await watch.check(last.detail);
         watched = Date.now();
       }
@@ -153,6 +154,9 @@ const met = (probed: { detail: string }) => ({ changed: false, msg: probed.detai
  * at the first miss, and a wait that holds within that second never pays for the watch.
  */
 export const WATCH_AFTER_MS = 1000;
+
+/** The shortest time between two reads of the watched servers, whatever the wait's interval. */
+export const WATCH_EVERY_MS = 1000;
 
 /** The first delay between two probes. */
 export const FIRST_POLL_MS = 20;

@@ -1,5 +1,21 @@
 /** What a wait reads in a server's log: the error that keeps repeating, and the cause it names. */
-import { describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+
+// The waits below last seconds of their own clock (the watch begins after a second and reads once a
+// second): each delay a wait asks for moves that clock at once instead of being slept.
+let clock = 0;
+vi.mock('../../src/core/sleep.js', () => ({
+  sleep: async (ms: number) => {
+    clock += ms;
+  },
+}));
+beforeEach(() => {
+  clock = 1_000_000;
+  vi.spyOn(Date, 'now').mockImplementation(() => clock);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 import waitAction from '../../src/actions/wait.js';
 import { causeOf, relevantLines, repeatingError } from '../../src/postgres/server-watch.js';
 import type { FakeExecHandler } from '../../src/transports/fake.js';
@@ -51,7 +67,7 @@ function streamingWait(db2: (poll: number) => { alive: boolean; log: string }) {
     return { exitCode: 0 };
   };
   const h = harness(['db1', 'db2'], handler, 0, [], undefined, { actions: [waitAction] });
-  return h.run({ steps: [{ id: 'streaming', hosts: 'db1', wait: { streaming: 'db2', timeout: '3s', interval: '50ms' } }] as never }).then((r) => ({
+  return h.run({ steps: [{ id: 'streaming', hosts: 'db1', wait: { streaming: 'db2', timeout: '10s', interval: '50ms' } }] as never }).then((r) => ({
     r,
     message: (h.events.find((e) => e.type === 'step-result' && e.status === 'failed') as { error?: { message: string } } | undefined)?.error?.message ?? '',
   }));
@@ -64,7 +80,7 @@ describe('a streaming wait reads its standby', () => {
     );
     expect(r.exitCode).toBe(1);
     expect(message).toMatch(/PostgreSQL on db2 is not running; the last lines of its log \(\/var\/log\/db2\.log\):\nLOG: {2}started streaming WAL/);
-    expect(message).not.toMatch(/condition not met after 3s/);
+    expect(message).not.toMatch(/condition not met after 10s/);
   });
 
   test('the same FATAL three times ends the wait, naming the missing role', async () => {
@@ -72,12 +88,12 @@ describe('a streaming wait reads its standby', () => {
     const { r, message } = await streamingWait((n) => ({ alive: true, log: n === 0 ? 'LOG:  entering standby mode\n' : at(n % 10, `${fatal}\n`) + '\n' }));
     expect(r.exitCode).toBe(1);
     expect(message).toMatch(/the role "replicator" does not exist on the upstream \(prepare\.yml creates the replication role\)\. db2 logged this 3 times/);
-    expect(message).not.toMatch(/condition not met after 3s/);
+    expect(message).not.toMatch(/condition not met after 10s/);
   });
 
   test('a timeout shows what the logs said', async () => {
     const { r, message } = await streamingWait((n) => ({ alive: true, log: n === 1 ? 'LOG:  waiting for WAL to become available at 0/3000018\n' : '' }));
     expect(r.exitCode).toBe(1);
-    expect(message).toMatch(/condition not met after 3s: no postgres in engine tests\ndb2's log \(\/var\/log\/db2\.log\):\nLOG: {2}waiting for WAL/);
+    expect(message).toMatch(/condition not met after 10s: no postgres in engine tests\ndb2's log \(\/var\/log\/db2\.log\):\nLOG: {2}waiting for WAL/);
   });
 });

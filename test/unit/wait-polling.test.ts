@@ -10,9 +10,12 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Client } from 'pg';
 
 const delays: number[] = [];
+/** Set by a test whose clock moves with the delays asked for (Date.now follows it). */
+let clock: number | undefined;
 vi.mock('../../src/core/sleep.js', () => ({
   sleep: async (ms: number) => {
     delays.push(ms);
+    if (clock !== undefined) clock += ms;
   },
 }));
 
@@ -41,6 +44,8 @@ function setUp(trueAt: number) {
 
 beforeEach(() => {
   delays.length = 0;
+  clock = undefined;
+  vi.restoreAllMocks();
 });
 
 describe('wait: what it costs besides its condition', () => {
@@ -72,6 +77,20 @@ describe('wait: what it costs besides its condition', () => {
     // 20 + … + 640 = 1260 ms: before the seventh delay its log is located, its end read, and the server read
     // once; the next read is due a whole interval later.
     expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll']);
+  });
+
+  it('a fast interval polls the condition at it, but reads the watched server at most once a second', async () => {
+    clock = 1_000_000;
+    vi.spyOn(Date, 'now').mockImplementation(() => clock!);
+    const { ctx, transport, queries } = setUp(40);
+    const outcome = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '100ms', timeout: '10m' });
+    expect(outcome.msg).toBe('query returned true');
+    expect(queries()).toBe(40);
+    // 20, 40, 80, then 100 ms: 3740 ms in all.
+    expect(delays.reduce((a, b) => a + b, 0)).toBe(3740);
+    // Watched from 1040 ms on (its log located and its end read), then read at 1040, 2040 and 3040 ms.
+    const ran = transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3]);
+    expect(ran).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll', 'pgplay-log-poll', 'pgplay-log-poll']);
   });
 
   it('a wait that times out before its watch began still quotes its server: the log is located and read then', async () => {
