@@ -94,12 +94,15 @@ export const waitAction: Action<WaitInput> = {
     let watch: ServerWatch | undefined;
     let watching = false;
     let waited = 0;
+    // A wait for readiness watches at the first miss: its server may not be running yet when the wait
+    // begins (mustRun is off), so only a watch that saw it alive can tell that it died.
+    const watchAfter = input.postgres === 'ready' ? 0 : WATCH_AFTER_MS;
     let watched = Number.NEGATIVE_INFINITY;
     for (;;) {
       // Nor does one that holds within its first second: the watch only explains a wait that lasts, and
       // starting it at the first miss (a process per server to find its log, one to read it) took CPU from
       // the very server being waited for. A server already gone is still found then (the watch's mustRun).
-      if (!watching && waited >= WATCH_AFTER_MS) {
+      if (!watching && waited >= watchAfter && !ctx.signal.aborted) {
         watch = await watchFor(ctx, input);
         watching = true;
       }
@@ -116,8 +119,12 @@ export const waitAction: Action<WaitInput> = {
       last = await probe();
       if (last.met) return met(last);
     }
-    // A wait that timed out before its watch began still quotes its servers' logs.
-    if (!watching && !ctx.signal.aborted) watch = await watchFor(ctx, input).catch(() => undefined);
+    // A wait that timed out before its watch began still reads its servers: one gone meanwhile fails it as
+    // gone, the others' logs are quoted (their last lines: the watch saw nothing come in).
+    if (!watching && !ctx.signal.aborted) {
+      watch = await watchFor(ctx, input, true).catch(() => undefined);
+      await watch?.check(last.detail);
+    }
     const logs = ctx.signal.aborted ? '' : ((await watch?.report()) ?? '');
     throw new PgplayError({
       code: 'TIMEOUT',
@@ -206,7 +213,7 @@ function shellCondition(ctx: ActionContext, input: WaitInput): { what: string; t
  * it is an inventory host). For streaming, a standby's error that keeps coming back ends the wait
  * early. Only a wait for readiness may begin while its server is down.
  */
-async function watchFor(ctx: ActionContext, input: WaitInput): Promise<ServerWatch | undefined> {
+async function watchFor(ctx: ActionContext, input: WaitInput, late = false): Promise<ServerWatch | undefined> {
   if (input.port !== undefined) return undefined;
   const hosts: Host[] = [ctx.host];
   const standby = input.streaming !== undefined ? ctx.hosts[input.streaming] : undefined;
@@ -217,6 +224,7 @@ async function watchFor(ctx: ActionContext, input: WaitInput): Promise<ServerWat
     replication: input.streaming !== undefined,
     mustRun: input.postgres !== 'ready',
     logs: input.log !== undefined ? { [ctx.host.name]: input.log } : {},
+    late,
   });
 }
 

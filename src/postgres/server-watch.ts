@@ -20,7 +20,7 @@ import type { Host } from '../model/inventory.js';
 import { pgBin, runAsOwner } from './owner.js';
 import { defaultLogFile } from './server-log.js';
 
-/** Times one error line must appear since the wait began before the wait gives up on it. */
+/** Times one error line must appear since the watch began before the wait gives up on it. */
 export const REPEATS = 3;
 /** The most of a log read per poll (a server that logs a lot must not make a poll slow). */
 const MAX_READ = 65536;
@@ -116,14 +116,17 @@ export class ServerWatch {
     private readonly ctx: ServerContext,
     private readonly servers: Watched[],
     private readonly replication: boolean,
+    /** Begun as the wait timed out: its logs' text so far is their last lines, not what came in since. */
+    private readonly late: boolean,
   ) {}
 
   /**
    * Starts watching these hosts' servers (those with a PGDATA); the logs are read from their end on.
    * `logs`: per host name, the file its server was started to log to, read where the server's settings and
-   * process do not name one (it has already exited), instead of the layout's log file.
+   * process do not name one (it has already exited), instead of the layout's log file. `late`: begun only
+   * as the wait timed out.
    */
-  static async start(ctx: ServerContext, hosts: Host[], o: { replication: boolean; mustRun: boolean; logs?: Record<string, string> }): Promise<ServerWatch> {
+  static async start(ctx: ServerContext, hosts: Host[], o: { replication: boolean; mustRun: boolean; logs?: Record<string, string>; late?: boolean }): Promise<ServerWatch> {
     const watched = hosts.filter((host, i) => host.pgdata && hosts.findIndex((h) => h.name === host.name) === i);
     // The servers are read side by side: a wait's first miss should not wait on one host after the other.
     const servers = await Promise.all(
@@ -141,7 +144,7 @@ export class ServerWatch {
         return w;
       }),
     );
-    return new ServerWatch(ctx, servers, o.replication);
+    return new ServerWatch(ctx, servers, o.replication, o.late ?? false);
   }
 
   private static async poll(ctx: ServerContext, w: Watched, first = false): Promise<void> {
@@ -191,7 +194,7 @@ export class ServerWatch {
           const cause = causeOf(this.servers.flatMap((s) => s.text.split('\n'))) ?? repeated.slice(repeated.search(/\b(FATAL|ERROR|PANIC):/));
           throw new PgplayError({
             code: 'STEP_FAILED',
-            message: `${what}: ${cause}. ${w.host.name} logged this ${REPEATS} times since the wait began (${w.log}):\n${all.join('\n')}`,
+            message: `${what}: ${cause}. ${w.host.name} logged this ${REPEATS} times since the watch began (${w.log}):\n${all.join('\n')}`,
             hint: `the server log of ${w.host.name} is ${w.log}`,
           });
         }
@@ -199,13 +202,13 @@ export class ServerWatch {
     }
   }
 
-  /** What the watched logs said since the wait began, for a timeout's message. */
+  /** What the watched logs said since the watch began (or, for a watch begun at the timeout, their last lines), for a timeout's message. */
   async report(): Promise<string> {
     const parts: string[] = [];
     for (const w of this.servers) {
       await ServerWatch.poll(this.ctx, w).catch(() => undefined);
       const lines = relevantLines(w.text.trim() ? w.text : w.before);
-      parts.push(lines.length ? `${w.host.name}'s log (${w.log}${w.text.trim() ? '' : ', nothing new since the wait began'}):\n${lines.join('\n')}` : `${w.host.name}'s log (${w.log}) is empty`);
+      parts.push(lines.length ? `${w.host.name}'s log (${w.log}${w.text.trim() ? '' : this.late ? ', its last lines' : ', nothing new since the watch began'}):\n${lines.join('\n')}` : `${w.host.name}'s log (${w.log}) is empty`);
     }
     return parts.join('\n');
   }

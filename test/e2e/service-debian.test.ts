@@ -6,8 +6,8 @@
  *   PostgreSQL through pg_ctlcluster, and after each `pg_lsclusters` inside the machine tells the truth,
  *   the server writes to /var/log/postgresql/postgresql-15-main.log and Debian's external pid file is there.
  * - Waits that explain themselves (issue 11 item 7): a standby killed during a wait fails the wait at
- *   once with its log; a standby whose replication role does not exist on the upstream fails a 5 minute
- *   streaming wait as soon as its log repeats the FATAL, naming the role.
+ *   the watch's next read (within about a second) with its log; a standby whose replication role does not
+ *   exist on the upstream fails a 5 minute streaming wait as soon as its log repeats the FATAL, naming the role.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -165,7 +165,7 @@ steps:
     expect(jsonEvents(r.stdout).filter((e) => e.type === 'step-result').map((e) => `${e.step}=${e.status}`)).toEqual(['start=changed', 'streaming=failed']);
     const message = failure(r.stdout);
     expect(message).toMatch(/the role "ghost" does not exist on the upstream/);
-    expect(message).toMatch(/bravo logged this 3 times since the wait began/);
+    expect(message).toMatch(/bravo logged this 3 times since the watch began/);
     expect(message).toContain(LOG);
     expect(message).toMatch(/FATAL: {1,2}role "ghost" does not exist/);
     expect(message).not.toMatch(/condition not met after 5m/);

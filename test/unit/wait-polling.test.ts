@@ -97,7 +97,8 @@ describe('wait: what it costs besides its condition', () => {
     const { ctx, transport } = setUp(Number.POSITIVE_INFINITY);
     const error = await waitAction.check(ctx, { sql: 'SELECT ready', interval: '100ms', timeout: '50ms' }).catch((e: Error) => e);
     expect((error as Error).message).toMatch(/^condition not met after 50ms: query returned false/);
-    expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll']);
+    // Located, its end read (the start), read again (is it still running?), and read for the report.
+    expect(transport.calls.filter((c) => c.kind === 'exec').map((c) => c.argv?.[3])).toEqual(['pgplay-log-locate', 'pgplay-log-poll', 'pgplay-log-poll', 'pgplay-log-poll']);
   });
 
   it('a streaming wait that misses for a second reads the standby and its upstream side by side, not one after the other', async () => {
@@ -129,6 +130,49 @@ describe('wait: what it costs besides its condition', () => {
     expect(Array.from({ length: 7 }, next)).toEqual([20, 40, 80, 160, 320, 500, 500]);
     const short = pollDelays(5);
     expect([short(), short()]).toEqual([5, 5]);
+  });
+});
+
+describe('wait: a server that dies before the watch would begin', () => {
+  /** A host whose server lives until `diesAt` ms of the wait's clock; its log says why it went. */
+  function dying(diesAt: number) {
+    clock = 1_000_000;
+    const start = clock;
+    vi.spyOn(Date, 'now').mockImplementation(() => clock!);
+    const alive = () => clock! - start < diesAt;
+    const transport = new FakeTransport('local1', (argv) => {
+      const script = argv[3] ?? '';
+      if (script === 'pgplay-log-locate') return { stdout: '/pg/log/postgresql.log\n' };
+      if (script === 'pgplay-log-poll') return { stdout: `alive=${alive() ? 1 : 0} size=60\n${argv[6] === '-1' ? 'FATAL:  could not map anonymous shared memory\n' : ''}` };
+      // pg_isready: "rejecting connections" (exit 1) while it starts, "no response" (exit 2) once gone.
+      if (argv[0]!.endsWith('/pg_isready')) return alive() ? { exitCode: 1, stdout: '/pg/run:5432 - rejecting connections' } : { exitCode: 2, stdout: '/pg/run:5432 - no response' };
+      return { exitCode: 0 };
+    });
+    const ctx = testContext({ transport });
+    ctx.connectPostgres = async () => {
+      throw Object.assign(new Error('the database system is starting up'), { code: '57P03' });
+    };
+    return ctx;
+  }
+
+  it('postgres: ready watches at its first miss: a server seen starting and then gone fails the wait, not its timeout', async () => {
+    const error = await waitAction.check(dying(300), { postgres: 'ready', interval: '100ms', timeout: '60s' }).catch((e: Error) => e);
+    expect((error as { code?: string }).code).toBe('STEP_FAILED');
+    expect((error as Error).message).toContain('PostgreSQL on local1 is not running');
+    expect((error as Error).message).toContain('FATAL:  could not map anonymous shared memory');
+  });
+
+  it('a wait that times out before its watch began reads its server then: one gone fails the wait as gone', async () => {
+    const error = await waitAction.check(dying(300), { in_recovery: false, interval: '100ms', timeout: '800ms' }).catch((e: Error) => e);
+    expect((error as { code?: string }).code).toBe('STEP_FAILED');
+    expect((error as Error).message).toContain('PostgreSQL on local1 is not running');
+    expect((error as Error).message).not.toContain('nothing new since');
+  });
+
+  it('a wait that times out before its watch began quotes the log\'s last lines as such', async () => {
+    const error = await waitAction.check(dying(Number.POSITIVE_INFINITY), { in_recovery: false, interval: '100ms', timeout: '800ms' }).catch((e: Error) => e);
+    expect((error as { code?: string }).code).toBe('TIMEOUT');
+    expect((error as Error).message).toContain("local1's log (/pg/log/postgresql.log, its last lines):\nFATAL:  could not map anonymous shared memory");
   });
 });
 
