@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { failedCommand, PgplayError, type FailedCommand } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
-import { disarm, guardDestruction } from './identity-guard.js';
+import { disarm, guardDestruction, guardFileRemoval } from './identity-guard.js';
 import { commandLine } from './shell-export.js';
 import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -137,6 +137,7 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
       // Nothing there, nothing removed: no server to probe.
       if (!st.exists) return { path, changes: [], commands: [] };
       // A directory is examined in full (whose PGDATA, which cluster, running); a link to a running PGDATA is refused too.
+      if (st.type !== 'directory') await guardFileRemoval(ctx, path, ctx.become ?? null);
       const pgdata = st.type === 'directory' ? await guardDirectoryRemoval(ctx, path) : await refuseRunningPgdata(ctx, path);
       if (st.type === 'directory') {
         const empty = await isEmptyDirectory(ctx, path);

@@ -3,9 +3,10 @@
  * removes a data directory calls guardDestruction first: it reads what the directory is (on its host,
  * through that host's transport, as the PGDATA owner) and refuses (GUARD, exit 3) when
  *
- * - it is another inventory host's PGDATA, above all the primary's: by the inventory (the same address,
- *   or both hosts on the local transport, and the same pgdata or one inside the other), or in fact (the
- *   same directory key, read on both hosts: a symbolic link, a bind mount). No flag lifts this one.
+ * - it is, holds or lies inside another inventory host's PGDATA, above all the primary's: by the
+ *   inventory (the same address, or both hosts on the local transport, and the same pgdata or one inside
+ *   the other), or in fact (the same directory key, read on both hosts: a symbolic link, a bind mount).
+ *   No flag lifts this one. A file about to be removed gets the same question (guardFileRemoval).
  * - it holds a cluster other than the inventory's (pg_control's system identifier differs from the
  *   primary's, or no identifier of the inventory's cluster can be found to compare with), unless the
  *   user asked for exactly this host to be rebuilt (`replace`).
@@ -14,6 +15,7 @@
  * can make another host's directory this host's. Whether a server runs there is returned for the
  * action to judge: an earlier `postgres: stopped` step may still change that.
  */
+import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import type { Host } from '../model/inventory.js';
 import { factsArgv, parseFacts } from '../postgres/facts.js';
@@ -56,33 +58,13 @@ export interface Examined {
 export async function guardDestruction(ctx: ActionContext, req: DestructionRequest): Promise<Examined> {
   const host = ctx.host;
   const path = normalPath(req.path);
-  const others = Object.values(ctx.hosts).filter((h): h is Host & { pgdata: string } => h.name !== host.name && h.pgdata !== undefined);
-
-  // The inventory's word first: it needs no host to answer.
-  for (const other of others) {
-    if (maySameMachine(host, other) && within(normalPath(other.pgdata), path)) {
-      throw sharedDirectory(ctx, req, path, other, normalPath(other.pgdata) === path ? 'is' : 'contains', 'by the inventory: the same machine and path');
-    }
-  }
+  const others = otherPgdataHosts(ctx);
+  refuseByInventory(ctx, req, path, others, true);
 
   // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
-  // A host that sees its PGDATA as this read does (sameView) is answered by it: the primary first, read
-  // whole for its system identifier.
-  const readAs = req.as === null ? undefined : (req.as ?? host.postgres.osUser);
-  const answeredHere = (o: Host) => sameView(host, o, readAs);
-  const ordered = [
-    ...others.filter((o) => answeredHere(o) && o.role === 'primary'),
-    ...others.filter((o) => answeredHere(o) && o.role !== 'primary'),
-    ...others.filter((o) => !answeredHere(o)),
-  ];
   const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
-  const paths = [path, ...(ownPath && ownPath !== path ? [ownPath] : []), ...ordered.map((o) => normalPath(o.pgdata))];
-  const ownCount = paths.length - ordered.length;
-  // The other hosts are asked at the same time (reads only; ownIdentity never rejects): one round trip
-  // instead of two before every stop and restore.
-  const asked = Promise.all(ordered.map((o) => (answeredHere(o) ? undefined : ownIdentity(ctx, o))));
-  // Whole only this host's own paths and a primary answered here: of the others' only which directory each is (their keys).
-  const here = await readIdentities(ctx, host, paths, req.as, ownCount + (ordered[0] && answeredHere(ordered[0]) && ordered[0].role === 'primary' ? 1 : 0));
+  const leading = [path, ...(ownPath && ownPath !== path ? [ownPath] : [])];
+  const { here, ordered, theirs } = await readWithOthers(ctx, others, leading, leading.length, req.as);
   const target = here[0]!;
   if (!target.known) {
     throw new PgplayError({
@@ -96,17 +78,15 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   if (!target.directory) return { target, ownPgdata };
 
   // In fact: the other hosts say which directory their PGDATA is; the same key is the same directory.
-  const seenHere = here.slice(ownCount);
-  const askedThere = await asked;
-  const theirs = ordered.map((o, i) => (answeredHere(o) ? seenAsTheirs(ctx, o, seenHere[i]) : askedThere[i]));
+  const seenHere = here.slice(leading.length);
   ordered.forEach((other, i) => {
     const their = theirs[i];
     if (!their?.key) return;
     if (their.key === target.key) throw sharedDirectory(ctx, req, path, other, 'is', 'the same directory on the same machine');
     const visible = seenHere[i]!;
-    if (visible.key === their.key && visible.real && target.real && within(visible.real, target.real)) {
-      throw sharedDirectory(ctx, req, path, other, 'contains', `${other.name}'s PGDATA is ${visible.real} on this machine`);
-    }
+    if (visible.key !== their.key || !visible.real || !target.real) return;
+    if (within(visible.real, target.real)) throw sharedDirectory(ctx, req, path, other, 'contains', `${other.name}'s PGDATA is ${visible.real} on this machine`);
+    if (within(target.real, visible.real)) throw sharedDirectory(ctx, req, path, other, 'lies inside', `it is ${target.real}, and ${other.name}'s PGDATA is ${visible.real} on this machine`);
   });
 
   if (!req.cluster) return { target, ownPgdata };
@@ -131,6 +111,94 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
       `if ${host.name}'s pgdata is right and its data really is to be replaced, ask for exactly this host to be rebuilt ` +
       `(standby-from-backup.yml -p host=${host.name} -p rebuild=true; the step's replace: true); otherwise correct pgdata in the inventory`,
   });
+}
+
+/**
+ * Before a file (anything but a directory) is removed: it must not lie inside another inventory host's
+ * PGDATA (a pg_control, a WAL segment, postmaster.pid of a server a step on this host does not own), by
+ * the inventory's paths or in fact: the real path of its directory, read on this host, inside the real
+ * path of a directory that is another host's PGDATA.
+ */
+export async function guardFileRemoval(ctx: ActionContext, path: string, as?: string | null): Promise<void> {
+  const req = { verb: 'remove', as };
+  const file = normalPath(path);
+  const others = otherPgdataHosts(ctx);
+  refuseByInventory(ctx, req, file, others, false);
+  if (others.length === 0) return;
+  const { here, ordered, theirs } = await readWithOthers(ctx, others, [posix.dirname(file)], 0, as);
+  const dir = here[0]!;
+  if (!dir.known) {
+    throw new PgplayError({
+      code: 'GUARD',
+      message: `refusing to remove ${file} on ${ctx.host.name}: cannot tell which directory holds it (${dir.error})`,
+      hint: `${as === null ? 'the login user' : (as ?? ctx.host.postgres.osUser)} must be able to read the directory`,
+    });
+  }
+  if (!dir.directory || !dir.real) return;
+  const real = posix.join(dir.real, posix.basename(file));
+  const seenHere = here.slice(1);
+  ordered.forEach((other, i) => {
+    const their = theirs[i];
+    const visible = seenHere[i]!;
+    if (!their?.key || visible.key !== their.key || !visible.real) return;
+    if (within(real, visible.real)) throw sharedDirectory(ctx, req, file, other, 'lies inside', `it is ${real}, and ${other.name}'s PGDATA is ${visible.real} on this machine`);
+  });
+}
+
+type OtherHost = Host & { pgdata: string };
+
+/** The inventory's other hosts with a data directory. */
+function otherPgdataHosts(ctx: ActionContext): OtherHost[] {
+  return Object.values(ctx.hosts).filter((h): h is OtherHost => h.name !== ctx.host.name && h.pgdata !== undefined);
+}
+
+/**
+ * The inventory's word first: it needs no host to answer. A host that may share this machine must not
+ * have its PGDATA at the path or inside it (`contains`: a directory's removal takes what is inside), nor
+ * the path inside its PGDATA.
+ */
+function refuseByInventory(ctx: ActionContext, req: Pick<DestructionRequest, 'verb'>, path: string, others: OtherHost[], contains: boolean): void {
+  for (const other of others) {
+    if (!maySameMachine(ctx.host, other)) continue;
+    const theirs = normalPath(other.pgdata);
+    if (theirs === path) throw sharedDirectory(ctx, req, path, other, 'is', 'by the inventory: the same machine and path');
+    if (contains && within(theirs, path)) throw sharedDirectory(ctx, req, path, other, 'contains', 'by the inventory: the same machine and path');
+    if (within(path, theirs)) throw sharedDirectory(ctx, req, path, other, 'lies inside', 'by the inventory: the same machine and path');
+  }
+}
+
+/**
+ * One identity read on this host of `leading` (the first `whole` of them read whole) and of where the
+ * other hosts' PGDATA paths lead here, and at the same time each other host's own read of its PGDATA
+ * (reads only; ownIdentity never rejects): one round trip before every stop and restore. A host that
+ * sees its PGDATA as this read does (sameView) is answered by it: the primary first, read whole for its
+ * system identifier. `ordered`: the other hosts in the order of `here`'s paths after `leading`, and
+ * `theirs`: what each says its PGDATA is.
+ */
+async function readWithOthers(
+  ctx: ActionContext,
+  others: OtherHost[],
+  leading: string[],
+  whole: number,
+  as: string | null | undefined,
+): Promise<{ here: DirectoryIdentity[]; ordered: OtherHost[]; theirs: Array<DirectoryIdentity | undefined> }> {
+  const host = ctx.host;
+  const readAs = as === null ? undefined : (as ?? host.postgres.osUser);
+  const answeredHere = (o: Host) => sameView(host, o, readAs);
+  const ordered = [
+    ...others.filter((o) => answeredHere(o) && o.role === 'primary'),
+    ...others.filter((o) => answeredHere(o) && o.role !== 'primary'),
+    ...others.filter((o) => !answeredHere(o)),
+  ];
+  const paths = [...leading, ...ordered.map((o) => normalPath(o.pgdata))];
+  const asked = Promise.all(ordered.map((o) => (answeredHere(o) ? undefined : ownIdentity(ctx, o))));
+  // Whole only the leading paths and a primary answered here: of the others' only which directory each is (their keys).
+  const primaryHere = ordered[0] !== undefined && answeredHere(ordered[0]) && ordered[0].role === 'primary';
+  const here = await readIdentities(ctx, host, paths, as, whole === leading.length && primaryHere ? whole + 1 : whole);
+  const askedThere = await asked;
+  const seenHere = here.slice(leading.length);
+  const theirs = ordered.map((o, i) => (answeredHere(o) ? seenAsTheirs(ctx, o, seenHere[i]) : askedThere[i]));
+  return { here, ordered, theirs };
 }
 
 /**
@@ -174,12 +242,15 @@ export async function guardUserData(ctx: ActionContext, req: Pick<DestructionReq
   });
 }
 
-function sharedDirectory(ctx: ActionContext, req: DestructionRequest, path: string, other: Host & { pgdata: string }, how: 'is' | 'contains', why: string): PgplayError {
+function sharedDirectory(ctx: ActionContext, req: Pick<DestructionRequest, 'verb'>, path: string, other: OtherHost, how: 'is' | 'contains' | 'lies inside', why: string): PgplayError {
   const whose = other.role === 'primary' ? `the primary ${other.name}'s PGDATA` : `${other.role} ${other.name}'s PGDATA`;
   return new PgplayError({
     code: 'GUARD',
     message: `refusing to ${req.verb} ${path} on ${ctx.host.name}: it ${how} ${whose} (${other.pgdata} on ${other.address}; ${why})`,
-    hint: `two inventory hosts never share a data directory: give ${ctx.host.name} a pgdata of its own (no option lifts this refusal)`,
+    hint:
+      how === 'lies inside'
+        ? `what lies in ${other.name}'s data directory is never removed or replaced by a step on another host: run it on ${other.name} if that is what is meant, or correct the path (no option lifts this refusal)`
+        : `two inventory hosts never share a data directory: give ${ctx.host.name} a pgdata of its own (no option lifts this refusal)`,
   });
 }
 

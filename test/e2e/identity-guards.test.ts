@@ -8,6 +8,7 @@
  * extra standby host db3 on 26444 (never started: every run against it is refused).
  */
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -257,5 +258,27 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
     expect(await accounts()).toBe('1000');
     expect(await lab.psql('db1', 'SELECT count(*) FROM crash_rows', 'app')).toBe('100');
+  });
+
+  it("a step on another host never removes a path inside the primary's PGDATA, by its path or through a link (exit 3); pg_control and the rows stay", async () => {
+    const pgdata = lab.pgdata('db1');
+    const pid = await lab.postmasterPid('db1');
+    const book = join(root, 'remove-inside.yml');
+    // Directories and files, named by the primary's PGDATA path (the inventory says so) or through a link
+    // to it (only the directories' real paths, read on db2's machine, say so).
+    for (const path of [join(pgdata, 'global'), join(pgdata, 'postmaster.opts'), join(alias, 'pg_wal'), join(alias, 'global', 'pg_control')]) {
+      await writeFile(book, `name: remove-inside\nsteps:\n  - id: remove\n    hosts: db2\n    file: { path: ${JSON.stringify(path)}, state: absent, force: true }\n`);
+      const r = await lab.pgplay(['run', book, '-i', join(lab.dir, 'inventory.yml'), '--yes', '--output', 'json']);
+      expect(r.exitCode, `${path}: ${results(events(r.stdout)).join(' ')}`).toBe(3);
+      const error = events(r.stdout).at(-1)!.error!;
+      expect(error.code).toBe('GUARD');
+      expect(error.message).toContain("the primary db1's PGDATA");
+    }
+    expect(existsSync(join(pgdata, 'global', 'pg_control'))).toBe(true);
+    expect(existsSync(join(pgdata, 'postmaster.opts'))).toBe(true);
+    expect(existsSync(join(pgdata, 'pg_wal'))).toBe(true);
+    expect(await lab.postmasterPid('db1')).toBe(pid);
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await accounts()).toBe('1000');
   });
 });
