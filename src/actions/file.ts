@@ -186,6 +186,8 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
       const linkCommands = [['ln', '-sfn', '--', src, path], ...linkOwnerCommands(path, input)];
       if (!st.exists) return { path, changes: [`state: absent -> link to ${src}`, ...wanted(input, undefined)], commands: linkCommands };
       if (st.type === 'directory') throw failed(`${path} exists and is a directory; refusing to replace it with a link`);
+      // Replacing a file or a link removes it first: never one inside another host's PGDATA.
+      if (st.type !== 'symlink' || st.linkTarget !== src) await guardFileRemoval(ctx, path, ctx.become ?? null);
       if (st.type !== 'symlink') {
         if (!input.force) throw failed(`${path} exists and is ${describeType(st)}`, 'set force: true to replace it with the link');
         return { path, changes: [`state: ${st.type} -> link to ${src}`], commands: linkCommands };

@@ -99,9 +99,10 @@ export const waitAction: Action<WaitInput> = {
     const watchAfter = input.postgres === 'ready' ? 0 : WATCH_AFTER_MS;
     let watched = Number.NEGATIVE_INFINITY;
     for (;;) {
-      // Nor does one that holds within its first second: the watch only explains a wait that lasts, and
-      // starting it at the first miss (a process per server to find its log, one to read it) took CPU from
-      // the very server being waited for. A server already gone is still found then (the watch's mustRun).
+      // Nor does one (but a readiness wait) that holds within its first second: the watch only explains a
+      // wait that lasts, and starting it at the first miss (a process per server to find its log, one to
+      // read it) took CPU from the very server being waited for. A server already gone is still found then
+      // (the watch's mustRun).
       if (!watching && waited >= watchAfter && !ctx.signal.aborted) {
         watch = await watchFor(ctx, input);
         watching = true;

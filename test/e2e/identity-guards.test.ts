@@ -260,14 +260,17 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect(await lab.psql('db1', 'SELECT count(*) FROM crash_rows', 'app')).toBe('100');
   });
 
-  it("a step on another host never removes a path inside the primary's PGDATA, by its path or through a link (exit 3); pg_control and the rows stay", async () => {
+  it("a step on another host never removes or replaces a path inside the primary's PGDATA, by its path or through a link (exit 3); pg_control and the rows stay", async () => {
     const pgdata = lab.pgdata('db1');
     const pid = await lab.postmasterPid('db1');
     const book = join(root, 'remove-inside.yml');
     // Directories and files, named by the primary's PGDATA path (the inventory says so) or through a link
-    // to it (only the directories' real paths, read on db2's machine, say so).
-    for (const path of [join(pgdata, 'global'), join(pgdata, 'postmaster.opts'), join(alias, 'pg_wal'), join(alias, 'global', 'pg_control')]) {
-      await writeFile(book, `name: remove-inside\nsteps:\n  - id: remove\n    hosts: db2\n    file: { path: ${JSON.stringify(path)}, state: absent, force: true }\n`);
+    // to it (only the directories' real paths, read on db2's machine, say so); removed, or replaced by a link.
+    const removals = [join(pgdata, 'global'), join(pgdata, 'postmaster.opts'), join(alias, 'pg_wal'), join(alias, 'global', 'pg_control')].map((path) => ({ path, state: 'absent', force: true }));
+    const links = [join(pgdata, 'postmaster.opts'), join(alias, 'global', 'pg_control')].map((path) => ({ path, state: 'link', src: '/dev/null', force: true }));
+    for (const file of [...removals, ...links]) {
+      const path = file.path;
+      await writeFile(book, `name: remove-inside\nsteps:\n  - id: remove\n    hosts: db2\n    file: ${JSON.stringify(file)}\n`);
       const r = await lab.pgplay(['run', book, '-i', join(lab.dir, 'inventory.yml'), '--yes', '--output', 'json']);
       expect(r.exitCode, `${path}: ${results(events(r.stdout)).join(' ')}`).toBe(3);
       const error = events(r.stdout).at(-1)!.error!;
