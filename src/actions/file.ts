@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { failedCommand, PgplayError, type FailedCommand } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
-import { disarm, guardDestruction, guardFileRemoval } from './identity-guard.js';
+import { disarm, guardDestruction, guardFileRemoval, refuseWriteIntoOtherPgdata } from './identity-guard.js';
 import { commandLine } from './shell-export.js';
 import { formatMode, MODE_PATTERN, parseMode, statFollowing } from './template.js';
 import type { Action, ActionContext, Outcome } from './types.js';
@@ -129,6 +129,7 @@ async function plan(ctx: ActionContext, input: FileInput): Promise<Plan> {
   if (input.src !== undefined && state !== 'link') throw usage(`src applies only to state link, not ${state}`, 'src only with state: link');
   if (state === 'link' && input.src === undefined) throw usage('state link needs src', 'src: the link target');
   const wantMode = input.mode !== undefined ? parseMode(input.mode) : undefined;
+  if (state !== 'absent') refuseWriteIntoOtherPgdata(ctx, path);
 
   switch (state) {
     case 'absent': {

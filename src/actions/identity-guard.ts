@@ -145,6 +145,15 @@ export async function guardFileRemoval(ctx: ActionContext, path: string, as?: st
   });
 }
 
+/**
+ * Before a step writes at a path (a file's content, mode or owner, a directory, a link): by the inventory's
+ * paths, it is not another host's PGDATA nor inside it, on a machine the two may share (no process: the
+ * in-fact reads guard only what is removed or replaced, guardFileRemoval and guardDestruction).
+ */
+export function refuseWriteIntoOtherPgdata(ctx: ActionContext, path: string): void {
+  refuseByInventory(ctx, { verb: 'write' }, normalPath(path), otherPgdataHosts(ctx), false);
+}
+
 type OtherHost = Host & { pgdata: string };
 
 /** The inventory's other hosts with a data directory. */
@@ -248,8 +257,8 @@ function sharedDirectory(ctx: ActionContext, req: Pick<DestructionRequest, 'verb
     code: 'GUARD',
     message: `refusing to ${req.verb} ${path} on ${ctx.host.name}: it ${how} ${whose} (${other.pgdata} on ${other.address}; ${why})`,
     hint:
-      how === 'lies inside'
-        ? `what lies in ${other.name}'s data directory is never removed or replaced by a step on another host: run it on ${other.name} if that is what is meant, or correct the path (no option lifts this refusal)`
+      how === 'lies inside' || req.verb === 'write'
+        ? `what lies in ${other.name}'s data directory is never removed, replaced or written by a step on another host: run it on ${other.name} if that is what is meant, or correct the path (no option lifts this refusal)`
         : `two inventory hosts never share a data directory: give ${ctx.host.name} a pgdata of its own (no option lifts this refusal)`,
   });
 }

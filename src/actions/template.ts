@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { failedCommand, PgplayError } from '../core/errors.js';
 import type { FileStat } from '../transports/types.js';
 import { unifiedDiff } from './diff.js';
+import { refuseWriteIntoOtherPgdata } from './identity-guard.js';
 import { word, writeFileLines } from './shell-export.js';
 import type { Action, ActionContext, Outcome } from './types.js';
 
@@ -112,6 +113,7 @@ interface Plan {
 
 /** Everything check decides, read-only; apply recomputes it so it acts on the state it finds. */
 async function plan(ctx: ActionContext, input: TemplateInput): Promise<Plan> {
+  refuseWriteIntoOtherPgdata(ctx, input.dest);
   const secrets = await resolveSecrets(ctx, input.secrets ?? []);
   const rendered = await ctx.renderTemplate(input.src, input.secrets?.length ? { ...(input.vars ?? {}), secrets } : (input.vars ?? {}));
   const current = await ctx.transport.readFile(input.dest, { become: ctx.become });

@@ -9,7 +9,7 @@
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -260,7 +260,7 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect(await lab.psql('db1', 'SELECT count(*) FROM crash_rows', 'app')).toBe('100');
   });
 
-  it("a step on another host never removes or replaces a path inside the primary's PGDATA, by its path or through a link (exit 3); pg_control and the rows stay", async () => {
+  it("a step on another host never removes, replaces or writes a path inside the primary's PGDATA, by its path or through a link (exit 3); pg_control and the rows stay", async () => {
     const pgdata = lab.pgdata('db1');
     const pid = await lab.postmasterPid('db1');
     const book = join(root, 'remove-inside.yml');
@@ -268,7 +268,13 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
     // to it (only the directories' real paths, read on db2's machine, say so); removed, or replaced by a link.
     const removals = [join(pgdata, 'global'), join(pgdata, 'postmaster.opts'), join(alias, 'pg_wal'), join(alias, 'global', 'pg_control')].map((path) => ({ path, state: 'absent', force: true }));
     const links = [join(pgdata, 'postmaster.opts'), join(alias, 'global', 'pg_control')].map((path) => ({ path, state: 'link', src: '/dev/null', force: true }));
-    for (const file of [...removals, ...links]) {
+    // Written (by the inventory's paths): a file's mode, a file touched, the directory itself.
+    const writes = [
+      { path: join(pgdata, 'global', 'pg_control'), state: 'file', mode: '0000' },
+      { path: join(pgdata, 'standby.signal'), state: 'touch' },
+      { path: pgdata, state: 'directory', mode: '0777' },
+    ];
+    for (const file of [...removals, ...links, ...writes]) {
       const path = file.path;
       await writeFile(book, `name: remove-inside\nsteps:\n  - id: remove\n    hosts: db2\n    file: ${JSON.stringify(file)}\n`);
       const r = await lab.pgplay(['run', book, '-i', join(lab.dir, 'inventory.yml'), '--yes', '--output', 'json']);
@@ -277,9 +283,21 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
       expect(error.code).toBe('GUARD');
       expect(error.message).toContain("the primary db1's PGDATA");
     }
+    // A template rendered over the primary's postgresql.auto.conf.
+    const autoConf = await readFile(join(pgdata, 'postgresql.auto.conf'), 'utf8');
+    await writeFile(join(root, 'inside.conf.hbs'), "primary_conninfo = 'host=nowhere'\n");
+    await writeFile(book, `name: write-inside\nsteps:\n  - id: write\n    hosts: db2\n    template: { src: inside.conf.hbs, dest: ${JSON.stringify(join(pgdata, 'postgresql.auto.conf'))} }\n`);
+    const written = await lab.pgplay(['run', book, '-i', join(lab.dir, 'inventory.yml'), '--yes', '--output', 'json']);
+    expect(written.exitCode, results(events(written.stdout)).join(' ')).toBe(3);
+    expect(events(written.stdout).at(-1)!.error!.message).toContain("the primary db1's PGDATA");
+    expect(await readFile(join(pgdata, 'postgresql.auto.conf'), 'utf8')).toBe(autoConf);
+
     expect(existsSync(join(pgdata, 'global', 'pg_control'))).toBe(true);
     expect(existsSync(join(pgdata, 'postmaster.opts'))).toBe(true);
     expect(existsSync(join(pgdata, 'pg_wal'))).toBe(true);
+    expect(existsSync(join(pgdata, 'standby.signal'))).toBe(false);
+    expect((await stat(join(pgdata, 'global', 'pg_control'))).mode & 0o777).toBe(0o600);
+    expect((await stat(pgdata)).mode & 0o777).toBe(0o700);
     expect(await lab.postmasterPid('db1')).toBe(pid);
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
     expect(await accounts()).toBe('1000');
