@@ -64,7 +64,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
   const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
   const leading = [path, ...(ownPath && ownPath !== path ? [ownPath] : [])];
-  const { here, ordered, theirs } = await readWithOthers(ctx, others, leading, leading.length, req.as);
+  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, leading, leading.length, req.as, path);
   const target = here[0]!;
   if (!target.known) {
     throw new PgplayError({
@@ -75,6 +75,8 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   }
   const own = ownPath === path ? target : ownPath ? here[1] : undefined;
   const ownPgdata = own?.directory && target.real && own.real && within(own.real, target.real) ? own : undefined;
+  // A path that is not there (yet) or not a directory still must not lie inside another host's PGDATA.
+  refuseAncestorPgdata(ctx, req, path, ancestors, ordered, theirs);
   if (!target.directory) return { target, ownPgdata };
 
   // In fact: the other hosts say which directory their PGDATA is; the same key is the same directory.
@@ -125,7 +127,7 @@ export async function guardFileRemoval(ctx: ActionContext, path: string, as?: st
   const others = otherPgdataHosts(ctx);
   refuseByInventory(ctx, req, file, others, false);
   if (others.length === 0) return;
-  const { here, ordered, theirs } = await readWithOthers(ctx, others, [posix.dirname(file)], 0, as);
+  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, [posix.dirname(file)], 0, as, posix.dirname(file));
   const dir = here[0]!;
   if (!dir.known) {
     throw new PgplayError({
@@ -135,6 +137,7 @@ export async function guardFileRemoval(ctx: ActionContext, path: string, as?: st
     });
   }
   if (!dir.directory || !dir.real) return;
+  refuseAncestorPgdata(ctx, req, file, [dir, ...ancestors], ordered, theirs);
   const real = posix.join(dir.real, posix.basename(file));
   const seenHere = here.slice(1);
   ordered.forEach((other, i) => {
@@ -190,7 +193,8 @@ async function readWithOthers(
   leading: string[],
   whole: number,
   as: string | null | undefined,
-): Promise<{ here: DirectoryIdentity[]; ordered: OtherHost[]; theirs: Array<DirectoryIdentity | undefined> }> {
+  ancestorsOf: string,
+): Promise<{ here: DirectoryIdentity[]; ordered: OtherHost[]; theirs: Array<DirectoryIdentity | undefined>; ancestors: DirectoryIdentity[] }> {
   const host = ctx.host;
   const readAs = as === null ? undefined : (as ?? host.postgres.osUser);
   const answeredHere = (o: Host) => sameView(host, o, readAs);
@@ -199,15 +203,36 @@ async function readWithOthers(
     ...others.filter((o) => answeredHere(o) && o.role !== 'primary'),
     ...others.filter((o) => !answeredHere(o)),
   ];
-  const paths = [...leading, ...ordered.map((o) => normalPath(o.pgdata))];
+  const above = ancestorPaths(ancestorsOf);
+  const paths = [...leading, ...ordered.map((o) => normalPath(o.pgdata)), ...above];
   const asked = Promise.all(ordered.map((o) => (answeredHere(o) ? undefined : ownIdentity(ctx, o))));
   // Whole only the leading paths and a primary answered here: of the others' only which directory each is (their keys).
   const primaryHere = ordered[0] !== undefined && answeredHere(ordered[0]) && ordered[0].role === 'primary';
   const here = await readIdentities(ctx, host, paths, as, whole === leading.length && primaryHere ? whole + 1 : whole);
   const askedThere = await asked;
-  const seenHere = here.slice(leading.length);
+  const seenHere = here.slice(leading.length, leading.length + ordered.length);
   const theirs = ordered.map((o, i) => (answeredHere(o) ? seenAsTheirs(ctx, o, seenHere[i]) : askedThere[i]));
-  return { here, ordered, theirs };
+  return { here, ordered, theirs, ancestors: here.slice(leading.length + ordered.length) };
+}
+
+/** Every directory above `path` (normalised, absolute), nearest first, `/` left out. */
+function ancestorPaths(path: string): string[] {
+  const out: string[] = [];
+  for (let p = posix.dirname(path); p !== '/' && p !== '.'; p = posix.dirname(p)) out.push(p);
+  return out;
+}
+
+/**
+ * A directory above the path that is another host's PGDATA, by its key (the directory each ancestor path
+ * leads to, links followed): the path lies inside that PGDATA whatever it is called here (a link, or a
+ * bind mount of it under another name, as a container's data directory is on its host).
+ */
+function refuseAncestorPgdata(ctx: ActionContext, req: Pick<DestructionRequest, 'verb'>, path: string, ancestors: DirectoryIdentity[], ordered: OtherHost[], theirs: Array<DirectoryIdentity | undefined>): void {
+  ordered.forEach((other, i) => {
+    const key = theirs[i]?.key;
+    const above = key ? ancestors.find((a) => a.key === key) : undefined;
+    if (above) throw sharedDirectory(ctx, req, path, other, 'lies inside', `${above.path} is ${other.name}'s PGDATA, the same directory on the same machine`);
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import { readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, cliLimits, finished } from '../support/cli.js';
 import { changedSteps, createLab, events, labUp, PLAYBOOKS, results, waitGone, type TestLab } from './lab-helpers.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
@@ -300,6 +301,35 @@ describe('identity before destruction (PostgreSQL 15, pgBackRest 2.45)', () => {
     expect((await stat(pgdata)).mode & 0o777).toBe(0o700);
     expect(await lab.postmasterPid('db1')).toBe(pid);
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await accounts()).toBe('1000');
+  });
+
+  it("nor one inside it under another name: db1's PGDATA bind-mounted elsewhere, as a container's data directory is on its host (exit 3)", async () => {
+    const pgdata = lab.pgdata('db1');
+    const pid = await lab.postmasterPid('db1');
+    const mnt = join(root, 'db1-mounted');
+    await postgresDir(mnt, '0700');
+    const book = join(root, 'remove-mounted.yml');
+    for (const file of [{ path: join(mnt, 'global'), state: 'absent', force: true }, { path: join(mnt, 'postmaster.opts'), state: 'absent' }]) {
+      await writeFile(book, `name: remove-mounted\nsteps:\n  - id: remove\n    hosts: db2\n    file: ${JSON.stringify(file)}\n`);
+      // pgplay in a mount namespace of its own where db1's PGDATA is also at mnt: the mount ends with it.
+      const argv = ['node', CLI, 'run', book, '-i', join(lab.dir, 'inventory.yml'), '--yes', '--output', 'json'];
+      const r = finished(
+        await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', pgdata, mnt, ...argv], {
+          reject: false,
+          env: { ...lab.env, CI: 'true' },
+          cwd: root,
+          ...cliLimits(),
+        }),
+      );
+      expect(r.exitCode, `${file.path}: ${results(events(r.stdout)).join(' ')} ${r.stderr}`).toBe(3);
+      const error = events(r.stdout).at(-1)!.error!;
+      expect(error.code).toBe('GUARD');
+      expect(error.message).toContain(`${mnt} is db1's PGDATA, the same directory on the same machine`);
+    }
+    expect(existsSync(join(pgdata, 'global', 'pg_control'))).toBe(true);
+    expect(existsSync(join(pgdata, 'postmaster.opts'))).toBe(true);
+    expect(await lab.postmasterPid('db1')).toBe(pid);
     expect(await accounts()).toBe('1000');
   });
 });

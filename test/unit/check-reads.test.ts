@@ -158,7 +158,8 @@ describe('the identity guard asks the other hosts at the same time, and takes th
       code: 'GUARD',
       message: expect.stringContaining(`not the inventory's cluster ${base.inventory.cluster} (system identifier ${SYSID}, from the primary db1)`),
     });
-    expect(calls.map((argv) => argv.slice(5))).toEqual([['2', '/pg/db2', '/pg/db1', '/pg/drill1']]);
+    // The directories above the target come last: their keys say whether it lies inside another host's PGDATA.
+    expect(calls.map((argv) => argv.slice(5))).toEqual([['2', '/pg/db2', '/pg/db1', '/pg/drill1', '/pg']]);
     // Another path to a local host's PGDATA (the same key) is refused, with no command of that host's own.
     calls.length = 0;
     const aliased = new FakeTransport('db2', (argv) => (calls.push(argv), { stdout: [IDENTITY_HEADER, ...argv.slice(6).flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${p === '/pg/drill1' || p === '/srv/alias' ? 10 : i + 20}`, `${i + 1}.real=${p}`]), 'end=1', ''].join('\n') }));
@@ -166,7 +167,14 @@ describe('the identity guard asks the other hosts at the same time, and takes th
       code: 'GUARD',
       message: expect.stringContaining("drill drill1's PGDATA"),
     });
-    expect(calls.map((argv) => argv.slice(5))).toEqual([['3', '/srv/alias', '/pg/db2', '/pg/db1', '/pg/drill1']]);
+    expect(calls.map((argv) => argv.slice(5))).toEqual([['3', '/srv/alias', '/pg/db2', '/pg/db1', '/pg/drill1', '/srv']]);
+    // A directory above the path is db1's PGDATA under another name (a bind mount: its own real path, db1's key).
+    calls.length = 0;
+    const mounted = new FakeTransport('db2', (argv) => (calls.push(argv), { stdout: [IDENTITY_HEADER, ...argv.slice(6).flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${p === '/pg/db1' || p === '/srv/mnt' ? 11 : i + 30}`, `${i + 1}.real=${p}`]), 'end=1', ''].join('\n') }));
+    await expect(guardDestruction({ ...ctx, transport: mounted, transportFor: () => mounted }, { verb: 'remove', path: '/srv/mnt/global', cluster: false })).rejects.toMatchObject({
+      code: 'GUARD',
+      message: expect.stringContaining("lies inside the primary db1's PGDATA (/pg/db1 on 127.0.0.1; /srv/mnt is db1's PGDATA, the same directory on the same machine)"),
+    });
   });
 
   it('a local host read as another user still reads its own PGDATA', async () => {
@@ -182,6 +190,6 @@ describe('the identity guard asks the other hosts at the same time, and takes th
     const transports = { db1: transportOf('db1'), db2: transportOf('db2') };
     const ctx = { ...testContext({ host: db2, transport: transports.db2 }), hosts: { db1, db2 }, transportFor: (n: string) => transports[n as 'db1' | 'db2'], factsOf: () => ({ reachable: true, pgdata_present: true, running: true }) };
     await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: false });
-    expect(log.sort()).toEqual(['/pg/db1@db1 as postgres', '/pg/db2,/pg/db1@db2 as pg2']);
+    expect(log.sort()).toEqual(['/pg/db1@db1 as postgres', '/pg/db2,/pg/db1,/pg@db2 as pg2']);
   });
 });
