@@ -64,7 +64,7 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
   const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
   const leading = [path, ...(ownPath && ownPath !== path ? [ownPath] : [])];
-  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, leading, leading.length, req.as, path);
+  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, leading, true, req.as, path);
   const target = here[0]!;
   if (!target.known) {
     throw new PgplayError({
@@ -86,10 +86,11 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
     if (!their?.key) return;
     if (their.key === target.key) throw sharedDirectory(ctx, req, path, other, 'is', 'the same directory on the same machine');
     const visible = seenHere[i]!;
-    if (visible.key !== their.key || !visible.real || !target.real) return;
-    if (within(visible.real, target.real)) throw sharedDirectory(ctx, req, path, other, 'contains', `${other.name}'s PGDATA is ${visible.real} on this machine`);
-    if (within(target.real, visible.real)) throw sharedDirectory(ctx, req, path, other, 'lies inside', `it is ${target.real}, and ${other.name}'s PGDATA is ${visible.real} on this machine`);
+    if (visible.key === their.key && visible.real && target.real && within(visible.real, target.real)) {
+      throw sharedDirectory(ctx, req, path, other, 'contains', `${other.name}'s PGDATA is ${visible.real} on this machine`);
+    }
   });
+  if (target.real) refuseRealPathInside(ctx, req, path, target.real, seenHere, ordered, theirs);
 
   if (!req.cluster) return { target, ownPgdata };
   const subject = target.systemIdentifier ? target : ownPgdata?.systemIdentifier ? ownPgdata : undefined;
@@ -127,7 +128,7 @@ export async function guardFileRemoval(ctx: ActionContext, path: string, as?: st
   const others = otherPgdataHosts(ctx);
   refuseByInventory(ctx, req, file, others, false);
   if (others.length === 0) return;
-  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, [posix.dirname(file)], 0, as, posix.dirname(file));
+  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, [posix.dirname(file)], false, as, posix.dirname(file));
   const dir = here[0]!;
   if (!dir.known) {
     throw new PgplayError({
@@ -138,14 +139,7 @@ export async function guardFileRemoval(ctx: ActionContext, path: string, as?: st
   }
   if (!dir.directory || !dir.real) return;
   refuseAncestorPgdata(ctx, req, file, [dir, ...ancestors], ordered, theirs);
-  const real = posix.join(dir.real, posix.basename(file));
-  const seenHere = here.slice(1);
-  ordered.forEach((other, i) => {
-    const their = theirs[i];
-    const visible = seenHere[i]!;
-    if (!their?.key || visible.key !== their.key || !visible.real) return;
-    if (within(real, visible.real)) throw sharedDirectory(ctx, req, file, other, 'lies inside', `it is ${real}, and ${other.name}'s PGDATA is ${visible.real} on this machine`);
-  });
+  refuseRealPathInside(ctx, req, file, posix.join(dir.real, posix.basename(file)), here.slice(1), ordered, theirs);
 }
 
 /**
@@ -180,18 +174,19 @@ function refuseByInventory(ctx: ActionContext, req: Pick<DestructionRequest, 've
 }
 
 /**
- * One identity read on this host of `leading` (the first `whole` of them read whole) and of where the
- * other hosts' PGDATA paths lead here, and at the same time each other host's own read of its PGDATA
+ * One identity read on this host of `leading`, of where the other hosts' PGDATA paths lead here and of
+ * the directories above `ancestorsOf`, and at the same time each other host's own read of its PGDATA
  * (reads only; ownIdentity never rejects): one round trip before every stop and restore. A host that
- * sees its PGDATA as this read does (sameView) is answered by it: the primary first, read whole for its
- * system identifier. `ordered`: the other hosts in the order of `here`'s paths after `leading`, and
- * `theirs`: what each says its PGDATA is.
+ * sees its PGDATA as this read does (sameView) is answered by it, the primary first. `readWhole`: the
+ * leading paths and the primary's PGDATA are read whole (pg_control: the cluster's system identifier),
+ * else only which directory each is. `ordered`: the other hosts in the order of `here`'s paths after
+ * `leading`, and `theirs`: what each says its PGDATA is.
  */
 async function readWithOthers(
   ctx: ActionContext,
   others: OtherHost[],
   leading: string[],
-  whole: number,
+  readWhole: boolean,
   as: string | null | undefined,
   ancestorsOf: string,
 ): Promise<{ here: DirectoryIdentity[]; ordered: OtherHost[]; theirs: Array<DirectoryIdentity | undefined>; ancestors: DirectoryIdentity[] }> {
@@ -205,10 +200,10 @@ async function readWithOthers(
   ];
   const above = ancestorPaths(ancestorsOf);
   const paths = [...leading, ...ordered.map((o) => normalPath(o.pgdata)), ...above];
-  const asked = Promise.all(ordered.map((o) => (answeredHere(o) ? undefined : ownIdentity(ctx, o))));
-  // Whole only the leading paths and a primary answered here: of the others' only which directory each is (their keys).
+  const asked = Promise.all(ordered.map((o) => (answeredHere(o) ? undefined : ownIdentity(ctx, o, readWhole))));
+  // Whole only the leading paths and a primary answered here (first of the others): of the rest only which directory each is (their keys).
   const primaryHere = ordered[0] !== undefined && answeredHere(ordered[0]) && ordered[0].role === 'primary';
-  const here = await readIdentities(ctx, host, paths, as, whole === leading.length && primaryHere ? whole + 1 : whole);
+  const here = await readIdentities(ctx, host, paths, as, readWhole ? leading.length + (primaryHere ? 1 : 0) : 0);
   const askedThere = await asked;
   const seenHere = here.slice(leading.length, leading.length + ordered.length);
   const theirs = ordered.map((o, i) => (answeredHere(o) ? seenAsTheirs(ctx, o, seenHere[i]) : askedThere[i]));
@@ -232,6 +227,27 @@ function refuseAncestorPgdata(ctx: ActionContext, req: Pick<DestructionRequest, 
     const key = theirs[i]?.key;
     const above = key ? ancestors.find((a) => a.key === key) : undefined;
     if (above) throw sharedDirectory(ctx, req, path, other, 'lies inside', `${above.path} is ${other.name}'s PGDATA, the same directory on the same machine`);
+  });
+}
+
+/**
+ * `real` (what is about to go, every link resolved on this host) lies inside a directory that is another
+ * host's PGDATA: the real path `seenHere` found for it, that host's own read having the same key.
+ */
+function refuseRealPathInside(
+  ctx: ActionContext,
+  req: Pick<DestructionRequest, 'verb'>,
+  path: string,
+  real: string,
+  seenHere: DirectoryIdentity[],
+  ordered: OtherHost[],
+  theirs: Array<DirectoryIdentity | undefined>,
+): void {
+  ordered.forEach((other, i) => {
+    const their = theirs[i];
+    const visible = seenHere[i]!;
+    if (!their?.key || visible.key !== their.key || !visible.real) return;
+    if (within(real, visible.real)) throw sharedDirectory(ctx, req, path, other, 'lies inside', `it is ${real}, and ${other.name}'s PGDATA is ${visible.real} on this machine`);
   });
 }
 
@@ -319,13 +335,13 @@ function seenAsTheirs(ctx: ActionContext, other: Host, seen: DirectoryIdentity |
 
 /**
  * Another host's PGDATA as that host sees it; undefined when it cannot be asked (the inventory's word
- * stands). Its key tells whether it is the target; the primary's is read whole, its pg_control being
- * the inventory's cluster's identifier (clusterIdentity).
+ * stands). Its key tells whether it is the target; the primary's is read whole (readWhole), its
+ * pg_control being the inventory's cluster's identifier (clusterIdentity).
  */
-async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string }): Promise<DirectoryIdentity | undefined> {
+async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string }, readWhole: boolean): Promise<DirectoryIdentity | undefined> {
   if (ctx.factsOf(other.name)?.reachable === false) return undefined;
   try {
-    const [id] = await readIdentities(ctx, other, [normalPath(other.pgdata)], undefined, other.role === 'primary' ? 1 : 0);
+    const [id] = await readIdentities(ctx, other, [normalPath(other.pgdata)], undefined, readWhole && other.role === 'primary' ? 1 : 0);
     return id?.known ? id : undefined;
   } catch (e) {
     ctx.log(`cannot read ${other.name}'s PGDATA identity: ${e instanceof Error ? e.message : String(e)}`);

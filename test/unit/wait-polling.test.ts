@@ -8,6 +8,7 @@
  */
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Client } from 'pg';
+import type { ExecResult } from '../../src/transports/types.js';
 
 const delays: number[] = [];
 /** Set by a test whose clock moves with the delays asked for (Date.now follows it). */
@@ -133,6 +134,19 @@ describe('wait: what it costs besides its condition', () => {
   });
 });
 
+/**
+ * A host whose server refuses every connection with `refused`; its commands (the watch's scripts by
+ * their name, argv[3]) are answered by `answer`, the rest succeed with no output.
+ */
+function refusingHost(refused: Error, answer: (script: string, argv: string[]) => Partial<ExecResult> | undefined) {
+  const transport = new FakeTransport('local1', (argv) => answer(argv[3] ?? '', argv) ?? { exitCode: 0 });
+  const ctx = testContext({ transport });
+  ctx.connectPostgres = async () => {
+    throw refused;
+  };
+  return ctx;
+}
+
 describe('wait: a server that dies before the watch would begin', () => {
   /** A host whose server lives until `diesAt` ms of the wait's clock; its log says why it went. */
   function dying(diesAt: number) {
@@ -140,19 +154,13 @@ describe('wait: a server that dies before the watch would begin', () => {
     const start = clock;
     vi.spyOn(Date, 'now').mockImplementation(() => clock!);
     const alive = () => clock! - start < diesAt;
-    const transport = new FakeTransport('local1', (argv) => {
-      const script = argv[3] ?? '';
+    return refusingHost(Object.assign(new Error('the database system is starting up'), { code: '57P03' }), (script, argv) => {
       if (script === 'pgplay-log-locate') return { stdout: '/pg/log/postgresql.log\n' };
       if (script === 'pgplay-log-poll') return { stdout: `alive=${alive() ? 1 : 0} size=60\n${argv[6] === '-1' ? 'FATAL:  could not map anonymous shared memory\n' : ''}` };
       // pg_isready: "rejecting connections" (exit 1) while it starts, "no response" (exit 2) once gone.
       if (argv[0]!.endsWith('/pg_isready')) return alive() ? { exitCode: 1, stdout: '/pg/run:5432 - rejecting connections' } : { exitCode: 2, stdout: '/pg/run:5432 - no response' };
-      return { exitCode: 0 };
+      return undefined;
     });
-    const ctx = testContext({ transport });
-    ctx.connectPostgres = async () => {
-      throw Object.assign(new Error('the database system is starting up'), { code: '57P03' });
-    };
-    return ctx;
   }
 
   it('postgres: ready watches at its first miss: a server seen starting and then gone fails the wait, not its timeout', async () => {
@@ -183,21 +191,15 @@ describe('wait: the log it quotes when the server is already gone', () => {
     '/pg/log/pgplay-recovery.log': 'LOG:  starting point-in-time recovery\nFATAL:  recovery ended before configured recovery target was reached\n',
   };
   function gone() {
-    const transport = new FakeTransport('local1', (argv) => {
-      const script = argv[3] ?? '';
+    return refusingHost(Object.assign(new Error('connect ENOENT /pg/run/.s.PGSQL.5432'), { code: 'ENOENT' }), (script, argv) => {
       // LOCATE prints its fallback (argv[7]) when no collector is on and no postmaster names a file.
       if (script === 'pgplay-log-locate') return { stdout: `${argv[7]}\n` };
       if (script === 'pgplay-log-poll') {
         const text = logs[argv[5] ?? ''] ?? '';
         return { stdout: `alive=0 size=${text.length}\n${argv[6] === '-1' ? text : ''}` };
       }
-      return { exitCode: 0 };
+      return undefined;
     });
-    const ctx = testContext({ transport });
-    ctx.connectPostgres = async () => {
-      throw Object.assign(new Error('connect ENOENT /pg/run/.s.PGSQL.5432'), { code: 'ENOENT' });
-    };
-    return ctx;
   }
 
   it('with log: the FATAL line of that file, not the layout default', async () => {
