@@ -30,8 +30,8 @@ const SCRIPT = String.raw`
 use strict;
 $SIG{PIPE} = 'IGNORE';
 binmode STDIN; binmode STDOUT;
-sub rd { my $n = shift; my $b = ''; while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); exit(0) unless $r; } return $b; }
-sub line { my $l = ''; while (1) { my $c; my $r = sysread(STDIN, $c, 1); exit(0) unless $r; return $l if $c eq "\n"; $l .= $c; } }
+sub rd { my $n = shift; my $b = ''; while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); finish() unless $r; } return $b; }
+sub line { my $l = ''; while (1) { my $c; my $r = sysread(STDIN, $c, 1); finish() unless $r; return $l if $c eq "\n"; $l .= $c; } }
 sub item { return rd(line()); }
 sub say { my $s = shift; while (length $s) { my $w = syswrite(STDOUT, $s); exit(0) unless defined $w; substr($s, 0, $w) = ''; } }
 say("pgplay-exec 1\n");
@@ -48,15 +48,26 @@ ${PERL_SOCKET_BRIDGE}
 # The answer is a write's: P <the group>, then D with the status (127 when no bridge started; always off
 # Linux, where WNOHANG, which the reaping below takes as 1, may be another number).
 my %waiters;
-sub close_spare { if (open(my $spare, '<&=', 3)) { close($spare); } }
+# The descriptors this helper holds for processes it forks: its spare channel ($SPARE: 3 in a helper
+# started with one) and the pairs it was started with (its arguments "channel,spare": 4,5 6,7 ...), each
+# the channel and spare channel of a helper forked from it on request (fork_helper). Each is closed in
+# whatever process is not its own (commands, bridges, waiters, other helpers), so that it ends when its
+# process does; and once handed on it is forgotten here (its number may be reused by a later pipe).
+my $SPARE = 3;
+my @PAIRS = map { [split /,/] } grep { /^[0-9]+,[0-9]+$/ } @ARGV;
+sub close_fd { my $fd = shift; if (defined $fd && open(my $h, '<&=', $fd)) { close($h); } }
+sub close_spare { close_fd($SPARE); $SPARE = undef; }
+sub close_pairs { close_fd($_) for map { @$_ } @PAIRS; @PAIRS = (); }
 sub fork_bridge {
   my $path = shift;
-  my $waiter = $^O eq 'linux' ? fork() : undef;
+  my $spare_fd = $SPARE;
+  my $waiter = $^O eq 'linux' && defined $spare_fd ? fork() : undef;
   if (defined $waiter && $waiter == 0) {
     setpgrp(0, 0);
+    close_pairs();
     my $pid = fork();
     if (defined $pid && $pid == 0) {
-      open(my $spare, '+<&=', 3) or exit(1);
+      open(my $spare, '+<&=', $spare_fd) or exit(1);
       open(STDIN, '<&', $spare) or exit(1); open(STDOUT, '>&', $spare) or exit(1); close($spare);
       binmode STDIN; binmode STDOUT;
       bridge($path);
@@ -65,15 +76,54 @@ sub fork_bridge {
     # This helper's channel is not the waiter's to hold: the helper's end must not wait for it.
     close(STDIN); close(STDOUT);
     waitpid($pid, 0) if defined $pid;
-    if (open(my $spare, '+<&=', 3)) { shutdown($spare, 2); }
+    if (open(my $spare, '+<&=', $spare_fd)) { shutdown($spare, 2); }
     exit(0);
   }
   # The spare channel is the bridge's and its waiter's now, or nobody's.
   close_spare();
   if (defined $waiter) { $waiters{$waiter} = 1; } else { say("P 0\nD 127 0 0 0\n"); }
 }
+# A helper request (H) on one of this helper's pairs: a process forked from it serves commands on the
+# pair's channel, as this user with everything runuser gave this helper, its spare channel the pair's
+# other half; no runuser, perl or fork of pgplay is started for it. Its waiter, as a bridge's, answers
+# here (P <the group>, D <status>), then waits for it and shuts the channel down: runuser holds a copy of
+# it, so the helper's exit alone would never reach pgplay. The waiter ignores the signals that stop a
+# helper (pgplay signals the group), so that it outlives the helper and ends its channel; SIGKILL ends
+# both, and pgplay closes the channel itself. The forked helper returns 1, into the request loop.
+sub fork_helper {
+  my ($chan, $spare) = @_;
+  my ($pair) = grep { $_->[0] == $chan && $_->[1] == $spare } @PAIRS;
+  unless ($pair && $^O eq 'linux') { say("P 0\nD 127 0 0 0\n"); return 0; }
+  @PAIRS = grep { $_ != $pair } @PAIRS;
+  my $waiter = fork();
+  if (defined $waiter && $waiter == 0) {
+    setpgrp(0, 0);
+    close_spare(); close_pairs();
+    my $pid = fork();
+    if (defined $pid && $pid == 0) {
+      open(my $c, '+<&=', $chan) or exit(1);
+      open(STDIN, '<&', $c) or exit(1); open(STDOUT, '>&', $c) or exit(1); close($c);
+      binmode STDIN; binmode STDOUT;
+      $SPARE = $spare; %waiters = ();
+      say("pgplay-exec 1\n");
+      return 1;
+    }
+    $SIG{$_} = 'IGNORE' for qw(HUP INT TERM);
+    say(defined $pid ? "P $$\nD 0 0 0 0\n" : "P 0\nD 127 0 0 0\n");
+    close(STDIN); close(STDOUT); close_fd($spare);
+    waitpid($pid, 0) if defined $pid;
+    if (open(my $c, '+<&=', $chan)) { shutdown($c, 2); }
+    exit(0);
+  }
+  close_fd($chan); close_fd($spare);
+  if (defined $waiter) { $waiters{$waiter} = 1; } else { say("P 0\nD 127 0 0 0\n"); }
+  return 0;
+}
 # Waiters whose bridge has ended, reaped between requests (only this helper's own: no command runs now).
 sub reap_waiters { for my $w (keys %waiters) { delete $waiters{$w} if waitpid($w, 1) != 0; } }
+# At the end of its input: its waiters reaped first where they end within 0.1 s (pgplay ends their bridges
+# and helpers at the same time), rather than left to init.
+sub finish { for (1 .. 20) { reap_waiters(); last unless %waiters; select(undef, undef, undef, 0.005); } exit(0); }
 # A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
 # no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
 # same steps in the same order: a link that resolves is written through; a temp file beside the target,
@@ -161,8 +211,9 @@ $SIG{$_} = sub { unlink($wtmp) if defined $wtmp; exit(1); } for qw(HUP INT TERM)
 while (1) {
   reap_waiters() if %waiters;
   my ($tag, $na, $ne, $ni) = split / /, line();
-  bridge(item()) if $tag eq 'S';
+  if ($tag eq 'S') { close_pairs(); bridge(item()); }
   if ($tag eq 'B') { fork_bridge(item()); next; }
+  if ($tag eq 'H') { fork_helper(item(), item()); next; }
   my @argv = map { item() } 1 .. $na;
   my @env = map { item() } 1 .. $ne;
   my $in = $ni >= 0 ? rd($ni) : undef;
@@ -183,8 +234,8 @@ while (1) {
     # Reopened in place: perl keeps STDIN, STDOUT and STDERR on descriptors 0, 1 and 2.
     if (defined $in) { open(STDIN, '<&', $ir); } else { open(STDIN, '<', '/dev/null'); }
     open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
-    # The spare channel is no command's (it is not close-on-exec: this helper got it from its parent).
-    close_spare();
+    # The spare channels are no command's (they are not close-on-exec: this helper got them from its parent).
+    close_spare(); close_pairs();
     for my $kv (@env) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }
     exec { $argv[0] } @argv;
     my ($why, $errno) = ("$!", $! + 0);
@@ -253,6 +304,18 @@ export interface HelperLink {
    * can be a connection's bridge while the helper goes on serving commands (`fork_bridge` in the script).
    */
   readonly spare?: Socket;
+  /**
+   * A local helper's pairs of socket pairs (descriptors 4 and 5, 6 and 7, ...): on each a helper forked
+   * from this one can serve commands, the pair's second socket its spare channel (`fork_helper`).
+   */
+  readonly pairs?: readonly ForkPair[];
+}
+
+/** A pair a helper was started with: a forked helper's channel and spare channel, by their descriptors in the helper. */
+export interface ForkPair {
+  readonly fds: readonly [number, number];
+  readonly channel: Socket;
+  readonly spare: Socket;
 }
 
 /** A bridge to a unix socket as its pool hands it out: its input and output, and how to stop it. */
@@ -275,15 +338,26 @@ interface ForkedBridge extends BridgeStream {
  */
 export type LaunchHelper = (user: string, helper: string[]) => HelperLink | undefined | Promise<HelperLink | undefined>;
 
-/** A helper as a local child process in its own process group (argv: runuser -u user -- perl -e ...). */
-export function spawnedHelper(argv: string[]): HelperLink {
+/**
+ * A helper as a local child process in its own process group (argv: runuser -u user -- perl -e ...).
+ * `forkable`: how many helpers may be forked from it (ExecServer.forkHelper), each on a pair of socket
+ * pairs it is started with, named to the script by its last arguments.
+ */
+export function spawnedHelper(argv: string[], forkable = 0): HelperLink {
+  const pairFds = Array.from({ length: forkable }, (_, i) => [4 + 2 * i, 5 + 2 * i] as const);
+  const args = [...argv.slice(1), ...pairFds.map(([channel, spare]) => `${channel},${spare}`)];
   // In /, as the direct path runs another user's commands: that user may not enter pgplay's working directory.
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'ignore', 'pipe'], detached: true });
+  const child: ChildProcess = spawn(argv[0]!, args, { cwd: '/', stdio: ['pipe', 'pipe', 'ignore', 'pipe', ...pairFds.flat().map(() => 'pipe' as const)], detached: true });
   child.stdin!.on('error', () => {});
-  // Nobody's until a bridge takes it; it must not keep pgplay running meanwhile.
-  const spare = child.stdio[3] as Socket;
-  spare.on('error', () => {});
-  spare.unref();
+  // Nobody's until a bridge or a forked helper takes them; they must not keep pgplay running meanwhile.
+  const idleSocket = (fd: number) => {
+    const socket = child.stdio[fd] as Socket;
+    socket.on('error', () => {});
+    socket.unref();
+    return socket;
+  };
+  const spare = idleSocket(3);
+  const pairs = pairFds.map(([channel, spareFd]) => ({ fds: [channel, spareFd] as const, channel: idleSocket(channel), spare: idleSocket(spareFd) }));
   const gone = new Promise<void>((resolve) => {
     child.once('error', () => resolve());
     child.once('close', () => resolve());
@@ -302,6 +376,36 @@ export function spawnedHelper(argv: string[]): HelperLink {
       child.unref();
       for (const s of streams) s.unref?.();
     },
+    spare,
+    pairs,
+  };
+}
+
+/**
+ * A helper forked on one of its parent's pairs, as its pool sees it: the pair's channel is its input and
+ * output, and it is gone once that channel closes (its waiter shuts it down when it exits). It and its
+ * waiter are signalled by their group while the channel is open (the waiter holds the group until the
+ * parent reaps it); SIGKILL ends the waiter too, so the channel is then closed here.
+ */
+function forkedHelperLink(pair: ForkPair, group: number): HelperLink {
+  const { channel, spare } = pair;
+  let open = true;
+  const gone = new Promise<void>((resolve) =>
+    channel.once('close', () => {
+      open = false;
+      resolve();
+    }),
+  );
+  return {
+    stdin: channel,
+    stdout: channel,
+    gone,
+    kill: (signal) => {
+      if (open) signalGroup(group, signal);
+      if (signal === 'SIGKILL') channel.destroy();
+    },
+    ref: () => channel.ref(),
+    unref: () => channel.unref(),
     spare,
   };
 }
@@ -341,6 +445,12 @@ class ExecServer {
   private ended: NodeJS.Signals | 'stop' | undefined;
   /** Its spare channel went to a bridge (or was given up). */
   private spareTaken = false;
+  /** The pairs no forked helper has taken yet (forkHelper). */
+  private pairsLeft: ForkPair[] = [];
+  /** The forks asked of it, one at a time. */
+  private forks: Promise<unknown> = Promise.resolve();
+  /** Forks asked and not yet answered: no command takes it meanwhile (each waits for a helper forked for it). */
+  private forksPending = 0;
   readonly exited: Promise<void>;
 
   constructor(launched: HelperLink | undefined | Promise<HelperLink | undefined>) {
@@ -355,6 +465,7 @@ class ExecServer {
           return;
         }
         this.link = link;
+        this.pairsLeft = [...(link.pairs ?? [])];
         link.stdout.on('data', (chunk: Buffer) => {
           this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
           this.parse((ok) => greet(ok ? 'ready' : 'failed'));
@@ -373,7 +484,12 @@ class ExecServer {
   }
 
   get usable(): boolean {
-    return this.alive && !this.busy;
+    return this.alive && !this.busy && this.forksPending === 0;
+  }
+
+  /** Exited, or never started: out of its pool. */
+  get gone(): boolean {
+    return !this.alive;
   }
 
   /** Whether a bridge can still be forked on its spare channel. */
@@ -390,7 +506,37 @@ class ExecServer {
     return this.request('W', fields, {}, data);
   }
 
-  private request(tag: 'X' | 'W' | 'B', argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
+  /** Whether a helper may be forked from it: a pair is left, or it is not up yet and may have one. */
+  get mayFork(): boolean {
+    return this.alive && (this.link === undefined || this.pairsLeft.length > 0);
+  }
+
+  /**
+   * A helper forked from this one on one of its pairs (`fork_helper` in the script), as its link: it runs
+   * as this helper's user with all runuser gave it, and costs no runuser, perl or fork of this process.
+   * Undefined when none can be forked now: no pair left, this helper not up, or busy with a command (the
+   * caller launches one instead of waiting). One fork at a time, each claiming this helper for its request.
+   */
+  forkHelper(): Promise<HelperLink | undefined> {
+    this.forksPending++;
+    const turn = this.forks.then(async () => {
+      if ((await this.ready) !== 'ready' || this.busy || !this.alive) return undefined;
+      const pair = this.pairsLeft.shift();
+      if (!pair) return undefined;
+      const command = this.request('H', pair.fds.map(String), {}, undefined);
+      const [group, outcome] = await Promise.all([command.pid, command.done]);
+      if (!group || outcome.exitCode !== 0) {
+        pair.channel.destroy();
+        pair.spare.destroy();
+        return undefined;
+      }
+      return forkedHelperLink(pair, group);
+    });
+    this.forks = turn.catch(() => undefined).finally(() => this.forksPending--);
+    return this.forks.then(() => turn);
+  }
+
+  private request(tag: 'X' | 'W' | 'B' | 'H', argv: string[], env: Record<string, string>, input: string | Buffer | undefined): ServedCommand {
     const link = this.link!;
     this.busy = true;
     link.ref();
@@ -632,7 +778,7 @@ export class ExecServers {
       if (this.closed || this.broken.has(user)) return undefined;
       const pool = this.servers.get(user) ?? [];
       this.servers.set(user, pool);
-      for (let i = pool.length - 1; i >= 0; i--) if (!pool[i]!.usable && !pool[i]!.busy) pool.splice(i, 1);
+      for (let i = pool.length - 1; i >= 0; i--) if (pool[i]!.gone) pool.splice(i, 1);
       const idle = pool.find((s) => s.usable && prefer(s)) ?? pool.find((s) => s.usable);
       if (idle) {
         idle.busy = true;
@@ -651,7 +797,7 @@ export class ExecServers {
 
   /** Starts a helper; `claim`: it stays busy for the caller, else it goes idle and waits for a command. */
   private async startServer(user: string, pool: ExecServer[], claim: boolean): Promise<ExecServer | undefined> {
-    const server = new ExecServer(this.launch(user, ['perl', '-e', SCRIPT]));
+    const server = new ExecServer(this.forkOrLaunch(user, [...pool]));
     server.busy = true;
     server.starting = true;
     pool.push(server);
@@ -668,6 +814,18 @@ export class ExecServers {
       server.release();
     }
     return server;
+  }
+
+  /**
+   * A new helper of `user`'s: forked from one of `pool` that can (the run's first helper of the user, while
+   * it waits for its first command: the prestarted helpers of a run's hosts on this machine), else launched.
+   */
+  private async forkOrLaunch(user: string, pool: readonly ExecServer[]): Promise<HelperLink | undefined> {
+    for (const parent of pool.filter((s) => s.mayFork)) {
+      const link = await parent.forkHelper();
+      if (link) return link;
+    }
+    return this.closed ? undefined : this.launch(user, ['perl', '-e', SCRIPT]);
   }
 
   /** Stops every helper (each exits at the end of its input). */

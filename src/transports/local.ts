@@ -488,8 +488,15 @@ process.once('exit', () => {
 });
 
 /** Helpers that start as another user through runuser, from `currentUser` (this process's). */
+/**
+ * Helpers each local helper can fork (exec-server.ts: fork_helper): a run's hosts on this machine read
+ * their facts at once, each prestarting a helper of the PGDATA owner's, and all but the first are forked
+ * from it rather than started through runuser (a PAM session, a perl and a fork of this process each).
+ */
+const FORKABLE_HELPERS = 3;
+
 function localHelpers(currentUser: string, maxPerUser: number | (() => number)): ExecServers {
-  const servers = new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, currentUser, 'runuser')), maxPerUser);
+  const servers = new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, currentUser, 'runuser'), FORKABLE_HELPERS), maxPerUser);
   allHelpers.add(servers);
   return servers;
 }

@@ -95,30 +95,104 @@ describe.runIf(asRoot)('commands as another user: one helper, not one runuser pe
 });
 
 describe.runIf(asRoot)("the local transports of one run share their helpers", () => {
-  it("a helper started for one host runs another's commands when that host's is busy, and the last close ends them", async () => {
+  it("one helper per host, all but the first forked from it; one runs another host's commands when that host's is busy, and the last close ends them", async () => {
     const before = new Set(runuserChildren());
     const started = () => runuserChildren().filter((p) => !before.has(p));
     const scope = {};
     const a = new LocalTransport(localHost(), { helperScope: scope });
     const b = new LocalTransport(localHost({ name: 'local2' }), { helperScope: scope });
-    // One helper for each host: their facts are read at once.
+    const c = new LocalTransport(localHost({ name: 'local3' }), { helperScope: scope });
+    // One helper for each host, their facts are read at once: one runuser, the other two forked from its perl.
     a.preconnect();
     b.preconnect();
-    await waitFor(() => started().length === 2);
-    const prestarted = started();
-    const helperOf = (runuser: string) =>
-      readdirSync('/proc').find((p) => /^\d+$/.test(p) && existsSync(`/proc/${p}/stat`) && readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === runuser);
-    await waitFor(() => prestarted.every((r) => helperOf(r) !== undefined));
-    const helpers = prestarted.map((r) => helperOf(r)!);
-    // Two commands of a's at once: the second runs in the helper started for b, no third helper starts.
-    const both = await Promise.all([0, 1].map(() => a.exec(['sh', '-c', 'sleep 0.2; echo $PPID'], { become: 'postgres' })));
-    expect(both.map((r) => r.stdout).sort()).toEqual([...helpers].sort());
-    expect(started().sort()).toEqual([...prestarted].sort());
-    // a's close leaves the helpers to b; b's close ends them.
+    c.preconnect();
+    await waitFor(() => started().length === 1);
+    const [session] = started();
+    // Three commands of a's at once: each in a helper of its own, and still one runuser.
+    const three = await Promise.all([0, 1, 2].map(() => a.exec(['sh', '-c', 'sleep 0.2; echo $PPID; id -un'], { become: 'postgres' })));
+    const helpers = three.map((r) => r.stdout.split('\n')[0]!);
+    expect(new Set(helpers).size).toBe(3);
+    expect(three.map((r) => r.stdout.split('\n')[1])).toEqual(['postgres', 'postgres', 'postgres']);
+    expect(started()).toEqual([session]);
+    // The first is runuser's child; each other one the child of a waiter that is the first one's child.
+    const parentOf = (pid: string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]!;
+    const first = helpers.find((h) => parentOf(h) === session)!;
+    expect(first).toBeDefined();
+    for (const forked of helpers.filter((h) => h !== first)) expect(parentOf(parentOf(forked))).toBe(first);
+    // a's and b's close leave the helpers to c; c's close ends them, the waiters too.
+    const waiters = helpers.filter((h) => h !== first).map(parentOf);
     await a.close();
-    expect(helpers).toContain((await b.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout);
     await b.close();
-    await waitFor(() => helpers.every((h) => !existsSync(`/proc/${h}`)) && started().length === 0);
+    expect(helpers).toContain((await c.exec(['sh', '-c', 'echo $PPID'], { become: 'postgres' })).stdout);
+    await c.close();
+    await waitFor(() => [...helpers, ...waiters].every((h) => !existsSync(`/proc/${h}`)) && started().length === 0);
+  });
+});
+
+describe.runIf(asRoot)('a helper forked from another (fork_helper)', () => {
+  const asPostgres = (launches: { n: number }) =>
+    new ExecServers((user, helper) => (launches.n++, spawnedHelper(['runuser', '-u', user, '--', ...helper], 2)), 8);
+  const run = async (servers: ExecServers, argv: string[]) => (await (await servers.run('postgres', argv, {}, undefined))!.done);
+
+  it('a command in it sees what runuser gives, and holds no descriptor of the helpers: only those of one started directly', async () => {
+    const launches = { n: 0 };
+    const servers = asPostgres(launches);
+    servers.prestart('postgres');
+    servers.prestart('postgres');
+    const list = ['sh', '-c', `${IDENTITY}; sleep 0.2; ls /proc/$$/fd`];
+    const [one, two] = await Promise.all([run(servers, list), run(servers, list)]);
+    expect(launches.n).toBe(1);
+    const direct = spawnSync('runuser', ['-u', 'postgres', '--', ...list], { cwd: '/', encoding: 'utf8' }).stdout;
+    for (const r of [one!, two!]) expect(r.stdout.toString().split('\n').filter(Boolean).sort()).toEqual(direct.split('\n').filter(Boolean).sort());
+    await servers.close();
+  });
+
+  it('one killed outright (SIGKILL) fails its command as a helper that exited, and the next command gets another', async () => {
+    const launches = { n: 0 };
+    const servers = asPostgres(launches);
+    servers.prestart('postgres');
+    servers.prestart('postgres');
+    const slow = ['sh', '-c', 'echo $PPID; exec sleep 30'];
+    const first = (await servers.run('postgres', slow, {}, undefined))!;
+    const second = (await servers.run('postgres', slow, {}, undefined))!;
+    const pids = await Promise.all([first.pid, second.pid]);
+    expect(launches.n).toBe(1);
+    // The forked helper is the one whose parent (its waiter) is not runuser.
+    const parentOf = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]!;
+    const helpers = pids.map((p) => parentOf(p!));
+    const forked = helpers.findIndex((h) => !readFileSync(`/proc/${parentOf(h)}/cmdline`, 'utf8').startsWith('runuser'));
+    expect(forked).toBeGreaterThanOrEqual(0);
+    process.kill(Number(helpers[forked]), 'SIGKILL');
+    const outcome = await [first, second][forked]!.done;
+    expect(outcome.startError?.message).toBe('the command helper exited');
+    // Its command goes on in its own group: stopped here by its pid.
+    process.kill(-pids[forked]!, 'SIGKILL');
+    [first, second][1 - forked]!.abandon();
+    expect((await run(servers, ['id', '-un']))!.stdout.toString()).toBe('postgres\n');
+    await servers.close();
+  });
+
+  it('a connection through it forks its bridge on its own spare channel, and its helper serves the next command', async () => {
+    const socket = await socketServer((conn) => conn.end('hello'));
+    const launches = { n: 0 };
+    const servers = asPostgres(launches);
+    servers.prestart('postgres');
+    servers.prestart('postgres');
+    const both = async () => (await Promise.all([0, 1].map(() => run(servers, ['sh', '-c', 'sleep 0.2; echo $PPID'])))).map((r) => r!.stdout.toString()).sort();
+    const helpers = await both();
+    expect(new Set(helpers).size).toBe(2);
+    const streams = [(await servers.openSocket('postgres', socket.path))!, (await servers.openSocket('postgres', socket.path))!];
+    for (const stream of streams) {
+      const chunks: Buffer[] = [];
+      stream.stdout.on('data', (c: Buffer) => chunks.push(c));
+      await new Promise((resolve) => stream.stdout.once('end', resolve));
+      expect(Buffer.concat(chunks).toString()).toBe('OK\nhello');
+    }
+    // Neither helper became a bridge: both serve commands again, and nothing else was started.
+    expect(await both()).toEqual(helpers);
+    expect(launches.n).toBe(1);
+    await servers.close();
+    socket.stop();
   });
 });
 
