@@ -229,10 +229,17 @@ export class RunContext {
     this.emit({ type: 'log', step, host, line, time: new Date().toISOString() });
   }
 
-  /** Ends the run's connections (and their bridge processes), then the transports. */
+  /**
+   * Ends the run's connections (and their bridge processes) and the transports. closeAll() writes every
+   * connection's Terminate at once, before its first wait; a local transport's close ends its bridges'
+   * input only after that (it is written first, in order), so local transports close meanwhile (their
+   * helpers' sessions end beside the servers' backends). An SSH session closes once its connections have.
+   */
   async closeTransports(): Promise<void> {
-    await this.connections.closeAll();
-    await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
+    const transports = [...this.transports.values()];
+    const closeAll = (list: Transport[]) => Promise.allSettled(list.map((t) => t.close()));
+    await Promise.all([this.connections.closeAll(), closeAll(transports.filter((t) => t.kind === 'local'))]);
+    await closeAll(transports.filter((t) => t.kind !== 'local'));
   }
 
   openTransports(): Transport[] {

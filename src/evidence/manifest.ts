@@ -6,8 +6,7 @@
  * to vouch for it: an exported, signed bundle (export.ts) is the anchor for that.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rmdir, stat, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { sleep } from '../core/sleep.js';
 import { journalFile, RUN_ID_PATTERN } from '../journal/paths.js';
@@ -68,44 +67,59 @@ export function recordsOf(stateDir: string, runId: string): string[] {
   return files.filter((f) => existsSync(f));
 }
 
-async function describe(stateDir: string, file: string): Promise<SealedFile> {
-  const data = await readFile(file);
+function describe(stateDir: string, file: string): SealedFile {
+  const data = readFileSync(file);
   return { path: relative(stateDir, file), sha256: sha256(data), bytes: data.length };
 }
 
 /**
  * Seals a finished run. Runs of different clusters share a state directory and may end together, so
- * the chain is extended under a lock (a directory, created atomically) to keep it a single line.
+ * the chain is extended under a lock (a directory, created atomically) to keep it a single line. The
+ * files are a few small ones, read and written as the run's last work: by synchronous calls, which
+ * take none of the thread pool's round trips (about a dozen of them, each a turn of the event loop).
  */
 export async function sealRun(stateDir: string, runId: string, now: () => Date = () => new Date()): Promise<Manifest | undefined> {
   const files = recordsOf(stateDir, runId);
   if (files.length === 0) return undefined;
   const dir = evidenceDir(stateDir);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const lock = join(dir, '.sealing');
   await acquire(lock);
   try {
-    const head = await readFile(headFile(stateDir), 'utf8').then((t) => t.trim(), () => '');
+    const head = readHead(stateDir);
     const previousId = head && head !== runId && existsSync(manifestFile(stateDir, head)) ? head : undefined;
     if (head && !previousId && head !== runId) throw new Error(`the evidence chain's head ${head} has no manifest: run \`pgplay evidence verify\``);
-    const previous = previousId ? { run_id: previousId, sha256: sha256(await readFile(manifestFile(stateDir, previousId))) } : null;
+    const previous = previousId ? { run_id: previousId, sha256: sha256(readFileSync(manifestFile(stateDir, previousId))) } : null;
     const manifest: Manifest = {
       kind: MANIFEST_KIND,
       version: 1,
       run_id: runId,
       sealed: now().toISOString(),
-      files: await Promise.all(files.map((f) => describe(stateDir, f))),
+      files: files.map((f) => describe(stateDir, f)),
       previous,
     };
     const target = manifestFile(stateDir, runId);
     const tmp = `${target}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, target);
-    await writeFile(`${headFile(stateDir)}.tmp`, `${runId}\n`, { mode: 0o600 });
-    await rename(`${headFile(stateDir)}.tmp`, headFile(stateDir));
+    writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, target);
+    writeFileSync(`${headFile(stateDir)}.tmp`, `${runId}\n`, { mode: 0o600 });
+    renameSync(`${headFile(stateDir)}.tmp`, headFile(stateDir));
     return manifest;
   } finally {
-    await rmdir(lock).catch(() => undefined);
+    try {
+      rmdirSync(lock);
+    } catch {
+      // Gone already: nothing to release.
+    }
+  }
+}
+
+/** The head's run id; empty when there is none yet (or it cannot be read, as the chain's first). */
+function readHead(stateDir: string): string {
+  try {
+    return readFileSync(headFile(stateDir), 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 
@@ -117,13 +131,22 @@ async function acquire(lock: string): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      await mkdir(lock);
+      mkdirSync(lock);
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      let age = 0;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        // Released meanwhile: try again at once.
+      }
       if (age > STALE_LOCK_MS) {
-        await rmdir(lock).catch(() => undefined);
+        try {
+          rmdirSync(lock);
+        } catch {
+          // Another sealer removed it first.
+        }
         continue;
       }
       if (Date.now() > deadline) throw new Error(`another pgplay has been sealing evidence for ${LOCK_WAIT_MS / 1000} s (${lock})`);

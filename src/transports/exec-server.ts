@@ -121,9 +121,9 @@ sub fork_helper {
 }
 # Waiters whose bridge has ended, reaped between requests (only this helper's own: no command runs now).
 sub reap_waiters { for my $w (keys %waiters) { delete $waiters{$w} if waitpid($w, 1) != 0; } }
-# At the end of its input: its waiters reaped first where they end within 0.1 s (pgplay ends their bridges
-# and helpers at the same time), rather than left to init.
-sub finish { for (1 .. 20) { reap_waiters(); last unless %waiters; select(undef, undef, undef, 0.005); } exit(0); }
+# At the end of its input: the waiters that have ended are reaped; the others are left to init rather
+# than waited for (pgplay ends their bridges and helpers at the same time, and waits for this one's exit).
+sub finish { reap_waiters(); exit(0); }
 # A write request: the atomic write of file-commands.ts's ATOMIC_WRITE_SCRIPT done here, by this user, with
 # no process started (that script starts eight: mktemp, cat, wc, chmod, sync, mv, sync and its shell). The
 # same steps in the same order: a link that resolves is written through; a temp file beside the target,
