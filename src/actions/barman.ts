@@ -264,6 +264,7 @@ const TARGET = (what: string) => ({ type: 'string', minLength: 1, description: `
 
 export const barmanAction: Action<BarmanInput> = {
   name: 'barman',
+  connects: true,
   summary:
     'Barman 3.4 on the repository host (backup.tool barman), as the barman OS user: version (refused where Barman cannot serve the major), check ' +
     '(every failed check by name; --nagios), switch-wal --force --archive, backup --wait, list-backups, show-backup, delete, cron (retention), ' +

@@ -64,6 +64,7 @@ echo "$final"`;
 
 export const baseCopyAction: Action<BaseCopyInput> = {
   name: 'base_copy',
+  connects: true,
   // Reads the server and writes into the repository: no fact of the database host changes.
   changes: [],
   summary:

@@ -32,6 +32,7 @@ const COPY_MARKERS = ['standby.signal', 'recovery.signal', 'recovery.conf', 'bac
 
 export const basebackupAction: Action<BasebackupInput> = {
   name: 'basebackup',
+  connects: true,
   summary:
     'Copies a running upstream into this host\'s PGDATA with pg_basebackup, as the cluster\'s OS user, to build a standby without a backup ' +
     'repository. ok when PGDATA already holds a standby or fresh copy of that cluster (same system identifier); refuses (exit 3) a running ' +

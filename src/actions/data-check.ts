@@ -82,6 +82,7 @@ async function runChecks(ctx: ActionContext, input: DataCheckInput): Promise<Dat
 
 export const dataCheckAction: Action<DataCheckInput> = {
   name: 'data_check',
+  connects: true,
   // Reads the drill copy (amcheck's extension lives only there): no fact of the host changes.
   changes: [],
   summary: 'Data checks on a restored drill copy: amcheck of every B-tree index, a full read of every table, row counts against the primary, the sentinel row.',

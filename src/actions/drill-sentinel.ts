@@ -41,6 +41,7 @@ async function write(client: Client, database: string): Promise<Sentinel> {
 
 export const drillSentinelAction: Action<DrillSentinelInput> = {
   name: 'drill_sentinel',
+  connects: true,
   // One row in the primary's pgplay.drill_sentinel table: no fact of the host changes.
   changes: [],
   summary: "Writes the drill's canary row on the primary (pgplay.drill_sentinel) and registers the bounds of its commit.",

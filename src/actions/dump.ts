@@ -157,6 +157,7 @@ async function verify(ctx: ActionContext, input: DumpInput): Promise<Outcome> {
 
 export const dumpAction: Action<DumpInput> = {
   name: 'dump',
+  connects: true,
   // A dump file in the repository.
   changes: [],
   summary:

@@ -28,6 +28,7 @@ interface SettingRow extends ServerSetting {
 
 export const pendingRestartAction: Action<PendingRestartInput> = {
   name: 'pending_restart',
+  connects: true,
   // Reads only.
   changes: [],
   summary:

@@ -231,6 +231,7 @@ async function barmanView(ctx: ActionContext, repo: Host): Promise<RepositoryVie
 
 export const pitrTargetAction: Action<PitrTargetInput> = {
   name: 'pitr_target',
+  connects: true,
   // Reads only.
   changes: [],
   summary:

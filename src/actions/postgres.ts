@@ -39,6 +39,7 @@ const AUTH_METHODS = ['trust', 'reject', 'peer', 'ident', 'md5', 'scram-sha-256'
 
 export const postgresAction: Action<PostgresInput> = {
   name: 'postgres',
+  connects: true,
   summary:
     'Puts a host\'s PostgreSQL into a state: initialized (initdb), started, stopped, restarted, reloaded or promoted. ' +
     'Reads the real state first (started on a running server is ok) and acts through the host\'s service manager (postgres.service: pg_ctl as the cluster\'s OS user, pg_ctlcluster, or systemd).',

@@ -278,6 +278,7 @@ async function restoreGlobals(ctx: ActionContext, input: RestoreDumpInput, src: 
 
 export const restoreDumpAction: Action<RestoreDumpInput> = {
   name: 'restore_dump',
+  connects: true,
   // Rows in a running server: no fact describes them.
   changes: [],
   summary:

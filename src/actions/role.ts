@@ -37,6 +37,7 @@ const secretRefSchema = {
 
 export const roleAction: Action<RoleInput> = {
   name: 'role',
+  connects: true,
   // A role in the running server: no fact describes it.
   changes: [],
   summary:

@@ -78,6 +78,7 @@ function truthyFirstColumn(rows: Record<string, unknown>[]): boolean {
 
 export const sqlAction: Action<SqlInput> = {
   name: 'sql',
+  connects: true,
   // Whatever the SQL does is inside the server: no fact describes it.
   changes: [],
   // It connects to its own host's server.

@@ -40,6 +40,7 @@ const CONDITIONS = ['sql', 'port', 'postgres', 'streaming', 'replayed', 'in_reco
 /** Polls a read-only condition until it holds or the timeout passes. Never changes anything. */
 export const waitAction: Action<WaitInput> = {
   name: 'wait',
+  connects: true,
   // Waits only.
   changes: [],
   summary: 'Waits until a condition holds: SQL returns true, a port opens, PostgreSQL is ready, a standby streams, an LSN is replayed.',

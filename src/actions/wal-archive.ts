@@ -159,6 +159,7 @@ async function barmanCommand(ctx: ActionContext, input: WalArchiveInput, apply: 
 
 export const walArchiveAction: Action<WalArchiveInput> = {
   name: 'wal_archive',
+  connects: true,
   // WAL switched and archived: no fact describes the archive.
   changes: [],
   summary:

@@ -3,7 +3,7 @@ import { getAction } from '../actions/registry.js';
 import { SHIPPED_TEMPLATES } from '../core/paths.js';
 import { gatherFacts } from '../engine/facts.js';
 import type { EngineDeps } from '../engine/run-context.js';
-import { connectPostgres } from '../postgres/client.js';
+import { clientLibrary, connectPostgres } from '../postgres/client.js';
 import { createRenderer } from '../render/index.js';
 import { createTransport, type Transport } from '../transports/index.js';
 import type { LoadedRun } from './load-run.js';
@@ -32,6 +32,7 @@ export function engineDeps(
     resolveSecret,
     connectPostgres: async (transport, host, options) =>
       connectPostgres(transport, host, { ...options, password: await resolveSecret(host.postgres.password) }),
+    prepareConnections: () => clientLibrary().then(() => undefined, () => undefined),
     ask: request.ask,
     loadInclude: loaded.loadInclude,
   };

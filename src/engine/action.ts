@@ -141,6 +141,12 @@ export interface Action<I = Record<string, unknown>> {
    */
   ownHostOnly?: boolean;
   /**
+   * True when check or apply may connect to PostgreSQL (ActionContext.connectPostgres, idleConnection, or
+   * a helper that does): a run whose steps use such an action loads the client library while its facts
+   * are read (engine/preflight-warm.ts) rather than on its first such step. A run with none never loads it.
+   */
+  connects?: boolean;
+  /**
    * The paths whose stat and content check reads, for the engine to fetch the state of several
    * consecutive steps in one round trip per host (over SSH each read is otherwise a session of its
    * own). Declare it only when every change the action makes goes through ctx.transport: that is

@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import type { IncludeInput, Step } from '../model/playbook.js';
+import { INCLUDE_KEY, type IncludeInput, type Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
 import { templateRefs } from './template-refs.js';
 
@@ -8,11 +8,14 @@ import { templateRefs } from './template-refs.js';
  * read: the hosts work on their facts scripts and this process would only wait. It loads every
  * included playbook named by a plain file name (loading validates it: the validators and the cached
  * parse are then loaded for the pre-flight and the run) and reads the template references of every
- * step (parsed once per text, template-refs.ts). It decides nothing and reports nothing: whatever fails
- * here fails again in the pre-flight, which reports it at its step, so a run refuses exactly as before.
+ * step (parsed once per text, template-refs.ts). When a step's action connects to PostgreSQL, the
+ * client library is loaded too (Action.connects), which the first such step would otherwise wait for.
+ * It decides nothing and reports nothing: whatever fails here fails again in the pre-flight, which
+ * reports it at its step, so a run refuses exactly as before.
  */
 export async function warmPreflight(run: RunContext): Promise<void> {
   const seen = new Set<string>();
+  let connects = false;
   const walk = async (steps: Step[], dir: string): Promise<void> => {
     for (const step of steps) {
       // Let the facts' answers be taken as they come, between the pieces of this CPU work.
@@ -21,6 +24,10 @@ export async function warmPreflight(run: RunContext): Promise<void> {
         templateRefs(step);
       } catch {
         // The pre-flight meets it again and reports it.
+      }
+      if (!connects && stepConnects(run, step)) {
+        connects = true;
+        await run.deps.prepareConnections?.();
       }
       const include = step.include as IncludeInput | undefined;
       if (!include || typeof include.playbook !== 'string' || include.playbook.includes('{{') || !run.deps.loadInclude) continue;
@@ -37,4 +44,14 @@ export async function warmPreflight(run: RunContext): Promise<void> {
     }
   };
   await walk([...run.playbook.steps, ...(Object.values(run.playbook.handlers ?? {}) as Step[])], run.playbookDir);
+}
+
+/** Whether the step runs an action that connects to PostgreSQL (an include, or a step the loader would refuse, does not). */
+function stepConnects(run: RunContext, step: Step): boolean {
+  if (INCLUDE_KEY in step) return false;
+  try {
+    return run.actionOf(step).action.connects === true;
+  } catch {
+    return false;
+  }
 }

@@ -42,6 +42,8 @@ export interface EngineDeps {
   gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], idle?: IdleConnection): Promise<HostFacts>;
   resolveSecret(ref: unknown): Promise<string | undefined>;
   connectPostgres(transport: Transport, host: Host, options: { database?: string; port?: number; connectTimeoutMs?: number }): Promise<Client>;
+  /** Loads what connectPostgres needs (its client library) ahead of the first connection; never rejects. */
+  prepareConnections?(): Promise<void>;
   /** Asks a human; resolves false when nobody can answer (not a TTY). */
   ask?(question: string): Promise<boolean>;
   loadInclude?(file: string, fromDir: string): Promise<Playbook>;

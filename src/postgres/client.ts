@@ -193,6 +193,14 @@ export function socketPath(socketDir: string, port: number): string {
 }
 
 /**
+ * pg, imported on first use (or ahead of it, while a run whose steps connect reads its facts): a run
+ * without SQL steps never loads it (part of pgplay's start-up time).
+ */
+export async function clientLibrary(): Promise<typeof import('pg')['default']> {
+  return (await import('pg')).default;
+}
+
+/**
  * Connects to the host's PostgreSQL over its unix socket as `become` (peer authentication). The
  * caller ends the client (client.end()), which also ends the bridge process.
  */
@@ -213,8 +221,7 @@ export async function connectPostgres(transport: Transport, host: Host, opts: Co
       cause,
     });
 
-  // pg is imported on first use: a run without SQL steps never loads it (part of pgplay's start-up time).
-  const { default: pg } = await import('pg');
+  const pg = await clientLibrary();
   let inner: Duplex;
   try {
     // A transport that can open the socket as `become` without a bridge process of its own does (the

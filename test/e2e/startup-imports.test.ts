@@ -288,9 +288,10 @@ describe('a run loads what its hosts and output need', () => {
     expect(r.exitCode).toBe(0);
     expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
     // The processes the run started: the step's command and the helper that reads the facts as the
-    // PGDATA owner; no git (the playbook is in no repository), no shell for the host lock (a local
-    // host's lock is this process's file calls), nothing at the end.
-    expect(r.processes).toEqual(['runuser -u postgres -- perl -e ', 'true']);
+    // PGDATA owner (with the descriptors of the helpers it may fork: transports/exec-server.ts); no git
+    // (the playbook is in no repository), no shell for the host lock (a local host's lock is this
+    // process's file calls), nothing at the end.
+    expect(r.processes).toEqual(['runuser -u postgres -- perl -e  4,5 6,7 8,9', 'true']);
     // What the bin runs: the bundle's entry, and of pgplay's own files only the bundle's and the generated validators.
     expect(r.files.has(pathToFileURL(CLI).href)).toBe(true);
     // No module of the bundle initializes a define first (an object `define` makes esbuild add a module that

@@ -164,6 +164,8 @@ export function harness(
     start?: boolean;
     /** Facts read another way (e.g. held back until the test lets them through). */
     gatherFacts?: EngineDeps['gatherFacts'];
+    /** What loading the PostgreSQL client does (EngineDeps.prepareConnections). */
+    prepareConnections?: EngineDeps['prepareConnections'];
   } = {},
 ): Harness {
   const setup = extra;
@@ -219,6 +221,7 @@ export function harness(
             if (setup.connectPostgres) return setup.connectPostgres(h.name);
             throw new Error('no postgres in engine tests');
           },
+          prepareConnections: setup.prepareConnections,
           ask: extra.ask,
           loadInclude: async (file) => {
             const included = includes[file];
