@@ -1,7 +1,7 @@
 import { unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
 import { factsScript, parseFacts } from '../postgres/facts.js';
-import { FACTS_TIMEOUT_MS, readFactsOutput, type IdleConnection, type RunFactsScript } from '../postgres/facts-read.js';
+import { FACTS_TIMEOUT_MS, readAllFacts, readFactsOutput, type IdleConnection, type RunFactsScript } from '../postgres/facts-read.js';
 import { parseServerPaths, serverPathsScript } from '../postgres/server-paths.js';
 import type { Transport } from '../transports/types.js';
 
@@ -12,10 +12,11 @@ import type { Transport } from '../transports/types.js';
  * yields reachable=false with the reason instead of failing the whole run; its steps then fail by name.
  *
  * With `areas` (a refresh after a step that changed them) only those are read: the data directory, and
- * the server when 'server' is among them; the caller keeps the rest (mergeFacts). `idle`: the run's idle
- * connection to the host's server, which such a read asks instead of starting psql (facts-read.ts).
+ * the server when 'server' is among them; the caller keeps the rest (mergeFacts). `connection`: a
+ * connection of the run's to the host's server, which the read asks instead of starting psql
+ * (facts-read.ts): for a read of `areas` an idle one the run holds, for a first read one it opens.
  */
-export async function gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], idle?: IdleConnection): Promise<HostFacts> {
+export async function gatherFacts(host: Host, transport: Transport, areas?: readonly FactArea[], connection?: IdleConnection): Promise<HostFacts> {
   const run: RunFactsScript = async (argv, timeoutMs) => {
     const result = await transport.exec(argv, { become: host.pgdata ? host.postgres.osUser : undefined, timeoutMs });
     if (result.timedOut) throw new FactsTimedOut();
@@ -23,8 +24,8 @@ export async function gatherFacts(host: Host, transport: Transport, areas?: read
   };
   try {
     await transport.connect();
-    if (areas) return parseFacts(await readFactsOutput(host, { host: false, server: areas.includes('server') }, run, idle));
-    const stdout = await run(['/bin/sh', '-c', factsScript(host, { paths: true }) + serverPathsScript(host)], FACTS_TIMEOUT_MS);
+    if (areas) return parseFacts(await readFactsOutput(host, { host: false, server: areas.includes('server') }, run, connection));
+    const stdout = await readAllFacts(host, run, connection, () => ['/bin/sh', '-c', factsScript(host, { paths: true }) + serverPathsScript(host)]);
     return { ...parseFacts(stdout), ...parseServerPaths(stdout, host) };
   } catch (e) {
     if (e instanceof FactsTimedOut) return { ...unknownFacts(e.message), reachable: true };

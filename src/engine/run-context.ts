@@ -6,7 +6,7 @@ import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../mode
 import type { Host, Inventory } from '../model/inventory.js';
 import type { Playbook, Step } from '../model/playbook.js';
 import { ConnectionPool } from '../postgres/connection-pool.js';
-import type { IdleConnection } from '../postgres/facts-read.js';
+import { connectionWhereSocket, type IdleConnection } from '../postgres/facts-read.js';
 import { ServerReads, type ApplyTicket } from './server-reads.js';
 import type { PostgresConnectRequest } from '../postgres/server-context.js';
 import type { Renderer } from '../render/index.js';
@@ -62,6 +62,9 @@ function poolKey(database: string | undefined, port: number | undefined): string
 
 /** How long an idle connection may take to answer before a read does without it. */
 const IDLE_CHECK_MS = 5_000;
+
+/** How long a first read of facts waits for its connection (the script's psql waited as long: PGCONNECT_TIMEOUT). */
+const FACTS_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Everything one run shares across steps and hosts: state, options, dependencies, event sink. */
 export class RunContext {
@@ -163,7 +166,7 @@ export class RunContext {
     const reader = transport instanceof ReadAheadTransport ? transport.inner : transport;
     // Only a host read before can be read in part: a first read (or one after it was unreachable) reads all.
     const partial = this.facts[hostName]?.reachable ? areas : undefined;
-    const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial, () => this.idleConnection(hostName));
+    const fresh = await this.deps.gatherFacts(this.hosts[hostName]!, reader, partial, partial ? () => this.idleConnection(hostName) : this.connectionForFacts(hostName, reader));
     this.facts[hostName] = partial ? mergeFacts(this.facts[hostName], fresh, partial) : fresh;
     // Only a read that answered in full vouches for the server (one whose query failed is read again when it matters).
     if (!partial || partial.includes('server')) this.serverReads.read(hostName, mark, fresh.reachable && !fresh.error);
@@ -188,6 +191,18 @@ export class RunContext {
     const { database, port, timeoutMs } = options;
     const open = () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, { database, port, connectTimeoutMs: timeoutMs });
     return this.connections.lease(hostName, poolKey(database, port), open, timeoutMs);
+  }
+
+  /**
+   * For a host's first read of its facts on this machine: a connection the pool opens to its server at
+   * the inventory's socket, which the read asks instead of a psql of its own and then gives back for the
+   * run's SQL steps (a step that connects would open it anyway). Undefined over SSH, where the bridge is a
+   * session and a perl of its own, and the script's psql costs no more. A server that does not answer
+   * (stopped, another authentication) opens none, and the read goes on with psql as before.
+   */
+  private connectionForFacts(hostName: string, reader: Transport): IdleConnection | undefined {
+    if (reader.kind !== 'local') return undefined;
+    return connectionWhereSocket(this.hosts[hostName]!, () => this.connectPostgres(hostName, { timeoutMs: FACTS_CONNECT_TIMEOUT_MS }));
   }
 
   /**

@@ -4,6 +4,7 @@
  * no TCP listener needed. A tiny bridge process (perl, else python3) joins its stdin/stdout to the
  * socket; the transport carries those as one stream, and pg speaks its protocol over it.
  */
+import { lstat } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
@@ -190,6 +191,19 @@ export class BridgeSocket extends Duplex {
 
 export function socketPath(socketDir: string, port: number): string {
   return `${socketDir.replace(/\/+$/, '')}/.s.PGSQL.${port}`;
+}
+
+/**
+ * Whether the host's server may answer at the inventory's socket, by this machine's own look at the
+ * socket file (a host on the local transport): a server that is not running has none, and a connection
+ * tried anyway would use up a helper's spare channel (transports/exec-server.ts) for nothing.
+ */
+export async function localSocketPresent(host: Host): Promise<boolean> {
+  try {
+    return (await lstat(socketPath(host.postgres.socketDir, host.postgres.port))).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,4 +1,6 @@
 /**
+ * A host's first full read over a connection the run opens for it: readAllFacts, below.
+ *
  * A host's data directory and server read again during a run (an engine refresh, an action's probe):
  * the facts script, whose psql costs ~35 ms of the ~50 ms a running server's read takes on the lab. Where
  * the run already holds an idle connection to the server at the inventory's socket, the script runs
@@ -20,8 +22,10 @@
  */
 import type { Client } from 'pg';
 import type { Host } from '../model/inventory.js';
+import { localSocketPresent } from './client.js';
 import { leaseBroken } from './connection-pool.js';
-import { factsArgv, factsQuery, firstValues, serverQueryLines, type FactsSections } from './facts.js';
+import { factsArgv, factsQuery, factsScript, firstValues, serverQueryLines, type FactsSections } from './facts.js';
+import { PATHS_SQL, serverPathsScript } from './server-paths.js';
 import { majorFromPgVersionFile } from './versions.js';
 
 /** Runs a facts script's argv as the PGDATA owner within `timeoutMs` and returns its stdout. */
@@ -76,8 +80,20 @@ async function withQuery(out: string, pgdata: string, client: Client, backendPid
   if (kv.get('end') !== '1') return undefined;
   // A server that is not running: the script has read pg_control itself; nothing to ask.
   if (kv.get('running') !== '1') return out;
+  if (!tiedTo(kv, client, backendPid)) return undefined;
+  const major = majorFromPgVersionFile(kv.get('pg_version_file') ?? '');
+  const rows = await queryRows(client, factsQuery(major), timeLeftMs);
+  return rows && withServerLines(out, kv, rows, pgdata);
+}
+
+/**
+ * Whether the script's output ties the connection to this PGDATA's postmaster: its backend is a child of
+ * the live postmaster in postmaster.pid (pg_ctl's too), which runs in this PGDATA, serves the inventory's
+ * socket and is ready (or a standby's, accepting reads); and the run did not drop the connection meanwhile.
+ */
+function tiedTo(kv: Map<string, string>, client: Client, backendPid: number | undefined): boolean {
   const postmaster = kv.get('postmaster_pid');
-  const tied =
+  return (
     backendPid !== undefined &&
     postmaster !== undefined &&
     kv.get('pid_alive') === '1' &&
@@ -86,19 +102,75 @@ async function withQuery(out: string, pgdata: string, client: Client, backendPid
     kv.get('postmaster_in_pgdata') === '1' &&
     kv.get('runsock_inventory') === '1' &&
     // PostgreSQL pads the state to one width ("ready   ").
-    SERVING.has((kv.get('pm_status') ?? '').trim());
-  if (!tied || leaseBroken(client)) return undefined;
-  let rows: string[];
+    SERVING.has((kv.get('pm_status') ?? '').trim()) &&
+    !leaseBroken(client)
+  );
+}
+
+/** The one-column rows of `text` over `client`; undefined when it fails (the script then reads for itself). */
+async function queryRows(client: Client, text: string, timeLeftMs: number): Promise<string[] | undefined> {
   try {
-    const major = majorFromPgVersionFile(kv.get('pg_version_file') ?? '');
-    const query = { text: factsQuery(major), rowMode: 'array', query_timeout: Math.min(QUERY_TIMEOUT_MS, timeLeftMs) };
-    const result = await client.query<string[]>(query as never);
-    rows = result.rows.map((r) => r[0]).filter((v): v is string => typeof v === 'string');
+    const result = await client.query<string[]>({ text, rowMode: 'array', query_timeout: Math.min(QUERY_TIMEOUT_MS, timeLeftMs) } as never);
+    return result.rows.map((r) => r[0]).filter((v): v is string => typeof v === 'string');
   } catch {
     return undefined;
   }
+}
+
+/** The script's output with the facts query's lines (serverQueryLines) before its last line; undefined as serverQueryLines. */
+function withServerLines(out: string, kv: Map<string, string>, rows: string[], pgdata: string): string | undefined {
   const lines = serverQueryLines(rows, pgdata, kv.get('pgdata_real') ?? '');
   if (!lines) return undefined;
   // Before the script's last line, which says the output is whole.
   return out.replace(/^end=1$/m, () => `${lines.join('\n')}\nend=1`);
+}
+
+/**
+ * A host's first, full read (the facts script with its server-paths section) with a connection the run
+ * opens for it at the inventory's socket (`open`, the pool's: the run's SQL steps use it next), instead
+ * of the script's psql (~20 ms of library loading and a backend of its own, beside the run's).
+ *
+ * The connection answers first: the server's version (which facts query suits it), then the facts query
+ * and the server-paths query in one. The script then reads everything else, ties the connection's backend
+ * to this PGDATA's postmaster as for a later read (see above), and resolves the paths the server gave
+ * (handed to it with the version, used only where the postmaster runs). Its output is believed only when
+ * the tie holds; otherwise, or when no connection opens (no socket: a stopped server; another authentication), the
+ * script reads in full with its psql, as it always did.
+ */
+export async function readAllFacts(host: Host, run: RunFactsScript, open: IdleConnection | undefined, full: () => string[]): Promise<string> {
+  const deadline = Date.now() + FACTS_TIMEOUT_MS;
+  const left = () => Math.max(1, deadline - Date.now());
+  const client = host.pgdata !== undefined ? await open?.().catch(() => undefined) : undefined;
+  if (client) {
+    try {
+      const out = await withConnection(host, host.pgdata!, client, run, left);
+      if (out !== undefined) return out;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return run(full(), left());
+}
+
+/**
+ * A first read's connection (readAllFacts) to a host on this machine: opened by `connect` only where the
+ * server's socket file is there (localSocketPresent), undefined where it fails to open.
+ */
+export function connectionWhereSocket(host: Host, connect: () => Promise<Client>): IdleConnection {
+  return async () => ((await localSocketPresent(host)) ? connect().catch(() => undefined) : undefined);
+}
+
+async function withConnection(host: Host, pgdata: string, client: Client, run: RunFactsScript, left: () => number): Promise<string | undefined> {
+  const backendPid = backendPidOf(client);
+  const version = await queryRows(client, "select current_setting('server_version_num')", left());
+  const versionNum = Number(version?.[0]);
+  if (!Number.isInteger(versionNum) || versionNum <= 0) return undefined;
+  const rows = await queryRows(client, `${factsQuery(Math.floor(versionNum / 10000))} union all ${PATHS_SQL}`, left());
+  const serverVersion = rows?.find((r) => r.startsWith('sql.server_version='))?.slice('sql.server_version='.length);
+  if (!rows || serverVersion === undefined) return undefined;
+  const answered = { serverVersion, pathRows: rows.filter((r) => r.startsWith('paths.')) };
+  const out = await run(['/bin/sh', '-c', factsScript(host, { sqlByCaller: true, backendPid, answered }) + serverPathsScript(host)], left());
+  const kv = firstValues(out.split('\n'));
+  if (kv.get('end') !== '1' || kv.get('running') !== '1' || !tiedTo(kv, client, backendPid)) return undefined;
+  return withServerLines(out, kv, rows.filter((r) => !r.startsWith('paths.')), pgdata);
 }

@@ -220,6 +220,15 @@ fi
 `;
 }
 
+/**
+ * The caller's answers (FactsSections.answered), used only where the postmaster runs: its version for the
+ * bindir's section, and the paths rows for the server-paths section (which reads PP_ROWS when PP_READ).
+ */
+function answeredSection(answered: NonNullable<FactsSections['answered']>): string {
+  return `if [ "$running" = 1 ]; then SQL_VERSION=${sq(answered.serverVersion)}; PP_ROWS=${sq(answered.pathRows.join('\n'))}; PP_READ=1; fi
+`;
+}
+
 /** Which parts the facts script reads besides the data directory (each default true). */
 export interface FactsSections {
   /** Host name, OS user, the bindir's binaries: what a run never changes. */
@@ -238,6 +247,14 @@ export interface FactsSections {
   sqlByCaller?: boolean;
   /** With sqlByCaller: the pid of the caller's connection's backend, whose parent the script reads. */
   backendPid?: number;
+  /**
+   * With sqlByCaller, what the caller's connection already answered before the script: the server's
+   * version (server_version: the bindir's version when the postmaster runs the bindir's own postgres
+   * binary, instead of pg_ctl --version) and the server-paths query's rows, which serverPathsScript's
+   * section then reads instead of starting a psql. The caller believes the output only once it has
+   * tied that connection to this PGDATA's postmaster (postgres/facts-read.ts), else reads in full.
+   */
+  answered?: { serverVersion: string; pathRows: readonly string[] };
 }
 
 /**
@@ -277,7 +294,7 @@ for f in standby.signal recovery.signal recovery.conf; do
   [ -n "$PGDATA" ] && [ -e "$PGDATA/$f" ] && echo "file.$f=1"
 done
 CONTROL_READ=; SQL_VERSION=; PP_READ=; PP_ROWS=; paths_asked=
-${withServer ? serverSection(sections.paths ?? false, sections.sqlByCaller ?? false) : ''}# pg_controldata only when the server did not tell (stopped, not answering, or another PGDATA's).
+${withServer ? serverSection(sections.paths ?? false, sections.sqlByCaller ?? false) : ''}${sections.sqlByCaller && sections.answered ? answeredSection(sections.answered) : ''}# pg_controldata only when the server did not tell (stopped, not answering, or another PGDATA's).
 [ -n "$PGDATA" ] && [ "$CONTROL_READ" != 1 ] && pgplay_control "$PGDATA" "$BINDIR"
 ${withBindir ? BINDIR_POSTGRES_SECTION : ''}echo 'end=1'
 `;

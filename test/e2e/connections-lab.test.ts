@@ -143,14 +143,17 @@ describe('connections: one per host and user, closed at the end', () => {
     const run = await traced(join(PLAYBOOKS, 'standby-from-backup.yml'), { host: 'db2' });
     expect(run.outcome.exitCode, JSON.stringify(run.outcome.error)).toBe(0);
     expect(run.results.filter((r) => r.endsWith('=changed'))).toEqual([]);
-    // db1 answers the streaming wait, db2 the receiver check: one bridge each, whatever the number of steps.
+    // One bridge each, whatever the number of steps: opened for each server's first facts read, then
+    // db1's prerequisites and streaming wait and db2's receiver check use it.
     expect(run.bridgesPerHost).toEqual({ db1: 1, db2: 1 });
     // Facts scripts on the cluster's servers: the gather at the start, and the one-primary invariant's read
-    // before build/start, which the start's check takes; nothing after a start that started nothing. That
-    // read asks each server over the connection its SQL step left open (db1's prerequisites, db2's receiver
-    // check), without a psql.
+    // before build/start, which the start's check takes; nothing after a start that started nothing. Both
+    // ask each server over that connection, without a psql (facts-read.ts).
     const factsOf = (host: string) => run.facts.filter((f) => f.host === host).map((f) => f.sections);
-    expect({ db1: factsOf('db1'), db2: factsOf('db2') }).toEqual({ db1: ['host,server', 'server by connection'], db2: ['host,server', 'server by connection'] });
+    expect({ db1: factsOf('db1'), db2: factsOf('db2') }).toEqual({
+      db1: ['host,server by connection', 'server by connection'],
+      db2: ['host,server by connection', 'server by connection'],
+    });
     const pids = run.bridges.flatMap((b) => b.pids);
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) expect(await waitGone(pid), `bridge process ${pid} still runs after the run`).toBe(true);
@@ -188,16 +191,18 @@ describe('connections: one per host and user, closed at the end', () => {
       'c1@db2=ok',
       'rows@db2=ok',
     ]);
-    // One before the restart, one after it, one after the restart behind pgplay's back.
-    expect(run.bridgesPerHost).toEqual({ db2: 3 });
+    // db2: one before the restart (its first facts read's, which a1 and a2 use), one after it, one after the
+    // restart behind pgplay's back. db1: its first facts read's, which its later reads use.
+    expect(run.bridgesPerHost).toEqual({ db1: 1, db2: 3 });
     // db2's facts: the gather at the start, the one-primary guard's read before the restart (which the
     // check takes: no probe of its own), and the read after the restart, which the engine keeps (no probe
     // in apply, no refresh) and the guard takes as its read after the step (engine/server-reads.ts).
-    // The read before the restart asks over the connection a1 and a2 used; the one after it cannot (the
-    // restart closed it) and starts psql.
-    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server', 'server by connection', 'server']);
-    // db1 is read for the guard after each step that can change a role, beside db2's own read.
-    expect(run.facts.filter((f) => f.host === 'db1').map((f) => f.sections)).toEqual(['host,server', 'server', 'server']);
+    // The gather opens the connection a1 and a2 use, and the read before the restart asks it; the one after
+    // it cannot (the restart closed it) and starts psql.
+    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server by connection', 'server by connection', 'server']);
+    // db1 is read for the guard after each step that can change a role, beside db2's own read: over the
+    // connection its gather opened.
+    expect(run.facts.filter((f) => f.host === 'db1').map((f) => f.sections)).toEqual(['host,server by connection', 'server by connection', 'server by connection']);
     for (const pid of run.bridges.flatMap((b) => b.pids)) expect(await waitGone(pid)).toBe(true);
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');

@@ -21,6 +21,7 @@ import type { FactArea } from '../../src/model/facts.js';
 import type { Host } from '../../src/model/inventory.js';
 import { ConnectionPool } from '../../src/postgres/connection-pool.js';
 import { connectPostgres } from '../../src/postgres/client.js';
+import { connectionWhereSocket } from '../../src/postgres/facts-read.js';
 import type { HostFacts } from '../../src/model/facts.js';
 import { hostForCluster, PG_OS_USER, startCluster, stopAllClusters, type Cluster } from '../support/cluster.js';
 
@@ -162,7 +163,31 @@ async function withIdleConnection<T>(host: Host, read: (idle: () => Promise<impo
 const SERVER_KEYS = ['running', 'pid', 'in_recovery', 'system_identifier', 'timeline', 'cluster_state', 'version', 'server_version_num', 'pgdata_present', 'pgdata_version', 'replay_paused', 'error'] as const;
 const serverView = (facts: HostFacts) => Object.fromEntries(SERVER_KEYS.map((k) => [k, facts[k]]));
 
-describe.skipIf(!strace)("a read over the run's idle connection (facts-read.ts)", () => {
+/**
+ * A host's first read as a run does it on this machine (RunContext: connectionWhereSocket): the pool opens
+ * a connection where the server's socket is, the read asks it instead of psql, and gives it back.
+ */
+async function firstRead(host: Host, t: Transport, pool: ConnectionPool, transport: Transport): Promise<HostFacts> {
+  return gatherFacts(host, t, undefined, connectionWhereSocket(host, () => pool.lease(host.name, 'postgres:', () => connectPostgres(transport, host))));
+}
+
+/** What a full read says that must not depend on how it was read. */
+const FULL_KEYS = [...SERVER_KEYS, 'hostname', 'user', 'bindir', 'config_file', 'hba_file', 'data_directory', 'layout_contradictions'] as const;
+const fullView = (facts: HostFacts) => Object.fromEntries(FULL_KEYS.map((k) => [k, facts[k]]));
+
+/** `read` with a pool and a transport for its connections, both closed after. */
+async function withPool<T>(h: Host, read: (pool: ConnectionPool, transport: Transport) => Promise<T>): Promise<T> {
+  const transport = new LocalTransport(h);
+  const pool = new ConnectionPool();
+  try {
+    return await read(pool, transport);
+  } finally {
+    await pool.closeAll();
+    await transport.close();
+  }
+}
+
+describe.skipIf(!strace)("reads over a connection of the run's (facts-read.ts): a later read over an idle one, a first read over one opened for it", () => {
   let cluster: Cluster;
   let host: Host;
 
@@ -286,6 +311,52 @@ describe.skipIf(!strace)("a read over the run's idle connection (facts-read.ts)"
     expect(facts).toMatchObject({ running: true, pid: cluster.pid });
     expect(facts!.system_identifier).toBe(serverIdentifier(cluster));
     expect(facts!.system_identifier).not.toBe(otherIdentifier);
+  });
+
+  it('first read, a running server: no process but the script, what psql gives, and the connection stays open for the steps', async () => {
+    let viaConnection: HostFacts | undefined;
+    await withPool(host, async (pool, transport) => {
+      expect(await programsStartedBy(host, async (t) => (viaConnection = await firstRead(host, t, pool, transport)))).toEqual([]);
+      expect([pool.opened, pool.size]).toEqual([1, 1]);
+    });
+    const transport = new LocalTransport(host);
+    const viaPsql = await gatherFacts(host, transport).finally(() => transport.close());
+    expect(viaPsql.error).toBeUndefined();
+    expect(viaConnection).toMatchObject({ running: true, pid: cluster.pid, in_recovery: false, cluster_state: 'in production', config_file: join(cluster.pgdata, 'postgresql.conf') });
+    expect(viaConnection!.bindir?.postgres_major).toBeGreaterThan(0);
+    expect(fullView(viaConnection!)).toEqual(fullView(viaPsql));
+  });
+
+  it('first read, a stopped server: no connection is tried (no socket), and the script reads pg_control as before', async () => {
+    let facts: HostFacts | undefined;
+    await cluster.stop({ keep: true });
+    try {
+      await withPool(host, async (pool, transport) => {
+        expect(await programsStartedBy(host, async (t) => (facts = await firstRead(host, t, pool, transport)))).toEqual(['pg_controldata', 'pg_ctl']);
+        expect(pool.opened).toBe(0);
+      });
+    } finally {
+      await cluster.start();
+    }
+    expect(facts).toMatchObject({ running: false, cluster_state: 'shut down' });
+  });
+
+  it("first read, another server at the inventory's socket: its answers are not taken; the whole script reads this PGDATA's, with psql", async () => {
+    const other = await startCluster({ port: 21519 });
+    const misplaced: Host = { ...host, postgres: { ...host.postgres, socketDir: other.socketDir, port: other.port } };
+    let facts: HostFacts | undefined;
+    try {
+      await withPool(misplaced, async (pool, transport) => {
+        // The script with the connection's answers, not tied; then the whole script, whose facts psql asks the
+        // postmaster's own socket and whose paths psql the inventory's (as a first read always did here).
+        expect(await programsStartedBy(misplaced, async (t) => (facts = await firstRead(misplaced, t, pool, transport)))).toEqual(['psql', 'psql', 'sh']);
+        expect(pool.opened).toBe(1);
+      });
+    } finally {
+      await other.stop();
+    }
+    expect(facts).toMatchObject({ running: true, pid: cluster.pid });
+    expect(facts!.system_identifier).toBe(serverIdentifier(cluster));
   });
 });
 
