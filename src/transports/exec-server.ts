@@ -688,6 +688,11 @@ export class ExecServers {
   constructor(
     private readonly launch: LaunchHelper,
     private readonly maxPerUser: number | (() => number) = MAX_SERVERS,
+    /**
+     * Whether `launch` starts helpers with pairs to fork others on (spawnedHelper's `forkable`; not over
+     * SSH): only then does a new helper wait for one still starting, to be forked from it.
+     */
+    private readonly forking = false,
   ) {}
 
   private limit(): number {
@@ -821,7 +826,7 @@ export class ExecServers {
    * it waits for its first command: the prestarted helpers of a run's hosts on this machine), else launched.
    */
   private async forkOrLaunch(user: string, pool: readonly ExecServer[]): Promise<HelperLink | undefined> {
-    for (const parent of pool.filter((s) => s.mayFork)) {
+    for (const parent of this.forking ? pool.filter((s) => s.mayFork) : []) {
       const link = await parent.forkHelper();
       if (link) return link;
     }

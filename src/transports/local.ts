@@ -496,7 +496,7 @@ process.once('exit', () => {
 const FORKABLE_HELPERS = 3;
 
 function localHelpers(currentUser: string, maxPerUser: number | (() => number)): ExecServers {
-  const servers = new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, currentUser, 'runuser'), FORKABLE_HELPERS), maxPerUser);
+  const servers = new ExecServers((user, helper) => spawnedHelper(becomeArgv(helper, user, currentUser, 'runuser'), FORKABLE_HELPERS), maxPerUser, true);
   allHelpers.add(servers);
   return servers;
 }

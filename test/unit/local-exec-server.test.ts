@@ -131,7 +131,7 @@ describe.runIf(asRoot)("the local transports of one run share their helpers", ()
 
 describe.runIf(asRoot)('a helper forked from another (fork_helper)', () => {
   const asPostgres = (launches: { n: number }) =>
-    new ExecServers((user, helper) => (launches.n++, spawnedHelper(['runuser', '-u', user, '--', ...helper], 2)), 8);
+    new ExecServers((user, helper) => (launches.n++, spawnedHelper(['runuser', '-u', user, '--', ...helper], 2)), 8, true);
   const run = async (servers: ExecServers, argv: string[]) => (await (await servers.run('postgres', argv, {}, undefined))!.done);
 
   it('a command in it sees what runuser gives, and holds no descriptor of the helpers: only those of one started directly', async () => {
