@@ -389,6 +389,9 @@ export function spawnedHelper(argv: string[], forkable = 0): HelperLink {
  */
 function forkedHelperLink(pair: ForkPair, group: number): HelperLink {
   const { channel, spare } = pair;
+  // Referenced, as a spawned helper's process is, until its pool releases it: a caller may be waiting for
+  // its greeting, and nothing else may keep pgplay running meanwhile (the channel was idle until now).
+  channel.ref();
   let open = true;
   const gone = new Promise<void>((resolve) =>
     channel.once('close', () => {

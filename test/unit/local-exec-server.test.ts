@@ -9,6 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExecServers, spawnedHelper } from '../../src/transports/exec-server.js';
@@ -145,6 +146,23 @@ describe.runIf(asRoot)('a helper forked from another (fork_helper)', () => {
     const direct = spawnSync('runuser', ['-u', 'postgres', '--', ...list], { cwd: '/', encoding: 'utf8' }).stdout;
     for (const r of [one!, two!]) expect(r.stdout.toString().split('\n').filter(Boolean).sort()).toEqual(direct.split('\n').filter(Boolean).sort());
     await servers.close();
+  });
+
+  it('a command that waits for a forked helper keeps the process running (a process of its own, whose event loop nothing else holds)', () => {
+    // The built module, in a node of its own: vitest's own handles would keep this process running anyway.
+    const module = pathToFileURL(join(process.cwd(), 'dist', 'transports', 'exec-server.js')).href;
+    const script = [
+      `import { ExecServers, spawnedHelper } from ${JSON.stringify(module)};`,
+      "const servers = new ExecServers((user, helper) => spawnedHelper(['runuser', '-u', user, '--', ...helper], 2), 8, true);",
+      "servers.prestart('postgres');",
+      "servers.prestart('postgres');",
+      "const r = await (await servers.run('postgres', ['id', '-un'], {}, undefined)).done;",
+      "console.log('ran as ' + r.stdout.toString().trim());",
+      'await servers.close();',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    // Node's 13: a top-level await left unsettled when the event loop emptied.
+    expect([r.status, r.stdout.trim()]).toEqual([0, 'ran as postgres']);
   });
 
   it('one killed outright (SIGKILL) fails its command as a helper that exited, and the next command gets another', async () => {
