@@ -11,9 +11,9 @@ import { templateRefs } from './template-refs.js';
  * step (parsed once per text, template-refs.ts). When a step's action connects to PostgreSQL, the
  * client library is loaded too (Action.connects), which the first such step would otherwise wait for.
  * It decides nothing and reports nothing: whatever fails here fails again in the pre-flight, which
- * reports it at its step, so a run refuses exactly as before.
+ * reports it at its step, so a run refuses exactly as before. Resolves whether a step it saw connects.
  */
-export async function warmPreflight(run: RunContext): Promise<void> {
+export async function warmPreflight(run: RunContext): Promise<boolean> {
   const seen = new Set<string>();
   let connects = false;
   const walk = async (steps: Step[], dir: string): Promise<void> => {
@@ -44,6 +44,7 @@ export async function warmPreflight(run: RunContext): Promise<void> {
     }
   };
   await walk([...run.playbook.steps, ...(Object.values(run.playbook.handlers ?? {}) as Step[])], run.playbookDir);
+  return connects;
 }
 
 /** Whether the step runs an action that connects to PostgreSQL (an include, or a step the loader would refuse, does not). */

@@ -63,8 +63,6 @@ function poolKey(database: string | undefined, port: number | undefined): string
 /** How long an idle connection may take to answer before a read does without it. */
 const IDLE_CHECK_MS = 5_000;
 
-/** How long a first read of facts waits for its connection (the script's psql waited as long: PGCONNECT_TIMEOUT). */
-const FACTS_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Everything one run shares across steps and hosts: state, options, dependencies, event sink. */
 export class RunContext {
@@ -202,7 +200,7 @@ export class RunContext {
    */
   private connectionForFacts(hostName: string, reader: Transport): IdleConnection | undefined {
     if (reader.kind !== 'local') return undefined;
-    return connectionWhereSocket(this.hosts[hostName]!, () => this.connectPostgres(hostName, { timeoutMs: FACTS_CONNECT_TIMEOUT_MS }));
+    return connectionWhereSocket(this.hosts[hostName]!, (timeoutMs) => this.connectPostgres(hostName, { timeoutMs }));
   }
 
   /**

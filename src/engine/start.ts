@@ -12,7 +12,8 @@ import { globalScope } from './scope.js';
 /**
  * What happens before the first step: the vars are rendered, the facts of every involved host the
  * playbook can touch are gathered (fact-hosts.ts; beside a read-ahead for the first steps), and a run
- * whose inventory the facts contradict is refused.
+ * whose inventory the facts contradict is refused. The connections the first reads opened are closed
+ * unless a step connects.
  */
 export async function startRun(run: RunContext, selectHosts: HostSelector, signal: AbortSignal): Promise<void> {
   run.vars = run.renderer.renderValue({ ...(run.inventory.vars ?? {}), ...(run.playbook.vars ?? {}) }, globalScope(run.scopeSources()), 'vars');
@@ -21,10 +22,13 @@ export async function startRun(run: RunContext, selectHosts: HostSelector, signa
   const readAhead = { signal, timeoutMs: run.options.defaultTimeoutMs };
   const gathered = hostsNeedingFacts(run, involved, stepHosts);
   // The pre-flight's work that needs no facts is done while the hosts read them (preflight-warm.ts).
-  await Promise.all([
+  const [, connects] = await Promise.all([
     mapLimit(gathered, run.options.forks, (name) => Promise.all([run.refreshFacts(name), readAheadAtStart(run, name, stepHosts, readAhead)])),
     warmPreflight(run),
   ]);
+  // The connections the first reads opened (run-context.ts) are kept for the steps that connect: a run
+  // with none keeps no session open on its servers (one would hold up a smart shutdown or a DROP DATABASE).
+  if (!connects) await run.connections.closeAll();
   refuseLayoutContradictions(run.facts, gathered);
   const contradicted = claimsRefusal(run.hosts, run.facts, gathered);
   if (contradicted) throw contradicted;

@@ -134,43 +134,57 @@ function withServerLines(out: string, kv: Map<string, string>, rows: string[], p
  * and the server-paths query in one. The script then reads everything else, ties the connection's backend
  * to this PGDATA's postmaster as for a later read (see above), and resolves the paths the server gave
  * (handed to it with the version, used only where the postmaster runs). Its output is believed only when
- * the tie holds; otherwise, or when no connection opens (no socket: a stopped server; another authentication), the
- * script reads in full with its psql, as it always did.
+ * the tie holds and the same backend still answers after the script; otherwise, or when no connection
+ * opens or answers within CONNECTION_ANSWER_MS (no socket: a stopped server; another authentication; a
+ * server that does not answer), the script reads in full with its psql, as it always did, with all of
+ * the read's time.
  */
 export async function readAllFacts(host: Host, run: RunFactsScript, open: IdleConnection | undefined, full: () => string[]): Promise<string> {
-  const deadline = Date.now() + FACTS_TIMEOUT_MS;
-  const left = () => Math.max(1, deadline - Date.now());
   const client = host.pgdata !== undefined ? await open?.().catch(() => undefined) : undefined;
   if (client) {
     try {
-      const out = await withConnection(host, host.pgdata!, client, run, left);
+      const deadline = Date.now() + FACTS_TIMEOUT_MS;
+      const out = await withConnection(host, host.pgdata!, client, run, () => Math.max(1, deadline - Date.now()));
       if (out !== undefined) return out;
     } finally {
       await client.end().catch(() => undefined);
     }
   }
-  return run(full(), left());
+  // The script alone, with all of its time: what the connection took (a server that accepts and never
+  // answers: stopped by a signal, a paused machine) is not taken from the read that reports it.
+  return run(full(), FACTS_TIMEOUT_MS);
 }
 
 /**
- * A first read's connection (readAllFacts) to a host on this machine: opened by `connect` only where the
- * server's socket file is there (localSocketPresent), undefined where it fails to open.
+ * How long the connection may take to open and to answer before the read goes to the script alone: a
+ * local server answers in milliseconds; one that does not is left to psql, which reports how it fails.
  */
-export function connectionWhereSocket(host: Host, connect: () => Promise<Client>): IdleConnection {
-  return async () => ((await localSocketPresent(host)) ? connect().catch(() => undefined) : undefined);
+export const CONNECTION_ANSWER_MS = 3_000;
+
+/**
+ * A first read's connection (readAllFacts) to a host on this machine: opened by `connect` only where the
+ * server's socket file is there (localSocketPresent), within CONNECTION_ANSWER_MS; undefined where it
+ * does not open.
+ */
+export function connectionWhereSocket(host: Host, connect: (timeoutMs: number) => Promise<Client>): IdleConnection {
+  return async () => ((await localSocketPresent(host)) ? connect(CONNECTION_ANSWER_MS).catch(() => undefined) : undefined);
 }
 
 async function withConnection(host: Host, pgdata: string, client: Client, run: RunFactsScript, left: () => number): Promise<string | undefined> {
   const backendPid = backendPidOf(client);
-  const version = await queryRows(client, "select current_setting('server_version_num')", left());
+  const answerTime = () => Math.min(CONNECTION_ANSWER_MS, left());
+  const version = await queryRows(client, "select current_setting('server_version_num')", answerTime());
   const versionNum = Number(version?.[0]);
   if (!Number.isInteger(versionNum) || versionNum <= 0) return undefined;
-  const rows = await queryRows(client, `${factsQuery(Math.floor(versionNum / 10000))} union all ${PATHS_SQL}`, left());
+  const rows = await queryRows(client, `${factsQuery(Math.floor(versionNum / 10000))} union all ${PATHS_SQL}`, answerTime());
   const serverVersion = rows?.find((r) => r.startsWith('sql.server_version='))?.slice('sql.server_version='.length);
   if (!rows || serverVersion === undefined) return undefined;
   const answered = { serverVersion, pathRows: rows.filter((r) => r.startsWith('paths.')) };
   const out = await run(['/bin/sh', '-c', factsScript(host, { sqlByCaller: true, backendPid, answered }) + serverPathsScript(host)], left());
   const kv = firstValues(out.split('\n'));
   if (kv.get('end') !== '1' || kv.get('running') !== '1' || !tiedTo(kv, client, backendPid)) return undefined;
+  // The backend the script found is still the one that answered: the connection answers after it too (a
+  // backend gone meanwhile could have left its pid to another child of the same postmaster).
+  if ((await queryRows(client, 'select pg_backend_pid()::text', answerTime()))?.[0] !== String(backendPid)) return undefined;
   return withServerLines(out, kv, rows.filter((r) => !r.startsWith('paths.')), pgdata);
 }

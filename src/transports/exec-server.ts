@@ -358,9 +358,14 @@ export function spawnedHelper(argv: string[], forkable = 0): HelperLink {
   };
   const spare = idleSocket(3);
   const pairs = pairFds.map(([channel, spareFd]) => ({ fds: [channel, spareFd] as const, channel: idleSocket(channel), spare: idleSocket(spareFd) }));
+  // Gone once it has exited and its output is read to the end: not on the child's 'close', which waits
+  // for every descriptor it was given, and a helper or bridge forked from it holds its pair or spare
+  // channel for as long as that one runs.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const outputEnded = new Promise<void>((resolve) => child.stdout!.once('close', () => resolve()));
   const gone = new Promise<void>((resolve) => {
     child.once('error', () => resolve());
-    child.once('close', () => resolve());
+    void Promise.all([exited, outputEnded]).then(() => resolve());
   });
   const streams = [child.stdout, child.stdin] as unknown as Array<{ ref?(): void; unref?(): void }>;
   return {

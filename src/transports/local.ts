@@ -57,6 +57,8 @@ export class LocalTransport implements Transport {
   private readonly becomeMethod: BecomeMethod;
   private readonly fileAccess: 'auto' | 'commands';
   private readonly live = new Set<Child>();
+  /** Those of `live` that are streams (openStream: a connection's bridge). */
+  private readonly streams = new WeakSet<Child>();
   private readonly ids = machineIds;
   /** The helpers that run commands as other users (one runuser each, not one per command). */
   private readonly servers: ExecServers;
@@ -241,6 +243,7 @@ export class LocalTransport implements Transport {
     const full = this.wrap(argv, options.become);
     const child = startChild(full[0]!, full.slice(1), { io: 'stream' });
     const stop = this.track(child);
+    this.streams.add(child);
     if (child.process.pid === undefined) {
       const { startError } = await child.done;
       throw this.cannotStart(argv, undefined, startError?.code, startError?.message ?? '');
@@ -256,10 +259,23 @@ export class LocalTransport implements Transport {
     return stream && new ChildStream(stream.stdin, stream.stdout, stream.stop);
   }
 
-  /** Stops every child this transport started that is still running (streams, abandoned commands). */
+  /**
+   * Stops every child this transport started that is still running (streams, abandoned commands). A
+   * stream (a connection's bridge) is ended rather than signalled: at the end of its input it passes on
+   * what was written to it first (a connection's Terminate, which a run's end writes just before) and
+   * exits once the server has closed; one that has not within KILL_GRACE_MS is stopped as a command is.
+   */
   async close(): Promise<void> {
     const running = [...this.live];
-    for (const child of running) killGroup(child, 'SIGTERM');
+    for (const child of running) {
+      if (!this.streams.has(child) || !child.process.stdin) {
+        killGroup(child, 'SIGTERM');
+        continue;
+      }
+      child.process.stdin.end();
+      const stop = setTimeout(() => killGroup(child, 'SIGTERM'), KILL_GRACE_MS);
+      void child.done.then(() => clearTimeout(stop));
+    }
     await Promise.all(running.map((c) => c.done));
     if (!this.scope) {
       await this.servers.close();

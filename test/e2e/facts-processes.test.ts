@@ -168,7 +168,8 @@ const serverView = (facts: HostFacts) => Object.fromEntries(SERVER_KEYS.map((k) 
  * a connection where the server's socket is, the read asks it instead of psql, and gives it back.
  */
 async function firstRead(host: Host, t: Transport, pool: ConnectionPool, transport: Transport): Promise<HostFacts> {
-  return gatherFacts(host, t, undefined, connectionWhereSocket(host, () => pool.lease(host.name, 'postgres:', () => connectPostgres(transport, host))));
+  const open = (timeoutMs: number) => pool.lease(host.name, 'postgres:', () => connectPostgres(transport, host, { connectTimeoutMs: timeoutMs }), timeoutMs);
+  return gatherFacts(host, t, undefined, connectionWhereSocket(host, open));
 }
 
 /** What a full read says that must not depend on how it was read. */
@@ -340,6 +341,22 @@ describe.skipIf(!strace)("reads over a connection of the run's (facts-read.ts): 
     }
     expect(facts).toMatchObject({ running: false, cluster_state: 'shut down' });
   });
+
+  it('first read, a postmaster that accepts and never answers (stopped by a signal): the script still reads what it can, with all of its time', async () => {
+    let facts: HostFacts | undefined;
+    process.kill(cluster.pid, 'SIGSTOP');
+    try {
+      await withPool(host, async (pool, transport) => {
+        facts = await firstRead(host, new LocalTransport(host), pool, transport);
+      });
+    } finally {
+      process.kill(cluster.pid, 'SIGCONT');
+    }
+    // What psql's read gives of such a server: running, psql's timeout, and pg_control's fields (not a read
+    // that timed out as a whole, which would leave only "unknown").
+    expect(facts).toMatchObject({ reachable: true, running: true, cluster_state: 'in production', system_identifier: serverIdentifier(cluster) });
+    expect(facts!.error).toMatch(/psql: .*timeout/);
+  }, 60_000);
 
   it("first read, another server at the inventory's socket: its answers are not taken; the whole script reads this PGDATA's, with psql", async () => {
     const other = await startCluster({ port: 21519 });

@@ -6,12 +6,9 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from 'pg';
 import { describe, expect, it } from 'vitest';
-import { Redactor } from '../../src/core/redact.js';
-import { RunContext } from '../../src/engine/run-context.js';
-import type { Inventory } from '../../src/model/inventory.js';
-import { createRenderer } from '../../src/render/index.js';
 import { FakeTransport } from '../../src/transports/fake.js';
 import type { Transport } from '../../src/transports/types.js';
+import { bareRun } from './support/bare-run.js';
 import { host } from './support/engine-harness.js';
 
 /** A transport of `kind` whose close() is recorded in `seen`. */
@@ -40,33 +37,10 @@ describe('closing a run', () => {
     const seen: string[] = [];
     const hosts = { db1: host('db1', 'primary'), db2: host('db2') };
     const servers = { db1: client('db1', seen), db2: client('db2', seen) };
-    const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
-    const run = new RunContext(
-      'close-test',
-      { name: 'test', steps: [] },
-      '/virtual/playbook.yml',
-      '/virtual',
-      inventory,
-      '/virtual/inventory.yml',
-      hosts,
-      {},
-      {},
-      { check: false, diff: false, forks: 10, yes: false, defaultTimeoutMs: 5000 },
-      {
-        renderer: createRenderer({ templateDirs: [] }),
-        getAction: () => undefined,
-        createTransport: (h) => recorded(h.name, h.name === 'db1' ? 'local' : 'ssh', seen),
-        gatherFacts: async () => ({ reachable: true, pgdata_present: true, running: true }),
-        resolveSecret: async () => undefined,
-        connectPostgres: async (_transport, h) => servers[h.name as 'db1' | 'db2'].client,
-        loadInclude: async () => {
-          throw new Error('no includes');
-        },
-      },
-      new Redactor(),
-      new AbortController().signal,
-      () => {},
-    );
+    const run = bareRun(hosts, {
+      createTransport: (h) => recorded(h.name, h.name === 'db1' ? 'local' : 'ssh', seen),
+      connectPostgres: async (_transport, h) => servers[h.name as 'db1' | 'db2'].client,
+    });
     for (const name of ['db1', 'db2'] as const) {
       run.transportFor(name);
       // Leased and given back: idle in the pool, as at the end of a run.

@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExecServers, spawnedHelper } from '../../src/transports/exec-server.js';
 import { LocalTransport } from '../../src/transports/local.js';
+import { bridgeArgv } from '../../src/postgres/client.js';
 import { localHost } from './support/action-context.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -163,6 +164,29 @@ describe.runIf(asRoot)('a helper forked from another (fork_helper)', () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     // Node's 13: a top-level await left unsettled when the event loop emptied.
     expect([r.status, r.stdout.trim()]).toEqual([0, 'ran as postgres']);
+  });
+
+  it('the first one killed outright while a helper forked from it runs: it is gone at once, and the next command goes to the forked one', async () => {
+    const launches = { n: 0 };
+    const servers = asPostgres(launches);
+    servers.prestart('postgres');
+    servers.prestart('postgres');
+    const both = await Promise.all([0, 1].map(() => run(servers, ['sh', '-c', 'sleep 0.2; echo $PPID'])));
+    const helpers = both.map((r) => r!.stdout.toString().trim());
+    const parentOf = (pid: string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]!;
+    const first = helpers.find((h) => readFileSync(`/proc/${parentOf(h)}/cmdline`, 'utf8').startsWith('runuser'))!;
+    const forked = helpers.find((h) => h !== first)!;
+    const session = parentOf(first);
+    process.kill(Number(first), 'SIGKILL');
+    // Its runuser exits with it; the forked helper still holds its pair of the first one's descriptors.
+    await waitFor(() => !existsSync(`/proc/${session}`));
+    const within5s = <T>(p: Promise<T>) => Promise.race([p, new Promise<string>((resolve) => setTimeout(() => resolve('no answer in 5 s'), 5000))]);
+    // The next commands settle: none is handed to the dead helper for ever; they run in the forked one.
+    const answers: unknown[] = [];
+    for (let i = 0; i < 2; i++) answers.push(await within5s(run(servers, ['sh', '-c', 'echo $PPID']).then((r) => r!.stdout.toString().trim())));
+    expect(answers).toEqual([forked, forked]);
+    expect(launches.n).toBe(1);
+    await servers.close();
   });
 
   it('one killed outright (SIGKILL) fails its command as a helper that exited, and the next command gets another', async () => {
@@ -418,6 +442,31 @@ describe.runIf(asRoot)('a bridge forked from a helper started through runuser (w
     stream?.stdin.end();
     expect(stream).toBeUndefined();
     await waitFor(() => bridgeIn(session) === undefined);
+    socket.stop();
+  });
+});
+
+describe("a transport's close with a connection's bridge started as a process of its own (openStream)", () => {
+  it('passes on what was written to the bridge just before (a Terminate) and ends it: the server receives it, then the end', async () => {
+    const received: string[] = [];
+    const socket = await socketServer((conn) => {
+      const chunks: Buffer[] = [];
+      conn.on('data', (c: Buffer) => chunks.push(c));
+      conn.on('end', () => {
+        received.push(Buffer.concat(chunks).toString('latin1'));
+        conn.end();
+      });
+    });
+    // Ten times: a signal sent at once lost the bytes about half of the time.
+    for (let i = 0; i < 10; i++) {
+      const own = new LocalTransport(localHost());
+      const stream = await own.openStream(bridgeArgv(socket.path));
+      await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+      stream.write('X\0\0\0\u0004');
+      await own.close();
+    }
+    await waitFor(() => received.length === 10);
+    expect(received).toEqual(Array.from({ length: 10 }, () => 'X\0\0\0\u0004'));
     socket.stop();
   });
 });
