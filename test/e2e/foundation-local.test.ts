@@ -144,9 +144,11 @@ describe('a playbook on a real PostgreSQL 15 cluster with the local transport', 
         '  - id: stop-postmaster',
         '    hosts: db1',
         `    command: { argv: [kill, -STOP, "${postmaster}"] }`,
+        // Another database than the facts' connection's (which the run keeps for its SQL steps, and whose
+        // backend still answers with its postmaster stopped): the wait needs a new connection.
         '  - id: wait',
         '    hosts: db1',
-        '    wait: { sql: "SELECT true", timeout: 3s, interval: 500ms }',
+        '    wait: { sql: "SELECT true", database: template1, timeout: 3s, interval: 500ms }',
         '    ignore_errors: true',
         '  - id: after',
         '    hosts: db1',

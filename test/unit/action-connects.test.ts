@@ -17,7 +17,8 @@ const registry = readFileSync(join(ROOT, 'src/actions/registry.ts'), 'utf8');
 /** Each action's module, by the action's name (the registry's `name: () => import('./file.js')`). */
 const moduleOf = new Map([...registry.matchAll(/^ {2}(\w+): \(\) => import\('\.\/([\w-]+)\.js'\)/gm)].map((m) => [m[1]!, `src/actions/${m[2]}.ts`]));
 const actionModules = new Set(moduleOf.values());
-const connectsHere = (file: string) => /\bconnectPostgres\(/.test(readFileSync(join(ROOT, file), 'utf8'));
+/** A call of connectPostgres (not its definition in postgres/client.ts). */
+const connectsHere = (file: string) => /(?<!function )\bconnectPostgres\(/.test(readFileSync(join(ROOT, file), 'utf8'));
 
 /** Whether the action's module, or a module it reaches through imports that are not types nor other actions' modules, calls connectPostgres. */
 function reachesConnect(module: string): boolean {

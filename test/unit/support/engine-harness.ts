@@ -3,14 +3,14 @@ import type { Action } from '../../../src/actions/types.js';
 import type { ActionContext } from '../../../src/engine/action.js';
 import { Redactor } from '../../../src/core/redact.js';
 import type { RunEvent } from '../../../src/engine/events.js';
-import { RunContext, type EngineDeps, type EngineOptions } from '../../../src/engine/run-context.js';
+import type { EngineDeps, EngineOptions } from '../../../src/engine/run-context.js';
 import { gatherFacts } from '../../../src/engine/facts.js';
 import { startRun } from '../../../src/engine/start.js';
 import { executeRun } from '../../../src/engine/run.js';
 import { unknownFacts, type HostFacts } from '../../../src/model/facts.js';
-import type { Host, Inventory, Role } from '../../../src/model/inventory.js';
+import type { Host, Role } from '../../../src/model/inventory.js';
 import type { Playbook, Step } from '../../../src/model/playbook.js';
-import { createRenderer } from '../../../src/render/index.js';
+import { bareRun } from './bare-run.js';
 import { FakeTransport, type FakeCall, type FakeExecHandler } from '../../../src/transports/fake.js';
 
 /** Minimal idempotent actions over the fake transport, so engine tests control every outcome. */
@@ -175,7 +175,6 @@ export function harness(
   const hosts: Record<string, Host> = {};
   hostNames.forEach((n, i) => (hosts[n] = host(n, i === 0 ? 'primary' : 'standby')));
   Object.values(hosts).forEach((h) => extra.configure?.(h));
-  const inventory: Inventory = { cluster: 'main', postgres: { version: 15 }, hosts: {} };
   const includes = extra.includes ?? {};
   const actions = new Map([touchAction, runAction, guardAction, promoteAction, gateAction, ...(extra.actions ?? [])].map((a) => [a.name, a as Action<any>]));
   return {
@@ -184,19 +183,9 @@ export function harness(
     transports,
     async run(pb, options = {}, extra = {}) {
       const playbook: Playbook = { name: 'test', ...pb };
-      const run = new RunContext(
-        'test-run',
-        playbook,
-        '/virtual/playbook.yml',
-        '/virtual',
-        inventory,
-        '/virtual/inventory.yml',
+      const run = bareRun(
         hosts,
-        extra.params ?? {},
-        {},
-        { check: false, diff: true, forks: 10, yes: false, defaultTimeoutMs: 5000, ...options },
         {
-          renderer: createRenderer({ templateDirs: [] }),
           getAction: (name) => actions.get(name),
           // Transports outlive a run so a second run sees what the first one wrote.
           createTransport: (h) => {
@@ -229,9 +218,8 @@ export function harness(
             return included;
           },
         },
-        new Redactor(),
-        extra.signal ?? new AbortController().signal,
-        (e) => events.push(e),
+        playbook,
+        { runId: 'test-run', params: extra.params, options: { diff: true, ...options }, signal: extra.signal, sink: (e) => events.push(e) },
       );
       const select = (pattern: string | string[]) => {
         const list = Array.isArray(pattern) ? pattern : [pattern];
