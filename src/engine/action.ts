@@ -141,9 +141,11 @@ export interface Action<I = Record<string, unknown>> {
    */
   ownHostOnly?: boolean;
   /**
-   * True when check or apply may connect to PostgreSQL (ActionContext.connectPostgres, idleConnection, or
-   * a helper that does): a run whose steps use such an action loads the client library while its facts
-   * are read (engine/preflight-warm.ts) rather than on its first such step. A run with none never loads it.
+   * True when check or apply may open a PostgreSQL connection (ActionContext.connectPostgres, itself or in
+   * a helper it calls; a read over an idle connection the run holds opens none): a run whose steps use such
+   * an action loads the client library while its facts are read (engine/preflight-warm.ts) rather than on
+   * its first such step, and keeps the connections its first facts reads opened (engine/start.ts). A run
+   * with none never loads it. test/unit/action-connects.test.ts checks the declarations against the code.
    */
   connects?: boolean;
   /**

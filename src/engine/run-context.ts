@@ -194,9 +194,10 @@ export class RunContext {
   /**
    * For a host's first read of its facts on this machine: a connection the pool opens to its server at
    * the inventory's socket, which the read asks instead of a psql of its own and then gives back for the
-   * run's SQL steps (a step that connects would open it anyway). Undefined over SSH, where the bridge is a
-   * session and a perl of its own, and the script's psql costs no more. A server that does not answer
-   * (stopped, another authentication) opens none, and the read goes on with psql as before.
+   * run's SQL steps (a step that connects would open it anyway; start.ts closes it when none does).
+   * Undefined over SSH, where the bridge is a session and a perl of its own, and the script's psql costs no
+   * more. A server without its socket file, or that does not answer in time, opens none, and the read goes
+   * on with psql as before (facts-read.ts).
    */
   private connectionForFacts(hostName: string, reader: Transport): IdleConnection | undefined {
     if (reader.kind !== 'local') return undefined;
