@@ -459,6 +459,8 @@ class ExecServer {
   private forks: Promise<unknown> = Promise.resolve();
   /** Forks asked and not yet answered: no command takes it meanwhile (each waits for a helper forked for it). */
   private forksPending = 0;
+  /** stop() was called: it stays referenced until it is gone (nothing may let pgplay exit before), and forks no more. */
+  private stopping = false;
   readonly exited: Promise<void>;
 
   constructor(launched: HelperLink | undefined | Promise<HelperLink | undefined>) {
@@ -528,7 +530,7 @@ class ExecServer {
   forkHelper(): Promise<HelperLink | undefined> {
     this.forksPending++;
     const turn = this.forks.then(async () => {
-      if ((await this.ready) !== 'ready' || this.busy || !this.alive) return undefined;
+      if ((await this.ready) !== 'ready' || this.busy || !this.alive || this.stopping) return undefined;
       const pair = this.pairsLeft.shift();
       if (!pair) return undefined;
       const command = this.request('H', pair.fds.map(String), {}, undefined);
@@ -556,7 +558,7 @@ class ExecServer {
       pid: setPid,
       done: (outcome) => {
         this.busy = false;
-        link.unref();
+        if (!this.stopping) link.unref();
         finish(outcome);
       },
     };
@@ -613,6 +615,7 @@ class ExecServer {
 
   /** Ends the helper: at the end of its input it exits; a helper that does not is stopped with its group. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (!this.alive) return;
     if (!this.link) {
       this.ended ??= 'stop';
@@ -664,7 +667,7 @@ class ExecServer {
 
   /** A started helper waits for its first command without keeping pgplay running. */
   release(): void {
-    this.link?.unref();
+    if (!this.stopping) this.link?.unref();
   }
 }
 
