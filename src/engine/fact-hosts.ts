@@ -1,4 +1,4 @@
-import { INCLUDE_KEY, type Step } from '../model/playbook.js';
+import type { Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
 
 /**
@@ -13,7 +13,7 @@ import type { RunContext } from './run-context.js';
 export function hostsNeedingFacts(run: RunContext, involved: string[], stepHosts: (step: Step, id: string) => string[]): string[] {
   const { steps, handlers = {}, vars } = run.playbook;
   const bodies: Step[] = [...steps, ...(Object.values(handlers) as Step[])];
-  if (bodies.some((step) => !ownHostOnly(run, step)) || mentionsHosts([steps, handlers, vars])) return involved;
+  if (bodies.some((step) => !run.actionDeclares(step, 'ownHostOnly')) || mentionsHosts([steps, handlers, vars])) return involved;
   const touched = new Set<string>();
   for (const [i, step] of steps.entries()) {
     try {
@@ -23,15 +23,6 @@ export function hostsNeedingFacts(run: RunContext, involved: string[], stepHosts
     }
   }
   return involved.filter((h) => touched.has(h));
-}
-
-function ownHostOnly(run: RunContext, step: Step): boolean {
-  if (INCLUDE_KEY in step) return false;
-  try {
-    return run.actionOf(step).action.ownHostOnly === true;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether any string in `value` uses the name `hosts` (hosts.db1.facts, hosts[x], lookup hosts ...). */

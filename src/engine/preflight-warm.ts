@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import { INCLUDE_KEY, type IncludeInput, type Step } from '../model/playbook.js';
+import type { IncludeInput, Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
 import { templateRefs } from './template-refs.js';
 
@@ -25,7 +25,7 @@ export async function warmPreflight(run: RunContext): Promise<boolean> {
       } catch {
         // The pre-flight meets it again and reports it.
       }
-      if (!connects && stepConnects(run, step)) {
+      if (!connects && run.actionDeclares(step, 'connects')) {
         connects = true;
         await run.deps.prepareConnections?.();
       }
@@ -45,14 +45,4 @@ export async function warmPreflight(run: RunContext): Promise<boolean> {
   };
   await walk([...run.playbook.steps, ...(Object.values(run.playbook.handlers ?? {}) as Step[])], run.playbookDir);
   return connects;
-}
-
-/** Whether the step runs an action that connects to PostgreSQL (an include, or a step the loader would refuse, does not). */
-function stepConnects(run: RunContext, step: Step): boolean {
-  if (INCLUDE_KEY in step) return false;
-  try {
-    return run.actionOf(step).action.connects === true;
-  } catch {
-    return false;
-  }
 }

@@ -4,7 +4,7 @@ import { PgplayError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
 import { mergeFacts, unknownFacts, type FactArea, type HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
-import type { Playbook, Step } from '../model/playbook.js';
+import { INCLUDE_KEY, type Playbook, type Step } from '../model/playbook.js';
 import { ConnectionPool } from '../postgres/connection-pool.js';
 import { connectionWhereSocket, type IdleConnection } from '../postgres/facts-read.js';
 import { ServerReads, type ApplyTicket } from './server-reads.js';
@@ -117,6 +117,19 @@ export class RunContext {
       if (action) return { action, input: value };
     }
     throw new PgplayError({ code: 'SEMANTIC', message: `step ${step.id} has no known action`, step: step.id });
+  }
+
+  /**
+   * Whether the step's action declares `flag` (Action.ownHostOnly, Action.connects): an include, or a step
+   * the loader would refuse, declares nothing.
+   */
+  actionDeclares(step: Step, flag: 'ownHostOnly' | 'connects'): boolean {
+    if (INCLUDE_KEY in step) return false;
+    try {
+      return this.actionOf(step).action[flag] === true;
+    } catch {
+      return false;
+    }
   }
 
   scopeSources(): ScopeSources {
