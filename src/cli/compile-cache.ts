@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { Script, constants as vmConstants } from 'node:vm';
 import { isDirectory, NOT_WRITABLE_BY_OTHERS, ownedAlone } from '../core/fs-checks.js';
+import { requireExact } from '../core/require-exact.js';
 
 /*
  * A V8 code cache for the CommonJS files of dist/ (the bundle's chunks, src/app/bundle-cli.ts; the
@@ -86,7 +87,8 @@ export function enableCompileCache(codeRoot: string, cacheDir: string | undefine
     const script = new Script(wrapped, { filename, cachedData, importModuleDynamically: loader as never });
     if (cachedData === undefined || script.cachedDataRejected) unsaved.push({ script, file });
     const wrapper = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
-    return wrapper.call(this.exports, this.exports, requireFor(this), this, filename, dirname(filename));
+    const moduleDir = dirname(filename);
+    return wrapper.call(this.exports, this.exports, requireFor(this, moduleDir), this, filename, moduleDir);
   };
   process.once('exit', () => save(dir, unsaved));
 }
@@ -160,15 +162,19 @@ function safeFrom(dir: string): boolean {
   }
 }
 
-/** The require() node gives a module's code (its internal makeRequireFunction). */
-function requireFor(mod: Module): NodeJS.Require {
+/**
+ * The require() node gives a module's code (its internal makeRequireFunction), except that a file beside
+ * the module (`./name.js`, `./name.cjs`: how the bundle's chunks ask for each other) is required by its
+ * exact path, without node's resolution (require-exact.ts).
+ */
+function requireFor(mod: Module, dir: string): NodeJS.Require {
   const statics = Module as unknown as {
     _resolveFilename(request: string, parent: Module, isMain: boolean, options?: { paths?: string[] }): string;
     _resolveLookupPaths(request: string, parent: Module): string[] | null;
     _extensions: NodeJS.RequireExtensions;
     _cache: NodeJS.Dict<NodeJS.Module>;
   };
-  const require = ((id: string) => mod.require(id)) as NodeJS.Require;
+  const require = ((id: string) => (isSibling(id) ? requireExact(dir + sep + id.slice(2), mod, () => mod.require(id)) : mod.require(id))) as NodeJS.Require;
   const resolve = ((request: string, options?: { paths?: string[] }) => statics._resolveFilename(request, mod, false, options)) as NodeJS.RequireResolve;
   resolve.paths = (request: string) => statics._resolveLookupPaths(request, mod);
   require.resolve = resolve;
@@ -176,6 +182,11 @@ function requireFor(mod: Module): NodeJS.Require {
   require.extensions = statics._extensions;
   require.cache = statics._cache;
   return require;
+}
+
+/** Whether a require() names a file in the requiring module's own directory. */
+function isSibling(id: string): boolean {
+  return id.startsWith('./') && id.indexOf('/', 2) === -1 && (id.endsWith('.js') || id.endsWith('.cjs'));
 }
 
 /**

@@ -7,6 +7,9 @@
  * the whole of it ~36 ms -> ~9 ms, yaml ~65 ms -> ~15 ms).
  */
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireExact } from './require-exact.js';
 
 /**
  * JSON of package specifier -> the bundle's file for it, relative to the bundle's chunks (set by the bundle
@@ -23,5 +26,8 @@ let bundledFiles: Readonly<Record<string, string>> | undefined;
 
 export function requireLibrary<T>(specifier: BundledLibrary): T {
   if (typeof PGPLAY_BUNDLED_LIBRARIES === 'string') bundledFiles ??= JSON.parse(PGPLAY_BUNDLED_LIBRARIES) as Record<string, string>;
-  return require(bundledFiles?.[specifier] ?? specifier) as T;
+  const bundled = bundledFiles?.[specifier];
+  // The bundle's file, beside this chunk, by its exact path (require-exact.ts).
+  if (bundled) return requireExact(join(dirname(fileURLToPath(import.meta.url)), bundled), undefined, () => require(bundled)) as T;
+  return require(specifier) as T;
 }

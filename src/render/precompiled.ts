@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../core/paths.js';
+import { requireExact } from '../core/require-exact.js';
 import type { HbPath } from './ast.js';
 import { handlebarsRuntime, type TemplateSpec } from './handlebars-lib.js';
 import { REF_KINDS, type TemplateRefs, type TemplateRefsJson } from './template-refs.js';
@@ -40,6 +41,12 @@ export function precompiledFileName(key: string): string {
 
 const require = createRequire(import.meta.url);
 
+/** The generated module of a text (require-exact.ts: by its path, without node's resolution); throws when there is none. */
+function precompiledModule(dir: string, text: string): PrecompiledModule {
+  const file = join(dir, precompiledFileName(textKey(text)));
+  return requireExact(file, undefined, () => require(file)) as PrecompiledModule;
+}
+
 /**
  * The build's spec of exactly this text, or undefined (no build, not a shipped text, another Handlebars):
  * then the text is compiled.
@@ -47,7 +54,7 @@ const require = createRequire(import.meta.url);
 export function findPrecompiled(dir: string, text: string, handlebarsVersion: string): PrecompiledText | undefined {
   let mod: PrecompiledModule;
   try {
-    mod = require(join(dir, precompiledFileName(textKey(text)))) as PrecompiledModule;
+    mod = precompiledModule(dir, text);
   } catch {
     return undefined;
   }
@@ -61,7 +68,7 @@ export function findPrecompiled(dir: string, text: string, handlebarsVersion: st
 export function findPrecompiledRefs(text: string, dir = PRECOMPILED_DIR): TemplateRefs | undefined {
   let mod: PrecompiledModule;
   try {
-    mod = require(join(dir, precompiledFileName(textKey(text)))) as PrecompiledModule;
+    mod = precompiledModule(dir, text);
   } catch {
     return undefined;
   }

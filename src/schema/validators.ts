@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import type { JsonSchema } from './json-schema.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
+import { requireExact } from '../core/require-exact.js';
 import { BUILD_STAMP, UNSTAMPED } from './build-stamp.js';
 import { DocumentSchema } from './documents.js';
 import { PROFILE_OPTIONS, compileAtRuntime, type ValidatorProfile } from './profiles.js';
@@ -130,7 +131,7 @@ export class ValidatorStore {
   private load(name: string): ValidateFunction | undefined {
     const file = join(this.dir, name);
     if (!existsSync(file)) return undefined;
-    const loaded = require(file) as ValidateFunction | { default: ValidateFunction };
+    const loaded = requireExact(file, undefined, () => require(file)) as ValidateFunction | { default: ValidateFunction };
     const validate = typeof loaded === 'function' ? loaded : loaded.default;
     this.origins.set(validate, 'precompiled');
     return validate;

@@ -4,7 +4,7 @@
  * and nothing that is not the user's own alone is ever used (its bytecode would run as whoever runs pgplay).
  */
 import { execa } from 'execa';
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,9 +46,9 @@ let runs = 0;
  * in a state directory of its own, so that each loads the same chunks (none finds its files in the parse
  * cache, which spares a run the YAML library).
  */
-async function run(cache: string): Promise<void> {
+async function run(cache: string, env: Record<string, string> = {}): Promise<void> {
   const stateDir = join(dir, `state-${++runs}`);
-  const r = await runCli(['run', playbook, '-i', inventory, '--output', 'json', '--state-dir', stateDir], { env: { PGPLAY_COMPILE_CACHE: cache }, cwd: dir });
+  const r = await runCli(['run', playbook, '-i', inventory, '--output', 'json', '--state-dir', stateDir], { env: { ...env, PGPLAY_COMPILE_CACHE: cache }, cwd: dir });
   expect(r.stderr).toBe('');
   expect(r.exitCode).toBe(0);
   expect(resultsByHost(jsonEvents(r.stdout))).toEqual({ here: ['one=changed'] });
@@ -153,6 +153,53 @@ describe('the V8 code cache of the bundle', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^pgplay \d+\.\d+\.\d+$/);
     expect(r.exitCode).toBe(0);
+  });
+
+  it("requires a chunk's siblings without node's resolution, and loads the same modules as without the cache", async () => {
+    // Preloaded into the run: counts node's resolutions of a dist/ file's `./name.js` (how the chunks ask
+    // for each other), all of them and those after the cache's hook is in (Module.prototype._compile
+    // replaced) from a module other than the entry (whose own require() is node's), and lists the modules
+    // of dist/ it loaded, as it exits.
+    const dist = await realpath(join(dirname(CLI), '..'));
+    const hook = join(dir, 'count-resolutions.cjs');
+    await writeFile(
+      hook,
+      `const Module = require('node:module');
+const { writeFileSync } = require('node:fs');
+const dist = ${JSON.stringify(dist + '/')};
+const entry = ${JSON.stringify(join(dist, 'bundle', 'main.js'))};
+const compile = Module.prototype._compile;
+const resolve = Module._resolveFilename;
+let siblings = 0;
+let hooked = 0;
+Module._resolveFilename = function (request, parent, ...rest) {
+  if (parent && parent.filename && parent.filename.startsWith(dist) && /^\\.\\/[^/]+\\.c?js$/.test(request)) {
+    siblings += 1;
+    if (Module.prototype._compile !== compile && parent.filename !== entry) hooked += 1;
+  }
+  return resolve.call(this, request, parent, ...rest);
+};
+process.on('exit', () => writeFileSync(process.env.COUNT_LOG, JSON.stringify({ siblings, hooked, modules: Object.keys(Module._cache).filter((f) => f.startsWith(dist)).sort() })));
+`,
+    );
+    type Counts = { siblings: number; hooked: number; modules: string[] };
+    const counted = async (cache: string): Promise<Counts> => {
+      const log = join(dir, `count-${runs + 1}.json`);
+      await run(cache, { NODE_OPTIONS: `--require ${hook}`, COUNT_LOG: log });
+      return JSON.parse(await readFile(log, 'utf8')) as Counts;
+    };
+    const cache = join(dir, 'cache-siblings');
+    const cold = await counted(cache);
+    const warm = await counted(cache);
+    const off = await counted('off');
+    // Without the cache node resolves every one of them (dozens: the count sees them).
+    expect(off.siblings).toBeGreaterThan(50);
+    expect(off.modules.length).toBeGreaterThan(30);
+    expect(cold.hooked).toBe(0);
+    expect(warm.hooked).toBe(0);
+    expect(cold.siblings).toBeLessThan(off.siblings / 4);
+    expect(cold.modules).toEqual(off.modules);
+    expect(warm.modules).toEqual(off.modules);
   });
 
   it('finds a file\'s cache by its content, not its length (V8 checks only that)', () => {
