@@ -6,15 +6,41 @@
  */
 export const SERVER_PATH = '/usr/local/bin:/usr/bin:/bin';
 
+/** The locale variables glibc reads (locale(7)): LANG, LC_ALL and each category. */
+const LOCALE_VARIABLES = [
+  'LANG',
+  'LC_ALL',
+  'LC_ADDRESS',
+  'LC_COLLATE',
+  'LC_CTYPE',
+  'LC_IDENTIFICATION',
+  'LC_MEASUREMENT',
+  'LC_MESSAGES',
+  'LC_MONETARY',
+  'LC_NAME',
+  'LC_NUMERIC',
+  'LC_PAPER',
+  'LC_TELEPHONE',
+  'LC_TIME',
+];
+
 /**
  * Starts argv (pg_ctl) with a clean environment: only PATH (SERVER_PATH), PGDATA and the locale
- * (LANG, LC_*) of the session. The postmaster and every command it runs inherit this environment, so
- * nothing of pgplay's own (its PATH, PGPLAY_* variables, secrets of other tools) leaks into them.
+ * (LOCALE_VARIABLES, each that is set to a plain value: letters, digits, `_.@-`) of the session. The
+ * postmaster and every command it runs inherit this environment, so nothing of pgplay's own (its PATH,
+ * PGPLAY_* variables, secrets of other tools) leaks into them. The shell picks the locale itself, without
+ * a process (`env | grep` was three, on the way of every start); the names are fixed words, so `eval`
+ * only reads a variable.
  */
 export function cleanServerEnv(pgdata: string, argv: string[]): string[] {
   const script =
-    'pgdata=$1; shift; ' +
-    `set -- PATH=${SERVER_PATH} "PGDATA=$pgdata" $(env | grep -E '^(LANG|LC_[A-Z_]+)=[A-Za-z0-9_.@-]*$') "$@"; ` +
+    'pgdata=$1; shift; locale=; ' +
+    `for n in ${LOCALE_VARIABLES.join(' ')}; do ` +
+    'eval "set_=\\${$n+1} value=\\${$n-}"; [ -n "$set_" ] || continue; ' +
+    "case $value in *[!A-Za-z0-9_.@-]*) continue ;; esac; " +
+    'locale="$locale $n=$value"; done; ' +
+    // The values hold no blank nor pattern character: split into words, each one assignment.
+    `set -- PATH=${SERVER_PATH} "PGDATA=$pgdata" $locale "$@"; ` +
     'exec env -i "$@"';
   return ['/bin/sh', '-c', script, 'pgplay-clean-env', pgdata, ...argv];
 }

@@ -1,0 +1,67 @@
+/**
+ * cleanServerEnv (src/postgres/server-env.ts): the command a server is started with sees PATH, PGDATA
+ * and the session's plain locale variables only, its arguments unchanged, and picking the locale starts
+ * no process of its own.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanServerEnv, SERVER_PATH } from '../../src/postgres/server-env.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pgplay-server-env-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs cleanServerEnv's argv around a command that prints its environment, then its arguments, one per line. */
+function started(env: Record<string, string>, args: string[] = []): { env: string[]; args: string[] } {
+  const argv = cleanServerEnv('/srv/pg data/15', ['/bin/sh', '-c', '/usr/bin/env; echo --; for a in "$@"; do echo "$a"; done', 'server', ...args]);
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const [printed, given] = r.stdout.split('--\n') as [string, string];
+  return { env: printed.split('\n').filter((l) => l !== '').sort(), args: given.split('\n').slice(0, -1) };
+}
+
+describe('cleanServerEnv', () => {
+  it('passes PATH, PGDATA and the locale variables set to a plain value, nothing else; the arguments as given', () => {
+    const out = started(
+      {
+        PATH: process.env.PATH!,
+        LANG: 'C.UTF-8',
+        LC_ALL: '',
+        LC_MESSAGES: 'en_US.UTF-8@euro',
+        LC_TIME: 'de_DE.UTF-8 ; rm -rf /',
+        LC_NUMERIC: '$(id)',
+        LANGUAGE: 'en',
+        PGPLAY_SECRET: 'never',
+        PGPASSWORD: 'never',
+      },
+      ['-D', '/srv/pg data/15', '*', '$HOME'],
+    );
+    // sh itself sets PWD (and may set SHLVL and _); what matters is that nothing of the caller's is there.
+    expect(out.env.filter((l) => !/^(PWD|SHLVL|_)=/.test(l))).toEqual(
+      ['LANG=C.UTF-8', 'LC_ALL=', 'LC_MESSAGES=en_US.UTF-8@euro', `PATH=${SERVER_PATH}`, 'PGDATA=/srv/pg data/15'].sort(),
+    );
+    expect(out.args).toEqual(['-D', '/srv/pg data/15', '*', '$HOME']);
+  });
+
+  it('passes no locale the session does not set', () => {
+    const out = started({ PATH: process.env.PATH! });
+    expect(out.env.filter((l) => !/^(PWD|SHLVL|_)=/.test(l))).toEqual([`PATH=${SERVER_PATH}`, 'PGDATA=/srv/pg data/15']);
+  });
+
+  it('starts no process to pick the locale: only the env that starts the server', () => {
+    // A PATH whose grep and env leave a mark, the env then handing over to the real one.
+    const bin = join(dir, 'bin');
+    spawnSync('mkdir', ['-p', bin]);
+    const marks = join(dir, 'marks');
+    writeFileSync(join(bin, 'grep'), `#!/bin/sh\necho grep >> '${marks}'\nexec /usr/bin/grep "$@"\n`);
+    writeFileSync(join(bin, 'env'), `#!/bin/sh\necho "env $1" >> '${marks}'\nexec /usr/bin/env "$@"\n`);
+    chmodSync(join(bin, 'grep'), 0o755);
+    chmodSync(join(bin, 'env'), 0o755);
+    const out = started({ PATH: `${bin}:/usr/bin:/bin`, LANG: 'C.UTF-8' });
+    expect(out.env).toContain('LANG=C.UTF-8');
+    expect(existsSync(marks) ? spawnSync('cat', [marks], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean) : []).toEqual(['env -i']);
+  });
+});
