@@ -9,7 +9,7 @@ import type { ServerContext } from './server-context.js';
 import type { HostFacts } from '../model/facts.js';
 import { commandFailed, pgBin, runAsOwner } from './owner.js';
 import { probe } from './probe.js';
-import { cleanServerEnv } from './server-env.js';
+import { cleanServerEnv, LOG_DIRECTORY_FAILED } from './server-env.js';
 import { collectorTail, currentLogFile, defaultLogFile, LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
@@ -37,14 +37,14 @@ export interface StartOptions {
 export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOptions): Promise<void> {
   const host = ctx.host;
   const log = o.logFile ?? (o.command === 'restart' ? await currentLogFile(ctx, o.running?.pid) : undefined) ?? defaultLogFile(pgdata);
-  const mk = await runAsOwner(ctx, ['mkdir', '-p', '--', posix.dirname(log)], { env: { LC_ALL: 'C' }, timeoutMs: 30_000 });
-  if (mk.exitCode !== 0) throw commandFailed(`cannot create the directory of the log file ${log}`, mk);
+  // Read before the start makes the log's directory: a log that is not there yet has no lines of before.
   const before = await logSize(ctx, log);
   const argv = [pgBin(host, 'pg_ctl'), o.command, '-D', pgdata, '-l', log, '-w', '-t', waitSeconds(o.waitMs)];
   if (o.command === 'restart') argv.push('-m', o.mode ?? 'fast');
   ctx.log(`pg_ctl ${o.command} (log ${log})`);
-  const r = await runAsOwner(ctx, cleanServerEnv(pgdata, argv), { env: { LC_MESSAGES: 'C' } });
+  const r = await runAsOwner(ctx, cleanServerEnv(pgdata, argv, posix.dirname(log)), { env: { LC_MESSAGES: 'C' } });
   if (r.exitCode === 0) return;
+  if (r.exitCode === LOG_DIRECTORY_FAILED) throw commandFailed(`cannot create the directory of the log file ${log}`, r);
 
   // Only what this attempt wrote: an older failure further up the file would name the wrong cause.
   const own = tailLines(await logSince(ctx, log, before), LOG_TAIL_LINES);

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanServerEnv, SERVER_PATH } from '../../src/postgres/server-env.js';
+import { cleanServerEnv, LOG_DIRECTORY_FAILED, SERVER_PATH } from '../../src/postgres/server-env.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgplay-server-env-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,6 +49,26 @@ describe('cleanServerEnv', () => {
   it('passes no locale the session does not set', () => {
     const out = started({ PATH: process.env.PATH! });
     expect(out.env.filter((l) => !/^(PWD|SHLVL|_)=/.test(l))).toEqual([`PATH=${SERVER_PATH}`, 'PGDATA=/srv/pg data/15']);
+  });
+
+  it("makes the log's directory first; when it cannot, exits LOG_DIRECTORY_FAILED with mkdir's message and starts nothing", () => {
+    const logs = join(dir, 'pgdata', 'log', 'deeper');
+    const marker = join(dir, 'started');
+    const start = (logDirectory: string) => {
+      const argv = cleanServerEnv('/srv/pg', ['/bin/sh', '-c', `echo yes > '${marker}'`], logDirectory);
+      return spawnSync(argv[0]!, argv.slice(1), { env: { PATH: process.env.PATH!, LC_ALL: 'C' }, encoding: 'utf8' });
+    };
+    const made = start(logs);
+    expect(made.status).toBe(0);
+    expect(existsSync(logs)).toBe(true);
+    expect(existsSync(marker)).toBe(true);
+    rmSync(marker);
+    // A file where a directory of the path should be.
+    writeFileSync(join(dir, 'blocked'), '');
+    const refused = start(join(dir, 'blocked', 'log'));
+    expect(refused.status).toBe(LOG_DIRECTORY_FAILED);
+    expect(refused.stderr).toMatch(/^mkdir: .*blocked.*Not a directory/);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('starts no process to pick the locale: only the env that starts the server', () => {
