@@ -19,14 +19,17 @@ interface LoadableModule extends Module {
  * file required either way is one module), and a module being loaded is returned as it stands, as for a
  * circular require().
  *
- * `fallback` is require() of the same file the usual way: for a missing file (node's own error), and for
- * a link, which require() keys by its target (a farm of per-file links still loads each file once).
+ * `fallback` is require() of the same file the usual way: for a missing file (node's own error), for a
+ * link, which require() keys by its target (a farm of per-file links still loads each file once), and for
+ * a module in the cache that has not finished loading.
  */
 export function requireExact(filename: string, parent: Module | undefined, fallback: () => unknown): unknown {
   const cache = (Module as unknown as Loader)._cache;
   const cached = cache[filename];
-  if (cached) return cached.exports;
-  if (!lstatSync(filename, { throwIfNoEntry: false })?.isFile()) return fallback();
+  // A module in the cache that has not finished loading (a cycle, or one the ESM loader put there
+  // before running it) is node's to answer.
+  if (cached) return cached.loaded ? cached.exports : fallback();
+  if (!isPlainFile(filename)) return fallback();
   const child = new Module(filename, parent) as LoadableModule;
   cache[filename] = child;
   let loaded = false;
@@ -38,4 +41,13 @@ export function requireExact(filename: string, parent: Module | undefined, fallb
     if (!loaded) delete cache[filename];
   }
   return child.exports;
+}
+
+/** Whether `filename` is a regular file itself (not a link); false for any error: require() then says what it is. */
+function isPlainFile(filename: string): boolean {
+  try {
+    return lstatSync(filename, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
 }

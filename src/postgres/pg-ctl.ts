@@ -37,14 +37,15 @@ export interface StartOptions {
 export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOptions): Promise<void> {
   const host = ctx.host;
   const log = o.logFile ?? (o.command === 'restart' ? await currentLogFile(ctx, o.running?.pid) : undefined) ?? defaultLogFile(pgdata);
-  // Read before the start makes the log's directory: a log that is not there yet has no lines of before.
-  const before = await logSize(ctx, log);
+  // Read before the start makes the log's directory: a log that is not there yet (nor its directory, nor
+  // one that can be entered) has no lines of before.
+  const before = await logSize(ctx, log).catch(() => 0);
   const argv = [pgBin(host, 'pg_ctl'), o.command, '-D', pgdata, '-l', log, '-w', '-t', waitSeconds(o.waitMs)];
   if (o.command === 'restart') argv.push('-m', o.mode ?? 'fast');
   ctx.log(`pg_ctl ${o.command} (log ${log})`);
   const r = await runAsOwner(ctx, cleanServerEnv(pgdata, argv, posix.dirname(log)), { env: { LC_MESSAGES: 'C' } });
   if (r.exitCode === 0) return;
-  if (r.exitCode === LOG_DIRECTORY_FAILED) throw commandFailed(`cannot create the directory of the log file ${log}`, r);
+  if (r.exitCode === LOG_DIRECTORY_FAILED) throw logDirectoryFailed(log, r.stderr);
 
   // Only what this attempt wrote: an older failure further up the file would name the wrong cause.
   const own = tailLines(await logSince(ctx, log, before), LOG_TAIL_LINES);
@@ -58,6 +59,17 @@ export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOpt
       : `PostgreSQL did not start on ${host.name}${lines.length ? `:\n${lines.join('\n')}` : `: ${pgctl || `pg_ctl ${o.command} exited with rc ${r.exitCode}`}`}`,
     hint: `the server's startup log is ${log}${own.length ? '' : ' (and its logging collector\'s files, when logging_collector is on)'}`,
     command: { argv, rc: r.exitCode, stderrTail: lines.length ? lines : tailLines(r.stderr || r.stdout, 3) },
+  });
+}
+
+/** The start's shell could not make the log's directory: mkdir's own words, and mkdir as the command. */
+function logDirectoryFailed(log: string, stderr: string): PgplayError {
+  const dir = posix.dirname(log);
+  const lines = tailLines(stderr, 3);
+  return new PgplayError({
+    code: 'STEP_FAILED',
+    message: `cannot create the directory of the log file ${log}${lines.length ? `: ${lines.join('\n')}` : ''}`,
+    command: { argv: ['mkdir', '-p', '--', dir], stderrTail: lines },
   });
 }
 

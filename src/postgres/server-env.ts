@@ -40,7 +40,7 @@ export const LOG_DIRECTORY_FAILED = 90;
 export function cleanServerEnv(pgdata: string, argv: string[], logDirectory = ''): string[] {
   const script =
     'pgdata=$1; dir=$2; shift 2; ' +
-    `if [ -n "$dir" ]; then mkdir -p -- "$dir" || exit ${LOG_DIRECTORY_FAILED}; fi; ` +
+    `if [ -n "$dir" ]; then LC_ALL=C mkdir -p -- "$dir" || exit ${LOG_DIRECTORY_FAILED}; fi; ` +
     'locale=; ' +
     `for n in ${LOCALE_VARIABLES.join(' ')}; do ` +
     'eval "set_=\\${$n+1} value=\\${$n-}"; [ -n "$set_" ] || continue; ' +

@@ -8,7 +8,10 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pgCtlStart } from '../../src/postgres/pg-ctl.js';
 import { cleanServerEnv, LOG_DIRECTORY_FAILED, SERVER_PATH } from '../../src/postgres/server-env.js';
+import { FakeTransport } from '../../src/transports/fake.js';
+import { actionContext, host } from './support/engine-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgplay-server-env-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +47,16 @@ describe('cleanServerEnv', () => {
       ['LANG=C.UTF-8', 'LC_ALL=', 'LC_MESSAGES=en_US.UTF-8@euro', `PATH=${SERVER_PATH}`, 'PGDATA=/srv/pg data/15'].sort(),
     );
     expect(out.args).toEqual(['-D', '/srv/pg data/15', '*', '$HOME']);
+  });
+
+  it('hands a data directory with quotes, dollars and a leading dash over unchanged', () => {
+    const pgdata = "-x/it's $HOME `id` \"q\"";
+    const argv = cleanServerEnv(pgdata, ['/bin/sh', '-c', 'printf "%s\\n" "$PGDATA" "$1"', 'server', pgdata], join(dir, "log $(touch pwned)"));
+    const r = spawnSync(argv[0]!, argv.slice(1), { env: { PATH: process.env.PATH! }, cwd: dir, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${pgdata}\n${pgdata}\n`);
+    expect(existsSync(join(dir, 'log $(touch pwned)'))).toBe(true);
+    expect(existsSync(join(dir, 'pwned'))).toBe(false);
   });
 
   it('passes no locale the session does not set', () => {
@@ -83,5 +96,26 @@ describe('cleanServerEnv', () => {
     const out = started({ PATH: `${bin}:/usr/bin:/bin`, LANG: 'C.UTF-8' });
     expect(out.env).toContain('LANG=C.UTF-8');
     expect(existsSync(marks) ? spawnSync('cat', [marks], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean) : []).toEqual(['env -i']);
+  });
+});
+
+describe('pgCtlStart: a log directory that cannot be made', () => {
+  it("reports mkdir's words and mkdir as the command, not the start's shell and its status", async () => {
+    const seen: string[][] = [];
+    const transport = new FakeTransport('db1', (argv) => {
+      seen.push(argv);
+      return argv.includes('pgplay-clean-env')
+        ? { exitCode: LOG_DIRECTORY_FAILED, stderr: "mkdir: cannot create directory '/pg/db1/log': Permission denied\n" }
+        : { exitCode: 0, stdout: '' };
+    });
+    const ctx = actionContext({ host: host('db1', 'primary'), transport });
+    const started = pgCtlStart(ctx, '/pg/db1', { command: 'start', waitMs: 5_000 });
+    await expect(started).rejects.toMatchObject({
+      code: 'STEP_FAILED',
+      message: "cannot create the directory of the log file /pg/db1/log/pgplay-startup.log: mkdir: cannot create directory '/pg/db1/log': Permission denied",
+      command: { argv: ['mkdir', '-p', '--', '/pg/db1/log'] },
+    });
+    // One command: the start's shell, given the directory to make (no mkdir of its own before it).
+    expect(seen.map((argv) => argv.slice(0, 6))).toEqual([['/bin/sh', '-c', expect.any(String), 'pgplay-clean-env', '/pg/db1', '/pg/db1/log']]);
   });
 });
