@@ -155,6 +155,14 @@ async function checkPgbackrest(ctx: ActionContext, major: number, problems: stri
   }
   const fit = pgbackrestSupports(asRun, major);
   if (!fit.ok) problems.push(`pgbackrest on ${host} does not support the server: ${fit.reason}`);
+  // The server's archive_command and restore_command run the pgBackRest on its PATH: another release
+  // there must fit the server too, or archiving fails while pgplay's own checks pass.
+  if (forServer !== undefined && forServer !== asRun) {
+    const serverFit = pgbackrestSupports(forServer, major);
+    if (!serverFit.ok) {
+      problems.push(`pgbackrest where the PostgreSQL server on ${host} finds commands (PATH ${SERVER_PATH}) does not support it: ${serverFit.reason} (pgplay runs ${asRun})`);
+    }
+  }
   found.pgbackrest = asRun;
 }
 

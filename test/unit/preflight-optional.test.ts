@@ -67,17 +67,42 @@ describe('preflight: the tools are asked at the same time', () => {
       const tool = argv.includes('version') ? 'pgbackrest' : argv[0]!.split('/').at(-1)!;
       return { exitCode: 0, stdout: tool === 'pgbackrest' ? 'pgBackRest 2.54.2\n' : `${tool} (PostgreSQL) 16.4\n` };
     });
-    const h = host('db1', 'primary');
-    const ctx = actionContext({
-      step: { id: 'tools', name: 'tools' },
-      host: h,
-      hosts: { db1: h },
-      inventory: { cluster: 'main', postgres: { version: 16 }, hosts: {} } as never,
-      transport: t,
-      factsOf: () => ({ reachable: true, version: 16 }) as never,
-    });
-    const out = await preflightAction.check(ctx, { tools: ['pgbackrest', 'pg_dumpall'] });
+    const out = await preflightAction.check(primary16(t), { tools: ['pgbackrest', 'pg_dumpall'] });
     expect(out.data).toEqual({ tools: { pgbackrest: '2.54.2', pg_dumpall: '16.4' }, unfit: [], why_unfit: {} });
     expect(most).toBe(3);
   });
 });
+
+describe("preflight: pgBackRest on the server's PATH", () => {
+  /** db1 (PostgreSQL 16) where pgplay's PATH finds pgBackRest `asRun` and the server's PATH `forServer`. */
+  function pgbackrestContext(asRun: string, forServer: string): ActionContext {
+    return primary16(new FakeTransport('db1', (argv) => ({ exitCode: 0, stdout: `pgBackRest ${argv[0] === 'env' ? forServer : asRun}\n` })));
+  }
+
+  it("refuses another release there that does not support the server (archive_command runs that one)", async () => {
+    await expect(preflightAction.check(pgbackrestContext('2.54.2', '2.20'), { tools: ['pgbackrest'] })).rejects.toMatchObject({
+      code: 'GUARD',
+      message: expect.stringContaining(
+        'pgbackrest where the PostgreSQL server on db1 finds commands (PATH /usr/local/bin:/usr/bin:/bin) does not support it: PostgreSQL 16 needs pgBackRest',
+      ),
+    });
+  });
+
+  it('accepts another release there that supports the server, and reports the one pgplay runs', async () => {
+    const out = await preflightAction.check(pgbackrestContext('2.54.2', '2.53'), { tools: ['pgbackrest'] });
+    expect(out.data).toEqual({ tools: { pgbackrest: '2.54.2' }, unfit: [], why_unfit: {} });
+  });
+});
+
+/** The preflight step on db1, a primary with PGDATA whose server runs PostgreSQL 16, over `transport`. */
+function primary16(transport: FakeTransport): ActionContext {
+  const h = host('db1', 'primary');
+  return actionContext({
+    step: { id: 'tools', name: 'tools' },
+    host: h,
+    hosts: { db1: h },
+    inventory: { cluster: 'main', postgres: { version: 16 }, hosts: {} } as never,
+    transport,
+    factsOf: () => ({ reachable: true, version: 16 }) as never,
+  });
+}
