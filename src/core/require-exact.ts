@@ -16,8 +16,7 @@ interface LoadableModule extends Module {
  * yet loaded, a lookup for one that is): ~800 calls in a procedure's run, most of them a chunk asking for
  * a chunk that is already loaded. The file is loaded as require() loads it once resolved
  * (Module.prototype.load: the extension's handler, the package's type, node's module cache, so the same
- * file required either way is one module), and a module being loaded is returned as it stands, as for a
- * circular require().
+ * file required either way is one module).
  *
  * `fallback` is require() of the same file the usual way: for a missing file (node's own error), for a
  * link, which require() keys by its target (a farm of per-file links still loads each file once), and for

@@ -33,14 +33,14 @@ export const LOG_DIRECTORY_FAILED = 90;
  * postmaster and every command it runs inherit this environment, so nothing of pgplay's own (its PATH,
  * PGPLAY_* variables, secrets of other tools) leaks into them. The shell picks the locale itself, without
  * a process (`env | grep` was three, on the way of every start); the names are fixed words, so `eval`
- * only reads a variable. `logDirectory` (the server log's) is made first, in the same shell (a command
- * fewer on the start's way); when it cannot be, the shell exits LOG_DIRECTORY_FAILED with mkdir's message
- * and starts nothing.
+ * only reads a variable. `logDirectory` (the server log's) is made first where it is missing, in the same
+ * shell (a command fewer on the start's way, and no mkdir at all where it is there); when it cannot be, the
+ * shell exits LOG_DIRECTORY_FAILED with mkdir's message and starts nothing.
  */
 export function cleanServerEnv(pgdata: string, argv: string[], logDirectory = ''): string[] {
   const script =
     'pgdata=$1; dir=$2; shift 2; ' +
-    `if [ -n "$dir" ]; then LC_ALL=C mkdir -p -- "$dir" || exit ${LOG_DIRECTORY_FAILED}; fi; ` +
+    `if [ -n "$dir" ] && [ ! -d "$dir" ]; then LC_ALL=C mkdir -p -- "$dir" || exit ${LOG_DIRECTORY_FAILED}; fi; ` +
     'locale=; ' +
     `for n in ${LOCALE_VARIABLES.join(' ')}; do ` +
     'eval "set_=\\${$n+1} value=\\${$n-}"; [ -n "$set_" ] || continue; ' +

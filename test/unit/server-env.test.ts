@@ -84,6 +84,23 @@ describe('cleanServerEnv', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('runs no mkdir where the log directory is there already', () => {
+    const bin = join(dir, 'bin-mkdir');
+    spawnSync('mkdir', ['-p', bin]);
+    const marks = join(dir, 'mkdir-marks');
+    writeFileSync(join(bin, 'mkdir'), `#!/bin/sh\necho mkdir >> '${marks}'\nexec /bin/mkdir "$@"\n`);
+    chmodSync(join(bin, 'mkdir'), 0o755);
+    const run = (logDirectory: string) => {
+      const argv = cleanServerEnv('/srv/pg', ['/bin/true'], logDirectory);
+      return spawnSync(argv[0]!, argv.slice(1), { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: 'utf8' });
+    };
+    expect(run(dir).status).toBe(0);
+    expect(existsSync(marks)).toBe(false);
+    expect(run(join(dir, 'new-log')).status).toBe(0);
+    expect(existsSync(join(dir, 'new-log'))).toBe(true);
+    expect(spawnSync('cat', [marks], { encoding: 'utf8' }).stdout).toBe('mkdir\n');
+  });
+
   it('starts no process to pick the locale: only the env that starts the server', () => {
     // A PATH whose grep and env leave a mark, the env then handing over to the real one.
     const bin = join(dir, 'bin');
