@@ -4,7 +4,7 @@
  * no process of its own.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,36 +85,40 @@ describe('cleanServerEnv', () => {
   });
 
   it('runs no mkdir where the log directory is there already', () => {
-    const bin = join(dir, 'bin-mkdir');
-    spawnSync('mkdir', ['-p', bin]);
-    const marks = join(dir, 'mkdir-marks');
-    writeFileSync(join(bin, 'mkdir'), `#!/bin/sh\necho mkdir >> '${marks}'\nexec /bin/mkdir "$@"\n`);
-    chmodSync(join(bin, 'mkdir'), 0o755);
+    const spy = markingBin('bin-mkdir', { mkdir: { mark: 'mkdir', real: '/bin/mkdir' } });
     const run = (logDirectory: string) => {
       const argv = cleanServerEnv('/srv/pg', ['/bin/true'], logDirectory);
-      return spawnSync(argv[0]!, argv.slice(1), { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: 'utf8' });
+      return spawnSync(argv[0]!, argv.slice(1), { env: { PATH: `${spy.bin}:/usr/bin:/bin` }, encoding: 'utf8' });
     };
     expect(run(dir).status).toBe(0);
-    expect(existsSync(marks)).toBe(false);
+    expect(spy.marks()).toEqual([]);
     expect(run(join(dir, 'new-log')).status).toBe(0);
     expect(existsSync(join(dir, 'new-log'))).toBe(true);
-    expect(spawnSync('cat', [marks], { encoding: 'utf8' }).stdout).toBe('mkdir\n');
+    expect(spy.marks()).toEqual(['mkdir']);
   });
 
   it('starts no process to pick the locale: only the env that starts the server', () => {
     // A PATH whose grep and env leave a mark, the env then handing over to the real one.
-    const bin = join(dir, 'bin');
-    spawnSync('mkdir', ['-p', bin]);
-    const marks = join(dir, 'marks');
-    writeFileSync(join(bin, 'grep'), `#!/bin/sh\necho grep >> '${marks}'\nexec /usr/bin/grep "$@"\n`);
-    writeFileSync(join(bin, 'env'), `#!/bin/sh\necho "env $1" >> '${marks}'\nexec /usr/bin/env "$@"\n`);
-    chmodSync(join(bin, 'grep'), 0o755);
-    chmodSync(join(bin, 'env'), 0o755);
-    const out = started({ PATH: `${bin}:/usr/bin:/bin`, LANG: 'C.UTF-8' });
+    const spy = markingBin('bin', { grep: { mark: 'grep', real: '/usr/bin/grep' }, env: { mark: 'env $1', real: '/usr/bin/env' } });
+    const out = started({ PATH: `${spy.bin}:/usr/bin:/bin`, LANG: 'C.UTF-8' });
     expect(out.env).toContain('LANG=C.UTF-8');
-    expect(existsSync(marks) ? spawnSync('cat', [marks], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean) : []).toEqual(['env -i']);
+    expect(spy.marks()).toEqual(['env -i']);
   });
 });
+
+/**
+ * A directory for PATH whose commands each append their `mark` (a shell word, expanded) to a file and run
+ * the real command; marks() reads the lines appended so far.
+ */
+function markingBin(name: string, commands: Record<string, { mark: string; real: string }>): { bin: string; marks: () => string[] } {
+  const bin = join(dir, name);
+  const file = join(dir, `${name}.marks`);
+  mkdirSync(bin, { recursive: true });
+  for (const [command, { mark, real }] of Object.entries(commands)) {
+    writeFileSync(join(bin, command), `#!/bin/sh\necho "${mark}" >> '${file}'\nexec ${real} "$@"\n`, { mode: 0o755 });
+  }
+  return { bin, marks: () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []) };
+}
 
 describe('pgCtlStart: a log directory that cannot be made', () => {
   it("reports mkdir's words and mkdir as the command, not the start's shell and its status", async () => {
