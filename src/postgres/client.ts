@@ -214,6 +214,32 @@ export async function clientLibrary(): Promise<typeof import('pg')['default']> {
   return (await import('pg')).default;
 }
 
+/** server_version as each connection's server reported it at the start (see startupServerVersion). */
+const STARTUP_VERSIONS = new WeakMap<Client, string>();
+
+/** What pg's connection emits for a ParameterStatus message (pg-protocol's; not in pg's types). */
+interface ParameterStatus {
+  parameterName: string;
+  parameterValue: string;
+}
+
+/** Keeps the server_version `client`'s server reports as it starts (called before client.connect()). */
+export function noteStartupVersion(client: Client): void {
+  const connection = (client as Client & { connection?: { on(event: 'parameterStatus', listener: (m: ParameterStatus) => void): unknown } }).connection;
+  connection?.on('parameterStatus', (m) => {
+    if (m.parameterName === 'server_version') STARTUP_VERSIONS.set(client, m.parameterValue);
+  });
+}
+
+/**
+ * The server's version as it told the connection at its start (a ParameterStatus every server sends
+ * before it is ready for queries, "15.10 (Debian 15.10-1.pgdg120+1)"), so that a reader needs no query to
+ * learn it; undefined for a connection not opened by connectPostgres.
+ */
+export function startupServerVersion(client: Client): string | undefined {
+  return STARTUP_VERSIONS.get(client);
+}
+
 /**
  * Connects to the host's PostgreSQL over its unix socket as `become` (peer authentication). The
  * caller ends the client (client.end()), which also ends the bridge process.
@@ -257,6 +283,7 @@ export async function connectPostgres(transport: Transport, host: Host, opts: Co
   // An idle client whose server goes away emits 'error'; without a listener that would crash the run.
   // Queries in flight still reject with the error, which is where callers see it.
   client.on('error', () => undefined);
+  noteStartupVersion(client);
   try {
     await client.connect();
   } catch (e) {

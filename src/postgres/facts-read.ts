@@ -22,11 +22,11 @@
  */
 import type { Client } from 'pg';
 import type { Host } from '../model/inventory.js';
-import { localSocketPresent } from './client.js';
+import { localSocketPresent, startupServerVersion } from './client.js';
 import { leaseBroken } from './connection-pool.js';
 import { factsArgv, factsQuery, factsScript, firstValues, serverQueryLines, type FactsSections } from './facts.js';
 import { PATHS_SQL, serverPathsScript } from './server-paths.js';
-import { majorFromPgVersionFile } from './versions.js';
+import { majorFromPgVersionFile, majorFromServerVersion, majorFromVersionNum } from './versions.js';
 
 /** Runs a facts script's argv as the PGDATA owner within `timeoutMs` and returns its stdout. */
 export type RunFactsScript = (argv: string[], timeoutMs: number) => Promise<string>;
@@ -130,8 +130,8 @@ function withServerLines(out: string, kv: Map<string, string>, rows: string[], p
  * opens for it at the inventory's socket (`open`, the pool's: the run's SQL steps use it next), instead
  * of the script's psql (~20 ms of library loading and a backend of its own, beside the run's).
  *
- * The connection answers first: the server's version (which facts query suits it), then the facts query
- * and the server-paths query in one. The script then reads everything else, ties the connection's backend
+ * The connection answers first: the facts query suited to the server's version (the one it reported as
+ * the connection started, else asked) and the server-paths query in one. The script then reads everything else, ties the connection's backend
  * to this PGDATA's postmaster as for a later read (see above), and resolves the paths the server gave
  * (handed to it with the version, used only where the postmaster runs). Its output is believed only when
  * the tie holds and the same backend still answers after the script; otherwise, or when no connection
@@ -173,10 +173,9 @@ export function connectionWhereSocket(host: Host, connect: (timeoutMs: number) =
 async function withConnection(host: Host, pgdata: string, client: Client, run: RunFactsScript, left: () => number): Promise<string | undefined> {
   const backendPid = backendPidOf(client);
   const answerTime = () => Math.min(CONNECTION_ANSWER_MS, left());
-  const version = await queryRows(client, "select current_setting('server_version_num')", answerTime());
-  const versionNum = Number(version?.[0]);
-  if (!Number.isInteger(versionNum) || versionNum <= 0) return undefined;
-  const rows = await queryRows(client, `${factsQuery(Math.floor(versionNum / 10000))} union all ${PATHS_SQL}`, answerTime());
+  const major = majorFromServerVersion(startupServerVersion(client)) ?? (await askedMajor(client, answerTime()));
+  if (major === undefined) return undefined;
+  const rows = await queryRows(client, `${factsQuery(major)} union all ${PATHS_SQL}`, answerTime());
   const serverVersion = rows?.find((r) => r.startsWith('sql.server_version='))?.slice('sql.server_version='.length);
   if (!rows || serverVersion === undefined) return undefined;
   const answered = { serverVersion, pathRows: rows.filter((r) => r.startsWith('paths.')) };
@@ -187,4 +186,10 @@ async function withConnection(host: Host, pgdata: string, client: Client, run: R
   // backend gone meanwhile could have left its pid to another child of the same postmaster).
   if ((await queryRows(client, 'select pg_backend_pid()::text', answerTime()))?.[0] !== String(backendPid)) return undefined;
   return withServerLines(out, kv, rows.filter((r) => !r.startsWith('paths.')), pgdata);
+}
+
+/** The server's major, asked over `client` (a connection whose start did not say it); undefined when it does not answer. */
+async function askedMajor(client: Client, timeLeftMs: number): Promise<number | undefined> {
+  const versionNum = Number((await queryRows(client, "select current_setting('server_version_num')", timeLeftMs))?.[0]);
+  return Number.isInteger(versionNum) && versionNum > 0 ? majorFromVersionNum(versionNum) : undefined;
 }

@@ -101,6 +101,13 @@ export function majorFromVersionNum(versionNum: number): number {
   return Math.floor(versionNum / 10000);
 }
 
+/** Major version from server_version's text ("15.10 (Debian ...)" -> 15, "9.6.24" -> 9, "17beta1" -> 17), as majorFromVersionNum gives it. */
+export function majorFromServerVersion(text: string | undefined): number | undefined {
+  const m = text === undefined ? null : /^\s*(\d+)/.exec(text);
+  const major = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(major) && major > 0 ? major : undefined;
+}
+
 export function majorFromPgVersionFile(text: string): number | undefined {
   const m = /^\s*(\d+)(?:\.(\d+))?\s*$/.exec(text);
   if (!m) return undefined;

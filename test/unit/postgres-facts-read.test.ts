@@ -1,7 +1,11 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { Client } from 'pg';
+import { noteStartupVersion, startupServerVersion } from '../../src/postgres/client.js';
+import { PATHS_SQL } from '../../src/postgres/server-paths.js';
+import { majorFromServerVersion } from '../../src/postgres/versions.js';
 import { factsQuery, parseFacts, serverQueryLines } from '../../src/postgres/facts.js';
-import { readFactsOutput, type RunFactsScript } from '../../src/postgres/facts-read.js';
+import { readAllFacts, readFactsOutput, type RunFactsScript } from '../../src/postgres/facts-read.js';
 import { ConnectionPool } from '../../src/postgres/connection-pool.js';
 import { probe } from '../../src/postgres/probe.js';
 import type { ServerContext } from '../../src/postgres/server-context.js';
@@ -232,5 +236,53 @@ describe('serverQueryLines', () => {
     expect(factsQuery(15)).toContain('pg_get_wal_replay_pause_state()');
     expect(factsQuery(13)).toContain('pg_is_wal_replay_paused()');
     expect(factsQuery(undefined)).toContain('pg_is_wal_replay_paused()');
+  });
+});
+
+describe("a host's first read over the connection the run opens for it (readAllFacts)", () => {
+  /** A connection as connectPostgres makes it: its server's ParameterStatus messages reach noteStartupVersion. */
+  function opened(rows: string[], versionNum: string) {
+    const queries: string[] = [];
+    const client = Object.assign(new EventEmitter(), {
+      processID: BACKEND_PID,
+      connection: new EventEmitter(),
+      query: async (q: { text: string }) => {
+        queries.push(q.text);
+        if (q.text === "select current_setting('server_version_num')") return { rows: [[versionNum]] };
+        if (q.text === 'select pg_backend_pid()::text') return { rows: [[String(BACKEND_PID)]] };
+        return { rows: rows.map((r) => [r]) };
+      },
+      end: async () => undefined,
+    }) as unknown as Client & { connection: EventEmitter };
+    return { client, queries };
+  }
+  const scriptOut = [...SCRIPT_HEAD, ...RUNNING, ...TIED, 'end=1', ''].join('\n');
+  const run: RunFactsScript = async (argv) => (argv[2]!.includes('runsock_inventory') ? scriptOut : WHOLE);
+  const whole = () => ['/bin/sh', '-c', 'whole'];
+
+  it('takes the major from the version the server reported as the connection started: no query asks it', async () => {
+    const { client, queries } = opened(ROWS.map((r) => r.replace('15.10', '13.12').replace('150010', '130012')), '130012');
+    noteStartupVersion(client);
+    client.connection.emit('parameterStatus', { parameterName: 'server_version', parameterValue: '13.12 (Debian 13.12-1.pgdg120+1)' });
+    const out = await readAllFacts(host, run, async () => client, whole);
+    expect(startupServerVersion(client)).toBe('13.12 (Debian 13.12-1.pgdg120+1)');
+    expect(queries).toEqual([`${factsQuery(13)} union all ${PATHS_SQL}`, 'select pg_backend_pid()::text']);
+    expect(parseFacts(out)).toMatchObject({ running: true, server_version_num: 130012, in_recovery: true });
+  });
+
+  it('asks the version of a connection whose start did not report it', async () => {
+    const { client, queries } = opened(ROWS, '150010');
+    const out = await readAllFacts(host, run, async () => client, whole);
+    expect(queries).toEqual(["select current_setting('server_version_num')", `${factsQuery(15)} union all ${PATHS_SQL}`, 'select pg_backend_pid()::text']);
+    expect(parseFacts(out)).toMatchObject({ running: true, server_version_num: 150010, in_recovery: true });
+  });
+
+  it('reads the major of every spelling of server_version', () => {
+    expect(majorFromServerVersion('15.10 (Debian 15.10-1.pgdg120+1)')).toBe(15);
+    expect(majorFromServerVersion('9.6.24')).toBe(9);
+    expect(majorFromServerVersion('17beta1')).toBe(17);
+    expect(majorFromServerVersion('')).toBeUndefined();
+    expect(majorFromServerVersion(undefined)).toBeUndefined();
+    expect(majorFromServerVersion('devel')).toBeUndefined();
   });
 });
