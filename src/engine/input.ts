@@ -6,6 +6,11 @@ import { validatorFor } from '../schema/validators.js';
  * Validates an action's input after rendering, against the action's own strict schema. Rendering
  * yields strings, so types are coerced ("5" → 5) and schema defaults filled in (the `input` profile).
  */
+/** Loads the validator validateRenderedInput will use for `action` (a generated module), ahead of the first input. */
+export function loadInputValidator(action: Action<any>): void {
+  validatorFor('input', action.schema);
+}
+
 export function validateRenderedInput(action: Action<any>, input: unknown): Record<string, unknown> {
   const validate = validatorFor('input', action.schema);
   const copy = structuredClone(input ?? {});

@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import type { IncludeInput, Step } from '../model/playbook.js';
+import { loadInputValidator } from './input.js';
 import type { RunContext } from './run-context.js';
 import { templateRefs } from './template-refs.js';
 
@@ -7,8 +8,9 @@ import { templateRefs } from './template-refs.js';
  * The part of the pre-flight render (preflight-render.ts) that needs no facts, done while the facts are
  * read: the hosts work on their facts scripts and this process would only wait. It loads every
  * included playbook named by a plain file name (loading validates it: the validators and the cached
- * parse are then loaded for the pre-flight and the run) and reads the template references of every
- * step (parsed once per text, template-refs.ts). When a step's action connects to PostgreSQL, the
+ * parse are then loaded for the pre-flight and the run), reads the template references of every
+ * step (parsed once per text, template-refs.ts) and loads the validator of each step's action input
+ * (a generated module each, which the pre-flight would otherwise load on its way, after the facts). When a step's action connects to PostgreSQL, the
  * client library is loaded too (Action.connects), which the first such step would otherwise wait for.
  * It decides nothing and reports nothing: whatever fails here fails again in the pre-flight, which
  * reports it at its step, so a run refuses exactly as before. Resolves whether a step it saw connects.
@@ -30,6 +32,13 @@ export async function warmPreflight(run: RunContext): Promise<boolean> {
         await run.deps.prepareConnections?.();
       }
       const include = step.include as IncludeInput | undefined;
+      if (!include) {
+        try {
+          loadInputValidator(run.actionOf(step).action);
+        } catch {
+          // As above: a step without a known action is reported by the pre-flight.
+        }
+      }
       if (!include || typeof include.playbook !== 'string' || include.playbook.includes('{{') || !run.deps.loadInclude) continue;
       const file = resolve(dir, include.playbook);
       if (seen.has(file)) continue;
