@@ -214,6 +214,15 @@ export async function clientLibrary(): Promise<typeof import('pg')['default']> {
   return (await import('pg')).default;
 }
 
+/**
+ * A byte stream to the server's socket as `become`: a transport that can open it without a bridge process
+ * of its own does (the local one, through that user's command helper); a chosen bridge is always run as asked.
+ */
+async function openSocket(transport: Transport, path: string, become: string, bridge: ConnectOptions['bridge']): Promise<Duplex> {
+  const direct = bridge === undefined ? await transport.openUnixSocket?.(path, { become }) : undefined;
+  return direct ?? (await transport.openStream(bridgeArgv(path, bridge), { become }));
+}
+
 /** server_version as each connection's server reported it at the start (see startupServerVersion). */
 const STARTUP_VERSIONS = new WeakMap<Client, string>();
 
@@ -261,13 +270,23 @@ export async function connectPostgres(transport: Transport, host: Host, opts: Co
       cause,
     });
 
-  const pg = await clientLibrary();
+  // The socket is asked for first: its bridge starts (a helper forks it, or a process of its own) while
+  // pg loads here, ~10 ms of this process's on the way to a run's first connection.
+  const opening = openSocket(transport, path, become, opts.bridge);
+  opening.catch(() => undefined);
+  let pg: Awaited<ReturnType<typeof clientLibrary>>;
+  try {
+    // A turn of the event loop first: the transport's request reaches its helper before the load holds
+    // this process (the helper's answer takes a few promise hops).
+    await new Promise((resolve) => setImmediate(resolve));
+    pg = await clientLibrary();
+  } catch (e) {
+    void opening.then((s) => s.destroy(), () => undefined);
+    throw e;
+  }
   let inner: Duplex;
   try {
-    // A transport that can open the socket as `become` without a bridge process of its own does (the
-    // local one, through that user's command helper); a chosen bridge is always run as asked.
-    const direct = opts.bridge === undefined ? await transport.openUnixSocket?.(path, { become }) : undefined;
-    inner = direct ?? (await transport.openStream(bridgeArgv(path, opts.bridge), { become }));
+    inner = await opening;
   } catch (e) {
     throw fail(e instanceof Error ? e.message : String(e), e);
   }
