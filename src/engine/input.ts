@@ -1,14 +1,18 @@
 import { PgplayError } from '../core/errors.js';
 import type { Action } from './action.js';
-import { validatorFor } from '../schema/validators.js';
+import { hasGeneratedValidator, validatorFor } from '../schema/validators.js';
 
 /**
  * Validates an action's input after rendering, against the action's own strict schema. Rendering
  * yields strings, so types are coerced ("5" → 5) and schema defaults filled in (the `input` profile).
  */
-/** Loads the validator validateRenderedInput will use for `action` (a generated module), ahead of the first input. */
+/**
+ * Loads the generated validator validateRenderedInput will use for `action` (a module of dist/validators),
+ * ahead of the first input. An action without one is left alone: its validator is compiled with Ajv when
+ * first used, a heavier load than this is meant to move.
+ */
 export function loadInputValidator(action: Action<any>): void {
-  validatorFor('input', action.schema);
+  if (hasGeneratedValidator('input', action.schema)) validatorFor('input', action.schema);
 }
 
 export function validateRenderedInput(action: Action<any>, input: unknown): Record<string, unknown> {

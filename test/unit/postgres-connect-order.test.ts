@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { connectPostgres } from '../../src/postgres/client.js';
 import { FakeTransport } from '../../src/transports/fake.js';
+import type { Transport } from '../../src/transports/types.js';
 import { host } from './support/engine-harness.js';
 
 const order: string[] = [];
@@ -18,7 +19,7 @@ vi.mock('pg', async () => {
 
 describe('a connection', () => {
   it('asks for the socket before pg loads, and reports a socket that does not open as before', async () => {
-    const transport = new FakeTransport('db1');
+    const transport: Transport = new FakeTransport('db1');
     transport.openUnixSocket = async (path: string) => {
       order.push(`socket ${path}`);
       // A server that closes at once: connect fails, which is all this test needs of it.
