@@ -21,12 +21,30 @@ const SHAPES: Array<[RegExp, string]> = [
   [/^([ \t]*[+-]?(?:[^:\s\\]|\\.)+:(?:\d+|\*):(?:[^:\s\\]|\\.)+:(?:[^:\s\\]|\\.)+:)([^\r\n]+)$/gm, `$1${MASK}`],
 ];
 
+/**
+ * Every shape above holds an '=' or a ':' (a key's assignment, a URI's scheme and credentials, a .pgpass
+ * line's fields): a string with neither has none of them to mask. Most strings of a run's events have
+ * neither (step ids, names, statuses), and redact runs on each of them (~400 in a no-change standby run).
+ */
+function mayHoldShape(text: string): boolean {
+  return text.includes('=') || text.includes(':');
+}
+
+/** A registered secret as redact masks it: a short one only whole (its pattern), a longer one anywhere. */
+interface Masked {
+  value: string;
+  whole?: RegExp;
+}
+
 export class Redactor {
   private secrets = new Set<string>();
+  /** The secrets longest first (so a secret that contains another is masked whole), made again after add. */
+  private ordered?: Masked[];
 
   /** Registers a secret value; values shorter than 4 characters are still masked, but only whole. */
   add(secret: string | undefined | null): void {
     if (!secret) return;
+    this.ordered = undefined;
     this.secrets.add(secret);
     // A secret may also appear in forms a tool prints: .pgpass-escaped, URI-encoded.
     const pgpassEscaped = secret.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
@@ -41,16 +59,16 @@ export class Redactor {
 
   redact(text: string): string {
     let out = text;
-    // Longest first so a secret that contains another is masked whole.
-    for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
-      if (s.length < 4) {
-        out = out.replace(new RegExp(`(?<![\\w])${escapeRegExp(s)}(?![\\w])`, 'g'), MASK);
-      } else {
-        out = out.split(s).join(MASK);
-      }
-    }
-    for (const [re, replacement] of SHAPES) out = out.replace(re, replacement);
+    for (const { value, whole } of this.masked()) out = whole ? out.replace(whole, MASK) : out.split(value).join(MASK);
+    if (mayHoldShape(out)) for (const [re, replacement] of SHAPES) out = out.replace(re, replacement);
     return out;
+  }
+
+  private masked(): Masked[] {
+    this.ordered ??= [...this.secrets]
+      .sort((a, b) => b.length - a.length)
+      .map((value) => (value.length < 4 ? { value, whole: new RegExp(`(?<![\\w])${escapeRegExp(value)}(?![\\w])`, 'g') } : { value }));
+    return this.ordered;
   }
 
   /**

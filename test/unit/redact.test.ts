@@ -67,6 +67,18 @@ describe('redactor', () => {
     );
   });
 
+  it('masks a secret registered after it has redacted (the secrets are ordered once per change), the longest whole', () => {
+    const r = new Redactor();
+    r.add('abc');
+    expect(r.redact('x abc y')).toBe(`x ${MASK} y`);
+    r.add('abc-longer-secret');
+    r.add('zq');
+    expect(r.redact('x abc-longer-secret y abc zq')).toBe(`x ${MASK} y ${MASK} ${MASK}`);
+    // Strings without an '=' or a ':' hold none of the shapes, and their secrets are still masked.
+    expect(r.redact('plain abc-longer-secret text')).toBe(`plain ${MASK} text`);
+    expect(r.redact('password = hunter22')).toBe(`password = ${MASK}`);
+  });
+
   it('has one process-wide instance for what the CLI prints outside the run', () => {
     expect(processRedactor()).toBe(processRedactor());
     expect(processRedactor()).toBeInstanceOf(Redactor);
