@@ -3,10 +3,6 @@ import type { Action } from './action.js';
 import { hasGeneratedValidator, validatorFor } from '../schema/validators.js';
 
 /**
- * Validates an action's input after rendering, against the action's own strict schema. Rendering
- * yields strings, so types are coerced ("5" → 5) and schema defaults filled in (the `input` profile).
- */
-/**
  * Loads the generated validator validateRenderedInput will use for `action` (a module of dist/validators),
  * ahead of the first input. An action without one is left alone: its validator is compiled with Ajv when
  * first used, a heavier load than this is meant to move.
@@ -15,6 +11,10 @@ export function loadInputValidator(action: Action<any>): void {
   if (hasGeneratedValidator('input', action.schema)) validatorFor('input', action.schema);
 }
 
+/**
+ * Validates an action's input after rendering, against the action's own strict schema. Rendering
+ * yields strings, so types are coerced ("5" → 5) and schema defaults filled in (the `input` profile).
+ */
 export function validateRenderedInput(action: Action<any>, input: unknown): Record<string, unknown> {
   const validate = validatorFor('input', action.schema);
   const copy = structuredClone(input ?? {});

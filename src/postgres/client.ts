@@ -218,13 +218,23 @@ export async function clientLibrary(): Promise<typeof import('pg')['default']> {
  * A byte stream to the server's socket as `become`: a transport that can open it without a bridge process
  * of its own does (the local one, through that user's command helper); a chosen bridge is always run as asked.
  */
-async function openSocket(transport: Transport, path: string, become: string, bridge: ConnectOptions['bridge']): Promise<Duplex> {
+async function openSocket(transport: Transport, path: string, become: string, bridge: ConnectOptions['bridge']): Promise<BridgeSocket> {
   const direct = bridge === undefined ? await transport.openUnixSocket?.(path, { become }) : undefined;
-  return direct ?? (await transport.openStream(bridgeArgv(path, bridge), { become }));
+  const socket = new BridgeSocket(direct ?? (await transport.openStream(bridgeArgv(path, bridge), { become })), path);
+  // It may wait for pg to load before a client listens to it, and an 'error' nobody listens to would end
+  // the process: the error stays on the socket (stream.errored), which connectPostgres reports.
+  socket.on('error', () => undefined);
+  return socket;
 }
 
-/** server_version as each connection's server reported it at the start (see startupServerVersion). */
-const STARTUP_VERSIONS = new WeakMap<Client, string>();
+/**
+ * server_version as the connection's server reported it at the start (see startupServerVersion): a property
+ * of the client's own, so that the run's pool, which hands out a Proxy of the client (connection-pool.ts),
+ * passes it through as it does the client's other values.
+ */
+const STARTUP_VERSION = Symbol('pgplay.startupServerVersion');
+
+type WithStartupVersion = Client & { [STARTUP_VERSION]?: string };
 
 /** What pg's connection emits for a ParameterStatus message (pg-protocol's; not in pg's types). */
 interface ParameterStatus {
@@ -236,17 +246,18 @@ interface ParameterStatus {
 export function noteStartupVersion(client: Client): void {
   const connection = (client as Client & { connection?: { on(event: 'parameterStatus', listener: (m: ParameterStatus) => void): unknown } }).connection;
   connection?.on('parameterStatus', (m) => {
-    if (m.parameterName === 'server_version') STARTUP_VERSIONS.set(client, m.parameterValue);
+    if (m.parameterName === 'server_version') (client as WithStartupVersion)[STARTUP_VERSION] = m.parameterValue;
   });
 }
 
 /**
  * The server's version as it told the connection at its start (a ParameterStatus every server sends
  * before it is ready for queries, "15.10 (Debian 15.10-1.pgdg120+1)"), so that a reader needs no query to
- * learn it; undefined for a connection not opened by connectPostgres.
+ * learn it; undefined for a connection not opened by connectPostgres. `client` may be the pool's lease of it.
  */
 export function startupServerVersion(client: Client): string | undefined {
-  return STARTUP_VERSIONS.get(client);
+  const version = (client as WithStartupVersion)[STARTUP_VERSION];
+  return typeof version === 'string' ? version : undefined;
 }
 
 /**
@@ -284,13 +295,14 @@ export async function connectPostgres(transport: Transport, host: Host, opts: Co
     void opening.then((s) => s.destroy(), () => undefined);
     throw e;
   }
-  let inner: Duplex;
+  let stream: BridgeSocket;
   try {
-    inner = await opening;
+    stream = await opening;
   } catch (e) {
     throw fail(e instanceof Error ? e.message : String(e), e);
   }
-  const stream = new BridgeSocket(inner, path);
+  // Broken while pg loaded (its bridge or helper gone): reported as a connection that could not open.
+  if (stream.destroyed) throw fail(stream.errored?.message ?? 'the socket closed before the connection began', stream.errored ?? undefined);
   const client = new pg.Client({
     stream: () => stream,
     user,

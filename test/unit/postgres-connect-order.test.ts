@@ -37,4 +37,17 @@ describe('a connection', () => {
       'cannot connect to PostgreSQL as postgres on /tmp/.s.PGSQL.5432 (running as postgres): no helper could open it',
     );
   });
+
+  it('a socket that breaks while pg loads is reported as a connection that could not open, not thrown at the process', async () => {
+    const transport: Transport = new FakeTransport('db1');
+    transport.openUnixSocket = async () => {
+      const stream = new PassThrough();
+      // Before connectPostgres gives it to a client: its bridge or helper went away.
+      process.nextTick(() => stream.destroy(new Error('bridge reset by its helper')));
+      return stream;
+    };
+    await expect(connectPostgres(transport, host('db1', 'primary'))).rejects.toThrow(
+      'cannot connect to PostgreSQL as postgres on /tmp/.s.PGSQL.5432 (running as postgres): bridge reset by its helper',
+    );
+  });
 });

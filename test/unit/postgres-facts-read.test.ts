@@ -264,8 +264,11 @@ describe("a host's first read over the connection the run opens for it (readAllF
     const { client, queries } = opened(ROWS.map((r) => r.replace('15.10', '13.12').replace('150010', '130012')), '130012');
     noteStartupVersion(client);
     client.connection.emit('parameterStatus', { parameterName: 'server_version', parameterValue: '13.12 (Debian 13.12-1.pgdg120+1)' });
-    const out = await readAllFacts(host, run, async () => client, whole);
-    expect(startupServerVersion(client)).toBe('13.12 (Debian 13.12-1.pgdg120+1)');
+    // As a run hands it out: the pool's lease of the connection (a Proxy of the client).
+    const pool = new ConnectionPool();
+    const lease = await pool.lease('db2', 'postgres', async () => client);
+    const out = await readAllFacts(host, run, async () => lease, whole);
+    expect(startupServerVersion(lease)).toBe('13.12 (Debian 13.12-1.pgdg120+1)');
     expect(queries).toEqual([`${factsQuery(13)} union all ${PATHS_SQL}`, 'select pg_backend_pid()::text']);
     expect(parseFacts(out)).toMatchObject({ running: true, server_version_num: 130012, in_recovery: true });
   });
