@@ -9,9 +9,10 @@ import { templateRefs } from './template-refs.js';
  * read: the hosts work on their facts scripts and this process would only wait. It loads every
  * included playbook named by a plain file name (loading validates it: the validators and the cached
  * parse are then loaded for the pre-flight and the run), reads the template references of every
- * step (parsed once per text, template-refs.ts) and loads the validator of each step's action input
- * (a generated module each, which the pre-flight would otherwise load on its way, after the facts). When a step's action connects to PostgreSQL, the
- * client library is loaded too (Action.connects), which the first such step would otherwise wait for.
+ * step (parsed once per text, template-refs.ts) and loads the generated validator of each step's action
+ * input (a module each, which the pre-flight would otherwise load on its way, after the facts). When a
+ * step's action connects to PostgreSQL, the client library is loaded too (Action.connects), which the
+ * first such step would otherwise wait for.
  * It decides nothing and reports nothing: whatever fails here fails again in the pre-flight, which
  * reports it at its step, so a run refuses exactly as before. Resolves whether a step it saw connects.
  */

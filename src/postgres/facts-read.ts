@@ -131,8 +131,9 @@ function withServerLines(out: string, kv: Map<string, string>, rows: string[], p
  * of the script's psql (~20 ms of library loading and a backend of its own, beside the run's).
  *
  * The connection answers first: the facts query suited to the server's version (the one it reported as
- * the connection started, else asked) and the server-paths query in one. The script then reads everything else, ties the connection's backend
- * to this PGDATA's postmaster as for a later read (see above), and resolves the paths the server gave
+ * the connection started, else asked) and the server-paths query in one. The script then reads
+ * everything else, ties the connection's backend to this PGDATA's postmaster as for a later read (see
+ * above), and resolves the paths the server gave
  * (handed to it with the version, used only where the postmaster runs). Its output is believed only when
  * the tie holds and the same backend still answers after the script; otherwise, or when no connection
  * opens or answers within CONNECTION_ANSWER_MS (no socket: a stopped server; another authentication; a
