@@ -39,8 +39,9 @@ export async function warmPreflight(run: RunContext): Promise<boolean> {
         } catch {
           // As above: a step without a known action is reported by the pre-flight.
         }
+        continue;
       }
-      if (!include || typeof include.playbook !== 'string' || include.playbook.includes('{{') || !run.deps.loadInclude) continue;
+      if (typeof include.playbook !== 'string' || include.playbook.includes('{{') || !run.deps.loadInclude) continue;
       const file = resolve(dir, include.playbook);
       if (seen.has(file)) continue;
       seen.add(file);
