@@ -8,6 +8,7 @@ import { usage } from './args.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { extraCommands } from './extra-commands.js';
 import { enableCompileCache } from './compile-cache.js';
+import { endProcess } from './exit.js';
 
 // Before a command's chunks load: they, the validators and the templates compile from the V8 code cache of
 // the runs before (compile-cache.ts). Those this module imported above are loaded already; they are the
@@ -112,10 +113,6 @@ export function report(e: unknown): number {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.exitCode = report(e);
-  },
+  (code) => endProcess(code),
+  (e) => endProcess(report(e)),
 );

@@ -5,8 +5,11 @@
  * starts. Seen from outside: node warns at start-up when that file cannot be read, and a command step
  * prints the variable it was given. The bin also runs node with V8's garbage collector on node's own
  * thread (--single-threaded-gc): a command step reads the command line of the node that started it.
+ * The process ends itself once its output has left (src/cli/exit.ts): a reader that reads late still
+ * gets all of it.
  */
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -86,6 +89,29 @@ describe('the pgplay bin', () => {
     expect(argv[1]).toBe('--single-threaded-gc');
     expect(resolve(argv[2]!)).toBe(resolve('dist/bundle/main.js'));
     expect(argv.slice(3, 5)).toEqual(['run', playbook]);
+  });
+
+  it('ends its process once its output has left: a pipe read late gets all of it, and the exit code is the command\'s', async () => {
+    // 257 KB of JSON through a pipe nobody reads for a while: node writes to a pipe asynchronously, and an
+    // exit that did not wait for it would leave the reader the first 64 KB.
+    const late = (args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((done, fail) => {
+        const child = spawn(join(dir, 'pgplay'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.pause();
+        setTimeout(() => child.stdout.on('data', (b: Buffer) => out.push(b)).resume(), 500);
+        child.stderr.on('data', (b: Buffer) => err.push(b));
+        child.once('error', fail);
+        child.once('close', (code) => done({ code, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() }));
+      });
+    const schema = await late(['schema', 'playbook']);
+    expect(schema.code).toBe(0);
+    expect(schema.out.length).toBeGreaterThan(200_000);
+    expect((JSON.parse(schema.out) as { $id: string }).$id).toMatch(/playbook\.schema\.json$/);
+    const refused = await late(['schema', 'nonsense']);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/schema expects playbook or inventory/);
   });
 
   it('without the variable, the commands are not given one (an empty one stays empty)', async () => {
