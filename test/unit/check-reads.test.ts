@@ -100,6 +100,86 @@ describe('a restore acts on what its check read and guarded', () => {
   });
 });
 
+const noBackups = readFileSync(join(import.meta.dirname, '../fixtures/pgbackrest/info-nobackup.json'), 'utf8').replace('"other"', '"demo"');
+
+/**
+ * A target that holds no cluster yet (a standby's first build): the identity guard compares nothing, so it
+ * asks the repository nothing. `infoAnswers`: awaited before pgbackrest info answers.
+ */
+function emptyTarget(o: { backups: boolean; infoAnswers?: (ran: string[]) => Promise<void> }) {
+  const ran: string[] = [];
+  const transport = new FakeTransport('db2', async (argv) => {
+    if (argv[3] === 'pgplay-identity') {
+      ran.push('identity');
+      return { stdout: `${IDENTITY_HEADER}\n1.exists=1\n1.directory=1\n1.key=boot:1:2\n1.real=/pg/data\nend=1\n` };
+    }
+    if (argv[3] === 'pgplay-restore-probe') {
+      ran.push('restore-probe');
+      return { stdout: 'contents=empty\n' };
+    }
+    const command = argv.at(-1);
+    if (argv.some((a) => a.endsWith('pgbackrest')) && command === 'info') {
+      ran.push('pgbackrest info begins');
+      await o.infoAnswers?.(ran);
+      ran.push('pgbackrest info ends');
+      return { stdout: o.backups ? info : noBackups };
+    }
+    if (argv.some((a) => a.endsWith('pgbackrest')) && command === 'restore') {
+      ran.push('pgbackrest restore');
+      if (!o.backups) return { exitCode: 75, stderr: 'P00  ERROR: [075]: no backup set found to restore\n' };
+      return { stderr: `P00   INFO: repo1: restore backup set ${LABEL}, recovery will start at 2026-11-21 13:39:00\n` };
+    }
+    ran.push(argv.join(' '));
+    return { exitCode: 0 };
+  });
+  return { ran, transport };
+}
+
+describe('a restore whose guards need nothing from the repository does not wait for its info', () => {
+  it('the restore begins while pgbackrest info is still running; the info then describes the set restored', async () => {
+    let restoreBegan!: () => void;
+    const began = new Promise<void>((resolve) => (restoreBegan = resolve));
+    const { ran, transport } = emptyTarget({
+      backups: true,
+      // Before, the check waited for this answer and the restore began only after it: never.
+      infoAnswers: () => Promise.race([began, new Promise<void>((_, reject) => setTimeout(() => reject(new Error('info was awaited before the restore')), 2000))]),
+    });
+    const gate = setInterval(() => ran.includes('pgbackrest restore') && restoreBegan(), 5);
+    try {
+      const ctx = context(transport, new Map());
+      const planned = await pgbackrestAction.check(ctx, input);
+      expect(planned.changed).toBe(true);
+      const outcome = await pgbackrestAction.apply(ctx, input, planned);
+      expect(outcome.data).toMatchObject({ set: LABEL, backup_type: 'full', pgdata: '/pg/data', pgdata_before: 'empty' });
+      expect(ran.indexOf('pgbackrest restore')).toBeLessThan(ran.indexOf('pgbackrest info ends'));
+      // Still one info: the one begun beside the guards.
+      expect(ran.filter((r) => r === 'pgbackrest info begins')).toHaveLength(1);
+    } finally {
+      clearInterval(gate);
+    }
+  });
+
+  it('with no backup in the repository the step still fails saying so (pgBackRest refused before touching PGDATA)', async () => {
+    const { ran, transport } = emptyTarget({ backups: false });
+    const ctx = context(transport, new Map());
+    const step = async () => pgbackrestAction.apply(ctx, input, await pgbackrestAction.check(ctx, input));
+    // As when check waited for the info and refused: the same error, now after pgBackRest's own refusal.
+    await expect(step()).rejects.toMatchObject({
+      code: 'STEP_FAILED',
+      message: 'nothing to restore: stanza demo has no backups',
+      hint: 'take a backup first (command: backup)',
+    });
+    expect(ran).toContain('pgbackrest restore');
+  });
+
+  it('under --check it still reads the info first, to say which set a restore would take', async () => {
+    const { ran, transport } = emptyTarget({ backups: true });
+    const planned = await pgbackrestAction.check({ ...context(transport), checkMode: true }, input);
+    expect(planned.msg).toMatch(/^would restore backup set latest \(\d{8}-\d{6}F_\d{8}-\d{6}I\) into \/pg\/data with delta \(type standby\)$/);
+    expect(ran).not.toContain('pgbackrest restore');
+  });
+});
+
 describe('the identity guard asks the other hosts at the same time, and takes the primary\'s system identifier from that read', () => {
   it('a stop guard on a standby: its own read and the primary\'s PGDATA identity, no facts script on the primary', async () => {
     const { guardDestruction } = await import('../../src/actions/identity-guard.js');

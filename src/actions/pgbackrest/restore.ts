@@ -69,13 +69,16 @@ function guard(message: string, hint: string): PgplayError {
   return new PgplayError({ code: 'GUARD', message, hint });
 }
 
-/** Applies the guards; returns the notes that only hold under --check (see the file comment). */
+/**
+ * Applies the guards; returns the notes that only hold under --check (see the file comment), and whether
+ * the identity guard asked the repository for the cluster's identity (`stanzaAsked`: no database host told it).
+ */
 export async function restoreGuards(
   ctx: ActionContext,
   input: PgbackrestInput,
   pgdata: string,
   repository?: RepositoryRead,
-): Promise<{ notes: string[]; state: TargetState }> {
+): Promise<{ notes: string[]; state: TargetState; stanzaAsked: boolean }> {
   const host = ctx.host;
   if (host.role === 'primary' && !input.allow_primary) {
     throw guard(
@@ -87,6 +90,7 @@ export async function restoreGuards(
   // judged only once the identity guard has passed.
   const probed = probeTarget(ctx, pgdata);
   probed.catch(() => undefined);
+  let stanzaAsked = false;
   // Whose directory it is and which cluster it holds: refused in plan too, and by no flag but replace.
   const identity = await guardDestruction(ctx, {
     verb: 'restore into',
@@ -95,7 +99,12 @@ export async function restoreGuards(
     replace: input.replace === true,
     replaceSysid: input.replace_sysid || undefined,
     // No database host to ask: the stanza's own system identifier is the cluster the backups are of.
-    fallbackReference: repository ? () => stanzaReference(repository) : undefined,
+    fallbackReference: repository
+      ? () => {
+          stanzaAsked = true;
+          return stanzaReference(repository);
+        }
+      : undefined,
   });
   const state = await probed;
   const notes: string[] = identity.replacing ? [`replaces another cluster, ${identity.replacing.replace(/^a cluster with /, '')}`] : [];
@@ -122,7 +131,7 @@ export async function restoreGuards(
     if (ctx.checkMode) notes.push(what);
     else throw guard(`refusing to restore over ${host.name}: ${what}`, 'empty the directory (or remove it) first');
   }
-  return { notes, state };
+  return { notes, state, stanzaAsked };
 }
 
 /** The repository's info, read at most once however many times it is asked for (see repositoryRead). */
@@ -218,33 +227,55 @@ export function targetPgdata(ctx: ActionContext): string {
 }
 
 /**
- * checkReads key: what a restore's check found and guarded (the target's state and the repository's
- * info), for apply of the same attempt; the engine empties checkReads when a human was asked in between.
+ * checkReads key: what a restore's check found and guarded (the target's state) and the repository's
+ * info (read, or still being read beside the restore: see check), for apply of the same attempt; the
+ * engine empties checkReads when a human was asked in between.
  */
 const RESTORE_GUARDED = 'pgbackrest.restore.guarded';
 interface Guarded {
   state: TargetState;
-  info: Awaited<ReturnType<typeof readInfo>>;
+  info: Promise<StanzaInfo>;
+}
+
+/** What the repository's info says against the restore (no stanza, no backup, no such set), or undefined. */
+function nothingToRestore(s: StanzaInfo, input: PgbackrestInput): PgplayError | undefined {
+  if (!stanzaExists(s) || s.backups.length === 0) {
+    const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
+    return new PgplayError({ code: 'STEP_FAILED', message: `nothing to restore: ${why}`, hint: 'take a backup first (command: backup)' });
+  }
+  try {
+    plannedSet(input, s.backups, s.name);
+    return undefined;
+  } catch (e) {
+    return e as PgplayError;
+  }
 }
 
 export const restore: CommandHandler = {
   async check(ctx, input, runner) {
     const pgdata = targetPgdata(ctx);
     const repository = repositoryRead(runner);
-    // The repository's info is read beside the guards' reads of the target (it is needed either way
-    // unless a guard refuses, and a read changes nothing): ~35 ms of every restore's check.
+    // The repository's info is read beside the guards' reads of the target (a read changes nothing).
     repository().catch(() => undefined);
-    const { notes, state } = await restoreGuards(ctx, input, pgdata, repository);
+    const { notes, state, stanzaAsked } = await restoreGuards(ctx, input, pgdata, repository);
+    const how = input.delta ? ' with delta' : input.force ? ' with force' : '';
+    if (!ctx.checkMode && !stanzaAsked && ctx.checkReads) {
+      // The guards took nothing from the repository (a database host told the cluster's identity, or the
+      // target holds no cluster): the restore does not wait for the info (~35-60 ms of every standby
+      // build, rebuild and drill on the lab), which apply takes once the restore has ended, to describe the
+      // set or to say why there was nothing to restore. pgBackRest chooses the backup set before it
+      // changes anything in PGDATA, and fails there when there is none (or no such set).
+      ctx.checkReads.set(RESTORE_GUARDED, { state, info: repository() } satisfies Guarded);
+      return { changed: true, msg: `would restore into ${pgdata}${how} (${describeTarget(input)})${notes.length ? `; ${notes.join('; ')}` : ''}` };
+    }
     const s = await repository();
-    if (!ctx.checkMode) ctx.checkReads?.set(RESTORE_GUARDED, { state, info: s } satisfies Guarded);
+    if (!ctx.checkMode) ctx.checkReads?.set(RESTORE_GUARDED, { state, info: Promise.resolve(s) } satisfies Guarded);
     if (!stanzaExists(s) || s.backups.length === 0) {
-      const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
-      if (!ctx.checkMode) throw new PgplayError({ code: 'STEP_FAILED', message: `nothing to restore: ${why}`, hint: 'take a backup first (command: backup)' });
-      notes.push(`${why} yet`);
+      if (!ctx.checkMode) throw nothingToRestore(s, input)!;
+      notes.push(`${stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`} yet`);
       return { changed: true, msg: `would restore into ${pgdata} (${describeTarget(input)}); ${notes.join('; ')}` };
     }
     const set = plannedSet(input, s.backups, s.name);
-    const how = input.delta ? ' with delta' : input.force ? ' with force' : '';
     return {
       changed: true,
       msg: `would restore backup set ${set} into ${pgdata}${how} (${describeTarget(input)})${notes.length ? `; ${notes.join('; ')}` : ''}`,
@@ -258,11 +289,19 @@ export const restore: CommandHandler = {
     const guarded = ctx.checkReads?.get(RESTORE_GUARDED) as Guarded | undefined;
     const { state } = guarded ?? (await restoreGuards(ctx, input, pgdata, repositoryRead(runner)));
     const major = ctx.host.postgres.version;
-    const r = await runner.run('restore', restoreArgs(input, pgdata, major));
+    let r: Awaited<ReturnType<PgbackrestRunner['run']>>;
+    try {
+      r = await runner.run('restore', restoreArgs(input, pgdata, major));
+    } catch (e) {
+      // Where check did not wait for the info: it says why pgBackRest found nothing to restore, as check would have.
+      const s = await guarded?.info.catch(() => undefined);
+      throw (s && nothingToRestore(s, input)) ?? e;
+    }
     if (input.archive_mode === 'off' && major < 12) await turnArchivingOff(ctx, pgdata);
     const set = restoredSet(r.log);
     // A restore adds no backup to the repository: the set it restored is described by check's info.
-    const known = set && guarded?.info.backups.some((b) => b.label === set.label) ? guarded.info : undefined;
+    const checked = await guarded?.info.catch(() => undefined);
+    const known = set && checked?.backups.some((b) => b.label === set.label) ? checked : undefined;
     const s = known ?? (await readInfo(runner));
     const entry = set ? s.backups.find((b) => b.label === set.label) : undefined;
     const type = input.type ?? 'default';
