@@ -62,9 +62,11 @@ export async function guardDestruction(ctx: ActionContext, req: DestructionReque
   refuseByInventory(ctx, req, path, others, true);
 
   // Read here: the path, this host's PGDATA, and where the other hosts' PGDATA paths lead on this machine.
+  // Their pg_control (a pg_controldata each, ~8 ms) only where the cluster is compared: which directory
+  // each is is all the other guards look at (a standby's stop, a copy or initdb into a directory).
   const ownPath = host.pgdata ? normalPath(host.pgdata) : undefined;
   const leading = [path, ...(ownPath && ownPath !== path ? [ownPath] : [])];
-  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, leading, true, req.as, path);
+  const { here, ordered, theirs, ancestors } = await readWithOthers(ctx, others, leading, req.cluster, req.as, path);
   const target = here[0]!;
   if (!target.known) {
     throw new PgplayError({

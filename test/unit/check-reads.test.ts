@@ -247,7 +247,8 @@ describe('the identity guard asks the other hosts at the same time, and takes th
       code: 'GUARD',
       message: expect.stringContaining("drill drill1's PGDATA"),
     });
-    expect(calls.map((argv) => argv.slice(5))).toEqual([['3', '/srv/alias', '/pg/db2', '/pg/db1', '/pg/drill1', '/srv']]);
+    // No cluster compared: no pg_control read (0 paths whole), only which directory each path is.
+    expect(calls.map((argv) => argv.slice(5))).toEqual([['0', '/srv/alias', '/pg/db2', '/pg/db1', '/pg/drill1', '/srv']]);
     // A directory above the path is db1's PGDATA under another name (a bind mount: its own real path, db1's key).
     calls.length = 0;
     const mounted = new FakeTransport('db2', (argv) => (calls.push(argv), { stdout: [IDENTITY_HEADER, ...argv.slice(6).flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${p === '/pg/db1' || p === '/srv/mnt' ? 11 : i + 30}`, `${i + 1}.real=${p}`]), 'end=1', ''].join('\n') }));
@@ -255,6 +256,25 @@ describe('the identity guard asks the other hosts at the same time, and takes th
       code: 'GUARD',
       message: expect.stringContaining("lies inside the primary db1's PGDATA (/pg/db1 on 127.0.0.1; /srv/mnt is db1's PGDATA, the same directory on the same machine)"),
     });
+  });
+
+  it('a guard that compares no cluster (a standby\'s stop, a copy into a directory) reads no pg_control: which directory each PGDATA is', async () => {
+    const { guardDestruction } = await import('../../src/actions/identity-guard.js');
+    const wholes: string[] = [];
+    const transport = new FakeTransport('db2', (argv) => {
+      // identityArgv: sh -c SCRIPT pgplay-identity BINDIR WHOLE PATH...
+      wholes.push(argv[5]!);
+      const lines = argv.slice(6).flatMap((p, i) => [`${i + 1}.exists=1`, `${i + 1}.directory=1`, `${i + 1}.key=boot:1:${i + 40}`, `${i + 1}.real=${p}`]);
+      return { stdout: [IDENTITY_HEADER, ...lines, 'end=1', ''].join('\n') };
+    });
+    const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1' });
+    const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2' });
+    const ctx = { ...testContext({ host: db2, transport }), hosts: { db1, db2 }, transportFor: () => transport, factsOf: () => ({ reachable: true, pgdata_present: true, running: true }) };
+    await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: false });
+    await guardDestruction(ctx, { verb: 'copy into', path: '/pg/db2', cluster: false });
+    // Where the cluster is compared, the target's pg_control and the primary's are read in the same command.
+    await guardDestruction(ctx, { verb: 'restore into', path: '/pg/db2', cluster: true }).catch(() => undefined);
+    expect(wholes).toEqual(['0', '0', '2']);
   });
 
   it('a local host read as another user still reads its own PGDATA', async () => {
