@@ -13,7 +13,9 @@
  *
  * These refusals hold in check mode too (plan shows them): nothing an earlier step of a playbook does
  * can make another host's directory this host's. Whether a server runs there is returned for the
- * action to judge: an earlier `postgres: stopped` step may still change that.
+ * action to judge (an earlier `postgres: stopped` step may still change that), where the request compares
+ * the cluster (`cluster: true`): the other requests read only which directory each path is, so their
+ * target says nothing of pg_control, PG_VERSION or postmaster.pid.
  */
 import { posix } from 'node:path';
 import { PgplayError } from '../core/errors.js';

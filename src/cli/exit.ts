@@ -13,14 +13,13 @@
 
 /** What of node's process this reads (a fake in the unit tests). */
 export interface EndingProcess {
-  stdin?: unknown;
   stdout: NodeJS.WritableStream & { writableLength?: number };
   stderr: NodeJS.WritableStream & { writableLength?: number };
   exitCode?: number | string | undefined;
   exit(code: number): void;
   /** Node's list of what keeps the event loop alive (handles, requests, timers), by kind. */
   getActiveResourcesInfo?: () => string[];
-  /** The handle objects among them (node's, undocumented; stdio's streams are their own handles). */
+  /** The handle objects among them (node's, undocumented; stdout's and stderr's streams are their own handles). */
   _getActiveHandles?: () => unknown[];
 }
 
@@ -38,10 +37,13 @@ function flushed(stream: EndingProcess['stdout']): Promise<void> {
   return new Promise((resolve) => writable.write('', () => resolve()));
 }
 
-/** Whether the event loop holds nothing but stdio's streams; false when node cannot say. */
+/**
+ * Whether the event loop holds nothing but stdout's and stderr's streams; false when node cannot say. A
+ * stdin still being read is pending work (and process.stdin, a getter, is not touched: it would open it).
+ */
 function onlyStdioPending(proc: EndingProcess): boolean {
   if (typeof proc.getActiveResourcesInfo !== 'function' || typeof proc._getActiveHandles !== 'function') return false;
-  const stdio = new Set([proc.stdin, proc.stdout, proc.stderr]);
+  const stdio = new Set<unknown>([proc.stdout, proc.stderr]);
   const handles = proc._getActiveHandles();
   if (!handles.every((h) => stdio.has(h))) return false;
   // Timers and requests are listed here and not among the handles: anything beyond stdio's is pending work.

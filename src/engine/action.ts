@@ -91,6 +91,12 @@ export interface ActionContext {
    * asked between check and apply (they may have taken their time). Absent: apply reads for itself.
    */
   checkReads?: Map<string, unknown>;
+  /**
+   * The run answers every confirmation itself (--yes): no human is asked between this check and its
+   * apply, so what check put in checkReads reaches apply. False or absent: a destructive step asks first,
+   * and a check that refuses should do so before that question.
+   */
+  assumeYes?: boolean;
 }
 
 /**

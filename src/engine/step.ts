@@ -214,6 +214,7 @@ function actionContext(
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,
     checkReads: new Map(),
+    assumeYes: run.options.yes,
   };
 }
 

@@ -106,7 +106,7 @@ const noBackups = readFileSync(join(import.meta.dirname, '../fixtures/pgbackrest
  * A target that holds no cluster yet (a standby's first build): the identity guard compares nothing, so it
  * asks the repository nothing. `infoAnswers`: awaited before pgbackrest info answers.
  */
-function emptyTarget(o: { backups: boolean; infoAnswers?: (ran: string[]) => Promise<void> }) {
+function emptyTarget(o: { backups: boolean; infoFails?: boolean; infoAnswers?: (ran: string[]) => Promise<void> }) {
   const ran: string[] = [];
   const transport = new FakeTransport('db2', async (argv) => {
     if (argv[3] === 'pgplay-identity') {
@@ -122,6 +122,7 @@ function emptyTarget(o: { backups: boolean; infoAnswers?: (ran: string[]) => Pro
       ran.push('pgbackrest info begins');
       await o.infoAnswers?.(ran);
       ran.push('pgbackrest info ends');
+      if (o.infoFails) return { exitCode: 1, stderr: 'P00  ERROR: [029]: unable to read the repository\n' };
       return { stdout: o.backups ? info : noBackups };
     }
     if (argv.some((a) => a.endsWith('pgbackrest')) && command === 'restore') {
@@ -135,7 +136,10 @@ function emptyTarget(o: { backups: boolean; infoAnswers?: (ran: string[]) => Pro
   return { ran, transport };
 }
 
-describe('a restore whose guards need nothing from the repository does not wait for its info', () => {
+/** A run under --yes: no human is asked between check and apply (ActionContext.assumeYes). */
+const underYes = (transport: FakeTransport) => ({ ...context(transport, new Map()), assumeYes: true });
+
+describe('a restore whose guards need nothing from the repository does not wait for its info (under --yes)', () => {
   it('the restore begins while pgbackrest info is still running; the info then describes the set restored', async () => {
     let restoreBegan!: () => void;
     const began = new Promise<void>((resolve) => (restoreBegan = resolve));
@@ -146,7 +150,7 @@ describe('a restore whose guards need nothing from the repository does not wait 
     });
     const gate = setInterval(() => ran.includes('pgbackrest restore') && restoreBegan(), 5);
     try {
-      const ctx = context(transport, new Map());
+      const ctx = underYes(transport);
       const planned = await pgbackrestAction.check(ctx, input);
       expect(planned.changed).toBe(true);
       const outcome = await pgbackrestAction.apply(ctx, input, planned);
@@ -161,7 +165,7 @@ describe('a restore whose guards need nothing from the repository does not wait 
 
   it('with no backup in the repository the step still fails saying so (pgBackRest refused before touching PGDATA)', async () => {
     const { ran, transport } = emptyTarget({ backups: false });
-    const ctx = context(transport, new Map());
+    const ctx = underYes(transport);
     const step = async () => pgbackrestAction.apply(ctx, input, await pgbackrestAction.check(ctx, input));
     // As when check waited for the info and refused: the same error, now after pgBackRest's own refusal.
     await expect(step()).rejects.toMatchObject({
@@ -170,6 +174,25 @@ describe('a restore whose guards need nothing from the repository does not wait 
       hint: 'take a backup first (command: backup)',
     });
     expect(ran).toContain('pgbackrest restore');
+  });
+
+  it('an info that fails does not fail a restore that succeeded: the set is named from pgBackRest\'s log', async () => {
+    const { ran, transport } = emptyTarget({ backups: true, infoFails: true });
+    const ctx = underYes(transport);
+    const outcome = await pgbackrestAction.apply(ctx, input, await pgbackrestAction.check(ctx, input));
+    expect(outcome).toMatchObject({ changed: true, msg: `restored backup set ${LABEL} into /pg/data (type standby)`, data: { set: LABEL, backup: null, backup_type: null } });
+    // Read again once the restore had ended (it failed again), and said so.
+    expect(ran.filter((r) => r === 'pgbackrest info begins')).toHaveLength(2);
+    expect(ctx.logs.some((l) => l.startsWith('pgbackrest info after the restore:'))).toBe(true);
+  });
+
+  it('where a human is asked first (no --yes), check still refuses an empty repository before the question', async () => {
+    const { ran, transport } = emptyTarget({ backups: false });
+    await expect(pgbackrestAction.check(context(transport, new Map()), input)).rejects.toMatchObject({
+      code: 'STEP_FAILED',
+      message: 'nothing to restore: stanza demo has no backups',
+    });
+    expect(ran).not.toContain('pgbackrest restore');
   });
 
   it('under --check it still reads the info first, to say which set a restore would take', async () => {

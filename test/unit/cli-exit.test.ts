@@ -32,7 +32,6 @@ function fakeProcess(resources: string[], extraHandles: unknown[] = []) {
   const stdout = slowStream('stdout', log);
   const stderr = slowStream('stderr', log);
   const proc = {
-    stdin: undefined,
     stdout,
     stderr,
     exitCode: undefined as number | string | undefined,
@@ -61,10 +60,13 @@ describe('the end of the CLI process', () => {
     expect(log).toEqual(['stdout flushed', 'stdout flushed', 'stderr flushed', 'stderr flushed', 'exit 3']);
   });
 
-  it('exits at once when nothing was left to flush', async () => {
+  it('exits at once when nothing was left to flush, without opening stdin (process.stdin is a getter that opens it)', async () => {
     const { proc, log } = fakeProcess(['PipeWrap']);
+    let stdinOpened = false;
+    Object.defineProperty(proc, 'stdin', { get: () => ((stdinOpened = true), undefined) });
     await endProcess(0, asProcess(proc));
     expect(log).toEqual(['exit 0']);
+    expect(stdinOpened).toBe(false);
   });
 
   it('leaves the process to end on its own, with the code, while a timer, a request or another handle is pending', async () => {
@@ -72,6 +74,8 @@ describe('the end of the CLI process', () => {
       [['PipeWrap', 'Timeout'], []],
       [['FSReqCallback', 'PipeWrap'], []],
       [['PipeWrap', 'ProcessWrap'], [{ child: true }]],
+      // stdin still being read (a pipe): node waits for it, and so does this.
+      [['PipeWrap', 'PipeWrap'], [{ stdin: true }]],
     ] as Array<[string[], unknown[]]>) {
       const { proc, log } = fakeProcess(resources, handles);
       await endProcess(4, asProcess(proc));

@@ -66,3 +66,16 @@ describe('assert with confirm', () => {
     expect(questions).toEqual([]);
   });
 });
+
+/** What an action is told of --yes (ActionContext.assumeYes): whether a human may be asked between its check and apply. */
+describe('an action knows whether the run answers confirmations itself', () => {
+  it('assumeYes is true under --yes and false without', async () => {
+    const seen: unknown[] = [];
+    const noting = { name: 'noting', schema: { type: 'object' }, check: async (ctx: { assumeYes?: boolean }) => (seen.push(ctx.assumeYes), { changed: false, msg: 'noted' }), apply: async () => ({ changed: false }) };
+    for (const yes of [true, false]) {
+      const h = harness(['db1'], () => ({ exitCode: 0 }), 0, [], undefined, { actions: [noting as never] });
+      expect((await h.run({ steps: [{ id: 'note', hosts: 'db1', noting: {} }] }, { yes })).exitCode).toBe(0);
+    }
+    expect(seen).toEqual([true, false]);
+  });
+});

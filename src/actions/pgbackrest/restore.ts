@@ -259,12 +259,13 @@ export const restore: CommandHandler = {
     repository().catch(() => undefined);
     const { notes, state, stanzaAsked } = await restoreGuards(ctx, input, pgdata, repository);
     const how = input.delta ? ' with delta' : input.force ? ' with force' : '';
-    if (!ctx.checkMode && !stanzaAsked && ctx.checkReads) {
+    if (!ctx.checkMode && !stanzaAsked && ctx.checkReads && ctx.assumeYes) {
       // The guards took nothing from the repository (a database host told the cluster's identity, or the
-      // target holds no cluster): the restore does not wait for the info (~35-60 ms of every standby
-      // build, rebuild and drill on the lab), which apply takes once the restore has ended, to describe the
-      // set or to say why there was nothing to restore. pgBackRest chooses the backup set before it
-      // changes anything in PGDATA, and fails there when there is none (or no such set).
+      // target holds no cluster) and apply follows at once (--yes: no human is asked, who should hear of
+      // an empty repository before being asked): the restore does not wait for the info (~35-60 ms of
+      // every standby build, rebuild and drill on the lab), which apply takes once the restore has ended,
+      // to describe the set or to say why there was nothing to restore. pgBackRest chooses the backup set
+      // before it changes anything in PGDATA, and fails there when there is none (or no such set).
       ctx.checkReads.set(RESTORE_GUARDED, { state, info: repository() } satisfies Guarded);
       return { changed: true, msg: `would restore into ${pgdata}${how} (${describeTarget(input)})${notes.length ? `; ${notes.join('; ')}` : ''}` };
     }
@@ -299,11 +300,18 @@ export const restore: CommandHandler = {
     }
     if (input.archive_mode === 'off' && major < 12) await turnArchivingOff(ctx, pgdata);
     const set = restoredSet(r.log);
-    // A restore adds no backup to the repository: the set it restored is described by check's info.
+    // A restore adds no backup to the repository: the set it restored is described by check's info. Read
+    // again where that did not answer or lacks the set; where that fails too the restore is done all the
+    // same, and pgBackRest's own log names the set.
     const checked = await guarded?.info.catch(() => undefined);
     const known = set && checked?.backups.some((b) => b.label === set.label) ? checked : undefined;
-    const s = known ?? (await readInfo(runner));
-    const entry = set ? s.backups.find((b) => b.label === set.label) : undefined;
+    const s =
+      known ??
+      (await readInfo(runner).catch((e: Error) => {
+        ctx.log(`pgbackrest info after the restore: ${e.message}`);
+        return undefined;
+      }));
+    const entry = set ? s?.backups.find((b) => b.label === set.label) : undefined;
     const type = input.type ?? 'default';
     return {
       changed: true,
