@@ -83,12 +83,14 @@ async function gatherFacts(host: Host): Promise<HostFacts> {
   return parseFacts(r.stdout);
 }
 
-async function context(host: Host, opts: { checkMode?: boolean; inventory?: Inventory; secrets?: Record<string, string> } = {}): Promise<ActionContext & { logs: string[] }> {
+async function context(host: Host, opts: { checkMode?: boolean; inventory?: Inventory; secrets?: Record<string, string>; yes?: boolean } = {}): Promise<ActionContext & { logs: string[] }> {
   const facts = await gatherFacts(host);
   const base = testContext({ host, facts, checkMode: opts.checkMode, transport: new RecordingTransport(new LocalTransport(host)) });
   const inv = opts.inventory ?? inventory();
   return {
     ...base,
+    // As the engine under --yes: check's reads reach apply, and no human is asked in between.
+    ...(opts.yes ? { checkReads: new Map<string, unknown>(), assumeYes: true } : {}),
     inventory: inv,
     async secret(ref) {
       const name = (ref as { env: string }).env;
@@ -405,6 +407,15 @@ describe('pgbackrest action on PostgreSQL 15 with pgBackRest 2.45', () => {
     expect(e.code).toBe('STEP_FAILED');
     expect(e.message).toBe(`backup set 20000101-000000F does not exist in stanza ${STANZA}`);
     expect(e.expected).toBe(`one of ${(await info()).map((b) => b.label).join(', ')}`);
+    // Under --yes, into a directory that holds no cluster (the guards ask the repository nothing), the restore
+    // does not wait for info: pgBackRest itself refuses the set before it writes anything there, and the
+    // step says what check said above.
+    const fresh = join(tmp, 'pg-fresh');
+    await mkdir(fresh, { mode: 0o700 });
+    await execa('chown', [`${PG_OS_USER}:${PG_OS_USER}`, fresh]);
+    const fast = await failure(step({ ...drill1, pgdata: fresh }, { command: 'restore', set: '20000101-000000F' }, { yes: true }));
+    expect({ code: fast.code, message: fast.message, expected: fast.expected }).toEqual({ code: e.code, message: e.message, expected: e.expected });
+    expect(await readdir(fresh)).toEqual([]);
   });
 
   it('stop: a backup then fails with error 62 and the hint; stop again is ok; start makes it work again', async () => {
