@@ -31,10 +31,9 @@ export async function endProcess(code: number, proc: EndingProcess = process as 
 
 /** Resolves once every write made so far has been handed to the system (or the stream has failed). */
 function flushed(stream: EndingProcess['stdout']): Promise<void> {
-  const writable = stream as NodeJS.WritableStream & { writable?: boolean; writableLength?: number };
-  if (writable.writable === false || !writable.writableLength) return Promise.resolve();
+  if (!stream.writable || !stream.writableLength) return Promise.resolve();
   // A write's callback runs after every write before it has completed (or the stream has failed).
-  return new Promise((resolve) => writable.write('', () => resolve()));
+  return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
 /**

@@ -133,12 +133,11 @@ function withServerLines(out: string, kv: Map<string, string>, rows: string[], p
  * The connection answers first: the facts query suited to the server's version (the one it reported as
  * the connection started, else asked) and the server-paths query in one. The script then reads
  * everything else, ties the connection's backend to this PGDATA's postmaster as for a later read (see
- * above), and resolves the paths the server gave
- * (handed to it with the version, used only where the postmaster runs). Its output is believed only when
- * the tie holds and the same backend still answers after the script; otherwise, or when no connection
- * opens or answers within CONNECTION_ANSWER_MS (no socket: a stopped server; another authentication; a
- * server that does not answer), the script reads in full with its psql, as it always did, with all of
- * the read's time.
+ * above), and resolves the paths the server gave (handed to it with the version, used only where the
+ * postmaster runs). Its output is believed only when the tie holds and the same backend still answers
+ * after the script; otherwise, or when no connection opens or answers within CONNECTION_ANSWER_MS (no
+ * socket: a stopped server; another authentication; a server that does not answer), the script reads in
+ * full with its psql, as it always did, with all of the read's time.
  */
 export async function readAllFacts(host: Host, run: RunFactsScript, open: IdleConnection | undefined, full: () => string[]): Promise<string> {
   const client = host.pgdata !== undefined ? await open?.().catch(() => undefined) : undefined;

@@ -237,12 +237,16 @@ interface Guarded {
   info: Promise<StanzaInfo>;
 }
 
+/** Why the repository holds nothing to restore (no stanza, or no backup in it), or undefined. */
+function emptyRepository(s: StanzaInfo): string | undefined {
+  if (!stanzaExists(s)) return `stanza ${s.name} does not exist (${s.status.message})`;
+  return s.backups.length === 0 ? `stanza ${s.name} has no backups` : undefined;
+}
+
 /** What the repository's info says against the restore (no stanza, no backup, no such set), or undefined. */
 function nothingToRestore(s: StanzaInfo, input: PgbackrestInput): PgplayError | undefined {
-  if (!stanzaExists(s) || s.backups.length === 0) {
-    const why = stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`;
-    return new PgplayError({ code: 'STEP_FAILED', message: `nothing to restore: ${why}`, hint: 'take a backup first (command: backup)' });
-  }
+  const empty = emptyRepository(s);
+  if (empty) return new PgplayError({ code: 'STEP_FAILED', message: `nothing to restore: ${empty}`, hint: 'take a backup first (command: backup)' });
   try {
     plannedSet(input, s.backups, s.name);
     return undefined;
@@ -259,6 +263,7 @@ export const restore: CommandHandler = {
     repository().catch(() => undefined);
     const { notes, state, stanzaAsked } = await restoreGuards(ctx, input, pgdata, repository);
     const how = input.delta ? ' with delta' : input.force ? ' with force' : '';
+    const noted = notes.length ? `; ${notes.join('; ')}` : '';
     if (!ctx.checkMode && !stanzaAsked && ctx.checkReads && ctx.assumeYes) {
       // The guards took nothing from the repository (a database host told the cluster's identity, or the
       // target holds no cluster) and apply follows at once (--yes: no human is asked, who should hear of
@@ -267,19 +272,20 @@ export const restore: CommandHandler = {
       // to describe the set or to say why there was nothing to restore. pgBackRest chooses the backup set
       // before it changes anything in PGDATA, and fails there when there is none (or no such set).
       ctx.checkReads.set(RESTORE_GUARDED, { state, info: repository() } satisfies Guarded);
-      return { changed: true, msg: `would restore into ${pgdata}${how} (${describeTarget(input)})${notes.length ? `; ${notes.join('; ')}` : ''}` };
+      return { changed: true, msg: `would restore into ${pgdata}${how} (${describeTarget(input)})${noted}` };
     }
     const s = await repository();
-    if (!ctx.checkMode) ctx.checkReads?.set(RESTORE_GUARDED, { state, info: Promise.resolve(s) } satisfies Guarded);
-    if (!stanzaExists(s) || s.backups.length === 0) {
+    if (!ctx.checkMode) ctx.checkReads?.set(RESTORE_GUARDED, { state, info: repository() } satisfies Guarded);
+    const empty = emptyRepository(s);
+    if (empty) {
       if (!ctx.checkMode) throw nothingToRestore(s, input)!;
-      notes.push(`${stanzaExists(s) ? `stanza ${s.name} has no backups` : `stanza ${s.name} does not exist (${s.status.message})`} yet`);
+      notes.push(`${empty} yet`);
       return { changed: true, msg: `would restore into ${pgdata} (${describeTarget(input)}); ${notes.join('; ')}` };
     }
     const set = plannedSet(input, s.backups, s.name);
     return {
       changed: true,
-      msg: `would restore backup set ${set} into ${pgdata}${how} (${describeTarget(input)})${notes.length ? `; ${notes.join('; ')}` : ''}`,
+      msg: `would restore backup set ${set} into ${pgdata}${how} (${describeTarget(input)})${noted}`,
     };
   },
 
