@@ -9,6 +9,7 @@ import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { extraCommands } from './extra-commands.js';
 import { enableCompileCache } from './compile-cache.js';
 import { endProcess } from './exit.js';
+import { Interrupts } from './interrupt.js';
 
 // Before a command's chunks load: they, the validators and the templates compile from the V8 code cache of
 // the runs before (compile-cache.ts). Those this module imported above are loaded already; they are the
@@ -30,28 +31,12 @@ function version(): string {
 }
 
 /**
- * Ctrl-C once: stop launching work, let running steps finish within the grace period, record the
- * journal, exit 130. Ctrl-C twice: exit 130 at once.
- */
-function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  let presses = 0;
-  process.on('SIGINT', () => {
-    presses++;
-    if (presses === 1) {
-      process.stderr.write('\ninterrupted: finishing running steps (Ctrl-C again to exit now)\n');
-      controller.abort(new PgplayError({ code: 'INTERRUPTED', message: 'interrupted by SIGINT' }));
-    } else process.exit(EXIT.INTERRUPTED);
-  });
-  process.on('SIGTERM', () => controller.abort(new PgplayError({ code: 'INTERRUPTED', message: 'terminated by SIGTERM' })));
-  return controller.signal;
-}
-
-/**
  * Each command is imported when it is chosen: a command's module graph (ssh2, pg, execa, listr2, ajv,
  * ...) costs hundreds of milliseconds to load, and `--version` or `validate` needs none of the others.
  */
 export async function main(argv: string[]): Promise<number> {
+  // Before anything is written: a reader that goes away must not crash a command (src/cli/interrupt.ts).
+  const interrupts = new Interrupts();
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h') {
     write(MAIN_HELP);
@@ -67,14 +52,14 @@ export async function main(argv: string[]): Promise<number> {
       return help(rest);
     case 'run':
     case 'plan':
-      return (await import('./commands/run.js')).runCommand(command, rest, interruptSignal());
+      return (await import('./commands/run.js')).runCommand(command, rest, interrupts.signal());
     case 'validate':
       return (await import('./commands/validate.js')).validateCommand(rest, write);
     case 'schema':
       return (await import('./commands/schema.js')).schemaCommand(rest, write);
     default: {
       const extra = extraCommands[command];
-      if (extra) return extra(rest, write, interruptSignal());
+      if (extra) return extra(rest, write, interrupts.signal());
       throw usage(`unknown command "${command}"`);
     }
   }
