@@ -357,3 +357,13 @@ describe('a run loads what its hosts and output need', () => {
     expect(r.packages.has('pg')).toBe(false);
   });
 });
+
+describe('the files a run loads', () => {
+  it('are ASCII: V8 holds a file with one other character as a two-byte string, slower to read, hash and compile', () => {
+    const dirs = ['dist/bundle', 'dist/validators', 'dist/precompiled'];
+    const files = dirs.flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && /\.c?js$/.test(e.name)).map((e) => join(e.parentPath, e.name)));
+    expect(files.length).toBeGreaterThan(100);
+    const beyondAscii = files.filter((file) => /[^\x00-\x7f]/.test(readFileSync(file, 'utf8')));
+    expect(beyondAscii).toEqual([]);
+  });
+});
