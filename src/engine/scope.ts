@@ -40,10 +40,28 @@ export function hostScope(src: ScopeSources, hostName: string, extra: Record<str
   };
 }
 
+/**
+ * Every host with its facts and registered values, as templates and expressions see `hosts`. Built for
+ * every step on every host (and again in the pre-flight), but it changes only when a host's facts or
+ * registered values are replaced: the last view is kept per run (its facts map) and built again only then.
+ * It is frozen, as every scope shares it.
+ */
 function hostsView(src: ScopeSources): Record<string, unknown> {
+  const names = Object.keys(src.hosts);
+  const parts = names.flatMap((name) => [src.hosts[name], src.facts[name], src.registered[name]]);
+  const kept = views.get(src.facts);
+  if (kept && kept.hosts === src.hosts && kept.registered === src.registered && samePieces(kept.parts, parts)) return kept.view;
   const view: Record<string, unknown> = {};
-  for (const [name, host] of Object.entries(src.hosts)) {
-    view[name] = { ...host, facts: src.facts[name] ?? {}, registered: src.registered[name] ?? {} };
+  for (const name of names) {
+    view[name] = Object.freeze({ ...src.hosts[name], facts: src.facts[name] ?? {}, registered: src.registered[name] ?? {} });
   }
+  views.set(src.facts, { hosts: src.hosts, registered: src.registered, parts, view: Object.freeze(view) });
   return view;
+}
+
+/** The last hosts view of each run, by its facts map (a run's facts, registered and hosts maps live as long as it). */
+const views = new WeakMap<ScopeSources['facts'], { hosts: ScopeSources['hosts']; registered: ScopeSources['registered']; parts: unknown[]; view: Record<string, unknown> }>();
+
+function samePieces(a: unknown[], b: unknown[]): boolean {
+  return a.length === b.length && a.every((piece, i) => piece === b[i]);
 }
