@@ -5,7 +5,7 @@ import type { Host } from '../model/inventory.js';
 import { configVerdict } from '../postgres/config-verdict.js';
 import { listDir, pgBin, readPgVersion, requirePgdata, runAsOwner, commandFailed } from '../postgres/owner.js';
 import { checkServiceView, promoteServer, reloadServer, serviceShell, startServer, statusShell, stopServer } from '../postgres/service.js';
-import { probe, stateData } from '../postgres/probe.js';
+import { probe, probeAfterChange, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import { guardDestruction } from './identity-guard.js';
 import { ENGINE_SERVER_READ, type Action, type ActionContext, type Outcome } from './types.js';
@@ -328,13 +328,13 @@ async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, w
   // The probe read PG_VERSION just now; only a probe that found none is worth a second look.
   if (!found.pgdata_present && (await readPgVersion(ctx, pgdata)) === undefined) throw noCluster(ctx.host, pgdata);
   await startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
-  const facts = await probe(ctx);
+  const facts = await probeAfterChange(ctx);
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts), facts };
 }
 
 async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
   await startServer(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
-  const facts = await probe(ctx);
+  const facts = await probeAfterChange(ctx);
   return {
     changed: true,
     msg: `restarted${input.reason ? ` (${input.reason})` : ''} (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`,

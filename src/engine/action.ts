@@ -79,6 +79,8 @@ export interface ActionContext {
   connectPostgres(options?: PostgresConnectRequest): Promise<Client>;
   /** The run's idle connection to a host's server, if one is open (see ServerContext); the caller ends it. */
   idleConnection?(hostName: string): Promise<Client | undefined>;
+  /** After this step changed a host's server: a connection to it the run keeps for the steps after (see ServerContext). */
+  connectionAfterChange?(hostName: string): Promise<Client | undefined>;
   /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
   scope(extra?: Record<string, unknown>): Record<string, unknown>;
   /** Progress lines shown under the step in verbose output (redacted by the engine). */

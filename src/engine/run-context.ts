@@ -197,11 +197,14 @@ export class RunContext {
     return this.deps.resolveSecret(ref);
   }
 
-  /** A connection of the run's pool (the caller's client.end() gives it back). */
-  connectPostgres(hostName: string, options: Omit<PostgresConnectRequest, 'hostName'>): Promise<Client> {
+  /**
+   * A connection of the run's pool (the caller's client.end() gives it back). `openedAfter`: the token of
+   * the step that changed this server just before (connectionAfterChange).
+   */
+  connectPostgres(hostName: string, options: Omit<PostgresConnectRequest, 'hostName'>, openedAfter?: object): Promise<Client> {
     const { database, port, timeoutMs } = options;
     const open = () => this.deps.connectPostgres(this.transportFor(hostName), this.hosts[hostName]!, { database, port, connectTimeoutMs: timeoutMs });
-    return this.connections.lease(hostName, poolKey(database, port), open, timeoutMs);
+    return this.connections.lease(hostName, poolKey(database, port), open, timeoutMs, openedAfter);
   }
 
   /**
@@ -215,6 +218,22 @@ export class RunContext {
   private connectionForFacts(hostName: string, reader: Transport): IdleConnection | undefined {
     if (reader.kind !== 'local') return undefined;
     return connectionWhereSocket(this.hosts[hostName]!, (timeoutMs) => this.connectPostgres(hostName, { timeoutMs }));
+  }
+
+  /**
+   * For a read of a server that a step has just started, restarted or promoted (its action's probe after
+   * the change, postgres/probe.ts): the pool's idle connection to it, else one the pool opens at the
+   * inventory's socket on this machine, which the read asks instead of a psql of its own (facts-read.ts
+   * ties its answers to this PGDATA's postmaster as for the first read). The engine closes a host's
+   * connections around a step that changes its server; one opened for `step` (the attempt's token) after
+   * the change is spared and serves the steps after (a drill's readiness wait, proof and checks). Undefined
+   * over SSH and where no socket answers: the read then runs psql, as before.
+   */
+  async connectionAfterChange(hostName: string, step: object): Promise<Client | undefined> {
+    const idle = await this.idleConnection(hostName);
+    if (idle) return idle;
+    if (this.transportFor(hostName).kind !== 'local') return undefined;
+    return connectionWhereSocket(this.hosts[hostName]!, (timeoutMs) => this.connectPostgres(hostName, { timeoutMs }, step))();
   }
 
   /**

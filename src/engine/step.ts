@@ -134,7 +134,9 @@ async function attempt(
   input: Record<string, unknown>,
   mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown>; serverRead?: HostFacts },
 ): Promise<Outcome> {
-  const ctx = actionContext(run, step, hostName, mode);
+  // This attempt, for the connections its apply opens to a server after changing it (connectionAfterChange).
+  const attemptToken = {};
+  const ctx = actionContext(run, step, hostName, mode, attemptToken);
   if (mode.serverRead) ctx.checkReads?.set(ENGINE_SERVER_READ, mode.serverRead);
   const planned = await action.check(ctx, input);
   if (mode.checkMode) {
@@ -169,7 +171,9 @@ async function attempt(
     if (outcome.changed) await refreshChanged(run, hostName, areas, facts, ticket);
     return outcome;
   } finally {
-    if (areas.length) await run.connections.drop(hostName);
+    // Those opened before the change, or during it, are stale; one apply opened after it (its probe of the
+    // server it started) is not.
+    if (areas.length) await run.connections.drop(hostName, attemptToken);
   }
 }
 
@@ -189,6 +193,7 @@ function actionContext(
   step: Step,
   hostName: string,
   mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown> },
+  attemptToken: object,
 ): ActionContext {
   const host = run.hosts[hostName]!;
   return {
@@ -210,6 +215,7 @@ function actionContext(
     secret: (ref) => run.resolveSecret(ref),
     connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
     idleConnection: (name) => run.idleConnection(name),
+    connectionAfterChange: (name) => run.connectionAfterChange(name, attemptToken),
     scope: (extra = {}) => hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,

@@ -32,6 +32,8 @@ export interface Pooled {
   /** The server or the bridge ended it: never handed out again. */
   broken: boolean;
   leased: boolean;
+  /** Opened after a step's change to its server, for that step (its token): the drop() after the step spares it. */
+  openedAfter?: object;
 }
 
 /**
@@ -66,12 +68,12 @@ export class ConnectionPool {
    * A connection to `hostName` for `key` (database and port): an idle one that still answers, else a new
    * one from `open`. `timeoutMs`: the caller's own limit, which the check of an idle one keeps to as well.
    */
-  async lease(hostName: string, key: string, open: () => Promise<Client>, timeoutMs?: number): Promise<Client> {
+  async lease(hostName: string, key: string, open: () => Promise<Client>, timeoutMs?: number, openedAfter?: object): Promise<Client> {
     const idle = await this.leaseIdle(hostName, key, timeoutMs);
     if (idle) return idle;
     const client = await open();
     this.opened++;
-    const p: Pooled = { client, hostName, key, broken: false, leased: true };
+    const p: Pooled = { client, hostName, key, broken: false, leased: true, openedAfter };
     const broken = () => {
       p.broken = true;
     };
@@ -104,9 +106,14 @@ export class ConnectionPool {
     if (p.broken) await this.discard(p);
   }
 
-  /** Closes a host's idle connections and marks its leased ones to close when given back. */
-  async drop(hostName: string): Promise<void> {
-    const mine = [...this.pooled].filter((p) => p.hostName === hostName);
+  /**
+   * Closes a host's idle connections and marks its leased ones to close when given back. `spare`: a step's
+   * token; the connections opened for it after its change (lease's openedAfter) are kept, as any other
+   * connection of the pool from then on.
+   */
+  async drop(hostName: string, spare?: object): Promise<void> {
+    const mine = [...this.pooled].filter((p) => p.hostName === hostName && !(spare && p.openedAfter === spare));
+    for (const p of this.pooled) if (spare && p.openedAfter === spare) p.openedAfter = undefined;
     for (const p of mine) p.broken = true;
     // discard() has sent the Terminate by the time it returns its promise (pg's end() writes it at once);
     // it never rejects.

@@ -8,7 +8,7 @@ import { sleep } from '../core/sleep.js';
 import type { ServerContext } from './server-context.js';
 import type { HostFacts } from '../model/facts.js';
 import { commandFailed, pgBin, runAsOwner } from './owner.js';
-import { probe } from './probe.js';
+import { probeAfterChange } from './probe.js';
 import { cleanServerEnv, LOG_DIRECTORY_FAILED } from './server-env.js';
 import { collectorTail, currentLogFile, defaultLogFile, LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
 
@@ -105,7 +105,7 @@ export async function pgCtlPromote(ctx: ServerContext, pgdata: string, waitMs: n
 /** Polls the host until it is out of recovery (pg_ctl -w returns once the postmaster reports it; SQL confirms). */
 export async function awaitOutOfRecovery(ctx: ServerContext, started: number, waitMs: number, what: string): Promise<HostFacts> {
   const host = ctx.host;
-  let facts = await probe(ctx);
+  let facts = await probeAfterChange(ctx);
   while (facts.in_recovery !== false) {
     if (Date.now() - started > waitMs) {
       throw new PgplayError({
@@ -115,7 +115,7 @@ export async function awaitOutOfRecovery(ctx: ServerContext, started: number, wa
     }
     await sleep(250, ctx.signal);
     if (ctx.signal.aborted) throw new PgplayError({ code: 'INTERRUPTED', message: `interrupted while waiting for ${host.name} to leave recovery` });
-    facts = await probe(ctx);
+    facts = await probeAfterChange(ctx);
   }
   return facts;
 }

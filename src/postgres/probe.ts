@@ -1,4 +1,5 @@
 /** Fresh facts of one host, read when an action needs them. */
+import type { Client } from 'pg';
 import { PgplayError } from '../core/errors.js';
 import type { HostFacts } from '../model/facts.js';
 import type { ServerContext } from './server-context.js';
@@ -12,11 +13,25 @@ import { requirePgdata, runAsOwner } from './owner.js';
  * and server only: what the host is (name, user, bindir) does not change during a run.
  */
 export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
+  return probeWith(ctx, hostName, ctx.idleConnection && ((name) => ctx.idleConnection!(name)));
+}
+
+/**
+ * probe() right after the step changed the server (started, restarted, promoted it): over a connection the
+ * run opens to it then and keeps for the steps after, instead of a psql of the script's own (~35 ms, more
+ * on a server that has just started), where the host is on this machine (ServerContext.connectionAfterChange).
+ */
+export async function probeAfterChange(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
+  const connect = ctx.connectionAfterChange ?? ctx.idleConnection;
+  return probeWith(ctx, hostName, connect && ((name) => connect.call(ctx, name)));
+}
+
+async function probeWith(ctx: ServerContext, hostName: string, connection?: (hostName: string) => Promise<Client | undefined>): Promise<HostFacts> {
   const host = ctx.hosts[hostName] ?? (hostName === ctx.host.name ? ctx.host : undefined);
   if (!host) throw new PgplayError({ code: 'SEMANTIC', message: `no host ${hostName} in the inventory` });
   requirePgdata(host);
   const run = async (argv: string[], timeoutMs: number) => (await runAsOwner(ctx, argv, { host, timeoutMs })).stdout;
-  return parseFacts(await readFactsOutput(host, { host: false }, run, ctx.idleConnection && (() => ctx.idleConnection!(host.name))));
+  return parseFacts(await readFactsOutput(host, { host: false }, run, connection && (() => connection(host.name))));
 }
 
 /** What a postgres step registers about the server it left behind. */

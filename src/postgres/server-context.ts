@@ -37,6 +37,13 @@ export interface ServerContext {
    * opened for it); the caller ends it. A probe asks it instead of starting psql (facts-read.ts).
    */
   idleConnection?(hostName: string): Promise<Client | undefined>;
+  /**
+   * For a read right after this step changed a host's server (started, restarted, promoted it): the run's
+   * idle connection to it, else a new one at the inventory's socket that the run keeps for the steps after
+   * (the engine closes the others around the step). Only after the change: one opened before it would be
+   * kept although the change made it stale. Undefined where none opens; the caller ends it.
+   */
+  connectionAfterChange?(hostName: string): Promise<Client | undefined>;
 }
 
 /** A confirmation a destructive outcome asks for (the shape of Confirmation | undefined). */

@@ -5,9 +5,9 @@
  *
  * - a no-change standby-from-backup run opens one connection (one bridge) per host and user, and every
  *   bridge process is gone when the run returns (a bridge is the become user's command helper, exec-server.ts);
- * - SQL steps share their host's connection; a restart by a postgres step closes it and the next step
- *   opens a new one; a restart behind pgplay's back (a command) is noticed before the connection is
- *   reused, never silently;
+ * - SQL steps share their host's connection; a restart by a postgres step closes it, and its read of the
+ *   server it started opens the one the next steps use; a restart behind pgplay's back (a command) is
+ *   noticed before the connection is reused, never silently;
  * - a pg_ctl restart of the standby is read once before it (the one-primary invariant's read, which its
  *   check takes) and once after the restart (no probe in apply, no refresh by the engine on top);
  * - a no-change run reads each server once more than the gather: the invariant's read before the start.
@@ -191,15 +191,16 @@ describe('connections: one per host and user, closed at the end', () => {
       'c1@db2=ok',
       'rows@db2=ok',
     ]);
-    // db2: one before the restart (its first facts read's, which a1 and a2 use), one after it, one after the
-    // restart behind pgplay's back. db1: its first facts read's, which its later reads use.
+    // db2: one before the restart (its first facts read's, which a1 and a2 use), one the restart's read of the
+    // server it started opened (which b1 and b2 use), one after the restart behind pgplay's back. db1: its
+    // first facts read's, which its later reads use.
     expect(run.bridgesPerHost).toEqual({ db1: 1, db2: 3 });
     // db2's facts: the gather at the start, the one-primary guard's read before the restart (which the
     // check takes: no probe of its own), and the read after the restart, which the engine keeps (no probe
     // in apply, no refresh) and the guard takes as its read after the step (engine/server-reads.ts).
-    // The gather opens the connection a1 and a2 use, and the read before the restart asks it; the one after
-    // it cannot (the restart closed it) and starts psql.
-    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server by connection', 'server by connection', 'server']);
+    // The gather opens the connection a1 and a2 use, and the read before the restart asks it; the restart
+    // closes it, and its read of the server it started opens a new one instead of starting psql.
+    expect(run.facts.filter((f) => f.host === 'db2').map((f) => f.sections)).toEqual(['host,server by connection', 'server by connection', 'server by connection']);
     // db1 is read for the guard after each step that can change a role, beside db2's own read: over the
     // connection its gather opened.
     expect(run.facts.filter((f) => f.host === 'db1').map((f) => f.sections)).toEqual(['host,server by connection', 'server by connection', 'server by connection']);

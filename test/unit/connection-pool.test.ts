@@ -126,6 +126,34 @@ describe('ConnectionPool', () => {
     expect(clients).toHaveLength(3);
   });
 
+  it("drop(host, step) spares the connections opened for that step after its change, and only those; they serve later leases", async () => {
+    const pool = new ConnectionPool();
+    const { clients, open } = opener();
+    const step = {};
+    const before = await pool.lease('db1', 'postgres', open);
+    await before.end();
+    // The step changes the server: the engine drops the host's connections before its apply...
+    await pool.drop('db1');
+    expect(clients[0]!.ended).toBe(true);
+    // ...which opens one after the change, for its probe, and one of another step's (never spared here).
+    const after = await pool.lease('db1', 'postgres', open, undefined, step);
+    const other = await pool.lease('db1', 'postgres', open, undefined, {});
+    await after.end();
+    await other.end();
+    // The drop after the apply keeps the step's own.
+    await pool.drop('db1', step);
+    expect(clients[1]!.ended).toBe(false);
+    expect(clients[2]!.ended).toBe(true);
+    const next = await pool.lease('db1', 'postgres', open);
+    expect(clients).toHaveLength(3);
+    expect(clients[1]!.queries.at(-1)).toBe('DISCARD ALL');
+    await next.end();
+    // From then on it is a connection like any other: the next change closes it.
+    await pool.drop('db1', step);
+    expect(clients[1]!.ended).toBe(true);
+    expect(pool.size).toBe(0);
+  });
+
   it('drop(host) sends the Terminate and returns without waiting for the server to close its side; closeAll() waits for it', async () => {
     const pool = new ConnectionPool();
     let serverCloses!: () => void;
