@@ -49,4 +49,11 @@ export interface RunRequest {
   env?: NodeJS.ProcessEnv;
   /** plan --export-shell: records what each step would run (engine/shell-export.ts). */
   shellExport?: ShellExportRecorder;
+  /**
+   * Return once the locks are released and the journal has ended, while the run's connections and command
+   * helpers are still closing (their processes exit on their own time: ~40 ms of a drill's end on two
+   * cores); the caller awaits the outcome's `closed` before its process ends. Else the run returns once
+   * they are closed (and `closed` is settled).
+   */
+  returnWhileClosing?: boolean;
 }

@@ -33,7 +33,7 @@ export async function runFromInventory(
   early: EarlyConnections,
   /** The scope in which the run's local transports share their command helpers. */
   helperScope: object,
-): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
+): Promise<RunOutcome & { runId: string; redactor: Redactor; closed: Promise<void> }> {
   let loaded: LoadedRun;
   let defaultTimeoutMs: number;
   try {
@@ -68,12 +68,19 @@ export async function runFromInventory(
     run.emitLog('connect', name, line);
     warn(`${name}: ${line}`);
   };
-  // Until the RunContext exists only the early connections are open; release() closes whatever is.
+  // Until the RunContext exists only the early connections are open; release() closes whatever is. The
+  // locks go first: releasing a host's lock takes its connection.
   let run: RunContext;
-  const release = async () => {
+  const releaseLocks = async () => {
     grace.dispose();
     await journal.hostLocks?.release();
+  };
+  const closeConnections = async () => {
     await Promise.all([run?.closeTransports(), early.close()]);
+  };
+  const release = async () => {
+    await releaseLocks();
+    await closeConnections();
   };
   try {
     run = new RunContext(
@@ -111,10 +118,12 @@ export async function runFromInventory(
     if (resume.playbookChanged) warn(`${loaded.playbookFile} changed since run ${resume.fromRunId}; the steps it finished are all still there`);
   }
   let error: PgplayError | undefined;
+  let outcome: RunOutcome;
+  let closed: Promise<void> | undefined;
   try {
     const select = (pattern: string | string[]) => selectHosts(pattern, loaded.hosts);
     await startRun(run, select, grace.signal);
-    const outcome = await executeRun(run, select, {
+    outcome = await executeRun(run, select, {
       interrupt,
       prior: resume?.done,
       resumedFrom: resume?.fromRunId,
@@ -122,12 +131,17 @@ export async function runFromInventory(
         journal.recorder &&
         ((step, host, handler, name, value, index) => journal.recorder!.registered(step, host, handler, name, redactor.redactValue(value), index)),
     });
-    return { ...outcome, runId, redactor };
   } catch (e) {
     error = toPgplayError(e);
     throw e;
   } finally {
-    await release();
+    await releaseLocks();
     journal.recorder?.finish(error, (value) => redactor.redactValue(value));
+    closed = closeConnections();
+    // Its caller awaits it later: a failure meanwhile is not an unhandled rejection (the caller still sees it).
+    closed.catch(() => undefined);
+    // A run that failed outside its steps reports once everything is closed, as before.
+    if (error || !request.returnWhileClosing) await closed;
   }
+  return { ...outcome, runId, redactor, closed };
 }

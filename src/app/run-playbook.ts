@@ -16,7 +16,7 @@ export type { RunRequest };
  * and starts them, importing little; the rest (run-from-inventory.ts: the playbook's loaders, the engine)
  * is imported after that, while the SSH handshakes and the local command helpers start.
  */
-export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor }> {
+export async function runPlaybook(request: RunRequest): Promise<RunOutcome & { runId: string; redactor: Redactor; closed: Promise<void> }> {
   // The run's local transports share their command helpers (transports/local.ts).
   const helperScope = {};
   // The handshakes start once the inventory is read; the transports are the run's (or closed on a refusal).

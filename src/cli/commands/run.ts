@@ -121,34 +121,41 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     },
     ask: interactive ? (question) => askYesNo(redactor.redact(question)) : undefined,
     shellExport,
+    // The reports and the evidence seal are written while the run's connections and helpers close.
+    returnWhileClosing: true,
   });
-  await renderer.finish();
-  if (shellExport && exportFile) {
-    if (result.exitCode !== 0) {
-      stderr(`pgplay: the plan did not succeed (exit ${result.exitCode}): no shell export written\n`);
-      return result.exitCode;
+  try {
+    await renderer.finish();
+    if (shellExport && exportFile) {
+      if (result.exitCode !== 0) {
+        stderr(`pgplay: the plan did not succeed (exit ${result.exitCode}): no shell export written\n`);
+        return result.exitCode;
+      }
+      const script = shellExport.render({ playbook: playbookFile, file: exportFile });
+      await writeFile(exportFile, script, { mode: 0o600 });
+      stderr(`pgplay: wrote the plan as a shell script to ${exportFile}: review it, then run its parts in order (sh ${exportFile} 1, ...)\n`);
     }
-    const script = shellExport.render({ playbook: playbookFile, file: exportFile });
-    await writeFile(exportFile, script, { mode: 0o600 });
-    stderr(`pgplay: wrote the plan as a shell script to ${exportFile}: review it, then run its parts in order (sh ${exportFile} 1, ...)\n`);
+    await ended;
+    // The report the playbook declares: a drill report (it takes --report), or after a promotion the
+    // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
+    // inventory needs.
+    const procedures = await (await import('../../report/procedures.js')).procedureReports({
+      stateDir,
+      runId: result.runId,
+      check,
+      reportFile: values.report,
+      topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
+    });
+    if (values.report && !procedures.drill && !procedures.rejoin && !procedures.restore) await writeReport(values.report, redactor.redactValue(events), procedures.topology && redactor.redactValue(procedures.topology));
+    // Last, once every record of the run is written: its manifest, linked to the one sealed before it.
+    await (await import('../../evidence/manifest.js')).sealEvidence(stateDir, result.runId, (m) => stderr(`pgplay: ${m}\n`));
+    if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
+    else if (procedures.topology) process.stdout.write(JSON.stringify(redactor.redactValue(procedures.topology)) + '\n');
+    return result.exitCode;
+  } finally {
+    // Every process the run started is gone before pgplay is.
+    await result.closed;
   }
-  await ended;
-  // The report the playbook declares: a drill report (it takes --report), or after a promotion the
-  // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
-  // inventory needs.
-  const procedures = await (await import('../../report/procedures.js')).procedureReports({
-    stateDir,
-    runId: result.runId,
-    check,
-    reportFile: values.report,
-    topologyListeners: [async (change) => (await import('../../lab/follow.js')).labFollowsTopology(change)],
-  });
-  if (values.report && !procedures.drill && !procedures.rejoin && !procedures.restore) await writeReport(values.report, redactor.redactValue(events), procedures.topology && redactor.redactValue(procedures.topology));
-  // Last, once every record of the run is written: its manifest, linked to the one sealed before it.
-  await (await import('../../evidence/manifest.js')).sealEvidence(stateDir, result.runId, (m) => stderr(`pgplay: ${m}\n`));
-  if (output === 'human') for (const notice of procedures.notices) process.stdout.write(redactor.redact(notice));
-  else if (procedures.topology) process.stdout.write(JSON.stringify(redactor.redactValue(procedures.topology)) + '\n');
-  return result.exitCode;
 }
 
 /** A word that may be the playbook rather than a run id: a YAML file name, an existing file, a shipped playbook. */
