@@ -64,11 +64,13 @@ async function asCommonJs(file: string): Promise<void> {
  * A source with a single character beyond ASCII is a two-byte string to V8: twice the memory for as long as
  * the module lives (V8 keeps the source for the functions it compiles later), and a slower read, hash and
  * compile of the whole file: pg's chunk (184 KB, one em dash in a comment) took ~2 ms more to load, in
- * every run that connects. esbuild escapes every such character in code (its ascii charset); what it
- * leaves is in comments, where an escape is only text.
+ * every run that connects. esbuild escapes such characters in strings and identifiers, not in comments,
+ * regular expressions or tagged templates, where an escape could change the program (`/é/` is not
+ * `/\u{e9}/` without the u flag; String.raw sees the escape). So only lines that are a line comment as a
+ * whole (`// ...`) are escaped; any other character stays as it is, and the startup-imports test names the file.
  */
 function asciiOnly(code: string): string {
-  return code.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  return code.replace(/^[ \t]*\/\/.*$/gmu, (line: string) => line.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`));
 }
 
 /**

@@ -50,10 +50,11 @@ export interface RunRequest {
   /** plan --export-shell: records what each step would run (engine/shell-export.ts). */
   shellExport?: ShellExportRecorder;
   /**
-   * Return once the locks are released and the journal has ended, while the run's connections and command
-   * helpers are still closing (their processes exit on their own time: ~40 ms of a drill's end on two
-   * cores); the caller awaits the outcome's `closed` before its process ends. Else the run returns once
-   * they are closed (and `closed` is settled).
+   * Return once the host locks are released and the journal has ended, while the run's connections and
+   * command helpers are still closing (their processes exit on their own time: ~40 ms of a drill's end on
+   * two cores); the cluster's lock is released when they are closed, and `closed` settles then: the caller
+   * awaits it before its process ends. Else the run returns once they are closed (and `closed` is settled).
+   * Events emitted while they close (none today) reach no journal.
    */
   returnWhileClosing?: boolean;
 }

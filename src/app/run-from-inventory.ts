@@ -136,8 +136,9 @@ export async function runFromInventory(
     throw e;
   } finally {
     await releaseLocks();
-    journal.recorder?.finish(error, (value) => redactor.redactValue(value));
-    closed = closeConnections();
+    // The journal ends now; the cluster's lock is released once the connections and helpers are closed.
+    const connectionsClosed = closeConnections();
+    closed = journal.recorder ? journal.recorder.finish(error, (value) => redactor.redactValue(value), connectionsClosed) : connectionsClosed;
     // Its caller awaits it later: a failure meanwhile is not an unhandled rejection (the caller still sees it).
     closed.catch(() => undefined);
     // A run that failed outside its steps reports once everything is closed, as before.

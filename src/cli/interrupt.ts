@@ -76,9 +76,10 @@ export class Interrupts {
     const controller = new AbortController();
     const stop = (message: string, notice?: string) => {
       if (controller.signal.aborted) return;
-      // stderr may be the stream that is gone: its failed write is heard above, not thrown.
-      if (notice) proc.stderr.write(notice);
+      // The reason first: stderr may be gone too (a terminal that hung up), and its failed write would
+      // otherwise stop the run in the name of the error output.
       controller.abort(new PgplayError({ code: 'INTERRUPTED', message }));
+      if (notice) proc.stderr.write(notice);
     };
     let presses = 0;
     proc.on('SIGINT', () => {

@@ -92,12 +92,21 @@ export class RunRecorder {
     this.journal.registered({ step, host, handler, name, value, ...(index !== undefined ? { index } : {}) });
   }
 
-  /** Closes the journal (recording a run-end if the engine could not, its error through `redact`) and releases the lock. */
-  finish(error?: PgplayError, redact?: <T>(value: T) => T): void {
+  /**
+   * Closes the journal (recording a run-end if the engine could not, its error through `redact`) and, once
+   * `closed` has settled (the run's connections and helpers closing), releases the cluster's lock: the next
+   * run starts only when nothing of this one is left on the servers.
+   */
+  finish(error?: PgplayError, redact?: <T>(value: T) => T, closed: Promise<unknown> = Promise.resolve()): Promise<void> {
     try {
       this.journal.close(error, redact);
-    } finally {
+    } catch (e) {
       this.lock?.release();
+      throw e;
     }
+    return closed.then(
+      () => this.lock?.release(),
+      () => this.lock?.release(),
+    );
   }
 }

@@ -54,6 +54,14 @@ describe('Interrupts', () => {
     expect(proc.stderr.written.join('')).toContain('hung up (SIGHUP): finishing running steps');
   });
 
+  it('a hangup whose terminal is gone (its notice fails too) is recorded as the hangup, not as the error output', () => {
+    const { proc, signals } = fakeProcess();
+    const signal = new Interrupts(proc).signal();
+    proc.stderr.close();
+    signals.emit('SIGHUP');
+    expect((signal.reason as Error).message).toBe('hung up (SIGHUP)');
+  });
+
   it('a hangup is ignored when pgplay was started with it ignored, and the variable is not passed on', () => {
     const env = { [SIGHUP_IGNORED_VAR]: '1', OTHER: 'x' };
     const { proc, signals } = fakeProcess(env);

@@ -35,7 +35,7 @@ describe('the end of a run', () => {
     constructor(name: string) {
       super(name, (argv) => ({ exitCode: 0, stdout: argv.join(' ').includes('ln --') ? 'acquired' : '' }));
     }
-    async close(): Promise<void> {
+    override async close(): Promise<void> {
       this.closing = true;
       await this.done;
     }
@@ -69,20 +69,22 @@ describe('the end of a run', () => {
     return JSON.parse(lines.at(-1)!).type === 'run-end';
   }
 
-  it('with returnWhileClosing: the outcome comes with the locks released and the journal ended, while the transports close', async () => {
+  it('with returnWhileClosing: the outcome comes with the journal ended while the transports close; the cluster stays locked until they are', async () => {
     const transports: SlowToClose[] = [];
     const outcome = await start(true, transports);
     expect(outcome.exitCode).toBe(0);
-    expect(existsSync(join(dir, 'state', 'locks', 'closing.lock'))).toBe(false);
     expect(await journalEnded()).toBe(true);
     let closed = false;
     void outcome.closed.then(() => (closed = true));
     while (!transports.every((t) => t.closing)) await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(closed).toBe(false);
+    // No other run starts while this one still has sessions on the servers.
+    expect(existsSync(join(dir, 'state', 'locks', 'closing.lock'))).toBe(true);
     for (const t of transports) t.closedNow();
     await outcome.closed;
     expect(closed).toBe(true);
+    expect(existsSync(join(dir, 'state', 'locks', 'closing.lock'))).toBe(false);
   }, 10_000);
 
   it('without it: the outcome comes once every transport is closed', async () => {
