@@ -18,7 +18,6 @@ import { EXIT, PgplayError } from '../core/errors.js';
 /** An output stream as this sees it: node's stdout and stderr (a fake in the unit tests). */
 export interface OutputStream extends NodeJS.EventEmitter {
   write(chunk: string, ...rest: unknown[]): boolean;
-  readonly destroyed: boolean;
   readonly errored?: Error | null;
 }
 

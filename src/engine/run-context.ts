@@ -213,11 +213,11 @@ export class RunContext {
    * run's SQL steps (a step that connects would open it anyway; start.ts closes it when none does).
    * Undefined over SSH, where the bridge is a session and a perl of its own, and the script's psql costs no
    * more. A server without its socket file, or that does not answer in time, opens none, and the read goes
-   * on with psql as before (facts-read.ts).
+   * on with psql as before (facts-read.ts). `openedAfter`: as connectPostgres's (connectionAfterChange).
    */
-  private connectionForFacts(hostName: string, reader: Transport): IdleConnection | undefined {
+  private connectionForFacts(hostName: string, reader: Transport, openedAfter?: object): IdleConnection | undefined {
     if (reader.kind !== 'local') return undefined;
-    return connectionWhereSocket(this.hosts[hostName]!, (timeoutMs) => this.connectPostgres(hostName, { timeoutMs }));
+    return connectionWhereSocket(this.hosts[hostName]!, (timeoutMs) => this.connectPostgres(hostName, { timeoutMs }, openedAfter));
   }
 
   /**
@@ -230,10 +230,7 @@ export class RunContext {
    * over SSH and where no socket answers: the read then runs psql, as before.
    */
   async connectionAfterChange(hostName: string, step: object): Promise<Client | undefined> {
-    const idle = await this.idleConnection(hostName);
-    if (idle) return idle;
-    if (this.transportFor(hostName).kind !== 'local') return undefined;
-    return connectionWhereSocket(this.hosts[hostName]!, (timeoutMs) => this.connectPostgres(hostName, { timeoutMs }, step))();
+    return (await this.idleConnection(hostName)) ?? this.connectionForFacts(hostName, this.transportFor(hostName), step)?.();
   }
 
   /**

@@ -13,7 +13,7 @@ import { requirePgdata, runAsOwner } from './owner.js';
  * and server only: what the host is (name, user, bindir) does not change during a run.
  */
 export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
-  return probeWith(ctx, hostName, ctx.idleConnection && ((name) => ctx.idleConnection!(name)));
+  return probeWith(ctx, hostName, ctx.idleConnection?.bind(ctx));
 }
 
 /**
@@ -22,8 +22,7 @@ export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promi
  * on a server that has just started), where the host is on this machine (ServerContext.connectionAfterChange).
  */
 export async function probeAfterChange(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
-  const connect = ctx.connectionAfterChange ?? ctx.idleConnection;
-  return probeWith(ctx, hostName, connect && ((name) => connect.call(ctx, name)));
+  return probeWith(ctx, hostName, (ctx.connectionAfterChange ?? ctx.idleConnection)?.bind(ctx));
 }
 
 async function probeWith(ctx: ServerContext, hostName: string, connection?: (hostName: string) => Promise<Client | undefined>): Promise<HostFacts> {
