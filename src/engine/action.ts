@@ -81,6 +81,8 @@ export interface ActionContext {
   idleConnection?(hostName: string): Promise<Client | undefined>;
   /** After this step changed a host's server: a connection to it the run keeps for the steps after (see ServerContext). */
   connectionAfterChange?(hostName: string): Promise<Client | undefined>;
+  /** This apply's change is over; what it does from now on only reads (see ServerContext). */
+  changeEnded?(): void;
   /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
   scope(extra?: Record<string, unknown>): Record<string, unknown>;
   /** Progress lines shown under the step in verbose output (redacted by the engine). */

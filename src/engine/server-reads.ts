@@ -39,14 +39,21 @@ export class ServerReads {
     else this.current.delete(hostName);
   }
 
-  /** An apply begins: returns what `adopted` needs to tell whether another apply ended during it. */
+  /** An apply begins: returns what `changed` and `adopted` need (did another apply end during it?). */
   applying(): ApplyTicket {
     this.running++;
-    return { endedBefore: this.ended };
+    return { endedBefore: this.ended, over: false };
   }
 
-  /** An apply ended (however): no earlier read vouches for what any server is now. */
-  changed(): void {
+  /**
+   * The changes of the apply of `ticket` are over (however it ended): no earlier read vouches for what any
+   * server is now. Once per apply: an action that says its change has ended (ActionContext.changeEnded: a
+   * start returned, what follows only reads the server it started) ends it then, and the engine's call
+   * when the apply returns is nothing more.
+   */
+  changed(ticket: ApplyTicket): void {
+    if (ticket.over) return;
+    ticket.over = true;
     this.running--;
     this.ended++;
     this.lastChange = ++this.clock;
@@ -83,7 +90,8 @@ export class ServerReads {
   }
 }
 
-/** An apply as ServerReads counts it: how many had ended when it began. */
+/** An apply as ServerReads counts it: how many had ended when it began, and whether its changes are over. */
 export interface ApplyTicket {
   readonly endedBefore: number;
+  over: boolean;
 }

@@ -136,7 +136,9 @@ async function attempt(
 ): Promise<Outcome> {
   // This attempt, for the connections its apply opens to a server after changing it (connectionAfterChange).
   const attemptToken = {};
-  const ctx = actionContext(run, step, hostName, mode, attemptToken);
+  // The apply's changes as server-reads.ts counts them, from when it begins (changeEnded before then is nothing).
+  let ticket: ApplyTicket | undefined;
+  const ctx = actionContext(run, step, hostName, mode, attemptToken, () => ticket && run.serverReads.changed(ticket));
   if (mode.serverRead) ctx.checkReads?.set(ENGINE_SERVER_READ, mode.serverRead);
   const planned = await action.check(ctx, input);
   if (mode.checkMode) {
@@ -160,15 +162,15 @@ async function attempt(
   try {
     // Whatever apply did, and however it ended, a server read before its end no longer tells what is
     // there now (server-reads.ts; the one-primary invariant reads again after the step).
-    const ticket = run.serverReads.applying();
+    const applying = (ticket = run.serverReads.applying());
     let applied: Awaited<ReturnType<typeof action.apply>>;
     try {
       applied = await action.apply(ctx, input, planned);
     } finally {
-      run.serverReads.changed();
+      run.serverReads.changed(applying);
     }
     const { facts, ...outcome } = applied;
-    if (outcome.changed) await refreshChanged(run, hostName, areas, facts, ticket);
+    if (outcome.changed) await refreshChanged(run, hostName, areas, facts, applying);
     return outcome;
   } finally {
     // Those opened before the change, or during it, are stale; one apply opened after it (its probe of the
@@ -194,6 +196,7 @@ function actionContext(
   hostName: string,
   mode: { checkMode: boolean; timeoutMs: number; signal: AbortSignal; extra: Record<string, unknown> },
   attemptToken: object,
+  changeEnded: () => void,
 ): ActionContext {
   const host = run.hosts[hostName]!;
   return {
@@ -216,6 +219,7 @@ function actionContext(
     connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
     idleConnection: (name) => run.idleConnection(name),
     connectionAfterChange: (name) => run.connectionAfterChange(name, attemptToken),
+    changeEnded,
     scope: (extra = {}) => hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,

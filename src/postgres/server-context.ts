@@ -44,6 +44,13 @@ export interface ServerContext {
    * kept although the change made it stale. Undefined where none opens; the caller ends it.
    */
   connectionAfterChange?(hostName: string): Promise<Client | undefined>;
+  /**
+   * Said by an apply once its change is over (a start, restart or promotion returned) and what it does next
+   * only reads, such as its probe of the server it changed: the engine's one-primary invariant then reads
+   * the other servers beside that probe rather than after the step (engine/guards.ts). Never before a change
+   * the apply still makes: a read taken after this point stands for after the step.
+   */
+  changeEnded?(): void;
 }
 
 /** A confirmation a destructive outcome asks for (the shape of Confirmation | undefined). */

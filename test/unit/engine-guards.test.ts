@@ -128,6 +128,47 @@ describe('one read-write server: the engine checks it around every step that can
     expect(Object.fromEntries(count)).toEqual({ db1: 3, db2: 3 });
   });
 
+  it('the other servers are read as soon as the step says its change has ended (a start returned), beside what it reads next', async () => {
+    let db1Read!: () => void;
+    const db1ReadAfter = new Promise<void>((resolve) => (db1Read = resolve));
+    // The start's change is over; its read of the server it started (probeAfterChange) answers only once
+    // the invariant's read of db1 has begun: with db1 read after the apply, this would never answer.
+    const start = startAction(async (ctx) => {
+      ctx.changeEnded?.();
+      await Promise.race([db1ReadAfter, new Promise((_, reject) => setTimeout(() => reject(new Error('db1 was not read beside the probe')), 2000))]);
+      return { changed: true };
+    });
+    const reads: string[] = [];
+    const h = harness(['db1', 'db2'], undefined, 0, [], undefined, {
+      actions: [start],
+      gatherFacts: async (hst) => {
+        reads.push(hst.name);
+        if (hst.name === 'db1' && reads.filter((r) => r === 'db1').length === 3) db1Read();
+        return { reachable: true, pgdata_present: true, running: hst.name !== 'db1', in_recovery: hst.name !== 'db1' };
+      },
+    });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', start: {} }] });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(outcome.exitCode).toBe(0);
+    // The run's facts, the read before the step, db1 once after the change, db2's refresh: db1 is not read again.
+    expect(reads.filter((r) => r === 'db1')).toHaveLength(3);
+    expect(reads.filter((r) => r === 'db2')).toHaveLength(3);
+  });
+
+  it('a step that said its change ended and then made a second primary anyway is caught after the step', async () => {
+    // Misuse: the action says its change ended, then changes db2's role after all. The invariant read db1
+    // early, but db2 (changed after the end it announced, and returning no facts) is read after the step.
+    const start = startAction(async (ctx) => {
+      ctx.changeEnded?.();
+      promoted.add(ctx.host.name);
+      throw new Error('the server started but did not answer in time');
+    });
+    const h = harness(['db1', 'db2'], undefined, 0, [], cluster, { actions: [start] });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', start: {} }] });
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error!.message).toBe('after step start: 2 servers run read-write (db1, db2); a cluster has one primary (split brain)');
+  });
+
   it('a step on two hosts: a server read before the other host\'s change ended is read again after the step', async () => {
     let refreshed!: () => void;
     const db2Refreshed = new Promise<void>((resolve) => (refreshed = resolve));
