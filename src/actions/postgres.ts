@@ -7,7 +7,7 @@ import { listDir, pgBin, readPgVersion, requirePgdata, runAsOwner, commandFailed
 import { checkServiceView, promoteServer, reloadServer, serviceShell, startServer, statusShell, stopServer } from '../postgres/service.js';
 import { probe, probeAfterChange, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
-import { guardDestruction } from './identity-guard.js';
+import { guardDestruction, type DestructionRequest } from './identity-guard.js';
 import { ENGINE_SERVER_READ, type Action, type ActionContext, type Outcome } from './types.js';
 
 export type PostgresState = 'initialized' | 'started' | 'stopped' | 'restarted' | 'reloaded' | 'promoted';
@@ -139,9 +139,8 @@ export const postgresAction: Action<PostgresInput> = {
         return { changed: true, msg: facts.pgdata_present ? 'would start' : 'would start (PGDATA holds no cluster yet)' };
       }
       case 'stopped': {
-        const facts = await probe(ctx);
+        const facts = await probeGuardedStop(ctx, pgdata, input);
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
-        await guardStop(ctx, pgdata, facts, input);
         ctx.checkReads?.set(STOP_GUARDED, facts);
         return { changed: true, msg: `would stop (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})` };
       }
@@ -193,10 +192,8 @@ export const postgresAction: Action<PostgresInput> = {
       case 'stopped': {
         // The server and its PGDATA as check read them and guardStop passed them moments ago, in this
         // attempt, with no human asked in between (the engine empties checkReads then); else read afresh.
-        const guarded = ctx.checkReads?.get(STOP_GUARDED) as HostFacts | undefined;
-        const facts = guarded ?? (await probe(ctx));
+        const facts = (ctx.checkReads?.get(STOP_GUARDED) as HostFacts | undefined) ?? (await probeGuardedStop(ctx, pgdata, input));
         if (!facts.running) return { changed: false, msg: 'not running', data: stateData(facts) };
-        if (!guarded) await guardStop(ctx, pgdata, facts, input);
         await checkServiceView(ctx, pgdata, facts);
         return stop(ctx, pgdata, input, waitMs);
       }
@@ -349,7 +346,7 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
  * purpose (allow_primary) must also hold the inventory's cluster: a drill's kept copy or the fenced
  * primary, never an unrelated server that happens to live at this path.
  */
-async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, input: PostgresInput): Promise<void> {
+async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, input: PostgresInput, standbyIdentity?: Promise<unknown>): Promise<void> {
   if (input.replace === true && input.allow_primary !== true && facts.in_recovery === false && ctx.host.role !== 'primary') {
     // A host being rebuilt: its read-write server may be stopped only when it is another cluster without
     // user data (a freshly installed host); the inventory's cluster read-write is a primary, refused below.
@@ -357,7 +354,43 @@ async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, i
     if (examined.replacing) return;
   }
   guardPrimaryStop(ctx.host, facts, input);
-  await guardDestruction(ctx, { verb: 'stop the server of', path: pgdata, cluster: facts.in_recovery !== true });
+  // A server the probe found in recovery needs only which directory each PGDATA is: the read that went out
+  // beside the probe for exactly that (probeGuardedStop). Any other (a primary, an unknown state) compares
+  // the cluster too, read now.
+  if (facts.in_recovery === true && standbyIdentity) await standbyIdentity;
+  else await guardDestruction(ctx, stopIdentityRequest(pgdata, facts.in_recovery !== true));
+}
+
+function stopIdentityRequest(pgdata: string, cluster: boolean): DestructionRequest {
+  return { verb: 'stop the server of', path: pgdata, cluster };
+}
+
+/**
+ * The server a stop is about, probed, and guardStop passed on it when it runs. A standby's stop (what the
+ * run's facts say this host is: a standby build's, a rebuild's) is guarded by which directory each PGDATA
+ * is, nothing of the cluster: that read goes out beside the probe instead of after it (~15 ms of every
+ * standby build), and stands only where the probe finds the server in recovery. A refusal it meets counts
+ * only then: a server found stopped needs no guard, a primary is refused or read again as before.
+ */
+async function probeGuardedStop(ctx: ActionContext, pgdata: string, input: PostgresInput): Promise<HostFacts> {
+  const expected = ctx.facts;
+  const standbyIdentity =
+    expected?.running === true && expected.in_recovery === true ? settled(guardDestruction(ctx, stopIdentityRequest(pgdata, false))) : undefined;
+  const facts = await probe(ctx);
+  if (facts.running) await guardStop(ctx, pgdata, facts, input, standbyIdentity?.then((outcome) => outcome()));
+  // Not left running behind the step where it did not count (a server found stopped).
+  else await standbyIdentity;
+  return facts;
+}
+
+/** A promise that never rejects, of a function that returns its value or throws its error: awaited only where it counts. */
+function settled<T>(promise: Promise<T>): Promise<() => T> {
+  return promise.then(
+    (value) => () => value,
+    (error: unknown) => () => {
+      throw error;
+    },
+  );
 }
 
 function guardPrimaryStop(host: Host, facts: HostFacts, input: PostgresInput): void {

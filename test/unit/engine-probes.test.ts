@@ -92,14 +92,52 @@ describe('one probe per fact per step', () => {
     expect(outcome.error?.message).toBeUndefined();
     expect(results(h.events)).toEqual(['stop@db1=changed', 'after@db1=changed']);
     // A stop decides on what it finds (guards: a primary is not stopped, nor another host's PGDATA):
-    // check reads the server and the directory's identity and guards on them; apply acts on that read,
-    // moments old in the same attempt, and reads neither again.
+    // check reads the server and the directory's identity (a standby's, beside the probe) and guards on
+    // them; apply acts on that read, moments old in the same attempt, and reads neither again.
     expect(server.ran).toEqual([
       'facts[pgdata,host,server,paths]',
-      ...['facts[pgdata,server]', 'identity'],
+      ...['identity', 'facts[pgdata,server]'],
       'pg_ctl stop',
       'facts[pgdata,server]',
     ]);
+  });
+
+  it("a standby's stop reads its directory's identity beside its probe of the server, not after it", async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    let identityAsked!: () => void;
+    const identityStarted = new Promise<void>((resolve) => (identityAsked = resolve));
+    let probes = 0;
+    const handler: FakeExecHandler = async (argv, options, transport) => {
+      if (argv[3] === 'pgplay-identity') identityAsked();
+      const script = argv[0] === '/bin/sh' && argv[1] === '-c' ? (argv[2] ?? '') : '';
+      // The check's probe (the second facts read) answers only once the identity read has gone out.
+      if (script.includes('pgplay-facts 1') && ++probes === 2) {
+        await Promise.race([identityStarted, new Promise((_, reject) => setTimeout(() => reject(new Error('the identity was read after the probe')), 2000))]);
+      }
+      return server.handler(argv, options, transport);
+    };
+    const h = realPostgres(handler, 'standby');
+    const outcome = await h.run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(results(h.events)).toEqual(['stop@db1=changed']);
+    expect(server.ran).toEqual(['facts[pgdata,host,server,paths]', 'identity', 'facts[pgdata,server]', 'pg_ctl stop', 'facts[pgdata,server]']);
+  });
+
+  it('a stop whose probe finds a primary guards as before: the identity read beside the probe does not stand for the one a primary needs', async () => {
+    // The run's facts said standby (so the identity went out beside the probe), but the server is a
+    // primary by the time of the probe: refused (no allow_primary) before the stop, as before.
+    const server = fakeServer({ running: true, inRecovery: true });
+    let probes = 0;
+    const handler: FakeExecHandler = (argv, options, transport) => {
+      const script = argv[0] === '/bin/sh' && argv[1] === '-c' ? (argv[2] ?? '') : '';
+      if (script.includes('pgplay-facts 1') && ++probes === 2) server.state.inRecovery = false;
+      return server.handler(argv, options, transport);
+    };
+    const refused = await realPostgres(handler, 'standby').run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+    expect(refused.exitCode).toBe(3);
+    expect(refused.error!.message).toContain('it is a running primary');
+    expect(server.state.running).toBe(true);
+    expect(server.ran).not.toContain('pg_ctl stop');
   });
 
   it('a stop that asked a human reads the server and the directory again, and guards again, before it acts', async () => {
@@ -116,8 +154,8 @@ describe('one probe per fact per step', () => {
     expect(questions).toHaveLength(1);
     expect(server.ran).toEqual([
       'facts[pgdata,host,server,paths]',
-      ...['facts[pgdata,server]', 'identity'],
-      ...['facts[pgdata,server]', 'identity'],
+      ...['identity', 'facts[pgdata,server]'],
+      ...['identity', 'facts[pgdata,server]'],
       'pg_ctl stop',
       'facts[pgdata,server]',
     ]);
@@ -134,7 +172,7 @@ describe('one probe per fact per step', () => {
     const h = realPostgres(confirmed.handler);
     const outcome = await h.run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped', allow_primary: true } }] }, { yes: true });
     expect(outcome.exitCode).toBe(0);
-    expect(confirmed.ran).toEqual(['facts[pgdata,host,server,paths]', 'facts[pgdata,server]', 'identity', 'pg_ctl stop', 'facts[pgdata,server]']);
+    expect(confirmed.ran).toEqual(['facts[pgdata,host,server,paths]', 'identity', 'facts[pgdata,server]', 'pg_ctl stop', 'facts[pgdata,server]']);
   });
 
   it('a restart that asked a human reads the state again before acting: a confirmation is time in which anything may change', async () => {
