@@ -53,6 +53,8 @@ export type RunEvent =
       recap: Record<string, RecapCounts>;
       durationMs: number;
       error?: ErrorPayload;
+      /** Status interrupted: what interrupted it, as the CLI said it (`terminated by SIGTERM`, `hung up (SIGHUP)`). */
+      interruptedBy?: string;
       time: string;
     };
 

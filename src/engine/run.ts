@@ -1,4 +1,4 @@
-import { errorPayload, type PgplayError } from '../core/errors.js';
+import { errorPayload, PgplayError } from '../core/errors.js';
 import type { RecapCounts } from './events.js';
 import { seedResumed } from './guards.js';
 import { Notifications } from './notify.js';
@@ -69,7 +69,17 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
     recap: tally.recap,
     durationMs: Math.round(Date.now() - started),
     error: failure ? { ...errorPayload(failure), exitCode } : undefined,
+    ...(status === 'interrupted' ? { interruptedBy: interruption(interrupt) } : {}),
     time: new Date().toISOString(),
   });
   return { exitCode, status, recap: tally.recap, error: failure };
+}
+
+/**
+ * What interrupted a run, for its journal and reports: the reason the CLI aborted it with (a signal, a
+ * closed output), else only that it was.
+ */
+function interruption(interrupt: AbortSignal): string {
+  const reason: unknown = interrupt.reason;
+  return reason instanceof PgplayError && reason.code === 'INTERRUPTED' ? reason.message : 'interrupted';
 }

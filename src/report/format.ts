@@ -30,7 +30,7 @@ export function recapLines(recap: Record<string, RecapCounts>): string[] {
 }
 
 export function runEndLine(e: Extract<RunEvent, { type: 'run-end' }>): string {
-  let line = `run ${e.runId} ${e.status} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}`;
+  let line = `run ${e.runId} ${e.status} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}${e.interruptedBy ? `: ${e.interruptedBy}` : ''}`;
   if (e.error) {
     const where = [e.error.step && `step ${e.error.step}`, e.error.host && `host ${e.error.host}`].filter(Boolean).join(', ');
     line += `\n${where ? where + ': ' : ''}${e.error.message}${e.error.expected ? ` (expected ${e.error.expected})` : ''}`;

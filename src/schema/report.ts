@@ -105,6 +105,7 @@ const EVENTS: JsonSchema[] = [
     recap: RECAP,
     durationMs: { type: 'number', minimum: 0 },
     error: ERROR,
+    interruptedBy: { type: 'string', description: 'Status interrupted: what interrupted the run (terminated by SIGTERM, hung up (SIGHUP), ...)' },
   }),
 ];
 

@@ -45,13 +45,13 @@ afterAll(async () => {
 });
 
 /** What every interrupted run here must show: naps done, nothing after, journaled as interrupted, unlocked. */
-async function expectInterruptedCleanly(rig: LocalRig, cluster: string): Promise<void> {
+async function expectInterruptedCleanly(rig: LocalRig, cluster: string, interruptedBy: string): Promise<void> {
   expect((await readLines(join(rig.dir, 'out', 'naps'))).sort()).toEqual(['h1', 'h2']);
   expect(existsSync(join(rig.dir, 'out', 'after'))).toBe(false);
   const journal = (await journals(rig.stateDir)).at(-1)!;
   expect(results(journal.lines).sort()).toEqual(['nap@h1=changed', 'nap@h2=changed']);
   expect(journal.lines.some((l) => l.type === 'step-start' && l.step === 'after')).toBe(false);
-  expect(journal.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130 });
+  expect(journal.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130, interruptedBy });
   expect(existsSync(join(rig.stateDir, 'locks', `${cluster}.lock`))).toBe(false);
 }
 
@@ -65,7 +65,7 @@ describe('the terminal goes away during a run', () => {
     expect(r.exitCode).toBe(130);
     expect(r.stderr).toContain('hung up (SIGHUP): finishing running steps');
     expect(r.stdout.trim().split('\n').at(-1)).toMatch(/"type":"run-end".*"status":"interrupted"/);
-    await expectInterruptedCleanly(rig, 'hangup');
+    await expectInterruptedCleanly(rig, 'hangup', 'hung up (SIGHUP)');
   });
 
   it('a closed output (EPIPE) ends the run the same way instead of killing it in the middle of a step', async () => {
@@ -79,7 +79,7 @@ describe('the terminal goes away during a run', () => {
     expect(r.stderr).toContain('the output was closed (EPIPE): finishing running steps');
     // No stack trace of an unhandled 'error' event: the process ended as pgplay ends it.
     expect(r.stderr).not.toMatch(/Unhandled 'error' event|at .*\(node:/);
-    await expectInterruptedCleanly(rig, 'epipe');
+    await expectInterruptedCleanly(rig, 'epipe', 'the output was closed (EPIPE)');
   });
 
   it('a run started under nohup ignores the hangup and runs to its end (bin/pgplay keeps what nohup asked)', async () => {

@@ -240,6 +240,9 @@ describe('a journaled run', () => {
     const run = findRun(stateDir, outcome.runId);
     expect(run.status).toBe('interrupted');
     expect(run.end!.exitCode).toBe(130);
+    // Why, for whoever reads the journal later (an auditor, the next operator): what the CLI said.
+    expect(run.end).toMatchObject({ interruptedBy: 'interrupted by SIGINT' });
+    expect(run.end!.error).toBeUndefined();
 
     const resumed = await r.run({ resume: 'last' });
     expect(resumed.exitCode).toBe(0);
@@ -265,5 +268,7 @@ describe('a journaled run', () => {
     expect(outcome.exitCode).toBe(130);
     expect(statuses(r.events)).toEqual(['prepare@db1=failed', 'prepare@db2=failed']);
     expect(findRun(stateDir, outcome.runId).status).toBe('interrupted');
+    // The failure the interruption caused stays the run's error; what interrupted it is said beside it.
+    expect(findRun(stateDir, outcome.runId).end).toMatchObject({ interruptedBy: 'interrupted by SIGINT', error: { step: 'prepare' } });
   });
 });
