@@ -325,12 +325,15 @@ async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, w
   // The probe read PG_VERSION just now; only a probe that found none is worth a second look.
   if (!found.pgdata_present && (await readPgVersion(ctx, pgdata)) === undefined) throw noCluster(ctx.host, pgdata);
   await startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
+  // The start is over; what follows only reads the server it started (ServerContext.changeEnded).
+  ctx.changeEnded?.();
   const facts = await probeAfterChange(ctx);
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts), facts };
 }
 
 async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
   await startServer(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
+  ctx.changeEnded?.();
   const facts = await probeAfterChange(ctx);
   return {
     changed: true,
@@ -346,7 +349,7 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
  * purpose (allow_primary) must also hold the inventory's cluster: a drill's kept copy or the fenced
  * primary, never an unrelated server that happens to live at this path.
  */
-async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, input: PostgresInput, standbyIdentity?: Promise<unknown>): Promise<void> {
+async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, input: PostgresInput, standbyIdentity?: Promise<() => unknown>): Promise<void> {
   if (input.replace === true && input.allow_primary !== true && facts.in_recovery === false && ctx.host.role !== 'primary') {
     // A host being rebuilt: its read-write server may be stopped only when it is another cluster without
     // user data (a freshly installed host); the inventory's cluster read-write is a primary, refused below.
@@ -357,7 +360,7 @@ async function guardStop(ctx: ActionContext, pgdata: string, facts: HostFacts, i
   // A server the probe found in recovery needs only which directory each PGDATA is: the read that went out
   // beside the probe for exactly that (probeGuardedStop). Any other (a primary, an unknown state) compares
   // the cluster too, read now.
-  if (facts.in_recovery === true && standbyIdentity) await standbyIdentity;
+  if (facts.in_recovery === true && standbyIdentity) (await standbyIdentity)();
   else await guardDestruction(ctx, stopIdentityRequest(pgdata, facts.in_recovery !== true));
 }
 
@@ -370,21 +373,28 @@ function stopIdentityRequest(pgdata: string, cluster: boolean): DestructionReque
  * run's facts say this host is: a standby build's, a rebuild's) is guarded by which directory each PGDATA
  * is, nothing of the cluster: that read goes out beside the probe instead of after it (~15 ms of every
  * standby build), and stands only where the probe finds the server in recovery. A refusal it meets counts
- * only then: a server found stopped needs no guard, a primary is refused or read again as before.
+ * only then: a server found stopped needs no guard, a primary is refused or read again as before. Either
+ * way the read has ended when this returns or throws: nothing of it runs on behind the step.
  */
 async function probeGuardedStop(ctx: ActionContext, pgdata: string, input: PostgresInput): Promise<HostFacts> {
   const expected = ctx.facts;
   const standbyIdentity =
-    expected?.running === true && expected.in_recovery === true ? settled(guardDestruction(ctx, stopIdentityRequest(pgdata, false))) : undefined;
-  const facts = await probe(ctx);
-  if (facts.running) await guardStop(ctx, pgdata, facts, input, standbyIdentity?.then((outcome) => outcome()));
-  // Not left running behind the step where it did not count (a server found stopped).
-  else await standbyIdentity;
-  return facts;
+    expected?.running === true && expected.in_recovery === true ? outcomeLater(guardDestruction(ctx, stopIdentityRequest(pgdata, false))) : undefined;
+  try {
+    const facts = await probe(ctx);
+    if (facts.running) await guardStop(ctx, pgdata, facts, input, standbyIdentity);
+    return facts;
+  } finally {
+    await standbyIdentity;
+  }
 }
 
-/** A promise that never rejects, of a function that returns its value or throws its error: awaited only where it counts. */
-function settled<T>(promise: Promise<T>): Promise<() => T> {
+/**
+ * A promise that never rejects, of a function that returns the value or throws the error `promise` ended
+ * with: what it found is taken (and its refusal thrown) only where it counts, and where it does not, no
+ * rejection is left unhandled.
+ */
+function outcomeLater<T>(promise: Promise<T>): Promise<() => T> {
   return promise.then(
     (value) => () => value,
     (error: unknown) => () => {

@@ -39,10 +39,10 @@ export class ServerReads {
     else this.current.delete(hostName);
   }
 
-  /** An apply begins: returns what `changed` and `adopted` need (did another apply end during it?). */
+  /** An apply begins: returns what `applyEnded` and `adopted` need (did another apply end during it?). */
   applying(): ApplyTicket {
     this.running++;
-    return { endedBefore: this.ended, over: false };
+    return { endedBefore: this.ended, ended: false };
   }
 
   /**
@@ -51,9 +51,9 @@ export class ServerReads {
    * start returned, what follows only reads the server it started) ends it then, and the engine's call
    * when the apply returns is nothing more.
    */
-  changed(ticket: ApplyTicket): void {
-    if (ticket.over) return;
-    ticket.over = true;
+  applyEnded(ticket: ApplyTicket): void {
+    if (ticket.ended) return;
+    ticket.ended = true;
     this.running--;
     this.ended++;
     this.lastChange = ++this.clock;
@@ -93,5 +93,5 @@ export class ServerReads {
 /** An apply as ServerReads counts it: how many had ended when it began, and whether its changes are over. */
 export interface ApplyTicket {
   readonly endedBefore: number;
-  over: boolean;
+  ended: boolean;
 }

@@ -137,8 +137,8 @@ async function attempt(
   // This attempt, for the connections its apply opens to a server after changing it (connectionAfterChange).
   const attemptToken = {};
   // The apply's changes as server-reads.ts counts them, from when it begins (changeEnded before then is nothing).
-  let ticket: ApplyTicket | undefined;
-  const ctx = actionContext(run, step, hostName, mode, attemptToken, () => ticket && run.serverReads.changed(ticket));
+  const applying: { ticket?: ApplyTicket } = {};
+  const ctx = actionContext(run, step, hostName, mode, attemptToken, () => applying.ticket && run.serverReads.applyEnded(applying.ticket));
   if (mode.serverRead) ctx.checkReads?.set(ENGINE_SERVER_READ, mode.serverRead);
   const planned = await action.check(ctx, input);
   if (mode.checkMode) {
@@ -162,15 +162,15 @@ async function attempt(
   try {
     // Whatever apply did, and however it ended, a server read before its end no longer tells what is
     // there now (server-reads.ts; the one-primary invariant reads again after the step).
-    const applying = (ticket = run.serverReads.applying());
+    const ticket = (applying.ticket = run.serverReads.applying());
     let applied: Awaited<ReturnType<typeof action.apply>>;
     try {
       applied = await action.apply(ctx, input, planned);
     } finally {
-      run.serverReads.changed(applying);
+      run.serverReads.applyEnded(ticket);
     }
     const { facts, ...outcome } = applied;
-    if (outcome.changed) await refreshChanged(run, hostName, areas, facts, applying);
+    if (outcome.changed) await refreshChanged(run, hostName, areas, facts, ticket);
     return outcome;
   } finally {
     // Those opened before the change, or during it, are stale; one apply opened after it (its probe of the

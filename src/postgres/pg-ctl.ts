@@ -105,6 +105,8 @@ export async function pgCtlPromote(ctx: ServerContext, pgdata: string, waitMs: n
 /** Polls the host until it is out of recovery (pg_ctl -w returns once the postmaster reports it; SQL confirms). */
 export async function awaitOutOfRecovery(ctx: ServerContext, started: number, waitMs: number, what: string): Promise<HostFacts> {
   const host = ctx.host;
+  // The promotion was asked and its command returned: from here on this only reads (ServerContext.changeEnded).
+  ctx.changeEnded?.();
   let facts = await probeAfterChange(ctx);
   while (facts.in_recovery !== false) {
     if (Date.now() - started > waitMs) {

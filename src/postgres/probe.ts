@@ -20,10 +20,8 @@ export async function probe(ctx: ServerContext, hostName = ctx.host.name): Promi
  * probe() right after the step changed the server (started, restarted, promoted it): over a connection the
  * run opens to it then and keeps for the steps after, instead of a psql of the script's own (~35 ms, more
  * on a server that has just started), where the host is on this machine (ServerContext.connectionAfterChange).
- * The step's change is over by then (ServerContext.changeEnded): the engine reads the other servers beside it.
  */
 export async function probeAfterChange(ctx: ServerContext, hostName = ctx.host.name): Promise<HostFacts> {
-  ctx.changeEnded?.();
   return probeWith(ctx, hostName, (ctx.connectionAfterChange ?? ctx.idleConnection)?.bind(ctx));
 }
 

@@ -140,6 +140,52 @@ describe('one probe per fact per step', () => {
     expect(server.ran).not.toContain('pg_ctl stop');
   });
 
+  /** The fake server whose identity read (the guard's) cannot tell what the directory is; `primaryAtProbe`: the check's probe finds it read-write. */
+  const unreadableIdentity = (primaryAtProbe: boolean) => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    let probes = 0;
+    const handler: FakeExecHandler = (argv, options, transport) => {
+      if (argv[3] === 'pgplay-identity') {
+        server.ran.push('identity');
+        return { exitCode: 1, stderr: 'Permission denied' };
+      }
+      const script = argv[0] === '/bin/sh' && argv[1] === '-c' ? (argv[2] ?? '') : '';
+      if (primaryAtProbe && script.includes('pgplay-facts 1') && ++probes === 2) server.state.inRecovery = false;
+      return server.handler(argv, options, transport);
+    };
+    return { server, handler };
+  };
+
+  it("a standby's stop whose identity read beside the probe refuses is refused with the guard's reason (exit 3), nothing stopped", async () => {
+    const { server, handler } = unreadableIdentity(false);
+    const refused = await realPostgres(handler, 'standby').run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+    expect(refused.exitCode).toBe(3);
+    expect(refused.error!.message).toContain('refusing to stop the server of /pg/db1 on db1: cannot tell what it is');
+    expect(server.ran).not.toContain('pg_ctl stop');
+    expect(server.state.running).toBe(true);
+  });
+
+  it('an identity read beside the probe that refused does not count where the probe finds a primary: refused as a primary, the run ends as it should', async () => {
+    // The refusal of the read that went out beside the probe must neither stand for the primary's guard
+    // nor be left unhandled (an unhandled rejection ends the process, exit 1, instead of the run's exit 3).
+    const { server, handler } = unreadableIdentity(true);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const refused = await realPostgres(handler, 'standby').run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+      expect(refused.exitCode).toBe(3);
+      expect(refused.error!.message).toContain('refusing to stop db1: it is a running primary');
+      expect(server.ran).toContain('identity');
+      expect(server.ran).not.toContain('pg_ctl stop');
+      // Node reports an unhandled rejection after the microtasks of the turn it happened in.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a stop that asked a human reads the server and the directory again, and guards again, before it acts', async () => {
     const server = fakeServer({ running: true, inRecovery: true });
     const h = realPostgres(server.handler);
@@ -187,6 +233,38 @@ describe('one probe per fact per step', () => {
     expect(outcome.exitCode).toBe(0);
     expect(questions).toHaveLength(1);
     expect(server.ran.filter((r) => r !== 'facts[pgdata,host,server,paths]')).toEqual(['facts[pgdata,server]', 'facts[pgdata,server]', 'pg_ctl restart', 'facts[pgdata,server]']);
+  });
+
+  it('a pg_ctl start says its change is over once pg_ctl returns: the other servers are read beside its probe of the server it started', async () => {
+    // db1 the primary (running), db2 a standby to start. The probe after db2's start answers only once the
+    // one-primary invariant's read of db1 after the change has begun: read after the step, it never would.
+    const db1 = fakeServer({ running: true, inRecovery: false });
+    const db2 = fakeServer({ running: false, inRecovery: true });
+    const reads = { db1: 0, db2: 0 };
+    let db1ReadAfter!: () => void;
+    const db1Read = new Promise<void>((resolve) => (db1ReadAfter = resolve));
+    const handler: FakeExecHandler = async (argv, options, transport) => {
+      const name = transport.hostName as 'db1' | 'db2';
+      const server = name === 'db1' ? db1 : db2;
+      const script = argv[0] === '/bin/sh' && argv[1] === '-c' ? (argv[2] ?? '') : '';
+      if (script.includes('pgplay-facts 1')) {
+        const n = ++reads[name];
+        // The run's facts, the invariant's read before the step, then the read after the change.
+        if (name === 'db1' && n === 3) db1ReadAfter();
+        if (name === 'db2' && n === 3) {
+          await Promise.race([db1Read, new Promise((_, reject) => setTimeout(() => reject(new Error('db1 was not read beside the probe')), 2000))]);
+        }
+        return { stdout: factsOutput(server.state) };
+      }
+      return server.handler(argv, options, transport);
+    };
+    const h = harness(['db1', 'db2'], handler, 0, [], undefined, { actions: [postgresAction], realFacts: true });
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db2', postgres: { state: 'started' } }] });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(results(h.events)).toEqual(['start@db2=changed']);
+    expect(db2.ran).toContain('pg_ctl start');
+    // db1 read once after the change, not again after the step; db2's probe is its read after.
+    expect(reads).toEqual({ db1: 3, db2: 3 });
   });
 
   it('a start on a watched server: check takes the invariant\'s read before the step; a start that changed nothing reads nothing after it', async () => {

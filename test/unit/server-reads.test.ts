@@ -5,11 +5,11 @@ import { ServerReads } from '../../src/engine/server-reads.js';
 describe('a server read vouches for after a change only when nothing can have changed since it began', () => {
   it('a read that began after the last apply ended is current; an apply ending after it begins makes it stale', () => {
     const reads = new ServerReads();
-    reads.changed(reads.applying());
+    reads.applyEnded(reads.applying());
     const mark = reads.begin();
     reads.read('db1', mark, true);
     expect(reads.readSinceLastChange('db1')).toBe(true);
-    reads.changed(reads.applying());
+    reads.applyEnded(reads.applying());
     expect(reads.readSinceLastChange('db1')).toBe(false);
   });
 
@@ -38,15 +38,15 @@ describe('a server read vouches for after a change only when nothing can have ch
   it("an apply's own read after its change is current unless another apply ended while it ran", () => {
     const reads = new ServerReads();
     const alone = reads.applying();
-    reads.changed(alone);
+    reads.applyEnded(alone);
     reads.adopted('db1', alone, true);
     expect(reads.readSinceLastChange('db1')).toBe(true);
 
     const first = reads.applying();
     const second = reads.applying();
-    reads.changed(second); // second ends
+    reads.applyEnded(second); // second ends
     reads.adopted('db2', second, true);
-    reads.changed(first); // first ends, after db2's facts were taken: they are stale
+    reads.applyEnded(first); // first ends, after db2's facts were taken: they are stale
     reads.adopted('db1', first, true);
     expect(reads.readSinceLastChange('db2')).toBe(false);
     // db1's apply saw db2's end while it ran: what db1 read may predate it.
@@ -59,12 +59,12 @@ describe('a server read vouches for after a change only when nothing can have ch
     const listened: number[] = [];
     reads.onChange(() => listened.push(reads.endedCount));
     // The action's change is over (a start returned); what it does next only reads.
-    reads.changed(ticket);
+    reads.applyEnded(ticket);
     expect(reads.applyRunning).toBe(false);
     const other = reads.begin();
     // Its own read after the change, then the engine's end of the apply, which must not count again.
     reads.adopted('db2', ticket, true);
-    reads.changed(ticket);
+    reads.applyEnded(ticket);
     reads.read('db1', other, true);
     expect(reads.endedCount).toBe(1);
     expect(listened).toEqual([1]);
