@@ -140,6 +140,8 @@ export class JournalWriter {
           message: interrupted ? 'interrupted: pgplay exited at once' : `pgplay exited (${code}) before the run ended`,
           exitCode: code,
         },
+        // Only a second interruption (Ctrl-C twice) exits at once with 130: the first was journaled by nobody.
+        ...(interrupted ? { interruptedBy: 'pgplay exited at once (interrupted twice)' } : {}),
         time: new Date().toISOString(),
       });
     }

@@ -88,9 +88,9 @@ describe('SIGINT during a run', () => {
     expect(rows[1]).toMatch(new RegExp(`^${all[1]!.id} +\\S+Z +ok +2 +0 +${playbook} \\(resumes ${all[0]!.id}\\)$`));
     expect(rows[2]).toMatch(new RegExp(`^${all[0]!.id} +\\S+Z +interrupted +2 +0 +${playbook}$`));
     const json = JSON.parse((await rig.pgplay(['history', '--output', 'json', '--limit', '2'])).stdout) as Array<Record<string, unknown>>;
-    expect(json.map((j) => [j.id, j.status, j.exitCode, j.resumeOf, j.changed, j.failed, j.playbook, j.cluster])).toEqual([
-      [all[1]!.id, 'ok', 0, all[0]!.id, 2, 0, playbook, 'sigint'],
-      [all[0]!.id, 'interrupted', 130, null, 2, 0, playbook, 'sigint'],
+    expect(json.map((j) => [j.id, j.status, j.interruptedBy, j.exitCode, j.resumeOf, j.changed, j.failed, j.playbook, j.cluster])).toEqual([
+      [all[1]!.id, 'ok', null, 0, all[0]!.id, 2, 0, playbook, 'sigint'],
+      [all[0]!.id, 'interrupted', 'interrupted by SIGINT', 130, null, 2, 0, playbook, 'sigint'],
     ]);
   });
 
@@ -123,7 +123,13 @@ describe('SIGINT during a run', () => {
     const r = finished(await child);
     expect(r.exitCode).toBe(130);
     const all = await journals(rig.stateDir);
-    expect(all.at(-1)!.lines.at(-1)).toMatchObject({ type: 'run-end', status: 'interrupted', exitCode: 130, error: { code: 'INTERRUPTED' } });
+    expect(all.at(-1)!.lines.at(-1)).toMatchObject({
+      type: 'run-end',
+      status: 'interrupted',
+      exitCode: 130,
+      error: { code: 'INTERRUPTED' },
+      interruptedBy: 'pgplay exited at once (interrupted twice)',
+    });
     expect(existsSync(join(rig.stateDir, 'locks', 'sigint.lock'))).toBe(false);
     // Exiting at once still stops the naps (a leftover nap would live on for 30 s).
     await groupsGone(recordedGroups(groups));

@@ -46,6 +46,7 @@ function summary(run: JournalRun) {
     inventory: h.inventory,
     cluster: h.cluster,
     status: run.status,
+    interruptedBy: run.end?.interruptedBy ?? null,
     exitCode: run.end?.exitCode ?? null,
     check: h.check,
     resumeOf: h.resumeOf,
