@@ -97,16 +97,14 @@ export class RunRecorder {
    * `closed` has settled (the run's connections and helpers closing), releases the cluster's lock: the next
    * run starts only when nothing of this one is left on the servers.
    */
-  finish(error?: PgplayError, redact?: <T>(value: T) => T, closed: Promise<unknown> = Promise.resolve()): Promise<void> {
+  finish(error?: PgplayError, redact?: <T>(value: T) => T, closed: Promise<void> = Promise.resolve()): Promise<void> {
     try {
       this.journal.close(error, redact);
     } catch (e) {
       this.lock?.release();
       throw e;
     }
-    return closed.then(
-      () => this.lock?.release(),
-      () => this.lock?.release(),
-    );
+    // However closing ended: a failure of it stays the caller's to see, as it is where there is no journal.
+    return closed.finally(() => this.lock?.release());
   }
 }
