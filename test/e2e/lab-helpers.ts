@@ -27,6 +27,8 @@ export interface JsonEvent {
   type: string;
   step?: string;
   host?: string;
+  /** step-start: the hosts the step runs on. */
+  hosts?: string[];
   status?: string;
   msg?: string;
   exitCode?: number;

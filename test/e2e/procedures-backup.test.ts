@@ -26,6 +26,13 @@ describe('nightly-backup.yml on the lab (PostgreSQL 15, pgBackRest 2.45)', () =>
     expect(res).toContain('pgbackrest/backup-full@bk1=changed');
     expect(res).toContain('pgbackrest/backup-changes@bk1=skipped');
     expect(res).toContain('pgbackrest/verify@bk1=ok');
+    // pgBackRest is checked on the primary (its archive_command) and on the backup host at the same time:
+    // one step on both, not one step after the other; then the backup host's pg_dumpall.
+    const started = (id: string) => r.events.find((e) => e.type === 'step-start' && e.step === id)?.hosts;
+    expect(started('pgbackrest-tools/pgbackrest')).toEqual(['db1', 'db2', 'bk1']);
+    expect(res).toEqual(expect.arrayContaining(['pgbackrest-tools/pgbackrest@db1=ok', 'pgbackrest-tools/pgbackrest@db2=skipped', 'pgbackrest-tools/pgbackrest@bk1=ok']));
+    expect(started('pgbackrest-tools/pg-dumpall')).toEqual(['bk1']);
+    expect(res).toContain('pgbackrest-tools/pg-dumpall@bk1=ok');
     const info = await lab.pgbackrestInfo();
     expect(info.status).toMatchObject({ code: 0, message: 'ok' });
     expect(info.backup.map((b) => b.type)).toEqual(['full']);

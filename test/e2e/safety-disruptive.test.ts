@@ -147,7 +147,7 @@ describe('disruptive steps, tools, claims and the cluster lock (lab, PostgreSQL 
       );
       const evs = events(r.stdout);
       expect(r.exitCode, r.stdout + r.stderr).toBe(3);
-      expect(results(evs)).toContain('pgbackrest-tools/primary@db1=failed');
+      expect(results(evs)).toContain('pgbackrest-tools/pgbackrest@db1=failed');
       expect(evs.at(-1)!.error!.message).toContain(
         'pgbackrest is not installed on db1 where its PostgreSQL server finds commands (PATH /usr/local/bin:/usr/bin:/bin): archive_command would fail on every WAL segment',
       );

@@ -75,7 +75,7 @@ describe('a tool whose version does not fit the server (lab, PostgreSQL 15)', ()
   it('nightly-backup refuses (exit 3) at its tools step naming pg_dumpall, its version and the server\'s, before any change', async () => {
     const r = await lab.run('nightly-backup.yml', ['-i', inventory, '--yes']);
     expect(r.exitCode, r.stdout.slice(-3000) + r.stderr).toBe(3);
-    expect(results(r.events)).toContain('pgbackrest-tools/backup-host@bk1=failed');
+    expect(results(r.events)).toContain('pgbackrest-tools/pg-dumpall@bk1=failed');
     const end = r.events.findLast((e) => e.type === 'run-end')!;
     expect(end.error).toMatchObject({ code: 'GUARD' });
     expect(end.error!.message).toContain('pg_dumpall on bk1 is from PostgreSQL 11.22, the server runs 15');
