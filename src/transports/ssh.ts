@@ -463,6 +463,8 @@ export class SshTransport implements Transport {
         }, options.timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
+      // Aborted while the session was being opened: the listener came too late to hear it.
+      if (signal?.aborted) onAbort();
       // Always send EOF: a remote command waiting on stdin must not hang the step.
       if (options.stdin !== undefined) channel.end(options.stdin);
       else channel.end();
@@ -574,6 +576,8 @@ export class SshTransport implements Transport {
           }, options.timeoutMs)
         : undefined;
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted while the helper was being asked: the listener came too late to hear it.
+    if (options.signal?.aborted) onAbort();
     try {
       const outcome = await command.done;
       if (interrupted) throw this.interruptedError(argv);

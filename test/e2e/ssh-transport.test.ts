@@ -208,6 +208,23 @@ describe('exec', () => {
     });
   });
 
+  test('an AbortSignal that fires while the session is still being opened interrupts the command too', async () => {
+    // A fresh transport: the exec has passed its first look at the signal and waits for the SSH handshake
+    // when the abort comes (a start's readiness watcher is stopped so when pg_ctl returns first).
+    const t = transport(db2());
+    const controller = new AbortController();
+    const pidFile = join(work, 'aborted-early-sleeper');
+    const pending = t.exec(['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], { signal: controller.signal });
+    controller.abort();
+    // Before the fix the abort went unheard: the sleep ran its 30 s and the command succeeded.
+    const err = await rejection(pending);
+    expect(err.code).toBe('INTERRUPTED');
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      await until(`remote sleep ${pid} to be gone`, () => !existsSync(`/proc/${pid}`), 5_000);
+    }
+  }, 40_000);
+
   test('an AbortSignal interrupts the command', async () => {
     const t = transport(db2());
     const controller = new AbortController();
