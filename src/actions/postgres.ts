@@ -5,6 +5,7 @@ import type { Host } from '../model/inventory.js';
 import { configVerdict } from '../postgres/config-verdict.js';
 import { listDir, pgBin, readPgVersion, requirePgdata, runAsOwner, commandFailed } from '../postgres/owner.js';
 import { checkServiceView, promoteServer, reloadServer, serviceShell, startServer, statusShell, stopServer } from '../postgres/service.js';
+import type { StartOptions } from '../postgres/pg-ctl.js';
 import { probe, probeAfterChange, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import { guardDestruction, type DestructionRequest } from './identity-guard.js';
@@ -324,23 +325,45 @@ async function initdb(ctx: ActionContext, pgdata: string, o: InitdbOptions): Pro
 async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, found: HostFacts): Promise<Outcome> {
   // The probe read PG_VERSION just now; only a probe that found none is worth a second look.
   if (!found.pgdata_present && (await readPgVersion(ctx, pgdata)) === undefined) throw noCluster(ctx.host, pgdata);
-  await startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
-  // The start is over; what follows only reads the server it started (ServerContext.changeEnded).
-  ctx.changeEnded?.();
-  const facts = await probeAfterChange(ctx);
+  const facts = await startThenRead(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts), facts };
 }
 
 async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
-  await startServer(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
-  ctx.changeEnded?.();
-  const facts = await probeAfterChange(ctx);
+  const facts = await startThenRead(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
   return {
     changed: true,
     msg: `restarted${input.reason ? ` (${input.reason})` : ''} (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`,
     data: stateData(facts),
     facts,
   };
+}
+
+/**
+ * Starts (or restarts) the server and reads it once started. The read begins as soon as the server is up,
+ * where that is seen before the start's command returns (pg_ctl -w notices it only at its next look, up to
+ * 100 ms later: ready-watch.ts), and the start's command is still awaited: its failure fails the step.
+ * The read has ended when this returns or throws.
+ */
+async function startThenRead(ctx: ActionContext, pgdata: string, o: StartOptions): Promise<HostFacts> {
+  let reading: Promise<HostFacts> | undefined;
+  const read = (): Promise<HostFacts> => {
+    if (!reading) {
+      // The start is over (the server is up); what follows only reads the server it started (ServerContext.changeEnded).
+      ctx.changeEnded?.();
+      reading = probeAfterChange(ctx);
+      // Awaited below, after the start's command, whose failure comes first.
+      reading.catch(() => undefined);
+    }
+    return reading;
+  };
+  try {
+    await startServer(ctx, pgdata, { ...o, onReady: () => void read() });
+  } catch (e) {
+    await reading?.catch(() => undefined);
+    throw e;
+  }
+  return read();
 }
 
 /**

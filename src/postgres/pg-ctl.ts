@@ -9,6 +9,7 @@ import type { ServerContext } from './server-context.js';
 import type { HostFacts } from '../model/facts.js';
 import { commandFailed, pgBin, runAsOwner } from './owner.js';
 import { probeAfterChange } from './probe.js';
+import { readySeen, readyWatchArgv } from './ready-watch.js';
 import { cleanServerEnv, LOG_DIRECTORY_FAILED } from './server-env.js';
 import { collectorTail, currentLogFile, defaultLogFile, LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
 
@@ -26,6 +27,12 @@ export interface StartOptions {
   mode?: StopMode;
   /** The running server, for a restart (its log file is kept). */
   running?: HostFacts;
+  /**
+   * Called once the new postmaster is up (done starting, as pg_ctl -w waits for), when that is seen before
+   * the start's command returns (with pg_ctl: ready-watch.ts); the command's exit is still awaited and stays
+   * the verdict on the start.
+   */
+  onReady?: () => void;
 }
 
 /**
@@ -43,7 +50,7 @@ export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOpt
   const argv = [pgBin(host, 'pg_ctl'), o.command, '-D', pgdata, '-l', log, '-w', '-t', waitSeconds(o.waitMs)];
   if (o.command === 'restart') argv.push('-m', o.mode ?? 'fast');
   ctx.log(`pg_ctl ${o.command} (log ${log})`);
-  const r = await runAsOwner(ctx, cleanServerEnv(pgdata, argv, posix.dirname(log)), { env: { LC_MESSAGES: 'C' } });
+  const r = await whileWatchingReady(ctx, pgdata, o, () => runAsOwner(ctx, cleanServerEnv(pgdata, argv, posix.dirname(log)), { env: { LC_MESSAGES: 'C' } }));
   if (r.exitCode === 0) return;
   if (r.exitCode === LOG_DIRECTORY_FAILED) throw logDirectoryFailed(log, r.stderr);
 
@@ -60,6 +67,49 @@ export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOpt
     hint: `the server's startup log is ${log}${own.length ? '' : ' (and its logging collector\'s files, when logging_collector is on)'}`,
     command: { argv, rc: r.exitCode, stderrTail: lines.length ? lines : tailLines(r.stderr || r.stdout, 3) },
   });
+}
+
+/** How long a watcher stopped when its start's command returned may take to end before the step goes on without it. */
+const WATCH_END_MS = 3_000;
+
+/**
+ * Runs a start's command with the watcher of ready-watch.ts beside it, when the caller has something to do
+ * once the server is up (o.onReady), which it calls if the watcher reports before it is stopped. The command
+ * goes first (it takes the host's idle helper). No watcher where it could mislead or never report: a restart
+ * whose old postmaster's pid is unknown (a postmaster started moments ago would pass for the new one), a
+ * server older than PostgreSQL 10 (no status line), a transport that could not stop it (see
+ * Transport.canStop). The watcher is stopped when the command returns, and has ended (or had WATCH_END_MS to)
+ * when this returns.
+ */
+async function whileWatchingReady<T extends { exitCode: number }>(ctx: ServerContext, pgdata: string, o: StartOptions, command: () => Promise<T>): Promise<T> {
+  const onReady = o.onReady;
+  const replaced = o.command === 'restart' ? o.running?.pid : 0;
+  const major = o.running?.version ?? ctx.host.postgres.version;
+  const become = ctx.host.postgres.osUser;
+  if (!onReady || replaced === undefined || major < 10 || ctx.signal.aborted || ctx.transport.canStop?.(become) === false) return command();
+  const running = command();
+  const watch = new AbortController();
+  const stop = () => watch.abort();
+  ctx.signal.addEventListener('abort', stop, { once: true });
+  const watching = ctx.transport
+    .exec(readyWatchArgv(pgdata, replaced, waitSeconds(o.waitMs)), { become, signal: watch.signal, timeoutMs: o.waitMs + 5_000 })
+    .then((r) => {
+      const seen = r.exitCode === 0 ? readySeen(r.stdout) : undefined;
+      if (!seen || watch.signal.aborted) return;
+      ctx.log(`the server is up (postmaster ${seen.pid}, status ${seen.status}); pg_ctl has yet to notice`);
+      onReady();
+    })
+    // The watch only ever brings what follows a start forward: whatever becomes of it, the start goes on.
+    .catch(() => undefined);
+  try {
+    return await running;
+  } finally {
+    stop();
+    ctx.signal.removeEventListener('abort', stop);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([watching, new Promise<void>((resolve) => (timer = setTimeout(resolve, WATCH_END_MS)))]);
+    clearTimeout(timer);
+  }
 }
 
 /** The start's shell could not make the log's directory: mkdir's own words, and mkdir as the command. */

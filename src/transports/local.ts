@@ -251,6 +251,10 @@ export class LocalTransport implements Transport {
     return new ChildStream(child.process.stdin!, child.process.stdout!, stop);
   }
 
+  canStop(become?: string): boolean {
+    return this.isRoot || !become || become === this.currentUser;
+  }
+
   /** Another user's socket through that user's helper, which becomes the bridge (exec-server.ts). */
   async openUnixSocket(socketPath: string, options: { become?: string }): Promise<Duplex | undefined> {
     const user = options.become;

@@ -82,6 +82,12 @@ export interface Transport {
    */
   preconnect?(): void | Promise<void>;
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Whether a command run as `become` stops when its ExecOptions.signal aborts (or its timeout passes). Not
+   * where this process may not signal it: a local pgplay that is not root runs another user's commands
+   * through sudo, which makes itself root. Absent: it does.
+   */
+  canStop?(become?: string): boolean;
   /** Resolves null when the file does not exist. */
   readFile(path: string, options?: ReadOptions): Promise<Buffer | null>;
   writeFile(path: string, data: string | Buffer, options?: WriteFileOptions): Promise<WriteFileResult>;

@@ -5,6 +5,7 @@ import { sqlAction } from '../../src/actions/sql.js';
 import type { Client } from 'pg';
 import { EventEmitter } from 'node:events';
 import { IDENTITY_HEADER } from '../../src/postgres/identity.js';
+import { READY_WATCH_SCRIPT } from '../../src/postgres/ready-watch.js';
 import { mergeFacts, type HostFacts } from '../../src/model/facts.js';
 import type { FakeExecHandler } from '../../src/transports/fake.js';
 import { harness, results } from './support/engine-harness.js';
@@ -305,6 +306,130 @@ describe('one probe per fact per step', () => {
     expect(reads.indexOf('facts[pgdata,server]', 1)).toBeGreaterThan(reads.indexOf('pg_ctl start (fails)'));
     expect(reads.indexOf('facts[pgdata,server]', 1)).toBeLessThan(reads.lastIndexOf('pg_ctl start (fails)'));
     expect(reads.at(-1)).toBe('facts[pgdata,server]');
+  });
+
+  /** Resolves once `seen` has happened; rejects (failing the fake command, and the test) after 2 s. */
+  const within2s = (seen: Promise<unknown>, what: string) =>
+    Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error(what)), 2000))]);
+  const isWatcher = (argv: string[]) => argv[0] === 'perl' && argv[2] === READY_WATCH_SCRIPT;
+  const isFacts = (argv: string[]) => argv[0] === '/bin/sh' && argv[1] === '-c' && (argv[2] ?? '').includes('pgplay-facts 1');
+  const isPgCtl = (argv: string[], verb: string) => argv.includes('/usr/lib/postgresql/15/bin/pg_ctl') && argv.includes(verb);
+
+  it('a pg_ctl start: the read of the server it started begins once a watcher on the host sees it up, while pg_ctl still waits to notice', async () => {
+    const server = fakeServer({ running: false, inRecovery: true });
+    const order: string[] = [];
+    let watched: { argv: string[]; become?: string } | undefined;
+    let pgCtlBegun!: () => void;
+    const pgCtlRunning = new Promise<void>((resolve) => (pgCtlBegun = resolve));
+    let readBegun!: () => void;
+    const readAfter = new Promise<void>((resolve) => (readBegun = resolve));
+    let reads = 0;
+    const handler: FakeExecHandler = async (argv, options, transport) => {
+      if (isWatcher(argv)) {
+        watched = { argv: argv.slice(4), become: options.become };
+        // The new postmaster says it is up once pg_ctl has started it, and a moment later (the read must wait for this).
+        await pgCtlRunning;
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        server.state.running = true;
+        order.push('watcher: up');
+        return { stdout: 'ready 4242 ready\n' };
+      }
+      // The run's facts, the invariant's read before the step (which check takes), then the read after the start.
+      if (isFacts(argv) && ++reads === 3) {
+        order.push('read after');
+        readBegun();
+      }
+      if (isPgCtl(argv, 'start')) {
+        order.push('pg_ctl start');
+        pgCtlBegun();
+        // pg_ctl -w notices at its next look: here only once the read after the start has begun.
+        await within2s(readAfter, 'the started server was read only after pg_ctl returned');
+        order.push('pg_ctl returned');
+        return { exitCode: 0 };
+      }
+      return server.handler(argv, options, transport);
+    };
+    const h = realPostgres(handler, 'standby');
+    const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db1', postgres: { state: 'started' } }] });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(results(h.events)).toEqual(['start@db1=changed']);
+    expect(order).toEqual(['pg_ctl start', 'watcher: up', 'read after', 'pg_ctl returned']);
+    // As the PGDATA's owner, pg_ctl's own limit (-t), no postmaster excepted (nothing ran before the start).
+    expect(watched).toEqual({ argv: ['/pg/db1/postmaster.pid', '0', '60'], become: 'postgres' });
+    // Still one read after the start: the one that began once the server was up.
+    expect(reads).toBe(3);
+    expect(h.events.some((e) => e.type === 'log' && e.line === 'the server is up (postmaster 4242, status ready); pg_ctl has yet to notice')).toBe(true);
+  });
+
+  it('a start whose watcher sees nothing reads the server once pg_ctl returns; a watcher still watching then is stopped', async () => {
+    for (const watcher of ['gives up', 'watches on'] as const) {
+      const server = fakeServer({ running: false, inRecovery: true });
+      const order: string[] = [];
+      let reads = 0;
+      const handler: FakeExecHandler = async (argv, options, transport) => {
+        if (isWatcher(argv)) {
+          if (watcher === 'gives up') return { exitCode: 1 };
+          // Until it is stopped (the fake transport passes the signal on; a real one kills the process).
+          await within2s(new Promise((resolve) => options.signal?.addEventListener('abort', resolve)), 'the watcher was not stopped');
+          order.push('watcher stopped');
+          return { exitCode: 143 };
+        }
+        if (isFacts(argv) && ++reads === 3) order.push('read after');
+        if (isPgCtl(argv, 'start')) {
+          server.state.running = true;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          order.push('pg_ctl returned');
+          return { exitCode: 0 };
+        }
+        return server.handler(argv, options, transport);
+      };
+      const outcome = await realPostgres(handler, 'standby').run({ steps: [{ id: 'start', hosts: 'db1', postgres: { state: 'started' } }] });
+      expect(outcome.exitCode).toBe(0);
+      expect(order).toEqual(watcher === 'gives up' ? ['pg_ctl returned', 'read after'] : ['pg_ctl returned', 'watcher stopped', 'read after']);
+    }
+  });
+
+  it("a restart's watcher does not take the postmaster it replaces for the new one; pg_ctl's failure fails the step whatever the watcher saw", async () => {
+    const server = fakeServer({ running: true, inRecovery: true });
+    let watched: string[] = [];
+    const order: string[] = [];
+    let reads = 0;
+    const handler: FakeExecHandler = async (argv, options, transport) => {
+      if (isWatcher(argv)) {
+        watched = argv.slice(4);
+        order.push('watcher: up');
+        return { stdout: 'ready 4343 ready\n' };
+      }
+      // The run's facts, the invariant's read before the step, then the read the watcher brought forward.
+      if (isFacts(argv) && ++reads === 3) order.push('read after');
+      if (isPgCtl(argv, 'restart')) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        order.push('pg_ctl restart failed');
+        return { exitCode: 1, stderr: 'pg_ctl: could not start server' };
+      }
+      return server.handler(argv, options, transport);
+    };
+    const h = realPostgres(handler, 'standby');
+    const outcome = await h.run({ steps: [{ id: 'restart', hosts: 'db1', postgres: { state: 'restarted' } }] });
+    // The running postmaster (facts: pid 4242) is not the one the restart waits for.
+    expect(watched).toEqual(['/pg/db1/postmaster.pid', '4242', '60']);
+    // The read began on the watcher's word and ended before the step failed on pg_ctl's.
+    expect(order.slice(0, 3)).toEqual(['watcher: up', 'read after', 'pg_ctl restart failed']);
+    expect(outcome.exitCode).not.toBe(0);
+    expect(results(h.events)).toEqual(['restart@db1=failed']);
+    expect(outcome.error?.message).toContain('PostgreSQL did not start on db1');
+
+    // A running server whose postmaster's pid is not known: no watcher, which could take it for the new one.
+    const unknownPid = fakeServer({ running: true, inRecovery: true });
+    const withoutPid: FakeExecHandler = async (argv, options, transport) => {
+      if (isWatcher(argv)) unknownPid.ran.push('watch');
+      const r = await unknownPid.handler(argv, options, transport);
+      return r && 'stdout' in r && r.stdout ? { ...r, stdout: r.stdout.replace(/^pg_ctl_pid=.*\n/m, '') } : r;
+    };
+    const restarted = await realPostgres(withoutPid, 'standby').run({ steps: [{ id: 'restart', hosts: 'db1', postgres: { state: 'restarted' } }] });
+    expect(restarted.exitCode).toBe(0);
+    expect(unknownPid.ran).toContain('pg_ctl restart');
+    expect(unknownPid.ran).not.toContain('watch');
   });
 
   it('a step that declares no fact changed reads no fact after it', async () => {

@@ -1,0 +1,60 @@
+/**
+ * When a server that pg_ctl is starting is up, seen on its host as it happens.
+ *
+ * `pg_ctl start -w` (and restart) looks at postmaster.pid every 100 ms (PostgreSQL's WAITS_PER_SEC) and
+ * exits at the first look after the postmaster wrote that it is done starting: 50-130 ms after it on the
+ * benchmark's lab (the rest of the 100 ms, then pg_ctl's and runuser's exits). What a step does after a
+ * start (reading the server it started, the one-primary invariant's read of the others) need not wait for
+ * that. A watcher on the host reads the same file every 10 ms and says when it sees what pg_ctl waits for;
+ * pg_ctl's exit stays the verdict on the start (pg-ctl.ts).
+ *
+ * pg_ctl's test (wait_for_postmaster_start): the file's 8th line, the postmaster's status, is `ready` (it
+ * accepts connections: a primary, or a hot standby) or `standby` (archive recovery without hot_standby),
+ * and the postmaster is the child pg_ctl forked. The watcher, which is not pg_ctl, takes a postmaster that
+ * is alive, whose parent process is a pg_ctl (on Linux, where /proc says so), that started no earlier than
+ * two seconds before the watcher did (pg_ctl allows the same two seconds) and that is not the postmaster a
+ * restart replaces. Servers older than PostgreSQL 10 write no status line; pgplay starts no watcher there.
+ *
+ * Only perl's own operators (no module): the exec helpers already need nothing else of a host.
+ */
+
+/** $ARGV[0] postmaster.pid, [1] a pid that does not count (a restart's old postmaster; 0: none), [2] seconds to watch. */
+export const READY_WATCH_SCRIPT = `
+$| = 1;
+my ($file, $old, $limit) = @ARGV;
+my $since = $^T - 2;
+my $end = $^T + $limit;
+my $proc = -d '/proc/self';
+# The parent of a process, and the name of the command a process runs, as Linux's /proc tells them.
+sub parent { my $p = shift; open(my $s, '<', "/proc/$p/stat") or return 0; my $l = <$s>; close($s); return ($l =~ /.*\\)\\s+\\S+\\s+(\\d+)/s) ? $1 : 0; }
+sub command { my $p = shift; open(my $c, '<', "/proc/$p/comm") or return ''; my $n = <$c>; close($c); chomp($n); return $n; }
+while (time() <= $end) {
+  if (open(my $fh, '<', $file)) {
+    my @l = <$fh>;
+    close($fh);
+    # Line 1: the postmaster's pid; 3: when it started (epoch seconds); 8: its status (PostgreSQL 10 and later).
+    if (@l >= 8) {
+      my ($pid, $start, $status) = (int($l[0]), int($l[2]), $l[7]);
+      $status =~ s/\\s+$//;
+      if ($pid > 0 && $pid != $old && $start >= $since && ($status eq 'ready' || $status eq 'standby') && kill(0, $pid)
+          && (!$proc || command(parent($pid)) eq 'pg_ctl')) {
+        print "ready $pid $status\\n";
+        exit 0;
+      }
+    }
+  }
+  select(undef, undef, undef, 0.01);
+}
+exit 1;
+`;
+
+/** The argv of the watcher of `pgdata`'s postmaster.pid for `seconds` (pg_ctl's -t), `notPid` excepted. */
+export function readyWatchArgv(pgdata: string, notPid: number | undefined, seconds: string): string[] {
+  return ['perl', '-e', READY_WATCH_SCRIPT, '--', `${pgdata}/postmaster.pid`, String(notPid ?? 0), seconds];
+}
+
+/** What the watcher saw, from its output: the postmaster's pid and the status it wrote; undefined when nothing. */
+export function readySeen(stdout: string): { pid: number; status: string } | undefined {
+  const m = /^ready (\d+) (ready|standby)$/m.exec(stdout);
+  return m ? { pid: Number(m[1]), status: m[2]! } : undefined;
+}
