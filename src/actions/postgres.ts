@@ -5,7 +5,6 @@ import type { Host } from '../model/inventory.js';
 import { configVerdict } from '../postgres/config-verdict.js';
 import { listDir, pgBin, readPgVersion, requirePgdata, runAsOwner, commandFailed } from '../postgres/owner.js';
 import { checkServiceView, promoteServer, reloadServer, serviceShell, startServer, statusShell, stopServer } from '../postgres/service.js';
-import type { StartOptions } from '../postgres/pg-ctl.js';
 import { probe, probeAfterChange, stateData } from '../postgres/probe.js';
 import { restartConfirmation } from '../postgres/restart-confirmation.js';
 import { guardDestruction, type DestructionRequest } from './identity-guard.js';
@@ -325,12 +324,16 @@ async function initdb(ctx: ActionContext, pgdata: string, o: InitdbOptions): Pro
 async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, found: HostFacts): Promise<Outcome> {
   // The probe read PG_VERSION just now; only a probe that found none is worth a second look.
   if (!found.pgdata_present && (await readPgVersion(ctx, pgdata)) === undefined) throw noCluster(ctx.host, pgdata);
-  const facts = await startThenRead(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file });
+  const facts = await changeThenRead(ctx, (onDone) => startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file, onReady: onDone }), probeAfterChange);
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts), facts };
 }
 
 async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, running: HostFacts): Promise<Outcome> {
-  const facts = await startThenRead(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running });
+  const facts = await changeThenRead(
+    ctx,
+    (onDone) => startServer(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running, onReady: onDone }),
+    probeAfterChange,
+  );
   return {
     changed: true,
     msg: `restarted${input.reason ? ` (${input.reason})` : ''} (mode ${input.mode ?? 'fast'}, pid ${facts.pid ?? '?'})`,
@@ -340,25 +343,29 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
 }
 
 /**
- * Starts (or restarts) the server and reads it once started. The read begins as soon as the server is up,
- * where that is seen before the start's command returns (pg_ctl -w notices it only at its next look, up to
- * 100 ms later: ready-watch.ts), and the start's command is still awaited: its failure fails the step.
- * The read has ended when this returns or throws.
+ * A start, restart or stop, and the read of the server after it. The read begins as soon as the change is
+ * done, where that is seen before its command returns (pg_ctl -w notices it only at its next look, up to
+ * 100 ms later: postmaster-watch.ts), and the command is still awaited: its failure fails the step. The
+ * read has ended when this returns or throws.
  */
-async function startThenRead(ctx: ActionContext, pgdata: string, o: StartOptions): Promise<HostFacts> {
+async function changeThenRead(
+  ctx: ActionContext,
+  change: (onDone: () => void) => Promise<unknown>,
+  readServer: (ctx: ActionContext) => Promise<HostFacts>,
+): Promise<HostFacts> {
   let reading: Promise<HostFacts> | undefined;
   const read = (): Promise<HostFacts> => {
     if (!reading) {
-      // The start is over (the server is up); what follows only reads the server it started (ServerContext.changeEnded).
+      // The change is over; what follows only reads the server it changed (ServerContext.changeEnded).
       ctx.changeEnded?.();
-      reading = probeAfterChange(ctx);
-      // Awaited below, after the start's command, whose failure comes first.
+      reading = readServer(ctx);
+      // Awaited below, after the command, whose failure comes first.
       reading.catch(() => undefined);
     }
     return reading;
   };
   try {
-    await startServer(ctx, pgdata, { ...o, onReady: () => void read() });
+    await change(() => void read());
   } catch (e) {
     await reading?.catch(() => undefined);
     throw e;
@@ -441,8 +448,9 @@ function guardPrimaryStop(host: Host, facts: HostFacts, input: PostgresInput): v
 
 async function stop(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number): Promise<Outcome> {
   const mode = input.mode ?? 'fast';
-  await stopServer(ctx, pgdata, mode, waitMs);
-  return { changed: true, msg: `stopped (mode ${mode})`, data: { running: false } };
+  // The server as the stop left it, read by the action (as after a start) rather than by the engine after the step.
+  const facts = await changeThenRead(ctx, (onDone) => stopServer(ctx, pgdata, mode, waitMs, onDone), probe);
+  return { changed: true, msg: `stopped (mode ${mode})`, data: { running: false }, facts };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import type { ServerContext } from './server-context.js';
 import type { HostFacts } from '../model/facts.js';
 import { commandFailed, pgBin, runAsOwner } from './owner.js';
 import { probeAfterChange } from './probe.js';
-import { readySeen, readyWatchArgv } from './ready-watch.js';
+import { postmasterSeen, postmasterWatchArgv, type PostmasterWatch } from './postmaster-watch.js';
 import { cleanServerEnv, LOG_DIRECTORY_FAILED } from './server-env.js';
 import { collectorTail, currentLogFile, defaultLogFile, LOG_TAIL_LINES, logSince, logSize } from './server-log.js';
 
@@ -29,8 +29,8 @@ export interface StartOptions {
   running?: HostFacts;
   /**
    * Called once the new postmaster is up (done starting, as pg_ctl -w waits for), when that is seen before
-   * the start's command returns (with pg_ctl: ready-watch.ts); the command's exit is still awaited and stays
-   * the verdict on the start.
+   * the start's command returns (with pg_ctl: postmaster-watch.ts); the command's exit is still awaited and
+   * stays the verdict on the start.
    */
   onReady?: () => void;
 }
@@ -50,7 +50,7 @@ export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOpt
   const argv = [pgBin(host, 'pg_ctl'), o.command, '-D', pgdata, '-l', log, '-w', '-t', waitSeconds(o.waitMs)];
   if (o.command === 'restart') argv.push('-m', o.mode ?? 'fast');
   ctx.log(`pg_ctl ${o.command} (log ${log})`);
-  const r = await whileWatchingReady(ctx, pgdata, o, () => runAsOwner(ctx, cleanServerEnv(pgdata, argv, posix.dirname(log)), { env: { LC_MESSAGES: 'C' } }));
+  const r = await whileWatchingStart(ctx, pgdata, o, () => runAsOwner(ctx, cleanServerEnv(pgdata, argv, posix.dirname(log)), { env: { LC_MESSAGES: 'C' } }));
   if (r.exitCode === 0) return;
   if (r.exitCode === LOG_DIRECTORY_FAILED) throw logDirectoryFailed(log, r.stderr);
 
@@ -69,37 +69,48 @@ export async function pgCtlStart(ctx: ServerContext, pgdata: string, o: StartOpt
   });
 }
 
-/** How long a watcher stopped when its start's command returned may take to end before the step goes on without it. */
+/** How long a watcher stopped when its command returned may take to end before the step goes on without it. */
 const WATCH_END_MS = 3_000;
 
 /**
- * Runs a start's command with the watcher of ready-watch.ts beside it, when the caller has something to do
- * once the server is up (o.onReady), which it calls if the watcher reports before it is stopped. The command
- * goes first (it takes the host's idle helper). No watcher where it could mislead or never report: a restart
- * whose old postmaster's pid is unknown (a postmaster started moments ago would pass for the new one), a
- * server older than PostgreSQL 10 (no status line), a transport that could not stop it (see
- * Transport.canStop). The watcher is stopped when the command returns, and has ended (or had WATCH_END_MS to)
- * when this returns.
+ * A start's command with the watcher of postmaster-watch.ts beside it (`up`), when the caller has something
+ * to do once the server is up (o.onReady). No watcher where it could mislead or never report: a restart whose
+ * old postmaster's pid is unknown (a postmaster started moments ago would pass for the new one), a server
+ * older than PostgreSQL 10 (no status line).
  */
-async function whileWatchingReady<T extends { exitCode: number }>(ctx: ServerContext, pgdata: string, o: StartOptions, command: () => Promise<T>): Promise<T> {
-  const onReady = o.onReady;
+function whileWatchingStart<T>(ctx: ServerContext, pgdata: string, o: StartOptions, command: () => Promise<T>): Promise<T> {
   const replaced = o.command === 'restart' ? o.running?.pid : 0;
   const major = o.running?.version ?? ctx.host.postgres.version;
+  if (!o.onReady || replaced === undefined || major < 10) return command();
+  return whileWatching(ctx, { watch: 'up', pgdata, notPid: replaced, waitMs: o.waitMs, onSeen: o.onReady }, command);
+}
+
+/**
+ * Runs a command of pg_ctl's with the watcher of postmaster-watch.ts beside it; calls w.onSeen if the watcher
+ * reports what pg_ctl waits for before it is stopped. The command goes first (it takes the host's idle
+ * helper). No watcher where the transport could not stop it (Transport.canStop). The watcher is stopped when
+ * the command returns, and has ended (or had WATCH_END_MS to) when this returns.
+ */
+async function whileWatching<T>(
+  ctx: ServerContext,
+  w: { watch: PostmasterWatch; pgdata: string; notPid: number; waitMs: number; onSeen: () => void },
+  command: () => Promise<T>,
+): Promise<T> {
   const become = ctx.host.postgres.osUser;
-  if (!onReady || replaced === undefined || major < 10 || ctx.signal.aborted || ctx.transport.canStop?.(become) === false) return command();
+  if (ctx.signal.aborted || ctx.transport.canStop?.(become) === false) return command();
   const running = command();
   const watch = new AbortController();
   const stop = () => watch.abort();
   ctx.signal.addEventListener('abort', stop, { once: true });
   const watching = ctx.transport
-    .exec(readyWatchArgv(pgdata, replaced, waitSeconds(o.waitMs)), { become, signal: watch.signal, timeoutMs: o.waitMs + 5_000 })
+    .exec(postmasterWatchArgv(w.watch, w.pgdata, w.notPid, waitSeconds(w.waitMs)), { become, signal: watch.signal, timeoutMs: w.waitMs + 5_000 })
     .then((r) => {
-      const seen = r.exitCode === 0 ? readySeen(r.stdout) : undefined;
+      const seen = r.exitCode === 0 ? postmasterSeen(w.watch, r.stdout) : undefined;
       if (!seen || watch.signal.aborted) return;
-      ctx.log(`the server is up (postmaster ${seen.pid}, status ${seen.status}); pg_ctl has yet to notice`);
-      onReady();
+      ctx.log(`${seen}; pg_ctl has yet to notice`);
+      w.onSeen();
     })
-    // The watch only ever brings what follows a start forward: whatever becomes of it, the start goes on.
+    // The watch only ever brings what follows forward: whatever becomes of it, the command's outcome stands.
     .catch(() => undefined);
   try {
     return await running;
@@ -123,10 +134,10 @@ function logDirectoryFailed(log: string, stderr: string): PgplayError {
   });
 }
 
-export async function pgCtlStop(ctx: ServerContext, pgdata: string, mode: StopMode, waitMs: number): Promise<void> {
-  const r = await runAsOwner(ctx, [pgBin(ctx.host, 'pg_ctl'), 'stop', '-D', pgdata, '-m', mode, '-w', '-t', waitSeconds(waitMs)], {
-    env: { LC_MESSAGES: 'C' },
-  });
+/** pg_ctl stop -w; onGone: called once the server is seen gone before pg_ctl returns (postmaster-watch.ts), pg_ctl's exit still the verdict. */
+export async function pgCtlStop(ctx: ServerContext, pgdata: string, mode: StopMode, waitMs: number, onGone?: () => void): Promise<void> {
+  const stop = () => runAsOwner(ctx, [pgBin(ctx.host, 'pg_ctl'), 'stop', '-D', pgdata, '-m', mode, '-w', '-t', waitSeconds(waitMs)], { env: { LC_MESSAGES: 'C' } });
+  const r = await (onGone ? whileWatching(ctx, { watch: 'gone', pgdata, notPid: 0, waitMs, onSeen: onGone }, stop) : stop());
   if (r.exitCode !== 0) {
     throw commandFailed(
       `pg_ctl stop on ${ctx.host.name} failed`,

@@ -196,8 +196,9 @@ export async function startServer(ctx: ServerContext, pgdata: string, o: StartOp
   await confirmServiceView(ctx, true);
 }
 
-export async function stopServer(ctx: ServerContext, pgdata: string, mode: StopMode, waitMs: number): Promise<void> {
-  if (serviceOf(ctx.host) === 'pg_ctl') return pgCtlStop(ctx, pgdata, mode, waitMs);
+/** Stops the server and waits until it is gone; onGone as pgCtlStop's (pg_ctl only). */
+export async function stopServer(ctx: ServerContext, pgdata: string, mode: StopMode, waitMs: number, onGone?: () => void): Promise<void> {
+  if (serviceOf(ctx.host) === 'pg_ctl') return pgCtlStop(ctx, pgdata, mode, waitMs, onGone);
   for (const c of serviceArgv(ctx.host, 'stop', { mode, waitMs })) {
     ctx.log(c.argv.join(' '));
     const r = await runServiceCommand(ctx, c);

@@ -5,7 +5,7 @@ import { sqlAction } from '../../src/actions/sql.js';
 import type { Client } from 'pg';
 import { EventEmitter } from 'node:events';
 import { IDENTITY_HEADER } from '../../src/postgres/identity.js';
-import { READY_WATCH_SCRIPT } from '../../src/postgres/ready-watch.js';
+import { POSTMASTER_WATCH_SCRIPT } from '../../src/postgres/postmaster-watch.js';
 import { mergeFacts, type HostFacts } from '../../src/model/facts.js';
 import type { FakeExecHandler } from '../../src/transports/fake.js';
 import { harness, results } from './support/engine-harness.js';
@@ -311,53 +311,57 @@ describe('one probe per fact per step', () => {
   /** Resolves once `seen` has happened; rejects (failing the fake command, and the test) after 2 s. */
   const within2s = (seen: Promise<unknown>, what: string) =>
     Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error(what)), 2000))]);
-  const isWatcher = (argv: string[]) => argv[0] === 'perl' && argv[2] === READY_WATCH_SCRIPT;
+  const isWatcher = (argv: string[]) => argv[0] === 'perl' && argv[2] === POSTMASTER_WATCH_SCRIPT;
   const isFacts = (argv: string[]) => argv[0] === '/bin/sh' && argv[1] === '-c' && (argv[2] ?? '').includes('pgplay-facts 1');
   const isPgCtl = (argv: string[], verb: string) => argv.includes('/usr/lib/postgresql/15/bin/pg_ctl') && argv.includes(verb);
 
-  it('a pg_ctl start: the read of the server it started begins once a watcher on the host sees it up, while pg_ctl still waits to notice', async () => {
-    const server = fakeServer({ running: false, inRecovery: true });
-    const order: string[] = [];
-    let watched: { argv: string[]; become?: string } | undefined;
+  /**
+   * A host where pg_ctl `verb` returns (as pg_ctl -w does, at its next look) only once the read after it has
+   * begun, and whose watcher reports `report` a moment after pg_ctl began, the server then `running`.
+   */
+  function seenBeforePgCtl(server: ReturnType<typeof fakeServer>, verb: 'start' | 'stop', report: string, running: boolean) {
+    const seen = { order: [] as string[], watched: undefined as { argv: string[]; become?: string } | undefined, reads: 0 };
     let pgCtlBegun!: () => void;
     const pgCtlRunning = new Promise<void>((resolve) => (pgCtlBegun = resolve));
     let readBegun!: () => void;
     const readAfter = new Promise<void>((resolve) => (readBegun = resolve));
-    let reads = 0;
     const handler: FakeExecHandler = async (argv, options, transport) => {
       if (isWatcher(argv)) {
-        watched = { argv: argv.slice(4), become: options.become };
-        // The new postmaster says it is up once pg_ctl has started it, and a moment later (the read must wait for this).
+        seen.watched = { argv: argv.slice(4), become: options.become };
         await pgCtlRunning;
         await new Promise((resolve) => setTimeout(resolve, 30));
-        server.state.running = true;
-        order.push('watcher: up');
-        return { stdout: 'ready 4242 ready\n' };
+        server.state.running = running;
+        seen.order.push('watcher reports');
+        return { stdout: report };
       }
-      // The run's facts, the invariant's read before the step (which check takes), then the read after the start.
-      if (isFacts(argv) && ++reads === 3) {
-        order.push('read after');
+      // The run's facts, the read before the step (the check's), then the read after the change.
+      if (isFacts(argv) && ++seen.reads === 3) {
+        seen.order.push('read after');
         readBegun();
       }
-      if (isPgCtl(argv, 'start')) {
-        order.push('pg_ctl start');
+      if (isPgCtl(argv, verb)) {
+        seen.order.push(`pg_ctl ${verb}`);
         pgCtlBegun();
-        // pg_ctl -w notices at its next look: here only once the read after the start has begun.
-        await within2s(readAfter, 'the started server was read only after pg_ctl returned');
-        order.push('pg_ctl returned');
+        await within2s(readAfter, `the server was read only after pg_ctl ${verb} returned`);
+        seen.order.push('pg_ctl returned');
         return { exitCode: 0 };
       }
       return server.handler(argv, options, transport);
     };
+    return { seen, handler };
+  }
+
+  it('a pg_ctl start: the read of the server it started begins once a watcher on the host sees it up, while pg_ctl still waits to notice', async () => {
+    const { seen, handler } = seenBeforePgCtl(fakeServer({ running: false, inRecovery: true }), 'start', 'ready 4242 ready\n', true);
     const h = realPostgres(handler, 'standby');
     const outcome = await h.run({ steps: [{ id: 'start', hosts: 'db1', postgres: { state: 'started' } }] });
     expect(outcome.error?.message).toBeUndefined();
     expect(results(h.events)).toEqual(['start@db1=changed']);
-    expect(order).toEqual(['pg_ctl start', 'watcher: up', 'read after', 'pg_ctl returned']);
+    expect(seen.order).toEqual(['pg_ctl start', 'watcher reports', 'read after', 'pg_ctl returned']);
     // As the PGDATA's owner, pg_ctl's own limit (-t), no postmaster excepted (nothing ran before the start).
-    expect(watched).toEqual({ argv: ['/pg/db1/postmaster.pid', '0', '60'], become: 'postgres' });
+    expect(seen.watched).toEqual({ argv: ['up', '/pg/db1/postmaster.pid', '0', '60'], become: 'postgres' });
     // Still one read after the start: the one that began once the server was up.
-    expect(reads).toBe(3);
+    expect(seen.reads).toBe(3);
     expect(h.events.some((e) => e.type === 'log' && e.line === 'the server is up (postmaster 4242, status ready); pg_ctl has yet to notice')).toBe(true);
   });
 
@@ -389,6 +393,19 @@ describe('one probe per fact per step', () => {
     }
   });
 
+  it("a stop: the read of the stopped server begins once its postmaster.pid is gone, while pg_ctl still waits; it is the step's read after", async () => {
+    const { seen, handler } = seenBeforePgCtl(fakeServer({ running: true, inRecovery: true }), 'stop', 'gone\n', false);
+    const h = realPostgres(handler);
+    const outcome = await h.run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+    expect(outcome.error?.message).toBeUndefined();
+    expect(results(h.events)).toEqual(['stop@db1=changed']);
+    expect(seen.order).toEqual(['pg_ctl stop', 'watcher reports', 'read after', 'pg_ctl returned']);
+    expect(seen.watched).toEqual({ argv: ['gone', '/pg/db1/postmaster.pid', '0', '60'], become: 'postgres' });
+    // That read is the step's read after the change: the engine does not read the server again.
+    expect(seen.reads).toBe(3);
+    expect(h.events.some((e) => e.type === 'log' && e.line === 'the server is gone (postmaster.pid removed); pg_ctl has yet to notice')).toBe(true);
+  });
+
   it("a restart's watcher does not take the postmaster it replaces for the new one; pg_ctl's failure fails the step whatever the watcher saw", async () => {
     const server = fakeServer({ running: true, inRecovery: true });
     let watched: string[] = [];
@@ -412,7 +429,7 @@ describe('one probe per fact per step', () => {
     const h = realPostgres(handler, 'standby');
     const outcome = await h.run({ steps: [{ id: 'restart', hosts: 'db1', postgres: { state: 'restarted' } }] });
     // The running postmaster (facts: pid 4242) is not the one the restart waits for.
-    expect(watched).toEqual(['/pg/db1/postmaster.pid', '4242', '60']);
+    expect(watched).toEqual(['up', '/pg/db1/postmaster.pid', '4242', '60']);
     // The read began on the watcher's word and ended before the step failed on pg_ctl's.
     expect(order.slice(0, 3)).toEqual(['watcher: up', 'read after', 'pg_ctl restart failed']);
     expect(outcome.exitCode).not.toBe(0);

@@ -5,17 +5,17 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readySeen, readyWatchArgv } from '../../src/postgres/ready-watch.js';
+import { postmasterSeen, postmasterWatchArgv, type PostmasterWatch } from '../../src/postgres/postmaster-watch.js';
 
 const run = promisify(execFile);
 
 /*
- * The watcher of ready-watch.ts, run by the real perl against postmaster.pid files written here in
+ * The watcher of postmaster-watch.ts, run by the real perl against postmaster.pid files written here in
  * PostgreSQL's format (pid, data directory, start time, port, socket directory, listen address, shared
  * memory key, status padded to 8). The "postmaster" is a sleep whose parent is a script named pg_ctl, as a
  * real postmaster's parent is the pg_ctl that forked it while pg_ctl waits.
  */
-describe('ready-watch: the postmaster.pid test pg_ctl -w makes, every 10 ms', () => {
+describe('postmaster-watch: the postmaster.pid tests pg_ctl -w makes, every 10 ms', () => {
   let dir: string;
   let pgCtl: ChildProcess;
   let postmaster: number;
@@ -24,13 +24,13 @@ describe('ready-watch: the postmaster.pid test pg_ctl -w makes, every 10 ms', ()
     [String(pid), '/var/lib/postgresql/15/main', String(started), '5432', '/run/postgresql', '127.0.0.1', '  1234567     0', ...(status === undefined ? [] : [status.padEnd(8)])].join('\n') + '\n';
 
   /** The watcher of `pgdata`'s postmaster.pid with a limit of 1 s: its exit code, its output and what it saw. */
-  const watch = async (pgdata: string, notPid = 0) => {
-    const [cmd, ...args] = readyWatchArgv(pgdata, notPid, '1');
+  const watch = async (pgdata: string, notPid = 0, mode: PostmasterWatch = 'up') => {
+    const [cmd, ...args] = postmasterWatchArgv(mode, pgdata, notPid, '1');
     const r = await run(cmd!, args).then(
       (ok) => ({ code: 0, stdout: ok.stdout }),
       (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
     );
-    return { ...r, seen: readySeen(r.stdout) };
+    return { ...r, seen: postmasterSeen(mode, r.stdout) };
   };
   let cases = 0;
   /** A data directory of its own holding `content` as its postmaster.pid (none when undefined). */
@@ -59,8 +59,12 @@ describe('ready-watch: the postmaster.pid test pg_ctl -w makes, every 10 ms', ()
 
   it('names a live postmaster of a pg_ctl started just now whose status is ready (accepting connections) or standby', async () => {
     expect(postmaster).toBeGreaterThan(0);
-    expect(await watch(await pgdataWith(pidFile(postmaster, now(), 'ready')))).toEqual({ code: 0, stdout: `ready ${postmaster} ready\n`, seen: { pid: postmaster, status: 'ready' } });
-    expect((await watch(await pgdataWith(pidFile(postmaster, now(), 'standby')))).seen).toEqual({ pid: postmaster, status: 'standby' });
+    expect(await watch(await pgdataWith(pidFile(postmaster, now(), 'ready')))).toEqual({
+      code: 0,
+      stdout: `ready ${postmaster} ready\n`,
+      seen: `the server is up (postmaster ${postmaster}, status ready)`,
+    });
+    expect((await watch(await pgdataWith(pidFile(postmaster, now(), 'standby')))).seen).toBe(`the server is up (postmaster ${postmaster}, status standby)`);
   });
 
   it('waits while the postmaster starts (no file yet, then status starting) and names it once it is up', async () => {
@@ -87,5 +91,15 @@ describe('ready-watch: the postmaster.pid test pg_ctl -w makes, every 10 ms', ()
     // At the same time, each in a directory of its own, each until the watcher's limit.
     const found = await Promise.all(cases.map(async ([what, content, notPid]) => ({ what, ...(await watch(await pgdataWith(content), notPid)) })));
     expect(found).toEqual(cases.map(([what]) => ({ what, code: 1, stdout: '', seen: undefined })));
+  });
+
+  it('gone: says so once postmaster.pid is removed (as a stopped postmaster does), not while it is there', async () => {
+    const stopping = await pgdataWith(pidFile(postmaster, now(), 'stopping'));
+    const watching = watch(stopping, 0, 'gone');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await rm(join(stopping, 'postmaster.pid'));
+    expect(await watching).toEqual({ code: 0, stdout: 'gone\n', seen: 'the server is gone (postmaster.pid removed)' });
+    // A server that stays (its file stays): nothing, until the limit.
+    expect(await watch(await pgdataWith(pidFile(postmaster, now(), 'ready')), 0, 'gone')).toEqual({ code: 1, stdout: '', seen: undefined });
   });
 });
