@@ -324,7 +324,7 @@ async function initdb(ctx: ActionContext, pgdata: string, o: InitdbOptions): Pro
 async function start(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number, found: HostFacts): Promise<Outcome> {
   // The probe read PG_VERSION just now; only a probe that found none is worth a second look.
   if (!found.pgdata_present && (await readPgVersion(ctx, pgdata)) === undefined) throw noCluster(ctx.host, pgdata);
-  const facts = await changeThenRead(ctx, (onDone) => startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file, onReady: onDone }), probeAfterChange);
+  const facts = await changeThenRead(ctx, (onDone) => startServer(ctx, pgdata, { command: 'start', waitMs, logFile: input.log_file, onReady: onDone }), () => probeAfterChange(ctx));
   return { changed: true, msg: `started (pid ${facts.pid ?? '?'}${facts.in_recovery ? ', in recovery' : ''})`, data: stateData(facts), facts };
 }
 
@@ -332,7 +332,7 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
   const facts = await changeThenRead(
     ctx,
     (onDone) => startServer(ctx, pgdata, { command: 'restart', waitMs, logFile: input.log_file, mode: input.mode, running, onReady: onDone }),
-    probeAfterChange,
+    () => probeAfterChange(ctx),
   );
   return {
     changed: true,
@@ -348,17 +348,13 @@ async function restart(ctx: ActionContext, pgdata: string, input: PostgresInput,
  * 100 ms later: postmaster-watch.ts), and the command is still awaited: its failure fails the step. The
  * read has ended when this returns or throws.
  */
-async function changeThenRead(
-  ctx: ActionContext,
-  change: (onDone: () => void) => Promise<unknown>,
-  readServer: (ctx: ActionContext) => Promise<HostFacts>,
-): Promise<HostFacts> {
-  let reading: Promise<HostFacts> | undefined;
-  const read = (): Promise<HostFacts> => {
+async function changeThenRead<T>(ctx: ActionContext, change: (onDone: () => void) => Promise<unknown>, readServer: () => Promise<T>): Promise<T> {
+  let reading: Promise<T> | undefined;
+  const read = (): Promise<T> => {
     if (!reading) {
       // The change is over; what follows only reads the server it changed (ServerContext.changeEnded).
       ctx.changeEnded?.();
-      reading = readServer(ctx);
+      reading = readServer();
       // Awaited below, after the command, whose failure comes first.
       reading.catch(() => undefined);
     }
@@ -448,9 +444,12 @@ function guardPrimaryStop(host: Host, facts: HostFacts, input: PostgresInput): v
 
 async function stop(ctx: ActionContext, pgdata: string, input: PostgresInput, waitMs: number): Promise<Outcome> {
   const mode = input.mode ?? 'fast';
-  // The server as the stop left it, read by the action (as after a start) rather than by the engine after the step.
-  const facts = await changeThenRead(ctx, (onDone) => stopServer(ctx, pgdata, mode, waitMs, onDone), probe);
-  return { changed: true, msg: `stopped (mode ${mode})`, data: { running: false }, facts };
+  // The server as the stop left it, read by the action while pg_ctl still waits (postmaster-watch.ts) rather
+  // than by the engine after the step. pg_ctl's exit is the verdict: a read that failed, or that does not show
+  // a stopped server, is not kept, and the engine reads the server after the step as it does without one.
+  const read = await changeThenRead(ctx, (onDone) => stopServer(ctx, pgdata, mode, waitMs, onDone), () => probe(ctx).catch(() => undefined));
+  const stopped = read && read.reachable && !read.error && read.pgdata_present === true && read.running === false;
+  return { changed: true, msg: `stopped (mode ${mode})`, data: { running: false }, ...(stopped ? { facts: read } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@
  * WAITS_PER_SEC) and exit at the first look after what they wait for: measured on the benchmark's lab,
  * 47-126 ms after the postmaster wrote that it is done starting and 46-153 ms after a stopped one removed
  * its postmaster.pid (the rest of the 100 ms, then pg_ctl's and runuser's exits). What a step does after
- * (reading the server it started or stopped, the one-primary invariant's read of the others) need not wait
- * for that. A watcher on the host reads the same file every 10 ms and says when it sees what pg_ctl waits
+ * (reading the server it started or stopped; after a start, the one-primary invariant's read of the
+ * others) need not wait for that. A watcher on the host reads the same file every 10 ms and says when it sees what pg_ctl waits
  * for; pg_ctl's exit stays the verdict (pg-ctl.ts).
  *
  * `up`, pg_ctl's start test (wait_for_postmaster_start): the file's 8th line, the postmaster's status, is
@@ -17,8 +17,9 @@
  * postmaster a restart replaces. Servers older than PostgreSQL 10 write no status line; pgplay starts no
  * watcher there.
  *
- * `gone`, pg_ctl's stop test (wait_for_postmaster_stop): the file is gone (the postmaster removes it as it
- * exits).
+ * `gone`, pg_ctl's stop test (wait_for_postmaster_stop): the file is gone (the postmaster removes it as the
+ * last thing it does). The watcher takes only a file it saw and then found missing (ENOENT): a directory
+ * that went away or a failed look is not a stopped server.
  *
  * Only perl's own operators (no module): the exec helpers already need nothing else of a host.
  */
@@ -31,12 +32,15 @@ my ($mode, $file, $old, $limit) = @ARGV;
 my $since = $^T - 2;
 my $end = $^T + $limit;
 my $proc = -d '/proc/self';
+my $seen = 0;
 # The parent of a process, and the name of the command a process runs, as Linux's /proc tells them.
 sub parent { my $p = shift; open(my $s, '<', "/proc/$p/stat") or return 0; my $l = <$s>; close($s); return ($l =~ /.*\\)\\s+\\S+\\s+(\\d+)/s) ? $1 : 0; }
 sub command { my $p = shift; open(my $c, '<', "/proc/$p/comm") or return ''; my $n = <$c>; close($c); chomp($n); return $n; }
 while (time() <= $end) {
   if ($mode eq 'gone') {
-    if (!-e $file) { print "gone\\n"; exit 0; }
+    # Gone: seen, then missing (ENOENT, 2), not any failed look (a directory gone, an I/O error).
+    if (-e $file) { $seen = 1; }
+    elsif ($seen && $! == 2) { print "gone\\n"; exit 0; }
   } elsif (open(my $fh, '<', $file)) {
     my @l = <$fh>;
     close($fh);
@@ -56,7 +60,7 @@ while (time() <= $end) {
 exit 1;
 `;
 
-/** The argv of the watcher of `pgdata`'s postmaster.pid for `seconds` (pg_ctl's -t), `notPid` excepted. */
+/** The argv of the watcher of `pgdata`'s postmaster.pid for `seconds` (pg_ctl's -t); `up` excepts `notPid` (0: none). */
 export function postmasterWatchArgv(watch: PostmasterWatch, pgdata: string, notPid: number | undefined, seconds: string): string[] {
   return ['perl', '-e', POSTMASTER_WATCH_SCRIPT, '--', watch, `${pgdata}/postmaster.pid`, String(notPid ?? 0), seconds];
 }

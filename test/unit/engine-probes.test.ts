@@ -406,6 +406,49 @@ describe('one probe per fact per step', () => {
     expect(h.events.some((e) => e.type === 'log' && e.line === 'the server is gone (postmaster.pid removed); pg_ctl has yet to notice')).toBe(true);
   });
 
+  it("a stop's early read stands only where pg_ctl succeeds and the read shows the server stopped; else the engine reads after the step", async () => {
+    for (const kind of ['pg_ctl fails', 'the read fails'] as const) {
+      const server = fakeServer({ running: true, inRecovery: true });
+      const order: string[] = [];
+      let reads = 0;
+      const handler: FakeExecHandler = async (argv, options, transport) => {
+        if (isWatcher(argv)) {
+          order.push('watcher reports');
+          return { stdout: 'gone\n' };
+        }
+        if (isFacts(argv)) {
+          reads++;
+          if (reads === 3) order.push('early read');
+          if (reads === 4) order.push('read after the step');
+          // The early read's script fails (its host went away for a moment).
+          if (reads === 3 && kind === 'the read fails') return { exitCode: 255, stderr: 'connection lost' };
+        }
+        if (isPgCtl(argv, 'stop')) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          order.push(kind === 'pg_ctl fails' ? 'pg_ctl stop failed' : 'pg_ctl stop returned');
+          if (kind === 'pg_ctl fails') return { exitCode: 1, stderr: 'pg_ctl: server does not shut down' };
+          server.state.running = false;
+          return { exitCode: 0 };
+        }
+        return server.handler(argv, options, transport);
+      };
+      const h = realPostgres(handler);
+      const outcome = await h.run({ steps: [{ id: 'stop', hosts: 'db1', postgres: { state: 'stopped' } }] });
+      if (kind === 'pg_ctl fails') {
+        // pg_ctl's verdict, once the early read had ended; nothing of that read is kept (a stop that failed
+        // leaves the facts as the engine had them, as before).
+        expect(results(h.events)).toEqual(['stop@db1=failed']);
+        expect(outcome.error?.message).toContain('pg_ctl stop on db1 failed');
+        expect(order).toEqual(['watcher reports', 'early read', 'pg_ctl stop failed']);
+      } else {
+        // pg_ctl succeeded: the step did too, and the engine read the server after it as without the watcher.
+        expect(outcome.error?.message).toBeUndefined();
+        expect(results(h.events)).toEqual(['stop@db1=changed']);
+        expect(order).toEqual(['watcher reports', 'early read', 'pg_ctl stop returned', 'read after the step']);
+      }
+    }
+  });
+
   it("a restart's watcher does not take the postmaster it replaces for the new one; pg_ctl's failure fails the step whatever the watcher saw", async () => {
     const server = fakeServer({ running: true, inRecovery: true });
     let watched: string[] = [];

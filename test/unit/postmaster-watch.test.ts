@@ -99,7 +99,14 @@ describe('postmaster-watch: the postmaster.pid tests pg_ctl -w makes, every 10 m
     await new Promise((resolve) => setTimeout(resolve, 150));
     await rm(join(stopping, 'postmaster.pid'));
     expect(await watching).toEqual({ code: 0, stdout: 'gone\n', seen: 'the server is gone (postmaster.pid removed)' });
-    // A server that stays (its file stays): nothing, until the limit.
-    expect(await watch(await pgdataWith(pidFile(postmaster, now(), 'ready')), 0, 'gone')).toEqual({ code: 1, stdout: '', seen: undefined });
+    // Nothing, until the limit: a server that stays (its file stays); a file never seen (a stop that found none,
+    // or a directory that is not there: not a server that stopped).
+    const nothing = { code: 1, stdout: '', seen: undefined };
+    const [stays, neverSeen, noDirectory] = await Promise.all([
+      watch(await pgdataWith(pidFile(postmaster, now(), 'ready')), 0, 'gone'),
+      watch(await pgdataWith(), 0, 'gone'),
+      watch(join(dir, 'no-such-pgdata'), 0, 'gone'),
+    ]);
+    expect({ stays, neverSeen, noDirectory }).toEqual({ stays: nothing, neverSeen: nothing, noDirectory: nothing });
   });
 });
