@@ -35,8 +35,8 @@ export interface Outcome {
   confirm?: { message: string; key?: string };
   /**
    * From apply: the host's facts as apply read them after its change (e.g. the server's state once a start
-   * or a stop was done, read while pg_ctl had yet to return). The engine takes the areas the action declares (`changes`) from them instead of reading
-   * them again; they are never shown or registered.
+   * or a stop was done, read while pg_ctl had yet to return). The engine takes the areas the action
+   * declares (`changes`) from them instead of reading them again; they are never shown or registered.
    */
   facts?: HostFacts;
 }

@@ -48,8 +48,8 @@ export class ServerReads {
   /**
    * The changes of the apply of `ticket` are over (however it ended): no earlier read vouches for what any
    * server is now. Once per apply: an action that says its change has ended (ActionContext.changeEnded: the
-   * server it started is up, or the one it stopped gone, and what follows only reads it) ends it then, and the engine's call
-   * when the apply returns is nothing more.
+   * server it started is up, or the one it stopped gone, and what follows only reads it) ends it then, and
+   * the engine's call when the apply returns is nothing more.
    */
   applyEnded(ticket: ApplyTicket): void {
     if (ticket.ended) return;

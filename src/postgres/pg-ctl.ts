@@ -117,9 +117,10 @@ async function whileWatching<T>(
   } finally {
     stop();
     ctx.signal.removeEventListener('abort', stop);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([watching, new Promise<void>((resolve) => (timer = setTimeout(resolve, WATCH_END_MS)))]);
-    clearTimeout(timer);
+    // The bound's timer ends with the watcher (sleep's signal), not 3 s later.
+    const ended = new AbortController();
+    await Promise.race([watching, sleep(WATCH_END_MS, ended.signal)]);
+    ended.abort();
   }
 }
 

@@ -6,8 +6,8 @@
  * 47-126 ms after the postmaster wrote that it is done starting and 46-153 ms after a stopped one removed
  * its postmaster.pid (the rest of the 100 ms, then pg_ctl's and runuser's exits). What a step does after
  * (reading the server it started or stopped; after a start, the one-primary invariant's read of the
- * others) need not wait for that. A watcher on the host reads the same file every 10 ms and says when it sees what pg_ctl waits
- * for; pg_ctl's exit stays the verdict (pg-ctl.ts).
+ * others) need not wait for that. A watcher on the host reads the same file every 10 ms and says when it
+ * sees what pg_ctl waits for; pg_ctl's exit stays the verdict (pg-ctl.ts).
  *
  * `up`, pg_ctl's start test (wait_for_postmaster_start): the file's 8th line, the postmaster's status, is
  * `ready` (it accepts connections: a primary, or a hot standby) or `standby` (archive recovery without
@@ -61,8 +61,8 @@ exit 1;
 `;
 
 /** The argv of the watcher of `pgdata`'s postmaster.pid for `seconds` (pg_ctl's -t); `up` excepts `notPid` (0: none). */
-export function postmasterWatchArgv(watch: PostmasterWatch, pgdata: string, notPid: number | undefined, seconds: string): string[] {
-  return ['perl', '-e', POSTMASTER_WATCH_SCRIPT, '--', watch, `${pgdata}/postmaster.pid`, String(notPid ?? 0), seconds];
+export function postmasterWatchArgv(watch: PostmasterWatch, pgdata: string, notPid: number, seconds: string): string[] {
+  return ['perl', '-e', POSTMASTER_WATCH_SCRIPT, '--', watch, `${pgdata}/postmaster.pid`, String(notPid), seconds];
 }
 
 /** What the watcher saw, from its output, in words for the step's log; undefined when it saw nothing. */

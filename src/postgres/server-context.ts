@@ -46,9 +46,9 @@ export interface ServerContext {
   connectionAfterChange?(hostName: string): Promise<Client | undefined>;
   /**
    * Said by an apply once its changes are over (a started or restarted server is up, or a stopped one gone,
-   * even while pg_ctl has yet to notice and return: postmaster-watch.ts; a promotion's command returned) and what it does
-   * next only reads, such as its probe of the server it changed: the engine's one-primary invariant then
-   * reads the other servers beside that probe rather than after the step (engine/guards.ts). It ends the
+   * even while pg_ctl has yet to notice and return: postmaster-watch.ts; a promotion's command returned) and
+   * what it does next only reads, such as its probe of the server it changed: the engine's one-primary
+   * invariant then reads the other servers beside that probe rather than after the step (engine/guards.ts). It ends the
    * apply's changes for every server, not only this host's: never before a change the apply still makes,
    * on any server (a read taken after this point stands for after the step).
    */
