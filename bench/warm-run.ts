@@ -56,7 +56,16 @@ const params = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
-const { runPlaybook } = (await import(pathToFileURL(join(root, 'dist', 'app', 'run-playbook.js')).href)) as { runPlaybook: RunPlaybook };
+const entry = join(root, 'dist', 'app', 'run-playbook.js');
+if (!existsSync(entry)) {
+  console.error(`warm-run: ${entry} is missing: build that checkout first (npm run build)`);
+  process.exit(2);
+}
+if (!existsSync(playbookFile)) {
+  console.error(`warm-run: no playbook ${opts.playbook} (neither ${shipped} nor a file)`);
+  process.exit(2);
+}
+const { runPlaybook } = (await import(pathToFileURL(entry).href)) as { runPlaybook: RunPlaybook };
 
 const rows: number[][] = [];
 for (let i = 0; i < RUNS; i++) {
