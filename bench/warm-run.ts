@@ -53,6 +53,10 @@ const playbookFile = existsSync(shipped) ? shipped : resolve(opts.playbook!);
 const params = Object.fromEntries(
   opts.param!.map((pair) => {
     const at = pair.indexOf('=');
+    if (at < 1) {
+      console.error(`warm-run: -p takes name=value, not ${pair}`);
+      process.exit(2);
+    }
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
