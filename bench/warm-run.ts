@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './procedures/stats.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -99,11 +100,8 @@ for (let i = 0; i < RUNS; i++) {
   if (i >= 3) rows.push(row);
 }
 
-const median = (k: number) => {
-  const sorted = rows.map((r) => r[k]!).sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!.toFixed(0);
-};
+const column = (k: number) => median(rows.map((r) => r[k]!)).toFixed(0);
 console.log(
-  `median of runs 4-${RUNS}: call → run-start ${median(0)} ms, run-start → run-end ${median(1)} ms, run-end → returned ${median(2)} ms; ` +
-    `whole ${median(3)} ms, node CPU ${median(4)} ms`,
+  `median of runs 4-${RUNS}: call → run-start ${column(0)} ms, run-start → run-end ${column(1)} ms, run-end → returned ${column(2)} ms; ` +
+    `whole ${column(3)} ms, node CPU ${column(4)} ms`,
 );
