@@ -19,8 +19,6 @@ export const assertAction: Action<AssertInput> = {
   name: 'assert',
   // Reads only.
   changes: [],
-  // Its expression reads what the scope holds; another host only through hosts.*, which fact-hosts.ts sees.
-  ownHostOnly: true,
   summary: 'Fails the step unless every expression in `that` is true (conditions over facts, params and registered results).',
   schema: {
     type: 'object',
@@ -49,9 +47,8 @@ export const assertAction: Action<AssertInput> = {
   readOnly: () => true,
   async check(ctx, input) {
     const conditions = Array.isArray(input.that) ? input.that : [input.that];
-    const scope = ctx.scope();
     for (const condition of conditions) {
-      if (!evaluateCondition(condition, scope)) {
+      if (!(await ctx.withFacts(() => evaluateCondition(condition, ctx.scope())))) {
         throw new PgplayError({
           code: input.refuse ? 'GUARD' : 'STEP_FAILED',
           message: input.msg ? `${input.msg} (${condition} is false)` : `assertion failed: ${condition}`,

@@ -16,8 +16,6 @@ export const commandAction: Action<CommandInput> = {
   name: 'command',
   // What a command changes pgplay cannot know; like before, facts are not read again after it (actions read fresh state themselves).
   changes: [],
-  // Its argv, creates and removes are on its own host.
-  ownHostOnly: true,
   summary:
     'Runs a command (an argv list, no shell; or a `shell:` string run by /bin/sh -c) as the become user. ' +
     'creates / removes / unless guards make it idempotent; changed_when and failed_when judge the result.',
@@ -109,10 +107,11 @@ export const commandAction: Action<CommandInput> = {
     }
     const stdoutLines = r.stdout === '' ? [] : r.stdout.split('\n');
     const data = { rc: r.exitCode, stdout: r.stdout, stderr: r.stderr, stdout_lines: stdoutLines, argv };
-    const scope = ctx.scope({ rc: r.exitCode, stdout: r.stdout, stderr: r.stderr, stdout_lines: stdoutLines, result: data });
+    const holds = (condition: Parameters<typeof evaluateCondition>[0]) =>
+      ctx.withFacts(() => evaluateCondition(condition, ctx.scope({ rc: r.exitCode, stdout: r.stdout, stderr: r.stderr, stdout_lines: stdoutLines, result: data })));
 
     if (input.failed_when !== undefined) {
-      if (evaluateCondition(input.failed_when, scope)) {
+      if (await holds(input.failed_when)) {
         throw failure(`failed_when ${describeCondition(input.failed_when)} is true (rc ${r.exitCode})`, r);
       }
     } else {
@@ -122,7 +121,7 @@ export const commandAction: Action<CommandInput> = {
         throw failure(`${argv[0]} exited with rc ${r.exitCode}`, r, expected);
       }
     }
-    const changed = input.changed_when === undefined ? true : evaluateCondition(input.changed_when, scope);
+    const changed = input.changed_when === undefined ? true : await holds(input.changed_when);
     return { changed, msg: `rc ${r.exitCode}`, data } satisfies Outcome;
   },
 };

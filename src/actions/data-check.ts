@@ -68,7 +68,7 @@ async function runChecks(ctx: ActionContext, input: DataCheckInput): Promise<Dat
       const tables = splitList(input.tables);
       const primary = Object.values(ctx.hosts).find((h) => h.role === 'primary');
       const inCopy = await countTables(copy, tables);
-      const onPrimary = primary && ctx.factsOf(primary.name).running ? await countTables(connector(ctx, primary.name), tables) : undefined;
+      const onPrimary = primary && (await ctx.factsOf(primary.name)).running ? await countTables(connector(ctx, primary.name), tables) : undefined;
       return compareCounts(inCopy, onPrimary);
     }
     case 'sentinel': {

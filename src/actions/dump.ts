@@ -189,7 +189,7 @@ export const dumpAction: Action<DumpInput> = {
     if (input.command === 'verify') return verify(ctx, input);
     const dir = dirOf(ctx, input);
     const source = sourceOf(ctx, input);
-    const databases = ctx.factsOf(source.name).running ? await databasesOf(ctx, source, input) : (listOf(input.databases) ?? []);
+    const databases = (await ctx.factsOf(source.name)).running ? await databasesOf(ctx, source, input) : (listOf(input.databases) ?? []);
     const groups = new Set([...databases.map((d) => groupOf({ kind: 'directory', database: d })), ...(input.globals === false ? [] : [groupOf({ kind: 'globals' })])]);
     const entries = (await listDumps(ctx, ctx.host, ctx.transport, dir)).filter((e) => !e.complete || groups.has(groupOf(e)));
     const { lines } = describeRemoval(ctx, input, entries, new Set());

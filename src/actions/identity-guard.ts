@@ -333,7 +333,7 @@ function sameView(host: Host, other: Host, readAs: string | undefined): boolean 
 
 /** What ownIdentity would have answered for a host answered by this host's read. */
 function seenAsTheirs(ctx: ActionContext, other: Host, seen: DirectoryIdentity | undefined): DirectoryIdentity | undefined {
-  if (ctx.factsOf(other.name)?.reachable === false) return undefined;
+  if (ctx.factsIfRead(other.name)?.reachable === false) return undefined;
   return seen?.known ? seen : undefined;
 }
 
@@ -343,7 +343,7 @@ function seenAsTheirs(ctx: ActionContext, other: Host, seen: DirectoryIdentity |
  * pg_control being the inventory's cluster's identifier (clusterIdentity).
  */
 async function ownIdentity(ctx: ActionContext, other: Host & { pgdata: string }, readWhole: boolean): Promise<DirectoryIdentity | undefined> {
-  if (ctx.factsOf(other.name)?.reachable === false) return undefined;
+  if (ctx.factsIfRead(other.name)?.reachable === false) return undefined;
   try {
     const [id] = await readIdentities(ctx, other, [normalPath(other.pgdata)], undefined, readWhole && other.role === 'primary' ? 1 : 0);
     return id?.known ? id : undefined;
@@ -369,7 +369,7 @@ async function clusterIdentity(
   // system identifier its facts would report, without a second round trip.
   const read = primary ? theirs[at]?.systemIdentifier : undefined;
   if (primary && read) return { systemIdentifier: read, from: `the primary ${primary.name}` };
-  if (primary && ctx.factsOf(primary.name)?.reachable !== false) {
+  if (primary && ctx.factsIfRead(primary.name)?.reachable !== false) {
     try {
       const r = await ctx.transportFor(primary.name).exec(factsArgv(primary), { become: primary.postgres.osUser, cwd: '/', signal: ctx.signal, timeoutMs: 60_000 });
       const sysid = parseFacts(r.stdout).system_identifier;
@@ -380,7 +380,7 @@ async function clusterIdentity(
   }
   for (const o of others) {
     if (o.role !== 'primary' && o.role !== 'standby') continue;
-    const sysid = ctx.factsOf(o.name)?.system_identifier;
+    const sysid = ctx.factsIfRead(o.name)?.system_identifier;
     if (sysid) return { systemIdentifier: sysid, from: `${o.role} ${o.name}` };
   }
   return undefined;

@@ -49,12 +49,12 @@ function repositoryHost(ctx: ActionContext): Host {
 }
 
 /** The action context as seen from another host (its transport, facts and variables). */
-function contextOn(ctx: ActionContext, host: Host): ActionContext {
-  return { ...ctx, host, transport: ctx.transportFor(host.name), facts: ctx.factsOf(host.name) };
+async function contextOn(ctx: ActionContext, host: Host): Promise<ActionContext> {
+  return { ...ctx, host, transport: ctx.transportFor(host.name), facts: await ctx.factsOf(host.name) };
 }
 
 async function withPrimary<T>(ctx: ActionContext, primary: Host, query: (client: import('pg').Client) => Promise<T>): Promise<T | undefined> {
-  if (!ctx.factsOf(primary.name).running) return undefined;
+  if (!(await ctx.factsOf(primary.name)).running) return undefined;
   let client: import('pg').Client | undefined;
   try {
     client = await ctx.connectPostgres({ hostName: primary.name });
@@ -91,7 +91,7 @@ exit 0`;
 async function logFiles(ctx: ActionContext, primary: Host): Promise<string[]> {
   const files = new Set<string>();
   if (primary.postgres.logFile) files.add(primary.postgres.logFile);
-  const pid = ctx.factsOf(primary.name).pid;
+  const pid = (await ctx.factsOf(primary.name)).pid;
   const t = ctx.transportFor(primary.name);
   if (pid !== undefined) {
     const r = await t.exec(['readlink', `/proc/${pid}/fd/2`], { become: primary.postgres.osUser, cwd: '/', signal: ctx.signal });
@@ -185,7 +185,7 @@ interface RepositoryView {
 
 async function pgbackrestView(ctx: ActionContext, repo: Host, input: PitrTargetInput): Promise<RepositoryView> {
   const { stanza, config } = resolveInput({ command: 'info', ...(input.stanza ? { stanza: input.stanza } : {}) }, repo, ctx.inventory);
-  const runner = new PgbackrestRunner(contextOn(ctx, repo), stanza, config);
+  const runner = new PgbackrestRunner(await contextOn(ctx, repo), stanza, config);
   const s = await readInfo(runner);
   return {
     backups: s.backups,

@@ -66,7 +66,7 @@ export const preflightAction: Action<PreflightInput> = {
 
   // Read-only: the checks as comments, for the human to make before the part runs (the plan made them).
   async exportShell(ctx, input) {
-    const major = serverMajor(ctx);
+    const major = await serverMajor(ctx);
     return {
       comments: [...input.tools, ...Object.keys(input.optional ?? {}) as Tool[]].map((tool) =>
         tool === 'pgbackrest'
@@ -80,14 +80,14 @@ export const preflightAction: Action<PreflightInput> = {
 export default preflightAction;
 
 /** The major of the cluster's server: the primary's facts, else the inventory's claim. */
-function serverMajor(ctx: ActionContext): number {
+async function serverMajor(ctx: ActionContext): Promise<number> {
   const primary = Object.values(ctx.hosts).find((h) => h.role === 'primary');
-  const facts: HostFacts | undefined = primary ? ctx.factsOf(primary.name) : undefined;
+  const facts: HostFacts | undefined = primary ? await ctx.factsOf(primary.name) : undefined;
   return facts?.version ?? primary?.postgres.version ?? ctx.host.postgres.version;
 }
 
 async function preflight(ctx: ActionContext, input: PreflightInput): Promise<Outcome> {
-  const major = serverMajor(ctx);
+  const major = await serverMajor(ctx);
   const optional = (Object.entries(input.optional ?? {}) as [Tool, string][]).filter(([tool]) => !input.tools.includes(tool));
   // Every tool is asked at the same time (each is one or two `--version` runs that read nothing shared);
   // the findings are then taken in the order the playbook names the tools.

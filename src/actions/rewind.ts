@@ -54,14 +54,14 @@ async function conninfoFor(ctx: ActionContext, source: Host, input: RewindInput)
 }
 
 /** Everything that stands in the way of a rewind, in words; empty when pg_rewind can run. */
-function blockers(ctx: ActionContext, source: Host, user: string, probe: RewindProbe): string[] {
+async function blockers(ctx: ActionContext, source: Host, user: string, probe: RewindProbe): Promise<string[]> {
   const host = ctx.host;
   const out: string[] = [];
   if (!probe.binary) out.push(`${host.postgres.bindir}/pg_rewind is not installed on ${host.name}`);
   if (!probe.control) {
     out.push(`${host.pgdata} has no global/pg_control (a rewind or restore stopped half-way, or nothing is there): only a restore can bring it back`);
   } else {
-    out.push(...controlBlockers(probe.control, ctx.factsOf(source.name)?.system_identifier));
+    out.push(...controlBlockers(probe.control, (await ctx.factsOf(source.name)).system_identifier));
   }
   if (probe.source) out.push(...sourceBlockers(probe.source, source.name));
   else {
@@ -141,7 +141,7 @@ export const rewindAction: Action<RewindInput> = {
         throw new PgplayError({ code: 'GUARD', message: `refusing to rewind ${host.name}: ${what}; pg_rewind never runs on a live server`, hint: 'stop it first' });
       }
     }
-    const reasons = blockers(ctx, source, user, probe);
+    const reasons = await blockers(ctx, source, user, probe);
     const data = { source: source.name, user, ...controlData(probe), reasons, rewound: false };
     if (reasons.length) {
       return {

@@ -81,8 +81,6 @@ export const sqlAction: Action<SqlInput> = {
   connects: true,
   // Whatever the SQL does is inside the server: no fact describes it.
   changes: [],
-  // It connects to its own host's server.
-  ownHostOnly: true,
   summary: 'Runs a SQL statement on the host\'s PostgreSQL with bound parameters ($1, $2, ...); returns rows.',
   schema: {
     type: 'object',

@@ -62,7 +62,10 @@ export interface ActionContext {
   /** Transport of another host (e.g. the upstream a standby streams from). */
   transportFor(hostName: string): Transport;
   facts: HostFacts;
-  factsOf(hostName: string): HostFacts;
+  /** Another host's facts; read then when the run has not read them yet (--limit, a host no step runs on). */
+  factsOf(hostName: string): Promise<HostFacts>;
+  /** What the run has read of a host's facts, if it has: never reads (for a check that asks the host itself anyway). */
+  factsIfRead(hostName: string): HostFacts | undefined;
   /** True under --check / plan (or check_mode: true): only `check` is ever called then. */
   checkMode: boolean;
   diff: boolean;
@@ -83,8 +86,13 @@ export interface ActionContext {
   connectionAfterChange?(hostName: string): Promise<Client | undefined>;
   /** This apply's change is over; what it does from now on only reads (see ServerContext). */
   changeEnded?(): void;
-  /** The template/expression scope of this step on this host (params, vars, host, facts, registered, ...). */
+  /**
+   * The template/expression scope of this step on this host (params, vars, host, facts, registered, ...).
+   * Evaluate with it inside withFacts: another host's facts the run has not read are read then.
+   */
   scope(extra?: Record<string, unknown>): Record<string, unknown>;
+  /** Evaluates with the facts of every host the evaluation reads (RunContext.withFacts); `evaluate` builds its scope itself. */
+  withFacts<T>(evaluate: () => T): Promise<T>;
   /** Progress lines shown under the step in verbose output (redacted by the engine). */
   log(line: string): void;
   /** Directory of the playbook file, for relative paths. */
@@ -144,12 +152,6 @@ export interface Action<I = Record<string, unknown>> {
    * role, a query). Every shipped action declares it (test/unit/fact-areas.test.ts).
    */
   changes?: readonly FactArea[] | ((input: I) => readonly FactArea[]);
-  /**
-   * True when check and apply reach no host but their own: no other host's facts (factsOf), transport
-   * or connection. A run whose steps all say so gathers facts only for the hosts they run on
-   * (engine/fact-hosts.ts). Leave it out whenever unsure: a wrong true leaves another host unread.
-   */
-  ownHostOnly?: boolean;
   /**
    * True when check or apply may open a PostgreSQL connection (ActionContext.connectPostgres, itself or in
    * a helper it calls; a read over an idle connection the run holds opens none): a run whose steps use such

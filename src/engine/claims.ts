@@ -9,6 +9,7 @@
 import { PgplayError } from '../core/errors.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host } from '../model/inventory.js';
+import { layoutRefusal } from './layout-guard.js';
 
 /** Each contradiction between a host's claims and its facts, as a sentence naming the host. */
 export function contradictedClaims(host: Host, facts: HostFacts | undefined): string[] {
@@ -45,4 +46,17 @@ export function claimsRefusal(hosts: Record<string, Host>, facts: Record<string,
     message: `the inventory contradicts the hosts; nothing was changed:\n${problems.join('\n')}`,
     hint: 'correct postgres.version / postgres.bindir in the inventory (cluster-wide or for the host), or point the host at the right server',
   });
+}
+
+/**
+ * Before pgplay acts on hosts: the refusal when the facts of any of them not checked yet contradict
+ * the inventory (the layout first: layout-guard.ts; then the claims above), else undefined. The hosts
+ * checked are remembered in `checked`: the run checks those it reads at its start, then each host it
+ * reads later (a guard's outside --limit) before the first step there.
+ */
+export function inventoryRefusal(hosts: Record<string, Host>, facts: Record<string, HostFacts>, names: string[], checked: Set<string>): PgplayError | undefined {
+  const unchecked = names.filter((h) => !checked.has(h));
+  const refusal = layoutRefusal(facts, unchecked) ?? claimsRefusal(hosts, facts, unchecked);
+  if (!refusal) for (const h of unchecked) checked.add(h);
+  return refusal;
 }

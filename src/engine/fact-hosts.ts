@@ -1,34 +1,64 @@
-import type { Step } from '../model/playbook.js';
+import { dirname, resolve } from 'node:path';
+import { resolveParams } from '../load/params.js';
+import type { IncludeInput, Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
+import { globalScope } from './scope.js';
+
+/** Deeper than this, an include chain is not followed: every host is read. */
+const MAX_INCLUDE_DEPTH = 16;
 
 /**
- * The hosts whose facts a run gathers before its first step: every involved host, unless the playbook
- * provably touches and reads fewer. It does when each step and handler runs an action that declares
- * it reaches no other host (Action.ownHostOnly), none includes another playbook (its steps are not
- * known yet), every step's `hosts:` renders before the run (no registered value in it), and no
- * string of the playbook names `hosts` (a template or expression reading another host's facts). Then
- * the facts of the hosts those steps run on are enough: a guard step and the one-primary invariant
- * read the facts of the hosts they watch themselves when missing (guards.ts), as under --limit.
+ * The hosts whose facts a run reads at its start, all at once: those its steps and handlers run on,
+ * the steps of the playbooks they include too (with the params the include gives them), within
+ * `involved`; each is handed to `found` as soon as it is known (the top playbook's first steps before
+ * any include is loaded), so that its read starts while the rest is worked out. It decides only what is
+ * read together up front: any other host's facts are read when a value or an action reads them
+ * (RunContext.withFacts, ActionContext.factsOf), and a host a step runs on is read before that step if
+ * it was not (guards.ts: prepareStepHosts). When the hosts of some step cannot be told before the run
+ * (they read facts or a register, an include's file or params do, or a step names no hosts), every
+ * involved host is found, as before the first step it always was read.
  */
-export function hostsNeedingFacts(run: RunContext, involved: string[], stepHosts: (step: Step, id: string) => string[]): string[] {
-  const { steps, handlers = {}, vars } = run.playbook;
-  const bodies: Step[] = [...steps, ...(Object.values(handlers) as Step[])];
-  if (bodies.some((step) => !run.actionDeclares(step, 'ownHostOnly')) || mentionsHosts([steps, handlers, vars])) return involved;
-  const touched = new Set<string>();
-  for (const [i, step] of steps.entries()) {
-    try {
-      for (const h of stepHosts(step, step.id ?? `#${i + 1}`)) touched.add(h);
-    } catch {
-      return involved;
-    }
+export async function findHostsNeedingFacts(run: RunContext, involved: string[], stepHosts: (step: Step, id: string) => string[], found: (host: string) => void): Promise<void> {
+  const handlers = Object.entries(run.playbook.handlers ?? {}).map(([id, handler]) => ({ ...handler, id }) as Step);
+  const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
+  const within = new Set(involved);
+  try {
+    await collect(run, [...run.playbook.steps, ...handlers], undefined, (h) => within.has(h) && found(h), stepHosts, 0);
+  } catch {
+    involved.forEach((h) => found(h));
+  } finally {
+    run.params = saved.params;
+    run.vars = saved.vars;
+    run.playbookDir = saved.dir;
   }
-  return involved.filter((h) => touched.has(h));
 }
 
-/** Whether any string in `value` uses the name `hosts` (hosts.db1.facts, hosts[x], lookup hosts ...). */
-function mentionsHosts(value: unknown): boolean {
-  if (typeof value === 'string') return /\bhosts\b/.test(value);
-  if (Array.isArray(value)) return value.some(mentionsHosts);
-  if (value && typeof value === 'object') return Object.entries(value).some(([key, v]) => key !== 'hosts' && mentionsHosts(v));
-  return false;
+/** Hands the hosts `steps` run on to `touch`; throws when one cannot be told. Run's params, vars and directory are the steps' playbook's. */
+async function collect(run: RunContext, steps: Step[], inherited: Step['hosts'] | undefined, touch: (host: string) => void, stepHosts: (step: Step, id: string) => string[], depth: number): Promise<void> {
+  for (const [i, step] of steps.entries()) {
+    const id = step.id ?? `#${i + 1}`;
+    const hosts = (step.hosts as Step['hosts'] | undefined) ?? inherited;
+    if (hosts === undefined) throw new Error(`step ${id} names no hosts`);
+    if (step.include === undefined) {
+      for (const h of stepHosts({ ...step, hosts }, id)) touch(h);
+      continue;
+    }
+    // As include.ts enters it: the include's hosts and params rendered in the includer's scope, the
+    // included playbook's params resolved and its vars rendered with them.
+    const input = step.include as IncludeInput;
+    if (depth >= MAX_INCLUDE_DEPTH || typeof input.playbook !== 'string' || input.playbook.includes('{{')) throw new Error(`step ${id}: include not followed`);
+    const scope = globalScope(run.scopeSources());
+    const childHosts = run.renderer.renderValue(hosts, scope, `step ${id} hosts`) as Step['hosts'];
+    const rendered = run.renderer.renderValue(input.params ?? {}, scope, `step ${id}`) as Record<string, unknown>;
+    if (!run.deps.loadInclude) throw new Error('include is not available here');
+    const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
+    const outer = { params: run.params, vars: run.vars, dir: run.playbookDir };
+    run.params = resolveParams(child.params, Object.fromEntries(Object.entries(rendered).map(([k, v]) => [k, String(v)])));
+    run.playbookDir = dirname(resolve(outer.dir, input.playbook));
+    if (child.vars) run.vars = { ...outer.vars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
+    await collect(run, child.steps, childHosts, touch, stepHosts, depth + 1);
+    run.params = outer.params;
+    run.vars = outer.vars;
+    run.playbookDir = outer.dir;
+  }
 }

@@ -22,6 +22,7 @@ import type { RoleChange } from './action.js';
 import type { HostFacts } from '../model/facts.js';
 import { stopCommandText } from '../postgres/service.js';
 import { PgplayError } from '../core/errors.js';
+import { inventoryRefusal } from './claims.js';
 import { evaluateCondition } from '../expr/index.js';
 import type { Step } from '../model/playbook.js';
 import type { HostStepResult } from './step.js';
@@ -45,9 +46,14 @@ export function isGuard(step: Step): boolean {
   return step.guard === true;
 }
 
-/** Reads the facts of those hosts that have none yet (a guard step's outside --limit, or hosts fact-hosts.ts left out). */
-export async function prepareGuardHosts(run: RunContext, hosts: string[]): Promise<void> {
-  await Promise.all(hosts.filter((h) => !run.facts[h]).map((h) => run.refreshFacts(h)));
+/**
+ * Before a step runs on `hosts`: reads the facts of those the run has not read (a guard step's outside
+ * --limit, or hosts fact-hosts.ts left for later), and returns the refusal when the facts of one not
+ * checked yet contradict the inventory (claims.ts), as the run's start does for the hosts it reads.
+ */
+export async function prepareStepHosts(run: RunContext, hosts: string[]): Promise<PgplayError | undefined> {
+  await run.readMissingFacts(hosts);
+  return inventoryRefusal(run.hosts, run.facts, hosts, run.inventoryChecked);
 }
 
 /** The hosts the invariant watches: the inventory's database hosts that are not drill copies. */
@@ -57,8 +63,12 @@ function clusterHosts(run: RunContext): string[] {
     .map(([name]) => name);
 }
 
-/** Which of the step's hosts it may turn read-write, and how. Hosts where `when` is false change nothing. */
-function roleChanges(run: RunContext, step: Step, hosts: string[]): Map<string, RoleChange> {
+/**
+ * Which of the step's hosts it may turn read-write, and how. Hosts where `when` is false change nothing.
+ * Decided with the facts of every host the `when` and the input read (withFacts): one left unread would
+ * make the input fail here, and the invariant pass the step by, before the step reads it and goes on.
+ */
+async function roleChanges(run: RunContext, step: Step, hosts: string[]): Promise<Map<string, RoleChange>> {
   const changes = new Map<string, RoleChange>();
   const watched = new Set(clusterHosts(run));
   const { action, input } = run.actionOf(step);
@@ -66,9 +76,11 @@ function roleChanges(run: RunContext, step: Step, hosts: string[]): Map<string, 
   for (const host of hosts) {
     if (!watched.has(host)) continue;
     try {
-      const scope = hostScope(run.scopeSources(), host);
-      if (step.when !== undefined && !evaluateCondition(step.when, scope)) continue;
-      const change = action.changesRole(run.renderer.renderValue(input, scope, `step ${step.id}`) as never);
+      const change = await run.withFacts(() => {
+        const scope = hostScope(run.scopeSources(), host);
+        if (step.when !== undefined && !evaluateCondition(step.when, scope)) return undefined;
+        return action.changesRole!(run.renderer.renderValue(input, scope, `step ${step.id}`) as never);
+      });
       if (change) changes.set(host, change);
     } catch {
       // An input that does not render fails the step itself before it changes anything.
@@ -142,7 +154,7 @@ const NOTHING: RoleWatch = { reads: new Map(), after: async () => undefined, dis
 /** The invariant around one step; a no-op for steps that cannot change a role, and under plan. */
 export async function watchRoles(run: RunContext, step: Step, hosts: string[]): Promise<RoleWatch> {
   if (step.check_mode ?? run.options.check) return NOTHING;
-  const changes = roleChanges(run, step, hosts);
+  const changes = await roleChanges(run, step, hosts);
   if (changes.size === 0) return NOTHING;
   const refuse = (error: PgplayError): RoleWatch => ({
     refusal: { status: 'failed', error, attempts: 0, durationMs: 0, outcome: { changed: false, msg: error.message } },

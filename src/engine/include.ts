@@ -27,7 +27,7 @@ export async function runInclude(
   // A looped include runs the whole playbook once per item, one item after another, each under its own
   // prefix `<id>[<index>]/` (so the journal and --resume know every item's steps apart). The list is
   // rendered on each of the include's hosts, as a looped step's is (a registered list is per host).
-  const items = selectHosts(step).flatMap((host) => loopItems(run, step, host));
+  const items = await run.withFacts(() => selectHosts(step).flatMap((host) => loopItems(run, step, host)));
   for (const [index, item] of items.entries()) {
     if (!(await enter(run, step, id, `${id}[${index}]/`, guardsOnly, runSteps, { item, item_index: index }))) return false;
   }
@@ -45,8 +45,9 @@ async function enter(
   extra: Record<string, unknown>,
 ): Promise<boolean> {
   const scope = () => ({ ...globalScope(run.scopeSources()), ...extra });
-  if (step.when !== undefined && !evaluateCondition(step.when, scope())) return true;
-  const input = includeInput(run.renderer.renderValue(step.include, scope(), `step ${id}`), id);
+  const when = step.when;
+  if (when !== undefined && !(await run.withFacts(() => evaluateCondition(when, scope())))) return true;
+  const input = includeInput(await run.withFacts(() => run.renderer.renderValue(step.include, scope(), `step ${id}`)), id);
   if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
   const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
   // An included playbook's own includes and relative templates are relative to it, not to the top playbook.
@@ -55,7 +56,7 @@ async function enter(
   if (guardsOnly && !child.steps.some(isGuard)) return true;
   // Steps without hosts run on the include step's, rendered here in the includer's scope: its params
   // (e.g. {{params.host}}) are not the included playbook's.
-  const inherited = step.hosts === undefined ? undefined : (run.renderer.renderValue(step.hosts, scope(), `step ${id} hosts`) as Step['hosts']);
+  const inherited = step.hosts === undefined ? undefined : await run.withFacts(() => run.renderer.renderValue(step.hosts, scope(), `step ${id} hosts`) as Step['hosts']);
   const saved = run.params;
   const savedVars = run.vars;
   const savedDir = run.playbookDir;
@@ -65,7 +66,8 @@ async function enter(
   try {
     // The included playbook's own vars, rendered with its params, as its steps were written against them.
     run.playbookDir = childDir;
-    if (child.vars) run.vars = { ...savedVars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
+    const childVars = child.vars;
+    if (childVars) run.vars = { ...savedVars, ...(await run.withFacts(() => run.renderer.renderValue(childVars, globalScope(run.scopeSources()), `${id}: vars`) as Record<string, unknown>)) };
     return await runSteps(
       child.steps.map((s) => ({ ...s, hosts: s.hosts ?? inherited })),
       prefix,

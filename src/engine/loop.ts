@@ -34,7 +34,7 @@ export interface LoopOptions {
 export async function runLoopOnHost(run: RunContext, step: Step, hostName: string, options: LoopOptions): Promise<HostEntry[]> {
   let items: unknown[];
   try {
-    items = loopItems(run, step, hostName);
+    items = await run.withFacts(() => loopItems(run, step, hostName));
   } catch (e) {
     return [{ result: { status: 'failed', error: toPgplayError(e), attempts: 0, durationMs: 0 } }];
   }

@@ -20,11 +20,11 @@ export class Notifications {
    * as a step on the notified hosts that its own `hosts`, if any, also names. Lazily: a handler's
    * `hosts` is rendered only once the handlers before it have run (they may register what it names).
    */
-  *owed(run: RunContext, stepHosts: (step: Step, id: string) => string[]): Generator<Step> {
+  async *owed(run: RunContext, stepHosts: (step: Step, id: string) => string[]): AsyncGenerator<Step> {
     for (const [name, handler] of Object.entries(run.playbook.handlers ?? {})) {
       const hosts = this.notified.get(name);
       if (!hosts) continue;
-      const selected = handler.hosts ? stepHosts({ ...handler, id: name } as Step, name).filter((h) => hosts.has(h)) : [...hosts];
+      const selected = handler.hosts ? (await run.withFacts(() => stepHosts({ ...handler, id: name } as Step, name))).filter((h) => hosts.has(h)) : [...hosts];
       if (selected.length > 0) yield { ...handler, id: name, hosts: selected } as Step;
     }
   }

@@ -15,4 +15,26 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, worker:
   return results;
 }
 
+/**
+ * A gate for tasks that arrive one by one (mapLimit's items, known as they are found): each call runs
+ * `task` once fewer than `limit` run, in the order they came.
+ */
+export function limiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    // A task that ends hands its place to the next waiting one (running stays as it is), so that a call
+    // arriving meanwhile cannot take it too.
+    if (running >= Math.max(1, limit)) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
 export { sleep } from '../core/sleep.js';

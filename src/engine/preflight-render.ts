@@ -152,14 +152,14 @@ class Walker {
   }
 
   /** The step's hosts, when they can be known now (else undefined: the step is checked for structure only). */
-  private hostsOf(step: Step, id: string, frame: Frame): string[] | undefined {
+  private async hostsOf(step: Step, id: string, frame: Frame): Promise<string[] | undefined> {
     // Inside an include whose hosts are known only at run time.
     if (step.hosts === undefined) return undefined;
     if (this.runtimeDependency(templateRefs(step.hosts), frame)) return undefined;
     const all = isGuard(step) ? Object.keys(this.run.hosts) : this.involved;
     try {
       // As the scheduler's targetHosts: the rendered pattern, within the hosts steps may run on.
-      const pattern = this.run.renderer.renderValue(step.hosts, globalScope(this.run.scopeSources()), `step ${id} hosts`);
+      const pattern = await this.run.withFacts(() => this.run.renderer.renderValue(step.hosts, globalScope(this.run.scopeSources()), `step ${id} hosts`));
       return this.selectHosts(pattern as string | string[]).filter((h) => all.includes(h));
     } catch (e) {
       // Hosts chosen by facts (which steps change) are decided when the step comes.
@@ -187,7 +187,7 @@ class Walker {
 
   private async action(step: Step, id: string, frame: Frame): Promise<void> {
     const { action, input } = this.run.actionOf(step);
-    const hosts = this.hostsOf(step, id, frame);
+    const hosts = await this.hostsOf(step, id, frame);
     const looped = step.loop !== undefined;
     if (!hosts) return this.structure(input, id, String(step.hosts), frame, looped);
     const inputRefs = templateRefs(input);
@@ -197,23 +197,23 @@ class Walker {
         this.structure(input, id, host, frame, looped);
         continue;
       }
-      for (const extra of this.loopExtras(step, id, host, frame)) {
+      for (const extra of await this.loopExtras(step, id, host, frame)) {
         if (extra === undefined) {
           this.structure(input, id, host, frame, looped);
           continue;
         }
-        if (!this.decided(step.when, hostScope(this.run.scopeSources(), host, extra), id, host, frame)) continue;
+        if (!(await this.decided(step.when, () => hostScope(this.run.scopeSources(), host, extra), id, host, frame))) continue;
         await this.renderInput(action, input, inputRefs, id, host, extra, frame);
       }
     }
   }
 
   /** The scopes a step's loop gives on a host: [{}] without a loop, [undefined] when its items are known only at run time. */
-  private loopExtras(step: Step, id: string, host: string, frame: Frame): Array<Record<string, unknown> | undefined> {
+  private async loopExtras(step: Step, id: string, host: string, frame: Frame): Promise<Array<Record<string, unknown> | undefined>> {
     if (step.loop === undefined) return [{}];
     if (this.runtimeDependency(templateRefs(step.loop), frame)) return [undefined];
     try {
-      return loopItems(this.run, step, host).map((item, index) => ({ item, item_index: index }));
+      return (await this.run.withFacts(() => loopItems(this.run, step, host))).map((item, index) => ({ item, item_index: index }));
     } catch (e) {
       if (!readsFacts(templateRefs(step.loop))) this.note(id, host, e);
       return [];
@@ -225,10 +225,10 @@ class Walker {
    * a param known only at run time or facts (which steps change) may hold: true. One that fails for
    * another reason would fail the same when the step comes: a problem (and the step is not checked further).
    */
-  private decided(when: Step['when'], scope: Record<string, unknown>, id: string, host: string, frame: Frame): boolean {
+  private async decided(when: Step['when'], scope: () => Record<string, unknown>, id: string, host: string, frame: Frame): Promise<boolean> {
     if (when === undefined) return true;
     try {
-      return evaluateCondition(when, scope);
+      return await this.run.withFacts(() => evaluateCondition(when, scope()));
     } catch (e) {
       const words = new Set(String(when).match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
       const runtime =
@@ -247,13 +247,12 @@ class Walker {
     extra: Record<string, unknown>,
     frame: Frame,
   ): Promise<void> {
-    const scope = hostScope(this.run.scopeSources(), host, extra);
     // Facts change as steps run (a stop, a restore): a value reading them that fails now is left to run time;
     // so is one reading a register the guards set, on a host they may not have set it for (a later step may).
     const tolerated = readsFacts(refs) || [...refs.roots, ...refs.literalHeads].some((n) => frame.registers.has(n)) || refs.segments.has('registered');
     let rendered: Record<string, unknown>;
     try {
-      rendered = validateRenderedInput(action, this.run.renderer.renderValue(input, scope, `step ${id}`));
+      rendered = validateRenderedInput(action, await this.run.withFacts(() => this.run.renderer.renderValue(input, hostScope(this.run.scopeSources(), host, extra), `step ${id}`)));
       action.validateInput?.(rendered, { host: this.run.hosts[host]!, hosts: this.run.hosts, inventory: this.run.inventory });
     } catch (e) {
       if (!tolerated) this.note(id, host, e);
@@ -287,7 +286,7 @@ class Walker {
       return;
     }
     try {
-      await this.run.renderer.renderFile(file, hostScope(this.run.scopeSources(), host, extra));
+      await this.run.withFacts(() => this.run.renderer.renderFile(file, hostScope(this.run.scopeSources(), host, extra)));
     } catch (e) {
       if (!readsFacts(refs)) this.note(id, host, e);
     }
@@ -295,9 +294,9 @@ class Walker {
 
   private async include(step: Step, id: string, frame: Frame, guardsOnly: boolean): Promise<void> {
     const run = this.run;
-    const scope = globalScope(run.scopeSources());
+    const scope = () => globalScope(run.scopeSources());
     const loopRuntime = step.loop !== undefined && this.runtimeDependency(templateRefs(step.loop), frame) !== undefined;
-    if (step.loop === undefined && !this.decided(step.when, scope, id, INCLUDE_LEVEL, frame)) {
+    if (step.loop === undefined && !(await this.decided(step.when, scope, id, INCLUDE_LEVEL, frame))) {
       // Not entered: its registers are still declared (a later step may read them behind a `when`).
       await this.declareRegisters(step, id);
       return;
@@ -312,13 +311,13 @@ class Walker {
       registers: frame.registers,
       runtimeParams: new Set(),
       runtimeItem: frame.runtimeItem || loopRuntime,
-      inherited: step.hosts === undefined || hostsRuntime ? undefined : (this.renderOr(id, step.hosts, scope) as Step['hosts']),
+      inherited: step.hosts === undefined || hostsRuntime ? undefined : ((await this.renderOr(id, step.hosts, scope)) as Step['hosts']),
     };
     // A looped include's params may read its item: checked once with the first item known now.
     let extra: Record<string, unknown> = {};
     if (step.loop !== undefined && !loopRuntime) {
-      const host = step.hosts !== undefined ? this.hostsOf(step, id, frame)?.[0] : undefined;
-      const items = host ? this.loopExtras(step, id, host, frame) : [undefined];
+      const host = step.hosts !== undefined ? (await this.hostsOf(step, id, frame))?.[0] : undefined;
+      const items = host ? await this.loopExtras(step, id, host, frame) : [undefined];
       if (items.length === 0) return;
       if (items[0] === undefined) childFrame.runtimeItem = true;
       else extra = items[0];
@@ -330,7 +329,7 @@ class Walker {
         childFrame.runtimeParams.add(name);
         continue;
       }
-      const rendered = this.renderOr(id, value, { ...scope, ...extra });
+      const rendered = await this.renderOr(id, value, () => ({ ...scope(), ...extra }));
       if (rendered === undefined) return;
       given[name] = String(rendered);
     }
@@ -357,7 +356,8 @@ class Walker {
       run.playbookDir = dirname(resolve(saved.dir, raw.playbook));
       if (child.vars) {
         if (this.runtimeDependency(templateRefs(child.vars), childFrame)) return;
-        run.vars = { ...saved.vars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
+        const childVars = child.vars;
+        run.vars = { ...saved.vars, ...(await run.withFacts(() => run.renderer.renderValue(childVars, globalScope(run.scopeSources()), `${id}: vars`) as Record<string, unknown>)) };
       }
       await this.steps(child.steps, `${id}/`, childFrame, guardsOnly);
     } catch (e) {
@@ -396,9 +396,9 @@ class Walker {
     }
   }
 
-  private renderOr(id: string, value: unknown, scope: Record<string, unknown>): unknown {
+  private async renderOr(id: string, value: unknown, scope: () => Record<string, unknown>): Promise<unknown> {
     try {
-      return this.run.renderer.renderValue(value, scope, `step ${id}`);
+      return await this.run.withFacts(() => this.run.renderer.renderValue(value, scope(), `step ${id}`));
     } catch (e) {
       if (!readsFacts(templateRefs(value))) this.note(id, INCLUDE_LEVEL, e);
       return undefined;

@@ -13,7 +13,7 @@ import type { Renderer } from '../render/index.js';
 import { ReadAheadTransport, ReadAheadCache } from '../transports/read-ahead-cache.js';
 import type { Transport } from '../transports/types.js';
 import type { RunEvent } from './events.js';
-import type { ScopeSources } from './scope.js';
+import { FactsNotRead, type ScopeSources } from './scope.js';
 import type { ShellExportRecorder } from './shell-export.js';
 
 export interface EngineOptions {
@@ -77,6 +77,10 @@ export class RunContext {
   /** When each host's server was last read, against when a change last ended (guards.ts's read after a step). */
   readonly serverReads = new ServerReads();
   private readonly transports = new Map<string, Transport>();
+  /** The hosts whose facts were checked against the inventory's claims (claims.ts: inventoryRefusal). */
+  readonly inventoryChecked = new Set<string>();
+  /** The first reads of hosts' facts under way (readMissingFacts). */
+  private readonly firstReads = new Map<string, Promise<unknown>>();
   private confirmQueue: Promise<unknown> = Promise.resolve();
   /** plan --export-shell: records what each step would run (shell-export.ts). */
   shellExport?: ShellExportRecorder;
@@ -120,10 +124,10 @@ export class RunContext {
   }
 
   /**
-   * Whether the step's action declares `flag` (Action.ownHostOnly, Action.connects): an include, or a step
+   * Whether the step's action declares `flag` (Action.connects): an include, or a step
    * the loader would refuse, declares nothing.
    */
-  actionDeclares(step: Step, flag: 'ownHostOnly' | 'connects'): boolean {
+  actionDeclares(step: Step, flag: 'connects'): boolean {
     if (INCLUDE_KEY in step) return false;
     try {
       return this.actionOf(step).action[flag] === true;
@@ -140,7 +144,42 @@ export class RunContext {
       hosts: this.hosts,
       facts: this.facts,
       registered: this.registered,
+      factsOnDemand: true,
     };
+  }
+
+  /**
+   * Evaluates (renders, decides) with the facts of every host it reads: a value that reads the facts of a
+   * host the run has not read yet (FactsNotRead, scope.ts; --limit, or a host no step runs on) has them
+   * read, and is evaluated again. Evaluating only reads, so the second evaluation sees what the first
+   * would have, had the facts been there. `evaluate` builds its scopes afresh each time.
+   */
+  async withFacts<T>(evaluate: () => T | Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await evaluate();
+      } catch (e) {
+        // Facts already there, or a host the inventory does not have: not a read that would help.
+        if (!(e instanceof FactsNotRead) || this.facts[e.host] || !this.hosts[e.host]) throw e;
+        await this.readMissingFacts([e.host]);
+      }
+    }
+  }
+
+  /** Reads the facts of those hosts the run has not read yet; one read per host, however many ask at once. */
+  async readMissingFacts(hostNames: string[]): Promise<void> {
+    await Promise.all(
+      hostNames
+        .filter((h) => !this.facts[h])
+        .map((h) => {
+          let read = this.firstReads.get(h);
+          if (!read) {
+            read = this.refreshFacts(h).finally(() => this.firstReads.delete(h));
+            this.firstReads.set(h, read);
+          }
+          return read;
+        }),
+    );
   }
 
   transportFor(hostName: string): Transport {

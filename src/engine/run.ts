@@ -49,7 +49,7 @@ export async function executeRun(run: RunContext, selectHosts: HostSelector, hoo
   try {
     let completed = await scheduler.runSteps(run.playbook.steps, '', false);
     if (completed && !interrupt.aborted) {
-      for (const handler of notifications.owed(run, scheduler.stepHosts)) {
+      for await (const handler of notifications.owed(run, scheduler.stepHosts)) {
         completed = await scheduler.runSteps([handler], '', true);
         if (!completed) break;
       }

@@ -1,5 +1,5 @@
 import type { Step } from '../model/playbook.js';
-import { isGuard, prepareGuardHosts, watchRoles } from './guards.js';
+import { isGuard, prepareStepHosts, watchRoles } from './guards.js';
 import { runInclude } from './include.js';
 import { runRescue } from './rescue.js';
 import { runLoopOnHost, type HostEntry } from './loop.js';
@@ -109,11 +109,16 @@ export class StepScheduler {
     const { run, options } = this;
     const guard = isGuard(step);
     // A guard checks every host it names, --limit or not: what it protects is the whole cluster.
-    const hosts = guard ? targetHosts(run, options.selectHosts, Object.keys(run.hosts), step, id) : this.stepHosts(step, id);
+    const hosts = await run.withFacts(() => (guard ? targetHosts(run, options.selectHosts, Object.keys(run.hosts), step, id) : this.stepHosts(step, id)));
     if (hosts.length === 0) return true;
     // A guard's hosts outside --limit, or a host the run did not read at its start (engine/fact-hosts.ts):
-    // no step runs on a host without its facts.
-    await prepareGuardHosts(run, hosts);
+    // no step runs on a host without its facts, nor on one whose facts contradict the inventory.
+    const contradicted = await prepareStepHosts(run, hosts);
+    if (contradicted) {
+      contradicted.step ??= id;
+      this.tally.refuse(contradicted);
+      return false;
+    }
     // An action that does not declare its reads may change a host by other ways than its transport.
     const declared = readsAreDeclared(run, step);
     if (!declared) run.readAheadCache.invalidate();

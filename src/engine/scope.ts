@@ -1,3 +1,4 @@
+import { ValueNotRead } from '../core/not-read.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Host, Inventory } from '../model/inventory.js';
 
@@ -13,6 +14,19 @@ export interface ScopeSources {
   hosts: Record<string, Host>;
   facts: Record<string, HostFacts>;
   registered: Record<string, Record<string, unknown>>;
+  /**
+   * A run's: reading hosts.<name>.facts of a host it has not read yet throws FactsNotRead, for the run
+   * to read them and evaluate again (RunContext.withFacts). Without it (a runbook rendered with no
+   * hosts to ask) they read as an empty mapping.
+   */
+  factsOnDemand?: boolean;
+}
+
+/** A value read hosts.<host>.facts before the run read that host's facts. */
+export class FactsNotRead extends ValueNotRead {
+  constructor(readonly host: string) {
+    super(`the facts of ${host} have not been read`);
+  }
 }
 
 export function globalScope(src: ScopeSources): Record<string, unknown> {
@@ -27,7 +41,7 @@ export function globalScope(src: ScopeSources): Record<string, unknown> {
 export function hostScope(src: ScopeSources, hostName: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const own = src.registered[hostName] ?? {};
   const host = src.hosts[hostName]!;
-  return {
+  const scope: Record<string, unknown> = {
     ...own,
     ...extra,
     params: src.params,
@@ -38,6 +52,8 @@ export function hostScope(src: ScopeSources, hostName: string, extra: Record<str
     facts: src.facts[hostName] ?? {},
     registered: own,
   };
+  if (!src.facts[hostName] && src.factsOnDemand) Object.defineProperty(scope, 'facts', { enumerable: true, get: () => { throw new FactsNotRead(hostName); } });
+  return scope;
 }
 
 /**
@@ -49,18 +65,26 @@ export function hostScope(src: ScopeSources, hostName: string, extra: Record<str
 function hostsView(src: ScopeSources): Record<string, unknown> {
   const names = Object.keys(src.hosts);
   const parts = names.flatMap((name) => [src.hosts[name], src.facts[name], src.registered[name]]);
+  const onDemand = src.factsOnDemand === true;
   const kept = views.get(src.facts);
-  if (kept && kept.hosts === src.hosts && kept.registered === src.registered && samePieces(kept.parts, parts)) return kept.view;
+  if (kept && kept.hosts === src.hosts && kept.registered === src.registered && kept.onDemand === onDemand && samePieces(kept.parts, parts)) return kept.view;
   const view: Record<string, unknown> = {};
   for (const name of names) {
-    view[name] = Object.freeze({ ...src.hosts[name], facts: src.facts[name] ?? {}, registered: src.registered[name] ?? {} });
+    const facts = src.facts[name];
+    const entry: Record<string, unknown> = { ...src.hosts[name], facts: facts ?? {}, registered: src.registered[name] ?? {} };
+    // Enumerable like the rest, so that a template walking the host (json, each) reads them too.
+    if (!facts && onDemand) Object.defineProperty(entry, 'facts', { enumerable: true, get: () => { throw new FactsNotRead(name); } });
+    view[name] = Object.freeze(entry);
   }
-  views.set(src.facts, { hosts: src.hosts, registered: src.registered, parts, view: Object.freeze(view) });
+  views.set(src.facts, { hosts: src.hosts, registered: src.registered, onDemand, parts, view: Object.freeze(view) });
   return view;
 }
 
 /** The last hosts view of each run, by its facts map (a run's facts, registered and hosts maps live as long as it). */
-const views = new WeakMap<ScopeSources['facts'], { hosts: ScopeSources['hosts']; registered: ScopeSources['registered']; parts: unknown[]; view: Record<string, unknown> }>();
+const views = new WeakMap<
+  ScopeSources['facts'],
+  { hosts: ScopeSources['hosts']; registered: ScopeSources['registered']; onDemand: boolean; parts: unknown[]; view: Record<string, unknown> }
+>();
 
 function samePieces(a: unknown[], b: unknown[]): boolean {
   return a.length === b.length && a.every((piece, i) => piece === b[i]);

@@ -63,12 +63,13 @@ export async function runStepOnHost(
       });
     }
     const scope = () => hostScope(run.scopeSources(), hostName, extra);
-    if (step.when !== undefined && !evaluateCondition(step.when, scope())) {
+    const when = step.when;
+    if (when !== undefined && !(await run.withFacts(() => evaluateCondition(when, scope())))) {
       run.shellExport?.skipped(step, hostName, `when: ${step.when}`);
       return finish({ status: 'skipped', outcome: { changed: false, skipped: true, msg: 'condition is false' } });
     }
     const { action, input: rawInput } = run.actionOf(step);
-    const rendered = run.renderer.renderValue(rawInput, scope(), `step ${step.id}`);
+    const rendered = await run.withFacts(() => run.renderer.renderValue(rawInput, scope(), `step ${step.id}`));
     const input = validateRenderedInput(action, rendered);
     const checkMode = stepCheckMode(step, action, input, run.options.check);
     const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout as string | number, 'timeout') : run.options.defaultTimeoutMs;
@@ -91,8 +92,8 @@ export async function runStepOnHost(
       }
       // Guards and interrupts are final: retrying a refusal would only refuse again.
       const final = error && (error.code === 'GUARD' || error.code === 'LOCK' || error.code === 'INTERRUPTED');
-      const untilMet =
-        !error && (step.until === undefined || checkMode || evaluateCondition(step.until, { ...scope(), ...resultScope(step, outcome!) }));
+      const until = step.until;
+      const untilMet = !error && (until === undefined || checkMode || (await run.withFacts(() => evaluateCondition(until, { ...scope(), ...resultScope(step, outcome!) }))));
       if ((!error && untilMet) || final || attempts > retries || run.signal.aborted) {
         // The host went away during the step (its connection could not be opened again).
         const tolerated = toleratedUnreachable(step, error);
@@ -207,20 +208,25 @@ function actionContext(
     transport: run.transportFor(hostName),
     transportFor: (name) => run.transportFor(name),
     facts: run.facts[hostName]!,
-    factsOf: (name) => run.facts[name]!,
+    factsOf: async (name) => {
+      await run.readMissingFacts([name]);
+      return run.facts[name]!;
+    },
+    factsIfRead: (name) => run.facts[name],
     checkMode: mode.checkMode,
     diff: run.options.diff,
     become: step.become ?? host.connection.become,
     timeoutMs: mode.timeoutMs,
     signal: mode.signal,
     redactor: run.redactor,
-    renderTemplate: (src, extra = {}) => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra })),
+    renderTemplate: (src, extra = {}) => run.withFacts(() => run.renderer.renderFile(src, hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }))),
     secret: (ref) => run.resolveSecret(ref),
     connectPostgres: (options = {}): Promise<Client> => run.connectPostgres(options.hostName ?? hostName, options),
     idleConnection: (name) => run.idleConnection(name),
     connectionAfterChange: (name) => run.connectionAfterChange(name, attemptToken),
     changeEnded,
     scope: (extra = {}) => hostScope(run.scopeSources(), hostName, { ...mode.extra, ...extra }),
+    withFacts: (evaluate) => run.withFacts(evaluate),
     log: (line) => run.emitLog(step.id, hostName, line),
     playbookDir: run.playbookDir,
     checkReads: new Map(),

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type Handlebars from 'handlebars';
+import { ValueNotRead } from '../core/not-read.js';
 import { BLOCKED_KEYS } from '../expr/ast.js';
 import { didYouMean } from '../expr/suggest.js';
 import { compare, describe, equals, truthy, typeName } from '../expr/values.js';
@@ -54,7 +55,7 @@ function wrap(name: string, spec: Spec): Handlebars.HelperDelegate {
     try {
       return spec.fn(args, this, options);
     } catch (e) {
-      if (e instanceof HelperError) throw e;
+      if (e instanceof HelperError || e instanceof ValueNotRead) throw e;
       throw new HelperError(`${name}: ${(e as Error).message}`, name, options.loc);
     }
   };

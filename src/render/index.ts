@@ -34,6 +34,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Handlebars from 'handlebars';
 import { PgplayError } from '../core/errors.js';
+import { ValueNotRead } from '../core/not-read.js';
 import { didYouMean, listNames } from '../expr/suggest.js';
 import { describe, typeName } from '../expr/values.js';
 import { findAt, isPathNode, walk, type HbNode, type HbPath, type Loc } from './ast.js';
@@ -245,6 +246,8 @@ export function createRenderer(options: RendererOptions): Renderer {
     try {
       out = compiled.render(context);
     } catch (e) {
+      // A value not read yet is for the caller to read (core/not-read.ts), not a template's error.
+      if (e instanceof ValueNotRead) throw e;
       throw explainFailure(e, compiled, context, name);
     }
     // Handlebars prints an object as "[object Object]"; in a config file that is always a mistake.

@@ -17,7 +17,7 @@ import { createLab, labUp, results, type JsonEvent, type TestLab } from './lab-h
 const BASE_PORT = 21540;
 
 /** Each shipped playbook with what a DBA would type, and the exit plan must give on the lab. */
-const PLANS: Array<{ playbook: string; params: string[]; exit: number; refusedAt?: string }> = [
+const PLANS: Array<{ playbook: string; params: string[]; args?: string[]; exit: number; refusedAt?: string }> = [
   { playbook: 'lab.yml', params: ['replication_password=plan-secret-1'], exit: 0 },
   { playbook: 'prepare.yml', params: [], exit: 0 },
   { playbook: 'nightly-backup.yml', params: [], exit: 0 },
@@ -30,6 +30,11 @@ const PLANS: Array<{ playbook: string; params: string[]; exit: number; refusedAt
   { playbook: 'rejoin.yml', params: ['host=db2'], exit: 0 },
   { playbook: 'restore.yml', params: ['host=db1', 'in_place=confirmed'], exit: 0 },
   { playbook: 'restore.yml', params: ['host=db1', 'in_place=confirmed', 'target=immediate'], exit: 0 },
+  // --limit narrows where steps run, not what they know: the steps on the host read the other hosts' facts
+  // (the upstream's, the primary's) as a run without --limit does.
+  { playbook: 'standby-from-backup.yml', params: ['host=db2'], args: ['--limit', 'db2'], exit: 0 },
+  { playbook: 'promote.yml', params: ['candidate=db2'], args: ['--limit', 'db2'], exit: 0 },
+  { playbook: 'pitr-drill.yml', params: ['target=immediate'], args: ['--limit', 'drill1'], exit: 0 },
   // Plan runs the guards: a restore beside the live primary is refused as the run would be.
   { playbook: 'restore.yml', params: ['host=db2'], exit: 3, refusedAt: 'no-other-primary' },
 ];
@@ -90,16 +95,16 @@ describe('pgplay plan of every shipped playbook on a lab changes nothing', () =>
     const outcomes: string[] = [];
     const expected: string[] = [];
     const restorePlans: string[][] = [];
-    for (const { playbook, params, exit, refusedAt } of PLANS) {
-      const r = await lab.pgplay(['plan', playbook, '--output', 'json', ...params.flatMap((p) => ['-p', p])]);
+    for (const { playbook, params, args = [], exit, refusedAt } of PLANS) {
+      const r = await lab.pgplay(['plan', playbook, '--output', 'json', ...params.flatMap((p) => ['-p', p]), ...args]);
       const evs = r.stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as JsonEvent & { error?: { step?: string } });
       const end = evs.find((e) => e.type === 'run-end');
       const refused = end?.error?.step ?? '';
-      outcomes.push(`${playbook} ${params.join(' ')}: exit ${r.exitCode}${refused ? ` at ${refused}` : ''}${r.exitCode !== exit ? ` ${r.stderr}${JSON.stringify(end?.error ?? evs.find((e) => e.type === 'error'))}` : ''}`);
-      expected.push(`${playbook} ${params.join(' ')}: exit ${exit}${refusedAt ? ` at ${refusedAt}` : ''}`);
+      outcomes.push(`${playbook} ${[...params, ...args].join(' ')}: exit ${r.exitCode}${refused ? ` at ${refused}` : ''}${r.exitCode !== exit ? ` ${r.stderr}${JSON.stringify(end?.error ?? evs.find((e) => e.type === 'error'))}` : ''}`);
+      expected.push(`${playbook} ${[...params, ...args].join(' ')}: exit ${exit}${refusedAt ? ` at ${refusedAt}` : ''}`);
       if (playbook === 'restore.yml' && exit === 0) restorePlans.push(results(evs));
     }
     expect(outcomes).toEqual(expected);
@@ -111,6 +116,19 @@ describe('pgplay plan of every shipped playbook on a lab changes nothing', () =>
     }
     expect(await state()).toEqual(before);
   }, 240_000);
+
+  it('standby-from-backup --limit db2 on the healthy standby: ok, nothing changed, both servers in their roles', async () => {
+    const pids = { db1: await lab.postmasterPid('db1'), db2: await lab.postmasterPid('db2') };
+    const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--limit', 'db2']);
+    expect(r.exitCode, r.stdout.slice(-4000) + r.stderr).toBe(0);
+    const shown = results(r.events);
+    // The guards read the upstream db1 (its facts, its replication role); nothing changed anywhere.
+    expect(shown).toEqual(expect.arrayContaining(['target-not-read-write@db2=ok', 'upstream-running@db2=ok', 'build/receiver@db2=ok', 'build/stop@db2=skipped', 'build/start@db2=ok']));
+    expect(shown.filter((s) => s.endsWith('=changed') || s.endsWith('=failed'))).toEqual([]);
+    expect({ db1: await lab.postmasterPid('db1'), db2: await lab.postmasterPid('db2') }).toEqual(pids);
+    expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+  }, 120_000);
 
   it('a real in-place restore passes the room guards and proves its target from the server log', async () => {
     const r = await lab.run('restore.yml', ['-p', 'host=db1', '-p', 'in_place=confirmed', '--yes']);

@@ -231,7 +231,7 @@ describe('the identity guard asks the other hosts at the same time, and takes th
       ...base,
       hosts: { db1, db2 },
       transportFor: (name: string) => transports[name as 'db1' | 'db2'],
-      factsOf: () => ({ reachable: true, pgdata_present: true, running: true }),
+      factsIfRead: () => ({ reachable: true, pgdata_present: true, running: true }),
     };
     const examined = await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: true });
     expect(examined.target.systemIdentifier).toBe(SYSID);
@@ -255,7 +255,7 @@ describe('the identity guard asks the other hosts at the same time, and takes th
     const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2' });
     const drill = localHost({ name: 'drill1', role: 'drill', pgdata: '/pg/drill1' });
     const base = testContext({ host: db2, transport });
-    const ctx = { ...base, hosts: { drill1: drill, db2, db1 }, transportFor: () => transport, factsOf: () => ({ reachable: true, pgdata_present: true, running: true }) };
+    const ctx = { ...base, hosts: { drill1: drill, db2, db1 }, transportFor: () => transport, factsIfRead: () => ({ reachable: true, pgdata_present: true, running: true }) };
     // db2's data is another cluster's (42): the primary's identifier, read in the same command, says so.
     await expect(guardDestruction(ctx, { verb: 'restore into', path: '/pg/db2', cluster: true })).rejects.toMatchObject({
       code: 'GUARD',
@@ -292,7 +292,7 @@ describe('the identity guard asks the other hosts at the same time, and takes th
     });
     const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1' });
     const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2' });
-    const ctx = { ...testContext({ host: db2, transport }), hosts: { db1, db2 }, transportFor: () => transport, factsOf: () => ({ reachable: true, pgdata_present: true, running: true }) };
+    const ctx = { ...testContext({ host: db2, transport }), hosts: { db1, db2 }, transportFor: () => transport, factsIfRead: () => ({ reachable: true, pgdata_present: true, running: true }) };
     await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: false });
     await guardDestruction(ctx, { verb: 'copy into', path: '/pg/db2', cluster: false });
     // Where the cluster is compared, the target's pg_control and the primary's are read in the same command.
@@ -311,7 +311,7 @@ describe('the identity guard asks the other hosts at the same time, and takes th
     const db1 = localHost({ name: 'db1', role: 'primary', pgdata: '/pg/db1' });
     const db2 = localHost({ name: 'db2', role: 'standby', pgdata: '/pg/db2', postgres: { ...localHost().postgres, osUser: 'pg2' } });
     const transports = { db1: transportOf('db1'), db2: transportOf('db2') };
-    const ctx = { ...testContext({ host: db2, transport: transports.db2 }), hosts: { db1, db2 }, transportFor: (n: string) => transports[n as 'db1' | 'db2'], factsOf: () => ({ reachable: true, pgdata_present: true, running: true }) };
+    const ctx = { ...testContext({ host: db2, transport: transports.db2 }), hosts: { db1, db2 }, transportFor: (n: string) => transports[n as 'db1' | 'db2'], factsIfRead: () => ({ reachable: true, pgdata_present: true, running: true }) };
     await guardDestruction(ctx, { verb: 'stop the server of', path: '/pg/db2', cluster: false });
     expect(log.sort()).toEqual(['/pg/db1@db1 as postgres', '/pg/db2,/pg/db1,/pg@db2 as pg2']);
   });

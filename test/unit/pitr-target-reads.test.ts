@@ -83,7 +83,7 @@ describe('pitr_target reads the repository and the primary side by side', () => 
       inventory,
       hosts: { drill1: drill, db1, bk1 },
       transportFor: (name: string) => (name === 'bk1' ? bk1Transport : base.transport),
-      factsOf: (name: string) => ({ ...base.facts, running: name === 'db1' }),
+      factsOf: async (name: string) => ({ ...base.facts, running: name === 'db1' }),
       connectPostgres: async (o?: { hostName?: string }) => {
         expect(o?.hostName).toBe('db1');
         leased++;

@@ -21,7 +21,7 @@ function context(versions: Record<string, string>, serverMajor: number): ActionC
     hosts: { db1: host('db1', 'primary'), bk1: h },
     inventory: { cluster: 'main', postgres: { version: serverMajor }, hosts: {} } as never,
     transport: t,
-    factsOf: () => ({ reachable: true, version: serverMajor }) as never,
+    factsOf: async () => ({ reachable: true, version: serverMajor }) as never,
   });
 }
 
@@ -103,6 +103,6 @@ function primary16(transport: FakeTransport): ActionContext {
     hosts: { db1: h },
     inventory: { cluster: 'main', postgres: { version: 16 }, hosts: {} } as never,
     transport,
-    factsOf: () => ({ reachable: true, version: 16 }) as never,
+    factsOf: async () => ({ reachable: true, version: 16 }) as never,
   });
 }

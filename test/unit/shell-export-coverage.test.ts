@@ -52,7 +52,7 @@ function context(h = host('db2')): ActionContext {
   return actionContext({
     host: h,
     inventory: { cluster: 'main', postgres: { version: 17 }, hosts: {}, backup: { tool: 'basebackup', repoPath: '/repo' } } as never,
-    factsOf: () => ({ reachable: true, version: 17 }) as never,
+    factsOf: async () => ({ reachable: true, version: 17 }) as never,
   });
 }
 

@@ -63,10 +63,12 @@ export function testContext(options: TestContextOptions = {}): ActionContext & {
       throw new Error(`no transport for ${name} in this test`);
     },
     facts,
-    factsOf: (name) => {
+    factsOf: async (name) => {
       if (name === host.name) return facts;
       throw new Error(`no facts for ${name} in this test`);
     },
+    factsIfRead: (name) => (name === host.name ? facts : undefined),
+    withFacts: async (evaluate) => evaluate(),
     checkMode: options.checkMode ?? false,
     diff: options.diff ?? false,
     become: options.become,
