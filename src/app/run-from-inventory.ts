@@ -105,7 +105,8 @@ export async function runFromInventory(
     );
     run.shellExport = request.shellExport;
     // Every host's SSH handshake (or local command helper) starts now, beside the locks and the journal,
-    // unless it started once the inventory was read: the facts need them all.
+    // unless it started once the inventory was read: which hosts the run reads is known only once the
+    // engine has walked the playbook (engine/fact-hosts.ts), and a host it never uses costs a handshake.
     for (const name of involvedHosts(run)) if (!early.holds(name)) void run.transportFor(name).preconnect?.();
     await openJournal(request, loaded, run, journal);
   } catch (e) {

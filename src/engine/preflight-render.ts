@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { handlebarsCompiler } from '../render/handlebars-lib.js';
 import { findPrecompiledRefs } from '../render/precompiled.js';
-import { evaluateCondition } from '../expr/index.js';
+import { evaluateCondition, referencedNames, referencedSegments } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
 import type { Action } from './action.js';
@@ -36,7 +36,53 @@ type HostSelector = (pattern: string | string[]) => string[];
  *   change those facts (a restore makes the system identifier a fresh PGDATA lacks).
  */
 export async function preflightRender(run: RunContext, selectHosts: HostSelector, involved: string[], top: TopState): Promise<void> {
-  const walker = new Walker(run, selectHosts, involved);
+  const walker = new Walker(run, selectHosts, involved, false);
+  await walk(walker, run, top);
+  const count = walker.problems.length;
+  if (count === 0) return;
+  throw refusal(
+    walker.problems,
+    'RENDER',
+    `the run cannot be carried out: ${count === 1 ? 'a step' : `${count} steps`} cannot take ${count === 1 ? 'its' : 'their'} input; nothing was changed`,
+    'every step is rendered before the first change, so that a procedure never stops halfway on a value it could not use: correct the value named',
+  );
+}
+
+/**
+ * Under --limit, before the run's first step (guards included: a fence outside the limit runs, and
+ * changes something): refuses (exit 2) a limit that leaves out a step whose register a step that runs
+ * reads (switchover.yml --limit <candidate> would stop the primary, then miss what the step left out on
+ * it registered, and stop half-way). Walks the steps as the pre-flight does, deciding only which run.
+ */
+export async function preflightLimit(run: RunContext, selectHosts: HostSelector, involved: string[], top: TopState): Promise<void> {
+  const limit = run.options.limit;
+  if (!limit) return;
+  const walker = new Walker(run, selectHosts, involved, true);
+  await walk(walker, run, top);
+  if (walker.problems.length === 0) return;
+  throw refusal(
+    walker.problems,
+    'USAGE',
+    `--limit ${limit.join(',')} leaves out what the steps that run need; nothing was changed`,
+    'a procedure runs whole: widen --limit to the hosts of the steps named, or run without it',
+  );
+}
+
+/** The error refusing the run for `problems` (the first one's step, host and expected), listed under `headline`. */
+function refusal(problems: Problem[], code: 'RENDER' | 'USAGE', headline: string, hint: string): PgplayError {
+  const [first] = problems;
+  return new PgplayError({
+    code,
+    message: `${headline}:\n${problems.map((p) => `step ${p.step}${p.host === INCLUDE_LEVEL ? '' : ` on ${p.host}`}: ${p.message}`).join('\n')}`,
+    step: first!.step,
+    ...(first!.host === INCLUDE_LEVEL ? {} : { host: first!.host }),
+    expected: first!.expected,
+    hint,
+  });
+}
+
+/** The walker over the top playbook's steps, then its handlers, with the top playbook's params, vars and directory. */
+async function walk(walker: Walker, run: RunContext, top: TopState): Promise<void> {
   const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
   try {
     run.params = top.params;
@@ -50,18 +96,6 @@ export async function preflightRender(run: RunContext, selectHosts: HostSelector
     run.vars = saved.vars;
     run.playbookDir = saved.dir;
   }
-  if (walker.problems.length === 0) return;
-  const [first] = walker.problems;
-  throw new PgplayError({
-    code: 'RENDER',
-    message:
-      `the run cannot be carried out: ${walker.problems.length === 1 ? 'a step' : `${walker.problems.length} steps`} cannot take ${walker.problems.length === 1 ? 'its' : 'their'} input; nothing was changed:\n` +
-      walker.problems.map((p) => `step ${p.step}${p.host === INCLUDE_LEVEL ? '' : ` on ${p.host}`}: ${p.message}`).join('\n'),
-    step: first!.step,
-    ...(first!.host === INCLUDE_LEVEL ? {} : { host: first!.host }),
-    expected: first!.expected,
-    hint: 'every step is rendered before the first change, so that a procedure never stops halfway on a value it could not use: correct the value named',
-  });
 }
 
 /** The "host" of a problem of an include step itself (its params, its when): it runs on no host. */
@@ -103,11 +137,19 @@ class Walker {
   private registersIncomplete = false;
   /** Names registered before the hook ran (by the guards, or a resumed run): their values exist. */
   private readonly known: Set<string>;
+  /**
+   * Under --limit: the registers of steps it leaves out on every host they would run on, by name, with
+   * that step and those hosts (until a step that runs registers the name again). A step that runs and
+   * reads one would stop the run half-way, perhaps after a guard outside the limit changed something.
+   */
+  private readonly limitedAway = new Map<string, { step: string; hosts: string[] }>();
 
   constructor(
     private readonly run: RunContext,
     private readonly selectHosts: HostSelector,
     private readonly involved: string[],
+    /** Only --limit's problems (preflightLimit): which steps run and what they read, nothing rendered beyond that. */
+    private readonly limitOnly: boolean,
   ) {
     this.known = new Set(Object.values(run.registered).flatMap(Object.keys));
   }
@@ -143,7 +185,9 @@ class Walker {
     );
   }
 
-  private note(step: string, host: string, e: unknown, expected?: string): void {
+  private note(step: string, host: string, e: unknown, expected?: string, kind: 'render' | 'limit' = 'render'): void {
+    // The render's problems are the pre-flight's, reported after the guards with their own messages.
+    if (this.limitOnly && kind !== 'limit') return;
     const key = `${step}@${host}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
@@ -153,20 +197,62 @@ class Walker {
 
   /** The step's hosts, when they can be known now (else undefined: the step is checked for structure only). */
   private async hostsOf(step: Step, id: string, frame: Frame): Promise<string[] | undefined> {
+    const all = isGuard(step) ? Object.keys(this.run.hosts) : this.involved;
+    return (await this.renderedHosts(step, id, frame))?.filter((h) => all.includes(h));
+  }
+
+  /** The hosts the step's `hosts` names, --limit aside; undefined when they cannot be known now. */
+  private async renderedHosts(step: Step, id: string, frame: Frame): Promise<string[] | undefined> {
     // Inside an include whose hosts are known only at run time.
     if (step.hosts === undefined) return undefined;
     if (this.runtimeDependency(templateRefs(step.hosts), frame)) return undefined;
-    const all = isGuard(step) ? Object.keys(this.run.hosts) : this.involved;
     try {
       // As the scheduler's targetHosts: the rendered pattern, within the hosts steps may run on.
       const pattern = await this.run.withFacts(() => this.run.renderer.renderValue(step.hosts, globalScope(this.run.scopeSources()), `step ${id} hosts`));
-      return this.selectHosts(pattern as string | string[]).filter((h) => all.includes(h));
+      return this.selectHosts(pattern as string | string[]);
     } catch (e) {
       // Hosts chosen by facts (which steps change) are decided when the step comes.
       if (readsFacts(templateRefs(step.hosts))) return undefined;
       this.note(id, String(step.hosts), e);
       return [];
     }
+  }
+
+  /**
+   * Under --limit, the step `id` (which runs on `hosts`, or on hosts known only at run time) against the
+   * registers the limit leaves out: reading one is a problem; registering one gives the name back.
+   */
+  private async limitedRegisters(step: Step, id: string, hosts: string[] | undefined, frame: Frame): Promise<void> {
+    const limit = this.run.options.limit;
+    if (!limit) return;
+    const runs = hosts === undefined || hosts.length > 0 || isGuard(step);
+    if (runs) {
+      const read = readNames(step);
+      for (const [name, away] of this.limitedAway) {
+        // Its own register a step reads on the hosts it runs on; another host's (hosts.<h>.registered), on any.
+        const own = read.own.has(name) && (hosts === undefined || hosts.some((h) => away.hosts.includes(h)));
+        if (!own && !read.others.has(name)) continue;
+        const wanted = [...limit, ...away.hosts.filter((h) => !limit.includes(h))].join(',');
+        this.note(
+          id,
+          hosts?.join(',') ?? INCLUDE_LEVEL,
+          new PgplayError({
+            code: 'USAGE',
+            message: `it reads ${name}, which step ${away.step} registers on ${away.hosts.join(', ')}; --limit ${limit.join(',')} leaves that step out`,
+            expected: `--limit ${wanted}, or no --limit`,
+          }),
+          undefined,
+          'limit',
+        );
+      }
+    }
+    if (!step.register) return;
+    if (runs) {
+      this.limitedAway.delete(step.register);
+      return;
+    }
+    const without = await this.renderedHosts(step, id, frame);
+    if (without?.length) this.limitedAway.set(step.register, { step: id, hosts: without });
   }
 
   private structure(value: unknown, id: string, where: string, frame: Frame, looped: boolean): void {
@@ -188,6 +274,8 @@ class Walker {
   private async action(step: Step, id: string, frame: Frame): Promise<void> {
     const { action, input } = this.run.actionOf(step);
     const hosts = await this.hostsOf(step, id, frame);
+    await this.limitedRegisters(step, id, hosts, frame);
+    if (this.limitOnly) return;
     const looped = step.loop !== undefined;
     if (!hosts) return this.structure(input, id, String(step.hosts), frame, looped);
     const inputRefs = templateRefs(input);
@@ -296,6 +384,8 @@ class Walker {
     const run = this.run;
     const scope = () => globalScope(run.scopeSources());
     const loopRuntime = step.loop !== undefined && this.runtimeDependency(templateRefs(step.loop), frame) !== undefined;
+    // An include runs nowhere itself: what its when, params and hosts read is read wherever its steps run.
+    await this.limitedRegisters({ ...step, register: undefined }, id, undefined, frame);
     if (step.loop === undefined && !(await this.decided(step.when, scope, id, INCLUDE_LEVEL, frame))) {
       // Not entered: its registers are still declared (a later step may read them behind a `when`).
       await this.declareRegisters(step, id);
@@ -415,5 +505,33 @@ function standIn(def: { default?: unknown; enum?: unknown[] } | undefined): stri
 
 function readsFacts(refs: TemplateRefs): boolean {
   return refs.segments.has('facts');
+}
+
+/** The step's fields that are expressions (no braces): when, until, assert's that, command's changed_when and failed_when. */
+function expressionsOf(step: Step): unknown[] {
+  const input = (key: string) => (step as unknown as Record<string, Record<string, unknown> | undefined>)[key];
+  return [step.when, step.until, input('assert')?.that, input('command')?.changed_when, input('command')?.failed_when].flat();
+}
+
+/**
+ * The names a step's templates and expressions read that may be registers: `own`, those read at the top
+ * (the step's host's own registers: {{state.rows}}, `state.changed`), and `others`, every name of a
+ * path through `registered` (another host's: hosts[h].registered.state, lookup ... 'registered').
+ */
+function readNames(step: Step): { own: Set<string>; others: Set<string> } {
+  const refs = templateRefs(step);
+  const own = new Set([...refs.roots, ...refs.literalHeads]);
+  const others = new Set(refs.segments.has('registered') ? refs.segments : []);
+  for (const expr of expressionsOf(step)) {
+    if (typeof expr !== 'string') continue;
+    try {
+      for (const name of referencedNames(expr)) own.add(name);
+      const segments = referencedSegments(expr);
+      if (segments.includes('registered')) for (const name of segments) others.add(name);
+    } catch {
+      // An expression that does not parse is the loader's error, reported there.
+    }
+  }
+  return { own, others };
 }
 

@@ -5,7 +5,7 @@ import { runRescue } from './rescue.js';
 import { runLoopOnHost, type HostEntry } from './loop.js';
 import type { Notifications } from './notify.js';
 import { mapLimit } from './pool.js';
-import { preflightRender, type TopState } from './preflight-render.js';
+import { preflightLimit, preflightRender, type TopState } from './preflight-render.js';
 import { doneBefore, priorKey, type PriorResult } from './prior.js';
 import { readAheadWindow, readsAreDeclared, windowByHost } from './read-ahead.js';
 import { registerResults, type RegisteredListener } from './register.js';
@@ -42,6 +42,8 @@ export class StepScheduler {
   private cleanupSignal?: AbortSignal;
   /** The top playbook's state, for the input check before the first step that is not a guard (preflight-render.ts). */
   private preflight?: TopState;
+  /** The same, for --limit's check before the first step of all (preflight-render.ts: preflightLimit). */
+  private limitCheck?: TopState;
 
   constructor(
     private readonly run: RunContext,
@@ -50,6 +52,7 @@ export class StepScheduler {
     private readonly options: ScheduleOptions,
   ) {
     this.preflight = { params: run.params, vars: run.vars, dir: run.playbookDir };
+    this.limitCheck = run.options.limit ? this.preflight : undefined;
   }
 
   /** The hosts a step runs on: its `hosts` rendered, within --limit. */
@@ -68,15 +71,15 @@ export class StepScheduler {
       if (stopped && step.cleanup !== true) continue;
       if (stopped) this.enterCleanup();
       this.currentStep = id;
+      if (this.limitCheck && !handler) {
+        const top = this.limitCheck;
+        this.limitCheck = undefined;
+        if (!(await this.inputHolds(() => preflightLimit(run, options.selectHosts, options.allHosts, top)))) return false;
+      }
       if (this.preflight && !handler && !stopped && !isGuard(step) && !(passedBy && step.include === undefined)) {
         const top = this.preflight;
         this.preflight = undefined;
-        try {
-          await preflightRender(run, options.selectHosts, options.allHosts, top);
-        } catch (e) {
-          this.tally.refuseInput(toPgplayError(e));
-          return false;
-        }
+        if (!(await this.inputHolds(() => preflightRender(run, options.selectHosts, options.allHosts, top)))) return false;
       }
       if (step.include !== undefined && !handler) {
         const completed = await runInclude(
@@ -96,6 +99,17 @@ export class StepScheduler {
     }
     return !stopped;
   };
+
+  /** Runs a check of the run's input before a step; false (the run refused, exit 2) when it throws. */
+  private async inputHolds(check: () => Promise<void>): Promise<boolean> {
+    try {
+      await check();
+      return true;
+    } catch (e) {
+      this.tally.refuseInput(toPgplayError(e));
+      return false;
+    }
+  }
 
   /** After a failure or Ctrl-C only `cleanup: true` steps start (a drill's teardown). */
   private enterCleanup(): void {

@@ -37,12 +37,27 @@ export function evaluateCondition(expr: string | boolean | Expr, scope: Record<s
 
 /** Root variable names an expression reads, in order of first use (the engine checks them early). */
 export function referencedNames(expr: string | Expr): string[] {
+  return namesIn(expr, false);
+}
+
+/**
+ * Every name an expression's paths use, in order of first use: the roots, the keys after a dot and the
+ * string keys in brackets (`hosts[x].registered.done['rows']` uses hosts, x, registered, done, rows).
+ */
+export function referencedSegments(expr: string | Expr): string[] {
+  return namesIn(expr, true);
+}
+
+function namesIn(expr: string | Expr, keys: boolean): string[] {
   const parsed = typeof expr === 'string' ? parseExpression(expr) : expr;
   const names: string[] = [];
+  const add = (name: string) => {
+    if (!names.includes(name)) names.push(name);
+  };
   const walk = (node: Node): void => {
     switch (node.type) {
       case 'name':
-        if (!names.includes(node.name)) names.push(node.name);
+        add(node.name);
         return;
       case 'literal':
         return;
@@ -51,10 +66,12 @@ export function referencedNames(expr: string | Expr): string[] {
         return;
       case 'member':
         walk(node.object);
+        if (keys) add(node.key);
         return;
       case 'index':
         walk(node.object);
-        walk(node.index);
+        if (keys && node.index.type === 'literal' && typeof node.index.value === 'string') add(node.index.value);
+        else walk(node.index);
         return;
       case 'unary':
         walk(node.operand);

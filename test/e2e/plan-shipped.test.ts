@@ -34,7 +34,12 @@ const PLANS: Array<{ playbook: string; params: string[]; args?: string[]; exit: 
   // (the upstream's, the primary's) as a run without --limit does.
   { playbook: 'standby-from-backup.yml', params: ['host=db2'], args: ['--limit', 'db2'], exit: 0 },
   { playbook: 'promote.yml', params: ['candidate=db2'], args: ['--limit', 'db2'], exit: 0 },
-  { playbook: 'pitr-drill.yml', params: ['target=immediate'], args: ['--limit', 'drill1'], exit: 0 },
+  { playbook: 'pitr-drill.yml', params: ['target=immediate'], args: ['--limit', 'drill1,db1,bk1'], exit: 0 },
+  // A --limit that leaves out a step whose register a step that runs reads is refused before the first step:
+  // the drill's verdict reads the primary's WAL position at its start; the switchover, after stopping the
+  // primary (a guard, which runs outside the limit), reads its pg_controldata.
+  { playbook: 'pitr-drill.yml', params: ['target=immediate'], args: ['--limit', 'drill1'], exit: 2, refusedAt: 'sentinel-check' },
+  { playbook: 'switchover.yml', params: ['candidate=db2'], args: ['--limit', 'db2'], exit: 2, refusedAt: 'cutover/shutdown-checkpoint' },
   // Plan runs the guards: a restore beside the live primary is refused as the run would be.
   { playbook: 'restore.yml', params: ['host=db2'], exit: 3, refusedAt: 'no-other-primary' },
 ];
@@ -117,8 +122,15 @@ describe('pgplay plan of every shipped playbook on a lab changes nothing', () =>
     expect(await state()).toEqual(before);
   }, 240_000);
 
-  it('standby-from-backup --limit db2 on the healthy standby: ok, nothing changed, both servers in their roles', async () => {
+  it('--limit for real: standby-from-backup on the healthy standby changes nothing; a switchover limited to the candidate is refused before it stops the primary', async () => {
     const pids = { db1: await lab.postmasterPid('db1'), db2: await lab.postmasterPid('db2') };
+    const switchover = await lab.run('switchover.yml', ['-p', 'candidate=db2', '--limit', 'db2', '--yes']);
+    expect(switchover.exitCode, switchover.stdout.slice(-4000) + switchover.stderr).toBe(2);
+    const refusal = switchover.events.findLast((e) => e.type === 'run-end')!.error!.message;
+    expect(refusal).toContain('--limit db2 leaves out what the steps that run need; nothing was changed');
+    expect(refusal).toContain('it reads controldata, which step cutover/controldata registers on db1');
+    expect(results(switchover.events)).toEqual([]);
+    expect({ db1: await lab.postmasterPid('db1'), db2: await lab.postmasterPid('db2') }).toEqual(pids);
     const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--limit', 'db2']);
     expect(r.exitCode, r.stdout.slice(-4000) + r.stderr).toBe(0);
     const shown = results(r.events);

@@ -111,3 +111,61 @@ describe("another host's facts are read when a step reads them", () => {
     expect(results(h.events)).toEqual([]);
   });
 });
+
+describe('--limit that would leave a later step without what an earlier one registers', () => {
+  it('is refused (exit 2) before anything runs, naming the step left out, the register and who reads it', async () => {
+    const { h } = cluster();
+    const outcome = await h.run(
+      {
+        steps: [
+          // A fence outside the limit runs (guards always do), first: before the pre-flight's render ...
+          { id: 'fence', name: 'fence', guard: true, hosts: 'db1', run: { argv: ['fence'] } } as Step,
+          { id: 'first', name: 'first', hosts: 'db2', run: { argv: ['first'] } } as Step,
+          // ... but this step is left out, and what it registers on db1 never comes ...
+          { id: 'read', name: 'read', hosts: 'db1', run: { argv: ['read'] }, register: 'state' } as Step,
+          // ... for the step on db2 that reads it: it would stop the run after the fence.
+          { id: 'use', name: 'use', hosts: 'db2', when: 'not hosts.db1.registered.state.changed', run: { argv: ['use'] } } as Step,
+        ],
+      },
+      { limit: ['db2'] },
+    );
+    expect(outcome.exitCode).toBe(2);
+    expect(outcome.error?.message).toContain('--limit db2 leaves out what the steps that run need; nothing was changed');
+    expect(outcome.error?.message).toContain('step use on db2: it reads state, which step read registers on db1; --limit db2 leaves that step out');
+    expect(outcome.error?.expected).toBe('--limit db2,db1, or no --limit');
+    expect(results(h.events)).toEqual([]);
+    expect(h.calls.map((c) => c.argv?.[0])).not.toContain('fence');
+  });
+
+  it("a step's own register, read on hosts where the step left out never ran, is no reason to refuse", async () => {
+    const { h } = cluster();
+    const outcome = await h.run(
+      {
+        steps: [
+          { id: 'mark', name: 'mark', hosts: 'db1', run: { argv: ['mark'] }, register: 'marked' } as Step,
+          // On db2 `marked` was never registered, limit or not: the default stands for it.
+          { id: 'after', name: 'after', hosts: 'db2', when: 'not default(marked.changed, false)', run: { argv: ['after'] } } as Step,
+        ],
+      },
+      { limit: ['db2'] },
+    );
+    expect(outcome.exitCode, outcome.error?.message).toBe(0);
+    expect(results(h.events)).toEqual(['after@db2=changed']);
+  });
+
+  it('a register the limit leaves out that no step reads is no reason to refuse', async () => {
+    const { h } = cluster();
+    const outcome = await h.run(
+      {
+        steps: [
+          { id: 'first', name: 'first', hosts: 'db2', run: { argv: ['first'] } } as Step,
+          { id: 'read', name: 'read', hosts: 'db1', run: { argv: ['read'] }, register: 'state' } as Step,
+          { id: 'use', name: 'use', hosts: 'db2', run: { argv: ['use'] } } as Step,
+        ],
+      },
+      { limit: ['db2'] },
+    );
+    expect(outcome.exitCode, outcome.error?.message).toBe(0);
+    expect(results(h.events)).toEqual(['first@db2=changed', 'use@db2=changed']);
+  });
+});
