@@ -64,7 +64,18 @@ export async function loadRun(request: RunRequest, read: RunInventory): Promise<
   for (const [name, raw] of Object.entries(request.params)) if (playbook.params?.[name]?.secret) redactor.add(raw);
   const params = resolveParams(playbook.params ?? {}, { ...resume?.params, ...request.params }, (name) => playbookDoc.position(['params', name]));
   const hosts = resolveHosts(inventory);
-  const loadInclude = async (file: string, fromDir: string) => (await loadPlaybook(resolve(fromDir, file), { actions, inventory, included: true, check: request.check, cache })).playbook;
+  // One load per file and run: the engine's walk for the hosts to read, the pre-flight and the steps take
+  // the same playbook (what was checked is what runs), and each load validates the file again.
+  const includes = new Map<string, Promise<Playbook>>();
+  const loadInclude = (file: string, fromDir: string): Promise<Playbook> => {
+    const path = resolve(fromDir, file);
+    let loaded = includes.get(path);
+    if (!loaded) {
+      loaded = loadPlaybook(path, { actions, inventory, included: true, check: request.check, cache }).then((l) => l.playbook);
+      includes.set(path, loaded);
+    }
+    return loaded;
+  };
   if (from && !(await hasStep(playbook, dirname(playbookFile), from, loadInclude))) {
     throw new PgplayError({ code: 'USAGE', message: `--from: no step with id "${from}" in ${playbookFile}` });
   }
