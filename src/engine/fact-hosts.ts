@@ -19,7 +19,10 @@ const MAX_INCLUDE_DEPTH = 16;
  * involved host is found, as before the first step it always was read.
  */
 export async function findHostsNeedingFacts(run: RunContext, involved: string[], stepHosts: (step: Step, id: string) => string[], found: (host: string) => void): Promise<void> {
-  const handlers = Object.entries(run.playbook.handlers ?? {}).map(([id, handler]) => ({ ...handler, id }) as Step);
+  // A handler without hosts runs on the hosts that notified it, which steps run on.
+  const handlers = Object.entries(run.playbook.handlers ?? {})
+    .filter(([, handler]) => handler.hosts !== undefined)
+    .map(([id, handler]) => ({ ...handler, id }) as Step);
   const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
   const within = new Set(involved);
   try {

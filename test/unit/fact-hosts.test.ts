@@ -25,13 +25,13 @@ const noteAction: Action<{ text: string }> = {
 };
 
 /** Runs the steps on db1..db3 as a run starts, and counts the fact gatherings per host. */
-async function gatheredFor(steps: Step[], options: { params?: Record<string, unknown>; includes?: Record<string, Playbook> } = {}) {
+async function gatheredFor(steps: Step[], options: { params?: Record<string, unknown>; includes?: Record<string, Playbook>; handlers?: Playbook['handlers'] } = {}) {
   const gathered: Record<string, number> = { db1: 0, db2: 0, db3: 0 };
   const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], (host) => {
     gathered[host]!++;
     return {};
   }, { actions: [noteAction], start: true, includes: options.includes });
-  const outcome = await h.run({ steps }, {}, { params: options.params });
+  const outcome = await h.run({ steps, handlers: options.handlers }, {}, { params: options.params });
   return { gathered, outcome, results: results(h.events) };
 }
 
@@ -74,6 +74,15 @@ describe('facts before the first step', () => {
     expect(r.outcome.exitCode, r.outcome.error?.message).toBe(0);
     expect(r.results).toEqual(['a/n@db1=ok', 'a/m@db3=ok']);
     expect(r.gathered).toEqual({ db1: 1, db2: 0, db3: 1 });
+  });
+
+  it('a handler without hosts (it runs where it was notified) does not make every host read', async () => {
+    const r = await gatheredFor([{ id: 'a', name: 'a', hosts: 'db2', touch: { path: '/tmp/h', content: 'x' }, notify: ['after'] } as Step], {
+      handlers: { after: { name: 'after', note: { text: 'y' } } as unknown as Step },
+    });
+    expect(r.outcome.exitCode, r.outcome.error?.message).toBe(0);
+    expect(r.results).toEqual(['a@db2=changed', 'after@db2=ok']);
+    expect(r.gathered).toEqual({ db1: 0, db2: 1, db3: 0 });
   });
 
   it('every host when a step\'s hosts cannot be told before the run (they read facts)', async () => {
