@@ -1,6 +1,5 @@
-import { dirname, resolve } from 'node:path';
-import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
+import { inIncludedPlaybook } from './include.js';
 import type { RunContext } from './run-context.js';
 import { globalScope } from './scope.js';
 
@@ -23,16 +22,11 @@ export async function findHostsNeedingFacts(run: RunContext, involved: string[],
   const handlers = Object.entries(run.playbook.handlers ?? {})
     .filter(([, handler]) => handler.hosts !== undefined)
     .map(([id, handler]) => ({ ...handler, id }) as Step);
-  const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
   const within = new Set(involved);
   try {
     await collect(run, [...run.playbook.steps, ...handlers], undefined, (h) => within.has(h) && found(h), stepHosts, 0);
   } catch {
     involved.forEach((h) => found(h));
-  } finally {
-    run.params = saved.params;
-    run.vars = saved.vars;
-    run.playbookDir = saved.dir;
   }
 }
 
@@ -46,22 +40,21 @@ async function collect(run: RunContext, steps: Step[], inherited: Step['hosts'] 
       for (const h of stepHosts({ ...step, hosts }, id)) touch(h);
       continue;
     }
-    // As include.ts enters it: the include's hosts and params rendered in the includer's scope, the
-    // included playbook's params resolved and its vars rendered with them.
+    // As include.ts enters it: the include's hosts and params rendered in the includer's scope, then the
+    // included steps with its params and vars. A value that reads facts throws here: every host is read.
     const input = step.include as IncludeInput;
     if (depth >= MAX_INCLUDE_DEPTH || typeof input.playbook !== 'string' || input.playbook.includes('{{')) throw new Error(`step ${id}: include not followed`);
     const scope = globalScope(run.scopeSources());
     const childHosts = run.renderer.renderValue(hosts, scope, `step ${id} hosts`) as Step['hosts'];
-    const rendered = run.renderer.renderValue(input.params ?? {}, scope, `step ${id}`) as Record<string, unknown>;
+    const params = run.renderer.renderValue(input.params ?? {}, scope, `step ${id}`) as Record<string, unknown>;
     if (!run.deps.loadInclude) throw new Error('include is not available here');
     const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
-    const outer = { params: run.params, vars: run.vars, dir: run.playbookDir };
-    run.params = resolveParams(child.params, Object.fromEntries(Object.entries(rendered).map(([k, v]) => [k, String(v)])));
-    run.playbookDir = dirname(resolve(outer.dir, input.playbook));
-    if (child.vars) run.vars = { ...outer.vars, ...run.renderer.renderValue(child.vars, globalScope(run.scopeSources()), `${id}: vars`) };
-    await collect(run, child.steps, childHosts, touch, stepHosts, depth + 1);
-    run.params = outer.params;
-    run.vars = outer.vars;
-    run.playbookDir = outer.dir;
+    await inIncludedPlaybook(
+      run,
+      child,
+      { playbook: input.playbook, params },
+      async (vars) => run.renderer.renderValue(vars, globalScope(run.scopeSources()), `${id}: vars`) as Record<string, unknown>,
+      () => collect(run, child.steps, childHosts, touch, stepHosts, depth + 1),
+    );
   }
 }

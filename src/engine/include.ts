@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
 import { evaluateCondition } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
-import type { IncludeInput, Step } from '../model/playbook.js';
+import type { IncludeInput, Playbook, Step } from '../model/playbook.js';
 import type { RunContext } from './run-context.js';
 import { isGuard } from './guards.js';
 import { loopItems } from './loop.js';
@@ -50,33 +50,43 @@ async function enter(
   const input = includeInput(await run.withFacts(() => run.renderer.renderValue(step.include, scope(), `step ${id}`)), id);
   if (!run.deps.loadInclude) throw new PgplayError({ code: 'SEMANTIC', message: 'include is not available here', step: id });
   const child = await run.deps.loadInclude(input.playbook, run.playbookDir);
-  // An included playbook's own includes and relative templates are relative to it, not to the top playbook.
-  const childDir = dirname(resolve(run.playbookDir, input.playbook));
   // Passed by (--from, --tags): an include is entered only for the guards it holds.
   if (guardsOnly && !child.steps.some(isGuard)) return true;
   // Steps without hosts run on the include step's, rendered here in the includer's scope: its params
   // (e.g. {{params.host}}) are not the included playbook's.
   const inherited = step.hosts === undefined ? undefined : await run.withFacts(() => run.renderer.renderValue(step.hosts, scope(), `step ${id} hosts`) as Step['hosts']);
-  const saved = run.params;
-  const savedVars = run.vars;
-  const savedDir = run.playbookDir;
-  // Included params are checked like -p values: typed, defaulted, unknown ones rejected.
-  const given = Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)]));
-  run.params = resolveParams(child.params, given);
+  return inIncludedPlaybook(
+    run,
+    child,
+    input,
+    (vars) => run.withFacts(() => run.renderer.renderValue(vars, globalScope(run.scopeSources()), `${id}: vars`) as Record<string, unknown>),
+    () => runSteps(child.steps.map((s) => ({ ...s, hosts: s.hosts ?? inherited })), prefix, guardsOnly),
+  );
+}
+
+/**
+ * Runs `body` as inside the included playbook `child`, named by `input`: with the include's params
+ * (checked like -p values: typed, defaulted, unknown ones rejected), the included playbook's directory
+ * (its own includes and relative templates are relative to it) and its own vars, rendered by
+ * `renderVars` with those params, in place of the includer's; they are put back however body ends.
+ */
+export async function inIncludedPlaybook<T>(
+  run: RunContext,
+  child: Playbook,
+  input: IncludeInput,
+  renderVars: (vars: Record<string, unknown>) => Promise<Record<string, unknown>>,
+  body: () => Promise<T>,
+): Promise<T> {
+  const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
+  run.params = resolveParams(child.params, Object.fromEntries(Object.entries(input.params ?? {}).map(([k, v]) => [k, String(v)])));
   try {
-    // The included playbook's own vars, rendered with its params, as its steps were written against them.
-    run.playbookDir = childDir;
-    const childVars = child.vars;
-    if (childVars) run.vars = { ...savedVars, ...(await run.withFacts(() => run.renderer.renderValue(childVars, globalScope(run.scopeSources()), `${id}: vars`) as Record<string, unknown>)) };
-    return await runSteps(
-      child.steps.map((s) => ({ ...s, hosts: s.hosts ?? inherited })),
-      prefix,
-      guardsOnly,
-    );
+    run.playbookDir = dirname(resolve(saved.dir, input.playbook));
+    if (child.vars) run.vars = { ...saved.vars, ...(await renderVars(child.vars)) };
+    return await body();
   } finally {
-    run.params = saved;
-    run.vars = savedVars;
-    run.playbookDir = savedDir;
+    run.params = saved.params;
+    run.vars = saved.vars;
+    run.playbookDir = saved.dir;
   }
 }
 

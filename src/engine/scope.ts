@@ -52,8 +52,17 @@ export function hostScope(src: ScopeSources, hostName: string, extra: Record<str
     facts: src.facts[hostName] ?? {},
     registered: own,
   };
-  if (!src.facts[hostName] && src.factsOnDemand) Object.defineProperty(scope, 'facts', { enumerable: true, get: () => { throw new FactsNotRead(hostName); } });
-  return scope;
+  return withUnreadFacts(scope, src, hostName);
+}
+
+/**
+ * `target` (a scope or a host of the hosts view, whose `facts` is the host's or {}), with `facts` a getter
+ * that throws FactsNotRead when the run has not read the host's facts yet. Enumerable like the rest, so
+ * that a template walking it (json, each) reads them too.
+ */
+function withUnreadFacts(target: Record<string, unknown>, src: ScopeSources, hostName: string): Record<string, unknown> {
+  if (!src.facts[hostName] && src.factsOnDemand) Object.defineProperty(target, 'facts', { enumerable: true, get: () => { throw new FactsNotRead(hostName); } });
+  return target;
 }
 
 /**
@@ -70,11 +79,7 @@ function hostsView(src: ScopeSources): Record<string, unknown> {
   if (kept && kept.hosts === src.hosts && kept.registered === src.registered && kept.onDemand === onDemand && samePieces(kept.parts, parts)) return kept.view;
   const view: Record<string, unknown> = {};
   for (const name of names) {
-    const facts = src.facts[name];
-    const entry: Record<string, unknown> = { ...src.hosts[name], facts: facts ?? {}, registered: src.registered[name] ?? {} };
-    // Enumerable like the rest, so that a template walking the host (json, each) reads them too.
-    if (!facts && onDemand) Object.defineProperty(entry, 'facts', { enumerable: true, get: () => { throw new FactsNotRead(name); } });
-    view[name] = Object.freeze(entry);
+    view[name] = Object.freeze(withUnreadFacts({ ...src.hosts[name], facts: src.facts[name] ?? {}, registered: src.registered[name] ?? {} }, src, name));
   }
   views.set(src.facts, { hosts: src.hosts, registered: src.registered, onDemand, parts, view: Object.freeze(view) });
   return view;
