@@ -28,6 +28,8 @@ export const preflightAction: Action<PreflightInput> = {
   name: 'preflight',
   // Reads only.
   changes: [],
+  // Check and apply are the same reads: as a guard it runs before the run's pre-flight, and it may run under plan.
+  readOnly: () => true,
   summary:
     'Read-only: the tools the playbook will need on this host are installed, in versions that fit the cluster\'s server. ' +
     'pgbackrest is looked up as pgplay runs it and, on a host with a data directory, on the PATH its server gives ' +

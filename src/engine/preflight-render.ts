@@ -18,8 +18,9 @@ import { templateRefs, type TemplateRefs } from './template-refs.js';
 type HostSelector = (pattern: string | string[]) => string[];
 
 /**
- * Before the run's first step that is not a guard (under plan too; guards only read, and refuse with their
- * own message first): every step that may run is rendered, on each of its
+ * Before the run's first step that may change something (under plan too; schedule.ts: mayChangeFirst; a
+ * guard that only reads runs before it and refuses with its own message; a fence does not): every step
+ * that may run is rendered, on each of its
  * hosts, as far as what is known up front allows (params, vars, inventory, hosts and the facts read at
  * the start), its rendered input validated (schema and the action's validateInput), and every template
  * it names (Action.templates) found and rendered. A step that cannot be refuses the run, exit 2, naming

@@ -18,6 +18,26 @@ import type { RunTally } from './tally.js';
 
 export type HostSelector = (pattern: string | string[]) => string[];
 
+/**
+ * Whether the pre-flight (preflight-render.ts) must run before this step: it may be the run's first change.
+ * A step that is not a guard may change something (unless --from passes it by; an include passed by is
+ * entered for its guards, so it counts). A guard that only reads (an assert, a query: its action's
+ * readOnly for the input as written, or check_mode: true) runs before the pre-flight, so that it refuses
+ * with its own message; a guard that may change something (a fence stopping the primary) does not: had
+ * it run first, a step the pre-flight then refused would leave the primary stopped and the run would
+ * report that nothing was changed. A guarded include is judged by its steps, one by one.
+ */
+function mayChangeFirst(run: RunContext, step: Step, passedBy: boolean): boolean {
+  if (!isGuard(step)) return !(passedBy && step.include === undefined);
+  if (step.include !== undefined || step.check_mode === true) return false;
+  try {
+    const { action, input } = run.actionOf(step);
+    return action.readOnly?.(input) !== true;
+  } catch {
+    return true;
+  }
+}
+
 export interface ScheduleOptions {
   selectHosts: HostSelector;
   /** The hosts steps may run on: the inventory's, within --limit. */
@@ -40,7 +60,7 @@ export class StepScheduler {
   /** The step being run, for an error thrown outside any host's result. */
   currentStep?: string;
   private cleanupSignal?: AbortSignal;
-  /** The top playbook's state, for the input check before the first step that is not a guard (preflight-render.ts). */
+  /** The top playbook's state, for the input check before the first step that may change something (mayChangeFirst). */
   private preflight?: TopState;
   /** The same, for --limit's check before the first step of all (preflight-render.ts: preflightLimit). */
   private limitCheck?: TopState;
@@ -76,7 +96,7 @@ export class StepScheduler {
         this.limitCheck = undefined;
         if (!(await this.inputHolds(() => preflightLimit(run, options.selectHosts, options.allHosts, top)))) return false;
       }
-      if (this.preflight && !handler && !stopped && !isGuard(step) && !(passedBy && step.include === undefined)) {
+      if (this.preflight && !handler && !stopped && mayChangeFirst(run, step, passedBy)) {
         const top = this.preflight;
         this.preflight = undefined;
         if (!(await this.inputHolds(() => preflightRender(run, options.selectHosts, options.allHosts, top)))) return false;

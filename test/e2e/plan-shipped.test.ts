@@ -8,11 +8,11 @@
  * of the target changed for plan.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotTree } from '../support/snapshot.js';
-import { createLab, labUp, results, type JsonEvent, type TestLab } from './lab-helpers.js';
+import { createLab, events, labUp, results, type JsonEvent, type TestLab } from './lab-helpers.js';
 
 const BASE_PORT = 21540;
 
@@ -141,6 +141,39 @@ describe('pgplay plan of every shipped playbook on a lab changes nothing', () =>
     expect(await lab.psql('db1', 'SELECT pg_is_in_recovery()')).toBe('f');
     expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
   }, 120_000);
+
+  it('a fence that is a guard waits for the pre-flight: a later step that cannot render refuses the run with the standby still running', async () => {
+    // A DBA's procedure whose first step fences db2 (a guard, so that --from and --resume cannot pass it by)
+    // and whose later step has a typo. Before, guards ran ahead of the pre-flight: db2 was stopped, then the
+    // run refused with "nothing was changed".
+    const file = join(lab.dir, '..', 'fence-then-typo.yml');
+    await writeFile(
+      file,
+      [
+        'name: fence then a typo',
+        'steps:',
+        '  - id: fence',
+        '    guard: true',
+        '    hosts: db2',
+        '    postgres: { state: stopped, mode: fast }',
+        '  - id: note',
+        '    hosts: db2',
+        '    command: { argv: [logger, "{{ vars.restore_dri }}"] }',
+        '',
+      ].join('\n'),
+    );
+    const pid = await lab.postmasterPid('db2');
+    expect(pid).toBeTruthy();
+    const r = await lab.pgplay(['run', file, '--output', 'json', '--yes']);
+    expect(r.exitCode, r.stdout.slice(-4000) + r.stderr).toBe(2);
+    const evs = events(r.stdout);
+    const end = evs.findLast((e) => e.type === 'run-end') as (JsonEvent & { error?: { code?: string; step?: string; message?: string } }) | undefined;
+    expect(end?.error).toMatchObject({ code: 'RENDER', step: 'note' });
+    expect(end?.error?.message).toContain('unknown variable "vars.restore_dri"');
+    expect(results(evs)).toEqual([]);
+    expect(await lab.postmasterPid('db2')).toBe(pid);
+    expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+  }, 60_000);
 
   it('a real in-place restore passes the room guards and proves its target from the server log', async () => {
     const r = await lab.run('restore.yml', ['-p', 'host=db1', '-p', 'in_place=confirmed', '--yes']);

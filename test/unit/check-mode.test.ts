@@ -67,7 +67,12 @@ describe('which steps may run for real under plan (readOnly)', () => {
 
   it('the actions that change state declare nothing (they never run under plan)', () => {
     const declared = actions.filter((a) => a.readOnly).map((a) => a.name).sort();
-    expect(declared).toEqual(['assert', 'barman', 'command', 'dump', 'pgbackrest', 'sql', 'wait', 'wal_archive']);
+    expect(declared).toEqual(['assert', 'barman', 'command', 'dump', 'pgbackrest', 'preflight', 'sql', 'wait', 'wal_archive']);
+  });
+
+  it('preflight: its check and apply are the same reads (as a guard it runs before the pre-flight: engine/schedule.ts)', () => {
+    const preflight = actions.find((a) => a.name === 'preflight')!;
+    expect(preflight.readOnly!({ tools: ['pg_basebackup'] })).toBe(true);
   });
 });
 

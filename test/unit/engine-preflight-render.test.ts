@@ -12,6 +12,7 @@ import { PgplayError } from '../../src/core/errors.js';
 import type { Action } from '../../src/engine/action.js';
 import type { Playbook, Step } from '../../src/model/playbook.js';
 import pgpassAction from '../../src/actions/pgpass.js';
+import { assertAction } from '../../src/actions/assert.js';
 import { harness, results } from './support/engine-harness.js';
 import { fileTempDir } from '../support/temp-dirs.js';
 
@@ -167,15 +168,43 @@ describe('what only the run can know is decided by declarations', () => {
     expect(outcome.exitCode).toBe(1);
   });
 
+  it('a fence that is a guard (it changes something) waits for the pre-flight: a late step that cannot render refuses the run before the fence runs', async () => {
+    // A procedure that stops the primary as its first step, a guard so that --from and --resume cannot
+    // pass it by: before, guards ran ahead of the pre-flight ("guards only read"), so the primary was
+    // stopped and the run then refused with "nothing was changed".
+    for (const check of [false, true]) {
+      const h = lab();
+      const run = h.run({ steps: [{ ...stop, guard: true }, { id: 'restore', hosts: 'db1', render: { value: '{{vars.restore_dir}}' } }] }, { check });
+      expect(await run).toMatchObject({ exitCode: 2, status: 'invalid', error: { code: 'RENDER', step: 'restore', host: 'db1' } });
+      expect(results(h.events)).toEqual([]);
+      expect(execs(h)).toEqual([]);
+    }
+  });
+
+  it('a guard that only reads still runs before the pre-flight and refuses with its own message', async () => {
+    const h = harness(['db1', 'db2'], undefined, 0, [], undefined, { actions: [renderAction, assertAction as Action<any>], start: true });
+    const steps: Step[] = [
+      { id: 'is-primary', guard: true, hosts: 'db1', assert: { that: ['false'], msg: 'db1 is not the primary' } },
+      { ...stop, guard: true },
+      { id: 'restore', hosts: 'db1', render: { value: '{{vars.restore_dir}}' } },
+    ];
+    const outcome = await h.run({ steps });
+    expect(outcome.exitCode).toBe(1);
+    expect(results(h.events)).toEqual(['is-primary@db1=failed']);
+    expect(h.events.some((e) => e.type === 'step-result' && (e as { msg?: string }).msg?.includes('db1 is not the primary'))).toBe(true);
+    expect(execs(h)).toEqual([]);
+  });
+
   it('steps --from passes by are not checked (they do not run); a guard before it runs on its own', async () => {
     const h = lab();
     const steps: Step[] = [{ id: 'early', hosts: 'db1', render: { value: '{{vars.nope}}' } }, stop];
     expect((await h.run({ steps }, { from: 'stop' })).exitCode).toBe(0);
-    // A guard before it runs (and fails on its own input, before anything changed).
+    // A guard before it runs all the same, and may change something (its action is not read-only): the
+    // pre-flight comes before it and checks it too, refusing the run before anything ran.
     const guarded = lab();
     const outcome = await guarded.run({ steps: [{ ...steps[0]!, guard: true }, stop] }, { from: 'stop' });
-    expect(outcome).toMatchObject({ exitCode: 2, status: 'invalid' });
-    expect(results(guarded.events)).toEqual(['early@db1=failed']);
+    expect(outcome).toMatchObject({ exitCode: 2, status: 'invalid', error: { code: 'RENDER', step: 'early', host: 'db1' } });
+    expect(results(guarded.events)).toEqual([]);
     expect(execs(guarded)).toEqual([]);
   });
 });
