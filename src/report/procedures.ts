@@ -6,10 +6,10 @@
  * registers. Everything is read back from the run's journal, so it is exactly what the run recorded
  * (redacted).
  */
-import { findRun, type JournalRun } from '../journal/reader.js';
+import type { JournalRun } from '../journal/reader.js';
 import { parseCacheIn } from '../load/parse-cache.js';
 import { BUILD_STAMP } from '../schema/build-stamp.js';
-import type { PromotionReportOutputs } from '../model/report.js';
+import type { PromotionReportOutputs, ReportDeclaration } from '../model/report.js';
 import type { TopologyChanged, TopologyListener } from '../model/topology.js';
 import { buildDrillReport, formatDrillReport, type DrillReport } from './drill.js';
 import { drillReportPaths, writeDrillReport } from './drill-files.js';
@@ -17,6 +17,14 @@ import { drillTargets, inventoryDrillSettings } from './drill-measures.js';
 import { DEFAULT_RTO_REGRESSION, drillTrend, listDrills, summarize } from './drill-history.js';
 import { buildRestoreReport, formatRestoreReport, restoreReportPaths, restoreTopologyChange, writeRestoreReport, type RestoreReport } from './restore.js';
 import { buildRejoinReport, formatRejoinReport, writeRejoinReport, type RejoinReport } from './rejoin.js';
+
+export interface ProcedureReportRequest {
+  stateDir: string;
+  runId: string;
+  check: boolean;
+  reportFile?: string;
+  topologyListeners?: TopologyListener[];
+}
 
 export interface ProcedureReports {
   drill?: { report: DrillReport; json: string; text: string; markdown: string; junit: string; html: string };
@@ -92,25 +100,11 @@ export function promotionNotice(p: TopologyChanged, inventoryRewritten: boolean,
 }
 
 /**
- * Builds the report the run's playbook declared. Check-mode runs change nothing and leave no report.
+ * Builds the report the run's playbook declared (run-reports.ts calls it only when it declares one).
  * Each topology listener hears of a promotion; the notice says whether one of them rewrote the inventory.
  */
-export async function procedureReports(request: {
-  stateDir: string;
-  runId: string;
-  check: boolean;
-  reportFile?: string;
-  topologyListeners?: TopologyListener[];
-}): Promise<ProcedureReports> {
+export async function declaredReports(run: JournalRun, declared: ReportDeclaration, request: ProcedureReportRequest): Promise<ProcedureReports> {
   const out: ProcedureReports = { notices: [] };
-  if (request.check) return out;
-  let run: JournalRun;
-  try {
-    run = findRun(request.stateDir, request.runId);
-  } catch {
-    return out;
-  }
-  const declared = run.header.report;
   /** Each topology listener hears of the change; the notice says whether one of them rewrote the inventory. */
   const announce = async (change: TopologyChanged, oldState?: string) => {
     let rewritten = false;
@@ -118,7 +112,7 @@ export async function procedureReports(request: {
     out.topology = change;
     out.notices.push(`\n${promotionNotice(change, rewritten, oldState)}`);
   };
-  if (declared?.kind === 'drill') {
+  if (declared.kind === 'drill') {
     const report = buildDrillReport(run, declared.outputs);
     if (report) {
       const earlier = listDrills(request.stateDir, report.run.cluster);
@@ -135,7 +129,7 @@ export async function procedureReports(request: {
       out.notices.push(`\n${formatDrillReport(report)}drill report: ${paths.json} (also .txt, .md, .junit.xml, .html beside it)\n`);
     }
   }
-  if (declared?.kind === 'rejoin') {
+  if (declared.kind === 'rejoin') {
     const report = buildRejoinReport(run, declared.outputs);
     if (report) {
       if (request.reportFile) await writeRejoinReport(report, request.reportFile);
@@ -143,7 +137,7 @@ export async function procedureReports(request: {
       out.notices.push(`\n${formatRejoinReport(report)}${request.reportFile ? `rejoin report: ${request.reportFile}\n` : ''}`);
     }
   }
-  if (declared?.kind === 'restore') {
+  if (declared.kind === 'restore') {
     const report = buildRestoreReport(run, declared.outputs);
     if (report) {
       const paths = restoreReportPaths(request.stateDir, request.runId, request.reportFile);
@@ -155,7 +149,7 @@ export async function procedureReports(request: {
       else if (report.status === 'passed') out.notices.push(`${report.host} is still the primary (restored in place); the inventory needs no change.\n`);
     }
   }
-  if (declared?.kind === 'promotion') {
+  if (declared.kind === 'promotion') {
     const change = topologyChangeOf(run, declared.outputs);
     if (change) {
       await announce(change);

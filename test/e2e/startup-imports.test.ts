@@ -312,6 +312,16 @@ describe('a run loads what its hosts and output need', () => {
     expect([...r.packages].sort()).toEqual(['ajv', 'yaml']);
     // Of the actions, the registry and the one the playbook uses, with its helpers.
     expect([...r.modules].filter((m) => m.startsWith('actions/')).sort()).toEqual(['actions/command-readers.js', 'actions/command.js', 'actions/registry.js', 'actions/shell-export.js']);
+    // The playbook declares no report: of the report modules, the output's and the dispatcher that finds that
+    // (report/run-reports.ts), not the drill, restore and rejoin reports; and the evidence seal.
+    expect([...r.modules].filter((m) => m.startsWith('report/') || m.startsWith('evidence/')).sort()).toEqual([
+      'evidence/manifest.js',
+      'report/format.js',
+      'report/index.js',
+      'report/json.js',
+      'report/plain.js',
+      'report/run-reports.js',
+    ]);
 
     // The same files again: their data and schema verdicts come from the parse cache, so the YAML library
     // and the document validators (inventory, playbook shell, the action's part) are not loaded; the step

@@ -139,7 +139,7 @@ async function runOrPlan(command: 'run' | 'plan', argv: string[], signal: AbortS
     // The report the playbook declares: a drill report (it takes --report), or after a promotion the
     // topology-changed event, which the lab follows (it rewrites its own inventory), and what the
     // inventory needs.
-    const procedures = await (await import('../../report/procedures.js')).procedureReports({
+    const procedures = await (await import('../../report/run-reports.js')).procedureReports({
       stateDir,
       runId: result.runId,
       check,
