@@ -51,9 +51,7 @@ export interface LoadedRun {
 export async function loadRun(request: RunRequest, read: RunInventory): Promise<LoadedRun> {
   const { playbookFile, inventoryFile, inventory, cache, git, redactor, resolveSecret } = read;
   const { playbook, doc: playbookDoc } = await loadPlaybook(playbookFile, { actions, inventory, check: request.check, cache });
-  for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
-    for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${playbookFile}: step`, located, await resolveSecret(located.ref));
-  }
+  await checkStepSecrets(playbook, playbookFile, resolveSecret);
   const warn = (message: string) => request.warn?.(redactor.redact(message));
   const playbookSha256 = createHash('sha256').update(await readFile(playbookFile)).digest('hex');
   const resume = request.resume !== undefined ? resumeState(request, playbookFile, playbookSha256, playbook, warn) : undefined;
@@ -71,7 +69,12 @@ export async function loadRun(request: RunRequest, read: RunInventory): Promise<
     const path = resolve(fromDir, file);
     let loaded = includes.get(path);
     if (!loaded) {
-      loaded = loadPlaybook(path, { actions, inventory, included: true, check: request.check, cache }).then((l) => l.playbook);
+      // Its steps' secrets as the top playbook's: a run reaching it is refused before its first change (the
+      // pre-flight loads every include the run may enter), not failed at the step after the steps before it ran.
+      loaded = loadPlaybook(path, { actions, inventory, included: true, check: request.check, cache }).then(async (l) => {
+        await checkStepSecrets(l.playbook, path, resolveSecret);
+        return l.playbook;
+      });
       includes.set(path, loaded);
     }
     return loaded;
@@ -103,6 +106,13 @@ export async function loadRun(request: RunRequest, read: RunInventory): Promise<
     git,
     warn,
   };
+}
+
+/** Every secret a playbook's steps and handlers name is resolved and usable (engine/secret-checks.ts), else SEMANTIC (exit 2). */
+async function checkStepSecrets(playbook: Playbook, file: string, resolveSecret: (ref: unknown) => Promise<string | undefined>): Promise<void> {
+  for (const step of [...playbook.steps, ...Object.values(playbook.handlers ?? {})]) {
+    for (const located of locateSecretRefs(step, step.id ?? '', { secretKeysOnly: true })) checkSecretValue(`${file}: step`, located, await resolveSecret(located.ref));
+  }
 }
 
 function resumeState(request: RunRequest, playbookFile: string, sha256: string, playbook: Playbook, warn: (message: string) => void): ResumeState {

@@ -43,7 +43,9 @@ export function claimsRefusal(hosts: Record<string, Host>, facts: Record<string,
   if (problems.length === 0) return undefined;
   return new PgplayError({
     code: 'GUARD',
-    message: `the inventory contradicts the hosts; nothing was changed:\n${problems.join('\n')}`,
+    // Not "nothing was changed": a host read only when a step comes to it (one chosen by facts at run
+    // time, a rescue's) is checked then, after the steps before it.
+    message: `the inventory contradicts the hosts; nothing was done on them:\n${problems.join('\n')}`,
     hint: 'correct postgres.version / postgres.bindir in the inventory (cluster-wide or for the host), or point the host at the right server',
   });
 }

@@ -22,9 +22,9 @@ export async function findHostsNeedingFacts(run: RunContext, involved: string[],
   const handlers = Object.entries(run.playbook.handlers ?? {})
     .filter(([, handler]) => handler.hosts !== undefined)
     .map(([id, handler]) => ({ ...handler, id }) as Step);
-  const within = new Set(involved);
   try {
-    await collect(run, [...run.playbook.steps, ...handlers], undefined, (h) => within.has(h) && found(h), stepHosts, 0);
+    // stepHosts keeps each step within the hosts it may run on (--limit, but every host for a guard).
+    await collect(run, [...run.playbook.steps, ...handlers], undefined, found, stepHosts, 0);
   } catch {
     involved.forEach((h) => found(h));
   }

@@ -171,7 +171,7 @@ export async function watchRoles(run: RunContext, step: Step, hosts: string[]): 
       return refuse(
         new PgplayError({
           code: 'GUARD',
-          message: `${others.join(', ')} runs read-write: ${step.id} would make ${host} a second primary (split brain); nothing was changed`,
+          message: `${others.join(', ')} runs read-write: ${step.id} would make ${host} a second primary (split brain); the step was not run`,
           hint: `fence ${others.join(', ')} first (${fenceHint(run, others).replace(/^fence all but the one that must stay primary: /, '')})`,
           step: step.id,
           host,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PgplayError } from '../core/errors.js';
+import { ValueNotRead } from '../core/not-read.js';
 import { handlebarsCompiler } from '../render/handlebars-lib.js';
 import { findPrecompiledRefs } from '../render/precompiled.js';
 import { evaluateCondition, referencedNames, referencedSegments } from '../expr/index.js';
@@ -12,7 +13,8 @@ import { validateRenderedInput } from './input.js';
 import { loopItems } from './loop.js';
 import type { RunContext } from './run-context.js';
 import { selectSteps } from './selection.js';
-import { globalScope, hostScope } from './scope.js';
+import { globalScope, hostScope, type ScopeSources } from './scope.js';
+import { CHANGEABLE_FACT_KEYS, type HostFacts } from '../model/facts.js';
 import { templateRefs, type TemplateRefs } from './template-refs.js';
 
 type HostSelector = (pattern: string | string[]) => string[];
@@ -163,8 +165,13 @@ class Walker {
       const withHosts = step.hosts === undefined && frame.inherited !== undefined ? { ...step, hosts: frame.inherited } : step;
       // As the scheduler: an include is entered (only for its guards when passed by); of the other steps a
       // guard always runs, the rest unless passed by.
-      if (step.include !== undefined) await this.include(withHosts, id, frame, passedBy);
-      else if (!passedBy || isGuard(step)) await this.action(withHosts, id, frame);
+      if (step.include !== undefined) {
+        // A section's rescue (rescue.ts) runs when the section fails, its steps as guards: it is checked
+        // as well, since it is what puts a stopped primary back.
+        if ((await this.include(withHosts, id, frame, passedBy)) && step.rescue !== undefined) {
+          await this.include({ id: step.id, hosts: withHosts.hosts, include: step.rescue }, `${id}/rescue`, frame, false, true);
+        }
+      } else if (!passedBy || isGuard(step)) await this.action(withHosts, id, frame);
       if (step.register) frame.registers.add(step.register);
     }
   }
@@ -291,7 +298,7 @@ class Walker {
           this.structure(input, id, host, frame, looped);
           continue;
         }
-        if (!(await this.decided(step.when, () => hostScope(this.run.scopeSources(), host, extra), id, host, frame))) continue;
+        if (!(await this.decided(step.when, (src) => hostScope(src, host, extra), id, host, frame))) continue;
         await this.renderInput(action, input, inputRefs, id, host, extra, frame);
       }
     }
@@ -311,15 +318,19 @@ class Walker {
 
   /**
    * A `when` decided now. One that cannot be evaluated yet because it reads a register, registered values,
-   * a param known only at run time or facts (which steps change) may hold: true. One that fails for
-   * another reason would fail the same when the step comes: a problem (and the step is not checked further).
+   * a param known only at run time or facts (which steps change) may hold: true; so may one false now
+   * because of a fact a step can change (model/facts.ts: CHANGEABLE_FACT_KEYS). One that fails for another
+   * reason would fail the same when the step comes: a problem (and the step is not checked further).
    */
-  private async decided(when: Step['when'], scope: () => Record<string, unknown>, id: string, host: string, frame: Frame): Promise<boolean> {
+  private async decided(when: Step['when'], scope: (src: ScopeSources) => Record<string, unknown>, id: string, host: string, frame: Frame): Promise<boolean> {
     if (when === undefined) return true;
+    const words = new Set(String(when).match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
     try {
-      return await this.run.withFacts(() => evaluateCondition(when, scope()));
+      if (await this.run.withFacts(() => evaluateCondition(when, scope(this.run.scopeSources())))) return true;
+      // False now: decided only if it is false whatever the facts the steps before it may change (a start
+      // makes facts.running true); one that reads such a fact to be false may hold then.
+      return dependsOnChangeableFacts(() => evaluateCondition(when, scope(unsettled(this.run.scopeSources()))));
     } catch (e) {
-      const words = new Set(String(when).match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
       const runtime =
         words.has('facts') || words.has('registered') || [...words].some((w) => frame.registers.has(w) || frame.runtimeParams.has(w)) || (frame.runtimeItem === true && words.has('item'));
       if (!runtime) this.note(id, host, new PgplayError({ code: 'RENDER', message: `its when cannot be evaluated: ${(e as Error).message}` }));
@@ -381,38 +392,51 @@ class Walker {
     }
   }
 
-  private async include(step: Step, id: string, frame: Frame, guardsOnly: boolean): Promise<void> {
-    const run = this.run;
-    const scope = () => globalScope(run.scopeSources());
+  /**
+   * An include step, as runInclude enters it: once, or once per item of its loop (each item with its own
+   * `when`, params and hosts, as the run renders them); `asGuards`: a section's rescue, whose steps run as
+   * guards. Returns whether it may be entered (its `when` does not rule it out, its file is known).
+   */
+  private async include(step: Step, id: string, frame: Frame, guardsOnly: boolean, asGuards = false): Promise<boolean> {
+    const scope = (src = this.run.scopeSources()) => globalScope(src);
     const loopRuntime = step.loop !== undefined && this.runtimeDependency(templateRefs(step.loop), frame) !== undefined;
     // An include runs nowhere itself: what its when, params and hosts read is read wherever its steps run.
     await this.limitedRegisters({ ...step, register: undefined }, id, undefined, frame);
     if (step.loop === undefined && !(await this.decided(step.when, scope, id, INCLUDE_LEVEL, frame))) {
       // Not entered: its registers are still declared (a later step may read them behind a `when`).
       await this.declareRegisters(step, id);
-      return;
+      return false;
     }
     const raw = step.include as IncludeInput;
     if (typeof raw.playbook !== 'string' || raw.playbook.includes('{{')) {
       this.registersIncomplete = true;
-      return;
+      return false;
     }
     const hostsRuntime = this.runtimeDependency(templateRefs(step.hosts), frame) !== undefined;
-    const childFrame: Frame = {
-      registers: frame.registers,
-      runtimeParams: new Set(),
-      runtimeItem: frame.runtimeItem || loopRuntime,
-      inherited: step.hosts === undefined || hostsRuntime ? undefined : ((await this.renderOr(id, step.hosts, scope)) as Step['hosts']),
-    };
-    // A looped include's params may read its item: checked once with the first item known now.
-    let extra: Record<string, unknown> = {};
+    const inherited = step.hosts === undefined || hostsRuntime ? undefined : ((await this.renderOr(id, step.hosts, scope)) as Step['hosts']);
+    // A looped include's items, as the run lists them (on each of the include's hosts); undefined: known only at run time.
+    let items: Array<Record<string, unknown> | undefined> = [{}];
     if (step.loop !== undefined && !loopRuntime) {
-      const host = step.hosts !== undefined ? (await this.hostsOf(step, id, frame))?.[0] : undefined;
-      const items = host ? await this.loopExtras(step, id, host, frame) : [undefined];
-      if (items.length === 0) return;
-      if (items[0] === undefined) childFrame.runtimeItem = true;
-      else extra = items[0];
+      const hosts = step.hosts !== undefined ? await this.hostsOf(step, id, frame) : undefined;
+      items = hosts ? (await Promise.all(hosts.map((h) => this.loopExtras(step, id, h, frame)))).flat() : [undefined];
+    } else if (loopRuntime) items = [undefined];
+    let entered = false;
+    for (const extra of items) {
+      const itemScope = (src: ScopeSources) => ({ ...scope(src), ...(extra ?? {}) });
+      // Each item's when, with its item (the run's enter()); one known only at run time may hold.
+      if (step.loop !== undefined && extra !== undefined && !(await this.decided(step.when, itemScope, id, INCLUDE_LEVEL, frame))) continue;
+      entered = true;
+      const childFrame: Frame = { registers: frame.registers, runtimeParams: new Set(), runtimeItem: frame.runtimeItem || extra === undefined, inherited };
+      await this.enter(step, raw, id, frame, childFrame, extra ?? {}, guardsOnly, asGuards);
     }
+    if (!entered) await this.declareRegisters(step, id);
+    return entered;
+  }
+
+  /** One entry into an included playbook: its params rendered (with `extra`, a loop's item), then its steps walked. */
+  private async enter(step: Step, raw: IncludeInput, id: string, frame: Frame, childFrame: Frame, extra: Record<string, unknown>, guardsOnly: boolean, asGuards: boolean): Promise<void> {
+    const run = this.run;
+    const scope = () => ({ ...globalScope(run.scopeSources()), ...extra });
     const given: Record<string, string> = {};
     for (const [name, value] of Object.entries(raw.params ?? {})) {
       const valueRefs = templateRefs(value);
@@ -420,7 +444,7 @@ class Walker {
         childFrame.runtimeParams.add(name);
         continue;
       }
-      const rendered = await this.renderOr(id, value, () => ({ ...scope(), ...extra }));
+      const rendered = await this.renderOr(id, value, scope);
       if (rendered === undefined) return;
       given[name] = String(rendered);
     }
@@ -433,6 +457,7 @@ class Walker {
     }
     // Passed by: entered only for the guards it holds, as the scheduler does (include.ts); what it registers is declared.
     if (guardsOnly && !child.steps.some(isGuard)) return this.declareRegisters(step, id);
+    const steps = asGuards ? child.steps.map((s) => ({ ...s, guard: true })) : child.steps;
     const saved = { params: run.params, vars: run.vars, dir: run.playbookDir };
     try {
       // A param known only at run time takes its default now (or a stand-in): no value of it is rendered.
@@ -450,7 +475,7 @@ class Walker {
         const childVars = child.vars;
         run.vars = { ...saved.vars, ...(await run.withFacts(() => run.renderer.renderValue(childVars, globalScope(run.scopeSources()), `${id}: vars`) as Record<string, unknown>)) };
       }
-      await this.steps(child.steps, `${id}/`, childFrame, guardsOnly);
+      await this.steps(steps, `${id}/`, childFrame, guardsOnly);
     } catch (e) {
       this.note(id, INCLUDE_LEVEL, e);
     } finally {
@@ -502,6 +527,40 @@ function standIn(def: { default?: unknown; enum?: unknown[] } | undefined): stri
   if (def?.default !== undefined) return String(def.default);
   if (def?.enum?.length) return String(def.enum[0]);
   return '';
+}
+
+/** Thrown where a value reads a fact a step can change, in unsettled() sources (let through as a value not read). */
+class UnsettledFact extends ValueNotRead {}
+
+/**
+ * `src` with every host's changeable facts (CHANGEABLE_FACT_KEYS, absent ones too: a stopped server has no
+ * in_recovery) unknown: reading one throws UnsettledFact; the other facts are as read.
+ */
+function unsettled(src: ScopeSources): ScopeSources {
+  const facts: Record<string, HostFacts> = {};
+  for (const [name, read] of Object.entries(src.facts)) {
+    const view = Object.fromEntries(Object.entries(read).filter(([key]) => !CHANGEABLE_FACT_KEYS.has(key)));
+    for (const key of CHANGEABLE_FACT_KEYS) {
+      Object.defineProperty(view, key, {
+        enumerable: true,
+        get: () => {
+          throw new UnsettledFact(`${name}: facts.${key} may change before the step`);
+        },
+      });
+    }
+    facts[name] = view as unknown as HostFacts;
+  }
+  return { ...src, facts };
+}
+
+/** Whether `evaluate` needs a fact a step can change (or one not read yet) to decide. */
+function dependsOnChangeableFacts(evaluate: () => unknown): boolean {
+  try {
+    evaluate();
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function readsFacts(refs: TemplateRefs): boolean {

@@ -25,9 +25,13 @@ export type HostSelector = (pattern: string | string[]) => string[];
  * readOnly for the input as written, or check_mode: true) runs before the pre-flight, so that it refuses
  * with its own message; a guard that may change something (a fence stopping the primary) does not: had
  * it run first, a step the pre-flight then refused would leave the primary stopped and the run would
- * report that nothing was changed. A guarded include is judged by its steps, one by one.
+ * report that nothing was changed. A guarded include is judged by its steps, one by one, unless it has a
+ * rescue.
  */
 function mayChangeFirst(run: RunContext, step: Step, passedBy: boolean): boolean {
+  // A section with a rescue is checked before it is entered: a refusal inside it would count as the
+  // section failing, and its rescue would run (and change things) for a run that then says it changed nothing.
+  if (step.include !== undefined && step.rescue !== undefined) return true;
   if (!isGuard(step)) return !(passedBy && step.include === undefined);
   if (step.include !== undefined || step.check_mode === true) return false;
   try {

@@ -79,6 +79,9 @@ const SERVER_KEYS = [
   'replication_clients',
 ] as const;
 
+/** The facts a step can change (its areas, above): a value reading one may read otherwise once the steps before it ran. */
+export const CHANGEABLE_FACT_KEYS: ReadonlySet<string> = new Set<string>([...PGDATA_KEYS, ...SERVER_KEYS]);
+
 /**
  * The facts after a step that changed `areas`: those read again (`fresh`), the rest as they were. A fresh
  * read that failed (unreachable) replaces everything: nothing known before may be trusted then.
