@@ -129,6 +129,23 @@ function splitBrain(run: RunContext, readWrite: string[], when: string): PgplayE
   });
 }
 
+/**
+ * Before a run's first change, when a step ahead may change a role (preflight-render.ts): the split brain
+ * the cluster is already in, from the facts the run read (the watched hosts it has not read are read
+ * now), as a refusal (exit 3); undefined when there is none. Found only at the step that changes a role,
+ * it would come after the steps before it, a fence among them: promote.yml would stop the old primary,
+ * then refuse to promote while another server runs read-write.
+ */
+export async function splitBrainBeforeFirstChange(run: RunContext): Promise<PgplayError | undefined> {
+  const hosts = clusterHosts(run);
+  await run.readMissingFacts(hosts);
+  const split = splitGroup(
+    run,
+    hosts.filter((h) => run.facts[h]?.running && run.facts[h]?.in_recovery === false),
+  );
+  return split.length > 1 ? splitBrain(run, split, 'before the first change') : undefined;
+}
+
 export interface RoleWatch {
   /** Set when the step must not run: the result every host reports instead. */
   refusal?: HostStepResult;

@@ -38,11 +38,11 @@ type HostSelector = (pattern: string | string[]) => string[];
  * - A value reading facts that fails with the start's facts is left to run time: the steps before it
  *   change those facts (a restore makes the system identifier a fresh PGDATA lacks).
  */
-export async function preflightRender(run: RunContext, selectHosts: HostSelector, involved: string[], top: TopState): Promise<void> {
+export async function preflightRender(run: RunContext, selectHosts: HostSelector, involved: string[], top: TopState): Promise<{ rolesMayChange: boolean }> {
   const walker = new Walker(run, selectHosts, involved, false);
   await walk(walker, run, top);
   const count = walker.problems.length;
-  if (count === 0) return;
+  if (count === 0) return { rolesMayChange: walker.rolesMayChange };
   throw refusal(
     walker.problems,
     'RENDER',
@@ -134,6 +134,8 @@ const SCOPE_NAMES = new Set(['params', 'vars', 'inventory', 'hosts', 'host', 'fa
 
 class Walker {
   readonly problems: Problem[] = [];
+  /** Whether a step that may run can change which server runs read-write (Action.changesRole; one not rendered now may). */
+  rolesMayChange = false;
   frame?: Frame;
   private readonly seen = new Set<string>();
   /** Whether some include's steps could not be read (its file named by a template): their registers are unknown. */
@@ -285,16 +287,23 @@ class Walker {
     await this.limitedRegisters(step, id, hosts, frame);
     if (this.limitOnly) return;
     const looped = step.loop !== undefined;
-    if (!hosts) return this.structure(input, id, String(step.hosts), frame, looped);
+    // An input known only at run time may change a role if its action can.
+    const unrendered = () => (this.rolesMayChange ||= action.changesRole !== undefined);
+    if (!hosts) {
+      unrendered();
+      return this.structure(input, id, String(step.hosts), frame, looped);
+    }
     const inputRefs = templateRefs(input);
     const runtime = this.runtimeDependency(inputRefs, frame);
     for (const host of hosts) {
       if (runtime) {
+        unrendered();
         this.structure(input, id, host, frame, looped);
         continue;
       }
       for (const extra of await this.loopExtras(step, id, host, frame)) {
         if (extra === undefined) {
+          unrendered();
           this.structure(input, id, host, frame, looped);
           continue;
         }
@@ -356,8 +365,10 @@ class Walker {
       action.validateInput?.(rendered, { host: this.run.hosts[host]!, hosts: this.run.hosts, inventory: this.run.inventory });
     } catch (e) {
       if (!tolerated) this.note(id, host, e);
+      else this.rolesMayChange ||= action.changesRole !== undefined;
       return;
     }
+    if (action.changesRole?.(rendered)) this.rolesMayChange = true;
     for (const template of action.templates?.(rendered) ?? []) await this.template(template, id, host, { ...extra, ...(template.vars ?? {}) }, frame);
   }
 

@@ -1,5 +1,5 @@
 import type { Step } from '../model/playbook.js';
-import { isGuard, prepareStepHosts, watchRoles } from './guards.js';
+import { isGuard, prepareStepHosts, splitBrainBeforeFirstChange, watchRoles } from './guards.js';
 import { runInclude } from './include.js';
 import { runRescue } from './rescue.js';
 import { runLoopOnHost, type HostEntry } from './loop.js';
@@ -103,7 +103,17 @@ export class StepScheduler {
       if (this.preflight && !handler && !stopped && mayChangeFirst(run, step, passedBy)) {
         const top = this.preflight;
         this.preflight = undefined;
-        if (!(await this.inputHolds(() => preflightRender(run, options.selectHosts, options.allHosts, top)))) return false;
+        let ahead = { rolesMayChange: false };
+        const rendered = await this.inputHolds(async () => {
+          ahead = await preflightRender(run, options.selectHosts, options.allHosts, top);
+        });
+        if (!rendered) return false;
+        // Under plan nothing changes a role (watchRoles checks nothing then either).
+        const split = ahead.rolesMayChange && !run.options.check ? await splitBrainBeforeFirstChange(run) : undefined;
+        if (split) {
+          this.tally.refuse(split);
+          return false;
+        }
       }
       if (step.include !== undefined && !handler) {
         const completed = await runInclude(

@@ -60,6 +60,25 @@ describe('one read-write server: the engine checks it around every step that can
     expect(promoted.has('db2')).toBe(false);
   });
 
+  it('a split brain the run finds at its start refuses a run that may change a role before its first change (a fence included)', async () => {
+    // db1 and db3 both run read-write (one cluster: their identifiers are not known apart); promote.yml-like:
+    // fence the old primary (a guard), then promote the candidate. The fence used to run, then the
+    // promotion was refused: the old primary stopped and no new one.
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], (host) => ({ ...cluster(host), in_recovery: host === 'db2' }), { start: true });
+    const outcome = await h.run({ steps: [{ id: 'fence', hosts: 'db1', guard: true, run: { argv: ['stop-db1'] } }, { id: 'promote', hosts: 'db2', promote: {} }] }, { yes: true });
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error!.message).toContain('2 servers run read-write (db1, db3); a cluster has one primary (split brain)');
+    expect(results(h.events)).toEqual([]);
+    expect(h.calls.filter((c) => c.kind === 'exec')).toEqual([]);
+    expect(promoted.has('db2')).toBe(false);
+  });
+
+  it('a run with no step that may change a role is not refused for a split brain it does not touch', async () => {
+    const h = harness(['db1', 'db2', 'db3'], undefined, 0, [], (host) => ({ ...cluster(host), in_recovery: host === 'db2' }), { start: true });
+    const outcome = await h.run({ steps: [{ id: 'note', hosts: 'db2', run: { argv: ['note'] } }] }, { yes: true });
+    expect(outcome.exitCode).toBe(0);
+  });
+
   it('promotes once the old primary is down', async () => {
     const h = harness(['db1', 'db2'], undefined, 0, [], (host) => ({ ...cluster(host), running: host !== 'db1' }));
     const outcome = await h.run({ steps: [{ id: 'promote', hosts: 'db2', promote: {} }] }, { yes: true });
