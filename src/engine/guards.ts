@@ -131,14 +131,15 @@ function splitBrain(run: RunContext, readWrite: string[], when: string): PgplayE
 
 /**
  * Before a run's first change, when a step ahead may change a role (preflight-render.ts): the split brain
- * the cluster is already in, from the facts the run read (the watched hosts it has not read are read
- * now), as a refusal (exit 3); undefined when there is none. Found only at the step that changes a role,
- * it would come after the steps before it, a fence among them: promote.yml would stop the old primary,
- * then refuse to promote while another server runs read-write.
+ * the cluster is already in, as a refusal (exit 3); undefined when there is none. Found only at the step
+ * that changes a role, it would come after the steps before it, a fence among them: promote.yml would stop
+ * the old primary, then refuse to promote while another server runs read-write. From the facts the run
+ * read; when a promotion may come, the watched hosts it has not read are read now (a start alone is
+ * checked by the invariant before it, and a standby build is no fence: not worth a read of every host).
  */
-export async function splitBrainBeforeFirstChange(run: RunContext): Promise<PgplayError | undefined> {
+export async function splitBrainBeforeFirstChange(run: RunContext, ahead: RoleChange): Promise<PgplayError | undefined> {
   const hosts = clusterHosts(run);
-  await run.readMissingFacts(hosts);
+  if (ahead === 'promotes') await run.readMissingFacts(hosts);
   const split = splitGroup(
     run,
     hosts.filter((h) => run.facts[h]?.running && run.facts[h]?.in_recovery === false),

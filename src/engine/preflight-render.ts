@@ -7,7 +7,7 @@ import { findPrecompiledRefs } from '../render/precompiled.js';
 import { evaluateCondition, referencedNames, referencedSegments } from '../expr/index.js';
 import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
-import type { Action } from './action.js';
+import type { Action, RoleChange } from './action.js';
 import { isGuard } from './guards.js';
 import { validateRenderedInput } from './input.js';
 import { loopItems } from './loop.js';
@@ -38,11 +38,11 @@ type HostSelector = (pattern: string | string[]) => string[];
  * - A value reading facts that fails with the start's facts is left to run time: the steps before it
  *   change those facts (a restore makes the system identifier a fresh PGDATA lacks).
  */
-export async function preflightRender(run: RunContext, selectHosts: HostSelector, involved: string[], top: TopState): Promise<{ rolesMayChange: boolean }> {
+export async function preflightRender(run: RunContext, selectHosts: HostSelector, involved: string[], top: TopState): Promise<{ roleChange?: RoleChange }> {
   const walker = new Walker(run, selectHosts, involved, false);
   await walk(walker, run, top);
   const count = walker.problems.length;
-  if (count === 0) return { rolesMayChange: walker.rolesMayChange };
+  if (count === 0) return { roleChange: walker.roleChange };
   throw refusal(
     walker.problems,
     'RENDER',
@@ -134,8 +134,15 @@ const SCOPE_NAMES = new Set(['params', 'vars', 'inventory', 'hosts', 'host', 'fa
 
 class Walker {
   readonly problems: Problem[] = [];
-  /** Whether a step that may run can change which server runs read-write (Action.changesRole; one not rendered now may). */
-  rolesMayChange = false;
+  /**
+   * The most a step that may run can do to which server runs read-write (Action.changesRole): 'promotes'
+   * over 'starts'; an input not rendered now whose action can change a role counts as a promotion.
+   */
+  roleChange?: RoleChange;
+
+  private noteRoleChange(change: RoleChange | false | undefined): void {
+    if (change === 'promotes' || (change === 'starts' && this.roleChange === undefined)) this.roleChange = change;
+  }
   frame?: Frame;
   private readonly seen = new Set<string>();
   /** Whether some include's steps could not be read (its file named by a template): their registers are unknown. */
@@ -288,7 +295,7 @@ class Walker {
     if (this.limitOnly) return;
     const looped = step.loop !== undefined;
     // An input known only at run time may change a role if its action can.
-    const unrendered = () => (this.rolesMayChange ||= action.changesRole !== undefined);
+    const unrendered = () => this.noteRoleChange(action.changesRole && 'promotes');
     if (!hosts) {
       unrendered();
       return this.structure(input, id, String(step.hosts), frame, looped);
@@ -365,10 +372,10 @@ class Walker {
       action.validateInput?.(rendered, { host: this.run.hosts[host]!, hosts: this.run.hosts, inventory: this.run.inventory });
     } catch (e) {
       if (!tolerated) this.note(id, host, e);
-      else this.rolesMayChange ||= action.changesRole !== undefined;
+      else this.noteRoleChange(action.changesRole && 'promotes');
       return;
     }
-    if (action.changesRole?.(rendered)) this.rolesMayChange = true;
+    this.noteRoleChange(action.changesRole?.(rendered));
     for (const template of action.templates?.(rendered) ?? []) await this.template(template, id, host, { ...extra, ...(template.vars ?? {}) }, frame);
   }
 

@@ -1,4 +1,5 @@
 import type { Step } from '../model/playbook.js';
+import type { RoleChange } from './action.js';
 import { isGuard, prepareStepHosts, splitBrainBeforeFirstChange, watchRoles } from './guards.js';
 import { runInclude } from './include.js';
 import { runRescue } from './rescue.js';
@@ -103,13 +104,13 @@ export class StepScheduler {
       if (this.preflight && !handler && !stopped && mayChangeFirst(run, step, passedBy)) {
         const top = this.preflight;
         this.preflight = undefined;
-        let ahead = { rolesMayChange: false };
+        let ahead: { roleChange?: RoleChange } = {};
         const rendered = await this.inputHolds(async () => {
           ahead = await preflightRender(run, options.selectHosts, options.allHosts, top);
         });
         if (!rendered) return false;
         // Under plan nothing changes a role (watchRoles checks nothing then either).
-        const split = ahead.rolesMayChange && !run.options.check ? await splitBrainBeforeFirstChange(run) : undefined;
+        const split = ahead.roleChange && !run.options.check ? await splitBrainBeforeFirstChange(run, ahead.roleChange) : undefined;
         if (split) {
           this.tally.refuse(split);
           return false;
