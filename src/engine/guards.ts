@@ -46,6 +46,11 @@ export function isGuard(step: Step): boolean {
   return step.guard === true;
 }
 
+/** The hosts a step may run on: every host of the inventory for a guard (--limit does not narrow it), else `within`. */
+export function hostsStepMayRunOn(run: RunContext, step: Step, within: string[]): string[] {
+  return isGuard(step) ? Object.keys(run.hosts) : within;
+}
+
 /**
  * Before a step runs on `hosts`: reads the facts of those the run has not read (a guard step's outside
  * --limit, or hosts fact-hosts.ts left for later), and returns the refusal when the facts of one not
@@ -98,7 +103,12 @@ async function readWriteServers(run: RunContext, current: (host: string) => bool
   const hosts = clusterHosts(run);
   const fresh = await Promise.all(hosts.map((h) => (current(h) ? run.facts[h]! : run.refreshFacts(h, ['server']))));
   const reads = new Map(hosts.map((h, i) => [h, fresh[i]!] as const));
-  return { readWrite: hosts.filter((h) => run.facts[h]!.running && run.facts[h]!.in_recovery === false), reads };
+  return { readWrite: hosts.filter((h) => runsReadWrite(run, h)), reads };
+}
+
+/** Whether the run's facts of `host` say its server runs read-write (running, out of recovery). */
+function runsReadWrite(run: RunContext, host: string): boolean {
+  return run.facts[host]?.running === true && run.facts[host]?.in_recovery === false;
 }
 
 /** Whether two servers may be copies of one cluster (an unknown identifier may be anything). */
@@ -142,7 +152,7 @@ export async function splitBrainBeforeFirstChange(run: RunContext, ahead: RoleCh
   if (ahead === 'promotes') await run.readMissingFacts(hosts);
   const split = splitGroup(
     run,
-    hosts.filter((h) => run.facts[h]?.running && run.facts[h]?.in_recovery === false),
+    hosts.filter((h) => runsReadWrite(run, h)),
   );
   return split.length > 1 ? splitBrain(run, split, 'before the first change') : undefined;
 }

@@ -8,9 +8,10 @@ import { evaluateCondition, referencedNames, referencedSegments } from '../expr/
 import { resolveParams } from '../load/params.js';
 import type { IncludeInput, Step } from '../model/playbook.js';
 import type { Action, RoleChange } from './action.js';
-import { isGuard } from './guards.js';
+import { hostsStepMayRunOn, isGuard } from './guards.js';
 import { validateRenderedInput } from './input.js';
 import { loopItems } from './loop.js';
+import { rescueStepOf } from './rescue.js';
 import type { RunContext } from './run-context.js';
 import { selectSteps } from './selection.js';
 import { globalScope, hostScope, type ScopeSources } from './scope.js';
@@ -178,7 +179,7 @@ class Walker {
         // A section's rescue (rescue.ts) runs when the section fails, its steps as guards: it is checked
         // as well, since it is what puts a stopped primary back.
         if ((await this.include(withHosts, id, frame, passedBy)) && step.rescue !== undefined) {
-          await this.include({ id: step.id, hosts: withHosts.hosts, include: step.rescue }, `${id}/rescue`, frame, false, true);
+          await this.include(rescueStepOf(withHosts), `${id}/rescue`, frame, false, true);
         }
       } else if (!passedBy || isGuard(step)) await this.action(withHosts, id, frame);
       if (step.register) frame.registers.add(step.register);
@@ -214,7 +215,7 @@ class Walker {
 
   /** The step's hosts, when they can be known now (else undefined: the step is checked for structure only). */
   private async hostsOf(step: Step, id: string, frame: Frame): Promise<string[] | undefined> {
-    const all = isGuard(step) ? Object.keys(this.run.hosts) : this.involved;
+    const all = hostsStepMayRunOn(this.run, step, this.involved);
     return (await this.renderedHosts(step, id, frame))?.filter((h) => all.includes(h));
   }
 
@@ -345,7 +346,7 @@ class Walker {
       if (await this.run.withFacts(() => evaluateCondition(when, scope(this.run.scopeSources())))) return true;
       // False now: decided only if it is false whatever the facts the steps before it may change (a start
       // makes facts.running true); one that reads such a fact to be false may hold then.
-      return dependsOnChangeableFacts(() => evaluateCondition(when, scope(unsettled(this.run.scopeSources()))));
+      return words.has('facts') && dependsOnChangeableFacts(() => evaluateCondition(when, scope(unsettled(this.run.scopeSources()))));
     } catch (e) {
       const runtime =
         words.has('facts') || words.has('registered') || [...words].some((w) => frame.registers.has(w) || frame.runtimeParams.has(w)) || (frame.runtimeItem === true && words.has('item'));

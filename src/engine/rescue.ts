@@ -16,10 +16,13 @@ type RunSteps = (steps: Step[], prefix: string, guardsOnly: boolean) => Promise<
  * cleanup steps. Within the rescue a failed step stops the steps after it, as anywhere (they would act
  * on a state the failed step did not bring about). A section skipped by its `when` needs no rescue.
  */
+/** The include a section's rescue runs as: the rescue playbook, on the section's hosts, reported under `<id>/rescue`. */
+export function rescueStepOf(step: Step): Step {
+  return { id: step.id, hosts: step.hosts, include: step.rescue as IncludeInput };
+}
+
 export async function runRescue(run: RunContext, step: Step, id: string, interrupted: boolean, runSteps: RunSteps): Promise<boolean> {
-  const rescue = step.rescue as IncludeInput;
-  const rescueStep: Step = { id: step.id, hosts: step.hosts, include: rescue };
-  return runInclude(run, rescueStep, `${id}/rescue`, false, (children, prefix) =>
+  return runInclude(run, rescueStepOf(step), `${id}/rescue`, false, (children, prefix) =>
     runSteps(
       children.map((c) => ({ ...c, guard: true, cleanup: interrupted || c.cleanup === true })),
       prefix,

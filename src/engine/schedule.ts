@@ -1,6 +1,6 @@
 import type { Step } from '../model/playbook.js';
 import type { RoleChange } from './action.js';
-import { isGuard, prepareStepHosts, splitBrainBeforeFirstChange, watchRoles } from './guards.js';
+import { hostsStepMayRunOn, isGuard, prepareStepHosts, splitBrainBeforeFirstChange, watchRoles } from './guards.js';
 import { runInclude } from './include.js';
 import { runRescue } from './rescue.js';
 import { runLoopOnHost, type HostEntry } from './loop.js';
@@ -158,7 +158,7 @@ export class StepScheduler {
     const { run, options } = this;
     const guard = isGuard(step);
     // A guard checks every host it names, --limit or not: what it protects is the whole cluster.
-    const hosts = await run.withFacts(() => (guard ? targetHosts(run, options.selectHosts, Object.keys(run.hosts), step, id) : this.stepHosts(step, id)));
+    const hosts = await run.withFacts(() => targetHosts(run, options.selectHosts, hostsStepMayRunOn(run, step, options.allHosts), step, id));
     if (hosts.length === 0) return true;
     // A guard's hosts outside --limit, or a host the run did not read at its start (engine/fact-hosts.ts):
     // no step runs on a host without its facts, nor on one whose facts contradict the inventory.

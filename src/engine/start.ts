@@ -1,6 +1,6 @@
 import type { Step } from '../model/playbook.js';
 import { inventoryRefusal } from './claims.js';
-import { isGuard } from './guards.js';
+import { hostsStepMayRunOn } from './guards.js';
 import { findHostsNeedingFacts } from './fact-hosts.js';
 import { limiter } from './pool.js';
 import { warmPreflight } from './preflight-warm.js';
@@ -21,7 +21,7 @@ export async function startRun(run: RunContext, selectHosts: HostSelector, signa
   const involved = involvedHosts(run);
   // A guard runs on every host it names, --limit or not (guards.ts): those are read and checked now too,
   // so that a contradiction there refuses the run before its first step, not at the guard after changes.
-  const stepHosts = (step: Step, id: string) => targetHosts(run, selectHosts, isGuard(step) ? Object.keys(run.hosts) : involved, step, id);
+  const stepHosts = (step: Step, id: string) => targetHosts(run, selectHosts, hostsStepMayRunOn(run, step, involved), step, id);
   const readAhead = { signal, timeoutMs: run.options.defaultTimeoutMs };
   // Each host's read starts as soon as the host is found (fact-hosts.ts), --forks at a time.
   const limit = limiter(run.options.forks);
