@@ -8,6 +8,11 @@
 # on the host (bash's $EPOCHREALTIME) and then runs it as asked: the moment the host starts the command,
 # whatever ssh2 (bundled into pgplay since session 19) sent before it. The CPU time (user + system) the
 # process used until then (local only) and in all is less sensitive to the machine's load than wall time.
+# Over SSH the same runs also measure two floors, alternating with the roots, from the launch to the host
+# starting the command alike, with the same key, known host key and sshd: OpenSSH's own client (`ssh … true`),
+# below which no client gets on this machine, and a bare node script that execs `true` with ssh2 from the
+# first root's node_modules (all of ssh2, compiled cold: node 20 has no compile cache of its own, where
+# pgplay's bundle loads a trimmed ssh2 with its V8 cache).
 # Median of RUNS runs per built package root; with two roots (e.g. a copy
 # built from another commit) the runs alternate between them so the machine's load hits both alike.
 set -euo pipefail
@@ -79,6 +84,24 @@ CFG
   trap 'kill "$(cat "$work/sshd.pid")"; rm -rf "$work"' EXIT
   connection="{ transport: ssh, user: root, port: $port, identityFile: $work/id, knownHosts: $work/known_hosts, hostKeyChecking: strict, agent: false }"
   ssh_env=(FIRST_COMMAND_STAMP="$work/first-stamp")
+  cat >"$work/bare-ssh2.cjs" <<'JS'
+// A bare ssh2 client: connect (key, the known host key), exec `true`, end.
+const [, , root, host, port, id, knownKey] = process.argv;
+const { Client } = require(`${root}/node_modules/ssh2`);
+const { readFileSync } = require('node:fs');
+const expected = Buffer.from(knownKey, 'base64');
+const client = new Client();
+client.on('ready', () =>
+  client.exec('true', (err, stream) => {
+    if (err) throw err;
+    stream.on('close', () => client.end()).resume();
+    stream.stderr.resume();
+  }),
+);
+client.connect({ host, port: Number(port), username: 'root', privateKey: readFileSync(id), hostVerifier: (key) => expected.equals(key) });
+JS
+  floor_ssh=(ssh -p "$port" -i "$work/id" -o IdentitiesOnly=yes -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$address" true)
+  floor_node=(node "$work/bare-ssh2.cjs" "${roots[0]}" "$address" "$port" "$work/id" "$(cut -d' ' -f2 "$work/host_key.pub")")
 fi
 cat >"$work/inventory.yml" <<YAML
 cluster: first-command
@@ -111,9 +134,21 @@ for i in $(seq "$RUNS"); do
     "${launch[@]}" run "$work/playbook.yml" -i "$work/inventory.yml" \
       --state-dir "$work/state-$r" --output json 2>&1 >/dev/null | grep '^first-command' >>"$work/times-$r"
   done
+  if [ "${TRANSPORT:-local}" = ssh ]; then
+    for floor in ssh node; do
+      rm -f "$work/first-stamp"
+      launched=$EPOCHREALTIME
+      if [ $floor = ssh ]; then "${floor_ssh[@]}"; else "${floor_node[@]}"; fi
+      awk -v s="$(cat "$work/first-stamp")" -v l="$launched" 'BEGIN { printf "%.1f\n", (s - l) * 1000 }' >>"$work/floor-$floor"
+    done
+  fi
 done
 for r in "${!roots[@]}"; do
   printf '%s (%s): first command at %s ms (CPU until then %s ms), exit at %s ms (CPU %s ms); medians of %s, load %s\n' "${roots[$r]}" "${TRANSPORT:-local}" \
     "$(cut -d' ' -f2 "$work/times-$r" | median)" "$(cut -d' ' -f6 "$work/times-$r" | median)" \
     "$(cut -d' ' -f4 "$work/times-$r" | median)" "$(cut -d' ' -f8 "$work/times-$r" | median)" "$RUNS" "$(cut -d' ' -f1 /proc/loadavg)"
 done
+if [ "${TRANSPORT:-local}" = ssh ]; then
+  printf 'floors, the same runs: OpenSSH (ssh … true) starts the command at %s ms; a bare node + ssh2 client at %s ms; medians of %s\n' \
+    "$(median <"$work/floor-ssh")" "$(median <"$work/floor-node")" "$RUNS"
+fi
