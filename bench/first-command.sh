@@ -8,11 +8,13 @@
 # on the host (bash's $EPOCHREALTIME) and then runs it as asked: the moment the host starts the command,
 # whatever ssh2 (bundled into pgplay since session 19) sent before it. The CPU time (user + system) the
 # process used until then (local only) and in all is less sensitive to the machine's load than wall time.
-# Over SSH the same runs also measure two floors, alternating with the roots, from the launch to the host
-# starting the command alike, with the same key, known host key and sshd: OpenSSH's own client (`ssh … true`),
-# below which no client gets on this machine, and a bare node script that execs `true` with ssh2 from the
-# first root's node_modules (all of ssh2, compiled cold: node 20 has no compile cache of its own, where
-# pgplay's bundle loads a trimmed ssh2 with its V8 cache).
+# Over SSH the same runs also measure three floors, alternating with the roots, from the launch alike, with the
+# same key, known host key and sshd. OpenSSH's own client (`ssh … true`) with the fastest exchange it has here
+# (curve25519-sha256 and ssh-ed25519, as ssh2 negotiates; OpenSSH's default sntrup761 costs ~70 ms more CPU),
+# until the host starts the command: what sshd itself takes, the C client's ~20 ms of CPU aside. A bare node
+# script that execs `true` with ssh2 from the first root's node_modules (all of ssh2, compiled cold: node 20
+# has no compile cache of its own, where pgplay's bundle loads a trimmed ssh2 with its V8 cache), the same
+# way. And `node -e 0`, launch to exit: node's own start, before any code of a node client can connect.
 # Median of RUNS runs per built package root; with two roots (e.g. a copy
 # built from another commit) the runs alternate between them so the machine's load hits both alike.
 set -euo pipefail
@@ -100,8 +102,11 @@ client.on('ready', () =>
 );
 client.connect({ host, port: Number(port), username: 'root', privateKey: readFileSync(id), hostVerifier: (key) => expected.equals(key) });
 JS
-  floor_ssh=(ssh -p "$port" -i "$work/id" -o IdentitiesOnly=yes -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$address" true)
-  floor_node=(node "$work/bare-ssh2.cjs" "${roots[0]}" "$address" "$port" "$work/id" "$(cut -d' ' -f2 "$work/host_key.pub")")
+  floor_ssh=(ssh -F /dev/null -p "$port" -i "$work/id" -o IdentitiesOnly=yes -o GSSAPIAuthentication=no \
+    -o KexAlgorithms=curve25519-sha256 -o HostKeyAlgorithms=ssh-ed25519 -o Ciphers=aes128-gcm@openssh.com \
+    -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$address" true)
+  # Without NODE_EXTRA_CA_CERTS, as bin/pgplay starts node (reading that file costs ~40 ms of node's start).
+  floor_node=(env -u NODE_EXTRA_CA_CERTS node "$work/bare-ssh2.cjs" "${roots[0]}" "$address" "$port" "$work/id" "$(cut -d' ' -f2 "$work/host_key.pub")")
 fi
 cat >"$work/inventory.yml" <<YAML
 cluster: first-command
@@ -141,6 +146,9 @@ for i in $(seq "$RUNS"); do
       if [ $floor = ssh ]; then "${floor_ssh[@]}"; else "${floor_node[@]}"; fi
       awk -v s="$(cat "$work/first-stamp")" -v l="$launched" 'BEGIN { printf "%.1f\n", (s - l) * 1000 }' >>"$work/floor-$floor"
     done
+    launched=$EPOCHREALTIME
+    env -u NODE_EXTRA_CA_CERTS node -e 0
+    awk -v s="$EPOCHREALTIME" -v l="$launched" 'BEGIN { printf "%.1f\n", (s - l) * 1000 }' >>"$work/floor-node-start"
   fi
 done
 for r in "${!roots[@]}"; do
@@ -149,6 +157,6 @@ for r in "${!roots[@]}"; do
     "$(cut -d' ' -f4 "$work/times-$r" | median)" "$(cut -d' ' -f8 "$work/times-$r" | median)" "$RUNS" "$(cut -d' ' -f1 /proc/loadavg)"
 done
 if [ "${TRANSPORT:-local}" = ssh ]; then
-  printf 'floors, the same runs: OpenSSH (ssh … true) starts the command at %s ms; a bare node + ssh2 client at %s ms; medians of %s\n' \
-    "$(median <"$work/floor-ssh")" "$(median <"$work/floor-node")" "$RUNS"
+  printf 'floors, the same runs: OpenSSH (ssh … true, curve25519) starts the command at %s ms; a bare node + ssh2 client at %s ms; node -e 0 exits at %s ms; medians of %s\n' \
+    "$(median <"$work/floor-ssh")" "$(median <"$work/floor-node")" "$(median <"$work/floor-node-start")" "$RUNS"
 fi
