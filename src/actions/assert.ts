@@ -45,6 +45,7 @@ export const assertAction: Action<AssertInput> = {
     },
   },
   readOnly: () => true,
+  confirmation: (input) => (input.confirm ? `asks before the run goes on: "${input.confirm.replace(/\s+/g, ' ').trim()}"` : undefined),
   async check(ctx, input) {
     const conditions = Array.isArray(input.that) ? input.that : [input.that];
     for (const condition of conditions) {

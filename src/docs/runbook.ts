@@ -148,6 +148,7 @@ function describeStep(step: Step, scope: Scope, prefix: string, heading?: string
     }
     else add('action', `\`${actionName}\` ${summaryOf(actionName, rawInput ?? {})}${action ? ` (${firstSentence(action.summary)})` : ''}`);
     if (step.guard) add('guard', 'yes: a safety check that always runs (not skipped by --from, --tags, --limit or --resume)');
+    if (step.confirm_key) add('confirmation', `shared under \`${step.confirm_key}\`: a yes already given on the host to a step with that key answers it`);
     if (step.when !== undefined) add('only when', `\`${String(step.when).replace(/\s+/g, ' ').trim()}\``);
     for (const key of ['unless', 'creates', 'removes'] as const) {
       const v = rawInput?.[key];

@@ -150,7 +150,7 @@ async function attempt(
   const destructive = planned.changed && (step.confirm || (action.destructive?.(input) ?? false));
   if (planned.confirm || destructive) {
     const message = typeof step.confirm === 'string' ? step.confirm : (planned.confirm?.message ?? `${step.name ?? step.id} is destructive on ${hostName}`);
-    await run.confirm(step.id, hostName, message, planned.confirm?.key);
+    await run.confirm(step.id, hostName, message, step.confirm_key ?? planned.confirm?.key);
     // A human may have taken their time: apply acts on the state it finds then.
     run.readAheadCache.forget(hostName);
     if (!run.options.yes) ctx.checkReads?.clear();

@@ -36,6 +36,7 @@ export const STEP_KEYS = [
   'become',
   'check_mode',
   'confirm',
+  'confirm_key',
   'guard',
   'loop',
   'cleanup',
@@ -64,6 +65,11 @@ export interface StepCommon {
   check_mode?: boolean;
   /** Human gate: a message shown before a destructive step; --yes answers it. */
   confirm?: string | boolean;
+  /**
+   * The name under which this step's confirmation is shared on its host (engine/run-context.ts confirm):
+   * a yes given to an earlier step with the same key answers it. Replaces the action's own key.
+   */
+  confirm_key?: string;
   /** Runs even after an earlier step failed or the run was interrupted (teardown); its `when` still decides. */
   cleanup?: boolean;
   /**

@@ -218,6 +218,13 @@ function commonStepProperties(): Record<string, JsonSchema> {
       type: ['string', 'boolean'],
       description: 'Human gate shown before a destructive step; --yes answers it',
     },
+    confirm_key: {
+      type: 'string',
+      pattern: '^[a-z][a-z0-9_]*$',
+      errorMessage: 'a lower-case name: letters, digits and _',
+      description:
+        "Shares the step's confirmation on its host under this name (it replaces the action's own, e.g. restart): a yes to an earlier step with the same key on the same host answers it, and a yes here answers later ones. A gate (an assert's confirm) before a sequence then asks once, before the sequence changes anything; without a terminal and without --yes the run is refused there.",
+    },
     guard: {
       type: 'boolean',
       description:

@@ -34,7 +34,7 @@ export interface JsonEvent {
   exitCode?: number;
   inventory?: string;
   recap?: Record<string, { ok: number; changed: number; skipped: number; failed: number }>;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; hint?: string };
 }
 
 export interface TestLab {

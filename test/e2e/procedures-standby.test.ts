@@ -1,4 +1,5 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,65 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
     expect(r.exitCode).toBe(0);
     expect(changedSteps(r.events)).toEqual([]);
     expect(results(r.events)).toContain('build/pgbackrest/restore@db2=skipped');
+  });
+
+  it('a standby that runs but no longer streams: without --yes and without a terminal the rebuild is refused (exit 3) before db2 is stopped', async () => {
+    // db2 keeps serving reads from recovery, but its receiver can no longer reach the upstream.
+    await lab.psql('db2', "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=nobody'");
+    await lab.psql('db2', 'SELECT pg_reload_conf()');
+    await eventually(() => lab.psql('db2', "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'"), (n) => n === '0');
+    const pidBefore = await lab.postmasterPid('db2');
+    try {
+      const r = await lab.run('standby-from-backup.yml', ['-p', 'host=db2']);
+      expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+      const refusal = r.events.at(-1)!.error!;
+      expect(refusal.message).toContain('not confirmed: db2 must be rebuilt');
+      expect(refusal.hint).toContain('rerun with --yes');
+      expect(results(r.events)).toContain('build/needs-build@db2=ok');
+      expect(changedSteps(r.events)).toEqual([]);
+      expect(r.events.some((e) => e.type === 'step-start' && e.step === 'build/stop')).toBe(false);
+      expect(await lab.postmasterPid('db2')).toBe(pidBefore);
+      expect(await lab.psql('db2', 'SELECT pg_is_in_recovery()')).toBe('t');
+      expect(await lab.psql('db2', "SELECT count(*) FROM orders")).toBe('1');
+    } finally {
+      // Streaming again for the tests after this one: a stopped db2 (what the refusal must prevent) is
+      // rebuilt, which also restores its settings from the backup.
+      if ((await lab.postmasterPid('db2')) === undefined) {
+        await lab.run('standby-from-backup.yml', ['-p', 'host=db2', '--yes']);
+      } else {
+        await lab.psql('db2', 'ALTER SYSTEM RESET primary_conninfo');
+        await lab.psql('db2', 'SELECT pg_reload_conf()');
+      }
+      await eventually(() => streamingFrom('db1'), (s) => s === 'db2|streaming', 30_000);
+    }
+  });
+
+  it('without --yes and without a terminal, restore.yml and pitr-drill.yml are refused at their one question, before anything changes', async () => {
+    // The drill: nothing restored into drill1, no WAL switch asked of the primary.
+    const drill = await lab.run('pitr-drill.yml');
+    expect(drill.exitCode, drill.stdout + drill.stderr).toBe(3);
+    expect(drill.events.at(-1)!.error!.message).toContain('not confirmed: drill on drill1: ');
+    expect(changedSteps(drill.events)).toEqual([]);
+    expect(drill.events.some((e) => e.type === 'step-start' && e.step === 'archive-current')).toBe(false);
+    await expect(stat(lab.pgdata('drill1'))).rejects.toThrow(/ENOENT/);
+
+    // A restore in place of a primary that is down: its PGDATA stays where it is (it used to be renamed
+    // aside, an empty one made, and then the restore refused).
+    const pid = (await lab.postmasterPid('db1'))!;
+    await execa('runuser', ['-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/pg_ctl', 'stop', '-D', lab.pgdata('db1'), '-m', 'fast', '-w'], { cwd: '/' });
+    try {
+      expect(await lab.postmasterPid('db1')).not.toBe(pid);
+      const restore = await lab.run('restore.yml', ['-p', 'host=db1']);
+      expect(restore.exitCode, restore.stdout + restore.stderr).toBe(3);
+      expect(restore.events.at(-1)!.error!.message).toContain('not confirmed: restore db1 from the backup to the end of the WAL archive');
+      expect(changedSteps(restore.events)).toEqual([]);
+      expect((await readdir(join(lab.dir, 'db1'))).filter((f) => f.startsWith('data.pgplay-'))).toEqual([]);
+      expect((await stat(join(lab.pgdata('db1'), 'PG_VERSION'))).isFile()).toBe(true);
+    } finally {
+      await labUp(lab);
+      await eventually(() => streamingFrom('db1'), (s) => s === 'db2|streaming', 30_000);
+    }
+    expect(await lab.psql('db1', 'SELECT count(*) FROM orders')).toBe('1');
   });
 
   it('nightly-backup with backup.fromStandby copies the files from the standby', async () => {
