@@ -219,6 +219,14 @@ describe('standby-from-backup.yml and promote.yml on the lab (PostgreSQL 15, pgB
   });
 
   it('db1 comes back as a standby of db2, then promote with rebuild_old_primary swaps them again', async () => {
+    // Without --yes and without a terminal the rejoin of the fenced db1 is refused at its one question:
+    // the fence is not lifted (pgbackrest start), nothing is rewound or restored.
+    const unconfirmed = await lab.run('rejoin.yml', ['-p', 'host=db1']);
+    expect(unconfirmed.exitCode, unconfirmed.stdout + unconfirmed.stderr).toBe(3);
+    expect(unconfirmed.events.at(-1)!.error!.message).toContain('not confirmed: db1 rejoins as a standby of db2');
+    expect(changedSteps(unconfirmed.events)).toEqual([]);
+    expect(await lab.postmasterPid('db1')).toBeUndefined();
+
     const rebuilt = await lab.run('standby-from-backup.yml', ['-p', 'host=db1', '--yes']);
     expect(rebuilt.exitCode).toBe(0);
     expect(await streamingFrom('db2')).toBe('db1|streaming');
